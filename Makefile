@@ -1,0 +1,20 @@
+# The two commands of the README, and a few more. Each script says what it does.
+.PHONY: run test stop bench build clean
+
+run:            ## install, build, start PostgreSQL + pool + simulator + nginx on :8080
+	@bash scripts/run.sh
+
+test:           ## install, build, run every test against throwaway services
+	@bash scripts/test.sh
+
+stop:           ## stop what `make run` started
+	@bash scripts/stop.sh
+
+bench:          ## measure the pool next to nginx and pgbench (see BENCHMARKS.md)
+	@bash bench/run.sh
+
+build:
+	swift build -c release
+
+clean:
+	rm -rf .build .run

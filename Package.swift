@@ -1,0 +1,50 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// PinGlass: a FastCGI pool behind nginx plus cron commands, sharing one domain library.
+// C libraries come from Debian (-dev packages); pkg-config finds their headers.
+let package = Package(
+    name: "PinGlass",
+    products: [
+        .executable(name: "pinglass-fcgi", targets: ["pinglass-fcgi"]),
+        .executable(name: "pinglass", targets: ["pinglass"]),
+        .executable(name: "pinglass-sim", targets: ["pinglass-sim"]),
+        .library(name: "PinGlass", targets: ["PinGlass"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // System libraries (Debian: libfcgi-dev, libpq-dev, libcurl4-openssl-dev, libssl-dev).
+        .systemLibrary(name: "CFastCGI", pkgConfig: "fcgi", providers: [.apt(["libfcgi-dev"])]),
+        .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        // Typed wrappers for the variadic C calls Swift cannot make.
+        .target(name: "CShims", dependencies: ["CCurl"]),
+
+        // Generic layers: they know nothing of PinGlass.
+        .target(name: "Postgres", dependencies: ["CLibPQ"]),
+        .target(name: "FastCGI", dependencies: ["CFastCGI"]),
+        .target(name: "HTTPClient", dependencies: ["CCurl", "CShims"]),
+
+        // The domain library, shared by the pool, the CLI and the simulator.
+        .target(name: "PinGlass", dependencies: [
+            "Postgres", "FastCGI", "HTTPClient", "COpenSSL",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+
+        .executableTarget(name: "pinglass-fcgi", dependencies: ["PinGlass", "FastCGI"]),
+        .executableTarget(name: "pinglass", dependencies: [
+            "PinGlass", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "pinglass-sim", dependencies: ["PinGlass", "FastCGI"]),
+
+        // Fixtures: throwaway databases, running stacks, signed requests.
+        .target(name: "PinGlassTestSupport", dependencies: ["PinGlass", "Postgres", "HTTPClient"],
+                path: "Tests/PinGlassTestSupport"),
+        .testTarget(name: "PinGlassTests", dependencies: ["PinGlass", "PinGlassTestSupport"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["PinGlass", "PinGlassTestSupport"]),
+    ]
+)

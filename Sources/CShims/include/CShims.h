@@ -1,0 +1,15 @@
+#ifndef PINGLASS_CSHIMS_H
+#define PINGLASS_CSHIMS_H
+#include <curl/curl.h>
+
+/* curl_easy_setopt / curl_easy_getinfo / curl_multi_setopt are variadic: Swift cannot call
+   them, so each argument type gets a typed wrapper. */
+CURLcode pg_curl_setopt_long(CURL *h, CURLoption opt, long v);
+CURLcode pg_curl_setopt_string(CURL *h, CURLoption opt, const char *v);
+CURLcode pg_curl_setopt_ptr(CURL *h, CURLoption opt, void *v);
+CURLcode pg_curl_setopt_writefn(CURL *h, size_t (*fn)(char *, size_t, size_t, void *));
+CURLcode pg_curl_setopt_headerfn(CURL *h, size_t (*fn)(char *, size_t, size_t, void *));
+CURLcode pg_curl_getinfo_long(CURL *h, CURLINFO info, long *out);
+CURLcode pg_curl_getinfo_double(CURL *h, CURLINFO info, double *out);
+CURLMcode pg_curl_multi_setopt_long(CURLM *m, CURLMoption opt, long v);
+#endif

@@ -1,0 +1,165 @@
+/// A configuration problem, always naming the variable (or file) so the operator knows
+/// what to fix. Values are never echoed: they may be secrets.
+public enum ConfigError: Error, CustomStringConvertible, Equatable, Sendable {
+    case missing(String)
+    case invalid(String, String)
+    case unreadableFile(String)
+    case malformedFile(path: String, line: Int, reason: String)
+
+    public var description: String {
+        switch self {
+        case .missing(let name): return "\(name) is not set (environment or env file)"
+        case .invalid(let name, let why): return "\(name) is invalid: \(why)"
+        case .unreadableFile(let path): return "cannot read env file \(path)"
+        case .malformedFile(let path, let line, let why): return "env file \(path), line \(line): \(why)"
+        }
+    }
+}
+
+/// A T-Bank terminal: its key and password (the password signs every request).
+public struct TBankTerminal: Sendable, Equatable {
+    public var key: String
+    public var password: String
+    public init(key: String, password: String) { self.key = key; self.password = password }
+}
+
+/// The environment-variable contract of `architecture.md`, validated once.
+///
+/// ```swift
+/// let config = try Config.load(environment: System.environment(), envFile: nil)
+/// ```
+public struct Config: Sendable {
+    /// `DATABASE_URL`: libpq conninfo or URI. Required.
+    public var databaseURL: String
+    /// `PUBLIC_BASE_URL`: where the bank and users reach us (NotificationURL, links).
+    public var publicBaseURL: String?
+    /// `TBANK_API_URL`, default T-Bank production API.
+    public var tbankAPIURL: String
+    /// `TBANK_TERMINAL_KEY` + `TBANK_PASSWORD`: the production terminal.
+    public var tbankProduction: TBankTerminal?
+    /// `TBANK_TEST_TERMINAL_KEY` + `TBANK_TEST_PASSWORD`: the test (DEMO) terminal.
+    public var tbankTest: TBankTerminal?
+    public var kieAPIURL: String
+    public var kieAPIKey: String?
+    public var kieModel: String
+    /// `KIE_RATE_LIMIT`: new tasks per 10 s (Kie allows 20 per account).
+    public var kieRateLimit: Int
+    public var kiePollRPS: Int
+    public var kieResultHosts: [String]
+    public var kieWebhookHMACKey: String?
+    /// `INIT_DATA_MAX_AGE`: seconds a Mini App init data stays valid.
+    public var initDataMaxAge: Int
+    public var telegramAPIURL: String
+    public var telegramBotToken: String?
+    public var adminTelegramChatID: Int64?
+    public var storage: String
+    public var storageDir: String
+    public var publicMediaURL: String?
+    public var s3Endpoint: String?
+    public var s3Bucket: String?
+    public var s3Region: String?
+    public var s3AccessKeyID: String?
+    public var s3SecretAccessKey: String?
+    /// `PAYMENT_REDIRECT_DUE`: seconds a payment link stays open (RedirectDueDate), default 24 h.
+    public var paymentRedirectDue: Int
+    public var logLevel: String
+    public var logFormat: String
+
+    public static let defaultEnvFile = "/etc/pinglass/pinglass.env"
+
+    /// Reads the env file (if any), then the process environment, which wins.
+    /// `envFile` nil means `PINGLASS_ENV_FILE`, else the default path when it exists.
+    public static func load(environment: [String: String], envFile: String?) throws -> Config {
+        var vars: [String: String] = [:]
+        if let path = envFile ?? environment["PINGLASS_ENV_FILE"], !path.isEmpty {
+            vars = try EnvFile.load(path)
+        } else if System.fileExists(defaultEnvFile) {
+            vars = try EnvFile.load(defaultEnvFile)
+        }
+        for (k, v) in environment { vars[k] = v }
+        return try Config(variables: vars)
+    }
+
+    public init(variables env: [String: String]) throws {
+        func value(_ name: String) -> String? {
+            guard let v = env[name]?.trimmingSpaces(), !v.isEmpty else { return nil }
+            return v
+        }
+        func url(_ name: String, default def: String? = nil) throws -> String? {
+            guard let v = value(name) else { return def }
+            guard v.hasPrefix("https://") || v.hasPrefix("http://"), v.count > 8 else {
+                throw ConfigError.invalid(name, "must be an http:// or https:// URL")
+            }
+            return v.hasSuffix("/") ? String(v.dropLast()) : v
+        }
+        func int(_ name: String, default def: Int, range: ClosedRange<Int>) throws -> Int {
+            guard let v = value(name) else { return def }
+            guard let n = Int(v), range.contains(n) else {
+                throw ConfigError.invalid(name, "must be a whole number from \(range.lowerBound) to \(range.upperBound)")
+            }
+            return n
+        }
+        func terminal(_ keyName: String, _ passwordName: String) throws -> TBankTerminal? {
+            switch (value(keyName), value(passwordName)) {
+            case (nil, nil): return nil
+            case let (k?, p?): return TBankTerminal(key: k, password: p)
+            case (nil, _): throw ConfigError.missing(keyName)
+            case (_, nil): throw ConfigError.missing(passwordName)
+            }
+        }
+        func oneOf(_ name: String, _ allowed: [String], default def: String) throws -> String {
+            guard let v = value(name) else { return def }
+            guard allowed.contains(v) else { throw ConfigError.invalid(name, "must be one of \(allowed.joined(separator: ", "))") }
+            return v
+        }
+
+        guard let db = value("DATABASE_URL") else { throw ConfigError.missing("DATABASE_URL") }
+        databaseURL = db
+        publicBaseURL = try url("PUBLIC_BASE_URL")
+        tbankAPIURL = try url("TBANK_API_URL", default: "https://securepay.tinkoff.ru/v2")!
+        tbankProduction = try terminal("TBANK_TERMINAL_KEY", "TBANK_PASSWORD")
+        tbankTest = try terminal("TBANK_TEST_TERMINAL_KEY", "TBANK_TEST_PASSWORD")
+        kieAPIURL = try url("KIE_API_URL", default: "https://api.kie.ai")!
+        kieAPIKey = value("KIE_API_KEY")
+        kieModel = value("KIE_MODEL") ?? "google/nano-banana-edit"
+        kieRateLimit = try int("KIE_RATE_LIMIT", default: 20, range: 1...1000)
+        kiePollRPS = try int("KIE_POLL_RPS", default: 10, range: 1...1000)
+        kieResultHosts = (value("KIE_RESULT_HOSTS") ?? "").split(separator: ",").map { String($0).trimmingSpaces() }.filter { !$0.isEmpty }
+        kieWebhookHMACKey = value("KIE_WEBHOOK_HMAC_KEY")
+        initDataMaxAge = try int("INIT_DATA_MAX_AGE", default: 86400, range: 1...(366 * 86400))
+        telegramAPIURL = try url("TELEGRAM_API_URL", default: "https://api.telegram.org")!
+        telegramBotToken = value("TELEGRAM_BOT_TOKEN")
+        if let chat = value("ADMIN_TELEGRAM_CHAT_ID") {
+            guard let id = Int64(chat) else { throw ConfigError.invalid("ADMIN_TELEGRAM_CHAT_ID", "must be a numeric chat id") }
+            adminTelegramChatID = id
+        } else {
+            adminTelegramChatID = nil
+        }
+        storage = try oneOf("STORAGE", ["fs", "s3"], default: "fs")
+        storageDir = value("STORAGE_DIR") ?? "/var/lib/pinglass/media"
+        publicMediaURL = try url("PUBLIC_MEDIA_URL")
+        s3Endpoint = try url("S3_ENDPOINT")
+        s3Bucket = value("S3_BUCKET")
+        s3Region = value("S3_REGION")
+        s3AccessKeyID = value("S3_ACCESS_KEY_ID")
+        s3SecretAccessKey = value("S3_SECRET_ACCESS_KEY")
+        if storage == "s3" {
+            for name in ["S3_ENDPOINT", "S3_BUCKET", "S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY"] where value(name) == nil {
+                throw ConfigError.missing(name)
+            }
+        }
+        paymentRedirectDue = try int("PAYMENT_REDIRECT_DUE", default: 86400, range: 60...(90 * 86400))
+        logLevel = try oneOf("LOG_LEVEL", ["trace", "debug", "info", "notice", "warning", "error", "critical"], default: "info")
+        logFormat = try oneOf("LOG_FORMAT", ["json", "text"], default: "json")
+    }
+
+    /// The terminal for a mode, or nil when its credentials are not configured.
+    public func terminal(for mode: TerminalMode) -> TBankTerminal? {
+        mode == .production ? tbankProduction : tbankTest
+    }
+}
+
+/// Which T-Bank terminal new payments use (stored in `settings`, switched by an admin).
+public enum TerminalMode: String, Sendable, CaseIterable {
+    case test, production
+}

@@ -1,0 +1,142 @@
+import Postgres
+
+/// Applies `migrations/NNNN_name.sql` files in order, each in its own transaction, under a
+/// PostgreSQL advisory lock (two concurrent runs are safe: the second waits, then finds
+/// nothing to do). Applied files are recorded with their SHA-256; a changed applied file
+/// stops everything until an operator looks.
+///
+/// ```swift
+/// let m = Migrator(db: db, directory: "migrations")
+/// let applied = try m.migrate()
+/// ```
+public struct Migrator {
+    public struct Migration: Sendable, Equatable {
+        public let version: String      // "0001"
+        public let name: String         // "0001_schema.sql"
+        public let sql: String
+        public let checksum: String
+    }
+
+    public enum Status: Equatable, Sendable {
+        case applied(at: String)
+        case pending
+        case changed(at: String)        // applied, but the file differs from what ran
+        case missingFile                // recorded in the database, no file on disk
+    }
+
+    public enum MigrationError: Error, CustomStringConvertible, Equatable {
+        case noDirectory(String)
+        case badFileName(String)
+        case changedAfterApply([String])
+        case failed(file: String, reason: String)
+
+        public var description: String {
+            switch self {
+            case .noDirectory(let d): return "migrations directory \(d) not found (use --dir)"
+            case .badFileName(let f): return "migration file \(f) must be named NNNN_description.sql"
+            case .changedAfterApply(let files):
+                return "applied migrations changed on disk: \(files.joined(separator: ", ")); restore them (never edit an applied migration, add a new one)"
+            case .failed(let file, let reason): return "migration \(file) failed: \(reason)"
+            }
+        }
+    }
+
+    /// Advisory lock key ("pinglass migrate").
+    static let lockKey = 7_346_121_001
+
+    public let db: Connection
+    public let directory: String
+
+    public init(db: Connection, directory: String) {
+        self.db = db
+        self.directory = directory
+    }
+
+    /// Where migrations live: `$PINGLASS_MIGRATIONS_DIR`, `../share/pinglass/migrations` beside
+    /// the executable, or `./migrations`.
+    public static func defaultDirectory(environment: [String: String]) -> String {
+        if let d = environment["PINGLASS_MIGRATIONS_DIR"], !d.isEmpty { return d }
+        if let exe = System.executableDirectory() {
+            let installed = exe + "/../share/pinglass/migrations"
+            if System.isDirectory(installed) { return installed }
+        }
+        return "migrations"
+    }
+
+    public func files() throws -> [Migration] {
+        guard let names = System.listDirectory(directory) else { throw MigrationError.noDirectory(directory) }
+        return try names.filter { $0.hasSuffix(".sql") }.map { name in
+            let prefix = name.prefix { $0.isNumber }
+            guard prefix.count == 4, name.dropFirst(4).hasPrefix("_") else { throw MigrationError.badFileName(name) }
+            let bytes = System.readFile(directory + "/" + name) ?? []
+            return Migration(version: String(prefix), name: name, sql: String(decoding: bytes, as: UTF8.self),
+                             checksum: Crypto.hex(Crypto.sha256(bytes)))
+        }
+    }
+
+    private func ensureTable() throws {
+        try db.execute("""
+            CREATE TABLE IF NOT EXISTS schema_migrations (
+                version    text PRIMARY KEY,
+                name       text NOT NULL,
+                checksum   text NOT NULL,
+                applied_at timestamptz NOT NULL DEFAULT now()
+            )
+            """)
+    }
+
+    private func applied() throws -> [String: (name: String, checksum: String, at: String)] {
+        var out: [String: (String, String, String)] = [:]
+        for row in try db.query("SELECT version, name, checksum, applied_at::text AS at FROM schema_migrations") {
+            out[row.requiredString("version")] = (row.requiredString("name"), row.requiredString("checksum"), row.requiredString("at"))
+        }
+        return out
+    }
+
+    /// Every file and every recorded version with its state, in version order.
+    public func status() throws -> [(name: String, status: Status)] {
+        let files = try self.files()
+        let done: [String: (name: String, checksum: String, at: String)]
+        do { done = try applied() } catch PostgresError.server(let state, _) where state == "42P01" { done = [:] }
+        var out: [(String, Status)] = files.map { f in
+            guard let a = done[f.version] else { return (f.name, .pending) }
+            return (f.name, a.checksum == f.checksum ? .applied(at: a.at) : .changed(at: a.at))
+        }
+        let known = Set(files.map(\.version))
+        for (v, a) in done where !known.contains(v) { out.append((a.name, .missingFile)) }
+        return out.sorted { $0.0 < $1.0 }
+    }
+
+    /// Applies what is pending; returns the names applied (empty when up to date).
+    @discardableResult
+    public func migrate(progress: (String) -> Void = { _ in }) throws -> [String] {
+        let files = try self.files()
+        try db.execute("SELECT pg_advisory_lock($1)", [Self.lockKey])
+        defer { _ = try? db.execute("SELECT pg_advisory_unlock($1)", [Self.lockKey]) }
+        try ensureTable()
+        let done = try applied()
+        let changed = files.filter { f in done[f.version].map { $0.checksum != f.checksum } ?? false }
+        guard changed.isEmpty else { throw MigrationError.changedAfterApply(changed.map(\.name)) }
+        var appliedNow: [String] = []
+        for f in files where done[f.version] == nil {
+            progress("applying \(f.name)")
+            do {
+                try db.withTransaction { tx in
+                    try tx.executeScript(f.sql)
+                    try tx.execute("INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
+                                   [f.version, f.name, f.checksum])
+                }
+            } catch {
+                throw MigrationError.failed(file: f.name, reason: "\(error)")
+            }
+            appliedNow.append(f.name)
+        }
+        return appliedNow
+    }
+
+    /// Number of files not yet applied (for the health check), or nil when unknown.
+    public static func pendingCount(db: Connection, directory: String) -> Int? {
+        guard let s = try? Migrator(db: db, directory: directory).status() else { return nil }
+        return s.filter { if case .pending = $0.status { return true }; return false }.count
+    }
+}

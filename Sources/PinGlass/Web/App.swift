@@ -1,0 +1,57 @@
+import FastCGI
+import Logging
+import Postgres
+
+/// The HTTP application: routes a `Request` to its handler and turns every outcome into a
+/// `Response` with `X-Request-Id`. Errors never leak internals: an `APIError` is rendered as
+/// is, a database outage becomes 503, anything else 500 (logged with the request id).
+///
+/// ```swift
+/// let app = App(services: services)
+/// let response = app.handle(Request(method: "GET", path: "/api/pricing"))
+/// ```
+public final class App {
+    public let services: Services
+    let router: Router
+    let log = Logger(label: "http")
+
+    public init(services: Services) {
+        self.services = services
+        self.router = Routes.table()
+    }
+
+    public func handle(_ request: Request) -> Response {
+        var log = self.log
+        let requestID = request.requestID.isEmpty ? String(Crypto.uuid().prefix(8)) : request.requestID
+        log[metadataKey: "request_id"] = "\(requestID)"
+        var response: Response
+        switch router.match(method: request.method, path: request.path) {
+        case .notFound:
+            response = APIError.notFound("no such endpoint: \(request.method) \(request.path)").response
+        case .methodNotAllowed(let allowed):
+            response = APIError.methodNotAllowed(allowed).response
+        case .found(let handler, let params):
+            let ctx = Context(request: request, services: services, log: log, now: services.clock())
+            ctx.pathParams = params
+            response = Self.run(handler, ctx, log)
+        }
+        services.database.finishRequest()
+        response.headers.append(("X-Request-Id", requestID))
+        if request.method == "HEAD" { response.body = [] }
+        return response
+    }
+
+    static func run(_ handler: Router.Handler, _ ctx: Context, _ log: Logger) -> Response {
+        do {
+            return try handler(ctx)
+        } catch let e as APIError {
+            return e.response
+        } catch let e as PostgresError where e.isUnavailable {
+            log.warning("database unavailable", metadata: ["error": "\(e)", "path": "\(ctx.request.path)"])
+            return APIError.unavailable().response
+        } catch {
+            log.error("handler failed", metadata: ["error": "\(error)", "path": "\(ctx.request.path)"])
+            return APIError.internalError.response
+        }
+    }
+}

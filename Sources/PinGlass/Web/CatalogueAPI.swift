@@ -1,0 +1,29 @@
+import FastCGI
+
+/// `GET /api/pricing` and `GET /api/styles`: cached per worker for a few seconds, so the
+/// hot path needs no database round trip.
+enum CatalogueAPI {
+    static let cacheSeconds = 10.0
+
+    static func pricing(_ ctx: Context) throws -> Response {
+        let body = try ctx.services.cache.value("pricing", ttl: cacheSeconds, now: ctx.now) {
+            let tiers = try Catalogue.tiers(ctx.db())
+            return JSON.object([("tiers", .array(tiers.map { t in
+                .object([("id", .string(t.id)), ("photos", .int(t.photos)), ("amount", .int(t.amount.kopecks)),
+                         ("amountRub", t.amount.roublesJSON), ("title", .string(t.title))])
+            }))]).bytes
+        }
+        return .jsonBytes(body)
+    }
+
+    static func styles(_ ctx: Context) throws -> Response {
+        let body = try ctx.services.cache.value("styles", ttl: cacheSeconds, now: ctx.now) {
+            let styles = try Catalogue.styles(ctx.db())
+            return JSON.object([("styles", .array(styles.map { s in
+                .object([("id", .string(s.id)), ("name", .string(s.name)), ("description", .string(s.description)),
+                         ("prompts", .int(s.prompts))])
+            }))]).bytes
+        }
+        return .jsonBytes(body)
+    }
+}

@@ -1,0 +1,54 @@
+import FastCGI
+import Postgres
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `GET /api/health`: 200 `ok`/`degraded` with the state of each part, 503 `down` when the
+/// database cannot be reached. Shows whether things are configured, never their values.
+enum HealthAPI {
+    static let workerNames = ["dispatch", "poll-kie", "sweep", "deliver", "refund", "reconcile"]
+
+    static func health(_ ctx: Context) throws -> Response {
+        let config = ctx.config
+        var checks: [(String, JSON)] = []
+        var degraded = false
+        let started = System.monotonic()
+        let db: Connection
+        do {
+            db = try ctx.db()
+            try db.query("SELECT 1")
+        } catch let e as PostgresError {
+            ctx.log.warning("health: database unreachable", metadata: ["error": "\(e)"])
+            checks.append(("database", ["ok": false, "error": "unreachable"]))
+            return .json(["status": "down", "checks": .object(checks)], status: 503)
+        }
+        checks.append(("database", ["ok": true, "latencyMs": .double(((System.monotonic() - started) * 10000).rounded() / 10)]))
+
+        let pending = Migrator.pendingCount(db: db, directory: ctx.services.migrationsDirectory)
+        if pending != 0 { degraded = true }
+        checks.append(("migrations", ["ok": .bool(pending == 0), "pending": pending.map { .int($0) } ?? .null]))
+
+        let mode = (try? PaymentSettings.terminalMode(db)) ?? .test
+        checks.append(("tbank", ["configured": .bool(config.terminal(for: mode) != nil), "mode": .string(mode.rawValue)]))
+        checks.append(("kie", ["configured": .bool(config.kieAPIKey != nil)]))
+        checks.append(("telegram", ["configured": .bool(config.telegramBotToken != nil)]))
+        let storageOK = config.storage == "s3" || access(config.storageDir, W_OK) == 0
+        if !storageOK { degraded = true }
+        checks.append(("storage", ["ok": .bool(storageOK), "backend": .string(config.storage)]))
+
+        var workers: [(String, JSON)] = []
+        let runs = try db.query("""
+            SELECT name, to_char(finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS last, ok
+            FROM worker_runs
+            """)
+        var byName: [String: (String?, Bool?)] = [:]
+        for r in runs { byName[r.requiredString("name")] = (r.string("last"), r.bool("ok")) }
+        for name in workerNames {
+            let (last, ok) = byName[name] ?? (nil, nil)
+            workers.append((name, ["lastRunAt": last.map { .string($0) } ?? .null, "ok": ok.map { .bool($0) } ?? .null]))
+        }
+        checks.append(("workers", .object(workers)))
+        return .json(["status": .string(degraded ? "degraded" : "ok"), "checks": .object(checks)])
+    }
+}

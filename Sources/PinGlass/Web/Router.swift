@@ -1,0 +1,53 @@
+import FastCGI
+
+/// A route table: method + path pattern (`/api/avatars/:id`) → handler.
+///
+/// ```swift
+/// var router = Router()
+/// router.add("GET", "/api/jobs/:id") { ctx in try JobsAPI.show(ctx, id: ctx.pathInt("id")) }
+/// ```
+public struct Router {
+    public typealias Handler = (Context) throws -> Response
+
+    struct Route {
+        let method: String
+        let segments: [Substring]
+        let handler: Handler
+    }
+
+    private var routes: [Route] = []
+
+    public init() {}
+
+    public mutating func add(_ method: String, _ pattern: String, _ handler: @escaping Handler) {
+        routes.append(Route(method: method, segments: pattern.split(separator: "/"), handler: handler))
+    }
+
+    public enum Match {
+        case found(Handler, [String: String])
+        case methodNotAllowed([String])
+        case notFound
+    }
+
+    public func match(method: String, path: String) -> Match {
+        let parts = path.split(separator: "/")
+        var allowed: [String] = []
+        for route in routes {
+            guard let params = Self.bind(route.segments, parts) else { continue }
+            if route.method == method || (method == "HEAD" && route.method == "GET") {
+                return .found(route.handler, params)
+            }
+            allowed.append(route.method)
+        }
+        return allowed.isEmpty ? .notFound : .methodNotAllowed(allowed)
+    }
+
+    private static func bind(_ pattern: [Substring], _ parts: [Substring]) -> [String: String]? {
+        guard pattern.count == parts.count else { return nil }
+        var params: [String: String] = [:]
+        for (p, s) in zip(pattern, parts) {
+            if p.hasPrefix(":") { params[String(p.dropFirst())] = String(s) } else if p != s { return nil }
+        }
+        return params
+    }
+}

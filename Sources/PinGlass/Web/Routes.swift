@@ -1,0 +1,12 @@
+import FastCGI
+
+/// Every endpoint of the HTTP API in one screen (contract: shared/design/http-api.md).
+enum Routes {
+    static func table() -> Router {
+        var r = Router()
+        r.add("GET", "/api/health", HealthAPI.health)
+        r.add("GET", "/api/pricing", CatalogueAPI.pricing)
+        r.add("GET", "/api/styles", CatalogueAPI.styles)
+        return r
+    }
+}

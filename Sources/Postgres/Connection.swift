@@ -1,0 +1,198 @@
+import CLibPQ
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One libpq connection, for one process (a FastCGI worker or a cron run). Not thread-safe.
+///
+/// Parameterised statements only (`$1…`, text format). A connection that broke because the
+/// server restarted is reset and the statement retried once when no transaction was open;
+/// inside `withTransaction` the whole transaction is retried once instead.
+///
+/// ```swift
+/// let db = try Connection("host=/run/postgresql dbname=pinglass")
+/// let n = try db.withTransaction { tx in
+///     try tx.execute("UPDATE payments SET status = 'succeeded' WHERE id = $1 AND status = 'pending'", [id])
+/// }
+/// ```
+public final class Connection {
+    private var conn: OpaquePointer?
+    private var transactionDepth = 0
+    public let conninfo: String
+
+    public init(_ conninfo: String) throws {
+        self.conninfo = conninfo
+        let c = PQconnectdb(conninfo)
+        guard let c, PQstatus(c) == CONNECTION_OK else {
+            let msg = c.map { String(cString: PQerrorMessage($0)) } ?? "out of memory"
+            if let c { PQfinish(c) }
+            throw PostgresError.connectionFailed(Self.trim(msg))
+        }
+        // Server NOTICEs ("already exists, skipping") are not errors: keep them off stderr.
+        PQsetNoticeProcessor(c, { _, _ in }, nil)
+        conn = c
+    }
+
+    deinit { if let conn { PQfinish(conn) } }
+
+    /// Closes the connection; later statements fail with `connectionFailed`.
+    public func close() {
+        if let conn { PQfinish(conn) }
+        conn = nil
+    }
+
+    /// True when no transaction is open (checked at the end of every request).
+    public var isIdle: Bool {
+        guard let conn else { return true }
+        return PQtransactionStatus(conn) == PQTRANS_IDLE
+    }
+
+    /// Rolls back anything a failed handler left open, so the next request starts clean.
+    public func resetToIdle() {
+        guard let conn, PQstatus(conn) == CONNECTION_OK, !isIdle else { return }
+        if let r = PQexec(conn, "ROLLBACK") { PQclear(r) }
+        transactionDepth = 0
+    }
+
+    public var inTransaction: Bool { transactionDepth > 0 }
+
+    /// Runs a statement and returns its rows.
+    @discardableResult
+    public func query(_ sql: String, _ params: [PostgresEncodable?] = []) throws -> Rows {
+        do {
+            return try run(sql, params)
+        } catch PostgresError.connectionLost where transactionDepth == 0 {
+            // The server went away between statements (restart, idle kill): the statement
+            // never ran. Reset once and try again; a second failure is reported.
+            try reconnect()
+            return try run(sql, params)
+        }
+    }
+
+    /// Runs a statement and returns the number of rows it changed.
+    @discardableResult
+    public func execute(_ sql: String, _ params: [PostgresEncodable?] = []) throws -> Int {
+        try query(sql, params).affected
+    }
+
+    /// Runs `body` in a transaction: COMMIT when it returns, ROLLBACK when it throws.
+    /// A connection lost before COMMIT was sent retries the whole body once (nothing was
+    /// committed); serialization failures retry up to three times.
+    public func withTransaction<T>(isolation: String? = nil, _ body: (Connection) throws -> T) throws -> T {
+        precondition(transactionDepth == 0, "nested transactions are not supported")
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                return try transactionOnce(isolation: isolation, body)
+            } catch PostgresError.connectionLost where attempt == 1 {
+                try reconnect()
+            } catch PostgresError.serializationFailure where attempt < 4 {
+                continue
+            }
+        }
+    }
+
+    private func transactionOnce<T>(isolation: String?, _ body: (Connection) throws -> T) throws -> T {
+        try run(isolation.map { "BEGIN ISOLATION LEVEL \($0)" } ?? "BEGIN", [])
+        transactionDepth = 1
+        let value: T
+        do {
+            value = try body(self)
+        } catch {
+            transactionDepth = 0
+            rollbackQuietly()
+            throw error
+        }
+        transactionDepth = 0
+        do {
+            try run("COMMIT", [])
+        } catch PostgresError.connectionLost(let m) {
+            // The outcome of COMMIT is unknown: never retried here.
+            throw PostgresError.server(sqlState: "08007", message: "commit outcome unknown: \(m)")
+        }
+        return value
+    }
+
+    private func rollbackQuietly() {
+        guard let conn, PQstatus(conn) == CONNECTION_OK else { return }
+        if let r = PQexec(conn, "ROLLBACK") { PQclear(r) }
+    }
+
+    /// Re-establishes a broken connection (after a server restart).
+    public func reconnect() throws {
+        guard let conn else { throw PostgresError.connectionFailed("connection closed") }
+        PQreset(conn)
+        transactionDepth = 0
+        guard PQstatus(conn) == CONNECTION_OK else {
+            throw PostgresError.connectionFailed(Self.trim(String(cString: PQerrorMessage(conn))))
+        }
+    }
+
+    private func run(_ sql: String, _ params: [PostgresEncodable?]) throws -> Rows {
+        guard let conn else { throw PostgresError.connectionFailed("connection closed") }
+        if PQstatus(conn) != CONNECTION_OK {
+            if transactionDepth > 0 { throw PostgresError.connectionLost("connection broken") }
+            try reconnect()
+        }
+        let texts: [String?] = params.map { $0?.postgresText }
+        let result: OpaquePointer? = Self.withCStrings(texts) { ptrs in
+            PQexecParams(conn, sql, Int32(ptrs.count), nil, ptrs, nil, nil, 0)
+        }
+        guard let result else {
+            throw PostgresError.connectionLost(Self.trim(String(cString: PQerrorMessage(conn))))
+        }
+        let rows = Rows(result)
+        switch PQresultStatus(result) {
+        case PGRES_COMMAND_OK, PGRES_TUPLES_OK:
+            return rows
+        default:
+            let field = { (code: Character) -> String? in
+                PQresultErrorField(result, Int32(code.asciiValue!)).map { String(cString: $0) }
+            }
+            let message = field("M") ?? Self.trim(String(cString: PQerrorMessage(conn)))
+            if PQstatus(conn) == CONNECTION_BAD {
+                throw PostgresError.connectionLost(message)
+            }
+            throw PostgresError.from(sqlState: field("C"), constraint: field("n"), message: message)
+        }
+    }
+
+    func runScript(_ sql: String) throws {
+        guard let conn else { throw PostgresError.connectionFailed("connection closed") }
+        guard let result = PQexec(conn, sql) else {
+            throw PostgresError.connectionLost(Self.trim(String(cString: PQerrorMessage(conn))))
+        }
+        let rows = Rows(result)
+        let status = PQresultStatus(result)
+        if status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK || status == PGRES_EMPTY_QUERY { _ = rows; return }
+        let message = String(cString: PQresultErrorMessage(result))
+        let state = PQresultErrorField(result, Int32(Character("C").asciiValue!)).map { String(cString: $0) }
+        throw PostgresError.from(sqlState: state, constraint: nil, message: Self.trim(message))
+    }
+
+    /// Quotes an identifier (database or table name made at run time).
+    public static func quoteIdentifier(_ s: String) -> String {
+        "\"" + s.replacingOccurrences("\"", "\"\"") + "\""
+    }
+
+    private static func trim(_ s: String) -> String {
+        var t = Substring(s)
+        while let last = t.last, last == "\n" || last == " " { t = t.dropLast() }
+        return String(t)
+    }
+
+    /// Hands libpq a `const char * const *` built from `strdup`ed copies freed afterwards.
+    private static func withCStrings<R>(_ values: [String?], _ body: ([UnsafePointer<CChar>?]) -> R) -> R {
+        let copies: [UnsafeMutablePointer<CChar>?] = values.map { $0.flatMap { strdup($0) } }
+        defer { copies.forEach { free($0) } }
+        return body(copies.map { $0.map { UnsafePointer($0) } })
+    }
+}
+
+extension Connection {
+    /// Runs a script of several statements with no parameters (migrations only).
+    public func executeScript(_ sql: String) throws {
+        try runScript(sql)
+    }
+}

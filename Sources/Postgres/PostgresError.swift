@@ -1,0 +1,48 @@
+/// What can go wrong talking to PostgreSQL, with the SQLSTATE classes the domain acts on.
+///
+/// ```swift
+/// do { try db.execute("INSERT …", [key]) }
+/// catch PostgresError.uniqueViolation { /* already there: fine */ }
+/// ```
+public enum PostgresError: Error, CustomStringConvertible, Sendable, Equatable {
+    /// The server could not be reached (refused, timed out, bad conninfo).
+    case connectionFailed(String)
+    /// The connection broke while a statement was in flight (server restart, network).
+    case connectionLost(String)
+    /// SQLSTATE 23505; `constraint` names the violated unique index when the server says.
+    case uniqueViolation(constraint: String?, message: String)
+    /// SQLSTATE 40001 / 40P01: safe to retry the whole transaction.
+    case serializationFailure(String)
+    /// Any other server error, with its SQLSTATE.
+    case server(sqlState: String, message: String)
+
+    public var description: String {
+        switch self {
+        case .connectionFailed(let m): return "database connection failed: \(m)"
+        case .connectionLost(let m): return "database connection lost: \(m)"
+        case .uniqueViolation(let c, let m): return "unique violation (\(c ?? "?")): \(m)"
+        case .serializationFailure(let m): return "serialization failure: \(m)"
+        case .server(let s, let m): return "database error \(s): \(m)"
+        }
+    }
+
+    /// True when the database itself is unavailable (the caller should answer 503).
+    public var isUnavailable: Bool {
+        switch self {
+        case .connectionFailed, .connectionLost: return true
+        case .server(let state, _): return state.hasPrefix("08") || state == "57P01" || state == "57P03"
+        default: return false
+        }
+    }
+
+    static func from(sqlState: String?, constraint: String?, message: String) -> PostgresError {
+        switch sqlState {
+        case "23505": return .uniqueViolation(constraint: constraint, message: message)
+        case "40001", "40P01": return .serializationFailure(message)
+        case let s? where s.hasPrefix("08") || s == "57P01" || s == "57P02" || s == "57P03":
+            return .connectionLost(message)
+        case let s?: return .server(sqlState: s, message: message)
+        case nil: return .connectionLost(message)
+        }
+    }
+}

@@ -1,0 +1,109 @@
+import Foundation
+import HTTPClient
+import PinGlass
+
+/// A running PinGlass: real nginx (from `nginx/local.conf.in`) in front of a real
+/// pinglass-fcgi pool, against a test database. Stop it in tearDown.
+///
+/// ```swift
+/// let stack = try Stack(database: db, workers: 2)
+/// defer { stack.stop() }
+/// let res = try stack.get("/api/health")
+/// ```
+public final class Stack {
+    public let dir: String
+    public let port: Int
+    public let simPort: Int
+    public let socket: String
+    public let simSocket: String
+    public var environment: [String: String]
+    public private(set) var pool: Process?
+    public private(set) var sim: Process?
+    let client = HTTPClient()
+    let workers: Int
+    let poolArgs: [String]
+
+    public init(database: TestDatabase, workers: Int = 2, poolArgs: [String] = [], env: [String: String] = [:],
+                withSimulator: Bool = false) throws {
+        dir = try TestEnvironment.makeTempDir("stack")
+        port = Subprocess.freePort()
+        simPort = Subprocess.freePort()
+        socket = dir + "/fcgi.sock"
+        simSocket = dir + "/sim.sock"
+        self.workers = workers
+        self.poolArgs = poolArgs
+        try FileManager.default.createDirectory(atPath: dir + "/media", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: dir + "/nginx", withIntermediateDirectories: true)
+        var e = ProcessInfo.processInfo.environment
+        e["DATABASE_URL"] = database.url
+        e["PUBLIC_BASE_URL"] = "http://127.0.0.1:\(port)"
+        e["STORAGE_DIR"] = dir + "/media"
+        e["LOG_FORMAT"] = "json"
+        e["PINGLASS_MIGRATIONS_DIR"] = try TestDatabase.migrationsDir()
+        e["PINGLASS_ENV_FILE"] = dir + "/empty.env"
+        FileManager.default.createFile(atPath: dir + "/empty.env", contents: Data())
+        e.merge(env) { $1 }
+        environment = e
+        try startNginx()
+        if withSimulator { try startSimulator() }
+        try startPool()
+    }
+
+    public var baseURL: String { "http://127.0.0.1:\(port)" }
+    public var simURL: String { "http://127.0.0.1:\(simPort)" }
+    public var poolLog: String { dir + "/fcgi.log" }
+
+    func startNginx() throws {
+        let template = try String(contentsOfFile: TestEnvironment.root() + "/nginx/local.conf.in", encoding: .utf8)
+        var conf = template
+        let vars = ["PREFIX": dir + "/nginx", "DAEMON": "on", "ACCESS_LOG": "off", "PORT": String(port),
+                    "SIM_PORT": String(simPort), "SOCKET": socket, "SIM_SOCKET": simSocket, "STORAGE_DIR": dir + "/media"]
+        for (k, v) in vars { conf = conf.replacingOccurrences(of: "@\(k)@", with: v) }
+        try conf.write(toFile: dir + "/nginx/nginx.conf", atomically: true, encoding: .utf8)
+        let (status, _, err) = try Subprocess.capture("/usr/sbin/nginx", ["-p", dir + "/nginx", "-c", dir + "/nginx/nginx.conf"])
+        guard status == 0 else { throw Subprocess.Failed(command: "nginx: \(err)", status: status) }
+    }
+
+    public func startPool() throws {
+        let bin = try TestEnvironment.binDir()
+        pool = try Subprocess.start(bin + "/pinglass-fcgi",
+                                    ["--socket", socket, "--workers", String(workers), "--socket-mode", "0666"] + poolArgs,
+                                    environment: environment, logPath: poolLog)
+        try Subprocess.waitUntil("pool workers") {
+            FileManager.default.fileExists(atPath: socket) && workerPIDs().count == workers
+        }
+    }
+
+    public func startSimulator() throws {
+        let bin = try TestEnvironment.binDir()
+        sim = try Subprocess.start(bin + "/pinglass-sim", ["--socket", simSocket, "--socket-mode", "0666"],
+                                   environment: environment, logPath: dir + "/sim.log")
+        try Subprocess.waitUntil("simulator socket") { FileManager.default.fileExists(atPath: simSocket) }
+    }
+
+    public var masterPID: Int32 { pool?.processIdentifier ?? 0 }
+    public func workerPIDs() -> [Int32] { Subprocess.children(of: masterPID) }
+
+    public func get(_ path: String, headers: [(String, String)] = []) throws -> HTTPResponse {
+        try client.send(HTTPRequest(url: baseURL + path, headers: headers))
+    }
+
+    public func send(_ method: String, _ path: String, body: String, headers: [(String, String)] = [("Content-Type", "application/json")]) throws -> HTTPResponse {
+        try client.send(HTTPRequest(method: method, url: baseURL + path, headers: headers, body: Array(body.utf8)))
+    }
+
+    /// Graceful stop of the pool (SIGTERM) and waits for the master to exit.
+    public func stopPool() {
+        guard let pool, pool.isRunning else { return }
+        pool.terminate()
+        pool.waitUntilExit()
+    }
+
+    public func stop() {
+        stopPool()
+        if let sim, sim.isRunning { sim.terminate(); sim.waitUntilExit() }
+        _ = try? Subprocess.run("/usr/sbin/nginx", ["-p", dir + "/nginx", "-c", dir + "/nginx/nginx.conf", "-s", "stop"])
+    }
+
+    public func log() -> String { (try? String(contentsOfFile: poolLog, encoding: .utf8)) ?? "" }
+}

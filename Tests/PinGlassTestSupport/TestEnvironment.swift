@@ -1,0 +1,142 @@
+import Foundation
+
+/// What `make test` (scripts/test.sh) provides: a private PostgreSQL cluster, the built
+/// executables, the repository root. A test run without it fails with this explanation.
+public enum TestEnvironment {
+    public struct Missing: Error, CustomStringConvertible {
+        public let name: String
+        public var description: String { "\(name) is not set: run the tests with `make test` (scripts/test.sh sets up PostgreSQL and the binaries)" }
+    }
+
+    static func value(_ name: String) throws -> String {
+        guard let v = ProcessInfo.processInfo.environment[name], !v.isEmpty else { throw Missing(name: name) }
+        return v
+    }
+
+    /// Directory of the private cluster's unix socket.
+    public static func pgSocket() throws -> String { try value("PINGLASS_TEST_PG_SOCKET") }
+    public static func pgData() throws -> String { try value("PINGLASS_TEST_PGDATA") }
+    public static func pgBin() throws -> String { try value("PINGLASS_TEST_PGBIN") }
+    public static func binDir() throws -> String { try value("PINGLASS_BIN_DIR") }
+    public static func root() throws -> String { try value("PINGLASS_ROOT") }
+    public static func tmp() throws -> String { try value("PINGLASS_TEST_TMP") }
+
+    public static func adminURL(database: String = "postgres") throws -> String {
+        "host=\(try pgSocket()) port=55432 user=pinglass dbname=\(database)"
+    }
+
+    /// A fresh directory for one test's files.
+    public static func makeTempDir(_ label: String) throws -> String {
+        let dir = try tmp() + "/\(label)-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o755])
+        return dir
+    }
+
+    /// Runs the cluster's pg_ctl (as the postgres user when we are root): "stop", "start", "restart".
+    public static func pgControl(_ action: String) throws {
+        var args = ["-D", try pgData(), "-w", "-t", "30"]
+        if action != "start" { args += ["-m", "fast"] }
+        args.append(action)
+        if action != "stop" { args += ["-l", try pgSocket() + "/postgres.log"] }
+        let pgctl = try pgBin() + "/pg_ctl"
+        let status: Int32
+        if getuid() == 0 {
+            status = try Subprocess.run("/usr/sbin/runuser", ["-u", "postgres", "--", pgctl] + args)
+        } else {
+            status = try Subprocess.run(pgctl, args)
+        }
+        guard status == 0 else { throw Subprocess.Failed(command: "pg_ctl \(action)", status: status) }
+    }
+}
+
+/// Starting and stopping child processes for the tests.
+public enum Subprocess {
+    public struct Failed: Error, CustomStringConvertible {
+        public let command: String
+        public let status: Int32
+        public var description: String { "\(command) exited with \(status)" }
+    }
+
+    /// Runs to completion; returns the exit status. Output goes to the test log.
+    @discardableResult
+    public static func run(_ path: String, _ args: [String], environment: [String: String]? = nil) throws -> Int32 {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: path)
+        p.arguments = args
+        if let environment { p.environment = environment }
+        try p.run()
+        p.waitUntilExit()
+        return p.terminationStatus
+    }
+
+    /// Runs to completion and returns (status, stdout, stderr).
+    public static func capture(_ path: String, _ args: [String], environment: [String: String]? = nil) throws -> (Int32, String, String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: path)
+        p.arguments = args
+        if let environment { p.environment = environment }
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile()
+        let e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+    }
+
+    /// Starts in the background with output appended to `logPath`.
+    public static func start(_ path: String, _ args: [String], environment: [String: String], logPath: String) throws -> Process {
+        FileManager.default.createFile(atPath: logPath, contents: nil)
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+        log.seekToEndOfFile()
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: path)
+        p.arguments = args
+        p.environment = environment
+        p.standardOutput = log
+        p.standardError = log
+        try p.run()
+        return p
+    }
+
+    /// Polls `condition` until it holds or `timeout` passes (readiness, not a fixed sleep).
+    public static func waitUntil(timeout: Double = 10, _ what: String, _ condition: () throws -> Bool) throws {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if (try? condition()) == true { return }
+            usleep(20_000)
+        }
+        throw WaitTimeout(what: what)
+    }
+
+    public struct WaitTimeout: Error, CustomStringConvertible {
+        public let what: String
+        public var description: String { "timed out waiting for \(what)" }
+    }
+
+    /// PIDs of the direct children of `pid` (a pool's workers).
+    public static func children(of pid: Int32) -> [Int32] {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/task/\(pid)/children", encoding: .utf8) else { return [] }
+        return text.split(separator: " ").compactMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+    }
+
+    public static func isAlive(_ pid: Int32) -> Bool {
+        kill(pid, 0) == 0 && !((try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8))?.contains(") Z ") ?? true)
+    }
+
+    /// A free TCP port on loopback.
+    public static func freePort() -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        addr.sin_port = 0
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } }
+        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+        return Int(UInt16(bigEndian: addr.sin_port))
+    }
+}

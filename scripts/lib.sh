@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Shared steps of `make run`, `make test` and `make bench`: packages, build, a private
+# PostgreSQL cluster, nginx from the local template. Sourced, not run.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+PGBIN=${PGBIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)}
+APT_PACKAGES="libfcgi-dev libpq-dev libcurl4-openssl-dev libssl-dev pkg-config nginx postgresql wrk curl ca-certificates"
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+# Installs the Debian packages the project needs (only the missing ones).
+install_deps() {
+    local missing=()
+    for p in $APT_PACKAGES; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        say "installing packages: ${missing[*]}"
+        as_root apt-get update -qq
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    fi
+    PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+    command -v swift >/dev/null || { echo "swift is not on PATH (install the Swift 6 toolchain)" >&2; exit 1; }
+}
+
+# Runs a command as the owner of the PostgreSQL cluster (initdb refuses root).
+pg_as_owner() {
+    if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+# pg_start DIR: a private cluster in DIR (created on first use), unix socket in DIR,
+# trust authentication for the local role 'pinglass'. Prints nothing; sets PGSOCK.
+pg_start() {
+    local dir=$1
+    mkdir -p "$dir"
+    if [ "$(id -u)" = 0 ]; then
+        chown postgres: "$dir"
+        if ! runuser -u postgres -- test -w "$dir"; then
+            echo "the postgres user cannot write $dir (check the permissions of its parent folders)" >&2
+            exit 1
+        fi
+    fi
+    if [ ! -f "$dir/data/PG_VERSION" ]; then
+        pg_as_owner "$PGBIN/initdb" -D "$dir/data" -A trust -U pinglass -E UTF8 --no-locale --no-sync >"$dir/initdb.log" 2>&1 \
+            || { cat "$dir/initdb.log" >&2; exit 1; }
+    fi
+    if ! pg_as_owner "$PGBIN/pg_ctl" -D "$dir/data" status >/dev/null 2>&1; then
+        pg_as_owner "$PGBIN/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w -t 30 \
+            -o "-c listen_addresses='' -k $dir -p 55432 -c max_connections=200 -c fsync=${PG_FSYNC:-on}" start >/dev/null \
+            || { tail -20 "$dir/postgres.log" >&2; exit 1; }
+    fi
+    PGSOCK=$dir
+}
+
+pg_stop() {
+    local dir=$1
+    [ -f "$dir/data/postmaster.pid" ] && pg_as_owner "$PGBIN/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1 || true
+}
+
+# pg_createdb DIR NAME
+pg_createdb() {
+    "$PGBIN/psql" -X -q -h "$1" -p 55432 -U pinglass -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$2'" | grep -q 1 \
+        || "$PGBIN/createdb" -h "$1" -p 55432 -U pinglass "$2"
+}
+
+# render_nginx TEMPLATE OUT key=value...
+render_nginx() {
+    local template=$1 out=$2; shift 2
+    local text
+    text=$(cat "$template")
+    for kv in "$@"; do text=${text//@${kv%%=*}@/${kv#*=}}; done
+    printf '%s\n' "$text" > "$out"
+}
+
+build_release() {
+    say "building (release)"
+    (cd "$ROOT" && swift build -c release 2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\]' >&2)
+    BIN=$(cd "$ROOT" && swift build -c release --show-bin-path)
+}
+
+# wait_for CMD... : polls until CMD succeeds (10 s at most).
+wait_for() {
+    for _ in $(seq 100); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
+    echo "timed out waiting for: $*" >&2
+    return 1
+}

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# `make stop`: stops what `make run` started (the pool gracefully, then nginx, then PostgreSQL).
+source "$(dirname "$0")/lib.sh"
+RUN=$ROOT/.run
+for name in fcgi sim cron; do
+    if [ -f "$RUN/$name.pid" ]; then
+        pid=$(cat "$RUN/$name.pid")
+        kill -TERM "$pid" 2>/dev/null && for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        rm -f "$RUN/$name.pid"
+    fi
+done
+[ -f "$RUN/nginx/nginx.pid" ] && nginx -p "$RUN/nginx" -c "$RUN/nginx/nginx.conf" -s quit 2>/dev/null || true
+[ "${1:-}" = "--services-only" ] && exit 0
+pg_stop "$RUN/pg"
+echo "stopped"
