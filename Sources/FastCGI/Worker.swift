@@ -46,6 +46,7 @@ struct Worker {
                                      body: #"{"success":false,"error":{"code":"PAYLOAD_TOO_LARGE","message":"request body too large"}}"#)
             }
             Self.write(response, to: req)
+            Self.skipLingeringClose(req)
             FCGX_Finish_r(req)
             alarm(0)
             served += 1
@@ -90,6 +91,19 @@ struct Worker {
                        body: body,
                        requestID: param(req, "REQUEST_ID") ?? "",
                        remoteAddress: param(req, "REMOTE_ADDR") ?? "")
+    }
+
+    /// libfcgi closes a connection "lingering": shutdown, then wait for nginx to close
+    /// first, which costs a round trip per request. Once the request's stdin has reached
+    /// EOF nginx sends nothing more, so a plain close is safe (no unread data, no reset).
+    static func skipLingeringClose(_ req: UnsafeMutablePointer<FCGX_Request>) {
+        var scratch = [CChar](repeating: 0, count: 4096)
+        var rounds = 0
+        while FCGX_HasSeenEOF(req.pointee.in) == 0 && rounds < 64 {
+            if FCGX_GetStr(&scratch, Int32(scratch.count), req.pointee.in) <= 0 { break }
+            rounds += 1
+        }
+        if FCGX_HasSeenEOF(req.pointee.in) != 0 { req.pointee.detached = 1 }
     }
 
     static func write(_ response: Response, to req: UnsafeMutablePointer<FCGX_Request>) {
