@@ -46,10 +46,18 @@ pg_start() {
     if [ ! -f "$dir/data/PG_VERSION" ]; then
         pg_as_owner "$PGBIN/initdb" -D "$dir/data" -A trust -U pinglass -E UTF8 --no-locale --no-sync >"$dir/initdb.log" 2>&1 \
             || { cat "$dir/initdb.log" >&2; exit 1; }
+        # Settings live in the cluster, so any later pg_ctl start/restart keeps them.
+        pg_as_owner tee -a "$dir/data/postgresql.conf" >/dev/null <<CONF
+listen_addresses = ''
+unix_socket_directories = '$dir'
+port = 55432
+max_connections = 200
+fsync = ${PG_FSYNC:-on}
+synchronous_commit = ${PG_FSYNC:-on}
+CONF
     fi
     if ! pg_as_owner "$PGBIN/pg_ctl" -D "$dir/data" status >/dev/null 2>&1; then
-        pg_as_owner "$PGBIN/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w -t 30 \
-            -o "-c listen_addresses='' -k $dir -p 55432 -c max_connections=200 -c fsync=${PG_FSYNC:-on}" start >/dev/null \
+        pg_as_owner "$PGBIN/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w -t 30 start >/dev/null \
             || { tail -20 "$dir/postgres.log" >&2; exit 1; }
     fi
     PGSOCK=$dir

@@ -10,15 +10,15 @@ import PinGlass
 /// defer { stack.stop() }
 /// let res = try stack.get("/api/health")
 /// ```
-public final class Stack {
+public final class Stack: @unchecked Sendable {
     public let dir: String
     public let port: Int
     public let simPort: Int
     public let socket: String
     public let simSocket: String
     public var environment: [String: String]
-    public private(set) var pool: Process?
-    public private(set) var sim: Process?
+    public private(set) var pool: ChildProcess?
+    public private(set) var sim: ChildProcess?
     let client = HTTPClient()
     let workers: Int
     let poolArgs: [String]
@@ -60,8 +60,14 @@ public final class Stack {
                     "SIM_PORT": String(simPort), "SOCKET": socket, "SIM_SOCKET": simSocket, "STORAGE_DIR": dir + "/media"]
         for (k, v) in vars { conf = conf.replacingOccurrences(of: "@\(k)@", with: v) }
         try conf.write(toFile: dir + "/nginx/nginx.conf", atomically: true, encoding: .utf8)
-        let (status, _, err) = try Subprocess.capture("/usr/sbin/nginx", ["-p", dir + "/nginx", "-c", dir + "/nginx/nginx.conf"])
-        guard status == 0 else { throw Subprocess.Failed(command: "nginx: \(err)", status: status) }
+        // nginx daemonizes: its output goes to a file (a pipe would stay open in the daemon).
+        let p = try Subprocess.start("/usr/sbin/nginx", ["-p", dir + "/nginx", "-c", dir + "/nginx/nginx.conf"],
+                                     environment: [:], logPath: dir + "/nginx/start.log")
+        p.waitUntilExit()
+        guard p.terminationStatus == 0 else {
+            let err = (try? String(contentsOfFile: dir + "/nginx/start.log", encoding: .utf8)) ?? ""
+            throw Subprocess.Failed(command: "nginx: \(err)", status: p.terminationStatus)
+        }
     }
 
     public func startPool() throws {
@@ -96,12 +102,12 @@ public final class Stack {
     public func stopPool() {
         guard let pool, pool.isRunning else { return }
         pool.terminate()
-        pool.waitUntilExit()
+        pool.wait()
     }
 
     public func stop() {
         stopPool()
-        if let sim, sim.isRunning { sim.terminate(); sim.waitUntilExit() }
+        if let sim, sim.isRunning { sim.terminate(); sim.wait() }
         _ = try? Subprocess.run("/usr/sbin/nginx", ["-p", dir + "/nginx", "-c", dir + "/nginx/nginx.conf", "-s", "stop"])
     }
 

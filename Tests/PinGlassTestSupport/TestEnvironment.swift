@@ -50,7 +50,8 @@ public enum TestEnvironment {
     }
 }
 
-/// Starting and stopping child processes for the tests.
+/// Starting and stopping child processes for the tests (posix_spawn + waitpid: exact,
+/// and unaffected by daemons that keep inherited descriptors open).
 public enum Subprocess {
     public struct Failed: Error, CustomStringConvertible {
         public let command: String
@@ -61,44 +62,24 @@ public enum Subprocess {
     /// Runs to completion; returns the exit status. Output goes to the test log.
     @discardableResult
     public static func run(_ path: String, _ args: [String], environment: [String: String]? = nil) throws -> Int32 {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: path)
-        p.arguments = args
-        if let environment { p.environment = environment }
-        try p.run()
-        p.waitUntilExit()
-        return p.terminationStatus
+        try ChildProcess(path, args, environment: environment ?? ProcessInfo.processInfo.environment, outputPath: nil).wait()
     }
 
     /// Runs to completion and returns (status, stdout, stderr).
     public static func capture(_ path: String, _ args: [String], environment: [String: String]? = nil) throws -> (Int32, String, String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: path)
-        p.arguments = args
-        if let environment { p.environment = environment }
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+        let base = NSTemporaryDirectory() + "pinglass-capture-\(UUID().uuidString)"
+        defer { unlink(base + ".out"); unlink(base + ".err") }
+        let p = try ChildProcess(path, args, environment: environment ?? ProcessInfo.processInfo.environment,
+                                 outputPath: base + ".out", errorPath: base + ".err")
+        let status = p.wait()
+        let out = (try? String(contentsOfFile: base + ".out", encoding: .utf8)) ?? ""
+        let err = (try? String(contentsOfFile: base + ".err", encoding: .utf8)) ?? ""
+        return (status, out, err)
     }
 
     /// Starts in the background with output appended to `logPath`.
-    public static func start(_ path: String, _ args: [String], environment: [String: String], logPath: String) throws -> Process {
-        FileManager.default.createFile(atPath: logPath, contents: nil)
-        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
-        log.seekToEndOfFile()
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: path)
-        p.arguments = args
-        p.environment = environment
-        p.standardOutput = log
-        p.standardError = log
-        try p.run()
-        return p
+    public static func start(_ path: String, _ args: [String], environment: [String: String], logPath: String) throws -> ChildProcess {
+        try ChildProcess(path, args, environment: environment, outputPath: logPath)
     }
 
     /// Polls `condition` until it holds or `timeout` passes (readiness, not a fixed sleep).
@@ -139,4 +120,61 @@ public enum Subprocess {
         _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
         return Int(UInt16(bigEndian: addr.sin_port))
     }
+}
+
+/// A child process started with posix_spawn.
+public final class ChildProcess: @unchecked Sendable {
+    public let pid: pid_t
+    private var status: Int32?
+
+    public init(_ path: String, _ args: [String], environment: [String: String], outputPath: String?, errorPath: String? = nil) throws {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        if let outputPath {
+            posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+            if let errorPath {
+                posix_spawn_file_actions_addopen(&actions, 2, errorPath, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+            } else {
+                posix_spawn_file_actions_adddup2(&actions, 1, 2)
+            }
+        }
+        let argv: [UnsafeMutablePointer<CChar>?] = ([path] + args).map { strdup($0) } + [nil]
+        let envp: [UnsafeMutablePointer<CChar>?] = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { argv.forEach { free($0) }; envp.forEach { free($0) } }
+        var pid: pid_t = 0
+        let rc = posix_spawn(&pid, path, &actions, nil, argv, envp)
+        guard rc == 0 else { throw Subprocess.Failed(command: "spawn \(path): \(String(cString: strerror(rc)))", status: rc) }
+        self.pid = pid
+    }
+
+    public var processIdentifier: Int32 { pid }
+
+    /// Waits for the exit; the exit code, or 128 + signal number.
+    @discardableResult
+    public func wait() -> Int32 {
+        if let status { return status }
+        var st: Int32 = 0
+        while waitpid(pid, &st, 0) < 0 && errno == EINTR {}
+        let code = (st & 0x7f) == 0 ? (st >> 8) & 0xff : 128 + (st & 0x7f)
+        status = code
+        return code
+    }
+
+    public var isRunning: Bool {
+        if status != nil { return false }
+        var st: Int32 = 0
+        let r = waitpid(pid, &st, WNOHANG)
+        if r == pid {
+            status = (st & 0x7f) == 0 ? (st >> 8) & 0xff : 128 + (st & 0x7f)
+            return false
+        }
+        return r == 0
+    }
+
+    public func signal(_ sig: Int32) { if isRunning { kill(pid, sig) } }
+    public func terminate() { signal(SIGTERM) }
+    public func waitUntilExit() { wait() }
+    public var terminationStatus: Int32 { wait() }
 }

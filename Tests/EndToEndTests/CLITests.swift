@@ -1,0 +1,97 @@
+import XCTest
+import Foundation
+import PinGlassTestSupport
+@testable import PinGlass
+
+/// The `pinglass` and `pinglass-fcgi` executables as an operator runs them.
+final class CLITests: XCTestCase {
+    func cli(_ args: [String], env: [String: String] = [:]) throws -> (Int32, String, String) {
+        try Self.run(args, env: env)
+    }
+
+    static func run(_ args: [String], env: [String: String]) throws -> (Int32, String, String) {
+        var e = ["PATH": "/usr/bin:/bin", "PINGLASS_ENV_FILE": "/dev/null"]
+        e.merge(env) { $1 }
+        return try Subprocess.capture(TestEnvironment.binDir() + "/pinglass", args, environment: e)
+    }
+
+    func testHelpExplainsEveryCommand() throws {
+        let (status, out, _) = try cli(["--help"])
+        XCTAssertEqual(status, 0)
+        for command in ["migrate", "doctor", "settings", "reconcile"] { XCTAssertTrue(out.contains(command), command) }
+        let (s2, migrateHelp, _) = try cli(["migrate", "--help"])
+        XCTAssertEqual(s2, 0)
+        XCTAssertTrue(migrateHelp.contains("--status"))
+        XCTAssertTrue(migrateHelp.contains("advisory lock"))
+        let (s3, poolHelp, _) = try Subprocess.capture(TestEnvironment.binDir() + "/pinglass-fcgi", ["--help"])
+        XCTAssertEqual(s3, 0)
+        XCTAssertTrue(poolHelp.contains("--max-requests"))
+        XCTAssertTrue(poolHelp.contains("SIGHUP"))
+    }
+
+    func testMissingConfigurationIsOneClearMessage() throws {
+        let (status, out, err) = try cli(["migrate"])
+        XCTAssertNotEqual(status, 0)
+        XCTAssertTrue((out + err).contains("DATABASE_URL is not set"), out + err)
+        XCTAssertFalse((out + err).contains("Fatal error"))
+        let (s2, o2, e2) = try cli(["migrate"], env: ["DATABASE_URL": "x", "KIE_RATE_LIMIT": "many"])
+        XCTAssertNotEqual(s2, 0)
+        XCTAssertTrue((o2 + e2).contains("KIE_RATE_LIMIT is invalid"), o2 + e2)
+        let (s3, _, e3) = try Subprocess.capture(TestEnvironment.binDir() + "/pinglass-fcgi", ["--socket", "/tmp/x.sock"],
+                                                 environment: ["PINGLASS_ENV_FILE": "/dev/null"])
+        XCTAssertEqual(s3, 2)
+        XCTAssertTrue(e3.contains("DATABASE_URL is not set"), e3)
+        let (s4, _, e4) = try Subprocess.capture(TestEnvironment.binDir() + "/pinglass-fcgi", ["--socket", "/tmp/x.sock", "--workers", "0"])
+        XCTAssertEqual(s4, 2)
+        XCTAssertTrue(e4.contains("--workers must be a whole number"), e4)
+    }
+
+    func testMigrateStatusAndConcurrentRuns() throws {
+        let db = try TestDatabase(migrated: false)
+        defer { db.drop() }
+        let env = ["DATABASE_URL": db.url, "PINGLASS_MIGRATIONS_DIR": try TestDatabase.migrationsDir()]
+        let (s0, pending, _) = try cli(["migrate", "--status"], env: env)
+        XCTAssertEqual(s0, 0)
+        XCTAssertTrue(pending.contains("pending   0001_schema.sql"), pending)
+        // Two migrate processes at once: the advisory lock makes one wait; both succeed.
+        let runs = (0..<2).map { _ in InFlightCommand { try CLITests.run(["migrate"], env: env) } }
+        let results = runs.map { $0.wait() }
+        XCTAssertEqual(results.map(\.0), [0, 0], results.map { $0.1 + $0.2 }.joined())
+        let applied = results.filter { $0.1.contains("applied 2 migration(s)") }.count
+        let upToDate = results.filter { $0.1.contains("database is up to date") }.count
+        XCTAssertEqual(applied, 1)
+        XCTAssertEqual(upToDate, 1)
+        let (s1, status, _) = try cli(["migrate", "--status"], env: env)
+        XCTAssertEqual(s1, 0)
+        XCTAssertTrue(status.contains("applied   0002_catalogue.sql"), status)
+        XCTAssertEqual(try db.connect().query("SELECT count(*)::int AS n FROM schema_migrations")[0].int("n"), 2)
+    }
+
+    func testDoctorReportsProblemsWithoutSecrets() throws {
+        let db = try TestDatabase()
+        defer { db.drop() }
+        let dir = try TestEnvironment.makeTempDir("doctor")
+        let env = ["DATABASE_URL": db.url, "PINGLASS_MIGRATIONS_DIR": try TestDatabase.migrationsDir(), "STORAGE_DIR": dir,
+                   "TBANK_TEST_TERMINAL_KEY": "DEMO", "TBANK_TEST_PASSWORD": "very-secret"]
+        let (status, out, _) = try cli(["doctor"], env: env)
+        XCTAssertEqual(status, 0, out)
+        XCTAssertTrue(out.contains("database reachable"))
+        XCTAssertTrue(out.contains("all checks passed"))
+        XCTAssertFalse(out.contains("very-secret"))
+        let (s2, o2, _) = try cli(["doctor"], env: ["DATABASE_URL": "host=/nonexistent dbname=x connect_timeout=1", "STORAGE_DIR": dir])
+        XCTAssertEqual(s2, 1)
+        XCTAssertTrue(o2.contains("FAIL  database"), o2)
+    }
+}
+
+final class InFlightCommand: @unchecked Sendable {
+    private let done = DispatchSemaphore(value: 0)
+    private var result: (Int32, String, String) = (-1, "", "")
+    init(_ body: @escaping @Sendable () throws -> (Int32, String, String)) {
+        Thread.detachNewThread { [self] in
+            result = (try? body()) ?? (-1, "", "spawn failed")
+            done.signal()
+        }
+    }
+    func wait() -> (Int32, String, String) { done.wait(); return result }
+}

@@ -1,0 +1,213 @@
+import XCTest
+import Foundation
+import HTTPClient
+import Postgres
+import PinGlassTestSupport
+@testable import PinGlass
+
+/// Real nginx → real pinglass-fcgi workers → the test PostgreSQL.
+final class PoolTests: XCTestCase {
+    var db: TestDatabase!
+    var stack: Stack?
+    override func setUpWithError() throws { db = try TestDatabase() }
+    override func tearDown() {
+        stack?.stop()
+        db?.drop()
+    }
+
+    func testServesTheAPIThroughNginxWithRequestIDs() throws {
+        let stack = try Stack(database: db)
+        self.stack = stack
+        let res = try stack.get("/api/pricing")
+        XCTAssertEqual(res.status, 200)
+        XCTAssertEqual(res.headers["content-type"], "application/json; charset=utf-8")
+        XCTAssertEqual(try JSON.parse(res.body)["tiers"]?.arrayValue?.count, 3)
+        let id = try XCTUnwrap(res.headers["x-request-id"])
+        XCTAssertEqual(id.count, 32, "nginx's $request_id reaches the app and comes back")
+        XCTAssertEqual(try stack.get("/api/health").status, 200)
+        let nf = try stack.get("/api/unknown")
+        XCTAssertEqual(nf.status, 404)
+        XCTAssertEqual(try JSON.parse(nf.body)["error"]?["code"]?.stringValue, "NOT_FOUND")
+        // The request id is in the log line of that request.
+        let bad = try stack.send("DELETE", "/api/pricing", body: "")
+        XCTAssertEqual(bad.status, 405)
+        _ = try stack.get("/api/health")
+    }
+
+    func testRequestIDAppearsInTheWorkersLog() throws {
+        let stack = try Stack(database: db, env: ["DATABASE_URL": db.url + " connect_timeout=1"])
+        self.stack = stack
+        try TestEnvironment.pgControl("stop")
+        defer { try? TestEnvironment.pgControl("start") }
+        let res = try stack.get("/api/pricing")
+        XCTAssertEqual(res.status, 503)
+        let id = try XCTUnwrap(res.headers["x-request-id"])
+        try Subprocess.waitUntil("log line with the request id") { stack.log().contains("\"request_id\":\"\(id)\"") }
+    }
+
+    func testKilledWorkerIsReplacedAndRequestsKeepSucceeding() throws {
+        let stack = try Stack(database: db, workers: 2)
+        self.stack = stack
+        let before = Set(stack.workerPIDs())
+        XCTAssertEqual(before.count, 2)
+        let victim = before.first!
+        kill(victim, SIGKILL)
+        try Subprocess.waitUntil("replacement worker") {
+            let now = Set(stack.workerPIDs())
+            return now.count == 2 && !now.contains(victim)
+        }
+        for _ in 0..<20 { XCTAssertEqual(try stack.get("/api/pricing").status, 200) }
+        XCTAssertTrue(stack.log().contains("worker \(victim) killed by signal 9"))
+    }
+
+    func testMaxRequestsRecyclesWorkers() throws {
+        let stack = try Stack(database: db, workers: 1, poolArgs: ["--max-requests", "3"])
+        self.stack = stack
+        let first = stack.workerPIDs()
+        for _ in 0..<7 { XCTAssertEqual(try stack.get("/api/pricing").status, 200) }
+        try Subprocess.waitUntil("recycled worker") { stack.workerPIDs().count == 1 && stack.workerPIDs() != first }
+    }
+
+    /// A request blocked on a table lock is in flight when the pool is told to stop; it
+    /// still completes with 200, then the pool exits.
+    func testGracefulStopFinishesInFlightRequests() throws {
+        let stack = try Stack(database: db, workers: 2)
+        self.stack = stack
+        XCTAssertEqual(try stack.get("/api/health").status, 200)  // warm the connection
+        let locker = try db.connect()
+        try locker.execute("BEGIN")
+        try locker.execute("LOCK TABLE worker_runs IN ACCESS EXCLUSIVE MODE")
+        let result = InFlight { try stack.get("/api/health") }
+        // pg_stat_activity is snapshotted per transaction: watch from another connection.
+        let watcher = try db.connect()
+        try Subprocess.waitUntil("health request waiting on the lock") {
+            try watcher.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()")[0].int("n") == 1
+        }
+        kill(stack.masterPID, SIGTERM)
+        try Subprocess.waitUntil("stop signal delivered") { stack.log().contains("graceful stop") }
+        XCTAssertTrue(stack.pool!.isRunning, "the pool waits for the busy worker")
+        try locker.execute("COMMIT")
+        let response = try result.wait()
+        XCTAssertEqual(response.status, 200)
+        stack.pool!.waitUntilExit()
+        XCTAssertEqual(stack.pool!.terminationStatus, 0)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: stack.socket), "socket removed on stop")
+    }
+
+    func testRequestTimeLimitEndsTheWorkerAndItIsReplaced() throws {
+        let stack = try Stack(database: db, workers: 1, poolArgs: ["--request-timeout", "1"])
+        self.stack = stack
+        XCTAssertEqual(try stack.get("/api/health").status, 200)
+        let before = stack.workerPIDs()
+        let locker = try db.connect()
+        try locker.execute("BEGIN")
+        try locker.execute("LOCK TABLE worker_runs IN ACCESS EXCLUSIVE MODE")
+        let res = try stack.get("/api/health")
+        try locker.execute("ROLLBACK")
+        XCTAssertEqual(res.status, 502, "nginx reports the worker that was stopped")
+        try Subprocess.waitUntil("replacement") { stack.workerPIDs().count == 1 && stack.workerPIDs() != before }
+        XCTAssertTrue(stack.log().contains("(request time limit)"))
+        XCTAssertEqual(try stack.get("/api/health").status, 200)
+    }
+
+    func testSighupReplacesEveryWorker() throws {
+        let stack = try Stack(database: db, workers: 2)
+        self.stack = stack
+        let before = Set(stack.workerPIDs())
+        kill(stack.masterPID, SIGHUP)
+        try Subprocess.waitUntil("new workers") {
+            let now = Set(stack.workerPIDs())
+            return now.count == 2 && now.isDisjoint(with: before)
+        }
+        XCTAssertEqual(try stack.get("/api/pricing").status, 200)
+    }
+
+    func testHealthIs503WhileTheDatabaseIsDownAndThePoolKeepsAnswering() throws {
+        let stack = try Stack(database: db, workers: 2)
+        self.stack = stack
+        XCTAssertEqual(try stack.get("/api/health").status, 200)
+        try TestEnvironment.pgControl("stop")
+        var restarted = false
+        defer { if !restarted { try? TestEnvironment.pgControl("start") } }
+        for _ in 0..<6 {
+            let res = try stack.get("/api/health")
+            XCTAssertEqual(res.status, 503)
+            XCTAssertEqual(try JSON.parse(res.body)["status"]?.stringValue, "down")
+        }
+        XCTAssertEqual(try stack.get("/api/nothing-here").status, 404, "routing still works")
+        try TestEnvironment.pgControl("start")
+        restarted = true
+        XCTAssertEqual(try stack.get("/api/health").status, 200)
+        XCTAssertEqual(try stack.get("/api/health").status, 200)
+    }
+
+    /// PostgreSQL restarted while requests are flowing: after it is back, at most one
+    /// request per worker may fail before every worker has reconnected.
+    func testPostgresRestartUnderLoadCostsAtMostOneRequestPerWorker() throws {
+        let workers = 3
+        let stack = try Stack(database: db, workers: workers)
+        self.stack = stack
+        for _ in 0..<20 { XCTAssertEqual(try stack.get("/api/health").status, 200) }
+        let load = Load(stack: stack, path: "/api/health", concurrency: 4)
+        try TestEnvironment.pgControl("restart")
+        let duringRestart = load.stop()
+        XCTAssertGreaterThan(duringRestart.total, 0)
+        var failures = 0
+        for _ in 0..<60 where try stack.get("/api/health").status != 200 { failures += 1 }
+        XCTAssertLessThanOrEqual(failures, workers)
+        XCTAssertEqual(try stack.get("/api/health").status, 200)
+    }
+
+    func testNginxRefusesOversizedBodies() throws {
+        let stack = try Stack(database: db)
+        self.stack = stack
+        let big = String(repeating: "x", count: 13 << 20)
+        XCTAssertEqual(try stack.send("POST", "/api/pricing", body: big).status, 413)
+    }
+}
+
+/// One request on another thread, awaited later.
+final class InFlight: @unchecked Sendable {
+    private let done = DispatchSemaphore(value: 0)
+    private var result: Result<HTTPResponse, Error>?
+    init(_ body: @escaping @Sendable () throws -> HTTPResponse) {
+        Thread.detachNewThread { [self] in
+            result = Result { try body() }
+            done.signal()
+        }
+    }
+    func wait() throws -> HTTPResponse {
+        done.wait()
+        return try result!.get()
+    }
+}
+
+/// A bounded background load: `concurrency` threads sending requests until stopped.
+final class Load: @unchecked Sendable {
+    private let lock = NSLock()
+    private var running = true
+    private var counts = (total: 0, failed: 0)
+    private let group = DispatchGroup()
+
+    init(stack: Stack, path: String, concurrency: Int) {
+        for _ in 0..<concurrency {
+            group.enter()
+            Thread.detachNewThread { [self] in
+                let client = HTTPClient()
+                var n = 0
+                while lock.withLock({ running }) && n < 100_000 {
+                    n += 1
+                    let ok = (try? client.send(HTTPRequest(url: stack.baseURL + path, timeout: 5)).status) == 200
+                    lock.withLock { counts.total += 1; if !ok { counts.failed += 1 } }
+                }
+                group.leave()
+            }
+        }
+    }
+
+    func stop() -> (total: Int, failed: Int) {
+        lock.withLock { running = false }
+        group.wait()
+        return lock.withLock { counts }
+    }
+}

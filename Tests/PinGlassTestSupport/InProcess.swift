@@ -1,0 +1,36 @@
+import FastCGI
+import PinGlass
+
+/// The HTTP application driven in-process (no nginx, no FastCGI): the same handlers,
+/// the same database, a fixed clock when a test needs one.
+///
+/// ```swift
+/// let app = try InProcessApp(database: db)
+/// let res = app.get("/api/pricing")
+/// ```
+public final class InProcessApp {
+    public let app: App
+    public let services: Services
+
+    public init(database: TestDatabase, env: [String: String] = [:], now: Double? = nil) throws {
+        let config = try database.config(env)
+        services = Services(config: config, database: Database(url: config.databaseURL, applicationName: "test"),
+                            migrationsDirectory: try TestDatabase.migrationsDir())
+        if let now { services.clock = { now } }
+        app = App(services: services)
+    }
+
+    public init(config: Config) throws {
+        services = Services(config: config, database: Database(url: config.databaseURL, applicationName: "test"),
+                            migrationsDirectory: try TestDatabase.migrationsDir())
+        app = App(services: services)
+    }
+
+    public func get(_ path: String, query: String = "", headers: [String: String] = [:]) -> Response {
+        app.handle(Request(method: "GET", path: path, queryString: query, headers: headers, requestID: "test-req"))
+    }
+
+    public func post(_ path: String, body: String, headers: [String: String] = ["Content-Type": "application/json"]) -> Response {
+        app.handle(Request(method: "POST", path: path, headers: headers, body: Array(body.utf8), requestID: "test-req"))
+    }
+}

@@ -1,0 +1,104 @@
+import XCTest
+@testable import PinGlass
+
+final class ConfigTests: XCTestCase {
+    let base = ["DATABASE_URL": "host=/tmp dbname=x"]
+
+    func testMissingDatabaseURLNamesTheVariable() {
+        XCTAssertThrowsError(try Config(variables: [:])) { error in
+            XCTAssertEqual(error as? ConfigError, .missing("DATABASE_URL"))
+            XCTAssertTrue("\(error)".contains("DATABASE_URL"))
+        }
+    }
+
+    func testDefaultsAreTheContractDefaults() throws {
+        let c = try Config(variables: base)
+        XCTAssertEqual(c.tbankAPIURL, "https://securepay.tinkoff.ru/v2")
+        XCTAssertEqual(c.kieAPIURL, "https://api.kie.ai")
+        XCTAssertEqual(c.telegramAPIURL, "https://api.telegram.org")
+        XCTAssertEqual(c.kieRateLimit, 20)
+        XCTAssertEqual(c.kiePollRPS, 10)
+        XCTAssertEqual(c.initDataMaxAge, 86400)
+        XCTAssertEqual(c.logFormat, "json")
+        XCTAssertEqual(c.storage, "fs")
+        XCTAssertNil(c.tbankProduction)
+        XCTAssertNil(c.tbankTest)
+    }
+
+    func testMalformedValuesNameTheVariableAndHideTheValue() {
+        let cases: [(String, String)] = [
+            ("PUBLIC_BASE_URL", "ftp://secret-host"), ("KIE_RATE_LIMIT", "lots"), ("INIT_DATA_MAX_AGE", "-5"),
+            ("LOG_FORMAT", "xml"), ("STORAGE", "floppy"), ("ADMIN_TELEGRAM_CHAT_ID", "abc"), ("TBANK_API_URL", "securepay"),
+        ]
+        for (name, value) in cases {
+            var vars = base
+            vars[name] = value
+            XCTAssertThrowsError(try Config(variables: vars), name) { error in
+                guard case .invalid(let n, _) = error as? ConfigError else { return XCTFail("\(name): \(error)") }
+                XCTAssertEqual(n, name)
+                XCTAssertFalse("\(error)".contains(value), "the message must not echo the value")
+            }
+        }
+    }
+
+    func testTerminalNeedsBothKeyAndPassword() {
+        var vars = base
+        vars["TBANK_TEST_TERMINAL_KEY"] = "DEMO"
+        XCTAssertThrowsError(try Config(variables: vars)) { XCTAssertEqual($0 as? ConfigError, .missing("TBANK_TEST_PASSWORD")) }
+        vars["TBANK_TEST_PASSWORD"] = "pw"
+        XCTAssertEqual(try Config(variables: vars).terminal(for: .test), TBankTerminal(key: "DEMO", password: "pw"))
+        XCTAssertNil(try Config(variables: vars).terminal(for: .production))
+    }
+
+    func testS3NeedsItsVariables() {
+        var vars = base
+        vars["STORAGE"] = "s3"
+        XCTAssertThrowsError(try Config(variables: vars)) { XCTAssertEqual($0 as? ConfigError, .missing("S3_ENDPOINT")) }
+    }
+
+    func testEnvFileSyntax() throws {
+        let vars = try EnvFile.parse("""
+            # comment
+            export DATABASE_URL="host=/run/postgresql dbname=pinglass"
+
+            LOG_FORMAT='text'
+            KIE_RESULT_HOSTS = a.example, b.example
+            EMPTY=
+            """)
+        XCTAssertEqual(vars["DATABASE_URL"], "host=/run/postgresql dbname=pinglass")
+        XCTAssertEqual(vars["LOG_FORMAT"], "text")
+        XCTAssertEqual(vars["EMPTY"], "")
+        let c = try Config(variables: vars)
+        XCTAssertEqual(c.kieResultHosts, ["a.example", "b.example"])
+    }
+
+    func testEnvFileErrorsNameTheLine() {
+        XCTAssertThrowsError(try EnvFile.parse("A=1\nthis is not an assignment\n", path: "/x.env")) { error in
+            XCTAssertEqual(error as? ConfigError, .malformedFile(path: "/x.env", line: 2, reason: "expected KEY=VALUE"))
+        }
+        XCTAssertThrowsError(try EnvFile.parse("1BAD=x"))
+    }
+
+    func testEnvironmentWinsOverEnvFileAndMissingFileIsAnError() throws {
+        let path = NSTemporaryDirectory() + "pinglass-\(UUID().uuidString).env"
+        try "DATABASE_URL=from-file\nLOG_LEVEL=debug\n".write(toFile: path, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let c = try Config.load(environment: ["DATABASE_URL": "from-env"], envFile: path)
+        XCTAssertEqual(c.databaseURL, "from-env")
+        XCTAssertEqual(c.logLevel, "debug")
+        let viaVariable = try Config.load(environment: ["PINGLASS_ENV_FILE": path], envFile: nil)
+        XCTAssertEqual(viaVariable.databaseURL, "from-file")
+        XCTAssertThrowsError(try Config.load(environment: [:], envFile: path + ".missing")) { error in
+            XCTAssertEqual(error as? ConfigError, .unreadableFile(path + ".missing"))
+        }
+    }
+
+    func testDatabaseDefaultsAreAddedOnlyWhenAbsent() {
+        XCTAssertEqual(Database.withDefaults("host=/tmp dbname=x", applicationName: "t"),
+                       "host=/tmp dbname=x connect_timeout=3 application_name=t")
+        XCTAssertEqual(Database.withDefaults("postgres://u@h/db?sslmode=require", applicationName: "t"),
+                       "postgres://u@h/db?sslmode=require&connect_timeout=3&application_name=t")
+        XCTAssertEqual(Database.withDefaults("postgres://h/db?connect_timeout=9&application_name=x", applicationName: "t"),
+                       "postgres://h/db?connect_timeout=9&application_name=x")
+    }
+}

@@ -1,0 +1,82 @@
+import XCTest
+import Postgres
+import PinGlassTestSupport
+@testable import PinGlass
+
+final class MigratorTests: XCTestCase {
+    var db: TestDatabase!
+    override func setUpWithError() throws { db = try TestDatabase(migrated: false) }
+    override func tearDown() { db?.drop() }
+
+    func testAppliesEverythingOnEmptyDatabaseThenNothing() throws {
+        let c = try db.connect()
+        let m = Migrator(db: c, directory: try TestDatabase.migrationsDir())
+        let files = try m.files()
+        XCTAssertGreaterThanOrEqual(files.count, 2)
+        XCTAssertEqual(try m.migrate(), files.map(\.name))
+        XCTAssertEqual(try m.migrate(), [])
+        XCTAssertTrue(try m.status().allSatisfy { if case .applied = $0.status { return true }; return false })
+        XCTAssertEqual(Migrator.pendingCount(db: c, directory: try TestDatabase.migrationsDir()), 0)
+        // The seeded catalogue.
+        let tiers = try Catalogue.tiers(c).map { "\($0.id):\($0.photos):\($0.amount.kopecks)" }
+        XCTAssertEqual(tiers, ["starter:7:49900", "standard:15:99900", "premium:23:149900"])
+        let pinglass = try Catalogue.styles(c).first { $0.id == "pinglass" }
+        XCTAssertGreaterThanOrEqual(pinglass?.prompts ?? 0, 23)
+        XCTAssertEqual(try PaymentSettings.terminalMode(c), .test)
+    }
+
+    func testRefusesWhenAnAppliedFileChanged() throws {
+        let dir = try TestEnvironment.makeTempDir("migrations")
+        try "CREATE TABLE a (n int);".write(toFile: dir + "/0001_a.sql", atomically: true, encoding: .utf8)
+        let c = try db.connect()
+        let m = Migrator(db: c, directory: dir)
+        XCTAssertEqual(try m.migrate(), ["0001_a.sql"])
+        try "CREATE TABLE a (n bigint);".write(toFile: dir + "/0001_a.sql", atomically: true, encoding: .utf8)
+        try "CREATE TABLE b (n int);".write(toFile: dir + "/0002_b.sql", atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try m.migrate()) { error in
+            XCTAssertEqual(error as? Migrator.MigrationError, .changedAfterApply(["0001_a.sql"]))
+        }
+        XCTAssertEqual(try c.query("SELECT to_regclass('b') IS NULL AS absent")[0].bool("absent"), true)
+        XCTAssertEqual(try m.status().map(\.status).first.map { if case .changed = $0 { return true }; return false }, true)
+    }
+
+    func testFailedMigrationRollsBackAndIsNotRecorded() throws {
+        let dir = try TestEnvironment.makeTempDir("migrations")
+        try "CREATE TABLE ok1 (n int);".write(toFile: dir + "/0001_ok.sql", atomically: true, encoding: .utf8)
+        try "CREATE TABLE half (n int); SELECT broken syntax here;".write(toFile: dir + "/0002_bad.sql", atomically: true, encoding: .utf8)
+        let c = try db.connect()
+        XCTAssertThrowsError(try Migrator(db: c, directory: dir).migrate()) { error in
+            guard case .failed(let file, _) = error as? Migrator.MigrationError else { return XCTFail("\(error)") }
+            XCTAssertEqual(file, "0002_bad.sql")
+        }
+        XCTAssertEqual(try c.query("SELECT to_regclass('half') IS NULL AS absent")[0].bool("absent"), true)
+        XCTAssertEqual(try c.query("SELECT count(*)::int AS n FROM schema_migrations")[0].int("n"), 1)
+        XCTAssertTrue(c.isIdle)
+    }
+
+    func testBadFileNamesAreRefused() throws {
+        let dir = try TestEnvironment.makeTempDir("migrations")
+        try "SELECT 1;".write(toFile: dir + "/init.sql", atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try Migrator(db: try db.connect(), directory: dir).migrate()) { error in
+            XCTAssertEqual(error as? Migrator.MigrationError, .badFileName("init.sql"))
+        }
+    }
+
+    /// Schema constraints refuse what the code must never do.
+    func testSchemaConstraintsHoldTheMoneyInvariants() throws {
+        let c = try db.connect()
+        try Migrator(db: c, directory: try TestDatabase.migrationsDir()).migrate()
+        try c.execute("INSERT INTO users (telegram_user_id) VALUES (1)")
+        let insert = """
+            INSERT INTO payments (user_id, order_id, terminal, terminal_key, tier, photo_count, amount_kopecks,
+                                  status, tbank_payment_id, refunded_kopecks, redirect_due_at)
+            VALUES (1, $1, 'test', 'K', 'starter', 7, 49900, $2, $3, $4, now() + interval '1 day')
+            """
+        try c.execute(insert, ["o1", "succeeded", "p1", 0])
+        XCTAssertThrowsError(try c.execute(insert, ["o1", "new", nil as String?, 0]), "order_id is unique")
+        XCTAssertThrowsError(try c.execute(insert, ["o2", "succeeded", "p1", 0]), "tbank_payment_id is unique")
+        XCTAssertThrowsError(try c.execute(insert, ["o3", "succeeded", "p3", 50000]), "refund beyond paid")
+        XCTAssertThrowsError(try c.execute(insert, ["o4", "paid", "p4", 0]), "unknown status")
+        XCTAssertThrowsError(try c.execute(insert, ["o5", "succeeded", nil as String?, 0]), "succeeded needs the bank id")
+    }
+}
