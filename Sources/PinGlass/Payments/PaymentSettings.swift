@@ -7,3 +7,32 @@ public enum PaymentSettings {
         return v.flatMap(TerminalMode.init(rawValue:)) ?? .test
     }
 }
+
+extension PaymentSettings {
+    public enum ChangeError: Error, CustomStringConvertible, Equatable {
+        case missingCredentials(TerminalMode)
+        public var description: String {
+            switch self {
+            case .missingCredentials(.production):
+                return "production mode needs TBANK_TERMINAL_KEY and TBANK_PASSWORD; set them first"
+            case .missingCredentials(.test):
+                return "test mode needs TBANK_TEST_TERMINAL_KEY and TBANK_TEST_PASSWORD; set them first"
+            }
+        }
+    }
+
+    /// Switches the terminal new payments use; audited. Existing payments keep theirs.
+    public static func setTerminalMode(_ db: Connection, config: Config, mode: TerminalMode, actor: String) throws -> TerminalMode {
+        guard config.terminal(for: mode) != nil else { throw ChangeError.missingCredentials(mode) }
+        return try db.withTransaction { tx in
+            let old = try terminalMode(tx)
+            try tx.execute("""
+                INSERT INTO settings (key, value, updated_by) VALUES ('tbank_mode', $1, $2)
+                ON CONFLICT (key) DO UPDATE SET value = $1, updated_by = $2, updated_at = now()
+                """, [mode.rawValue, actor])
+            try Audit.record(tx, actor: actor, action: "settings.tbank_mode", target: "tbank_mode",
+                             details: ["from": .string(old.rawValue), "to": .string(mode.rawValue)])
+            return old
+        }
+    }
+}

@@ -1,4 +1,5 @@
 import FastCGI
+import HTTPClient
 import Logging
 import Postgres
 
@@ -48,6 +49,15 @@ public final class Services {
     /// Where the migration files are (the health check reports pending ones).
     public var migrationsDirectory: String
     public var clock: () -> Double = System.now
+    public let http = HTTPClient()
+
+    /// Once per process, before any thread or fork-based work (libcurl's global state).
+    public static func initializeProcess() { HTTPClient.globalInit() }
+
+    /// A T-Bank client for a terminal, at the configured API URL.
+    public func tbank(_ terminal: TBankTerminal) -> TBankClient {
+        TBankClient(apiURL: config.tbankAPIURL, terminal: terminal, http: http)
+    }
 
     public init(config: Config, database: Database, migrationsDirectory: String) {
         self.config = config

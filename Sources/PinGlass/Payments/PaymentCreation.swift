@@ -1,0 +1,137 @@
+import Logging
+import Postgres
+
+/// Creating a payment: the row first (status `new`, our own OrderId, the tier's price and
+/// photo count, the terminal in force), then T-Bank `Init` outside any transaction, then the
+/// bank's PaymentId and PaymentURL (status `pending`) or `init_failed` with the bank's error.
+public struct PaymentCreation {
+    /// Per-user limit: at most this many payment creations per window (counted in PostgreSQL).
+    public static let limitPerWindow = 10
+    public static let windowSeconds = 15 * 60
+
+    public struct Created: Sendable {
+        public let payment: PaymentRecord
+        public let paymentURL: String
+        public let testMode: Bool
+    }
+
+    let services: Services
+    let log: Logging.Logger
+
+    public func create(user: AuthenticatedUser, tierID: String, avatarID: Int?, email: String?) throws -> Created {
+        let db = try services.database.connection()
+        guard let base = services.config.publicBaseURL else {
+            log.error("PUBLIC_BASE_URL is not set: payments are disabled")
+            throw APIError.unavailable("payments are not configured")
+        }
+        guard let tier = try Catalogue.tier(db, id: tierID), tier.active else {
+            let ids = try Catalogue.tiers(db).map(\.id).joined(separator: ", ")
+            throw APIError.validation("unknown tier '\(tierID)'; use one of: \(ids)")
+        }
+        if let avatarID {
+            let owned = try db.query("SELECT 1 FROM avatars WHERE id = $1 AND user_id = $2 AND status <> 'deleted'",
+                                     [avatarID, user.id])
+            if owned.isEmpty { throw APIError(status: 404, code: "AVATAR_NOT_FOUND", message: "avatar \(avatarID) not found") }
+        }
+        let mode = try PaymentSettings.terminalMode(db)
+        guard let terminal = services.config.terminal(for: mode) else {
+            log.error("no credentials for the T-Bank terminal in force", metadata: ["mode": "\(mode.rawValue)"])
+            throw APIError.unavailable("payments are not configured for the \(mode.rawValue) terminal")
+        }
+        let orderID = "pg" + Crypto.hex(Crypto.randomBytes(12))
+        let payment: PaymentRecord = try db.withTransaction { tx in
+            // Serialise this user's creations so the limit cannot be raced past.
+            try tx.execute("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", [user.id])
+            let recent = try tx.query("""
+                SELECT count(*)::int AS n,
+                       ceil(extract(epoch FROM min(created_at) + make_interval(secs => $2) - now()))::int AS retry
+                FROM payments WHERE user_id = $1 AND created_at > now() - make_interval(secs => $2)
+                """, [user.id, Self.windowSeconds])[0]
+            if recent.requiredInt("n") >= Self.limitPerWindow {
+                throw APIError.rateLimited(retryAfter: max(1, recent.int("retry") ?? 60),
+                                           message: "too many payments: at most \(Self.limitPerWindow) per 15 minutes")
+            }
+            let row = try tx.query("""
+                INSERT INTO payments (user_id, avatar_id, order_id, terminal, terminal_key, tier, photo_count,
+                                      amount_kopecks, email, redirect_due_at)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now() + make_interval(secs => $10))
+                RETURNING \(PaymentRecord.columns)
+                """, [user.id, avatarID, orderID, mode.rawValue, terminal.key, tier.id, tier.photos, tier.amount.kopecks,
+                      email, services.config.paymentRedirectDue])
+            return PaymentRecord(row[0])
+        }
+
+        // Outside any transaction (reliability rule 1).
+        let bank = services.tbank(terminal)
+        let description = "PinGlass: \(tier.photos) AI portraits (\(tier.id))"
+        let receiptEmail = email ?? "user\(user.telegramID)@\(Self.host(of: base))"
+        let fields: [(String, JSON)] = [
+            ("Amount", .int(tier.amount.kopecks)),
+            ("OrderId", .string(orderID)),
+            ("Description", .string(description)),
+            ("PayType", "O"),
+            ("NotificationURL", .string(base + "/api/payment/webhook")),
+            ("SuccessURL", .string(base + "/payment/success?order=" + orderID)),
+            ("FailURL", .string(base + "/payment/fail?order=" + orderID)),
+            ("RedirectDueDate", .string(Self.bankDate(System.now() + Double(services.config.paymentRedirectDue)))),
+            ("Receipt", Self.receipt(email: receiptEmail, name: description, amount: tier.amount.kopecks)),
+        ]
+        do {
+            let r = try bank.initPayment(fields)
+            try db.execute("""
+                UPDATE payments SET tbank_payment_id = $2, payment_url = $3, status = 'pending', bank_status = $4, updated_at = now()
+                WHERE id = $1 AND status = 'new'
+                """, [payment.id, r.paymentID, r.paymentURL, r.status])
+            log.info("payment created", metadata: ["payment_id": "\(payment.id)", "order_id": "\(orderID)", "tier": "\(tier.id)"])
+            return Created(payment: try PaymentLedger.find(db, id: payment.id) ?? payment, paymentURL: r.paymentURL,
+                           testMode: mode == .test)
+        } catch let e as TBankError {
+            try db.execute("""
+                UPDATE payments SET status = 'init_failed', init_error = left($2, 500), updated_at = now()
+                WHERE id = $1 AND status = 'new'
+                """, [payment.id, e.description])
+            log.error("T-Bank Init failed", metadata: ["payment_id": "\(payment.id)", "error": "\(e)"])
+            switch e {
+            case .rejected(let code, let message, _):
+                throw APIError(status: 502, code: "PAYMENT_FAILED", message: "the bank refused the payment: \(message) (code \(code))")
+            case .unavailable:
+                throw APIError(status: 502, code: "PAYMENT_FAILED", message: "the bank did not answer; try again in a minute")
+            }
+        }
+    }
+
+    /// A 54-FZ receipt (FFD 1.05) with one line: the service, fully prepaid, no VAT.
+    static func receipt(email: String, name: String, amount: Int) -> JSON {
+        ["Email": .string(email), "Taxation": "usn_income",
+         "Items": [["Name": .string(String(name.prefix(128))), "Price": .int(amount), "Quantity": 1, "Amount": .int(amount),
+                    "Tax": "none", "PaymentMethod": "full_prepayment", "PaymentObject": "service"]]]
+    }
+
+    /// `YYYY-MM-DDTHH:MM:SS+00:00`, the form RedirectDueDate takes.
+    static func bankDate(_ t: Double) -> String { String(System.iso8601(t).prefix(19)) + "+00:00" }
+
+    static func host(of url: String) -> String {
+        let rest = url.split(separator: "/", maxSplits: 2, omittingEmptySubsequences: true)
+        return rest.count > 1 ? String(rest[1].split(separator: ":")[0]) : "localhost"
+    }
+}
+
+/// Asking the bank about a payment and applying its answer with the same guarded transition
+/// as the webhook (used by the status endpoint and the reconciler).
+public enum PaymentCheck {
+    public static func refresh(_ services: Services, _ payment: PaymentRecord, timeout: Double) throws -> TransitionOutcome {
+        guard let bankID = payment.tbankPaymentID, let terminal = services.config.terminal(for: payment.terminal) else {
+            return .ignored
+        }
+        var bank = services.tbank(terminal)
+        bank.timeout = timeout
+        let state = try bank.getState(paymentID: bankID)
+        let db = try services.database.connection()
+        return try db.withTransaction { tx in
+            try tx.execute("UPDATE payments SET last_checked_at = now() WHERE id = $1", [payment.id])
+            guard let current = try PaymentLedger.findForNotification(tx, paymentID: bankID, orderID: nil) else { return .ignored }
+            return try PaymentLedger.apply(tx, payment: current, bankStatus: state.status, bankPaymentID: bankID,
+                                           bankAmount: state.amount)
+        }
+    }
+}

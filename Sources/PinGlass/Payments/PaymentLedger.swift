@@ -1,0 +1,93 @@
+import Postgres
+
+/// A payment row as the payment code needs it.
+public struct PaymentRecord: Equatable, Sendable {
+    public let id: Int
+    public let userID: Int
+    public let orderID: String
+    public let tbankPaymentID: String?
+    public let terminal: TerminalMode
+    public let terminalKey: String
+    public let status: PaymentStatus
+    public let amountKopecks: Int
+    public let refundedKopecks: Int
+    public let photoCount: Int
+    public let tier: String
+    public let consumed: Bool
+    public let paymentURL: String?
+    public let createdAt: Double
+
+    static let columns = """
+        id, user_id, order_id, tbank_payment_id, terminal, terminal_key, status, amount_kopecks, refunded_kopecks,
+        photo_count, tier, consumed_by_job IS NOT NULL AS consumed, payment_url, extract(epoch FROM created_at)::float8 AS created
+        """
+
+    init(_ r: Row) {
+        id = r.requiredInt("id")
+        userID = r.requiredInt("user_id")
+        orderID = r.requiredString("order_id")
+        tbankPaymentID = r.string("tbank_payment_id")
+        terminal = TerminalMode(rawValue: r.requiredString("terminal")) ?? .test
+        terminalKey = r.requiredString("terminal_key")
+        status = PaymentStatus(rawValue: r.requiredString("status")) ?? .new
+        amountKopecks = r.requiredInt("amount_kopecks")
+        refundedKopecks = r.requiredInt("refunded_kopecks")
+        photoCount = r.requiredInt("photo_count")
+        tier = r.requiredString("tier")
+        consumed = r.bool("consumed") ?? false
+        paymentURL = r.string("payment_url")
+        createdAt = r.double("created") ?? 0
+    }
+}
+
+/// The outcome of applying a bank status to a payment (also the `webhook_logs.outcome`).
+public enum TransitionOutcome: String, Sendable {
+    case applied, duplicate, stale, ignored
+}
+
+/// Reads and moves payment rows. Every state change is a guarded UPDATE whose row count
+/// decides the outcome (reliability rule 3): duplicates and late events are no-ops.
+public enum PaymentLedger {
+    public static func find(_ db: Connection, id: Int) throws -> PaymentRecord? {
+        try db.query("SELECT \(PaymentRecord.columns) FROM payments WHERE id = $1", [id]).first.map(PaymentRecord.init)
+    }
+
+    /// The payment a notification names: by PaymentId, else by OrderId while the bank id is
+    /// not recorded yet (the notification raced the Init answer). Locked for the transaction.
+    public static func findForNotification(_ db: Connection, paymentID: String?, orderID: String?) throws -> PaymentRecord? {
+        if let paymentID, let p = try db.query("SELECT \(PaymentRecord.columns) FROM payments WHERE tbank_payment_id = $1 FOR UPDATE",
+                                               [paymentID]).first {
+            return PaymentRecord(p)
+        }
+        guard let orderID else { return nil }
+        return try db.query("SELECT \(PaymentRecord.columns) FROM payments WHERE order_id = $1 FOR UPDATE", [orderID])
+            .first.map(PaymentRecord.init)
+    }
+
+    /// Applies a bank status. `bankAmount` is the notification's Amount: for refund statuses
+    /// it is what stays charged, so the refunded sum is `amount - bankAmount` (never lowered).
+    public static func apply(_ db: Connection, payment: PaymentRecord, bankStatus: String, bankPaymentID: String?,
+                             bankAmount: Int?) throws -> TransitionOutcome {
+        guard let t = BankTransition.forBankStatus(bankStatus) else { return .ignored }
+        var refunded = payment.refundedKopecks
+        if t.target == .refunded { refunded = payment.amountKopecks }
+        if t.target == .partiallyRefunded {
+            guard let left = bankAmount, left > 0, left < payment.amountKopecks else { return .ignored }
+            refunded = max(refunded, payment.amountKopecks - left)
+        }
+        // Guarded transition: only from the allowed predecessors (rule 3). For partial
+        // refunds the refunded sum only grows.
+        let changed = try db.execute("""
+            UPDATE payments SET status = $2, bank_status = $3,
+                   tbank_payment_id = COALESCE(tbank_payment_id, $4),
+                   refunded_kopecks = GREATEST(refunded_kopecks, $5),
+                   paid_at = CASE WHEN $2 = 'succeeded' THEN COALESCE(paid_at, now()) ELSE paid_at END,
+                   updated_at = now()
+            WHERE id = $1 AND status = ANY($6::text[])
+              AND (status <> $2 OR refunded_kopecks < $5)
+            """, [payment.id, t.target.rawValue, bankStatus, bankPaymentID, refunded, t.from.map(\.rawValue)])
+        if changed == 1 { return .applied }
+        if payment.status == t.target { return .duplicate }
+        return .stale
+    }
+}

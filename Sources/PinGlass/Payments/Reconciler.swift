@@ -1,0 +1,78 @@
+import Logging
+import Postgres
+
+/// The cron duty behind `pinglass reconcile`: missed webhooks are normal, so payments still
+/// pending after a while are asked about (`GetState`) and moved by the same guarded
+/// transition as the webhook; payment links past their RedirectDueDate are expired (a late
+/// CONFIRMED still revives them).
+public struct Reconciler {
+    public struct Config: Sendable {
+        /// A payment is checked once it has been pending this long.
+        public var pendingAfterSeconds = ReconcilerDefaults.pendingAfterSeconds
+        /// At most this many GetState calls per pass.
+        public var batchSize = ReconcilerDefaults.batchSize
+        /// The same payment is not asked again sooner than this.
+        public var recheckSeconds = ReconcilerDefaults.recheckSeconds
+        /// GetState timeout.
+        public var timeout = ReconcilerDefaults.timeout
+        public init() {}
+    }
+
+    public struct Result: Equatable, Sendable {
+        public var checked = 0
+        public var applied = 0
+        public var expired = 0
+        public var errors = 0
+        public var json: JSON { ["checked": .int(checked), "applied": .int(applied), "expired": .int(expired), "errors": .int(errors)] }
+    }
+
+    public let services: Services
+    public let config: Config
+    let log = Logger(label: "reconcile")
+
+    public init(services: Services, config: Config = Config()) {
+        self.services = services
+        self.config = config
+    }
+
+    public func runOnce() throws -> Result {
+        let db = try services.database.connection()
+        var result = Result()
+        // Claim a batch in one short statement: oldest-checked first, so no payment starves;
+        // SKIP LOCKED and the bumped last_checked_at keep concurrent reconcilers apart.
+        let claimed = try db.query("""
+            UPDATE payments SET last_checked_at = now()
+            WHERE id IN (
+                SELECT id FROM payments
+                WHERE status IN ('new', 'pending') AND tbank_payment_id IS NOT NULL
+                  AND created_at < now() - make_interval(secs => $1)
+                  AND (last_checked_at IS NULL OR last_checked_at < now() - make_interval(secs => $3))
+                ORDER BY last_checked_at NULLS FIRST, created_at
+                LIMIT $2
+                FOR UPDATE SKIP LOCKED)
+            RETURNING \(PaymentRecord.columns)
+            """, [config.pendingAfterSeconds, config.batchSize, config.recheckSeconds]).map(PaymentRecord.init)
+        for payment in claimed {
+            result.checked += 1
+            do {
+                if try PaymentCheck.refresh(services, payment, timeout: config.timeout) == .applied { result.applied += 1 }
+            } catch {
+                result.errors += 1
+                log.warning("GetState failed", metadata: ["payment_id": "\(payment.id)", "error": "\(error)"])
+            }
+        }
+        // Links past their due date: one guarded statement (rule 6).
+        result.expired = try db.execute("""
+            UPDATE payments SET status = 'expired', updated_at = now()
+            WHERE status IN ('new', 'pending') AND redirect_due_at < now()
+            """)
+        return result
+    }
+}
+
+public enum ReconcilerDefaults {
+    public static let pendingAfterSeconds = 120
+    public static let batchSize = 50
+    public static let recheckSeconds = 60
+    public static let timeout = 10.0
+}

@@ -1,0 +1,118 @@
+import HTTPClient
+
+/// What went wrong calling T-Bank.
+public enum TBankError: Error, CustomStringConvertible, Equatable {
+    /// The bank answered `Success: false`.
+    case rejected(code: String, message: String, details: String?)
+    /// No usable answer: timeout, connection failure, HTTP error, unparsable body.
+    case unavailable(String)
+
+    public var description: String {
+        switch self {
+        case .rejected(let code, let message, let details):
+            return "T-Bank error \(code): \(message)" + (details.map { " (\($0))" } ?? "")
+        case .unavailable(let why): return "T-Bank unavailable: \(why)"
+        }
+    }
+}
+
+/// A T-Bank internet-acquiring v2 client for one terminal: Init, GetState, Cancel.
+/// Every call has a timeout; `Success: false` becomes `TBankError.rejected` with the bank's
+/// code; `PaymentId` is read whether the bank sends it as a string or a number.
+///
+/// ```swift
+/// let bank = TBankClient(apiURL: config.tbankAPIURL, terminal: terminal)
+/// let state = try bank.getState(paymentID: "3093639567")
+/// ```
+public struct TBankClient {
+    public let apiURL: String
+    public let terminal: TBankTerminal
+    public var timeout: Double
+    let http: HTTPClient
+
+    public init(apiURL: String, terminal: TBankTerminal, timeout: Double = 15, http: HTTPClient = HTTPClient()) {
+        self.apiURL = apiURL
+        self.terminal = terminal
+        self.timeout = timeout
+        self.http = http
+    }
+
+    public struct InitResult: Equatable, Sendable {
+        public let paymentID: String
+        public let paymentURL: String
+        public let status: String
+    }
+
+    public struct State: Equatable, Sendable {
+        public let paymentID: String
+        public let status: String
+        public let amount: Int?
+        public let orderID: String?
+    }
+
+    public struct CancelResult: Equatable, Sendable {
+        public let status: String
+        public let originalAmount: Int?
+        public let newAmount: Int?
+    }
+
+    /// `Init`: creates the payment at the bank. `fields` are the root parameters besides
+    /// `TerminalKey` (Amount, OrderId, Description, URLs, RedirectDueDate, Receipt, …).
+    public func initPayment(_ fields: [(String, JSON)]) throws -> InitResult {
+        let r = try call("Init", fields)
+        guard let id = Self.paymentID(r["PaymentId"]), let url = r["PaymentURL"]?.stringValue else {
+            throw TBankError.unavailable("Init answer without PaymentId or PaymentURL")
+        }
+        return InitResult(paymentID: id, paymentURL: url, status: r["Status"]?.stringValue ?? "NEW")
+    }
+
+    public func getState(paymentID: String) throws -> State {
+        let r = try call("GetState", [("PaymentId", .string(paymentID))])
+        guard let status = r["Status"]?.stringValue else { throw TBankError.unavailable("GetState answer without Status") }
+        return State(paymentID: Self.paymentID(r["PaymentId"]) ?? paymentID, status: status,
+                     amount: r["Amount"]?.intValue, orderID: r["OrderId"]?.stringValue)
+    }
+
+    /// `Cancel` (refund or reversal). `externalRequestID` makes a repeated call return the
+    /// first call's outcome instead of refunding again.
+    public func cancel(paymentID: String, amount: Int?, externalRequestID: String, receipt: JSON? = nil) throws -> CancelResult {
+        var fields: [(String, JSON)] = [("PaymentId", .string(paymentID))]
+        if let amount { fields.append(("Amount", .int(amount))) }
+        fields.append(("ExternalRequestId", .string(externalRequestID)))
+        if let receipt { fields.append(("Receipt", receipt)) }
+        let r = try call("Cancel", fields)
+        return CancelResult(status: r["Status"]?.stringValue ?? "", originalAmount: r["OriginalAmount"]?.intValue,
+                            newAmount: r["NewAmount"]?.intValue)
+    }
+
+    static func paymentID(_ v: JSON?) -> String? {
+        switch v {
+        case .string(let s)?: return s.isEmpty ? nil : s
+        case .number(let n)?: return n
+        default: return nil
+        }
+    }
+
+    /// Signs and posts one method; returns the answer when `Success` is true.
+    func call(_ method: String, _ fields: [(String, JSON)]) throws -> JSON {
+        let body = TBankToken.signed(.object([("TerminalKey", .string(terminal.key))] + fields), password: terminal.password)
+        let response: HTTPResponse
+        do {
+            response = try http.send(.json("POST", apiURL + "/" + method, body: body.bytes, timeout: timeout))
+        } catch {
+            throw TBankError.unavailable("\(method): \(error)")
+        }
+        guard (200..<300).contains(response.status) else {
+            throw TBankError.unavailable("\(method): HTTP \(response.status)")
+        }
+        guard let answer = try? JSON.parse(response.body) else {
+            throw TBankError.unavailable("\(method): answer is not JSON")
+        }
+        guard answer["Success"]?.boolValue == true else {
+            throw TBankError.rejected(code: answer["ErrorCode"]?.scalarText ?? "?",
+                                      message: answer["Message"]?.stringValue ?? "no message",
+                                      details: answer["Details"]?.stringValue)
+        }
+        return answer
+    }
+}
