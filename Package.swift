@@ -39,7 +39,7 @@ let package = Package(
         .executableTarget(name: "pinglass", dependencies: [
             "PinGlass", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .executableTarget(name: "pinglass-sim", dependencies: ["PinGlass", "FastCGI"]),
+        .executableTarget(name: "pinglass-sim", dependencies: ["PinGlass", "FastCGI", "HTTPClient", "Postgres"]),
 
         // Fixtures: throwaway databases, running stacks, signed requests.
         .target(name: "PinGlassTestSupport", dependencies: ["PinGlass", "Postgres", "HTTPClient"],

@@ -53,6 +53,11 @@ say "starting the FastCGI pool, the simulator and nginx"
 echo $! > "$RUN/fcgi.pid"
 "$BIN/pinglass-sim" --socket "$RUN/sim.sock" --socket-mode 0666 >>"$RUN/logs/sim.log" 2>&1 &
 echo $! > "$RUN/sim.pid"
+"$BIN/pinglass-sim" --deliver-every 2 >>"$RUN/logs/sim.log" 2>&1 &
+echo $! > "$RUN/sim-deliver.pid"
+# Cron stand-in for the local run: the duties of cron.d/pinglass, in a loop.
+( while true; do "$BIN/pinglass" reconcile; sleep 30; done ) >>"$RUN/logs/cron.log" 2>&1 &
+echo $! > "$RUN/cron.pid"
 render_nginx "$ROOT/nginx/local.conf.in" "$RUN/nginx/nginx.conf" \
     PREFIX="$RUN/nginx" DAEMON=on ACCESS_LOG="$RUN/logs/access.log" PORT="$PORT" SIM_PORT="$SIM_PORT" \
     SOCKET="$RUN/fcgi.sock" SIM_SOCKET="$RUN/sim.sock" STORAGE_DIR="$RUN/media"
@@ -63,6 +68,7 @@ cat <<MSG
 
 PinGlass is running (simulated providers: no real money moves).
   API         http://127.0.0.1:$PORT/api/health   /api/pricing   /api/styles
+  demo        bash scripts/demo-payment.sh   (creates a payment and prints the page to pay it)
   simulator   http://127.0.0.1:$SIM_PORT/
   database    psql "$DB_URL"
   config      $ENV_FILE

@@ -2,7 +2,7 @@
 # `make stop`: stops what `make run` started (the pool gracefully, then nginx, then PostgreSQL).
 source "$(dirname "$0")/lib.sh"
 RUN=$ROOT/.run
-for name in fcgi sim cron; do
+for name in fcgi sim sim-deliver cron; do
     if [ -f "$RUN/$name.pid" ]; then
         pid=$(cat "$RUN/$name.pid")
         kill -TERM "$pid" 2>/dev/null && for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done

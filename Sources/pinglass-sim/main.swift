@@ -1,1 +1,88 @@
-print("todo")
+// pinglass-sim: simulated T-Bank (and, as they land, Kie.ai and Telegram) for local runs and
+// tests. A FastCGI app behind nginx on its own loopback port. Never run it in production.
+#if canImport(Glibc)
+import Glibc
+#endif
+import FastCGI
+import HTTPClient
+import PinGlass
+
+let usage = """
+    USAGE: pinglass-sim --socket PATH [--workers N] [--socket-mode OCTAL]
+           pinglass-sim --deliver-every SECONDS
+
+    The PinGlass provider simulator. It answers T-Bank's API (/v2/Init, GetState, Confirm,
+    Cancel) with the bank's envelope, error codes and Token checks, serves a payment page at
+    PaymentURL (/pay/<id>: Pay, Decline, 3-D Secure failure), and sends signed notifications to
+    NotificationURL until they are answered exactly "200 OK". Control API for tests: /sim/control/*.
+
+    Its state lives in schema "sim" of DATABASE_URL. It acts as the bank for the terminals in
+    TBANK_TEST_TERMINAL_KEY/PASSWORD and TBANK_TERMINAL_KEY/PASSWORD. SIM_PUBLIC_URL is its own
+    address (default: TBANK_API_URL without /v2). It refuses to start when PUBLIC_BASE_URL is not
+    a loopback address: it never runs next to a production system.
+
+    --deliver-every S   instead of serving, re-send due notifications every S seconds (a helper
+                        loop for `make run`).
+    """
+
+func fail(_ m: String) -> Never {
+    let line = "pinglass-sim: \(m)\n"
+    _ = line.withCString { write(2, $0, strlen($0)) }
+    exit(2)
+}
+
+var args = Array(CommandLine.arguments.dropFirst())
+var options: [String: String] = [:]
+while let a = args.first {
+    args.removeFirst()
+    if a == "-h" || a == "--help" { print(usage); exit(0) }
+    guard ["--socket", "--workers", "--socket-mode", "--deliver-every"].contains(a), let v = args.first else {
+        fail("unknown option or missing value: \(a) (see --help)")
+    }
+    args.removeFirst()
+    options[a] = v
+}
+
+let config: Config
+do { config = try Config.load(environment: System.environment(), envFile: nil) } catch { fail("configuration: \(error)") }
+if let base = config.publicBaseURL, !(base.hasPrefix("http://127.") || base.hasPrefix("http://localhost") || base.hasPrefix("http://[::1]")) {
+    fail("PUBLIC_BASE_URL is not a loopback address: the simulator only runs beside a local or test system")
+}
+PinGlassLog.bootstrap(format: config.logFormat, level: config.logLevel)
+HTTPClient.globalInit()
+let terminals = [config.tbankTest, config.tbankProduction].compactMap { $0 }
+let env = System.environment()
+let publicURL = env["SIM_PUBLIC_URL"] ?? (config.tbankAPIURL.hasSuffix("/v2") ? String(config.tbankAPIURL.dropLast(3)) : config.tbankAPIURL)
+
+func writeLog(_ s: String) {
+    let line = "pinglass-sim[\(getpid())]: \(s)\n"
+    _ = line.withCString { write(2, $0, strlen($0)) }
+}
+
+// Create the simulator's tables before forking (a short-lived connection).
+do {
+    let db = Database(url: config.databaseURL, applicationName: "pinglass-sim")
+    try SimStore.migrate(db.connection())
+    db.close()
+} catch { fail("database: \(error)") }
+
+if let every = options["--deliver-every"] {
+    guard let seconds = Double(every), seconds > 0 else { fail("--deliver-every needs a positive number of seconds") }
+    let app = SimApp(database: Database(url: config.databaseURL, applicationName: "pinglass-sim"), terminals: terminals, publicURL: publicURL)
+    while true {
+        if let db = try? app.database.connection() {
+            _ = try? Bank(db: db, terminals: terminals, publicURL: publicURL, http: app.http).deliverDue(force: false)
+        }
+        System.sleep(seconds: seconds)
+    }
+}
+
+guard let socket = options["--socket"] else { fail("--socket PATH is required (see --help)") }
+var poolConfig = PoolConfiguration(socketPath: socket)
+poolConfig.workers = Int(options["--workers"] ?? "2") ?? 2
+poolConfig.socketMode = UInt32(options["--socket-mode"] ?? "0660", radix: 8) ?? 0o660
+let pool = Pool(configuration: poolConfig) {
+    let app = SimApp(database: Database(url: config.databaseURL, applicationName: "pinglass-sim"), terminals: terminals, publicURL: publicURL)
+    return app.handle
+}
+exit(pool.run())

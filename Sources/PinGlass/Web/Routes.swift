@@ -10,6 +10,8 @@ enum Routes {
         r.add("POST", "/api/payment/create", PaymentsAPI.create)
         r.add("GET", "/api/payment/status", PaymentsAPI.status)
         r.add("POST", "/api/payment/webhook", PaymentWebhook.handle)
+        r.add("GET", "/payment/success", ReturnPages.success)
+        r.add("GET", "/payment/fail", ReturnPages.fail)
         return r
     }
 }

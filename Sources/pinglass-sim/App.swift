@@ -1,0 +1,160 @@
+import FastCGI
+import HTTPClient
+import PinGlass
+import Postgres
+
+/// Posts notification bodies for the simulated bank.
+struct HTTPClientAdapter {
+    let client = HTTPClient()
+    func post(_ url: String, body: String) -> (Int, String) {
+        guard let r = try? client.send(.json("POST", url, body: Array(body.utf8), timeout: 10)) else { return (0, "") }
+        return (r.status, r.text)
+    }
+}
+
+/// The simulator's HTTP surface: the bank API, the hosted payment page and a control API
+/// the tests (and curious people) use.
+final class SimApp {
+    let database: Database
+    let terminals: [TBankTerminal]
+    let publicURL: String
+    let http = HTTPClientAdapter()
+
+    init(database: Database, terminals: [TBankTerminal], publicURL: String) {
+        self.database = database
+        self.terminals = terminals
+        self.publicURL = publicURL
+    }
+
+    func handle(_ request: Request) -> Response {
+        defer { database.finishRequest() }
+        do {
+            let db = try database.connection()
+            let bank = Bank(db: db, terminals: terminals, publicURL: publicURL, http: http)
+            let parts = request.path.split(separator: "/").map(String.init)
+            switch (request.method, parts.first, parts.count) {
+            case ("POST", "v2", 2):
+                return try bank.handle(method: parts[1], body: request.body)
+            case ("GET", "pay", 2):
+                guard let id = Int(parts[1]), let p = try SimStore.payment(db, id) else { return page("Payment not found", status: 404) }
+                return payPage(p)
+            case ("POST", "pay", 2):
+                guard let id = Int(parts[1]), let p = try SimStore.payment(db, id) else { return page("Payment not found", status: 404) }
+                let form = Request(method: "GET", path: "/", queryString: String(decoding: request.body, as: UTF8.self)).query
+                let target = try bank.customer(p, action: form["action"] ?? "")
+                _ = try bank.deliverDue(force: false)
+                if let target { return Response(status: 303, headers: [("Location", target)], body: []) }
+                return page("This payment is no longer open (\(p.status)).", status: 409)
+            case ("GET", nil, _):
+                return page("PinGlass simulator: T-Bank, Kie.ai and Telegram for local runs and tests. Never used in production.")
+            case (_, "sim", _):
+                return try control(request, parts, db, bank)
+            default:
+                return .json(["error": "no such simulator endpoint"], status: 404)
+            }
+        } catch {
+            writeLog("simulator error: \(error)")
+            return .json(["error": .string("\(error)")], status: 500)
+        }
+    }
+
+    func control(_ request: Request, _ parts: [String], _ db: Connection, _ bank: Bank) throws -> Response {
+        let body = (try? JSON.parse(request.body)) ?? [:]
+        switch (request.method, parts.dropFirst().joined(separator: "/")) {
+        case ("POST", "control/reset"):
+            try db.execute("DELETE FROM sim.switches")
+            return .json(["ok": true])
+        case ("POST", "control/switches"):
+            for (k, v) in body.objectValue ?? [] {
+                if v.isNull { try db.execute("DELETE FROM sim.switches WHERE name = $1", [k]); continue }
+                try db.execute("INSERT INTO sim.switches VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = $2",
+                               [k, v.scalarText ?? v.serialized])
+            }
+            return .json(["ok": true])
+        case ("POST", "control/customer"):
+            guard let id = body["paymentId"]?.scalarText.flatMap({ Int($0) }), let p = try SimStore.payment(db, id) else {
+                return .json(["error": "unknown paymentId"], status: 404)
+            }
+            let target = try bank.customer(p, action: body["action"]?.stringValue ?? "pay")
+            let (delivered, failed) = try bank.deliverDue(force: false)
+            return .json(["redirect": target.map { .string($0) } ?? .null, "delivered": .int(delivered), "failed": .int(failed)])
+        case ("POST", "control/deliver"):
+            let (delivered, failed) = try bank.deliverDue(force: body["force"]?.boolValue ?? true)
+            return .json(["delivered": .int(delivered), "failed": .int(failed)])
+        case ("POST", "control/notify"):
+            // Queue any notification for a payment (replays, out-of-order, unused kinds), then deliver it.
+            guard let id = body["paymentId"]?.scalarText.flatMap({ Int($0) }), let p = try SimStore.payment(db, id) else {
+                return .json(["error": "unknown paymentId"], status: 404)
+            }
+            let extra = (body["extra"]?.objectValue ?? [])
+            try db.withTransaction { tx in
+                if body["badToken"]?.boolValue == true {
+                    try tx.execute("INSERT INTO sim.switches VALUES ('notify_bad_token', 'true') ON CONFLICT (name) DO UPDATE SET value = 'true'")
+                }
+                try bank.queueNotification(tx, p, status: body["status"]?.stringValue ?? p.status,
+                                           success: body["success"]?.boolValue ?? true,
+                                           amount: body["amount"]?.intValue ?? p.amount, extra: extra)
+                if body["badToken"]?.boolValue == true { try tx.execute("DELETE FROM sim.switches WHERE name = 'notify_bad_token'") }
+            }
+            let (delivered, failed) = try bank.deliverDue(force: true)
+            return .json(["delivered": .int(delivered), "failed": .int(failed)])
+        case ("GET", "control/notifications"):
+            let rows = try db.query("""
+                SELECT id, payment_id, attempts, delivered_at IS NOT NULL AS delivered, last_status, last_body, body
+                FROM sim.notifications WHERE payment_id = $1 OR $1 IS NULL ORDER BY id
+                """, [request.query["payment_id"].flatMap { Int($0) }])
+            return .json(["notifications": .array(rows.map { r in
+                ["id": .int(r.requiredInt("id")), "attempts": .int(r.requiredInt("attempts")),
+                 "delivered": .bool(r.bool("delivered") ?? false), "lastStatus": r.int("last_status").map { .int($0) } ?? .null,
+                 "lastBody": r.string("last_body").map { .string($0) } ?? .null,
+                 "body": (try? JSON.parse(r.requiredString("body"))) ?? .null]
+            })])
+        case ("GET", "control/requests"):
+            let rows = try db.query("SELECT method, body FROM sim.requests WHERE method = $1 ORDER BY id", [request.query["method"] ?? ""])
+            return .json(["requests": .array(rows.map { (try? JSON.parse($0.requiredString("body"))) ?? .null })])
+        case ("GET", let path) where path.hasPrefix("control/payments/"):
+            guard let id = Int(path.dropFirst("control/payments/".count)), let p = try SimStore.payment(db, id) else {
+                return .json(["error": "unknown payment"], status: 404)
+            }
+            return .json(["paymentId": .int(p.id), "status": .string(p.status), "amount": .int(p.amount),
+                          "charged": .int(p.charged), "orderId": .string(p.orderID)])
+        default:
+            return .json(["error": "no such control endpoint"], status: 404)
+        }
+    }
+
+    func payPage(_ p: SimStore.Payment) -> Response {
+        let open = ["NEW", "FORM_SHOWED"].contains(p.status)
+        let amount = Money(kopecks: p.amount)
+        let buttons = open ? """
+            <form method="post"><button name="action" value="pay" class="pay">Pay \(amount)</button>
+            <button name="action" value="decline">Decline (card refused)</button>
+            <button name="action" value="3ds-fail">Fail 3-D Secure</button></form>
+            """ : "<p>Status: <b>\(escape(p.status))</b></p>"
+        return page("""
+            <h1>T-Bank (simulated)</h1><p>\(escape(p.description))</p><p class="amount">\(amount)</p>
+            <p>Order \(escape(p.orderID)) · payment \(p.id)</p>\(buttons)
+            """)
+    }
+
+    func page(_ html: String, status: Int = 200) -> Response {
+        let doc = """
+            <!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
+            <title>PinGlass simulator</title><style>body{font:16px system-ui;max-width:32rem;margin:2rem auto;padding:0 1rem}
+            button{display:block;width:100%;margin:.5rem 0;padding:.8rem;font-size:1rem;border-radius:.5rem;border:1px solid #888;background:#fff}
+            button.pay{background:#ffdd2d;border-color:#e5c100}.amount{font-size:2rem}</style></head><body>\(html)</body></html>
+            """
+        return Response(status: status, contentType: "text/html; charset=utf-8", body: doc)
+    }
+
+    func escape(_ s: String) -> String {
+        s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+            .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
+    }
+}
+
+extension String {
+    func replacingOccurrences(of a: String, with b: String) -> String {
+        split(separator: a, omittingEmptySubsequences: false).joined(separator: b)
+    }
+}

@@ -1,0 +1,215 @@
+import FastCGI
+import PinGlass
+import Postgres
+
+/// The T-Bank part of the simulator: `/v2/Init`, `/v2/GetState`, `/v2/Confirm`, `/v2/Cancel`
+/// with the bank's envelope, Token validation exactly like the bank (error 204), duplicate
+/// OrderId refusal, Receipt sum check, partial refunds and `ExternalRequestId` idempotency;
+/// signed notifications to NotificationURL, re-sent until the answer is exactly `200 OK`.
+struct Bank {
+    let db: Connection
+    let terminals: [TBankTerminal]
+    let publicURL: String
+    let http: HTTPClientAdapter
+
+    func handle(method: String, body: [UInt8]) throws -> Response {
+        guard let req = try? JSON.parse(body), case .object = req else { return fail("9999", "Неверный формат запроса") }
+        try db.execute("INSERT INTO sim.requests (method, body) VALUES ($1, $2)", [method, req.serialized])
+        guard let key = req["TerminalKey"]?.stringValue, let terminal = terminals.first(where: { $0.key == key }) else {
+            return fail("202", "Терминал не найден")
+        }
+        guard TBankToken.verify(req, password: terminal.password) else {
+            return fail("204", "Неверный токен. Проверьте пару TerminalKey/SecretKey")
+        }
+        switch method {
+        case "Init": return try initPayment(req, terminal)
+        case "GetState": return try getState(req, terminal)
+        case "Confirm": return try confirm(req, terminal)
+        case "Cancel": return try cancel(req, terminal)
+        default: return fail("9999", "Метод не поддерживается")
+        }
+    }
+
+    func fail(_ code: String, _ message: String, details: String? = nil) -> Response {
+        var fields: [(String, JSON)] = [("Success", false), ("ErrorCode", .string(code)), ("Message", .string(message))]
+        if let details { fields.append(("Details", .string(details))) }
+        return .json(.object(fields))
+    }
+
+    func initPayment(_ req: JSON, _ terminal: TBankTerminal) throws -> Response {
+        if let code = try SimStore.switchValue(db, "init_error") { return fail(code, "Simulated Init failure") }
+        guard let amount = req["Amount"]?.intValue, amount > 0 else { return fail("104", "Неверная сумма") }
+        guard let orderID = req["OrderId"]?.scalarText, !orderID.isEmpty, orderID.count <= 36 else {
+            return fail("9999", "Не передан OrderId")
+        }
+        if let receipt = req["Receipt"] {
+            let items = receipt["Items"]?.arrayValue ?? []
+            let sum = items.compactMap { $0["Amount"]?.intValue }.reduce(0, +)
+            guard !items.isEmpty, sum == amount else { return fail("308", "Сумма позиций чека не равна сумме платежа") }
+            guard receipt["Email"] != nil || receipt["Phone"] != nil else { return fail("308", "В чеке нет Email или Phone") }
+        }
+        let id = try db.query("SELECT nextval('sim.payment_ids')::bigint AS id")[0].requiredInt("id")
+        do {
+            try db.execute("""
+                INSERT INTO sim.payments (payment_id, terminal_key, order_id, amount, charged, status, description,
+                                          notification_url, success_url, fail_url, receipt)
+                VALUES ($1, $2, $3, $4, 0, 'NEW', $5, $6, $7, $8, $9::jsonb)
+                """, [id, terminal.key, orderID, amount, req["Description"]?.stringValue, req["NotificationURL"]?.stringValue,
+                      req["SuccessURL"]?.stringValue, req["FailURL"]?.stringValue, req["Receipt"]?.serialized])
+        } catch PostgresError.uniqueViolation {
+            return fail("8", "Неверный статус транзакции: заказ с таким OrderId уже существует")
+        }
+        return .json(["Success": true, "ErrorCode": "0", "TerminalKey": .string(terminal.key), "Status": "NEW",
+                      "PaymentId": .string(String(id)), "OrderId": .string(orderID), "Amount": .int(amount),
+                      "PaymentURL": .string("\(publicURL)/pay/\(id)")])
+    }
+
+    func paymentFor(_ req: JSON, _ terminal: TBankTerminal, lock: Bool = false) throws -> SimStore.Payment? {
+        guard let id = req["PaymentId"]?.scalarText.flatMap({ Int($0) }),
+              let p = try SimStore.payment(db, id, lock: lock), p.terminalKey == terminal.key else { return nil }
+        return p
+    }
+
+    func getState(_ req: JSON, _ terminal: TBankTerminal) throws -> Response {
+        if let code = try SimStore.switchValue(db, "getstate_error") { return fail(code, "Simulated GetState failure") }
+        guard let p = try paymentFor(req, terminal) else { return fail("7", "Платеж не найден") }
+        return .json(["Success": true, "ErrorCode": "0", "TerminalKey": .string(terminal.key), "Status": .string(p.status),
+                      "PaymentId": .string(String(p.id)), "OrderId": .string(p.orderID), "Amount": .int(p.amount)])
+    }
+
+    func confirm(_ req: JSON, _ terminal: TBankTerminal) throws -> Response {
+        try db.withTransaction { tx in
+            guard let p = try paymentFor(req, terminal, lock: true) else { return fail("7", "Платеж не найден") }
+            guard p.status == "AUTHORIZED" else { return fail("9", "Неверный статус платежа") }
+            try setStatus(tx, p, "CONFIRMED", charged: p.amount)
+            try queueNotification(tx, p, status: "CONFIRMED", success: true, amount: p.amount)
+            return .json(["Success": true, "ErrorCode": "0", "TerminalKey": .string(terminal.key), "Status": "CONFIRMED",
+                          "PaymentId": .string(String(p.id)), "OrderId": .string(p.orderID)])
+        }
+    }
+
+    func cancel(_ req: JSON, _ terminal: TBankTerminal) throws -> Response {
+        if let code = try SimStore.switchValue(db, "cancel_error") { return fail(code, "Simulated Cancel failure") }
+        let externalID = req["ExternalRequestId"]?.stringValue
+        let response: Response = try db.withTransaction { tx in
+            if let externalID, let stored = try tx.query("""
+                SELECT answer FROM sim.cancels WHERE terminal_key = $1 AND external_request_id = $2
+                """, [terminal.key, externalID]).first {
+                return .jsonBytes(Array(stored.requiredString("answer").utf8))   // same request: same outcome
+            }
+            guard let p = try paymentFor(req, terminal, lock: true) else { return fail("7", "Платеж не найден") }
+            let requested = req["Amount"]?.intValue
+            let newStatus: String
+            let original: Int
+            let remaining: Int
+            switch p.status {
+            case "NEW", "FORM_SHOWED":
+                (newStatus, original, remaining) = ("CANCELED", p.amount, 0)           // Amount is ignored for NEW
+            case "AUTHORIZED":
+                let amount = requested ?? p.amount
+                guard amount > 0, amount <= p.amount else { return fail("104", "Неверная сумма") }
+                (newStatus, original, remaining) = (amount == p.amount ? "REVERSED" : "PARTIAL_REVERSED", p.amount, p.amount - amount)
+            case "CONFIRMED", "PARTIAL_REFUNDED":
+                let amount = requested ?? p.charged
+                guard amount > 0, amount <= p.charged else { return fail("104", "Сумма возврата больше суммы платежа") }
+                if requested != nil && amount < p.charged, let receipt = req["Receipt"] {
+                    let sum = receipt["Items"]?.arrayValue?.compactMap { $0["Amount"]?.intValue }.reduce(0, +) ?? -1
+                    guard sum == amount else { return fail("308", "Сумма позиций чека не равна сумме возврата") }
+                }
+                (newStatus, original, remaining) = (amount == p.charged ? "REFUNDED" : "PARTIAL_REFUNDED", p.charged, p.charged - amount)
+            default:
+                return fail("9", "Неверный статус платежа \(p.status)")
+            }
+            try setStatus(tx, p, newStatus, charged: remaining)
+            try queueNotification(tx, p, status: newStatus, success: true, amount: remaining)
+            var fields: [(String, JSON)] = [("Success", true), ("ErrorCode", "0"), ("TerminalKey", .string(terminal.key)),
+                                            ("Status", .string(newStatus)), ("OriginalAmount", .int(original)),
+                                            ("NewAmount", .int(remaining)), ("PaymentId", .string(String(p.id))),
+                                            ("OrderId", .string(p.orderID))]
+            if let externalID {
+                fields.append(("ExternalRequestId", .string(externalID)))
+                try tx.execute("INSERT INTO sim.cancels (terminal_key, external_request_id, payment_id, answer) VALUES ($1, $2, $3, $4)",
+                               [terminal.key, externalID, p.id, JSON.object(fields).serialized])
+            }
+            return .json(.object(fields))
+        }
+        if try SimStore.switchOn(db, "cancel_drop_answer") { return Response(status: 504, body: []) }   // done, answer lost
+        return response
+    }
+
+    func setStatus(_ tx: Connection, _ p: SimStore.Payment, _ status: String, charged: Int) throws {
+        try tx.execute("UPDATE sim.payments SET status = $2, charged = $3 WHERE payment_id = $1", [p.id, status, charged])
+    }
+
+    /// A customer action on the payment page (or the control API): pay, decline, 3ds-fail.
+    func customer(_ p: SimStore.Payment, action: String) throws -> String? {
+        try db.withTransaction { tx in
+            guard let current = try SimStore.payment(tx, p.id, lock: true), ["NEW", "FORM_SHOWED"].contains(current.status) else {
+                return nil
+            }
+            switch action {
+            case "pay":
+                try setStatus(tx, current, "CONFIRMED", charged: current.amount)
+                var statuses = ["AUTHORIZED", "CONFIRMED"]
+                if try SimStore.switchOn(tx, "notify_out_of_order") { statuses.reverse() }
+                for s in statuses { try queueNotification(tx, current, status: s, success: true, amount: current.amount) }
+                return current.successURL
+            case "decline":
+                try setStatus(tx, current, "REJECTED", charged: 0)
+                try queueNotification(tx, current, status: "REJECTED", success: false, amount: current.amount, errorCode: "1051")
+                return current.failURL
+            case "3ds-fail":
+                try setStatus(tx, current, "AUTH_FAIL", charged: 0)
+                try queueNotification(tx, current, status: "AUTH_FAIL", success: false, amount: current.amount, errorCode: "1013")
+                return current.failURL
+            default:
+                return nil
+            }
+        }
+    }
+
+    /// Queues a signed notification (and the duplicates the tests ask for).
+    func queueNotification(_ tx: Connection, _ p: SimStore.Payment, status: String, success: Bool, amount: Int,
+                           errorCode: String = "0", extra: [(String, JSON)] = []) throws {
+        guard let url = p.notificationURL, let terminal = terminals.first(where: { $0.key == p.terminalKey }) else { return }
+        let body = try notificationBody(tx, terminal: terminal, fields: [
+            ("TerminalKey", .string(terminal.key)), ("OrderId", .string(p.orderID)), ("Success", .bool(success)),
+            ("Status", .string(status)), ("PaymentId", .number(String(p.id))), ("ErrorCode", .string(errorCode)),
+            ("Amount", .int(amount)), ("CardId", .number("10452089")), ("Pan", "430000******0777"), ("ExpDate", "1230"),
+        ] + extra + [("DATA", ["Route": "ACQ", "Source": "cards"])])
+        let copies = 1 + (try SimStore.switchInt(tx, "notify_duplicates"))
+        for _ in 0..<copies {
+            try tx.execute("INSERT INTO sim.notifications (payment_id, url, body) VALUES ($1, $2, $3)", [p.id, url, body])
+        }
+    }
+
+    func notificationBody(_ tx: Connection, terminal: TBankTerminal, fields: [(String, JSON)]) throws -> String {
+        let password = try SimStore.switchOn(tx, "notify_bad_token") ? "not-the-password" : terminal.password
+        return TBankToken.signed(.object(fields), password: password).serialized
+    }
+
+    /// Sends due notifications; a delivery counts only when the answer is `200` with body
+    /// exactly `OK`. Failures are retried with a compressed schedule (1 s, 2 s, 4 s … 30 s).
+    func deliverDue(force: Bool) throws -> (delivered: Int, failed: Int) {
+        if try SimStore.switchOn(db, "notify_hold") && !force { return (0, 0) }
+        let due = try db.query("""
+            UPDATE sim.notifications SET attempts = attempts + 1,
+                   next_at = now() + make_interval(secs => least(30, power(2, attempts)))
+            WHERE id IN (SELECT id FROM sim.notifications WHERE delivered_at IS NULL AND (next_at <= now() OR $1)
+                         ORDER BY id LIMIT 100 FOR UPDATE SKIP LOCKED)
+            RETURNING id, url, body
+            """, [force]).map { ($0.requiredInt("id"), $0.requiredString("url"), $0.requiredString("body")) }
+        var delivered = 0, failed = 0
+        for (id, url, body) in due {
+            let (status, answer) = http.post(url, body: body)
+            let ok = status == 200 && answer == "OK"
+            try db.execute("""
+                UPDATE sim.notifications SET last_status = $2, last_body = left($3, 200),
+                       delivered_at = CASE WHEN $4 THEN now() END
+                WHERE id = $1
+                """, [id, status, answer, ok])
+            if ok { delivered += 1 } else { failed += 1 }
+        }
+        return (delivered, failed)
+    }
+}
