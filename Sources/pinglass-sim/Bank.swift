@@ -24,8 +24,10 @@ struct Bank {
         switch method {
         case "Init": return try initPayment(req, terminal)
         case "GetState": return try getState(req, terminal)
-        case "Confirm": return try confirm(req, terminal)
-        case "Cancel": return try cancel(req, terminal)
+        case "Confirm", "Cancel":
+            let answer = try method == "Confirm" ? confirm(req, terminal) : cancel(req, terminal)
+            _ = try deliverDue(force: false)          // the bank notifies about the operation
+            return answer
         default: return fail("9999", "Метод не поддерживается")
         }
     }

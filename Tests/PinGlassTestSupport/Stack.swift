@@ -24,10 +24,10 @@ public final class Stack: @unchecked Sendable {
     let poolArgs: [String]
 
     public init(database: TestDatabase, workers: Int = 2, poolArgs: [String] = [], env: [String: String] = [:],
-                withSimulator: Bool = false) throws {
+                withSimulator: Bool = false, simPort: Int? = nil) throws {
         dir = try TestEnvironment.makeTempDir("stack")
         port = Subprocess.freePort()
-        simPort = Subprocess.freePort()
+        self.simPort = simPort ?? Subprocess.freePort()
         socket = dir + "/fcgi.sock"
         simSocket = dir + "/sim.sock"
         self.workers = workers
@@ -105,9 +105,13 @@ public final class Stack: @unchecked Sendable {
         pool.wait()
     }
 
+    public func stopSimulator() {
+        if let sim, sim.isRunning { sim.terminate(); sim.wait() }
+    }
+
     public func stop() {
         stopPool()
-        if let sim, sim.isRunning { sim.terminate(); sim.wait() }
+        stopSimulator()
         _ = try? Subprocess.run("/usr/sbin/nginx", ["-p", dir + "/nginx", "-c", dir + "/nginx/nginx.conf", "-s", "stop"])
     }
 

@@ -81,7 +81,8 @@ public enum PaymentLedger {
             UPDATE payments SET status = $2, bank_status = $3,
                    tbank_payment_id = COALESCE(tbank_payment_id, $4),
                    refunded_kopecks = GREATEST(refunded_kopecks, $5),
-                   paid_at = CASE WHEN $2 = 'succeeded' THEN COALESCE(paid_at, now()) ELSE paid_at END,
+                   paid_at = CASE WHEN $2 IN ('succeeded', 'partially_refunded', 'refunded') THEN COALESCE(paid_at, now())
+                                  ELSE paid_at END,
                    updated_at = now()
             WHERE id = $1 AND status = ANY($6::text[])
               AND (status <> $2 OR refunded_kopecks < $5)

@@ -27,10 +27,13 @@ public struct BankTransition: Equatable, Sendable {
             return BankTransition(target: .canceled, from: [.new, .pending])
         case "DEADLINE_EXPIRED", "ATTEMPTS_EXPIRED":
             return BankTransition(target: .expired, from: [.new, .pending])
+        // A refund implies the payment was confirmed, so it also applies when it overtakes
+        // CONFIRMED: any order of the same notifications ends in the same state. A later
+        // AUTHORIZED/CONFIRMED can never move a refunded payment back.
         case "PARTIAL_REFUNDED":
-            return BankTransition(target: .partiallyRefunded, from: [.succeeded, .partiallyRefunded])
+            return BankTransition(target: .partiallyRefunded, from: [.new, .pending, .expired, .succeeded, .partiallyRefunded])
         case "REFUNDED":
-            return BankTransition(target: .refunded, from: [.succeeded, .partiallyRefunded])
+            return BankTransition(target: .refunded, from: [.new, .pending, .expired, .succeeded, .partiallyRefunded])
         default:
             return nil
         }

@@ -1,0 +1,332 @@
+import XCTest
+import Foundation
+import HTTPClient
+import Postgres
+import PinGlassTestSupport
+@testable import PinGlass
+
+/// Payments end to end: real nginx, real pools (PinGlass and the simulator), real CLI.
+final class PaymentFlowTests: XCTestCase {
+    var db: TestDatabase!
+    var stack: Stack!
+    let http = HTTPClient()
+
+    override func setUpWithError() throws {
+        db = try TestDatabase()
+        let simPort = Subprocess.freePort()
+        stack = try Stack(database: db, env: Fixtures.env(simURL: "http://127.0.0.1:\(simPort)"), withSimulator: true, simPort: simPort)
+    }
+    override func tearDown() {
+        stack?.stop()
+        db?.drop()
+    }
+
+    func create(_ telegramID: Int64, tier: String = "starter", extra: String = "") throws -> HTTPResponse {
+        try stack.send("POST", "/api/payment/create", body: #"{"tierId":"\#(tier)"\#(extra)}"#,
+                       headers: [("Content-Type", "application/json"), Fixtures.auth(telegramID: telegramID)])
+    }
+
+    func status(_ telegramID: Int64, _ paymentID: String? = nil) throws -> HTTPResponse {
+        try stack.get("/api/payment/status" + (paymentID.map { "?payment_id=\($0)" } ?? ""), headers: [Fixtures.auth(telegramID: telegramID)])
+    }
+
+    func sim(_ path: String, _ body: JSON) throws -> JSON {
+        let r = try http.send(.json("POST", stack.simURL + path, body: body.bytes))
+        XCTAssertEqual(r.status, 200, r.text)
+        return try JSON.parse(r.body)
+    }
+
+    func cli(_ args: [String]) throws -> (Int32, String, String) {
+        try Subprocess.capture(TestEnvironment.binDir() + "/pinglass", args, environment: stack.environment)
+    }
+
+    /// Create → pay on the simulator's page (an HTTP form POST, as a browser does) →
+    /// notification → status `paid`.
+    func testFullFlowWithoutABrowser() throws {
+        let created = try create(77)
+        XCTAssertEqual(created.status, 200, created.text)
+        let c = try JSON.parse(created.body)
+        XCTAssertEqual(c["amount"]?.intValue, 49900)
+        XCTAssertEqual(c["testMode"], true)
+        let paymentID = try XCTUnwrap(c["paymentId"]?.stringValue)
+        let url = try XCTUnwrap(c["confirmationUrl"]?.stringValue)
+        XCTAssertEqual(try status(77, paymentID).text.contains(#""paid":false"#), true)
+
+        let page = try http.send(HTTPRequest(url: url))
+        XCTAssertEqual(page.status, 200)
+        XCTAssertTrue(page.text.contains("499.00 RUB"))
+        let paid = try http.send(HTTPRequest(method: "POST", url: url, headers: [("Content-Type", "application/x-www-form-urlencoded")],
+                                             body: Array("action=pay".utf8)))
+        XCTAssertEqual(paid.status, 303)
+        XCTAssertEqual(paid.headers["location"], stack.baseURL + "/payment/success?order=" + (c["orderId"]?.stringValue ?? ""))
+        XCTAssertEqual(try stack.get("/payment/success").status, 200)
+
+        let s = try JSON.parse(try status(77, paymentID).body)
+        XCTAssertEqual(s["paid"], true)
+        XCTAssertEqual(s["status"]?.stringValue, "succeeded")
+        XCTAssertEqual(s["consumed"], false)
+        // The Init the bank received: amount, receipt, our URLs from PUBLIC_BASE_URL.
+        let inits = try JSON.parse(try http.send(HTTPRequest(url: stack.simURL + "/sim/control/requests?method=Init")).body)["requests"]!
+        let sent = try XCTUnwrap(inits.arrayValue?.last)
+        XCTAssertEqual(sent["NotificationURL"]?.stringValue, stack.baseURL + "/api/payment/webhook")
+        XCTAssertEqual(sent["Receipt"]?["Items"]?.arrayValue?.first?["Amount"]?.intValue, 49900)
+        XCTAssertEqual(sent["TerminalKey"]?.stringValue, Fixtures.testTerminal.key)
+        // Both notifications were delivered and answered OK.
+        let notes = try JSON.parse(try http.send(HTTPRequest(url: stack.simURL + "/sim/control/notifications?payment_id=\(paymentID)")).body)
+        XCTAssertEqual(notes["notifications"]?.arrayValue?.map { $0["delivered"] }, [true, true])
+    }
+
+    func testDeclinedPaymentIsRejected() throws {
+        let c = try JSON.parse(try create(78).body)
+        let id = try XCTUnwrap(c["paymentId"]?.stringValue)
+        _ = try sim("/sim/control/customer", ["paymentId": .string(id), "action": "decline"])
+        let s = try JSON.parse(try status(78, id).body)
+        XCTAssertEqual(s["paid"], false)
+        XCTAssertEqual(s["status"]?.stringValue, "rejected")
+    }
+
+    /// Concurrent replays of a payment's notifications, shuffled, several times each, then
+    /// again "days later": one transition applied, every valid one answered OK.
+    func testConcurrentShuffledReplaysGiveOneStateAndAllOK() throws {
+        let c = try JSON.parse(try create(79).body)
+        let id = try XCTUnwrap(c["paymentId"]?.stringValue)
+        let order = try XCTUnwrap(c["orderId"]?.stringValue)
+        var bodies: [JSON] = []
+        for status in ["AUTHORIZED", "CONFIRMED"] {
+            for _ in 0..<Int.random(in: 1...5) { bodies.append(Fixtures.notification(paymentID: id, orderID: order, status: status, amount: 49900)) }
+        }
+        bodies.shuffle()
+        let requests = bodies.map { HTTPRequest.json("POST", stack.baseURL + "/api/payment/webhook", body: $0.bytes) }
+        let results = http.sendAll(requests, maxConcurrent: 8)
+        for r in results { XCTAssertEqual(try r.get().text, "OK") }
+        let conn = try db.connect()
+        let outcomes = try conn.query("SELECT outcome FROM webhook_logs WHERE payment_id = (SELECT id FROM payments WHERE tbank_payment_id = $1)", [id])
+            .map { $0.requiredString("outcome") }
+        XCTAssertEqual(outcomes.count, bodies.count)
+        XCTAssertEqual(outcomes.filter { $0 == "applied" }.count, 1)
+        XCTAssertEqual(try JSON.parse(try status(79, id).body)["status"]?.stringValue, "succeeded")
+        // Days later, the bank's archive re-sends an old AUTHORIZED.
+        try conn.execute("UPDATE payments SET updated_at = now() - interval '3 days' WHERE tbank_payment_id = $1", [id])
+        let late = try http.send(.json("POST", stack.baseURL + "/api/payment/webhook",
+                                       body: Fixtures.notification(paymentID: id, orderID: order, status: "AUTHORIZED", amount: 49900).bytes))
+        XCTAssertEqual(late.text, "OK")
+        XCTAssertEqual(try JSON.parse(try status(79, id).body)["status"]?.stringValue, "succeeded")
+    }
+
+    /// The simulator's duplicates, out-of-order delivery and bad Tokens.
+    func testSimulatorDuplicatesOutOfOrderAndBadTokens() throws {
+        _ = try sim("/sim/control/switches", ["notify_duplicates": 2, "notify_out_of_order": true])
+        let c = try JSON.parse(try create(80).body)
+        let id = try XCTUnwrap(c["paymentId"]?.stringValue)
+        _ = try sim("/sim/control/customer", ["paymentId": .string(id), "action": "pay"])
+        let notes = try JSON.parse(try http.send(HTTPRequest(url: stack.simURL + "/sim/control/notifications?payment_id=\(id)")).body)["notifications"]!.arrayValue!
+        XCTAssertEqual(notes.count, 6)
+        XCTAssertEqual(notes.first?["body"]?["Status"]?.stringValue, "CONFIRMED", "CONFIRMED sent before AUTHORIZED")
+        XCTAssertTrue(notes.allSatisfy { $0["delivered"] == true && $0["lastBody"]?.stringValue == "OK" })
+        XCTAssertEqual(try JSON.parse(try status(80, id).body)["status"]?.stringValue, "succeeded")
+        // A notification with a bad Token is refused and stays undelivered at the bank.
+        _ = try sim("/sim/control/switches", ["notify_duplicates": nil])
+        let r = try sim("/sim/control/notify", ["paymentId": .string(id), "status": "CONFIRMED", "badToken": true])
+        XCTAssertEqual(r["failed"]?.intValue, 1)
+        let last = try JSON.parse(try http.send(HTTPRequest(url: stack.simURL + "/sim/control/notifications?payment_id=\(id)")).body)["notifications"]!.arrayValue!.last!
+        XCTAssertEqual(last["lastStatus"]?.intValue, 403)
+        XCTAssertEqual(last["delivered"], false)
+        XCTAssertEqual(try db.connect().query("SELECT count(*)::int AS n FROM webhook_logs WHERE outcome = 'bad_signature'")[0].int("n"), 1)
+    }
+
+    /// Notifications that fail (our pool is down) are re-sent by the bank until answered OK.
+    func testBankResendsUntilAnsweredOK() throws {
+        let c = try JSON.parse(try create(81).body)
+        let id = try XCTUnwrap(c["paymentId"]?.stringValue)
+        stack.stopPool()
+        let first = try sim("/sim/control/customer", ["paymentId": .string(id), "action": "pay"])
+        XCTAssertEqual(first["delivered"]?.intValue, 0)
+        XCTAssertEqual(first["failed"]?.intValue, 2)
+        try stack.startPool()
+        let again = try sim("/sim/control/deliver", ["force": true])
+        XCTAssertEqual(again["delivered"]?.intValue, 2)
+        XCTAssertEqual(try JSON.parse(try status(81, id).body)["status"]?.stringValue, "succeeded")
+    }
+
+    /// Database down: the webhook answers 503 (so the bank retries) and nothing is lost: the
+    /// bank's re-send after recovery is applied.
+    func testDatabaseDownThenTheResendSucceeds() throws {
+        let c = try JSON.parse(try create(82).body)
+        let id = try XCTUnwrap(c["paymentId"]?.stringValue)
+        let body = Fixtures.notification(paymentID: id, orderID: c["orderId"]!.stringValue!, status: "CONFIRMED", amount: 49900)
+        try TestEnvironment.pgControl("stop")
+        var up = false
+        defer { if !up { try? TestEnvironment.pgControl("start") } }
+        let down = try http.send(.json("POST", stack.baseURL + "/api/payment/webhook", body: body.bytes))
+        XCTAssertEqual(down.status, 503)
+        try TestEnvironment.pgControl("start")
+        up = true
+        let resent = try http.send(.json("POST", stack.baseURL + "/api/payment/webhook", body: body.bytes))
+        XCTAssertEqual(resent.text, "OK")
+        XCTAssertEqual(try JSON.parse(try status(82, id).body)["status"]?.stringValue, "succeeded")
+    }
+
+    func testTwoPaymentsOfOneUserAndSomeoneElsesIs404() throws {
+        let a = try JSON.parse(try create(83).body)["paymentId"]!.stringValue!
+        let b = try JSON.parse(try create(83, tier: "premium").body)["paymentId"]!.stringValue!
+        XCTAssertNotEqual(a, b)
+        _ = try sim("/sim/control/customer", ["paymentId": .string(a), "action": "pay"])
+        XCTAssertEqual(try JSON.parse(try status(83, a).body)["paid"], true)
+        XCTAssertEqual(try JSON.parse(try status(83, b).body)["paid"], false)
+        let latest = try JSON.parse(try status(83).body)
+        XCTAssertEqual(latest["paymentId"]?.stringValue, b, "no id: the latest own payment")
+        XCTAssertEqual(latest["amount"]?.intValue, 149900)
+        let foreign = try status(84, a)
+        XCTAssertEqual(foreign.status, 404)
+        XCTAssertEqual(try JSON.parse(foreign.body)["error"]?["code"]?.stringValue, "NOT_FOUND")
+        XCTAssertEqual(try JSON.parse(try status(84).body)["status"]?.stringValue, "no_payment")
+    }
+
+    func testAuthenticationAndInputErrors() throws {
+        let noAuth = try stack.send("POST", "/api/payment/create", body: #"{"tierId":"starter"}"#)
+        XCTAssertEqual(noAuth.status, 401)
+        let stale = try stack.send("POST", "/api/payment/create", body: #"{"tierId":"starter"}"#,
+                                   headers: [("Content-Type", "application/json"), Fixtures.auth(telegramID: 85, authDate: Date().timeIntervalSince1970 - 90000)])
+        XCTAssertEqual(stale.status, 401)
+        XCTAssertTrue(stale.text.contains("expired"))
+        let wrongBot = try stack.send("POST", "/api/payment/create", body: #"{"tierId":"starter"}"#,
+                                      headers: [("Content-Type", "application/json"), Fixtures.auth(telegramID: 85, token: "1:other")])
+        XCTAssertEqual(wrongBot.status, 401)
+        let badTier = try create(85, tier: "gold")
+        XCTAssertEqual(badTier.status, 400)
+        XCTAssertTrue(badTier.text.contains("starter, standard, premium"), badTier.text)
+        XCTAssertEqual(try create(85, extra: #","email":"not-an-email""#).status, 400)
+        XCTAssertEqual(try stack.send("POST", "/api/payment/create", body: "{oops",
+                                      headers: [("Content-Type", "application/json"), Fixtures.auth(telegramID: 85)]).status, 400)
+        // Someone else's avatar.
+        let conn = try db.connect()
+        let owner = try UserAuth.upsert(conn, TelegramUser(id: 86, username: nil, firstName: nil, lastName: nil, languageCode: nil))
+        let avatar = try conn.query("INSERT INTO avatars (user_id, name) VALUES ($1, 'mine') RETURNING id", [owner])[0].requiredInt("id")
+        let foreign = try create(85, extra: #","avatarId":\#(avatar)"#)
+        XCTAssertEqual(foreign.status, 404)
+        XCTAssertTrue(foreign.text.contains("AVATAR_NOT_FOUND"))
+        XCTAssertEqual(try create(86, extra: #","avatarId":\#(avatar)"#).status, 200)
+        XCTAssertEqual(try conn.query("SELECT count(*)::int AS n FROM payments WHERE user_id <> $1", [owner])[0].int("n"), 0,
+                       "no payment row for refused requests")
+    }
+
+    func testPerUserLimitIsTenPerFifteenMinutes() throws {
+        for i in 0..<10 { XCTAssertEqual(try create(87).status, 200, "payment \(i)") }
+        let limited = try create(87)
+        XCTAssertEqual(limited.status, 429)
+        XCTAssertEqual(try JSON.parse(limited.body)["error"]?["code"]?.stringValue, "RATE_LIMIT_EXCEEDED")
+        let retry = try XCTUnwrap(Int(limited.headers["retry-after"] ?? ""))
+        XCTAssertTrue((1...900).contains(retry), "\(retry)")
+        XCTAssertEqual(try create(88).status, 200, "another user is not limited")
+    }
+
+    func testBankErrorsAre502AndTheRowStays() throws {
+        _ = try sim("/sim/control/switches", ["init_error": "9999"])
+        let res = try create(89)
+        XCTAssertEqual(res.status, 502)
+        XCTAssertTrue(res.text.contains("code 9999"), res.text)
+        let row = try db.connect().query("SELECT status, init_error FROM payments")[0]
+        XCTAssertEqual(row.string("status"), "init_failed")
+        XCTAssertTrue(row.requiredString("init_error").contains("9999"))
+        XCTAssertFalse(res.text.contains(Fixtures.testTerminal.password))
+    }
+
+    /// A mismatched terminal password: the simulator answers 204 like the bank.
+    func testWrongTerminalPasswordIsTheBanks204() throws {
+        stack.stopPool()
+        stack.environment["TBANK_TEST_PASSWORD"] = "wrong"
+        try stack.startPool()
+        let res = try create(90)
+        XCTAssertEqual(res.status, 502)
+        XCTAssertTrue(res.text.contains("code 204"), res.text)
+    }
+
+    /// A payment whose notification never came is recovered by `pinglass reconcile`; a link
+    /// past its due date expires, and a late CONFIRMED still revives it.
+    func testReconcileRecoversMissedWebhooksAndExpiresStaleLinks() throws {
+        _ = try sim("/sim/control/switches", ["notify_hold": true])
+        let a = try JSON.parse(try create(91).body)["paymentId"]!.stringValue!
+        let b = try JSON.parse(try create(91).body)["paymentId"]!.stringValue!
+        _ = try sim("/sim/control/customer", ["paymentId": .string(a), "action": "pay"])
+        let conn = try db.connect()
+        try conn.execute("UPDATE payments SET created_at = now() - interval '3 minutes'")
+        try conn.execute("UPDATE payments SET redirect_due_at = now() - interval '1 second' WHERE tbank_payment_id = $1", [b])
+        let (rc, _, err) = try cli(["reconcile"])
+        XCTAssertEqual(rc, 0, err)
+        XCTAssertTrue(err.contains(#"\"applied\":1"#) || err.contains(#""applied":1"#), err)
+        XCTAssertEqual(try Fixtures.paymentState(conn, try conn.query("SELECT id FROM payments WHERE tbank_payment_id = $1", [a])[0].requiredInt("id")).status, "succeeded")
+        let bRow = try conn.query("SELECT id, status FROM payments WHERE tbank_payment_id = $1", [b])[0]
+        XCTAssertEqual(bRow.string("status"), "expired")
+        let run = try conn.query("SELECT ok, summary::text AS s FROM worker_runs WHERE name = 'reconcile'")[0]
+        XCTAssertEqual(run.bool("ok"), true)
+        // The customer pays the expired link after all: the bank is authoritative.
+        _ = try sim("/sim/control/switches", ["notify_hold": nil])
+        _ = try sim("/sim/control/customer", ["paymentId": .string(b), "action": "pay"])
+        XCTAssertEqual(try Fixtures.paymentState(conn, bRow.requiredInt("id")).status, "succeeded")
+        let health = try JSON.parse(try stack.get("/api/health").body)
+        XCTAssertEqual(health["checks"]?["workers"]?["reconcile"]?["ok"], true)
+    }
+
+    /// The status endpoint asks the bank itself when a pending payment has waited a while.
+    func testStatusAsksTheBankWhenTheNotificationIsLate() throws {
+        _ = try sim("/sim/control/switches", ["notify_hold": true])
+        let id = try JSON.parse(try create(92).body)["paymentId"]!.stringValue!
+        _ = try sim("/sim/control/customer", ["paymentId": .string(id), "action": "pay"])
+        XCTAssertEqual(try JSON.parse(try status(92, id).body)["status"]?.stringValue, "pending", "fresh: no bank call yet")
+        try db.connect().execute("UPDATE payments SET created_at = now() - interval '10 seconds', last_checked_at = NULL")
+        XCTAssertEqual(try JSON.parse(try status(92, id).body)["status"]?.stringValue, "succeeded")
+    }
+
+    /// The terminal is recorded per payment: after switching to production, the test
+    /// payment is still checked with the test terminal.
+    func testTerminalModeSwitchKeepsEachPaymentsTerminal() throws {
+        let (rc0, _, err0) = try cli(["settings", "tbank-mode", "production"])
+        XCTAssertNotEqual(rc0, 0)
+        XCTAssertTrue(err0.contains("TBANK_TERMINAL_KEY"), err0)
+        _ = try sim("/sim/control/switches", ["notify_hold": true])
+        let id = try JSON.parse(try create(93).body)["paymentId"]!.stringValue!
+        _ = try sim("/sim/control/customer", ["paymentId": .string(id), "action": "pay"])
+        stack.stopPool()
+        stack.stopSimulator()
+        stack.environment.merge(Fixtures.env(simURL: stack.simURL, production: true)) { $1 }
+        try stack.startSimulator()
+        try stack.startPool()
+        let (rc, out, err) = try cli(["settings", "tbank-mode", "production"])
+        XCTAssertEqual(rc, 0, err)
+        XCTAssertTrue(out.contains("test → production"), out)
+        let (_, shown, _) = try cli(["settings", "tbank-mode"])
+        XCTAssertEqual(shown.trimmingCharacters(in: .whitespacesAndNewlines), "production")
+        let conn = try db.connect()
+        XCTAssertEqual(try conn.query("SELECT action, details->>'to' AS t FROM admin_audit")[0].string("t"), "production")
+        let prod = try JSON.parse(try create(94).body)
+        XCTAssertEqual(prod["testMode"], false)
+        try conn.execute("UPDATE payments SET created_at = now() - interval '10 seconds', last_checked_at = NULL WHERE tbank_payment_id = $1", [id])
+        XCTAssertEqual(try JSON.parse(try status(93, id).body)["status"]?.stringValue, "succeeded", "GetState with the test terminal")
+        XCTAssertEqual(try conn.query("SELECT terminal FROM payments WHERE tbank_payment_id = $1", [id])[0].string("terminal"), "test")
+    }
+
+    /// Refund calls carry ExternalRequestId: repeating one refunds once.
+    func testCancelWithTheSameExternalRequestIdRefundsOnce() throws {
+        let id = try JSON.parse(try create(95).body)["paymentId"]!.stringValue!
+        _ = try sim("/sim/control/customer", ["paymentId": .string(id), "action": "pay"])
+        let bank = TBankClient(apiURL: stack.simURL + "/v2", terminal: Fixtures.testTerminal)
+        let key = Crypto.uuid()
+        let first = try bank.cancel(paymentID: id, amount: 20000, externalRequestID: key)
+        let again = try bank.cancel(paymentID: id, amount: 20000, externalRequestID: key)
+        XCTAssertEqual(first, again)
+        XCTAssertEqual(first.status, "PARTIAL_REFUNDED")
+        XCTAssertEqual(first.newAmount, 29900)
+        let state = try JSON.parse(try http.send(HTTPRequest(url: stack.simURL + "/sim/control/payments/\(id)")).body)
+        XCTAssertEqual(state["charged"]?.intValue, 29900)
+        // Its notification moved our payment to partially refunded.
+        let s = try JSON.parse(try status(95, id).body)
+        XCTAssertEqual(s["status"]?.stringValue, "partially_refunded")
+        XCTAssertEqual(try db.connect().query("SELECT refunded_kopecks FROM payments WHERE tbank_payment_id = $1", [id])[0].int("refunded_kopecks"), 20000)
+        XCTAssertThrowsError(try bank.cancel(paymentID: id, amount: 99999, externalRequestID: Crypto.uuid())) { error in
+            guard case .rejected(let code, _, _) = error as? TBankError else { return XCTFail("\(error)") }
+            XCTAssertEqual(code, "104")
+        }
+        let wrong = TBankClient(apiURL: stack.simURL + "/v2", terminal: TBankTerminal(key: Fixtures.testTerminal.key, password: "nope"))
+        XCTAssertThrowsError(try wrong.getState(paymentID: id)) { XCTAssertEqual(($0 as? TBankError).map { "\($0)" }?.contains("204"), true) }
+    }
+}
