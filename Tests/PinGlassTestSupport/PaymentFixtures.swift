@@ -1,6 +1,6 @@
 import Foundation
 import Postgres
-@testable import PinGlass
+import PinGlass
 
 /// Credentials and signed inputs the payment tests share: the bot token behind init data
 /// and the terminals the simulator plays the bank for.

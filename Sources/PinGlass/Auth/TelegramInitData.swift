@@ -5,6 +5,14 @@ public struct TelegramUser: Equatable, Sendable {
     public let firstName: String?
     public let lastName: String?
     public let languageCode: String?
+
+    public init(id: Int64, username: String?, firstName: String?, lastName: String?, languageCode: String?) {
+        self.id = id
+        self.username = username
+        self.firstName = firstName
+        self.lastName = lastName
+        self.languageCode = languageCode
+    }
 }
 
 /// Validates Telegram Mini App init data (shared/reference/external-apis.md §3.7):

@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# `make bench`: the pool measured next to its ceilings, in one run on this machine:
+#   nginx `return 200`  vs  GET /api/pricing, GET /api/health   (wrk, loopback)
+#   pgbench of the webhook's own SQL transaction  vs  POST /api/payment/webhook (wrk)
+# plus worker RSS and `pinglass --help` start time. Bounded: DURATION seconds per run.
+# Results: bench/results/<UTC time>.md (copy the table into BENCHMARKS.md).
+source "$(dirname "$0")/../scripts/lib.sh"
+
+DURATION=${DURATION:-10}
+WORKERS=${WORKERS:-4}
+PORT=${PORT:-18480}
+B=$ROOT/.run/bench
+OUT=$ROOT/bench/results/$(date -u +%Y%m%dT%H%M%SZ).md
+mkdir -p "$ROOT/bench/results"
+
+install_deps
+build_release
+pg_stop "$B/pg" 2>/dev/null || true
+rm -rf "$B"; mkdir -p "$B/nginx" "$B/media"; chmod 755 "$ROOT/.run" "$B" "$B/media"
+pg_start "$B/pg"
+pg_createdb "$B/pg" pinglass
+export DATABASE_URL="host=$B/pg port=55432 user=pinglass dbname=pinglass"
+export PINGLASS_ENV_FILE=/dev/null PINGLASS_MIGRATIONS_DIR=$ROOT/migrations STORAGE_DIR=$B/media LOG_LEVEL=warning
+export PUBLIC_BASE_URL=http://127.0.0.1:$PORT TBANK_TEST_TERMINAL_KEY=BenchTerminal TBANK_TEST_PASSWORD=bench-terminal-password
+"$BIN/pinglass" migrate >/dev/null
+say "seeding 10000 succeeded payments"
+"$PGBIN/psql" -X -q "$DATABASE_URL" <<'SQL'
+INSERT INTO users (telegram_user_id) SELECT g FROM generate_series(1, 10000) g;
+INSERT INTO payments (user_id, order_id, terminal, terminal_key, tbank_payment_id, tier, photo_count, amount_kopecks,
+                      status, paid_at, redirect_due_at)
+SELECT g, 'bench-' || (50000 + g), 'test', 'BenchTerminal', (50000 + g)::text, 'starter', 7, 49900,
+       'succeeded', now(), now() + interval '1 day'
+FROM generate_series(1, 10000) g;
+ANALYZE;
+SQL
+python3 - "$B/bodies.jsonl" <<'PY'
+import hashlib, json, random, sys
+out = open(sys.argv[1], "w")
+for pid in random.sample(range(50001, 60001), 4000):
+    n = {"TerminalKey": "BenchTerminal", "OrderId": f"bench-{pid}", "Success": True, "Status": "CONFIRMED",
+         "PaymentId": pid, "ErrorCode": "0", "Amount": 49900, "CardId": 10452089, "Pan": "430000******0777",
+         "ExpDate": "1230"}
+    fields = {k: ("true" if v is True else str(v)) for k, v in n.items()}
+    fields["Password"] = "bench-terminal-password"
+    n["Token"] = hashlib.sha256("".join(fields[k] for k in sorted(fields)).encode()).hexdigest()
+    n["DATA"] = {"Route": "ACQ"}
+    out.write(json.dumps(n, separators=(",", ":")) + "\n")
+PY
+
+"$BIN/pinglass-fcgi" --socket "$B/fcgi.sock" --workers "$WORKERS" --socket-mode 0666 >"$B/fcgi.log" 2>&1 &
+POOL=$!
+render_nginx "$ROOT/nginx/local.conf.in" "$B/nginx/nginx.conf" PREFIX="$B/nginx" DAEMON=on ACCESS_LOG=off PORT="$PORT" \
+    SIM_PORT=$((PORT + 1)) SOCKET="$B/fcgi.sock" SIM_SOCKET="$B/sim.sock" STORAGE_DIR="$B/media"
+nginx -p "$B/nginx" -c "$B/nginx/nginx.conf"
+cleanup() { kill -TERM $POOL 2>/dev/null; wait $POOL 2>/dev/null; nginx -p "$B/nginx" -c "$B/nginx/nginx.conf" -s stop 2>/dev/null; pg_stop "$B/pg"; }
+trap cleanup EXIT
+wait_for curl -sf "http://127.0.0.1:$PORT/api/health"
+test "$(curl -s -X POST -H 'Content-Type: application/json' --data-binary "$(head -1 "$B/bodies.jsonl")" http://127.0.0.1:$PORT/api/payment/webhook)" = OK \
+    || { echo "webhook check failed" >&2; exit 1; }
+
+ROWS=()
+# wrk_run NAME CONNS URL [SCRIPT SCRIPT-ARG]
+wrk_run() {
+    local name=$1 c=$2 url=$3
+    say "wrk $name c=$c (${DURATION}s)"
+    local args=(-t2 -c"$c" -d"${DURATION}s" --latency)
+    [ -n "${4:-}" ] && args+=(-s "$4" "$url" -- "$5") || args+=("$url")
+    local o; o=$(wrk "${args[@]}" 2>&1) || { echo "$o" >&2; exit 1; }
+    local rps p50 p99 non2xx
+    rps=$(awk '/Requests\/sec/ {print $2}' <<<"$o")
+    p50=$(awk '$1=="50%" {print $2}' <<<"$o"); p99=$(awk '$1=="99%" {print $2}' <<<"$o")
+    non2xx=$(awk '/Non-2xx/ {print $5}' <<<"$o"); non2xx=${non2xx:-0}
+    local bad; bad=$(awk '/not OK:/ {print $3}' <<<"$o")
+    ROWS+=("$name|$c|$rps|$p50|$p99|${non2xx}${bad:+ (not OK: $bad)}")
+    eval "RPS_${name//[^a-z0-9]/_}_$c=$rps"
+}
+pgbench_run() {
+    local c=$1
+    say "pgbench webhook transaction c=$c (${DURATION}s)"
+    local o; o=$("$PGBIN/pgbench" -n -M extended -c "$c" -j 2 -T "$DURATION" -f "$ROOT/bench/webhook.pgbench" "$DATABASE_URL" 2>&1) || { echo "$o" >&2; exit 1; }
+    local tps; tps=$(awk '/^tps/ {print $3}' <<<"$o")
+    local lat; lat=$(awk '/latency average/ {print $4}' <<<"$o")
+    ROWS+=("pgbench-webhook-tx|$c|$tps|avg ${lat}ms|-|-")
+    eval "TPS_$c=$tps"
+}
+
+for c in 2 16; do
+    wrk_run nginx-return-200 "$c" "http://127.0.0.1:$PORT/nginx-baseline"
+    wrk_run api-pricing "$c" "http://127.0.0.1:$PORT/api/pricing"
+done
+wrk_run api-health 16 "http://127.0.0.1:$PORT/api/health"
+for c in 2 16; do
+    pgbench_run "$c"
+    wrk_run webhook "$c" "http://127.0.0.1:$PORT/api/payment/webhook" "$ROOT/bench/webhook.lua" "$B/bodies.jsonl"
+done
+
+RSS=$(ps -o rss= --ppid $POOL | awk '{s+=$1; if ($1>m) m=$1} END {printf "%.1f MB max, %.1f MB avg", m/1024, s/NR/1024}')
+START=$(python3 - "$BIN/pinglass" <<'PY'
+import subprocess, sys, time
+runs = []
+for _ in range(30):
+    t = time.perf_counter(); subprocess.run([sys.argv[1], "--help"], stdout=subprocess.DEVNULL); runs.append(time.perf_counter() - t)
+runs.sort(); print(f"{runs[len(runs)//2]*1000:.1f} ms median, {runs[0]*1000:.1f} ms min")
+PY
+)
+ratio() { python3 -c "a, b = float('${1:-0}' or 0), float('${2:-0}' or 0); print(f'{a/b:.2f}' if b else '-')"; }
+{
+    echo "# PinGlass benchmark, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, ${DURATION}s per run, $WORKERS workers (release build)"
+    echo
+    echo "| what | connections | req/s (tx/s) | p50 | p99 | non-2xx |"
+    echo "|---|---|---|---|---|---|"
+    for r in "${ROWS[@]}"; do echo "| ${r//|/ | } |"; done
+    echo
+    echo "- /api/pricing ÷ nginx return 200: c2 $(ratio "$RPS_api_pricing_2" "$RPS_nginx_return_200_2"), c16 $(ratio "$RPS_api_pricing_16" "$RPS_nginx_return_200_16")"
+    echo "- webhook ÷ pgbench of its transaction: c2 $(ratio "$RPS_webhook_2" "$TPS_2"), c16 $(ratio "$RPS_webhook_16" "$TPS_16")"
+    echo "- worker RSS after the runs: $RSS"
+    echo "- \`pinglass --help\` wall time: $START"
+} | tee "$OUT"
+say "written to $OUT"
