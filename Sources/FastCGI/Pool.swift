@@ -76,7 +76,6 @@ public struct Pool {
         func spawn() {
             let pid = fork()
             if pid == 0 {
-                close(-1)
                 Worker(listenFD: fd, configuration: configuration, handler: makeHandler()).run()
             }
             if pid < 0 { log("fork failed: \(String(cString: strerror(errno)))"); return }

@@ -68,10 +68,10 @@ public final class Services {
 
 /// A per-process cache with expiry, for answers that need no fresh database read.
 public final class Cache {
-    private var entries: [String: (expires: Double, value: [UInt8])] = [:]
+    private var entries: [String: (expires: Double, value: Any)] = [:]
 
-    public func value(_ key: String, ttl: Double, now: Double, compute: () throws -> [UInt8]) rethrows -> [UInt8] {
-        if let e = entries[key], e.expires > now { return e.value }
+    public func value<T>(_ key: String, ttl: Double, now: Double, compute: () throws -> T) rethrows -> T {
+        if let e = entries[key], e.expires > now, let v = e.value as? T { return v }
         let v = try compute()
         entries[key] = (now + ttl, v)
         return v

@@ -25,7 +25,10 @@ enum HealthAPI {
         }
         checks.append(("database", ["ok": true, "latencyMs": .double(((System.monotonic() - started) * 10000).rounded() / 10)]))
 
-        let pending = Migrator.pendingCount(db: db, directory: ctx.services.migrationsDirectory)
+        // Reading and hashing the migration files is not per-request work: once a minute.
+        let pending = ctx.services.cache.value("health.migrations", ttl: 60, now: ctx.now) {
+            Migrator.pendingCount(db: db, directory: ctx.services.migrationsDirectory)
+        }
         if pending != 0 { degraded = true }
         checks.append(("migrations", ["ok": .bool(pending == 0), "pending": pending.map { .int($0) } ?? .null]))
 
