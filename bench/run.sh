@@ -77,7 +77,7 @@ wrk_run() {
 pgbench_run() {
     local c=$1
     say "pgbench webhook transaction c=$c (${DURATION}s)"
-    local o; o=$("$PGBIN/pgbench" -n -M extended -c "$c" -j 2 -T "$DURATION" -f "$ROOT/bench/webhook.pgbench" "$DATABASE_URL" 2>&1) || { echo "$o" >&2; exit 1; }
+    local o; o=$("$PGBIN/pgbench" -n -M prepared -c "$c" -j 2 -T "$DURATION" -f "$ROOT/bench/webhook.pgbench" "$DATABASE_URL" 2>&1) || { echo "$o" >&2; exit 1; }
     local tps; tps=$(awk '/^tps/ {print $3}' <<<"$o")
     local lat; lat=$(awk '/latency average/ {print $4}' <<<"$o")
     ROWS+=("pgbench-webhook-tx|$c|$tps|avg ${lat}ms|-|-")

@@ -18,6 +18,11 @@ import Glibc
 public final class Connection {
     private var conn: OpaquePointer?
     private var transactionDepth = 0
+    /// Statements prepared on this session, by SQL text: parsed and planned once per
+    /// connection instead of once per call. Forgotten when the session is reset.
+    private var prepared: [String: String] = [:]
+    /// How many distinct statements to keep prepared (ad-hoc SQL beyond it runs unprepared).
+    public var preparedStatementLimit = 256
     public let conninfo: String
 
     public init(_ conninfo: String) throws {
@@ -124,6 +129,7 @@ public final class Connection {
         guard let conn else { throw PostgresError.connectionFailed("connection closed") }
         PQreset(conn)
         transactionDepth = 0
+        prepared.removeAll()
         guard PQstatus(conn) == CONNECTION_OK else {
             throw PostgresError.connectionFailed(Self.trim(String(cString: PQerrorMessage(conn))))
         }
@@ -136,8 +142,10 @@ public final class Connection {
             try reconnect()
         }
         let texts: [String?] = params.map { $0?.postgresText }
+        let name = try statementName(conn, sql)
         let result: OpaquePointer? = Self.withCStrings(texts) { ptrs in
-            PQexecParams(conn, sql, Int32(ptrs.count), nil, ptrs, nil, nil, 0)
+            if let name { return PQexecPrepared(conn, name, Int32(ptrs.count), ptrs, nil, nil, 0) }
+            return PQexecParams(conn, sql, Int32(ptrs.count), nil, ptrs, nil, nil, 0)
         }
         guard let result else {
             throw PostgresError.connectionLost(Self.trim(String(cString: PQerrorMessage(conn))))
@@ -154,8 +162,36 @@ public final class Connection {
             if PQstatus(conn) == CONNECTION_BAD {
                 throw PostgresError.connectionLost(message)
             }
+            if field("C") == "0A000" || field("C") == "26000", name != nil {
+                // "cached plan must not change result type" after a migration, or a statement
+                // lost: forget it so the next call prepares it afresh.
+                prepared.removeValue(forKey: sql)
+            }
             throw PostgresError.from(sqlState: field("C"), constraint: field("n"), message: message)
         }
+    }
+
+    /// The prepared statement for `sql`, preparing it on first use (nil: run unprepared).
+    private func statementName(_ conn: OpaquePointer, _ sql: String) throws -> String? {
+        if let name = prepared[sql] { return name }
+        guard prepared.count < preparedStatementLimit else { return nil }
+        let name = "pg_s\(prepared.count + 1)"
+        guard let r = PQprepare(conn, name, sql, 0, nil) else {
+            throw PostgresError.connectionLost(Self.trim(String(cString: PQerrorMessage(conn))))
+        }
+        let rows = Rows(r)
+        guard PQresultStatus(r) == PGRES_COMMAND_OK else {
+            // The statement itself is wrong (or the session broke): report it as running it would.
+            let field = { (code: Character) -> String? in
+                PQresultErrorField(r, Int32(code.asciiValue!)).map { String(cString: $0) }
+            }
+            let message = field("M") ?? Self.trim(String(cString: PQerrorMessage(conn)))
+            _ = rows
+            if PQstatus(conn) == CONNECTION_BAD { throw PostgresError.connectionLost(message) }
+            throw PostgresError.from(sqlState: field("C"), constraint: field("n"), message: message)
+        }
+        prepared[sql] = name
+        return name
     }
 
     func runScript(_ sql: String) throws {
