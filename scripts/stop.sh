@@ -9,7 +9,10 @@ for name in fcgi sim sim-deliver cron; do
         rm -f "$RUN/$name.pid"
     fi
 done
-[ -f "$RUN/nginx/nginx.pid" ] && nginx -p "$RUN/nginx" -c "$RUN/nginx/nginx.conf" -s quit 2>/dev/null || true
+if [ -f "$RUN/nginx/nginx.pid" ]; then
+    nginx -p "$RUN/nginx" -c "$RUN/nginx/nginx.conf" -s quit 2>/dev/null || true
+    for _ in $(seq 100); do [ -f "$RUN/nginx/nginx.pid" ] || break; sleep 0.1; done
+fi
 [ "${1:-}" = "--services-only" ] && exit 0
 pg_stop "$RUN/pg"
 echo "stopped"
