@@ -30,8 +30,9 @@ public struct PoolConfiguration: Sendable {
 ///
 /// - `SIGQUIT`/`SIGTERM`: graceful stop: workers finish the request in hand, then exit;
 /// - `SIGINT`: immediate stop;
-/// - `SIGHUP`: rolling reload: every worker is replaced after its current request
-///   (the new ones run the handler factory again, so they read the configuration anew).
+/// - `SIGHUP`: rolling reload: workers are replaced one at a time, each after its current
+///   request, so the pool never has fewer than N-1 workers accepting (the new ones run the
+///   handler factory again, so they read the configuration anew).
 ///
 /// The master itself never touches Dispatch, Swift concurrency or a database: it forks.
 ///
@@ -69,9 +70,30 @@ public struct Pool {
         Signals.install(SIGINT) { _ in Signals.immediate = 1 }
         Signals.install(SIGHUP) { _ in Signals.reload = 1 }
         Signals.install(SIGCHLD) { _ in Signals.child = 1 }
+        Signals.install(SIGALRM) { _ in Signals.child = 1 }   // a tick while a reload is under way
 
         var children: [pid_t: Child] = [:]
         var backoff = 0.0                      // seconds before the next respawn after early deaths
+        var toRetire: [pid_t] = []             // rolling reload: workers still to replace, in order
+        var retiring: (pid: pid_t, since: Double)?
+
+        /// Asks the next old worker to finish; repeated each tick until it has gone (it may have
+        /// checked its flag just before blocking in accept).
+        func retireNext() {
+            if let r = retiring {
+                if children[r.pid] != nil { kill(r.pid, SIGQUIT); return }
+                retiring = nil
+            }
+            while let pid = toRetire.first {
+                toRetire.removeFirst()
+                guard children[pid] != nil else { continue }
+                children[pid]?.retiring = true
+                retiring = (pid, monotonicSeconds())
+                kill(pid, SIGQUIT)
+                return
+            }
+            alarm(0)
+        }
 
         func spawn() {
             let pid = fork()
@@ -98,8 +120,13 @@ public struct Pool {
             }
             if Signals.reload != 0 {
                 Signals.reload = 0
-                log("reload: replacing \(children.count) workers")
-                for pid in Array(children.keys) { children[pid]?.retiring = true; kill(pid, SIGQUIT) }
+                log("reload: replacing \(children.count) workers one at a time")
+                toRetire = Array(children.keys).sorted()
+                retiring = nil
+            }
+            if retiring != nil || !toRetire.isEmpty {
+                retireNext()
+                if retiring != nil { alarm(1) }
             }
             var status: Int32 = 0
             let pid = waitpid(-1, &status, 0)
