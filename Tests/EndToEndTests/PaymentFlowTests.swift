@@ -45,6 +45,8 @@ final class PaymentFlowTests: XCTestCase {
     func testFullFlowWithoutABrowser() throws {
         let created = try create(77)
         XCTAssertEqual(created.status, 200, created.text)
+        let spec = OpenAPIValidator(document: try JSON.parse(try stack.get("/api/openapi.json").body))
+        XCTAssertEqual(spec.problems(path: "/api/payment/create", method: "POST", status: 200, body: created.body), [])
         let c = try JSON.parse(created.body)
         XCTAssertEqual(c["amount"]?.intValue, 49900)
         XCTAssertEqual(c["testMode"], true)

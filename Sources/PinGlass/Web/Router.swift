@@ -19,6 +19,11 @@ public struct Router {
 
     public init() {}
 
+    /// Every route as (method, pattern), in table order (the OpenAPI test reads it).
+    public var table: [(method: String, pattern: String)] {
+        routes.map { ($0.method, "/" + $0.segments.joined(separator: "/")) }
+    }
+
     public mutating func add(_ method: String, _ pattern: String, _ handler: @escaping Handler) {
         routes.append(Route(method: method, segments: pattern.split(separator: "/"), handler: handler))
     }

@@ -7,6 +7,7 @@ enum Routes {
         r.add("GET", "/api/health", HealthAPI.health)
         r.add("GET", "/api/pricing", CatalogueAPI.pricing)
         r.add("GET", "/api/styles", CatalogueAPI.styles)
+        r.add("GET", "/api/openapi.json", OpenAPIDocument.serve)
         r.add("POST", "/api/payment/create", PaymentsAPI.create)
         r.add("GET", "/api/payment/status", PaymentsAPI.status)
         r.add("POST", "/api/payment/webhook", PaymentWebhook.handle)
