@@ -9,14 +9,15 @@ source "$(dirname "$0")/../scripts/lib.sh"
 DURATION=${DURATION:-10}
 WORKERS=${WORKERS:-4}
 PORT=${PORT:-18480}
-B=$ROOT/.run/bench
+mkdir -p "$ROOT/.run"
+B=$(usable_dir "$ROOT/.run/bench" "pinglass-bench-$(id -u)")
 OUT=$ROOT/bench/results/$(date -u +%Y%m%dT%H%M%SZ).md
 mkdir -p "$ROOT/bench/results"
 
 install_deps
 build_release
 pg_stop "$B/pg" 2>/dev/null || true
-rm -rf "$B"; mkdir -p "$B/nginx" "$B/media"; chmod 755 "$ROOT/.run" "$B" "$B/media"
+rm -rf "$B"; mkdir -p "$B/nginx" "$B/media"; chmod 755 "$B" "$B/media"
 pg_start "$B/pg"
 pg_createdb "$B/pg" pinglass
 export DATABASE_URL="host=$B/pg port=55432 user=pinglass dbname=pinglass"

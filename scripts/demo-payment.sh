@@ -1,10 +1,9 @@
 #!/usr/bin/env bash
 # A demo payment against `make run`: creates a payment for a demo Telegram user and prints
 # the simulated bank's payment page; press Pay there, then check the status.
-set -euo pipefail
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
+source "$(dirname "$0")/lib.sh"
 BIN=$(cd "$ROOT" && swift build -c release --show-bin-path)
-export PINGLASS_ENV_FILE=${PINGLASS_ENV_FILE:-$ROOT/.run/pinglass.env}
+export PINGLASS_ENV_FILE=${PINGLASS_ENV_FILE:-$(usable_dir "$ROOT/.run" "pinglass-run-$(id -u)" 2>/dev/null)/pinglass.env}
 PORT=${PORT:-8080}
 INIT=$("$BIN/pinglass" sign-init-data --telegram-id "${TELEGRAM_ID:-1001}")
 ANSWER=$(curl -s -X POST -H "Authorization: tma $INIT" -H 'Content-Type: application/json' \

@@ -26,6 +26,19 @@ install_deps() {
     command -v swift >/dev/null || { echo "swift is not on PATH (install the Swift 6 toolchain)" >&2; exit 1; }
 }
 
+# usable_dir DIR NAME: prints DIR when other users (postgres, nginx's workers) can reach it,
+# otherwise a folder /tmp/NAME (a checkout under a private home folder, say).
+usable_dir() {
+    local dir=$1
+    mkdir -p "$dir" && chmod 755 "$dir"
+    if [ "$(id -u)" = 0 ] && ! runuser -u nobody -- test -x "$dir" 2>/dev/null; then
+        say "note: $dir is not reachable by other users; using /tmp/$2 instead"
+        dir=/tmp/$2
+        mkdir -p "$dir" && chmod 755 "$dir"
+    fi
+    printf '%s\n' "$dir"
+}
+
 # Runs a command as the owner of the PostgreSQL cluster (initdb refuses root).
 pg_as_owner() {
     if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi

@@ -4,11 +4,11 @@
 # http://127.0.0.1:8080. Uses the simulator unless PINGLASS_ENV_FILE names your own config.
 source "$(dirname "$0")/lib.sh"
 
-RUN=$ROOT/.run
+RUN=$(usable_dir "$ROOT/.run" "pinglass-run-$(id -u)")
 PORT=${PORT:-8080}
 SIM_PORT=${SIM_PORT:-8081}
 mkdir -p "$RUN/logs" "$RUN/media" "$RUN/nginx"
-chmod 755 "$RUN" "$RUN/media"
+chmod 755 "$RUN/media"
 
 install_deps
 build_release

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make stop`: stops what `make run` started (the pool gracefully, then nginx, then PostgreSQL).
 source "$(dirname "$0")/lib.sh"
-RUN=$ROOT/.run
+RUN=$(usable_dir "$ROOT/.run" "pinglass-run-$(id -u)" 2>/dev/null)
 for name in fcgi sim sim-deliver cron; do
     if [ -f "$RUN/$name.pid" ]; then
         pid=$(cat "$RUN/$name.pid")

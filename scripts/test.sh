@@ -8,11 +8,12 @@ install_deps
 say "building (debug, with tests)"
 (cd "$ROOT" && swift build --build-tests 2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\]' >&2)
 
-T=$ROOT/.run/test
+mkdir -p "$ROOT/.run"
+T=$(usable_dir "$ROOT/.run/test" "pinglass-test-$(id -u)")
 pg_stop "$T/pg"
 rm -rf "$T"
 mkdir -p "$T"
-chmod 755 "$ROOT/.run" "$T"
+chmod 755 "$T"
 say "starting a throwaway PostgreSQL cluster"
 PG_FSYNC=off pg_start "$T/pg"
 trap 'pg_stop "$T/pg"' EXIT
