@@ -178,9 +178,11 @@ private final class Transfer {
         }
         if request.method != "GET" && request.method != "HEAD" {
             _ = pg_curl_setopt_long(h, CURLOPT_POSTFIELDSIZE, body.count)
-            _ = body.withUnsafeMutableBytes { b in
-                // COPYPOSTFIELDS copies the bytes, so the buffer need not outlive this call.
-                pg_curl_setopt_ptr(h, CURLOPT_COPYPOSTFIELDS, b.baseAddress ?? UnsafeMutableRawPointer(mutating: ""))
+            // COPYPOSTFIELDS copies the bytes, so the buffer need not outlive this call.
+            if body.isEmpty {
+                _ = pg_curl_setopt_string(h, CURLOPT_COPYPOSTFIELDS, "")
+            } else {
+                _ = body.withUnsafeMutableBytes { b in pg_curl_setopt_ptr(h, CURLOPT_COPYPOSTFIELDS, b.baseAddress!) }
             }
         }
         var list: UnsafeMutablePointer<curl_slist>? = curl_slist_append(nil, "Expect:")

@@ -83,6 +83,7 @@ public final class Connection {
     /// Runs `body` in a transaction: COMMIT when it returns, ROLLBACK when it throws.
     /// A connection lost before COMMIT was sent retries the whole body once (nothing was
     /// committed); serialization failures retry up to three times.
+    @discardableResult
     public func withTransaction<T>(isolation: String? = nil, _ body: (Connection) throws -> T) throws -> T {
         precondition(transactionDepth == 0, "nested transactions are not supported")
         var attempt = 0
@@ -99,7 +100,7 @@ public final class Connection {
     }
 
     private func transactionOnce<T>(isolation: String?, _ body: (Connection) throws -> T) throws -> T {
-        try run(isolation.map { "BEGIN ISOLATION LEVEL \($0)" } ?? "BEGIN", [])
+        _ = try run(isolation.map { "BEGIN ISOLATION LEVEL \($0)" } ?? "BEGIN", [])
         transactionDepth = 1
         let value: T
         do {
@@ -111,7 +112,7 @@ public final class Connection {
         }
         transactionDepth = 0
         do {
-            try run("COMMIT", [])
+            _ = try run("COMMIT", [])
         } catch PostgresError.connectionLost(let m) {
             // The outcome of COMMIT is unknown: never retried here.
             throw PostgresError.server(sqlState: "08007", message: "commit outcome unknown: \(m)")

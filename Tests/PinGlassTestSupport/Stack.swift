@@ -41,7 +41,7 @@ public final class Stack: @unchecked Sendable {
         e["LOG_FORMAT"] = "json"
         e["PINGLASS_MIGRATIONS_DIR"] = try TestDatabase.migrationsDir()
         e["PINGLASS_ENV_FILE"] = dir + "/empty.env"
-        FileManager.default.createFile(atPath: dir + "/empty.env", contents: Data())
+        _ = FileManager.default.createFile(atPath: dir + "/empty.env", contents: Data())
         e.merge(env) { $1 }
         environment = e
         try startNginx()
