@@ -85,6 +85,7 @@ let migrations = Migrator.defaultDirectory(environment: System.environment())
 
 let pool = Pool(configuration: poolConfig) {
     // In the worker, after fork: re-read the configuration (SIGHUP reload picks up changes).
+    Crashpoint.hit("worker.start")
     let workerConfig = (try? Config.load(environment: System.environment(), envFile: envFile)) ?? config
     let services = Services(config: workerConfig,
                             database: Database(url: workerConfig.databaseURL, applicationName: "pinglass-fcgi"),

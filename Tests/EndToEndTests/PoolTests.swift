@@ -164,6 +164,28 @@ final class PoolTests: XCTestCase {
         XCTAssertEqual(try stack.get("/api/health").status, 200)
     }
 
+    /// Workers that die as they start are respawned with a growing delay, never in a tight
+    /// loop, and the master stays up.
+    func testWorkersDyingAtStartAreRespawnedWithBackoff() throws {
+        let bin = try TestEnvironment.binDir()
+        let dir = try TestEnvironment.makeTempDir("backoff")
+        var env = ProcessInfo.processInfo.environment
+        env["DATABASE_URL"] = db.url
+        env["PINGLASS_ENV_FILE"] = "/dev/null"
+        env["CRASHPOINT"] = "worker.start"
+        let pool = try Subprocess.start(bin + "/pinglass-fcgi", ["--socket", dir + "/s.sock", "--workers", "2"],
+                                        environment: env, logPath: dir + "/pool.log")
+        defer { pool.signal(SIGINT); pool.wait() }
+        func log() -> String { (try? String(contentsOfFile: dir + "/pool.log", encoding: .utf8)) ?? "" }
+        try Subprocess.waitUntil(timeout: 15, "back-off reaching 0.8 s") { log().contains("respawn in 0.8s") }
+        XCTAssertTrue(pool.isRunning, "the master survives")
+        let deaths = log().components(separatedBy: "exited with code 137").count - 1
+        XCTAssertLessThan(deaths, 12, "respawns are spaced out, not a fork loop")
+        for step in ["respawn in 0.1s", "respawn in 0.2s", "respawn in 0.4s", "respawn in 0.8s"] {
+            XCTAssertTrue(log().contains(step), step)
+        }
+    }
+
     func testNginxRefusesOversizedBodies() throws {
         let stack = try Stack(database: db)
         self.stack = stack
