@@ -52,7 +52,7 @@ public struct Pool {
         self.makeHandler = makeHandler
     }
 
-    private struct Child { var startedAt: Double; var retiring: Bool }
+    private struct Child { var startedAt: Double }
 
     /// Runs until stopped; returns the process exit status.
     public func run() -> Int32 {
@@ -69,26 +69,25 @@ public struct Pool {
         Signals.install(SIGTERM) { _ in Signals.stop = 1 }
         Signals.install(SIGINT) { _ in Signals.immediate = 1 }
         Signals.install(SIGHUP) { _ in Signals.reload = 1 }
-        Signals.install(SIGCHLD) { _ in Signals.child = 1 }
-        Signals.install(SIGALRM) { _ in Signals.child = 1 }   // a tick while a reload is under way
+        Signals.install(SIGCHLD) { _ in Signals.wake = 1 }
+        Signals.install(SIGALRM) { _ in Signals.wake = 1 }   // a tick while a reload is under way
 
         var children: [pid_t: Child] = [:]
         var backoff = 0.0                      // seconds before the next respawn after early deaths
         var toRetire: [pid_t] = []             // rolling reload: workers still to replace, in order
-        var retiring: (pid: pid_t, since: Double)?
+        var retiring: pid_t?                   // the old worker asked to finish, until it exits
 
         /// Asks the next old worker to finish; repeated each tick until it has gone (it may have
         /// checked its flag just before blocking in accept).
         func retireNext() {
-            if let r = retiring {
-                if children[r.pid] != nil { kill(r.pid, SIGQUIT); return }
+            if let pid = retiring {
+                if children[pid] != nil { kill(pid, SIGQUIT); return }
                 retiring = nil
             }
             while let pid = toRetire.first {
                 toRetire.removeFirst()
                 guard children[pid] != nil else { continue }
-                children[pid]?.retiring = true
-                retiring = (pid, monotonicSeconds())
+                retiring = pid
                 kill(pid, SIGQUIT)
                 return
             }
@@ -101,7 +100,7 @@ public struct Pool {
                 Worker(listenFD: fd, configuration: configuration, handler: makeHandler()).run()
             }
             if pid < 0 { log("fork failed: \(String(cString: strerror(errno)))"); return }
-            children[pid] = Child(startedAt: monotonicSeconds(), retiring: false)
+            children[pid] = Child(startedAt: monotonicSeconds())
         }
 
         for _ in 0..<configuration.workers { spawn() }
@@ -198,7 +197,12 @@ func monotonicSeconds() -> Double {
     return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
 }
 
+/// Sleeps the whole time even when SIGCHLD arrives meanwhile (a back-off must hold while
+/// other workers die), but returns early on a stop signal.
 func sleepSeconds(_ s: Double) {
-    var ts = timespec(tv_sec: Int(s), tv_nsec: Int((s - Double(Int(s))) * 1e9))
-    nanosleep(&ts, nil)
+    var request = timespec(tv_sec: Int(s), tv_nsec: Int((s - Double(Int(s))) * 1e9))
+    var remaining = timespec()
+    while nanosleep(&request, &remaining) != 0 && errno == EINTR && Signals.stop == 0 && Signals.immediate == 0 {
+        request = remaining
+    }
 }

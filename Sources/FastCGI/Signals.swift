@@ -8,7 +8,8 @@ enum Signals {
     nonisolated(unsafe) static var stop: sig_atomic_t = 0        // graceful stop (QUIT/TERM)
     nonisolated(unsafe) static var immediate: sig_atomic_t = 0   // INT: stop without waiting
     nonisolated(unsafe) static var reload: sig_atomic_t = 0      // HUP: rolling reload
-    nonisolated(unsafe) static var child: sig_atomic_t = 0       // CHLD: reap
+    /// Set by SIGCHLD and the reload tick (SIGALRM): their only job is to interrupt waitpid().
+    nonisolated(unsafe) static var wake: sig_atomic_t = 0
 
     /// Installs `handler` with `sigaction` and no `SA_RESTART`, so a blocking accept()
     /// or waitpid() returns EINTR and the loop notices the flag.
