@@ -74,6 +74,8 @@ struct Bank {
 
     func getState(_ req: JSON, _ terminal: TBankTerminal) throws -> Response {
         if let code = try SimStore.switchValue(db, "getstate_error") { return fail(code, "Simulated GetState failure") }
+        let delay = try SimStore.switchInt(db, "getstate_delay_ms")
+        if delay > 0 { System.sleep(seconds: Double(delay) / 1000) }     // a slow bank
         guard let p = try paymentFor(req, terminal) else { return fail("7", "Платеж не найден") }
         return .json(["Success": true, "ErrorCode": "0", "TerminalKey": .string(terminal.key), "Status": .string(p.status),
                       "PaymentId": .string(String(p.id)), "OrderId": .string(p.orderID), "Amount": .int(p.amount)])

@@ -279,6 +279,21 @@ final class PaymentFlowTests: XCTestCase {
         XCTAssertEqual(try JSON.parse(try status(92, id).body)["status"]?.stringValue, "succeeded")
     }
 
+    /// A slow bank cannot hold the status endpoint: GetState there has a short timeout, and
+    /// the payment is reported as it stands.
+    func testStatusDoesNotWaitForASlowBank() throws {
+        let id = try JSON.parse(try create(96).body)["paymentId"]!.stringValue!
+        _ = try sim("/sim/control/switches", ["getstate_delay_ms": 5000])
+        try db.connect().execute("UPDATE payments SET created_at = now() - interval '10 seconds', last_checked_at = NULL")
+        let started = Date()
+        let s = try status(96, id)
+        XCTAssertEqual(s.status, 200)
+        XCTAssertEqual(try JSON.parse(s.body)["status"]?.stringValue, "pending")
+        XCTAssertLessThan(Date().timeIntervalSince(started), 4.5, "answered before the bank did (its answer takes 5 s)")
+        XCTAssertTrue(try String(contentsOfFile: stack.poolLog, encoding: .utf8).contains("GetState failed during status check"))
+        _ = try sim("/sim/control/switches", ["getstate_delay_ms": nil])
+    }
+
     /// The terminal is recorded per payment: after switching to production, the test
     /// payment is still checked with the test terminal.
     func testTerminalModeSwitchKeepsEachPaymentsTerminal() throws {
