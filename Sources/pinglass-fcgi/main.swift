@@ -31,53 +31,15 @@ let usage = """
     Configuration comes from the environment and the env file; see README.md.
     """
 
-func fail(_ message: String) -> Never {
-    let line = "pinglass-fcgi: \(message)\n"
-    _ = line.withCString { write(2, $0, strlen($0)) }
-    exit(2)
-}
-
-var args = Array(CommandLine.arguments.dropFirst())
-var options: [String: String] = [:]
-while !args.isEmpty {
-    let a = args.removeFirst()
-    if a == "-h" || a == "--help" { print(usage); exit(0) }
-    let known = ["--socket", "--workers", "--max-requests", "--request-timeout", "--stop-timeout", "--socket-mode", "--env-file"]
-    var name = a, value: String? = nil
-    if let eq = a.firstIndex(of: "="), a.hasPrefix("--") { name = String(a[..<eq]); value = String(a[a.index(after: eq)...]) }
-    guard known.contains(name) else { fail("unknown option \(a) (see --help)") }
-    if value == nil {
-        guard !args.isEmpty else { fail("\(name) needs a value") }
-        value = args.removeFirst()
-    }
-    options[name] = value
-}
-
-func intOption(_ options: [String: String], _ name: String, default def: Int, range: ClosedRange<Int>) -> Int {
-    guard let v = options[name] else { return def }
-    guard let n = Int(v), range.contains(n) else { fail("\(name) must be a whole number from \(range.lowerBound) to \(range.upperBound)") }
-    return n
-}
-
-guard let socketPath = options["--socket"] else { fail("--socket PATH is required (see --help)") }
-var poolConfig = PoolConfiguration(socketPath: socketPath)
-poolConfig.workers = intOption(options, "--workers", default: 4, range: 1...256)
-poolConfig.maxRequests = intOption(options, "--max-requests", default: 0, range: 0...10_000_000)
-poolConfig.requestTimeoutSeconds = intOption(options, "--request-timeout", default: 60, range: 0...3600)
-poolConfig.stopTimeoutSeconds = intOption(options, "--stop-timeout", default: 30, range: 1...3600)
-if let mode = options["--socket-mode"] {
-    guard let m = UInt32(mode, radix: 8), m <= 0o777 else { fail("--socket-mode must be octal, like 0660") }
-    poolConfig.socketMode = m
-} else {
-    poolConfig.socketMode = 0o660
-}
+let options = CommandLineOptions(program: "pinglass-fcgi", usage: usage, extra: ["--env-file"])
+let poolConfig = options.poolConfiguration()
 
 let envFile = options["--env-file"]
 let config: Config
 do {
     config = try Config.load(environment: System.environment(), envFile: envFile)
 } catch {
-    fail("configuration: \(error)")
+    options.fail("configuration: \(error)")
 }
 PinGlassLog.bootstrap(format: config.logFormat, level: config.logLevel)
 HTTPClient.globalInit()   // before fork: not thread-safe, and there are no threads yet

@@ -8,7 +8,7 @@ import HTTPClient
 import PinGlass
 
 let usage = """
-    USAGE: pinglass-sim --socket PATH [--workers N] [--socket-mode OCTAL]
+    USAGE: pinglass-sim --socket PATH [--workers N] [--socket-mode OCTAL] (and pinglass-fcgi's pool options)
            pinglass-sim --deliver-every SECONDS
 
     The PinGlass provider simulator. It answers T-Bank's API (/v2/Init, GetState, Confirm,
@@ -25,32 +25,16 @@ let usage = """
                         loop for `make run`).
     """
 
-func fail(_ m: String) -> Never {
-    let line = "pinglass-sim: \(m)\n"
-    _ = line.withCString { write(2, $0, strlen($0)) }
-    exit(2)
-}
-
-var args = Array(CommandLine.arguments.dropFirst())
-var options: [String: String] = [:]
-while let a = args.first {
-    args.removeFirst()
-    if a == "-h" || a == "--help" { print(usage); exit(0) }
-    guard ["--socket", "--workers", "--socket-mode", "--deliver-every"].contains(a), let v = args.first else {
-        fail("unknown option or missing value: \(a) (see --help)")
-    }
-    args.removeFirst()
-    options[a] = v
-}
+let options = CommandLineOptions(program: "pinglass-sim", usage: usage, extra: ["--deliver-every"])
 
 let config: Config
-do { config = try Config.load(environment: System.environment(), envFile: nil) } catch { fail("configuration: \(error)") }
+do { config = try Config.load(environment: System.environment(), envFile: nil) } catch { options.fail("configuration: \(error)") }
 if let base = config.publicBaseURL, !(base.hasPrefix("http://127.") || base.hasPrefix("http://localhost") || base.hasPrefix("http://[::1]")) {
-    fail("PUBLIC_BASE_URL is not a loopback address: the simulator only runs beside a local or test system")
+    options.fail("PUBLIC_BASE_URL is not a loopback address: the simulator only runs beside a local or test system")
 }
 PinGlassLog.bootstrap(format: config.logFormat, level: config.logLevel)
 HTTPClient.globalInit()
-let terminals = [config.tbankTest, config.tbankProduction].compactMap { $0 }
+let terminals = config.terminals
 let env = System.environment()
 let publicURL = env["SIM_PUBLIC_URL"] ?? (config.tbankAPIURL.hasSuffix("/v2") ? String(config.tbankAPIURL.dropLast(3)) : config.tbankAPIURL)
 
@@ -64,10 +48,10 @@ do {
     let db = Database(url: config.databaseURL, applicationName: "pinglass-sim")
     try SimStore.migrate(db.connection())
     db.close()
-} catch { fail("database: \(error)") }
+} catch { options.fail("database: \(error)") }
 
 if let every = options["--deliver-every"] {
-    guard let seconds = Double(every), seconds > 0 else { fail("--deliver-every needs a positive number of seconds") }
+    guard let seconds = Double(every), seconds > 0 else { options.fail("--deliver-every needs a positive number of seconds") }
     let app = SimApp(database: Database(url: config.databaseURL, applicationName: "pinglass-sim"), terminals: terminals, publicURL: publicURL)
     while true {
         if let db = try? app.database.connection() {
@@ -77,10 +61,7 @@ if let every = options["--deliver-every"] {
     }
 }
 
-guard let socket = options["--socket"] else { fail("--socket PATH is required (see --help)") }
-var poolConfig = PoolConfiguration(socketPath: socket)
-poolConfig.workers = Int(options["--workers"] ?? "2") ?? 2
-poolConfig.socketMode = UInt32(options["--socket-mode"] ?? "0660", radix: 8) ?? 0o660
+let poolConfig = options.poolConfiguration(defaultWorkers: 2)
 let pool = Pool(configuration: poolConfig) {
     let app = SimApp(database: Database(url: config.databaseURL, applicationName: "pinglass-sim"), terminals: terminals, publicURL: publicURL)
     return app.handle

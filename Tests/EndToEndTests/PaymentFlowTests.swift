@@ -222,6 +222,49 @@ final class PaymentFlowTests: XCTestCase {
         XCTAssertEqual(try create(88).status, 200, "another user is not limited")
     }
 
+    /// The limit holds under concurrency: the user's row is locked while counting.
+    func testPerUserLimitHoldsForConcurrentCreations() throws {
+        let auth = Fixtures.auth(telegramID: 97)
+        let requests = (0..<15).map { _ in
+            HTTPRequest.json("POST", stack.baseURL + "/api/payment/create", body: Array(#"{"tierId":"starter"}"#.utf8), headers: [auth])
+        }
+        let statuses = http.sendAll(requests, maxConcurrent: 15).map { (try? $0.get().status) ?? -1 }
+        XCTAssertEqual(statuses.filter { $0 == 200 }.count, 10, "\(statuses)")
+        XCTAssertEqual(statuses.filter { $0 == 429 }.count, 5, "\(statuses)")
+        XCTAssertEqual(try db.connect().query("SELECT count(*)::int AS n FROM payments")[0].int("n"), 10)
+    }
+
+    /// Each reconcile pass asks about a bounded batch, the least recently checked first, so
+    /// every pending payment is reached in turn.
+    func testReconcileBatchesReachEveryPayment() throws {
+        _ = try sim("/sim/control/switches", ["notify_hold": true])
+        var ids: [String] = []
+        for _ in 0..<3 {
+            let id = try JSON.parse(try create(98).body)["paymentId"]!.stringValue!
+            _ = try sim("/sim/control/customer", ["paymentId": .string(id), "action": "pay"])
+            ids.append(id)
+        }
+        let conn = try db.connect()
+        try conn.execute("UPDATE payments SET created_at = now() - interval '3 minutes'")
+        var env = stack.environment
+        env["PINGLASS_ENV_FILE"] = "/dev/null"
+        let config = try Config.load(environment: env, envFile: "/dev/null")
+        let services = Services(config: config, database: Database(url: config.databaseURL, applicationName: "test"),
+                                migrationsDirectory: try TestDatabase.migrationsDir())
+        var rc = Reconciler.Config()
+        rc.batchSize = 1
+        let reconciler = Reconciler(services: services, config: rc)
+        var applied = 0
+        for pass in 1...3 {
+            let r = try reconciler.runOnce()
+            XCTAssertEqual(r.checked, 1, "pass \(pass)")
+            applied += r.applied
+        }
+        XCTAssertEqual(applied, 3)
+        XCTAssertEqual(try reconciler.runOnce().checked, 0, "nothing left pending")
+        XCTAssertEqual(try conn.query("SELECT count(*)::int AS n FROM payments WHERE status = 'succeeded'")[0].int("n"), 3)
+    }
+
     func testBankErrorsAre502AndTheRowStays() throws {
         _ = try sim("/sim/control/switches", ["init_error": "9999"])
         let res = try create(89)

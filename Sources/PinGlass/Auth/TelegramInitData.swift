@@ -1,3 +1,5 @@
+import FastCGI
+
 /// A Telegram user as the validated Mini App init data describes them.
 public struct TelegramUser: Equatable, Sendable {
     public let id: Int64
@@ -50,7 +52,7 @@ public enum TelegramInitData {
         var seen = Set<String>()
         for pair in raw.split(separator: "&") {
             let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            guard kv.count == 2, let key = percentDecoded(kv[0]), let value = percentDecoded(kv[1]), !key.isEmpty else {
+            guard kv.count == 2, let key = percentDecode(String(kv[0])), let value = percentDecode(String(kv[1])), !key.isEmpty else {
                 throw Failure.malformed("bad field")
             }
             guard seen.insert(key).inserted else { throw Failure.malformed("duplicate field \(key)") }
@@ -86,22 +88,6 @@ public enum TelegramInitData {
         let secret = Crypto.hmacSHA256(key: Array("WebAppData".utf8), message: Array(botToken.utf8))
         let hash = Crypto.hex(Crypto.hmacSHA256(key: secret, message: Array(check.utf8)))
         return (fields + [("hash", hash)]).map { "\($0.0)=\(percentEncode($0.1))" }.joined(separator: "&")
-    }
-
-    static func percentDecoded(_ s: Substring) -> String? {
-        // URLSearchParams semantics: '+' is a space, %XX escapes are UTF-8 bytes.
-        var bytes: [UInt8] = []
-        var it = Array(s.utf8)[...]
-        while let b = it.popFirst() {
-            if b == UInt8(ascii: "%") {
-                guard it.count >= 2, let v = UInt8(String(decoding: it.prefix(2), as: UTF8.self), radix: 16) else { return nil }
-                bytes.append(v)
-                it = it.dropFirst(2)
-            } else {
-                bytes.append(b == UInt8(ascii: "+") ? UInt8(ascii: " ") : b)
-            }
-        }
-        return String(validating: bytes, as: UTF8.self)
     }
 
     public static func percentEncode(_ s: String) -> String {

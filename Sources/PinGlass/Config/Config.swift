@@ -153,6 +153,9 @@ public struct Config: Sendable {
         logFormat = try oneOf("LOG_FORMAT", ["json", "text"], default: "json")
     }
 
+    /// Every configured terminal (a notification names its terminal by key).
+    public var terminals: [TBankTerminal] { [tbankProduction, tbankTest].compactMap { $0 } }
+
     /// The terminal for a mode, or nil when its credentials are not configured.
     public func terminal(for mode: TerminalMode) -> TBankTerminal? {
         mode == .production ? tbankProduction : tbankTest

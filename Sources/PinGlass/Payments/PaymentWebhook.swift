@@ -24,7 +24,7 @@ public enum PaymentWebhook {
         let status = notification["Status"]?.stringValue
 
         guard let key = notification["TerminalKey"]?.stringValue,
-              let terminal = [ctx.config.tbankProduction, ctx.config.tbankTest].compactMap({ $0 }).first(where: { $0.key == key }) else {
+              let terminal = ctx.config.terminals.first(where: { $0.key == key }) else {
             try log(db, ctx, payload: payload, paymentID: nil, event: status, outcome: "bad_signature", reason: "unknown TerminalKey")
             return .text("unknown terminal", status: 403)
         }

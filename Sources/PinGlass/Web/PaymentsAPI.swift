@@ -1,5 +1,4 @@
 import FastCGI
-import Postgres
 
 /// `POST /api/payment/create` and `GET /api/payment/status` (contract: http-api.md).
 enum PaymentsAPI {
@@ -44,19 +43,16 @@ enum PaymentsAPI {
     static func status(_ ctx: Context) throws -> Response {
         let user = try UserAuth.authenticate(ctx)
         let db = try ctx.db()
-        let rows: Rows
-        if let id = ctx.request.query["payment_id"], !id.isEmpty {
-            rows = try db.query("""
-                SELECT \(PaymentRecord.columns), extract(epoch FROM now() - COALESCE(last_checked_at, created_at))::float8 AS idle
-                FROM payments WHERE tbank_payment_id = $1 AND user_id = $2
-                """, [id, user.id])
-            if rows.isEmpty { throw APIError.notFound("payment not found") }
-        } else {
-            rows = try db.query("""
-                SELECT \(PaymentRecord.columns), extract(epoch FROM now() - COALESCE(last_checked_at, created_at))::float8 AS idle
-                FROM payments WHERE user_id = $1 ORDER BY created_at DESC, id DESC LIMIT 1
-                """, [user.id])
-            if rows.isEmpty { return .json(["paid": false, "status": "no_payment", "consumed": false]) }
+        // The named payment if it is the caller's, else (no id) the caller's latest one.
+        let requested = ctx.request.query["payment_id"].flatMap { $0.isEmpty ? nil : $0 }
+        let rows = try db.query("""
+            SELECT \(PaymentRecord.columns), extract(epoch FROM now() - COALESCE(last_checked_at, created_at))::float8 AS idle
+            FROM payments WHERE user_id = $1 AND ($2::text IS NULL OR tbank_payment_id = $2)
+            ORDER BY created_at DESC, id DESC LIMIT 1
+            """, [user.id, requested])
+        if rows.isEmpty {
+            if requested != nil { throw APIError.notFound("payment not found") }
+            return .json(["paid": false, "status": "no_payment", "consumed": false])
         }
         var payment = PaymentRecord(rows[0])
         let idle = rows[0].double("idle") ?? 0
