@@ -26,25 +26,26 @@ let package = Package(
 
         // Generic layers: they know nothing of PinGlass.
         .target(name: "Postgres", dependencies: ["CLibPQ"]),
-        .target(name: "FastCGI", dependencies: ["CFastCGI"]),
+        .target(name: "HTTPCore"),  // Request/Response values: no transport, no C library
+        .target(name: "FastCGI", dependencies: ["CFastCGI", "HTTPCore"]),
         .target(name: "HTTPClient", dependencies: ["CCurl", "CShims"]),
 
         // The domain library, shared by the pool, the CLI and the simulator.
         .target(name: "PinGlass", dependencies: [
-            "Postgres", "FastCGI", "HTTPClient", "COpenSSL",
+            "Postgres", "HTTPCore", "HTTPClient", "COpenSSL",
             .product(name: "Logging", package: "swift-log"),
         ]),
 
-        .executableTarget(name: "pinglass-fcgi", dependencies: ["PinGlass", "FastCGI"]),
+        .executableTarget(name: "pinglass-fcgi", dependencies: ["PinGlass", "FastCGI", "HTTPCore"]),
         .executableTarget(name: "pinglass", dependencies: [
             "PinGlass", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .executableTarget(name: "pinglass-sim", dependencies: ["PinGlass", "FastCGI", "HTTPClient", "Postgres"]),
+        .executableTarget(name: "pinglass-sim", dependencies: ["PinGlass", "FastCGI", "HTTPCore", "HTTPClient", "Postgres"]),
 
         // Fixtures: throwaway databases, running stacks, signed requests.
-        .target(name: "PinGlassTestSupport", dependencies: ["PinGlass", "Postgres", "HTTPClient"],
+        .target(name: "PinGlassTestSupport", dependencies: ["PinGlass", "Postgres", "HTTPClient", "HTTPCore"],
                 path: "Tests/PinGlassTestSupport"),
-        .testTarget(name: "PinGlassTests", dependencies: ["PinGlass", "PinGlassTestSupport"]),
+        .testTarget(name: "PinGlassTests", dependencies: ["PinGlass", "PinGlassTestSupport", "HTTPCore"]),
         .testTarget(name: "EndToEndTests", dependencies: ["PinGlass", "PinGlassTestSupport"]),
     ]
 )

@@ -3,6 +3,7 @@
 import Glibc
 #endif
 import FastCGI
+import HTTPCore
 import HTTPClient
 import Logging
 import PinGlass

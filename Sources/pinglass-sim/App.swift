@@ -1,4 +1,5 @@
 import FastCGI
+import HTTPCore
 import HTTPClient
 import PinGlass
 import Postgres

@@ -1,4 +1,5 @@
 import FastCGI
+import HTTPCore
 import PinGlass
 import Postgres
 

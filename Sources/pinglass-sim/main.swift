@@ -4,6 +4,7 @@
 import Glibc
 #endif
 import FastCGI
+import HTTPCore
 import HTTPClient
 import PinGlass
 

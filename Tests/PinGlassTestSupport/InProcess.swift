@@ -1,4 +1,4 @@
-import FastCGI
+import HTTPCore
 import PinGlass
 
 /// The HTTP application driven in-process (no nginx, no FastCGI): the same handlers,

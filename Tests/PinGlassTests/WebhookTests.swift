@@ -1,5 +1,5 @@
 import XCTest
-import FastCGI
+import HTTPCore
 import PinGlassTestSupport
 @testable import PinGlass
 

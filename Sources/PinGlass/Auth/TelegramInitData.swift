@@ -1,4 +1,4 @@
-import FastCGI
+import HTTPCore
 
 /// A Telegram user as the validated Mini App init data describes them.
 public struct TelegramUser: Equatable, Sendable {

@@ -1,4 +1,4 @@
-import FastCGI
+import HTTPCore
 import Postgres
 
 /// `POST /api/payment/webhook`: T-Bank notifications. One short transaction: verify the

@@ -1,4 +1,4 @@
-import FastCGI
+import HTTPCore
 
 /// An error answer of the HTTP API: status + `{"success":false,"error":{code,message,details}}`.
 /// Handlers throw it; `App` renders it. Messages are for people and never carry internals.

@@ -1,4 +1,4 @@
-import FastCGI
+import HTTPCore
 import Logging
 import Postgres
 

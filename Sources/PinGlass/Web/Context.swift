@@ -1,4 +1,4 @@
-import FastCGI
+import HTTPCore
 import HTTPClient
 import Logging
 import Postgres

@@ -1,4 +1,4 @@
-import FastCGI
+import HTTPCore
 import Postgres
 #if canImport(Glibc)
 import Glibc

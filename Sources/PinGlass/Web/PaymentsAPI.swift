@@ -1,4 +1,4 @@
-import FastCGI
+import HTTPCore
 
 /// `POST /api/payment/create` and `GET /api/payment/status` (contract: http-api.md).
 enum PaymentsAPI {

@@ -1,4 +1,4 @@
-import FastCGI
+import HTTPCore
 
 /// Where the bank sends the customer back after paying (SuccessURL / FailURL). The Mini App
 /// learns the outcome from `GET /api/payment/status`; these pages only say what to do next.

@@ -1,4 +1,4 @@
-import FastCGI
+import HTTPCore
 
 /// A route table: method + path pattern (`/api/avatars/:id`) → handler.
 ///

@@ -1,4 +1,4 @@
-import FastCGI
+import HTTPCore
 
 /// Every endpoint of the HTTP API in one screen (contract: shared/design/http-api.md).
 enum Routes {

@@ -1,5 +1,5 @@
-/// An HTTP request as the FastCGI server hands it to a handler. No libfcgi type leaks out,
-/// so handlers are plain functions that tests call in-process.
+/// An HTTP request as a server hands it to a handler. Transport-free (no libfcgi type), so
+/// handlers are plain functions that tests call in-process.
 ///
 /// ```swift
 /// let req = Request(method: "GET", path: "/api/health")

@@ -1,4 +1,5 @@
-/// An HTTP response produced by a handler.
+/// An HTTP response produced by a handler. Transport-free: FastCGI, tests and the simulator
+/// all use the same value.
 ///
 /// ```swift
 /// Response(status: 200, contentType: "text/plain; charset=utf-8", body: "OK")
@@ -24,8 +25,9 @@ public struct Response: Sendable {
 
     public var bodyText: String { String(decoding: body, as: UTF8.self) }
 
-    /// The CGI response head (`Status:` line plus headers) that FastCGI sends before the body.
-    func cgiHead() -> String {
+    /// The CGI response head (`Status:` line plus headers) that a FastCGI or CGI server sends
+    /// before the body.
+    public func cgiHead() -> String {
         var head = "Status: \(status) \(Self.reason(status))\r\n"
         for (k, v) in headers { head += "\(k): \(v)\r\n" }
         head += "Content-Length: \(body.count)\r\n\r\n"
