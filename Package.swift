@@ -14,6 +14,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.0"),
     ],
     targets: [
         // System libraries (Debian: libfcgi-dev, libpq-dev, libcurl4-openssl-dev, libssl-dev).
@@ -45,7 +46,10 @@ let package = Package(
         // Fixtures: throwaway databases, running stacks, signed requests.
         .target(name: "PinGlassTestSupport", dependencies: ["PinGlass", "Postgres", "HTTPClient", "HTTPCore"],
                 path: "Tests/PinGlassTestSupport"),
-        .testTarget(name: "PinGlassTests", dependencies: ["PinGlass", "PinGlassTestSupport", "HTTPCore"]),
+        .testTarget(name: "PinGlassTests", dependencies: [
+            "PinGlass", "PinGlassTestSupport", "HTTPCore",
+            .product(name: "PropertyBased", package: "swift-property-based"),
+        ]),
         .testTarget(name: "EndToEndTests", dependencies: ["PinGlass", "PinGlassTestSupport"]),
     ]
 )

@@ -27,4 +27,4 @@ export PINGLASS_TEST_TMP=$T
 
 say "running the tests"
 cd "$ROOT"
-swift test --skip-build --disable-swift-testing "$@" 2>&1
+swift test --skip-build "$@" 2>&1

@@ -50,10 +50,10 @@ let pool = Pool(configuration: poolConfig) {
     // In the worker, after fork: re-read the configuration (SIGHUP reload picks up changes).
     Crashpoint.hit("worker.start")
     let workerConfig = (try? Config.load(environment: System.environment(), envFile: envFile)) ?? config
-    let services = Services(config: workerConfig,
+    let deps = Dependencies(config: workerConfig,
                             database: Database(url: workerConfig.databaseURL, applicationName: "pinglass-fcgi"),
                             migrationsDirectory: migrations)
-    let app = App(services: services)
+    let app = App(deps: deps)
     return app.handle
 }
 exit(pool.run())

@@ -26,7 +26,7 @@ struct GlobalOptions: ParsableArguments {
         do {
             let config = try Config.load(environment: System.environment(), envFile: envFile)
             PinGlassLog.bootstrap(format: config.logFormat, level: config.logLevel)
-            Services.initializeProcess()
+            Dependencies.initializeProcess()
             return config
         } catch let e as ConfigError {
             throw ValidationError("configuration: \(e)")

@@ -70,11 +70,10 @@ struct Reconcile: ParsableCommand {
 
     func run() throws {
         let config = try global.loadConfig()
-        let services = Services(config: config, database: Database.forCLI(config),
-                                migrationsDirectory: Migrator.defaultDirectory(environment: System.environment()))
+        let deps = Dependencies(config: config, database: Database.forCLI(config))
         var rc = Reconciler.Config()
         rc.pendingAfterSeconds = pendingAfter
-        let reconciler = Reconciler(services: services, config: rc)
-        try loop.run(name: "reconcile", database: services.database) { try reconciler.runOnce().json }
+        let reconciler = Reconciler(deps: deps, config: rc)
+        try loop.run(name: "reconcile", database: deps.database) { try reconciler.runOnce().json }
     }
 }

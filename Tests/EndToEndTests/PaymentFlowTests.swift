@@ -102,17 +102,31 @@ final class PaymentFlowTests: XCTestCase {
         let results = http.sendAll(requests, maxConcurrent: 8)
         for r in results { XCTAssertEqual(try r.get().text, "OK") }
         let conn = try db.connect()
-        let outcomes = try conn.query("SELECT outcome FROM webhook_logs WHERE payment_id = (SELECT id FROM payments WHERE tbank_payment_id = $1)", [id])
-            .map { $0.requiredString("outcome") }
+        let outcomes = try conn.query("""
+            SELECT event_type, outcome FROM webhook_logs WHERE payment_id = (SELECT id FROM payments WHERE tbank_payment_id = $1)
+            """, [id]).map { ($0.requiredString("event_type"), $0.requiredString("outcome")) }
         XCTAssertEqual(outcomes.count, bodies.count)
-        XCTAssertEqual(outcomes.filter { $0 == "applied" }.count, 1)
+        XCTAssertEqual(outcomes.filter { $0 == ("CONFIRMED", "applied") }.count, 1, "\(outcomes)")
+        XCTAssertLessThanOrEqual(outcomes.filter { $0 == ("AUTHORIZED", "applied") }.count, 1, "\(outcomes)")
+        XCTAssertTrue(outcomes.allSatisfy { ["applied", "duplicate", "stale"].contains($0.1) }, "\(outcomes)")
         XCTAssertEqual(try JSON.parse(try status(79, id).body)["status"]?.stringValue, "succeeded")
-        // Days later, the bank's archive re-sends an old AUTHORIZED.
-        try conn.execute("UPDATE payments SET updated_at = now() - interval '3 days' WHERE tbank_payment_id = $1", [id])
-        let late = try http.send(.json("POST", stack.baseURL + "/api/payment/webhook",
-                                       body: Fixtures.notification(paymentID: id, orderID: order, status: "AUTHORIZED", amount: 49900).bytes))
-        XCTAssertEqual(late.text, "OK")
-        XCTAssertEqual(try JSON.parse(try status(79, id).body)["status"]?.stringValue, "succeeded")
+        // Later the payment is refunded; days after that the bank's archive re-sends an old
+        // AUTHORIZED and CONFIRMED: the refunded payment stays refunded and is not paid.
+        let refunded = try http.send(.json("POST", stack.baseURL + "/api/payment/webhook",
+                                           body: Fixtures.notification(paymentID: id, orderID: order, status: "REFUNDED", amount: 0).bytes))
+        XCTAssertEqual(refunded.text, "OK")
+        for old in ["AUTHORIZED", "CONFIRMED"] {
+            let late = try http.send(.json("POST", stack.baseURL + "/api/payment/webhook",
+                                           body: Fixtures.notification(paymentID: id, orderID: order, status: old, amount: 49900).bytes))
+            XCTAssertEqual(late.text, "OK")
+        }
+        let after = try JSON.parse(try status(79, id).body)
+        XCTAssertEqual(after["status"]?.stringValue, "refunded")
+        XCTAssertEqual(after["paid"], false)
+        XCTAssertEqual(Array(try conn.query("""
+            SELECT outcome FROM webhook_logs WHERE payment_id = (SELECT id FROM payments WHERE tbank_payment_id = $1)
+            ORDER BY id DESC LIMIT 2
+            """, [id]).map { $0.requiredString("outcome") }), ["stale", "stale"])
     }
 
     /// The simulator's duplicates, out-of-order delivery and bad Tokens.
@@ -202,7 +216,7 @@ final class PaymentFlowTests: XCTestCase {
                                       headers: [("Content-Type", "application/json"), Fixtures.auth(telegramID: 85)]).status, 400)
         // Someone else's avatar.
         let conn = try db.connect()
-        let owner = try UserAuth.upsert(conn, TelegramUser(id: 86, username: nil, firstName: nil, lastName: nil, languageCode: nil))
+        let owner = try Users.resolve(conn, TelegramUser(id: 86, username: nil, firstName: nil, lastName: nil, languageCode: nil))
         let avatar = try conn.query("INSERT INTO avatars (user_id, name) VALUES ($1, 'mine') RETURNING id", [owner])[0].requiredInt("id")
         let foreign = try create(85, extra: #","avatarId":\#(avatar)"#)
         XCTAssertEqual(foreign.status, 404)
@@ -249,11 +263,11 @@ final class PaymentFlowTests: XCTestCase {
         var env = stack.environment
         env["PINGLASS_ENV_FILE"] = "/dev/null"
         let config = try Config.load(environment: env, envFile: "/dev/null")
-        let services = Services(config: config, database: Database(url: config.databaseURL, applicationName: "test"),
-                                migrationsDirectory: try TestDatabase.migrationsDir())
+        let deps = Dependencies(config: config, database: Database(url: config.databaseURL, applicationName: "test"),
+                                    migrationsDirectory: try TestDatabase.migrationsDir())
         var rc = Reconciler.Config()
         rc.batchSize = 1
-        let reconciler = Reconciler(services: services, config: rc)
+        let reconciler = Reconciler(deps: deps, config: rc)
         var applied = 0
         for pass in 1...3 {
             let r = try reconciler.runOnce()

@@ -10,20 +10,20 @@ import PinGlass
 /// ```
 public final class InProcessApp {
     public let app: App
-    public let services: Services
+    public let deps: Dependencies
 
     public init(database: TestDatabase, env: [String: String] = [:], now: Double? = nil) throws {
         let config = try database.config(env)
-        services = Services(config: config, database: Database(url: config.databaseURL, applicationName: "test"),
+        deps = Dependencies(config: config, database: Database(url: config.databaseURL, applicationName: "test"),
                             migrationsDirectory: try TestDatabase.migrationsDir())
-        if let now { services.clock = { now } }
-        app = App(services: services)
+        if let now { deps.clock = { now } }
+        app = App(deps: deps)
     }
 
     public init(config: Config) throws {
-        services = Services(config: config, database: Database(url: config.databaseURL, applicationName: "test"),
+        deps = Dependencies(config: config, database: Database(url: config.databaseURL, applicationName: "test"),
                             migrationsDirectory: try TestDatabase.migrationsDir())
-        app = App(services: services)
+        app = App(deps: deps)
     }
 
     public func get(_ path: String, query: String = "", headers: [String: String] = [:]) -> Response {

@@ -45,15 +45,15 @@ public enum Fixtures {
     @discardableResult
     public static func pendingPayment(_ db: Connection, telegramID: Int64 = 5001, amount: Int = 49900,
                                       terminal: TBankTerminal = testTerminal, mode: String = "test",
-                                      status: String = "pending") throws -> (id: Int, bankID: String, orderID: String) {
-        let userID = try UserAuth.upsert(db, TelegramUser(id: telegramID, username: nil, firstName: "T", lastName: nil, languageCode: nil))
+                                      status: String = "pending", refunded: Int = 0) throws -> (id: Int, bankID: String, orderID: String) {
+        let userID = try Users.resolve(db, TelegramUser(id: telegramID, username: nil, firstName: "T", lastName: nil, languageCode: nil))
         let bankID = String(Int.random(in: 100_000_000...999_999_999))
         let orderID = "pg" + Crypto.hex(Crypto.randomBytes(8))
         let id = try db.query("""
             INSERT INTO payments (user_id, order_id, terminal, terminal_key, tbank_payment_id, payment_url, tier, photo_count,
-                                  amount_kopecks, status, redirect_due_at)
-            VALUES ($1, $2, $3, $4, $5, 'http://sim/pay', 'starter', 7, $6, $7, now() + interval '1 day') RETURNING id
-            """, [userID, orderID, mode, terminal.key, bankID, amount, status])[0].requiredInt("id")
+                                  amount_kopecks, status, refunded_kopecks, redirect_due_at)
+            VALUES ($1, $2, $3, $4, $5, 'http://sim/pay', 'starter', 7, $6, $7, $8, now() + interval '1 day') RETURNING id
+            """, [userID, orderID, mode, terminal.key, bankID, amount, status, refunded])[0].requiredInt("id")
         return (id, bankID, orderID)
     }
 

@@ -27,7 +27,7 @@ final class AppTests: XCTestCase {
 
     func testPricingIsCachedPerProcessThenRefreshed() throws {
         var now = 1000.0
-        app.services.clock = { now }
+        app.deps.clock = { now }
         XCTAssertEqual(app.get("/api/pricing").status, 200)
         try db.connect().execute("UPDATE tiers SET amount_kopecks = 55500 WHERE id = 'starter'")
         XCTAssertTrue(app.get("/api/pricing").bodyText.contains("49900"), "served from the cache")
@@ -98,7 +98,7 @@ final class AppTests: XCTestCase {
     func testMalformedJSONIs400SayingWhat() throws {
         func ctx(_ body: String, contentType: String = "application/json") -> Context {
             Context(request: Request(method: "POST", path: "/x", headers: ["Content-Type": contentType], body: Array(body.utf8)),
-                    services: app.services, log: Logger(label: "t"), now: 0)
+                    deps: app.deps, log: Logger(label: "t"), now: 0)
         }
         XCTAssertThrowsError(try ctx(#"{"tierId": }"#).jsonBody()) { error in
             let e = error as? APIError
@@ -114,7 +114,7 @@ final class AppTests: XCTestCase {
 
     func testHandlerErrorsBecome500WithoutInternals() throws {
         struct SecretFailure: Error, CustomStringConvertible { var description: String { "SELECT password FROM admin_users" } }
-        let c = Context(request: Request(method: "GET", path: "/x"), services: app.services, log: Logger(label: "t"), now: 0)
+        let c = Context(request: Request(method: "GET", path: "/x"), deps: app.deps, log: Logger(label: "t"), now: 0)
         let res = App.run({ _ in throw SecretFailure() }, c, Logger(label: "t"))
         XCTAssertEqual(res.status, 500)
         XCTAssertEqual(try JSON.parse(res.body)["error"]?["code"]?.stringValue, "INTERNAL_ERROR")
@@ -122,7 +122,7 @@ final class AppTests: XCTestCase {
     }
 
     func testEveryRequestEndsWithTheConnectionIdle() throws {
-        let conn = try app.services.database.connection()
+        let conn = try app.deps.database.connection()
         try conn.execute("BEGIN")
         _ = app.get("/api/styles")
         XCTAssertTrue(conn.isIdle)

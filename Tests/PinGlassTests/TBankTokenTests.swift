@@ -126,10 +126,14 @@ final class TelegramInitDataTests: XCTestCase {
 final class BankTransitionTests: XCTestCase {
     func testTheTransitionTable() {
         XCTAssertEqual(BankTransition.forBankStatus("CONFIRMED")?.target, .succeeded)
+        XCTAssertEqual(BankTransition.forBankStatus("CONFIRMED")?.from, [.new, .pending, .authorized, .expired])
+        XCTAssertEqual(BankTransition.forBankStatus("AUTHORIZED")?.target, .authorized, "a hold is not money")
         XCTAssertEqual(BankTransition.forBankStatus("AUTHORIZED")?.from, [.new, .pending, .expired])
+        XCTAssertEqual(BankTransition.forBankStatus("REVERSED")?.target, .canceled)
+        XCTAssertEqual(BankTransition.forBankStatus("PARTIAL_REVERSED")?.from, [.new, .pending, .authorized])
         XCTAssertEqual(BankTransition.forBankStatus("REJECTED")?.target, .rejected)
         XCTAssertEqual(BankTransition.forBankStatus("AUTH_FAIL")?.target, .rejected)
-        XCTAssertEqual(BankTransition.forBankStatus("CANCELED")?.from, [.new, .pending])
+        XCTAssertEqual(BankTransition.forBankStatus("CANCELED")?.from, [.new, .pending, .authorized])
         XCTAssertEqual(BankTransition.forBankStatus("DEADLINE_EXPIRED")?.target, .expired)
         XCTAssertEqual(BankTransition.forBankStatus("REFUNDED")?.target, .refunded)
         XCTAssertFalse(BankTransition.forBankStatus("REFUNDED")!.from.contains(.refunded))
@@ -143,5 +147,27 @@ final class BankTransitionTests: XCTestCase {
             XCTAssertFalse(t.from.contains(.refunded), status)
             if !t.isRefund { XCTAssertFalse(t.from.contains(.succeeded), status) }
         }
+    }
+
+    func testOnlyHeldMoneyIsPaidAndOnlySucceededIsConsumable() {
+        XCTAssertEqual(PaymentStatus.allCases.filter(\.holdsMoney), [.succeeded, .partiallyRefunded])
+        XCTAssertEqual(PaymentStatus.allCases.filter(\.awaitsBank), [.new, .pending, .authorized])
+        XCTAssertThrowsError(try PaymentStatus(stored: "paid"), "an unknown stored status is an error, not .new")
+    }
+
+    /// Late arrivals of earlier steps are normal; a refused money-relevant status is not.
+    func testRefusalsThatNeedAPersonAreTold() throws {
+        func anomalous(_ status: String, after current: PaymentStatus) throws -> Bool {
+            try XCTUnwrap(BankTransition.forBankStatus(status)).isAnomalous(from: current)
+        }
+        XCTAssertFalse(try anomalous("AUTHORIZED", after: .succeeded))
+        XCTAssertFalse(try anomalous("AUTHORIZED", after: .canceled), "REVERSED overtook AUTHORIZED")
+        XCTAssertFalse(try anomalous("CONFIRMED", after: .refunded))
+        XCTAssertFalse(try anomalous("PARTIAL_REFUNDED", after: .refunded))
+        XCTAssertFalse(try anomalous("REJECTED", after: .expired), "no money involved")
+        XCTAssertTrue(try anomalous("CONFIRMED", after: .rejected))
+        XCTAssertTrue(try anomalous("CONFIRMED", after: .canceled))
+        XCTAssertTrue(try anomalous("REVERSED", after: .succeeded))
+        XCTAssertTrue(try anomalous("REFUNDED", after: .rejected))
     }
 }

@@ -124,7 +124,8 @@ final class WebhookTests: XCTestCase {
             XCTAssertEqual(post(Fixtures.notification(paymentID: p.bankID, orderID: p.orderID, status: status, amount: 49900)).bodyText, "OK")
         }
         XCTAssertEqual(try Fixtures.paymentState(c, p.id).status, "succeeded")
-        XCTAssertEqual(try Fixtures.outcomes(c, paymentID: p.id), ["applied", "stale", "stale", "stale", "stale", "duplicate"])
+        XCTAssertEqual(try Fixtures.outcomes(c, paymentID: p.id), ["applied", "refused", "refused", "refused", "refused", "stale"])
+        XCTAssertEqual(try Counters.value(c, "payments.refused_transitions"), 4, "counted for the alerts")
     }
 
     func testLateConfirmedRevivesAnExpiredPayment() throws {
@@ -160,5 +161,109 @@ final class WebhookTests: XCTestCase {
         let down = try InProcessApp(config: Config(variables: vars))
         let p = Fixtures.notification(paymentID: "1", orderID: "o", status: "CONFIRMED", amount: 1)
         XCTAssertEqual(down.post("/api/payment/webhook", body: p.serialized).status, 503)
+    }
+
+    /// Only allow-listed fields are stored, on every path; a refused request keeps only its
+    /// size, hash and a short prefix.
+    func testTheLogKeepsNoCardDataNoTokenOnAnyPath() throws {
+        let c = try db.connect()
+        let p = try Fixtures.pendingPayment(c)
+        let valid = Fixtures.notification(paymentID: p.bankID, orderID: p.orderID, status: "CONFIRMED", amount: 49900,
+                                          extra: [("RebillId", 145919), ("Receipt", ["Items": []])])
+        XCTAssertEqual(post(valid).bodyText, "OK")
+        let forged = Fixtures.notification(paymentID: p.bankID, orderID: p.orderID, status: "CONFIRMED", amount: 49900, password: "guess")
+        XCTAssertEqual(post(forged).status, 403)
+        let stranger = Fixtures.notification(paymentID: p.bankID, orderID: p.orderID, status: "CONFIRMED", amount: 49900,
+                                             terminal: TBankTerminal(key: "Stranger", password: "x"))
+        let forbidden = post(stranger)
+        XCTAssertEqual(forbidden.status, 403)
+        XCTAssertEqual(forbidden.bodyText, post(forged).bodyText, "one answer for an unknown terminal and a bad Token")
+        let broken = #"{"TerminalKey":"PinGlassTestDEMO","Pan":"430000******0777","CardId":10452089,"#
+        XCTAssertEqual(app.post("/api/payment/webhook", body: broken).status, 400)
+
+        let rows = try c.query("SELECT outcome, payload::text AS p FROM webhook_logs ORDER BY id")
+        XCTAssertEqual(rows.map { $0.requiredString("outcome") }, ["applied", "bad_signature", "bad_signature", "bad_signature", "malformed"])
+        for r in rows {
+            let stored = r.requiredString("p")
+            for secret in ["Pan", "430000", "ExpDate", "CardId", "10452089", "RebillId", "DATA", "Receipt", "Token", "Route"] {
+                XCTAssertFalse(stored.contains(secret), "\(secret) stored: \(stored)")
+            }
+        }
+        let applied = try JSON.parse(rows[0].requiredString("p"))
+        XCTAssertEqual(Set(applied.objectValue!.map(\.0)), ["TerminalKey", "OrderId", "Success", "Status", "PaymentId", "ErrorCode", "Amount"])
+        let refused = try JSON.parse(rows[4].requiredString("p"))
+        XCTAssertEqual(refused["size"]?.intValue, broken.utf8.count)
+        XCTAssertEqual(refused["sha256"]?.stringValue, Crypto.sha256Hex(broken))
+        XCTAssertLessThanOrEqual(refused["prefix"]?.stringValue?.count ?? 99, 24)
+    }
+
+    /// NUL in a JSON string or a raw NUL byte is a 400 on every JSON endpoint, never a 500
+    /// and never a value cut short.
+    func testNulIsRefusedWith400() throws {
+        let c = try db.connect()
+        let p = try Fixtures.pendingPayment(c)
+        var n = Fixtures.notification(paymentID: p.bankID, orderID: p.orderID, status: "CONFIRMED", amount: 49900)
+        n = .object(n.objectValue!.map { $0.0 == "Message" ? ($0.0, .string("a\u{0}b")) : $0 } + [("Message", .string("x\u{0}y"))])
+        XCTAssertEqual(post(n).status, 400)
+        var raw = Array(Fixtures.notification(paymentID: p.bankID, orderID: p.orderID, status: "CONFIRMED", amount: 49900).serialized.utf8)
+        raw.insert(0, at: raw.count - 1)
+        XCTAssertEqual(app.app.handle(Request(method: "POST", path: "/api/payment/webhook", body: raw)).status, 400)
+        XCTAssertEqual(try Fixtures.paymentState(c, p.id).status, "pending")
+        let create = app.app.handle(Request(method: "POST", path: "/api/payment/create",
+                                            headers: ["Content-Type": "application/json", Fixtures.auth(telegramID: 5001).0: Fixtures.auth(telegramID: 5001).1],
+                                            body: Array(#"{"tierId":"start\u0000er"}"#.utf8)))
+        XCTAssertEqual(create.status, 400, create.bodyText)
+        XCTAssertTrue(create.bodyText.contains("NUL"), create.bodyText)
+    }
+
+    /// Money moves only on `Success: true` with `ErrorCode "0"`.
+    func testPositiveTransitionsNeedSuccessAndErrorCodeZero() throws {
+        let c = try db.connect()
+        let p = try Fixtures.pendingPayment(c)
+        let pw = Fixtures.testTerminal.password
+        func signed(success: JSON, code: JSON) -> JSON {
+            TBankToken.signed(["TerminalKey": .string(Fixtures.testTerminal.key), "OrderId": .string(p.orderID), "Success": success,
+                               "Status": "CONFIRMED", "PaymentId": .number(p.bankID), "ErrorCode": code, "Amount": 49900], password: pw)
+        }
+        XCTAssertEqual(post(signed(success: false, code: "0")).bodyText, "OK")
+        XCTAssertEqual(post(signed(success: true, code: "1051")).bodyText, "OK")
+        XCTAssertEqual(try Fixtures.paymentState(c, p.id).status, "pending")
+        XCTAssertEqual(try Fixtures.outcomes(c, paymentID: p.id), ["ignored", "ignored"])
+        XCTAssertEqual(post(signed(success: true, code: 0)).bodyText, "OK", "ErrorCode as a number is the same code")
+        XCTAssertEqual(try Fixtures.paymentState(c, p.id).status, "succeeded")
+    }
+
+    /// AUTHORIZED is a hold: not paid, not consumable; CONFIRMED after REJECTED is refused,
+    /// logged at error level and counted.
+    func testAuthorizedIsNotMoneyAndRefusalsAreCounted() throws {
+        let c = try db.connect()
+        let p = try Fixtures.pendingPayment(c)
+        XCTAssertEqual(post(Fixtures.notification(paymentID: p.bankID, orderID: p.orderID, status: "AUTHORIZED", amount: 49900)).bodyText, "OK")
+        XCTAssertEqual(try Fixtures.paymentState(c, p.id).status, "authorized")
+        let auth = Fixtures.auth(telegramID: 5001)
+        let status = try JSON.parse(app.get("/api/payment/status", query: "payment_id=\(p.bankID)", headers: [auth.0: auth.1]).body)
+        XCTAssertEqual(status["paid"], false)
+        XCTAssertEqual(status["usable"], false)
+        XCTAssertThrowsError(try c.execute("UPDATE payments SET consumed_by_job = 1 WHERE id = $1", [p.id])) { error in
+            XCTAssertTrue("\(error)".contains("only a succeeded payment can be consumed"), "the database refuses consuming a hold: \(error)")
+        }
+        let r = try Fixtures.pendingPayment(c, telegramID: 5003)
+        _ = post(Fixtures.notification(paymentID: r.bankID, orderID: r.orderID, status: "REJECTED", amount: 49900))
+        XCTAssertEqual(post(Fixtures.notification(paymentID: r.bankID, orderID: r.orderID, status: "CONFIRMED", amount: 49900)).bodyText, "OK")
+        XCTAssertEqual(try Fixtures.paymentState(c, r.id).status, "rejected")
+        XCTAssertEqual(try Fixtures.outcomes(c, paymentID: r.id), ["applied", "refused"])
+        XCTAssertEqual(try Counters.value(c, "payments.refused_transitions"), 1)
+    }
+
+    /// Only a succeeded payment can be consumed, once; a refunded or partly refunded one never.
+    func testTheDatabaseConsumesOnlySucceededPayments() throws {
+        let c = try db.connect()
+        for status in ["pending", "authorized", "partially_refunded", "refunded", "canceled"] {
+            let p = try Fixtures.pendingPayment(c, telegramID: Int64(7000 + status.count), status: status,
+                                                refunded: status == "refunded" ? 49900 : status == "partially_refunded" ? 100 : 0)
+            XCTAssertThrowsError(try c.execute("UPDATE payments SET consumed_by_job = 1 WHERE id = $1", [p.id]), status) { error in
+                XCTAssertTrue("\(error)".contains("only a succeeded payment can be consumed"), "\(error)")
+            }
+        }
     }
 }

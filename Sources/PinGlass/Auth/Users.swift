@@ -6,46 +6,63 @@ public struct AuthenticatedUser: Equatable, Sendable {
     public let telegramID: Int64
 }
 
-/// Who is calling: Telegram Mini App init data only (`Authorization: tma <initData>` or
-/// `X-Telegram-Init-Data`). No other way to name a user exists.
-public enum UserAuth {
-    public static func authenticate(_ ctx: Context) throws -> AuthenticatedUser {
-        let raw: String
-        if let auth = ctx.request.header("authorization"), auth.lowercased().hasPrefix("tma ") {
-            raw = String(auth.dropFirst(4)).trimmingSpaces()
-        } else if let header = ctx.request.header("x-telegram-init-data") {
-            raw = header
-        } else {
-            throw APIError.unauthorized("send the Telegram Mini App init data as 'Authorization: tma <initData>'")
+/// The user rows behind validated Telegram identities.
+///
+/// Every authenticated request resolves its user, and the Mini App polls job progress every
+/// second or two, so the common case must not write: the row is read first and written only
+/// when it is missing or its Telegram fields changed (an upsert locks the row and flushes a
+/// commit even when nothing changes).
+public enum Users {
+    /// The user's id, creating or refreshing the row only when needed.
+    public static func resolve(_ db: Connection, _ user: TelegramUser) throws -> Int {
+        let fields = Fields(user)
+        if let row = try db.query("""
+            SELECT id, username, first_name, last_name, language_code FROM users WHERE telegram_user_id = $1
+            """, [user.id]).first,
+           Fields(username: row.string("username"), firstName: row.string("first_name"),
+                  lastName: row.string("last_name"), languageCode: row.string("language_code")) == fields {
+            return row.requiredInt("id")
         }
-        guard let token = ctx.config.telegramBotToken else {
-            ctx.log.error("TELEGRAM_BOT_TOKEN is not set: cannot authenticate users")
-            throw APIError.unavailable("authentication is not configured")
-        }
-        let user: TelegramUser
-        do {
-            user = try TelegramInitData.validate(raw, botToken: token, now: ctx.now, maxAge: ctx.config.initDataMaxAge)
-        } catch let f as TelegramInitData.Failure {
-            throw APIError.unauthorized(f.description)
-        }
-        let id = try upsert(ctx.db(), user)
-        ctx.log[metadataKey: "user_id"] = "\(id)"
-        return AuthenticatedUser(id: id, telegramID: user.id)
+        return try upsert(db, id: user.id, fields)
     }
 
-    /// Inserts or refreshes the user row from validated data; returns its id.
-    public static func upsert(_ db: Connection, _ user: TelegramUser) throws -> Int {
+    /// Inserts the row or refreshes its fields; a concurrent insert of the same user is
+    /// absorbed by ON CONFLICT (rule 2: deduplicate in the database).
+    static func upsert(_ db: Connection, id: Int64, _ f: Fields) throws -> Int {
         try db.query("""
             INSERT INTO users (telegram_user_id, username, first_name, last_name, language_code)
-            VALUES ($1, left($2, 64), left($3, 256), left($4, 256), left($5, 16))
+            VALUES ($1, $2, $3, $4, $5)
             ON CONFLICT (telegram_user_id) DO UPDATE SET
                 username = EXCLUDED.username, first_name = EXCLUDED.first_name,
                 last_name = EXCLUDED.last_name, language_code = EXCLUDED.language_code,
                 updated_at = now()
-            WHERE (users.username, users.first_name, users.last_name, users.language_code)
-                  IS DISTINCT FROM (EXCLUDED.username, EXCLUDED.first_name, EXCLUDED.last_name, EXCLUDED.language_code)
             RETURNING id
-            """, [user.id, user.username, user.firstName, user.lastName, user.languageCode]).first?.int("id")
-            ?? db.query("SELECT id FROM users WHERE telegram_user_id = $1", [user.id])[0].requiredInt("id")
+            """, [id, f.username, f.firstName, f.lastName, f.languageCode])[0].requiredInt("id")
+    }
+
+    /// The stored form of the Telegram fields: cut to the column limits in Unicode scalars,
+    /// as PostgreSQL's `left()` counts, so a stored row compares equal to what produced it.
+    struct Fields: Equatable {
+        var username, firstName, lastName, languageCode: String?
+
+        init(username: String?, firstName: String?, lastName: String?, languageCode: String?) {
+            self.username = username
+            self.firstName = firstName
+            self.lastName = lastName
+            self.languageCode = languageCode
+        }
+
+        init(_ u: TelegramUser) {
+            self.init(username: Self.cut(u.username, 64), firstName: Self.cut(u.firstName, 256),
+                      lastName: Self.cut(u.lastName, 256), languageCode: Self.cut(u.languageCode, 16))
+        }
+
+        static func cut(_ s: String?, _ n: Int) -> String? {
+            guard let s else { return nil }
+            guard s.unicodeScalars.count > n else { return s }
+            var out = String.UnicodeScalarView()
+            out.append(contentsOf: s.unicodeScalars.prefix(n))
+            return String(out)
+        }
     }
 }

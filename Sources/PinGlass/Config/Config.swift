@@ -62,6 +62,9 @@ public struct Config: Sendable {
     public var s3SecretAccessKey: String?
     /// `PAYMENT_REDIRECT_DUE`: seconds a payment link stays open (RedirectDueDate), default 24 h.
     public var paymentRedirectDue: Int
+    /// `TEST_TELEGRAM_IDS`: Telegram ids whose test-terminal payments stay usable while the
+    /// production terminal is in force (staff checking a live system).
+    public var testTelegramIDs: Set<Int64>
     public var logLevel: String
     public var logFormat: String
 
@@ -149,6 +152,13 @@ public struct Config: Sendable {
             }
         }
         paymentRedirectDue = try int("PAYMENT_REDIRECT_DUE", default: 86400, range: 60...(90 * 86400))
+        testTelegramIDs = []
+        for item in (value("TEST_TELEGRAM_IDS") ?? "").split(separator: ",") {
+            guard let id = Int64(String(item).trimmingSpaces()) else {
+                throw ConfigError.invalid("TEST_TELEGRAM_IDS", "must be Telegram user ids separated by commas")
+            }
+            testTelegramIDs.insert(id)
+        }
         logLevel = try oneOf("LOG_LEVEL", ["trace", "debug", "info", "notice", "warning", "error", "critical"], default: "info")
         logFormat = try oneOf("LOG_FORMAT", ["json", "text"], default: "json")
     }

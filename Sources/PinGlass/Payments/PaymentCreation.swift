@@ -8,6 +8,8 @@ public struct PaymentCreation {
     /// Per-user limit: at most this many payment creations per window (counted in PostgreSQL).
     public static let limitPerWindow = 10
     public static let windowSeconds = 15 * 60
+    /// How long `Init` may take: the client waits for this answer.
+    public static let initTimeout = 15.0
 
     public struct Created: Sendable {
         public let payment: PaymentRecord
@@ -15,28 +17,32 @@ public struct PaymentCreation {
         public let testMode: Bool
     }
 
-    let services: Services
+    let deps: Dependencies
     let log: Logging.Logger
 
+    public init(deps: Dependencies, log: Logging.Logger) {
+        self.deps = deps
+        self.log = log
+    }
+
     public func create(user: AuthenticatedUser, tierID: String, avatarID: Int?, email: String?) throws -> Created {
-        let db = try services.database.connection()
-        guard let base = services.config.publicBaseURL else {
+        let db = try deps.db()
+        guard let base = deps.config.publicBaseURL else {
             log.error("PUBLIC_BASE_URL is not set: payments are disabled")
-            throw APIError.unavailable("payments are not configured")
+            throw PaymentError.notConfigured("PUBLIC_BASE_URL")
         }
         guard let tier = try Catalogue.tier(db, id: tierID), tier.active else {
-            let ids = try Catalogue.tiers(db).map(\.id).joined(separator: ", ")
-            throw APIError.validation("unknown tier '\(tierID)'; use one of: \(ids)")
+            throw PaymentError.unknownTier(tierID, known: try Catalogue.tiers(db).map(\.id))
         }
         if let avatarID {
             let owned = try db.query("SELECT 1 FROM avatars WHERE id = $1 AND user_id = $2 AND status <> 'deleted'",
                                      [avatarID, user.id])
-            if owned.isEmpty { throw APIError(status: 404, code: "AVATAR_NOT_FOUND", message: "avatar \(avatarID) not found") }
+            if owned.isEmpty { throw PaymentError.avatarNotFound(avatarID) }
         }
         let mode = try PaymentSettings.terminalMode(db)
-        guard let terminal = services.config.terminal(for: mode) else {
+        guard let terminal = deps.config.terminal(for: mode) else {
             log.error("no credentials for the T-Bank terminal in force", metadata: ["mode": "\(mode.rawValue)"])
-            throw APIError.unavailable("payments are not configured for the \(mode.rawValue) terminal")
+            throw PaymentError.notConfigured("the \(mode.rawValue) terminal")
         }
         let orderID = "pg" + Crypto.hex(Crypto.randomBytes(12))
         let payment: PaymentRecord = try db.withTransaction { tx in
@@ -48,8 +54,7 @@ public struct PaymentCreation {
                 FROM payments WHERE user_id = $1 AND created_at > now() - make_interval(secs => $2)
                 """, [user.id, Self.windowSeconds])[0]
             if recent.requiredInt("n") >= Self.limitPerWindow {
-                throw APIError.rateLimited(retryAfter: max(1, recent.int("retry") ?? 60),
-                                           message: "too many payments: at most \(Self.limitPerWindow) per 15 minutes")
+                throw PaymentError.tooManyPayments(limit: Self.limitPerWindow, retryAfter: max(1, recent.int("retry") ?? 60))
             }
             let row = try tx.query("""
                 INSERT INTO payments (user_id, avatar_id, order_id, terminal, terminal_key, tier, photo_count,
@@ -57,12 +62,12 @@ public struct PaymentCreation {
                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now() + make_interval(secs => $10))
                 RETURNING \(PaymentRecord.columns)
                 """, [user.id, avatarID, orderID, mode.rawValue, terminal.key, tier.id, tier.photos, tier.amount.kopecks,
-                      email, services.config.paymentRedirectDue])
-            return PaymentRecord(row[0])
+                      email, deps.config.paymentRedirectDue])
+            return try PaymentRecord(row[0])
         }
 
         // Outside any transaction (reliability rule 1).
-        let bank = services.tbank(terminal)
+        let bank = deps.bank(terminal, Self.initTimeout)
         let description = "PinGlass: \(tier.photos) AI portraits (\(tier.id))"
         let receiptEmail = email ?? "user\(user.telegramID)@\(Self.host(of: base))"
         let fields: [(String, JSON)] = [
@@ -73,7 +78,7 @@ public struct PaymentCreation {
             ("NotificationURL", .string(base + "/api/payment/webhook")),
             ("SuccessURL", .string(base + "/payment/success?order=" + orderID)),
             ("FailURL", .string(base + "/payment/fail?order=" + orderID)),
-            ("RedirectDueDate", .string(Self.bankDate(System.now() + Double(services.config.paymentRedirectDue)))),
+            ("RedirectDueDate", .string(Self.bankDate(System.now() + Double(deps.config.paymentRedirectDue)))),
             ("Receipt", Self.receipt(email: receiptEmail, name: description, amount: tier.amount.kopecks)),
         ]
         do {
@@ -92,10 +97,8 @@ public struct PaymentCreation {
                 """, [payment.id, e.description])
             log.error("T-Bank Init failed", metadata: ["payment_id": "\(payment.id)", "error": "\(e)"])
             switch e {
-            case .rejected(let code, let message, _):
-                throw APIError(status: 502, code: "PAYMENT_FAILED", message: "the bank refused the payment: \(message) (code \(code))")
-            case .unavailable:
-                throw APIError(status: 502, code: "PAYMENT_FAILED", message: "the bank did not answer; try again in a minute")
+            case .rejected(let code, let message, _): throw PaymentError.bankRefused(code: code, message: message)
+            case .unavailable: throw PaymentError.bankUnavailable
             }
         }
     }
@@ -113,25 +116,5 @@ public struct PaymentCreation {
     static func host(of url: String) -> String {
         let rest = url.split(separator: "/", maxSplits: 2, omittingEmptySubsequences: true)
         return rest.count > 1 ? String(rest[1].split(separator: ":")[0]) : "localhost"
-    }
-}
-
-/// Asking the bank about a payment and applying its answer with the same guarded transition
-/// as the webhook (used by the status endpoint and the reconciler).
-public enum PaymentCheck {
-    public static func refresh(_ services: Services, _ payment: PaymentRecord, timeout: Double) throws -> TransitionOutcome {
-        guard let bankID = payment.tbankPaymentID, let terminal = services.config.terminal(for: payment.terminal) else {
-            return .ignored
-        }
-        var bank = services.tbank(terminal)
-        bank.timeout = timeout
-        let state = try bank.getState(paymentID: bankID)
-        let db = try services.database.connection()
-        return try db.withTransaction { tx in
-            try tx.execute("UPDATE payments SET last_checked_at = now() WHERE id = $1", [payment.id])
-            guard let current = try PaymentLedger.findForNotification(tx, paymentID: bankID, orderID: nil) else { return .ignored }
-            return try PaymentLedger.apply(tx, payment: current, bankStatus: state.status, bankPaymentID: bankID,
-                                           bankAmount: state.amount)
-        }
     }
 }

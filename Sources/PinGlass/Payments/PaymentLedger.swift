@@ -22,14 +22,18 @@ public struct PaymentRecord: Equatable, Sendable {
         photo_count, tier, consumed_by_job IS NOT NULL AS consumed, payment_url, extract(epoch FROM created_at)::float8 AS created
         """
 
-    init(_ r: Row) {
+    init(_ r: Row) throws {
         id = r.requiredInt("id")
         userID = r.requiredInt("user_id")
         orderID = r.requiredString("order_id")
         tbankPaymentID = r.string("tbank_payment_id")
-        terminal = TerminalMode(rawValue: r.requiredString("terminal")) ?? .test
+        let storedTerminal = r.requiredString("terminal")
+        guard let terminal = TerminalMode(rawValue: storedTerminal) else {
+            throw StoredValueError(column: "payments.terminal", value: storedTerminal)
+        }
+        self.terminal = terminal
         terminalKey = r.requiredString("terminal_key")
-        status = PaymentStatus(rawValue: r.requiredString("status")) ?? .new
+        status = try PaymentStatus(stored: r.requiredString("status"))
         amountKopecks = r.requiredInt("amount_kopecks")
         refundedKopecks = r.requiredInt("refunded_kopecks")
         photoCount = r.requiredInt("photo_count")
@@ -42,14 +46,33 @@ public struct PaymentRecord: Equatable, Sendable {
 
 /// The outcome of applying a bank status to a payment (also the `webhook_logs.outcome`).
 public enum TransitionOutcome: String, Sendable {
-    case applied, duplicate, stale, ignored
+    /// The payment moved.
+    case applied
+    /// Already in that state.
+    case duplicate
+    /// A normal late arrival (an earlier step of the payment's life): nothing to do.
+    case stale
+    /// A status we record but never act on, or a notification that may not move money.
+    case ignored
+    /// The state machine refused a money-relevant status (CONFIRMED after `rejected`, …):
+    /// logged at error level and counted (`payments.refused_transitions`) for the alerts.
+    case refused
 }
 
 /// Reads and moves payment rows. Every state change is a guarded UPDATE whose row count
 /// decides the outcome (reliability rule 3): duplicates and late events are no-ops.
 public enum PaymentLedger {
     public static func find(_ db: Connection, id: Int) throws -> PaymentRecord? {
-        try db.query("SELECT \(PaymentRecord.columns) FROM payments WHERE id = $1", [id]).first.map(PaymentRecord.init)
+        try db.query("SELECT \(PaymentRecord.columns) FROM payments WHERE id = $1", [id]).first.map { try PaymentRecord($0) }
+    }
+
+    /// A user's payment by its bank id, or (nil) the user's latest one.
+    public static func latest(_ db: Connection, userID: Int, bankPaymentID: String?) throws -> PaymentRecord? {
+        try db.query("""
+            SELECT \(PaymentRecord.columns) FROM payments
+            WHERE user_id = $1 AND ($2::text IS NULL OR tbank_payment_id = $2)
+            ORDER BY created_at DESC, id DESC LIMIT 1
+            """, [userID, bankPaymentID]).first.map { try PaymentRecord($0) }
     }
 
     /// The payment a notification names: by PaymentId, else by OrderId while the bank id is
@@ -57,11 +80,11 @@ public enum PaymentLedger {
     public static func findForNotification(_ db: Connection, paymentID: String?, orderID: String?) throws -> PaymentRecord? {
         if let paymentID, let p = try db.query("SELECT \(PaymentRecord.columns) FROM payments WHERE tbank_payment_id = $1 FOR UPDATE",
                                                [paymentID]).first {
-            return PaymentRecord(p)
+            return try PaymentRecord(p)
         }
         guard let orderID else { return nil }
         return try db.query("SELECT \(PaymentRecord.columns) FROM payments WHERE order_id = $1 FOR UPDATE", [orderID])
-            .first.map(PaymentRecord.init)
+            .first.map { try PaymentRecord($0) }
     }
 
     /// Applies a bank status. `bankAmount` is the notification's Amount: for refund statuses
@@ -89,6 +112,8 @@ public enum PaymentLedger {
             """, [payment.id, t.target.rawValue, bankStatus, bankPaymentID, refunded, t.from.map(\.rawValue)])
         if changed == 1 { return .applied }
         if payment.status == t.target { return .duplicate }
-        return .stale
+        guard t.isAnomalous(from: payment.status) else { return .stale }
+        try Counters.increment(db, "payments.refused_transitions")
+        return .refused
     }
 }

@@ -3,8 +3,12 @@ import Postgres
 /// Payment settings kept in the `settings` table (read per request, changed by admins).
 public enum PaymentSettings {
     public static func terminalMode(_ db: Connection) throws -> TerminalMode {
-        let v = try db.query("SELECT value FROM settings WHERE key = 'tbank_mode'").first?.string("value")
-        return v.flatMap(TerminalMode.init(rawValue:)) ?? .test
+        // No row yet: test mode (a fresh install never charges real cards by accident).
+        guard let v = try db.query("SELECT value FROM settings WHERE key = 'tbank_mode'").first?.string("value") else {
+            return .test
+        }
+        guard let mode = TerminalMode(rawValue: v) else { throw StoredValueError(column: "settings.tbank_mode", value: v) }
+        return mode
     }
 }
 

@@ -26,17 +26,17 @@ public struct Reconciler {
         public var json: JSON { ["checked": .int(checked), "applied": .int(applied), "expired": .int(expired), "errors": .int(errors)] }
     }
 
-    public let services: Services
+    public let deps: Dependencies
     public let config: Config
     let log = Logger(label: "reconcile")
 
-    public init(services: Services, config: Config = Config()) {
-        self.services = services
+    public init(deps: Dependencies, config: Config = Config()) {
+        self.deps = deps
         self.config = config
     }
 
     public func runOnce() throws -> Result {
-        let db = try services.database.connection()
+        let db = try deps.db()
         var result = Result()
         // Claim a batch in one short statement: oldest-checked first, so no payment starves;
         // SKIP LOCKED and the bumped last_checked_at keep concurrent reconcilers apart.
@@ -51,11 +51,11 @@ public struct Reconciler {
                 LIMIT $2
                 FOR UPDATE SKIP LOCKED)
             RETURNING \(PaymentRecord.columns)
-            """, [config.pendingAfterSeconds, config.batchSize, config.recheckSeconds]).map(PaymentRecord.init)
+            """, [config.pendingAfterSeconds, config.batchSize, config.recheckSeconds]).map { try PaymentRecord($0) }
         for payment in claimed {
             result.checked += 1
             do {
-                if try PaymentCheck.refresh(services, payment, timeout: config.timeout) == .applied { result.applied += 1 }
+                if try PaymentCheck.refresh(deps, payment, timeout: config.timeout) == .applied { result.applied += 1 }
             } catch {
                 result.errors += 1
                 log.warning("GetState failed", metadata: ["payment_id": "\(payment.id)", "error": "\(error)"])

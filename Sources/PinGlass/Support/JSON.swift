@@ -275,6 +275,9 @@ private struct Parser {
                     } else if (0xDC00...0xDFFF).contains(scalar) {
                         throw error("lone surrogate")
                     }
+                    // PostgreSQL text cannot hold NUL and C strings end at it: refused at the door,
+                    // so no value is ever cut short silently further in.
+                    if scalar == 0 { throw error("\\u0000 (NUL) is not allowed in strings") }
                     guard let u = Unicode.Scalar(scalar) else { throw error("invalid escape") }
                     out.append(contentsOf: Array(String(Character(u)).utf8))
                 default: throw error("invalid escape")

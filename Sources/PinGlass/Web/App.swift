@@ -7,16 +7,16 @@ import Postgres
 /// is, a database outage becomes 503, anything else 500 (logged with the request id).
 ///
 /// ```swift
-/// let app = App(services: services)
+/// let app = App(deps: deps)
 /// let response = app.handle(Request(method: "GET", path: "/api/pricing"))
 /// ```
 public final class App {
-    public let services: Services
+    public let deps: Dependencies
     let router: Router
     let log = Logger(label: "http")
 
-    public init(services: Services) {
-        self.services = services
+    public init(deps: Dependencies) {
+        self.deps = deps
         self.router = Routes.table()
     }
 
@@ -31,11 +31,11 @@ public final class App {
         case .methodNotAllowed(let allowed):
             response = APIError.methodNotAllowed(allowed).response
         case .found(let handler, let params):
-            let ctx = Context(request: request, services: services, log: log, now: services.clock())
+            let ctx = Context(request: request, deps: deps, log: log, now: deps.clock())
             ctx.pathParams = params
             response = Self.run(handler, ctx, log)
         }
-        services.database.finishRequest()
+        deps.database.finishRequest()
         response.headers.append(("X-Request-Id", requestID))
         if request.method == "HEAD" { response.body = [] }
         return response
@@ -46,6 +46,8 @@ public final class App {
             return try handler(ctx)
         } catch let e as APIError {
             return e.response
+        } catch let e where APIError(domain: e) != nil {
+            return APIError(domain: e)!.response
         } catch let e as PostgresError where e.isUnavailable {
             log.warning("database unavailable", metadata: ["error": "\(e)", "path": "\(ctx.request.path)"])
             return APIError.unavailable().response

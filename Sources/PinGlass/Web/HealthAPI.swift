@@ -26,14 +26,21 @@ enum HealthAPI {
         checks.append(("database", ["ok": true, "latencyMs": .double(((System.monotonic() - started) * 10000).rounded() / 10)]))
 
         // Reading and hashing the migration files is not per-request work: once a minute.
-        let pending = ctx.services.cache.value("health.migrations", ttl: 60, now: ctx.now) {
-            Migrator.pendingCount(db: db, directory: ctx.services.migrationsDirectory)
+        let pending = ctx.deps.cache.value("health.migrations", ttl: 60, now: ctx.now) {
+            Migrator.pendingCount(db: db, directory: ctx.deps.migrationsDirectory)
         }
         if pending != 0 { degraded = true }
         checks.append(("migrations", ["ok": .bool(pending == 0), "pending": pending.map { .int($0) } ?? .null]))
 
-        let mode = (try? PaymentSettings.terminalMode(db)) ?? .test
-        checks.append(("tbank", ["configured": .bool(config.terminal(for: mode) != nil), "mode": .string(mode.rawValue)]))
+        do {
+            let mode = try PaymentSettings.terminalMode(db)
+            checks.append(("tbank", ["configured": .bool(config.terminal(for: mode) != nil), "mode": .string(mode.rawValue)]))
+        } catch {
+            // Say so instead of guessing a mode: a wrong guess would show test as live.
+            ctx.log.error("health: cannot read the T-Bank mode", metadata: ["error": "\(error)"])
+            degraded = true
+            checks.append(("tbank", ["configured": .bool(!config.terminals.isEmpty), "mode": .null, "error": "settings unreadable"]))
+        }
         checks.append(("kie", ["configured": .bool(config.kieAPIKey != nil)]))
         checks.append(("telegram", ["configured": .bool(config.telegramBotToken != nil)]))
         let storageOK = config.storage == "s3" || access(config.storageDir, W_OK) == 0

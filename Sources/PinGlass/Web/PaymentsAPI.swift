@@ -1,9 +1,10 @@
 import HTTPCore
 
-/// `POST /api/payment/create` and `GET /api/payment/status` (contract: http-api.md).
+/// The payment endpoints side by side (contract: http-api.md): create and status for the
+/// Mini App, the webhook for T-Bank.
 enum PaymentsAPI {
     static func create(_ ctx: Context) throws -> Response {
-        let user = try UserAuth.authenticate(ctx)
+        let user = try Authentication.user(ctx)
         let body = try ctx.jsonBody()
         guard let tierID = body["tierId"]?.stringValue, !tierID.isEmpty, tierID.count <= 32 else {
             throw APIError.validation("tierId is required (a string, e.g. \"starter\")")
@@ -22,7 +23,7 @@ enum PaymentsAPI {
             }
             email = s
         }
-        let created = try PaymentCreation(services: ctx.services, log: ctx.log)
+        let created = try PaymentCreation(deps: ctx.deps, log: ctx.log)
             .create(user: user, tierID: tierID, avatarID: avatarID, email: email)
         let amount = Money(kopecks: created.payment.amountKopecks)
         return .json(["paymentId": .string(created.payment.tbankPaymentID ?? ""), "orderId": .string(created.payment.orderID),
@@ -36,38 +37,46 @@ enum PaymentsAPI {
             && !s.contains(" ") && !parts[1].hasPrefix(".") && !parts[1].hasSuffix(".")
     }
 
-    /// A pending payment older than this may be checked with the bank (once per interval).
-    static let checkAfterSeconds = 5.0
+    /// A payment the bank may still move is asked about at most once per this interval,
+    /// however many status calls arrive.
+    static let checkIntervalSeconds = 5.0
     static let checkTimeout = 3.0
 
     static func status(_ ctx: Context) throws -> Response {
-        let user = try UserAuth.authenticate(ctx)
+        let user = try Authentication.user(ctx)
         let db = try ctx.db()
         // The named payment if it is the caller's, else (no id) the caller's latest one.
         let requested = ctx.request.query["payment_id"].flatMap { $0.isEmpty ? nil : $0 }
-        let rows = try db.query("""
-            SELECT \(PaymentRecord.columns), extract(epoch FROM now() - COALESCE(last_checked_at, created_at))::float8 AS idle
-            FROM payments WHERE user_id = $1 AND ($2::text IS NULL OR tbank_payment_id = $2)
-            ORDER BY created_at DESC, id DESC LIMIT 1
-            """, [user.id, requested])
-        if rows.isEmpty {
+        guard var payment = try PaymentLedger.latest(db, userID: user.id, bankPaymentID: requested) else {
             if requested != nil { throw APIError.notFound("payment not found") }
             return .json(["paid": false, "status": "no_payment", "consumed": false])
         }
-        var payment = PaymentRecord(rows[0])
-        let idle = rows[0].double("idle") ?? 0
-        if (payment.status == .pending || payment.status == .new) && idle > checkAfterSeconds {
-            // The notification may be late or lost: ask the bank once, briefly.
+        if payment.status.awaitsBank, try PaymentCheck.claim(db, paymentID: payment.id, interval: checkIntervalSeconds) {
+            // The notification may be late or lost: ask the bank, briefly.
             do {
-                _ = try PaymentCheck.refresh(ctx.services, payment, timeout: checkTimeout)
+                _ = try PaymentCheck.refresh(ctx.deps, payment, timeout: checkTimeout)
                 payment = try PaymentLedger.find(db, id: payment.id) ?? payment
             } catch let e as TBankError {
                 ctx.log.warning("GetState failed during status check", metadata: ["error": "\(e)"])
             }
         }
-        return .json(["paid": .bool(payment.status.isPaid), "status": .string(payment.status.rawValue),
-                      "consumed": .bool(payment.consumed), "paymentId": payment.tbankPaymentID.map { .string($0) } ?? .null,
+        let usable = PaymentEligibility.isConsumable(payment, mode: try PaymentSettings.terminalMode(db),
+                                                     telegramID: user.telegramID, config: ctx.config)
+        return .json(["paid": .bool(payment.status.holdsMoney), "status": .string(payment.status.rawValue),
+                      "consumed": .bool(payment.consumed), "usable": .bool(usable),
+                      "paymentId": payment.tbankPaymentID.map { .string($0) } ?? .null,
                       "orderId": .string(payment.orderID), "amount": .int(payment.amountKopecks),
                       "amountRub": Money(kopecks: payment.amountKopecks).roublesJSON])
+    }
+
+    /// `POST /api/payment/webhook`: plain `OK` for every valid notification (so the bank
+    /// stops re-sending), one 403 body for an unknown terminal and a bad Token alike.
+    static func webhook(_ ctx: Context) throws -> Response {
+        let source = PaymentNotifications.Source(remoteAddress: ctx.request.remoteAddress, requestID: ctx.request.requestID)
+        switch try PaymentNotifications.receive(ctx.deps, body: ctx.request.body, source: source) {
+        case .accepted: return .text("OK")
+        case .malformed(let why): return .text("malformed notification: \(why)", status: 400)
+        case .forbidden: return .text("forbidden", status: 403)
+        }
     }
 }

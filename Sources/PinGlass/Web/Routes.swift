@@ -10,7 +10,7 @@ enum Routes {
         r.add("GET", "/api/openapi.json", OpenAPIDocument.serve)
         r.add("POST", "/api/payment/create", PaymentsAPI.create)
         r.add("GET", "/api/payment/status", PaymentsAPI.status)
-        r.add("POST", "/api/payment/webhook", PaymentWebhook.handle)
+        r.add("POST", "/api/payment/webhook", PaymentsAPI.webhook)
         r.add("GET", "/payment/success", ReturnPages.success)
         r.add("GET", "/payment/fail", ReturnPages.fail)
         return r

@@ -24,7 +24,7 @@ public enum TBankError: Error, CustomStringConvertible, Equatable {
 /// let bank = TBankClient(apiURL: config.tbankAPIURL, terminal: terminal)
 /// let state = try bank.getState(paymentID: "3093639567")
 /// ```
-public struct TBankClient {
+public struct TBankClient: BankAPI {
     public let apiURL: String
     public let terminal: TBankTerminal
     public var timeout: Double
@@ -37,51 +37,32 @@ public struct TBankClient {
         self.http = http
     }
 
-    public struct InitResult: Equatable, Sendable {
-        public let paymentID: String
-        public let paymentURL: String
-        public let status: String
-    }
-
-    public struct State: Equatable, Sendable {
-        public let paymentID: String
-        public let status: String
-        public let amount: Int?
-        public let orderID: String?
-    }
-
-    public struct CancelResult: Equatable, Sendable {
-        public let status: String
-        public let originalAmount: Int?
-        public let newAmount: Int?
-    }
-
     /// `Init`: creates the payment at the bank. `fields` are the root parameters besides
     /// `TerminalKey` (Amount, OrderId, Description, URLs, RedirectDueDate, Receipt, …).
-    public func initPayment(_ fields: [(String, JSON)]) throws -> InitResult {
+    public func initPayment(_ fields: [(String, JSON)]) throws -> BankInit {
         let r = try call("Init", fields)
         guard let id = Self.paymentID(r["PaymentId"]), let url = r["PaymentURL"]?.stringValue else {
             throw TBankError.unavailable("Init answer without PaymentId or PaymentURL")
         }
-        return InitResult(paymentID: id, paymentURL: url, status: r["Status"]?.stringValue ?? "NEW")
+        return BankInit(paymentID: id, paymentURL: url, status: r["Status"]?.stringValue ?? "NEW")
     }
 
-    public func getState(paymentID: String) throws -> State {
+    public func getState(paymentID: String) throws -> BankState {
         let r = try call("GetState", [("PaymentId", .string(paymentID))])
         guard let status = r["Status"]?.stringValue else { throw TBankError.unavailable("GetState answer without Status") }
-        return State(paymentID: Self.paymentID(r["PaymentId"]) ?? paymentID, status: status,
+        return BankState(paymentID: Self.paymentID(r["PaymentId"]) ?? paymentID, status: status,
                      amount: r["Amount"]?.intValue, orderID: r["OrderId"]?.stringValue)
     }
 
     /// `Cancel` (refund or reversal). `externalRequestID` makes a repeated call return the
     /// first call's outcome instead of refunding again.
-    public func cancel(paymentID: String, amount: Int?, externalRequestID: String, receipt: JSON? = nil) throws -> CancelResult {
+    public func cancel(paymentID: String, amount: Int?, externalRequestID: String, receipt: JSON?) throws -> BankCancel {
         var fields: [(String, JSON)] = [("PaymentId", .string(paymentID))]
         if let amount { fields.append(("Amount", .int(amount))) }
         fields.append(("ExternalRequestId", .string(externalRequestID)))
         if let receipt { fields.append(("Receipt", receipt)) }
         let r = try call("Cancel", fields)
-        return CancelResult(status: r["Status"]?.stringValue ?? "", originalAmount: r["OriginalAmount"]?.intValue,
+        return BankCancel(status: r["Status"]?.stringValue ?? "", originalAmount: r["OriginalAmount"]?.intValue,
                             newAmount: r["NewAmount"]?.intValue)
     }
 

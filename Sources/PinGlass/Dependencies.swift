@@ -1,0 +1,56 @@
+import HTTPClient
+import Postgres
+
+/// Everything the domain reaches outside itself, built once per process (after fork in a
+/// FastCGI worker, at start in a cron command): the configuration, the database, the clock
+/// and the provider clients behind small protocols. Handlers and duties take this one value,
+/// so tests swap a provider for an in-process fake while the end-to-end tests keep the
+/// simulator.
+///
+/// ```swift
+/// let deps = Dependencies(config: config, database: Database(url: config.databaseURL, applicationName: "pinglass"))
+/// deps.bank = { terminal, timeout in FakeBank() }     // a test's fake
+/// let state = try deps.bank(terminal, 3).getState(paymentID: "42")
+/// ```
+public final class Dependencies {
+    public let config: Config
+    public let database: Database
+    /// Seconds since the epoch; tests move it.
+    public var clock: () -> Double = System.now
+    /// The T-Bank API for a terminal, with a timeout in seconds for each call.
+    public var bank: (TBankTerminal, Double) -> any BankAPI
+    /// Where the migration files are (the health check reports pending ones).
+    public var migrationsDirectory: String
+    /// Answers that need no fresh database read (per process).
+    public let cache = Cache()
+
+    public init(config: Config, database: Database,
+                migrationsDirectory: String = Migrator.defaultDirectory(environment: System.environment())) {
+        self.config = config
+        self.database = database
+        self.migrationsDirectory = migrationsDirectory
+        let http = HTTPClient()
+        let apiURL = config.tbankAPIURL
+        self.bank = { terminal, timeout in TBankClient(apiURL: apiURL, terminal: terminal, timeout: timeout, http: http) }
+    }
+
+    /// Once per process, before any thread or fork-based work (libcurl's global state).
+    public static func initializeProcess() { HTTPClient.globalInit() }
+
+    /// The connection of this process (opened on first use).
+    public func db() throws -> Connection { try database.connection() }
+}
+
+/// A per-process cache with expiry, for answers that need no fresh database read.
+public final class Cache {
+    private var entries: [String: (expires: Double, value: Any)] = [:]
+
+    public func value<T>(_ key: String, ttl: Double, now: Double, compute: () throws -> T) rethrows -> T {
+        if let e = entries[key], e.expires > now, let v = e.value as? T { return v }
+        let v = try compute()
+        entries[key] = (now + ttl, v)
+        return v
+    }
+
+    public func invalidate() { entries.removeAll() }
+}

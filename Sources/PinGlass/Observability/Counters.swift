@@ -1,0 +1,21 @@
+import Postgres
+
+/// Event counters kept in PostgreSQL (table `counters`), so every worker and every VM adds
+/// to the same number; health, `/metrics` and the alerts read them. Call inside the
+/// transaction that records the event, so the count commits with it.
+///
+/// ```swift
+/// try Counters.increment(tx, "payments.refused_transitions")
+/// ```
+public enum Counters {
+    public static func increment(_ db: Connection, _ name: String, by n: Int = 1) throws {
+        try db.execute("""
+            INSERT INTO counters (name, value) VALUES ($1, $2)
+            ON CONFLICT (name) DO UPDATE SET value = counters.value + EXCLUDED.value, updated_at = now()
+            """, [name, n])
+    }
+
+    public static func value(_ db: Connection, _ name: String) throws -> Int {
+        try db.query("SELECT value FROM counters WHERE name = $1", [name]).first?.int("value") ?? 0
+    }
+}

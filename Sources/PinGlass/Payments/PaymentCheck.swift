@@ -1,0 +1,54 @@
+import Logging
+import Postgres
+
+/// Asking the bank about one payment (`GetState`) and applying its answer with the same
+/// guarded transition as the webhook. Used by the status endpoint and the reconciler.
+///
+/// ```swift
+/// if try PaymentCheck.claim(db, paymentID: p.id, interval: 5) {
+///     _ = try PaymentCheck.refresh(deps, p, timeout: 3)
+/// }
+/// ```
+public enum PaymentCheck {
+    static let log = Logger(label: "payments")
+
+    /// Claims the right to ask the bank about a payment now: one guarded statement that
+    /// moves `last_checked_at` only when the last check is older than `interval` seconds.
+    /// It commits before the bank is called, so however many requests poll a late payment,
+    /// and however slow or failing the bank is, it is asked at most once per interval.
+    public static func claim(_ db: Connection, paymentID: Int, interval: Double) throws -> Bool {
+        try db.execute("""
+            UPDATE payments SET last_checked_at = now()
+            WHERE id = $1 AND status IN ('new', 'pending', 'authorized') AND tbank_payment_id IS NOT NULL
+              AND COALESCE(last_checked_at, created_at) < now() - make_interval(secs => $2)
+            """, [paymentID, interval]) == 1
+    }
+
+    /// The configured terminal a payment was made on (by its recorded TerminalKey, not the
+    /// mode in force now: a switch to production must not change how old payments are asked).
+    public static func terminal(of payment: PaymentRecord, in config: Config) -> TBankTerminal? {
+        config.terminals.first { $0.key == payment.terminalKey }
+    }
+
+    /// Asks `GetState` (outside any transaction) and applies the answer. `.ignored` when the
+    /// payment has no bank id yet or its terminal is no longer configured (logged).
+    public static func refresh(_ deps: Dependencies, _ payment: PaymentRecord, timeout: Double) throws -> TransitionOutcome {
+        guard let bankID = payment.tbankPaymentID else { return .ignored }
+        guard let terminal = terminal(of: payment, in: deps.config) else {
+            log.error("the payment's terminal is not configured: cannot ask the bank",
+                      metadata: ["payment_id": "\(payment.id)", "terminal": "\(payment.terminal.rawValue)"])
+            return .ignored
+        }
+        let state = try deps.bank(terminal, timeout).getState(paymentID: bankID)
+        return try deps.db().withTransaction { tx in
+            guard let current = try PaymentLedger.findForNotification(tx, paymentID: bankID, orderID: nil) else { return .ignored }
+            let outcome = try PaymentLedger.apply(tx, payment: current, bankStatus: state.status, bankPaymentID: bankID,
+                                                  bankAmount: state.amount)
+            if outcome == .refused {
+                log.error("the bank reports a status the payment cannot take",
+                          metadata: ["payment_id": "\(payment.id)", "status": "\(current.status.rawValue)", "bank_status": "\(state.status)"])
+            }
+            return outcome
+        }
+    }
+}

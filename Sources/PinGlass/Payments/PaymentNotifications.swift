@@ -1,0 +1,147 @@
+import Logging
+import Postgres
+
+/// T-Bank notifications (what `POST /api/payment/webhook` receives). One short transaction:
+/// verify the Token with the password of the terminal the notification names, cross-check
+/// the payment, apply the guarded transition, log the notification with its outcome. No
+/// outbound call happens here (reliability rule 1).
+///
+/// The log keeps an allow-list of fields only: never the Token, card data (Pan, ExpDate,
+/// CardId, RebillId), DATA or receipts. A rejected request keeps only its size, SHA-256 and
+/// a short prefix.
+///
+/// ```swift
+/// switch try PaymentNotifications.receive(deps, body: bytes, source: source, log: log) {
+/// case .accepted: …   // answer 200 "OK" (applied, duplicate, stale or an unused kind)
+/// case .malformed(let why): …   // 400
+/// case .forbidden: …   // 403
+/// }
+/// ```
+public enum PaymentNotifications {
+    /// Where a notification came from, for the log.
+    public struct Source: Sendable {
+        public var remoteAddress: String
+        public var requestID: String
+        public init(remoteAddress: String, requestID: String) {
+            self.remoteAddress = remoteAddress
+            self.requestID = requestID
+        }
+    }
+
+    public enum Verdict: Equatable, Sendable {
+        case accepted(TransitionOutcomeOrNote)
+        case malformed(String)
+        case forbidden
+    }
+
+    /// What happened to an accepted notification (`webhook_logs.outcome`).
+    public typealias TransitionOutcomeOrNote = String
+
+    /// The notification fields worth keeping.
+    public static let loggedFields: Set<String> = [
+        "TerminalKey", "OrderId", "Success", "Status", "PaymentId", "ErrorCode", "Amount", "Message", "Details",
+    ]
+
+    static let log = Logger(label: "webhook")
+
+    public static func receive(_ deps: Dependencies, body: [UInt8], source: Source) throws -> Verdict {
+        let db = try deps.db()
+        let notification: JSON
+        do {
+            notification = try JSON.parse(body)
+            guard case .object = notification else { throw JSONParseError(offset: 0, reason: "not a JSON object") }
+        } catch {
+            try record(db, source, payload: fingerprint(body), paymentID: nil, event: nil, outcome: "malformed", reason: "\(error)")
+            return .malformed("\(error)")
+        }
+        let status = notification["Status"]?.stringValue
+        guard let key = notification["TerminalKey"]?.stringValue,
+              let terminal = deps.config.terminals.first(where: { $0.key == key }),
+              TBankToken.verify(notification, password: terminal.password) else {
+            log.warning("webhook with an unknown terminal or a bad Token")
+            try record(db, source, payload: fingerprint(body), paymentID: nil, event: nil, outcome: "bad_signature",
+                       reason: "unknown TerminalKey or Token mismatch")
+            return .forbidden
+        }
+
+        let payload = allowListed(notification)
+        let bankPaymentID = TBankClient.paymentID(notification["PaymentId"])
+        let orderID = notification["OrderId"]?.stringValue
+        let amount = notification["Amount"]?.intValue
+        let transition = status.flatMap(BankTransition.forBankStatus)
+        let outcome: String = try db.withTransaction { tx in
+            guard bankPaymentID != nil || orderID != nil,
+                  let payment = try PaymentLedger.findForNotification(tx, paymentID: bankPaymentID, orderID: orderID) else {
+                let outcome = transition == nil ? "ignored" : "unknown_payment"
+                try record(tx, source, payload: payload, paymentID: nil, event: status, outcome: outcome, reason: nil)
+                return outcome
+            }
+            if let problem = mismatch(payment, terminalKey: key, bankPaymentID: bankPaymentID, orderID: orderID,
+                                      amount: amount, status: status) {
+                log.error("webhook does not match its payment", metadata: ["payment_id": "\(payment.id)", "reason": "\(problem)"])
+                try record(tx, source, payload: payload, paymentID: payment.id, event: status, outcome: "mismatch", reason: problem)
+                return "mismatch"
+            }
+            if let transition, transition.isPositive, !confirmsSuccess(notification) {
+                // Money moves only on a notification that says the operation succeeded.
+                try record(tx, source, payload: payload, paymentID: payment.id, event: status, outcome: "ignored",
+                           reason: "Success is not true or ErrorCode is not \"0\"")
+                return "ignored"
+            }
+            let result = try PaymentLedger.apply(tx, payment: payment, bankStatus: status ?? "", bankPaymentID: bankPaymentID,
+                                                 bankAmount: amount)
+            Crashpoint.hit("webhook.after-transition")
+            if result == .refused {
+                log.error("a signed notification the payment cannot take",
+                          metadata: ["payment_id": "\(payment.id)", "status": "\(payment.status.rawValue)", "bank_status": "\(status ?? "-")"])
+            }
+            try record(tx, source, payload: payload, paymentID: payment.id, event: status, outcome: result.rawValue, reason: nil)
+            Crashpoint.hit("webhook.after-log")
+            return result.rawValue
+        }
+        log.info("webhook", metadata: ["status": "\(status ?? "-")", "outcome": "\(outcome)", "order_id": "\(orderID ?? "-")"])
+        return .accepted(outcome)
+    }
+
+    /// `Success: true` (a boolean) and `ErrorCode` "0" (string or number).
+    static func confirmsSuccess(_ n: JSON) -> Bool {
+        n["Success"]?.boolValue == true && n["ErrorCode"]?.scalarText == "0"
+    }
+
+    /// Only the allow-listed fields, in the notification's order.
+    public static func allowListed(_ n: JSON) -> JSON {
+        guard case .object(let pairs) = n else { return .object([]) }
+        return .object(pairs.filter { loggedFields.contains($0.0) })
+    }
+
+    /// What is kept of a request we refused: its size, its SHA-256 and the first bytes.
+    static func fingerprint(_ body: [UInt8]) -> JSON {
+        ["size": .int(body.count), "sha256": .string(Crypto.hex(Crypto.sha256(body))),
+         "prefix": .string(String(decoding: body.prefix(24).filter { $0 != 0 }, as: UTF8.self))]
+    }
+
+    /// Why a correctly signed notification does not fit the payment it names (nil: fits).
+    static func mismatch(_ p: PaymentRecord, terminalKey: String, bankPaymentID: String?, orderID: String?,
+                         amount: Int?, status: String?) -> String? {
+        if p.terminalKey != terminalKey { return "TerminalKey differs from the payment's terminal" }
+        if let orderID, orderID != p.orderID { return "OrderId differs" }
+        if let bankPaymentID, let known = p.tbankPaymentID, known != bankPaymentID { return "PaymentId differs" }
+        let isRefund = status.flatMap(BankTransition.forBankStatus)?.isRefund ?? false
+        if let amount {
+            if isRefund ? (amount < 0 || amount > p.amountKopecks) : amount != p.amountKopecks {
+                return "Amount \(amount) does not match the payment's \(p.amountKopecks)"
+            }
+        } else if status.flatMap(BankTransition.forBankStatus) != nil {
+            return "Amount missing"
+        }
+        return nil
+    }
+
+    static func record(_ db: Connection, _ source: Source, payload: JSON, paymentID: Int?, event: String?, outcome: String,
+                       reason: String?) throws {
+        try db.execute("""
+            INSERT INTO webhook_logs (source, payment_id, event_type, payload, outcome, reason, remote_addr, request_id)
+            VALUES ('tbank', $1, left($2, 64), $3::jsonb, $4, left($5, 500), NULLIF($6, '')::inet, left($7, 64))
+            """, [paymentID, event, payload.serialized, outcome, reason, source.remoteAddress, source.requestID])
+    }
+}

@@ -1,0 +1,53 @@
+/// The T-Bank internet-acquiring calls the domain makes, for one terminal. `TBankClient`
+/// talks to the bank (or the simulator); tests may pass an in-process fake through
+/// `Dependencies.bank`. Errors are `TBankError`: `.rejected` when the bank answered
+/// `Success: false`, `.unavailable` when there was no usable answer (the call may or may not
+/// have taken effect).
+public protocol BankAPI {
+    /// `Init`: `fields` are the root parameters besides `TerminalKey`.
+    func initPayment(_ fields: [(String, JSON)]) throws -> BankInit
+    func getState(paymentID: String) throws -> BankState
+    /// `Cancel`: a refund or reversal; `externalRequestID` makes a repeat return the first outcome.
+    func cancel(paymentID: String, amount: Int?, externalRequestID: String, receipt: JSON?) throws -> BankCancel
+}
+
+public struct BankInit: Equatable, Sendable {
+    public let paymentID: String
+    public let paymentURL: String
+    public let status: String
+    public init(paymentID: String, paymentURL: String, status: String) {
+        self.paymentID = paymentID
+        self.paymentURL = paymentURL
+        self.status = status
+    }
+}
+
+public struct BankState: Equatable, Sendable {
+    public let paymentID: String
+    public let status: String
+    public let amount: Int?
+    public let orderID: String?
+    public init(paymentID: String, status: String, amount: Int?, orderID: String?) {
+        self.paymentID = paymentID
+        self.status = status
+        self.amount = amount
+        self.orderID = orderID
+    }
+}
+
+public struct BankCancel: Equatable, Sendable {
+    public let status: String
+    public let originalAmount: Int?
+    public let newAmount: Int?
+    public init(status: String, originalAmount: Int?, newAmount: Int?) {
+        self.status = status
+        self.originalAmount = originalAmount
+        self.newAmount = newAmount
+    }
+}
+
+extension BankAPI {
+    public func cancel(paymentID: String, amount: Int?, externalRequestID: String) throws -> BankCancel {
+        try cancel(paymentID: paymentID, amount: amount, externalRequestID: externalRequestID, receipt: nil)
+    }
+}
