@@ -15,7 +15,9 @@ OUT=$ROOT/bench/results/$(date -u +%Y%m%dT%H%M%SZ).md
 mkdir -p "$ROOT/bench/results"
 
 install_deps
-build_release
+# BENCH_BIN=<folder with pinglass and pinglass-fcgi>: measure another build (an older commit,
+# for a before/after in the same sitting) instead of building this checkout.
+if [ -n "${BENCH_BIN:-}" ]; then BIN=$BENCH_BIN; else build_release; fi
 pg_stop "$B/pg" 2>/dev/null || true
 rm -rf "$B"; mkdir -p "$B/nginx" "$B/media"; chmod 755 "$B" "$B/media"
 pg_start "$B/pg"
@@ -23,6 +25,7 @@ pg_createdb "$B/pg" pinglass
 export DATABASE_URL="host=$B/pg port=55432 user=pinglass dbname=pinglass"
 export PINGLASS_ENV_FILE=/dev/null PINGLASS_MIGRATIONS_DIR=$ROOT/migrations STORAGE_DIR=$B/media LOG_LEVEL=warning
 export PUBLIC_BASE_URL=http://127.0.0.1:$PORT TBANK_TEST_TERMINAL_KEY=BenchTerminal TBANK_TEST_PASSWORD=bench-terminal-password
+export TELEGRAM_BOT_TOKEN=7000000001:bench-bot-token
 "$BIN/pinglass" migrate >/dev/null
 say "seeding 10000 succeeded payments"
 "$PGBIN/psql" -X -q "$DATABASE_URL" <<'SQL'
@@ -65,6 +68,7 @@ wrk_run() {
     local name=$1 c=$2 url=$3
     say "wrk $name c=$c (${DURATION}s)"
     local args=(-t2 -c"$c" -d"${DURATION}s" --latency)
+    [ -n "${WRK_HEADER:-}" ] && args+=(-H "$WRK_HEADER")
     [ -n "${4:-}" ] && args+=(-s "$4" "$url" -- "$5") || args+=("$url")
     local o; o=$(wrk "${args[@]}" 2>&1) || { echo "$o" >&2; exit 1; }
     local rps p50 p99 non2xx
@@ -95,6 +99,15 @@ for c in 2 16; do
     wrk_run webhook "$c" "http://127.0.0.1:$PORT/api/payment/webhook" "$ROOT/bench/webhook.lua" "$B/bodies.jsonl"
 done
 
+# The Mini App's polling path: an authenticated read of the caller's own (succeeded) payment.
+WRK_HEADER="Authorization: tma $("$BIN/pinglass" sign-init-data --telegram-id 7)"
+test "$(curl -s -o /dev/null -w '%{http_code}' -H "$WRK_HEADER" "http://127.0.0.1:$PORT/api/payment/status?payment_id=50007")" = 200 \
+    || { echo "status check failed" >&2; exit 1; }
+for c in 2 16; do
+    wrk_run payment-status "$c" "http://127.0.0.1:$PORT/api/payment/status?payment_id=50007"
+done
+unset WRK_HEADER
+
 RSS=$(ps -o rss= --ppid $POOL | awk '{s+=$1; if ($1>m) m=$1} END {printf "%.1f MB max, %.1f MB avg", m/1024, s/NR/1024}')
 START=$(python3 - "$BIN/pinglass" <<'PY'
 import subprocess, sys, time
@@ -113,6 +126,7 @@ ratio() { python3 -c "a, b = float('${1:-0}' or 0), float('${2:-0}' or 0); print
     for r in "${ROWS[@]}"; do echo "| ${r//|/ | } |"; done
     echo
     echo "- /api/pricing ÷ nginx return 200: c2 $(ratio "$RPS_api_pricing_2" "$RPS_nginx_return_200_2"), c16 $(ratio "$RPS_api_pricing_16" "$RPS_nginx_return_200_16")"
+    echo "- /api/payment/status ÷ /api/pricing: c2 $(ratio "$RPS_payment_status_2" "$RPS_api_pricing_2"), c16 $(ratio "$RPS_payment_status_16" "$RPS_api_pricing_16")"
     echo "- webhook ÷ pgbench of its transaction: c2 $(ratio "$RPS_webhook_2" "$TPS_2"), c16 $(ratio "$RPS_webhook_16" "$TPS_16")"
     echo "- worker RSS after the runs: $RSS"
     echo "- \`pinglass --help\` wall time: $START"
