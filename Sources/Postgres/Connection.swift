@@ -5,7 +5,8 @@ import Glibc
 
 /// One libpq connection, for one process (a FastCGI worker or a cron run). Not thread-safe.
 ///
-/// Parameterised statements only (`$1…`, text format). A connection that broke because the
+/// Parameterised statements only (`$1…`, text format), each prepared once per session
+/// (see `PreparedStatements`). A connection that broke because the
 /// server restarted is reset and the statement retried once when no transaction was open;
 /// inside `withTransaction` the whole transaction is retried once instead.
 ///
@@ -18,11 +19,13 @@ import Glibc
 public final class Connection {
     private var conn: OpaquePointer?
     private var transactionDepth = 0
-    /// Statements prepared on this session, by SQL text: parsed and planned once per
-    /// connection instead of once per call. Forgotten when the session is reset.
-    private var prepared: [String: String] = [:]
-    /// How many distinct statements to keep prepared (ad-hoc SQL beyond it runs unprepared).
-    public var preparedStatementLimit = 256
+    /// Statements prepared on this session, by SQL text. Forgotten when the session is reset.
+    private var statements = PreparedStatements(limit: 256)
+    /// How many statements stay prepared; past it the least recently used is deallocated.
+    public var preparedStatementLimit: Int {
+        get { statements.limit }
+        set { statements.limit = newValue }
+    }
     public let conninfo: String
 
     public init(_ conninfo: String) throws {
@@ -65,12 +68,26 @@ public final class Connection {
     @discardableResult
     public func query(_ sql: String, _ params: [PostgresEncodable?] = []) throws -> Rows {
         do {
-            return try run(sql, params)
+            return try runOnce(sql, params)
         } catch PostgresError.connectionLost where transactionDepth == 0 {
             // The server went away between statements (restart, idle kill): the statement
             // never ran. Reset once and try again; a second failure is reported.
             try reconnect()
+            return try runOnce(sql, params)
+        }
+    }
+
+    /// The server rejected a prepared statement before running it.
+    private struct NotRun: Error { let error: PostgresError }
+
+    private func runOnce(_ sql: String, _ params: [PostgresEncodable?]) throws -> Rows {
+        do {
             return try run(sql, params)
+        } catch let notRun as NotRun {
+            // Rejected before running (plan changed, statement gone): prepared afresh and sent
+            // again, outside a transaction only (inside, the error has aborted it).
+            guard transactionDepth == 0 else { throw notRun.error }
+            do { return try run(sql, params) } catch let again as NotRun { throw again.error }
         }
     }
 
@@ -130,7 +147,7 @@ public final class Connection {
         guard let conn else { throw PostgresError.connectionFailed("connection closed") }
         PQreset(conn)
         transactionDepth = 0
-        prepared.removeAll()
+        statements.sessionReset()
         guard PQstatus(conn) == CONNECTION_OK else {
             throw PostgresError.connectionFailed(Self.trim(String(cString: PQerrorMessage(conn))))
         }
@@ -142,12 +159,10 @@ public final class Connection {
             if transactionDepth > 0 { throw PostgresError.connectionLost("connection broken") }
             try reconnect()
         }
+        deallocateDropped(conn)
         let texts: [String?] = params.map { $0?.postgresText }
         let name = try statementName(conn, sql)
-        let result: OpaquePointer? = Self.withCStrings(texts) { ptrs in
-            if let name { return PQexecPrepared(conn, name, Int32(ptrs.count), ptrs, nil, nil, 0) }
-            return PQexecParams(conn, sql, Int32(ptrs.count), nil, ptrs, nil, nil, 0)
-        }
+        let result = Self.withCStrings(texts) { ptrs in PQexecPrepared(conn, name, Int32(ptrs.count), ptrs, nil, nil, 0) }
         guard let result else {
             throw PostgresError.connectionLost(Self.trim(String(cString: PQerrorMessage(conn))))
         }
@@ -163,20 +178,36 @@ public final class Connection {
             if PQstatus(conn) == CONNECTION_BAD {
                 throw PostgresError.connectionLost(message)
             }
-            if field("C") == "0A000" || field("C") == "26000", name != nil {
-                // "cached plan must not change result type" after a migration, or a statement
-                // lost: forget it so the next call prepares it afresh.
-                prepared.removeValue(forKey: sql)
+            let error = PostgresError.from(sqlState: field("C"), constraint: field("n"), message: message)
+            switch (field("C"), field("R")) {
+            case ("0A000"?, "RevalidateCachedQuery"?):
+                // "cached plan must not change result type" (a column changed under a live
+                // session): raised at Bind, before execution. Prepared afresh next time.
+                statements.forget(sql, deallocate: true)
+                throw NotRun(error: error)
+            case ("26000"?, _):
+                // The server no longer has it (DEALLOCATE ALL, DISCARD ALL): nothing ran.
+                statements.forget(sql, deallocate: false)
+                throw NotRun(error: error)
+            default:
+                throw error
             }
-            throw PostgresError.from(sqlState: field("C"), constraint: field("n"), message: message)
         }
     }
 
-    /// The prepared statement for `sql`, preparing it on first use (nil: run unprepared).
-    private func statementName(_ conn: OpaquePointer, _ sql: String) throws -> String? {
-        if let name = prepared[sql] { return name }
-        guard prepared.count < preparedStatementLimit else { return nil }
-        let name = "pg_s\(prepared.count + 1)"
+    /// Deallocates what the statement cache dropped, when no transaction is open (inside
+    /// one, a failing DEALLOCATE would abort it). Failures are ignored: names are not reused.
+    private func deallocateDropped(_ conn: OpaquePointer) {
+        guard !statements.toDeallocate.isEmpty, PQtransactionStatus(conn) == PQTRANS_IDLE else { return }
+        for name in statements.takeDeallocations() {
+            if let r = PQexec(conn, "DEALLOCATE \(name)") { PQclear(r) }
+        }
+    }
+
+    /// The prepared statement for `sql`, preparing it on first use.
+    private func statementName(_ conn: OpaquePointer, _ sql: String) throws -> String {
+        if let name = statements.name(for: sql) { return name }
+        let name = statements.nextName()
         guard let r = PQprepare(conn, name, sql, 0, nil) else {
             throw PostgresError.connectionLost(Self.trim(String(cString: PQerrorMessage(conn))))
         }
@@ -191,7 +222,7 @@ public final class Connection {
             if PQstatus(conn) == CONNECTION_BAD { throw PostgresError.connectionLost(message) }
             throw PostgresError.from(sqlState: field("C"), constraint: field("n"), message: message)
         }
-        prepared[sql] = name
+        statements.add(sql, name: name)
         return name
     }
 
