@@ -160,7 +160,7 @@ public final class Connection {
             try reconnect()
         }
         deallocateDropped(conn)
-        let texts: [String?] = params.map { $0?.postgresText }
+        let texts = try Self.parameterTexts(params)
         let name = try statementName(conn, sql)
         let result = Self.withCStrings(texts) { ptrs in PQexecPrepared(conn, name, Int32(ptrs.count), ptrs, nil, nil, 0) }
         guard let result else {
@@ -242,6 +242,18 @@ public final class Connection {
     /// Quotes an identifier (database or table name made at run time).
     public static func quoteIdentifier(_ s: String) -> String {
         "\"" + s.replacingOccurrences("\"", "\"\"") + "\""
+    }
+
+    /// Parameters as libpq C strings. A NUL would end the C string there and send a
+    /// shorter value without a word, so it is refused before anything is sent.
+    static func parameterTexts(_ params: [PostgresEncodable?]) throws -> [String?] {
+        try params.enumerated().map { i, p in
+            let text = p?.postgresText
+            if let text, text.utf8.contains(0) {
+                throw PostgresError.invalidParameter(index: i + 1, reason: "contains a NUL character, which PostgreSQL text cannot hold")
+            }
+            return text
+        }
     }
 
     private static func trim(_ s: String) -> String {

@@ -13,6 +13,9 @@ public enum PostgresError: Error, CustomStringConvertible, Sendable, Equatable {
     case uniqueViolation(constraint: String?, message: String)
     /// SQLSTATE 40001 / 40P01: safe to retry the whole transaction.
     case serializationFailure(String)
+    /// A parameter libpq cannot carry (a NUL character): refused before anything is sent.
+    /// `index` is 1-based, like `$1`.
+    case invalidParameter(index: Int, reason: String)
     /// Any other server error, with its SQLSTATE.
     case server(sqlState: String, message: String)
 
@@ -22,6 +25,7 @@ public enum PostgresError: Error, CustomStringConvertible, Sendable, Equatable {
         case .connectionLost(let m): return "database connection lost: \(m)"
         case .uniqueViolation(let c, let m): return "unique violation (\(c ?? "?")): \(m)"
         case .serializationFailure(let m): return "serialization failure: \(m)"
+        case .invalidParameter(let i, let r): return "invalid parameter $\(i): \(r)"
         case .server(let s, let m): return "database error \(s): \(m)"
         }
     }

@@ -64,6 +64,18 @@ final class PostgresTests: XCTestCase {
         XCTAssertEqual(try c.execute("UPDATE p SET status = 'succeeded' WHERE id = $1 AND status = ANY($2)", [2, ["new", "pending"]]), 0)
     }
 
+    func testAParameterWithANulCharacterIsRefusedNotCut() throws {
+        let c = try db.connect()
+        XCTAssertThrowsError(try c.query("SELECT $1::int AS n, $2::text AS t", [1, "a\u{0}b"])) { error in
+            XCTAssertEqual(error as? PostgresError,
+                           .invalidParameter(index: 2, reason: "contains a NUL character, which PostgreSQL text cannot hold"))
+        }
+        XCTAssertThrowsError(try c.query("SELECT $1::text[] AS a", [["ok", "x\u{0}"]])) { error in
+            guard case .invalidParameter(1, _) = error as? PostgresError else { return XCTFail("\(error)") }
+        }
+        XCTAssertEqual(try c.query("SELECT $1::text AS t", ["a b"])[0].string("t"), "a b")
+    }
+
     func testReconnectsAfterTheBackendIsTerminated() throws {
         let c = try db.connect()
         let pid = try c.query("SELECT pg_backend_pid() AS pid")[0].requiredInt("pid")
