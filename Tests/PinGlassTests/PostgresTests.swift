@@ -44,7 +44,7 @@ final class PostgresTests: XCTestCase {
         try c.execute("CREATE TABLE t (n int)")
         try c.withTransaction { tx in try tx.execute("INSERT INTO t VALUES (1)") }
         struct Boom: Error {}
-        XCTAssertThrowsError(try c.withTransaction { (tx: Connection) -> Void in
+        XCTAssertThrowsError(try c.withTransaction { (tx: Transaction) -> Void in
             try tx.execute("INSERT INTO t VALUES (2)")
             throw Boom()
         })

@@ -19,7 +19,7 @@ public enum WorkerRuns {
 
 /// Audit trail of operator actions (admin UI and CLI).
 public enum Audit {
-    public static func record(_ db: Connection, actor: String, action: String, target: String?, details: JSON) throws {
+    public static func record(_ db: some Queryable, actor: String, action: String, target: String?, details: JSON) throws {
         try db.execute("INSERT INTO admin_audit (actor, action, target, details) VALUES ($1, $2, $3, $4::jsonb)",
                        [actor, action, target, details.serialized])
     }

@@ -54,7 +54,7 @@ public enum PaymentLedger {
 
     /// The payment a notification names: by PaymentId, else by OrderId while the bank id is
     /// not recorded yet (the notification raced the Init answer). Locked for the transaction.
-    public static func findForNotification(_ db: Connection, paymentID: String?, orderID: String?) throws -> PaymentRecord? {
+    public static func findForNotification(_ db: Transaction, paymentID: String?, orderID: String?) throws -> PaymentRecord? {
         if let paymentID, let p = try db.query("SELECT \(PaymentRecord.columns) FROM payments WHERE tbank_payment_id = $1 FOR UPDATE",
                                                [paymentID]).first {
             return PaymentRecord(p)
@@ -66,7 +66,7 @@ public enum PaymentLedger {
 
     /// Applies a bank status. `bankAmount` is the notification's Amount: for refund statuses
     /// it is what stays charged, so the refunded sum is `amount - bankAmount` (never lowered).
-    public static func apply(_ db: Connection, payment: PaymentRecord, bankStatus: String, bankPaymentID: String?,
+    public static func apply(_ db: Transaction, payment: PaymentRecord, bankStatus: String, bankPaymentID: String?,
                              bankAmount: Int?) throws -> TransitionOutcome {
         guard let t = BankTransition.forBankStatus(bankStatus) else { return .ignored }
         var refunded = payment.refundedKopecks

@@ -78,7 +78,7 @@ public enum PaymentWebhook {
         return nil
     }
 
-    static func log(_ db: Connection, _ ctx: Context, payload: JSON, paymentID: Int?, event: String?, outcome: String,
+    static func log(_ db: some Queryable, _ ctx: Context, payload: JSON, paymentID: Int?, event: String?, outcome: String,
                     reason: String?) throws {
         try db.execute("""
             INSERT INTO webhook_logs (source, payment_id, event_type, payload, outcome, reason, remote_addr, request_id)
