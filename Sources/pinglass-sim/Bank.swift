@@ -212,7 +212,7 @@ struct Bank {
                 UPDATE sim.notifications SET last_status = $2, last_body = left($3, 200),
                        delivered_at = CASE WHEN $4 THEN now() END
                 WHERE id = $1
-                """, [id, status, answer, ok])
+                """, [id, status, answer, ok], retry: .idempotent)
             if ok { delivered += 1 } else { failed += 1 }
         }
         return (delivered, failed)

@@ -45,7 +45,7 @@ public enum UserAuth {
             WHERE (users.username, users.first_name, users.last_name, users.language_code)
                   IS DISTINCT FROM (EXCLUDED.username, EXCLUDED.first_name, EXCLUDED.last_name, EXCLUDED.language_code)
             RETURNING id
-            """, [user.id, user.username, user.firstName, user.lastName, user.languageCode]).first?.int("id")
-            ?? db.query("SELECT id FROM users WHERE telegram_user_id = $1", [user.id])[0].requiredInt("id")
+            """, [user.id, user.username, user.firstName, user.lastName, user.languageCode], retry: .idempotent).first?.int("id")
+            ?? db.query("SELECT id FROM users WHERE telegram_user_id = $1", [user.id], retry: .idempotent)[0].requiredInt("id")
     }
 }

@@ -49,7 +49,7 @@ public enum TransitionOutcome: String, Sendable {
 /// decides the outcome (reliability rule 3): duplicates and late events are no-ops.
 public enum PaymentLedger {
     public static func find(_ db: Connection, id: Int) throws -> PaymentRecord? {
-        try db.query("SELECT \(PaymentRecord.columns) FROM payments WHERE id = $1", [id]).first.map(PaymentRecord.init)
+        try db.query("SELECT \(PaymentRecord.columns) FROM payments WHERE id = $1", [id], retry: .idempotent).first.map(PaymentRecord.init)
     }
 
     /// The payment a notification names: by PaymentId, else by OrderId while the bank id is

@@ -49,7 +49,7 @@ enum PaymentsAPI {
             SELECT \(PaymentRecord.columns), extract(epoch FROM now() - COALESCE(last_checked_at, created_at))::float8 AS idle
             FROM payments WHERE user_id = $1 AND ($2::text IS NULL OR tbank_payment_id = $2)
             ORDER BY created_at DESC, id DESC LIMIT 1
-            """, [user.id, requested])
+            """, [user.id, requested], retry: .idempotent)
         if rows.isEmpty {
             if requested != nil { throw APIError.notFound("payment not found") }
             return .json(["paid": false, "status": "no_payment", "consumed": false])
