@@ -33,10 +33,7 @@ public final class Connection: Queryable {
         set { statements.limit = newValue }
     }
 
-    public let conninfo: String
-
     public init(_ conninfo: String) throws {
-        self.conninfo = conninfo
         fatalNotice.initialize(to: false)
         let c = PQconnectdb(conninfo)
         guard let c, PQstatus(c) == CONNECTION_OK else {
@@ -76,8 +73,6 @@ public final class Connection: Queryable {
         guard let conn, PQstatus(conn) == CONNECTION_OK, !isIdle else { return }
         if let r = PQexec(conn, "ROLLBACK") { PQclear(r) }
     }
-
-    public var inTransaction: Bool { openTransaction != nil }
 
     /// Runs one statement in autocommit. Refused while `withTransaction` has a transaction
     /// open on this connection: run it on the `Transaction`.
@@ -229,11 +224,6 @@ public final class Connection: Queryable {
     }
 
     // MARK: - libpq plumbing
-
-    /// Quotes an identifier (database or table name made at run time).
-    public static func quoteIdentifier(_ s: String) -> String {
-        "\"" + s.replacingOccurrences("\"", "\"\"") + "\""
-    }
 
     /// The rows of a successful result; otherwise why it failed. Owns (clears) `result`.
     static func check(_ result: OpaquePointer?, _ conn: OpaquePointer) throws -> Rows {

@@ -1,8 +1,16 @@
-/// What can go wrong talking to PostgreSQL, with the SQLSTATE classes the domain acts on.
+/// What can go wrong talking to PostgreSQL, with the SQLSTATE classes callers act on.
+///
+/// An error inside a transaction aborts it: catch outside the transaction, or let the
+/// statement itself absorb the expected case.
 ///
 /// ```swift
-/// do { try db.execute("INSERT …", [key]) }
+/// do { try db.execute("INSERT INTO orders (key) VALUES ($1)", [key]) }   // autocommit
 /// catch PostgresError.uniqueViolation { /* already there: fine */ }
+///
+/// try db.withTransaction { tx in
+///     let inserted = try tx.execute("INSERT INTO orders (key) VALUES ($1) ON CONFLICT DO NOTHING", [key])
+///     if inserted == 0 { /* already there: the transaction goes on */ }
+/// }
 /// ```
 public enum PostgresError: Error, CustomStringConvertible, Sendable, Equatable {
     /// The server could not be reached (refused, timed out, bad conninfo).
@@ -44,16 +52,18 @@ public enum PostgresError: Error, CustomStringConvertible, Sendable, Equatable {
     public var isUnavailable: Bool {
         switch self {
         case .connectionFailed, .connectionLost, .commitOutcomeUnknown: return true
-        case .server(let state, _): return state.hasPrefix("08") || state == "57P01" || state == "57P03"
         default: return false
         }
     }
 
+    /// The error for a failed statement. Class 08 and the shutdown states (57P01 terminated,
+    /// 57P02 crash) mean the session is gone; 57P03 (starting up) only comes while
+    /// connecting, which reports `connectionFailed`.
     static func from(sqlState: String?, constraint: String?, message: String) -> PostgresError {
         switch sqlState {
         case "23505": return .uniqueViolation(constraint: constraint, message: message)
         case "40001", "40P01": return .serializationFailure(message)
-        case let s? where s.hasPrefix("08") || s == "57P01" || s == "57P02" || s == "57P03":
+        case let s? where s.hasPrefix("08") || s == "57P01" || s == "57P02":
             return .connectionLost(message)
         case let s?: return .server(sqlState: s, message: message)
         case nil: return .connectionLost(message)
