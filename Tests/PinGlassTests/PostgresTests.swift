@@ -18,6 +18,7 @@ final class PostgresTests: XCTestCase {
         XCTAssertNil(r[0].string("missing"))
         XCTAssertTrue(r[0].isNull("missing"))
         XCTAssertEqual(r[0].bool("b"), true)
+        XCTAssertNil(r[0].bool("t"), "text that is not a boolean is not false")
         XCTAssertEqual(r[0].string("raw"), "\\x00ff10")
         XCTAssertEqual(try c.query("SELECT 'x' = ANY($1::text[]) AS hit", [["a", "x", "q\"uo,te"]])[0].bool("hit"), true)
     }
