@@ -50,7 +50,14 @@ public struct Row {
     }
     public func int(_ column: String) -> Int? { string(column).flatMap { Int($0) } }
     public func double(_ column: String) -> Double? { string(column).flatMap { Double($0) } }
-    public func bool(_ column: String) -> Bool? { string(column).map { $0 == "t" } }
+    /// `t` or `f`; nil for NULL and for anything else (a value that is not a boolean is not `false`).
+    public func bool(_ column: String) -> Bool? {
+        switch string(column) {
+        case "t": return true
+        case "f": return false
+        default: return nil
+        }
+    }
 
     /// Non-optional accessors for NOT NULL columns: a NULL here is a programming error.
     public func requiredString(_ column: String) -> String {

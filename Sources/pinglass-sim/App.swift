@@ -63,13 +63,13 @@ final class SimApp {
         let body = (try? JSON.parse(request.body)) ?? [:]
         switch (request.method, parts.dropFirst().joined(separator: "/")) {
         case ("POST", "control/reset"):
-            try db.execute("DELETE FROM sim.switches")
+            try db.execute("DELETE FROM sim.switches", retry: .idempotent)
             return .json(["ok": true])
         case ("POST", "control/switches"):
             for (k, v) in body.objectValue ?? [] {
-                if v.isNull { try db.execute("DELETE FROM sim.switches WHERE name = $1", [k]); continue }
+                if v.isNull { try db.execute("DELETE FROM sim.switches WHERE name = $1", [k], retry: .idempotent); continue }
                 try db.execute("INSERT INTO sim.switches VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = $2",
-                               [k, v.scalarText ?? v.serialized])
+                               [k, v.scalarText ?? v.serialized], retry: .idempotent)
             }
             return .json(["ok": true])
         case ("POST", "control/customer"):
@@ -103,7 +103,7 @@ final class SimApp {
             let rows = try db.query("""
                 SELECT id, payment_id, attempts, delivered_at IS NOT NULL AS delivered, last_status, last_body, body
                 FROM sim.notifications WHERE payment_id = $1 OR $1 IS NULL ORDER BY id
-                """, [request.query["payment_id"].flatMap { Int($0) }])
+                """, [request.query["payment_id"].flatMap { Int($0) }], retry: .idempotent)
             return .json(["notifications": .array(rows.map { r in
                 ["id": .int(r.requiredInt("id")), "attempts": .int(r.requiredInt("attempts")),
                  "delivered": .bool(r.bool("delivered") ?? false), "lastStatus": r.int("last_status").map { .int($0) } ?? .null,
@@ -111,7 +111,7 @@ final class SimApp {
                  "body": (try? JSON.parse(r.requiredString("body"))) ?? .null]
             })])
         case ("GET", "control/requests"):
-            let rows = try db.query("SELECT method, body FROM sim.requests WHERE method = $1 ORDER BY id", [request.query["method"] ?? ""])
+            let rows = try db.query("SELECT method, body FROM sim.requests WHERE method = $1 ORDER BY id", [request.query["method"] ?? ""], retry: .idempotent)
             return .json(["requests": .array(rows.map { (try? JSON.parse($0.requiredString("body"))) ?? .null })])
         case ("GET", let path) where path.hasPrefix("control/payments/"):
             guard let id = Int(path.dropFirst("control/payments/".count)), let p = try SimStore.payment(db, id) else {

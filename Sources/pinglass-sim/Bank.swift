@@ -67,7 +67,7 @@ struct Bank {
                       "PaymentURL": .string("\(publicURL)/pay/\(id)")])
     }
 
-    func paymentFor(_ req: JSON, _ terminal: TBankTerminal, lock: Bool = false) throws -> SimStore.Payment? {
+    func paymentFor(_ db: some Queryable, _ req: JSON, _ terminal: TBankTerminal, lock: Bool = false) throws -> SimStore.Payment? {
         guard let id = req["PaymentId"]?.scalarText.flatMap({ Int($0) }),
               let p = try SimStore.payment(db, id, lock: lock), p.terminalKey == terminal.key else { return nil }
         return p
@@ -77,14 +77,14 @@ struct Bank {
         if let code = try SimStore.switchValue(db, "getstate_error") { return fail(code, "Simulated GetState failure") }
         let delay = try SimStore.switchInt(db, "getstate_delay_ms")
         if delay > 0 { System.sleep(seconds: Double(delay) / 1000) }     // a slow bank
-        guard let p = try paymentFor(req, terminal) else { return fail("7", "Платеж не найден") }
+        guard let p = try paymentFor(db, req, terminal) else { return fail("7", "Платеж не найден") }
         return .json(["Success": true, "ErrorCode": "0", "TerminalKey": .string(terminal.key), "Status": .string(p.status),
                       "PaymentId": .string(String(p.id)), "OrderId": .string(p.orderID), "Amount": .int(p.amount)])
     }
 
     func confirm(_ req: JSON, _ terminal: TBankTerminal) throws -> Response {
         try db.withTransaction { tx in
-            guard let p = try paymentFor(req, terminal, lock: true) else { return fail("7", "Платеж не найден") }
+            guard let p = try paymentFor(tx, req, terminal, lock: true) else { return fail("7", "Платеж не найден") }
             guard p.status == "AUTHORIZED" else { return fail("9", "Неверный статус платежа") }
             try setStatus(tx, p, "CONFIRMED", charged: p.amount)
             try queueNotification(tx, p, status: "CONFIRMED", success: true, amount: p.amount)
@@ -102,7 +102,7 @@ struct Bank {
                 """, [terminal.key, externalID]).first {
                 return .jsonBytes(Array(stored.requiredString("answer").utf8))   // same request: same outcome
             }
-            guard let p = try paymentFor(req, terminal, lock: true) else { return fail("7", "Платеж не найден") }
+            guard let p = try paymentFor(tx, req, terminal, lock: true) else { return fail("7", "Платеж не найден") }
             let requested = req["Amount"]?.intValue
             let newStatus: String
             let original: Int
@@ -142,7 +142,7 @@ struct Bank {
         return response
     }
 
-    func setStatus(_ tx: Connection, _ p: SimStore.Payment, _ status: String, charged: Int) throws {
+    func setStatus(_ tx: Transaction, _ p: SimStore.Payment, _ status: String, charged: Int) throws {
         try tx.execute("UPDATE sim.payments SET status = $2, charged = $3 WHERE payment_id = $1", [p.id, status, charged])
     }
 
@@ -174,7 +174,7 @@ struct Bank {
     }
 
     /// Queues a signed notification (and the duplicates the tests ask for).
-    func queueNotification(_ tx: Connection, _ p: SimStore.Payment, status: String, success: Bool, amount: Int,
+    func queueNotification(_ tx: Transaction, _ p: SimStore.Payment, status: String, success: Bool, amount: Int,
                            errorCode: String = "0", extra: [(String, JSON)] = []) throws {
         guard let url = p.notificationURL, let terminal = terminals.first(where: { $0.key == p.terminalKey }) else { return }
         let body = try notificationBody(tx, terminal: terminal, fields: [
@@ -188,7 +188,7 @@ struct Bank {
         }
     }
 
-    func notificationBody(_ tx: Connection, terminal: TBankTerminal, fields: [(String, JSON)]) throws -> String {
+    func notificationBody(_ tx: Transaction, terminal: TBankTerminal, fields: [(String, JSON)]) throws -> String {
         let password = try SimStore.switchOn(tx, "notify_bad_token") ? "not-the-password" : terminal.password
         return TBankToken.signed(.object(fields), password: password).serialized
     }
@@ -212,7 +212,7 @@ struct Bank {
                 UPDATE sim.notifications SET last_status = $2, last_body = left($3, 200),
                        delivered_at = CASE WHEN $4 THEN now() END
                 WHERE id = $1
-                """, [id, status, answer, ok])
+                """, [id, status, answer, ok], retry: .idempotent)
             if ok { delivered += 1 } else { failed += 1 }
         }
         return (delivered, failed)

@@ -48,17 +48,17 @@ enum SimStore {
         """
 
     static func migrate(_ db: Connection) throws {
-        try db.execute("SELECT pg_advisory_lock(7346121002)")
-        defer { _ = try? db.execute("SELECT pg_advisory_unlock(7346121002)") }
+        try db.execute("SELECT pg_advisory_lock(7346121002)", retry: .idempotent)
+        defer { _ = try? db.execute("SELECT pg_advisory_unlock(7346121002)", retry: .idempotent) }
         try db.executeScript(schema)
     }
 
-    static func switchValue(_ db: Connection, _ name: String) throws -> String? {
-        try db.query("SELECT value FROM sim.switches WHERE name = $1", [name]).first?.string("value")
+    static func switchValue(_ db: some Queryable, _ name: String) throws -> String? {
+        try db.query("SELECT value FROM sim.switches WHERE name = $1", [name], retry: .idempotent).first?.string("value")
     }
 
-    static func switchInt(_ db: Connection, _ name: String) throws -> Int { Int(try switchValue(db, name) ?? "") ?? 0 }
-    static func switchOn(_ db: Connection, _ name: String) throws -> Bool { try switchValue(db, name) == "true" }
+    static func switchInt(_ db: some Queryable, _ name: String) throws -> Int { Int(try switchValue(db, name) ?? "") ?? 0 }
+    static func switchOn(_ db: some Queryable, _ name: String) throws -> Bool { try switchValue(db, name) == "true" }
 
     struct Payment {
         let id: Int
@@ -86,7 +86,7 @@ enum SimStore {
         }
     }
 
-    static func payment(_ db: Connection, _ id: Int, lock: Bool = false) throws -> Payment? {
-        try db.query("SELECT * FROM sim.payments WHERE payment_id = $1" + (lock ? " FOR UPDATE" : ""), [id]).first.map(Payment.init)
+    static func payment(_ db: some Queryable, _ id: Int, lock: Bool = false) throws -> Payment? {
+        try db.query("SELECT * FROM sim.payments WHERE payment_id = $1" + (lock ? " FOR UPDATE" : ""), [id], retry: .idempotent).first.map(Payment.init)
     }
 }

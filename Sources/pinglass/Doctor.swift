@@ -32,7 +32,7 @@ struct Doctor: ParsableCommand {
         report(config.telegramBotToken != nil, "TELEGRAM_BOT_TOKEN set", warnOnly: true)
         do {
             let db = try Database.forCLI(config).connection()
-            let version = try db.query("SHOW server_version").first?.string("server_version") ?? "?"
+            let version = try db.query("SHOW server_version", retry: .idempotent).first?.string("server_version") ?? "?"
             report(true, "database reachable (PostgreSQL \(version))")
             let dir = Migrator.defaultDirectory(environment: System.environment())
             let pending = Migrator.pendingCount(db: db, directory: dir)

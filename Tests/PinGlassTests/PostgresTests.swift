@@ -18,6 +18,7 @@ final class PostgresTests: XCTestCase {
         XCTAssertNil(r[0].string("missing"))
         XCTAssertTrue(r[0].isNull("missing"))
         XCTAssertEqual(r[0].bool("b"), true)
+        XCTAssertNil(r[0].bool("t"), "text that is not a boolean is not false")
         XCTAssertEqual(r[0].string("raw"), "\\x00ff10")
         XCTAssertEqual(try c.query("SELECT 'x' = ANY($1::text[]) AS hit", [["a", "x", "q\"uo,te"]])[0].bool("hit"), true)
     }
@@ -44,7 +45,7 @@ final class PostgresTests: XCTestCase {
         try c.execute("CREATE TABLE t (n int)")
         try c.withTransaction { tx in try tx.execute("INSERT INTO t VALUES (1)") }
         struct Boom: Error {}
-        XCTAssertThrowsError(try c.withTransaction { (tx: Connection) -> Void in
+        XCTAssertThrowsError(try c.withTransaction { (tx: Transaction) -> Void in
             try tx.execute("INSERT INTO t VALUES (2)")
             throw Boom()
         })
@@ -62,6 +63,18 @@ final class PostgresTests: XCTestCase {
         try c.execute("INSERT INTO p VALUES (1, 'new'), (2, 'pending')")
         XCTAssertEqual(try c.execute("UPDATE p SET status = 'succeeded' WHERE id = $1 AND status = ANY($2)", [2, ["new", "pending"]]), 1)
         XCTAssertEqual(try c.execute("UPDATE p SET status = 'succeeded' WHERE id = $1 AND status = ANY($2)", [2, ["new", "pending"]]), 0)
+    }
+
+    func testAParameterWithANulCharacterIsRefusedNotCut() throws {
+        let c = try db.connect()
+        XCTAssertThrowsError(try c.query("SELECT $1::int AS n, $2::text AS t", [1, "a\u{0}b"])) { error in
+            XCTAssertEqual(error as? PostgresError,
+                           .invalidParameter(index: 2, reason: "contains a NUL character, which PostgreSQL text cannot hold"))
+        }
+        XCTAssertThrowsError(try c.query("SELECT $1::text[] AS a", [["ok", "x\u{0}"]])) { error in
+            guard case .invalidParameter(1, _) = error as? PostgresError else { return XCTFail("\(error)") }
+        }
+        XCTAssertEqual(try c.query("SELECT $1::text AS t", ["a b"])[0].string("t"), "a b")
     }
 
     func testReconnectsAfterTheBackendIsTerminated() throws {

@@ -18,7 +18,7 @@ public enum Users {
         let fields = Fields(user)
         if let row = try db.query("""
             SELECT id, username, first_name, last_name, language_code FROM users WHERE telegram_user_id = $1
-            """, [user.id]).first,
+            """, [user.id], retry: .idempotent).first,
            Fields(username: row.string("username"), firstName: row.string("first_name"),
                   lastName: row.string("last_name"), languageCode: row.string("language_code")) == fields {
             return row.requiredInt("id")
@@ -37,7 +37,7 @@ public enum Users {
                 last_name = EXCLUDED.last_name, language_code = EXCLUDED.language_code,
                 updated_at = now()
             RETURNING id
-            """, [id, f.username, f.firstName, f.lastName, f.languageCode])[0].requiredInt("id")
+            """, [id, f.username, f.firstName, f.lastName, f.languageCode], retry: .idempotent)[0].requiredInt("id")
     }
 
     /// The stored form of the Telegram fields: cut to the column limits in Unicode scalars,

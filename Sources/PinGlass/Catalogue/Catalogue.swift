@@ -35,11 +35,11 @@ public enum Catalogue {
         try db.query("""
             SELECT id, photos, amount_kopecks, title, active FROM tiers
             WHERE active OR $1 ORDER BY sort_order, id
-            """, [includeInactive]).map(tier)
+            """, [includeInactive], retry: .idempotent).map(tier)
     }
 
     public static func tier(_ db: Connection, id: String) throws -> Tier? {
-        try db.query("SELECT id, photos, amount_kopecks, title, active FROM tiers WHERE id = $1", [id]).first.map(tier)
+        try db.query("SELECT id, photos, amount_kopecks, title, active FROM tiers WHERE id = $1", [id], retry: .idempotent).first.map(tier)
     }
 
     private static func tier(_ r: Row) -> Tier {
@@ -53,7 +53,7 @@ public enum Catalogue {
             SELECT s.id, s.name, s.description, count(p.id)::int AS prompts
             FROM styles s LEFT JOIN prompts p ON p.style_id = s.id
             WHERE s.active GROUP BY s.id ORDER BY s.sort_order, s.id
-            """).map { r in
+            """, retry: .idempotent).map { r in
             Style(id: r.requiredString("id"), name: r.requiredString("name"),
                   description: r.requiredString("description"), prompts: r.requiredInt("prompts"))
         }

@@ -82,12 +82,12 @@ public struct Migrator {
                 checksum   text NOT NULL,
                 applied_at timestamptz NOT NULL DEFAULT now()
             )
-            """)
+            """, retry: .idempotent)
     }
 
     private func applied() throws -> [String: (name: String, checksum: String, at: String)] {
         var out: [String: (String, String, String)] = [:]
-        for row in try db.query("SELECT version, name, checksum, applied_at::text AS at FROM schema_migrations") {
+        for row in try db.query("SELECT version, name, checksum, applied_at::text AS at FROM schema_migrations", retry: .idempotent) {
             out[row.requiredString("version")] = (row.requiredString("name"), row.requiredString("checksum"), row.requiredString("at"))
         }
         return out
@@ -111,8 +111,8 @@ public struct Migrator {
     @discardableResult
     public func migrate(progress: (String) -> Void = { _ in }) throws -> [String] {
         let files = try self.files()
-        try db.execute("SELECT pg_advisory_lock($1)", [Self.lockKey])
-        defer { _ = try? db.execute("SELECT pg_advisory_unlock($1)", [Self.lockKey]) }
+        try db.execute("SELECT pg_advisory_lock($1)", [Self.lockKey], retry: .idempotent)
+        defer { _ = try? db.execute("SELECT pg_advisory_unlock($1)", [Self.lockKey], retry: .idempotent) }
         try ensureTable()
         let done = try applied()
         let changed = files.filter { f in done[f.version].map { $0.checksum != f.checksum } ?? false }

@@ -8,14 +8,14 @@ import Postgres
 /// try Counters.increment(tx, "payments.refused_transitions")
 /// ```
 public enum Counters {
-    public static func increment(_ db: Connection, _ name: String, by n: Int = 1) throws {
+    public static func increment(_ db: some Queryable, _ name: String, by n: Int = 1) throws {
         try db.execute("""
             INSERT INTO counters (name, value) VALUES ($1, $2)
             ON CONFLICT (name) DO UPDATE SET value = counters.value + EXCLUDED.value, updated_at = now()
             """, [name, n])
     }
 
-    public static func value(_ db: Connection, _ name: String) throws -> Int {
-        try db.query("SELECT value FROM counters WHERE name = $1", [name]).first?.int("value") ?? 0
+    public static func value(_ db: some Queryable, _ name: String) throws -> Int {
+        try db.query("SELECT value FROM counters WHERE name = $1", [name], retry: .idempotent).first?.int("value") ?? 0
     }
 }

@@ -21,7 +21,7 @@ public enum PaymentCheck {
             UPDATE payments SET last_checked_at = now()
             WHERE id = $1 AND status IN ('new', 'pending', 'authorized') AND tbank_payment_id IS NOT NULL
               AND COALESCE(last_checked_at, created_at) < now() - make_interval(secs => $2)
-            """, [paymentID, interval]) == 1
+            """, [paymentID, interval], retry: .idempotent) == 1
     }
 
     /// The configured terminal a payment was made on (by its recorded TerminalKey, not the

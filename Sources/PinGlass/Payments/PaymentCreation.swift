@@ -36,7 +36,7 @@ public struct PaymentCreation {
         }
         if let avatarID {
             let owned = try db.query("SELECT 1 FROM avatars WHERE id = $1 AND user_id = $2 AND status <> 'deleted'",
-                                     [avatarID, user.id])
+                                     [avatarID, user.id], retry: .idempotent)
             if owned.isEmpty { throw PaymentError.avatarNotFound(avatarID) }
         }
         let mode = try PaymentSettings.terminalMode(db)
@@ -86,7 +86,7 @@ public struct PaymentCreation {
             try db.execute("""
                 UPDATE payments SET tbank_payment_id = $2, payment_url = $3, status = 'pending', bank_status = $4, updated_at = now()
                 WHERE id = $1 AND status = 'new'
-                """, [payment.id, r.paymentID, r.paymentURL, r.status])
+                """, [payment.id, r.paymentID, r.paymentURL, r.status], retry: .idempotent)
             log.info("payment created", metadata: ["payment_id": "\(payment.id)", "order_id": "\(orderID)", "tier": "\(tier.id)"])
             return Created(payment: try PaymentLedger.find(db, id: payment.id) ?? payment, paymentURL: r.paymentURL,
                            testMode: mode == .test)
@@ -94,7 +94,7 @@ public struct PaymentCreation {
             try db.execute("""
                 UPDATE payments SET status = 'init_failed', init_error = left($2, 500), updated_at = now()
                 WHERE id = $1 AND status = 'new'
-                """, [payment.id, e.description])
+                """, [payment.id, e.description], retry: .idempotent)
             log.error("T-Bank Init failed", metadata: ["payment_id": "\(payment.id)", "error": "\(e)"])
             switch e {
             case .rejected(let code, let message, _): throw PaymentError.bankRefused(code: code, message: message)

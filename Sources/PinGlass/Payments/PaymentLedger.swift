@@ -63,7 +63,7 @@ public enum TransitionOutcome: String, Sendable {
 /// decides the outcome (reliability rule 3): duplicates and late events are no-ops.
 public enum PaymentLedger {
     public static func find(_ db: Connection, id: Int) throws -> PaymentRecord? {
-        try db.query("SELECT \(PaymentRecord.columns) FROM payments WHERE id = $1", [id]).first.map { try PaymentRecord($0) }
+        try db.query("SELECT \(PaymentRecord.columns) FROM payments WHERE id = $1", [id], retry: .idempotent).first.map { try PaymentRecord($0) }
     }
 
     /// A user's payment by its bank id, or (nil) the user's latest one.
@@ -72,12 +72,12 @@ public enum PaymentLedger {
             SELECT \(PaymentRecord.columns) FROM payments
             WHERE user_id = $1 AND ($2::text IS NULL OR tbank_payment_id = $2)
             ORDER BY created_at DESC, id DESC LIMIT 1
-            """, [userID, bankPaymentID]).first.map { try PaymentRecord($0) }
+            """, [userID, bankPaymentID], retry: .idempotent).first.map { try PaymentRecord($0) }
     }
 
     /// The payment a notification names: by PaymentId, else by OrderId while the bank id is
     /// not recorded yet (the notification raced the Init answer). Locked for the transaction.
-    public static func findForNotification(_ db: Connection, paymentID: String?, orderID: String?) throws -> PaymentRecord? {
+    public static func findForNotification(_ db: Transaction, paymentID: String?, orderID: String?) throws -> PaymentRecord? {
         if let paymentID, let p = try db.query("SELECT \(PaymentRecord.columns) FROM payments WHERE tbank_payment_id = $1 FOR UPDATE",
                                                [paymentID]).first {
             return try PaymentRecord(p)
@@ -89,7 +89,7 @@ public enum PaymentLedger {
 
     /// Applies a bank status. `bankAmount` is the notification's Amount: for refund statuses
     /// it is what stays charged, so the refunded sum is `amount - bankAmount` (never lowered).
-    public static func apply(_ db: Connection, payment: PaymentRecord, bankStatus: String, bankPaymentID: String?,
+    public static func apply(_ db: Transaction, payment: PaymentRecord, bankStatus: String, bankPaymentID: String?,
                              bankAmount: Int?) throws -> TransitionOutcome {
         guard let t = BankTransition.forBankStatus(bankStatus) else { return .ignored }
         var refunded = payment.refundedKopecks

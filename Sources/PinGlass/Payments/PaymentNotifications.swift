@@ -137,7 +137,7 @@ public enum PaymentNotifications {
         return nil
     }
 
-    static func record(_ db: Connection, _ source: Source, payload: JSON, paymentID: Int?, event: String?, outcome: String,
+    static func record(_ db: some Queryable, _ source: Source, payload: JSON, paymentID: Int?, event: String?, outcome: String,
                        reason: String?) throws {
         try db.execute("""
             INSERT INTO webhook_logs (source, payment_id, event_type, payload, outcome, reason, remote_addr, request_id)

@@ -2,9 +2,9 @@ import Postgres
 
 /// Payment settings kept in the `settings` table (read per request, changed by admins).
 public enum PaymentSettings {
-    public static func terminalMode(_ db: Connection) throws -> TerminalMode {
+    public static func terminalMode(_ db: some Queryable) throws -> TerminalMode {
         // No row yet: test mode (a fresh install never charges real cards by accident).
-        guard let v = try db.query("SELECT value FROM settings WHERE key = 'tbank_mode'").first?.string("value") else {
+        guard let v = try db.query("SELECT value FROM settings WHERE key = 'tbank_mode'", retry: .idempotent).first?.string("value") else {
             return .test
         }
         guard let mode = TerminalMode(rawValue: v) else { throw StoredValueError(column: "settings.tbank_mode", value: v) }

@@ -65,7 +65,7 @@ public struct Reconciler {
         result.expired = try db.execute("""
             UPDATE payments SET status = 'expired', updated_at = now()
             WHERE status IN ('new', 'pending') AND redirect_due_at < now()
-            """)
+            """, retry: .idempotent)
         return result
     }
 }

@@ -17,7 +17,7 @@ enum HealthAPI {
         let db: Connection
         do {
             db = try ctx.db()
-            try db.query("SELECT 1")
+            try db.query("SELECT 1", retry: .idempotent)
         } catch let e as PostgresError {
             ctx.log.warning("health: database unreachable", metadata: ["error": "\(e)"])
             checks.append(("database", ["ok": false, "error": "unreachable"]))
@@ -51,7 +51,7 @@ enum HealthAPI {
         let runs = try db.query("""
             SELECT name, to_char(finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS last, ok
             FROM worker_runs
-            """)
+            """, retry: .idempotent)
         var byName: [String: (String?, Bool?)] = [:]
         for r in runs { byName[r.requiredString("name")] = (r.string("last"), r.bool("ok")) }
         for name in workerNames {
