@@ -79,6 +79,34 @@ final class ConfigTests: XCTestCase {
         XCTAssertThrowsError(try EnvFile.parse("1BAD=x"))
     }
 
+    func testEnvFileAcceptsEveryLineEnding() throws {
+        for newline in ["\r\n", "\r", "\n"] {
+            let text = ["# saved elsewhere", "DATABASE_URL=host=/tmp dbname=x", "LOG_FORMAT='text'", "", "KIE_MODEL = m", ""]
+                .joined(separator: newline)
+            let vars = try EnvFile.parse(text)
+            XCTAssertEqual(vars, ["DATABASE_URL": "host=/tmp dbname=x", "LOG_FORMAT": "text", "KIE_MODEL": "m"],
+                           newline.unicodeScalars.map { "\($0.value)" }.joined(separator: ","))
+        }
+        XCTAssertThrowsError(try EnvFile.parse("A=1\r\nnot an assignment\r\n", path: "/x.env")) { error in
+            XCTAssertEqual(error as? ConfigError, .malformedFile(path: "/x.env", line: 2, reason: "expected KEY=VALUE"))
+        }
+    }
+
+    /// A malformed line may be a secret pasted on its own line: errors give its number only.
+    func testEnvFileErrorsNeverQuoteTheLine() {
+        for line in ["sk_live_51HpastedSecret", "dGhpcyBpcyBh+c2VjcmV0/==", "my token=abc", "9LIVES=x"] {
+            XCTAssertThrowsError(try EnvFile.parse("A=1\n\(line)\n", path: "/x.env"), line) { error in
+                guard case .malformedFile(let path, let n, _) = error as? ConfigError else { return XCTFail("\(error)") }
+                XCTAssertEqual(path, "/x.env")
+                XCTAssertEqual(n, 2)
+                let message = "\(error)"
+                for part in line.split(whereSeparator: { "=+/ ".contains($0) }) where part.count > 2 {
+                    XCTAssertFalse(message.contains(part), "\(message) quotes \(part)")
+                }
+            }
+        }
+    }
+
     func testEnvironmentWinsOverEnvFileAndMissingFileIsAnError() throws {
         let path = NSTemporaryDirectory() + "pinglass-\(UUID().uuidString).env"
         try "DATABASE_URL=from-file\nLOG_LEVEL=debug\n".write(toFile: path, atomically: true, encoding: .utf8)
