@@ -107,6 +107,34 @@ final class ConfigTests: XCTestCase {
         }
     }
 
+    func testProviderURLsMustBeHTTPSUnlessLoopback() throws {
+        let names = ["PUBLIC_BASE_URL", "TBANK_API_URL", "KIE_API_URL", "TELEGRAM_API_URL", "S3_ENDPOINT", "PUBLIC_MEDIA_URL"]
+        let accepted = ["https://pay.example.com/v2", "https://[2001:db8::1]:8443", "http://127.0.0.1:8080", "http://127.9.8.7/x",
+                        "http://localhost:9000/", "http://LOCALHOST", "http://[::1]:8080"]
+        let refused = ["http://pay.example.com", "http://127.0.0.1.nip.io", "http://localhost.example.com:80",
+                       "http://128.0.0.1", "http://[::2]", "http://10.0.0.1", "ftp://127.0.0.1", "https:///v2", "https://h st"]
+        for name in names {
+            for value in accepted {
+                var vars = base
+                vars[name] = value
+                XCTAssertNoThrow(try Config(variables: vars), "\(name)=\(value)")
+            }
+            for value in refused {
+                var vars = base
+                vars[name] = value
+                XCTAssertThrowsError(try Config(variables: vars), "\(name)=\(value)") { error in
+                    guard case .invalid(let n, _) = error as? ConfigError else { return XCTFail("\(name): \(error)") }
+                    XCTAssertEqual(n, name)
+                    XCTAssertTrue("\(error)".hasPrefix("\(name) is invalid: must be an https:// URL"), "\(error)")
+                    XCTAssertFalse("\(error)".contains(value), "the message must not echo the value")
+                }
+            }
+        }
+        var vars = base
+        vars["PUBLIC_BASE_URL"] = "http://127.0.0.1:8080/"
+        XCTAssertEqual(try Config(variables: vars).publicBaseURL, "http://127.0.0.1:8080")
+    }
+
     func testEnvironmentWinsOverEnvFileAndMissingFileIsAnError() throws {
         let path = NSTemporaryDirectory() + "pinglass-\(UUID().uuidString).env"
         try "DATABASE_URL=from-file\nLOG_LEVEL=debug\n".write(toFile: path, atomically: true, encoding: .utf8)
