@@ -62,6 +62,39 @@ final class MigratorTests: XCTestCase {
         }
     }
 
+    /// A file that cannot be read would be applied as an empty script and recorded as done:
+    /// it must stop the run before anything is applied.
+    func testUnreadableFileStopsEverythingAndIsNeverRecorded() throws {
+        let dir = try TestEnvironment.makeTempDir("migrations")
+        try "CREATE TABLE a (n int);".write(toFile: dir + "/0001_a.sql", atomically: true, encoding: .utf8)
+        let c = try db.connect()
+        let m = Migrator(db: c, directory: dir)
+        XCTAssertEqual(try m.migrate(), ["0001_a.sql"])
+        try "CREATE TABLE c (n int);".write(toFile: dir + "/0003_c.sql", atomically: true, encoding: .utf8)
+
+        var unreadable: [(String, () throws -> Void)] = [
+            ("0002_b.sql", { try FileManager.default.createDirectory(atPath: dir + "/0002_b.sql", withIntermediateDirectories: false) }),
+            ("0002_b.sql", { try Data([0x53, 0x45, 0xff, 0xfe]).write(to: URL(fileURLWithPath: dir + "/0002_b.sql")) }),
+        ]
+        if getuid() != 0 {   // root reads a mode-000 file anyway
+            unreadable.append(("0002_b.sql", {
+                try "CREATE TABLE b (n int);".write(toFile: dir + "/0002_b.sql", atomically: true, encoding: .utf8)
+                XCTAssertEqual(chmod(dir + "/0002_b.sql", 0), 0)
+            }))
+        }
+        for (name, make) in unreadable {
+            try? FileManager.default.removeItem(atPath: dir + "/" + name)
+            try make()
+            XCTAssertThrowsError(try m.migrate()) { error in
+                XCTAssertEqual(error as? Migrator.MigrationError, .unreadableFile(name))
+                XCTAssertTrue("\(error)".contains("migration file \(name) cannot be read"), "\(error)")
+            }
+            XCTAssertThrowsError(try m.status())
+            XCTAssertEqual(try c.query("SELECT string_agg(version, ',' ORDER BY version) AS v FROM schema_migrations")[0].string("v"), "0001")
+            XCTAssertEqual(try c.query("SELECT to_regclass('c') IS NULL AS absent")[0].bool("absent"), true)
+        }
+    }
+
     /// Schema constraints refuse what the code must never do.
     func testSchemaConstraintsHoldTheMoneyInvariants() throws {
         let c = try db.connect()
