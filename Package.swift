@@ -47,7 +47,7 @@ let package = Package(
         .target(name: "PinGlassTestSupport", dependencies: ["PinGlass", "Postgres", "HTTPClient", "HTTPCore"],
                 path: "Tests/PinGlassTestSupport"),
         .testTarget(name: "PinGlassTests", dependencies: [
-            "PinGlass", "PinGlassTestSupport", "HTTPCore",
+            "PinGlass", "PinGlassTestSupport", "HTTPCore", "HTTPClient",
             .product(name: "PropertyBased", package: "swift-property-based"),
         ]),
         .testTarget(name: "EndToEndTests", dependencies: ["PinGlass", "PinGlassTestSupport"]),

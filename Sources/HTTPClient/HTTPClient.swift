@@ -74,7 +74,10 @@ public struct HTTPResponse: Sendable {
     }
 }
 
+/// Why a request got no response. Errors end up in logs, so they carry a URL only in its
+/// redacted form (`HTTPURL.redact`): a Telegram bot token or a query string never shows.
 public enum HTTPClientError: Error, CustomStringConvertible, Sendable {
+    /// The redacted URL.
     case timedOut(String)
     case transport(code: Int, message: String)
     case tooLarge(Int)
@@ -224,9 +227,10 @@ private final class Transfer {
 
     func finish(_ rc: CURLcode) throws -> HTTPResponse {
         if overflow { throw HTTPClientError.tooLarge(request.maxResponseBytes) }
-        if rc == CURLE_OPERATION_TIMEDOUT { throw HTTPClientError.timedOut(request.url) }
+        if rc == CURLE_OPERATION_TIMEDOUT { throw HTTPClientError.timedOut(HTTPURL.redact(request.url)) }
         guard rc == CURLE_OK else {
-            throw HTTPClientError.transport(code: Int(rc.rawValue), message: String(cString: curl_easy_strerror(rc)))
+            throw HTTPClientError.transport(code: Int(rc.rawValue),
+                                            message: "\(String(cString: curl_easy_strerror(rc))) (\(HTTPURL.redact(request.url)))")
         }
         var status = 0
         _ = pg_curl_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &status)

@@ -30,7 +30,7 @@ let options = CommandLineOptions(program: "pinglass-sim", usage: usage, extra: [
 
 let config: Config
 do { config = try Config.load(environment: System.environment(), envFile: nil) } catch { options.fail("configuration: \(error)") }
-if let base = config.publicBaseURL, !(base.hasPrefix("http://127.") || base.hasPrefix("http://localhost") || base.hasPrefix("http://[::1]")) {
+if let base = config.publicBaseURL, HTTPURL(base)?.isLoopback != true {
     options.fail("PUBLIC_BASE_URL is not a loopback address: the simulator only runs beside a local or test system")
 }
 PinGlassLog.bootstrap(format: config.logFormat, level: config.logLevel)
@@ -40,7 +40,7 @@ let env = System.environment()
 let publicURL = env["SIM_PUBLIC_URL"] ?? (config.tbankAPIURL.hasSuffix("/v2") ? String(config.tbankAPIURL.dropLast(3)) : config.tbankAPIURL)
 
 func writeLog(_ s: String) {
-    let line = "pinglass-sim[\(getpid())]: \(s)\n"
+    let line = "pinglass-sim[\(getpid())]: \(HTTPURL.redactingURLs(in: s))\n"
     _ = line.withCString { write(2, $0, strlen($0)) }
 }
 

@@ -8,7 +8,7 @@ struct DutyLoop: ParsableArguments {
     @Option(help: ArgumentHelp("Keep running passes for this long, e.g. 55s (default: one pass).", valueName: "duration"))
     var `for`: Duration?
 
-    @Option(help: ArgumentHelp("Pause between passes (default 10s).", valueName: "duration"))
+    @Option(help: ArgumentHelp("Pause between passes.", valueName: "duration"))
     var every: Duration = Duration(seconds: 10)
 
     func run(name: String, database: Database, pass: () throws -> JSON) throws {
@@ -35,10 +35,21 @@ struct DutyLoop: ParsableArguments {
     }
 }
 
-/// `55s`, `2m`, `500ms`, or plain seconds.
-struct Duration: ExpressibleByArgument {
+/// `55s`, `2m`, `500ms`, or plain seconds; shown the same way in `--help`.
+struct Duration: ExpressibleByArgument, CustomStringConvertible {
     let seconds: Double
     init(seconds: Double) { self.seconds = seconds }
+
+    /// The largest unit that states it exactly: `10s`, `2m`, `1h`, `500ms`.
+    var description: String {
+        func whole(_ v: Double) -> String? { v == v.rounded() && v < 1e15 ? String(Int(v)) : nil }
+        for (suffix, factor) in [("h", 3600.0), ("m", 60), ("s", 1)] where seconds >= factor || (suffix == "s" && seconds == 0) {
+            if let n = whole(seconds / factor) { return n + suffix }
+        }
+        return whole(seconds * 1000).map { $0 + "ms" } ?? "\(seconds)s"
+    }
+
+    var defaultValueDescription: String { description }
     init?(argument: String) {
         let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
         for (suffix, factor) in units where argument.hasSuffix(suffix) {

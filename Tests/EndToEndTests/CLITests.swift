@@ -29,6 +29,19 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(poolHelp.contains("SIGHUP"))
     }
 
+    /// Defaults read as an operator types them (`10s`), never as a Swift value.
+    func testHelpShowsDurationsAsTyped() throws {
+        let (status, help, _) = try cli(["reconcile", "--help"])
+        XCTAssertEqual(status, 0)
+        XCTAssertTrue(help.contains("(default: 10s)"), help)
+        for command in [["migrate"], ["doctor"], ["settings"], ["settings", "tbank-mode"], ["reconcile"], ["sign-init-data"]] {
+            let (s, out, err) = try cli(command + ["--help"])
+            XCTAssertEqual(s, 0, command.joined(separator: " "))
+            XCTAssertFalse((out + err).contains("Duration("), "\(command): \(out)")
+            XCTAssertFalse((out + err).contains("seconds:"), "\(command): \(out)")
+        }
+    }
+
     func testMissingConfigurationIsOneClearMessage() throws {
         let (status, out, err) = try cli(["migrate"])
         XCTAssertNotEqual(status, 0)

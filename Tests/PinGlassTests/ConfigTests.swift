@@ -79,6 +79,62 @@ final class ConfigTests: XCTestCase {
         XCTAssertThrowsError(try EnvFile.parse("1BAD=x"))
     }
 
+    func testEnvFileAcceptsEveryLineEnding() throws {
+        for newline in ["\r\n", "\r", "\n"] {
+            let text = ["# saved elsewhere", "DATABASE_URL=host=/tmp dbname=x", "LOG_FORMAT='text'", "", "KIE_MODEL = m", ""]
+                .joined(separator: newline)
+            let vars = try EnvFile.parse(text)
+            XCTAssertEqual(vars, ["DATABASE_URL": "host=/tmp dbname=x", "LOG_FORMAT": "text", "KIE_MODEL": "m"],
+                           newline.unicodeScalars.map { "\($0.value)" }.joined(separator: ","))
+        }
+        XCTAssertThrowsError(try EnvFile.parse("A=1\r\nnot an assignment\r\n", path: "/x.env")) { error in
+            XCTAssertEqual(error as? ConfigError, .malformedFile(path: "/x.env", line: 2, reason: "expected KEY=VALUE"))
+        }
+    }
+
+    /// A malformed line may be a secret pasted on its own line: errors give its number only.
+    func testEnvFileErrorsNeverQuoteTheLine() {
+        for line in ["sk_live_51HpastedSecret", "dGhpcyBpcyBh+c2VjcmV0/==", "my token=abc", "9LIVES=x"] {
+            XCTAssertThrowsError(try EnvFile.parse("A=1\n\(line)\n", path: "/x.env"), line) { error in
+                guard case .malformedFile(let path, let n, _) = error as? ConfigError else { return XCTFail("\(error)") }
+                XCTAssertEqual(path, "/x.env")
+                XCTAssertEqual(n, 2)
+                let message = "\(error)"
+                for part in line.split(whereSeparator: { "=+/ ".contains($0) }) where part.count > 2 {
+                    XCTAssertFalse(message.contains(part), "\(message) quotes \(part)")
+                }
+            }
+        }
+    }
+
+    func testProviderURLsMustBeHTTPSUnlessLoopback() throws {
+        let names = ["PUBLIC_BASE_URL", "TBANK_API_URL", "KIE_API_URL", "TELEGRAM_API_URL", "S3_ENDPOINT", "PUBLIC_MEDIA_URL"]
+        let accepted = ["https://pay.example.com/v2", "https://[2001:db8::1]:8443", "http://127.0.0.1:8080", "http://127.9.8.7/x",
+                        "http://localhost:9000/", "http://LOCALHOST", "http://[::1]:8080"]
+        let refused = ["http://pay.example.com", "http://127.0.0.1.nip.io", "http://localhost.example.com:80",
+                       "http://128.0.0.1", "http://[::2]", "http://10.0.0.1", "ftp://127.0.0.1", "https:///v2", "https://h st"]
+        for name in names {
+            for value in accepted {
+                var vars = base
+                vars[name] = value
+                XCTAssertNoThrow(try Config(variables: vars), "\(name)=\(value)")
+            }
+            for value in refused {
+                var vars = base
+                vars[name] = value
+                XCTAssertThrowsError(try Config(variables: vars), "\(name)=\(value)") { error in
+                    guard case .invalid(let n, _) = error as? ConfigError else { return XCTFail("\(name): \(error)") }
+                    XCTAssertEqual(n, name)
+                    XCTAssertTrue("\(error)".hasPrefix("\(name) is invalid: must be an https:// URL"), "\(error)")
+                    XCTAssertFalse("\(error)".contains(value), "the message must not echo the value")
+                }
+            }
+        }
+        var vars = base
+        vars["PUBLIC_BASE_URL"] = "http://127.0.0.1:8080/"
+        XCTAssertEqual(try Config(variables: vars).publicBaseURL, "http://127.0.0.1:8080")
+    }
+
     func testEnvironmentWinsOverEnvFileAndMissingFileIsAnError() throws {
         let path = NSTemporaryDirectory() + "pinglass-\(UUID().uuidString).env"
         try "DATABASE_URL=from-file\nLOG_LEVEL=debug\n".write(toFile: path, atomically: true, encoding: .utf8)

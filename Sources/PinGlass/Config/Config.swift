@@ -1,3 +1,5 @@
+import HTTPClient
+
 /// A configuration problem, always naming the variable (or file) so the operator knows
 /// what to fix. Values are never echoed: they may be secrets.
 public enum ConfigError: Error, CustomStringConvertible, Equatable, Sendable {
@@ -88,10 +90,12 @@ public struct Config: Sendable {
             guard let v = env[name]?.trimmingSpaces(), !v.isEmpty else { return nil }
             return v
         }
+        /// Every URL we call or hand out: https, except to a loopback host (local runs, tests).
         func url(_ name: String, default def: String? = nil) throws -> String? {
             guard let v = value(name) else { return def }
-            guard v.hasPrefix("https://") || v.hasPrefix("http://"), v.count > 8 else {
-                throw ConfigError.invalid(name, "must be an http:// or https:// URL")
+            guard let parsed = HTTPURL(v) else { throw ConfigError.invalid(name, "must be an https:// URL") }
+            guard parsed.scheme == "https" || parsed.isLoopback else {
+                throw ConfigError.invalid(name, "must be an https:// URL (plain http:// only for localhost, 127.0.0.0/8 or [::1])")
             }
             return v.hasSuffix("/") ? String(v.dropLast()) : v
         }

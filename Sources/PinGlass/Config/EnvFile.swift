@@ -15,20 +15,23 @@ public enum EnvFile {
         return try parse(text, path: path)
     }
 
+    /// Lines end with `\n`, `\r\n` (a file saved on Windows) or `\r`. Errors name the line
+    /// and never quote it: a malformed line may be a pasted secret.
     public static func parse(_ text: String, path: String = "<env>") throws -> [String: String] {
         var out: [String: String] = [:]
-        for (n, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            var line = Substring(raw)
-            while let f = line.first, f == " " || f == "\t" { line = line.dropFirst() }
-            while let l = line.last, l == " " || l == "\t" || l == "\r" { line = line.dropLast() }
+        let lines = text.split(omittingEmptySubsequences: false) { $0 == "\n" || $0 == "\r\n" || $0 == "\r" }
+        for (n, raw) in lines.enumerated() {
+            var line = Substring(String(raw).trimmingSpaces())
             if line.isEmpty || line.hasPrefix("#") { continue }
             if line.hasPrefix("export ") { line = line.dropFirst(7) }
             guard let eq = line.firstIndex(of: "=") else {
                 throw ConfigError.malformedFile(path: path, line: n + 1, reason: "expected KEY=VALUE")
             }
             let key = String(line[..<eq]).trimmingSpaces()
-            guard !key.isEmpty, key.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }), !(key.first!.isNumber) else {
-                throw ConfigError.malformedFile(path: path, line: n + 1, reason: "invalid variable name '\(key)'")
+            guard let first = key.first, !first.isNumber,
+                  key.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber) || $0 == "_" }) else {
+                throw ConfigError.malformedFile(path: path, line: n + 1,
+                                                reason: "expected KEY=VALUE, KEY made of ASCII letters, digits and _ (not starting with a digit)")
             }
             var value = Substring(String(line[line.index(after: eq)...]).trimmingSpaces())
             if value.count >= 2, let q = value.first, q == "\"" || q == "'", value.last == q {

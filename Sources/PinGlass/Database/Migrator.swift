@@ -27,6 +27,8 @@ public struct Migrator {
     public enum MigrationError: Error, CustomStringConvertible, Equatable {
         case noDirectory(String)
         case badFileName(String)
+        /// A file that cannot be read (permissions, a directory, not UTF-8): nothing is applied.
+        case unreadableFile(String)
         case changedAfterApply([String])
         case failed(file: String, reason: String)
 
@@ -34,6 +36,7 @@ public struct Migrator {
             switch self {
             case .noDirectory(let d): return "migrations directory \(d) not found (use --dir)"
             case .badFileName(let f): return "migration file \(f) must be named NNNN_description.sql"
+            case .unreadableFile(let f): return "migration file \(f) cannot be read as UTF-8 text (check its permissions and that it is a regular file); nothing was applied"
             case .changedAfterApply(let files):
                 return "applied migrations changed on disk: \(files.joined(separator: ", ")); restore them (never edit an applied migration, add a new one)"
             case .failed(let file, let reason): return "migration \(file) failed: \(reason)"
@@ -68,9 +71,11 @@ public struct Migrator {
         return try names.filter { $0.hasSuffix(".sql") }.map { name in
             let prefix = name.prefix { $0.isNumber }
             guard prefix.count == 4, name.dropFirst(4).hasPrefix("_") else { throw MigrationError.badFileName(name) }
-            let bytes = System.readFile(directory + "/" + name) ?? []
-            return Migration(version: String(prefix), name: name, sql: String(decoding: bytes, as: UTF8.self),
-                             checksum: Crypto.hex(Crypto.sha256(bytes)))
+            // An unreadable file must stop everything: read as empty it would be recorded as applied.
+            guard let bytes = System.readFile(directory + "/" + name), let sql = String(validating: bytes, as: UTF8.self) else {
+                throw MigrationError.unreadableFile(name)
+            }
+            return Migration(version: String(prefix), name: name, sql: sql, checksum: Crypto.hex(Crypto.sha256(bytes)))
         }
     }
 

@@ -115,13 +115,22 @@ extension JSON {
             case "\n": out += "\\n"
             case "\r": out += "\\r"
             case "\t": out += "\\t"
-            case _ where u.value < 0x20 || u.value == 0x2028 || u.value == 0x2029:
+            case _ where u.isControlOrLineSeparator:
                 let h = String(u.value, radix: 16)
                 out += "\\u" + String(repeating: "0", count: 4 - h.count) + h
             default: out.unicodeScalars.append(u)
             }
         }
         out += "\""
+    }
+}
+
+extension Unicode.Scalar {
+    /// C0 and C1 control characters (with DEL) and the Unicode line and paragraph
+    /// separators: written escaped wherever outside text lands (JSON strings, log lines),
+    /// so input can never start a new line.
+    var isControlOrLineSeparator: Bool {
+        value < 0x20 || (0x7F...0x9F).contains(value) || value == 0x2028 || value == 0x2029
     }
 }
 

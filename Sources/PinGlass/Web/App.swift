@@ -13,10 +13,12 @@ import Postgres
 public final class App {
     public let deps: Dependencies
     let router: Router
-    let log = Logger(label: "http")
+    let log: Logger
 
-    public init(deps: Dependencies) {
+    /// `log` is the logger every request's logger derives from (tests pass a capturing one).
+    public init(deps: Dependencies, log: Logger = Logger(label: "http")) {
         self.deps = deps
+        self.log = log
         self.router = Routes.table()
     }
 
