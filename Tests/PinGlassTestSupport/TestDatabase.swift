@@ -13,9 +13,11 @@ public final class TestDatabase {
     public let name: String
     public let url: String
     nonisolated(unsafe) private static var templateReady = false
-    static let template = "pinglass_template"
+    /// One template per test process: processes running side by side never drop each other's.
+    static let template = "pinglass_template_\(getpid())"
 
     public init(migrated: Bool = true) throws {
+        try TestEnvironment.holdClusterShared()
         if migrated { try Self.prepareTemplate() }
         name = "t_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(16).lowercased()
         let admin = try Connection(TestEnvironment.adminURL())

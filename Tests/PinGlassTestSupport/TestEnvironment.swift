@@ -33,8 +33,34 @@ public enum TestEnvironment {
         return dir
     }
 
+    /// Every test process holds a shared lock on the cluster from its first database on; a
+    /// test that stops the cluster needs it exclusively. So tests that stop or restart the
+    /// shared PostgreSQL (PoolTests, PaymentFlowTests) refuse at once, with a message, when
+    /// another test process runs beside them (`swift test --parallel`), instead of pulling
+    /// the server from under it.
+    nonisolated(unsafe) private static var clusterLockFD: Int32 = -1
+
+    public static func holdClusterShared() throws {
+        if clusterLockFD < 0 {
+            clusterLockFD = open(try tmp() + "/cluster.lock", O_CREAT | O_RDWR, 0o644)
+        }
+        _ = flock(clusterLockFD, LOCK_SH)
+    }
+
+    struct ClusterInUse: Error, CustomStringConvertible {
+        var description: String {
+            "another test process uses the shared PostgreSQL: tests that stop it must run alone (not with --parallel)"
+        }
+    }
+
     /// Runs the cluster's pg_ctl (as the postgres user when we are root): "stop", "start", "restart".
+    /// Stop and restart take the cluster exclusively (see `holdClusterShared`); start gives it back.
     public static func pgControl(_ action: String) throws {
+        try holdClusterShared()
+        if action != "start" {
+            guard flock(clusterLockFD, LOCK_EX | LOCK_NB) == 0 else { throw ClusterInUse() }
+        }
+        defer { if action != "stop" { _ = flock(clusterLockFD, LOCK_SH) } }
         var args = ["-D", try pgData(), "-w", "-t", "30"]
         if action != "start" { args += ["-m", "fast"] }
         args.append(action)
