@@ -5,8 +5,10 @@ import Postgres
 /// pending after a while are asked about (`GetState`) and moved by the same guarded
 /// transition as the webhook; payment links past their RedirectDueDate are expired (a late
 /// CONFIRMED still revives them).
-public struct Reconciler {
-    public struct Config: Sendable {
+public struct Reconciler: Duty {
+    public static let name = DutyName.reconcile
+
+    public struct Config: DutyConfig, Equatable {
         /// A payment is checked once it has been pending this long.
         public var pendingAfterSeconds = ReconcilerDefaults.pendingAfterSeconds
         /// At most this many GetState calls per pass.
@@ -16,9 +18,16 @@ public struct Reconciler {
         /// GetState timeout.
         public var timeout = ReconcilerDefaults.timeout
         public init() {}
+
+        public func validate() throws {
+            try DutyConfigError.require("pending-after", pendingAfterSeconds, in: 0...86_400, unit: "s")
+            try DutyConfigError.require("batch-size", batchSize, in: 1...1000)
+            try DutyConfigError.require("recheck-after", recheckSeconds, in: 1...86_400, unit: "s")
+            try DutyConfigError.require("timeout", timeout, in: 0.5...60, unit: "s")
+        }
     }
 
-    public struct Result: Equatable, Sendable {
+    public struct Report: DutyReport, Equatable {
         public var checked = 0
         public var applied = 0
         public var expired = 0
@@ -30,14 +39,15 @@ public struct Reconciler {
     public let config: Config
     let log = Logger(label: "reconcile")
 
-    public init(deps: Dependencies, config: Config = Config()) {
+    public init(deps: Dependencies, config: Config = Config()) throws {
+        try config.validate()
         self.deps = deps
         self.config = config
     }
 
-    public func runOnce() throws -> Result {
+    public func runOnce(now: Double, deadline: Double) throws -> Report {
         let db = try deps.db()
-        var result = Result()
+        var result = Report()
         // Claim a batch in one short statement: oldest-checked first, so no payment starves;
         // SKIP LOCKED and the bumped last_checked_at keep concurrent reconcilers apart.
         let claimed = try db.query("""
@@ -52,7 +62,7 @@ public struct Reconciler {
                 FOR UPDATE SKIP LOCKED)
             RETURNING \(PaymentRecord.columns)
             """, [config.pendingAfterSeconds, config.batchSize, config.recheckSeconds]).map { try PaymentRecord($0) }
-        for payment in claimed {
+        for payment in claimed where deps.clock() < deadline {
             result.checked += 1
             do {
                 if try PaymentCheck.refresh(deps, payment, timeout: config.timeout) == .applied { result.applied += 1 }
