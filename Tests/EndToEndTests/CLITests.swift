@@ -42,6 +42,35 @@ final class CLITests: XCTestCase {
         }
     }
 
+    /// Duty flags: durations shown as written, refused settings named before any configuration is read.
+    func testReconcileFlags() throws {
+        let (status, help, _) = try cli(["reconcile", "--help"])
+        XCTAssertEqual(status, 0)
+        XCTAssertTrue(help.contains("(default: 10s)"), help)
+        XCTAssertFalse(help.contains("Duration("), help)
+        XCTAssertTrue(help.contains("--for <duration>"), help)
+        let (s2, o2, e2) = try cli(["reconcile", "--pending-after", "-5"])
+        XCTAssertEqual(s2, 64, o2 + e2)
+        XCTAssertTrue(e2.contains("--pending-after must be between 0s and 86400s (got -5)"), e2)
+        let (s3, _, e3) = try cli(["reconcile", "--for", "55s", "--every", "0s"])
+        XCTAssertEqual(s3, 64)
+        XCTAssertTrue(e3.contains("--every must be between"), e3)
+    }
+
+    /// `--for/--every` with real sleeps (no synchronisation rests on them): several passes,
+    /// one log line each; a run whose passes fail exits 1.
+    func testDutyRunLoopsAndExitCodes() throws {
+        let db = try TestDatabase()
+        defer { db.drop() }
+        let (s1, _, e1) = try cli(["reconcile", "--for", "1s", "--every", "400ms"], env: ["DATABASE_URL": db.url])
+        XCTAssertEqual(s1, 0, e1)
+        XCTAssertTrue((2...3).contains(e1.components(separatedBy: "pass done").count - 1), e1)
+        XCTAssertEqual(try db.connect().query("SELECT ok FROM worker_runs WHERE name = 'reconcile'").map { $0.bool("ok") }, [true])
+        let (s2, _, e2) = try cli(["reconcile"], env: ["DATABASE_URL": "host=/nonexistent port=1 dbname=x connect_timeout=1"])
+        XCTAssertEqual(s2, 1, e2)
+        XCTAssertTrue(e2.contains("pass failed"), e2)
+    }
+
     func testMissingConfigurationIsOneClearMessage() throws {
         let (status, out, err) = try cli(["migrate"])
         XCTAssertNotEqual(status, 0)

@@ -267,15 +267,16 @@ final class PaymentFlowTests: XCTestCase {
                                     migrationsDirectory: try TestDatabase.migrationsDir())
         var rc = Reconciler.Config()
         rc.batchSize = 1
-        let reconciler = Reconciler(deps: deps, config: rc)
+        let reconciler = try Reconciler(deps: deps, config: rc)
+        func runOnce() throws -> Reconciler.Report { try reconciler.runOnce(now: deps.clock(), deadline: deps.clock() + 55) }
         var applied = 0
         for pass in 1...3 {
-            let r = try reconciler.runOnce()
+            let r = try runOnce()
             XCTAssertEqual(r.checked, 1, "pass \(pass)")
             applied += r.applied
         }
         XCTAssertEqual(applied, 3)
-        XCTAssertEqual(try reconciler.runOnce().checked, 0, "nothing left pending")
+        XCTAssertEqual(try runOnce().checked, 0, "nothing left pending")
         XCTAssertEqual(try conn.query("SELECT count(*)::int AS n FROM payments WHERE status = 'succeeded'")[0].int("n"), 3)
     }
 

@@ -33,13 +33,26 @@ public enum PaymentCheck {
     /// Asks `GetState` (outside any transaction) and applies the answer. `.ignored` when the
     /// payment has no bank id yet or its terminal is no longer configured (logged).
     public static func refresh(_ deps: Dependencies, _ payment: PaymentRecord, timeout: Double) throws -> TransitionOutcome {
-        guard let bankID = payment.tbankPaymentID else { return .ignored }
+        guard let state = try ask(deps, payment, timeout: timeout) else { return .ignored }
+        return try apply(deps, payment, state)
+    }
+
+    /// The bank's state of a payment, asked with the payment's own terminal; nil when it
+    /// cannot be asked (no bank id yet, or its terminal is no longer configured: logged).
+    public static func ask(_ deps: Dependencies, _ payment: PaymentRecord, timeout: Double) throws -> BankState? {
+        guard let bankID = payment.tbankPaymentID else { return nil }
         guard let terminal = terminal(of: payment, in: deps.config) else {
             log.error("the payment's terminal is not configured: cannot ask the bank",
                       metadata: ["payment_id": "\(payment.id)", "terminal": "\(payment.terminal.rawValue)"])
-            return .ignored
+            return nil
         }
-        let state = try deps.bank(terminal, timeout).getState(paymentID: bankID)
+        return try deps.bank(terminal, timeout).getState(paymentID: bankID)
+    }
+
+    /// Applies a state the bank reported (by `ask`) in one short transaction, with the same
+    /// guarded transition as the webhook.
+    public static func apply(_ deps: Dependencies, _ payment: PaymentRecord, _ state: BankState) throws -> TransitionOutcome {
+        guard let bankID = payment.tbankPaymentID else { return .ignored }
         return try deps.db().withTransaction { tx in
             guard let current = try PaymentLedger.findForNotification(tx, paymentID: bankID, orderID: nil) else { return .ignored }
             let outcome = try PaymentLedger.apply(tx, payment: current, bankStatus: state.status, bankPaymentID: bankID,

@@ -16,10 +16,13 @@ public struct PaymentRecord: Equatable, Sendable {
     public let consumed: Bool
     public let paymentURL: String?
     public let createdAt: Double
+    /// When the payment link stops working (T-Bank `RedirectDueDate`).
+    public let redirectDueAt: Double
 
     static let columns = """
         id, user_id, order_id, tbank_payment_id, terminal, terminal_key, status, amount_kopecks, refunded_kopecks,
-        photo_count, tier, consumed_by_job IS NOT NULL AS consumed, payment_url, extract(epoch FROM created_at)::float8 AS created
+        photo_count, tier, consumed_by_job IS NOT NULL AS consumed, payment_url, extract(epoch FROM created_at)::float8 AS created,
+        extract(epoch FROM redirect_due_at)::float8 AS redirect_due
         """
 
     init(_ r: Row) throws {
@@ -41,6 +44,7 @@ public struct PaymentRecord: Equatable, Sendable {
         consumed = r.bool("consumed") ?? false
         paymentURL = r.string("payment_url")
         createdAt = r.double("created") ?? 0
+        redirectDueAt = r.double("redirect_due") ?? 0
     }
 }
 

@@ -7,8 +7,6 @@ import Glibc
 /// `GET /api/health`: 200 `ok`/`degraded` with the state of each part, 503 `down` when the
 /// database cannot be reached. Shows whether things are configured, never their values.
 enum HealthAPI {
-    static let workerNames = ["dispatch", "poll-kie", "sweep", "deliver", "refund", "reconcile"]
-
     static func health(_ ctx: Context) throws -> Response {
         let config = ctx.config
         var checks: [(String, JSON)] = []
@@ -17,7 +15,7 @@ enum HealthAPI {
         let db: Connection
         do {
             db = try ctx.db()
-            try db.query("SELECT 1", retry: .idempotent)
+            try db.query("SELECT 1")
         } catch let e as PostgresError {
             ctx.log.warning("health: database unreachable", metadata: ["error": "\(e)"])
             checks.append(("database", ["ok": false, "error": "unreachable"]))
@@ -47,18 +45,23 @@ enum HealthAPI {
         if !storageOK { degraded = true }
         checks.append(("storage", ["ok": .bool(storageOK), "backend": .string(config.storage)]))
 
-        var workers: [(String, JSON)] = []
-        let runs = try db.query("""
-            SELECT name, to_char(finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS last, ok
-            FROM worker_runs
-            """, retry: .idempotent)
-        var byName: [String: (String?, Bool?)] = [:]
-        for r in runs { byName[r.requiredString("name")] = (r.string("last"), r.bool("ok")) }
-        for name in workerNames {
-            let (last, ok) = byName[name] ?? (nil, nil)
-            workers.append((name, ["lastRunAt": last.map { .string($0) } ?? .null, "ok": ok.map { .bool($0) } ?? .null]))
-        }
-        checks.append(("workers", .object(workers)))
+        checks.append(("workers", try workers(db)))
         return .json(["status": .string(degraded ? "degraded" : "ok"), "checks": .object(checks)])
+    }
+
+    /// Every registered duty (`DutyName`), with its latest pass across hosts and each host's
+    /// own (a failing host stays visible next to a healthy one). A duty that never ran shows
+    /// `lastRunAt: null`.
+    static func workers(_ db: Connection) throws -> JSON {
+        let runs = try WorkerRuns.lastRuns(db)
+        return .object(DutyName.allCases.map { duty in
+            let hostRuns = runs[duty.rawValue] ?? []
+            let hosts = JSON.object(hostRuns.map { ($0.host, .object(runState($0))) })
+            return (duty.rawValue, .object(runState(hostRuns.first) + [("hosts", hosts)]))
+        })
+    }
+
+    static func runState(_ run: WorkerRuns.LastRun?) -> [(String, JSON)] {
+        [("lastRunAt", run?.finishedAt.map { .string($0) } ?? .null), ("ok", run?.ok.map { .bool($0) } ?? .null)]
     }
 }

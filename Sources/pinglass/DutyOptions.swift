@@ -1,0 +1,63 @@
+import ArgumentParser
+import PinGlass
+
+/// `--for` and `--every`, shared by every cron duty command; the loop itself, the deadline,
+/// the heartbeat, the log and the exit code are `DutyRunner`'s.
+struct DutyOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Keep running passes for this long, e.g. 55s (default: one pass).", valueName: "duration"))
+    var `for`: Duration?
+
+    @Option(help: ArgumentHelp("Start a pass this often.", valueName: "duration"))
+    var every = Duration(seconds: DutySchedule.everyDefault)
+
+    /// The duty's settings and the schedule, checked right after parsing (a command's
+    /// `validate()`): a refused value is a usage error naming its flag, before any configuration is read.
+    func schedule(validating config: some DutyConfig) throws -> DutySchedule {
+        try Self.validated {
+            try config.validate()
+            return try DutySchedule(runFor: self.for?.seconds ?? 0, every: every.seconds)
+        }
+    }
+
+    /// Loads the configuration, makes the duty and runs it; exits non-zero when a pass failed.
+    func run<D: Duty>(global: GlobalOptions, config: D.Config, makeDuty: (Dependencies, D.Config) throws -> D) throws {
+        let schedule = try schedule(validating: config)
+        let settings = try global.loadConfig()
+        let deps = Dependencies(config: settings, database: Database.forCLI(settings))
+        let duty = try Self.validated { try makeDuty(deps, config) }
+        let outcome = DutyRunner(database: deps.database, schedule: schedule, clock: deps.clock).run(duty)
+        if outcome.exitCode != 0 { throw ExitCode(outcome.exitCode) }
+    }
+
+    /// A refused setting becomes a usage error naming the flag: `--pending-after must be …`.
+    static func validated<T>(_ body: () throws -> T) throws -> T {
+        do { return try body() } catch let e as DutyConfigError { throw ValidationError(e.description) }
+    }
+}
+
+/// `55s`, `2m`, `500ms`, `1h`, or plain seconds; shown the same way in `--help` (`10s`).
+struct Duration: ExpressibleByArgument, CustomStringConvertible {
+    let seconds: Double
+    init(seconds: Double) { self.seconds = seconds }
+    init?(argument: String) {
+        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
+        for (suffix, factor) in units where argument.hasSuffix(suffix) {
+            guard let v = Double(argument.dropLast(suffix.count)), v >= 0 else { return nil }
+            seconds = v * factor
+            return
+        }
+        guard let v = Double(argument), v >= 0 else { return nil }
+        seconds = v
+    }
+
+    var description: String {
+        func whole(_ v: Double) -> String? { v == v.rounded() ? String(Int(v)) : nil }
+        if seconds >= 3600, let h = whole(seconds / 3600) { return h + "h" }
+        if seconds >= 60, let m = whole(seconds / 60) { return m + "m" }
+        if let s = whole(seconds) { return s + "s" }
+        if let ms = whole(seconds * 1000) { return ms + "ms" }
+        return "\(seconds)s"
+    }
+
+    var defaultValueDescription: String { description }
+}
