@@ -45,7 +45,7 @@ PinGlassLog.bootstrap(format: config.logFormat, level: config.logLevel)
 HTTPClient.globalInit()   // before fork: not thread-safe, and there are no threads yet
 let migrations = Migrator.defaultDirectory(environment: System.environment())
 
-let pool = Pool(configuration: poolConfig) {
+var pool = Pool(configuration: poolConfig) {
     // In the worker, after fork: re-read the configuration (SIGHUP reload picks up changes).
     Crashpoint.hit("worker.start")
     let workerConfig = (try? Config.load(environment: System.environment(), envFile: envFile)) ?? config
@@ -54,5 +54,13 @@ let pool = Pool(configuration: poolConfig) {
                             migrationsDirectory: migrations)
     let app = App(services: services)
     return app.handle
+}
+let masterLog = Logger(label: "pinglass-fcgi.master")
+pool.log = { level, message in
+    switch level {
+    case .info: masterLog.info("\(message)")
+    case .warning: masterLog.warning("\(message)")
+    case .error: masterLog.error("\(message)")
+    }
 }
 exit(pool.run())
