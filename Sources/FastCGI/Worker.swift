@@ -66,6 +66,8 @@ struct Worker {
             response = handler(request)
         case .tooLarge:
             response = Self.error(413, "PAYLOAD_TOO_LARGE", "request body too large")
+        case .truncated(let expected, let received):
+            response = Self.error(400, "VALIDATION_ERROR", "request body ended after \(received) of its \(expected) bytes (Content-Length)")
         }
         Self.write(response, to: req)
         Self.skipLingeringClose(req)
@@ -87,6 +89,9 @@ struct Worker {
     enum Incoming {
         case request(Request)
         case tooLarge
+        /// Fewer body bytes arrived than CONTENT_LENGTH promised (stdin ended, or the
+        /// connection closed): never hand a truncated body to the handler.
+        case truncated(expected: Int, received: Int)
     }
 
     static func readRequest(_ req: UnsafeMutablePointer<FCGX_Request>, bodyLimit: Int) -> Incoming {
@@ -104,6 +109,7 @@ struct Worker {
         let length = max(Int(param(req, "CONTENT_LENGTH") ?? "") ?? 0, 0)
         if length > bodyLimit { return .tooLarge }
         let body = readBody(req, length: length)
+        if body.count < length { return .truncated(expected: length, received: body.count) }
         let uri = param(req, "DOCUMENT_URI") ?? param(req, "SCRIPT_NAME") ?? "/"
         return .request(Request(method: param(req, "REQUEST_METHOD") ?? "GET",
                                 path: uri,

@@ -99,6 +99,33 @@ extension PoolTests {
         }
     }
 
+    /// A body shorter than its CONTENT_LENGTH (stdin ended early, or the connection half-closed)
+    /// is answered 400 by the worker; the handler never sees a truncated body.
+    func testBodyShorterThanContentLengthIs400() throws {
+        let stack = try Stack(database: db, workers: 1)
+        self.stack = stack
+        let json = "application/json"
+        func post(declared: Int) -> [(String, String)] {
+            FastCGIConnection.params("POST", "/api/pricing", contentLength: declared, contentType: json)
+        }
+        let get = try FastCGIConnection(socketPath: stack.socket).request(params: FastCGIConnection.params("GET", "/api/pricing"))
+        XCTAssertEqual(get.status, 200)
+        let whole = try FastCGIConnection(socketPath: stack.socket).request(params: post(declared: 2), body: Array("{}".utf8))
+        XCTAssertEqual(whole.status, 405, "a whole body reaches the handler")
+
+        let short = try FastCGIConnection(socketPath: stack.socket).request(params: post(declared: 100), body: Array("{}".utf8))
+        XCTAssertEqual(short.status, 400)
+        XCTAssertEqual(try JSON.parse(short.bodyText)["error"]?["code"]?.stringValue, "VALIDATION_ERROR")
+
+        let cut = try FastCGIConnection(socketPath: stack.socket)
+        try cut.sendBegin()
+        try cut.sendParams(post(declared: 100))
+        try cut.sendStdinRecord(Array("{}".utf8))
+        cut.closeSending()
+        XCTAssertEqual(try cut.readAnswer().status, 400, "connection half-closed mid-body")
+        XCTAssertEqual(try stack.get("/api/pricing").status, 200, "the worker goes on serving")
+    }
+
     /// Forks that fail (injected with PINGLASS_TEST_FORK_FAIL) are retried with back-off until
     /// the pool is full; meanwhile the master, with no child at all, waits instead of spinning.
     func testFailedForksAreRetriedUntilThePoolIsFull() throws {
