@@ -110,9 +110,16 @@ struct Master {
 
     // MARK: reload
 
-    /// Queues every current worker for replacement (a reload during a reload starts over,
-    /// with the worker already leaving left to finish).
+    /// Re-reads the configuration through `beforeReload`; only if that succeeds is every
+    /// current worker queued for replacement (a reload during a reload starts over, with the
+    /// worker already leaving left to finish).
     private mutating func startReload() {
+        do {
+            try pool.beforeReload()
+        } catch {
+            log(.error, "reload refused, keeping the \(children.count) running workers: \(error)")
+            return
+        }
         toRetire = children.keys.sorted().filter { $0 != retiring }
         reloading = true
         log(.info, "reload: replacing \(toRetire.count) workers one at a time")

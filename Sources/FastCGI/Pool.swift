@@ -36,9 +36,10 @@ public enum PoolLogLevel: String, Sendable {
 ///
 /// - `SIGQUIT`/`SIGTERM`: graceful stop: workers finish the request in hand, then exit;
 /// - `SIGINT`: immediate stop;
-/// - `SIGHUP`: rolling reload: workers are replaced one at a time, each after its current
-///   request, so the pool never has fewer than N-1 workers accepting (the new ones run the
-///   handler factory again, so they read the configuration anew).
+/// - `SIGHUP`: rolling reload: `beforeReload` runs first (it re-reads the configuration; if it
+///   throws, the reload is refused and the running workers stay), then the workers are
+///   replaced one at a time, each after its current request, so the pool never has fewer
+///   than N-1 workers accepting (the new ones run the handler factory again).
 ///
 /// No signal is lost: the master keeps its signals blocked and receives them only while it
 /// waits (see `Signals.wait`). The master itself never touches Dispatch, Swift concurrency or
@@ -57,6 +58,10 @@ public struct Pool {
     public let configuration: PoolConfiguration
     /// Called in each worker right after fork; returns that worker's request handler.
     public let makeHandler: () -> (Request) -> Response
+    /// Runs in the master on SIGHUP before any worker is replaced: re-read whatever the new
+    /// workers will use. Throwing refuses the reload (logged at error level with the error's
+    /// description, so it must name the problem and never print a secret value).
+    public var beforeReload: () throws -> Void = {}
     public var log: (PoolLogLevel, String) -> Void = { level, message in
         writeStderr("pinglass-fcgi master[\(getpid())]: " + (level == .info ? "" : "\(level.rawValue): ") + message)
     }

@@ -126,6 +126,30 @@ extension PoolTests {
         XCTAssertEqual(try stack.get("/api/pricing").status, 200, "the worker goes on serving")
     }
 
+    /// A SIGHUP whose env file does not validate keeps the running workers and says so at
+    /// error level, naming the variable and never its value; once the file is fixed, the next
+    /// SIGHUP reloads.
+    func testReloadWithABrokenEnvFileKeepsTheWorkers() throws {
+        let workers = 2
+        let stack = try Stack(database: db, workers: workers)
+        self.stack = stack
+        let envFile = try XCTUnwrap(stack.environment["PINGLASS_ENV_FILE"])
+        let before = Set(stack.workerPIDs())
+        try "INIT_DATA_MAX_AGE=forty-two-secret-value\n".write(toFile: envFile, atomically: true, encoding: .utf8)
+        kill(stack.masterPID, SIGHUP)
+        try Subprocess.waitUntil("the refusal in the log") { stack.log().contains("reload refused") }
+        let line = try XCTUnwrap(stack.log().split(separator: "\n").first { $0.contains("reload refused") })
+        XCTAssertTrue(line.contains(#""level":"error""#), String(line))
+        XCTAssertTrue(line.contains("INIT_DATA_MAX_AGE"), String(line))
+        XCTAssertFalse(stack.log().contains("forty-two"), "values are never logged")
+        XCTAssertEqual(Set(stack.workerPIDs()), before, "the old workers keep serving")
+        XCTAssertEqual(try stack.get("/api/pricing").status, 200)
+
+        try "INIT_DATA_MAX_AGE=3600\n".write(toFile: envFile, atomically: true, encoding: .utf8)
+        try reload(stack, workers: workers, within: 5, "after the fix")
+        XCTAssertEqual(try stack.get("/api/pricing").status, 200)
+    }
+
     /// Forks that fail (injected with PINGLASS_TEST_FORK_FAIL) are retried with back-off until
     /// the pool is full; meanwhile the master, with no child at all, waits instead of spinning.
     func testFailedForksAreRetriedUntilThePoolIsFull() throws {
