@@ -26,16 +26,29 @@ public struct PoolConfiguration: Sendable {
     public init(socketPath: String) { self.socketPath = socketPath }
 }
 
+/// How much a master's log line matters; the executable maps it onto its logger.
+public enum PoolLogLevel: String, Sendable {
+    case info, warning, error
+}
+
 /// The pre-fork master: opens the socket, forks the workers, respawns the ones that die
-/// (with back-off when they die young), recycles them, and stops or reloads on signals:
+/// (with back-off when they die young or when fork fails), recycles them, and stops or
+/// reloads on signals:
 ///
 /// - `SIGQUIT`/`SIGTERM`: graceful stop: workers finish the request in hand, then exit;
 /// - `SIGINT`: immediate stop;
-/// - `SIGHUP`: rolling reload: workers are replaced one at a time, each after its current
-///   request, so the pool never has fewer than N-1 workers accepting (the new ones run the
-///   handler factory again, so they read the configuration anew).
+/// - `SIGHUP`: rolling reload: `beforeReload` runs first (it re-reads the configuration; if it
+///   throws, the reload is refused and the running workers stay), then the workers are
+///   replaced one at a time, each after its current request, so the pool never has fewer
+///   than N-1 workers accepting (the new ones run the handler factory again).
 ///
-/// The master itself never touches Dispatch, Swift concurrency or a database: it forks.
+/// No signal is lost: the master keeps its signals blocked and receives them only while it
+/// waits (see `Signals.wait`). The master itself never touches Dispatch, Swift concurrency or
+/// a database: it forks.
+///
+/// Test hook: `PINGLASS_TEST_FORK_FAIL=N` in the master's environment makes its next N forks
+/// fail with EAGAIN (as at the process limit), to prove that they are retried with back-off.
+/// Inert unless set.
 ///
 /// ```swift
 /// var config = PoolConfiguration(socketPath: "/run/pinglass/fcgi.sock")
@@ -46,149 +59,81 @@ public struct Pool {
     public let configuration: PoolConfiguration
     /// Called in each worker right after fork; returns that worker's request handler.
     public let makeHandler: () -> (Request) -> Response
-    public var log: (String) -> Void = { writeStderr("pinglass-fcgi master[\(getpid())]: " + $0) }
+    /// Runs in the master on SIGHUP before any worker is replaced: re-read whatever the new
+    /// workers will use. Throwing refuses the reload (logged at error level with the error's
+    /// description, so it must name the problem and never print a secret value).
+    public var beforeReload: () throws -> Void = {}
+    public var log: (PoolLogLevel, String) -> Void = { level, message in
+        writeStderr("pinglass-fcgi master[\(getpid())]: " + (level == .info ? "" : "\(level.rawValue): ") + message)
+    }
 
     public init(configuration: PoolConfiguration, makeHandler: @escaping () -> (Request) -> Response) {
         self.configuration = configuration
         self.makeHandler = makeHandler
     }
 
-    private struct Child { var startedAt: Double }
-
     /// Runs until stopped; returns the process exit status.
     public func run() -> Int32 {
         FCGX_Init()
+        guard let listenFD = openSocket() else { return 1 }
+        installSignalHandlers()
+        var master = Master(pool: self, listenFD: listenFD, forkFailures: ForkFailureInjection())
+        master.run()
+        unlink(configuration.socketPath)
+        log(.info, "stopped")
+        return 0
+    }
+
+    /// The listening socket, non-blocking: every idle worker is woken when a connection
+    /// arrives, and those that lose the race to accept it get EAGAIN instead of blocking in
+    /// accept() where a stop signal could not reach them.
+    private func openSocket() -> Int32? {
         unlink(configuration.socketPath)
         let fd = FCGX_OpenSocket(configuration.socketPath, configuration.backlog)
         guard fd >= 0 else {
-            log("cannot listen on \(configuration.socketPath): \(String(cString: strerror(errno)))")
-            return 1
+            log(.error, "cannot listen on \(configuration.socketPath): \(String(cString: strerror(errno)))")
+            return nil
         }
         chmod(configuration.socketPath, configuration.socketMode)
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+        return fd
+    }
+
+    /// Blocked first, then handled: from here on they arrive only inside `Signals.wait`.
+    private func installSignalHandlers() {
+        Signals.block([SIGQUIT, SIGTERM, SIGINT, SIGHUP, SIGCHLD])
         Signals.ignore(SIGPIPE)
         Signals.install(SIGQUIT) { _ in Signals.stop = 1 }
         Signals.install(SIGTERM) { _ in Signals.stop = 1 }
         Signals.install(SIGINT) { _ in Signals.immediate = 1 }
         Signals.install(SIGHUP) { _ in Signals.reload = 1 }
-        Signals.install(SIGCHLD) { _ in Signals.wake = 1 }
-        Signals.install(SIGALRM) { _ in Signals.wake = 1 }   // a tick while a reload is under way
+        Signals.install(SIGCHLD) { _ in Signals.childExited = 1 }
+    }
+}
 
-        var children: [pid_t: Child] = [:]
-        var backoff = 0.0                      // seconds before the next respawn after early deaths
-        var toRetire: [pid_t] = []             // rolling reload: workers still to replace, in order
-        var retiring: pid_t?                   // the old worker asked to finish, until it exits
+/// A delay that doubles from 0.1 s up to 5 s while failures repeat.
+struct Backoff {
+    private(set) var seconds = 0.0
+    mutating func grow() -> Double {
+        seconds = min(max(seconds * 2, 0.1), 5)
+        return seconds
+    }
+    mutating func reset() { seconds = 0 }
+}
 
-        /// Asks the next old worker to finish; repeated each tick until it has gone (it may have
-        /// checked its flag just before blocking in accept).
-        func retireNext() {
-            if let pid = retiring {
-                if children[pid] != nil { kill(pid, SIGQUIT); return }
-                retiring = nil
-            }
-            while let pid = toRetire.first {
-                toRetire.removeFirst()
-                guard children[pid] != nil else { continue }
-                retiring = pid
-                kill(pid, SIGQUIT)
-                return
-            }
-            alarm(0)
-        }
+/// `PINGLASS_TEST_FORK_FAIL=N`: the next N forks fail with EAGAIN. Read once, at start.
+struct ForkFailureInjection {
+    private(set) var remaining: Int
 
-        func spawn() {
-            let pid = fork()
-            if pid == 0 {
-                Worker(listenFD: fd, configuration: configuration, handler: makeHandler()).run()
-            }
-            if pid < 0 { log("fork failed: \(String(cString: strerror(errno)))"); return }
-            children[pid] = Child(startedAt: monotonicSeconds())
-        }
-
-        for _ in 0..<configuration.workers { spawn() }
-        log("\(configuration.workers) workers on \(configuration.socketPath) (max_requests=\(configuration.maxRequests), request timeout \(configuration.requestTimeoutSeconds)s)")
-
-        while true {
-            if Signals.immediate != 0 {
-                for pid in children.keys { kill(pid, SIGKILL) }
-                reapAll(&children, deadline: monotonicSeconds() + 5)
-                break
-            }
-            if Signals.stop != 0 {
-                log("graceful stop: waiting for \(children.count) workers")
-                stopGracefully(&children)
-                break
-            }
-            if Signals.reload != 0 {
-                Signals.reload = 0
-                log("reload: replacing \(children.count) workers one at a time")
-                toRetire = Array(children.keys).sorted()
-                retiring = nil
-            }
-            if retiring != nil || !toRetire.isEmpty {
-                retireNext()
-                if retiring != nil { alarm(1) }
-            }
-            var status: Int32 = 0
-            let pid = waitpid(-1, &status, 0)
-            if pid <= 0 { continue }            // EINTR: a signal arrived; loop reads the flags
-            guard let child = children.removeValue(forKey: pid) else { continue }
-            let lived = monotonicSeconds() - child.startedAt
-            let signaled = (status & 0x7f) != 0
-            let code = (status >> 8) & 0xff
-            if signaled {
-                let sig = status & 0x7f
-                let why = sig == SIGALRM ? " (request time limit)" : ""
-                log("worker \(pid) killed by signal \(sig)\(why) after \(Int(lived))s; respawning")
-            } else if code != 0 {
-                log("worker \(pid) exited with code \(code); respawning")
-            }
-            if Signals.stop != 0 || Signals.immediate != 0 { continue }
-            let died = signaled || code != 0
-            if died && lived < 1 {
-                backoff = min(max(backoff * 2, 0.1), 5)
-                log("worker died within 1s of start; respawn in \(backoff)s")
-                sleepSeconds(backoff)
-            } else if lived > 5 {
-                backoff = 0
-            }
-            spawn()
-        }
-        unlink(configuration.socketPath)
-        log("stopped")
-        return 0
+    init() {
+        remaining = getenv("PINGLASS_TEST_FORK_FAIL").flatMap { Int(String(cString: $0)) } ?? 0
     }
 
-    /// SIGQUIT to every worker, repeated (a worker may have just checked its flag before
-    /// blocking in accept), SIGKILL after the stop timeout.
-    private func stopGracefully(_ children: inout [pid_t: Child]) {
-        let deadline = monotonicSeconds() + Double(configuration.stopTimeoutSeconds)
-        var lastSignal = 0.0
-        while !children.isEmpty {
-            let now = monotonicSeconds()
-            if now >= deadline {
-                log("stop timeout: killing \(children.count) workers")
-                for pid in children.keys { kill(pid, SIGKILL) }
-                reapAll(&children, deadline: now + 5)
-                return
-            }
-            if now - lastSignal >= 0.5 {
-                for pid in children.keys { kill(pid, SIGQUIT) }
-                lastSignal = now
-            }
-            var status: Int32 = 0
-            let pid = waitpid(-1, &status, WNOHANG)
-            if pid > 0 { children.removeValue(forKey: pid); continue }
-            if pid < 0 && errno == ECHILD { children.removeAll(); return }
-            sleepSeconds(0.02)
-        }
-    }
-
-    private func reapAll(_ children: inout [pid_t: Child], deadline: Double) {
-        while !children.isEmpty && monotonicSeconds() < deadline {
-            var status: Int32 = 0
-            let pid = waitpid(-1, &status, 0)
-            if pid > 0 { children.removeValue(forKey: pid) } else if errno == ECHILD { return }
-        }
+    mutating func fork() -> pid_t {
+        guard remaining > 0 else { return Glibc.fork() }
+        remaining -= 1
+        errno = EAGAIN
+        return -1
     }
 }
 
@@ -196,14 +141,4 @@ func monotonicSeconds() -> Double {
     var ts = timespec()
     clock_gettime(CLOCK_MONOTONIC, &ts)
     return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-}
-
-/// Sleeps the whole time even when SIGCHLD arrives meanwhile (a back-off must hold while
-/// other workers die), but returns early on a stop signal.
-func sleepSeconds(_ s: Double) {
-    var request = timespec(tv_sec: Int(s), tv_nsec: Int((s - Double(Int(s))) * 1e9))
-    var remaining = timespec()
-    while nanosleep(&request, &remaining) != 0 && errno == EINTR && Signals.stop == 0 && Signals.immediate == 0 {
-        request = remaining
-    }
 }

@@ -4,63 +4,98 @@ import HTTPCore
 import Glibc
 #endif
 
-/// The accept loop of one pre-forked worker: accept, read the request, call the handler,
-/// write the response, finish; exit after `maxRequests` or on a stop signal.
+/// The loop of one pre-forked worker: wait for a connection, accept it, read the request,
+/// call the handler, write the response, finish; exit after `maxRequests` or on a stop signal.
+///
+/// A stop signal (QUIT/TERM) is acted on only while the worker waits for a connection. From
+/// accept to the end of the response it stays blocked, pending: libfcgi reads the request's
+/// records inside `FCGX_Accept_r`, and a signal there used to make it close a connection it
+/// had already accepted (nginx answered 502).
 struct Worker {
     let listenFD: Int32
     let configuration: PoolConfiguration
     let handler: (Request) -> Response
 
-    func run() -> Never {
+    /// Runs in the child right after fork, never returns.
+    static func start(listenFD: Int32, masterPID: pid_t, configuration: PoolConfiguration,
+                      makeHandler: () -> (Request) -> Response) -> Never {
+        installSignalHandlers(masterPID: masterPID)
+        Worker(listenFD: listenFD, configuration: configuration, handler: makeHandler()).run()
+    }
+
+    /// Stop signals set the flag and are blocked outside the wait; SIGINT, SIGCHLD and
+    /// SIGALRM (the per-request time limit ends the process) get their defaults back.
+    private static func installSignalHandlers(masterPID: pid_t) {
         Signals.install(SIGQUIT) { _ in Signals.stop = 1 }
         Signals.install(SIGTERM) { _ in Signals.stop = 1 }
         Signals.ignore(SIGHUP)
         Signals.ignore(SIGPIPE)
         Signals.reset(SIGINT)
         Signals.reset(SIGCHLD)
-        Signals.reset(SIGALRM)              // the per-request time limit ends the process
+        Signals.reset(SIGALRM)
+        Signals.stop = 0                    // the master's copy, not ours
+        Signals.blockOnly([SIGQUIT, SIGTERM])
+        // Die with the master (gracefully: SIGTERM waits for the request in hand). If the master
+        // died before this line, nobody would send it: leave now.
         _ = pinglass_set_parent_death_signal(SIGTERM)
-        Signals.stop = 0
+        if getppid() != masterPID { exit(0) }
+    }
 
+    func run() -> Never {
         // libfcgi keeps pointers into the request: it must not move.
         let req = UnsafeMutablePointer<FCGX_Request>.allocate(capacity: 1)
         req.initialize(to: FCGX_Request())
         FCGX_InitRequest(req, listenFD, FCGI_FAIL_ACCEPT_ON_INTR)
 
+        let waiter = ConnectionWaiter(listenFD: listenFD)
         var served = 0
-        while Signals.stop == 0 {
-            Signals.setStopSignalsBlocked(false)
-            if Signals.stop != 0 { break }
-            let rc = FCGX_Accept_r(req)
-            Signals.setStopSignalsBlocked(true)
-            if rc < 0 {
-                if Signals.stop != 0 { break }
-                continue                       // EINTR from another signal, or a dropped connection
-            }
-            if configuration.requestTimeoutSeconds > 0 { alarm(UInt32(configuration.requestTimeoutSeconds)) }
-            let request = Self.readRequest(req, bodyLimit: configuration.maxBodyBytes)
-            let response: Response
-            if let request {
-                response = handler(request)
-            } else {
-                response = Response(status: 413, contentType: "application/json; charset=utf-8",
-                                     body: #"{"success":false,"error":{"code":"PAYLOAD_TOO_LARGE","message":"request body too large"}}"#)
-            }
-            Self.write(response, to: req)
-            Self.skipLingeringClose(req)
-            FCGX_Finish_r(req)
-            alarm(0)
+        while waiter.next() {
+            // Non-blocking listen socket: EAGAIN when another worker took the connection.
+            guard FCGX_Accept_r(req) >= 0 else { continue }
+            serve(req)
             served += 1
             if configuration.maxRequests > 0 && served >= configuration.maxRequests { break }
         }
         exit(0)
     }
 
+    private func serve(_ req: UnsafeMutablePointer<FCGX_Request>) {
+        if configuration.requestTimeoutSeconds > 0 { alarm(UInt32(configuration.requestTimeoutSeconds)) }
+        let response: Response
+        switch Self.readRequest(req, bodyLimit: configuration.maxBodyBytes) {
+        case .request(let request):
+            response = handler(request)
+        case .tooLarge:
+            response = Self.error(413, "PAYLOAD_TOO_LARGE", "request body too large")
+        case .truncated(let expected, let received):
+            response = Self.error(400, "VALIDATION_ERROR", "request body ended after \(received) of its \(expected) bytes (Content-Length)")
+        }
+        Self.write(response, to: req)
+        Self.skipLingeringClose(req)
+        FCGX_Finish_r(req)
+        alarm(0)
+    }
+
+    /// The API's error shape, for the answers the worker gives without the handler.
+    static func error(_ status: Int, _ code: String, _ message: String) -> Response {
+        Response(status: status, contentType: "application/json; charset=utf-8",
+                 body: #"{"success":false,"error":{"code":""# + code + #"","message":""# + message + #""}}"#)
+    }
+
     static func param(_ req: UnsafeMutablePointer<FCGX_Request>, _ name: String) -> String? {
         FCGX_GetParam(name, req.pointee.envp).map { String(cString: $0) }
     }
 
-    static func readRequest(_ req: UnsafeMutablePointer<FCGX_Request>, bodyLimit: Int) -> Request? {
+    /// What came in: a request for the handler, or one the worker answers itself.
+    enum Incoming {
+        case request(Request)
+        case tooLarge
+        /// Fewer body bytes arrived than CONTENT_LENGTH promised (stdin ended, or the
+        /// connection closed): never hand a truncated body to the handler.
+        case truncated(expected: Int, received: Int)
+    }
+
+    static func readRequest(_ req: UnsafeMutablePointer<FCGX_Request>, bodyLimit: Int) -> Incoming {
         var headers: [String: String] = [:]
         var p = req.pointee.envp
         while let kv = p?.pointee {
@@ -72,9 +107,23 @@ struct Worker {
             p = p! + 1
         }
         if let ct = param(req, "CONTENT_TYPE"), !ct.isEmpty { headers["content-type"] = ct }
-        let length = Int(param(req, "CONTENT_LENGTH") ?? "") ?? 0
-        if length > bodyLimit { return nil }
-        var body = [UInt8](repeating: 0, count: max(length, 0))
+        let length = max(Int(param(req, "CONTENT_LENGTH") ?? "") ?? 0, 0)
+        if length > bodyLimit { return .tooLarge }
+        let body = readBody(req, length: length)
+        if body.count < length { return .truncated(expected: length, received: body.count) }
+        let uri = param(req, "DOCUMENT_URI") ?? param(req, "SCRIPT_NAME") ?? "/"
+        return .request(Request(method: param(req, "REQUEST_METHOD") ?? "GET",
+                                path: uri,
+                                queryString: param(req, "QUERY_STRING") ?? "",
+                                headers: headers,
+                                body: body,
+                                requestID: param(req, "REQUEST_ID") ?? "",
+                                remoteAddress: param(req, "REMOTE_ADDR") ?? ""))
+    }
+
+    /// Up to `length` bytes of stdin; fewer if it ends first.
+    static func readBody(_ req: UnsafeMutablePointer<FCGX_Request>, length: Int) -> [UInt8] {
+        var body = [UInt8](repeating: 0, count: length)
         var got = 0
         while got < length {
             let n = body.withUnsafeMutableBytes { b in
@@ -84,14 +133,7 @@ struct Worker {
             got += Int(n)
         }
         if got < length { body.removeLast(length - got) }
-        let uri = param(req, "DOCUMENT_URI") ?? param(req, "SCRIPT_NAME") ?? "/"
-        return Request(method: param(req, "REQUEST_METHOD") ?? "GET",
-                       path: uri,
-                       queryString: param(req, "QUERY_STRING") ?? "",
-                       headers: headers,
-                       body: body,
-                       requestID: param(req, "REQUEST_ID") ?? "",
-                       remoteAddress: param(req, "REMOTE_ADDR") ?? "")
+        return body
     }
 
     /// libfcgi closes a connection "lingering": shutdown, then wait for nginx to close
@@ -123,5 +165,29 @@ struct Worker {
 extension String {
     func replacingOccurrences(of target: Character, with replacement: Character) -> String {
         String(map { $0 == target ? replacement : $0 })
+    }
+}
+
+/// Waits for a connection on the listening socket all workers share, with the stop signals
+/// deliverable during the wait and only then. Through epoll with EPOLLEXCLUSIVE the kernel
+/// wakes one idle worker per connection (ppoll woke every idle worker, and the losers' failed
+/// accepts cost about a third of the throughput at 16 connections); ppoll is the fallback.
+struct ConnectionWaiter {
+    let listenFD: Int32
+    let epollFD: Int32
+
+    init(listenFD: Int32) {
+        self.listenFD = listenFD
+        epollFD = pinglass_listen_epoll(listenFD)
+    }
+
+    /// True when a connection may be waiting, false once a stop signal has arrived. A
+    /// connection seen together with a stop is left to the other workers.
+    func next() -> Bool {
+        while Signals.stop == 0 {
+            let ready = epollFD >= 0 ? pinglass_epoll_wait_with_signals(epollFD) > 0 : Signals.wait(readable: listenFD)
+            if ready { return Signals.stop == 0 }
+        }
+        return false
     }
 }

@@ -16,7 +16,9 @@ let usage = """
     A master process forks N workers, respawns any that die, and reacts to signals:
       SIGQUIT, SIGTERM  graceful stop: workers finish the request in hand, then exit
       SIGINT            immediate stop
-      SIGHUP            rolling reload: every worker is replaced and re-reads the env file
+      SIGHUP            rolling reload: the env file is read again and, if it is valid, every
+                        worker is replaced, one at a time; if not, the error is logged and the
+                        running workers stay
 
     OPTIONS:
       --socket PATH            unix socket to listen on (required)
@@ -46,14 +48,27 @@ PinGlassLog.bootstrap(format: config.logFormat, level: config.logLevel)
 HTTPClient.globalInit()   // before fork: not thread-safe, and there are no threads yet
 let migrations = Migrator.defaultDirectory(environment: System.environment())
 
-let pool = Pool(configuration: poolConfig) {
-    // In the worker, after fork: re-read the configuration (SIGHUP reload picks up changes).
+/// The configuration the next workers start with: read at start, replaced on SIGHUP only
+/// when the env file reads and validates (the master's copy; each worker inherits it at fork).
+nonisolated(unsafe) var workerConfig = config
+
+var pool = Pool(configuration: poolConfig) {
     Crashpoint.hit("worker.start")
-    let workerConfig = (try? Config.load(environment: System.environment(), envFile: envFile)) ?? config
     let deps = Dependencies(config: workerConfig,
                             database: Database(url: workerConfig.databaseURL, applicationName: "pinglass-fcgi"),
                             migrationsDirectory: migrations)
     let app = App(deps: deps)
     return app.handle
+}
+pool.beforeReload = {
+    workerConfig = try Config.load(environment: System.environment(), envFile: envFile)
+}
+let masterLog = Logger(label: "pinglass-fcgi.master")
+pool.log = { level, message in
+    switch level {
+    case .info: masterLog.info("\(message)")
+    case .warning: masterLog.warning("\(message)")
+    case .error: masterLog.error("\(message)")
+    }
 }
 exit(pool.run())

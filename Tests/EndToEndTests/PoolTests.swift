@@ -110,24 +110,6 @@ final class PoolTests: XCTestCase {
         XCTAssertEqual(try stack.get("/api/health").status, 200)
     }
 
-    /// SIGHUP replaces the workers one at a time: while it runs, requests keep succeeding.
-    func testSighupReplacesEveryWorkerOneAtATime() throws {
-        let stack = try Stack(database: db, workers: 3)
-        self.stack = stack
-        let before = Set(stack.workerPIDs())
-        let load = Load(stack: stack, path: "/api/pricing", concurrency: 2)
-        kill(stack.masterPID, SIGHUP)
-        try Subprocess.waitUntil("new workers") {
-            let now = Set(stack.workerPIDs())
-            return now.count == 3 && now.isDisjoint(with: before)
-        }
-        let counts = load.stop()
-        XCTAssertGreaterThan(counts.total, 0)
-        XCTAssertEqual(counts.failed, 0, "no request lost during the reload")
-        XCTAssertTrue(stack.log().contains("one at a time"))
-        XCTAssertEqual(try stack.get("/api/pricing").status, 200)
-    }
-
     func testHealthIs503WhileTheDatabaseIsDownAndThePoolKeepsAnswering() throws {
         let stack = try Stack(database: db, workers: 2)
         self.stack = stack

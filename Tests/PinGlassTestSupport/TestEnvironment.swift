@@ -108,12 +108,14 @@ public enum Subprocess {
         try ChildProcess(path, args, environment: environment, outputPath: logPath)
     }
 
-    /// Polls `condition` until it holds or `timeout` passes (readiness, not a fixed sleep).
-    public static func waitUntil(timeout: Double = 10, _ what: String, _ condition: () throws -> Bool) throws {
+    /// Polls `condition` every `interval` until it holds or `timeout` passes (readiness, not
+    /// a fixed sleep). A short interval lets a test act the moment a state is reached.
+    public static func waitUntil(timeout: Double = 10, interval: Double = 0.02, _ what: String,
+                                 _ condition: () throws -> Bool) throws {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
             if (try? condition()) == true { return }
-            usleep(20_000)
+            usleep(UInt32(interval * 1e6))
         }
         throw WaitTimeout(what: what)
     }
