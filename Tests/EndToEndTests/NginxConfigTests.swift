@@ -27,18 +27,29 @@ final class NginxConfigTests: XCTestCase {
     /// Runs the production server block on a free loopback port with a fresh certificate and
     /// no backend; returns its prefix folder and port.
     static func startProductionBlock(_ site: String) throws -> (String, Int) {
-        let dir = try TestEnvironment.makeTempDir("nginx-prod-run")
+        let port = Subprocess.freePort()
+        let dir = try writeProductionBlock(site.replacingOccurrences(of: "listen 443 ssl http2;", with: "listen 127.0.0.1:\(port) ssl;")
+            .replacingOccurrences(of: "listen [::]:443 ssl http2;", with: "")
+            .replacingOccurrences(of: "listen 80;", with: "listen 127.0.0.1:\(Subprocess.freePort());")
+            .replacingOccurrences(of: "listen [::]:80;", with: ""))
+        let (status, out, err) = try Subprocess.capture("/usr/sbin/nginx", ["-p", dir, "-c", dir + "/nginx.conf"])
+        XCTAssertEqual(status, 0, out + err)
+        try Subprocess.waitUntil("nginx on \(port)") {
+            (try? Subprocess.capture("/usr/bin/curl", ["-sk", "-o", "/dev/null", "https://127.0.0.1:\(port)/"]).0) == 0
+        }
+        return (dir, port)
+    }
+
+    /// Writes the server block into a fresh nginx prefix (certificate made on the spot, no
+    /// backend); returns the folder holding nginx.conf.
+    static func writeProductionBlock(_ site: String) throws -> String {
+        let dir = try TestEnvironment.makeTempDir("nginx-prod")
         let (s1, _, e1) = try Subprocess.capture("/usr/bin/openssl", [
             "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1",
             "-subj", "/CN=localhost", "-keyout", dir + "/key.pem", "-out", dir + "/cert.pem"])
         XCTAssertEqual(s1, 0, e1)
-        let port = Subprocess.freePort()
         let conf = site.replacingOccurrences(of: "/etc/letsencrypt/live/pinglass.example.com/fullchain.pem", with: dir + "/cert.pem")
             .replacingOccurrences(of: "/etc/letsencrypt/live/pinglass.example.com/privkey.pem", with: dir + "/key.pem")
-            .replacingOccurrences(of: "listen 443 ssl http2;", with: "listen 127.0.0.1:\(port) ssl;")
-            .replacingOccurrences(of: "listen [::]:443 ssl http2;", with: "")
-            .replacingOccurrences(of: "listen 80;", with: "listen 127.0.0.1:\(Subprocess.freePort());")
-            .replacingOccurrences(of: "listen [::]:80;", with: "")
             .replacingOccurrences(of: "unix:/run/pinglass/fcgi.sock", with: "unix:\(dir)/no-backend.sock")
         try conf.write(toFile: dir + "/site.conf", atomically: true, encoding: .utf8)
         let main = """
@@ -52,39 +63,16 @@ final class NginxConfigTests: XCTestCase {
             }
             """
         try main.write(toFile: dir + "/nginx.conf", atomically: true, encoding: .utf8)
-        let (status, out, err) = try Subprocess.capture("/usr/sbin/nginx", ["-p", dir, "-c", dir + "/nginx.conf"])
-        XCTAssertEqual(status, 0, out + err)
-        try Subprocess.waitUntil("nginx on \(port)") {
-            (try? Subprocess.capture("/usr/bin/curl", ["-sk", "-o", "/dev/null", "https://127.0.0.1:\(port)/"]).0) == 0
-        }
-        return (dir, port)
+        return dir
     }
 
     func testProductionServerBlockPassesNginxCheck() throws {
-        let dir = try TestEnvironment.makeTempDir("nginx-prod")
-        let (s1, _, e1) = try Subprocess.capture("/usr/bin/openssl", [
-            "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1",
-            "-subj", "/CN=localhost", "-keyout", dir + "/key.pem", "-out", dir + "/cert.pem"])
-        XCTAssertEqual(s1, 0, e1)
-        var site = try String(contentsOfFile: TestEnvironment.root() + "/nginx/pinglass.conf", encoding: .utf8)
+        let site = try String(contentsOfFile: TestEnvironment.root() + "/nginx/pinglass.conf", encoding: .utf8)
         XCTAssertTrue(site.contains("listen 443 ssl http2"))
         XCTAssertTrue(site.contains("limit_req zone=pinglass_webhook"))
         XCTAssertTrue(site.contains("limit_req zone=pinglass_login"))
         XCTAssertFalse(site.contains("fastcgi_keep_conn on"))
-        site = site.replacingOccurrences(of: "/etc/letsencrypt/live/pinglass.example.com/fullchain.pem", with: dir + "/cert.pem")
-            .replacingOccurrences(of: "/etc/letsencrypt/live/pinglass.example.com/privkey.pem", with: dir + "/key.pem")
-        try site.write(toFile: dir + "/site.conf", atomically: true, encoding: .utf8)
-        let main = """
-            pid \(dir)/nginx.pid;
-            error_log \(dir)/error.log;
-            events {}
-            http {
-                client_body_temp_path \(dir)/b; fastcgi_temp_path \(dir)/f; proxy_temp_path \(dir)/p;
-                uwsgi_temp_path \(dir)/u; scgi_temp_path \(dir)/s; access_log off;
-                include \(dir)/site.conf;
-            }
-            """
-        try main.write(toFile: dir + "/nginx.conf", atomically: true, encoding: .utf8)
+        let dir = try Self.writeProductionBlock(site)
         let (status, out, err) = try Subprocess.capture("/usr/sbin/nginx", ["-t", "-p", dir, "-c", dir + "/nginx.conf"])
         XCTAssertEqual(status, 0, out + err)
         XCTAssertTrue(err.contains("test is successful"), err)
