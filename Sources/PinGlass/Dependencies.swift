@@ -23,6 +23,9 @@ public final class Dependencies {
     public var migrationsDirectory: String
     /// Answers that need no fresh database read (per process).
     public let cache = Cache()
+    /// Stored photos (`STORAGE`): built on first use, so commands that never touch media
+    /// need no media settings.
+    public lazy var media: any MediaStore = Self.makeMediaStore(config)
 
     public init(config: Config, database: Database,
                 migrationsDirectory: String = Migrator.defaultDirectory(environment: System.environment())) {
@@ -32,6 +35,13 @@ public final class Dependencies {
         let http = HTTPClient()
         let apiURL = config.tbankAPIURL
         self.bank = { terminal, timeout in TBankClient(apiURL: apiURL, terminal: terminal, timeout: timeout, http: http) }
+    }
+
+    /// The configured media backend. Links are signed with MEDIA_KEY_SECRET; without one the
+    /// store still works, but `pinglass doctor` and health report it.
+    static func makeMediaStore(_ config: Config) -> any MediaStore {
+        let publicURL = config.publicMediaURL ?? ((config.publicBaseURL ?? "http://127.0.0.1") + "/media")
+        return FileMediaStore(directory: config.storageDir, publicURL: publicURL, secret: config.mediaKeySecret ?? "")
     }
 
     /// Once per process, before any thread or fork-based work (libcurl's global state).

@@ -67,6 +67,9 @@ public struct Config: Sendable {
     /// `TEST_TELEGRAM_IDS`: Telegram ids whose test-terminal payments stay usable while the
     /// production terminal is in force (staff checking a live system).
     public var testTelegramIDs: Set<Int64>
+    /// `MEDIA_KEY_SECRET`: HMAC key for result object names and signed media links
+    /// (at least 16 characters; required once generation runs).
+    public var mediaKeySecret: String?
     public var logLevel: String
     public var logFormat: String
 
@@ -156,6 +159,10 @@ public struct Config: Sendable {
             }
         }
         paymentRedirectDue = try int("PAYMENT_REDIRECT_DUE", default: 86400, range: 60...(90 * 86400))
+        mediaKeySecret = value("MEDIA_KEY_SECRET")
+        if let secret = mediaKeySecret, secret.count < 16 {
+            throw ConfigError.invalid("MEDIA_KEY_SECRET", "must be at least 16 characters (e.g. openssl rand -hex 32)")
+        }
         testTelegramIDs = []
         for item in (value("TEST_TELEGRAM_IDS") ?? "").split(separator: ",") {
             guard let id = Int64(String(item).trimmingSpaces()) else {

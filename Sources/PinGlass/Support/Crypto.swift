@@ -16,6 +16,45 @@ public enum Crypto {
 
     public static func sha256Hex(_ s: String) -> String { hex(sha256(Array(s.utf8))) }
 
+    /// MD5, only where a peer fixes it (nginx `secure_link_md5`); never for secrets alone.
+    public static func md5(_ data: [UInt8]) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: Int(MD5_DIGEST_LENGTH))
+        var len: UInt32 = 0
+        data.withUnsafeBufferPointer { inp in
+            _ = out.withUnsafeMutableBufferPointer { o in EVP_Digest(inp.baseAddress, inp.count, o.baseAddress, &len, EVP_md5(), nil) }
+        }
+        return out
+    }
+
+    /// Base64 with the URL-safe alphabet (`-`, `_`) and no padding (RFC 4648 §5).
+    public static func base64URL(_ bytes: [UInt8]) -> String {
+        String(base64(bytes).compactMap { c -> Character? in
+            switch c {
+            case "+": return "-"
+            case "/": return "_"
+            case "=": return nil
+            default: return c
+            }
+        })
+    }
+
+    /// Standard base64 with padding.
+    public static func base64(_ bytes: [UInt8]) -> String {
+        let table = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
+        var out = [UInt8]()
+        out.reserveCapacity((bytes.count + 2) / 3 * 4)
+        var i = 0
+        while i < bytes.count {
+            let n = min(3, bytes.count - i)
+            let chunk = (UInt32(bytes[i]) << 16) | (n > 1 ? UInt32(bytes[i + 1]) << 8 : 0) | (n > 2 ? UInt32(bytes[i + 2]) : 0)
+            for j in 0..<4 {
+                out.append(j <= n ? table[Int((chunk >> (18 - 6 * UInt32(j))) & 63)] : UInt8(ascii: "="))
+            }
+            i += 3
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
     public static func hmacSHA256(key: [UInt8], message: [UInt8]) -> [UInt8] {
         var out = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))
         var len: UInt32 = 0

@@ -1,0 +1,81 @@
+/// Where photos live: reference selfies and generated portraits. Faces are personal data, so
+/// nothing is public: every URL handed out is signed and expires.
+///
+/// Two backends: `FileMediaStore` (files under `STORAGE_DIR`, served by nginx with
+/// `secure_link`) and an S3-compatible store (R2, S3, MinIO; presigned GET URLs).
+///
+/// ```swift
+/// let key = MediaKeys.reference(contentType: "image/jpeg")
+/// try deps.media.put(key: key, bytes: jpeg, contentType: "image/jpeg")
+/// let url = deps.media.signedURL(key: key, expiresIn: MediaLinks.apiTTL, now: deps.clock())
+/// ```
+public protocol MediaStore: AnyObject {
+    /// Stores `bytes` under `key`, replacing what was there (a retried upload overwrites).
+    /// Atomic: a reader sees the old object or the new one, never a part.
+    func put(key: String, bytes: [UInt8], contentType: String) throws
+    /// The stored bytes (multipart delivery to Telegram from local runs).
+    func get(key: String) throws -> [UInt8]
+    /// Removes the object; removing a missing one is not an error.
+    func delete(key: String) throws
+    /// A URL that serves the object to whoever holds it until `expiresIn` seconds after `now`.
+    func signedURL(key: String, expiresIn: Int, now: Double) -> String
+}
+
+/// What went wrong with stored media.
+public enum MediaStoreError: Error, Equatable, CustomStringConvertible {
+    case notFound(key: String)
+    /// The store did not answer or refused (network, permissions, disk full): may be retried.
+    case unavailable(String)
+
+    public var description: String {
+        switch self {
+        case .notFound(let key): return "no stored object \(key)"
+        case .unavailable(let why): return "media storage unavailable: \(why)"
+        }
+    }
+}
+
+/// How long signed links live.
+public enum MediaLinks {
+    /// Links in API answers: about a day (the Mini App shows them, a user may come back later).
+    public static let apiTTL = 24 * 3600
+    /// Links given to Kie for reference photos: long enough for a queued task to fetch them.
+    public static let providerTTL = 2 * 3600
+}
+
+/// Object names. Unguessable: 128 random bits for references; for results derived with an
+/// HMAC of (job, task) under `MEDIA_KEY_SECRET`, so a retried upload of the same result
+/// lands on the same name instead of a second copy.
+public enum MediaKeys {
+    public static func reference(contentType: String) -> String {
+        "references/" + Crypto.hex(Crypto.randomBytes(16)) + "." + ImageType.fileExtension(contentType)
+    }
+
+    public static func result(jobID: Int, taskID: Int, contentType: String, secret: String) -> String {
+        let mac = Crypto.hmacSHA256(key: Array(secret.utf8), message: Array("result:\(jobID):\(taskID)".utf8))
+        return "generated/" + Crypto.hex(Array(mac.prefix(16))) + "." + ImageType.fileExtension(contentType)
+    }
+}
+
+/// The image types we accept, told by their first bytes (never by a client's word).
+public enum ImageType {
+    public static let accepted = ["image/jpeg", "image/png", "image/webp"]
+
+    /// `image/jpeg`, `image/png` or `image/webp` when the bytes start like one; nil otherwise.
+    public static func sniff(_ bytes: [UInt8]) -> String? {
+        if bytes.count >= 3, bytes[0] == 0xFF, bytes[1] == 0xD8, bytes[2] == 0xFF { return "image/jpeg" }
+        if bytes.count >= 8, bytes.prefix(8).elementsEqual([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]) { return "image/png" }
+        if bytes.count >= 12, bytes.prefix(4).elementsEqual(Array("RIFF".utf8)), bytes[8..<12].elementsEqual(Array("WEBP".utf8)) {
+            return "image/webp"
+        }
+        return nil
+    }
+
+    public static func fileExtension(_ contentType: String) -> String {
+        switch contentType {
+        case "image/png": return "png"
+        case "image/webp": return "webp"
+        default: return "jpg"
+        }
+    }
+}
