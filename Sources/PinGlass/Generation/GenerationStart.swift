@@ -60,7 +60,6 @@ public struct GenerationStart {
         return try db.withTransaction { tx in
             // One generate at a time per user: the limits and the consume below see a stable state.
             try tx.execute("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", [user.id])
-            try checkLimits(tx, userID: user.id)
             guard try tx.query("SELECT 1 FROM avatars WHERE id = $1 AND user_id = $2 AND status <> 'deleted' FOR UPDATE",
                                [avatarID, user.id]).first != nil else { throw GenerationError.avatarNotFound }
             guard try tx.query("SELECT 1 FROM styles WHERE id = $1 AND active", [styleID]).first != nil else {
@@ -83,6 +82,9 @@ public struct GenerationStart {
                 """, [jobID, user.id, allowTest, paymentBankID]).first else {
                 throw try whyNoPayment(tx, userID: user.id, bankID: paymentBankID, allowTest: allowTest)
             }
+            // The limits after the consume: a user with no usable payment hears that first, and
+            // a refusal here rolls the consume back with everything else.
+            try checkLimits(tx, userID: user.id)
             let photos = payment.requiredInt("photo_count")
             try tx.execute("""
                 INSERT INTO generation_jobs (id, user_id, avatar_id, payment_id, style_id, total_photos, deadline_at)
