@@ -26,6 +26,9 @@ public final class Dependencies {
     /// Stored photos (`STORAGE`): built on first use, so commands that never touch media
     /// need no media settings.
     public lazy var media: any MediaStore = Self.makeMediaStore(config)
+    /// The Kie.ai API (KIE_API_URL, KIE_API_KEY). Until the HTTP client lands, set by whoever
+    /// needs it (tests pass a fake); nil means generation cannot be dispatched.
+    public var kie: (any KieAPI)?
 
     public init(config: Config, database: Database,
                 migrationsDirectory: String = Migrator.defaultDirectory(environment: System.environment())) {
