@@ -26,6 +26,10 @@ public final class Dependencies {
     /// Stored photos (`STORAGE`): built on first use, so commands that never touch media
     /// need no media settings.
     public lazy var media: any MediaStore = Self.makeMediaStore(config)
+    /// Kie.ai (`KIE_API_URL`, `KIE_API_KEY`): built on first use, so commands that never
+    /// generate need no Kie settings. Without a key every call is refused (401, permanent),
+    /// which `pinglass doctor` reports.
+    public lazy var kie: any KieAPI = KieClient(apiURL: config.kieAPIURL, apiKey: config.kieAPIKey ?? "")
 
     public init(config: Config, database: Database,
                 migrationsDirectory: String = Migrator.defaultDirectory(environment: System.environment())) {
