@@ -163,11 +163,11 @@ final class KieWebhookSignatureTests: XCTestCase {
 
     func testVerifyChecksSignatureAndAge() {
         let sig = "/a4fi9mniPwp7AhX9fVZfDa9ctQTIBb3WW9+rqKeR9k="
-        func verify(_ task: String = "task_12345678", _ ts: String = "1698765432", _ s: String = sig, now: Double = 1698765432 + 10) -> Bool {
+        func verify(task: String = "task_12345678", ts: String = "1698765432", s: String = sig, now: Double = 1698765432 + 10) -> Bool {
             KieWebhookSignature.verify(taskID: task, timestamp: ts, signature: s, key: "test-webhook-hmac-key", now: now)
         }
         XCTAssertTrue(verify())
-        XCTAssertFalse(verify("task_12345679"))
+        XCTAssertFalse(verify(task: "task_12345679"))
         XCTAssertFalse(verify(s: sig.replacingOccurrences(of: "k=", with: "K=")))
         XCTAssertFalse(verify(now: 1698765432 + 301), "stale")
         XCTAssertFalse(verify(now: 1698765432 - 301), "from the future")
