@@ -52,30 +52,28 @@ struct KieSim {
         return String(Crypto.sha256Hex(key).prefix(16))
     }
 
-    /// Common start of both API calls: latency, the call counter, the key, injected errors.
-    func begin(_ call: String, _ request: Request, _ s: KieSettings) throws -> Start {
+    /// Both API calls start alike: latency, the call counter, the key (401), injected errors;
+    /// `body` runs only for an admitted call, with the caller's account.
+    func admit(_ call: String, _ request: Request, _ s: KieSettings, _ body: (String) throws -> Response) throws -> Response {
         if s.latencyMs > 0 { System.sleep(seconds: s.latencyMs / 1000) }
         try KieStore.count(db, call)
         guard let account = account(request) else {
             try KieStore.count(db, call + ".401")
-            return .refused(answer(401, "You do not have access permissions", s))
+            return answer(401, "You do not have access permissions", s)
         }
         if s.errorOn == "any" || s.errorOn == call, try KieStore.take(db, "errorNext") {
             try KieStore.count(db, call + ".injected")
-            return .refused(answer(s.errorCode, s.errorCode == 455 ? "Service unavailable: maintenance" : "Server error", s))
+            return answer(s.errorCode, s.errorCode == 455 ? "Service unavailable: maintenance" : "Server error", s)
         }
-        return .admitted(account: account)
+        return try body(account)
     }
-
-    enum Start { case admitted(account: String), refused(Response) }
 
     func createTask(_ request: Request) throws -> Response {
         let s = try settings()
-        let account: String
-        switch try begin("createTask", request, s) {
-        case .refused(let refusal): return refusal
-        case .admitted(let a): account = a
-        }
+        return try admit("createTask", request, s) { account in try createTask(request, account, s) }
+    }
+
+    func createTask(_ request: Request, _ account: String, _ s: KieSettings) throws -> Response {
         guard let body = try? JSON.parse(request.body), let model = body["model"]?.stringValue, !model.isEmpty,
               let prompt = body["input"]?["prompt"]?.stringValue, !prompt.isEmpty, prompt.count <= 5000 else {
             try KieStore.count(db, "createTask.422")
@@ -140,11 +138,10 @@ struct KieSim {
 
     func recordInfo(_ request: Request) throws -> Response {
         let s = try settings()
-        let account: String
-        switch try begin("recordInfo", request, s) {
-        case .refused(let refusal): return refusal
-        case .admitted(let a): account = a
-        }
+        return try admit("recordInfo", request, s) { account in try recordInfo(request, account, s) }
+    }
+
+    func recordInfo(_ request: Request, _ account: String, _ s: KieSettings) throws -> Response {
         guard let id = request.query["taskId"], !id.isEmpty else { return answer(400, "taskId parameter is required", s) }
         let allowed = try db.withTransaction { tx in
             try tx.query("SELECT pg_advisory_xact_lock(hashtext('kie-poll:' || $1))", [account])

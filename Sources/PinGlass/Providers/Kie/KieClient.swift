@@ -56,7 +56,7 @@ public final class KieClient: KieAPI {
     }
 
     public func recordInfo(taskID: String) throws(KieError) -> KieTaskInfo {
-        try Self.taskInfo(Result { try http.send(recordInfoRequest(taskID)) }.mapError(HTTPClientError.wrapped), taskID: taskID)
+        try Self.taskInfo(.success(send(recordInfoRequest(taskID))), taskID: taskID)
     }
 
     public func recordInfo(taskIDs: [String], maxPerSecond: Int, each: (String, Result<KieTaskInfo, KieError>) -> Void) {
@@ -82,12 +82,8 @@ public final class KieClient: KieAPI {
     }
 
     private func send(_ request: HTTPRequest) throws(KieError) -> HTTPResponse {
-        do { return try http.send(request) } catch { throw KieAnswer.transport(HTTPClientError.wrapped(error)) }
-    }
-}
-
-extension HTTPClientError {
-    static func wrapped(_ error: any Error) -> HTTPClientError {
-        error as? HTTPClientError ?? .transport(code: -1, message: "\(error)")
+        do { return try http.send(request) } catch let e as HTTPClientError { throw KieAnswer.transport(e) } catch {
+            throw .transient("\(error)")
+        }
     }
 }
