@@ -26,10 +26,10 @@ public final class Dependencies {
     /// Stored photos (`STORAGE`): built on first use, so commands that never touch media
     /// need no media settings.
     public lazy var media: any MediaStore = Self.makeMediaStore(config)
-    /// Kie.ai (`KIE_API_URL`, `KIE_API_KEY`): built on first use, so commands that never
-    /// generate need no Kie settings. Without a key every call is refused (401, permanent),
-    /// which `pinglass doctor` reports.
-    public lazy var kie: any KieAPI = KieClient(apiURL: config.kieAPIURL, apiKey: config.kieAPIKey ?? "")
+    /// Kie.ai: a `KieClient` for `KIE_API_URL` built on first use when `KIE_API_KEY` is set,
+    /// so commands that never generate need no Kie settings; nil without a key (generation
+    /// cannot be dispatched). Tests set a fake.
+    public lazy var kie: (any KieAPI)? = config.kieAPIKey.map { KieClient(apiURL: config.kieAPIURL, apiKey: $0) }
 
     public init(config: Config, database: Database,
                 migrationsDirectory: String = Migrator.defaultDirectory(environment: System.environment())) {

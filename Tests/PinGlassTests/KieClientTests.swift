@@ -129,6 +129,16 @@ final class KieClientTests: XCTestCase {
         XCTAssertTrue("\(errors[0])".contains("timed out"), "\(errors[0])")
     }
 
+    /// `Dependencies.kie` is the real client for KIE_API_URL when KIE_API_KEY is set, nil without.
+    func testDependenciesBuildTheClientFromConfig() throws {
+        func deps(_ extra: [String: String]) throws -> Dependencies {
+            let config = try Config(variables: ["DATABASE_URL": "host=/nonexistent", "KIE_API_URL": "http://127.0.0.1:9/kie/"].merging(extra) { $1 })
+            return Dependencies(config: config, database: Database(url: config.databaseURL, applicationName: "test"))
+        }
+        XCTAssertEqual((try deps(["KIE_API_KEY": "k"]).kie as? KieClient)?.apiURL, "http://127.0.0.1:9/kie")
+        XCTAssertNil(try deps([:]).kie)
+    }
+
     /// The batch form hands each answer back with its task id, paced below KIE_POLL_RPS.
     func testRecordInfoBatchIsPacedAndMapsIDs() throws {
         let server = try LoopbackHTTPServer { req in
