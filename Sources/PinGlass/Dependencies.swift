@@ -27,9 +27,10 @@ public final class Dependencies {
     /// Stored photos (`STORAGE`): built on first use, so commands that never touch media
     /// need no media settings.
     public lazy var media: any MediaStore = Self.makeMediaStore(config)
-    /// The Kie.ai API (KIE_API_URL, KIE_API_KEY). Until the HTTP client lands, set by whoever
-    /// needs it (tests pass a fake); nil means generation cannot be dispatched.
-    public var kie: (any KieAPI)?
+    /// Kie.ai: a `KieClient` for `KIE_API_URL` built on first use when `KIE_API_KEY` is set,
+    /// so commands that never generate need no Kie settings; nil without a key (generation
+    /// cannot be dispatched). Tests set a fake.
+    public lazy var kie: (any KieAPI)? = config.kieAPIKey.map { KieClient(apiURL: config.kieAPIURL, apiKey: $0) }
 
     public init(config: Config, database: Database,
                 migrationsDirectory: String = Migrator.defaultDirectory(environment: System.environment())) {
