@@ -62,7 +62,7 @@ final class CLITests: XCTestCase {
     func testDutyRunLoopsAndExitCodes() throws {
         let db = try TestDatabase()
         defer { db.drop() }
-        let (s1, _, e1) = try cli(["reconcile", "--for", "1s", "--every", "400ms"], env: ["DATABASE_URL": db.url])
+        let (s1, _, e1) = try cli(["reconcile", "--for", "1s", "--every", "400ms"], env: ["DATABASE_URL": db.url, "LOG_LEVEL": "debug"])
         XCTAssertEqual(s1, 0, e1)
         XCTAssertTrue((2...3).contains(e1.components(separatedBy: "pass done").count - 1), e1)
         XCTAssertEqual(try db.connect().query("SELECT ok FROM worker_runs WHERE name = 'reconcile'").map { $0.bool("ok") }, [true])

@@ -159,4 +159,11 @@ final class DutyRunnerTests: XCTestCase {
         }
         XCTAssertEqual(try DutySchedule(), try DutySchedule(runFor: DutySchedule.runForDefault, every: DutySchedule.everyDefault))
     }
+
+    /// An idle pass is a debug line, a pass that did something an info line.
+    func testIdlePassesAreQuiet() {
+        XCTAssertTrue(DutyRunner.didNothing(["checked": 0, "applied": 0, "stoppedAtDeadline": false]))
+        XCTAssertFalse(DutyRunner.didNothing(["checked": 1, "applied": 0]))
+        XCTAssertFalse(DutyRunner.didNothing(["note": "x"]))
+    }
 }

@@ -64,6 +64,18 @@ public struct DutyRunner {
         self.sleep = sleep
     }
 
+    /// Every count in the report is zero.
+    static func didNothing(_ report: JSON) -> Bool {
+        guard case .object(let fields) = report else { return false }
+        return fields.allSatisfy { field in
+            switch field.1 {
+            case .number(let n): return Double(n) == 0
+            case .bool(let b): return !b
+            default: return false
+            }
+        }
+    }
+
     public func run<D: Duty>(_ duty: D) -> DutyRunOutcome {
         let log = Logger(label: D.name.rawValue)
         let start = clock()
@@ -92,7 +104,10 @@ public struct DutyRunner {
             try WorkerRuns.started(db, duty: D.name, host: host)
             let report = try duty.runOnce(now: now, deadline: deadline)
             try WorkerRuns.finished(db, duty: D.name, host: host, ok: true, summary: report.json)
-            log.info("pass done", metadata: meta.merging(["ms": "\(milliseconds(since: now))", "report": "\(report.json.serialized)"]) { $1 })
+            // A pass that found nothing to do is a debug line: a duty looping every 2 s would
+            // otherwise bury the lines that matter.
+            log.log(level: Self.didNothing(report.json) ? .debug : .info, "pass done",
+                    metadata: meta.merging(["ms": "\(milliseconds(since: now))", "report": "\(report.json.serialized)"]) { $1 })
             return true
         } catch {
             // Whatever the failure left open is rolled back before the heartbeat says so.
