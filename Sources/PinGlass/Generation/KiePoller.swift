@@ -135,6 +135,19 @@ public struct KiePoller: Duty {
                                overdue: $0.bool("overdue") ?? false) }
     }
 
+    /// Makes the running task Kie knows as `kieTaskID` due now and wakes pollers that
+    /// listen on `poll-kie` (the Kie callback's effect: a hint, recordInfo stays the
+    /// authority). False when no running task has that id: nothing changes. One statement,
+    /// safe to repeat.
+    @discardableResult
+    public static func markDue(_ db: some Queryable, kieTaskID: String) throws -> Bool {
+        try db.query("""
+            WITH due AS (UPDATE generation_tasks SET run_at = least(run_at, now())
+                         WHERE kie_task_id = $1 AND state = 'running' RETURNING id)
+            SELECT pg_notify('poll-kie', $1) FROM due
+            """, [kieTaskID], retry: .idempotent).count == 1
+    }
+
     /// Tasks past their deadline end without a last question to Kie: the deadline is the
     /// promise to the customer, and the refund path starts from it (reliability rule 8).
     func failOverdue(_ tasks: [ClaimedTask], _ report: inout Report) throws {
