@@ -304,12 +304,10 @@ final class KiePollerTests: XCTestCase {
         XCTAssertEqual(try count("SELECT count(*)::int AS n FROM telegram_deliveries"), 6)
     }
 
-    func testSettingsAreValidatedAndKieAndTheMediaSecretAreRequired() throws {
+    func testSettingsAreValidatedAndTheMediaSecretIsRequired() throws {
         var config = KiePoller.Config()
         config.batchSize = 0
         XCTAssertThrowsError(try KiePoller(deps: deps, config: config)) { XCTAssertTrue("\($0)".contains("--batch-size")) }
-        deps.kie = nil
-        XCTAssertThrowsError(try KiePoller(deps: deps))
         let noSecret = try makeDeps(["MEDIA_KEY_SECRET": ""])
         XCTAssertThrowsError(try KiePoller(deps: noSecret)) { XCTAssertEqual($0 as? ConfigError, .missing("MEDIA_KEY_SECRET")) }
     }
