@@ -17,6 +17,8 @@ public final class FakeKie: KieAPI, @unchecked Sendable {
     private var _polled: [String] = []
     /// Errors the next createTask calls throw, in order.
     public var createErrors: [KieError] = []
+    /// Runs inside each createTask before it answers (a test's chance to act in between).
+    public var onCreate: ((KieTaskRequest) -> Void)?
     /// recordInfo answers by task id; a missing id answers `generating`.
     public var states: [String: Result<KieTaskInfo, KieError>] = [:]
 
@@ -26,6 +28,7 @@ public final class FakeKie: KieAPI, @unchecked Sendable {
     public var polled: [String] { lock.lock(); defer { lock.unlock() }; return _polled }
 
     public func createTask(_ request: KieTaskRequest) throws(KieError) -> String {
+        onCreate?(request)
         lock.lock()
         defer { lock.unlock() }
         if !createErrors.isEmpty { throw createErrors.removeFirst() }

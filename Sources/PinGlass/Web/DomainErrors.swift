@@ -1,3 +1,5 @@
+import Postgres
+
 /// The one place domain errors become HTTP answers. Domain code never picks a status.
 extension APIError {
     /// The answer for a domain error; nil for an error that is not the client's business
@@ -35,6 +37,8 @@ extension APIError {
             case .notFound: self = .notFound("stored photo not found")
             case .unavailable: self = .unavailable("photo storage is unavailable; try again shortly")
             }
+        case PostgresError.invalidParameter(_, let reason):
+            self = .validation("invalid input: \(reason)")
         case let e as JSONParseError:
             self = .validation("malformed JSON body: \(e)")
         default:

@@ -103,6 +103,7 @@ enum OpenAPIDocument {
           "parameters": [{"name": "payment_id", "in": "query", "required": false, "schema": {"type": "string"}}],
           "responses": {
             "200": {"description": "state", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/PaymentStatus"}}}},
+            "400": {"description": "payment_id is not a T-Bank payment id", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
             "401": {"description": "no or invalid init data", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
             "404": {"description": "not the caller's payment", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}}}},
         "/api/payment/webhook": {"post": {"summary": "T-Bank notification (Token-signed)",
