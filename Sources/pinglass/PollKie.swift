@@ -12,7 +12,8 @@ struct PollKie: ParsableCommand {
             unless loopback, at most --max-download-bytes), stored under its MEDIA_KEY_SECRET-derived \
             name, and committed with its task; a job whose tasks all ended is finished (delivery rows, \
             refund row). Downloads and uploads that fail are retried at the next poll and counted. A \
-            task past its deadline fails. Safe to run on several machines at once. \
+            task past its deadline fails. A Kie callback (or a new submission) wakes a waiting poller at \
+            once (PostgreSQL NOTIFY); --every is the longest wait. Safe to run on several machines at once. \
             Cron: * * * * * pinglass poll-kie --for 55s --every 10s
             """
     )
@@ -48,6 +49,6 @@ struct PollKie: ParsableCommand {
     func validate() throws { _ = try loop.schedule(validating: config) }
 
     func run() throws {
-        try loop.run(global: global, config: config) { try KiePoller(deps: $0, config: $1) }
+        try loop.run(global: global, config: config, wakeOn: ["poll-kie"]) { try KiePoller(deps: $0, config: $1) }
     }
 }

@@ -181,7 +181,7 @@ public struct KiePoller: Duty {
             UPDATE generation_tasks SET state = 'failed', fail_code = $2, fail_message = $3, finished_at = now(),
                    lease_token = NULL, lease_until = NULL
             WHERE id = $1 AND state = 'running'
-            """, [task.id, String(code.prefix(100)), String(message.prefix(1000))]) == 1
+            """, [task.id, String(code.prefix(64)), String(message.prefix(500))]) == 1
     }
 
     func finishJob(_ jobID: Int, _ report: inout Report) throws {
