@@ -64,6 +64,8 @@ final class JobFinishTests: XCTestCase {
         XCTAssertTrue(delivered.allSatisfy { $0["storageKey"]?.stringValue?.hasPrefix("generated/") == true })
         XCTAssertEqual(rows[2].payload["outcome"]?.stringValue, "partial")
         XCTAssertEqual(rows[2].payload["refundKopecks"]?.intValue, 10_847)
+        XCTAssertEqual(rows[2].payload["photoCount"]?.intValue, 18)
+        XCTAssertEqual(rows[2].payload["total"]?.intValue, 23)
         let chat = try c.query("""
             SELECT DISTINCT d.chat_id, u.telegram_user_id, d.give_up_at > now() + interval '23 hours' AS later
             FROM telegram_deliveries d JOIN generation_jobs j ON j.id = d.job_id JOIN users u ON u.id = j.user_id WHERE d.job_id = $1

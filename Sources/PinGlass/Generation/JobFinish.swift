@@ -123,7 +123,7 @@ public enum JobFinish {
             return (batch.count == 1 ? "photo" : "album",
                     ["jobId": .int(jobID), "photos": .array(batch.map { ["id": .int($0.id), "storageKey": .string($0.storageKey)] })])
         }
-        rows.append(("message", ["jobId": .int(jobID), "outcome": .string(outcome.rawValue), "photos": .int(photos.count),
+        rows.append(("message", ["jobId": .int(jobID), "outcome": .string(outcome.rawValue), "photoCount": .int(photos.count),
                                  "total": .int(total), "refundKopecks": .int(refundKopecks ?? 0)]))
         var created = 0
         for (batchNo, row) in rows.enumerated() {
