@@ -3,7 +3,7 @@
 source "$(dirname "$0")/lib.sh"
 RUN=$(usable_dir "$ROOT/.run" "pinglass-run-$(id -u)" 2>/dev/null)
 stopped=0
-for name in fcgi sim sim-deliver cron cron-dispatch; do
+for name in fcgi sim sim-deliver cron cron-dispatch cron-poll-kie; do
     if [ -f "$RUN/$name.pid" ]; then
         pid=$(cat "$RUN/$name.pid")
         pkill -TERM -P "$pid" 2>/dev/null || true     # a loop's running duty, not only the loop

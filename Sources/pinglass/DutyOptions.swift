@@ -38,9 +38,14 @@ struct DutyOptions: ParsableArguments {
         if outcome.exitCode != 0 { throw ExitCode(outcome.exitCode) }
     }
 
-    /// A refused setting becomes a usage error naming the flag: `--pending-after must be …`.
+    /// A refused setting becomes a usage error naming the flag: `--pending-after must be …`;
+    /// a configuration the duty needs but lacks (`MEDIA_KEY_SECRET`) a configuration refusal.
     static func validated<T>(_ body: () throws -> T) throws -> T {
-        do { return try body() } catch let e as DutyConfigError { throw ValidationError(e.description) }
+        do { return try body() } catch let e as DutyConfigError {
+            throw ValidationError(e.description)
+        } catch let e as ConfigError {
+            throw Refusal.configuration("\(e)")   // a setting the duty needs is missing: exit 78
+        }
     }
 }
 

@@ -66,6 +66,21 @@ final class NginxConfigTests: XCTestCase {
         return dir
     }
 
+    /// Kie's callback has its own location, rate-limited like the bank's webhook, with a
+    /// small body limit, and open to any sender (Kie publishes no networks): 502 here.
+    func testKieCallbackIsRateLimitedButNotRestrictedBySender() throws {
+        let site = try String(contentsOfFile: TestEnvironment.root() + "/nginx/pinglass.conf", encoding: .utf8)
+        let start = try XCTUnwrap(site.range(of: "location = /api/kie/callback {"))
+        let block = site[start.upperBound...].prefix { $0 != "}" }
+        XCTAssertTrue(block.contains("limit_req zone=pinglass_webhook"), String(block))
+        XCTAssertTrue(block.contains("client_max_body_size 64k"), String(block))
+        let (dir, port) = try Self.startProductionBlock(site)
+        defer { _ = try? Subprocess.run("/usr/sbin/nginx", ["-p", dir, "-c", dir + "/nginx.conf", "-s", "stop"]) }
+        let (_, out, _) = try Subprocess.capture("/usr/bin/curl", [
+            "-sk", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST", "-d", "{}", "https://127.0.0.1:\(port)/api/kie/callback"])
+        XCTAssertEqual(out, "502")
+    }
+
     func testProductionServerBlockPassesNginxCheck() throws {
         let site = try String(contentsOfFile: TestEnvironment.root() + "/nginx/pinglass.conf", encoding: .utf8)
         XCTAssertTrue(site.contains("listen 443 ssl http2"))

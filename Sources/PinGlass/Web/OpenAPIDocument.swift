@@ -112,6 +112,18 @@ enum OpenAPIDocument {
             "200": {"description": "accepted: body exactly OK", "content": {"text/plain": {"schema": {"type": "string", "enum": ["OK"]}}}},
             "400": {"description": "unparsable"}, "403": {"description": "bad Token or unknown terminal"},
             "503": {"description": "database down: the bank re-sends"}}}},
+        "/api/kie/callback": {"post": {"summary": "Kie task callback: a hint that makes the task due for polling now (recordInfo stays authoritative)",
+          "parameters": [{"name": "X-Webhook-Timestamp", "in": "header", "required": false, "schema": {"type": "string"}, "description": "unix seconds; required when KIE_WEBHOOK_HMAC_KEY is set"},
+                         {"name": "X-Webhook-Signature", "in": "header", "required": false, "schema": {"type": "string"}, "description": "base64(HMAC-SHA256(taskId + '.' + timestamp)); required when KIE_WEBHOOK_HMAC_KEY is set"}],
+          "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "properties": {
+            "code": {"type": "integer"}, "msg": {"type": "string"},
+            "data": {"type": "object", "required": ["taskId"], "properties": {"taskId": {"type": "string"}, "state": {"type": "string"}}}}}}}},
+          "responses": {
+            "200": {"description": "received (also for an unknown task id)", "content": {"application/json": {"schema": {"type": "object", "required": ["received"], "properties": {"received": {"type": "boolean"}}}}}},
+            "400": {"description": "no taskId", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+            "401": {"description": "missing, wrong or stale signature", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+            "415": {"description": "not JSON", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+            "503": {"description": "database down", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}}}},
         "/api/avatars": {
           "post": {"summary": "Create an avatar (at most 3)", "security": [{"tma": []}],
             "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/AvatarRename"}}}},

@@ -11,6 +11,7 @@ enum Routes {
         r.add("POST", "/api/payment/create", PaymentsAPI.create)
         r.add("GET", "/api/payment/status", PaymentsAPI.status)
         r.add("POST", "/api/payment/webhook", PaymentsAPI.webhook)
+        r.add("POST", "/api/kie/callback", KieCallbackAPI.callback)
         r.add("POST", "/api/avatars", AvatarsAPI.create)
         r.add("GET", "/api/avatars", AvatarsAPI.list)
         r.add("GET", "/api/avatars/:id", AvatarsAPI.show)

@@ -1,0 +1,144 @@
+import Postgres
+
+/// What finishing a job did.
+public struct FinishedJob: Equatable, Sendable {
+    public let jobID: Int
+    public let outcome: JobOutcome
+    public let photos: Int
+    public let total: Int
+    /// The refund row's amount (kopecks); nil when nothing is refunded.
+    public let refundKopecks: Int?
+    /// Delivery rows created: photo batches plus the final message.
+    public let deliveries: Int
+}
+
+/// Ends a job once every task is terminal (architecture.md flow step 6). The ONE place that
+/// finishes jobs: the poller calls it after each task it ends, the sweeper after it fails
+/// tasks past their deadline. In one transaction it locks the job, moves it with a
+/// compare-and-set to `completed`, `partial` or `failed`, and creates what follows from that:
+/// the Telegram delivery rows for this job's photos and, when photos are missing, the refund
+/// row. Finishing twice, or from two connections at once, changes nothing the second time:
+/// the job lock serialises them and the CAS sees the job finished (reliability rule 3).
+///
+/// ```swift
+/// if let done = try JobFinish.finish(db, jobID: 42) { log.info("job \(done.jobID) \(done.outcome)") }
+/// ```
+public enum JobFinish {
+    /// Photos per Telegram album (`sendMediaGroup` takes 2–10 items).
+    public static let albumSize = 10
+    /// How long the delivery worker keeps trying (rows carry it as `give_up_at`).
+    public static let deliveryGiveUpSeconds = 24 * 3600
+
+    /// Finishes the job in its own transaction; nil when it is not finishable (a task is
+    /// unfinished, or the job already ended or was canceled).
+    @discardableResult
+    public static func finish(_ db: Connection, jobID: Int, rule: RefundRule = .standard) throws -> FinishedJob? {
+        try db.withTransaction { tx in try finish(tx, jobID: jobID, rule: rule) }
+    }
+
+    /// The same inside the caller's transaction (the sweeper fails tasks and finishes the
+    /// job in one). The notifications go out when that transaction commits.
+    @discardableResult
+    public static func finish(_ tx: Transaction, jobID: Int, rule: RefundRule = .standard) throws -> FinishedJob? {
+        // The lock serialises finishers of this job: whoever comes second sees it ended.
+        guard let job = try tx.query("""
+            SELECT j.total_photos, j.payment_id, u.telegram_user_id
+            FROM generation_jobs j JOIN users u ON u.id = j.user_id
+            WHERE j.id = $1 AND j.status IN ('queued', 'processing')
+            FOR UPDATE OF j
+            """, [jobID]).first else { return nil }
+        let unfinished = try tx.query("""
+            SELECT count(*)::int AS n FROM generation_tasks WHERE job_id = $1 AND state IN ('queued', 'submitting', 'running')
+            """, [jobID])[0].requiredInt("n")
+        guard unfinished == 0 else { return nil }
+
+        let total = job.requiredInt("total_photos")
+        let photos = try tx.query("""
+            SELECT p.id, p.storage_key FROM generated_photos p JOIN generation_tasks t ON t.id = p.task_id
+            WHERE p.job_id = $1 ORDER BY t.prompt_index, p.id
+            """, [jobID]).map { JobPhoto(id: $0.requiredInt("id"), storageKey: $0.requiredString("storage_key")) }
+        let outcome = JobOutcome(photos: photos.count, total: total)
+        // The compare-and-set (invariant 3: a job ends once); under the lock it always moves.
+        guard try tx.execute("""
+            UPDATE generation_jobs SET status = $2, succeeded = $3, failed = $4, finished_at = now(), updated_at = now()
+            WHERE id = $1 AND status IN ('queued', 'processing')
+            """, [jobID, outcome.rawValue, photos.count, max(0, total - photos.count)]) == 1 else { return nil }
+
+        let refund = try createRefund(tx, jobID: jobID, paymentID: job.requiredInt("payment_id"), photos: photos.count,
+                                      total: total, outcome: outcome, rule: rule)
+        let deliveries = try createDeliveries(tx, jobID: jobID, chatID: job.requiredInt("telegram_user_id"), photos: photos,
+                                              total: total, outcome: outcome, refundKopecks: refund)
+        try tx.execute("SELECT pg_notify('deliver', $1)", [String(jobID)])
+        if refund != nil { try tx.execute("SELECT pg_notify('refund', $1)", [String(jobID)]) }
+        return FinishedJob(jobID: jobID, outcome: outcome, photos: photos.count, total: total,
+                           refundKopecks: refund, deliveries: deliveries)
+    }
+
+    /// Finishes up to `limit` active jobs whose tasks are all terminal but which nobody
+    /// finished (a poller killed between its commit and its finish): the jobs it returns.
+    public static func finishStranded(_ db: Connection, limit: Int, rule: RefundRule = .standard) throws -> [FinishedJob] {
+        let ids = try db.query("""
+            SELECT j.id FROM generation_jobs j
+            WHERE j.status IN ('queued', 'processing')
+              AND NOT EXISTS (SELECT 1 FROM generation_tasks t
+                              WHERE t.job_id = j.id AND t.state IN ('queued', 'submitting', 'running'))
+            ORDER BY j.id LIMIT $1
+            """, [limit], retry: .idempotent).map { $0.requiredInt("id") }
+        return try ids.compactMap { try finish(db, jobID: $0, rule: rule) }
+    }
+
+    /// The refund row when photos are missing (invariant 2: exactly one per job, `job_id`
+    /// unique, and never beyond what was paid: the payment row is locked and what its other
+    /// refunds already take is subtracted). The amount is kopecks from the payment's own
+    /// amount by `rule`. nil when nothing is to be refunded.
+    static func createRefund(_ tx: Transaction, jobID: Int, paymentID: Int, photos: Int, total: Int,
+                             outcome: JobOutcome, rule: RefundRule) throws -> Int? {
+        guard photos < total else { return nil }
+        let payment = try tx.query("""
+            SELECT p.amount_kopecks,
+                   (SELECT coalesce(sum(r.amount_kopecks), 0) FROM refunds r
+                    WHERE r.payment_id = p.id AND r.state <> 'failed')::int AS taken
+            FROM payments p WHERE p.id = $1 FOR UPDATE OF p
+            """, [paymentID])[0]
+        let paid = payment.requiredInt("amount_kopecks")
+        let owed = rule.refund(amount: Money(kopecks: paid), photos: photos, total: total).kopecks
+        let amount = min(owed, paid - payment.requiredInt("taken"))
+        guard amount > 0 else { return nil }
+        let reason = outcome == .failed ? "generation failed: no photo of \(total)"
+            : "generation partial: \(total - photos) of \(total) photos missing"
+        let inserted = try tx.execute("""
+            INSERT INTO refunds (payment_id, job_id, amount_kopecks, reason, requested_by)
+            VALUES ($1, $2, $3, $4, 'system') ON CONFLICT (job_id) DO NOTHING
+            """, [paymentID, jobID, amount, reason])
+        return inserted == 1 ? amount : nil
+    }
+
+    /// One delivery row per batch of at most `albumSize` photos of THIS job (an album, or a
+    /// single photo), then one message saying how the job ended and what is refunded.
+    /// `(job_id, batch_no)` is unique: a row is never created twice (invariant 4).
+    static func createDeliveries(_ tx: Transaction, jobID: Int, chatID: Int, photos: [JobPhoto], total: Int,
+                                 outcome: JobOutcome, refundKopecks: Int?) throws -> Int {
+        var rows: [(kind: String, payload: JSON)] = stride(from: 0, to: photos.count, by: albumSize).map { start in
+            let batch = photos[start..<min(start + albumSize, photos.count)]
+            return (batch.count == 1 ? "photo" : "album",
+                    ["jobId": .int(jobID), "photos": .array(batch.map { ["id": .int($0.id), "storageKey": .string($0.storageKey)] })])
+        }
+        rows.append(("message", ["jobId": .int(jobID), "outcome": .string(outcome.rawValue), "photoCount": .int(photos.count),
+                                 "total": .int(total), "refundKopecks": .int(refundKopecks ?? 0)]))
+        var created = 0
+        for (batchNo, row) in rows.enumerated() {
+            created += try tx.execute("""
+                INSERT INTO telegram_deliveries (job_id, chat_id, kind, batch_no, payload, give_up_at)
+                VALUES ($1, $2, $3, $4, $5::jsonb, now() + make_interval(secs => $6))
+                ON CONFLICT DO NOTHING
+                """, [jobID, chatID, row.kind, batchNo, row.payload.serialized, deliveryGiveUpSeconds])
+        }
+        return created
+    }
+}
+
+/// A stored photo of a job, as deliveries name it.
+struct JobPhoto {
+    let id: Int
+    let storageKey: String
+}

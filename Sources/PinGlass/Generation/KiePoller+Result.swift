@@ -1,0 +1,98 @@
+import HTTPClient
+import Postgres
+
+/// One recordInfo answer: what it means for the task.
+extension KiePoller {
+    func handle(_ task: ClaimedTask, _ answer: Result<KieTaskInfo, KieError>, _ report: inout Report) throws {
+        let info: KieTaskInfo
+        switch answer {
+        case .failure(let error):
+            // The task is already due again one interval later (the claim): nothing to undo.
+            report.errors += 1
+            try Counters.increment(deps.db(), error == .rateLimited ? "kie.poll_rate_limited" : "kie.poll_errors")
+            log.warning("recordInfo failed", metadata: ["task_id": "\(task.id)", "error": "\(error)"])
+            return
+        case .success(let answered):
+            info = answered
+        }
+        report.polled += 1
+        switch info.state {
+        case .waiting, .queuing, .generating:
+            report.stillRunning += 1
+        case .fail:
+            try fail(task, code: info.failCode ?? "kie_fail", message: info.failMessage ?? "Kie reported the task failed", &report)
+        case .success:
+            try take(task, resultURL: info.resultURLs.first, &report)
+        }
+    }
+
+    /// Downloads the result at once, stores it under its deterministic key (a retry
+    /// overwrites the same object), then commits the photo row and the task's success in ONE
+    /// transaction, and finishes the job. A download or upload that fails leaves the task
+    /// running: it is polled and fetched again next time (counted, never replaced by Kie's
+    /// expiring URL). A result that can never be used fails the task.
+    ///
+    /// Crash windows: after the download or the upload nothing is committed, and the next
+    /// poll repeats both onto the same key; after the commit the job waits for the
+    /// `finishStranded` step of the next pass.
+    func take(_ task: ClaimedTask, resultURL: String?, _ report: inout Report) throws {
+        guard let url = resultURL else {
+            return try fail(task, code: "no_result_url", message: "Kie reported success without a result URL", &report)
+        }
+        let image: (bytes: [UInt8], contentType: String)
+        do {
+            image = try download.fetch(url)
+        } catch let error where error.isPermanent {
+            return try fail(task, code: error.code, message: error.description, &report)
+        } catch {
+            return try retryLater(task, counter: error.code, error, &report)
+        }
+        Crashpoint.hit("poll.after-download")
+
+        let key = MediaKeys.result(jobID: task.jobID, taskID: task.id, contentType: image.contentType, secret: mediaSecret)
+        do {
+            try deps.media.put(key: key, bytes: image.bytes, contentType: image.contentType)
+        } catch {
+            return try retryLater(task, counter: "storage.upload_failures", error, &report)
+        }
+        Crashpoint.hit("poll.after-store")
+
+        let committed = try deps.db().withTransaction { tx in
+            // The task first, guarded: a task another poller (or the deadline) ended gets no
+            // photo. Then the photo, unique per task (invariant: one photo per task).
+            guard try tx.execute("""
+                UPDATE generation_tasks SET state = 'succeeded', finished_at = now(), lease_token = NULL, lease_until = NULL
+                WHERE id = $1 AND state = 'running'
+                """, [task.id]) == 1 else { return false }
+            try tx.execute("""
+                INSERT INTO generated_photos (job_id, task_id, avatar_id, storage_key, content_type, byte_size, sha256)
+                SELECT j.id, $2, j.avatar_id, $3, $4, $5, $6 FROM generation_jobs j WHERE j.id = $1
+                ON CONFLICT (task_id) DO NOTHING
+                """, [task.jobID, task.id, key, image.contentType, image.bytes.count, Bytea(Crypto.sha256(image.bytes))])
+            return true
+        }
+        Crashpoint.hit("poll.after-commit")
+        guard committed else { return }   // someone else ended it first
+        report.succeeded += 1
+        try finishJob(task.jobID, &report)
+    }
+
+    /// Ends the task as failed with a reason, and finishes its job.
+    func fail(_ task: ClaimedTask, code: String, message: String, _ report: inout Report) throws {
+        guard try endTask(task, code: code, message: message) else { return }
+        report.failed += 1
+        log.warning("task failed", metadata: ["task_id": "\(task.id)", "job_id": "\(task.jobID)", "fail_code": "\(code)",
+                                              "reason": "\(HTTPURL.redactingURLs(in: message))"])
+        try finishJob(task.jobID, &report)
+    }
+
+    /// Leaves the task running (due again after the poll interval, or failed at its
+    /// deadline) and counts why, so health and alerts see a store or a CDN that keeps failing.
+    func retryLater(_ task: ClaimedTask, counter: String, _ error: Error, _ report: inout Report) throws {
+        report.errors += 1
+        report.stillRunning += 1
+        try Counters.increment(deps.db(), counter)
+        log.warning("result not taken yet", metadata: ["task_id": "\(task.id)", "counter": "\(counter)",
+                                                       "error": "\(HTTPURL.redactingURLs(in: "\(error)"))"])
+    }
+}

@@ -1,0 +1,203 @@
+import Logging
+import Postgres
+
+/// The cron duty behind `pinglass poll-kie` (architecture.md flow step 5). Each pass claims
+/// the running tasks that are due, rounds of `batchSize` until none is due or the pass's
+/// deadline comes:
+///
+/// 1. the claim moves each task's `run_at` one poll interval ahead (reliability rule 8:
+///    polling reschedules, it never holds a worker), so a task whose answer is "still
+///    generating", or whose poll failed, is simply due again later, and a second poller
+///    passes over it (`FOR UPDATE SKIP LOCKED`);
+/// 2. claimed tasks past their deadline fail (`deadline`) without asking Kie;
+/// 3. the others are asked with `recordInfo` (at most `KIE_POLL_RPS` per second), and each
+///    answer is handled as it arrives (`KiePoller+Result.swift`): a success is downloaded
+///    at once, stored, and committed with its task; a `fail` ends the task. Whoever ends a
+///    task calls `JobFinish`.
+///
+/// A pass ends by finishing jobs whose tasks all ended but which nobody finished (a poller
+/// killed between its commit and its finish), so no job waits for the sweeper for that.
+///
+/// ```swift
+/// let poller = try KiePoller(deps: deps, config: KiePoller.Config())
+/// let report = try poller.runOnce(now: deps.clock(), deadline: deps.clock() + 55)
+/// ```
+public struct KiePoller: Duty {
+    public static let name = DutyName.pollKie
+
+    public struct Config: DutyConfig, Equatable {
+        /// Tasks claimed per round. At the default KIE_POLL_RPS (10) a round is about 2 s of
+        /// polling, so a pass stops claiming close to its deadline.
+        public var batchSize = KiePollerDefaults.batchSize
+        /// A polled task that is not finished is due again after this many seconds (the
+        /// original polled every 10 s; Kie suggests 2–5 s, and callbacks make a task due at once).
+        public var pollIntervalSeconds = KiePollerDefaults.pollIntervalSeconds
+        /// A running task without a recorded `deadline_at` fails this long after it was
+        /// submitted (seconds). Dispatch records the deadline; this covers rows that lack it.
+        public var taskDeadlineSeconds = KiePollerDefaults.taskDeadlineSeconds
+        /// Results larger than this (bytes) fail their task (`result_too_large`): Kie's
+        /// portraits are a few MB, and a download must not fill the disk or the memory.
+        public var maxDownloadBytes = KiePollerDefaults.maxDownloadBytes
+        /// Whole-download limit (seconds); a slow download is tried again at the next poll.
+        public var downloadTimeout = KiePollerDefaults.downloadTimeout
+
+        public init() {}
+
+        public func validate() throws {
+            try DutyConfigError.require("batch-size", batchSize, in: 1...500)
+            try DutyConfigError.require("poll-interval", pollIntervalSeconds, in: 1...600, unit: "s")
+            try DutyConfigError.require("task-deadline", taskDeadlineSeconds, in: 60...86_400, unit: "s")
+            try DutyConfigError.require("max-download-bytes", maxDownloadBytes, in: 1 << 20...100 << 20)
+            try DutyConfigError.require("download-timeout", downloadTimeout, in: 1...300, unit: "s")
+        }
+    }
+
+    public struct Report: DutyReport, Equatable {
+        /// recordInfo answers received (any state).
+        public var polled = 0
+        /// Tasks that got their photo stored and committed.
+        public var succeeded = 0
+        /// Tasks ended as failed: Kie's `fail`, an unusable result, or the deadline.
+        public var failed = 0
+        /// Of `failed`: tasks past their deadline.
+        public var deadlineFailed = 0
+        /// Tasks still generating, or whose result could not be taken yet (polled again later).
+        public var stillRunning = 0
+        /// Polls that failed and downloads or uploads that failed (each retried at the next poll).
+        public var errors = 0
+        /// Jobs this pass finished.
+        public var jobsFinished = 0
+        /// The pass stopped claiming at its deadline.
+        public var stoppedAtDeadline = false
+
+        public init() {}
+
+        public var json: JSON {
+            ["polled": .int(polled), "succeeded": .int(succeeded), "failed": .int(failed), "deadlineFailed": .int(deadlineFailed),
+             "stillRunning": .int(stillRunning), "errors": .int(errors), "jobsFinished": .int(jobsFinished),
+             "stoppedAtDeadline": .bool(stoppedAtDeadline)]
+        }
+    }
+
+    public let deps: Dependencies
+    public let config: Config
+    let kie: any KieAPI
+    let download: ResultDownload
+    let mediaSecret: String
+    let log = Logger(label: "poll-kie")
+
+    public init(deps: Dependencies, config: Config = Config()) throws {
+        try config.validate()
+        guard let kie = deps.kie else { throw ConfigError.missing("KIE_API_KEY") }
+        guard let secret = deps.config.mediaKeySecret else { throw ConfigError.missing("MEDIA_KEY_SECRET") }
+        self.deps = deps
+        self.config = config
+        self.kie = kie
+        self.mediaSecret = secret
+        self.download = ResultDownload(allowedHosts: deps.config.kieResultHosts, maxBytes: config.maxDownloadBytes,
+                                       timeout: config.downloadTimeout)
+    }
+
+    public func runOnce(now: Double, deadline: Double) throws -> Report {
+        var report = Report()
+        while true {
+            guard deps.clock() < deadline else { report.stoppedAtDeadline = true; break }
+            let claimed = try claimDue()
+            guard !claimed.isEmpty else { break }
+            try failOverdue(claimed.filter(\.overdue), &report)
+            try poll(claimed.filter { !$0.overdue }, &report)
+            if claimed.count < config.batchSize { break }
+        }
+        report.jobsFinished += try JobFinish.finishStranded(deps.db(), limit: config.batchSize).count
+        return report
+    }
+
+    /// A running task this pass claimed.
+    struct ClaimedTask {
+        let id: Int
+        let jobID: Int
+        let kieTaskID: String
+        let overdue: Bool
+    }
+
+    /// Claims up to `batchSize` due running tasks, oldest due first, by moving their `run_at`
+    /// one poll interval ahead in the same autocommit statement: the claim is the reschedule.
+    /// Queue times are the database's clock, one clock for every poller on every VM.
+    func claimDue() throws -> [ClaimedTask] {
+        try deps.db().query("""
+            UPDATE generation_tasks SET run_at = now() + make_interval(secs => $2)
+            WHERE id IN (SELECT id FROM generation_tasks WHERE state = 'running' AND run_at <= now()
+                         ORDER BY run_at LIMIT $1 FOR UPDATE SKIP LOCKED)
+            RETURNING id, job_id, kie_task_id,
+                      coalesce(coalesce(deadline_at, submitted_at + make_interval(secs => $3)) <= now(), false) AS overdue
+            """, [config.batchSize, config.pollIntervalSeconds, config.taskDeadlineSeconds])
+            .map { ClaimedTask(id: $0.requiredInt("id"), jobID: $0.requiredInt("job_id"), kieTaskID: $0.requiredString("kie_task_id"),
+                               overdue: $0.bool("overdue") ?? false) }
+    }
+
+    /// Makes the running task Kie knows as `kieTaskID` due now and wakes pollers that
+    /// listen on `poll-kie` (the Kie callback's effect: a hint, recordInfo stays the
+    /// authority). False when no running task has that id: nothing changes. One statement,
+    /// safe to repeat.
+    @discardableResult
+    public static func markDue(_ db: some Queryable, kieTaskID: String) throws -> Bool {
+        try db.query("""
+            WITH due AS (UPDATE generation_tasks SET run_at = least(run_at, now())
+                         WHERE kie_task_id = $1 AND state = 'running' RETURNING id)
+            SELECT pg_notify('poll-kie', $1) FROM due
+            """, [kieTaskID], retry: .idempotent).count == 1
+    }
+
+    /// Tasks past their deadline end without a last question to Kie: the deadline is the
+    /// promise to the customer, and the refund path starts from it (reliability rule 8).
+    func failOverdue(_ tasks: [ClaimedTask], _ report: inout Report) throws {
+        for task in tasks where try endTask(task, code: "deadline", message: "no result from Kie before the task's deadline") {
+            report.failed += 1
+            report.deadlineFailed += 1
+            try finishJob(task.jobID, &report)
+        }
+    }
+
+    /// Asks Kie about the tasks and handles each answer as it arrives. A database failure
+    /// while handling stops handling (the rest are due again after the poll interval) and
+    /// fails the pass.
+    func poll(_ tasks: [ClaimedTask], _ report: inout Report) throws {
+        guard !tasks.isEmpty else { return }
+        let byKieID = Dictionary(tasks.map { ($0.kieTaskID, $0) }, uniquingKeysWith: { a, _ in a })
+        var stop: Error?
+        var r = report
+        kie.recordInfo(taskIDs: tasks.map(\.kieTaskID), maxPerSecond: deps.config.kiePollRPS) { kieID, answer in
+            guard stop == nil, let task = byKieID[kieID] else { return }
+            do { try handle(task, answer, &r) } catch { stop = error }
+        }
+        report = r
+        if let stop { throw stop }
+    }
+
+    /// Ends a running task as failed; false when it had already ended (another poller, the
+    /// sweeper). The guard on `state` keeps a terminal task terminal (reliability rule 3).
+    func endTask(_ task: ClaimedTask, code: String, message: String) throws -> Bool {
+        try deps.db().execute("""
+            UPDATE generation_tasks SET state = 'failed', fail_code = $2, fail_message = $3, finished_at = now(),
+                   lease_token = NULL, lease_until = NULL
+            WHERE id = $1 AND state = 'running'
+            """, [task.id, String(code.prefix(64)), String(message.prefix(500))]) == 1
+    }
+
+    func finishJob(_ jobID: Int, _ report: inout Report) throws {
+        if let done = try JobFinish.finish(deps.db(), jobID: jobID) {
+            report.jobsFinished += 1
+            log.info("job finished", metadata: ["job_id": "\(jobID)", "outcome": "\(done.outcome.rawValue)",
+                                                "photos": "\(done.photos)/\(done.total)", "refund_kopecks": "\(done.refundKopecks ?? 0)"])
+        }
+    }
+}
+
+/// The named defaults of `KiePoller.Config` (each documented on its field).
+public enum KiePollerDefaults {
+    public static let batchSize = 20
+    public static let pollIntervalSeconds = 10
+    public static let taskDeadlineSeconds = 20 * 60
+    public static let maxDownloadBytes = 20 << 20
+    public static let downloadTimeout = 30.0
+}

@@ -1,0 +1,54 @@
+import ArgumentParser
+import PinGlass
+
+struct PollKie: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "poll-kie",
+        abstract: "Ask Kie about running generation tasks; download and store finished photos; finish jobs.",
+        discussion: """
+            Claims due running tasks (--batch-size at a time, at most KIE_POLL_RPS recordInfo calls \
+            per second) and moves each one --poll-interval ahead, so a task still generating is asked \
+            again later. A finished image is downloaded at once (hosts on KIE_RESULT_HOSTS only, https \
+            unless loopback, at most --max-download-bytes), stored under its MEDIA_KEY_SECRET-derived \
+            name, and committed with its task; a job whose tasks all ended is finished (delivery rows, \
+            refund row). Downloads and uploads that fail are retried at the next poll and counted. A \
+            task past its deadline fails. A Kie callback (or a new submission) wakes a waiting poller at \
+            once (PostgreSQL NOTIFY); --every is the longest wait. Safe to run on several machines at once. \
+            Cron: * * * * * pinglass poll-kie --for 55s --every 10s
+            """
+    )
+
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var loop: DutyOptions
+
+    @Option(parsing: .unconditional, help: "Tasks claimed per round.")
+    var batchSize: Int = KiePollerDefaults.batchSize
+
+    @Option(parsing: .unconditional, help: "Seconds until a task that is not finished is polled again.")
+    var pollInterval: Int = KiePollerDefaults.pollIntervalSeconds
+
+    @Option(parsing: .unconditional, help: "Seconds after submission a task without a recorded deadline fails.")
+    var taskDeadline: Int = KiePollerDefaults.taskDeadlineSeconds
+
+    @Option(parsing: .unconditional, help: "Largest result image accepted, in bytes.")
+    var maxDownloadBytes: Int = KiePollerDefaults.maxDownloadBytes
+
+    @Option(parsing: .unconditional, help: "Seconds one result download may take.")
+    var downloadTimeout: Double = KiePollerDefaults.downloadTimeout
+
+    var config: KiePoller.Config {
+        var config = KiePoller.Config()
+        config.batchSize = batchSize
+        config.pollIntervalSeconds = pollInterval
+        config.taskDeadlineSeconds = taskDeadline
+        config.maxDownloadBytes = maxDownloadBytes
+        config.downloadTimeout = downloadTimeout
+        return config
+    }
+
+    func validate() throws { _ = try loop.schedule(validating: config) }
+
+    func run() throws {
+        try loop.run(global: global, config: config, wakeOn: ["poll-kie"]) { try KiePoller(deps: $0, config: $1) }
+    }
+}

@@ -1,0 +1,204 @@
+import Foundation
+import PinGlassTestSupport
+import Postgres
+import XCTest
+@testable import PinGlass
+
+/// Finishing a job: the status by its photos, the refund by the rule, the delivery rows for
+/// this job's photos, all once however often and however concurrently it is called.
+final class JobFinishTests: XCTestCase {
+    var db: TestDatabase!
+    var deps: Dependencies!
+    var c: Connection!
+
+    override func setUpWithError() throws {
+        db = try TestDatabase()
+        deps = try PollFixtures.deps(db)
+        c = try db.connect()
+    }
+    override func tearDown() { db?.drop() }
+
+    func testTheRefundRuleInKopecks() {
+        let amount = Money(kopecks: 49_900)
+        XCTAssertEqual(RefundRule.standard.refund(amount: amount, photos: 23, total: 23).kopecks, 0)
+        XCTAssertEqual(RefundRule.standard.refund(amount: amount, photos: 18, total: 23).kopecks, 49_900 * 5 / 23)
+        XCTAssertEqual(RefundRule.standard.refund(amount: amount, photos: 18, total: 23).kopecks, 10_847, "rounded down")
+        XCTAssertEqual(RefundRule.standard.refund(amount: amount, photos: 7, total: 10).kopecks, 14_970, "exactly 70 % is partial")
+        XCTAssertEqual(RefundRule.standard.refund(amount: amount, photos: 4, total: 7).kopecks, 49_900, "57 % is below 70 %")
+        XCTAssertEqual(RefundRule.standard.refund(amount: amount, photos: 0, total: 7).kopecks, 49_900)
+        XCTAssertEqual(JobOutcome(photos: 7, total: 7), .completed)
+        XCTAssertEqual(JobOutcome(photos: 1, total: 7), .partial)
+        XCTAssertEqual(JobOutcome(photos: 0, total: 7), .failed)
+    }
+
+    func testTwentyThreeWithFiveFailedIsPartialWithTheMissingShareAndTwoAlbums() throws {
+        let job = try PollFixtures.runningJob(deps, telegramID: 7101, photos: 23)
+        try PollFixtures.settle(c, job, succeeded: 18, failed: 5)
+        let done = try XCTUnwrap(try JobFinish.finish(c, jobID: job.id))
+        XCTAssertEqual(done.outcome, .partial)
+        XCTAssertEqual(done.refundKopecks, 49_900 * 5 / 23)
+        XCTAssertEqual(done.deliveries, 3)
+
+        let j = try c.query("SELECT status, succeeded, failed, finished_at IS NOT NULL AS ended FROM generation_jobs WHERE id = $1", [job.id])[0]
+        XCTAssertEqual(j.string("status"), "partial")
+        XCTAssertEqual(j.int("succeeded"), 18)
+        XCTAssertEqual(j.int("failed"), 5)
+        XCTAssertEqual(j.bool("ended"), true)
+
+        let refund = try c.query("SELECT payment_id, amount_kopecks, requested_by, state, reason FROM refunds WHERE job_id = $1", [job.id])
+        XCTAssertEqual(refund.count, 1)
+        XCTAssertEqual(refund[0].int("payment_id"), job.paymentID)
+        XCTAssertEqual(refund[0].int("amount_kopecks"), 10_847)
+        XCTAssertEqual(refund[0].string("requested_by"), "system")
+        XCTAssertEqual(refund[0].string("state"), "pending")
+        XCTAssertTrue(refund[0].requiredString("reason").contains("5 of 23"))
+
+        let rows = try deliveries(job.id)
+        XCTAssertEqual(rows.map(\.kind), ["album", "album", "message"])
+        XCTAssertEqual(rows.map(\.batch), [0, 1, 2])
+        XCTAssertEqual(rows[0].payload["photos"]?.arrayValue?.count, 10)
+        XCTAssertEqual(rows[1].payload["photos"]?.arrayValue?.count, 8)
+        let photoIDs = try c.query("SELECT id FROM generated_photos WHERE job_id = $1", [job.id]).map { $0.requiredInt("id") }
+        let delivered = rows.prefix(2).flatMap { $0.payload["photos"]!.arrayValue! }
+        XCTAssertEqual(Set(delivered.compactMap { $0["id"]?.intValue }), Set(photoIDs), "this job's photos, each once")
+        XCTAssertTrue(delivered.allSatisfy { $0["storageKey"]?.stringValue?.hasPrefix("generated/") == true })
+        XCTAssertEqual(rows[2].payload["outcome"]?.stringValue, "partial")
+        XCTAssertEqual(rows[2].payload["refundKopecks"]?.intValue, 10_847)
+        XCTAssertEqual(rows[2].payload["photoCount"]?.intValue, 18)
+        XCTAssertEqual(rows[2].payload["total"]?.intValue, 23)
+        let chat = try c.query("""
+            SELECT DISTINCT d.chat_id, u.telegram_user_id, d.give_up_at > now() + interval '23 hours' AS later
+            FROM telegram_deliveries d JOIN generation_jobs j ON j.id = d.job_id JOIN users u ON u.id = j.user_id WHERE d.job_id = $1
+            """, [job.id])
+        XCTAssertEqual(chat.count, 1)
+        XCTAssertEqual(chat[0].int("chat_id"), 7101)
+        XCTAssertEqual(chat[0].bool("later"), true)
+    }
+
+    func testAllPhotosCompleteWithoutRefund() throws {
+        let job = try PollFixtures.runningJob(deps, telegramID: 7201, photos: 7)
+        try PollFixtures.settle(c, job, succeeded: 7, failed: 0)
+        let done = try XCTUnwrap(try JobFinish.finish(c, jobID: job.id))
+        XCTAssertEqual(done.outcome, .completed)
+        XCTAssertNil(done.refundKopecks)
+        XCTAssertEqual(try count("refunds"), 0)
+        XCTAssertEqual(try deliveries(job.id).map(\.kind), ["album", "message"])
+        XCTAssertEqual(try deliveries(job.id)[1].payload["refundKopecks"]?.intValue, 0)
+    }
+
+    func testBelowSeventyPercentRefundsEverything() throws {
+        let job = try PollFixtures.runningJob(deps, telegramID: 7301, photos: 7)
+        try PollFixtures.settle(c, job, succeeded: 4, failed: 3)
+        let done = try XCTUnwrap(try JobFinish.finish(c, jobID: job.id))
+        XCTAssertEqual(done.outcome, .partial, "some photos: delivered, and all the money back")
+        XCTAssertEqual(done.refundKopecks, 49_900)
+        XCTAssertEqual(try c.query("SELECT amount_kopecks FROM refunds WHERE job_id = $1", [job.id])[0].int("amount_kopecks"), 49_900)
+    }
+
+    func testNoPhotoFailsWithAFullRefundAndOnlyAMessage() throws {
+        let job = try PollFixtures.runningJob(deps, telegramID: 7401, photos: 7)
+        try PollFixtures.settle(c, job, succeeded: 0, failed: 7)
+        let done = try XCTUnwrap(try JobFinish.finish(c, jobID: job.id))
+        XCTAssertEqual(done.outcome, .failed)
+        XCTAssertEqual(done.refundKopecks, 49_900)
+        let rows = try deliveries(job.id)
+        XCTAssertEqual(rows.map(\.kind), ["message"])
+        XCTAssertEqual(rows[0].payload["outcome"]?.stringValue, "failed")
+    }
+
+    func testASinglePhotoIsSentAsAPhotoNotAnAlbum() throws {
+        let job = try PollFixtures.runningJob(deps, telegramID: 7451, photos: 7)
+        try PollFixtures.settle(c, job, succeeded: 1, failed: 6)
+        try JobFinish.finish(c, jobID: job.id)
+        XCTAssertEqual(try deliveries(job.id).map(\.kind), ["photo", "message"])
+    }
+
+    func testNotFinishableWhileATaskRunsOrOnceCanceled() throws {
+        let job = try PollFixtures.runningJob(deps, telegramID: 7501, photos: 7)
+        try PollFixtures.settle(c, job, succeeded: 6, failed: 0)
+        XCTAssertNil(try JobFinish.finish(c, jobID: job.id), "one task still running")
+        XCTAssertEqual(try c.query("SELECT status FROM generation_jobs WHERE id = $1", [job.id])[0].string("status"), "processing")
+        try PollFixtures.settle(c, job, succeeded: 6, failed: 1)
+        try c.execute("UPDATE generation_jobs SET status = 'canceled', finished_at = now() WHERE id = $1", [job.id])
+        XCTAssertNil(try JobFinish.finish(c, jobID: job.id), "an admin's cancel is final")
+        XCTAssertEqual(try count("telegram_deliveries"), 0)
+    }
+
+    /// A refund never takes more than the payment has left (a manual refund came first).
+    func testTheRefundIsCappedByWhatOtherRefundsAlreadyTook() throws {
+        let job = try PollFixtures.runningJob(deps, telegramID: 7551, photos: 7)
+        try c.execute("""
+            INSERT INTO refunds (payment_id, amount_kopecks, reason, requested_by) VALUES ($1, 40000, 'manual', 'admin')
+            """, [job.paymentID])
+        try PollFixtures.settle(c, job, succeeded: 0, failed: 7)
+        XCTAssertEqual(try JobFinish.finish(c, jobID: job.id)?.refundKopecks, 9_900)
+    }
+
+    func testFinishingTwiceChangesNothing() throws {
+        let job = try PollFixtures.runningJob(deps, telegramID: 7601, photos: 23)
+        try PollFixtures.settle(c, job, succeeded: 18, failed: 5)
+        XCTAssertNotNil(try JobFinish.finish(c, jobID: job.id))
+        let before = try snapshot(job.id)
+        XCTAssertNil(try JobFinish.finish(c, jobID: job.id))
+        XCTAssertEqual(try snapshot(job.id), before)
+    }
+
+    /// Finishers on separate connections race on many jobs at once: each job ends once,
+    /// with one set of rows.
+    func testConcurrentFinishersFinishEachJobOnce() throws {
+        var jobs: [PollFixtures.Job] = []
+        for i in 0..<6 {
+            let job = try PollFixtures.runningJob(deps, telegramID: Int64(7700 + i), photos: 23)
+            try PollFixtures.settle(c, job, succeeded: 18, failed: 5)
+            jobs.append(job)
+        }
+        let ids = jobs.map(\.id)
+        let url = db.url
+        let wins = Locked<[Int]>([])
+        let errors = Locked<[String]>([])
+        DispatchQueue.concurrentPerform(iterations: 4) { _ in
+            do {
+                let conn = try Connection(url)
+                for id in ids.shuffled() {
+                    if let done = try JobFinish.finish(conn, jobID: id) { wins.mutate { $0.append(done.jobID) } }
+                }
+            } catch {
+                errors.mutate { $0.append("\(error)") }
+            }
+        }
+        XCTAssertEqual(errors.value, [])
+        XCTAssertEqual(wins.value.sorted(), ids.sorted(), "each job finished by exactly one finisher")
+        XCTAssertEqual(try count("refunds"), 6)
+        XCTAssertEqual(try count("telegram_deliveries"), 18)
+    }
+
+    /// A poller killed between its commit and its finish leaves a job nobody finishes:
+    /// `finishStranded` finds it.
+    func testStrandedJobsAreFound() throws {
+        let job = try PollFixtures.runningJob(deps, telegramID: 7801, photos: 7)
+        let other = try PollFixtures.runningJob(deps, telegramID: 7802, photos: 7)
+        try PollFixtures.settle(c, job, succeeded: 7, failed: 0)
+        try PollFixtures.settle(c, other, succeeded: 3, failed: 0)
+        XCTAssertEqual(try JobFinish.finishStranded(c, limit: 10).map(\.jobID), [job.id])
+        XCTAssertEqual(try JobFinish.finishStranded(c, limit: 10).map(\.jobID), [])
+    }
+
+    // MARK: helpers
+
+    func deliveries(_ jobID: Int) throws -> [(kind: String, batch: Int, payload: JSON)] {
+        try c.query("SELECT kind, batch_no, payload::text AS payload FROM telegram_deliveries WHERE job_id = $1 ORDER BY batch_no", [jobID])
+            .map { ($0.requiredString("kind"), $0.requiredInt("batch_no"), try JSON.parse(Array($0.requiredString("payload").utf8))) }
+    }
+
+    func count(_ table: String) throws -> Int {
+        try c.query("SELECT count(*)::int AS n FROM \(table)")[0].requiredInt("n")
+    }
+
+    func snapshot(_ jobID: Int) throws -> String {
+        try c.query("""
+            SELECT (SELECT row(status, succeeded, failed, finished_at, updated_at)::text FROM generation_jobs WHERE id = $1)
+                || (SELECT coalesce(string_agg(row(id, kind, batch_no, payload)::text, ';' ORDER BY id), '') FROM telegram_deliveries WHERE job_id = $1)
+                || (SELECT coalesce(string_agg(row(id, amount_kopecks)::text, ';'), '') FROM refunds WHERE job_id = $1) AS s
+            """, [jobID])[0].requiredString("s")
+    }
+}
