@@ -144,6 +144,9 @@ final class DispatcherTests: XCTestCase {
         kie.createErrors = [.transient("timeout")]
         _ = try Dispatcher(deps: d).runOnce(now: d.clock(), deadline: d.clock() + 0.3)
         XCTAssertEqual(try states(id), ["failed": 3])
+        // Its last task failed at submit: the job is finished there and then, refunded in full.
+        XCTAssertEqual(try c.query("SELECT status FROM generation_jobs WHERE id = $1", [id])[0].string("status"), "failed")
+        XCTAssertEqual(try c.query("SELECT amount_kopecks FROM refunds WHERE job_id = $1", [id])[0].int("amount_kopecks"), 49900)
     }
 
     /// A task the sweeper took back while createTask was in flight is not overwritten.

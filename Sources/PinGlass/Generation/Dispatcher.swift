@@ -220,13 +220,15 @@ public struct Dispatcher: Duty {
         }
     }
 
-    /// The task failed for good (guarded by the lease).
+    /// The task failed for good (guarded by the lease); when it was the job's last unfinished
+    /// task, the job finishes now (the same function the poller uses, so it finishes once).
     func fail(_ db: Connection, _ task: ClaimedTask, code: String, message: String) throws {
-        try db.execute("""
+        let failed = try db.execute("""
             UPDATE generation_tasks SET state = 'failed', finished_at = now(), fail_code = left($3, 64), fail_message = left($4, 500),
                    lease_token = NULL, lease_until = NULL
             WHERE id = $1 AND state = 'submitting' AND lease_token = $2::uuid
             """, [task.id, task.lease, code, message], retry: .idempotent)
+        if failed == 1 { _ = try JobFinish.finish(db, jobID: task.jobID) }
     }
 }
 
