@@ -1,0 +1,90 @@
+import Foundation
+import HTTPClient
+import PinGlassTestSupport
+import Postgres
+import XCTest
+@testable import PinGlass
+
+/// The generation story end to end: real nginx, real workers, the simulator as bank and Kie,
+/// the real `pinglass dispatch` and `pinglass poll-kie` commands. Avatar → reference →
+/// pay on the bank → generate → submitted → polled → photos stored and shown by signed links.
+final class GenerationFlowTests: XCTestCase {
+    var db: TestDatabase!
+    var stack: Stack!
+    let http = HTTPClient()
+
+    override func setUpWithError() throws {
+        db = try TestDatabase()
+        let simPort = Subprocess.freePort()
+        let simURL = "http://127.0.0.1:\(simPort)"
+        var env = Fixtures.env(simURL: simURL).merging(Fixtures.kieEnv(simURL: simURL)) { $1 }
+        env["MEDIA_KEY_SECRET"] = GenerationFixtures.mediaSecret
+        stack = try Stack(database: db, workers: 2, env: env, withSimulator: true, simPort: simPort)
+        try KieSimulator(simURL: simURL).set(["waitingSeconds": .double(0.1), "queuingSeconds": .double(0.1),
+                                              "generatingSeconds": .double(0.3)])
+    }
+    override func tearDown() {
+        stack?.stop()
+        db?.drop()
+    }
+
+    func cli(_ args: [String]) throws -> (Int32, String, String) {
+        try Subprocess.capture(TestEnvironment.binDir() + "/pinglass", args, environment: stack.environment)
+    }
+
+    func send(_ method: String, _ path: String, _ body: [UInt8] = [], type: String = "application/json", tg: Int64 = 40_001) throws -> HTTPResponse {
+        try stack.send(method, path, body: String(decoding: body, as: UTF8.self),
+                       headers: [("Content-Type", type), Fixtures.auth(telegramID: tg)])
+    }
+
+    func testFromPaymentToStoredPhotos() throws {
+        // Avatar and a reference photo through nginx (raw bytes).
+        let avatar = try JSON.parse(try send("POST", "/api/avatars", Array(#"{"name":"me"}"#.utf8)).body)["avatar"]?["id"]?.intValue
+        let avatarID = try XCTUnwrap(avatar)
+        let jpeg = GenerationFixtures.jpeg(42, size: 2048)
+        let up = try http.send(HTTPRequest(method: "POST", url: stack.baseURL + "/api/avatars/\(avatarID)/references",
+                                           headers: [("Content-Type", "image/jpeg"), Fixtures.auth(telegramID: 40_001)], body: jpeg))
+        XCTAssertEqual(up.status, 201, up.text)
+        // Pay on the simulated bank.
+        let created = try JSON.parse(try send("POST", "/api/payment/create", Array(#"{"tierId":"starter"}"#.utf8)).body)
+        let bankID = try XCTUnwrap(created["paymentId"]?.stringValue)
+        let pay = try http.send(.json("POST", stack.simURL + "/sim/control/customer", body: JSON.object([("paymentId", .string(bankID)), ("action", "pay")]).bytes))
+        XCTAssertEqual(pay.status, 200, pay.text)
+        try Subprocess.waitUntil(timeout: 20, "the payment to succeed") {
+            (try? JSON.parse(try self.send("GET", "/api/payment/status?payment_id=\(bankID)").body)["status"]?.stringValue) == "succeeded"
+        }
+        // Generate: one job with the payment's 7 photos.
+        let started = try send("POST", "/api/generate", Array(#"{"avatarId":\#(avatarID),"photos":23}"#.utf8))
+        XCTAssertEqual(started.status, 202, started.text)
+        let jobID = try XCTUnwrap(JSON.parse(started.body)["jobId"]?.intValue)
+        XCTAssertEqual(try JSON.parse(started.body)["totalPhotos"]?.intValue, 7)
+
+        // The cron duties, as cron runs them (one pass each, repeated until done).
+        let (ds, _, de) = try cli(["dispatch"])
+        XCTAssertEqual(ds, 0, de)
+        let c = try db.connect()
+        XCTAssertEqual(try c.query("SELECT count(*)::int AS n FROM generation_tasks WHERE job_id = $1 AND state = 'running'", [jobID])[0].int("n"), 7)
+        try Subprocess.waitUntil(timeout: 60, interval: 0.5, "the job to complete") {
+            let (ps, _, pe) = try self.cli(["poll-kie"])
+            XCTAssertEqual(ps, 0, pe)
+            return try c.query("SELECT status FROM generation_jobs WHERE id = $1", [jobID])[0].string("status") == "completed"
+        }
+        let job = try JSON.parse(try send("GET", "/api/jobs/\(jobID)").body)
+        XCTAssertEqual(job["progress"]?["completed"]?.intValue, 7)
+        XCTAssertEqual(job["refund"], .null)
+        let urls = (job["photos"]?.arrayValue ?? []).compactMap { $0["url"]?.stringValue }
+        XCTAssertEqual(urls.count, 7)
+        // Each photo is a real, distinct image behind its signed link.
+        var digests = Set<String>()
+        for url in urls {
+            let r = try http.send(HTTPRequest(url: url))
+            XCTAssertEqual(r.status, 200, url)
+            XCTAssertEqual(ImageType.sniff(r.body), "image/png")
+            digests.insert(Crypto.hex(Crypto.sha256(r.body)))
+        }
+        XCTAssertEqual(digests.count, 7, "seven different portraits")
+        // Delivery rows for this job were written in the same transaction as its finish.
+        XCTAssertEqual(try c.query("SELECT count(*)::int AS n FROM telegram_deliveries WHERE job_id = $1", [jobID])[0].int("n"), 2)
+        XCTAssertEqual(try c.query("SELECT count(*)::int AS n FROM refunds WHERE job_id = $1", [jobID])[0].int("n"), 0)
+    }
+}
