@@ -96,6 +96,45 @@ render_nginx() {
     printf '%s\n' "$text" > "$out"
 }
 
+# install_moto: moto's S3-compatible server from PyPI, for the S3 storage tests. Uses the
+# python3 on PATH when it already has it, else a virtualenv in .run/moto-venv (Debian's own
+# python refuses system-wide pip installs). Sets MOTO_PYTHON.
+install_moto() {
+    if python3 -c 'import moto.server, flask, werkzeug' >/dev/null 2>&1; then
+        MOTO_PYTHON=$(command -v python3)
+        return
+    fi
+    local venv=$ROOT/.run/moto-venv
+    if [ ! -x "$venv/bin/python" ]; then
+        python3 -m venv "$venv" >/dev/null 2>&1 || {
+            as_root apt-get update -qq
+            as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv python3-pip >/dev/null
+            python3 -m venv "$venv"
+        }
+    fi
+    if ! "$venv/bin/python" -c 'import moto.server, flask, werkzeug' >/dev/null 2>&1; then
+        say "installing moto (S3-compatible test server) from PyPI"
+        "$venv/bin/python" -m pip install --quiet --disable-pip-version-check 'moto[server]' >&2
+    fi
+    MOTO_PYTHON=$venv/bin/python
+}
+
+# moto_start DIR: moto's server on a free loopback port (log and pid in DIR); sets MOTO_URL.
+moto_start() {
+    local dir=$1 port
+    port=$("$MOTO_PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    "$MOTO_PYTHON" -m moto.server -H 127.0.0.1 -p "$port" >"$dir/moto.log" 2>&1 &
+    echo $! > "$dir/moto.pid"
+    MOTO_URL=http://127.0.0.1:$port
+    wait_for curl -sf "$MOTO_URL/moto-api/data.json" || { tail -20 "$dir/moto.log" >&2; exit 1; }
+}
+
+moto_stop() {
+    local dir=$1
+    [ -f "$dir/moto.pid" ] && kill "$(cat "$dir/moto.pid")" 2>/dev/null || true
+    rm -f "$dir/moto.pid"
+}
+
 build_release() {
     say "building (release)"
     (cd "$ROOT" && swift build -c release 2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\]' >&2)
