@@ -93,7 +93,7 @@ render_nginx() {
     local text
     text=$(cat "$template")
     for kv in "$@"; do text=${text//@${kv%%=*}@/${kv#*=}}; done
-    printf '%s\n' "$text" > "$out"
+    (umask 077; printf '%s\n' "$text" > "$out")   # it holds MEDIA_KEY_SECRET
 }
 
 # install_moto: moto's S3-compatible server from PyPI, for the S3 storage tests. Uses the
@@ -133,6 +133,34 @@ moto_stop() {
     local dir=$1
     [ -f "$dir/moto.pid" ] && kill "$(cat "$dir/moto.pid")" 2>/dev/null || true
     rm -f "$dir/moto.pid"
+}
+
+# env_file_value FILE NAME: NAME's value in an env file (its last assignment; an `export `
+# prefix, surrounding quotes and a CR removed), or nothing.
+env_file_value() {
+    local line value
+    line=$(grep -E "^[[:space:]]*(export[[:space:]]+)?$2[[:space:]]*=" "$1" 2>/dev/null | tail -1) || true
+    [ -n "$line" ] || return 0
+    value=${line#*=}
+    value=${value%$'\r'}
+    value=$(printf '%s' "$value" | sed -e 's/^[[:space:]]*//' -e 's/[[:space:]]*$//')
+    case $value in \"*\"|\'*\') value=${value:1:${#value}-2} ;; esac
+    printf '%s' "$value"
+}
+
+# media_key_secret DIR [ENV_FILE]: MEDIA_KEY_SECRET from the environment, else from the env
+# file, else one generated once for local runs and kept in DIR/media-key-secret (so links
+# survive a restart). The pool and nginx must get this same value.
+media_key_secret() {
+    local secret=${MEDIA_KEY_SECRET:-}
+    [ -n "$secret" ] || [ -z "${2:-}" ] || secret=$(env_file_value "$2" MEDIA_KEY_SECRET)
+    if [ -z "$secret" ]; then
+        if [ ! -s "$1/media-key-secret" ]; then
+            (umask 077; od -An -tx1 -N32 /dev/urandom | tr -d ' \n' > "$1/media-key-secret")
+        fi
+        secret=$(cat "$1/media-key-secret")
+    fi
+    printf '%s' "$secret"
 }
 
 build_release() {
