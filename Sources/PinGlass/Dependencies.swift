@@ -41,7 +41,7 @@ public final class Dependencies {
     /// with MEDIA_KEY_SECRET) or `s3` (presigned GET links; Config has checked the S3_*
     /// variables). Without MEDIA_KEY_SECRET the fs store still works, but its links do not
     /// open; `pinglass doctor` and health report it.
-    static func makeMediaStore(_ config: Config) -> any MediaStore {
+    public static func makeMediaStore(_ config: Config) -> any MediaStore {
         switch config.storage {
         case "s3":
             return S3MediaStore(endpoint: config.s3Endpoint ?? "", bucket: config.s3Bucket ?? "",

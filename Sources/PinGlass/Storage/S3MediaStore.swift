@@ -34,6 +34,9 @@ public final class S3MediaStore: MediaStore {
         self.http = http
     }
 
+    /// `bucket <name> at <endpoint>`, the endpoint redacted (for doctor and logs).
+    public var location: String { "bucket \(bucket) at \(HTTPURL.redact(endpoint))" }
+
     public func put(key: String, bytes: [UInt8], contentType: String) throws {
         _ = try send("PUT", key, body: bytes, headers: [("Content-Type", contentType)])
     }
