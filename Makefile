@@ -16,5 +16,6 @@ bench:          ## measure the pool next to nginx and pgbench (see BENCHMARKS.md
 build:
 	swift build -c release
 
-clean:
+clean:          ## stop what `make run` started, then remove builds and local state
+	@bash scripts/stop.sh
 	rm -rf .build .run

@@ -39,7 +39,7 @@ let package = Package(
 
         .executableTarget(name: "pinglass-fcgi", dependencies: ["PinGlass", "FastCGI", "HTTPCore"]),
         .executableTarget(name: "pinglass", dependencies: [
-            "PinGlass", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "PinGlass", "Postgres", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "pinglass-sim", dependencies: ["PinGlass", "FastCGI", "HTTPCore", "HTTPClient", "Postgres"]),
 

@@ -13,6 +13,17 @@ chmod 755 "$RUN/media"
 install_deps
 build_release
 
+# Ports first: a clash found after half the services started would leave them running.
+"$ROOT/scripts/stop.sh" --services-only >/dev/null 2>&1 || true
+for p in "$PORT" "$SIM_PORT"; do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+        echo "port $p is in use; stop what uses it or choose others: PORT=8090 SIM_PORT=8091 make run" >&2
+        exit 1
+    fi
+done
+# Whatever fails from here on, nothing is left half-started.
+trap 'status=$?; if [ $status -ne 0 ]; then echo "make run failed; stopping what it started" >&2; "$ROOT/scripts/stop.sh" >/dev/null 2>&1; fi' EXIT
+
 say "starting PostgreSQL (private cluster in .run/pg)"
 pg_start "$RUN/pg"
 pg_createdb "$RUN/pg" pinglass
@@ -63,6 +74,8 @@ echo $! > "$RUN/sim-deliver.pid"
 # Cron stand-in for the local run: the duties of cron.d/pinglass, in a loop.
 ( while true; do "$BIN/pinglass" reconcile; sleep 30; done ) >>"$RUN/logs/cron.log" 2>&1 &
 echo $! > "$RUN/cron.pid"
+( while true; do "$BIN/pinglass" dispatch --for 55s --every 2s; sleep 1; done ) >>"$RUN/logs/cron.log" 2>&1 &
+echo $! > "$RUN/cron-dispatch.pid"
 render_nginx "$ROOT/nginx/local.conf.in" "$RUN/nginx/nginx.conf" \
     PREFIX="$RUN/nginx" DAEMON=on ACCESS_LOG="$RUN/logs/access.log" PORT="$PORT" SIM_PORT="$SIM_PORT" \
     SOCKET="$RUN/fcgi.sock" SIM_SOCKET="$RUN/sim.sock" STORAGE_DIR="$RUN/media" MEDIA_KEY_SECRET="$MEDIA_KEY_SECRET"
@@ -77,6 +90,7 @@ PinGlass is running (simulated providers: no real money moves).
   simulator   http://127.0.0.1:$SIM_PORT/
   database    psql "$DB_URL"
   config      $ENV_FILE
+  CLI         $BIN/pinglass doctor --env-file $ENV_FILE
   logs        $RUN/logs/
 Stop everything with: make stop
 MSG

@@ -84,9 +84,10 @@ public struct Pool {
         return 0
     }
 
-    /// The listening socket, non-blocking: every idle worker is woken when a connection
-    /// arrives, and those that lose the race to accept it get EAGAIN instead of blocking in
-    /// accept() where a stop signal could not reach them.
+    /// The listening socket, non-blocking: a worker that loses the race to accept a
+    /// connection (epoll's EPOLLEXCLUSIVE wakes one idle worker, the ppoll fallback wakes
+    /// every one) gets EAGAIN instead of blocking in accept(), where a stop signal could not
+    /// reach it.
     private func openSocket() -> Int32? {
         unlink(configuration.socketPath)
         let fd = FCGX_OpenSocket(configuration.socketPath, configuration.backlog)

@@ -51,13 +51,35 @@ struct Worker {
         var served = 0
         while waiter.next() {
             // Non-blocking listen socket: EAGAIN when another worker took the connection.
-            guard FCGX_Accept_r(req) >= 0 else { continue }
+            // FCGX_Accept_r answers -errno; anything else (EMFILE, ENOBUFS, …) would keep the
+            // level-triggered wait ready and spin: pause briefly instead.
+            let rc = FCGX_Accept_r(req)
+            guard rc >= 0 else {
+                if rc != -EAGAIN && rc != -EWOULDBLOCK && rc != -EINTR && rc != -ECONNABORTED {
+                    Self.pauseAfterAcceptError(rc)
+                }
+                continue
+            }
             serve(req)
             served += 1
             if configuration.maxRequests > 0 && served >= configuration.maxRequests { break }
         }
         exit(0)
     }
+
+    /// Tells the operator once per second at most, then waits 100 ms (descriptors may free up).
+    static func pauseAfterAcceptError(_ rc: Int32) {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        if now.tv_sec != lastAcceptErrorReport {
+            lastAcceptErrorReport = now.tv_sec
+            let line = "pinglass-fcgi worker \(getpid()): accept failed: \(String(cString: strerror(-rc)))\n"
+            _ = line.withCString { Glibc.write(2, $0, strlen($0)) }
+        }
+        var pause = timespec(tv_sec: 0, tv_nsec: 100_000_000)
+        nanosleep(&pause, nil)
+    }
+    nonisolated(unsafe) static var lastAcceptErrorReport = 0
 
     private func serve(_ req: UnsafeMutablePointer<FCGX_Request>) {
         if configuration.requestTimeoutSeconds > 0 { alarm(UInt32(configuration.requestTimeoutSeconds)) }

@@ -122,8 +122,8 @@ public enum HTTPClientError: Error, CustomStringConvertible, Sendable {
 }
 
 /// A libcurl client: `send` for one blocking request, `sendAll` for many at once (curl
-/// multi), as the pollers use. Redirects are not followed; no signals are used (safe in
-/// forked workers).
+/// multi), `stream` and `HTTPBatch` for many handed back as each completes (the pollers).
+/// Redirects are not followed; no signals are used (safe in forked workers).
 public final class HTTPClient: @unchecked Sendable {
     /// Call once per process before any thread starts (curl_global_init is not thread-safe).
     public static func globalInit() { curl_global_init(Int(CURL_GLOBAL_DEFAULT)) }
@@ -138,53 +138,15 @@ public final class HTTPClient: @unchecked Sendable {
 
     /// Runs the requests concurrently, at most `maxConcurrent` at a time; results keep order.
     public func sendAll(_ requests: [HTTPRequest], maxConcurrent: Int = 16) -> [Result<HTTPResponse, HTTPClientError>] {
-        var results = [Result<HTTPResponse, HTTPClientError>?](repeating: nil, count: requests.count)
-        guard let multi = curl_multi_init() else {
-            return requests.map { _ in .failure(.transport(code: -1, message: "curl_multi_init failed")) }
-        }
-        defer { curl_multi_cleanup(multi) }
-        var next = 0
-        var active: [OpaquePointer: (Int, Transfer)] = [:]
-
-        func startMore() {
-            while active.count < maxConcurrent && next < requests.count {
-                let i = next
-                next += 1
-                do {
-                    let t = try Transfer(requests[i])
-                    curl_multi_add_handle(multi, t.handle)
-                    active[OpaquePointer(t.handle)] = (i, t)
-                } catch let e as HTTPClientError {
-                    results[i] = .failure(e)
-                } catch {
-                    results[i] = .failure(.transport(code: -1, message: "\(error)"))
-                }
-            }
-        }
-
-        startMore()
-        while !active.isEmpty {
-            var running: Int32 = 0
-            curl_multi_perform(multi, &running)
-            var left: Int32 = 0
-            while let msg = curl_multi_info_read(multi, &left) {
-                guard msg.pointee.msg == CURLMSG_DONE, let easy = msg.pointee.easy_handle,
-                      let (i, t) = active.removeValue(forKey: OpaquePointer(easy)) else { continue }
-                let rc = msg.pointee.data.result
-                curl_multi_remove_handle(multi, easy)
-                do { results[i] = .success(try t.finish(rc)) } catch let e as HTTPClientError {
-                    results[i] = .failure(e)
-                } catch { results[i] = .failure(.transport(code: -1, message: "\(error)")) }
-            }
-            startMore()
-            if !active.isEmpty { curl_multi_poll(multi, nil, 0, 100, nil) }
-        }
-        return results.map { $0 ?? .failure(.transport(code: -1, message: "not run")) }
+        var results = [Result<HTTPResponse, HTTPClientError>](repeating: .failure(.transport(code: -1, message: "not run")),
+                                                               count: requests.count)
+        stream(requests, maxConcurrent: maxConcurrent) { i, result in results[i] = result }
+        return results
     }
 }
 
 /// One easy handle with its header list and response buffers; cleaned up on release.
-private final class Transfer {
+final class Transfer {
     let handle: UnsafeMutableRawPointer
     let request: HTTPRequest
     private var headerList: UnsafeMutablePointer<curl_slist>?

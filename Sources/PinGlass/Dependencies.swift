@@ -9,7 +9,7 @@ import Postgres
 ///
 /// ```swift
 /// let deps = Dependencies(config: config, database: Database(url: config.databaseURL, applicationName: "pinglass"))
-/// deps.bank = { terminal, timeout in FakeBank() }     // a test's fake
+/// deps.bankFactory = { terminal, timeout in FakeBank() }     // a test's fake
 /// let state = try deps.bank(terminal, 3).getState(paymentID: "42")
 /// ```
 public final class Dependencies {
@@ -17,8 +17,9 @@ public final class Dependencies {
     public let database: Database
     /// Seconds since the epoch; tests move it.
     public var clock: () -> Double = System.now
-    /// The T-Bank API for a terminal, with a timeout in seconds for each call.
-    public var bank: (TBankTerminal, Double) -> any BankAPI
+    /// Makes the T-Bank client for a terminal and a per-call timeout (tests put a fake here).
+    /// Call `bank(_:_:)`, which adds the transaction guard.
+    public var bankFactory: (TBankTerminal, Double) -> any BankAPI
     /// Where the migration files are (the health check reports pending ones).
     public var migrationsDirectory: String
     /// Answers that need no fresh database read (per process).
@@ -26,6 +27,10 @@ public final class Dependencies {
     /// Stored photos (`STORAGE`): built on first use, so commands that never touch media
     /// need no media settings.
     public lazy var media: any MediaStore = Self.makeMediaStore(config)
+    /// Kie.ai: a `KieClient` for `KIE_API_URL` built on first use when `KIE_API_KEY` is set,
+    /// so commands that never generate need no Kie settings; nil without a key (generation
+    /// cannot be dispatched). Tests set a fake.
+    public lazy var kie: (any KieAPI)? = config.kieAPIKey.map { KieClient(apiURL: config.kieAPIURL, apiKey: $0) }
 
     public init(config: Config, database: Database,
                 migrationsDirectory: String = Migrator.defaultDirectory(environment: System.environment())) {
@@ -34,7 +39,13 @@ public final class Dependencies {
         self.migrationsDirectory = migrationsDirectory
         let http = HTTPClient()
         let apiURL = config.tbankAPIURL
-        self.bank = { terminal, timeout in TBankClient(apiURL: apiURL, terminal: terminal, timeout: timeout, http: http) }
+        self.bankFactory = { terminal, timeout in TBankClient(apiURL: apiURL, terminal: terminal, timeout: timeout, http: http) }
+    }
+
+    /// The T-Bank API for a terminal. Every call refuses to run while this process has a
+    /// database transaction open (reliability rule 1: never a provider call inside one).
+    public func bank(_ terminal: TBankTerminal, _ timeout: Double) -> any BankAPI {
+        OutsideTransactionBank(inner: bankFactory(terminal, timeout), database: database)
     }
 
     /// The backend `STORAGE` names: `fs` (files under `STORAGE_DIR`, links signed for nginx
@@ -58,6 +69,28 @@ public final class Dependencies {
 
     /// The connection of this process (opened on first use).
     public func db() throws -> Connection { try database.connection() }
+}
+
+/// A provider called while a transaction was open: a programming error, refused.
+public struct ProviderCallInTransaction: Error, CustomStringConvertible {
+    public let call: String
+    public var description: String { "\(call) called while a database transaction is open" }
+}
+
+/// Wraps a `BankAPI` so that no call goes out while the process holds a transaction open.
+struct OutsideTransactionBank: BankAPI {
+    let inner: any BankAPI
+    let database: Database
+
+    func check(_ call: String) throws {
+        if database.hasOpenTransaction { throw ProviderCallInTransaction(call: "T-Bank " + call) }
+    }
+    func initPayment(_ fields: [(String, JSON)]) throws -> BankInit { try check("Init"); return try inner.initPayment(fields) }
+    func getState(paymentID: String) throws -> BankState { try check("GetState"); return try inner.getState(paymentID: paymentID) }
+    func cancel(paymentID: String, amount: Int?, externalRequestID: String, receipt: JSON?) throws -> BankCancel {
+        try check("Cancel")
+        return try inner.cancel(paymentID: paymentID, amount: amount, externalRequestID: externalRequestID, receipt: receipt)
+    }
 }
 
 /// A per-process cache with expiry, for answers that need no fresh database read.

@@ -19,7 +19,7 @@ import Glibc
 /// }
 /// ```
 public final class Connection: Queryable {
-    private var conn: OpaquePointer?
+    private(set) var conn: OpaquePointer?
     private var statements = PreparedStatements(limit: 256)
     /// Set by the notice receiver when the server says FATAL while the session is idle
     /// (terminated, shutting down): the session is over even before the socket closes.

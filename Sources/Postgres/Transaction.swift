@@ -108,6 +108,8 @@ extension Connection {
         } catch Failure.lost(let message) {
             throw PostgresError.commitOutcomeUnknown(message)
         } catch let failure as Failure {
+            // A COMMIT whose connection broke may have committed: never retried as a whole.
+            if case .connectionLost(let message) = failure.error { throw PostgresError.commitOutcomeUnknown(message) }
             rollbackQuietly()
             throw failure.error
         }

@@ -19,12 +19,14 @@ final class SimApp {
     let database: Database
     let terminals: [TBankTerminal]
     let publicURL: String
+    let kie: KieSimOptions
     let http = HTTPClientAdapter()
 
-    init(database: Database, terminals: [TBankTerminal], publicURL: String) {
+    init(database: Database, terminals: [TBankTerminal], publicURL: String, kie: KieSimOptions? = nil) {
         self.database = database
         self.terminals = terminals
         self.publicURL = publicURL
+        self.kie = kie ?? KieSimOptions(apiKey: nil, resultsURL: publicURL + "/kie", webhookHmacKey: nil)
     }
 
     func handle(_ request: Request) -> Response {
@@ -46,6 +48,10 @@ final class SimApp {
                 _ = try bank.deliverDue(force: false)
                 if let target { return Response(status: 303, headers: [("Location", target)], body: []) }
                 return page("This payment is no longer open (\(p.status)).", status: 409)
+            case (_, "kie", _):
+                return try KieSim(db: db, options: kie).handle(request, Array(parts.dropFirst()))
+            case (_, "api", _):                   // Kie's paths at the root, as on api.kie.ai
+                return try KieSim(db: db, options: kie).handle(request, parts)
             case ("GET", nil, _):
                 return page("PinGlass simulator: T-Bank, Kie.ai and Telegram for local runs and tests. Never used in production.")
             case (_, "sim", _):
@@ -62,6 +68,8 @@ final class SimApp {
     func control(_ request: Request, _ parts: [String], _ db: Connection, _ bank: Bank) throws -> Response {
         let body = (try? JSON.parse(request.body)) ?? [:]
         switch (request.method, parts.dropFirst().joined(separator: "/")) {
+        case (_, let path) where path.hasPrefix("control/kie/"):
+            return try KieControl(db: db).handle(request, String(path.dropFirst("control/kie/".count)), body)
         case ("POST", "control/reset"):
             try db.execute("DELETE FROM sim.switches", retry: .idempotent)
             return .json(["ok": true])

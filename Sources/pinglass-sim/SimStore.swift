@@ -51,6 +51,7 @@ enum SimStore {
         try db.execute("SELECT pg_advisory_lock(7346121002)", retry: .idempotent)
         defer { _ = try? db.execute("SELECT pg_advisory_unlock(7346121002)", retry: .idempotent) }
         try db.executeScript(schema)
+        try db.executeScript(KieStore.schema)
     }
 
     static func switchValue(_ db: some Queryable, _ name: String) throws -> String? {

@@ -15,12 +15,17 @@ let usage = """
     The PinGlass provider simulator. It answers T-Bank's API (/v2/Init, GetState, Confirm,
     Cancel) with the bank's envelope, error codes and Token checks, serves a payment page at
     PaymentURL (/pay/<id>: Pay, Decline, 3-D Secure failure), and sends signed notifications to
-    NotificationURL until they are answered exactly "200 OK". Control API for tests: /sim/control/*.
+    NotificationURL until they are answered exactly "200 OK". It answers Kie.ai's createTask and
+    recordInfo (under /kie and at the root), with tasks that finish by the clock, Kie's rate
+    limits, credits, failures, expiring result images at /kie/results/<taskId>.png and signed
+    callbacks. Control API for tests: /sim/control/* (Kie: /sim/control/kie/*).
 
     Its state lives in schema "sim" of DATABASE_URL. It acts as the bank for the terminals in
     TBANK_TEST_TERMINAL_KEY/PASSWORD and TBANK_TERMINAL_KEY/PASSWORD. SIM_PUBLIC_URL is its own
     address (default: TBANK_API_URL without /v2). It refuses to start when PUBLIC_BASE_URL is not
-    a loopback address: it never runs next to a production system.
+    a loopback address: it never runs next to a production system. As Kie it accepts only
+    KIE_API_KEY (any key when unset) and signs callbacks with KIE_WEBHOOK_HMAC_KEY; result URLs
+    start with KIE_API_URL when that is a loopback address, else with SIM_PUBLIC_URL/kie.
 
     --deliver-every S   instead of serving, re-send due notifications every S seconds (a helper
                         loop for `make run`).
@@ -38,6 +43,12 @@ HTTPClient.globalInit()
 let terminals = config.terminals
 let env = System.environment()
 let publicURL = env["SIM_PUBLIC_URL"] ?? (config.tbankAPIURL.hasSuffix("/v2") ? String(config.tbankAPIURL.dropLast(3)) : config.tbankAPIURL)
+
+let kieOptions = KieSimOptions(
+    apiKey: config.kieAPIKey,
+    resultsURL: HTTPURL(config.kieAPIURL)?.isLoopback == true
+        ? (config.kieAPIURL.hasSuffix("/") ? String(config.kieAPIURL.dropLast()) : config.kieAPIURL) : publicURL + "/kie",
+    webhookHmacKey: config.kieWebhookHMACKey)
 
 func writeLog(_ s: String) {
     let line = "pinglass-sim[\(getpid())]: \(HTTPURL.redactingURLs(in: s))\n"
@@ -64,7 +75,9 @@ if let every = options["--deliver-every"] {
 
 let poolConfig = options.poolConfiguration(defaultWorkers: 2)
 let pool = Pool(configuration: poolConfig) {
-    let app = SimApp(database: Database(url: config.databaseURL, applicationName: "pinglass-sim"), terminals: terminals, publicURL: publicURL)
+    KieCallbacks.startThread(databaseURL: config.databaseURL, options: kieOptions)
+    let app = SimApp(database: Database(url: config.databaseURL, applicationName: "pinglass-sim"), terminals: terminals,
+                     publicURL: publicURL, kie: kieOptions)
     return app.handle
 }
 exit(pool.run())

@@ -1,9 +1,24 @@
 // pinglass: the operator and cron command line of PinGlass.
 import ArgumentParser
 import PinGlass
+#if canImport(Glibc)
+import Glibc
+#endif
 
 @main
 struct PinGlassCLI: ParsableCommand {
+    /// Refusals end with one line and their own exit code; usage errors keep ArgumentParser's help.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch let refusal as Refusal {
+            exit(withError: refusal.exit())
+        } catch {
+            exit(withError: error)
+        }
+    }
+
     static let configuration = CommandConfiguration(
         commandName: "pinglass",
         abstract: "PinGlass operations: database migrations, background duties run by cron, checks and settings.",
@@ -13,7 +28,7 @@ struct PinGlassCLI: ParsableCommand {
             DATABASE_URL is always required. Every command logs JSON lines on stderr \
             (LOG_FORMAT=text for people) and exits non-zero when it fails.
             """,
-        subcommands: [Migrate.self, Doctor.self, Settings.self, Reconcile.self, SignInitData.self]
+        subcommands: [Migrate.self, Doctor.self, Settings.self, Reconcile.self, Dispatch.self, SignInitData.self]
     )
 }
 
@@ -29,8 +44,39 @@ struct GlobalOptions: ParsableArguments {
             Dependencies.initializeProcess()
             return config
         } catch let e as ConfigError {
-            throw ValidationError("configuration: \(e)")
+            throw Refusal.configuration("\(e)")
         }
+    }
+}
+
+/// A command that cannot do its work for a reason that is not a typo on the command line:
+/// one line on stderr, no usage text, and the sysexits code for it (78, EX_CONFIG, for the
+/// configuration; 1 otherwise).
+enum Refusal: Error, CustomStringConvertible {
+    case configuration(String)
+    case refused(String)
+
+    var description: String {
+        switch self {
+        case .configuration(let why): return "configuration: \(why)"
+        case .refused(let why): return why
+        }
+    }
+
+    /// Prints the refusal and ends the command with its exit code.
+    func exit() -> ExitCode {
+        FileHandleStderr.write("pinglass: \(description)\n")
+        switch self {
+        case .configuration: return ExitCode(78)
+        case .refused: return ExitCode(1)
+        }
+    }
+}
+
+enum FileHandleStderr {
+    static func write(_ s: String) {
+        var line = s
+        line.withUTF8 { buf in _ = Glibc.write(2, buf.baseAddress, buf.count) }
     }
 }
 

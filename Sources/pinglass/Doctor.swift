@@ -16,7 +16,7 @@ struct Doctor: ParsableCommand {
     func run() throws {
         let config: Config
         do { config = try global.loadConfig() } catch {
-            print("FAIL  configuration: \(error)")
+            print("FAIL  \(error)")
             throw ExitCode(1)
         }
         var failures = 0
@@ -26,10 +26,16 @@ struct Doctor: ParsableCommand {
         }
         report(true, "configuration parsed (LOG_FORMAT=\(config.logFormat), LOG_LEVEL=\(config.logLevel))")
         report(config.publicBaseURL != nil, "PUBLIC_BASE_URL set (needed for payments)", warnOnly: true)
-        report(config.tbankTest != nil, "T-Bank test terminal configured", warnOnly: true)
-        report(config.tbankProduction != nil, "T-Bank production terminal configured", warnOnly: true)
-        report(config.kieAPIKey != nil, "KIE_API_KEY set", warnOnly: true)
-        report(config.telegramBotToken != nil, "TELEGRAM_BOT_TOKEN set", warnOnly: true)
+        func configured(_ ok: Bool, _ what: String, missing: String) {
+            report(ok, ok ? what : missing, warnOnly: true)
+        }
+        configured(config.tbankTest != nil, "T-Bank test terminal configured",
+                   missing: "T-Bank test terminal not configured (TBANK_TEST_TERMINAL_KEY, TBANK_TEST_PASSWORD)")
+        configured(config.tbankProduction != nil, "T-Bank production terminal configured",
+                   missing: "T-Bank production terminal not configured (TBANK_TERMINAL_KEY, TBANK_PASSWORD): production mode unavailable")
+        configured(config.kieAPIKey != nil, "KIE_API_KEY set", missing: "KIE_API_KEY not set: generation cannot be dispatched")
+        configured(config.telegramBotToken != nil, "TELEGRAM_BOT_TOKEN set",
+                   missing: "TELEGRAM_BOT_TOKEN not set: users cannot sign in, nothing can be delivered")
         do {
             let db = try Database.forCLI(config).connection()
             let version = try db.query("SHOW server_version", retry: .idempotent).first?.string("server_version") ?? "?"

@@ -1,5 +1,6 @@
 import ArgumentParser
 import PinGlass
+import Postgres
 
 /// `--for` and `--every`, shared by every cron duty command; the loop itself, the deadline,
 /// the heartbeat, the log and the exit code are `DutyRunner`'s.
@@ -20,12 +21,20 @@ struct DutyOptions: ParsableArguments {
     }
 
     /// Loads the configuration, makes the duty and runs it; exits non-zero when a pass failed.
-    func run<D: Duty>(global: GlobalOptions, config: D.Config, makeDuty: (Dependencies, D.Config) throws -> D) throws {
+    /// `wakeOn`: PostgreSQL channels whose `pg_notify` ends the wait between passes at once
+    /// (a committed generate notifies `dispatch`); `--every` stays the longest wait.
+    func run<D: Duty>(global: GlobalOptions, config: D.Config, wakeOn channels: [String] = [],
+                      makeDuty: (Dependencies, D.Config) throws -> D) throws {
         let schedule = try schedule(validating: config)
         let settings = try global.loadConfig()
         let deps = Dependencies(config: settings, database: Database.forCLI(settings))
         let duty = try Self.validated { try makeDuty(deps, config) }
-        let outcome = DutyRunner(database: deps.database, schedule: schedule, clock: deps.clock).run(duty)
+        var runner = DutyRunner(database: deps.database, schedule: schedule, clock: deps.clock)
+        if !channels.isEmpty {
+            let listener = Listener(conninfo: deps.database.conninfo, channels: channels)
+            runner.sleep = { listener.wait(timeout: $0) }
+        }
+        let outcome = runner.run(duty)
         if outcome.exitCode != 0 { throw ExitCode(outcome.exitCode) }
     }
 

@@ -41,7 +41,7 @@ struct Settings: ParsableCommand {
                 let old = try PaymentSettings.setTerminalMode(db, config: config, mode: target, actor: actor)
                 print(old == target ? "T-Bank mode is already \(target.rawValue)" : "T-Bank mode: \(old.rawValue) → \(target.rawValue)")
             } catch let e as PaymentSettings.ChangeError {
-                throw ValidationError(e.description)
+                throw Refusal.refused(e.description)
             }
         }
     }

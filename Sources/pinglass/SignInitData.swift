@@ -22,7 +22,7 @@ struct SignInitData: ParsableCommand {
 
     func run() throws {
         let config = try global.loadConfig()
-        guard let token = config.telegramBotToken else { throw ValidationError("TELEGRAM_BOT_TOKEN is not set") }
+        guard let token = config.telegramBotToken else { throw Refusal.configuration("TELEGRAM_BOT_TOKEN is not set") }
         let user = JSON.object([("id", .number(String(telegramId))), ("first_name", .string(firstName))]).serialized
         print(TelegramInitData.sign(fields: [("auth_date", String(Int(System.now()))), ("user", user)], botToken: token))
     }

@@ -73,9 +73,14 @@ final class CLITests: XCTestCase {
 
     func testMissingConfigurationIsOneClearMessage() throws {
         let (status, out, err) = try cli(["migrate"])
-        XCTAssertNotEqual(status, 0)
+        XCTAssertEqual(status, 78, "EX_CONFIG, not a usage error")
         XCTAssertTrue((out + err).contains("DATABASE_URL is not set"), out + err)
         XCTAssertFalse((out + err).contains("Fatal error"))
+        XCTAssertFalse((out + err).contains("Usage:"), "a configuration problem is not a typo: \(out + err)")
+        XCTAssertFalse((out + err).contains("configuration: configuration:"), out + err)
+        let (sd, od, _) = try cli(["doctor"])
+        XCTAssertEqual(sd, 1)
+        XCTAssertTrue(od.contains("FAIL  configuration: DATABASE_URL is not set"), od)
         let (s2, o2, e2) = try cli(["migrate"], env: ["DATABASE_URL": "x", "KIE_RATE_LIMIT": "many"])
         XCTAssertNotEqual(s2, 0)
         XCTAssertTrue((o2 + e2).contains("KIE_RATE_LIMIT is invalid"), o2 + e2)

@@ -7,7 +7,7 @@ import PinGlass
 ///
 /// ```swift
 /// let bank = FakeBank(state: "CONFIRMED")
-/// app.deps.bank = bank.factory
+/// app.deps.bankFactory = bank.factory
 /// ```
 public final class FakeBank: BankAPI, @unchecked Sendable {
     public struct Call: Equatable, Sendable {

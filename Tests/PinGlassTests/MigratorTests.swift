@@ -1,3 +1,4 @@
+import Foundation
 import XCTest
 import Postgres
 import PinGlassTestSupport
@@ -23,6 +24,40 @@ final class MigratorTests: XCTestCase {
         let pinglass = try Catalogue.styles(c).first { $0.id == "pinglass" }
         XCTAssertGreaterThanOrEqual(pinglass?.prompts ?? 0, 23)
         XCTAssertEqual(try PaymentSettings.terminalMode(c), .test)
+    }
+
+    /// 0007: payments the old code took for paid on AUTHORIZED alone go back to `authorized`;
+    /// confirmed or consumed ones stay `succeeded`.
+    func testOldAuthorizedOnlyPaymentsAreDemoted() throws {
+        let all = try FileManager.default.contentsOfDirectory(atPath: try TestDatabase.migrationsDir()).filter { $0.hasSuffix(".sql") }.sorted()
+        let dir = try TestEnvironment.makeTempDir("migrations-0007")
+        for f in all where f < "0007" {
+            try FileManager.default.copyItem(atPath: try TestDatabase.migrationsDir() + "/" + f, toPath: dir + "/" + f)
+        }
+        let c = try db.connect()
+        try Migrator(db: c, directory: dir).migrate()
+        let user = try c.query("INSERT INTO users (telegram_user_id) VALUES (1) RETURNING id")[0].requiredInt("id")
+        func payment(_ order: String, bankStatus: String) throws -> Int {
+            try c.query("""
+                INSERT INTO payments (user_id, order_id, terminal, terminal_key, tbank_payment_id, tier, photo_count, amount_kopecks,
+                                      status, bank_status, redirect_due_at)
+                VALUES ($1, $2, 'test', 'k', $2, 'starter', 7, 49900, 'succeeded', $3, now()) RETURNING id
+                """, [user, order, bankStatus])[0].requiredInt("id")
+        }
+        let authorizedOnly = try payment("o1", bankStatus: "AUTHORIZED")
+        let confirmed = try payment("o2", bankStatus: "CONFIRMED")
+        let confirmedLate = try payment("o3", bankStatus: "AUTHORIZED")
+        try c.execute("""
+            INSERT INTO webhook_logs (source, payment_id, event_type, payload, outcome) VALUES ('tbank', $1, 'CONFIRMED', '{}', 'duplicate')
+            """, [confirmedLate])
+        for f in all where f >= "0007" {
+            try FileManager.default.copyItem(atPath: try TestDatabase.migrationsDir() + "/" + f, toPath: dir + "/" + f)
+        }
+        try Migrator(db: c, directory: dir).migrate()
+        let status = { (id: Int) in try c.query("SELECT status FROM payments WHERE id = $1", [id])[0].requiredString("status") }
+        XCTAssertEqual(try status(authorizedOnly), "authorized")
+        XCTAssertEqual(try status(confirmed), "succeeded")
+        XCTAssertEqual(try status(confirmedLate), "succeeded")
     }
 
     func testRefusesWhenAnAppliedFileChanged() throws {

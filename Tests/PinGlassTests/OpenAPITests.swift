@@ -20,7 +20,11 @@ final class OpenAPITests: XCTestCase {
     override func tearDown() { db?.drop() }
 
     func testEveryRouteIsDocumentedAndEveryDocumentedRouteExists() throws {
-        let routes = Set(Routes.table().table.map { "\($0.method.lowercased()) \($0.pattern)" })
+        // The router writes `:id`, OpenAPI `{id}`.
+        let routes = Set(Routes.table().table.map { route in
+            "\(route.method.lowercased()) " + route.pattern.split(separator: "/", omittingEmptySubsequences: false)
+                .map { $0.hasPrefix(":") ? "{\($0.dropFirst())}" : String($0) }.joined(separator: "/")
+        })
         var documented = Set<String>()
         for (path, ops) in spec.document["paths"]?.objectValue ?? [] {
             for (method, _) in ops.objectValue ?? [] { documented.insert("\(method) \(path)") }
@@ -48,6 +52,35 @@ final class OpenAPITests: XCTestCase {
         let unanswered = app.post("/api/payment/create", body: #"{"tierId":"starter"}"#, headers: withUser)
         XCTAssertEqual(unanswered.status, 502)
         assertMatches("/api/payment/create", "POST", unanswered)
+        // Avatars, references, generate and jobs.
+        func call(_ method: String, _ path: String, _ body: String = "", type: String = "application/json") -> Response {
+            app.app.handle(Request(method: method, path: path, headers: withUser.merging(["Content-Type": type]) { $1 }, body: Array(body.utf8)))
+        }
+        let created = call("POST", "/api/avatars", #"{"name":"me"}"#)
+        assertMatches("/api/avatars", "POST", created)
+        let id = try XCTUnwrap(JSON.parse(created.body)["avatar"]?["id"]?.intValue)
+        assertMatches("/api/avatars", "GET", call("GET", "/api/avatars"))
+        assertMatches("/api/avatars/{id}", "GET", call("GET", "/api/avatars/\(id)"))
+        assertMatches("/api/avatars/{id}", "GET", call("GET", "/api/avatars/999999"))
+        assertMatches("/api/avatars/{id}", "PATCH", call("PATCH", "/api/avatars/\(id)", #"{"name":"renamed"}"#))
+        let jpeg = "data:image/jpeg;base64," + Crypto.base64(GenerationFixtures.jpeg(5))
+        assertMatches("/api/avatars/{id}/references", "POST", call("POST", "/api/avatars/\(id)/references", #"{"referenceImages":["\#(jpeg)"]}"#))
+        assertMatches("/api/avatars/{id}/references", "GET", call("GET", "/api/avatars/\(id)/references"))
+        assertMatches("/api/generate", "POST", call("POST", "/api/generate", #"{"avatarId":\#(id)}"#))
+        let c = try db.connect()
+        let userID = try c.query("SELECT user_id FROM avatars WHERE id = $1", [id])[0].requiredInt("user_id")
+        try c.execute("""
+            INSERT INTO payments (user_id, order_id, terminal, terminal_key, tbank_payment_id, tier, photo_count, amount_kopecks, status, redirect_due_at)
+            VALUES ($1, 'o-openapi', 'test', 'k', 'b-openapi', 'starter', 7, 49900, 'succeeded', now())
+            """, [userID])
+        let started = call("POST", "/api/generate", #"{"avatarId":\#(id)}"#)
+        XCTAssertEqual(started.status, 202, started.bodyText)
+        assertMatches("/api/generate", "POST", started)
+        let job = try XCTUnwrap(JSON.parse(started.body)["jobId"]?.intValue)
+        assertMatches("/api/jobs/{id}", "GET", call("GET", "/api/jobs/\(job)"))
+        assertMatches("/api/generate", "GET", app.get("/api/generate", query: "job_id=\(job)", headers: user))
+        assertMatches("/api/avatars/{id}", "GET", call("GET", "/api/avatars/\(id)"))
+        assertMatches("/api/avatars/{id}", "DELETE", call("DELETE", "/api/avatars/\(id)"))
         // And the validator does find problems.
         XCTAssertFalse(spec.problems(path: "/api/pricing", method: "GET", status: 200, body: Array(#"{"tiers":[{"id":1}]}"#.utf8)).isEmpty)
         XCTAssertFalse(spec.problems(path: "/api/nope", method: "GET", status: 200, body: []).isEmpty)

@@ -14,7 +14,7 @@ final class PaymentStatusTests: XCTestCase {
 
     func app(_ bank: FakeBank, production: Bool = false) throws -> InProcessApp {
         let app = try InProcessApp(database: db, env: Fixtures.env(simURL: "http://127.0.0.1:9", production: production))
-        app.deps.bank = bank.factory
+        app.deps.bankFactory = bank.factory
         return app
     }
 
@@ -67,6 +67,35 @@ final class PaymentStatusTests: XCTestCase {
         XCTAssertEqual(bank.calls.map(\.terminalKey), [Fixtures.testTerminal.key, Fixtures.productionTerminal.key])
     }
 
+    /// A GetState answer about another amount moves nothing (the webhook's cross-checks).
+    func testAGetStateThatDoesNotMatchThePaymentIsNotApplied() throws {
+        let c = try db.connect()
+        let bank = FakeBank(state: "CONFIRMED", amount: 100)
+        let a = try app(bank)
+        let p = try Fixtures.pendingPayment(c, telegramID: 8501)
+        try makeLate(c, p.id)
+        let auth = Fixtures.auth(telegramID: 8501)
+        XCTAssertEqual(a.get("/api/payment/status", query: "payment_id=\(p.bankID)", headers: [auth.0: auth.1]).status, 200)
+        XCTAssertEqual(bank.calls.count, 1)
+        XCTAssertEqual(try Fixtures.paymentState(c, p.id).status, "pending")
+        XCTAssertEqual(try Counters.value(c, "payments.mismatched_notifications"), 1)
+        // A NUL or anything but digits as payment_id is a 400, never a 500.
+        XCTAssertEqual(a.get("/api/payment/status", query: "payment_id=%00", headers: [auth.0: auth.1]).status, 400)
+        XCTAssertEqual(a.get("/api/payment/status", query: "payment_id=12a", headers: [auth.0: auth.1]).status, 400)
+    }
+
+    /// No bank call can go out while the process holds a transaction open (rule 1).
+    func testTheBankRefusesCallsInsideATransaction() throws {
+        let bank = FakeBank(state: "CONFIRMED")
+        let a = try app(bank)
+        let deps = a.deps
+        XCTAssertThrowsError(try deps.db().withTransaction { _ in
+            try deps.bank(Fixtures.testTerminal, 1).getState(paymentID: "1")
+        }) { XCTAssertTrue($0 is ProviderCallInTransaction, "\($0)") }
+        XCTAssertEqual(bank.calls.count, 0)
+        XCTAssertEqual(try deps.bank(Fixtures.testTerminal, 1).getState(paymentID: "1").status, "CONFIRMED", "outside: allowed")
+    }
+
     /// Test-terminal payments are usable only in test mode or for TEST_TELEGRAM_IDS.
     func testTestPaymentsAreNotUsableInProductionExceptForStaff() throws {
         let c = try db.connect()
@@ -92,12 +121,12 @@ final class PaymentStatusTests: XCTestCase {
         let a = try app(FakeBank(state: "NEW"))
         let auth = Fixtures.auth(telegramID: 8401)
         XCTAssertEqual(a.get("/api/payment/status", headers: [auth.0: auth.1]).status, 200)
-        let xmin = { try c.query("SELECT xmin::text AS x FROM users WHERE telegram_user_id = 8401")[0].requiredString("x") }
+        // xmin changes when the row is rewritten, xmax when it is locked (an upsert's
+        // ON CONFLICT DO UPDATE … WHERE locks the row even when it changes nothing).
+        let xmin = { try c.query("SELECT xmin::text || '/' || xmax::text AS x FROM users WHERE telegram_user_id = 8401")[0].requiredString("x") }
         let before = try xmin()
-        let walBefore = try c.query("SELECT pg_current_wal_insert_lsn()::text AS l")[0].requiredString("l")
         for _ in 0..<5 { XCTAssertEqual(a.get("/api/payment/status", headers: [auth.0: auth.1]).status, 200) }
-        XCTAssertEqual(try xmin(), before, "the row was not rewritten")
-        XCTAssertEqual(try c.query("SELECT pg_current_wal_insert_lsn()::text AS l")[0].requiredString("l"), walBefore, "no WAL written")
+        XCTAssertEqual(try xmin(), before, "the row was neither rewritten nor locked")
         // A changed username is written once.
         let renamed = ("Authorization", "tma " + TelegramInitData.sign(
             fields: [("auth_date", String(Int(Date().timeIntervalSince1970))), ("user", #"{"id":8401,"first_name":"Test","username":"renamed"}"#)],

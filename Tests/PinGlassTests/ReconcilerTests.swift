@@ -17,7 +17,7 @@ final class ReconcilerTests: XCTestCase {
         let config = try db.config(Fixtures.env(simURL: "http://127.0.0.1:9"))
         deps = Dependencies(config: config, database: Database(url: config.databaseURL, applicationName: "test"),
                             migrationsDirectory: try TestDatabase.migrationsDir())
-        deps.bank = bank.factory
+        deps.bankFactory = bank.factory
     }
     override func tearDown() {
         deps?.database.close()
@@ -174,10 +174,12 @@ final class ReconcilerTests: XCTestCase {
         XCTAssertEqual(bank.calls, [])
         XCTAssertEqual(try conn.query("SELECT count(*)::int AS n FROM payments WHERE last_checked_at IS NOT NULL")[0].int("n"), 0)
 
-        // Each reading of the clock moves it 10 s: the claims at +10 and +20 are taken, +30 is past.
+        // Each reading of the clock moves it 10 s. Per payment the pass reads it twice: at the
+        // claim and for the GetState timeout (capped by what is left of the pass). Claims at
+        // +10 and +30 are taken, +50 is past the deadline.
         let clock = TestClock(now: now)
         deps.clock = { clock.advance(10); return clock.now }
-        let report = try reconciler().runOnce(now: now, deadline: now + 25)
+        let report = try reconciler().runOnce(now: now, deadline: now + 45)
         XCTAssertEqual(report.checked, 2)
         XCTAssertTrue(report.stoppedAtDeadline)
         XCTAssertEqual(try waiting.map { try status($0) }.sorted(), ["pending", "succeeded", "succeeded"])

@@ -251,8 +251,9 @@ final class WebhookTests: XCTestCase {
         _ = post(Fixtures.notification(paymentID: r.bankID, orderID: r.orderID, status: "REJECTED", amount: 49900))
         XCTAssertEqual(post(Fixtures.notification(paymentID: r.bankID, orderID: r.orderID, status: "CONFIRMED", amount: 49900)).bodyText, "OK")
         XCTAssertEqual(try Fixtures.paymentState(c, r.id).status, "rejected")
-        XCTAssertEqual(try Fixtures.outcomes(c, paymentID: r.id), ["applied", "refused"])
-        XCTAssertEqual(try Counters.value(c, "payments.refused_transitions"), 1)
+        XCTAssertEqual(post(Fixtures.notification(paymentID: r.bankID, orderID: r.orderID, status: "CONFIRMED", amount: 49900)).bodyText, "OK")
+        XCTAssertEqual(try Fixtures.outcomes(c, paymentID: r.id), ["applied", "refused", "refused"])
+        XCTAssertEqual(try Counters.value(c, "payments.refused_transitions"), 1, "the bank repeating itself is one refusal")
     }
 
     /// Only a succeeded payment can be consumed, once; a refunded or partly refunded one never.
@@ -265,5 +266,38 @@ final class WebhookTests: XCTestCase {
                 XCTAssertTrue("\(error)".contains("only a succeeded payment can be consumed"), "\(error)")
             }
         }
+        // A succeeded payment is consumed by a real job, once: a second job cannot take it.
+        let ready = try GenerationFixtures.readyToGenerate(c, telegramID: 7100)
+        let userID = try c.query("SELECT user_id FROM payments WHERE id = $1", [ready.paymentID])[0].requiredInt("user_id")
+        func job() throws -> Int {
+            try c.query("""
+                INSERT INTO generation_jobs (user_id, avatar_id, payment_id, style_id, total_photos, deadline_at)
+                VALUES ($1, $2, $3, 'pinglass', 7, now() + interval '1 hour') RETURNING id
+                """, [userID, ready.avatarID, ready.paymentID])[0].requiredInt("id")
+        }
+        let first = try job()
+        XCTAssertEqual(try c.execute("UPDATE payments SET consumed_by_job = $1 WHERE id = $2", [first, ready.paymentID]), 1)
+        try c.execute("DELETE FROM generation_jobs WHERE id <> $1 AND payment_id = $2", [first, ready.paymentID])
+        XCTAssertThrowsError(try c.execute("UPDATE payments SET consumed_by_job = $1 + 1000 WHERE id = $2", [first, ready.paymentID])) { error in
+            XCTAssertTrue("\(error)".contains("already consumed"), "\(error)")
+        }
+        // Refunded later (the job failed): still consumed by the same job, allowed.
+        XCTAssertEqual(try c.execute("UPDATE payments SET status = 'refunded', refunded_kopecks = amount_kopecks WHERE id = $1", [ready.paymentID]), 1)
+    }
+
+    /// A partial refund whose Amount leaves nothing (or everything) charged contradicts
+    /// itself: refused, logged and counted once, however often it comes.
+    func testSelfContradictingPartialRefundIsRefusedAndCountedOnce() throws {
+        let c = try db.connect()
+        let p = try Fixtures.pendingPayment(c, status: "succeeded")
+        for _ in 0..<3 {
+            XCTAssertEqual(post(Fixtures.notification(paymentID: p.bankID, orderID: p.orderID, status: "PARTIAL_REFUNDED", amount: 0)).bodyText, "OK")
+        }
+        XCTAssertEqual(try Fixtures.paymentState(c, p.id).status, "succeeded")
+        XCTAssertEqual(try Fixtures.outcomes(c, paymentID: p.id), ["refused", "refused", "refused"])
+        XCTAssertEqual(try Counters.value(c, "payments.refused_transitions"), 1)
+        // A signed CONFIRMED for an order we never made is counted too.
+        _ = post(Fixtures.notification(paymentID: "777", orderID: "never-made", status: "CONFIRMED", amount: 100))
+        XCTAssertEqual(try Counters.value(c, "payments.unknown_notifications"), 1)
     }
 }

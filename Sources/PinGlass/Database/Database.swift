@@ -37,6 +37,9 @@ public final class Database {
     }
 
     /// Ends a unit of work: rolls back anything left open so the next one starts idle.
+    /// True while this process's connection has a transaction open.
+    public var hasOpenTransaction: Bool { conn.map { !$0.isIdle } ?? false }
+
     public func finishRequest() {
         conn?.resetToIdle()
     }

@@ -126,15 +126,21 @@ public struct Migrator {
         for f in files where done[f.version] == nil {
             progress("applying \(f.name)")
             do {
-                try db.withTransaction { tx in
+                let ran: Bool = try db.withTransaction { tx in
+                    // Held for the transaction as well: if the session (and its session lock)
+                    // was lost and silently re-opened, another migrator still waits here, and
+                    // a file it applied meanwhile is not applied twice.
+                    try tx.execute("SELECT pg_advisory_xact_lock($1)", [Self.lockKey])
+                    if try tx.query("SELECT 1 FROM schema_migrations WHERE version = $1", [f.version]).first != nil { return false }
                     try tx.executeScript(f.sql)
                     try tx.execute("INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
                                    [f.version, f.name, f.checksum])
+                    return true
                 }
+                if ran { appliedNow.append(f.name) }
             } catch {
                 throw MigrationError.failed(file: f.name, reason: "\(error)")
             }
-            appliedNow.append(f.name)
         }
         return appliedNow
     }

@@ -10,7 +10,7 @@ import Postgres
 /// }
 /// ```
 public enum PaymentCheck {
-    static let log = Logger(label: "payments")
+    public static let log = Logger(label: "payments")
 
     /// Claims the right to ask the bank about a payment now: one guarded statement that
     /// moves `last_checked_at` only when the last check is older than `interval` seconds.
@@ -32,14 +32,16 @@ public enum PaymentCheck {
 
     /// Asks `GetState` (outside any transaction) and applies the answer. `.ignored` when the
     /// payment has no bank id yet or its terminal is no longer configured (logged).
-    public static func refresh(_ deps: Dependencies, _ payment: PaymentRecord, timeout: Double) throws -> TransitionOutcome {
-        guard let state = try ask(deps, payment, timeout: timeout) else { return .ignored }
-        return try apply(deps, payment, state)
+    public static func refresh(_ deps: Dependencies, _ payment: PaymentRecord, timeout: Double,
+                               log: Logger = PaymentCheck.log) throws -> TransitionOutcome {
+        guard let state = try ask(deps, payment, timeout: timeout, log: log) else { return .ignored }
+        return try apply(deps, payment, state, log: log)
     }
 
     /// The bank's state of a payment, asked with the payment's own terminal; nil when it
     /// cannot be asked (no bank id yet, or its terminal is no longer configured: logged).
-    public static func ask(_ deps: Dependencies, _ payment: PaymentRecord, timeout: Double) throws -> BankState? {
+    public static func ask(_ deps: Dependencies, _ payment: PaymentRecord, timeout: Double,
+                           log: Logger = PaymentCheck.log) throws -> BankState? {
         guard let bankID = payment.tbankPaymentID else { return nil }
         guard let terminal = terminal(of: payment, in: deps.config) else {
             log.error("the payment's terminal is not configured: cannot ask the bank",
@@ -51,10 +53,19 @@ public enum PaymentCheck {
 
     /// Applies a state the bank reported (by `ask`) in one short transaction, with the same
     /// guarded transition as the webhook.
-    public static func apply(_ deps: Dependencies, _ payment: PaymentRecord, _ state: BankState) throws -> TransitionOutcome {
+    public static func apply(_ deps: Dependencies, _ payment: PaymentRecord, _ state: BankState,
+                             log: Logger = PaymentCheck.log) throws -> TransitionOutcome {
         guard let bankID = payment.tbankPaymentID else { return .ignored }
         return try deps.db().withTransaction { tx in
             guard let current = try PaymentLedger.findForNotification(tx, paymentID: bankID, orderID: nil) else { return .ignored }
+            // The same cross-checks as a notification: an answer about another order or
+            // another amount moves nothing.
+            if let problem = PaymentNotifications.mismatch(current, terminalKey: current.terminalKey, bankPaymentID: state.paymentID,
+                                                           orderID: state.orderID, amount: state.amount, status: state.status) {
+                log.error("GetState does not match its payment", metadata: ["payment_id": "\(current.id)", "reason": "\(problem)"])
+                try Counters.increment(tx, "payments.mismatched_notifications")
+                return .ignored
+            }
             let outcome = try PaymentLedger.apply(tx, payment: current, bankStatus: state.status, bankPaymentID: bankID,
                                                   bankAmount: state.amount)
             if outcome == .refused {

@@ -84,8 +84,10 @@ public struct PaymentCreation {
         do {
             let r = try bank.initPayment(fields)
             try db.execute("""
-                UPDATE payments SET tbank_payment_id = $2, payment_url = $3, status = 'pending', bank_status = $4, updated_at = now()
-                WHERE id = $1 AND status = 'new'
+                UPDATE payments SET tbank_payment_id = COALESCE(tbank_payment_id, $2), payment_url = COALESCE(payment_url, $3),
+                       status = CASE WHEN status = 'new' THEN 'pending' ELSE status END,
+                       bank_status = CASE WHEN status = 'new' THEN $4 ELSE bank_status END, updated_at = now()
+                WHERE id = $1
                 """, [payment.id, r.paymentID, r.paymentURL, r.status], retry: .idempotent)
             log.info("payment created", metadata: ["payment_id": "\(payment.id)", "order_id": "\(orderID)", "tier": "\(tier.id)"])
             return Created(payment: try PaymentLedger.find(db, id: payment.id) ?? payment, paymentURL: r.paymentURL,

@@ -99,7 +99,10 @@ public enum PaymentLedger {
         var refunded = payment.refundedKopecks
         if t.target == .refunded { refunded = payment.amountKopecks }
         if t.target == .partiallyRefunded {
-            guard let left = bankAmount, left > 0, left < payment.amountKopecks else { return .ignored }
+            // A partial refund that leaves nothing or everything charged contradicts itself.
+            guard let left = bankAmount, left > 0, left < payment.amountKopecks else {
+                return try refuse(db, payment, bankStatus: bankStatus)
+            }
             refunded = max(refunded, payment.amountKopecks - left)
         }
         // Guarded transition: only from the allowed predecessors (rule 3). For partial
@@ -117,7 +120,16 @@ public enum PaymentLedger {
         if changed == 1 { return .applied }
         if payment.status == t.target { return .duplicate }
         guard t.isAnomalous(from: payment.status) else { return .stale }
-        try Counters.increment(db, "payments.refused_transitions")
+        return try refuse(db, payment, bankStatus: bankStatus)
+    }
+
+    /// A money-relevant status the payment cannot take: `.refused`, counted once per payment
+    /// and bank status (re-checks and re-sends of the same answer do not inflate the alert).
+    static func refuse(_ db: Transaction, _ payment: PaymentRecord, bankStatus: String) throws -> TransitionOutcome {
+        let first = try db.execute("""
+            UPDATE payments SET refused_bank_status = $2 WHERE id = $1 AND refused_bank_status IS DISTINCT FROM $2
+            """, [payment.id, bankStatus])
+        if first == 1 { try Counters.increment(db, "payments.refused_transitions") }
         return .refused
     }
 }

@@ -11,7 +11,7 @@ import Postgres
 /// a short prefix.
 ///
 /// ```swift
-/// switch try PaymentNotifications.receive(deps, body: bytes, source: source, log: log) {
+/// switch try PaymentNotifications.receive(deps, body: bytes, source: source, log: ctx.log) {
 /// case .accepted: …   // answer 200 "OK" (applied, duplicate, stale or an unused kind)
 /// case .malformed(let why): …   // 400
 /// case .forbidden: …   // 403
@@ -42,9 +42,8 @@ public enum PaymentNotifications {
         "TerminalKey", "OrderId", "Success", "Status", "PaymentId", "ErrorCode", "Amount", "Message", "Details",
     ]
 
-    static let log = Logger(label: "webhook")
-
-    public static func receive(_ deps: Dependencies, body: [UInt8], source: Source) throws -> Verdict {
+    /// `log` carries the request id of the notification's request.
+    public static func receive(_ deps: Dependencies, body: [UInt8], source: Source, log: Logger) throws -> Verdict {
         let db = try deps.db()
         let notification: JSON
         do {
@@ -73,12 +72,20 @@ public enum PaymentNotifications {
             guard bankPaymentID != nil || orderID != nil,
                   let payment = try PaymentLedger.findForNotification(tx, paymentID: bankPaymentID, orderID: orderID) else {
                 let outcome = transition == nil ? "ignored" : "unknown_payment"
+                if transition != nil {
+                    // Signed by the bank, about money, for a payment we do not know: answered OK
+                    // (re-sending cannot help) but told and counted for a person to look at.
+                    log.error("a signed notification names no payment of ours",
+                              metadata: ["status": "\(status ?? "-")", "order_id": "\(orderID ?? "-")"])
+                    try Counters.increment(tx, "payments.unknown_notifications")
+                }
                 try record(tx, source, payload: payload, paymentID: nil, event: status, outcome: outcome, reason: nil)
                 return outcome
             }
             if let problem = mismatch(payment, terminalKey: key, bankPaymentID: bankPaymentID, orderID: orderID,
                                       amount: amount, status: status) {
                 log.error("webhook does not match its payment", metadata: ["payment_id": "\(payment.id)", "reason": "\(problem)"])
+                try Counters.increment(tx, "payments.mismatched_notifications")
                 try record(tx, source, payload: payload, paymentID: payment.id, event: status, outcome: "mismatch", reason: problem)
                 return "mismatch"
             }
@@ -114,10 +121,15 @@ public enum PaymentNotifications {
         return .object(pairs.filter { loggedFields.contains($0.0) })
     }
 
-    /// What is kept of a request we refused: its size, its SHA-256 and the first bytes.
+    /// What is kept of a request we refused: its size, its SHA-256 and its first bytes,
+    /// reduced to characters that cannot carry a card number's digits in a row or markup.
     static func fingerprint(_ body: [UInt8]) -> JSON {
-        ["size": .int(body.count), "sha256": .string(Crypto.hex(Crypto.sha256(body))),
-         "prefix": .string(String(decoding: body.prefix(24).filter { $0 != 0 }, as: UTF8.self))]
+        let shown = body.prefix(24).map { b -> UInt8 in
+            let c = Character(Unicode.Scalar(b))
+            return c.isASCII && (c.isLetter || "{}\":,_".contains(c)) ? b : UInt8(ascii: ".")
+        }
+        return ["size": .int(body.count), "sha256": .string(Crypto.hex(Crypto.sha256(body))),
+                "prefix": .string(String(decoding: shown, as: UTF8.self))]
     }
 
     /// Why a correctly signed notification does not fit the payment it names (nil: fits).

@@ -32,7 +32,7 @@ extension Reconciler {
                 AND (last_checked_at IS NULL OR last_checked_at < to_timestamp($1) - make_interval(secs => $2))
                 """, now: now, [config.recheckSeconds])
         }) { payment, report in
-            guard let (state, outcome) = try askAndApply(payment, &report) else {
+            guard let (state, outcome) = try askAndApply(payment, deadline: deadline, &report) else {
                 report.keptPending += 1
                 if payment.redirectDueAt < now - Double(config.unansweredWarningSeconds) {
                     log.warning("a payment past its due date still has no answer from the bank: kept pending, needs a look",

@@ -118,7 +118,7 @@ public struct Reconciler: Duty {
                 AND (last_checked_at IS NULL OR last_checked_at < to_timestamp($1) - make_interval(secs => $3))
                 """, now: now, [config.pendingAfterSeconds, config.recheckSeconds])
         }) { payment, report in
-            _ = try askAndApply(payment, &report)
+            _ = try askAndApply(payment, deadline: deadline, &report)
         }
     }
 
@@ -135,7 +135,7 @@ public struct Reconciler: Duty {
                 AND GREATEST(last_checked_at, updated_at) < to_timestamp($1) - make_interval(secs => $3)
                 """, now: now, [config.settledRecheckWindowSeconds, config.settledRecheckSeconds])
         }) { payment, report in
-            guard try askAndApply(payment, &report)?.outcome == .applied else { return }
+            guard try askAndApply(payment, deadline: deadline, &report)?.outcome == .applied else { return }
             report.revived += 1
             log.warning("a settled payment was moved by a late bank status (a lost notification)",
                         metadata: ["payment_id": "\(payment.id)", "was": "\(payment.status.rawValue)"])
@@ -171,10 +171,11 @@ extension Reconciler {
     /// Asks the bank about a claimed payment (outside any transaction) and applies its answer
     /// with the webhook's guarded transition. nil when the bank could not be asked: counted
     /// in `errors` and logged, the payment is asked again after `recheckSeconds`.
-    func askAndApply(_ payment: PaymentRecord, _ report: inout Report) throws -> (state: BankState, outcome: TransitionOutcome)? {
+    func askAndApply(_ payment: PaymentRecord, deadline: Double, _ report: inout Report) throws -> (state: BankState, outcome: TransitionOutcome)? {
         let asked: BankState?
         do {
-            asked = try PaymentCheck.ask(deps, payment, timeout: config.timeout)
+            // A slow bank never carries the pass past its deadline.
+            asked = try PaymentCheck.ask(deps, payment, timeout: min(config.timeout, max(0.5, deadline - deps.clock())))
         } catch {
             log.warning("GetState failed", metadata: ["payment_id": "\(payment.id)", "error": "\(error)"])
             asked = nil

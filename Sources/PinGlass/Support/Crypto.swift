@@ -38,6 +38,30 @@ public enum Crypto {
         })
     }
 
+    /// Decodes standard base64 (padding optional, no whitespace); nil when malformed.
+    public static func base64Decode(_ text: Substring) -> [UInt8]? {
+        var values = [UInt8](repeating: 255, count: 256)
+        for (i, c) in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8.enumerated() { values[Int(c)] = UInt8(i) }
+        var input = Array(text.utf8)
+        while input.last == UInt8(ascii: "=") { input.removeLast() }
+        guard input.count % 4 != 1 else { return nil }
+        var out = [UInt8]()
+        out.reserveCapacity(input.count * 3 / 4)
+        var acc: UInt32 = 0
+        var bits = 0
+        for c in input {
+            let v = values[Int(c)]
+            guard v != 255 else { return nil }
+            acc = (acc << 6) | UInt32(v)
+            bits += 6
+            if bits >= 8 {
+                bits -= 8
+                out.append(UInt8((acc >> UInt32(bits)) & 0xFF))
+            }
+        }
+        return out
+    }
+
     /// Standard base64 with padding.
     public static func base64(_ bytes: [UInt8]) -> String {
         let table = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)

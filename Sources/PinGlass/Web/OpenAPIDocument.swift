@@ -38,7 +38,46 @@ enum OpenAPIDocument {
           "PaymentStatus": {"type": "object", "required": ["paid", "status", "consumed"], "properties": {
             "paid": {"type": "boolean"}, "status": {"type": "string"}, "consumed": {"type": "boolean"},
             "paymentId": {"type": "string", "nullable": true}, "orderId": {"type": "string"},
-            "amount": {"type": "integer"}, "amountRub": {"type": "number"}}}
+            "amount": {"type": "integer"}, "amountRub": {"type": "number"}, "usable": {"type": "boolean"}}},
+          "Avatar": {"type": "object", "required": ["id", "name", "status", "referenceCount", "photoCount", "createdAt"], "properties": {
+            "id": {"type": "integer"}, "name": {"type": "string"}, "status": {"type": "string", "enum": ["draft", "ready", "processing"]},
+            "referenceCount": {"type": "integer"}, "photoCount": {"type": "integer"}, "createdAt": {"type": "string"}}},
+          "AvatarEnvelope": {"type": "object", "required": ["avatar"], "properties": {"avatar": {"$ref": "#/components/schemas/Avatar"}}},
+          "AvatarList": {"type": "object", "required": ["avatars"], "properties": {
+            "avatars": {"type": "array", "items": {"$ref": "#/components/schemas/Avatar"}}}},
+          "AvatarDetail": {"type": "object", "required": ["id", "name", "status", "referenceCount", "photoCount", "createdAt", "references", "photos", "latestJob"], "properties": {
+            "id": {"type": "integer"}, "name": {"type": "string"}, "status": {"type": "string"},
+            "referenceCount": {"type": "integer"}, "photoCount": {"type": "integer"}, "createdAt": {"type": "string"},
+            "references": {"type": "array", "items": {"$ref": "#/components/schemas/Reference"}},
+            "photos": {"type": "array", "items": {"type": "object", "required": ["id", "url"], "properties": {
+              "id": {"type": "integer"}, "jobId": {"type": "integer"}, "url": {"type": "string"}}}},
+            "latestJob": {"nullable": true, "allOf": [{"$ref": "#/components/schemas/Job"}]}}},
+          "AvatarRename": {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}}},
+          "Reference": {"type": "object", "required": ["id", "url", "createdAt"], "properties": {
+            "id": {"type": "integer"}, "url": {"type": "string"}, "createdAt": {"type": "string"}}},
+          "References": {"type": "object", "required": ["references"], "properties": {
+            "references": {"type": "array", "items": {"$ref": "#/components/schemas/Reference"}}}},
+          "ReferenceUpload": {"type": "object", "required": ["referenceImages"], "properties": {
+            "referenceImages": {"type": "array", "items": {"type": "string", "description": "data:image/jpeg;base64,…"}}}},
+          "Uploaded": {"type": "object", "required": ["uploaded", "rejected"], "properties": {
+            "uploaded": {"type": "array", "items": {"type": "object", "required": ["id", "url"], "properties": {
+              "id": {"type": "integer"}, "url": {"type": "string"}}}},
+            "rejected": {"type": "array", "items": {"type": "object", "required": ["index", "reason"], "properties": {
+              "index": {"type": "integer"}, "reason": {"type": "string"}}}}}},
+          "GenerateRequest": {"type": "object", "required": ["avatarId"], "properties": {
+            "avatarId": {"type": "integer"}, "styleId": {"type": "string"}, "paymentId": {"type": "string"}}},
+          "JobStarted": {"type": "object", "required": ["jobId", "status", "totalPhotos"], "properties": {
+            "jobId": {"type": "integer"}, "status": {"type": "string", "enum": ["queued"]}, "totalPhotos": {"type": "integer"}}},
+          "Job": {"type": "object", "required": ["jobId", "avatarId", "status", "progress", "photos", "refund", "createdAt", "updatedAt"], "properties": {
+            "jobId": {"type": "integer"}, "avatarId": {"type": "integer"},
+            "status": {"type": "string", "enum": ["queued", "processing", "completed", "partial", "failed", "canceled"]},
+            "progress": {"type": "object", "required": ["completed", "failed", "total", "percentage"], "properties": {
+              "completed": {"type": "integer"}, "failed": {"type": "integer"}, "total": {"type": "integer"}, "percentage": {"type": "integer"}}},
+            "photos": {"type": "array", "items": {"type": "object", "required": ["id", "url"], "properties": {
+              "id": {"type": "integer"}, "url": {"type": "string"}}}},
+            "refund": {"type": "object", "nullable": true, "required": ["amount", "status"], "properties": {
+              "amount": {"type": "integer"}, "amountRub": {"type": "number"}, "status": {"type": "string"}}},
+            "createdAt": {"type": "string"}, "updatedAt": {"type": "string"}}}
         }
       },
       "paths": {
@@ -64,6 +103,7 @@ enum OpenAPIDocument {
           "parameters": [{"name": "payment_id", "in": "query", "required": false, "schema": {"type": "string"}}],
           "responses": {
             "200": {"description": "state", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/PaymentStatus"}}}},
+            "400": {"description": "payment_id is not a T-Bank payment id", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
             "401": {"description": "no or invalid init data", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
             "404": {"description": "not the caller's payment", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}}}},
         "/api/payment/webhook": {"post": {"summary": "T-Bank notification (Token-signed)",
@@ -72,6 +112,38 @@ enum OpenAPIDocument {
             "200": {"description": "accepted: body exactly OK", "content": {"text/plain": {"schema": {"type": "string", "enum": ["OK"]}}}},
             "400": {"description": "unparsable"}, "403": {"description": "bad Token or unknown terminal"},
             "503": {"description": "database down: the bank re-sends"}}}},
+        "/api/avatars": {
+          "post": {"summary": "Create an avatar (at most 3)", "security": [{"tma": []}],
+            "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/AvatarRename"}}}},
+            "responses": {"201": {"description": "the avatar", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/AvatarEnvelope"}}}}, "400": {"description": "invalid input", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}, "401": {"description": "no or invalid init data", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}, "429": {"description": "limit reached", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}}},
+          "get": {"summary": "The caller's avatars", "security": [{"tma": []}], "responses": {"200": {"description": "avatars", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/AvatarList"}}}}, "401": {"description": "no or invalid init data", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}}}},
+        "/api/avatars/{id}": {
+          "get": {"summary": "An avatar with its references, photos and latest job", "security": [{"tma": []}], "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "integer"}}],
+            "responses": {"200": {"description": "the avatar", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/AvatarDetail"}}}}, "401": {"description": "no or invalid init data", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}, "404": {"description": "not the caller's", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}}},
+          "patch": {"summary": "Rename an avatar", "security": [{"tma": []}], "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "integer"}}],
+            "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/AvatarRename"}}}},
+            "responses": {"200": {"description": "the avatar", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/AvatarEnvelope"}}}}, "400": {"description": "invalid input", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}, "401": {"description": "no or invalid init data", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}, "404": {"description": "not the caller's", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}}},
+          "delete": {"summary": "Delete an avatar and its stored photos", "security": [{"tma": []}], "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "integer"}}],
+            "responses": {"204": {"description": "deleted"}, "401": {"description": "no or invalid init data", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}, "404": {"description": "not the caller's", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}, "409": {"description": "a generation is running", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}}}},
+        "/api/avatars/{id}/references": {
+          "post": {"summary": "Upload reference photos (raw image bytes, or JSON data URLs)", "security": [{"tma": []}], "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "integer"}}],
+            "requestBody": {"required": true, "content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}},
+              "image/png": {"schema": {"type": "string", "format": "binary"}}, "image/webp": {"schema": {"type": "string", "format": "binary"}},
+              "application/json": {"schema": {"$ref": "#/components/schemas/ReferenceUpload"}}}},
+            "responses": {"201": {"description": "stored and refused images", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Uploaded"}}}}, "400": {"description": "no image could be stored, or invalid input", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Uploaded"}}}}, "401": {"description": "no or invalid init data", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}, "404": {"description": "not the caller's", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}, "409": {"description": "a generation is running", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}, "413": {"description": "image too large", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}, "415": {"description": "not a JPEG, PNG or WebP image", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}}},
+          "get": {"summary": "An avatar's reference photos", "security": [{"tma": []}], "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "integer"}}], "responses": {"200": {"description": "references", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/References"}}}}, "401": {"description": "no or invalid init data", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}, "404": {"description": "not the caller's", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}}}},
+        "/api/avatars/{id}/references/{refId}": {
+          "delete": {"summary": "Delete a reference photo", "security": [{"tma": []}], "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "integer"}}, {"name": "refId", "in": "path", "required": true, "schema": {"type": "integer"}}],
+            "responses": {"204": {"description": "deleted"}, "401": {"description": "no or invalid init data", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}, "404": {"description": "not the caller's", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}, "409": {"description": "a generation is running", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}}}},
+        "/api/generate": {
+          "post": {"summary": "Start a generation with a paid, unused payment", "security": [{"tma": []}],
+            "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/GenerateRequest"}}}},
+            "responses": {"202": {"description": "queued", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/JobStarted"}}}}, "400": {"description": "invalid input", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}, "401": {"description": "no or invalid init data", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}, "402": {"description": "no usable payment", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}, "404": {"description": "not the caller's", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}, "429": {"description": "limit reached", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}}},
+          "get": {"summary": "A job's progress", "security": [{"tma": []}],
+            "parameters": [{"name": "job_id", "in": "query", "required": true, "schema": {"type": "integer"}}],
+            "responses": {"200": {"description": "progress", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Job"}}}}, "400": {"description": "invalid input", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}, "401": {"description": "no or invalid init data", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}, "404": {"description": "not the caller's", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}}}},
+        "/api/jobs/{id}": {
+          "get": {"summary": "A job's progress", "security": [{"tma": []}], "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "integer"}}], "responses": {"200": {"description": "progress", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Job"}}}}, "401": {"description": "no or invalid init data", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}, "404": {"description": "not the caller's", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}}}},
         "/payment/success": {"get": {"summary": "Where the bank returns the customer after paying", "responses": {"200": {"description": "HTML page"}}}},
         "/payment/fail": {"get": {"summary": "Where the bank returns the customer when paying failed", "responses": {"200": {"description": "HTML page"}}}}
       }

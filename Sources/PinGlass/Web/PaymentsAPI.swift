@@ -47,6 +47,9 @@ enum PaymentsAPI {
         let db = try ctx.db()
         // The named payment if it is the caller's, else (no id) the caller's latest one.
         let requested = ctx.request.query["payment_id"].flatMap { $0.isEmpty ? nil : $0 }
+        if let requested, requested.count > 20 || !requested.allSatisfy({ $0.isASCII && $0.isNumber }) {
+            throw APIError.validation("payment_id must be the T-Bank payment id (digits)")
+        }
         guard var payment = try PaymentLedger.latest(db, userID: user.id, bankPaymentID: requested) else {
             if requested != nil { throw APIError.notFound("payment not found") }
             return .json(["paid": false, "status": "no_payment", "consumed": false])
@@ -54,7 +57,7 @@ enum PaymentsAPI {
         if payment.status.awaitsBank, try PaymentCheck.claim(db, paymentID: payment.id, interval: checkIntervalSeconds) {
             // The notification may be late or lost: ask the bank, briefly.
             do {
-                _ = try PaymentCheck.refresh(ctx.deps, payment, timeout: checkTimeout)
+                _ = try PaymentCheck.refresh(ctx.deps, payment, timeout: checkTimeout, log: ctx.log)
                 payment = try PaymentLedger.find(db, id: payment.id) ?? payment
             } catch let e as TBankError {
                 ctx.log.warning("GetState failed during status check", metadata: ["error": "\(e)"])
@@ -73,7 +76,7 @@ enum PaymentsAPI {
     /// stops re-sending), one 403 body for an unknown terminal and a bad Token alike.
     static func webhook(_ ctx: Context) throws -> Response {
         let source = PaymentNotifications.Source(remoteAddress: ctx.request.remoteAddress, requestID: ctx.request.requestID)
-        switch try PaymentNotifications.receive(ctx.deps, body: ctx.request.body, source: source) {
+        switch try PaymentNotifications.receive(ctx.deps, body: ctx.request.body, source: source, log: ctx.log) {
         case .accepted: return .text("OK")
         case .malformed(let why): return .text("malformed notification: \(why)", status: 400)
         case .forbidden: return .text("forbidden", status: 403)

@@ -1,0 +1,120 @@
+import Postgres
+
+/// An avatar as the API shows it.
+public struct AvatarRecord: Equatable, Sendable {
+    public let id: Int
+    public let name: String
+    public let status: String
+    public let referenceCount: Int
+    public let photoCount: Int
+    public let createdAt: String
+
+    static let columns = """
+        a.id, a.name, a.status,
+        (SELECT count(*) FROM reference_photos r WHERE r.avatar_id = a.id)::int AS refs,
+        (SELECT count(*) FROM generated_photos g WHERE g.avatar_id = a.id)::int AS photos,
+        to_char(a.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS created
+        """
+
+    init(_ r: Row) {
+        id = r.requiredInt("id")
+        name = r.requiredString("name")
+        status = r.requiredString("status")
+        referenceCount = r.requiredInt("refs")
+        photoCount = r.requiredInt("photos")
+        createdAt = r.requiredString("created")
+    }
+}
+
+/// Why an avatar operation did not happen (`Web/` maps these to answers).
+public enum AvatarError: Error, Equatable, CustomStringConvertible {
+    case notFound
+    case invalidName
+    case limitReached(Int)
+    /// A generation of this avatar is queued or running.
+    case jobRunning
+
+    public var description: String {
+        switch self {
+        case .notFound: return "avatar not found"
+        case .invalidName: return "name must be 1 to 100 characters"
+        case .limitReached(let n): return "at most \(n) avatars per user"
+        case .jobRunning: return "a generation of this avatar is running; try again when it has finished"
+        }
+    }
+}
+
+/// A user's avatars. Every query is scoped to the caller: another user's avatar is "not found".
+public enum Avatars {
+    public static let maxPerUser = 3
+
+    public static func create(_ db: Connection, userID: Int, name: String) throws -> AvatarRecord {
+        let name = try validName(name)
+        return try db.withTransaction { tx in
+            // Serialise this user's creations so the limit cannot be raced past.
+            try tx.execute("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", [userID])
+            let n = try tx.query("SELECT count(*)::int AS n FROM avatars WHERE user_id = $1 AND status <> 'deleted'", [userID])[0]
+            if n.requiredInt("n") >= maxPerUser { throw AvatarError.limitReached(maxPerUser) }
+            let id = try tx.query("INSERT INTO avatars (user_id, name) VALUES ($1, $2) RETURNING id", [userID, name])[0].requiredInt("id")
+            return try find(tx, userID: userID, id: id)
+        }
+    }
+
+    public static func list(_ db: some Queryable, userID: Int) throws -> [AvatarRecord] {
+        try db.query("""
+            SELECT \(AvatarRecord.columns) FROM avatars a WHERE a.user_id = $1 AND a.status <> 'deleted' ORDER BY a.created_at, a.id
+            """, [userID], retry: .idempotent).map(AvatarRecord.init)
+    }
+
+    public static func find(_ db: some Queryable, userID: Int, id: Int) throws -> AvatarRecord {
+        guard let r = try db.query("""
+            SELECT \(AvatarRecord.columns) FROM avatars a WHERE a.id = $1 AND a.user_id = $2 AND a.status <> 'deleted'
+            """, [id, userID], retry: .idempotent).first else { throw AvatarError.notFound }
+        return AvatarRecord(r)
+    }
+
+    public static func rename(_ db: Connection, userID: Int, id: Int, name: String) throws -> AvatarRecord {
+        let name = try validName(name)
+        let n = try db.execute("""
+            UPDATE avatars SET name = $3, updated_at = now() WHERE id = $1 AND user_id = $2 AND status <> 'deleted'
+            """, [id, userID, name], retry: .idempotent)
+        guard n == 1 else { throw AvatarError.notFound }
+        return try find(db, userID: userID, id: id)
+    }
+
+    /// Marks the avatar deleted and forgets its references in one transaction (refused while
+    /// a generation of it is queued or running), then removes its stored objects: references
+    /// and generated photos. Objects that fail to delete are logged by the caller's store
+    /// errors and left (a name nobody can guess, no link handed out any more).
+    public static func delete(_ deps: Dependencies, userID: Int, id: Int) throws -> [String] {
+        let keys: [String] = try deps.db().withTransaction { tx in
+            guard try tx.query("SELECT 1 FROM avatars WHERE id = $1 AND user_id = $2 AND status <> 'deleted' FOR UPDATE",
+                               [id, userID]).first != nil else { throw AvatarError.notFound }
+            try requireNoActiveJob(tx, avatarID: id)
+            let refs = try tx.query("DELETE FROM reference_photos WHERE avatar_id = $1 RETURNING storage_key", [id])
+            let photos = try tx.query("SELECT storage_key FROM generated_photos WHERE avatar_id = $1", [id])
+            try tx.execute("UPDATE avatars SET status = 'deleted', updated_at = now() WHERE id = $1", [id])
+            return (Array(refs) + Array(photos)).map { $0.requiredString("storage_key") }
+        }
+        var failed: [String] = []
+        for key in keys {
+            do { try deps.media.delete(key: key) } catch { failed.append(key) }
+        }
+        return failed
+    }
+
+    /// Throws `jobRunning` while a generation of the avatar is queued or processing. Call with
+    /// the avatar row locked, so no job can start in between.
+    static func requireNoActiveJob(_ tx: Transaction, avatarID: Int) throws {
+        if try tx.query("SELECT 1 FROM generation_jobs WHERE avatar_id = $1 AND status IN ('queued', 'processing') LIMIT 1",
+                        [avatarID]).first != nil {
+            throw AvatarError.jobRunning
+        }
+    }
+
+    static func validName(_ name: String) throws -> String {
+        let trimmed = name.trimmingSpaces()
+        guard (1...100).contains(trimmed.count) else { throw AvatarError.invalidName }
+        return trimmed
+    }
+}

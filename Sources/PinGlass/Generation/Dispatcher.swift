@@ -1,0 +1,255 @@
+import Logging
+import Postgres
+
+/// The cron duty behind `pinglass dispatch`: submits queued generation tasks to Kie
+/// (architecture.md flow step 4), fairly across jobs and under the account's rate budget
+/// shared by every dispatcher through PostgreSQL (`RateBudget`, a sliding window).
+///
+/// Per task: intent first (claim with a lease, its own short statement), then `createTask`
+/// outside any transaction, then the result (`kie_task_id`, state `running`) guarded by the
+/// lease token. Residual risk (reliability rule 9): Kie has no idempotency key, so a crash
+/// between its answer and our record leaves one orphan task at Kie (credits spent twice for
+/// that photo); the window is one call wide.
+public struct Dispatcher: Duty {
+    public static let name = DutyName.dispatch
+
+    public struct Config: DutyConfig {
+        /// At most this many tasks claimed per round (and never more than the budget allows).
+        public var batchSize = DispatcherDefaults.batchSize
+        /// A claimed task whose submit neither succeeded nor failed by then goes back to the
+        /// queue (the sweeper does that, counting the attempt).
+        public var leaseSeconds = DispatcherDefaults.leaseSeconds
+        /// Transient failures (5xx, timeouts) are retried this many times, then the task fails.
+        public var maxAttempts = DispatcherDefaults.maxAttempts
+        /// A submitted task that has not finished by then is failed by the poller.
+        public var taskDeadlineSeconds = DispatcherDefaults.taskDeadlineSeconds
+        /// The first poll of a submitted task (Kie takes several seconds at least).
+        public var firstPollAfterSeconds = DispatcherDefaults.firstPollAfterSeconds
+
+        public init() {}
+
+        public func validate() throws {
+            try DutyConfigError.require("batch-size", batchSize, in: 1...200)
+            try DutyConfigError.require("lease", leaseSeconds, in: 10...3600, unit: "s")
+            try DutyConfigError.require("max-attempts", maxAttempts, in: 1...50)
+            try DutyConfigError.require("task-deadline", taskDeadlineSeconds, in: 60...(24 * 3600), unit: "s")
+            try DutyConfigError.require("first-poll-after", firstPollAfterSeconds, in: 0...600, unit: "s")
+        }
+    }
+
+    public struct Report: DutyReport, Equatable {
+        public var submitted = 0
+        public var retried = 0
+        public var failed = 0
+        public var rateLimited = 0
+        /// Rounds that found the budget spent (work waited for the window).
+        public var budgetWaits = 0
+        public var json: JSON {
+            ["submitted": .int(submitted), "retried": .int(retried), "failed": .int(failed),
+             "rateLimited": .int(rateLimited), "budgetWaits": .int(budgetWaits)]
+        }
+    }
+
+    public let config: Config
+    let deps: Dependencies
+    let budget: RateBudget
+    let log = Logger(label: "dispatch")
+
+    public init(deps: Dependencies, config: Config = Config()) throws {
+        try config.validate()
+        self.deps = deps
+        self.config = config
+        budget = RateBudget(name: "kie.create", limit: deps.config.kieRateLimit, window: DispatcherDefaults.windowSeconds)
+    }
+
+    public func runOnce(now: Double, deadline: Double) throws -> Report {
+        guard let kie = deps.kie else { throw DispatchError.kieNotConfigured }
+        let db = try deps.db()
+        var report = Report()
+        // Rounds until the queue is empty, the budget is spent or the deadline comes.
+        while deps.clock() < deadline {
+            let grant = try budget.reserve(db, want: config.batchSize)
+            guard grant.granted > 0 else {
+                report.budgetWaits += 1
+                let wait = min(grant.retryAfter, deadline - deps.clock())
+                guard wait > 0, try hasDueTasks(db) else { break }
+                System.sleep(seconds: wait)
+                continue
+            }
+            let tasks = try claim(db, count: grant.granted)
+            try budget.release(db, count: grant.granted - tasks.count)
+            if tasks.isEmpty { break }
+            Crashpoint.hit("dispatch.after-intent")
+            var references: [Int: [String]] = [:]
+            for (i, task) in tasks.enumerated() {
+                let urls = try references[task.jobID] ?? referenceURLs(db, jobID: task.jobID)
+                references[task.jobID] = urls
+                do {
+                    let id = try kie.createTask(request(task, urls))
+                    Crashpoint.hit("dispatch.after-create")
+                    try recordSubmitted(db, task, kieTaskID: id)
+                    report.submitted += 1
+                } catch let error as KieError {
+                    try handle(error, task, db, &report)
+                    if error == .rateLimited {
+                        // Kie dropped the call: the rest of this round waits a full window.
+                        try requeue(db, Array(tasks[(i + 1)...]), after: DispatcherDefaults.windowSeconds, countAttempt: false)
+                        try budget.exhaust(db)
+                        break
+                    }
+                }
+            }
+        }
+        return report
+    }
+
+    /// A queued task with what its submit needs.
+    struct ClaimedTask {
+        let id: Int
+        let jobID: Int
+        let prompt: String
+        let attempts: Int
+        let lease: String
+    }
+
+    /// Claims up to `count` due queued tasks, round-robin across jobs: every job's first
+    /// waiting task comes before any job's second (a 23-photo job cannot starve a 7-photo
+    /// job that arrived later), older jobs first among equals. One statement; SKIP LOCKED
+    /// keeps concurrent dispatchers apart; the lease marks the intent.
+    func claim(_ db: Connection, count: Int) throws -> [ClaimedTask] {
+        let rows = try db.query("""
+            WITH ranked AS (
+                SELECT t.id, row_number() OVER (PARTITION BY t.job_id ORDER BY t.prompt_index) AS turn, j.created_at
+                FROM generation_tasks t JOIN generation_jobs j ON j.id = t.job_id
+                WHERE t.state = 'queued' AND t.run_at <= now() AND j.status IN ('queued', 'processing')
+            ), picked AS (
+                SELECT t.id FROM generation_tasks t JOIN ranked r ON r.id = t.id
+                WHERE t.state = 'queued'
+                ORDER BY r.turn, r.created_at, t.id
+                LIMIT $1
+                FOR UPDATE OF t SKIP LOCKED
+            )
+            UPDATE generation_tasks t SET state = 'submitting', lease_token = gen_random_uuid(),
+                   lease_until = now() + make_interval(secs => $2), attempts = t.attempts + 1
+            FROM picked WHERE t.id = picked.id AND t.state = 'queued'
+            RETURNING t.id, t.job_id, t.prompt_text, t.attempts, t.lease_token::text AS lease
+            """, [count, config.leaseSeconds])
+        let tasks = rows.map {
+            ClaimedTask(id: $0.requiredInt("id"), jobID: $0.requiredInt("job_id"), prompt: $0.requiredString("prompt_text"),
+                        attempts: $0.requiredInt("attempts"), lease: $0.requiredString("lease"))
+        }
+        let jobs = Array(Set(tasks.map { String($0.jobID) }))
+        if !jobs.isEmpty {
+            // The job has started (guarded: only from queued).
+            try db.execute("UPDATE generation_jobs SET status = 'processing', updated_at = now() WHERE id = ANY($1::bigint[]) AND status = 'queued'",
+                           [jobs], retry: .idempotent)
+        }
+        return tasks
+    }
+
+    func hasDueTasks(_ db: Connection) throws -> Bool {
+        try db.query("SELECT 1 FROM generation_tasks WHERE state = 'queued' AND run_at <= now() LIMIT 1", retry: .idempotent).first != nil
+    }
+
+    /// The avatar's reference photos as links Kie can fetch while the task waits in its queue.
+    func referenceURLs(_ db: Connection, jobID: Int) throws -> [String] {
+        try db.query("""
+            SELECT r.storage_key FROM reference_photos r JOIN generation_jobs j ON j.avatar_id = r.avatar_id
+            WHERE j.id = $1 ORDER BY r.created_at, r.id LIMIT 10
+            """, [jobID], retry: .idempotent).map {
+            deps.media.signedURL(key: $0.requiredString("storage_key"), expiresIn: MediaLinks.providerTTL, now: deps.clock())
+        }
+    }
+
+    func request(_ task: ClaimedTask, _ urls: [String]) -> KieTaskRequest {
+        KieTaskRequest(model: deps.config.kieModel, prompt: task.prompt, imageURLs: urls, aspectRatio: "3:4",
+                       callbackURL: deps.config.publicBaseURL.map { $0 + "/api/kie/callback" })
+    }
+
+    /// The result of the submit, guarded by the lease: a task the sweeper took back meanwhile
+    /// is not overwritten (the orphan at Kie is logged).
+    func recordSubmitted(_ db: Connection, _ task: ClaimedTask, kieTaskID: String) throws {
+        let n = try db.execute("""
+            UPDATE generation_tasks SET state = 'running', kie_task_id = $3, submitted_at = now(),
+                   deadline_at = now() + make_interval(secs => $4), run_at = now() + make_interval(secs => $5),
+                   lease_token = NULL, lease_until = NULL
+            WHERE id = $1 AND state = 'submitting' AND lease_token = $2::uuid
+            """, [task.id, task.lease, kieTaskID, config.taskDeadlineSeconds, config.firstPollAfterSeconds], retry: .idempotent)
+        if n == 0 {
+            log.warning("a submitted task lost its lease before it was recorded; the Kie task is orphaned",
+                        metadata: ["task_id": "\(task.id)", "kie_task_id": "\(kieTaskID)"])
+        } else {
+            try db.execute("SELECT pg_notify('poll-kie', $1)", [String(task.id)], retry: .idempotent)
+        }
+    }
+
+    func handle(_ error: KieError, _ task: ClaimedTask, _ db: Connection, _ report: inout Report) throws {
+        switch error {
+        case .rateLimited:
+            report.rateLimited += 1
+            try Counters.increment(db, "kie.rate_limited")
+            try requeue(db, [task], after: DispatcherDefaults.windowSeconds, countAttempt: false)
+        case .transient(let why) where task.attempts < config.maxAttempts:
+            report.retried += 1
+            log.warning("createTask failed, will retry", metadata: ["task_id": "\(task.id)", "error": "\(why)"])
+            try requeue(db, [task], after: Backoff.seconds(attempt: task.attempts), countAttempt: true)
+        case .transient(let why):
+            report.failed += 1
+            try fail(db, task, code: "submit_failed", message: "gave up after \(task.attempts) attempts: \(why)")
+        case .outOfCredits:
+            report.failed += 1
+            try Counters.increment(db, "kie.out_of_credits")
+            log.critical("Kie: insufficient credits; top up the account")
+            try fail(db, task, code: "402", message: "Kie account has insufficient credits")
+        case .permanent(let code, let message):
+            report.failed += 1
+            log.error("createTask refused", metadata: ["task_id": "\(task.id)", "code": "\(code)", "message": "\(message)"])
+            try fail(db, task, code: String(code), message: message)
+        }
+    }
+
+    /// Back to the queue (guarded by the lease). A 429 is not the task's fault: its attempt
+    /// is given back.
+    func requeue(_ db: Connection, _ tasks: [ClaimedTask], after seconds: Double, countAttempt: Bool) throws {
+        for task in tasks {
+            try db.execute("""
+                UPDATE generation_tasks SET state = 'queued', lease_token = NULL, lease_until = NULL,
+                       run_at = now() + make_interval(secs => $3::float8), attempts = attempts - $4
+                WHERE id = $1 AND state = 'submitting' AND lease_token = $2::uuid
+                """, [task.id, task.lease, seconds, countAttempt ? 0 : 1], retry: .idempotent)
+        }
+    }
+
+    /// The task failed for good (guarded by the lease).
+    func fail(_ db: Connection, _ task: ClaimedTask, code: String, message: String) throws {
+        try db.execute("""
+            UPDATE generation_tasks SET state = 'failed', finished_at = now(), fail_code = left($3, 64), fail_message = left($4, 500),
+                   lease_token = NULL, lease_until = NULL
+            WHERE id = $1 AND state = 'submitting' AND lease_token = $2::uuid
+            """, [task.id, task.lease, code, message], retry: .idempotent)
+    }
+}
+
+public enum DispatchError: Error, CustomStringConvertible {
+    case kieNotConfigured
+    public var description: String { "Kie is not configured (KIE_API_KEY)" }
+}
+
+public enum DispatcherDefaults {
+    public static let batchSize = 20
+    public static let leaseSeconds = 120
+    public static let maxAttempts = 8
+    public static let taskDeadlineSeconds = 20 * 60
+    public static let firstPollAfterSeconds = 5
+    /// Kie's window is 10 s; ours is a second longer because we stamp a call before it
+    /// reaches them.
+    public static let windowSeconds = 11.0
+}
+
+/// Capped exponential backoff with jitter and a non-zero base (reliability rule 7).
+public enum Backoff {
+    public static func seconds(attempt: Int, base: Double = 5, cap: Double = 300) -> Double {
+        let raw = min(cap, base * Double(1 << min(max(attempt - 1, 0), 16)))
+        return raw * (0.75 + Double(UInt32.random(in: 0...1000)) / 4000)
+    }
+}

@@ -1,0 +1,66 @@
+import Postgres
+
+/// A sliding-window budget kept in PostgreSQL (table `rate_events`), so several dispatchers
+/// on several machines together never exceed a provider's limit. A fixed window would let
+/// twice the limit through across a window boundary; here every grant looks back exactly
+/// one window from the moment it is made (`clock_timestamp()`, taken after the lock).
+///
+/// ```swift
+/// let grant = try RateBudget(name: "kie.create", limit: 20, window: 11).reserve(db, want: 5)
+/// // grant.granted calls may be made now; grant.retryAfter seconds until a slot frees
+/// ```
+public struct RateBudget: Sendable {
+    public let name: String
+    public let limit: Int
+    /// Seconds. Slightly longer than the provider's window: our clock stamps the call before
+    /// it reaches them.
+    public let window: Double
+
+    public init(name: String, limit: Int, window: Double) {
+        self.name = name
+        self.limit = limit
+        self.window = window
+    }
+
+    public struct Grant: Equatable, Sendable {
+        public let granted: Int
+        /// Seconds until the oldest call in the window leaves it (0 when slots are free).
+        public let retryAfter: Double
+    }
+
+    /// Takes up to `want` slots now. Serialised per budget by a transaction-scoped advisory
+    /// lock, so two dispatchers never both see the same free slot.
+    public func reserve(_ db: Connection, want: Int) throws -> Grant {
+        try db.withTransaction { tx in
+            try tx.execute("SELECT pg_advisory_xact_lock(hashtext('rate:' || $1))", [name])
+            try tx.execute("DELETE FROM rate_events WHERE name = $1 AND at < clock_timestamp() - make_interval(secs => $2::float8 * 2)",
+                           [name, window])
+            let r = try tx.query("""
+                SELECT count(*)::int AS used,
+                       COALESCE(extract(epoch FROM min(at) + make_interval(secs => $2::float8) - clock_timestamp()), 0)::float8 AS wait
+                FROM rate_events WHERE name = $1 AND at > clock_timestamp() - make_interval(secs => $2::float8)
+                """, [name, window])[0]
+            let used = r.requiredInt("used")
+            let granted = max(0, min(want, limit - used))
+            if granted > 0 {
+                try tx.execute("INSERT INTO rate_events (name) SELECT $1 FROM generate_series(1, $2)", [name, granted])
+            }
+            let wait = used + granted >= limit ? max(0, r.double("wait") ?? window) : 0
+            return Grant(granted: granted, retryAfter: granted == 0 && wait == 0 ? window : wait)
+        }
+    }
+
+    /// Gives back slots taken but not used (the newest ones).
+    public func release(_ db: Connection, count: Int) throws {
+        guard count > 0 else { return }
+        try db.execute("""
+            DELETE FROM rate_events WHERE id IN (SELECT id FROM rate_events WHERE name = $1 ORDER BY id DESC LIMIT $2)
+            """, [name, count], retry: .never)
+    }
+
+    /// The provider said 429: it counts its window differently from us (another client on
+    /// the same account, clock skew). Fill the window so nobody calls again for a full window.
+    public func exhaust(_ db: Connection) throws {
+        try db.execute("INSERT INTO rate_events (name) SELECT $1 FROM generate_series(1, $2)", [name, limit], retry: .never)
+    }
+}
