@@ -93,7 +93,74 @@ render_nginx() {
     local text
     text=$(cat "$template")
     for kv in "$@"; do text=${text//@${kv%%=*}@/${kv#*=}}; done
-    printf '%s\n' "$text" > "$out"
+    (umask 077; printf '%s\n' "$text" > "$out")   # it holds MEDIA_KEY_SECRET
+}
+
+# install_moto: moto's S3-compatible server from PyPI, for the S3 storage tests. Uses the
+# python3 on PATH when it already has it, else a virtualenv in .run/moto-venv (Debian's own
+# python refuses system-wide pip installs). Sets MOTO_PYTHON.
+install_moto() {
+    if python3 -c 'import moto.server, flask, werkzeug' >/dev/null 2>&1; then
+        MOTO_PYTHON=$(command -v python3)
+        return
+    fi
+    local venv=$ROOT/.run/moto-venv
+    if [ ! -x "$venv/bin/python" ]; then
+        python3 -m venv "$venv" >/dev/null 2>&1 || {
+            as_root apt-get update -qq
+            as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv python3-pip >/dev/null
+            python3 -m venv "$venv"
+        }
+    fi
+    if ! "$venv/bin/python" -c 'import moto.server, flask, werkzeug' >/dev/null 2>&1; then
+        say "installing moto (S3-compatible test server) from PyPI"
+        "$venv/bin/python" -m pip install --quiet --disable-pip-version-check 'moto[server]' >&2
+    fi
+    MOTO_PYTHON=$venv/bin/python
+}
+
+# moto_start DIR: moto's server on a free loopback port (log and pid in DIR); sets MOTO_URL.
+moto_start() {
+    local dir=$1 port
+    port=$("$MOTO_PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    "$MOTO_PYTHON" -m moto.server -H 127.0.0.1 -p "$port" >"$dir/moto.log" 2>&1 &
+    echo $! > "$dir/moto.pid"
+    MOTO_URL=http://127.0.0.1:$port
+    wait_for curl -sf "$MOTO_URL/moto-api/data.json" || { tail -20 "$dir/moto.log" >&2; exit 1; }
+}
+
+moto_stop() {
+    local dir=$1
+    [ -f "$dir/moto.pid" ] && kill "$(cat "$dir/moto.pid")" 2>/dev/null || true
+    rm -f "$dir/moto.pid"
+}
+
+# env_file_value FILE NAME: NAME's value in an env file (its last assignment; an `export `
+# prefix, surrounding quotes and a CR removed), or nothing.
+env_file_value() {
+    local line value
+    line=$(grep -E "^[[:space:]]*(export[[:space:]]+)?$2[[:space:]]*=" "$1" 2>/dev/null | tail -1) || true
+    [ -n "$line" ] || return 0
+    value=${line#*=}
+    value=${value%$'\r'}
+    value=$(printf '%s' "$value" | sed -e 's/^[[:space:]]*//' -e 's/[[:space:]]*$//')
+    case $value in \"*\"|\'*\') value=${value:1:${#value}-2} ;; esac
+    printf '%s' "$value"
+}
+
+# media_key_secret DIR [ENV_FILE]: MEDIA_KEY_SECRET from the environment, else from the env
+# file, else one generated once for local runs and kept in DIR/media-key-secret (so links
+# survive a restart). The pool and nginx must get this same value.
+media_key_secret() {
+    local secret=${MEDIA_KEY_SECRET:-}
+    [ -n "$secret" ] || [ -z "${2:-}" ] || secret=$(env_file_value "$2" MEDIA_KEY_SECRET)
+    if [ -z "$secret" ]; then
+        if [ ! -s "$1/media-key-secret" ]; then
+            (umask 077; od -An -tx1 -N32 /dev/urandom | tr -d ' \n' > "$1/media-key-secret")
+        fi
+        secret=$(cat "$1/media-key-secret")
+    fi
+    printf '%s' "$secret"
 }
 
 build_release() {

@@ -29,6 +29,10 @@ pg_start "$RUN/pg"
 pg_createdb "$RUN/pg" pinglass
 DB_URL="host=$RUN/pg port=55432 user=pinglass dbname=pinglass"
 
+# Signs media links (pool) and checks them (nginx): one value for both.
+MEDIA_KEY_SECRET=$(media_key_secret "$RUN" "${PINGLASS_ENV_FILE:-}")
+export MEDIA_KEY_SECRET
+
 if [ -z "${PINGLASS_ENV_FILE:-}" ]; then
     ENV_FILE=$RUN/pinglass.env
     # Kept across runs: result object names derive from it, so a retried upload lands on the same name.
@@ -49,6 +53,7 @@ TELEGRAM_BOT_TOKEN=123456:sim-bot-token
 STORAGE=fs
 STORAGE_DIR=$RUN/media
 PUBLIC_MEDIA_URL=http://127.0.0.1:$PORT/media
+MEDIA_KEY_SECRET=$MEDIA_KEY_SECRET
 LOG_FORMAT=text
 SIM_NOTIFY_DELAY=0
 ENV
@@ -78,7 +83,7 @@ echo $! > "$RUN/cron-dispatch.pid"
 echo $! > "$RUN/cron-poll-kie.pid"
 render_nginx "$ROOT/nginx/local.conf.in" "$RUN/nginx/nginx.conf" \
     PREFIX="$RUN/nginx" DAEMON=on ACCESS_LOG="$RUN/logs/access.log" PORT="$PORT" SIM_PORT="$SIM_PORT" \
-    SOCKET="$RUN/fcgi.sock" SIM_SOCKET="$RUN/sim.sock" STORAGE_DIR="$RUN/media"
+    SOCKET="$RUN/fcgi.sock" SIM_SOCKET="$RUN/sim.sock" STORAGE_DIR="$RUN/media" MEDIA_KEY_SECRET="$MEDIA_KEY_SECRET"
 nginx -p "$RUN/nginx" -c "$RUN/nginx/nginx.conf"
 wait_for curl -sf "http://127.0.0.1:$PORT/api/health"
 

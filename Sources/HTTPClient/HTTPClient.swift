@@ -17,9 +17,12 @@ public struct HTTPRequest: Sendable {
     public var connectTimeout: Double
     /// Responses larger than this fail with `HTTPClientError.tooLarge` (downloads are capped).
     public var maxResponseBytes: Int
+    /// Credentials libcurl signs the request with (none by default).
+    public var authentication: HTTPAuthentication?
 
     public init(method: String = "GET", url: String, headers: [(String, String)] = [], body: [UInt8] = [],
-                timeout: Double = 15, connectTimeout: Double = 5, maxResponseBytes: Int = 32 << 20) {
+                timeout: Double = 15, connectTimeout: Double = 5, maxResponseBytes: Int = 32 << 20,
+                authentication: HTTPAuthentication? = nil) {
         self.method = method
         self.url = url
         self.headers = headers
@@ -27,6 +30,7 @@ public struct HTTPRequest: Sendable {
         self.timeout = timeout
         self.connectTimeout = connectTimeout
         self.maxResponseBytes = maxResponseBytes
+        self.authentication = authentication
     }
 
     public static func json(_ method: String, _ url: String, body: [UInt8], headers: [(String, String)] = [],
@@ -60,6 +64,32 @@ public struct HTTPRequest: Sendable {
         return HTTPRequest(method: "POST", url: url,
                            headers: [("Content-Type", "multipart/form-data; boundary=\(boundary)")],
                            body: body, timeout: timeout)
+    }
+}
+
+/// How libcurl authenticates a request. The secret parts never appear in a description,
+/// an error or a log line.
+///
+/// ```swift
+/// var req = HTTPRequest(method: "PUT", url: "https://acct.r2.cloudflarestorage.com/bucket/key",
+///                       headers: [("x-amz-content-sha256", bodySHA256Hex)], body: bytes)
+/// req.authentication = .awsSigV4(provider: "aws:amz:auto:s3", accessKeyID: id, secretAccessKey: secret)
+/// ```
+public enum HTTPAuthentication: Sendable, CustomStringConvertible {
+    /// HTTP Basic (`CURLOPT_USERPWD`, libcurl's default scheme).
+    case basic(user: String, password: String)
+    /// AWS Signature Version 4 computed by libcurl (`CURLOPT_AWS_SIGV4` with
+    /// `provider1[:provider2[:region[:service]]]`, e.g. `aws:amz:us-east-1:s3`; the key pair
+    /// goes in `CURLOPT_USERPWD`). libcurl signs the headers it sends; for a body other than
+    /// a POST's, send the payload hash yourself as `x-amz-content-sha256` (curl < 8 does not
+    /// add it; see shared/reference/external-apis.md §4.1).
+    case awsSigV4(provider: String, accessKeyID: String, secretAccessKey: String)
+
+    public var description: String {
+        switch self {
+        case .basic(let user, _): return "basic(\(user), [redacted])"
+        case .awsSigV4(let provider, _, _): return "awsSigV4(\(provider), [redacted])"
+        }
     }
 }
 
@@ -141,7 +171,9 @@ final class Transfer {
         case "HEAD": _ = pg_curl_setopt_long(h, CURLOPT_NOBODY, 1)
         default: _ = pg_curl_setopt_string(h, CURLOPT_CUSTOMREQUEST, request.method)
         }
-        if request.method != "GET" && request.method != "HEAD" {
+        // A body goes with every method but GET and HEAD; an empty one only where a body is
+        // expected (an empty DELETE carries no Content-Type or Content-Length to sign).
+        if !["GET", "HEAD"].contains(request.method) && (!body.isEmpty || ["POST", "PUT", "PATCH"].contains(request.method)) {
             _ = pg_curl_setopt_long(h, CURLOPT_POSTFIELDSIZE, body.count)
             // COPYPOSTFIELDS copies the bytes, so the buffer need not outlive this call.
             if body.isEmpty {
@@ -150,7 +182,19 @@ final class Transfer {
                 _ = body.withUnsafeMutableBytes { b in pg_curl_setopt_ptr(h, CURLOPT_COPYPOSTFIELDS, b.baseAddress!) }
             }
         }
-        var list: UnsafeMutablePointer<curl_slist>? = curl_slist_append(nil, "Expect:")
+        switch request.authentication {
+        case nil: break
+        case .basic(let user, let password):
+            _ = pg_curl_setopt_string(h, CURLOPT_USERPWD, user + ":" + password)
+        case .awsSigV4(let provider, let id, let secret):
+            _ = pg_curl_setopt_string(h, CURLOPT_AWS_SIGV4, provider)   // also sets CURLAUTH_AWS_SIGV4
+            _ = pg_curl_setopt_string(h, CURLOPT_USERPWD, id + ":" + secret)
+        }
+        // "Expect:" (empty) stops curl's 100-continue wait, but curl 7.88 would sign that empty
+        // header, which it never sends: the store's signature check would fail. Signed
+        // requests keep curl's default (S3, R2 and MinIO answer 100-continue).
+        var list: UnsafeMutablePointer<curl_slist>?
+        if case .awsSigV4 = request.authentication {} else { list = curl_slist_append(nil, "Expect:") }
         for (k, v) in request.headers { list = curl_slist_append(list, "\(k): \(v)") }
         headerList = list
         _ = pg_curl_setopt_ptr(h, CURLOPT_HTTPHEADER, UnsafeMutableRawPointer(list))

@@ -48,11 +48,20 @@ public final class Dependencies {
         OutsideTransactionBank(inner: bankFactory(terminal, timeout), database: database)
     }
 
-    /// The configured media backend. Links are signed with MEDIA_KEY_SECRET; without one the
-    /// store still works, but `pinglass doctor` and health report it.
-    static func makeMediaStore(_ config: Config) -> any MediaStore {
-        let publicURL = config.publicMediaURL ?? ((config.publicBaseURL ?? "http://127.0.0.1") + "/media")
-        return FileMediaStore(directory: config.storageDir, publicURL: publicURL, secret: config.mediaKeySecret ?? "")
+    /// The backend `STORAGE` names: `fs` (files under `STORAGE_DIR`, links signed for nginx
+    /// with MEDIA_KEY_SECRET) or `s3` (presigned GET links; Config has checked the S3_*
+    /// variables). Without MEDIA_KEY_SECRET the fs store still works, but its links do not
+    /// open; `pinglass doctor` and health report it.
+    public static func makeMediaStore(_ config: Config) -> any MediaStore {
+        switch config.storage {
+        case "s3":
+            return S3MediaStore(endpoint: config.s3Endpoint ?? "", bucket: config.s3Bucket ?? "",
+                                region: config.s3Region ?? S3MediaStore.defaultRegion,
+                                accessKeyID: config.s3AccessKeyID ?? "", secretAccessKey: config.s3SecretAccessKey ?? "")
+        default:
+            let publicURL = config.publicMediaURL ?? ((config.publicBaseURL ?? "http://127.0.0.1") + "/media")
+            return FileMediaStore(directory: config.storageDir, publicURL: publicURL, secret: config.mediaKeySecret ?? "")
+        }
     }
 
     /// Once per process, before any thread or fork-based work (libcurl's global state).

@@ -50,10 +50,35 @@ struct Doctor: ParsableCommand {
         } catch {
             report(false, "database: \(error)")
         }
-        if config.storage == "fs" {
-            report(access(config.storageDir, W_OK) == 0, "STORAGE_DIR \(config.storageDir) writable")
-        }
+        storage(config, report)
         if failures > 0 { print("\(failures) problem(s) found"); throw ExitCode(1) }
         print("all checks passed")
+    }
+
+    /// The backend STORAGE names, and the key that signs links. S3 gets a real round trip
+    /// (write, read, delete of a small probe object), so wrong keys or a missing bucket show
+    /// here rather than at the first upload.
+    func storage(_ config: Config, _ report: (Bool, String, Bool) -> Void) {
+        report(config.mediaKeySecret != nil, config.mediaKeySecret != nil ? "MEDIA_KEY_SECRET set"
+            : "MEDIA_KEY_SECRET not set (signs media links and names generated photos: openssl rand -hex 32)", false)
+        if config.storage == "s3" {
+            let store = Dependencies.makeMediaStore(config)
+            let what = "storage: s3, " + ((store as? S3MediaStore)?.location ?? "?")
+            let key = "doctor/probe-" + Crypto.hex(Crypto.randomBytes(8)) + ".txt"
+            let probe = Array("pinglass doctor".utf8)
+            do {
+                try store.put(key: key, bytes: probe, contentType: "text/plain")
+                let back = try store.get(key: key)
+                try store.delete(key: key)
+                report(back == probe, what + (back == probe ? " (write, read, delete ok)" : ": read back other bytes"), false)
+            } catch {
+                report(false, "\(what): \(error)", false)
+            }
+        } else {
+            report(access(config.storageDir, W_OK) == 0, "storage: fs, STORAGE_DIR \(config.storageDir) writable", false)
+            report(config.publicMediaURL != nil || config.publicBaseURL != nil,
+                   "media links at \(config.publicMediaURL ?? (config.publicBaseURL.map { $0 + "/media" } ?? "(PUBLIC_MEDIA_URL not set)"))"
+                   + " (nginx checks them with the same secret in /etc/nginx/pinglass-media.conf)", true)
+        }
     }
 }

@@ -122,15 +122,45 @@ final class CLITests: XCTestCase {
         defer { db.drop() }
         let dir = try TestEnvironment.makeTempDir("doctor")
         let env = ["DATABASE_URL": db.url, "PINGLASS_MIGRATIONS_DIR": try TestDatabase.migrationsDir(), "STORAGE_DIR": dir,
-                   "TBANK_TEST_TERMINAL_KEY": "DEMO", "TBANK_TEST_PASSWORD": "very-secret"]
+                   "TBANK_TEST_TERMINAL_KEY": "DEMO", "TBANK_TEST_PASSWORD": "very-secret", "MEDIA_KEY_SECRET": "media-secret-0123456789"]
         let (status, out, _) = try cli(["doctor"], env: env)
         XCTAssertEqual(status, 0, out)
         XCTAssertTrue(out.contains("database reachable"))
+        XCTAssertTrue(out.contains("ok    MEDIA_KEY_SECRET set"), out)
+        XCTAssertTrue(out.contains("ok    storage: fs, STORAGE_DIR \(dir) writable"), out)
         XCTAssertTrue(out.contains("all checks passed"))
         XCTAssertFalse(out.contains("very-secret"))
+        XCTAssertFalse(out.contains("media-secret"))
+        var noKey = env
+        noKey["MEDIA_KEY_SECRET"] = nil
+        let (s1, o1, _) = try cli(["doctor"], env: noKey)
+        XCTAssertEqual(s1, 1)
+        XCTAssertTrue(o1.contains("FAIL  MEDIA_KEY_SECRET not set"), o1)
         let (s2, o2, _) = try cli(["doctor"], env: ["DATABASE_URL": "host=/nonexistent dbname=x connect_timeout=1", "STORAGE_DIR": dir])
         XCTAssertEqual(s2, 1)
         XCTAssertTrue(o2.contains("FAIL  database"), o2)
+    }
+
+    /// With STORAGE=s3 doctor writes, reads and deletes a probe object on the real server
+    /// (moto, checking signatures): right keys pass; a wrong secret fails, unnamed.
+    func testDoctorChecksTheS3Bucket() throws {
+        let moto = try MotoS3.shared()
+        try moto.requireSignatures(true)
+        let db = try TestDatabase()
+        defer { db.drop() }
+        var env = ["DATABASE_URL": db.url, "PINGLASS_MIGRATIONS_DIR": try TestDatabase.migrationsDir(), "STORAGE": "s3",
+                   "S3_ENDPOINT": moto.url, "S3_BUCKET": moto.bucket, "S3_REGION": moto.region, "S3_ACCESS_KEY_ID": moto.accessKeyID,
+                   "S3_SECRET_ACCESS_KEY": moto.secretAccessKey, "MEDIA_KEY_SECRET": "media-secret-0123456789",
+                   "TBANK_TEST_TERMINAL_KEY": "DEMO", "TBANK_TEST_PASSWORD": "pw"]
+        let (status, out, _) = try cli(["doctor"], env: env)
+        XCTAssertEqual(status, 0, out)
+        XCTAssertTrue(out.contains("ok    storage: s3, bucket \(moto.bucket) at \(moto.url) (write, read, delete ok)"), out)
+        XCTAssertFalse(out.contains(moto.secretAccessKey))
+        env["S3_SECRET_ACCESS_KEY"] = "wrong-secret-wrong-secret"
+        let (s2, o2, _) = try cli(["doctor"], env: env)
+        XCTAssertEqual(s2, 1)
+        XCTAssertTrue(o2.contains("FAIL  storage: s3, bucket \(moto.bucket) at \(moto.url): media storage unavailable: S3 PUT answered 403 SignatureDoesNotMatch"), o2)
+        XCTAssertFalse(o2.contains("wrong-secret"))
     }
 }
 

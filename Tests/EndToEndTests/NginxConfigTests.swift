@@ -1,5 +1,6 @@
 import XCTest
 import Foundation
+import PinGlass
 import PinGlassTestSupport
 
 /// The production server block (nginx/pinglass.conf) is valid nginx as shipped: checked with
@@ -40,8 +41,11 @@ final class NginxConfigTests: XCTestCase {
         return (dir, port)
     }
 
+    /// The MEDIA_KEY_SECRET of the production block under test.
+    static let mediaSecret = "0123456789abcdef0123456789abcdef"
+
     /// Writes the server block into a fresh nginx prefix (certificate made on the spot, no
-    /// backend); returns the folder holding nginx.conf.
+    /// backend, media under `<folder>/media`); returns the folder holding nginx.conf.
     static func writeProductionBlock(_ site: String) throws -> String {
         let dir = try TestEnvironment.makeTempDir("nginx-prod")
         let (s1, _, e1) = try Subprocess.capture("/usr/bin/openssl", [
@@ -51,7 +55,12 @@ final class NginxConfigTests: XCTestCase {
         let conf = site.replacingOccurrences(of: "/etc/letsencrypt/live/pinglass.example.com/fullchain.pem", with: dir + "/cert.pem")
             .replacingOccurrences(of: "/etc/letsencrypt/live/pinglass.example.com/privkey.pem", with: dir + "/key.pem")
             .replacingOccurrences(of: "unix:/run/pinglass/fcgi.sock", with: "unix:\(dir)/no-backend.sock")
+            .replacingOccurrences(of: "/etc/nginx/pinglass-media.conf", with: dir + "/pinglass-media.conf")
+            .replacingOccurrences(of: "alias /var/lib/pinglass/media/;", with: "alias \(dir)/media/;")
         try conf.write(toFile: dir + "/site.conf", atomically: true, encoding: .utf8)
+        // The secret include the README tells operators to write (same value as MEDIA_KEY_SECRET).
+        try "set $pinglass_media_secret \"\(mediaSecret)\";\n".write(toFile: dir + "/pinglass-media.conf", atomically: true, encoding: .utf8)
+        try FileManager.default.createDirectory(atPath: dir + "/media", withIntermediateDirectories: true)
         let main = """
             pid \(dir)/nginx.pid;
             error_log \(dir)/error.log;
@@ -79,6 +88,59 @@ final class NginxConfigTests: XCTestCase {
         let (_, out, _) = try Subprocess.capture("/usr/bin/curl", [
             "-sk", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST", "-d", "{}", "https://127.0.0.1:\(port)/api/kie/callback"])
         XCTAssertEqual(out, "502")
+    }
+
+    /// The production `/media/` block checks the link's signature with the secret from the
+    /// include file: a link made by FileMediaStore opens, an unsigned or forged one gets 403.
+    func testProductionMediaNeedsASignedLink() throws {
+        let site = try String(contentsOfFile: TestEnvironment.root() + "/nginx/pinglass.conf", encoding: .utf8)
+        XCTAssertTrue(site.contains("include /etc/nginx/pinglass-media.conf;"))
+        let (dir, port) = try Self.startProductionBlock(site)
+        defer { _ = try? Subprocess.run("/usr/sbin/nginx", ["-p", dir, "-c", dir + "/nginx.conf", "-s", "stop"]) }
+        let store = FileMediaStore(directory: dir + "/media", publicURL: "https://127.0.0.1:\(port)/media", secret: Self.mediaSecret)
+        let key = MediaKeys.reference(contentType: "image/png")
+        try store.put(key: key, bytes: [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 1, 2, 3], contentType: "image/png")
+        func fetch(_ url: String) throws -> String {
+            try Subprocess.capture("/usr/bin/curl", ["-sk", "-o", "/dev/null", "-w", "%{http_code} %{content_type}", url]).1
+        }
+        let link = store.signedURL(key: key, expiresIn: 600, now: System.now())
+        XCTAssertEqual(try fetch(link), "200 image/png")
+        let headers = try Subprocess.capture("/usr/bin/curl", ["-sk", "-D", "-", "-o", "/dev/null", link]).1.lowercased()
+        XCTAssertTrue(headers.contains("cache-control: private"), headers)
+        XCTAssertEqual(try fetch("https://127.0.0.1:\(port)/media/\(key)"), "403 text/html")
+        let forged = FileMediaStore(directory: dir + "/media", publicURL: "https://127.0.0.1:\(port)/media", secret: "another-secret-another")
+        XCTAssertEqual(try fetch(forged.signedURL(key: key, expiresIn: 600, now: System.now())), "403 text/html")
+        XCTAssertEqual(try fetch(store.signedURL(key: key, expiresIn: 60, now: System.now() - 3600)), "403 text/html")
+    }
+
+    /// `make run` (scripts/run.sh): MEDIA_KEY_SECRET from the environment, else the env file,
+    /// else generated once and kept; the rendered local nginx.conf carries that same value.
+    func testLocalRunUsesOneMediaSecretForPoolAndNginx() throws {
+        let dir = try TestEnvironment.makeTempDir("run-secret")
+        let lib = try TestEnvironment.root() + "/scripts/lib.sh"
+        func secret(_ env: [String: String] = [:], envFile: String = "") throws -> String {
+            let (status, out, err) = try Subprocess.capture("/bin/bash", ["-c", "source \(lib) && media_key_secret \(dir) \(envFile)"],
+                                                            environment: ["PATH": "/usr/bin:/bin"].merging(env) { $1 })
+            XCTAssertEqual(status, 0, err)
+            return out
+        }
+        let generated = try secret()
+        XCTAssertEqual(generated.count, 64)
+        XCTAssertNoThrow(try Config(variables: ["DATABASE_URL": "x", "MEDIA_KEY_SECRET": generated]))
+        XCTAssertEqual(try secret(), generated, "kept for the next run")
+        try "DATABASE_URL=x\r\nexport MEDIA_KEY_SECRET=\"from-the-env-file-0123\"\r\n".write(toFile: dir + "/pinglass.env", atomically: true, encoding: .utf8)
+        XCTAssertEqual(try secret(envFile: dir + "/pinglass.env"), "from-the-env-file-0123")
+        XCTAssertEqual(try secret(["MEDIA_KEY_SECRET": "from-the-environment-0"], envFile: dir + "/pinglass.env"), "from-the-environment-0")
+        let (status, _, err) = try Subprocess.capture("/bin/bash", ["-c", """
+            source \(lib) && render_nginx \(try TestEnvironment.root())/nginx/local.conf.in \(dir)/nginx.conf \
+                MEDIA_KEY_SECRET=\(generated) STORAGE_DIR=\(dir)/media
+            """], environment: ["PATH": "/usr/bin:/bin"])
+        XCTAssertEqual(status, 0, err)
+        let rendered = try String(contentsOfFile: dir + "/nginx.conf", encoding: .utf8)
+        XCTAssertTrue(rendered.contains("set $pinglass_media_secret \"\(generated)\";"))
+        XCTAssertFalse(rendered.contains("@MEDIA_KEY_SECRET@"))
+        let mode = try FileManager.default.attributesOfItem(atPath: dir + "/nginx.conf")[.posixPermissions] as? Int
+        XCTAssertEqual(mode, 0o600, "the rendered config holds the secret")
     }
 
     func testProductionServerBlockPassesNginxCheck() throws {

@@ -38,6 +38,9 @@ public final class Stack: @unchecked Sendable {
         e["DATABASE_URL"] = database.url
         e["PUBLIC_BASE_URL"] = "http://127.0.0.1:\(port)"
         e["STORAGE_DIR"] = dir + "/media"
+        e["PUBLIC_MEDIA_URL"] = "http://127.0.0.1:\(port)/media"
+        // The pool signs media links with it and nginx checks them with it (local.conf.in).
+        e["MEDIA_KEY_SECRET"] = Crypto.hex(Crypto.randomBytes(32))
         e["LOG_FORMAT"] = "json"
         e["PINGLASS_MIGRATIONS_DIR"] = try TestDatabase.migrationsDir()
         e["PINGLASS_ENV_FILE"] = dir + "/empty.env"
@@ -50,6 +53,11 @@ public final class Stack: @unchecked Sendable {
     }
 
     public var baseURL: String { "http://127.0.0.1:\(port)" }
+    /// The media store the pool uses (STORAGE_DIR under this stack, links signed for its nginx).
+    public var media: FileMediaStore {
+        FileMediaStore(directory: environment["STORAGE_DIR"] ?? dir + "/media", publicURL: environment["PUBLIC_MEDIA_URL"] ?? baseURL + "/media",
+                       secret: environment["MEDIA_KEY_SECRET"] ?? "")
+    }
     public var simURL: String { "http://127.0.0.1:\(simPort)" }
     public var poolLog: String { dir + "/fcgi.log" }
 
@@ -57,7 +65,8 @@ public final class Stack: @unchecked Sendable {
         let template = try String(contentsOfFile: TestEnvironment.root() + "/nginx/local.conf.in", encoding: .utf8)
         var conf = template
         let vars = ["PREFIX": dir + "/nginx", "DAEMON": "on", "ACCESS_LOG": "off", "PORT": String(port),
-                    "SIM_PORT": String(simPort), "SOCKET": socket, "SIM_SOCKET": simSocket, "STORAGE_DIR": dir + "/media"]
+                    "SIM_PORT": String(simPort), "SOCKET": socket, "SIM_SOCKET": simSocket, "STORAGE_DIR": environment["STORAGE_DIR"] ?? dir + "/media",
+                    "MEDIA_KEY_SECRET": environment["MEDIA_KEY_SECRET"] ?? ""]
         for (k, v) in vars { conf = conf.replacingOccurrences(of: "@\(k)@", with: v) }
         try conf.write(toFile: dir + "/nginx/nginx.conf", atomically: true, encoding: .utf8)
         // nginx daemonizes: its output goes to a file (a pipe would stay open in the daemon).

@@ -5,7 +5,7 @@ import Foundation
 public enum TestEnvironment {
     public struct Missing: Error, CustomStringConvertible {
         public let name: String
-        public var description: String { "\(name) is not set: run the tests with `make test` (scripts/test.sh sets up PostgreSQL and the binaries)" }
+        public var description: String { "\(name) is not set: run the tests with `make test` (scripts/test.sh sets up PostgreSQL, moto and the binaries)" }
     }
 
     static func value(_ name: String) throws -> String {

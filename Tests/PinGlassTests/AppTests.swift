@@ -45,7 +45,7 @@ final class AppTests: XCTestCase {
 
     func testHealthReportsEachPartWithoutSecrets() throws {
         let a = try InProcessApp(database: db, env: ["TBANK_TEST_TERMINAL_KEY": "DEMO", "TBANK_TEST_PASSWORD": "s3cret-pw",
-                                                     "KIE_API_KEY": "kie-secret"])
+                                                     "KIE_API_KEY": "kie-secret", "MEDIA_KEY_SECRET": "media-secret-0123456789"])
         let res = a.get("/api/health")
         XCTAssertEqual(res.status, 200)
         let v = try JSON.parse(res.body)
@@ -60,6 +60,29 @@ final class AppTests: XCTestCase {
         XCTAssertFalse(res.bodyText.contains("s3cret-pw"))
         XCTAssertFalse(res.bodyText.contains("kie-secret"))
         XCTAssertFalse(res.bodyText.contains("DEMO"))
+        XCTAssertEqual(v["checks"]?["storage"], ["ok": true, "backend": "fs", "writable": true, "signingKey": true])
+        XCTAssertFalse(res.bodyText.contains("media-secret"))
+    }
+
+    /// Storage reports the configured backend honestly, without a network call: fs needs a
+    /// writable folder, s3 complete settings, both MEDIA_KEY_SECRET (else links do not open).
+    func testHealthReportsTheConfiguredStorage() throws {
+        func storage(_ env: [String: String]) throws -> (String?, JSON?) {
+            let v = try JSON.parse(try InProcessApp(database: db, env: env).get("/api/health").body)
+            return (v["status"]?.stringValue, v["checks"]?["storage"])
+        }
+        let key = ["MEDIA_KEY_SECRET": "media-secret-0123456789"]
+        let noKey = try storage([:])
+        XCTAssertEqual(noKey.0, "degraded")
+        XCTAssertEqual(noKey.1, ["ok": false, "backend": "fs", "writable": true, "signingKey": false])
+        let readOnly = try storage(key.merging(["STORAGE_DIR": "/nonexistent/media"]) { $1 })
+        XCTAssertEqual(readOnly.0, "degraded")
+        XCTAssertEqual(readOnly.1?["writable"], false)
+        // An endpoint nobody listens on: health does not call it.
+        let s3 = try storage(key.merging(["STORAGE": "s3", "S3_ENDPOINT": "http://127.0.0.1:1", "S3_BUCKET": "b",
+                                          "S3_ACCESS_KEY_ID": "AKID", "S3_SECRET_ACCESS_KEY": "s3-secret-value"]) { $1 })
+        XCTAssertEqual(s3.0, "ok")
+        XCTAssertEqual(s3.1, ["ok": true, "backend": "s3", "configured": true, "signingKey": true])
     }
 
     func testHealthIsDegradedWithPendingMigrations() throws {

@@ -29,6 +29,8 @@ final class ConfigTests: XCTestCase {
         let cases: [(String, String)] = [
             ("PUBLIC_BASE_URL", "ftp://secret-host"), ("KIE_RATE_LIMIT", "lots"), ("INIT_DATA_MAX_AGE", "-5"),
             ("LOG_FORMAT", "xml"), ("STORAGE", "floppy"), ("ADMIN_TELEGRAM_CHAT_ID", "abc"), ("TBANK_API_URL", "securepay"),
+            ("MEDIA_KEY_SECRET", "short"), ("MEDIA_KEY_SECRET", "0123456789abcdef\"; return 200; #"),
+            ("MEDIA_KEY_SECRET", "0123456789abcdef$host"), ("MEDIA_KEY_SECRET", "0123456789abcdef with spaces"),
         ]
         for (name, value) in cases {
             var vars = base
@@ -54,6 +56,25 @@ final class ConfigTests: XCTestCase {
         var vars = base
         vars["STORAGE"] = "s3"
         XCTAssertThrowsError(try Config(variables: vars)) { XCTAssertEqual($0 as? ConfigError, .missing("S3_ENDPOINT")) }
+    }
+
+    /// STORAGE picks the backend; S3 links are presigned on the configured endpoint and bucket,
+    /// fs links point at PUBLIC_MEDIA_URL (else PUBLIC_BASE_URL/media).
+    func testStorageSelectsTheMediaBackend() throws {
+        let fs = Dependencies.makeMediaStore(try Config(variables: base.merging(
+            ["STORAGE_DIR": "/srv/media", "PUBLIC_BASE_URL": "https://pinglass.example", "MEDIA_KEY_SECRET": "0123456789abcdef0123"]) { $1 }))
+        XCTAssertEqual((fs as? FileMediaStore)?.directory, "/srv/media")
+        XCTAssertTrue(fs.signedURL(key: "references/a.jpg", expiresIn: 60, now: 0).hasPrefix("https://pinglass.example/media/references/a.jpg?md5="))
+        let s3 = Dependencies.makeMediaStore(try Config(variables: base.merging(
+            ["STORAGE": "s3", "S3_ENDPOINT": "https://acct.r2.cloudflarestorage.com/", "S3_BUCKET": "photos", "S3_REGION": "auto",
+             "S3_ACCESS_KEY_ID": "AKID", "S3_SECRET_ACCESS_KEY": "s3-secret-value"]) { $1 }))
+        let url = s3.signedURL(key: "references/a.jpg", expiresIn: 60, now: 0)
+        XCTAssertTrue(url.hasPrefix("https://acct.r2.cloudflarestorage.com/photos/references/a.jpg?X-Amz-Algorithm=AWS4-HMAC-SHA256"
+                                    + "&X-Amz-Credential=AKID%2F19700101%2Fauto%2Fs3%2Faws4_request&"), url)
+        XCTAssertFalse(url.contains("s3-secret-value"))
+        let defaultRegion = Dependencies.makeMediaStore(try Config(variables: base.merging(
+            ["STORAGE": "s3", "S3_ENDPOINT": "https://s3.example", "S3_BUCKET": "b", "S3_ACCESS_KEY_ID": "AKID", "S3_SECRET_ACCESS_KEY": "x"]) { $1 }))
+        XCTAssertTrue(defaultRegion.signedURL(key: "k", expiresIn: 60, now: 0).contains("%2Fus-east-1%2Fs3%2F"))
     }
 
     func testEnvFileSyntax() throws {

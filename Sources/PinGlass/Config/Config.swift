@@ -54,11 +54,16 @@ public struct Config: Sendable {
     public var telegramAPIURL: String
     public var telegramBotToken: String?
     public var adminTelegramChatID: Int64?
+    /// `STORAGE`: `fs` (files under `STORAGE_DIR`, default) or `s3`.
     public var storage: String
+    /// `STORAGE_DIR`: the media folder nginx serves at `/media/` (default /var/lib/pinglass/media).
     public var storageDir: String
+    /// `PUBLIC_MEDIA_URL`: where nginx serves `STORAGE_DIR` (default `PUBLIC_BASE_URL`/media).
     public var publicMediaURL: String?
+    /// `S3_ENDPOINT`: the S3 API base URL, path-style (`https://<account>.r2.cloudflarestorage.com`).
     public var s3Endpoint: String?
     public var s3Bucket: String?
+    /// `S3_REGION`: signing region (R2: `auto`; default `us-east-1`, which R2 takes as `auto`).
     public var s3Region: String?
     public var s3AccessKeyID: String?
     public var s3SecretAccessKey: String?
@@ -160,8 +165,15 @@ public struct Config: Sendable {
         }
         paymentRedirectDue = try int("PAYMENT_REDIRECT_DUE", default: 86400, range: 60...(90 * 86400))
         mediaKeySecret = value("MEDIA_KEY_SECRET")
-        if let secret = mediaKeySecret, secret.count < 16 {
-            throw ConfigError.invalid("MEDIA_KEY_SECRET", "must be at least 16 characters (e.g. openssl rand -hex 32)")
+        if let secret = mediaKeySecret {
+            guard secret.count >= 16 else {
+                throw ConfigError.invalid("MEDIA_KEY_SECRET", "must be at least 16 characters (e.g. openssl rand -hex 32)")
+            }
+            // nginx gets the same value in a quoted string (pinglass-media.conf), where quotes,
+            // `$`, `\`, `;` and spaces would change its meaning.
+            guard secret.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.+/=~".contains($0)) }) else {
+                throw ConfigError.invalid("MEDIA_KEY_SECRET", "may hold only ASCII letters, digits and - _ . + / = ~ (e.g. openssl rand -hex 32)")
+            }
         }
         testTelegramIDs = []
         for item in (value("TEST_TELEGRAM_IDS") ?? "").split(separator: ",") {

@@ -72,9 +72,7 @@ public final class FileMediaStore: MediaStore {
 
     /// Keys are ours (MediaKeys), but a path never leaves the folder whatever the key.
     func path(_ key: String) throws -> String {
-        guard !key.isEmpty, !key.hasPrefix("/"), !key.split(separator: "/").contains(where: { $0 == ".." || $0.isEmpty }) else {
-            throw MediaStoreError.notFound(key: key)
-        }
+        guard MediaKeys.isValid(key) else { throw MediaStoreError.notFound(key: key) }
         return directory + "/" + key
     }
 }

@@ -55,6 +55,13 @@ public enum MediaKeys {
         let mac = Crypto.hmacSHA256(key: Array(secret.utf8), message: Array("result:\(jobID):\(taskID)".utf8))
         return "generated/" + Crypto.hex(Array(mac.prefix(16))) + "." + ImageType.fileExtension(contentType)
     }
+
+    /// A relative name that stays inside the store: not empty, no leading `/`, no empty, `.`
+    /// or `..` segment. Stores refuse other keys whatever their origin.
+    public static func isValid(_ key: String) -> Bool {
+        !key.isEmpty && !key.hasPrefix("/") && !key.contains("\0")
+            && !key.split(separator: "/", omittingEmptySubsequences: false).contains { $0.isEmpty || $0 == "." || $0 == ".." }
+    }
 }
 
 /// The image types we accept, told by their first bytes (never by a client's word).

@@ -41,12 +41,25 @@ enum HealthAPI {
         }
         checks.append(("kie", ["configured": .bool(config.kieAPIKey != nil)]))
         checks.append(("telegram", ["configured": .bool(config.telegramBotToken != nil)]))
-        let storageOK = config.storage == "s3" || access(config.storageDir, W_OK) == 0
-        if !storageOK { degraded = true }
-        checks.append(("storage", ["ok": .bool(storageOK), "backend": .string(config.storage)]))
+        let storage = storageCheck(config)
+        if storage["ok"] != true { degraded = true }
+        checks.append(("storage", storage))
 
         checks.append(("workers", try workers(db)))
         return .json(["status": .string(degraded ? "degraded" : "ok"), "checks": .object(checks)])
+    }
+
+    /// The configured backend, without a network call: fs → the folder is writable; s3 →
+    /// its settings are complete. Either way MEDIA_KEY_SECRET must be set (it signs fs links
+    /// and names generated photos).
+    static func storageCheck(_ config: Config) -> JSON {
+        let signingKey = config.mediaKeySecret != nil
+        if config.storage == "s3" {
+            let configured = [config.s3Endpoint, config.s3Bucket, config.s3AccessKeyID, config.s3SecretAccessKey].allSatisfy { $0 != nil }
+            return ["ok": .bool(configured && signingKey), "backend": "s3", "configured": .bool(configured), "signingKey": .bool(signingKey)]
+        }
+        let writable = access(config.storageDir, W_OK) == 0
+        return ["ok": .bool(writable && signingKey), "backend": "fs", "writable": .bool(writable), "signingKey": .bool(signingKey)]
     }
 
     /// Every registered duty (`DutyName`), with its latest pass across hosts and each host's

@@ -1,0 +1,90 @@
+import HTTPClient
+
+/// Media in an S3-compatible bucket (Cloudflare R2, AWS S3, MinIO), addressed path-style:
+/// `<S3_ENDPOINT>/<S3_BUCKET>/<key>`. Requests are signed by libcurl (`CURLOPT_AWS_SIGV4`)
+/// and always carry `x-amz-content-sha256`, the hex SHA-256 of the body (of nothing for
+/// GET and DELETE): R2 requires it and curl 7.88 does not add it (external-apis.md §4.1).
+/// `signedURL` is a SigV4 presigned GET, so the bucket stays private.
+///
+/// ```swift
+/// let store = S3MediaStore(endpoint: "https://<account>.r2.cloudflarestorage.com", bucket: "pinglass",
+///                          region: "auto", accessKeyID: id, secretAccessKey: secret)
+/// try store.put(key: key, bytes: jpeg, contentType: "image/jpeg")
+/// let url = store.signedURL(key: key, expiresIn: MediaLinks.apiTTL, now: System.now())
+/// ```
+public final class S3MediaStore: MediaStore {
+    public let endpoint: String
+    public let bucket: String
+    let presigner: SigV4Presigner
+    let http: HTTPClient
+    /// Seconds for one whole request.
+    let timeout: Double
+
+    /// The region when `S3_REGION` is not set; R2 treats it as its own `auto`.
+    public static let defaultRegion = "us-east-1"
+    /// SHA-256 of an empty body.
+    static let emptySHA256 = Crypto.hex(Crypto.sha256([]))
+
+    public init(endpoint: String, bucket: String, region: String = defaultRegion, accessKeyID: String,
+                secretAccessKey: String, timeout: Double = 30, http: HTTPClient = HTTPClient()) {
+        self.endpoint = endpoint.hasSuffix("/") ? String(endpoint.dropLast()) : endpoint
+        self.bucket = bucket
+        self.presigner = SigV4Presigner(accessKeyID: accessKeyID, secretAccessKey: secretAccessKey, region: region)
+        self.timeout = timeout
+        self.http = http
+    }
+
+    /// `bucket <name> at <endpoint>`, the endpoint redacted (for doctor and logs).
+    public var location: String { "bucket \(bucket) at \(HTTPURL.redact(endpoint))" }
+
+    public func put(key: String, bytes: [UInt8], contentType: String) throws {
+        _ = try send("PUT", key, body: bytes, headers: [("Content-Type", contentType)])
+    }
+
+    public func get(key: String) throws -> [UInt8] {
+        try send("GET", key).body
+    }
+
+    public func delete(key: String) throws {
+        do { _ = try send("DELETE", key) } catch MediaStoreError.notFound { }   // S3 answers 204 anyway; MinIO may 404
+    }
+
+    public func signedURL(key: String, expiresIn: Int, now: Double) -> String {
+        presigner.presignedGET(objectURL(key), expiresIn: expiresIn, now: now)
+    }
+
+    func objectURL(_ key: String) -> String {
+        endpoint + "/" + SigV4Presigner.encode(bucket) + "/" + SigV4Presigner.encode(key, keepSlash: true)
+    }
+
+    /// One signed request; 2xx is the answer, 404 `notFound`, anything else `unavailable`
+    /// with the status and S3's error code (never the message: it may echo the request).
+    func send(_ method: String, _ key: String, body: [UInt8] = [], headers: [(String, String)] = []) throws -> HTTPResponse {
+        guard MediaKeys.isValid(key) else { throw MediaStoreError.notFound(key: key) }
+        let hash = body.isEmpty ? Self.emptySHA256 : Crypto.hex(Crypto.sha256(body))
+        let request = HTTPRequest(
+            method: method, url: objectURL(key), headers: headers + [("x-amz-content-sha256", hash)], body: body,
+            timeout: timeout, maxResponseBytes: 64 << 20,
+            authentication: .awsSigV4(provider: "aws:amz:\(presigner.region):s3",
+                                      accessKeyID: presigner.accessKeyID, secretAccessKey: presigner.secretAccessKey))
+        let response: HTTPResponse
+        do { response = try http.send(request) } catch {
+            throw MediaStoreError.unavailable("S3 \(method) failed: \(error)")   // HTTPClientError shows URLs redacted
+        }
+        switch response.status {
+        case 200..<300: return response
+        case 404: throw MediaStoreError.notFound(key: key)
+        default:
+            let code = Self.errorCode(response.body).map { " \($0)" } ?? ""
+            throw MediaStoreError.unavailable("S3 \(method) answered \(response.status)\(code)")
+        }
+    }
+
+    /// The `<Code>` of an S3 error document, when it is a plain word.
+    static func errorCode(_ body: [UInt8]) -> String? {
+        let text = String(decoding: body.prefix(4096), as: UTF8.self)
+        guard let start = text.firstRange(of: "<Code>"), let end = text[start.upperBound...].firstRange(of: "</Code>") else { return nil }
+        let code = text[start.upperBound..<end.lowerBound]
+        return !code.isEmpty && code.count <= 64 && code.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber) }) ? String(code) : nil
+    }
+}
