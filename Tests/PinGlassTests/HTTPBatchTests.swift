@@ -28,7 +28,9 @@ final class HTTPBatchTests: XCTestCase {
             if path == "/fast" { XCTAssertEqual(batch.add(HTTPRequest(url: server.url + "/fast-follow-up")), 2) }
         }
         XCTAssertEqual(seen.map(\.path), ["/fast", "/fast-follow-up", "/slow"])
-        XCTAssertEqual(seen.map(\.slowAnswered), [false, false, true])
+        // The slow answer had not been sent when the fast results were handed over. (When the
+        // slow one itself arrives, the server may not have noted its send yet: not asserted.)
+        XCTAssertEqual(seen.prefix(2).map(\.slowAnswered), [false, false])
     }
 
     func testSendAllKeepsRequestOrderAndReportsFailures() throws {
