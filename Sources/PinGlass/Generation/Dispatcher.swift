@@ -44,9 +44,11 @@ public struct Dispatcher: Duty {
         public var rateLimited = 0
         /// Rounds that found the budget spent (work waited for the window).
         public var budgetWaits = 0
+        /// Tasks whose submit lease ran out (a dispatcher died mid-submit) put back in the queue.
+        public var rescued = 0
         public var json: JSON {
             ["submitted": .int(submitted), "retried": .int(retried), "failed": .int(failed),
-             "rateLimited": .int(rateLimited), "budgetWaits": .int(budgetWaits)]
+             "rateLimited": .int(rateLimited), "budgetWaits": .int(budgetWaits), "rescued": .int(rescued)]
         }
     }
 
@@ -66,6 +68,7 @@ public struct Dispatcher: Duty {
         guard let kie = deps.kie else { throw DispatchError.kieNotConfigured }
         let db = try deps.db()
         var report = Report()
+        report.rescued = try rescueExpiredLeases(db)
         // Rounds until the queue is empty, the budget is spent or the deadline comes.
         while deps.clock() < deadline {
             let grant = try budget.reserve(db, want: config.batchSize)
@@ -145,6 +148,18 @@ public struct Dispatcher: Duty {
                            [jobs], retry: .idempotent)
         }
         return tasks
+    }
+
+    /// A dispatcher that died between its intent and its record left the task `submitting`
+    /// with a lease that runs out: back to the queue in one guarded statement (rule 6), the
+    /// attempt counted. If the crash came after Kie's answer, the resubmit makes a second Kie
+    /// task for this photo (the residual risk above); the first is never recorded, so never
+    /// polled, and the photo is stored once.
+    func rescueExpiredLeases(_ db: Connection) throws -> Int {
+        try db.execute("""
+            UPDATE generation_tasks SET state = 'queued', lease_token = NULL, lease_until = NULL, run_at = now()
+            WHERE state = 'submitting' AND lease_until < now()
+            """, retry: .idempotent)
     }
 
     func hasDueTasks(_ db: Connection) throws -> Bool {
