@@ -311,4 +311,27 @@ final class KiePollerTests: XCTestCase {
         let noSecret = try makeDeps(["MEDIA_KEY_SECRET": ""])
         XCTAssertThrowsError(try KiePoller(deps: noSecret)) { XCTAssertEqual($0 as? ConfigError, .missing("MEDIA_KEY_SECRET")) }
     }
+
+    /// KIE_POLL_RPS is per API key: two pollers at once share one budget of recordInfo calls.
+    func testTwoPollersShareTheRecordInfoBudget() throws {
+        for n in 0..<4 { _ = try PollFixtures.runningJob(deps, telegramID: Int64(8900 + n), photos: 5) }
+        try makeAllDue()
+        let d1 = try makeDeps(["KIE_POLL_RPS": "4"])
+        let d2 = try makeDeps(["KIE_POLL_RPS": "4"])
+        d1.kie = kie
+        d2.kie = kie
+        let done = DispatchSemaphore(value: 0)
+        for d in [d1, d2] {
+            let box = Locked(d)
+            Thread {
+                let deps = box.value
+                _ = try? KiePoller(deps: deps).runOnce(now: deps.clock(), deadline: deps.clock() + 0.5)
+                done.signal()
+            }.start()
+        }
+        XCTAssertEqual(done.wait(timeout: .now() + 30), .success)
+        XCTAssertEqual(done.wait(timeout: .now() + 30), .success)
+        XCTAssertEqual(kie.polled.count, 4, "one second's budget for both together, not 4 each")
+        XCTAssertEqual(Set(kie.polled).count, 4, "no task asked twice")
+    }
 }

@@ -94,19 +94,35 @@ public struct KiePoller: Duty {
         self.config = config
         self.kie = kie
         self.mediaSecret = secret
+        self.pollBudget = RateBudget(name: "kie.poll", limit: deps.config.kiePollRPS, window: 1.0)
         self.download = ResultDownload(allowedHosts: deps.config.kieResultHosts, maxBytes: config.maxDownloadBytes,
                                        timeout: config.downloadTimeout)
     }
 
+    /// recordInfo calls per second for every poller together (a sliding one-second window).
+    let pollBudget: RateBudget
+
     public func runOnce(now: Double, deadline: Double) throws -> Report {
         var report = Report()
+        let db = try deps.db()
         while true {
             guard deps.clock() < deadline else { report.stoppedAtDeadline = true; break }
-            let claimed = try claimDue()
+            // KIE_POLL_RPS holds per API key, so for every poller on every machine together:
+            // each round first takes its calls from the shared budget.
+            let grant = try pollBudget.reserve(db, want: config.batchSize)
+            guard grant.granted > 0 else {
+                let wait = min(grant.retryAfter, deadline - deps.clock())
+                guard wait > 0 else { break }
+                System.sleep(seconds: wait)
+                continue
+            }
+            let claimed = try claimDue(limit: grant.granted)
+            let asking = claimed.filter { !$0.overdue }
+            try pollBudget.release(db, count: grant.granted - asking.count)
             guard !claimed.isEmpty else { break }
             try failOverdue(claimed.filter(\.overdue), &report)
-            try poll(claimed.filter { !$0.overdue }, &report)
-            if claimed.count < config.batchSize { break }
+            try poll(asking, &report)
+            if claimed.count < grant.granted { break }
         }
         report.jobsFinished += try JobFinish.finishStranded(deps.db(), limit: config.batchSize).count
         return report
@@ -123,14 +139,14 @@ public struct KiePoller: Duty {
     /// Claims up to `batchSize` due running tasks, oldest due first, by moving their `run_at`
     /// one poll interval ahead in the same autocommit statement: the claim is the reschedule.
     /// Queue times are the database's clock, one clock for every poller on every VM.
-    func claimDue() throws -> [ClaimedTask] {
+    func claimDue(limit: Int) throws -> [ClaimedTask] {
         try deps.db().query("""
             UPDATE generation_tasks SET run_at = now() + make_interval(secs => $2)
             WHERE id IN (SELECT id FROM generation_tasks WHERE state = 'running' AND run_at <= now()
                          ORDER BY run_at LIMIT $1 FOR UPDATE SKIP LOCKED)
             RETURNING id, job_id, kie_task_id,
                       coalesce(coalesce(deadline_at, submitted_at + make_interval(secs => $3)) <= now(), false) AS overdue
-            """, [config.batchSize, config.pollIntervalSeconds, config.taskDeadlineSeconds])
+            """, [limit, config.pollIntervalSeconds, config.taskDeadlineSeconds])
             .map { ClaimedTask(id: $0.requiredInt("id"), jobID: $0.requiredInt("job_id"), kieTaskID: $0.requiredString("kie_task_id"),
                                overdue: $0.bool("overdue") ?? false) }
     }
