@@ -74,6 +74,12 @@ final class DispatcherTests: XCTestCase {
         XCTAssertEqual(request.callbackURL, "https://pinglass.example/api/kie/callback")
         XCTAssertEqual(request.imageURLs.count, 1)
         XCTAssertTrue(request.imageURLs[0].contains("md5=") && request.imageURLs[0].contains("expires="), "a signed link Kie can fetch")
+        let expires = try XCTUnwrap(request.imageURLs[0].split(separator: "expires=").last.flatMap { Double($0) })
+        XCTAssertEqual(expires - d.clock(), Double(DispatcherDefaults.referenceLinkSeconds), accuracy: 30, "long enough for Kie's queue")
+        XCTAssertGreaterThanOrEqual(DispatcherDefaults.referenceLinkSeconds, 3600)
+        var short = Dispatcher.Config()
+        short.referenceLinkSeconds = 600
+        XCTAssertThrowsError(try short.validate(), "shorter than an hour is refused")
     }
 
     /// Two dispatchers at once share one sliding budget: together never more than the limit

@@ -25,6 +25,9 @@ public struct Dispatcher: Duty {
         public var taskDeadlineSeconds = DispatcherDefaults.taskDeadlineSeconds
         /// The first poll of a submitted task (Kie takes several seconds at least).
         public var firstPollAfterSeconds = DispatcherDefaults.firstPollAfterSeconds
+        /// How long the reference-photo links given to Kie stay valid: a task may wait in
+        /// Kie's queue before it fetches them.
+        public var referenceLinkSeconds = DispatcherDefaults.referenceLinkSeconds
 
         public init() {}
 
@@ -34,6 +37,7 @@ public struct Dispatcher: Duty {
             try DutyConfigError.require("max-attempts", maxAttempts, in: 1...50)
             try DutyConfigError.require("task-deadline", taskDeadlineSeconds, in: 60...(24 * 3600), unit: "s")
             try DutyConfigError.require("first-poll-after", firstPollAfterSeconds, in: 0...600, unit: "s")
+            try DutyConfigError.require("reference-link-ttl", referenceLinkSeconds, in: 3600...(7 * 86_400), unit: "s")
         }
     }
 
@@ -172,7 +176,7 @@ public struct Dispatcher: Duty {
             SELECT r.storage_key FROM reference_photos r JOIN generation_jobs j ON j.avatar_id = r.avatar_id
             WHERE j.id = $1 ORDER BY r.created_at, r.id LIMIT 10
             """, [jobID], retry: .idempotent).map {
-            deps.media.signedURL(key: $0.requiredString("storage_key"), expiresIn: MediaLinks.providerTTL, now: deps.clock())
+            deps.media.signedURL(key: $0.requiredString("storage_key"), expiresIn: config.referenceLinkSeconds, now: deps.clock())
         }
     }
 
@@ -258,6 +262,7 @@ public enum DispatcherDefaults {
     public static let maxAttempts = 8
     public static let taskDeadlineSeconds = 20 * 60
     public static let firstPollAfterSeconds = 5
+    public static let referenceLinkSeconds = MediaLinks.providerTTL
     /// Kie's window is 10 s; ours is a second longer because we stamp a call before it
     /// reaches them.
     public static let windowSeconds = 11.0
