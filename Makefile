@@ -1,5 +1,5 @@
 # The two commands of the README, and a few more. Each script says what it does.
-.PHONY: run test stop bench build clean
+.PHONY: run test stop bench bench-generation build clean
 
 run:            ## install, build, start PostgreSQL + pool + simulator + nginx on :8080
 	@bash scripts/run.sh
@@ -12,6 +12,9 @@ stop:           ## stop what `make run` started
 
 bench:          ## measure the pool next to nginx and pgbench (see BENCHMARKS.md)
 	@bash bench/run.sh
+
+bench-generation: ## the generation pipeline against the simulated Kie (see BENCHMARKS.md)
+	@bash bench/generation.sh
 
 build:
 	swift build -c release

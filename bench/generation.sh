@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# `make bench-generation`: the generation pipeline against the simulated Kie on this machine
+# (issue 7, item 12). Real pool, nginx, simulator, PostgreSQL and the real cron commands.
+#   A. five 23-photo jobs at once, two dispatchers and one poller: the sustained createTask
+#      rate against Kie's 20 per 10 s, 429s, the max/min share across jobs, Kie calls per photo;
+#   B. one 23-photo job, 5 s simulated generation, callbacks on: generate → all photos stored.
+# Bounded: each scenario ends when its jobs finish or after its time limit.
+source "$(dirname "$0")/../scripts/lib.sh"
+
+PORT=${PORT:-18580}
+SIM_PORT=$((PORT + 1))
+mkdir -p "$ROOT/.run"
+B=$(usable_dir "$ROOT/.run/bench-gen" "pinglass-bench-gen-$(id -u)")
+OUT=$ROOT/bench/results/generation-$(date -u +%Y%m%dT%H%M%SZ).md
+mkdir -p "$ROOT/bench/results"
+
+install_deps
+if [ -n "${BENCH_BIN:-}" ]; then BIN=$BENCH_BIN; else build_release; fi
+pg_stop "$B/pg" 2>/dev/null || true
+rm -rf "$B"; mkdir -p "$B/nginx" "$B/media"; chmod 755 "$B" "$B/media"
+pg_start "$B/pg"
+pg_createdb "$B/pg" pinglass
+export DATABASE_URL="host=$B/pg port=55432 user=pinglass dbname=pinglass"
+export PINGLASS_ENV_FILE=/dev/null PINGLASS_MIGRATIONS_DIR=$ROOT/migrations LOG_LEVEL=warning LOG_FORMAT=text
+export PUBLIC_BASE_URL=http://127.0.0.1:$PORT TBANK_API_URL=http://127.0.0.1:$SIM_PORT/v2
+export TBANK_TEST_TERMINAL_KEY=BenchTerminal TBANK_TEST_PASSWORD=bench-terminal-password TELEGRAM_BOT_TOKEN=7000000001:bench
+export KIE_API_URL=http://127.0.0.1:$SIM_PORT/kie KIE_API_KEY=bench-kie-key KIE_RESULT_HOSTS=127.0.0.1
+export STORAGE=fs STORAGE_DIR=$B/media PUBLIC_MEDIA_URL=http://127.0.0.1:$PORT/media MEDIA_KEY_SECRET=bench-media-key-secret-0123456789
+"$BIN/pinglass" migrate >/dev/null
+
+"$BIN/pinglass-fcgi" --socket "$B/fcgi.sock" --workers 2 --socket-mode 0666 >"$B/fcgi.log" 2>&1 &
+POOL=$!
+"$BIN/pinglass-sim" --socket "$B/sim.sock" --workers 4 --socket-mode 0666 >"$B/sim.log" 2>&1 &
+SIM=$!
+render_nginx "$ROOT/nginx/local.conf.in" "$B/nginx/nginx.conf" PREFIX="$B/nginx" DAEMON=on ACCESS_LOG=off PORT="$PORT" \
+    SIM_PORT="$SIM_PORT" SOCKET="$B/fcgi.sock" SIM_SOCKET="$B/sim.sock" STORAGE_DIR="$B/media" MEDIA_KEY_SECRET="$MEDIA_KEY_SECRET"
+nginx -p "$B/nginx" -c "$B/nginx/nginx.conf"
+DUTIES=()
+cleanup() {
+    for p in "${DUTIES[@]}"; do kill "$p" 2>/dev/null; done
+    kill -TERM $POOL $SIM 2>/dev/null; wait $POOL $SIM 2>/dev/null
+    nginx -p "$B/nginx" -c "$B/nginx/nginx.conf" -s stop 2>/dev/null; pg_stop "$B/pg"
+}
+trap cleanup EXIT
+wait_for curl -sf "http://127.0.0.1:$PORT/api/health"
+SIMCTL=http://127.0.0.1:$SIM_PORT/sim/control/kie
+psql_() { "$PGBIN/psql" -X -q -At "$DATABASE_URL" "$@"; }
+
+# seed_jobs N PHOTOS: N users, each with an avatar, a reference, a consumed payment and a
+# queued job of PHOTOS tasks, created now (what POST /api/generate writes).
+seed_jobs() {
+    psql_ -v n="$1" -v photos="$2" <<'SQL'
+WITH u AS (INSERT INTO users (telegram_user_id) SELECT 900000 + g + (SELECT count(*) FROM users) FROM generate_series(1, :n) g RETURNING id),
+a AS (INSERT INTO avatars (user_id, name, status) SELECT id, 'bench', 'ready' FROM u RETURNING id, user_id),
+r AS (INSERT INTO reference_photos (avatar_id, storage_key, content_type, byte_size, sha256)
+      SELECT id, 'references/bench-' || id || '.jpg', 'image/jpeg', 100, sha256(id::text::bytea) FROM a RETURNING avatar_id),
+p AS (INSERT INTO payments (user_id, order_id, terminal, terminal_key, tbank_payment_id, tier, photo_count, amount_kopecks, status, redirect_due_at)
+      SELECT user_id, 'bench-' || user_id, 'test', 'BenchTerminal', 'b' || user_id, 'premium', :photos, 149900, 'succeeded', now() FROM a
+      RETURNING id, user_id),
+j AS (INSERT INTO generation_jobs (user_id, avatar_id, payment_id, style_id, total_photos, deadline_at)
+      SELECT a.user_id, a.id, p.id, 'pinglass', :photos, now() + interval '1 hour' FROM a JOIN p ON p.user_id = a.user_id RETURNING id, payment_id)
+INSERT INTO generation_tasks (job_id, prompt_index, prompt_text)
+SELECT j.id, i, 'a portrait prompt number ' || i FROM j, generate_series(0, :photos - 1) i;
+UPDATE payments p SET consumed_by_job = j.id FROM generation_jobs j WHERE j.payment_id = p.id AND p.consumed_by_job IS NULL;
+SELECT pg_notify('dispatch', 'bench');
+SQL
+}
+start_duties() {   # SECONDS
+    for _ in 1 2; do "$BIN/pinglass" dispatch --for "${1}s" --every 1s >>"$B/duties.log" 2>&1 & DUTIES+=($!); done
+    "$BIN/pinglass" poll-kie --for "${1}s" --every 2s >>"$B/duties.log" 2>&1 & DUTIES+=($!)
+}
+wait_done() {      # LIMIT-SECONDS: until no job is queued or processing
+    for _ in $(seq $(( $1 * 4 ))); do
+        [ "$(psql_ -c "SELECT count(*) FROM generation_jobs WHERE status IN ('queued','processing')")" = 0 ] && return 0
+        sleep 0.25
+    done
+    echo "jobs not finished within $1 s" >&2
+}
+stop_duties() { for p in "${DUTIES[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done; DUTIES=(); }
+
+say "A: five 23-photo jobs, two dispatchers, one poller (5 s generation)"
+curl -sf -X POST -d '{"generatingSeconds":5,"waitingSeconds":0.2,"queuingSeconds":0.2,"callbacks":true}' "$SIMCTL/settings" >/dev/null
+seed_jobs 5 23
+start_duties 150
+wait_done 150
+stop_duties
+A=$(psql_ <<'SQL'
+WITH s AS (SELECT submitted_at FROM generation_tasks WHERE submitted_at IS NOT NULL),
+     span AS (SELECT min(submitted_at) t0, max(submitted_at) t1, count(*) n FROM s)
+SELECT n, round(extract(epoch FROM t1 - t0)::numeric, 1),
+       round((n - 1) / nullif(extract(epoch FROM t1 - t0), 0) * 10, 2)
+FROM span;
+SQL
+)
+read -r SUBMITTED SPAN RATE <<<"$(tr '|' ' ' <<<"$A")"
+# Fairness while all five jobs competed: per-job counts submitted in the first half of the span.
+SHARE=$(psql_ <<'SQL'
+WITH t AS (SELECT min(submitted_at) + (max(submitted_at) - min(submitted_at)) / 2 AS mid FROM generation_tasks),
+c AS (SELECT job_id, count(*) n FROM generation_tasks, t WHERE submitted_at <= t.mid GROUP BY job_id)
+SELECT max(n) || ' / ' || min(n) || ' = ' || round(max(n)::numeric / min(n), 2) FROM c;
+SQL
+)
+PHOTOS_A=$(psql_ -c "SELECT count(*) FROM generated_photos")
+COUNTERS=$(curl -sf "$SIMCTL/counters")
+num() { sed -n "s/.*\"$1\":\([0-9]*\).*/\1/p" <<<"$COUNTERS" | head -1; }
+CREATES=$(num createTask); C429=$(num 'createTask.429'); RECORDS=$(num recordInfo)
+
+say "B: one 23-photo job, 5 s generation, callbacks on"
+curl -sf -X POST "$SIMCTL/reset" >/dev/null
+curl -sf -X POST -d '{"generatingSeconds":5,"waitingSeconds":0.2,"queuingSeconds":0.2,"callbacks":true}' "$SIMCTL/settings" >/dev/null
+psql_ -c "DELETE FROM rate_events" >/dev/null
+start_duties 60
+sleep 1   # the duties are listening before the job exists (what cron's running loops are)
+seed_jobs 1 23
+wait_done 60
+stop_duties
+B_SECONDS=$(psql_ -c "SELECT round(extract(epoch FROM max(finished_at) - max(created_at))::numeric, 1) FROM generation_jobs WHERE id = (SELECT max(id) FROM generation_jobs)")
+B_PHOTOS=$(psql_ -c "SELECT count(*) FROM generated_photos WHERE job_id = (SELECT max(id) FROM generation_jobs)")
+COUNTERS=$(curl -sf "$SIMCTL/counters")
+B_CALLS=$(( $(num createTask) + $(num recordInfo) ))
+
+ratio() { python3 -c "print(f'{$1 / $2:.2f}' if $2 else '-')"; }
+{
+    echo "# PinGlass generation benchmark, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores (release build, simulated Kie)"
+    echo
+    echo "A. five 23-photo jobs at once, two dispatchers, one poller, 5 s generation"
+    echo "- submitted $SUBMITTED tasks over ${SPAN} s: **$RATE per 10 s** against Kie's 20 ($(ratio "$RATE" 20) of the limit)"
+    echo "- createTask answered 429: ${C429:-0} (of ${CREATES:-0} calls)"
+    echo "- share across the five jobs in the first half (max / min): $SHARE"
+    echo "- photos stored: $PHOTOS_A; Kie calls per photo (createTask + recordInfo): $(ratio "$(( ${CREATES:-0} + ${RECORDS:-0} ))" "$PHOTOS_A")"
+    echo
+    echo "B. one 23-photo job, 5 s generation, callbacks on"
+    echo "- generate → last photo stored: **${B_SECONDS} s** ($B_PHOTOS photos; the floor is about 15 s: 20 at once, 3 after the window, 5 s generation)"
+    echo "- Kie calls per photo: $(ratio "$B_CALLS" "$B_PHOTOS")"
+} | tee "$OUT"
+say "written to $OUT"
