@@ -37,13 +37,17 @@ render_nginx "$ROOT/nginx/local.conf.in" "$B/nginx/nginx.conf" PREFIX="$B/nginx"
 nginx -p "$B/nginx" -c "$B/nginx/nginx.conf"
 DUTIES=()
 cleanup() {
+    set +e   # everything below runs, whatever already stopped
     for p in "${DUTIES[@]}"; do kill "$p" 2>/dev/null; done
-    kill -TERM $POOL $SIM 2>/dev/null; wait $POOL $SIM 2>/dev/null
+    kill -TERM $POOL $SIM 2>/dev/null
+    for _ in $(seq 100); do kill -0 $POOL 2>/dev/null || kill -0 $SIM 2>/dev/null || break; sleep 0.1; done
+    kill -KILL $POOL $SIM 2>/dev/null; wait $POOL $SIM 2>/dev/null
     nginx -p "$B/nginx" -c "$B/nginx/nginx.conf" -s stop 2>/dev/null; pg_stop "$B/pg"
 }
 trap cleanup EXIT
-wait_for curl -sf "http://127.0.0.1:$PORT/api/health"
 SIMCTL=http://127.0.0.1:$SIM_PORT/sim/control/kie
+wait_for curl -sf "http://127.0.0.1:$PORT/api/health"
+wait_for curl -sf "$SIMCTL/settings"
 psql_() { "$PGBIN/psql" -X -q -At "$DATABASE_URL" "$@"; }
 
 # seed_jobs N PHOTOS: N users, each with an avatar, a reference, a consumed payment and a
@@ -76,10 +80,10 @@ wait_done() {      # LIMIT-SECONDS: until no job is queued or processing
     done
     echo "jobs not finished within $1 s" >&2
 }
-stop_duties() { for p in "${DUTIES[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done; DUTIES=(); }
+stop_duties() { for p in "${DUTIES[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; DUTIES=(); }
 
 say "A: five 23-photo jobs, two dispatchers, one poller (5 s generation)"
-curl -sf -X POST -d '{"generatingSeconds":5,"waitingSeconds":0.2,"queuingSeconds":0.2,"callbacks":true}' "$SIMCTL/settings" >/dev/null
+curl -sf --max-time 10 -H 'Content-Type: application/json' -X POST -d '{"generatingSeconds":5,"waitingSeconds":0.2,"queuingSeconds":0.2,"callbacks":true}' "$SIMCTL/settings" >/dev/null
 seed_jobs 5 23
 start_duties 150
 wait_done 150
@@ -101,13 +105,13 @@ SELECT max(n) || ' / ' || min(n) || ' = ' || round(max(n)::numeric / min(n), 2) 
 SQL
 )
 PHOTOS_A=$(psql_ -c "SELECT count(*) FROM generated_photos")
-COUNTERS=$(curl -sf "$SIMCTL/counters")
+COUNTERS=$(curl -sf --max-time 10 "$SIMCTL/counters")
 num() { sed -n "s/.*\"$1\":\([0-9]*\).*/\1/p" <<<"$COUNTERS" | head -1; }
 CREATES=$(num createTask); C429=$(num 'createTask.429'); RECORDS=$(num recordInfo)
 
 say "B: one 23-photo job, 5 s generation, callbacks on"
-curl -sf -X POST "$SIMCTL/reset" >/dev/null
-curl -sf -X POST -d '{"generatingSeconds":5,"waitingSeconds":0.2,"queuingSeconds":0.2,"callbacks":true}' "$SIMCTL/settings" >/dev/null
+curl -sf --max-time 10 -H 'Content-Type: application/json' -X POST -d '{}' "$SIMCTL/reset" >/dev/null
+curl -sf --max-time 10 -H 'Content-Type: application/json' -X POST -d '{"generatingSeconds":5,"waitingSeconds":0.2,"queuingSeconds":0.2,"callbacks":true}' "$SIMCTL/settings" >/dev/null
 psql_ -c "DELETE FROM rate_events" >/dev/null
 start_duties 60
 sleep 1   # the duties are listening before the job exists (what cron's running loops are)
@@ -116,8 +120,24 @@ wait_done 60
 stop_duties
 B_SECONDS=$(psql_ -c "SELECT round(extract(epoch FROM max(finished_at) - max(created_at))::numeric, 1) FROM generation_jobs WHERE id = (SELECT max(id) FROM generation_jobs)")
 B_PHOTOS=$(psql_ -c "SELECT count(*) FROM generated_photos WHERE job_id = (SELECT max(id) FROM generation_jobs)")
-COUNTERS=$(curl -sf "$SIMCTL/counters")
+COUNTERS=$(curl -sf --max-time 10 "$SIMCTL/counters")
 B_CALLS=$(( $(num createTask) + $(num recordInfo) ))
+
+say "C: polling 100 running tasks, 200 ms simulated latency, KIE_POLL_RPS=10"
+curl -sf --max-time 10 -H 'Content-Type: application/json' -X POST -d '{}' "$SIMCTL/reset" >/dev/null
+curl -sf --max-time 10 -H 'Content-Type: application/json' -X POST \
+    -d '{"createLimit":1000,"latencyMs":200,"generatingSeconds":3600,"callbacks":false}' "$SIMCTL/settings" >/dev/null
+psql_ -c "DELETE FROM rate_events" >/dev/null
+seed_jobs 5 20
+KIE_RATE_LIMIT=1000 "$BIN/pinglass" dispatch --batch-size 100 >>"$B/duties.log" 2>&1
+psql_ -c "UPDATE generation_tasks SET run_at = now() WHERE state = 'running'" >/dev/null
+RUNNING_C=$(psql_ -c "SELECT count(*) FROM generation_tasks WHERE state = 'running'")
+COUNTERS=$(curl -sf --max-time 10 "$SIMCTL/counters"); R0=$(num recordInfo); R0=${R0:-0}
+T0=$(date +%s.%N)
+"$BIN/pinglass" poll-kie --for 20s --every 1s >>"$B/duties.log" 2>&1
+T1=$(date +%s.%N)
+COUNTERS=$(curl -sf --max-time 10 "$SIMCTL/counters"); R1=$(num recordInfo); R429=$(num 'recordInfo.429')
+POLL_RATE=$(python3 -c "print(f'{(${R1:-0} - $R0) / ($T1 - $T0):.2f}')")
 
 ratio() { python3 -c "print(f'{$1 / $2:.2f}' if $2 else '-')"; }
 {
@@ -132,5 +152,8 @@ ratio() { python3 -c "print(f'{$1 / $2:.2f}' if $2 else '-')"; }
     echo "B. one 23-photo job, 5 s generation, callbacks on"
     echo "- generate → last photo stored: **${B_SECONDS} s** ($B_PHOTOS photos; the floor is about 15 s: 20 at once, 3 after the window, 5 s generation)"
     echo "- Kie calls per photo: $(ratio "$B_CALLS" "$B_PHOTOS")"
+    echo
+    echo "C. polling $RUNNING_C running tasks, 200 ms simulated latency, KIE_POLL_RPS=10"
+    echo "- recordInfo: **$POLL_RATE per second** over the 20 s run ($(ratio "$POLL_RATE" 10) of the limit), 429: ${R429:-0}"
 } | tee "$OUT"
 say "written to $OUT"
