@@ -9,18 +9,7 @@ source "$(dirname "$0")/../scripts/lib.sh"
 
 PORT=${PORT:-18580}
 SIM_PORT=$((PORT + 1))
-mkdir -p "$ROOT/.run"
-B=$(usable_dir "$ROOT/.run/bench-gen" "pinglass-bench-gen-$(id -u)")
-OUT=$ROOT/bench/results/generation-$(date -u +%Y%m%dT%H%M%SZ).md
-mkdir -p "$ROOT/bench/results"
-
-install_deps
-if [ -n "${BENCH_BIN:-}" ]; then BIN=$BENCH_BIN; else build_release; fi
-pg_stop "$B/pg" 2>/dev/null || true
-rm -rf "$B"; mkdir -p "$B/nginx" "$B/media"; chmod 755 "$B" "$B/media"
-pg_start "$B/pg"
-pg_createdb "$B/pg" pinglass
-export DATABASE_URL="host=$B/pg port=55432 user=pinglass dbname=pinglass"
+bench_setup bench-gen
 export PINGLASS_ENV_FILE=/dev/null PINGLASS_MIGRATIONS_DIR=$ROOT/migrations LOG_LEVEL=warning LOG_FORMAT=text
 export PUBLIC_BASE_URL=http://127.0.0.1:$PORT TBANK_API_URL=http://127.0.0.1:$SIM_PORT/v2
 export TBANK_TEST_TERMINAL_KEY=BenchTerminal TBANK_TEST_PASSWORD=bench-terminal-password TELEGRAM_BOT_TOKEN=7000000001:bench

@@ -9,20 +9,7 @@ source "$(dirname "$0")/../scripts/lib.sh"
 DURATION=${DURATION:-10}
 WORKERS=${WORKERS:-4}
 PORT=${PORT:-18480}
-mkdir -p "$ROOT/.run"
-B=$(usable_dir "$ROOT/.run/bench" "pinglass-bench-$(id -u)")
-OUT=$ROOT/bench/results/$(date -u +%Y%m%dT%H%M%SZ).md
-mkdir -p "$ROOT/bench/results"
-
-install_deps
-# BENCH_BIN=<folder with pinglass and pinglass-fcgi>: measure another build (an older commit,
-# for a before/after in the same sitting) instead of building this checkout.
-if [ -n "${BENCH_BIN:-}" ]; then BIN=$BENCH_BIN; else build_release; fi
-pg_stop "$B/pg" 2>/dev/null || true
-rm -rf "$B"; mkdir -p "$B/nginx" "$B/media"; chmod 755 "$B" "$B/media"
-pg_start "$B/pg"
-pg_createdb "$B/pg" pinglass
-export DATABASE_URL="host=$B/pg port=55432 user=pinglass dbname=pinglass"
+bench_setup bench
 export PINGLASS_ENV_FILE=/dev/null PINGLASS_MIGRATIONS_DIR=$ROOT/migrations STORAGE_DIR=$B/media LOG_LEVEL=warning
 export PUBLIC_BASE_URL=http://127.0.0.1:$PORT TBANK_TEST_TERMINAL_KEY=BenchTerminal TBANK_TEST_PASSWORD=bench-terminal-password
 export TELEGRAM_BOT_TOKEN=7000000001:bench-bot-token
@@ -54,7 +41,7 @@ PY
 "$BIN/pinglass-fcgi" --socket "$B/fcgi.sock" --workers "$WORKERS" --socket-mode 0666 >"$B/fcgi.log" 2>&1 &
 POOL=$!
 render_nginx "$ROOT/nginx/local.conf.in" "$B/nginx/nginx.conf" PREFIX="$B/nginx" DAEMON=on ACCESS_LOG=off PORT="$PORT" \
-    SIM_PORT=$((PORT + 1)) SOCKET="$B/fcgi.sock" SIM_SOCKET="$B/sim.sock" STORAGE_DIR="$B/media"
+    SIM_PORT=$((PORT + 1)) SOCKET="$B/fcgi.sock" SIM_SOCKET="$B/sim.sock" STORAGE_DIR="$B/media" MEDIA_KEY_SECRET=bench-media-key-secret-0123456789
 nginx -p "$B/nginx" -c "$B/nginx/nginx.conf"
 cleanup() { kill -TERM $POOL 2>/dev/null; wait $POOL 2>/dev/null; nginx -p "$B/nginx" -c "$B/nginx/nginx.conf" -s stop 2>/dev/null; pg_stop "$B/pg"; }
 trap cleanup EXIT

@@ -175,3 +175,20 @@ wait_for() {
     echo "timed out waiting for: $*" >&2
     return 1
 }
+
+# bench_setup NAME: what every benchmark script starts with. Sets B (a fresh folder under
+# .run/NAME with a private PostgreSQL and a `pinglass` database), OUT (the result file under
+# bench/results), BIN (this checkout's release build, or BENCH_BIN=<folder> to measure another
+# build in the same sitting: an older commit, for a before/after) and exports DATABASE_URL.
+bench_setup() {
+    mkdir -p "$ROOT/.run" "$ROOT/bench/results"
+    B=$(usable_dir "$ROOT/.run/$1" "pinglass-$1-$(id -u)")
+    OUT=$ROOT/bench/results/$1-$(date -u +%Y%m%dT%H%M%SZ).md
+    install_deps
+    if [ -n "${BENCH_BIN:-}" ]; then BIN=$BENCH_BIN; else build_release; fi
+    pg_stop "$B/pg" 2>/dev/null || true
+    rm -rf "$B"; mkdir -p "$B/nginx" "$B/media"; chmod 755 "$B" "$B/media"
+    pg_start "$B/pg"
+    pg_createdb "$B/pg" pinglass
+    export DATABASE_URL="host=$B/pg port=55432 user=pinglass dbname=pinglass"
+}
