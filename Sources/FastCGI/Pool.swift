@@ -21,7 +21,8 @@ public struct PoolConfiguration: Sendable {
     /// Permission bits of the socket file (nginx's user must be able to connect).
     public var socketMode: mode_t = 0o666
     /// Largest request body a worker reads (nginx enforces the public limits).
-    public var maxBodyBytes: Int = 16 << 20
+    /// Above nginx's largest `client_max_body_size` (30 MB: reference photos as base64 JSON).
+    public var maxBodyBytes: Int = 32 << 20
 
     public init(socketPath: String) { self.socketPath = socketPath }
 }

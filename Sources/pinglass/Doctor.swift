@@ -34,6 +34,8 @@ struct Doctor: ParsableCommand {
         configured(config.tbankProduction != nil, "T-Bank production terminal configured",
                    missing: "T-Bank production terminal not configured (TBANK_TERMINAL_KEY, TBANK_PASSWORD): production mode unavailable")
         configured(config.kieAPIKey != nil, "KIE_API_KEY set", missing: "KIE_API_KEY not set: generation cannot be dispatched")
+        configured(!config.kieResultHosts.isEmpty, "KIE_RESULT_HOSTS set (\(config.kieResultHosts.joined(separator: ", ")))",
+                   missing: "KIE_RESULT_HOSTS not set: poll-kie refuses to run (Kie's result images could not be downloaded)")
         configured(config.telegramBotToken != nil, "TELEGRAM_BOT_TOKEN set",
                    missing: "TELEGRAM_BOT_TOKEN not set: users cannot sign in, nothing can be delivered")
         do {

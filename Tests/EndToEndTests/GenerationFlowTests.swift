@@ -87,4 +87,21 @@ final class GenerationFlowTests: XCTestCase {
         XCTAssertEqual(try c.query("SELECT count(*)::int AS n FROM telegram_deliveries WHERE job_id = $1", [jobID])[0].int("n"), 2)
         XCTAssertEqual(try c.query("SELECT count(*)::int AS n FROM refunds WHERE job_id = $1", [jobID])[0].int("n"), 0)
     }
+
+    /// The original client's form through nginx: a photo of almost 10 MB as a base64 data URL
+    /// (about 13.3 MB of JSON) is accepted; raw bytes over 10 MB are refused by the app.
+    func testLargeReferencePhotosThroughNginx() throws {
+        let avatarID = try XCTUnwrap(JSON.parse(try send("POST", "/api/avatars", Array(#"{"name":"big"}"#.utf8)).body)["avatar"]?["id"]?.intValue)
+        let photo = GenerationFixtures.jpeg(7, size: 10_000_000)
+        let body = JSON.object([("referenceImages", .array([.string("data:image/jpeg;base64," + Crypto.base64(photo))]))]).bytes
+        XCTAssertGreaterThan(body.count, 13_000_000)
+        let r = try http.send(HTTPRequest(method: "POST", url: stack.baseURL + "/api/avatars/\(avatarID)/references",
+                                          headers: [("Content-Type", "application/json"), Fixtures.auth(telegramID: 40_001)], body: body))
+        XCTAssertEqual(r.status, 201, String(r.text.prefix(300)))
+        XCTAssertEqual(try JSON.parse(r.body)["uploaded"]?.arrayValue?.count, 1)
+        let tooBig = try http.send(HTTPRequest(method: "POST", url: stack.baseURL + "/api/avatars/\(avatarID)/references",
+                                               headers: [("Content-Type", "image/jpeg"), Fixtures.auth(telegramID: 40_001)],
+                                               body: GenerationFixtures.jpeg(8, size: (10 << 20) + 1)))
+        XCTAssertEqual(tooBig.status, 413)
+    }
 }

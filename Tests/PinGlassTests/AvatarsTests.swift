@@ -126,4 +126,25 @@ final class AvatarsTests: XCTestCase {
         XCTAssertEqual(call("DELETE", "/api/avatars/\(id)", me).status, 204)
         XCTAssertThrowsError(try app.deps.media.get(key: key), "the reference's object is gone")
     }
+
+    /// An upload refused after its object was stored (a generation started meanwhile) leaves
+    /// no face behind in storage.
+    func testARefusedUploadLeavesNoObject() throws {
+        let id = try makeAvatar(me)
+        XCTAssertEqual(call("POST", "/api/avatars/\(id)/references", me, body: GenerationFixtures.jpeg(60), type: "image/jpeg").status, 201)
+        let c = try db.connect()
+        let userID = try c.query("SELECT user_id FROM avatars WHERE id = $1", [id])[0].requiredInt("user_id")
+        let pay = try c.query("""
+            INSERT INTO payments (user_id, order_id, terminal, terminal_key, tbank_payment_id, tier, photo_count, amount_kopecks, status, redirect_due_at)
+            VALUES ($1, 'o-orphan', 'test', 'k', 'b-orphan', 'starter', 7, 49900, 'succeeded', now()) RETURNING id
+            """, [userID])[0].requiredInt("id")
+        try c.execute("""
+            INSERT INTO generation_jobs (user_id, avatar_id, payment_id, style_id, total_photos, deadline_at)
+            VALUES ($1, $2, $3, 'pinglass', 7, now() + interval '1 hour')
+            """, [userID, id, pay])
+        let folder = app.deps.config.storageDir + "/references"
+        let before = try FileManager.default.contentsOfDirectory(atPath: folder).filter { !$0.hasPrefix(".") }
+        XCTAssertEqual(call("POST", "/api/avatars/\(id)/references", me, body: GenerationFixtures.jpeg(61), type: "image/jpeg").status, 409)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: folder).filter { !$0.hasPrefix(".") }, before)
+    }
 }

@@ -184,4 +184,25 @@ final class DispatcherTests: XCTestCase {
         config.batchSize = 0
         XCTAssertThrowsError(try config.validate()) { XCTAssertTrue("\($0)".contains("--batch-size")) }
     }
+
+    /// Calls go out one by one: a task whose lease was taken back while earlier calls of the
+    /// batch were in flight (another dispatcher or the sweeper rescued it) is not submitted.
+    func testATaskRescuedMidBatchIsNotSubmittedAgain() throws {
+        let id = try job(36_001, photos: 5)
+        let kie = FakeKie()
+        let other = try db.connect()
+        kie.onCreate = { _ in
+            // While the first call is in flight, the rest of the batch is rescued elsewhere.
+            _ = try? other.execute("""
+                UPDATE generation_tasks SET state = 'queued', lease_token = NULL, lease_until = NULL, run_at = now() + interval '1 hour'
+                WHERE job_id = $1 AND state = 'submitting' AND kie_task_id IS NULL
+                  AND id <> (SELECT min(id) FROM generation_tasks WHERE job_id = $1)
+                """, [id])
+        }
+        let d = try deps(kie)
+        let report = try Dispatcher(deps: d).runOnce(now: d.clock(), deadline: d.clock() + 0.3)
+        XCTAssertEqual(kie.created.count, 1, "only the task still ours went to Kie")
+        XCTAssertEqual(report.leaseLost, 4)
+        XCTAssertEqual(try states(id), ["running": 1, "queued": 4])
+    }
 }

@@ -201,4 +201,16 @@ final class JobFinishTests: XCTestCase {
                 || (SELECT coalesce(string_agg(row(id, amount_kopecks)::text, ';'), '') FROM refunds WHERE job_id = $1) AS s
             """, [jobID])[0].requiredString("s")
     }
+
+    /// Money the bank already gave back (a refund made in its dashboard has no refund row
+    /// here) is not refunded a second time.
+    func testTheRefundNeverExceedsWhatTheBankStillHolds() throws {
+        let job = try PollFixtures.runningJob(deps, telegramID: 7190, photos: 7)
+        try c.execute("UPDATE payments SET status = 'partially_refunded', refunded_kopecks = amount_kopecks - 1000 WHERE id = $1",
+                      [job.paymentID])
+        try PollFixtures.settle(c, job, succeeded: 0, failed: 7)
+        _ = try XCTUnwrap(try JobFinish.finish(c, jobID: job.id))
+        XCTAssertEqual(try c.query("SELECT amount_kopecks FROM refunds WHERE job_id = $1", [job.id])[0].int("amount_kopecks"), 1000,
+                       "only what the bank still holds")
+    }
 }

@@ -59,7 +59,8 @@ public enum References {
             let hash = Crypto.sha256(upload.bytes)
             let key = MediaKeys.reference(contentType: type)
             try deps.media.put(key: key, bytes: upload.bytes, contentType: type)
-            let result: Result<ReferenceRecord, RefusedUpload> = try deps.db().withTransaction { tx in
+            let result: Result<ReferenceRecord, RefusedUpload>
+            do { result = try deps.db().withTransaction { tx in
                 guard try tx.query("SELECT 1 FROM avatars WHERE id = $1 AND user_id = $2 AND status <> 'deleted' FOR UPDATE",
                                    [avatarID, userID]).first != nil else { throw AvatarError.notFound }
                 try Avatars.requireNoActiveJob(tx, avatarID: avatarID)
@@ -76,6 +77,11 @@ public enum References {
                     """, [avatarID, key, type, upload.bytes.count, Bytea(hash)])[0]
                 try tx.execute("UPDATE avatars SET status = 'ready', updated_at = now() WHERE id = $1 AND status = 'draft'", [avatarID])
                 return .success(record(row))
+            } } catch {
+                // No row, no object: a refused upload (a job started meanwhile, the avatar went,
+                // the database failed) leaves no face behind.
+                try? deps.media.delete(key: key)
+                throw error
             }
             switch result {
             case .success(let r): outcome.uploaded.append(r)

@@ -33,7 +33,8 @@ public struct Dispatcher: Duty {
 
         public func validate() throws {
             try DutyConfigError.require("batch-size", batchSize, in: 1...200)
-            try DutyConfigError.require("lease", leaseSeconds, in: 10...3600, unit: "s")
+            // At least twice a Kie call's timeout: a lease renewed before a call outlives it.
+            try DutyConfigError.require("lease", leaseSeconds, in: 60...3600, unit: "s")
             try DutyConfigError.require("max-attempts", maxAttempts, in: 1...50)
             try DutyConfigError.require("task-deadline", taskDeadlineSeconds, in: 60...(24 * 3600), unit: "s")
             try DutyConfigError.require("first-poll-after", firstPollAfterSeconds, in: 0...600, unit: "s")
@@ -50,9 +51,12 @@ public struct Dispatcher: Duty {
         public var budgetWaits = 0
         /// Tasks whose submit lease ran out (a dispatcher died mid-submit) put back in the queue.
         public var rescued = 0
+        /// Claimed tasks skipped because their lease was taken back before their turn came.
+        public var leaseLost = 0
         public var json: JSON {
             ["submitted": .int(submitted), "retried": .int(retried), "failed": .int(failed),
-             "rateLimited": .int(rateLimited), "budgetWaits": .int(budgetWaits), "rescued": .int(rescued)]
+             "rateLimited": .int(rateLimited), "budgetWaits": .int(budgetWaits), "rescued": .int(rescued),
+             "leaseLost": .int(leaseLost)]
         }
     }
 
@@ -91,6 +95,13 @@ public struct Dispatcher: Duty {
             for (i, task) in tasks.enumerated() {
                 let urls = try references[task.jobID] ?? referenceURLs(db, jobID: task.jobID)
                 references[task.jobID] = urls
+                // Calls go out one after another: a slow Kie can outlast a batch's lease, and
+                // a task whose lease was taken back meanwhile (and maybe resubmitted by another
+                // dispatcher) must not be submitted again from this list.
+                guard try renewLease(db, task) else {
+                    report.leaseLost += 1
+                    continue
+                }
                 do {
                     let id = try kie.createTask(request(task, urls))
                     Crashpoint.hit("dispatch.after-create")
@@ -152,6 +163,15 @@ public struct Dispatcher: Duty {
                            [jobs], retry: .idempotent)
         }
         return tasks
+    }
+
+    /// Extends a claimed task's lease right before its call, guarded by the lease token: false
+    /// when the task is no longer ours (rescued by another dispatcher or the sweeper).
+    func renewLease(_ db: Connection, _ task: ClaimedTask) throws -> Bool {
+        try db.execute("""
+            UPDATE generation_tasks SET lease_until = now() + make_interval(secs => $3)
+            WHERE id = $1 AND state = 'submitting' AND lease_token = $2::uuid
+            """, [task.id, task.lease, config.leaseSeconds]) == 1
     }
 
     /// A dispatcher that died between its intent and its record left the task `submitting`

@@ -95,14 +95,17 @@ public enum JobFinish {
                              outcome: JobOutcome, rule: RefundRule) throws -> Int? {
         guard photos < total else { return nil }
         let payment = try tx.query("""
-            SELECT p.amount_kopecks,
+            SELECT p.amount_kopecks, p.refunded_kopecks,
                    (SELECT coalesce(sum(r.amount_kopecks), 0) FROM refunds r
                     WHERE r.payment_id = p.id AND r.state <> 'failed')::int AS taken
             FROM payments p WHERE p.id = $1 FOR UPDATE OF p
             """, [paymentID])[0]
         let paid = payment.requiredInt("amount_kopecks")
         let owed = rule.refund(amount: Money(kopecks: paid), photos: photos, total: total).kopecks
-        let amount = min(owed, paid - payment.requiredInt("taken"))
+        // What is already gone: our refund rows, or what the bank reports refunded (a refund
+        // made in the bank's dashboard has no row here), whichever is more.
+        let gone = max(payment.requiredInt("taken"), payment.requiredInt("refunded_kopecks"))
+        let amount = min(owed, paid - gone)
         guard amount > 0 else { return nil }
         let reason = outcome == .failed ? "generation failed: no photo of \(total)"
             : "generation partial: \(total - photos) of \(total) photos missing"

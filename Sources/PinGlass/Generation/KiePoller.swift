@@ -90,6 +90,9 @@ public struct KiePoller: Duty {
         try config.validate()
         guard let kie = deps.kie else { throw ConfigError.missing("KIE_API_KEY") }
         guard let secret = deps.config.mediaKeySecret else { throw ConfigError.missing("MEDIA_KEY_SECRET") }
+        // Without allowed hosts every finished image would be refused until its deadline, and
+        // every job refunded: refuse to start instead.
+        guard !deps.config.kieResultHosts.isEmpty else { throw ConfigError.missing("KIE_RESULT_HOSTS") }
         self.deps = deps
         self.config = config
         self.kie = kie
