@@ -129,7 +129,7 @@ final class KiePollerTests: XCTestCase {
         let report = try pass()
         XCTAssertEqual(report.deadlineFailed, 1)
         XCTAssertEqual(report.jobsFinished, 1)
-        XCTAssertEqual(kie.polled.count, polledBefore, "a task past its deadline is not polled")
+        XCTAssertEqual(kie.polled.count, polledBefore + 1, "asked one last time, still generating")
         XCTAssertEqual(try task(stuck.id).string("fail_code"), "deadline")
         XCTAssertEqual(try jobStatus(job.id), "partial")
         XCTAssertEqual(try count("SELECT amount_kopecks AS n FROM refunds WHERE job_id = $1", [job.id]), 49_900 / 7)
@@ -333,5 +333,20 @@ final class KiePollerTests: XCTestCase {
         XCTAssertEqual(done.wait(timeout: .now() + 30), .success)
         XCTAssertEqual(kie.polled.count, 4, "one second's budget for both together, not 4 each")
         XCTAssertEqual(Set(kie.polled).count, 4, "no task asked twice")
+    }
+
+    /// A task past its deadline whose photo Kie did make (the poller was down for a while) is
+    /// taken, not refunded: no photo Kie produced is lost.
+    func testAnOverdueTaskWhosePhotoIsReadyIsTakenNotFailed() throws {
+        let job = try PollFixtures.runningJob(deps, telegramID: 8450, photos: 1)
+        let bytes = try serveImage(job.tasks[0])
+        try c.execute("UPDATE generation_tasks SET deadline_at = now() - interval '1 hour', run_at = now() WHERE job_id = $1", [job.id])
+        let report = try pass()
+        XCTAssertEqual(report.succeeded, 1)
+        XCTAssertEqual(report.deadlineFailed, 0)
+        XCTAssertEqual(try task(job.tasks[0].id).string("state"), "succeeded")
+        XCTAssertEqual(try jobStatus(job.id), "completed")
+        let key = try c.query("SELECT storage_key FROM generated_photos WHERE job_id = $1", [job.id])[0].requiredString("storage_key")
+        XCTAssertEqual(try deps.media.get(key: key), bytes)
     }
 }

@@ -4,6 +4,13 @@ import Postgres
 /// One recordInfo answer: what it means for the task.
 extension KiePoller {
     func handle(_ task: ClaimedTask, _ answer: Result<KieTaskInfo, KieError>, _ report: inout Report) throws {
+        try handleAnswer(task, answer, &report)
+        // The last look of an overdue task: unless its photo was just taken (or Kie's own
+        // failure ended it), it ends at its deadline now.
+        if task.overdue { try endAtDeadline(task, &report) }
+    }
+
+    func handleAnswer(_ task: ClaimedTask, _ answer: Result<KieTaskInfo, KieError>, _ report: inout Report) throws {
         let info: KieTaskInfo
         switch answer {
         case .failure(let error):
@@ -18,7 +25,7 @@ extension KiePoller {
         report.polled += 1
         switch info.state {
         case .waiting, .queuing, .generating:
-            report.stillRunning += 1
+            if !task.overdue { report.stillRunning += 1 }
         case .fail:
             try fail(task, code: info.failCode ?? "kie_fail", message: info.failMessage ?? "Kie reported the task failed", &report)
         case .success:
