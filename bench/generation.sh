@@ -86,6 +86,13 @@ FROM span;
 SQL
 )
 read -r SUBMITTED SPAN RATE <<<"$(tr '|' ' ' <<<"$A")"
+# The most submissions inside any 10-second window (what Kie's limiter sees): at most 20.
+PEAK=$(psql_ <<'SQL'
+SELECT max((SELECT count(*) FROM generation_tasks t2
+            WHERE t2.submitted_at >= t1.submitted_at AND t2.submitted_at < t1.submitted_at + interval '10 seconds'))
+FROM generation_tasks t1 WHERE t1.submitted_at IS NOT NULL;
+SQL
+)
 # Fairness while all five jobs competed: per-job counts submitted in the first half of the span.
 SHARE=$(psql_ <<'SQL'
 WITH t AS (SELECT min(submitted_at) + (max(submitted_at) - min(submitted_at)) / 2 AS mid FROM generation_tasks),
@@ -133,7 +140,7 @@ ratio() { python3 -c "print(f'{$1 / $2:.2f}' if $2 else '-')"; }
     echo "# PinGlass generation benchmark, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores (release build, simulated Kie)"
     echo
     echo "A. five 23-photo jobs at once, two dispatchers, one poller, 5 s generation"
-    echo "- submitted $SUBMITTED tasks over ${SPAN} s: **$RATE per 10 s** against Kie's 20 ($(ratio "$RATE" 20) of the limit)"
+    echo "- submitted $SUBMITTED tasks over ${SPAN} s: **$RATE per 10 s** on average (first to last submission), at most **$PEAK** in any 10-s window, against Kie's 20"
     echo "- createTask answered 429: ${C429:-0} (of ${CREATES:-0} calls)"
     echo "- share across the five jobs in the first half (max / min): $SHARE"
     echo "- photos stored: $PHOTOS_A; Kie calls per photo (createTask + recordInfo): $(ratio "$(( ${CREATES:-0} + ${RECORDS:-0} ))" "$PHOTOS_A")"

@@ -30,8 +30,9 @@ for _ in $(seq 60); do
     [ "$(curl -s -H "$AUTH" "$API/api/payment/status?payment_id=$PAYMENT" | field status)" = succeeded ] && break
     sleep 0.5
 done
-JOB=$(curl -s -H "$AUTH" -H 'Content-Type: application/json' -d "{\"avatarId\":$AVATAR}" "$API/api/generate" | field jobId)
-[ -n "$JOB" ] || { echo "generate failed" >&2; exit 1; }
+STARTED=$(curl -s -H "$AUTH" -H 'Content-Type: application/json' -d "{\"avatarId\":$AVATAR}" "$API/api/generate")
+JOB=$(printf '%s' "$STARTED" | field jobId)
+[ -n "$JOB" ] || { echo "generate failed: $STARTED" >&2; exit 1; }
 echo "job $JOB started; watching it (dispatch and poll-kie run in the background)"
 for _ in $(seq 120); do
     ANSWER=$(curl -s -H "$AUTH" "$API/api/jobs/$JOB")
