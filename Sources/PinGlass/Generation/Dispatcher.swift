@@ -88,7 +88,7 @@ public struct Dispatcher: Duty {
                 continue
             }
             let tasks = try claim(db, count: grant.granted)
-            try budget.release(db, count: grant.granted - tasks.count)
+            try budget.release(db, grant.slots.dropFirst(tasks.count))
             if tasks.isEmpty { break }
             Crashpoint.hit("dispatch.after-intent")
             var references: [Int: [String]] = [:]
@@ -100,8 +100,10 @@ public struct Dispatcher: Duty {
                 // dispatcher) must not be submitted again from this list.
                 guard try renewLease(db, task) else {
                     report.leaseLost += 1
+                    try budget.release(db, [grant.slots[i]])
                     continue
                 }
+                try budget.stamp(db, grant.slots[i])
                 do {
                     let id = try kie.createTask(request(task, urls))
                     Crashpoint.hit("dispatch.after-create")

@@ -120,7 +120,7 @@ public struct KiePoller: Duty {
                 continue
             }
             let claimed = try claimDue(limit: grant.granted)
-            try pollBudget.release(db, count: grant.granted - claimed.count)
+            try pollBudget.release(db, grant.slots.dropFirst(claimed.count))
             guard !claimed.isEmpty else { break }
             // Overdue tasks are asked too, one last time: a photo Kie did make is taken
             // rather than refunded (invariant 3); anything else ends them at their deadline.

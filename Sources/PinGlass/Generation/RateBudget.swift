@@ -23,7 +23,10 @@ public struct RateBudget: Sendable {
     }
 
     public struct Grant: Equatable, Sendable {
-        public let granted: Int
+        public var granted: Int { slots.count }
+        /// The slots taken (`rate_events` ids): stamp each when its call goes out, release
+        /// the ones not used. Only this grant's own rows are ever touched.
+        public var slots: [Int]
         /// Seconds until the oldest call in the window leaves it (0 when slots are free).
         public let retryAfter: Double
     }
@@ -42,20 +45,27 @@ public struct RateBudget: Sendable {
                 """, [name, window])[0]
             let used = r.requiredInt("used")
             let granted = max(0, min(want, limit - used))
+            var slots: [Int] = []
             if granted > 0 {
-                try tx.execute("INSERT INTO rate_events (name) SELECT $1 FROM generate_series(1, $2)", [name, granted])
+                slots = try tx.query("INSERT INTO rate_events (name) SELECT $1 FROM generate_series(1, $2) RETURNING id",
+                                     [name, granted]).map { $0.requiredInt("id") }
             }
             let wait = used + granted >= limit ? max(0, r.double("wait") ?? window) : 0
-            return Grant(granted: granted, retryAfter: granted == 0 && wait == 0 ? window : wait)
+            return Grant(slots: slots, retryAfter: granted == 0 && wait == 0 ? window : wait)
         }
     }
 
-    /// Gives back slots taken but not used (the newest ones).
-    public func release(_ db: Connection, count: Int) throws {
-        guard count > 0 else { return }
-        try db.execute("""
-            DELETE FROM rate_events WHERE id IN (SELECT id FROM rate_events WHERE name = $1 ORDER BY id DESC LIMIT $2)
-            """, [name, count], retry: .never)
+    /// Gives back slots taken but not used.
+    public func release(_ db: Connection, _ slots: some Collection<Int>) throws {
+        guard !slots.isEmpty else { return }
+        try db.execute("DELETE FROM rate_events WHERE id = ANY($1::bigint[])", [slots.map(String.init)], retry: .idempotent)
+    }
+
+    /// Moves a slot to now, right before its call goes out: the provider counts when calls
+    /// arrive, and a batch whose first call was slow must not send the rest inside a window
+    /// that, by our stamps, has already moved on.
+    public func stamp(_ db: Connection, _ slot: Int) throws {
+        try db.execute("UPDATE rate_events SET at = clock_timestamp() WHERE id = $1", [slot], retry: .idempotent)
     }
 
     /// The provider said 429: it counts its window differently from us (another client on

@@ -1,0 +1,36 @@
+import PinGlassTestSupport
+import Postgres
+import XCTest
+@testable import PinGlass
+
+/// The sliding budget in PostgreSQL: grants never exceed the limit inside a window, a
+/// release gives back only the grant's own slots, and a slot stamped at send time counts
+/// from then.
+final class RateBudgetTests: XCTestCase {
+    var db: TestDatabase!
+    var c: Connection!
+    override func setUpWithError() throws {
+        db = try TestDatabase()
+        c = try db.connect()
+    }
+    override func tearDown() { db?.drop() }
+
+    func testGrantsReleasesAndStamps() throws {
+        let budget = RateBudget(name: "test", limit: 5, window: 10)
+        let other = try db.connect()
+        let a = try budget.reserve(c, want: 3)
+        let b = try budget.reserve(other, want: 3)
+        XCTAssertEqual([a.granted, b.granted], [3, 2], "never more than the limit together")
+        XCTAssertEqual(try budget.reserve(c, want: 1).granted, 0)
+        XCTAssertGreaterThan(try budget.reserve(c, want: 1).retryAfter, 9, "a full window until the oldest slot leaves")
+        // A releases its last two: B's slots stay.
+        try budget.release(c, a.slots.dropFirst())
+        XCTAssertEqual(try c.query("SELECT count(*)::int AS n FROM rate_events WHERE id = ANY($1::bigint[])", [b.slots.map(String.init)])[0].int("n"), 2)
+        XCTAssertEqual(try budget.reserve(c, want: 5).granted, 2)
+        // Slots taken 9 s ago have left the window 1 s from now, unless stamped at send time.
+        try c.execute("UPDATE rate_events SET at = at - interval '9.5 seconds'")
+        try budget.stamp(c, b.slots[0])
+        try c.execute("UPDATE rate_events SET at = at - interval '1 second' WHERE id <> $1", [b.slots[0]])
+        XCTAssertEqual(try budget.reserve(c, want: 5).granted, 4, "only the stamped slot still counts")
+    }
+}
