@@ -86,6 +86,10 @@ final class GenerationFlowTests: XCTestCase {
         // Delivery rows for this job were written in the same transaction as its finish.
         XCTAssertEqual(try c.query("SELECT count(*)::int AS n FROM telegram_deliveries WHERE job_id = $1", [jobID])[0].int("n"), 2)
         XCTAssertEqual(try c.query("SELECT count(*)::int AS n FROM refunds WHERE job_id = $1", [jobID])[0].int("n"), 0)
+        // And the invariants hold on the live database.
+        let (auditStatus, audit, auditErr) = try cli(["audit"])
+        XCTAssertEqual(auditStatus, 0, audit + auditErr)
+        XCTAssertTrue(audit.contains("0 violated"), audit)
     }
 
     /// The original client's form through nginx: a photo of almost 10 MB as a base64 data URL

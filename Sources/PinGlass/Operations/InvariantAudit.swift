@@ -1,0 +1,85 @@
+import Postgres
+
+/// `pinglass audit`: the invariants of architecture.md checked on a live database, each as
+/// one read-only query that returns the offending ids. Cheap enough for an hourly cron line;
+/// exits non-zero on any violation so cron mail (or a monitor) sees it.
+///
+/// ```swift
+/// let violations = try InvariantAudit.run(db)
+/// for v in violations { print(v.rule, v.ids) }
+/// ```
+public enum InvariantAudit {
+    public struct Violation: Equatable, Sendable {
+        /// What should hold.
+        public let rule: String
+        /// The rows that break it (payment, job, task, … ids as the rule says).
+        public let ids: [Int]
+    }
+
+    /// A rule and the query returning the ids (column `id`) that break it.
+    static let rules: [(String, String)] = [
+        ("every job consumes exactly its own payment (job ids)", """
+            SELECT j.id FROM generation_jobs j JOIN payments p ON p.id = j.payment_id
+            WHERE p.consumed_by_job IS DISTINCT FROM j.id
+            """),
+        ("a consumed payment has a job (payment ids)", """
+            SELECT p.id FROM payments p LEFT JOIN generation_jobs j ON j.id = p.consumed_by_job
+            WHERE p.consumed_by_job IS NOT NULL AND j.id IS NULL
+            """),
+        ("a job's payment was paid (job ids)", """
+            SELECT j.id FROM generation_jobs j JOIN payments p ON p.id = j.payment_id
+            WHERE p.status NOT IN ('succeeded', 'partially_refunded', 'refunded')
+            """),
+        ("refunds never exceed the payment (payment ids)", """
+            SELECT p.id FROM payments p JOIN refunds r ON r.payment_id = p.id AND r.state <> 'failed'
+            GROUP BY p.id, p.amount_kopecks HAVING sum(r.amount_kopecks) > p.amount_kopecks
+            """),
+        ("a finished job with missing photos has its refund row (job ids)", """
+            SELECT j.id FROM generation_jobs j JOIN payments p ON p.id = j.payment_id
+            WHERE j.status IN ('partial', 'failed') AND p.refunded_kopecks < p.amount_kopecks
+              AND NOT EXISTS (SELECT 1 FROM refunds r WHERE r.job_id = j.id)
+            """),
+        ("a completed job has no refund row (job ids)", """
+            SELECT j.id FROM generation_jobs j JOIN refunds r ON r.job_id = j.id WHERE j.status = 'completed'
+            """),
+        ("a finished job's counts match its tasks and photos (job ids)", """
+            SELECT j.id FROM generation_jobs j
+            WHERE j.status IN ('completed', 'partial', 'failed')
+              AND (j.succeeded <> (SELECT count(*) FROM generated_photos g WHERE g.job_id = j.id)
+                   OR j.succeeded + j.failed <> j.total_photos
+                   OR EXISTS (SELECT 1 FROM generation_tasks t WHERE t.job_id = j.id AND t.state NOT IN ('succeeded', 'failed')))
+            """),
+        ("a finished job with photos has its delivery rows (job ids)", """
+            SELECT j.id FROM generation_jobs j
+            WHERE j.status IN ('completed', 'partial') AND NOT EXISTS (SELECT 1 FROM telegram_deliveries d WHERE d.job_id = j.id)
+            """),
+        ("a job whose tasks have all ended is finished (job ids)", """
+            SELECT j.id FROM generation_jobs j
+            WHERE j.status IN ('queued', 'processing') AND j.updated_at < now() - interval '10 minutes'
+              AND NOT EXISTS (SELECT 1 FROM generation_tasks t WHERE t.job_id = j.id AND t.state NOT IN ('succeeded', 'failed'))
+            """),
+        ("a succeeded task has its photo (task ids)", """
+            SELECT t.id FROM generation_tasks t
+            WHERE t.state = 'succeeded' AND NOT EXISTS (SELECT 1 FROM generated_photos g WHERE g.task_id = t.id)
+            """),
+        ("no submit lease expired long ago is left behind (task ids)", """
+            SELECT t.id FROM generation_tasks t WHERE t.state = 'submitting' AND t.lease_until < now() - interval '10 minutes'
+            """),
+        ("no delivery or refund lease expired long ago is left behind (delivery ids, then refund ids)", """
+            SELECT d.id FROM telegram_deliveries d WHERE d.state = 'sending' AND d.lease_until < now() - interval '10 minutes'
+            UNION ALL
+            SELECT r.id FROM refunds r WHERE r.state = 'requested' AND r.lease_until < now() - interval '10 minutes'
+            """),
+    ]
+
+    /// Every violation found (empty: the database keeps every invariant checked here).
+    public static func run(_ db: some Queryable) throws -> [Violation] {
+        try rules.compactMap { rule, sql in
+            let ids = try db.query(sql + " LIMIT 1000", retry: .idempotent).map { $0.requiredInt("id") }
+            return ids.isEmpty ? nil : Violation(rule: rule, ids: ids)
+        }
+    }
+
+    /// How many rules there are (for the summary line).
+    public static var ruleCount: Int { rules.count }
+}

@@ -1,0 +1,29 @@
+import ArgumentParser
+import PinGlass
+
+struct AuditCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "audit",
+        abstract: "Check the money and queue invariants on the live database; exit 1 on any violation.",
+        discussion: """
+            Read-only. Checks: every job consumes exactly its own paid payment, refunds never exceed a \
+            payment, a finished job with missing photos has its refund row and one with photos its \
+            delivery rows, counts match tasks and photos, every succeeded task has its photo, no job \
+            is left unfinished after its tasks ended, and no lease expired long ago is left behind. \
+            Prints each broken rule with the ids (at most 1000 per rule). \
+            Cron: 17 * * * * pinglass audit
+            """
+    )
+
+    @OptionGroup var global: GlobalOptions
+
+    func run() throws {
+        let config = try global.loadConfig()
+        let violations = try InvariantAudit.run(Database.forCLI(config).connection())
+        for v in violations {
+            print("VIOLATION  \(v.rule): \(v.ids.map(String.init).joined(separator: ", "))")
+        }
+        print("\(InvariantAudit.ruleCount) invariants checked, \(violations.count) violated")
+        if !violations.isEmpty { throw ExitCode(1) }
+    }
+}

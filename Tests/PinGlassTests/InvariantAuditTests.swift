@@ -1,0 +1,54 @@
+import PinGlassTestSupport
+import Postgres
+import XCTest
+@testable import PinGlass
+
+/// `pinglass audit`'s rules find what breaks them, with the ids, and nothing on a sound database.
+final class InvariantAuditTests: XCTestCase {
+    var db: TestDatabase!
+    var deps: Dependencies!
+    var c: Connection!
+    override func setUpWithError() throws {
+        db = try TestDatabase()
+        deps = try PollFixtures.deps(db)
+        c = try db.connect()
+    }
+    override func tearDown() { db?.drop() }
+
+    func rules() throws -> [String: [Int]] {
+        Dictionary(uniqueKeysWithValues: try InvariantAudit.run(c).map { ($0.rule, $0.ids) })
+    }
+
+    func testFindsEachBrokenRuleWithItsIds() throws {
+        // Sound: a partial job finished the proper way.
+        let sound = try PollFixtures.runningJob(deps, telegramID: 9801, photos: 7)
+        try PollFixtures.settle(c, sound, succeeded: 5, failed: 2)
+        _ = try JobFinish.finish(c, jobID: sound.id)
+        XCTAssertEqual(try rules(), [:], "a sound database has no violation")
+
+        // A succeeded task without its photo, and a finished job whose counts lie.
+        let broken = try PollFixtures.runningJob(deps, telegramID: 9802, photos: 2)
+        try c.execute("""
+            UPDATE generation_tasks SET state = 'succeeded', finished_at = now() WHERE id = $1
+            """, [broken.tasks[0].id])
+        // A partial job without a refund row, and a submit lease long expired.
+        let noRefund = try PollFixtures.runningJob(deps, telegramID: 9803, photos: 2)
+        try c.execute("UPDATE generation_tasks SET state = 'failed', finished_at = now() WHERE job_id = $1", [noRefund.id])
+        try c.execute("UPDATE generation_jobs SET status = 'failed', failed = 2, finished_at = now() WHERE id = $1", [noRefund.id])
+        let stuck = try PollFixtures.runningJob(deps, telegramID: 9804, photos: 1)
+        try c.execute("""
+            UPDATE generation_tasks SET state = 'submitting', lease_token = gen_random_uuid(), lease_until = now() - interval '1 hour'
+            WHERE job_id = $1
+            """, [stuck.id])
+        let found = try rules()
+        XCTAssertEqual(found["a succeeded task has its photo (task ids)"], [broken.tasks[0].id])
+        XCTAssertEqual(found["a finished job with missing photos has its refund row (job ids)"], [noRefund.id])
+        XCTAssertEqual(found["no submit lease expired long ago is left behind (task ids)"], [stuck.tasks[0].id])
+        XCTAssertNil(found["refunds never exceed the payment (payment ids)"])
+        // Two refunds beyond the payment.
+        try c.execute("""
+            INSERT INTO refunds (payment_id, amount_kopecks, reason, requested_by) VALUES ($1, $2, 'manual', 'admin')
+            """, [sound.paymentID, sound.amountKopecks])
+        XCTAssertEqual(try rules()["refunds never exceed the payment (payment ids)"], [sound.paymentID])
+    }
+}
