@@ -182,6 +182,24 @@ final class TelegramSimulatorTests: XCTestCase {
         XCTAssertEqual(try JSON.parse(unknown.body), ["ok": false, "error_code": 404, "description": "Not Found"])
     }
 
+    /// `pinglass doctor` asks `getMe`: the bot answers, or the token is refused (never printed).
+    func testDoctorAsksTheBotAPI() throws {
+        func doctor(_ env: [String: String]) throws -> (Int32, String) {
+            var e = stack.environment
+            e.merge(env) { $1 }
+            let (status, out, err) = try Subprocess.capture(TestEnvironment.binDir() + "/pinglass", ["doctor"], environment: e)
+            return (status, out + err)
+        }
+        let (status, out) = try doctor([:])
+        XCTAssertTrue(out.contains("ok    Telegram at \(sim.apiURL): bot @pinglass_sim_bot (id 7000000001) answers"), out)
+        XCTAssertEqual(status, 0, out)
+        let wrong = "7000000001:AAdoctor-wrong-token"
+        let (s2, o2) = try doctor(["TELEGRAM_BOT_TOKEN": wrong])
+        XCTAssertEqual(s2, 1, o2)
+        XCTAssertTrue(o2.contains("FAIL  Telegram at \(sim.apiURL) refuses TELEGRAM_BOT_TOKEN (401): nothing can be delivered"), o2)
+        XCTAssertFalse(o2.contains("doctor-wrong-token"), o2)
+    }
+
     // MARK: validation
 
     func testValidationRefusesAndStoresNothing() throws {

@@ -77,6 +77,9 @@ public final class TelegramClient: TelegramAPI {
         return TelegramAnswer.messageID(try call("sendMessage", fields, uploads: []))
     }
 
+    /// Where the calls go, for messages: `TELEGRAM_API_URL` redacted (the token is never in it).
+    public var location: String { HTTPURL.redact(apiURL) }
+
     /// `getMe`: the bot's id and username (for `pinglass doctor`; delivery does not need it).
     public func getMe() throws(TelegramError) -> (id: Int64, username: String?) {
         let me = try call("getMe", [], uploads: [])
