@@ -13,7 +13,8 @@ import Postgres
 ///   35000, then the connection closes), `urlFetch` (400 "failed to get HTTP URL content"),
 ///   `error` (any envelope: `status`, `description`, `parameters`), and `lost` (the call
 ///   succeeds and is stored, then its answer is lost: `answer` `502` (default) or `drop`).
-///   `GET fail` lists what is still queued.
+///   A queued failure is used up by the next call it matches, whatever that call's own fate
+///   (a `lost` one turns only a success into a lost answer). `GET fail` lists what is queued.
 /// - `POST chats` `{"<chatId>": "blocked" | "deactivated" | "kicked" | "notFound" |
 ///   {"migrateTo": <id>} | null}` sets or clears permanent per-chat faults; `GET chats`.
 /// - `GET messages[?chat_id=]`: stored messages in order, with timestamps (ms).

@@ -73,7 +73,7 @@ struct TelegramSim {
             default: result = try sendMediaGroup(params, s)
             }
         } catch let e as BotRequest.Unreadable {
-            return refused(.badRequest(String(e.description.dropFirst("Bad Request: ".count))), chatID: nil)
+            return refused(BotError(status: 400, description: e.description), chatID: nil)
         }
         if let fault, kind == "lost", result.outcome == "sent" {
             // Telegram did it, the answer never arrives: the caller cannot know.
