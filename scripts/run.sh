@@ -47,6 +47,8 @@ KIE_API_KEY=sim-kie-key
 KIE_RESULT_HOSTS=127.0.0.1
 TELEGRAM_API_URL=http://127.0.0.1:$SIM_PORT/telegram
 TELEGRAM_BOT_TOKEN=123456:sim-bot-token
+# Operator alerts go to this simulated chat (see the simulator's Telegram inbox).
+ADMIN_TELEGRAM_CHAT_ID=1
 STORAGE=fs
 STORAGE_DIR=$RUN/media
 PUBLIC_MEDIA_URL=http://127.0.0.1:$PORT/media
@@ -88,6 +90,7 @@ PinGlass is running (simulated providers: no real money moves).
   demo        bash scripts/demo-payment.sh      (creates a payment and prints the page to pay it)
               bash scripts/demo-generation.sh   (avatar → pay → generate → photo links)
   simulator   http://127.0.0.1:$SIM_PORT/
+  telegram    http://127.0.0.1:$SIM_PORT/sim/telegram/chats   (what each simulated chat received)
   database    psql "$DB_URL"
   config      $ENV_FILE
   CLI         $BIN/pinglass doctor --env-file $ENV_FILE
