@@ -34,6 +34,9 @@ public final class Dependencies {
     /// The Telegram Bot API for `pinglass deliver`; nil without `TELEGRAM_BOT_TOKEN`.
     /// (The real client arrives with the Telegram work; tests set a fake.)
     public var telegram: (any TelegramAPI)? = nil
+    /// Requests by route and status, shared by every worker of the pool (made by the master
+    /// before it forks; `App.handle` counts, `/metrics` reads). Nil outside the pool.
+    public var requestMetrics: RequestMetrics? = nil
 
     public init(config: Config, database: Database,
                 migrationsDirectory: String = Migrator.defaultDirectory(environment: System.environment())) {
