@@ -37,6 +37,9 @@ public final class Dependencies {
     public lazy var telegram: (any TelegramAPI)? = config.telegramBotToken.map {
         TelegramClient(apiURL: config.telegramAPIURL, botToken: $0)
     }
+    /// Requests by route and status, shared by every worker of the pool (made by the master
+    /// before it forks; `App.handle` counts, `/metrics` reads). Nil outside the pool.
+    public var requestMetrics: RequestMetrics? = nil
 
     public init(config: Config, database: Database,
                 migrationsDirectory: String = Migrator.defaultDirectory(environment: System.environment())) {
