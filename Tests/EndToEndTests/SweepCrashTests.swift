@@ -93,4 +93,26 @@ final class SweepCrashTests: XCTestCase {
         // The heartbeat of each run that got to its end (not the crashed one).
         XCTAssertEqual(try c.query("SELECT ok FROM worker_runs WHERE name = 'sweep'")[0].bool("ok"), true)
     }
+
+    /// The commands explain themselves, show durations as an operator types them, and refuse
+    /// a bad setting by its flag before reading any configuration (exit 64).
+    func testSweepAndPruneHelpAndRefusedSettings() throws {
+        let (s1, sweepHelp) = try pinglass(["sweep", "--help"])
+        XCTAssertEqual(s1, 0)
+        for text in ["Cron: * * * * * pinglass sweep", "--deadline-grace <duration>", "(default: 5m)", "--5xx-alert", "ADMIN_TELEGRAM_CHAT_ID"] {
+            XCTAssertTrue(sweepHelp.contains(text), text)
+        }
+        let (s2, pruneHelp) = try pinglass(["prune", "--help"])
+        XCTAssertEqual(s2, 0)
+        for text in ["(default: 30d)", "(default: 90d)", "(default: 1h)", "pinglass prune --for 10m", "admin_audit"] {
+            XCTAssertTrue(pruneHelp.contains(text), text)
+        }
+        XCTAssertFalse((sweepHelp + pruneHelp).contains("Duration("))
+        let (s3, refused) = try pinglass(["sweep", "--deadline-grace", "30s"], extra: ["DATABASE_URL": ""])
+        XCTAssertEqual(s3, 64, refused)
+        XCTAssertTrue(refused.contains("--deadline-grace must be between 120s and 3600s (got 30)"), refused)
+        let (s4, refused2) = try pinglass(["prune", "--deliveries", "3d"], extra: ["DATABASE_URL": ""])
+        XCTAssertEqual(s4, 64, refused2)
+        XCTAssertTrue(refused2.contains("--deliveries must be between 7d and 3650d (got 3)"), refused2)
+    }
 }
