@@ -17,9 +17,11 @@ public struct Dispatcher: Duty {
         /// At most this many tasks claimed per round (and never more than the budget allows).
         public var batchSize = DispatcherDefaults.batchSize
         /// A claimed task whose submit neither succeeded nor failed by then goes back to the
-        /// queue (the sweeper does that, counting the attempt).
+        /// queue (the next dispatch pass or `pinglass sweep` does that; the claim counted the
+        /// attempt), or fails if that was its `maxAttempts`-th (`TaskSweep`).
         public var leaseSeconds = DispatcherDefaults.leaseSeconds
-        /// Transient failures (5xx, timeouts) are retried this many times, then the task fails.
+        /// Transient failures (5xx, timeouts) are retried this many times, then the task fails;
+        /// a submit whose lease runs out on this attempt fails too.
         public var maxAttempts = DispatcherDefaults.maxAttempts
         /// A submitted task that has not finished by then is failed by the poller.
         public var taskDeadlineSeconds = DispatcherDefaults.taskDeadlineSeconds
@@ -135,13 +137,14 @@ public struct Dispatcher: Duty {
     /// Claims up to `count` due queued tasks, round-robin across jobs: every job's first
     /// waiting task comes before any job's second (a 23-photo job cannot starve a 7-photo
     /// job that arrived later), older jobs first among equals. One statement; SKIP LOCKED
-    /// keeps concurrent dispatchers apart; the lease marks the intent.
+    /// keeps concurrent dispatchers apart; the lease marks the intent. Tasks of a job past
+    /// its deadline are not started any more (the sweep fails them: `TaskSweep`).
     func claim(_ db: Connection, count: Int) throws -> [ClaimedTask] {
         let rows = try db.query("""
             WITH ranked AS (
                 SELECT t.id, row_number() OVER (PARTITION BY t.job_id ORDER BY t.prompt_index) AS turn, j.created_at
                 FROM generation_tasks t JOIN generation_jobs j ON j.id = t.job_id
-                WHERE t.state = 'queued' AND t.run_at <= now() AND j.status IN ('queued', 'processing')
+                WHERE t.state = 'queued' AND t.run_at <= now() AND j.status IN ('queued', 'processing') AND j.deadline_at > now()
             ), picked AS (
                 SELECT t.id FROM generation_tasks t JOIN ranked r ON r.id = t.id
                 WHERE t.state = 'queued'
