@@ -62,6 +62,13 @@ public final class Connection: Queryable {
         conn = nil
     }
 
+    /// True while the session is up as far as libpq knows (no statement is sent to find
+    /// out): false once a statement found the server gone and reconnecting failed.
+    public var isConnected: Bool {
+        guard let conn else { return false }
+        return PQstatus(conn) == CONNECTION_OK
+    }
+
     /// True when no transaction is open (checked at the end of every request).
     public var isIdle: Bool {
         guard let conn else { return true }

@@ -49,12 +49,12 @@ struct DutyOptions: ParsableArguments {
     }
 }
 
-/// `55s`, `2m`, `500ms`, `1h`, or plain seconds; shown the same way in `--help` (`10s`).
+/// `55s`, `2m`, `500ms`, `1h`, `30d`, or plain seconds; shown the same way in `--help` (`10s`).
 struct Duration: ExpressibleByArgument, CustomStringConvertible {
     let seconds: Double
     init(seconds: Double) { self.seconds = seconds }
     init?(argument: String) {
-        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
+        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600), ("d", 86_400)]
         for (suffix, factor) in units where argument.hasSuffix(suffix) {
             guard let v = Double(argument.dropLast(suffix.count)), v >= 0 else { return nil }
             seconds = v * factor
@@ -66,6 +66,7 @@ struct Duration: ExpressibleByArgument, CustomStringConvertible {
 
     var description: String {
         func whole(_ v: Double) -> String? { v == v.rounded() ? String(Int(v)) : nil }
+        if seconds >= 86_400, let d = whole(seconds / 86_400) { return d + "d" }
         if seconds >= 3600, let h = whole(seconds / 3600) { return h + "h" }
         if seconds >= 60, let m = whole(seconds / 60) { return m + "m" }
         if let s = whole(seconds) { return s + "s" }

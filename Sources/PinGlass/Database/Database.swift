@@ -40,6 +40,10 @@ public final class Database {
     /// True while this process's connection has a transaction open.
     public var hasOpenTransaction: Bool { conn.map { !$0.isIdle } ?? false }
 
+    /// True when this process has a connection and libpq still believes it is up; false
+    /// before the first connection and after the server was found gone.
+    public var isConnected: Bool { conn?.isConnected ?? false }
+
     public func finishRequest() {
         conn?.resetToIdle()
     }

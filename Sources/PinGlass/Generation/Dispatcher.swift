@@ -17,9 +17,11 @@ public struct Dispatcher: Duty {
         /// At most this many tasks claimed per round (and never more than the budget allows).
         public var batchSize = DispatcherDefaults.batchSize
         /// A claimed task whose submit neither succeeded nor failed by then goes back to the
-        /// queue (the sweeper does that, counting the attempt).
+        /// queue (the next dispatch pass or `pinglass sweep` does that; the claim counted the
+        /// attempt), or fails if that was its `maxAttempts`-th (`TaskSweep`).
         public var leaseSeconds = DispatcherDefaults.leaseSeconds
-        /// Transient failures (5xx, timeouts) are retried this many times, then the task fails.
+        /// Transient failures (5xx, timeouts) are retried this many times, then the task fails;
+        /// a submit whose lease runs out on this attempt fails too.
         public var maxAttempts = DispatcherDefaults.maxAttempts
         /// A submitted task that has not finished by then is failed by the poller.
         public var taskDeadlineSeconds = DispatcherDefaults.taskDeadlineSeconds
@@ -76,7 +78,7 @@ public struct Dispatcher: Duty {
         guard let kie = deps.kie else { throw DispatchError.kieNotConfigured }
         let db = try deps.db()
         var report = Report()
-        report.rescued = try rescueExpiredLeases(db)
+        try rescueExpiredLeases(db, &report)
         // Rounds until the queue is empty, the budget is spent or the deadline comes.
         while deps.clock() < deadline {
             let grant = try budget.reserve(db, want: config.batchSize)
@@ -135,13 +137,14 @@ public struct Dispatcher: Duty {
     /// Claims up to `count` due queued tasks, round-robin across jobs: every job's first
     /// waiting task comes before any job's second (a 23-photo job cannot starve a 7-photo
     /// job that arrived later), older jobs first among equals. One statement; SKIP LOCKED
-    /// keeps concurrent dispatchers apart; the lease marks the intent.
+    /// keeps concurrent dispatchers apart; the lease marks the intent. Tasks of a job past
+    /// its deadline are not started any more (the sweep fails them: `TaskSweep`).
     func claim(_ db: Connection, count: Int) throws -> [ClaimedTask] {
         let rows = try db.query("""
             WITH ranked AS (
                 SELECT t.id, row_number() OVER (PARTITION BY t.job_id ORDER BY t.prompt_index) AS turn, j.created_at
                 FROM generation_tasks t JOIN generation_jobs j ON j.id = t.job_id
-                WHERE t.state = 'queued' AND t.run_at <= now() AND j.status IN ('queued', 'processing')
+                WHERE t.state = 'queued' AND t.run_at <= now() AND j.status IN ('queued', 'processing') AND j.deadline_at > now()
             ), picked AS (
                 SELECT t.id FROM generation_tasks t JOIN ranked r ON r.id = t.id
                 WHERE t.state = 'queued'
@@ -177,15 +180,15 @@ public struct Dispatcher: Duty {
     }
 
     /// A dispatcher that died between its intent and its record left the task `submitting`
-    /// with a lease that runs out: back to the queue in one guarded statement (rule 6), the
-    /// attempt counted. If the crash came after Kie's answer, the resubmit makes a second Kie
-    /// task for this photo (the residual risk above); the first is never recorded, so never
-    /// polled, and the photo is stored once.
-    func rescueExpiredLeases(_ db: Connection) throws -> Int {
-        try db.execute("""
-            UPDATE generation_tasks SET state = 'queued', lease_token = NULL, lease_until = NULL, run_at = now()
-            WHERE state = 'submitting' AND lease_until < now()
-            """, retry: .idempotent)
+    /// with a lease that runs out: back to the queue (the attempt was counted at the claim),
+    /// or failed when that was its last allowed attempt. The same guarded statements as
+    /// `pinglass sweep` (`TaskSweep`), so whichever runs first does the same. If the crash
+    /// came after Kie's answer, the resubmit makes a second Kie task for this photo (the
+    /// residual risk above); the first is never recorded, so never polled, and the photo is
+    /// stored once.
+    func rescueExpiredLeases(_ db: Connection, _ report: inout Report) throws {
+        report.rescued += try TaskSweep.rescueExpiredSubmits(db, maxAttempts: config.maxAttempts, limit: DispatcherDefaults.rescueLimit)
+        report.failed += try TaskSweep.abandonExpiredSubmits(db, maxAttempts: config.maxAttempts, limit: DispatcherDefaults.rescueLimit).tasks
     }
 
     func hasDueTasks(_ db: Connection) throws -> Bool {
@@ -241,6 +244,10 @@ public struct Dispatcher: Duty {
             report.failed += 1
             try Counters.increment(db, "kie.out_of_credits")
             log.critical("Kie: insufficient credits; top up the account")
+            // Every task submitted meanwhile fails (and is refunded): the operator hears it
+            // at once, once an hour however many tasks hit it.
+            try Alerts.raise(db, chatID: deps.config.adminTelegramChatID, key: "kie-out-of-credits",
+                             text: "Kie answered 402: the account is out of credits. New generation tasks fail and are refunded until it is topped up.")
             try fail(db, task, code: "402", message: "Kie account has insufficient credits")
         case .permanent(let code, let message):
             report.failed += 1
@@ -288,6 +295,9 @@ public enum DispatcherDefaults {
     /// Kie's window is 10 s; ours is a second longer because we stamp a call before it
     /// reaches them.
     public static let windowSeconds = 11.0
+    /// Expired submit leases taken back per statement before a pass (a backlog is taken
+    /// back over several passes, each statement short).
+    public static let rescueLimit = 500
 }
 
 /// Capped exponential backoff with jitter and a non-zero base (reliability rule 7).

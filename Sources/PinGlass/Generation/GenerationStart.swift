@@ -46,7 +46,8 @@ public struct StartedJob: Equatable, Sendable {
 public struct GenerationStart {
     public static let maxActiveJobs = 3
     public static let minIntervalSeconds = 60
-    /// A job not finished by then is failed by the sweeper (and refunded).
+    /// By then every task must have started: the sweep fails the tasks still queued (a job
+    /// that never started ends `failed`, refunded); tasks at Kie end by their own deadline.
     public static let jobDeadlineSeconds = 2 * 3600
 
     let deps: Dependencies

@@ -49,9 +49,11 @@ public enum InvariantAudit {
                    OR j.succeeded + j.failed <> j.total_photos
                    OR EXISTS (SELECT 1 FROM generation_tasks t WHERE t.job_id = j.id AND t.state NOT IN ('succeeded', 'failed')))
             """),
+        // Within the shortest delivery retention: `pinglass prune` deletes older delivery rows.
         ("a finished job with photos has its delivery rows (job ids)", """
             SELECT j.id FROM generation_jobs j
-            WHERE j.status IN ('completed', 'partial') AND NOT EXISTS (SELECT 1 FROM telegram_deliveries d WHERE d.job_id = j.id)
+            WHERE j.status IN ('completed', 'partial') AND j.finished_at > now() - interval '\(PrunerDefaults.minimumDeliveryDays) days'
+              AND NOT EXISTS (SELECT 1 FROM telegram_deliveries d WHERE d.job_id = j.id)
             """),
         ("a job whose tasks have all ended is finished (job ids)", """
             SELECT j.id FROM generation_jobs j

@@ -42,9 +42,23 @@ public final class App {
         deps.database.finishRequest()
         // Counted before the answer leaves: whoever has the answer sees it in /metrics.
         deps.requestMetrics?.record(route: route, status: response.status)
+        if response.status >= 500 { countServerError(log) }
         response.headers.append(("X-Request-Id", requestID))
         if request.method == "HEAD" { response.body = [] }
         return response
+    }
+
+    /// Counts a 5xx answer for the sweep's alert (`ServerErrors`), in its own statement after
+    /// the request's work is over. Not when the database is why the answer is 5xx: it cannot
+    /// be counted there, and trying to reconnect would only slow the answer down.
+    func countServerError(_ log: Logger) {
+        guard deps.database.isConnected else { return }
+        do {
+            try ServerErrors.record(deps.database.connection())
+        } catch {
+            log.warning("could not count a 5xx answer", metadata: ["error": "\(error)"])
+        }
+        deps.database.finishRequest()
     }
 
     static func run(_ handler: Router.Handler, _ ctx: Context, _ log: Logger) -> Response {

@@ -1,0 +1,169 @@
+import Postgres
+
+/// The cron duty behind `pinglass prune` (daily, issue 8 §4): deletes rows whose use is over
+/// and whose retention has passed, each kind with its own retention:
+///
+/// | kind | rows | default |
+/// |---|---|---|
+/// | deliveries | `telegram_deliveries` sent or failed (photos, messages, alerts), by creation | 30 days |
+/// | webhook logs | `webhook_logs` (T-Bank and Kie notifications), by arrival | 90 days |
+/// | rate events | `rate_events` (the shared rate budgets look back seconds) | 1 hour |
+/// | admin sessions | `admin_sessions` past their expiry | at once |
+/// | worker hosts | `worker_runs` of a host with no pass of any duty for that long | 7 days |
+/// | server errors | `http_5xx_minutes` (the sweep looks back minutes) | 7 days |
+///
+/// Kept forever: payments, refunds, jobs, tasks, photos, users, avatars, references,
+/// admin_audit, counters, settings. Only rows that nothing references are deleted: every
+/// pruned table is a leaf of the foreign-key graph (a test checks the catalogue, so a new
+/// reference to a pruned table fails it). Deliveries are kept at least
+/// `PrunerDefaults.minimumDeliveryDays`, the window in which `pinglass audit` checks that
+/// each finished job has its delivery rows.
+///
+/// Deletes go in batches of `batchSize` rows chosen by key (`DELETE … WHERE id IN (SELECT …
+/// LIMIT n)`), each its own short statement, so a years-long backlog never holds a long
+/// lock or a huge transaction; a pass stops at its deadline and the next run continues.
+///
+/// ```swift
+/// let report = try Pruner(deps: deps).runOnce(now: deps.clock(), deadline: deps.clock() + 600)
+/// print(report.deliveries, report.webhookLogs)
+/// ```
+public struct Pruner: Duty {
+    public static let name = DutyName.prune
+
+    public struct Config: DutyConfig, Equatable {
+        /// Seconds a sent or failed Telegram delivery row is kept after its creation.
+        public var deliverySeconds = PrunerDefaults.deliveryDays * 86_400
+        /// Seconds a webhook log row is kept after it arrived.
+        public var webhookLogSeconds = PrunerDefaults.webhookLogDays * 86_400
+        /// Seconds a rate-budget event is kept (the windows are seconds long; older rows are
+        /// leftovers, e.g. of a budget no longer in use).
+        public var rateEventSeconds = PrunerDefaults.rateEventSeconds
+        /// Seconds after a host's last pass of any duty before its heartbeat rows go (a VM
+        /// taken out of service).
+        public var workerHostSeconds = PrunerDefaults.workerHostDays * 86_400
+        /// Seconds a minute's 5xx count is kept.
+        public var serverErrorSeconds = PrunerDefaults.serverErrorDays * 86_400
+        /// Rows per delete statement.
+        public var batchSize = PrunerDefaults.batchSize
+
+        public init() {}
+
+        public func validate() throws {
+            let day = 86_400
+            try DutyConfigError.require("deliveries", deliverySeconds / day, in: PrunerDefaults.minimumDeliveryDays...3650, unit: "d")
+            try DutyConfigError.require("webhook-logs", webhookLogSeconds / day, in: 7...3650, unit: "d")
+            // Longer than the longest budget window looked at (twice 11 s).
+            try DutyConfigError.require("rate-events", rateEventSeconds, in: 60...(30 * day), unit: "s")
+            // Longer than the daily prune's own interval, so a live host is never taken for gone.
+            try DutyConfigError.require("worker-hosts", workerHostSeconds / day, in: 2...365, unit: "d")
+            // Longer than the sweep's 5xx window.
+            try DutyConfigError.require("server-errors", serverErrorSeconds, in: 3600...(365 * day), unit: "s")
+            try DutyConfigError.require("batch-size", batchSize, in: 100...100_000)
+        }
+    }
+
+    public struct Report: DutyReport, Equatable {
+        public var deliveries = 0
+        public var webhookLogs = 0
+        public var rateEvents = 0
+        public var adminSessions = 0
+        public var workerRuns = 0
+        public var serverErrorMinutes = 0
+        /// The pass's deadline came before every kind was done (the next run continues).
+        public var stoppedAtDeadline = false
+
+        public init() {}
+
+        public var json: JSON {
+            ["deliveries": .int(deliveries), "webhookLogs": .int(webhookLogs), "rateEvents": .int(rateEvents),
+             "adminSessions": .int(adminSessions), "workerRuns": .int(workerRuns), "serverErrorMinutes": .int(serverErrorMinutes),
+             "stoppedAtDeadline": .bool(stoppedAtDeadline)]
+        }
+    }
+
+    /// The tables this duty deletes from (the foreign-key check of the tests reads it).
+    public static let prunedTables = ["telegram_deliveries", "webhook_logs", "rate_events", "admin_sessions", "worker_runs",
+                                      "http_5xx_minutes"]
+
+    public let deps: Dependencies
+    public let config: Config
+
+    public init(deps: Dependencies, config: Config = Config()) throws {
+        try config.validate()
+        self.deps = deps
+        self.config = config
+    }
+
+    /// One kind: its delete statement (`$1` retention seconds, `$2` batch size; the outer
+    /// `WHERE` repeats the condition, so a row that changed meanwhile, e.g. a failed
+    /// delivery an admin re-queued, is left alone) and where its count goes.
+    struct Kind {
+        let sql: String
+        let retention: Int
+        let count: WritableKeyPath<Report, Int>
+    }
+
+    var kinds: [Kind] {
+        [
+            Kind(sql: """
+                DELETE FROM telegram_deliveries WHERE id IN (
+                    SELECT id FROM telegram_deliveries
+                    WHERE state IN ('sent', 'failed') AND created_at < now() - make_interval(secs => $1::int) ORDER BY id LIMIT $2)
+                  AND state IN ('sent', 'failed') AND created_at < now() - make_interval(secs => $1::int)
+                """, retention: config.deliverySeconds, count: \.deliveries),
+            Kind(sql: """
+                DELETE FROM webhook_logs WHERE id IN (
+                    SELECT id FROM webhook_logs WHERE received_at < now() - make_interval(secs => $1::int) ORDER BY id LIMIT $2)
+                """, retention: config.webhookLogSeconds, count: \.webhookLogs),
+            Kind(sql: """
+                DELETE FROM rate_events WHERE id IN (
+                    SELECT id FROM rate_events WHERE at < now() - make_interval(secs => $1::int) ORDER BY id LIMIT $2)
+                  AND at < now() - make_interval(secs => $1::int)
+                """, retention: config.rateEventSeconds, count: \.rateEvents),
+            Kind(sql: """
+                DELETE FROM admin_sessions WHERE token_hash IN (
+                    SELECT token_hash FROM admin_sessions WHERE expires_at < now() - make_interval(secs => $1::int) LIMIT $2)
+                  AND expires_at < now() - make_interval(secs => $1::int)
+                """, retention: 0, count: \.adminSessions),
+            Kind(sql: """
+                DELETE FROM worker_runs WHERE (name, host) IN (
+                    SELECT name, host FROM worker_runs WHERE host IN (
+                        SELECT host FROM worker_runs GROUP BY host
+                        HAVING max(greatest(started_at, finished_at)) < now() - make_interval(secs => $1::int))
+                    LIMIT $2)
+                """, retention: config.workerHostSeconds, count: \.workerRuns),
+            Kind(sql: """
+                DELETE FROM http_5xx_minutes WHERE minute IN (
+                    SELECT minute FROM http_5xx_minutes WHERE minute < now() - make_interval(secs => $1::int) ORDER BY minute LIMIT $2)
+                """, retention: config.serverErrorSeconds, count: \.serverErrorMinutes),
+        ]
+    }
+
+    public func runOnce(now: Double, deadline: Double) throws -> Report {
+        var report = Report()
+        let db = try deps.db()
+        for kind in kinds {
+            while true {
+                guard deps.clock() < deadline else { report.stoppedAtDeadline = true; return report }
+                // A delete is idempotent: repeated after a lost answer, it deletes what is left.
+                let n = try db.execute(kind.sql, [kind.retention, config.batchSize], retry: .idempotent)
+                report[keyPath: kind.count] += n
+                if n < config.batchSize { break }
+            }
+        }
+        return report
+    }
+}
+
+/// The named defaults of `Pruner.Config` (each documented on its field).
+public enum PrunerDefaults {
+    public static let deliveryDays = 30
+    public static let webhookLogDays = 90
+    public static let rateEventSeconds = 3600
+    public static let workerHostDays = 7
+    public static let serverErrorDays = 7
+    public static let batchSize = 1000
+    /// Deliveries are kept at least this long: `pinglass audit` checks that every job
+    /// finished within this many days has its delivery rows.
+    public static let minimumDeliveryDays = 7
+}

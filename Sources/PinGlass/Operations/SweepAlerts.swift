@@ -1,0 +1,104 @@
+import Postgres
+
+/// The alerts `pinglass sweep` checks on every pass (issue 8 §5), each one read-only query,
+/// raised through `Alerts.raise` (so at most one message per key per hour reaches the admin
+/// chat, and every pass logs it):
+///
+/// - `worker-silent:<duty>`: a duty that has run before (it has a `worker_runs` row) has
+///   had no successful pass on any host for `workerSilenceSeconds` (a day and two hours
+///   for the daily `prune`). A pass that fails counts as silent: it does not do its work.
+///   The sweep does not judge itself: it is running.
+/// - `queue-stale:<queue>`: due work has waited longer than `queueAlertSeconds`: tasks to
+///   submit (`dispatch`), running tasks to ask Kie about (`poll-kie`), deliveries
+///   (`deliver`), refunds (`refund`), or (`jobs`) a job still open that long after the
+///   latest moment its tasks could have ended (its deadline, plus a task's deadline and
+///   the sweep's grace).
+/// - `http-5xx`: at least `serverErrorAlertCount` 5xx answers in the last
+///   `serverErrorWindowSeconds` (`ServerErrors`; answers given because PostgreSQL itself
+///   was down cannot be counted, and show as silent workers instead).
+///
+/// ```swift
+/// let found = try SweepAlerts(config: Sweeper.Config(), adminChatID: config.adminTelegramChatID).raise(db)
+/// ```
+public struct SweepAlerts {
+    public let config: Sweeper.Config
+    public let adminChatID: Int64?
+
+    public init(config: Sweeper.Config, adminChatID: Int64?) {
+        self.config = config
+        self.adminChatID = adminChatID
+    }
+
+    /// One alert condition: its key (the hourly de-duplication key) and the message.
+    public struct Condition: Equatable, Sendable {
+        public let key: String
+        public let text: String
+    }
+
+    /// Raises every condition found: how many were found and how many new messages queued.
+    public func raise(_ db: Connection) throws -> (found: Int, queued: Int) {
+        let found = try conditions(db)
+        var queued = 0
+        for c in found {
+            if try Alerts.raise(db, chatID: adminChatID, key: c.key, text: c.text) { queued += 1 }
+        }
+        return (found.count, queued)
+    }
+
+    public func conditions(_ db: Connection) throws -> [Condition] {
+        try silentWorkers(db) + staleQueues(db) + serverErrors(db)
+    }
+
+    func silentWorkers(_ db: Connection) throws -> [Condition] {
+        let duties = DutyName.allCases.filter { $0 != .sweep }
+        return try db.query("""
+            SELECT name, to_char(max(finished_at) FILTER (WHERE ok) AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') AS last_ok
+            FROM worker_runs WHERE name = ANY($1::text[])
+            GROUP BY name
+            HAVING NOT coalesce(bool_or(coalesce(ok, false) AND finished_at > now() - make_interval(secs =>
+                       CASE WHEN name = $2 THEN $3::int ELSE $4::int END)), false)
+            ORDER BY name
+            """, [duties.map(\.rawValue), DutyName.prune.rawValue, SweeperDefaults.dailySilenceSeconds, config.workerSilenceSeconds],
+            retry: .idempotent).map { row in
+            let name = row.requiredString("name")
+            let last = row.string("last_ok").map { "its last successful pass ended \($0) UTC" } ?? "it has never finished a pass successfully"
+            return Condition(key: "worker-silent:\(name)", text: "pinglass \(name) has not run successfully on any host lately: \(last). Check cron and its log.")
+        }
+    }
+
+    func staleQueues(_ db: Connection) throws -> [Condition] {
+        let jobSlack = config.taskDeadlineSeconds + config.deadlineGraceSeconds + config.queueAlertSeconds
+        return try db.query("""
+            SELECT 'dispatch' AS queue, count(*)::int AS n
+            FROM generation_tasks t JOIN generation_jobs j ON j.id = t.job_id
+            WHERE t.state = 'queued' AND j.status IN ('queued', 'processing') AND t.run_at < now() - make_interval(secs => $1::int)
+            UNION ALL
+            SELECT 'poll-kie', count(*)::int FROM generation_tasks
+            WHERE state = 'running' AND run_at < now() - make_interval(secs => $1::int)
+            UNION ALL
+            SELECT 'deliver', count(*)::int FROM telegram_deliveries
+            WHERE state = 'pending' AND run_at < now() - make_interval(secs => $1::int)
+            UNION ALL
+            SELECT 'refund', count(*)::int FROM refunds
+            WHERE state IN ('pending', 'requested') AND run_at < now() - make_interval(secs => $1::int)
+              AND (lease_until IS NULL OR lease_until < now())
+            UNION ALL
+            SELECT 'jobs', count(*)::int FROM generation_jobs
+            WHERE status IN ('queued', 'processing') AND deadline_at < now() - make_interval(secs => $2::int)
+            """, [config.queueAlertSeconds, jobSlack], retry: .idempotent).compactMap { row in
+            let n = row.requiredInt("n")
+            guard n > 0 else { return nil }
+            let queue = row.requiredString("queue")
+            let text = queue == "jobs"
+                ? "\(n) generation job(s) still open long after their deadline; pinglass audit lists them."
+                : "Queue \(queue): \(n) due item(s) waiting longer than \(config.queueAlertSeconds / 60) min. Is pinglass \(queue) running?"
+            return Condition(key: "queue-stale:\(queue)", text: text)
+        }
+    }
+
+    func serverErrors(_ db: Connection) throws -> [Condition] {
+        let n = try ServerErrors.recent(db, seconds: config.serverErrorWindowSeconds)
+        guard n >= config.serverErrorAlertCount else { return [] }
+        return [Condition(key: "http-5xx", text: "The API answered 5xx \(n) times in the last \(config.serverErrorWindowSeconds / 60) min. See the pinglass-fcgi log.")]
+    }
+}

@@ -1,0 +1,178 @@
+import Logging
+import Postgres
+
+/// The cron duty behind `pinglass sweep` (architecture.md flow step 9, issue 8 §3): takes
+/// back work whose owner died and ends work past its deadline, so every paid job ends,
+/// delivered or refunded, even when a worker is gone. Each step is ONE guarded statement
+/// (reliability rule 6), repeated in batches while it finds a full batch:
+///
+/// 1. expired submit leases of tasks go back to the queue, or fail on their last attempt
+///    (`TaskSweep`, the same statements `pinglass dispatch` runs);
+/// 2. running tasks past their deadline plus a grace longer than a poll pass fail, and
+///    their jobs finish through `JobFinish` in the same transaction;
+/// 3. queued tasks of jobs past the job's deadline fail (a job that never started ends
+///    `failed`, fully refunded), jobs finished likewise; running tasks are left alone;
+/// 4. jobs whose tasks all ended but which nobody finished are finished (`JobFinish`);
+/// 5. Telegram deliveries whose send lease ran out go back to `pending`, due now;
+/// 6. refunds whose lease ran out are due again, still `requested` (or `pending`);
+/// 7. alerts (`SweepAlerts`): silent workers, queues older than their deadline, sustained 5xx.
+///
+/// Every step is safe against a worker finishing the same row at the same moment: the
+/// statements only move rows still in the state they expect (never a terminal one), and
+/// skip rows another transaction holds. The crash point `sweep.mid-run` sits between steps
+/// 4 and 5: whatever ran is committed, the rest runs on the next pass.
+///
+/// ```swift
+/// let sweeper = try Sweeper(deps: deps, config: Sweeper.Config())
+/// let report = try sweeper.runOnce(now: deps.clock(), deadline: deps.clock() + 55)
+/// ```
+public struct Sweeper: Duty {
+    public static let name = DutyName.sweep
+
+    public struct Config: DutyConfig, Equatable {
+        /// Rows one statement changes at most; a step repeats while it finds a full batch
+        /// (or until the pass's deadline), so each transaction stays short.
+        public var batchSize = SweeperDefaults.batchSize
+        /// A task whose submit lease ran out on this attempt fails instead of going back to
+        /// the queue. Use the value `pinglass dispatch --max-attempts` has.
+        public var maxAttempts = DispatcherDefaults.maxAttempts
+        /// Seconds past a running task's deadline before the sweep ends it. Longer than a
+        /// poll pass: the poller asks an overdue task one last time within one poll interval
+        /// of its deadline and takes a photo Kie did make; the sweep must not pre-empt that.
+        public var deadlineGraceSeconds = SweeperDefaults.deadlineGraceSeconds
+        /// A running task without a recorded deadline is due to end this long after its
+        /// submission (as `poll-kie --task-deadline`).
+        public var taskDeadlineSeconds = KiePollerDefaults.taskDeadlineSeconds
+        /// Alert when a duty that has run before has had no successful pass on any host for
+        /// this long (`prune`, a daily duty, has its own `SweeperDefaults.dailySilenceSeconds`).
+        public var workerSilenceSeconds = SweeperDefaults.workerSilenceSeconds
+        /// Alert when due work (tasks to submit or poll, deliveries, refunds) has waited
+        /// longer than this, or a job is still open this long after every task's deadline.
+        public var queueAlertSeconds = SweeperDefaults.queueAlertSeconds
+        /// Alert when at least this many 5xx answers were given within `serverErrorWindowSeconds`.
+        public var serverErrorAlertCount = SweeperDefaults.serverErrorAlertCount
+        public var serverErrorWindowSeconds = SweeperDefaults.serverErrorWindowSeconds
+
+        public init() {}
+
+        public func validate() throws {
+            try DutyConfigError.require("batch-size", batchSize, in: 1...5000)
+            try DutyConfigError.require("max-attempts", maxAttempts, in: 1...50)
+            try DutyConfigError.require("deadline-grace", deadlineGraceSeconds, in: 120...3600, unit: "s")
+            try DutyConfigError.require("task-deadline", taskDeadlineSeconds, in: 60...86_400, unit: "s")
+            try DutyConfigError.require("worker-silence", workerSilenceSeconds, in: 120...86_400, unit: "s")
+            try DutyConfigError.require("queue-alert", queueAlertSeconds, in: 60...86_400, unit: "s")
+            try DutyConfigError.require("5xx-alert", serverErrorAlertCount, in: 1...1_000_000)
+            try DutyConfigError.require("5xx-window", serverErrorWindowSeconds, in: 60...3600, unit: "s")
+        }
+    }
+
+    public struct Report: DutyReport, Equatable {
+        /// Tasks whose submit lease ran out, back in the queue.
+        public var submitLeasesRescued = 0
+        /// Tasks whose submit lease ran out on their last attempt, failed.
+        public var submitsAbandoned = 0
+        /// Running tasks failed past their deadline and the grace.
+        public var tasksPastDeadline = 0
+        /// Queued tasks failed because their job's deadline passed.
+        public var tasksPastJobDeadline = 0
+        /// Jobs this pass finished (through `JobFinish`).
+        public var jobsFinished = 0
+        /// Deliveries whose send lease ran out, pending again.
+        public var deliveryLeasesRescued = 0
+        /// Refunds whose lease ran out, due again.
+        public var refundLeasesRescued = 0
+        /// Alert conditions found (each is logged).
+        public var alerts = 0
+        /// Of those, new alert messages queued for the admin chat (one per key per hour).
+        public var alertsQueued = 0
+        /// The pass's deadline came before every step was done.
+        public var stoppedAtDeadline = false
+
+        public init() {}
+
+        public var json: JSON {
+            ["submitLeasesRescued": .int(submitLeasesRescued), "submitsAbandoned": .int(submitsAbandoned),
+             "tasksPastDeadline": .int(tasksPastDeadline), "tasksPastJobDeadline": .int(tasksPastJobDeadline),
+             "jobsFinished": .int(jobsFinished), "deliveryLeasesRescued": .int(deliveryLeasesRescued),
+             "refundLeasesRescued": .int(refundLeasesRescued), "alerts": .int(alerts), "alertsQueued": .int(alertsQueued),
+             "stoppedAtDeadline": .bool(stoppedAtDeadline)]
+        }
+    }
+
+    public let deps: Dependencies
+    public let config: Config
+    let log = Logger(label: "sweep")
+
+    public init(deps: Dependencies, config: Config = Config()) throws {
+        try config.validate()
+        self.deps = deps
+        self.config = config
+    }
+
+    public func runOnce(now: Double, deadline: Double) throws -> Report {
+        var report = Report()
+        let db = try deps.db()
+        let limit = config.batchSize
+        // Each step in batches: a full batch means there may be more.
+        func batches(_ step: () throws -> Int) throws -> Bool {
+            while true {
+                guard deps.clock() < deadline else { return false }
+                if try step() < limit { return true }
+            }
+        }
+        let taskSteps: [() throws -> Int] = [
+            { let n = try TaskSweep.rescueExpiredSubmits(db, maxAttempts: config.maxAttempts, limit: limit)
+              report.submitLeasesRescued += n; return n },
+            { try ended(TaskSweep.abandonExpiredSubmits(db, maxAttempts: config.maxAttempts, limit: limit), \.submitsAbandoned, &report) },
+            { try ended(TaskSweep.failPastDeadline(db, graceSeconds: config.deadlineGraceSeconds,
+                                                  fallbackDeadlineSeconds: config.taskDeadlineSeconds, limit: limit),
+                        \.tasksPastDeadline, &report) },
+            { try ended(TaskSweep.failUnsubmittedPastJobDeadline(db, limit: limit), \.tasksPastJobDeadline, &report) },
+            { let done = try JobFinish.finishStranded(db, limit: limit)
+              report.jobsFinished += done.count; logFinished(done); return done.count },
+        ]
+        let leaseSteps: [() throws -> Int] = [
+            { let n = try Self.rescueDeliveryLeases(db, limit: limit); report.deliveryLeasesRescued += n; return n },
+            { let n = try Self.rescueRefundLeases(db, limit: limit); report.refundLeasesRescued += n; return n },
+        ]
+        for step in taskSteps {
+            guard try batches(step) else { report.stoppedAtDeadline = true; return report }
+        }
+        Crashpoint.hit("sweep.mid-run")
+        for step in leaseSteps {
+            guard try batches(step) else { report.stoppedAtDeadline = true; return report }
+        }
+        let alerts = try SweepAlerts(config: config, adminChatID: deps.config.adminTelegramChatID).raise(db)
+        report.alerts = alerts.found
+        report.alertsQueued = alerts.queued
+        return report
+    }
+
+    /// Counts what a task-ending statement did; its number of tasks decides whether to repeat.
+    func ended(_ outcome: TaskSweep.Outcome, _ counter: WritableKeyPath<Report, Int>, _ report: inout Report) -> Int {
+        report[keyPath: counter] += outcome.tasks
+        report.jobsFinished += outcome.finished.count
+        logFinished(outcome.finished)
+        return outcome.tasks
+    }
+
+    func logFinished(_ jobs: [FinishedJob]) {
+        for done in jobs {
+            log.info("job finished", metadata: ["job_id": "\(done.jobID)", "outcome": "\(done.outcome.rawValue)",
+                                                "photos": "\(done.photos)/\(done.total)", "refund_kopecks": "\(done.refundKopecks ?? 0)"])
+        }
+    }
+}
+
+/// The named defaults of `Sweeper.Config` (each documented on its field).
+public enum SweeperDefaults {
+    public static let batchSize = 200
+    public static let deadlineGraceSeconds = 5 * 60
+    public static let workerSilenceSeconds = 5 * 60
+    /// `prune` runs once a day: silent for a day and two hours before it is alerted.
+    public static let dailySilenceSeconds = 26 * 3600
+    public static let queueAlertSeconds = 10 * 60
+    public static let serverErrorAlertCount = 25
+    public static let serverErrorWindowSeconds = 5 * 60
+}

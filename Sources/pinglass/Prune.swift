@@ -1,0 +1,56 @@
+import ArgumentParser
+import PinGlass
+
+struct Prune: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Delete finished queue rows and logs past their retention (payments, refunds, jobs and audit rows are kept).",
+        discussion: """
+            Deletes, in batches of --batch-size rows (each its own short statement): sent and failed \
+            Telegram deliveries older than --deliveries (at least 7d), webhook logs older than \
+            --webhook-logs, rate-budget events older than --rate-events, expired admin sessions, the \
+            heartbeat rows of hosts with no pass for --worker-hosts, and 5xx counts older than \
+            --server-errors. Never deleted: payments, refunds, generation jobs, tasks and photos, users, \
+            avatars, references, admin_audit, counters. Logs what it deleted per kind; a backlog larger \
+            than one run allows (--for) is continued by the next run. \
+            Cron: 23 3 * * * pinglass prune --for 10m --every 10m
+            """
+    )
+
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var loop: DutyOptions
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("Keep sent and failed Telegram deliveries this long.", valueName: "duration"))
+    var deliveries = Duration(seconds: Double(PrunerDefaults.deliveryDays * 86_400))
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("Keep T-Bank and Kie notification logs this long.", valueName: "duration"))
+    var webhookLogs = Duration(seconds: Double(PrunerDefaults.webhookLogDays * 86_400))
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("Keep rate-budget events this long.", valueName: "duration"))
+    var rateEvents = Duration(seconds: Double(PrunerDefaults.rateEventSeconds))
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("Forget a host's heartbeats after this long without any pass.", valueName: "duration"))
+    var workerHosts = Duration(seconds: Double(PrunerDefaults.workerHostDays * 86_400))
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("Keep per-minute 5xx counts this long.", valueName: "duration"))
+    var serverErrors = Duration(seconds: Double(PrunerDefaults.serverErrorDays * 86_400))
+
+    @Option(parsing: .unconditional, help: "Rows deleted per statement.")
+    var batchSize: Int = PrunerDefaults.batchSize
+
+    var config: Pruner.Config {
+        var config = Pruner.Config()
+        config.deliverySeconds = Int(deliveries.seconds)
+        config.webhookLogSeconds = Int(webhookLogs.seconds)
+        config.rateEventSeconds = Int(rateEvents.seconds)
+        config.workerHostSeconds = Int(workerHosts.seconds)
+        config.serverErrorSeconds = Int(serverErrors.seconds)
+        config.batchSize = batchSize
+        return config
+    }
+
+    func validate() throws { _ = try loop.schedule(validating: config) }
+
+    func run() throws {
+        try loop.run(global: global, config: config) { try Pruner(deps: $0, config: $1) }
+    }
+}

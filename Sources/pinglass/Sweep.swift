@@ -1,0 +1,71 @@
+import ArgumentParser
+import PinGlass
+
+struct Sweep: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Take back work whose worker died, end work past its deadline, and raise the operator alerts.",
+        discussion: """
+            Each step is one guarded statement that only moves rows still in the state it expects \
+            (never a finished one), in batches of --batch-size: tasks whose submit lease ran out go back \
+            to the queue (or fail on their --max-attempts-th attempt); running tasks more than \
+            --deadline-grace past their deadline fail, queued tasks of jobs past the job's deadline fail \
+            (running ones are left to their own deadline), and their jobs finish through the same finish \
+            as poll-kie (delivery rows, refund row once); jobs whose tasks all ended are finished; \
+            deliveries whose send lease ran out are pending again; refunds whose lease ran out are due \
+            again (still requested: the refund duty asks the bank before sending again). \
+            Alerts (to ADMIN_TELEGRAM_CHAT_ID through the delivery queue, at most once per alert an hour; \
+            logged always): a duty with no successful pass for --worker-silence (prune: 26 h), due work \
+            older than --queue-alert, at least --5xx-alert server errors within --5xx-window. \
+            Safe to run on several machines at once. \
+            Cron: * * * * * pinglass sweep
+            """
+    )
+
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var loop: DutyOptions
+
+    @Option(parsing: .unconditional, help: "Rows one statement changes at most.")
+    var batchSize: Int = SweeperDefaults.batchSize
+
+    @Option(parsing: .unconditional, help: "A task whose submit lease runs out on this attempt fails (as dispatch --max-attempts).")
+    var maxAttempts: Int = DispatcherDefaults.maxAttempts
+
+    @Option(parsing: .unconditional,
+            help: ArgumentHelp("How long past its deadline a running task is left to poll-kie's last look (at least 2m).", valueName: "duration"))
+    var deadlineGrace = Duration(seconds: Double(SweeperDefaults.deadlineGraceSeconds))
+
+    @Option(parsing: .unconditional,
+            help: ArgumentHelp("End a running task without a recorded deadline this long after submission (as poll-kie).", valueName: "duration"))
+    var taskDeadline = Duration(seconds: Double(KiePollerDefaults.taskDeadlineSeconds))
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("Alert when a duty has had no successful pass for this long.", valueName: "duration"))
+    var workerSilence = Duration(seconds: Double(SweeperDefaults.workerSilenceSeconds))
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("Alert when due work has waited this long.", valueName: "duration"))
+    var queueAlert = Duration(seconds: Double(SweeperDefaults.queueAlertSeconds))
+
+    @Option(name: .customLong("5xx-alert"), parsing: .unconditional, help: "Alert at this many 5xx answers within --5xx-window.")
+    var serverErrorAlert: Int = SweeperDefaults.serverErrorAlertCount
+
+    @Option(name: .customLong("5xx-window"), parsing: .unconditional, help: ArgumentHelp("The window --5xx-alert counts in.", valueName: "duration"))
+    var serverErrorWindow = Duration(seconds: Double(SweeperDefaults.serverErrorWindowSeconds))
+
+    var config: Sweeper.Config {
+        var config = Sweeper.Config()
+        config.batchSize = batchSize
+        config.maxAttempts = maxAttempts
+        config.deadlineGraceSeconds = Int(deadlineGrace.seconds)
+        config.taskDeadlineSeconds = Int(taskDeadline.seconds)
+        config.workerSilenceSeconds = Int(workerSilence.seconds)
+        config.queueAlertSeconds = Int(queueAlert.seconds)
+        config.serverErrorAlertCount = serverErrorAlert
+        config.serverErrorWindowSeconds = Int(serverErrorWindow.seconds)
+        return config
+    }
+
+    func validate() throws { _ = try loop.schedule(validating: config) }
+
+    func run() throws {
+        try loop.run(global: global, config: config) { try Sweeper(deps: $0, config: $1) }
+    }
+}
