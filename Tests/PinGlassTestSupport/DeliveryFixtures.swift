@@ -85,11 +85,12 @@ public enum DeliveryFixtures {
     /// Runs passes until no row waits, waiting between them as the command's loop does (until
     /// the next row comes due); gives up after `timeout` seconds.
     @discardableResult
-    public static func drain(_ deliverer: Deliverer, deps: Dependencies, timeout: Double = 30) throws -> [Deliverer.Report] {
+    public static func drain(_ deliverer: Deliverer, timeout: Double = 30) throws -> [Deliverer.Report] {
         var reports: [Deliverer.Report] = []
         let end = Date().addingTimeInterval(timeout)
         while true {
-            reports.append(try deliverer.runOnce(now: deps.clock(), deadline: deps.clock() + 55))
+            let now = System.now()
+            reports.append(try deliverer.runOnce(now: now, deadline: now + 55))
             guard let wait = try deliverer.secondsUntilDue() else { return reports }
             guard Date() < end else { throw Subprocess.WaitTimeout(what: "deliveries to drain") }
             Thread.sleep(forTimeInterval: min(max(wait, 0.01), 1))

@@ -54,7 +54,7 @@ final class DelivererTests: XCTestCase {
 
     func testAlbumsThenTheFinalMessageAreSentInOrderAndTheirIdsRecorded() throws {
         let job = try DeliveryFixtures.finishedJob(deps, telegramID: 7101, photos: 23, succeeded: 18)
-        try DeliveryFixtures.drain(deliverer(), deps: deps)
+        try DeliveryFixtures.drain(deliverer())
 
         let calls = telegram.calls
         XCTAssertEqual(calls.map(\.method), [.mediaGroup, .mediaGroup, .message])
@@ -91,7 +91,7 @@ final class DelivererTests: XCTestCase {
 
     func testOnePhotoGoesAsAPhotoAndRussianUsersReadRussian() throws {
         let job = try DeliveryFixtures.finishedJob(deps, telegramID: 7102, photos: 7, succeeded: 1, languageCode: "ru")
-        try DeliveryFixtures.drain(deliverer(), deps: deps)
+        try DeliveryFixtures.drain(deliverer())
         let calls = telegram.calls
         XCTAssertEqual(calls.map(\.method), [.photo, .message])
         XCTAssertEqual(calls[0].caption, "PinGlass · портрет 1")
@@ -153,7 +153,7 @@ final class DelivererTests: XCTestCase {
         let deps = try DeliveryFixtures.deps(db, telegram: telegram, env: ["PUBLIC_MEDIA_URL": "https://media.pinglass.example/media"])
         let job = try DeliveryFixtures.finishedJob(deps, telegramID: 7106, photos: 3, succeeded: 3)
         telegram.errors = [.mediaURLRejected("Bad Request: failed to get HTTP URL content")]
-        try DeliveryFixtures.drain(deliverer(deps), deps: deps)
+        try DeliveryFixtures.drain(deliverer(deps))
         let calls = telegram.calls
         XCTAssertEqual(calls.map(\.method), [.mediaGroup, .mediaGroup, .message])
         XCTAssertTrue(calls[0].failed)
@@ -196,7 +196,7 @@ final class DelivererTests: XCTestCase {
         XCTAssertEqual(telegram.calls.count, 1)
         XCTAssertEqual(try Counters.value(c, "telegram.rate_limited"), 1)
         try DeliveryFixtures.makeDue(c)
-        try DeliveryFixtures.drain(deliverer(), deps: deps)
+        try DeliveryFixtures.drain(deliverer())
         XCTAssertEqual(try rows(job.id).map(\.state), ["sent", "sent"])
     }
 
@@ -268,7 +268,7 @@ final class DelivererTests: XCTestCase {
         }
         XCTAssertEqual(try alerts().count, 2, "one alert per job")
         let fine = try DeliveryFixtures.finishedJob(deps, telegramID: 7303, photos: 7, succeeded: 7)
-        try DeliveryFixtures.drain(deliverer(), deps: deps)
+        try DeliveryFixtures.drain(deliverer())
         XCTAssertEqual(try rows(fine.id).map(\.state), ["sent", "sent"])
         XCTAssertEqual(telegram.calls.filter { [7301, 7302].contains($0.chatID) }.count, 2, "the failed chats were not asked again")
     }
@@ -285,7 +285,7 @@ final class DelivererTests: XCTestCase {
         try Alerts.raise(c, chatID: old, key: "a", text: "first")
         try Alerts.raise(c, chatID: old, key: "b", text: "second")
         telegram.chatErrors[old] = .migrated(toChatID: new)
-        try DeliveryFixtures.drain(deliverer(), deps: deps)
+        try DeliveryFixtures.drain(deliverer())
         XCTAssertEqual(telegram.calls.map(\.chatID), [old, new, new])
         XCTAssertEqual(try rows(where: "kind = 'alert'").map(\.state), ["sent", "sent"])
         XCTAssertEqual(try rows(where: "kind = 'alert'").map(\.chatID), [new, new], "the waiting row moved too")
@@ -329,7 +329,7 @@ final class DelivererTests: XCTestCase {
         XCTAssertEqual(try pass(), Deliverer.Report(), "a live lease is left alone")
         try c.execute("UPDATE telegram_deliveries SET lease_until = now() - interval '1 second' WHERE job_id = $1 AND batch_no = 0", [job.id])
         try c.execute("UPDATE telegram_chat_pacing SET next_send_at = now() - interval '1 second'")
-        let reports = try DeliveryFixtures.drain(deliverer(), deps: deps)
+        let reports = try DeliveryFixtures.drain(deliverer())
         XCTAssertEqual(reports.map(\.reclaimed).reduce(0, +), 1)
         XCTAssertEqual(try rows(job.id).map(\.state), ["sent", "sent"])
         XCTAssertEqual(try rows(job.id).map(\.attempts), [2, 1])
@@ -380,7 +380,7 @@ final class DelivererTests: XCTestCase {
         XCTAssertEqual(try c.query("SELECT count(*)::int AS n FROM admin_audit")[0].int("n"), 1, "refusals change nothing")
 
         telegram.chatErrors = [:]
-        try DeliveryFixtures.drain(deliverer(), deps: deps)
+        try DeliveryFixtures.drain(deliverer())
         XCTAssertEqual(try rows(job.id).first?.state, "sent")
         XCTAssertEqual(try rows(job.id).first?.attempts, 2)
     }
