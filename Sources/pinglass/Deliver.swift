@@ -18,10 +18,11 @@ struct Deliver: ParsableCommand {
             400 chat not found fail the chat's waiting rows at once and alert the operator; 401 stops \
             the pass. A new album, a finished job or an alert wakes a waiting deliver at once \
             (PostgreSQL NOTIFY), and the loop also wakes when the next paced row comes due; --every is \
-            the longest wait. A process killed after Telegram's answer and before recording it leaves \
+            the longest wait (keep it short: a run stops starting passes one --every before --for \
+            ends). A process killed after Telegram's answer and before recording it leaves \
             one row whose lease runs out: that batch may be shown twice, nothing else. Failed rows go \
             back with `pinglass requeue-delivery <id>`. \
-            Cron: * * * * * pinglass deliver --for 55s --every 10s
+            Cron: * * * * * pinglass deliver --for 55s --every 2s
             """
     )
 

@@ -41,8 +41,8 @@ extension Deliverer {
              THEN least(\(DeliveryBatches.albumSize), greatest(1, jsonb_array_length(d.payload -> 'photos'))) ELSE 1 END
         """
 
-    /// Claims due rows whose messages fit `budget`, the longest waiting first, at most one per
-    /// chat, in ONE statement (reliability rule 5):
+    /// Claims due rows whose messages fit `budget` (at most `limit` rows), the longest waiting
+    /// first, at most one per chat, in ONE statement (reliability rule 5):
     /// 1. `due`: claimable rows, ranked per chat (its oldest first);
     /// 2. `picked`: each chat's first, while the running count of messages fits the budget,
     ///    locked `FOR UPDATE SKIP LOCKED` (another deliverer's rows are passed over);
@@ -51,7 +51,7 @@ extension Deliverer {
     ///    chat free (different rows of it) cannot both send: the second finds it held;
     /// 4. the rows of the chats won become `sending` with a fresh lease token, the attempt
     ///    counted.
-    func claim(_ db: Connection, budget: Int) throws -> [ClaimedDelivery] {
+    func claim(_ db: Connection, budget: Int, rows limit: Int = 1000) throws -> [ClaimedDelivery] {
         let rows = try db.query("""
             WITH due AS (
                 SELECT d.id, d.run_at, \(Self.costSQL) AS cost,
@@ -65,6 +65,7 @@ extension Deliverer {
                 FROM telegram_deliveries d JOIN budgeted b ON b.id = d.id
                 WHERE b.running <= $1 AND \(Self.dueSQL)
                 ORDER BY b.running
+                LIMIT $3
                 FOR UPDATE OF d SKIP LOCKED
             ), held AS (
                 INSERT INTO telegram_chat_pacing AS p (chat_id, next_send_at)
@@ -80,7 +81,7 @@ extension Deliverer {
             WHERE d.id = picked.id
             RETURNING d.id, d.chat_id, d.kind, d.job_id, d.batch_no, d.payload::text AS payload, d.attempts,
                       picked.cost, picked.running, picked.was, d.lease_token::text AS lease
-            """, [budget, config.leaseSeconds])
+            """, [budget, config.leaseSeconds, limit])
         return try rows.sorted { $0.requiredInt("running") < $1.requiredInt("running") }.map {
             ClaimedDelivery(id: $0.requiredInt("id"), chatID: Int64($0.requiredInt("chat_id")), kind: $0.requiredString("kind"),
                             jobID: $0.int("job_id"), batchNo: $0.requiredInt("batch_no"),

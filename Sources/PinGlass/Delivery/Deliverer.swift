@@ -110,9 +110,17 @@ public struct Deliverer: Duty {
     }
 
     /// What lives for one pass: once Telegram refused to fetch a photo link, the rest of the
-    /// pass uploads the bytes instead of trying links again.
+    /// pass uploads the bytes instead of trying links again; and how long a row took, so a
+    /// round claims no more rows than it can send while its budget slots are fresh.
     struct Pass {
         var preferUpload = false
+        var secondsPerRow: Double?
+
+        /// Rows one round may claim: as many as fit in most of the budget's window.
+        func rowsPerRound(window: Double) -> Int {
+            guard let t = secondsPerRow, t > 0 else { return 1000 }
+            return min(1000, max(1, Int(window * 0.8 / t)))
+        }
     }
 
     public func runOnce(now: Double, deadline: Double) throws -> Report {
@@ -126,7 +134,7 @@ public struct Deliverer: Duty {
                 report.budgetWaits += 1
                 break
             }
-            let claimed = try claim(db, budget: grant.granted)
+            let claimed = try claim(db, budget: grant.granted, rows: pass.rowsPerRound(window: budget.window))
             var slots = grant.slots[...]
             let used = claimed.reduce(0) { $0 + $1.cost }
             try budget.release(db, slots.dropFirst(used))
@@ -143,6 +151,8 @@ public struct Deliverer: Duty {
                     try budget.release(db, Array(rowSlots) + Array(slots))
                     break
                 }
+                let started = System.now()
+                defer { pass.secondsPerRow = System.now() - started }
                 guard try deliver(row, slots: rowSlots, db, &pass, &report) else {
                     // The bot token was refused: nothing can be sent by anyone.
                     report.givenBack += try giveBack(db, Array(claimed[(i + 1)...]))
