@@ -28,7 +28,8 @@ struct PinGlassCLI: ParsableCommand {
             DATABASE_URL is always required. Every command logs JSON lines on stderr \
             (LOG_FORMAT=text for people) and exits non-zero when it fails.
             """,
-        subcommands: [Migrate.self, Doctor.self, Settings.self, Reconcile.self, Dispatch.self, AuditCommand.self, PollKie.self, Sweep.self, Prune.self, SignInitData.self]
+        subcommands: [Migrate.self, Doctor.self, Settings.self, Reconcile.self, Dispatch.self, PollKie.self, Deliver.self,
+                      Sweep.self, Prune.self, AuditCommand.self, RequeueDelivery.self, SignInitData.self]
     )
 }
 

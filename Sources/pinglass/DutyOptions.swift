@@ -23,20 +23,34 @@ struct DutyOptions: ParsableArguments {
     /// Loads the configuration, makes the duty and runs it; exits non-zero when a pass failed.
     /// `wakeOn`: PostgreSQL channels whose `pg_notify` ends the wait between passes at once
     /// (a committed generate notifies `dispatch`); `--every` stays the longest wait.
+    /// `nextDue`: seconds until the duty's next work comes due by itself (nil: none waits),
+    /// asked before each wait, which then ends at that moment instead (never sooner than
+    /// `minimumWait`, so work that is due but held back cannot spin the loop).
     func run<D: Duty>(global: GlobalOptions, config: D.Config, wakeOn channels: [String] = [],
+                      nextDue: ((D) throws -> Double?)? = nil,
                       makeDuty: (Dependencies, D.Config) throws -> D) throws {
         let schedule = try schedule(validating: config)
         let settings = try global.loadConfig()
         let deps = Dependencies(config: settings, database: Database.forCLI(settings))
         let duty = try Self.validated { try makeDuty(deps, config) }
         var runner = DutyRunner(database: deps.database, schedule: schedule, clock: deps.clock)
+        let wait: (Double) -> Double = { longest in
+            guard let nextDue, let due = (try? nextDue(duty)) ?? nil else { return longest }
+            return min(longest, max(due, Self.minimumWait))
+        }
         if !channels.isEmpty {
             let listener = Listener(conninfo: deps.database.conninfo, channels: channels)
-            runner.sleep = { listener.wait(timeout: $0) }
+            runner.sleep = { listener.wait(timeout: wait($0)) }
+        } else if nextDue != nil {
+            runner.sleep = { System.sleep(seconds: wait($0)) }
         }
         let outcome = runner.run(duty)
         if outcome.exitCode != 0 { throw ExitCode(outcome.exitCode) }
     }
+
+    /// The shortest wait between passes when work is due now but was held back (a budget
+    /// spent by other processes).
+    static let minimumWait = 0.2
 
     /// A refused setting becomes a usage error naming the flag: `--pending-after must be …`;
     /// a configuration the duty needs but lacks (`MEDIA_KEY_SECRET`) a configuration refusal.

@@ -18,7 +18,9 @@ final class CLITests: XCTestCase {
     func testHelpExplainsEveryCommand() throws {
         let (status, out, _) = try cli(["--help"])
         XCTAssertEqual(status, 0)
-        for command in ["migrate", "doctor", "settings", "reconcile"] { XCTAssertTrue(out.contains(command), command) }
+        for command in ["migrate", "doctor", "settings", "reconcile", "deliver", "requeue-delivery"] {
+            XCTAssertTrue(out.contains(command), command)
+        }
         let (s2, migrateHelp, _) = try cli(["migrate", "--help"])
         XCTAssertEqual(s2, 0)
         XCTAssertTrue(migrateHelp.contains("--status"))
@@ -69,6 +71,58 @@ final class CLITests: XCTestCase {
         let (s2, _, e2) = try cli(["reconcile"], env: ["DATABASE_URL": "host=/nonexistent port=1 dbname=x connect_timeout=1"])
         XCTAssertEqual(s2, 1, e2)
         XCTAssertTrue(e2.contains("pass failed"), e2)
+    }
+
+    /// `deliver`: its help, its settings refused by flag name, and no Telegram without a token.
+    func testDeliverFlags() throws {
+        let (status, help, _) = try cli(["deliver", "--help"])
+        XCTAssertEqual(status, 0)
+        for text in ["--chat-interval <duration>", "(default: 1s)", "--global-rate", "retry_after", "requeue-delivery",
+                     "Cron: * * * * * pinglass deliver"] {
+            XCTAssertTrue(help.contains(text), "\(text): \(help)")
+        }
+        let (s2, o2, e2) = try cli(["deliver", "--global-rate", "5"])
+        XCTAssertEqual(s2, 64, o2 + e2)
+        XCTAssertTrue(e2.contains("--global-rate must be between 10 and 1000 (got 5)"), e2)
+        let (s3, _, e3) = try cli(["deliver", "--chat-interval", "0s"])
+        XCTAssertEqual(s3, 64)
+        XCTAssertTrue(e3.contains("--chat-interval must be between"), e3)
+        let db = try TestDatabase()
+        defer { db.drop() }
+        let (s4, o4, e4) = try cli(["deliver"], env: ["DATABASE_URL": db.url])
+        XCTAssertEqual(s4, 78, o4 + e4)
+        XCTAssertTrue(e4.contains("TELEGRAM_BOT_TOKEN is not set"), e4)
+    }
+
+    /// `requeue-delivery`: failed rows go back with an audit row; unknown and not-failed ids
+    /// are named on stderr and make the exit code 1.
+    func testRequeueDelivery() throws {
+        let db = try TestDatabase()
+        defer { db.drop() }
+        let c = try db.connect()
+        func row(_ state: String) throws -> Int {
+            try c.query("""
+                INSERT INTO telegram_deliveries (chat_id, kind, payload, state, attempts, give_up_at, last_error, sent_at)
+                VALUES (42, 'alert', '{"key":"k","text":"t"}', $1, 3, now() - interval '1 hour', 'HTTP 502',
+                        CASE WHEN $1 = 'sent' THEN now() END)
+                RETURNING id
+                """, [state])[0].requiredInt("id")
+        }
+        let failed = try row("failed"), sent = try row("sent")
+        let (status, out, err) = try cli(["requeue-delivery", String(failed), String(sent), "999999"],
+                                         env: ["DATABASE_URL": db.url, "USER": "operator7"])
+        XCTAssertEqual(status, 1, out + err)
+        XCTAssertTrue(out.contains("delivery \(failed): failed → pending (attempts so far: 3; gives up at "), out)
+        XCTAssertTrue(err.contains("delivery \(sent): is sent, not failed; left alone"), err)
+        XCTAssertTrue(err.contains("delivery 999999: no such delivery"), err)
+        let states = try c.query("SELECT id, state, give_up_at > now() + interval '23 hours' AS later FROM telegram_deliveries ORDER BY id")
+        XCTAssertEqual(states.map { $0.requiredString("state") }, ["pending", "sent"])
+        XCTAssertEqual(states[0].bool("later"), true)
+        let audit = try c.query("SELECT actor, action, target FROM admin_audit")
+        XCTAssertEqual(audit.map { "\($0.requiredString("actor")) \($0.requiredString("action")) \($0.requiredString("target"))" },
+                       ["cli:operator7 delivery.requeue telegram_delivery:\(failed)"])
+        let (s2, _, e2) = try cli(["requeue-delivery"], env: ["DATABASE_URL": db.url])
+        XCTAssertEqual(s2, 64, e2)
     }
 
     func testMissingConfigurationIsOneClearMessage() throws {

@@ -51,4 +51,15 @@ final class InvariantAuditTests: XCTestCase {
             """, [sound.paymentID, sound.amountKopecks])
         XCTAssertEqual(try rules()["refunds never exceed the payment (payment ids)"], [sound.paymentID])
     }
+
+    /// A photo of a finished job that is in none of its delivery rows would never reach the chat.
+    func testAFinishedJobsPhotoOutsideEveryDeliveryRowIsFound() throws {
+        let job = try PollFixtures.runningJob(deps, telegramID: 9811, photos: 7)
+        try PollFixtures.settle(c, job, succeeded: 7, failed: 0)
+        _ = try JobFinish.finish(c, jobID: job.id)
+        XCTAssertEqual(try rules(), [:])
+        let photo = try c.query("SELECT min(id)::bigint AS id FROM generated_photos WHERE job_id = $1", [job.id])[0].requiredInt("id")
+        try c.execute("UPDATE generated_photos SET delivery_id = NULL WHERE id = $1", [photo])
+        XCTAssertEqual(try rules()["every photo of a finished job is in one of its delivery rows (photo ids)"], [photo])
+    }
 }

@@ -86,6 +86,50 @@ final class KiePollerTests: XCTestCase {
         XCTAssertEqual(try count("SELECT count(*)::int AS n FROM refunds"), 0)
     }
 
+    /// Progressive delivery (issue 8 item 10): the tenth stored photo of a running job makes
+    /// an album row in the same commit, and `deliver` is notified; the finish makes the rest.
+    /// 23 tasks, 5 failed: albums of 10 and 8, then the message; each photo in exactly one row,
+    /// and a deliverer sends two albums holding the job's 18 photos.
+    func testTenStoredPhotosMakeAnAlbumBeforeTheJobEnds() throws {
+        let job = try PollFixtures.runningJob(deps, telegramID: 8150, photos: 23)
+        let listener = Listener(conninfo: db.url, channels: ["deliver"])
+        listener.wait(timeout: 0)   // listening from now on
+        for t in job.tasks.prefix(12) { _ = try serveImage(t) }
+        try pass()
+        XCTAssertEqual(try jobStatus(job.id), "processing", "11 tasks still generating")
+        var rows = try DeliveryFixtures.rows(c, jobID: job.id)
+        XCTAssertEqual(rows.map(\.kind), ["album"])
+        XCTAssertEqual(rows[0].photoIDs.count, 10)
+        XCTAssertTrue(listener.wait(timeout: 5), "deliver was notified by the commit")
+        XCTAssertEqual(try count("SELECT count(*)::int AS n FROM generated_photos WHERE job_id = $1 AND delivery_id IS NULL", [job.id]), 2)
+
+        for t in job.tasks[12..<18] { _ = try serveImage(t) }
+        for t in job.tasks.suffix(5) { kie.states[t.kieID] = .success(KieTaskInfo(taskID: t.kieID, state: .fail, failCode: "500")) }
+        try makeAllDue()
+        try pass()
+        XCTAssertEqual(try jobStatus(job.id), "partial")
+        rows = try DeliveryFixtures.rows(c, jobID: job.id)
+        XCTAssertEqual(rows.map(\.kind), ["album", "album", "message"])
+        XCTAssertEqual(rows.map(\.batchNo), [0, 1, 2])
+        XCTAssertEqual(rows.map(\.photoIDs.count), [10, 8, 0])
+        let photos = try c.query("SELECT id, delivery_id FROM generated_photos WHERE job_id = $1", [job.id])
+        XCTAssertEqual(photos.count, 18)
+        XCTAssertEqual(rows.flatMap(\.photoIDs).sorted(), photos.map { $0.requiredInt("id") }.sorted(), "each photo in exactly one row")
+        for p in photos {
+            let row = try XCTUnwrap(rows.first { $0.photoIDs.contains(p.requiredInt("id")) })
+            XCTAssertEqual(p.int("delivery_id"), row.id, "the payload and the photo agree")
+        }
+        XCTAssertEqual(try InvariantAudit.run(c), [])
+
+        let telegram = FakeTelegram()
+        deps.telegram = telegram
+        var config = Deliverer.Config()
+        config.chatIntervalSeconds = 0.05
+        try DeliveryFixtures.drain(try Deliverer(deps: deps, config: config))
+        XCTAssertEqual(telegram.sent.map(\.method), [.mediaGroup, .mediaGroup, .message])
+        XCTAssertEqual(telegram.sent.map(\.media.count).reduce(0, +), 18)
+    }
+
     func testATaskStillGeneratingIsAskedAgainOnlyAfterThePollInterval() throws {
         let job = try PollFixtures.runningJob(deps, telegramID: 8201, photos: 7)
         let first = try pass()

@@ -8,7 +8,8 @@ public struct FinishedJob: Equatable, Sendable {
     public let total: Int
     /// The refund row's amount (kopecks); nil when nothing is refunded.
     public let refundKopecks: Int?
-    /// Delivery rows created: photo batches plus the final message.
+    /// Delivery rows created by the finish: the photo batches not already made while the
+    /// job ran (`DeliveryBatches`), plus the final message.
     public let deliveries: Int
 }
 
@@ -16,19 +17,14 @@ public struct FinishedJob: Equatable, Sendable {
 /// finishes jobs: the poller calls it after each task it ends, the sweeper after it fails
 /// tasks past their deadline. In one transaction it locks the job, moves it with a
 /// compare-and-set to `completed`, `partial` or `failed`, and creates what follows from that:
-/// the Telegram delivery rows for this job's photos and, when photos are missing, the refund
-/// row. Finishing twice, or from two connections at once, changes nothing the second time:
+/// the Telegram delivery rows for this job's photos still in no row, the final message and,
+/// when photos are missing, the refund row. Finishing twice, or from two connections at once, changes nothing the second time:
 /// the job lock serialises them and the CAS sees the job finished (reliability rule 3).
 ///
 /// ```swift
 /// if let done = try JobFinish.finish(db, jobID: 42) { log.info("job \(done.jobID) \(done.outcome)") }
 /// ```
 public enum JobFinish {
-    /// Photos per Telegram album (`sendMediaGroup` takes 2–10 items).
-    public static let albumSize = 10
-    /// How long the delivery worker keeps trying (rows carry it as `give_up_at`).
-    public static let deliveryGiveUpSeconds = 24 * 3600
-
     /// Finishes the job in its own transaction; nil when it is not finishable (a task is
     /// unfinished, or the job already ended or was canceled).
     @discardableResult
@@ -53,24 +49,21 @@ public enum JobFinish {
         guard unfinished == 0 else { return nil }
 
         let total = job.requiredInt("total_photos")
-        let photos = try tx.query("""
-            SELECT p.id, p.storage_key FROM generated_photos p JOIN generation_tasks t ON t.id = p.task_id
-            WHERE p.job_id = $1 ORDER BY t.prompt_index, p.id
-            """, [jobID]).map { JobPhoto(id: $0.requiredInt("id"), storageKey: $0.requiredString("storage_key")) }
-        let outcome = JobOutcome(photos: photos.count, total: total)
+        let photos = try tx.query("SELECT count(*)::int AS n FROM generated_photos WHERE job_id = $1", [jobID])[0].requiredInt("n")
+        let outcome = JobOutcome(photos: photos, total: total)
         // The compare-and-set (invariant 3: a job ends once); under the lock it always moves.
         guard try tx.execute("""
             UPDATE generation_jobs SET status = $2, succeeded = $3, failed = $4, finished_at = now(), updated_at = now()
             WHERE id = $1 AND status IN ('queued', 'processing')
-            """, [jobID, outcome.rawValue, photos.count, max(0, total - photos.count)]) == 1 else { return nil }
+            """, [jobID, outcome.rawValue, photos, max(0, total - photos)]) == 1 else { return nil }
 
-        let refund = try createRefund(tx, jobID: jobID, paymentID: job.requiredInt("payment_id"), photos: photos.count,
+        let refund = try createRefund(tx, jobID: jobID, paymentID: job.requiredInt("payment_id"), photos: photos,
                                       total: total, outcome: outcome, rule: rule)
         let deliveries = try createDeliveries(tx, jobID: jobID, chatID: job.requiredInt("telegram_user_id"), photos: photos,
                                               total: total, outcome: outcome, refundKopecks: refund)
         try tx.execute("SELECT pg_notify('deliver', $1)", [String(jobID)])
         if refund != nil { try tx.execute("SELECT pg_notify('refund', $1)", [String(jobID)]) }
-        return FinishedJob(jobID: jobID, outcome: outcome, photos: photos.count, total: total,
+        return FinishedJob(jobID: jobID, outcome: outcome, photos: photos, total: total,
                            refundKopecks: refund, deliveries: deliveries)
     }
 
@@ -116,32 +109,13 @@ public enum JobFinish {
         return inserted == 1 ? amount : nil
     }
 
-    /// One delivery row per batch of at most `albumSize` photos of THIS job (an album, or a
-    /// single photo), then one message saying how the job ended and what is refunded.
-    /// `(job_id, batch_no)` is unique: a row is never created twice (invariant 4).
-    static func createDeliveries(_ tx: Transaction, jobID: Int, chatID: Int, photos: [JobPhoto], total: Int,
+    /// The delivery rows still missing for this job: its photos not yet in an album made
+    /// while it ran (`DeliveryBatches`, the one batching rule), then one message saying how
+    /// the job ended and what is refunded. Returns the rows made.
+    static func createDeliveries(_ tx: Transaction, jobID: Int, chatID: Int, photos: Int, total: Int,
                                  outcome: JobOutcome, refundKopecks: Int?) throws -> Int {
-        var rows: [(kind: String, payload: JSON)] = stride(from: 0, to: photos.count, by: albumSize).map { start in
-            let batch = photos[start..<min(start + albumSize, photos.count)]
-            return (batch.count == 1 ? "photo" : "album",
-                    ["jobId": .int(jobID), "photos": .array(batch.map { ["id": .int($0.id), "storageKey": .string($0.storageKey)] })])
-        }
-        rows.append(("message", ["jobId": .int(jobID), "outcome": .string(outcome.rawValue), "photoCount": .int(photos.count),
-                                 "total": .int(total), "refundKopecks": .int(refundKopecks ?? 0)]))
-        var created = 0
-        for (batchNo, row) in rows.enumerated() {
-            created += try tx.execute("""
-                INSERT INTO telegram_deliveries (job_id, chat_id, kind, batch_no, payload, give_up_at)
-                VALUES ($1, $2, $3, $4, $5::jsonb, now() + make_interval(secs => $6))
-                ON CONFLICT DO NOTHING
-                """, [jobID, chatID, row.kind, batchNo, row.payload.serialized, deliveryGiveUpSeconds])
-        }
-        return created
+        try DeliveryBatches.addRemainder(tx, jobID: jobID, chatID: chatID, message: [
+            "jobId": .int(jobID), "outcome": .string(outcome.rawValue), "photoCount": .int(photos),
+            "total": .int(total), "refundKopecks": .int(refundKopecks ?? 0)])
     }
-}
-
-/// A stored photo of a job, as deliveries name it.
-struct JobPhoto {
-    let id: Int
-    let storageKey: String
 }

@@ -35,7 +35,8 @@ extension KiePoller {
 
     /// Downloads the result at once, stores it under its deterministic key (a retry
     /// overwrites the same object), then commits the photo row and the task's success in ONE
-    /// transaction, and finishes the job. A download or upload that fails leaves the task
+    /// transaction (with an album row when this photo completes one, `DeliveryBatches`), and
+    /// finishes the job. A download or upload that fails leaves the task
     /// running: it is polled and fetched again next time (counted, never replaced by Kie's
     /// expiring URL). A result that can never be used fails the task.
     ///
@@ -76,6 +77,11 @@ extension KiePoller {
                 SELECT j.id, $2, j.avatar_id, $3, $4, $5, $6 FROM generation_jobs j WHERE j.id = $1
                 ON CONFLICT (task_id) DO NOTHING
                 """, [task.jobID, task.id, key, image.contentType, image.bytes.count, Bytea(Crypto.sha256(image.bytes))])
+            // Progressive delivery: a full album's worth of photos goes out while the rest
+            // are still generating, and `deliver` wakes when this commits.
+            if try DeliveryBatches.addFullAlbums(tx, jobID: task.jobID) > 0 {
+                try tx.execute("SELECT pg_notify('deliver', $1)", [String(task.jobID)])
+            }
             return true
         }
         Crashpoint.hit("poll.after-commit")

@@ -55,6 +55,11 @@ public enum InvariantAudit {
             WHERE j.status IN ('completed', 'partial') AND j.finished_at > now() - interval '\(PrunerDefaults.minimumDeliveryDays) days'
               AND NOT EXISTS (SELECT 1 FROM telegram_deliveries d WHERE d.job_id = j.id)
             """),
+        ("every photo of a finished job is in one of its delivery rows (photo ids)", """
+            SELECT p.id FROM generated_photos p JOIN generation_jobs j ON j.id = p.job_id
+            WHERE j.status IN ('completed', 'partial') AND p.delivery_id IS NULL
+              AND EXISTS (SELECT 1 FROM telegram_deliveries d WHERE d.job_id = j.id AND d.kind = 'message')
+            """),
         ("a job whose tasks have all ended is finished (job ids)", """
             SELECT j.id FROM generation_jobs j
             WHERE j.status IN ('queued', 'processing') AND j.updated_at < now() - interval '10 minutes'

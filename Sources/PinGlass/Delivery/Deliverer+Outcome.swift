@@ -1,0 +1,159 @@
+import Postgres
+
+/// What Telegram's answer means for the row (external-apis.md §3.6), and recording it.
+extension Deliverer {
+    enum Verdict: Equatable {
+        /// Sent: the message ids, one per photo of an album.
+        case sent([Int])
+        /// 429 flood control: again no sooner than this many seconds, the chat paced until then.
+        case retryAfter(Int)
+        /// 5xx, timeouts, network, storage unavailable: again after `DeliveryBackoff`, until
+        /// `give_up_at`.
+        case transient(String)
+        /// Never again. `chatUnreachable` (403 blocked/deactivated/kicked, 400 chat not found):
+        /// the chat's other waiting rows fail with it rather than each asking Telegram again.
+        case permanent(String, chatUnreachable: Bool)
+        /// 401: the bot token is wrong; the row goes back, the pass stops, the operator is alerted.
+        case unauthorized(String)
+
+        init(_ error: TelegramError) {
+            switch error {
+            case .retryAfter(let seconds): self = .retryAfter(max(1, seconds))
+            case .transient(let why): self = .transient(why)
+            case .unauthorized(let why): self = .unauthorized(why)
+            case .permanent(let code, let description):
+                self = .permanent(error.description,
+                                  chatUnreachable: code == 403 || description.lowercased().contains("chat not found"))
+            // Reaching here a rejected link means the bytes were refused too, and a second
+            // migration means a chat that cannot be followed: both are refusals of this row.
+            case .mediaURLRejected, .migrated: self = .permanent(error.description, chatUnreachable: false)
+            }
+        }
+    }
+
+    /// Records the outcome in ONE short transaction: the compare-and-set on the lease token
+    /// with the row's business write, the chat's next pace, the counters and, for a user's
+    /// delivery failed for good, the operator's alert. A lost compare-and-set (the lease ran
+    /// out and another deliverer took the row) changes nothing and is logged.
+    func record(_ verdict: Verdict, _ row: ClaimedDelivery, sentTo chat: Int64, _ db: Connection, _ report: inout Report) throws {
+        let paceSeconds = Double(row.cost) * config.chatIntervalSeconds
+        let result: RecordResult = try db.withTransaction { tx in
+            let change: RecordResult
+            switch verdict {
+            case .sent(let ids):
+                guard try tx.execute("""
+                    UPDATE telegram_deliveries SET state = 'sent', sent_at = now(), telegram_message_ids = $3::bigint[], chat_id = $4,
+                           lease_token = NULL, lease_until = NULL, last_error = NULL
+                    WHERE id = $1 AND state = 'sending' AND lease_token = $2::uuid
+                    """, [row.id, row.lease, ids.map(String.init), chat]) == 1 else { return .leaseLost }
+                try Counters.increment(tx, "telegram.sent")
+                try Counters.increment(tx, "telegram.messages", by: row.cost)
+                try self.pace(tx, chat: chat, after: paceSeconds)
+                change = .sent
+            case .retryAfter(let seconds):
+                // Not the row's fault: its attempt is given back.
+                guard try tx.execute("""
+                    UPDATE telegram_deliveries SET state = 'pending', run_at = now() + make_interval(secs => $3),
+                           attempts = greatest(attempts - 1, 0), lease_token = NULL, lease_until = NULL, last_error = $4
+                    WHERE id = $1 AND state = 'sending' AND lease_token = $2::uuid
+                    """, [row.id, row.lease, seconds, "429: retry after \(seconds) s"]) == 1 else { return .leaseLost }
+                try Counters.increment(tx, "telegram.rate_limited")
+                try self.pace(tx, chat: chat, after: max(Double(seconds), paceSeconds))
+                change = .rateLimited
+            case .transient(let why):
+                // The last attempt comes at give_up_at at the latest; failing then is final.
+                guard let state = try tx.query("""
+                    UPDATE telegram_deliveries SET state = CASE WHEN now() >= give_up_at THEN 'failed' ELSE 'pending' END,
+                           run_at = least(now() + make_interval(secs => $3::float8), give_up_at),
+                           lease_token = NULL, lease_until = NULL,
+                           last_error = left(CASE WHEN now() >= give_up_at THEN 'gave up after ' || attempts || ' attempts: ' ELSE '' END
+                                             || $4, 500)
+                    WHERE id = $1 AND state = 'sending' AND lease_token = $2::uuid
+                    RETURNING state
+                    """, [row.id, row.lease, DeliveryBackoff.seconds(afterAttempt: row.attempts), why]).first?.string("state")
+                else { return .leaseLost }
+                try Counters.increment(tx, "telegram.transient_errors")
+                try self.pace(tx, chat: chat, after: paceSeconds)   // the request may have counted
+                if state == "failed" {
+                    try failed(tx, [(row.id, row.kind, row.jobID)], chat: chat,
+                               reason: "gave up after \(row.attempts) attempts: \(why)")
+                    change = .failed(1)
+                } else {
+                    change = .retried
+                }
+            case .permanent(let why, let chatUnreachable):
+                guard try tx.execute("""
+                    UPDATE telegram_deliveries SET state = 'failed', lease_token = NULL, lease_until = NULL, last_error = left($3, 500)
+                    WHERE id = $1 AND state = 'sending' AND lease_token = $2::uuid
+                    """, [row.id, row.lease, why]) == 1 else { return .leaseLost }
+                var rows: [(id: Int, kind: String, jobID: Int?)] = [(row.id, row.kind, row.jobID)]
+                if chatUnreachable {
+                    // Every other row waiting for this chat would get the same answer.
+                    rows += try tx.query("""
+                        UPDATE telegram_deliveries SET state = 'failed', last_error = left($2, 500)
+                        WHERE chat_id = $1 AND state = 'pending'
+                        RETURNING id, kind, job_id
+                        """, [chat, "chat unreachable: " + why]).map { ($0.requiredInt("id"), $0.requiredString("kind"), $0.int("job_id")) }
+                }
+                try self.pace(tx, chat: chat, after: paceSeconds)
+                try failed(tx, rows, chat: chat, reason: why)
+                change = .failed(rows.count)
+            case .unauthorized:
+                preconditionFailure("an unauthorized answer stops the pass before recording")
+            }
+            if chat != row.chatID { try self.pace(tx, chat: row.chatID, after: 0) }   // the old chat's hold ends
+            return change
+        }
+        switch result {
+        case .sent:
+            report.sent += 1
+            report.messages += row.cost
+        case .rateLimited: report.rateLimited += 1
+        case .retried: report.retried += 1
+        case .failed(let n): report.failed += n
+        case .leaseLost:
+            report.leaseLost += 1
+            log.warning("a delivery's lease ran out before its outcome was recorded; another deliverer has it",
+                        metadata: ["delivery_id": "\(row.id)", "outcome": "\(verdict)"])
+        }
+    }
+
+    enum RecordResult {
+        case sent, rateLimited, retried, leaseLost
+        case failed(Int)
+    }
+
+    /// When the chat may get its next message: `seconds` from now.
+    func pace(_ tx: Transaction, chat: Int64, after seconds: Double) throws {
+        try tx.execute("""
+            INSERT INTO telegram_chat_pacing (chat_id, next_send_at) VALUES ($1, now() + make_interval(secs => $2::float8))
+            ON CONFLICT (chat_id) DO UPDATE SET next_send_at = EXCLUDED.next_send_at
+            """, [chat, seconds])
+    }
+
+    /// Rows failed for good: counted, logged, and for a user's job the operator alerted (one
+    /// alert key per job; a failed alert raises no alert).
+    func failed(_ tx: Transaction, _ rows: [(id: Int, kind: String, jobID: Int?)], chat: Int64, reason: String) throws {
+        try Counters.increment(tx, "telegram.failed", by: rows.count)
+        var alerted: Set<Int> = []
+        for r in rows {
+            log.error("delivery failed for good", metadata: ["delivery_id": "\(r.id)", "kind": "\(r.kind)", "chat_id": "\(chat)",
+                                                             "reason": "\(reason)"])
+            guard r.kind != "alert", let jobID = r.jobID, alerted.insert(jobID).inserted else { continue }
+            try Alerts.raise(tx, chatID: deps.config.adminTelegramChatID, key: "delivery-failed:job:\(jobID)",
+                             text: "Telegram delivery \(r.id) (\(r.kind)) of job \(jobID) to chat \(chat) failed for good: \(reason)")
+        }
+    }
+
+    /// The bot token was refused: the row goes back to the queue (its attempt given back),
+    /// the operator is alerted (the alert waits in the queue like everything else until the
+    /// token is fixed; the log line is immediate).
+    func stopForToken(_ row: ClaimedDelivery, _ why: String, _ db: Connection, _ report: inout Report) throws {
+        report.givenBack += try giveBack(db, [row])
+        try db.withTransaction { tx in
+            try Counters.increment(tx, "telegram.unauthorized")
+            try Alerts.raise(tx, chatID: deps.config.adminTelegramChatID, key: "telegram-unauthorized",
+                             text: "Telegram refused the bot token (401): \(why). Deliveries wait until TELEGRAM_BOT_TOKEN is fixed.")
+        }
+    }
+}

@@ -1,0 +1,235 @@
+import HTTPClient
+import Postgres
+
+/// What a claimed row sends, and the call itself.
+extension Deliverer {
+    /// A stored photo of the row's job, verified to belong to the row.
+    struct DeliveryPhoto: Equatable {
+        let id: Int
+        let storageKey: String
+        let contentType: String
+        let byteSize: Int
+    }
+
+    /// What one row sends.
+    enum DeliveryContent: Equatable {
+        /// An album (2–10) or a single photo, the caption on the first.
+        case photos([DeliveryPhoto], caption: String)
+        case text(String)
+    }
+
+    /// A row that can never be sent as it stands (a malformed payload, photos that are not
+    /// this row's): it fails without a call.
+    struct DeliveryRefusal: Error {
+        let reason: String
+    }
+
+    /// One row from intent to outcome. False only when the bot token was refused (the pass
+    /// must stop; the row is back in the queue).
+    func deliver(_ row: ClaimedDelivery, slots: ArraySlice<Int>, _ db: Connection, _ pass: inout Pass,
+                 _ report: inout Report) throws -> Bool {
+        let content: DeliveryContent
+        do {
+            content = try load(db, row)
+        } catch let refusal as DeliveryRefusal {
+            try budget.release(db, slots)
+            try record(.permanent(refusal.reason, chatUnreachable: false), row, sentTo: row.chatID, db, &report)
+            return true
+        }
+        // Intent: the lease and the chat's hold renewed, the budget slots stamped, right
+        // before the call.
+        guard try renew(db, row) else {
+            report.leaseLost += 1
+            try budget.release(db, slots)
+            log.warning("a claimed delivery was taken back before its send", metadata: ["delivery_id": "\(row.id)"])
+            return true
+        }
+        for slot in slots { try budget.stamp(db, slot) }
+        let (verdict, chat) = try send(content, row, db, &pass)
+        if case .sent = verdict { Crashpoint.hit("deliver.after-send") }
+        if case .unauthorized(let why) = verdict {
+            try stopForToken(row, why, db, &report)
+            return false
+        }
+        try record(verdict, row, sentTo: chat, db, &report)
+        return true
+    }
+
+    // MARK: loading
+
+    /// What the row sends, read fresh: photos only from the row's payload and only those of
+    /// its own job that joined this very row (never another job's: the original re-sent old
+    /// photos); the texts in the user's language.
+    func load(_ db: Connection, _ row: ClaimedDelivery) throws -> DeliveryContent {
+        switch row.kind {
+        case "album", "photo":
+            return try loadPhotos(db, row)
+        case "message":
+            return .text(try finalMessage(db, row))
+        case "alert":
+            guard let text = row.payload["text"]?.stringValue, !text.isEmpty else { throw DeliveryRefusal(reason: "alert without text") }
+            return .text(String(DeliveryTexts.alert(text).prefix(4000)))
+        default:
+            throw DeliveryRefusal(reason: "unknown delivery kind \(row.kind)")
+        }
+    }
+
+    func loadPhotos(_ db: Connection, _ row: ClaimedDelivery) throws -> DeliveryContent {
+        guard let jobID = row.jobID, let items = row.payload["photos"]?.arrayValue else {
+            throw DeliveryRefusal(reason: "\(row.kind) without a job or photos")
+        }
+        let ids = items.compactMap { $0["id"]?.intValue }
+        let allowed = row.kind == "photo" ? 1...1 : 2...DeliveryBatches.albumSize
+        guard ids.count == items.count, allowed.contains(ids.count), Set(ids).count == ids.count else {
+            throw DeliveryRefusal(reason: "\(row.kind) with \(items.count) photos (ids \(ids))")
+        }
+        let found = try db.query("""
+            SELECT p.id, p.storage_key, p.content_type, p.byte_size FROM generated_photos p
+            WHERE p.id = ANY($1::bigint[]) AND p.job_id = $2 AND p.delivery_id = $3
+            """, [ids.map(String.init), jobID, row.id], retry: .idempotent).map {
+            DeliveryPhoto(id: $0.requiredInt("id"), storageKey: $0.requiredString("storage_key"),
+                          contentType: $0.requiredString("content_type"), byteSize: $0.requiredInt("byte_size"))
+        }
+        let byID = Dictionary(found.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        let photos = ids.compactMap { byID[$0] }
+        guard photos.count == ids.count else {
+            let strangers = ids.filter { byID[$0] == nil }
+            throw DeliveryRefusal(reason: "photos \(strangers) are not photos of job \(jobID) in this delivery; nothing sent")
+        }
+        // Positions among the job's photos: after those of its earlier batches.
+        let info = try db.query("""
+            SELECT (SELECT count(*) FROM generated_photos p JOIN telegram_deliveries e ON e.id = p.delivery_id
+                    WHERE e.job_id = $1 AND e.batch_no < $2)::int AS before,
+                   (SELECT u.language_code FROM generation_jobs j JOIN users u ON u.id = j.user_id WHERE j.id = $1) AS lang
+            """, [jobID, row.batchNo], retry: .idempotent)[0]
+        let first = info.requiredInt("before") + 1
+        let caption = DeliveryTexts.caption(DeliveryLanguage(languageCode: info.string("lang")), photos: first...(first + photos.count - 1))
+        return .photos(photos, caption: caption)
+    }
+
+    /// The final message: how the job ended (from the payload JobFinish wrote), how many of
+    /// its photos reached the chat (its rows sent by now: a message waits for its job's
+    /// earlier batches), the refund, and the link to the web app.
+    func finalMessage(_ db: Connection, _ row: ClaimedDelivery) throws -> String {
+        guard let jobID = row.jobID, let outcome = row.payload["outcome"]?.stringValue.flatMap(JobOutcome.init(rawValue:)),
+              let made = row.payload["photoCount"]?.intValue, let total = row.payload["total"]?.intValue else {
+            throw DeliveryRefusal(reason: "message without its job's outcome")
+        }
+        let info = try db.query("""
+            SELECT (SELECT count(*) FROM generated_photos p JOIN telegram_deliveries e ON e.id = p.delivery_id
+                    WHERE e.job_id = $1 AND e.state = 'sent')::int AS delivered,
+                   (SELECT u.language_code FROM generation_jobs j JOIN users u ON u.id = j.user_id WHERE j.id = $1) AS lang
+            """, [jobID], retry: .idempotent)[0]
+        let final = DeliveryTexts.Final(outcome: outcome, made: made, total: total, delivered: info.requiredInt("delivered"),
+                                        refundKopecks: row.payload["refundKopecks"]?.intValue ?? 0,
+                                        galleryURL: deps.config.publicBaseURL.map { $0 + "/" })
+        return DeliveryTexts.final(DeliveryLanguage(languageCode: info.string("lang")), final)
+    }
+
+    // MARK: sending
+
+    /// Sends the content to the row's chat; no transaction is open. A group that became a
+    /// supergroup is followed once: the row (and its chat's other waiting rows) move to the
+    /// new chat id, and the send is repeated there. Returns the verdict and the chat it
+    /// went to.
+    func send(_ content: DeliveryContent, _ row: ClaimedDelivery, _ db: Connection, _ pass: inout Pass) throws -> (Verdict, Int64) {
+        var chat = row.chatID
+        var followed = false
+        while true {
+            do {
+                return (.sent(try call(content, chat: chat, &pass)), chat)
+            } catch TelegramError.migrated(let to) where !followed && to != chat {
+                followed = true
+                try moveChat(db, row, from: chat, to: to)
+                chat = to
+            } catch let error as TelegramError {
+                return (Verdict(error), chat)
+            } catch let error as MediaStoreError {
+                if case .notFound(let key) = error { return (.permanent("stored photo missing: \(key)", chatUnreachable: false), chat) }
+                return (.transient("\(error)"), chat)
+            }
+        }
+    }
+
+    /// One Telegram call. Photos go by link when Telegram can fetch it (`publicLink`), else as
+    /// uploaded bytes; when Telegram refuses a link nothing was sent, so the same attempt
+    /// repeats with the bytes (and the rest of the pass uploads).
+    func call(_ content: DeliveryContent, chat: Int64, _ pass: inout Pass) throws -> [Int] {
+        switch content {
+        case .text(let text):
+            return [try telegram.sendMessage(chatID: chat, text: text, html: false)]
+        case .photos(let photos, let caption):
+            if !pass.preferUpload {
+                let media = try photos.map { try self.media($0, upload: false) }
+                let byLink = media.contains { if case .url = $0 { return true } else { return false } }
+                switch post(media, caption: caption, chat: chat) {
+                case .success(let ids):
+                    return ids
+                case .failure(.mediaURLRejected(let why)) where byLink:
+                    log.warning("Telegram could not fetch a photo link; uploading the bytes instead",
+                                metadata: ["chat_id": "\(chat)", "reason": "\(HTTPURL.redactingURLs(in: why))"])
+                    try Counters.increment(deps.db(), "telegram.media_url_rejected")
+                    pass.preferUpload = true
+                case .failure(let error):
+                    throw error
+                }
+            }
+            return try post(photos.map { try self.media($0, upload: true) }, caption: caption, chat: chat).get()
+        }
+    }
+
+    /// An album, or one photo.
+    func post(_ media: [TelegramMedia], caption: String, chat: Int64) -> Result<[Int], TelegramError> {
+        do {
+            if media.count == 1 { return .success([try telegram.sendPhoto(chatID: chat, photo: media[0], caption: caption)]) }
+            return .success(try telegram.sendMediaGroup(chatID: chat, photos: media, caption: caption))
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    /// How a photo reaches Telegram: its signed link when Telegram can fetch it, else the
+    /// stored bytes.
+    func media(_ photo: DeliveryPhoto, upload: Bool) throws -> TelegramMedia {
+        if !upload, photo.byteSize <= DelivererDefaults.maxURLPhotoBytes, let link = publicLink(photo.storageKey) {
+            return .url(link)
+        }
+        let bytes: [UInt8]
+        do {
+            bytes = try deps.media.get(key: photo.storageKey)
+        } catch let e as MediaStoreError {
+            throw e
+        } catch {
+            throw MediaStoreError.unavailable("\(error)")
+        }
+        return .upload(filename: "portrait-\(photo.id).\(ImageType.fileExtension(photo.contentType))",
+                       contentType: photo.contentType, bytes: bytes)
+    }
+
+    /// The photo's signed link (valid `mediaLinkSeconds`) when Telegram's servers can reach
+    /// it: https and not a loopback host (PUBLIC_MEDIA_URL for files served by nginx — by
+    /// default PUBLIC_BASE_URL/media —, the S3 endpoint for presigned links). Local runs get
+    /// nil: their photos are uploaded.
+    func publicLink(_ key: String) -> String? {
+        let link = deps.media.signedURL(key: key, expiresIn: config.mediaLinkSeconds, now: deps.clock())
+        guard let url = HTTPURL(link), url.scheme == "https", !url.isLoopback else { return nil }
+        return link
+    }
+
+    /// The group became a supergroup (`migrate_to_chat_id`): this row (guarded by its lease)
+    /// and the chat's other waiting rows move to the new id, which is held like the old one.
+    func moveChat(_ db: Connection, _ row: ClaimedDelivery, from: Int64, to: Int64) throws {
+        log.warning("Telegram chat migrated to a supergroup; following it (update ADMIN_TELEGRAM_CHAT_ID if it was the admin chat)",
+                    metadata: ["from": "\(from)", "to": "\(to)", "delivery_id": "\(row.id)"])
+        try db.withTransaction { tx in
+            try tx.execute("""
+                UPDATE telegram_deliveries SET chat_id = $3
+                WHERE chat_id = $1 AND (state = 'pending' OR (id = $2 AND state = 'sending' AND lease_token = $4::uuid))
+                """, [from, row.id, to, row.lease])
+            try tx.execute("""
+                INSERT INTO telegram_chat_pacing AS p (chat_id, next_send_at) VALUES ($1, now() + make_interval(secs => $2))
+                ON CONFLICT (chat_id) DO UPDATE SET next_send_at = greatest(p.next_send_at, EXCLUDED.next_send_at)
+                """, [to, config.leaseSeconds])
+        }
+    }
+}

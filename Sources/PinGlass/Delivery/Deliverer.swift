@@ -1,0 +1,187 @@
+import Logging
+import Postgres
+
+/// The cron duty behind `pinglass deliver` (architecture.md flow step 7): sends the due
+/// `telegram_deliveries` rows — a job's albums and single photos, its final message, and
+/// operator alerts — and records what Telegram answered.
+///
+/// Each round of a pass:
+/// 1. takes slots from the global budget shared by every deliver process (`RateBudget`
+///    named `telegram.send`, a sliding one-second window; an album of N photos takes N);
+/// 2. claims due rows that fit those slots, at most one per chat whose pace allows it, in
+///    one statement (`Deliverer+Claim.swift`: `FOR UPDATE SKIP LOCKED`, a lease, the chat
+///    held in `telegram_chat_pacing` until the outcome is known);
+/// 3. sends them one after another (`Deliverer+Send.swift`): intent first (lease renewed,
+///    budget slots stamped), then the Telegram call with no transaction open, then the
+///    outcome with a compare-and-set on the lease token, its business write and the chat's
+///    next pace in one short transaction (`Deliverer+Outcome.swift`).
+///
+/// Rows that are not due yet (a chat's pace, a backoff, a 429's `retry_after`) are left for a
+/// later pass: a pass never sleeps waiting for one. `secondsUntilDue` tells the command's
+/// loop when the next one comes, and `pg_notify('deliver')` (a new album, a finished job, an
+/// alert) wakes it at once.
+///
+/// Residual risk (reliability rule 9): Telegram has no idempotency key. A process that dies
+/// after Telegram accepted a send and before the outcome is recorded (crash point
+/// `deliver.after-send`) leaves the row `sending`; when its lease runs out it is claimed and
+/// sent again, so at most that one batch is shown twice. Nothing else is ever resent: a row
+/// recorded `sent` is never claimed again.
+///
+/// ```swift
+/// let deliverer = try Deliverer(deps: deps, config: Deliverer.Config())
+/// let report = try deliverer.runOnce(now: deps.clock(), deadline: deps.clock() + 55)
+/// ```
+public struct Deliverer: Duty {
+    public static let name = DutyName.deliver
+
+    public struct Config: DutyConfig, Equatable {
+        /// Messages claimed per round at most (an album of N counts N), and never more than
+        /// the global budget grants. At least an album's worth.
+        public var batchSize = DelivererDefaults.batchSize
+        /// Seconds a claimed row stays ours; renewed right before its send. A row whose lease
+        /// ran out (its process died) is claimed again: the outcome of its send is unknown.
+        /// Longer than a Telegram call may take.
+        public var leaseSeconds = DelivererDefaults.leaseSeconds
+        /// Seconds between messages to one chat (Telegram: about one per second per chat); an
+        /// album of N photos is N messages, so the chat waits N times this after it.
+        public var chatIntervalSeconds = DelivererDefaults.chatIntervalSeconds
+        /// Messages per second to all chats together, for every deliver process on every
+        /// machine together (Telegram allows about 30). At least an album's worth.
+        public var globalPerSecond = DelivererDefaults.globalPerSecond
+        /// How long the photo links handed to Telegram stay valid (it fetches them at once,
+        /// but a retried send reuses nothing: each attempt signs anew).
+        public var mediaLinkSeconds = DelivererDefaults.mediaLinkSeconds
+
+        public init() {}
+
+        public func validate() throws {
+            try DutyConfigError.require("batch-size", batchSize, in: DeliveryBatches.albumSize...1000)
+            try DutyConfigError.require("lease", leaseSeconds, in: 30...3600, unit: "s")
+            try DutyConfigError.require("chat-interval", chatIntervalSeconds, in: 0.05...60, unit: "s")
+            try DutyConfigError.require("global-rate", globalPerSecond, in: DeliveryBatches.albumSize...1000)
+            try DutyConfigError.require("media-link-ttl", mediaLinkSeconds, in: 600...(7 * 86_400), unit: "s")
+        }
+    }
+
+    public struct Report: DutyReport, Equatable {
+        /// Rows sent (and recorded).
+        public var sent = 0
+        /// Telegram messages those rows made (an album of N photos is N).
+        public var messages = 0
+        /// Rows Telegram answered 429: they wait its `retry_after`.
+        public var rateLimited = 0
+        /// Rows that failed for a transient reason and wait their backoff.
+        public var retried = 0
+        /// Rows failed for good (a refusal, a blocked chat and its other waiting rows, or
+        /// `give_up_at` reached).
+        public var failed = 0
+        /// Rows claimed again after their lease ran out (a deliverer died mid-send).
+        public var reclaimed = 0
+        /// Claimed rows that were not ours any more when their turn came.
+        public var leaseLost = 0
+        /// Claimed rows put back unsent (their budget slot aged, or the pass ended).
+        public var givenBack = 0
+        /// Rounds that found the global budget spent.
+        public var budgetWaits = 0
+
+        public init() {}
+
+        public var json: JSON {
+            ["sent": .int(sent), "messages": .int(messages), "rateLimited": .int(rateLimited), "retried": .int(retried),
+             "failed": .int(failed), "reclaimed": .int(reclaimed), "leaseLost": .int(leaseLost), "givenBack": .int(givenBack),
+             "budgetWaits": .int(budgetWaits)]
+        }
+    }
+
+    public let config: Config
+    let deps: Dependencies
+    let telegram: any TelegramAPI
+    /// Telegram's global limit, shared by every deliver process (one-second sliding window).
+    let budget: RateBudget
+    let log = Logger(label: "deliver")
+
+    public init(deps: Dependencies, config: Config = Config()) throws {
+        try config.validate()
+        guard let telegram = deps.telegram else { throw ConfigError.missing("TELEGRAM_BOT_TOKEN") }
+        self.deps = deps
+        self.config = config
+        self.telegram = telegram
+        budget = RateBudget(name: DelivererDefaults.budgetName, limit: config.globalPerSecond, window: 1.0)
+    }
+
+    /// What lives for one pass: once Telegram refused to fetch a photo link, the rest of the
+    /// pass uploads the bytes instead of trying links again; and how long a row took, so a
+    /// round claims no more rows than it can send while its budget slots are fresh.
+    struct Pass {
+        var preferUpload = false
+        var secondsPerRow: Double?
+
+        /// Rows one round may claim: as many as fit in most of the budget's window.
+        func rowsPerRound(window: Double) -> Int {
+            guard let t = secondsPerRow, t > 0 else { return 1000 }
+            return min(1000, max(1, Int(window * 0.8 / t)))
+        }
+    }
+
+    public func runOnce(now: Double, deadline: Double) throws -> Report {
+        var report = Report()
+        var pass = Pass()
+        let db = try deps.db()
+        while deps.clock() < deadline {
+            let reservedAt = System.now()
+            let grant = try budget.reserve(db, want: config.batchSize)
+            guard grant.granted > 0 else {
+                report.budgetWaits += 1
+                break
+            }
+            let claimed = try claim(db, budget: grant.granted, rows: pass.rowsPerRound(window: budget.window))
+            var slots = grant.slots[...]
+            let used = claimed.reduce(0) { $0 + $1.cost }
+            try budget.release(db, slots.dropFirst(used))
+            slots = slots.prefix(used)
+            guard !claimed.isEmpty else { break }
+            report.reclaimed += claimed.filter(\.reclaimed).count
+            for (i, row) in claimed.enumerated() {
+                let rowSlots = slots.prefix(row.cost)
+                slots = slots.dropFirst(row.cost)
+                // A slot counts from its reservation until it is stamped at the send; one
+                // stamped a window later would leave a gap other processes could fill.
+                guard deps.clock() < deadline, System.now() - reservedAt < budget.window * 0.8 else {
+                    report.givenBack += try giveBack(db, Array(claimed[i...]))
+                    try budget.release(db, Array(rowSlots) + Array(slots))
+                    break
+                }
+                let started = System.now()
+                defer { pass.secondsPerRow = System.now() - started }
+                guard try deliver(row, slots: rowSlots, db, &pass, &report) else {
+                    // The bot token was refused: nothing can be sent by anyone.
+                    report.givenBack += try giveBack(db, Array(claimed[(i + 1)...]))
+                    try budget.release(db, slots)
+                    throw DeliverError.unauthorized
+                }
+            }
+        }
+        return report
+    }
+}
+
+public enum DeliverError: Error, CustomStringConvertible {
+    case unauthorized
+    public var description: String {
+        "Telegram refused the bot token (401): check TELEGRAM_BOT_TOKEN; deliveries wait, nothing was lost"
+    }
+}
+
+/// The named defaults of `Deliverer.Config` (each documented on its field).
+public enum DelivererDefaults {
+    public static let batchSize = 25
+    public static let leaseSeconds = 120
+    public static let chatIntervalSeconds = 1.0
+    public static let globalPerSecond = 25
+    public static let mediaLinkSeconds = MediaLinks.apiTTL
+    /// The shared budget's name in `rate_events`.
+    public static let budgetName = "telegram.send"
+    /// Telegram fetches photos by URL up to 5 MB (external-apis.md §3.4); larger ones are
+    /// uploaded (up to 10 MB).
+    public static let maxURLPhotoBytes = 5_000_000
+}

@@ -1,0 +1,98 @@
+import Postgres
+
+/// The ONE rule that turns a job's stored photos into Telegram delivery rows: batches of at
+/// most `albumSize` photos in prompt order, an `album` for 2–10 photos and a `photo` for one,
+/// numbered `batch_no` 0, 1, … per job, then one final `message` row.
+///
+/// Delivery is progressive, because Telegram allows about one message per second per chat
+/// and an album of N photos counts as N: the 23 photos of a large job need 22 s of sending,
+/// so they cannot all wait for the job's end. As soon as a job has `albumSize` stored photos
+/// that are in no delivery row yet, poll-kie makes an album of them in the transaction that
+/// stores the photo (`addFullAlbums`); the finish makes rows for whatever is left and the
+/// final message (`addRemainder`). Both take only photos whose `delivery_id` is NULL, under
+/// the job's row lock, and mark them with the row they join (migration 0008: a photo can
+/// only join a row of its own job), so each photo ends in exactly one row (invariant 4:
+/// one delivery row per job and batch, `(job_id, batch_no)` unique).
+///
+/// ```swift
+/// // poll-kie, in the transaction that stores a photo:
+/// if try DeliveryBatches.addFullAlbums(tx, jobID: job) > 0 { try tx.execute("SELECT pg_notify('deliver', $1)", [String(job)]) }
+/// ```
+public enum DeliveryBatches {
+    /// Photos per Telegram album (`sendMediaGroup` takes 2–10 items).
+    public static let albumSize = 10
+    /// How long the delivery worker keeps trying a row (`give_up_at`).
+    public static let giveUpSeconds = 24 * 3600
+
+    /// Makes an album of every full set of `albumSize` photos of a running job that are in no
+    /// delivery row yet. Locks the job row (serialising pollers storing photos of the same
+    /// job); a job that is not running (finished, canceled) gets nothing here. Returns the
+    /// rows made.
+    @discardableResult
+    public static func addFullAlbums(_ tx: Transaction, jobID: Int) throws -> Int {
+        guard let job = try tx.query("""
+            SELECT u.telegram_user_id FROM generation_jobs j JOIN users u ON u.id = j.user_id
+            WHERE j.id = $1 AND j.status IN ('queued', 'processing')
+            FOR UPDATE OF j
+            """, [jobID]).first else { return 0 }
+        return try addBatches(tx, jobID: jobID, chatID: job.requiredInt("telegram_user_id"), includingPartial: false)
+    }
+
+    /// At the job's finish (the caller holds the job's lock): rows for the photos still in no
+    /// row, the last batch possibly short, then the final message with `message` as payload.
+    /// Returns the rows made.
+    static func addRemainder(_ tx: Transaction, jobID: Int, chatID: Int, message: JSON) throws -> Int {
+        let made = try addBatches(tx, jobID: jobID, chatID: chatID, includingPartial: true)
+        _ = try insert(tx, jobID: jobID, chatID: chatID, kind: "message", batchNo: nextBatchNo(tx, jobID: jobID), payload: message)
+        return made + 1
+    }
+
+    /// The photos of the job in no row yet, in prompt order, cut into batches: full ones
+    /// only, or all of them. Each batch is inserted and its photos marked, guarded by
+    /// `delivery_id IS NULL` (a count that differs aborts the transaction).
+    static func addBatches(_ tx: Transaction, jobID: Int, chatID: Int, includingPartial: Bool) throws -> Int {
+        let waiting = try tx.query("""
+            SELECT p.id, p.storage_key FROM generated_photos p JOIN generation_tasks t ON t.id = p.task_id
+            WHERE p.job_id = $1 AND p.delivery_id IS NULL
+            ORDER BY t.prompt_index, p.id
+            """, [jobID]).map { (id: $0.requiredInt("id"), storageKey: $0.requiredString("storage_key")) }
+        let batches = stride(from: 0, to: waiting.count, by: albumSize)
+            .map { Array(waiting[$0..<min($0 + albumSize, waiting.count)]) }
+            .filter { includingPartial || $0.count == albumSize }
+        guard !batches.isEmpty else { return 0 }
+        var batchNo = try nextBatchNo(tx, jobID: jobID)
+        for batch in batches {
+            let payload: JSON = ["jobId": .int(jobID),
+                                 "photos": .array(batch.map { ["id": .int($0.id), "storageKey": .string($0.storageKey)] })]
+            let id = try insert(tx, jobID: jobID, chatID: chatID, kind: batch.count == 1 ? "photo" : "album", batchNo: batchNo,
+                                payload: payload)
+            let marked = try tx.execute("""
+                UPDATE generated_photos SET delivery_id = $1 WHERE id = ANY($2::bigint[]) AND job_id = $3 AND delivery_id IS NULL
+                """, [id, batch.map { String($0.id) }, jobID])
+            guard marked == batch.count else { throw BatchConflict(jobID: jobID) }
+            batchNo += 1
+        }
+        return batches.count
+    }
+
+    static func nextBatchNo(_ tx: Transaction, jobID: Int) throws -> Int {
+        try tx.query("SELECT coalesce(max(batch_no) + 1, 0)::int AS n FROM telegram_deliveries WHERE job_id = $1", [jobID])[0]
+            .requiredInt("n")
+    }
+
+    /// A plain INSERT: under the job's lock `(job_id, batch_no)` is free, and a conflict would
+    /// mean a bug, so it aborts the transaction rather than skip a batch.
+    static func insert(_ tx: Transaction, jobID: Int, chatID: Int, kind: String, batchNo: Int, payload: JSON) throws -> Int {
+        try tx.query("""
+            INSERT INTO telegram_deliveries (job_id, chat_id, kind, batch_no, payload, give_up_at)
+            VALUES ($1, $2, $3, $4, $5::jsonb, now() + make_interval(secs => $6))
+            RETURNING id
+            """, [jobID, chatID, kind, batchNo, payload.serialized, giveUpSeconds])[0].requiredInt("id")
+    }
+
+    /// Photos changed under the job's lock: never expected; the transaction is rolled back.
+    struct BatchConflict: Error, CustomStringConvertible {
+        let jobID: Int
+        var description: String { "photos of job \(jobID) joined another delivery row meanwhile" }
+    }
+}

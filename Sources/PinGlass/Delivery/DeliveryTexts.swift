@@ -1,0 +1,92 @@
+/// Every text a user reads in the Telegram chat, in one place, in Russian for users whose
+/// Telegram language is Russian (`users.language_code` starting with `ru`) and in English
+/// otherwise. Plain text (no parse mode): nothing to escape, links are shown as links.
+///
+/// ```swift
+/// let lang = DeliveryLanguage(languageCode: "ru-RU")
+/// DeliveryTexts.caption(lang, photos: 11...20)          // "PinGlass · портреты 11–20"
+/// DeliveryTexts.final(lang, .init(outcome: .partial, made: 18, total: 23, delivered: 18,
+///                                 refundKopecks: 10_847, galleryURL: "https://pinglass.example/"))
+/// ```
+public enum DeliveryLanguage: String, Sendable, Equatable {
+    case english, russian
+
+    public init(languageCode: String?) {
+        self = (languageCode ?? "").lowercased().hasPrefix("ru") ? .russian : .english
+    }
+}
+
+public enum DeliveryTexts {
+    /// What the final message says.
+    public struct Final: Equatable, Sendable {
+        public var outcome: JobOutcome
+        /// Photos the job made.
+        public var made: Int
+        /// Photos paid for.
+        public var total: Int
+        /// Photos that reached this chat (rows sent).
+        public var delivered: Int
+        /// Money going back (kopecks), 0 for none.
+        public var refundKopecks: Int
+        /// The web app, nil when PUBLIC_BASE_URL is not set.
+        public var galleryURL: String?
+
+        public init(outcome: JobOutcome, made: Int, total: Int, delivered: Int, refundKopecks: Int, galleryURL: String?) {
+            self.outcome = outcome
+            self.made = made
+            self.total = total
+            self.delivered = delivered
+            self.refundKopecks = refundKopecks
+            self.galleryURL = galleryURL
+        }
+    }
+
+    /// The caption of an album (on its first photo) or of a single photo; `photos` are the
+    /// 1-based positions of its photos among the job's.
+    public static func caption(_ lang: DeliveryLanguage, photos: ClosedRange<Int>) -> String {
+        let span = photos.count == 1 ? "\(photos.lowerBound)" : "\(photos.lowerBound)–\(photos.upperBound)"
+        switch (lang, photos.count == 1) {
+        case (.english, true): return "PinGlass · portrait \(span)"
+        case (.english, false): return "PinGlass · portraits \(span)"
+        case (.russian, true): return "PinGlass · портрет \(span)"
+        case (.russian, false): return "PinGlass · портреты \(span)"
+        }
+    }
+
+    /// The message after the job's photos: how it ended, what reached the chat, the refund,
+    /// and the link to the web app.
+    public static func final(_ lang: DeliveryLanguage, _ f: Final) -> String {
+        var lines: [String] = []
+        let missing = max(0, f.total - f.made)
+        switch (lang, f.outcome) {
+        case (.english, .completed): lines.append("Your PinGlass portraits are ready: all \(f.made).")
+        case (.english, .partial): lines.append("Your PinGlass portraits are ready: \(f.made) of \(f.total). \(missing) could not be made.")
+        case (.english, .failed): lines.append("Sorry, we could not make your PinGlass portraits.")
+        case (.russian, .completed): lines.append("Ваши портреты PinGlass готовы: все \(f.made).")
+        case (.russian, .partial): lines.append("Ваши портреты PinGlass готовы: \(f.made) из \(f.total). Не удалось сделать: \(missing).")
+        case (.russian, .failed): lines.append("К сожалению, не удалось сделать ваши портреты PinGlass.")
+        }
+        if f.made > 0 && f.delivered < f.made {
+            lines.append(lang == .russian ? "Не удалось отправить в этот чат: \(f.made - f.delivered)."
+                                          : "\(f.made - f.delivered) could not be sent to this chat.")
+        }
+        if f.refundKopecks > 0 {
+            let amount = roubles(f.refundKopecks, lang)
+            lines.append(lang == .russian ? "Возвращаем на вашу карту \(amount)." : "We are refunding \(amount) to your card.")
+        }
+        if let url = f.galleryURL {
+            lines.append(lang == .russian ? "Все фото: \(url)" : "All your photos: \(url)")
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    /// An operator alert (`Alerts.raise`) as the admin chat shows it.
+    public static func alert(_ text: String) -> String { "PinGlass alert: " + text }
+
+    /// `499 ₽`, `108.47 ₽` (English), `108,47 ₽` (Russian).
+    static func roubles(_ kopecks: Int, _ lang: DeliveryLanguage) -> String {
+        let whole = kopecks / 100, cents = kopecks % 100
+        guard cents != 0 else { return "\(whole) ₽" }
+        return "\(whole)\(lang == .russian ? "," : ".")\(cents < 10 ? "0" : "")\(cents) ₽"
+    }
+}

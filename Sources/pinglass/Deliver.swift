@@ -1,0 +1,64 @@
+import ArgumentParser
+import PinGlass
+
+struct Deliver: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Send generated photos, final messages and operator alerts to Telegram; retry and pace them.",
+        discussion: """
+            Claims due delivery rows (albums of 2-10 photos, single photos, each job's final message \
+            in the user's language with the refund and a link to PUBLIC_BASE_URL, alerts for \
+            ADMIN_TELEGRAM_CHAT_ID) and sends them. A job's photos go out while it is still generating, \
+            an album for every 10 stored photos, the rest and the final message when it ends. Photos go \
+            by signed link when Telegram can fetch it (PUBLIC_MEDIA_URL or the S3 endpoint is https and \
+            not loopback), otherwise as uploaded bytes; a refused link falls back to the bytes at once. \
+            Pace: at most one message per --chat-interval per chat (an album of N photos counts N) and \
+            --global-rate messages per second overall, kept in PostgreSQL, so it holds for every deliver \
+            process on every machine together. 429 waits Telegram's retry_after; 5xx, timeouts and \
+            network errors retry after 1 min, 5 min, 15 min, then hourly, for 24 h; 403 (blocked) and \
+            400 chat not found fail the chat's waiting rows at once and alert the operator; 401 stops \
+            the pass. A new album, a finished job or an alert wakes a waiting deliver at once \
+            (PostgreSQL NOTIFY), and the loop also wakes when the next paced row comes due; --every is \
+            the longest wait (keep it short: a run stops starting passes one --every before --for \
+            ends). A process killed after Telegram's answer and before recording it leaves \
+            one row whose lease runs out: that batch may be shown twice, nothing else. Failed rows go \
+            back with `pinglass requeue-delivery <id>`. \
+            Cron: * * * * * pinglass deliver --for 55s --every 2s
+            """
+    )
+
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var loop: DutyOptions
+
+    @Option(parsing: .unconditional, help: "Messages claimed per round at most (an album of N counts N).")
+    var batchSize: Int = DelivererDefaults.batchSize
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("Time between messages to one chat.", valueName: "duration"))
+    var chatInterval = Duration(seconds: DelivererDefaults.chatIntervalSeconds)
+
+    @Option(parsing: .unconditional, help: "Messages per second to all chats together, for every deliver process together.")
+    var globalRate: Int = DelivererDefaults.globalPerSecond
+
+    @Option(parsing: .unconditional, help: "Seconds a claimed row stays this process's (renewed before each send).")
+    var lease: Int = DelivererDefaults.leaseSeconds
+
+    @Option(parsing: .unconditional, help: "Seconds the photo links given to Telegram stay valid.")
+    var mediaLinkTtl: Int = DelivererDefaults.mediaLinkSeconds
+
+    var config: Deliverer.Config {
+        var config = Deliverer.Config()
+        config.batchSize = batchSize
+        config.chatIntervalSeconds = chatInterval.seconds
+        config.globalPerSecond = globalRate
+        config.leaseSeconds = lease
+        config.mediaLinkSeconds = mediaLinkTtl
+        return config
+    }
+
+    func validate() throws { _ = try loop.schedule(validating: config) }
+
+    func run() throws {
+        try loop.run(global: global, config: config, wakeOn: ["deliver"], nextDue: { try $0.secondsUntilDue() }) {
+            try Deliverer(deps: $0, config: $1)
+        }
+    }
+}
