@@ -10,8 +10,8 @@ CREATE TABLE http_5xx_minutes (
     answers  int NOT NULL CHECK (answers > 0)
 );
 
--- The sweep's lease rescues and deadline checks find their few rows without a scan.
-CREATE INDEX telegram_deliveries_lease_idx ON telegram_deliveries (lease_until) WHERE state = 'sending';
+-- The sweep's lease rescues and deadline checks find their few rows without a scan
+-- (expired delivery leases: telegram_deliveries_lease_idx of 0008).
 CREATE INDEX refunds_lease_idx ON refunds (lease_until) WHERE state = 'requested';
 CREATE INDEX generation_tasks_running_deadline_idx ON generation_tasks (deadline_at) WHERE state = 'running';
 
