@@ -88,6 +88,37 @@ final class RefundLimitTests: XCTestCase {
         XCTAssertThrowsError(try c.execute("UPDATE refunds SET state = 'succeeded', finished_at = now() WHERE id = $1", [other]))
     }
 
+    /// An operator's refund: found by bank id or order id, written with its audit row and a
+    /// wake-up for the sender; refused with the reason an operator needs.
+    func testManualRefundsGoThroughTheSameRows() throws {
+        let p = try Fixtures.pendingPayment(c, telegramID: 6106, status: "succeeded")
+        let listener = Listener(conninfo: db.url, channels: ["refund"])
+        XCTAssertFalse(listener.wait(timeout: 0), "listening, nothing yet")
+        let q = try ManualRefunds.request(c, payment: p.orderID, amount: Money(kopecks: 9_900), reason: "  goodwill  ", actor: "cli:anna")
+        XCTAssertEqual(q.paymentID, p.id)
+        XCTAssertEqual(q.headroomAfter, Money(kopecks: 40_000))
+        let row = try c.query("SELECT reason, requested_by, state, job_id FROM refunds WHERE id = $1", [q.refundID])[0]
+        XCTAssertEqual(row.string("reason"), "goodwill")
+        XCTAssertEqual(row.string("requested_by"), "cli:anna")
+        XCTAssertEqual(row.string("state"), "pending")
+        XCTAssertNil(row.int("job_id"))
+        XCTAssertEqual(try c.query("SELECT actor, action, target FROM admin_audit").map { [$0.string("actor"), $0.string("action"), $0.string("target")] },
+                       [["cli:anna", "refund.manual", "refund:\(q.refundID)"]])
+        XCTAssertEqual(try ManualRefunds.request(c, payment: p.bankID, amount: Money(kopecks: 100), reason: "x", actor: "a").inFlight,
+                       Money(kopecks: 9_900))
+        XCTAssertThrowsError(try ManualRefunds.request(c, payment: p.bankID, amount: Money(kopecks: 40_000), reason: "x", actor: "a")) {
+            XCTAssertEqual("\($0)", "refused by the database: refund of 40000 kopecks exceeds what payment \(p.id) can still refund: 39900 kopecks")
+        }
+        XCTAssertThrowsError(try ManualRefunds.request(c, payment: p.bankID, amount: Money(kopecks: 1), reason: " ", actor: "a")) {
+            XCTAssertEqual($0 as? ManualRefunds.Refusal, .badInput("a reason is required (it goes to the audit trail)"))
+        }
+        XCTAssertThrowsError(try ManualRefunds.requeue(c, refundID: q.refundID, actor: "a")) {
+            XCTAssertEqual($0 as? ManualRefunds.Refusal, .notFailed(refundID: q.refundID, state: "pending"))
+        }
+        XCTAssertEqual(try c.query("SELECT count(*)::int AS n FROM admin_audit")[0].int("n"), 2, "refusals leave no audit row")
+        XCTAssertTrue(listener.wait(timeout: 10), "the sender is woken")
+    }
+
     /// Two connections refund one payment at once: the second waits for the first's lock and
     /// then sees its row. Twice: two manual refunds, then a manual one racing the automatic
     /// refund of a failed job (which takes only what is left).

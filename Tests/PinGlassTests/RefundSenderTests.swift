@@ -271,6 +271,8 @@ final class RefundSenderTests: XCTestCase {
             .success(BankCancel(status: "CONFIRMED", originalAmount: 1, newAmount: 0)),
             .success(BankCancel(status: "PARTIAL_REFUNDED", originalAmount: 1, newAmount: nil)),
             .success(BankCancel(status: "PARTIAL_REFUNDED", originalAmount: 1, newAmount: 49_900)),
+            .success(BankCancel(status: "PARTIAL_REFUNDED", originalAmount: nil, newAmount: 100)),
+            .success(BankCancel(status: "PARTIAL_REFUNDED", originalAmount: 99_900, newAmount: 100)),
         ]
         for r in retried {
             guard case .retry = verdict(r) else { return XCTFail("\(r) → \(verdict(r))") }

@@ -7,7 +7,7 @@
 /// ```
 public enum CancelVerdict: Equatable, Sendable {
     /// The bank gave money back (`Success: true`, `ErrorCode` "0", a refund or reversal
-    /// status, a usable `NewAmount`): record it with the bank's own amounts.
+    /// status, usable `OriginalAmount` and `NewAmount`): record it with the bank's own amounts.
     case refunded(BankCancel)
     /// The bank answered `Success: false` for a reason a retry cannot fix (wrong amount,
     /// payment not refundable or not found, receipt refused, bad Token or terminal): the
@@ -52,8 +52,10 @@ public enum CancelVerdict: Equatable, Sendable {
         }
         if inProgressStatuses.contains(answer.status) { return .retry("the bank is still processing (\(answer.status))") }
         guard moneyBackStatuses.contains(answer.status) else { return .retry("unexpected status \(answer.status.prefix(40))") }
-        guard let left = answer.newAmount, left >= 0, left < paid else {
-            return .retry("\(answer.status) without a usable NewAmount (\(answer.newAmount.map(String.init) ?? "none"))")
+        // NewAmount is what stays charged; OriginalAmount what was charged before this Cancel.
+        guard let left = answer.newAmount, let before = answer.originalAmount, left >= 0, left < before, before <= paid else {
+            return .retry("\(answer.status) without usable amounts (OriginalAmount \(answer.originalAmount.map(String.init) ?? "none"), "
+                          + "NewAmount \(answer.newAmount.map(String.init) ?? "none"))")
         }
         return .refunded(answer)
     }

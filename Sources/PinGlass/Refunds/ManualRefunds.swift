@@ -72,7 +72,7 @@ public enum ManualRefunds {
                            (SELECT coalesce(sum(amount_kopecks), 0) FROM refunds r
                             WHERE r.payment_id = payments.id AND r.state IN ('pending', 'requested'))::int AS in_flight
                     FROM payments WHERE tbank_payment_id = $1 OR order_id = $1
-                    ORDER BY (tbank_payment_id = $1) DESC LIMIT 1 FOR UPDATE
+                    ORDER BY (tbank_payment_id IS NOT DISTINCT FROM $1) DESC LIMIT 1 FOR UPDATE
                     """, [reference]).first else { throw Refusal.paymentNotFound(reference) }
                 let paymentID = p.requiredInt("id")
                 let status = p.requiredString("status")

@@ -18,7 +18,7 @@ extension RefundSender {
                 UPDATE refunds SET state = 'succeeded', bank_status = $3, bank_original_kopecks = $4, bank_remaining_kopecks = $5,
                        finished_at = now(), last_error = NULL, lease_token = NULL, lease_until = NULL
                 WHERE id = $1 AND state = 'requested' AND lease_token = $2::uuid
-                """, [refund.id, refund.lease, answer.status, answer.originalAmount ?? refund.paid, left]) == 1 else { return nil }
+                """, [refund.id, refund.lease, answer.status, answer.originalAmount, left]) == 1 else { return nil }
             guard let payment = try PaymentLedger.findForNotification(tx, paymentID: refund.bankPaymentID, orderID: nil) else {
                 throw RefundError.paymentVanished(refund.paymentID)
             }

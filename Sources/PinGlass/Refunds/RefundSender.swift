@@ -88,6 +88,11 @@ public struct RefundSender: Duty {
 
     public init(deps: Dependencies, config: Config = Config()) throws {
         try config.validate()
+        // Without a terminal nothing can be sent: refuse to start (cron mail) rather than
+        // spin through attempts and alerts.
+        guard !deps.config.terminals.isEmpty else {
+            throw ConfigError.missing("TBANK_TEST_TERMINAL_KEY/TBANK_TEST_PASSWORD (or TBANK_TERMINAL_KEY/TBANK_PASSWORD)")
+        }
         self.deps = deps
         self.config = config
     }
