@@ -29,17 +29,18 @@ struct Refund: ParsableCommand {
     @Option(parsing: .unconditional, help: "At most this many refunds sent per pass.")
     var batchSize: Int = RefundSenderDefaults.batchSize
 
-    @Option(parsing: .unconditional, help: "Seconds GetState and Cancel may each take.")
-    var timeout: Double = RefundSenderDefaults.timeout
+    @Option(parsing: .unconditional, help: ArgumentHelp("How long GetState and Cancel may each take.", valueName: "duration"))
+    var timeout = Duration(seconds: RefundSenderDefaults.timeout)
 
-    @Option(parsing: .unconditional, help: "Seconds a claimed refund is held (more than twice --timeout).")
-    var lease: Int = RefundSenderDefaults.leaseSeconds
+    @Option(parsing: .unconditional, help: ArgumentHelp("How long a claimed refund is held (more than twice --timeout).", valueName: "duration"))
+    var lease = Duration(seconds: Double(RefundSenderDefaults.leaseSeconds))
 
-    @Option(parsing: .unconditional, help: "Seconds before the first retry of an unknown outcome (doubles per attempt).")
-    var retryBase: Double = RefundSenderDefaults.retryBaseSeconds
+    @Option(parsing: .unconditional, help: ArgumentHelp("First retry of an unknown outcome after about this long (doubles per attempt).",
+                                                        valueName: "duration"))
+    var retryBase = Duration(seconds: RefundSenderDefaults.retryBaseSeconds)
 
-    @Option(parsing: .unconditional, help: "Longest wait between retries, in seconds.")
-    var retryCap: Double = RefundSenderDefaults.retryCapSeconds
+    @Option(parsing: .unconditional, help: ArgumentHelp("Longest wait between retries.", valueName: "duration"))
+    var retryCap = Duration(seconds: RefundSenderDefaults.retryCapSeconds)
 
     @Option(parsing: .unconditional, help: "Alert (hourly) about a refund still unresolved after this many attempts.")
     var alertAfterAttempts: Int = RefundSenderDefaults.alertAfterAttempts
@@ -47,10 +48,10 @@ struct Refund: ParsableCommand {
     var config: RefundSender.Config {
         var config = RefundSender.Config()
         config.batchSize = batchSize
-        config.timeout = timeout
-        config.leaseSeconds = lease
-        config.retryBaseSeconds = retryBase
-        config.retryCapSeconds = retryCap
+        config.timeout = timeout.seconds
+        config.leaseSeconds = Int(lease.seconds)
+        config.retryBaseSeconds = retryBase.seconds
+        config.retryCapSeconds = retryCap.seconds
         config.alertAfterAttempts = alertAfterAttempts
         return config
     }

@@ -157,7 +157,7 @@ public struct RefundSender: Duty {
     func send(_ refund: ClaimedRefund, deadline: Double, _ report: inout Report) throws {
         let meta: Logger.Metadata = ["refund_id": "\(refund.id)", "payment_id": "\(refund.paymentID)", "attempt": "\(refund.attempts)"]
         // The terminal the payment was made with (a switch of mode never changes it).
-        guard let terminal = deps.config.terminals.first(where: { $0.key == refund.terminalKey }), !refund.bankPaymentID.isEmpty else {
+        guard let terminal = PaymentCheck.terminal(key: refund.terminalKey, in: deps.config), !refund.bankPaymentID.isEmpty else {
             try retryLater(refund, why: "the payment's T-Bank terminal \(refund.terminalKey) is not configured", &report)
             return
         }
