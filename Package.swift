@@ -22,7 +22,7 @@ let package = Package(
         .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
-        // Typed wrappers for the variadic C calls Swift cannot make.
+        // Typed wrappers for the variadic C calls Swift cannot make, and atomics on shared memory.
         .target(name: "CShims", dependencies: ["CCurl"]),
 
         // Generic layers: they know nothing of PinGlass.
@@ -30,10 +30,11 @@ let package = Package(
         .target(name: "HTTPCore"),  // Request/Response values: no transport, no C library
         .target(name: "FastCGI", dependencies: ["CFastCGI", "HTTPCore"]),
         .target(name: "HTTPClient", dependencies: ["CCurl", "CShims"]),
+        .target(name: "SharedCounters", dependencies: ["CShims"]),  // counters shared across fork
 
         // The domain library, shared by the pool, the CLI and the simulator.
         .target(name: "PinGlass", dependencies: [
-            "Postgres", "HTTPCore", "HTTPClient", "COpenSSL",
+            "Postgres", "HTTPCore", "HTTPClient", "SharedCounters", "COpenSSL",
             .product(name: "Logging", package: "swift-log"),
         ]),
 
@@ -47,7 +48,7 @@ let package = Package(
         .target(name: "PinGlassTestSupport", dependencies: ["PinGlass", "Postgres", "HTTPClient", "HTTPCore"],
                 path: "Tests/PinGlassTestSupport"),
         .testTarget(name: "PinGlassTests", dependencies: [
-            "PinGlass", "PinGlassTestSupport", "HTTPCore", "HTTPClient",
+            "PinGlass", "PinGlassTestSupport", "HTTPCore", "HTTPClient", "SharedCounters",
             .product(name: "PropertyBased", package: "swift-property-based"),
         ]),
         .testTarget(name: "EndToEndTests", dependencies: ["PinGlass", "PinGlassTestSupport"]),

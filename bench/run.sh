@@ -2,6 +2,7 @@
 # `make bench`: the pool measured next to its ceilings, in one run on this machine:
 #   nginx `return 200`  vs  GET /api/pricing, GET /api/health   (wrk, loopback)
 #   pgbench of the webhook's own SQL transaction  vs  POST /api/payment/webhook (wrk)
+#   GET /metrics over 100k task rows, alone and under the /api/pricing read load
 # plus worker RSS and `pinglass --help` start time. Bounded: DURATION seconds per run.
 # Results: bench/results/<UTC time>.md (copy the table into BENCHMARKS.md).
 source "$(dirname "$0")/../scripts/lib.sh"
@@ -95,6 +96,39 @@ for c in 2 16; do
 done
 unset WRK_HEADER
 
+# GET /metrics over a database the size of ~4,300 finished 23-photo jobs (100k task rows,
+# 8.7k deliveries, 300 refunds): alone, and while /api/pricing is read at c16.
+say "seeding 100k generation tasks for /metrics"
+"$PGBIN/psql" -X -q "$DATABASE_URL" <<'SQL'
+INSERT INTO avatars (user_id, name, status) SELECT g, 'bench', 'ready' FROM generate_series(5001, 9348) g;
+INSERT INTO generation_jobs (user_id, avatar_id, payment_id, style_id, total_photos, status, succeeded, failed, deadline_at, finished_at)
+SELECT a.user_id, a.id, p.id, 'pinglass', 23, CASE WHEN a.user_id <= 9300 THEN 'completed' ELSE 'processing' END,
+       0, 0, now() + interval '1 hour', CASE WHEN a.user_id <= 9300 THEN now() END
+FROM avatars a JOIN payments p ON p.user_id = a.user_id WHERE a.name = 'bench';
+INSERT INTO generation_tasks (job_id, prompt_index, prompt_text, state, kie_task_id, run_at, submitted_at, finished_at)
+SELECT j.id, i, 'bench prompt', s.state, CASE WHEN s.state <> 'queued' THEN 'bench-' || j.id || '-' || i END,
+       now() - interval '1 hour', CASE WHEN s.state <> 'queued' THEN now() - interval '50 minutes' END,
+       CASE WHEN s.state IN ('succeeded', 'failed') THEN now() END
+FROM generation_jobs j CROSS JOIN generate_series(0, 22) i
+CROSS JOIN LATERAL (SELECT CASE WHEN j.status = 'processing' THEN (CASE WHEN i < 12 THEN 'queued' ELSE 'running' END)
+                                WHEN i = 22 AND j.id % 10 = 0 THEN 'failed' ELSE 'succeeded' END AS state) s;
+INSERT INTO telegram_deliveries (job_id, chat_id, kind, batch_no, payload, state, give_up_at, sent_at, created_at)
+SELECT j.id, j.user_id, 'album', b, '{}', CASE WHEN j.status = 'completed' THEN 'sent' ELSE 'pending' END,
+       now() + interval '1 day', CASE WHEN j.status = 'completed' THEN now() END, now() - interval '30 minutes'
+FROM generation_jobs j CROSS JOIN generate_series(0, 1) b;
+INSERT INTO refunds (payment_id, job_id, amount_kopecks, reason, requested_by, state, finished_at)
+SELECT j.payment_id, j.id, 2169, 'bench', 'bench', 'succeeded', now() FROM generation_jobs j WHERE j.id % 10 = 0 AND j.status = 'completed';
+ANALYZE;
+SQL
+curl -s "http://127.0.0.1:$PORT/metrics" | grep -qx 'pinglass_database_up 1' || { echo "metrics check failed" >&2; exit 1; }
+QUERY=$(for _ in $(seq 50); do curl -s "http://127.0.0.1:$PORT/metrics" | awk '$1=="pinglass_metrics_query_seconds" {print $2}'; done \
+    | sort -g | awk '{v[NR]=$1} END {printf "%.1f ms median, %.1f ms max (50 scrapes)", v[int((NR+1)/2)]*1000, v[NR]*1000}')
+wrk_run metrics 2 "http://127.0.0.1:$PORT/metrics"
+wrk -t2 -c16 -d"${DURATION}s" "http://127.0.0.1:$PORT/api/pricing" >/dev/null 2>&1 &
+LOAD=$!
+wrk_run metrics-during-pricing-c16 2 "http://127.0.0.1:$PORT/metrics"
+wait $LOAD
+
 RSS=$(ps -o rss= --ppid $POOL | awk '{s+=$1; if ($1>m) m=$1} END {printf "%.1f MB max, %.1f MB avg", m/1024, s/NR/1024}')
 START=$(python3 - "$BIN/pinglass" <<'PY'
 import subprocess, sys, time
@@ -115,6 +149,7 @@ ratio() { python3 -c "a, b = float('${1:-0}' or 0), float('${2:-0}' or 0); print
     echo "- /api/pricing ÷ nginx return 200: c2 $(ratio "$RPS_api_pricing_2" "$RPS_nginx_return_200_2"), c16 $(ratio "$RPS_api_pricing_16" "$RPS_nginx_return_200_16")"
     echo "- /api/payment/status ÷ /api/pricing: c2 $(ratio "$RPS_payment_status_2" "$RPS_api_pricing_2"), c16 $(ratio "$RPS_payment_status_16" "$RPS_api_pricing_16")"
     echo "- webhook ÷ pgbench of its transaction: c2 $(ratio "$RPS_webhook_2" "$TPS_2"), c16 $(ratio "$RPS_webhook_16" "$TPS_16")"
+    echo "- /metrics database query with 100k tasks (pinglass_metrics_query_seconds): $QUERY"
     echo "- worker RSS after the runs: $RSS"
     echo "- \`pinglass --help\` wall time: $START"
 } | tee "$OUT"

@@ -47,6 +47,8 @@ KIE_API_KEY=sim-kie-key
 KIE_RESULT_HOSTS=127.0.0.1
 TELEGRAM_API_URL=http://127.0.0.1:$SIM_PORT/telegram
 TELEGRAM_BOT_TOKEN=123456:sim-bot-token
+# Operator alerts go to this simulated chat (see the simulator's Telegram inbox).
+ADMIN_TELEGRAM_CHAT_ID=1
 STORAGE=fs
 STORAGE_DIR=$RUN/media
 PUBLIC_MEDIA_URL=http://127.0.0.1:$PORT/media
@@ -71,13 +73,10 @@ echo $! > "$RUN/fcgi.pid"
 echo $! > "$RUN/sim.pid"
 "$BIN/pinglass-sim" --deliver-every 2 >>"$RUN/logs/sim.log" 2>&1 &
 echo $! > "$RUN/sim-deliver.pid"
-# Cron stand-in for the local run: the duties of cron.d/pinglass, in a loop.
-( while true; do "$BIN/pinglass" reconcile; sleep 30; done ) >>"$RUN/logs/cron.log" 2>&1 &
+# Cron stand-in for the local run: every entry of cron.d/pinglass (the file a VM installs),
+# at its minute, each in its own log under logs/cron/.
+setsid "$ROOT/scripts/cron-loop.sh" "$ROOT/cron.d/pinglass" "$BIN" "$RUN/logs/cron" "$RUN/lock" >>"$RUN/logs/cron.log" 2>&1 &
 echo $! > "$RUN/cron.pid"
-( while true; do "$BIN/pinglass" dispatch --for 55s --every 2s; sleep 1; done ) >>"$RUN/logs/cron.log" 2>&1 &
-echo $! > "$RUN/cron-dispatch.pid"
-( while true; do "$BIN/pinglass" poll-kie --for 55s --every 10s; sleep 1; done ) >>"$RUN/logs/cron.log" 2>&1 &
-echo $! > "$RUN/cron-poll-kie.pid"
 render_nginx "$ROOT/nginx/local.conf.in" "$RUN/nginx/nginx.conf" \
     PREFIX="$RUN/nginx" DAEMON=on ACCESS_LOG="$RUN/logs/access.log" PORT="$PORT" SIM_PORT="$SIM_PORT" \
     SOCKET="$RUN/fcgi.sock" SIM_SOCKET="$RUN/sim.sock" STORAGE_DIR="$RUN/media" MEDIA_KEY_SECRET="$MEDIA_KEY_SECRET"
@@ -91,6 +90,7 @@ PinGlass is running (simulated providers: no real money moves).
   demo        bash scripts/demo-payment.sh      (creates a payment and prints the page to pay it)
               bash scripts/demo-generation.sh   (avatar → pay → generate → photo links)
   simulator   http://127.0.0.1:$SIM_PORT/
+  telegram    http://127.0.0.1:$SIM_PORT/sim/telegram/chats   (what each simulated chat received)
   database    psql "$DB_URL"
   config      $ENV_FILE
   CLI         $BIN/pinglass doctor --env-file $ENV_FILE

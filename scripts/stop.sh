@@ -7,6 +7,7 @@ for name in fcgi sim sim-deliver cron cron-dispatch cron-poll-kie; do
     if [ -f "$RUN/$name.pid" ]; then
         pid=$(cat "$RUN/$name.pid")
         pkill -TERM -P "$pid" 2>/dev/null || true     # a loop's running duty, not only the loop
+        [ "$name" = cron ] && kill -TERM -- "-$pid" 2>/dev/null   # cron-loop leads its own group
         if kill -TERM "$pid" 2>/dev/null; then
             stopped=1
             for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done

@@ -31,9 +31,15 @@ public final class Dependencies {
     /// so commands that never generate need no Kie settings; nil without a key (generation
     /// cannot be dispatched). Tests set a fake.
     public lazy var kie: (any KieAPI)? = config.kieAPIKey.map { KieClient(apiURL: config.kieAPIURL, apiKey: $0) }
-    /// The Telegram Bot API for `pinglass deliver`; nil without `TELEGRAM_BOT_TOKEN`.
-    /// (The real client arrives with the Telegram work; tests set a fake.)
-    public var telegram: (any TelegramAPI)? = nil
+    /// The Telegram Bot API for `pinglass deliver`: a `TelegramClient` for `TELEGRAM_API_URL`
+    /// built on first use when `TELEGRAM_BOT_TOKEN` is set; nil without a token (nothing can
+    /// be delivered). Tests of a duty set an in-process fake.
+    public lazy var telegram: (any TelegramAPI)? = config.telegramBotToken.map {
+        TelegramClient(apiURL: config.telegramAPIURL, botToken: $0)
+    }
+    /// Requests by route and status, shared by every worker of the pool (made by the master
+    /// before it forks; `App.handle` counts, `/metrics` reads). Nil outside the pool.
+    public var requestMetrics: RequestMetrics? = nil
 
     public init(config: Config, database: Database,
                 migrationsDirectory: String = Migrator.defaultDirectory(environment: System.environment())) {

@@ -48,6 +48,15 @@ PinGlassLog.bootstrap(format: config.logFormat, level: config.logLevel)
 HTTPClient.globalInit()   // before fork: not thread-safe, and there are no threads yet
 let migrations = Migrator.defaultDirectory(environment: System.environment())
 
+/// Requests by route and status, in memory mapped here, before the fork, so that every worker
+/// counts into (and `/metrics` reads) the same table; it lasts as long as this master.
+let requestMetrics: RequestMetrics
+do {
+    requestMetrics = try RequestMetrics.forApp()
+} catch {
+    options.fail("\(error)")
+}
+
 /// The configuration the next workers start with: read at start, replaced on SIGHUP only
 /// when the env file reads and validates (the master's copy; each worker inherits it at fork).
 nonisolated(unsafe) var workerConfig = config
@@ -57,6 +66,7 @@ var pool = Pool(configuration: poolConfig) {
     let deps = Dependencies(config: workerConfig,
                             database: Database(url: workerConfig.databaseURL, applicationName: "pinglass-fcgi"),
                             migrationsDirectory: migrations)
+    deps.requestMetrics = requestMetrics
     let app = App(deps: deps)
     return app.handle
 }

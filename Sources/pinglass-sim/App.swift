@@ -13,20 +13,25 @@ struct HTTPClientAdapter {
     }
 }
 
-/// The simulator's HTTP surface: the bank API, the hosted payment page and a control API
-/// the tests (and curious people) use.
+/// The simulator's HTTP surface: the bank API, the hosted payment page, Kie's API, the Bot
+/// API with its inbox pages, and a control API the tests (and curious people) use.
 final class SimApp {
     let database: Database
     let terminals: [TBankTerminal]
     let publicURL: String
     let kie: KieSimOptions
+    /// `TELEGRAM_BOT_TOKEN`: the one token the simulated Bot API accepts (nil: any).
+    let telegramToken: String?
     let http = HTTPClientAdapter()
+    /// Fetches photo URLs for the simulated Telegram.
+    let fetcher = HTTPClient()
 
-    init(database: Database, terminals: [TBankTerminal], publicURL: String, kie: KieSimOptions? = nil) {
+    init(database: Database, terminals: [TBankTerminal], publicURL: String, kie: KieSimOptions? = nil, telegramToken: String? = nil) {
         self.database = database
         self.terminals = terminals
         self.publicURL = publicURL
         self.kie = kie ?? KieSimOptions(apiKey: nil, resultsURL: publicURL + "/kie", webhookHmacKey: nil)
+        self.telegramToken = telegramToken
     }
 
     func handle(_ request: Request) -> Response {
@@ -52,11 +57,12 @@ final class SimApp {
                 return try KieSim(db: db, options: kie).handle(request, Array(parts.dropFirst()))
             case (_, "api", _):                   // Kie's paths at the root, as on api.kie.ai
                 return try KieSim(db: db, options: kie).handle(request, parts)
+            case (_, "telegram", _):
+                return try TelegramSim(db: db, http: fetcher, botToken: telegramToken).handle(request, Array(parts.dropFirst()))
+            case (_, let first?, 2) where first.hasPrefix("bot"):   // the Bot API's paths at the root, as on api.telegram.org
+                return try TelegramSim(db: db, http: fetcher, botToken: telegramToken).handle(request, parts)
             case ("GET", nil, _):
-                return page("""
-                    <p>PinGlass simulator: T-Bank, Kie.ai and Telegram for local runs and tests. Never used in production.</p>
-                    <p><a href="/sim/bank">The simulated bank's payments and refunds</a></p>
-                    """)
+                return homePage()
             case ("GET", "sim", 2) where parts[1] == "bank":
                 return try bankPage(db)
             case (_, "sim", _):
@@ -75,6 +81,10 @@ final class SimApp {
         switch (request.method, parts.dropFirst().joined(separator: "/")) {
         case (_, let path) where path.hasPrefix("control/kie/"):
             return try KieControl(db: db).handle(request, String(path.dropFirst("control/kie/".count)), body)
+        case (_, let path) where path.hasPrefix("control/telegram/"):
+            return try TelegramControl(db: db).handle(request, String(path.dropFirst("control/telegram/".count)), body)
+        case ("GET", let path) where path.hasPrefix("telegram/"):
+            return try TelegramInbox(db: db).handle(Array(parts.dropFirst(2)))
         case ("POST", "control/reset"):
             try db.execute("DELETE FROM sim.switches", retry: .idempotent)
             return .json(["ok": true])
@@ -142,6 +152,18 @@ final class SimApp {
         default:
             return .json(["error": "no such control endpoint"], status: 404)
         }
+    }
+
+    func homePage() -> Response {
+        page("""
+            <h1>PinGlass simulator</h1><p>T-Bank, Kie.ai and Telegram for local runs and tests. Never used in production.</p>
+            <ul><li><a href="/sim/telegram/chats">Telegram: what each chat received</a> (photos, albums, texts)</li>
+            <li>T-Bank: <code>/v2/Init</code>, <code>GetState</code>, <code>Confirm</code>, <code>Cancel</code>; payment pages at <code>/pay/&lt;id&gt;</code>;
+            <a href="/sim/bank">every payment and what the bank refunded</a></li>
+            <li>Kie.ai: <code>/kie/api/v1/jobs/createTask</code>, <code>recordInfo</code>; results at <code>/kie/results/&lt;task&gt;.png</code></li>
+            <li>Telegram Bot API: <code>/telegram/bot&lt;token&gt;/sendPhoto</code>, <code>sendMediaGroup</code>, <code>sendMessage</code>, <code>getMe</code> (also at <code>/bot&lt;token&gt;/…</code>)</li>
+            <li>Control API for tests: <code>/sim/control/*</code>, <code>/sim/control/kie/*</code>, <code>/sim/control/telegram/*</code> (<a href="/sim/control/telegram/settings">Telegram settings</a>, <a href="/sim/control/kie/settings">Kie settings</a>)</li></ul>
+            """)
     }
 
     func payPage(_ p: SimStore.Payment, db: Connection) throws -> Response {

@@ -63,6 +63,7 @@ enum SimStore {
         defer { _ = try? db.execute("SELECT pg_advisory_unlock(7346121002)", retry: .idempotent) }
         try db.executeScript(schema)
         try db.executeScript(KieStore.schema)
+        try db.executeScript(TelegramStore.schema)
     }
 
     static func switchValue(_ db: some Queryable, _ name: String) throws -> String? {

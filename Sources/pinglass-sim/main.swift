@@ -1,4 +1,4 @@
-// pinglass-sim: simulated T-Bank (and, as they land, Kie.ai and Telegram) for local runs and
+// pinglass-sim: simulated T-Bank, Kie.ai and Telegram for local runs and
 // tests. A FastCGI app behind nginx on its own loopback port. Never run it in production.
 #if canImport(Glibc)
 import Glibc
@@ -18,14 +18,21 @@ let usage = """
     NotificationURL until they are answered exactly "200 OK". It answers Kie.ai's createTask and
     recordInfo (under /kie and at the root), with tasks that finish by the clock, Kie's rate
     limits, credits, failures, expiring result images at /kie/results/<taskId>.png and signed
-    callbacks. Control API for tests: /sim/control/* (Kie: /sim/control/kie/*).
+    callbacks. It answers the Telegram Bot API (under /telegram and at the root:
+    /telegram/bot<token>/sendPhoto, sendMediaGroup, sendMessage, getMe) with JSON, form or
+    multipart parameters, fetches photo URLs as Telegram does (5 MB, images only), stores what
+    each chat received and shows it at /sim/telegram/chats (photos visible), with Telegram's
+    error envelope, flood control (429 + retry_after), per-chat faults (blocked, chat not found,
+    migrated) and injected failures. Control API for tests: /sim/control/* (Kie:
+    /sim/control/kie/*, Telegram: /sim/control/telegram/*).
 
     Its state lives in schema "sim" of DATABASE_URL. It acts as the bank for the terminals in
     TBANK_TEST_TERMINAL_KEY/PASSWORD and TBANK_TERMINAL_KEY/PASSWORD. SIM_PUBLIC_URL is its own
     address (default: TBANK_API_URL without /v2). It refuses to start when PUBLIC_BASE_URL is not
     a loopback address: it never runs next to a production system. As Kie it accepts only
     KIE_API_KEY (any key when unset) and signs callbacks with KIE_WEBHOOK_HMAC_KEY; result URLs
-    start with KIE_API_URL when that is a loopback address, else with SIM_PUBLIC_URL/kie.
+    start with KIE_API_URL when that is a loopback address, else with SIM_PUBLIC_URL/kie. As
+    Telegram it accepts only TELEGRAM_BOT_TOKEN (any token when unset; a wrong one gets 401).
 
     --deliver-every S   instead of serving, re-send due notifications every S seconds (a helper
                         loop for `make run`).
@@ -73,11 +80,12 @@ if let every = options["--deliver-every"] {
     }
 }
 
-let poolConfig = options.poolConfiguration(defaultWorkers: 2)
+var poolConfig = options.poolConfiguration(defaultWorkers: 2)
+poolConfig.maxBodyBytes = 110 << 20     // Bot API uploads: ten photos of up to 10 MB (nginx: client_max_body_size 110m)
 let pool = Pool(configuration: poolConfig) {
     KieCallbacks.startThread(databaseURL: config.databaseURL, options: kieOptions)
     let app = SimApp(database: Database(url: config.databaseURL, applicationName: "pinglass-sim"), terminals: terminals,
-                     publicURL: publicURL, kie: kieOptions)
+                     publicURL: publicURL, kie: kieOptions, telegramToken: config.telegramBotToken)
     return app.handle
 }
 exit(pool.run())

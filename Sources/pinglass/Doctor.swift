@@ -38,6 +38,9 @@ struct Doctor: ParsableCommand {
                    missing: "KIE_RESULT_HOSTS not set: poll-kie refuses to run (Kie's result images could not be downloaded)")
         configured(config.telegramBotToken != nil, "TELEGRAM_BOT_TOKEN set",
                    missing: "TELEGRAM_BOT_TOKEN not set: users cannot sign in, nothing can be delivered")
+        configured(config.adminTelegramChatID != nil, "ADMIN_TELEGRAM_CHAT_ID set (alerts go there)",
+                   missing: "ADMIN_TELEGRAM_CHAT_ID not set: alerts are only logged")
+        telegram(config, report)
         do {
             let db = try Database.forCLI(config).connection()
             let version = try db.query("SHOW server_version", retry: .idempotent).first?.string("server_version") ?? "?"
@@ -55,6 +58,22 @@ struct Doctor: ParsableCommand {
         storage(config, report)
         if failures > 0 { print("\(failures) problem(s) found"); throw ExitCode(1) }
         print("all checks passed")
+    }
+
+    /// With a bot token, one `getMe` at TELEGRAM_API_URL: a refused token or an unreachable
+    /// Bot API shows here rather than at the first delivery. The token is never printed.
+    func telegram(_ config: Config, _ report: (Bool, String, Bool) -> Void) {
+        guard let token = config.telegramBotToken else { return }
+        let client = TelegramClient(apiURL: config.telegramAPIURL, botToken: token, timeout: 10)
+        let api = client.location
+        do {
+            let me = try client.getMe()
+            report(true, "Telegram at \(api): bot @\(me.username ?? "?") (id \(me.id)) answers", false)
+        } catch .unauthorized {
+            report(false, "Telegram at \(api) refuses TELEGRAM_BOT_TOKEN (401): nothing can be delivered", false)
+        } catch {
+            report(false, "Telegram at \(api): \(error)", false)
+        }
     }
 
     /// The backend STORAGE names, and the key that signs links. S3 gets a real round trip

@@ -90,6 +90,24 @@ final class NginxConfigTests: XCTestCase {
         XCTAssertEqual(out, "502")
     }
 
+    /// `/metrics` in the production block: loopback reaches the backend (502 here, there is
+    /// none), any other address gets nginx's 403 before a worker is asked.
+    func testProductionMetricsAreRestrictedToTheAllowList() throws {
+        let site = try String(contentsOfFile: TestEnvironment.root() + "/nginx/pinglass.conf", encoding: .utf8)
+        let start = try XCTUnwrap(site.range(of: "location = /metrics {"))
+        let block = site[start.upperBound...].prefix { $0 != "}" }
+        XCTAssertTrue(block.contains("deny all;"), String(block))
+        let (dir, port) = try Self.startProductionBlock(site)
+        defer { _ = try? Subprocess.run("/usr/sbin/nginx", ["-p", dir, "-c", dir + "/nginx.conf", "-s", "stop"]) }
+        func status(_ path: String, from source: String) throws -> String {
+            try Subprocess.capture("/usr/bin/curl", ["-sk", "-o", "/dev/null", "-w", "%{http_code}", "--interface", source,
+                                                     "https://127.0.0.1:\(port)" + path]).1
+        }
+        XCTAssertEqual(try status("/metrics", from: "127.0.0.1"), "502")
+        XCTAssertEqual(try status("/metrics", from: "127.0.0.2"), "403")
+        XCTAssertEqual(try status("/%6Detrics?x", from: "127.0.0.2"), "403")
+    }
+
     /// The production `/media/` block checks the link's signature with the secret from the
     /// include file: a link made by FileMediaStore opens, an unsigned or forged one gets 403.
     func testProductionMediaNeedsASignedLink() throws {

@@ -9,11 +9,11 @@ public enum Fixtures {
     public static let testTerminal = TBankTerminal(key: "PinGlassTestDEMO", password: "test-terminal-password")
     public static let productionTerminal = TBankTerminal(key: "PinGlassProd", password: "production-password")
 
-    /// Variables for a PinGlass talking to the simulator at `simURL`.
+    /// Variables for a PinGlass talking to the simulator at `simURL` (as T-Bank and Telegram).
     public static func env(simURL: String, production: Bool = false) -> [String: String] {
         var e = ["TBANK_API_URL": simURL + "/v2", "TBANK_TEST_TERMINAL_KEY": testTerminal.key,
                  "TBANK_TEST_PASSWORD": testTerminal.password, "TELEGRAM_BOT_TOKEN": botToken,
-                 "SIM_PUBLIC_URL": simURL]
+                 "TELEGRAM_API_URL": simURL + "/telegram", "SIM_PUBLIC_URL": simURL]
         if production {
             e["TBANK_TERMINAL_KEY"] = productionTerminal.key
             e["TBANK_PASSWORD"] = productionTerminal.password

@@ -23,8 +23,9 @@ public final class Stack: @unchecked Sendable {
     let workers: Int
     let poolArgs: [String]
 
+    /// `withPool: false` starts nginx (and the simulator) only, for tests of a provider client.
     public init(database: TestDatabase, workers: Int = 2, poolArgs: [String] = [], env: [String: String] = [:],
-                withSimulator: Bool = false, simPort: Int? = nil) throws {
+                withSimulator: Bool = false, simPort: Int? = nil, withPool: Bool = true) throws {
         dir = try TestEnvironment.makeTempDir("stack")
         port = Subprocess.freePort()
         self.simPort = simPort ?? Subprocess.freePort()
@@ -45,11 +46,15 @@ public final class Stack: @unchecked Sendable {
         e["PINGLASS_MIGRATIONS_DIR"] = try TestDatabase.migrationsDir()
         e["PINGLASS_ENV_FILE"] = dir + "/empty.env"
         _ = FileManager.default.createFile(atPath: dir + "/empty.env", contents: Data())
+        // Telegram is always the simulator's (started or not): a test never reaches the real
+        // Bot API, whatever the developer's environment holds.
+        e["TELEGRAM_API_URL"] = "http://127.0.0.1:\(self.simPort)/telegram"
+        e["TELEGRAM_BOT_TOKEN"] = Fixtures.botToken
         e.merge(env) { $1 }
         environment = e
         try startNginx()
         if withSimulator { try startSimulator() }
-        try startPool()
+        if withPool { try startPool() }
     }
 
     public var baseURL: String { "http://127.0.0.1:\(port)" }

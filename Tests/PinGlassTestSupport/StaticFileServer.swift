@@ -29,6 +29,7 @@ public final class StaticFileServer {
                 client_body_temp_path \(dir)/b; fastcgi_temp_path \(dir)/f; proxy_temp_path \(dir)/p;
                 uwsgi_temp_path \(dir)/u; scgi_temp_path \(dir)/s;
                 default_type application/octet-stream;
+                types { image/png png; image/jpeg jpg jpeg; image/webp webp; text/plain txt; }
                 server { listen 127.0.0.1:\(port); root \(root); }
             }
             """

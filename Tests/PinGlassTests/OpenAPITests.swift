@@ -41,6 +41,7 @@ final class OpenAPITests: XCTestCase {
         assertMatches("/api/pricing", "GET", app.get("/api/pricing"))
         assertMatches("/api/styles", "GET", app.get("/api/styles"))
         assertMatches("/api/health", "GET", app.get("/api/health"))
+        assertMatches("/metrics", "GET", app.get("/metrics"))
         let user = Dictionary(uniqueKeysWithValues: [Fixtures.auth(telegramID: 4242)])
         assertMatches("/api/payment/status", "GET", app.get("/api/payment/status", headers: user))
         assertMatches("/api/payment/status", "GET", app.get("/api/payment/status", query: "payment_id=nope", headers: user))

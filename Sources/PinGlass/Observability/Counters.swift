@@ -4,6 +4,11 @@ import Postgres
 /// to the same number; health, `/metrics` and the alerts read them. Call inside the
 /// transaction that records the event, so the count commits with it.
 ///
+/// They count failures and anomalies (never successes). `/metrics` exports every row as
+/// `pinglass_events_total{name="…"}` with no code change, and some also as a named family
+/// (`DatabaseMetrics`): `kie.rate_limited`, `kie.poll_rate_limited`, `storage.upload_failures`,
+/// and every `telegram.<reason>` as `pinglass_telegram_failures_total{reason="<reason>"}`.
+///
 /// ```swift
 /// try Counters.increment(tx, "payments.refused_transitions")
 /// ```

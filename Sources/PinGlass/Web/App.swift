@@ -27,17 +27,21 @@ public final class App {
         let requestID = request.requestID.isEmpty ? String(Crypto.uuid().prefix(8)) : request.requestID
         log[metadataKey: "request_id"] = "\(requestID)"
         var response: Response
+        var route: Int?
         switch router.match(method: request.method, path: request.path) {
         case .notFound:
             response = APIError.notFound("no such endpoint: \(request.method) \(request.path)").response
         case .methodNotAllowed(let allowed):
             response = APIError.methodNotAllowed(allowed).response
-        case .found(let handler, let params):
+        case .found(let handler, let params, let index):
+            route = index
             let ctx = Context(request: request, deps: deps, log: log, now: deps.clock())
             ctx.pathParams = params
             response = Self.run(handler, ctx, log)
         }
         deps.database.finishRequest()
+        // Counted before the answer leaves: whoever has the answer sees it in /metrics.
+        deps.requestMetrics?.record(route: route, status: response.status)
         response.headers.append(("X-Request-Id", requestID))
         if request.method == "HEAD" { response.body = [] }
         return response

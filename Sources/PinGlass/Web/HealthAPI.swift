@@ -40,7 +40,9 @@ enum HealthAPI {
             checks.append(("tbank", ["configured": .bool(!config.terminals.isEmpty), "mode": .null, "error": "settings unreadable"]))
         }
         checks.append(("kie", ["configured": .bool(config.kieAPIKey != nil)]))
-        checks.append(("telegram", ["configured": .bool(config.telegramBotToken != nil)]))
+        // Configured or not, never a call: whether Telegram answers is `pinglass doctor`'s question.
+        checks.append(("telegram", ["configured": .bool(config.telegramBotToken != nil),
+                                    "alertsChat": .bool(config.adminTelegramChatID != nil)]))
         let storage = storageCheck(config)
         if storage["ok"] != true { degraded = true }
         checks.append(("storage", storage))

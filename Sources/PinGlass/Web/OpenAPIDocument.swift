@@ -89,6 +89,10 @@ enum OpenAPIDocument {
         "/api/styles": {"get": {"summary": "Styles", "responses": {
           "200": {"description": "styles", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Styles"}}}}}}},
         "/api/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI 3 document"}}}},
+        "/metrics": {"get": {"summary": "Prometheus metrics for the operator (nginx allows configured networks only)",
+          "description": "Prometheus text exposition format 0.0.4. Requests by route template and status (counted in memory shared by the workers of this pool; reset when the pool restarts), queue depth and oldest age per state, jobs and payments by status, Kie 429s, storage upload failures, Telegram failures, refunds sent and failed, every event counter, cron duty last runs per host, and pinglass_database_up. Answers 200 also while the database is down.",
+          "responses": {"200": {"description": "metrics", "content": {"text/plain": {"schema": {"type": "string"}}}},
+                        "403": {"description": "refused by nginx: not from an allowed network"}}}},
         "/api/payment/create": {"post": {"summary": "Create a T-Bank payment", "security": [{"tma": []}],
           "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/PaymentCreateRequest"}}}},
           "responses": {

@@ -29,7 +29,8 @@ public struct Router {
     }
 
     public enum Match {
-        case found(Handler, [String: String])
+        /// The handler, the path parameters, and the route's index in `table`.
+        case found(Handler, [String: String], route: Int)
         case methodNotAllowed([String])
         case notFound
     }
@@ -37,10 +38,10 @@ public struct Router {
     public func match(method: String, path: String) -> Match {
         let parts = path.split(separator: "/")
         var allowed: [String] = []
-        for route in routes {
+        for (i, route) in routes.enumerated() {
             guard let params = Self.bind(route.segments, parts) else { continue }
             if route.method == method || (method == "HEAD" && route.method == "GET") {
-                return .found(route.handler, params)
+                return .found(route.handler, params, route: i)
             }
             allowed.append(route.method)
         }

@@ -8,6 +8,7 @@ enum Routes {
         r.add("GET", "/api/pricing", CatalogueAPI.pricing)
         r.add("GET", "/api/styles", CatalogueAPI.styles)
         r.add("GET", "/api/openapi.json", OpenAPIDocument.serve)
+        r.add("GET", "/metrics", MetricsAPI.metrics)
         r.add("POST", "/api/payment/create", PaymentsAPI.create)
         r.add("GET", "/api/payment/status", PaymentsAPI.status)
         r.add("POST", "/api/payment/webhook", PaymentsAPI.webhook)

@@ -1,0 +1,62 @@
+/// A `/metrics` answer read back, as a scraper would: every sample by its series
+/// (`name{label="value",…}` exactly as written), and the structural problems of the text
+/// (a family typed twice, a sample outside its family, a malformed line).
+///
+/// ```swift
+/// let scrape = PrometheusScrape(res.bodyText)
+/// XCTAssertEqual(scrape.problems, [])
+/// XCTAssertEqual(scrape[#"pinglass_jobs{status="queued"}"#], 3)
+/// ```
+public struct PrometheusScrape {
+    public private(set) var samples: [String: Double] = [:]
+    public private(set) var types: [String: String] = [:]
+    public private(set) var helps: [String: String] = [:]
+    public private(set) var problems: [String] = []
+
+    public init(_ text: String) {
+        var current: String?
+        for line in text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init) {
+            if line.isEmpty { continue }
+            if line.hasPrefix("# HELP ") || line.hasPrefix("# TYPE ") {
+                let parts = line.dropFirst(7).split(separator: " ", maxSplits: 1).map(String.init)
+                guard parts.count == 2 else { problems.append("bad comment: \(line)"); continue }
+                if line.hasPrefix("# TYPE ") {
+                    if types[parts[0]] != nil { problems.append("TYPE twice: \(parts[0])") }
+                    if !["counter", "gauge"].contains(parts[1]) { problems.append("unknown type: \(line)") }
+                    types[parts[0]] = parts[1]
+                    current = parts[0]
+                } else {
+                    if helps[parts[0]] != nil { problems.append("HELP twice: \(parts[0])") }
+                    helps[parts[0]] = parts[1]
+                }
+                continue
+            }
+            if line.hasPrefix("#") { continue }
+            guard let space = line.lastIndex(of: " "), let value = Double(line[line.index(after: space)...]) ?? Self.special(line[line.index(after: space)...]) else {
+                problems.append("bad sample: \(line)")
+                continue
+            }
+            let series = String(line[..<space])
+            let name = String(series.prefix { $0 != "{" })
+            if name != current { problems.append("sample outside its family: \(line)") }
+            if samples[series] != nil { problems.append("series twice: \(series)") }
+            samples[series] = value
+        }
+    }
+
+    public subscript(series: String) -> Double? { samples[series] }
+
+    /// The series of one family.
+    public func family(_ name: String) -> [String: Double] {
+        samples.filter { $0.key == name || $0.key.hasPrefix(name + "{") }
+    }
+
+    static func special<S: StringProtocol>(_ s: S) -> Double? {
+        switch s {
+        case "+Inf": return .infinity
+        case "-Inf": return -.infinity
+        case "NaN": return .nan
+        default: return nil
+        }
+    }
+}
