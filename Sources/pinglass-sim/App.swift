@@ -45,7 +45,7 @@ final class SimApp {
                 return try bank.handle(method: parts[1], body: request.body)
             case ("GET", "pay", 2):
                 guard let id = Int(parts[1]), let p = try SimStore.payment(db, id) else { return page("Payment not found", status: 404) }
-                return payPage(p)
+                return try payPage(p, db: db)
             case ("POST", "pay", 2):
                 guard let id = Int(parts[1]), let p = try SimStore.payment(db, id) else { return page("Payment not found", status: 404) }
                 let form = Request(method: "GET", path: "/", queryString: String(decoding: request.body, as: UTF8.self)).query
@@ -63,6 +63,8 @@ final class SimApp {
                 return try TelegramSim(db: db, http: fetcher, botToken: telegramToken).handle(request, parts)
             case ("GET", nil, _):
                 return homePage()
+            case ("GET", "sim", 2) where parts[1] == "bank":
+                return try bankPage(db)
             case (_, "sim", _):
                 return try control(request, parts, db, bank)
             default:
@@ -138,8 +140,15 @@ final class SimApp {
             guard let id = Int(path.dropFirst("control/payments/".count)), let p = try SimStore.payment(db, id) else {
                 return .json(["error": "unknown payment"], status: 404)
             }
+            let refunds = try SimStore.refunds(db, paymentID: p.id)
             return .json(["paymentId": .int(p.id), "status": .string(p.status), "amount": .int(p.amount),
-                          "charged": .int(p.charged), "orderId": .string(p.orderID)])
+                          "charged": .int(p.charged), "orderId": .string(p.orderID),
+                          "refunded": .int(refunds.map { $0.requiredInt("amount") }.reduce(0, +)),
+                          "cancels": .array(refunds.map { r in
+                              ["externalRequestId": r.string("external_request_id").map { .string($0) } ?? .null,
+                               "amount": .int(r.requiredInt("amount")), "status": .string(r.requiredString("status")),
+                               "originalAmount": .int(r.requiredInt("original_amount")), "newAmount": .int(r.requiredInt("new_amount"))]
+                          })])
         default:
             return .json(["error": "no such control endpoint"], status: 404)
         }
@@ -149,14 +158,15 @@ final class SimApp {
         page("""
             <h1>PinGlass simulator</h1><p>T-Bank, Kie.ai and Telegram for local runs and tests. Never used in production.</p>
             <ul><li><a href="/sim/telegram/chats">Telegram: what each chat received</a> (photos, albums, texts)</li>
-            <li>T-Bank: <code>/v2/Init</code>, <code>GetState</code>, <code>Confirm</code>, <code>Cancel</code>; payment pages at <code>/pay/&lt;id&gt;</code></li>
+            <li>T-Bank: <code>/v2/Init</code>, <code>GetState</code>, <code>Confirm</code>, <code>Cancel</code>; payment pages at <code>/pay/&lt;id&gt;</code>;
+            <a href="/sim/bank">every payment and what the bank refunded</a></li>
             <li>Kie.ai: <code>/kie/api/v1/jobs/createTask</code>, <code>recordInfo</code>; results at <code>/kie/results/&lt;task&gt;.png</code></li>
             <li>Telegram Bot API: <code>/telegram/bot&lt;token&gt;/sendPhoto</code>, <code>sendMediaGroup</code>, <code>sendMessage</code>, <code>getMe</code> (also at <code>/bot&lt;token&gt;/…</code>)</li>
             <li>Control API for tests: <code>/sim/control/*</code>, <code>/sim/control/kie/*</code>, <code>/sim/control/telegram/*</code> (<a href="/sim/control/telegram/settings">Telegram settings</a>, <a href="/sim/control/kie/settings">Kie settings</a>)</li></ul>
             """)
     }
 
-    func payPage(_ p: SimStore.Payment) -> Response {
+    func payPage(_ p: SimStore.Payment, db: Connection) throws -> Response {
         let open = ["NEW", "FORM_SHOWED"].contains(p.status)
         let amount = Money(kopecks: p.amount)
         let buttons = open ? """
@@ -166,7 +176,41 @@ final class SimApp {
             """ : "<p>Status: <b>\(escape(p.status))</b></p>"
         return page("""
             <h1>T-Bank (simulated)</h1><p>\(escape(p.description))</p><p class="amount">\(amount)</p>
-            <p>Order \(escape(p.orderID)) · payment \(p.id)</p>\(buttons)
+            <p>Order \(escape(p.orderID)) · payment \(p.id)</p>\(buttons)\(try refundsHTML(p, db))
+            """)
+    }
+
+    /// What the bank gave back for a payment: the total and each Cancel with its
+    /// ExternalRequestId (what a person checks after a refund).
+    func refundsHTML(_ p: SimStore.Payment, _ db: Connection) throws -> String {
+        let refunds = try SimStore.refunds(db, paymentID: p.id)
+        guard !refunds.isEmpty else { return "" }
+        let total = Money(kopecks: refunds.map { $0.requiredInt("amount") }.reduce(0, +))
+        let rows = refunds.map { r in
+            "<tr><td>\(escape(r.string("at") ?? ""))</td><td>\(Money(kopecks: r.requiredInt("amount")))</td>"
+                + "<td>\(escape(r.requiredString("status")))</td><td>\(Money(kopecks: r.requiredInt("new_amount")))</td>"
+                + "<td><code>\(escape(r.string("external_request_id") ?? "—"))</code></td></tr>"
+        }.joined()
+        return """
+            <h2>Refunded \(total)</h2><p class="charged">Still charged: \(Money(kopecks: p.charged))</p>
+            <table><tr><th>When (UTC)</th><th>Amount</th><th>Status</th><th>Left</th><th>ExternalRequestId</th></tr>\(rows)</table>
+            """
+    }
+
+    /// The simulated bank's latest payments, with what each has given back.
+    func bankPage(_ db: Connection) throws -> Response {
+        let rows = try db.query("""
+            SELECT p.payment_id, p.order_id, p.amount, p.charged, p.status,
+                   (SELECT coalesce(sum(r.amount), 0) FROM sim.refunds r WHERE r.payment_id = p.payment_id)::int AS refunded
+            FROM sim.payments p ORDER BY p.created_at DESC, p.payment_id DESC LIMIT 100
+            """, retry: .idempotent).map { r in
+            "<tr><td><a href=\"/pay/\(r.requiredInt("payment_id"))\">\(r.requiredInt("payment_id"))</a></td>"
+                + "<td>\(escape(r.requiredString("order_id")))</td><td>\(Money(kopecks: r.requiredInt("amount")))</td>"
+                + "<td>\(escape(r.requiredString("status")))</td><td>\(Money(kopecks: r.requiredInt("refunded")))</td></tr>"
+        }.joined()
+        return page("""
+            <h1>T-Bank (simulated): payments</h1>
+            <table><tr><th>Payment</th><th>Order</th><th>Amount</th><th>Status</th><th>Refunded</th></tr>\(rows)</table>
             """)
     }
 
@@ -175,7 +219,8 @@ final class SimApp {
             <!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
             <title>PinGlass simulator</title><style>body{font:16px system-ui;max-width:32rem;margin:2rem auto;padding:0 1rem}
             button{display:block;width:100%;margin:.5rem 0;padding:.8rem;font-size:1rem;border-radius:.5rem;border:1px solid #888;background:#fff}
-            button.pay{background:#ffdd2d;border-color:#e5c100}.amount{font-size:2rem}</style></head><body>\(html)</body></html>
+            button.pay{background:#ffdd2d;border-color:#e5c100}.amount{font-size:2rem}
+            table{border-collapse:collapse;font-size:.85rem}td,th{border-bottom:1px solid #ddd;padding:.3rem;text-align:left}</style></head><body>\(html)</body></html>
             """
         return Response(status: status, contentType: "text/html; charset=utf-8", body: doc)
     }

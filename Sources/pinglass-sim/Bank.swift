@@ -93,10 +93,31 @@ struct Bank {
         }
     }
 
+    /// Cancel, with the faults the tests inject (`/sim/control/switches`; each may be limited
+    /// to N uses with `<name>_times`, see `SimStore.take`):
+    /// - `cancel_fail_status`: answer with this HTTP status (e.g. 503) and do nothing;
+    /// - `cancel_error`: answer `Success: false` with this ErrorCode and do nothing;
+    /// - `cancel_delay_ms`: do the Cancel, then answer this late (a client timeout);
+    /// - `cancel_drop_answer`: do the Cancel, then lose the answer: `504`/`true` or `502`
+    ///   (an empty gateway error), `garbage` (200 with an HTML body).
     func cancel(_ req: JSON, _ terminal: TBankTerminal) throws -> Response {
-        if let code = try SimStore.switchValue(db, "cancel_error") { return fail(code, "Simulated Cancel failure") }
+        if let status = try SimStore.take(db, "cancel_fail_status").flatMap({ Int($0) }) { return Response(status: status, body: []) }
+        if let code = try SimStore.take(db, "cancel_error") { return fail(code, "Simulated Cancel failure") }
+        let response = try performCancel(req, terminal)
+        if let delay = try SimStore.take(db, "cancel_delay_ms").flatMap({ Int($0) }), delay > 0 {
+            System.sleep(seconds: Double(delay) / 1000)
+        }
+        switch try SimStore.take(db, "cancel_drop_answer") {
+        case "502": return Response(status: 502, body: [])
+        case "garbage": return Response(status: 200, contentType: "text/html", body: "<html>upstream error</html>")
+        case "504", "true": return Response(status: 504, body: [])
+        default: return response
+        }
+    }
+
+    func performCancel(_ req: JSON, _ terminal: TBankTerminal) throws -> Response {
         let externalID = req["ExternalRequestId"]?.stringValue
-        let response: Response = try db.withTransaction { tx in
+        return try db.withTransaction { tx in
             if let externalID, let stored = try tx.query("""
                 SELECT answer FROM sim.cancels WHERE terminal_key = $1 AND external_request_id = $2
                 """, [terminal.key, externalID]).first {
@@ -117,9 +138,10 @@ struct Bank {
             case "CONFIRMED", "PARTIAL_REFUNDED":
                 let amount = requested ?? p.charged
                 guard amount > 0, amount <= p.charged else { return fail("104", "Сумма возврата больше суммы платежа") }
-                if requested != nil && amount < p.charged, let receipt = req["Receipt"] {
+                if let receipt = req["Receipt"] {
                     let sum = receipt["Items"]?.arrayValue?.compactMap { $0["Amount"]?.intValue }.reduce(0, +) ?? -1
                     guard sum == amount else { return fail("308", "Сумма позиций чека не равна сумме возврата") }
+                    guard receipt["Email"] != nil || receipt["Phone"] != nil else { return fail("308", "В чеке нет Email или Phone") }
                 }
                 (newStatus, original, remaining) = (amount == p.charged ? "REFUNDED" : "PARTIAL_REFUNDED", p.charged, p.charged - amount)
             default:
@@ -127,6 +149,10 @@ struct Bank {
             }
             try setStatus(tx, p, newStatus, charged: remaining)
             try queueNotification(tx, p, status: newStatus, success: true, amount: remaining)
+            try tx.execute("""
+                INSERT INTO sim.refunds (payment_id, external_request_id, amount, status, original_amount, new_amount)
+                VALUES ($1, $2, $3, $4, $5, $6)
+                """, [p.id, externalID, original - remaining, newStatus, original, remaining])
             var fields: [(String, JSON)] = [("Success", true), ("ErrorCode", "0"), ("TerminalKey", .string(terminal.key)),
                                             ("Status", .string(newStatus)), ("OriginalAmount", .int(original)),
                                             ("NewAmount", .int(remaining)), ("PaymentId", .string(String(p.id))),
@@ -138,8 +164,6 @@ struct Bank {
             }
             return .json(.object(fields))
         }
-        if try SimStore.switchOn(db, "cancel_drop_answer") { return Response(status: 504, body: []) }   // done, answer lost
-        return response
     }
 
     func setStatus(_ tx: Transaction, _ p: SimStore.Payment, _ status: String, charged: Int) throws {

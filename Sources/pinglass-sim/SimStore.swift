@@ -29,6 +29,17 @@ enum SimStore {
             answer              text NOT NULL,
             PRIMARY KEY (terminal_key, external_request_id)
         );
+        CREATE TABLE IF NOT EXISTS sim.refunds (
+            id                  bigserial PRIMARY KEY,
+            payment_id          bigint NOT NULL,
+            external_request_id text,
+            amount              int NOT NULL,
+            status              text NOT NULL,
+            original_amount     int NOT NULL,
+            new_amount          int NOT NULL,
+            at                  timestamptz NOT NULL DEFAULT now()
+        );
+        CREATE INDEX IF NOT EXISTS refunds_payment_idx ON sim.refunds (payment_id, id);
         CREATE TABLE IF NOT EXISTS sim.notifications (
             id            bigserial PRIMARY KEY,
             payment_id    bigint,
@@ -57,6 +68,34 @@ enum SimStore {
 
     static func switchValue(_ db: some Queryable, _ name: String) throws -> String? {
         try db.query("SELECT value FROM sim.switches WHERE name = $1", [name], retry: .idempotent).first?.string("value")
+    }
+
+    /// A switch that may be limited to a number of uses: while `<name>_times` holds N, it acts
+    /// N more times, then both are removed (`{"cancel_error": "9999", "cancel_error_times": 2}`:
+    /// the next two Cancels fail). Without `_times` it acts until it is cleared.
+    static func take(_ db: Connection, _ name: String) throws -> String? {
+        try db.withTransaction { tx in
+            guard let value = try tx.query("SELECT value FROM sim.switches WHERE name = $1 FOR UPDATE", [name]).first?.string("value") else {
+                return nil
+            }
+            if let times = try tx.query("SELECT value FROM sim.switches WHERE name = $1 FOR UPDATE", [name + "_times"]).first {
+                if (Int(times.string("value") ?? "") ?? 0) <= 1 {
+                    try tx.execute("DELETE FROM sim.switches WHERE name = $1 OR name = $1 || '_times'", [name])
+                } else {
+                    try tx.execute("UPDATE sim.switches SET value = (value::int - 1)::text WHERE name = $1 || '_times'", [name])
+                }
+            }
+            return value
+        }
+    }
+
+    /// Every Cancel that gave money back, oldest first.
+    static func refunds(_ db: some Queryable, paymentID: Int) throws -> [Row] {
+        Array(try db.query("""
+            SELECT external_request_id, amount, status, original_amount, new_amount,
+                   to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') AS at
+            FROM sim.refunds WHERE payment_id = $1 ORDER BY id
+            """, [paymentID], retry: .idempotent))
     }
 
     static func switchInt(_ db: some Queryable, _ name: String) throws -> Int { Int(try switchValue(db, name) ?? "") ?? 0 }

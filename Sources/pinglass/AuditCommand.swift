@@ -7,7 +7,8 @@ struct AuditCommand: ParsableCommand {
         abstract: "Check the money and queue invariants on the live database; exit 1 on any violation.",
         discussion: """
             Read-only. Checks: every job consumes exactly its own paid payment, refunds never exceed a \
-            payment, a finished job with missing photos has its refund row and one with photos its \
+            payment, our succeeded refunds are within what the bank reports refunded and a payment with \
+            money given back is marked so, a finished job with missing photos has its refund row and one with photos its \
             delivery rows (jobs finished in the last \(PrunerDefaults.minimumDeliveryDays) days: prune deletes older ones), counts match tasks and photos, every succeeded task has its photo, no job \
             is left unfinished after its tasks ended, and no lease expired long ago is left behind. \
             Prints each broken rule with the ids (at most 1000 per rule). \

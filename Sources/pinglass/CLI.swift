@@ -29,7 +29,8 @@ struct PinGlassCLI: ParsableCommand {
             (LOG_FORMAT=text for people) and exits non-zero when it fails.
             """,
         subcommands: [Migrate.self, Doctor.self, Settings.self, Reconcile.self, Dispatch.self, PollKie.self, Deliver.self,
-                      Sweep.self, Prune.self, AuditCommand.self, RequeueDelivery.self, SignInitData.self]
+                      Refund.self, Sweep.self, Prune.self, AuditCommand.self, RequeueDelivery.self, ManualRefund.self,
+                      RequeueRefund.self, SignInitData.self]
     )
 }
 
@@ -71,6 +72,17 @@ enum Refusal: Error, CustomStringConvertible {
         case .configuration: return ExitCode(78)
         case .refused: return ExitCode(1)
         }
+    }
+}
+
+/// Who runs an operator command, for audit rows: `cli:<unix user>` (the sudo caller when run
+/// through sudo).
+enum Operator {
+    static var actor: String {
+        if let sudo = getenv("SUDO_USER") { return "cli:" + String(cString: sudo) }
+        if let pw = getpwuid(geteuid()), let name = pw.pointee.pw_name { return "cli:" + String(cString: name) }
+        if let user = getenv("USER") { return "cli:" + String(cString: user) }
+        return "cli:uid-\(geteuid())"
     }
 }
 

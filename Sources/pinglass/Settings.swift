@@ -36,7 +36,7 @@ struct Settings: ParsableCommand {
             guard let target = TerminalMode(rawValue: mode) else {
                 throw ValidationError("mode must be 'test' or 'production'")
             }
-            let actor = "cli:" + (getenv("SUDO_USER").map { String(cString: $0) } ?? getenv("USER").map { String(cString: $0) } ?? "unknown")
+            let actor = Operator.actor
             do {
                 let old = try PaymentSettings.setTerminalMode(db, config: config, mode: target, actor: actor)
                 print(old == target ? "T-Bank mode is already \(target.rawValue)" : "T-Bank mode: \(old.rawValue) → \(target.rawValue)")

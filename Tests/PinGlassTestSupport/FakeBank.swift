@@ -2,8 +2,9 @@ import Foundation
 import PinGlass
 
 /// An in-process `BankAPI` for unit tests of duties and handlers: records every call
-/// (thread-safe), answers with a scripted state, can be slow or fail. End-to-end tests use
-/// the simulator instead.
+/// (thread-safe), answers with a scripted state, can be slow or fail; Cancel refunds from
+/// what is still charged, answers a repeated ExternalRequestId with its first outcome, and
+/// follows `cancelSteps` first. End-to-end tests use the simulator instead.
 ///
 /// ```swift
 /// let bank = FakeBank(state: "CONFIRMED")
@@ -14,6 +15,20 @@ public final class FakeBank: BankAPI, @unchecked Sendable {
         public let method: String
         public let terminalKey: String
         public let paymentID: String
+        /// Cancel only: what was asked.
+        public var amount: Int? = nil
+        public var externalRequestID: String? = nil
+        public var receipt: JSON? = nil
+    }
+
+    /// What the next Cancel does instead of refunding normally (`cancelSteps`, in order).
+    public enum CancelStep: Sendable {
+        /// Throws without refunding (a refusal, or no answer from a bank that did nothing).
+        case fail(TBankError)
+        /// Refunds, then throws (the answer was lost).
+        case refundThenFail(TBankError)
+        /// Answers this, refunding nothing.
+        case answer(BankCancel)
     }
 
     private let lock = NSLock()
@@ -23,6 +38,16 @@ public final class FakeBank: BankAPI, @unchecked Sendable {
     public var amount: Int?
     public var delay: Double
     public var failure: TBankError?
+    /// Scripted Cancel outcomes, used up in order; then Cancel refunds like the bank: from
+    /// what is still charged (starting at `amount`), the same ExternalRequestId answering
+    /// the first outcome again.
+    public var cancelSteps: [CancelStep] {
+        get { lock.lock(); defer { lock.unlock() }; return _cancelSteps }
+        set { lock.lock(); _cancelSteps = newValue; lock.unlock() }
+    }
+    private var _cancelSteps: [CancelStep] = []
+    private var charged: [String: Int] = [:]
+    private var answered: [String: BankCancel] = [:]
 
     public init(state: String, amount: Int? = 49900, delay: Double = 0, failure: TBankError? = nil) {
         self.state = state
@@ -49,10 +74,12 @@ public final class FakeBank: BankAPI, @unchecked Sendable {
 
     public var calls: [Call] { lock.lock(); defer { lock.unlock() }; return _calls }
 
-    private func record(_ method: String, _ paymentID: String) throws {
+    private func record(_ method: String, _ paymentID: String, amount: Int? = nil, externalRequestID: String? = nil,
+                        receipt: JSON? = nil) throws {
         let root = parent ?? self
         root.lock.lock()
-        root._calls.append(Call(method: method, terminalKey: terminalKey, paymentID: paymentID))
+        root._calls.append(Call(method: method, terminalKey: terminalKey, paymentID: paymentID, amount: amount,
+                                externalRequestID: externalRequestID, receipt: receipt))
         root.lock.unlock()
         if delay > 0 { Thread.sleep(forTimeInterval: delay) }
         if let failure { throw failure }
@@ -69,7 +96,43 @@ public final class FakeBank: BankAPI, @unchecked Sendable {
     }
 
     public func cancel(paymentID: String, amount: Int?, externalRequestID: String, receipt: JSON?) throws -> BankCancel {
-        try record("Cancel", paymentID)
-        return BankCancel(status: "REFUNDED", originalAmount: self.amount, newAmount: 0)
+        try record("Cancel", paymentID, amount: amount, externalRequestID: externalRequestID, receipt: receipt)
+        let root = parent ?? self
+        root.lock.lock()
+        let step = root._cancelSteps.isEmpty ? nil : root._cancelSteps.removeFirst()
+        root.lock.unlock()
+        switch step {
+        case .fail(let e)?: throw e
+        case .answer(let a)?: return a
+        case .refundThenFail(let e)?:
+            _ = try root.refund(paymentID: paymentID, amount: amount, externalRequestID: externalRequestID)
+            throw e
+        case nil:
+            return try root.refund(paymentID: paymentID, amount: amount, externalRequestID: externalRequestID)
+        }
+    }
+
+    /// What the bank does with a Cancel of a confirmed payment (§1.8).
+    private func refund(paymentID: String, amount: Int?, externalRequestID: String) throws -> BankCancel {
+        lock.lock()
+        defer { lock.unlock() }
+        if let first = answered[externalRequestID] { return first }
+        let before = charged[paymentID] ?? (self.amount ?? 0)
+        let take = amount ?? before
+        guard take > 0, take <= before else {
+            throw TBankError.rejected(code: "104", message: "Сумма возврата больше суммы платежа", details: nil)
+        }
+        let answer = BankCancel(status: take == before ? "REFUNDED" : "PARTIAL_REFUNDED", originalAmount: before,
+                                newAmount: before - take, paymentID: paymentID, externalRequestID: externalRequestID)
+        charged[paymentID] = before - take
+        answered[externalRequestID] = answer
+        return answer
+    }
+
+    /// What is still charged for a payment after the Cancels so far.
+    public func charged(_ paymentID: String) -> Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return charged[paymentID] ?? (amount ?? 0)
     }
 }

@@ -45,10 +45,16 @@ final class InvariantAuditTests: XCTestCase {
         XCTAssertEqual(found["a finished job with missing photos has its refund row (job ids)"], [noRefund.id])
         XCTAssertEqual(found["no submit lease expired long ago is left behind (task ids)"], [stuck.tasks[0].id])
         XCTAssertNil(found["refunds never exceed the payment (payment ids)"])
-        // Two refunds beyond the payment.
+        // Two refunds beyond the payment: the trigger refuses the second, so only a database
+        // written around it (a manual edit, an old backup) can hold them.
+        XCTAssertThrowsError(try c.execute("""
+            INSERT INTO refunds (payment_id, amount_kopecks, reason, requested_by) VALUES ($1, $2, 'manual', 'admin')
+            """, [sound.paymentID, sound.amountKopecks]))
+        try c.execute("ALTER TABLE refunds DISABLE TRIGGER refunds_guard")
         try c.execute("""
             INSERT INTO refunds (payment_id, amount_kopecks, reason, requested_by) VALUES ($1, $2, 'manual', 'admin')
             """, [sound.paymentID, sound.amountKopecks])
+        try c.execute("ALTER TABLE refunds ENABLE TRIGGER refunds_guard")
         XCTAssertEqual(try rules()["refunds never exceed the payment (payment ids)"], [sound.paymentID])
     }
 
@@ -61,5 +67,27 @@ final class InvariantAuditTests: XCTestCase {
         let photo = try c.query("SELECT min(id)::bigint AS id FROM generated_photos WHERE job_id = $1", [job.id])[0].requiredInt("id")
         try c.execute("UPDATE generated_photos SET delivery_id = NULL WHERE id = $1", [photo])
         XCTAssertEqual(try rules()["every photo of a finished job is in one of its delivery rows (photo ids)"], [photo])
+    }
+
+    /// The refund rules: our succeeded refunds are within what the bank reports refunded,
+    /// and a payment with money back is marked so.
+    func testRefundRecordsAgreeWithThePayment() throws {
+        let job = try PollFixtures.runningJob(deps, telegramID: 9811, photos: 7)
+        try PollFixtures.settle(c, job, succeeded: 5, failed: 2)
+        _ = try JobFinish.finish(c, jobID: job.id)
+        let refund = try c.query("SELECT id, amount_kopecks FROM refunds WHERE job_id = $1", [job.id])[0]
+        let amount = refund.requiredInt("amount_kopecks")
+        // Recorded as succeeded, but the payment never heard of it.
+        try c.execute("UPDATE refunds SET state = 'requested' WHERE id = $1", [refund.requiredInt("id")])
+        try c.execute("""
+            UPDATE refunds SET state = 'succeeded', finished_at = now(), bank_original_kopecks = 49900, bank_remaining_kopecks = 49900 - $2
+            WHERE id = $1
+            """, [refund.requiredInt("id"), amount])
+        XCTAssertEqual(try rules()["our succeeded refunds are within what the bank reports refunded (payment ids)"], [job.paymentID])
+        // Money back recorded, status left behind.
+        try c.execute("UPDATE payments SET refunded_kopecks = $2 WHERE id = $1", [job.paymentID, amount])
+        XCTAssertEqual(try rules(), ["a payment with money given back is marked (partially) refunded (payment ids)": [job.paymentID]])
+        try c.execute("UPDATE payments SET status = 'partially_refunded' WHERE id = $1", [job.paymentID])
+        XCTAssertEqual(try rules(), [:])
     }
 }

@@ -80,8 +80,10 @@ final class MetricsEndpointTests: XCTestCase {
         // Refunds: 1 pending (created 300 s ago), 2 succeeded (1000 + 2500 kopecks), 1 failed.
         func refund(_ state: String, _ amount: Int, createdAt: Double) throws {
             try c.execute("""
-                INSERT INTO refunds (payment_id, amount_kopecks, reason, requested_by, state, created_at, finished_at)
-                VALUES ($1, $2, 'test', 'test', $3, to_timestamp($4::float8), CASE WHEN $3 IN ('succeeded', 'failed') THEN now() END)
+                INSERT INTO refunds (payment_id, amount_kopecks, reason, requested_by, state, created_at, finished_at,
+                                     bank_original_kopecks, bank_remaining_kopecks)
+                VALUES ($1, $2, 'test', 'test', $3, to_timestamp($4::float8), CASE WHEN $3 IN ('succeeded', 'failed') THEN now() END,
+                        CASE WHEN $3 = 'succeeded' THEN 49900 END, CASE WHEN $3 = 'succeeded' THEN 49900 - $2::int END)
                 """, [p5, amount, state, createdAt])
         }
         try refund("pending", 700, createdAt: t0 - 300)

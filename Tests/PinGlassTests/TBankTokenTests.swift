@@ -69,10 +69,16 @@ final class TBankTokenTests: XCTestCase {
     }
 
     func testReceiptItemsSumToTheAmountAndDueDateFormat() {
-        let r = PaymentCreation.receipt(email: "a@b.c", name: "PinGlass", amount: 49900)
-        XCTAssertEqual(r["Items"]?.arrayValue?.compactMap { $0["Amount"]?.intValue }.reduce(0, +), 49900)
+        let receipt = PaymentReceipt(email: "a@b.c", description: PaymentReceipt.description(photos: 7, tier: "starter"))
+        for amount in [49900, 10847, 1] {
+            let r = receipt.json(amount: amount)
+            XCTAssertEqual(r["Items"]?.arrayValue?.compactMap { $0["Amount"]?.intValue }.reduce(0, +), amount)
+            XCTAssertEqual(r["Items"]?.arrayValue?.first?["Name"]?.stringValue, "PinGlass: 7 AI portraits (starter)")
+        }
         XCTAssertEqual(PaymentCreation.bankDate(1662771648), "2022-09-10T01:00:48+00:00")
-        XCTAssertEqual(PaymentCreation.host(of: "https://pay.example.com:8443/x"), "pay.example.com")
+        XCTAssertEqual(PaymentReceipt.host(of: "https://pay.example.com:8443/x"), "pay.example.com")
+        XCTAssertEqual(PaymentReceipt.email(stored: nil, telegramID: 42, publicBaseURL: "https://pay.example.com"), "user42@pay.example.com")
+        XCTAssertEqual(PaymentReceipt.email(stored: "a@b.c", telegramID: 42, publicBaseURL: nil), "a@b.c")
     }
 }
 

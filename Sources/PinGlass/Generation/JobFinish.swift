@@ -81,24 +81,20 @@ public enum JobFinish {
     }
 
     /// The refund row when photos are missing (invariant 2: exactly one per job, `job_id`
-    /// unique, and never beyond what was paid: the payment row is locked and what its other
-    /// refunds already take is subtracted). The amount is kopecks from the payment's own
-    /// amount by `rule`. nil when nothing is to be refunded.
+    /// unique, and never beyond what was paid). The amount is kopecks from the payment's own
+    /// amount by `rule`, cut to what the payment can still give back (`refund_headroom`,
+    /// migration 0009: what the bank already refunded, also in its dashboard, and our refunds
+    /// in flight are taken off); the trigger on refunds checks the same rule. nil when
+    /// nothing is to be refunded.
     static func createRefund(_ tx: Transaction, jobID: Int, paymentID: Int, photos: Int, total: Int,
                              outcome: JobOutcome, rule: RefundRule) throws -> Int? {
         guard photos < total else { return nil }
-        let payment = try tx.query("""
-            SELECT p.amount_kopecks, p.refunded_kopecks,
-                   (SELECT coalesce(sum(r.amount_kopecks), 0) FROM refunds r
-                    WHERE r.payment_id = p.id AND r.state <> 'failed')::int AS taken
-            FROM payments p WHERE p.id = $1 FOR UPDATE OF p
-            """, [paymentID])[0]
-        let paid = payment.requiredInt("amount_kopecks")
+        // Locked first, in its own statement: the headroom read next then sees whatever a
+        // refund inserted meanwhile committed (the trigger takes the same lock).
+        let paid = try tx.query("SELECT amount_kopecks FROM payments WHERE id = $1 FOR UPDATE", [paymentID])[0].requiredInt("amount_kopecks")
+        let headroom = try tx.query("SELECT refund_headroom($1) AS left", [paymentID])[0].int("left") ?? 0
         let owed = rule.refund(amount: Money(kopecks: paid), photos: photos, total: total).kopecks
-        // What is already gone: our refund rows, or what the bank reports refunded (a refund
-        // made in the bank's dashboard has no row here), whichever is more.
-        let gone = max(payment.requiredInt("taken"), payment.requiredInt("refunded_kopecks"))
-        let amount = min(owed, paid - gone)
+        let amount = min(owed, headroom)
         guard amount > 0 else { return nil }
         let reason = outcome == .failed ? "generation failed: no photo of \(total)"
             : "generation partial: \(total - photos) of \(total) photos missing"

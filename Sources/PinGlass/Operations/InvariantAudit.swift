@@ -34,6 +34,13 @@ public enum InvariantAudit {
             SELECT p.id FROM payments p JOIN refunds r ON r.payment_id = p.id AND r.state <> 'failed'
             GROUP BY p.id, p.amount_kopecks HAVING sum(r.amount_kopecks) > p.amount_kopecks
             """),
+        ("our succeeded refunds are within what the bank reports refunded (payment ids)", """
+            SELECT p.id FROM payments p JOIN refunds r ON r.payment_id = p.id AND r.state = 'succeeded'
+            GROUP BY p.id, p.refunded_kopecks HAVING sum(r.amount_kopecks) > p.refunded_kopecks
+            """),
+        ("a payment with money given back is marked (partially) refunded (payment ids)", """
+            SELECT p.id FROM payments p WHERE p.refunded_kopecks > 0 AND p.status NOT IN ('partially_refunded', 'refunded')
+            """),
         ("a finished job with missing photos has its refund row (job ids)", """
             SELECT j.id FROM generation_jobs j JOIN payments p ON p.id = j.payment_id
             WHERE j.status IN ('partial', 'failed') AND p.refunded_kopecks < p.amount_kopecks

@@ -27,7 +27,12 @@ public enum PaymentCheck {
     /// The configured terminal a payment was made on (by its recorded TerminalKey, not the
     /// mode in force now: a switch to production must not change how old payments are asked).
     public static func terminal(of payment: PaymentRecord, in config: Config) -> TBankTerminal? {
-        config.terminals.first { $0.key == payment.terminalKey }
+        terminal(key: payment.terminalKey, in: config)
+    }
+
+    /// The configured terminal with this recorded TerminalKey (GetState, Cancel).
+    public static func terminal(key: String, in config: Config) -> TBankTerminal? {
+        config.terminals.first { $0.key == key }
     }
 
     /// Asks `GetState` (outside any transaction) and applies the answer. `.ignored` when the

@@ -68,8 +68,9 @@ public struct PaymentCreation {
 
         // Outside any transaction (reliability rule 1).
         let bank = deps.bank(terminal, Self.initTimeout)
-        let description = "PinGlass: \(tier.photos) AI portraits (\(tier.id))"
-        let receiptEmail = email ?? "user\(user.telegramID)@\(Self.host(of: base))"
+        let receipt = PaymentReceipt(email: PaymentReceipt.email(stored: email, telegramID: user.telegramID, publicBaseURL: base),
+                                     description: PaymentReceipt.description(photos: tier.photos, tier: tier.id))
+        let description = receipt.description
         let fields: [(String, JSON)] = [
             ("Amount", .int(tier.amount.kopecks)),
             ("OrderId", .string(orderID)),
@@ -79,7 +80,7 @@ public struct PaymentCreation {
             ("SuccessURL", .string(base + "/payment/success?order=" + orderID)),
             ("FailURL", .string(base + "/payment/fail?order=" + orderID)),
             ("RedirectDueDate", .string(Self.bankDate(System.now() + Double(deps.config.paymentRedirectDue)))),
-            ("Receipt", Self.receipt(email: receiptEmail, name: description, amount: tier.amount.kopecks)),
+            ("Receipt", receipt.json(amount: tier.amount.kopecks)),
         ]
         do {
             let r = try bank.initPayment(fields)
@@ -105,18 +106,6 @@ public struct PaymentCreation {
         }
     }
 
-    /// A 54-FZ receipt (FFD 1.05) with one line: the service, fully prepaid, no VAT.
-    static func receipt(email: String, name: String, amount: Int) -> JSON {
-        ["Email": .string(email), "Taxation": "usn_income",
-         "Items": [["Name": .string(String(name.prefix(128))), "Price": .int(amount), "Quantity": 1, "Amount": .int(amount),
-                    "Tax": "none", "PaymentMethod": "full_prepayment", "PaymentObject": "service"]]]
-    }
-
     /// `YYYY-MM-DDTHH:MM:SS+00:00`, the form RedirectDueDate takes.
     static func bankDate(_ t: Double) -> String { String(System.iso8601(t).prefix(19)) + "+00:00" }
-
-    static func host(of url: String) -> String {
-        let rest = url.split(separator: "/", maxSplits: 2, omittingEmptySubsequences: true)
-        return rest.count > 1 ? String(rest[1].split(separator: ":")[0]) : "localhost"
-    }
 }

@@ -96,27 +96,58 @@ public enum PaymentLedger {
     public static func apply(_ db: Transaction, payment: PaymentRecord, bankStatus: String, bankPaymentID: String?,
                              bankAmount: Int?) throws -> TransitionOutcome {
         guard let t = BankTransition.forBankStatus(bankStatus) else { return .ignored }
-        var refunded = payment.refundedKopecks
-        if t.target == .refunded { refunded = payment.amountKopecks }
-        if t.target == .partiallyRefunded {
-            // A partial refund that leaves nothing or everything charged contradicts itself.
-            guard let left = bankAmount, left > 0, left < payment.amountKopecks else {
-                return try refuse(db, payment, bankStatus: bankStatus)
+        if t.isRefund {
+            let left: Int
+            if t.target == .refunded {
+                left = 0
+            } else {
+                // A partial refund that leaves nothing or everything charged contradicts itself.
+                guard let stated = bankAmount, stated > 0, stated < payment.amountKopecks else {
+                    return try refuse(db, payment, bankStatus: bankStatus)
+                }
+                left = stated
             }
-            refunded = max(refunded, payment.amountKopecks - left)
+            return try applyRefund(db, payment: payment, refundedTotal: payment.amountKopecks - left, bankStatus: bankStatus,
+                                   bankPaymentID: bankPaymentID)
         }
-        // Guarded transition: only from the allowed predecessors (rule 3). For partial
-        // refunds the refunded sum only grows.
+        // Guarded transition: only from the allowed predecessors (rule 3).
         let changed = try db.execute("""
             UPDATE payments SET status = $2, bank_status = $3,
                    tbank_payment_id = COALESCE(tbank_payment_id, $4),
-                   refunded_kopecks = GREATEST(refunded_kopecks, $5),
-                   paid_at = CASE WHEN $2 IN ('succeeded', 'partially_refunded', 'refunded') THEN COALESCE(paid_at, now())
-                                  ELSE paid_at END,
+                   paid_at = CASE WHEN $2 = 'succeeded' THEN COALESCE(paid_at, now()) ELSE paid_at END,
                    updated_at = now()
-            WHERE id = $1 AND status = ANY($6::text[])
-              AND (status <> $2 OR refunded_kopecks < $5)
-            """, [payment.id, t.target.rawValue, bankStatus, bankPaymentID, refunded, t.from.map(\.rawValue)])
+            WHERE id = $1 AND status = ANY($5::text[]) AND status <> $2
+            """, [payment.id, t.target.rawValue, bankStatus, bankPaymentID, t.from.map(\.rawValue)])
+        return try outcome(db, changed: changed, payment: payment, t, bankStatus: bankStatus)
+    }
+
+    /// The one place money going back moves a payment: the webhook (REFUNDED,
+    /// PARTIAL_REFUNDED), `GetState` and `pinglass refund` (the bank's `Cancel` answer) all come
+    /// here. `refundedTotal` is everything the bank has given back for the payment (kopecks);
+    /// `refunded_kopecks` only ever grows to it, and the status follows from the amounts:
+    /// all of it back → `refunded`, part → `partially_refunded`, each from the predecessors
+    /// the bank's status allows (a refund also overtakes a late CONFIRMED). A smaller total
+    /// than already recorded (an old answer, a late notification) changes nothing.
+    public static func applyRefund(_ db: Transaction, payment: PaymentRecord, refundedTotal: Int, bankStatus: String,
+                                   bankPaymentID: String?) throws -> TransitionOutcome {
+        guard refundedTotal > 0, refundedTotal <= payment.amountKopecks else { return try refuse(db, payment, bankStatus: bankStatus) }
+        let target: PaymentStatus = refundedTotal == payment.amountKopecks ? .refunded : .partiallyRefunded
+        guard let t = BankTransition.forBankStatus(target == .refunded ? "REFUNDED" : "PARTIAL_REFUNDED") else { return .ignored }
+        // Guarded (rule 3): from the allowed predecessors, and only upwards.
+        let changed = try db.execute("""
+            UPDATE payments SET status = $2, bank_status = $3,
+                   tbank_payment_id = COALESCE(tbank_payment_id, $4),
+                   refunded_kopecks = $5,
+                   paid_at = COALESCE(paid_at, now()),
+                   updated_at = now()
+            WHERE id = $1 AND status = ANY($6::text[]) AND (status <> $2 OR refunded_kopecks < $5) AND refunded_kopecks <= $5
+            """, [payment.id, target.rawValue, bankStatus, bankPaymentID, refundedTotal, t.from.map(\.rawValue)])
+        return try outcome(db, changed: changed, payment: payment, t, bankStatus: bankStatus)
+    }
+
+    /// What a guarded transition's row count means.
+    static func outcome(_ db: Transaction, changed: Int, payment: PaymentRecord, _ t: BankTransition,
+                        bankStatus: String) throws -> TransitionOutcome {
         if changed == 1 { return .applied }
         if payment.status == t.target { return .duplicate }
         guard t.isAnomalous(from: payment.status) else { return .stale }

@@ -35,14 +35,28 @@ public struct BankState: Equatable, Sendable {
     }
 }
 
+/// T-Bank's answer to a `Cancel` that came back with `Success: true`.
 public struct BankCancel: Equatable, Sendable {
+    /// The payment's status after the operation (`REFUNDED`, `PARTIAL_REFUNDED`, …).
     public let status: String
+    /// What was charged before this operation (kopecks, `OriginalAmount`).
     public let originalAmount: Int?
+    /// What stays charged after it (kopecks, `NewAmount`).
     public let newAmount: Int?
-    public init(status: String, originalAmount: Int?, newAmount: Int?) {
+    /// `ErrorCode` as sent ("0" when the operation went through).
+    public let errorCode: String
+    /// `PaymentId` and `ExternalRequestId` as the bank echoed them (nil when absent).
+    public let paymentID: String?
+    public let externalRequestID: String?
+
+    public init(status: String, originalAmount: Int?, newAmount: Int?, errorCode: String = "0", paymentID: String? = nil,
+                externalRequestID: String? = nil) {
         self.status = status
         self.originalAmount = originalAmount
         self.newAmount = newAmount
+        self.errorCode = errorCode
+        self.paymentID = paymentID
+        self.externalRequestID = externalRequestID
     }
 }
 

@@ -63,7 +63,8 @@ public struct TBankClient: BankAPI {
         if let receipt { fields.append(("Receipt", receipt)) }
         let r = try call("Cancel", fields)
         return BankCancel(status: r["Status"]?.stringValue ?? "", originalAmount: r["OriginalAmount"]?.intValue,
-                            newAmount: r["NewAmount"]?.intValue)
+                          newAmount: r["NewAmount"]?.intValue, errorCode: r["ErrorCode"]?.scalarText ?? "",
+                          paymentID: Self.paymentID(r["PaymentId"]), externalRequestID: r["ExternalRequestId"]?.stringValue)
     }
 
     static func paymentID(_ v: JSON?) -> String? {

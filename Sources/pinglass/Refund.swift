@@ -1,0 +1,64 @@
+import ArgumentParser
+import PinGlass
+
+struct Refund: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Send due refunds to T-Bank (Cancel) and record the bank's answer with the payment.",
+        discussion: """
+            Claims due refunds one at a time (pending ones, and requested ones whose retry time came \
+            or whose sender died), marks each `requested` before calling the bank, then sends T-Bank \
+            Cancel with the payment's own terminal: Amount = the refund, a refund receipt, and \
+            ExternalRequestId = the refund's UUID, so a retry after a lost answer returns the first \
+            outcome instead of refunding twice. A refund whose last attempt has an unknown outcome is \
+            asked about first (GetState). Money back: the refund becomes `succeeded` and the payment \
+            `partially_refunded` or `refunded`, the refunded sum taken from the bank's own answer \
+            (paid − NewAmount), in one transaction. Unknown outcomes (timeouts, network, 5xx, T-Bank \
+            9999) stay `requested` and are retried with backoff (--retry-base doubling up to \
+            --retry-cap), with an alert after --alert-after-attempts; any other T-Bank refusal \
+            (wrong amount, payment not refundable, receipt, terminal) fails the refund and alerts \
+            ADMIN_TELEGRAM_CHAT_ID (fix the cause, then `pinglass requeue-refund <id>`). A finished \
+            job or a manual refund wakes a waiting sender at once (PostgreSQL NOTIFY refund); --every \
+            is the longest wait. Safe to run on several machines at once. \
+            Cron: * * * * * pinglass refund --for 55s --every 10s
+            """
+    )
+
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var loop: DutyOptions
+
+    @Option(parsing: .unconditional, help: "At most this many refunds sent per pass.")
+    var batchSize: Int = RefundSenderDefaults.batchSize
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("How long GetState and Cancel may each take.", valueName: "duration"))
+    var timeout = Duration(seconds: RefundSenderDefaults.timeout)
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("How long a claimed refund is held (more than twice --timeout).", valueName: "duration"))
+    var lease = Duration(seconds: Double(RefundSenderDefaults.leaseSeconds))
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("First retry of an unknown outcome after about this long (doubles per attempt).",
+                                                        valueName: "duration"))
+    var retryBase = Duration(seconds: RefundSenderDefaults.retryBaseSeconds)
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("Longest wait between retries.", valueName: "duration"))
+    var retryCap = Duration(seconds: RefundSenderDefaults.retryCapSeconds)
+
+    @Option(parsing: .unconditional, help: "Alert (hourly) about a refund still unresolved after this many attempts.")
+    var alertAfterAttempts: Int = RefundSenderDefaults.alertAfterAttempts
+
+    var config: RefundSender.Config {
+        var config = RefundSender.Config()
+        config.batchSize = batchSize
+        config.timeout = timeout.seconds
+        config.leaseSeconds = Int(lease.seconds)
+        config.retryBaseSeconds = retryBase.seconds
+        config.retryCapSeconds = retryCap.seconds
+        config.alertAfterAttempts = alertAfterAttempts
+        return config
+    }
+
+    func validate() throws { _ = try loop.schedule(validating: config) }
+
+    func run() throws {
+        try loop.run(global: global, config: config, wakeOn: ["refund"]) { try RefundSender(deps: $0, config: $1) }
+    }
+}
