@@ -1,5 +1,5 @@
 # The two commands of the README, and a few more. Each script says what it does.
-.PHONY: run test stop bench bench-generation build clean
+.PHONY: run test stop bench bench-generation bench-refunds build clean
 
 run:            ## install, build, start PostgreSQL + pool + simulator + nginx on :8080
 	@bash scripts/run.sh
@@ -15,6 +15,9 @@ bench:          ## measure the pool next to nginx and pgbench (see BENCHMARKS.md
 
 bench-generation: ## the generation pipeline against the simulated Kie (see BENCHMARKS.md)
 	@bash bench/generation.sh
+
+bench-refunds:  ## refunds sent per second with 100 due, against the simulated bank (see BENCHMARKS.md)
+	@bash bench/refunds.sh
 
 build:
 	swift build -c release
