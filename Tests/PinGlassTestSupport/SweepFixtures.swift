@@ -60,13 +60,27 @@ public enum SweepFixtures {
     /// seconds from now (nil: none); due `runIn` seconds from now. Its id.
     public static func refund(_ db: Connection, paymentID: Int, state: String, leaseIn: Double?, runIn: Double = 0,
                               amount: Int = 100) throws -> Int {
-        try db.query("""
-            INSERT INTO refunds (payment_id, amount_kopecks, reason, requested_by, state, attempts, run_at, lease_token, lease_until, finished_at)
-            VALUES ($1, $2, 'fixture', 'test', $3, 1, now() + make_interval(secs => $5::float8),
-                    CASE WHEN $4::float8 IS NULL THEN NULL ELSE gen_random_uuid() END, now() + make_interval(secs => $4::float8),
-                    CASE WHEN $3 IN ('succeeded', 'failed') THEN now() END)
+        // A succeeded refund carries the bank's amounts (0009), and its money is recorded on the
+        // payment, as `pinglass refund` records them, so the audit sees a consistent pair.
+        let id = try db.query("""
+            INSERT INTO refunds (payment_id, amount_kopecks, reason, requested_by, state, attempts, run_at, lease_token, lease_until,
+                                 finished_at, bank_original_kopecks, bank_remaining_kopecks)
+            SELECT $1, $2, 'fixture', 'test', $3, 1, now() + make_interval(secs => $5::float8),
+                   CASE WHEN $4::float8 IS NULL THEN NULL ELSE gen_random_uuid() END, now() + make_interval(secs => $4::float8),
+                   CASE WHEN $3 IN ('succeeded', 'failed') THEN now() END,
+                   CASE WHEN $3 = 'succeeded' THEN p.amount_kopecks - p.refunded_kopecks END,
+                   CASE WHEN $3 = 'succeeded' THEN p.amount_kopecks - p.refunded_kopecks - $2 END
+            FROM payments p WHERE p.id = $1
             RETURNING id
             """, [paymentID, amount, state, leaseIn, runIn])[0].requiredInt("id")
+        if state == "succeeded" {
+            try db.execute("""
+                UPDATE payments SET refunded_kopecks = refunded_kopecks + $2,
+                       status = CASE WHEN refunded_kopecks + $2 >= amount_kopecks THEN 'refunded' ELSE 'partially_refunded' END
+                WHERE id = $1
+                """, [paymentID, amount])
+        }
+        return id
     }
 
     /// Installs test-only triggers that record, in `test_terminal_changes`, every update that
