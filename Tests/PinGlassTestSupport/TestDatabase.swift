@@ -1,6 +1,7 @@
 import Foundation
 import PinGlass
 import Postgres
+import XCTest
 
 /// A throwaway database per test, copied from a template that is migrated once per run.
 ///
@@ -16,7 +17,9 @@ public final class TestDatabase {
     /// One template per test process: processes running side by side never drop each other's.
     static let template = "pinglass_template_\(getpid())"
 
-    public init(migrated: Bool = true) throws {
+    public init(migrated: Bool = true, auditOnDrop: Bool = true) throws {
+        self.migrated = migrated
+        self.auditOnDrop = auditOnDrop
         try TestEnvironment.holdClusterShared()
         if migrated { try Self.prepareTemplate() }
         name = "t_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(16).lowercased()
@@ -31,9 +34,26 @@ public final class TestDatabase {
 
     public func connect() throws -> Connection { try Connection(url) }
 
+    /// Whether `drop()` first runs `pinglass audit`'s rules on this database and fails the
+    /// running test on any violation (issue 8: the audit is clean after every test). Only tests
+    /// that plant broken states on purpose (the audit's and the schema guards' own tests) turn
+    /// it off, and say why.
+    public var auditOnDrop: Bool
+    let migrated: Bool
+
     public func drop() {
+        if auditOnDrop && migrated { auditBeforeDrop() }
         guard let admin = try? Connection(TestEnvironment.adminURL()) else { return }
         _ = try? admin.execute("DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
+    }
+
+    /// The audit, as `pinglass audit` runs it; a database that cannot be reached (a test that
+    /// stopped PostgreSQL and left it so) is not audited.
+    func auditBeforeDrop() {
+        guard let c = try? connect() else { return }
+        defer { c.close() }
+        guard let violations = try? InvariantAudit.run(c), !violations.isEmpty else { return }
+        XCTFail("pinglass audit after the test: " + violations.map { "\($0.rule): \($0.ids.prefix(10))" }.joined(separator: "; "))
     }
 
     public static func migrationsDir() throws -> String { try TestEnvironment.root() + "/migrations" }
