@@ -27,6 +27,7 @@ final class DispatchBudgetTests: XCTestCase {
                 INSERT INTO generation_jobs (user_id, avatar_id, payment_id, style_id, total_photos, deadline_at)
                 VALUES ($1, $2, $3, 'pinglass', 15, now() + interval '1 hour') RETURNING id
                 """, [user, ready.avatarID, ready.paymentID])[0].requiredInt("id")
+            try c.execute("UPDATE payments SET consumed_by_job = $1 WHERE id = $2", [job, ready.paymentID])
             try c.execute("INSERT INTO generation_tasks (job_id, prompt_index, prompt_text) SELECT $1, i, 'a portrait prompt number ' || i FROM generate_series(0, 14) i", [job])
         }
         let env = Fixtures.kieEnv(simURL: simURL).merging([
@@ -52,6 +53,7 @@ final class DispatchBudgetTests: XCTestCase {
             INSERT INTO generation_jobs (user_id, avatar_id, payment_id, style_id, total_photos, deadline_at)
             VALUES ($1, $2, $3, 'pinglass', 3, now() + interval '1 hour') RETURNING id
             """, [user, more.avatarID, more.paymentID])[0].requiredInt("id")
+        try c.execute("UPDATE payments SET consumed_by_job = $1 WHERE id = $2", [job, more.paymentID])
         try c.execute("INSERT INTO generation_tasks (job_id, prompt_index, prompt_text) SELECT $1, i, 'a portrait prompt number ' || i FROM generate_series(0, 2) i", [job])
         try c.execute("DELETE FROM rate_events")
         let (s, o, e) = try Subprocess.capture(bin, ["dispatch", "--for", "5s", "--every", "1s"], environment: env)

@@ -49,6 +49,7 @@ final class DispatchCrashTests: XCTestCase {
                 INSERT INTO generation_jobs (user_id, avatar_id, payment_id, style_id, total_photos, deadline_at)
                 VALUES ($1, $2, $3, 'pinglass', 7, now() + interval '1 hour') RETURNING id
                 """, [user, ready.avatarID, ready.paymentID])[0].requiredInt("id")
+            try c.execute("UPDATE payments SET consumed_by_job = $1 WHERE id = $2", [job, ready.paymentID])
             try c.execute("""
                 INSERT INTO generation_tasks (job_id, prompt_index, prompt_text)
                 SELECT $1, i, 'a portrait prompt number ' || i FROM generate_series(0, 6) i

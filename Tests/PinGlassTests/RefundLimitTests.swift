@@ -11,7 +11,9 @@ final class RefundLimitTests: XCTestCase {
     var c: Connection!
 
     override func setUpWithError() throws {
-        db = try TestDatabase()
+        // The schema's refund guard is tested with rows written directly, not through the
+        // refund duty, so the bank's side of the money is never recorded on the payment.
+        db = try TestDatabase(auditOnDrop: false)
         c = try db.connect()
     }
     override func tearDown() { db?.drop() }
