@@ -72,4 +72,54 @@ final class PostgresRestartTests: XCTestCase {
         let failedPasses = loops.map { "\($0.duty): \(log($0.duty).components(separatedBy: "pass failed").count - 1)" }
         print(String(format: "PostgreSQL down for %.1fs; failed passes: ", restartSeconds) + failedPasses.joined(separator: ", "))
     }
+
+    /// PostgreSQL goes down while an album is on its way to Telegram (which shows it): the
+    /// deliverer knows the send went through and records it once the database is back,
+    /// in the same pass. Nothing waits for the row's lease to run out, and the album is not
+    /// sent a second time (only a killed deliverer may repeat a batch: CrashMatrixTests).
+    func testPostgresDownWhileAnAlbumIsInFlightShowsItOnce() throws {
+        let db = try TestDatabase()
+        defer { db.drop() }
+        let story = try PaidStory(database: db, telegramID: 64_002)
+        defer { story.stop() }
+        try story.kie.set(["failNext": 2])
+        try story.prepareAvatar()
+        try story.pay()
+        let job = try story.startJob()
+        let c = story.db
+        try Subprocess.waitUntil(timeout: 30, interval: 0.1, "the job to finish") {
+            for duty in ["dispatch", "poll-kie"] {
+                let run = try story.cli([duty] + (Quiesce.testFlags[duty] ?? []))
+                XCTAssertEqual(run.status, 0, run.output)
+            }
+            return try c.query("SELECT status FROM generation_jobs WHERE id = $1", [job])[0].string("status") == "partial"
+        }
+
+        // Telegram answers two seconds after it showed a message; the deliverer keeps its
+        // default lease (2 minutes), as in production.
+        try story.telegram.set(["latencyMs": 2000])
+        let logPath = try TestEnvironment.makeTempDir("album-in-flight") + "/deliver.log"
+        let deliver = try Subprocess.start(TestEnvironment.binDir() + "/pinglass", ["deliver", "--for", "60s", "--every", "1s"],
+                                           environment: story.cliEnvironment, logPath: logPath)
+        defer { deliver.terminate(); deliver.wait() }
+        func log() -> String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+        try Subprocess.waitUntil(timeout: 20, interval: 0.05, "the album in the chat") {
+            try story.telegram.messages(chat: story.telegramID).contains { $0["photoSha256"]?.stringValue != nil }
+        }
+        try TestEnvironment.pgControl("stop")
+        var up = false
+        defer { if !up { try? TestEnvironment.pgControl("start") } }
+        // Telegram's answer reaches the deliverer while the database is down.
+        try Subprocess.waitUntil(timeout: 15, interval: 0.1, "the deliverer to meet the stopped database") {
+            log().contains("database is unreachable") || log().contains("pass failed")
+        }
+        try TestEnvironment.pgControl("start")
+        up = true
+
+        try Subprocess.waitUntil(timeout: 20, interval: 0.2, "every delivery recorded") { try Quiesce.openWork(c).deliveries == 0 }
+        XCTAssertTrue(deliver.isRunning, "the same deliverer: \(log().suffix(2000))")
+        try story.telegram.set(["latencyMs": nil])
+        try Quiesce(environment: story.cliEnvironment).run()      // the refund
+        try assertSettled(story, job: job, outcome: .partial, "PostgreSQL down while an album was in flight")
+    }
 }
