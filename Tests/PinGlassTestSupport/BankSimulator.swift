@@ -31,6 +31,12 @@ public struct BankSimulator: Sendable {
         try call("GET", "requests?method=" + method)["requests"]?.arrayValue ?? []
     }
 
+    /// The notifications the bank queued for a payment, with what our webhook answered:
+    /// `attempts`, `delivered`, `lastStatus` (502 when nginx found no worker alive), `body`.
+    public func notifications(_ paymentID: String) throws -> [JSON] {
+        try call("GET", "notifications?payment_id=" + paymentID)["notifications"]?.arrayValue ?? []
+    }
+
     /// Sends due notifications now (held ones too).
     public func deliver() throws { _ = try call("POST", "deliver", ["force": true]) }
 

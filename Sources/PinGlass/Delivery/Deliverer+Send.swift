@@ -38,6 +38,7 @@ extension Deliverer {
         }
         // Intent: the lease and the chat's hold renewed, the budget slots stamped, right
         // before the call.
+        let heldUntil = System.monotonic() + Double(config.leaseSeconds)
         guard try renew(db, row) else {
             report.leaseLost += 1
             try budget.release(db, slots)
@@ -51,7 +52,11 @@ extension Deliverer {
             try stopForToken(row, why, db, &report)
             return false
         }
-        try record(verdict, row, sentTo: chat, db, &report)
+        // Telegram's answer is a fact now: a database outage delays its record, never drops
+        // it (the batch would be sent again once the lease ran out).
+        try KnownOutcome.record(heldUntil: heldUntil, what: "delivery \(row.id): \(verdict)", log: log) {
+            try record(verdict, row, sentTo: chat, db, &report)
+        }
         return true
     }
 

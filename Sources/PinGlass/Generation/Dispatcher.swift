@@ -100,6 +100,7 @@ public struct Dispatcher: Duty {
                 // Calls go out one after another: a slow Kie can outlast a batch's lease, and
                 // a task whose lease was taken back meanwhile (and maybe resubmitted by another
                 // dispatcher) must not be submitted again from this list.
+                let heldUntil = System.monotonic() + Double(config.leaseSeconds)
                 guard try renewLease(db, task) else {
                     report.leaseLost += 1
                     try budget.release(db, [grant.slots[i]])
@@ -109,7 +110,11 @@ public struct Dispatcher: Duty {
                 do {
                     let id = try kie.createTask(request(task, urls))
                     Crashpoint.hit("dispatch.after-create")
-                    try recordSubmitted(db, task, kieTaskID: id)
+                    // Kie made the task (and charges for it): a database outage delays the
+                    // record, never drops it (a resubmit would pay for a second one).
+                    try KnownOutcome.record(heldUntil: heldUntil, what: "task \(task.id) created at Kie as \(id)", log: log) {
+                        try recordSubmitted(db, task, kieTaskID: id)
+                    }
                     report.submitted += 1
                 } catch let error as KieError {
                     try handle(error, task, db, &report)

@@ -122,6 +122,10 @@ public struct RefundSender: Duty {
         let terminalKey: String
         let paid: Int
         let receipt: PaymentReceipt
+        /// The end of the claim's lease on the monotonic clock (taken before the claim, so
+        /// never later than the database's): until then this sender holds a known outcome
+        /// through a database outage (`KnownOutcome`).
+        let heldUntil: Double
     }
 
     /// The intent (rule 9), in one guarded autocommit statement: the next due refund, oldest
@@ -129,6 +133,7 @@ public struct RefundSender: Duty {
     /// keeps concurrent senders apart; the subquery's lock re-checks the row, so `was` is
     /// the state this claim moved it from.
     func claim() throws -> ClaimedRefund? {
+        let heldUntil = System.monotonic() + Double(config.leaseSeconds)
         guard let r = try deps.db().query("""
             UPDATE refunds r SET state = 'requested', attempts = r.attempts + 1, lease_token = gen_random_uuid(),
                    lease_until = now() + make_interval(secs => $1)
@@ -149,7 +154,7 @@ public struct RefundSender: Duty {
                              externalRequestID: r.requiredString("erid"), attempts: r.requiredInt("attempts"),
                              lease: r.requiredString("lease"), outcomeUnknown: r.string("was") == "requested",
                              bankPaymentID: r.string("tbank_payment_id") ?? "", terminalKey: r.requiredString("terminal_key"),
-                             paid: r.requiredInt("paid"), receipt: receipt)
+                             paid: r.requiredInt("paid"), receipt: receipt, heldUntil: heldUntil)
     }
 
     /// The calls for one claimed refund (outside any transaction) and the recording of
@@ -188,7 +193,11 @@ public struct RefundSender: Duty {
                                       paid: refund.paid) {
         case .refunded(let answer):
             Crashpoint.hit("refund.after-bank-ok")
-            try recordSucceeded(refund, answer, &report)
+            // The bank gave the money back: a database outage delays the record, never drops it
+            // (the retry would ask GetState and repeat the Cancel, answered by its ExternalRequestId).
+            try KnownOutcome.record(heldUntil: refund.heldUntil, what: "refund \(refund.id) made by the bank", log: log) {
+                try recordSucceeded(refund, answer, &report)
+            }
         case .refused(let code, let message):
             try recordFailed(refund, code: code, message: message, &report)
         case .retry(let why):
