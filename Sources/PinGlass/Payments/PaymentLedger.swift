@@ -14,6 +14,8 @@ public struct PaymentRecord: Equatable, Sendable {
     public let photoCount: Int
     public let tier: String
     public let consumed: Bool
+    /// No refund row and nothing given back (`PaymentEligibility.untouchedByRefunds`).
+    public let untouchedByRefunds: Bool
     public let paymentURL: String?
     public let createdAt: Double
     /// When the payment link stops working (T-Bank `RedirectDueDate`).
@@ -21,7 +23,8 @@ public struct PaymentRecord: Equatable, Sendable {
 
     static let columns = """
         id, user_id, order_id, tbank_payment_id, terminal, terminal_key, status, amount_kopecks, refunded_kopecks,
-        photo_count, tier, consumed_by_job IS NOT NULL AS consumed, payment_url, extract(epoch FROM created_at)::float8 AS created,
+        photo_count, tier, consumed_by_job IS NOT NULL AS consumed, \(PaymentEligibility.untouchedByRefunds) AS untouched,
+        payment_url, extract(epoch FROM created_at)::float8 AS created,
         extract(epoch FROM redirect_due_at)::float8 AS redirect_due
         """
 
@@ -42,6 +45,7 @@ public struct PaymentRecord: Equatable, Sendable {
         photoCount = r.requiredInt("photo_count")
         tier = r.requiredString("tier")
         consumed = r.bool("consumed") ?? false
+        untouchedByRefunds = r.bool("untouched") ?? false
         paymentURL = r.string("payment_url")
         createdAt = r.double("created") ?? 0
         redirectDueAt = r.double("redirect_due") ?? 0
