@@ -115,6 +115,7 @@ public struct Sweeper: Duty {
         var report = Report()
         let db = try deps.db()
         let limit = config.batchSize
+        let chat = deps.config.adminTelegramChatID
         // Each step in batches: a full batch means there may be more.
         func batches(_ step: () throws -> Int) throws -> Bool {
             while true {
@@ -125,12 +126,13 @@ public struct Sweeper: Duty {
         let taskSteps: [() throws -> Int] = [
             { let n = try TaskSweep.rescueExpiredSubmits(db, maxAttempts: config.maxAttempts, limit: limit)
               report.submitLeasesRescued += n; return n },
-            { try ended(TaskSweep.abandonExpiredSubmits(db, maxAttempts: config.maxAttempts, limit: limit), \.submitsAbandoned, &report) },
+            { try ended(TaskSweep.abandonExpiredSubmits(db, maxAttempts: config.maxAttempts, limit: limit, adminChatID: chat),
+                        \.submitsAbandoned, &report) },
             { try ended(TaskSweep.failPastDeadline(db, graceSeconds: config.deadlineGraceSeconds,
-                                                  fallbackDeadlineSeconds: config.taskDeadlineSeconds, limit: limit),
+                                                  fallbackDeadlineSeconds: config.taskDeadlineSeconds, limit: limit, adminChatID: chat),
                         \.tasksPastDeadline, &report) },
-            { try ended(TaskSweep.failUnsubmittedPastJobDeadline(db, limit: limit), \.tasksPastJobDeadline, &report) },
-            { let done = try JobFinish.finishStranded(db, limit: limit)
+            { try ended(TaskSweep.failUnsubmittedPastJobDeadline(db, limit: limit, adminChatID: chat), \.tasksPastJobDeadline, &report) },
+            { let done = try JobFinish.finishStranded(db, limit: limit, adminChatID: chat)
               report.jobsFinished += done.count; logFinished(done); return done.count },
         ]
         let leaseSteps: [() throws -> Int] = [
