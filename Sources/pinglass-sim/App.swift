@@ -141,7 +141,7 @@ final class SimApp {
                 return .json(["error": "unknown payment"], status: 404)
             }
             let refunds = try SimStore.refunds(db, paymentID: p.id)
-            return .json(["paymentId": .int(p.id), "status": .string(p.status), "amount": .int(p.amount),
+            return .json(["paymentId": .int(p.id), "status": .string(p.status), "route": .string(p.route), "amount": .int(p.amount),
                           "charged": .int(p.charged), "orderId": .string(p.orderID),
                           "refunded": .int(refunds.map { $0.requiredInt("amount") }.reduce(0, +)),
                           "cancels": .array(refunds.map { r in
@@ -171,12 +171,13 @@ final class SimApp {
         let amount = Money(kopecks: p.amount)
         let buttons = open ? """
             <form method="post"><button name="action" value="pay" class="pay">Pay \(amount)</button>
+            <button name="action" value="pay-sbp">Pay by SBP</button>
             <button name="action" value="decline">Decline (card refused)</button>
             <button name="action" value="3ds-fail">Fail 3-D Secure</button></form>
             """ : "<p>Status: <b>\(escape(p.status))</b></p>"
         return page("""
             <h1>T-Bank (simulated)</h1><p>\(escape(p.description))</p><p class="amount">\(amount)</p>
-            <p>Order \(escape(p.orderID)) · payment \(p.id)</p>\(buttons)\(try refundsHTML(p, db))
+            <p>Order \(escape(p.orderID)) · payment \(p.id)\(p.isSBP ? " · paid by SBP" : "")</p>\(buttons)\(try refundsHTML(p, db))
             """)
     }
 

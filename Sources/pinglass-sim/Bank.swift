@@ -7,6 +7,11 @@ import Postgres
 /// with the bank's envelope, Token validation exactly like the bank (error 204), duplicate
 /// OrderId refusal, Receipt sum check, partial refunds and `ExternalRequestId` idempotency;
 /// signed notifications to NotificationURL, re-sent until the answer is exactly `200 OK`.
+///
+/// A payment is made by card (`Route` ACQ, `Source` cards) or by SBP (the customer's
+/// `pay-sbp`: `Route` SBP, `Source` sbp; the values are this simulator's, the real ones are
+/// not in our reference). For SBP, Cancel ignores `ExternalRequestId` (§1.8: "not for
+/// SBP"): every Cancel is a new refund.
 struct Bank {
     let db: Connection
     let terminals: [TBankTerminal]
@@ -73,13 +78,25 @@ struct Bank {
         return p
     }
 
+    /// GetState. `Amount` is what the payment has charged now: after a refund or a
+    /// reversal, what stays charged (the assumption `BankState.amount` documents: §1.6 names
+    /// the field without saying); before, the payment's amount. `Params` carry `Route` and
+    /// `Source`, as the notifications' `DATA` do.
     func getState(_ req: JSON, _ terminal: TBankTerminal) throws -> Response {
         if let code = try SimStore.switchValue(db, "getstate_error") { return fail(code, "Simulated GetState failure") }
         let delay = try SimStore.switchInt(db, "getstate_delay_ms")
         if delay > 0 { System.sleep(seconds: Double(delay) / 1000) }     // a slow bank
         guard let p = try paymentFor(db, req, terminal) else { return fail("7", "Платеж не найден") }
+        let moneyBack = ["PARTIAL_REFUNDED", "REFUNDED", "PARTIAL_REVERSED", "REVERSED"].contains(p.status)
+        let params: JSON = .array(routeData(p).map { ["Key": .string($0.0), "Value": .string($0.1)] })
         return .json(["Success": true, "ErrorCode": "0", "TerminalKey": .string(terminal.key), "Status": .string(p.status),
-                      "PaymentId": .string(String(p.id)), "OrderId": .string(p.orderID), "Amount": .int(p.amount)])
+                      "PaymentId": .string(String(p.id)), "OrderId": .string(p.orderID),
+                      "Amount": .int(moneyBack ? p.charged : p.amount), "Params": params])
+    }
+
+    /// How the payment was made, as `Route` and `Source` (GetState `Params`, notification `DATA`).
+    func routeData(_ p: SimStore.Payment) -> [(String, String)] {
+        p.isSBP ? [("Route", "SBP"), ("Source", "sbp")] : [("Route", "ACQ"), ("Source", "cards")]
     }
 
     func confirm(_ req: JSON, _ terminal: TBankTerminal) throws -> Response {
@@ -118,12 +135,13 @@ struct Bank {
     func performCancel(_ req: JSON, _ terminal: TBankTerminal) throws -> Response {
         let externalID = req["ExternalRequestId"]?.stringValue
         return try db.withTransaction { tx in
-            if let externalID, let stored = try tx.query("""
+            guard let p = try paymentFor(tx, req, terminal, lock: true) else { return fail("7", "Платеж не найден") }
+            // The key returns the first outcome, except for SBP, where every Cancel is new (§1.8).
+            if let externalID, !p.isSBP, let stored = try tx.query("""
                 SELECT answer FROM sim.cancels WHERE terminal_key = $1 AND external_request_id = $2
                 """, [terminal.key, externalID]).first {
                 return .jsonBytes(Array(stored.requiredString("answer").utf8))   // same request: same outcome
             }
-            guard let p = try paymentFor(tx, req, terminal, lock: true) else { return fail("7", "Платеж не найден") }
             let requested = req["Amount"]?.intValue
             let newStatus: String
             let original: Int
@@ -159,8 +177,10 @@ struct Bank {
                                             ("OrderId", .string(p.orderID))]
             if let externalID {
                 fields.append(("ExternalRequestId", .string(externalID)))
-                try tx.execute("INSERT INTO sim.cancels (terminal_key, external_request_id, payment_id, answer) VALUES ($1, $2, $3, $4)",
-                               [terminal.key, externalID, p.id, JSON.object(fields).serialized])
+                try tx.execute("""
+                    INSERT INTO sim.cancels (terminal_key, external_request_id, payment_id, answer) VALUES ($1, $2, $3, $4)
+                    ON CONFLICT (terminal_key, external_request_id) DO NOTHING
+                    """, [terminal.key, externalID, p.id, JSON.object(fields).serialized])
             }
             return .json(.object(fields))
         }
@@ -170,14 +190,19 @@ struct Bank {
         try tx.execute("UPDATE sim.payments SET status = $2, charged = $3 WHERE payment_id = $1", [p.id, status, charged])
     }
 
-    /// A customer action on the payment page (or the control API): pay, decline, 3ds-fail.
+    /// A customer action on the payment page (or the control API): pay (by card), pay-sbp,
+    /// decline, 3ds-fail.
     func customer(_ p: SimStore.Payment, action: String) throws -> String? {
         try db.withTransaction { tx in
-            guard let current = try SimStore.payment(tx, p.id, lock: true), ["NEW", "FORM_SHOWED"].contains(current.status) else {
+            guard var current = try SimStore.payment(tx, p.id, lock: true), ["NEW", "FORM_SHOWED"].contains(current.status) else {
                 return nil
             }
             switch action {
-            case "pay":
+            case "pay", "pay-sbp":
+                if action == "pay-sbp" {
+                    try tx.execute("UPDATE sim.payments SET route = 'SBP' WHERE payment_id = $1", [current.id])
+                    current = try SimStore.payment(tx, current.id) ?? current
+                }
                 try setStatus(tx, current, "CONFIRMED", charged: current.amount)
                 var statuses = ["AUTHORIZED", "CONFIRMED"]
                 if try SimStore.switchOn(tx, "notify_out_of_order") { statuses.reverse() }
@@ -205,7 +230,7 @@ struct Bank {
             ("TerminalKey", .string(terminal.key)), ("OrderId", .string(p.orderID)), ("Success", .bool(success)),
             ("Status", .string(status)), ("PaymentId", .number(String(p.id))), ("ErrorCode", .string(errorCode)),
             ("Amount", .int(amount)), ("CardId", .number("10452089")), ("Pan", "430000******0777"), ("ExpDate", "1230"),
-        ] + extra + [("DATA", ["Route": "ACQ", "Source": "cards"])])
+        ] + extra + [("DATA", .object(routeData(p).map { ($0.0, .string($0.1)) }))])
         let copies = 1 + (try SimStore.switchInt(tx, "notify_duplicates"))
         for _ in 0..<copies {
             try tx.execute("INSERT INTO sim.notifications (payment_id, url, body) VALUES ($1, $2, $3)", [p.id, url, body])

@@ -21,6 +21,9 @@ enum SimStore {
             created_at       timestamptz NOT NULL DEFAULT now(),
             UNIQUE (terminal_key, order_id)
         );
+        -- How the customer paid: 'ACQ' (card acquiring) or 'SBP' (the Faster Payments System,
+        -- where Cancel does not honour ExternalRequestId).
+        ALTER TABLE sim.payments ADD COLUMN IF NOT EXISTS route text NOT NULL DEFAULT 'ACQ';
         CREATE SEQUENCE IF NOT EXISTS sim.payment_ids START 7000000001;
         CREATE TABLE IF NOT EXISTS sim.cancels (
             terminal_key        text NOT NULL,
@@ -112,6 +115,10 @@ enum SimStore {
         let notificationURL: String?
         let successURL: String?
         let failURL: String?
+        /// `ACQ` (card) or `SBP`.
+        let route: String
+
+        var isSBP: Bool { route == "SBP" }
 
         init(_ r: Row) {
             id = r.requiredInt("payment_id")
@@ -124,6 +131,7 @@ enum SimStore {
             notificationURL = r.string("notification_url")
             successURL = r.string("success_url")
             failURL = r.string("fail_url")
+            route = r.string("route") ?? "ACQ"
         }
     }
 

@@ -15,7 +15,8 @@ struct Sweep: ParsableCommand {
             again (still requested: the refund duty asks the bank before sending again). \
             Alerts (to ADMIN_TELEGRAM_CHAT_ID through the delivery queue, at most once per alert an hour; \
             logged always): a duty with no successful pass for --worker-silence (prune: 26 h), due work \
-            older than --queue-alert, at least --5xx-alert server errors within --5xx-window. \
+            older than --queue-alert, refunds owed (failed, or requested for over a day; hourly until \
+            none is left), at least --5xx-alert server errors within --5xx-window. \
             Safe to run on several machines at once. \
             Cron: * * * * * pinglass sweep
             """

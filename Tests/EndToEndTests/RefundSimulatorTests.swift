@@ -33,11 +33,11 @@ final class RefundSimulatorTests: XCTestCase {
 
     /// A payment made through our API and paid on the simulated bank (its notifications
     /// reached our webhook): succeeded.
-    func paid(_ telegramID: Int64) throws -> (id: Int, bankID: String, orderID: String) {
+    func paid(_ telegramID: Int64, sbp: Bool = false) throws -> (id: Int, bankID: String, orderID: String) {
         let created = try JSON.parse(try stack.send("POST", "/api/payment/create", body: #"{"tierId":"starter"}"#,
                                                     headers: [("Content-Type", "application/json"), Fixtures.auth(telegramID: telegramID)]).body)
         let bankID = try XCTUnwrap(created["paymentId"]?.stringValue)
-        try bank.pay(bankID)
+        try bank.pay(bankID, sbp: sbp)
         let row = try c.query("SELECT id, status, order_id FROM payments WHERE tbank_payment_id = $1", [bankID])[0]
         XCTAssertEqual(row.string("status"), "succeeded")
         return (row.requiredInt("id"), bankID, row.requiredString("order_id"))
@@ -111,9 +111,9 @@ final class RefundSimulatorTests: XCTestCase {
     }
 
     /// The bank refunds, then its answer is lost (504, 502, an HTML page, a timeout): the
-    /// refund stays requested; the retry asks GetState, resends the same key and records the
-    /// bank's first answer. One refund at the bank; the payment moved by that answer alone
-    /// (notifications held back until the end).
+    /// refund stays requested; the retry asks GetState, whose figures show the refund went
+    /// through, and records them. One refund at the bank; the payment moved by the bank's
+    /// figures alone (notifications held back until the end).
     func testALostAnswerAfterTheBankRefundedEndsInExactlyOneRefund() throws {
         let faults: [JSON] = [["cancel_drop_answer": "504"], ["cancel_drop_answer": "502"], ["cancel_drop_answer": "garbage"],
                               ["cancel_delay_ms": 2500]]
@@ -149,6 +149,45 @@ final class RefundSimulatorTests: XCTestCase {
             try bank.deliver()
             XCTAssertEqual(try Fixtures.paymentState(c, p.id).refunded, 20_000, "\(fault)")
         }
+        XCTAssertEqual(try InvariantAudit.run(c), [])
+    }
+
+    /// C1: 499 ₽ paid by SBP, where the bank does not honour ExternalRequestId (every Cancel
+    /// is a new refund). 108.47 ₽ refunded, the answer lost (504, then a held notification):
+    /// the retry asks GetState, whose figures show the refund went through, and records it
+    /// without a second Cancel. Exactly one refund at the bank; the payment moved by it.
+    func testALostAnswerOnAnSBPPaymentEndsInExactlyOneRefundAtTheBank() throws {
+        let p = try paid(8251, sbp: true)
+        XCTAssertEqual(try bank.payment(p.bankID)["route"]?.stringValue, "SBP")
+        let r = try refund(p.bankID, 10_847)
+        try bank.set(["notify_hold": true, "cancel_drop_answer": "504", "cancel_drop_answer_times": 1])
+        XCTAssertEqual(try pass(timeout: 1).retried, 1)
+        XCTAssertEqual(try bank.payment(p.bankID)["refunded"]?.intValue, 10_847, "the bank did it")
+
+        try makeDue(r.refundID)
+        let retry = try pass(timeout: 1)
+        XCTAssertEqual(retry.askedState, 1)
+        XCTAssertEqual(retry.sent, 0, "no second Cancel")
+        XCTAssertEqual(retry.succeeded, 1)
+        let atBank = try bank.payment(p.bankID)
+        XCTAssertEqual(atBank["cancels"]?.arrayValue?.count, 1, "exactly one refund at the bank")
+        XCTAssertEqual(atBank["charged"]?.intValue, 39_053)
+        XCTAssertEqual(try bank.requests("Cancel").count, 1)
+        let s = try state(r.refundID)
+        XCTAssertEqual(s.string("state"), "succeeded")
+        XCTAssertEqual(s.int("bank_original_kopecks"), 49_900)
+        XCTAssertEqual(s.int("bank_remaining_kopecks"), 39_053)
+        XCTAssertEqual(try Fixtures.paymentState(c, p.id).status, "partially_refunded")
+        XCTAssertEqual(try Fixtures.paymentState(c, p.id).refunded, 10_847)
+        XCTAssertEqual(try pass(), RefundSender.Report(), "nothing left to send")
+        try bank.set(["notify_hold": nil])
+        try bank.deliver()
+        XCTAssertEqual(try Fixtures.paymentState(c, p.id).refunded, 10_847, "the late notification changes nothing")
+
+        // The simulator's SBP: the same key does refund again (what the sender must never rely on).
+        _ = try TBankClient(apiURL: stack.simURL + "/v2", terminal: Fixtures.testTerminal)
+            .cancel(paymentID: p.bankID, amount: 100, externalRequestID: r.externalRequestID)
+        XCTAssertEqual(try bank.payment(p.bankID)["cancels"]?.arrayValue?.count, 2)
         XCTAssertEqual(try InvariantAudit.run(c), [])
     }
 

@@ -19,8 +19,11 @@ public struct BankSimulator: Sendable {
     /// Sets switches (see the simulator's Bank.cancel); null clears one.
     public func set(_ switches: JSON) throws { _ = try call("POST", "switches", switches) }
 
-    /// The customer pays on the bank's page (notifications go out at once).
-    public func pay(_ paymentID: String) throws { _ = try call("POST", "customer", ["paymentId": .string(paymentID), "action": "pay"]) }
+    /// The customer pays on the bank's page (notifications go out at once), by card or by
+    /// SBP (where Cancel ignores ExternalRequestId: every Cancel is a new refund).
+    public func pay(_ paymentID: String, sbp: Bool = false) throws {
+        _ = try call("POST", "customer", ["paymentId": .string(paymentID), "action": .string(sbp ? "pay-sbp" : "pay")])
+    }
 
     /// The bank's view: `status`, `amount`, `charged`, `refunded` and `cancels` (each with
     /// `externalRequestId`, `amount`, `status`, `originalAmount`, `newAmount`).

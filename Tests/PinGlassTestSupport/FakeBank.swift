@@ -3,8 +3,11 @@ import PinGlass
 
 /// An in-process `BankAPI` for unit tests of duties and handlers: records every call
 /// (thread-safe), answers with a scripted state, can be slow or fail; Cancel refunds from
-/// what is still charged, answers a repeated ExternalRequestId with its first outcome, and
-/// follows `cancelSteps` first. End-to-end tests use the simulator instead.
+/// what is still charged, answers a repeated ExternalRequestId with its first outcome
+/// (except for an SBP payment: `route = "SBP"`, every Cancel is a new refund, §1.8), and
+/// follows `cancelSteps` first. Once a Cancel gave money back, GetState reports it like
+/// the simulator: PARTIAL_REFUNDED / REFUNDED with `Amount` = what stays charged.
+/// End-to-end tests use the simulator instead.
 ///
 /// ```swift
 /// let bank = FakeBank(state: "CONFIRMED")
@@ -38,6 +41,13 @@ public final class FakeBank: BankAPI, @unchecked Sendable {
     public var amount: Int?
     public var delay: Double
     public var failure: TBankError?
+    /// How the payment was paid, reported in GetState `Params`: `ACQ` (card) or `SBP`
+    /// (Cancel ignores ExternalRequestId), or nil for no `Params` at all.
+    public var route: String? {
+        get { let root = parent ?? self; root.lock.lock(); defer { root.lock.unlock() }; return root._route }
+        set { lock.lock(); _route = newValue; lock.unlock() }
+    }
+    private var _route: String? = "ACQ"
     /// Scripted Cancel outcomes, used up in order; then Cancel refunds like the bank: from
     /// what is still charged (starting at `amount`), the same ExternalRequestId answering
     /// the first outcome again.
@@ -92,7 +102,15 @@ public final class FakeBank: BankAPI, @unchecked Sendable {
 
     public func getState(paymentID: String) throws -> BankState {
         try record("GetState", paymentID)
-        return BankState(paymentID: paymentID, status: state, amount: amount, orderID: nil)
+        let root = parent ?? self
+        let route = self.route
+        let params = route.map { ["Route": $0, "Source": $0 == "SBP" ? "sbp" : "cards"] } ?? [:]
+        root.lock.lock()
+        let left = root.charged[paymentID]
+        root.lock.unlock()
+        guard let left else { return BankState(paymentID: paymentID, status: state, amount: amount, orderID: nil, params: params) }
+        return BankState(paymentID: paymentID, status: left == 0 ? "REFUNDED" : "PARTIAL_REFUNDED", amount: left, orderID: nil,
+                         params: params)
     }
 
     public func cancel(paymentID: String, amount: Int?, externalRequestID: String, receipt: JSON?) throws -> BankCancel {
@@ -116,7 +134,7 @@ public final class FakeBank: BankAPI, @unchecked Sendable {
     private func refund(paymentID: String, amount: Int?, externalRequestID: String) throws -> BankCancel {
         lock.lock()
         defer { lock.unlock() }
-        if let first = answered[externalRequestID] { return first }
+        if _route != "SBP", let first = answered[externalRequestID] { return first }
         let before = charged[paymentID] ?? (self.amount ?? 0)
         let take = amount ?? before
         guard take > 0, take <= before else {

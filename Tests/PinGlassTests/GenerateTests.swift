@@ -81,6 +81,41 @@ final class GenerateTests: XCTestCase {
         XCTAssertEqual(generate(9401, #"{"avatarId":\#(ready.avatarID)}"#).status, 202, "staff on TEST_TELEGRAM_IDS")
     }
 
+    /// S4: an operator's refund of an unconsumed payment is in flight (its Cancel has not
+    /// landed): the payment must not be consumed, or the user gets the photos and the money.
+    /// The API answers as with no usable payment (402 PAYMENT_REQUIRED); a payment no refund
+    /// touched is used instead; a failed refund (to be re-queued) blocks it too.
+    func testAPaymentBeingRefundedIsNotConsumed() throws {
+        let ready = try GenerationFixtures.readyToGenerate(c, telegramID: 9351)
+        let queued = try ManualRefunds.request(c, payment: ready.bankID, amount: Money(kopecks: 49_900), reason: "customer asked",
+                                               actor: "test")
+        let refused = generate(9351, #"{"avatarId":\#(ready.avatarID)}"#)
+        XCTAssertEqual(refused.status, 402, refused.bodyText)
+        XCTAssertEqual(code(refused), "PAYMENT_REQUIRED")
+        XCTAssertTrue(refused.bodyText.contains("being refunded"), refused.bodyText)
+        XCTAssertNil(try c.query("SELECT consumed_by_job FROM payments WHERE id = $1", [ready.paymentID])[0].int("consumed_by_job"))
+        let auth = Fixtures.auth(telegramID: 9351)
+        let status = try JSON.parse(app.get("/api/payment/status", query: "payment_id=\(ready.bankID)", headers: [auth.0: auth.1]).body)
+        XCTAssertEqual(status["usable"], false, "the status endpoint tells the same")
+
+        // Failed (the bank refused it): still not consumable until an operator settles it.
+        try c.execute("UPDATE refunds SET state = 'requested' WHERE id = $1", [queued.refundID])
+        try c.execute("UPDATE refunds SET state = 'failed', finished_at = now() WHERE id = $1", [queued.refundID])
+        XCTAssertEqual(code(generate(9351, #"{"avatarId":\#(ready.avatarID)}"#)), "PAYMENT_REQUIRED")
+
+        // A second, untouched payment of the same user is used, though the refunded one is older.
+        let userID = try c.query("SELECT user_id FROM payments WHERE id = $1", [ready.paymentID])[0].requiredInt("user_id")
+        let fresh = try c.query("""
+            INSERT INTO payments (user_id, order_id, terminal, terminal_key, tbank_payment_id, tier, photo_count, amount_kopecks, status,
+                                  paid_at, redirect_due_at)
+            VALUES ($1, 'o9351', 'test', 'k', 'b9351', 'starter', 7, 49900, 'succeeded', now(), now() + interval '1 day') RETURNING id
+            """, [userID])[0].requiredInt("id")
+        let r = generate(9351, #"{"avatarId":\#(ready.avatarID)}"#)
+        XCTAssertEqual(r.status, 202, r.bodyText)
+        XCTAssertNotNil(try c.query("SELECT consumed_by_job FROM payments WHERE id = $1", [fresh])[0].int("consumed_by_job"))
+        XCTAssertNil(try c.query("SELECT consumed_by_job FROM payments WHERE id = $1", [ready.paymentID])[0].int("consumed_by_job"))
+    }
+
     func testPerUserLimitsOneAMinuteAndThreeActive() throws {
         for i in 0..<4 { try GenerationFixtures.readyToGenerate(c, telegramID: 9501) ; _ = i }
         let avatars = try c.query("SELECT a.id FROM avatars a JOIN users u ON u.id = a.user_id WHERE u.telegram_user_id = 9501 ORDER BY a.id")

@@ -124,14 +124,26 @@ final class JobFinishTests: XCTestCase {
         XCTAssertEqual(try count("telegram_deliveries"), 0)
     }
 
-    /// A refund never takes more than the payment has left (a manual refund came first).
-    func testTheRefundIsCappedByWhatOtherRefundsAlreadyTook() throws {
+    /// A refund never takes more than the payment has left (a manual refund came first);
+    /// cut below what the rule owes, it raises an alert per job (a person checks the
+    /// customer got everything owed). A refund that is not cut raises none.
+    func testTheRefundIsCappedByWhatOtherRefundsAlreadyTookAndTheCutIsAlerted() throws {
         let job = try PollFixtures.runningJob(deps, telegramID: 7551, photos: 7)
         try c.execute("""
             INSERT INTO refunds (payment_id, amount_kopecks, reason, requested_by) VALUES ($1, 40000, 'manual', 'admin')
             """, [job.paymentID])
         try PollFixtures.settle(c, job, succeeded: 0, failed: 7)
-        XCTAssertEqual(try JobFinish.finish(c, jobID: job.id)?.refundKopecks, 9_900)
+        XCTAssertEqual(try JobFinish.finish(c, jobID: job.id, adminChatID: 4242)?.refundKopecks, 9_900)
+        let alerts = try c.query("SELECT chat_id, payload->>'key' AS key, payload->>'text' AS text FROM telegram_deliveries WHERE kind = 'alert'")
+        XCTAssertEqual(alerts.map { $0.string("key") }, ["refund-cut:job:\(job.id)"])
+        XCTAssertEqual(alerts.first?.int("chat_id"), 4242)
+        XCTAssertTrue(alerts.first?.requiredString("text").contains("owes 499.00 RUB") == true, alerts.first?.string("text") ?? "")
+        XCTAssertTrue(alerts.first?.requiredString("text").contains("cut to 99.00 RUB") == true, alerts.first?.string("text") ?? "")
+
+        let whole = try PollFixtures.runningJob(deps, telegramID: 7552, photos: 7)
+        try PollFixtures.settle(c, whole, succeeded: 0, failed: 7)
+        XCTAssertEqual(try JobFinish.finish(c, jobID: whole.id, adminChatID: 4242)?.refundKopecks, 49_900)
+        XCTAssertEqual(try c.query("SELECT count(*)::int AS n FROM telegram_deliveries WHERE kind = 'alert'")[0].int("n"), 1, "not cut: no alert")
     }
 
     func testFinishingTwiceChangesNothing() throws {

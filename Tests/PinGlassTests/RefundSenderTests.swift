@@ -91,9 +91,9 @@ final class RefundSenderTests: XCTestCase {
     }
 
     /// The answer is lost after the bank refunded: the row stays `requested` (never failed),
-    /// due after a backoff; the retry asks GetState first, then sends the same key, and the
-    /// bank answers the first outcome: one refund.
-    func testAnUnknownOutcomeIsAskedAboutThenRetriedWithTheSameKey() throws {
+    /// due after a backoff; the retry asks GetState first, whose figures show the refund
+    /// landed: recorded from them, nothing sent again. One refund.
+    func testAnUnknownOutcomeIsAskedAboutAndALandedRefundIsRecordedFromTheBanksState() throws {
         let p = try Fixtures.pendingPayment(c, telegramID: 6202, status: "succeeded")
         let r = try refund(p.id, 20_000)
         bank.cancelSteps = [.refundThenFail(.unavailable("Cancel: timeout"))]
@@ -113,14 +113,140 @@ final class RefundSenderTests: XCTestCase {
         report = try pass()
         XCTAssertEqual(report.askedState, 1)
         XCTAssertEqual(report.succeeded, 1)
-        XCTAssertEqual(bank.calls.map(\.method), ["Cancel", "GetState", "Cancel"])
-        XCTAssertEqual(Set(bank.calls.compactMap(\.externalRequestID)), [r.key])
+        XCTAssertEqual(report.sent, 0)
+        XCTAssertEqual(bank.calls.map(\.method), ["Cancel", "GetState"])
         XCTAssertEqual(bank.charged(p.bankID), 29_900, "refunded once")
         stored = try row(r.id)
         XCTAssertEqual(stored.string("state"), "succeeded")
         XCTAssertEqual(stored.int("attempts"), 2)
+        XCTAssertEqual(stored.string("bank_status"), "PARTIAL_REFUNDED")
+        XCTAssertEqual(stored.int("bank_original_kopecks"), 49_900)
         XCTAssertEqual(stored.int("bank_remaining_kopecks"), 29_900)
         XCTAssertEqual(try Fixtures.paymentState(c, p.id).refunded, 20_000)
+        XCTAssertEqual(try Fixtures.paymentState(c, p.id).status, "partially_refunded")
+    }
+
+    /// C1: 499 ₽ paid by SBP, where Cancel does not honour ExternalRequestId (§1.8). The
+    /// bank refunds 108.47 ₽ and the answer is lost; GetState then says PARTIAL_REFUNDED.
+    /// The retry must not send Cancel again (it would be a second refund, and its answer
+    /// would pass every check): the bank's figures show ours landed. Exactly one refund.
+    func testALostAnswerOnAnSBPPaymentEndsInExactlyOneRefundAtTheBank() throws {
+        let p = try Fixtures.pendingPayment(c, telegramID: 6211, status: "succeeded")
+        bank.route = "SBP"
+        let r = try refund(p.id, 10_847)
+        bank.cancelSteps = [.refundThenFail(.unavailable("Cancel: timeout"))]
+        XCTAssertEqual(try pass().retried, 1)
+        try makeDue(r.id)
+        let report = try pass()
+        XCTAssertEqual(report.succeeded, 1)
+        XCTAssertEqual(report.sent, 0, "no second Cancel")
+        XCTAssertEqual(bank.calls.filter { $0.method == "Cancel" }.count, 1)
+        XCTAssertEqual(bank.charged(p.bankID), 49_900 - 10_847, "one refund at the bank")
+        XCTAssertEqual(try row(r.id).string("state"), "succeeded")
+        XCTAssertEqual(try row(r.id).int("bank_remaining_kopecks"), 39_053)
+        XCTAssertEqual(try Fixtures.paymentState(c, p.id).refunded, 10_847)
+        XCTAssertEqual(try pass(), RefundSender.Report())
+        XCTAssertEqual(try InvariantAudit.run(c), [])
+    }
+
+    /// When the bank's figures cannot tell (here a refund made in the bank's dashboard
+    /// meanwhile): a card payment gets the same key again (the bank answers the first
+    /// outcome); an SBP payment gets nothing sent, stays `requested`, is asked again about
+    /// an hour later and an operator is alerted, per refund.
+    func testAnUndecidableStateResendsTheKeyForACardAndHoldsAnSBPRefund() throws {
+        for (n, route) in ["ACQ", "SBP"].enumerated() {
+            bank.route = route
+            let p = try Fixtures.pendingPayment(c, telegramID: Int64(6212 + n), status: "succeeded")
+            let r = try refund(p.id, 5_000)
+            bank.cancelSteps = [.refundThenFail(.unavailable("Cancel: timeout"))]
+            XCTAssertEqual(try pass().retried, 1, route)
+            // Someone gives 10 ₽ back in the bank's dashboard.
+            _ = try bank.cancel(paymentID: p.bankID, amount: 1_000, externalRequestID: Crypto.uuid())
+            try makeDue(r.id)
+            let cancelsBefore = bank.calls.filter { $0.method == "Cancel" }.count
+            let report = try pass()
+            let cancels = bank.calls.filter { $0.method == "Cancel" }.count - cancelsBefore
+            if route == "ACQ" {
+                XCTAssertEqual(report.succeeded, 1, route)
+                XCTAssertEqual(cancels, 1, "the same key again")
+                XCTAssertEqual(bank.charged(p.bankID), 49_900 - 5_000 - 1_000, "the key returned the first outcome")
+                XCTAssertEqual(try row(r.id).string("state"), "succeeded")
+            } else {
+                XCTAssertEqual(report.unresolved, 1, route)
+                XCTAssertEqual(report.sent, 0, route)
+                XCTAssertEqual(cancels, 0, "never a blind second Cancel")
+                XCTAssertEqual(bank.charged(p.bankID), 49_900 - 5_000 - 1_000)
+                let stored = try row(r.id)
+                XCTAssertEqual(stored.string("state"), "requested", "its share of the payment stays reserved")
+                XCTAssertTrue(stored.requiredString("last_error").hasPrefix("unresolved:"), stored.requiredString("last_error"))
+                XCTAssertGreaterThan(try XCTUnwrap(stored.double("due_in")), 0.75 * 3600 - 5, "asked again in about an hour")
+                let alert = try c.query("SELECT payload->>'text' AS text FROM telegram_deliveries WHERE dedupe_key LIKE $1",
+                                        ["alert:refund-unresolved:\(r.id):%"])
+                XCTAssertEqual(alert.count, 1)
+                XCTAssertTrue(alert.first?.requiredString("text").contains("NOT sent again") == true)
+                XCTAssertEqual(try Fixtures.paymentState(c, p.id).refunded, 0)
+            }
+        }
+    }
+
+    /// C1 (b): the sender's lease ran out after the bank's OK, and another sender claimed the
+    /// refund. The bank's answer is the truth whoever holds the lease: the late sender
+    /// records it; the new holder finds it recorded and sends nothing (SBP: a second
+    /// Cancel would have been a second refund).
+    func testABankConfirmedRefundIsRecordedByASenderWhoseLeaseRanOut() throws {
+        let p = try Fixtures.pendingPayment(c, telegramID: 6214, status: "succeeded")
+        bank.route = "SBP"
+        let r = try refund(p.id, 7_000)
+        let slow = try sender()
+        let claimed = try XCTUnwrap(try slow.claim())
+        let answer = try bank.cancel(paymentID: p.bankID, amount: 7_000, externalRequestID: r.key, receipt: nil)
+        try c.execute("UPDATE refunds SET lease_until = now() - interval '1 second' WHERE id = $1", [r.id])
+        let next = try sender()
+        let taken = try XCTUnwrap(try next.claim())
+        XCTAssertTrue(taken.outcomeUnknown)
+
+        var late = RefundSender.Report()
+        try slow.recordSucceeded(claimed, answer, stillCharged: 42_900, &late)
+        XCTAssertEqual(late.succeeded, 1, "recorded although its lease was taken back")
+        XCTAssertEqual(try row(r.id).string("state"), "succeeded")
+        XCTAssertEqual(try Fixtures.paymentState(c, p.id).refunded, 7_000)
+
+        var report = RefundSender.Report()
+        try next.send(taken, deadline: deps.clock() + 30, &report)
+        XCTAssertEqual(report.sent, 0)
+        XCTAssertEqual(report.succeeded, 0)
+        XCTAssertEqual(report.leaseLost, 1, "found recorded")
+        XCTAssertEqual(bank.charged(p.bankID), 42_900, "one refund at the bank")
+        XCTAssertEqual(bank.calls.filter { $0.method == "Cancel" }.count, 1)
+        XCTAssertEqual(try Fixtures.paymentState(c, p.id).refunded, 7_000)
+    }
+
+    /// S8: after an unknown outcome a refusal may only mean the money already went back.
+    /// It is checked against GetState: the refund landed → succeeded; it did not → failed as
+    /// before.
+    func testARefusalAfterAnUnknownOutcomeIsCheckedAgainstTheBanksState() throws {
+        let p = try Fixtures.pendingPayment(c, telegramID: 6215, status: "succeeded")
+        let r = try refund(p.id, 3_000)
+        // No answer (nothing done); then the bank refuses, though the money did go back.
+        bank.cancelSteps = [.fail(.unavailable("Cancel: timeout")),
+                            .refundThenFail(.rejected(code: "9", message: "Неверный статус платежа", details: nil))]
+        XCTAssertEqual(try pass().retried, 1)
+        try makeDue(r.id)
+        let report = try pass()
+        XCTAssertEqual(report.succeeded, 1)
+        XCTAssertEqual(report.failed, 0)
+        XCTAssertEqual(report.askedState, 2, "before the Cancel, and after its refusal")
+        XCTAssertEqual(try row(r.id).string("state"), "succeeded")
+        XCTAssertEqual(try Fixtures.paymentState(c, p.id).refunded, 3_000)
+
+        let other = try Fixtures.pendingPayment(c, telegramID: 6216, status: "succeeded")
+        let refused = try refund(other.id, 3_000)
+        bank.cancelSteps = [.fail(.unavailable("Cancel: timeout")), .fail(.rejected(code: "104", message: "Неверная сумма", details: nil))]
+        XCTAssertEqual(try pass().retried, 1)
+        try makeDue(refused.id)
+        XCTAssertEqual(try pass().failed, 1)
+        XCTAssertEqual(try row(refused.id).string("state"), "failed", "nothing went back: failed as before")
+        XCTAssertEqual(bank.charged(other.bankID), 49_900)
     }
 
     /// A refusal retrying cannot fix fails the refund, counted and alerted (once per hour per
@@ -174,7 +300,8 @@ final class RefundSenderTests: XCTestCase {
     }
 
     /// While the bank reports a refund in progress, nothing is sent; a payment whose terminal
-    /// is no longer configured waits (and says why) instead of failing.
+    /// is no longer configured waits (and says why) instead of failing, and an operator is
+    /// alerted from its first attempt on (a configuration error no retry can fix).
     func testARefundInProgressOrWithoutItsTerminalWaits() throws {
         let p = try Fixtures.pendingPayment(c, telegramID: 6205, status: "succeeded")
         let r = try refund(p.id, 1_000)
@@ -192,11 +319,21 @@ final class RefundSenderTests: XCTestCase {
         report = try pass()
         XCTAssertEqual(report.retried, 1)
         XCTAssertTrue(try row(waiting.id).requiredString("last_error").contains("GoneTerminal is not configured"))
+        XCTAssertEqual(try row(waiting.id).string("state"), "requested")
         XCTAssertEqual(bank.calls.count, 1, "no call for it")
+        let alert = try c.query("SELECT payload->>'text' AS text FROM telegram_deliveries WHERE dedupe_key LIKE $1",
+                                ["alert:refund-config:\(waiting.id):%"])
+        XCTAssertEqual(alert.count, 1, "alerted on the first attempt")
+        XCTAssertTrue(alert.first?.requiredString("text").contains("GoneTerminal") == true)
+        try makeDue(waiting.id)
+        XCTAssertEqual(try pass().retried, 1)
+        XCTAssertEqual(try c.query("SELECT count(*)::int AS n FROM telegram_deliveries WHERE dedupe_key LIKE 'alert:refund-config:%'")[0].int("n"), 1,
+                       "once per hour")
     }
 
     /// Two senders, the first stalled past its lease: the second takes the refund over, asks
-    /// the bank, resends the same key and records it; the first, back late, records nothing.
+    /// the bank, sees the refund landed and records it; the first, back late, finds it
+    /// recorded and records nothing.
     func testASenderThatLostItsLeaseRecordsNothing() throws {
         let p = try Fixtures.pendingPayment(c, telegramID: 6207, status: "succeeded")
         let r = try refund(p.id, 7_000)
@@ -210,7 +347,8 @@ final class RefundSenderTests: XCTestCase {
         XCTAssertEqual(report.askedState, 1)
         XCTAssertEqual(report.succeeded, 1)
         var late = RefundSender.Report()
-        try slow.recordSucceeded(claimed, BankCancel(status: "PARTIAL_REFUNDED", originalAmount: 49_900, newAmount: 42_900), &late)
+        try slow.recordSucceeded(claimed, BankCancel(status: "PARTIAL_REFUNDED", originalAmount: 49_900, newAmount: 42_900),
+                                 stillCharged: 42_900, &late)
         XCTAssertEqual(late.leaseLost, 1)
         XCTAssertEqual(late.succeeded, 0)
         XCTAssertEqual(bank.charged(p.bankID), 42_900, "one refund at the bank")
@@ -236,6 +374,51 @@ final class RefundSenderTests: XCTestCase {
         XCTAssertEqual(late.bodyText, "OK")
         XCTAssertEqual(try Fixtures.paymentState(c, p.id).status, "refunded", "never lowered")
         XCTAssertEqual(try InvariantAudit.run(c), [])
+    }
+
+    /// The one rule reading the bank's state after an unknown outcome (`RefundLanding`).
+    func testTheBanksStateSaysLandedNotLandedOrCannotTell() {
+        func judge(_ status: String, _ amount: Int?, refund: Int, back: Int = 0, open: [Int] = [], id: String = "7") -> RefundLanding {
+            RefundLanding.judge(BankState(paymentID: id, status: status, amount: amount, orderID: nil), refund: refund,
+                                known: .init(bankPaymentID: "7", paid: 49_900, knownBack: back, open: open))
+        }
+        func landed(_ original: Int, _ new: Int, _ left: Int, _ status: String = "PARTIAL_REFUNDED") -> RefundLanding {
+            .landed(figures: BankCancel(status: status, originalAmount: original, newAmount: new, paymentID: "7"), stillCharged: left)
+        }
+        XCTAssertEqual(judge("PARTIAL_REFUNDED", 39_053, refund: 10_847), landed(49_900, 39_053, 39_053))
+        XCTAssertEqual(judge("REFUNDED", 0, refund: 49_900), landed(49_900, 0, 0, "REFUNDED"))
+        XCTAssertEqual(judge("REFUNDED", 49_900, refund: 49_900), landed(49_900, 0, 0, "REFUNDED"), "nothing stays after REFUNDED")
+        XCTAssertEqual(judge("CONFIRMED", 49_900, refund: 10_847), .notLanded)
+        // After an earlier refund of ours (10 000 back): ours of 5 000 landed, or not.
+        XCTAssertEqual(judge("PARTIAL_REFUNDED", 34_900, refund: 5_000, back: 10_000), landed(39_900, 34_900, 34_900))
+        XCTAssertEqual(judge("PARTIAL_REFUNDED", 39_900, refund: 5_000, back: 10_000), .notLanded)
+        // Another refund of ours open too: which one landed is told apart by the amounts…
+        XCTAssertEqual(judge("PARTIAL_REFUNDED", 46_900, refund: 5_000, open: [3_000]), .notLanded)
+        XCTAssertEqual(judge("PARTIAL_REFUNDED", 44_900, refund: 5_000, open: [3_000]), landed(49_900, 44_900, 44_900))
+        XCTAssertEqual(judge("PARTIAL_REFUNDED", 41_900, refund: 5_000, open: [3_000]), landed(49_900, 44_900, 41_900))
+        // …unless they cannot be.
+        guard case .undecided = judge("PARTIAL_REFUNDED", 44_900, refund: 5_000, open: [5_000]) else { return XCTFail("ambiguous") }
+        for undecided in [judge("PARTIAL_REFUNDED", 39_900, refund: 5_000),                 // a refund we do not know of
+                          judge("PARTIAL_REFUNDED", 49_900, refund: 5_000),                 // a refund status with nothing back
+                          judge("PARTIAL_REFUNDED", nil, refund: 5_000),
+                          judge("PARTIAL_REFUNDED", 0, refund: 5_000),
+                          judge("REFUNDED", 0, refund: 5_000),                              // all back, but we asked for part
+                          judge("CONFIRMED", 49_900, refund: 5_000, back: 10_000),          // contradicts our records
+                          judge("AUTHORIZED", 49_900, refund: 5_000),
+                          judge("PARTIAL_REFUNDED", 44_900, refund: 5_000, id: "8"),        // another payment's answer
+                          judge("PARTIAL_REFUNDED", 44_900, refund: 5_000, open: Array(repeating: 1, count: 11))] {
+            guard case .undecided = undecided else { return XCTFail("\(undecided)") }
+        }
+        XCTAssertEqual(judge("ASYNC_REFUNDING", 49_900, refund: 5_000), .inProgress("the bank is still processing a refund (ASYNC_REFUNDING)"))
+        // Where the key holds (§1.8): card acquiring only.
+        func honours(_ params: [String: String]) -> Bool {
+            BankState(paymentID: "7", status: "CONFIRMED", amount: 1, orderID: nil, params: params).honoursExternalRequestID
+        }
+        XCTAssertTrue(honours(["Route": "ACQ", "Source": "cards"]))
+        XCTAssertTrue(honours(["Route": "ACQ"]))
+        XCTAssertFalse(honours(["Route": "SBP", "Source": "sbp"]))
+        XCTAssertFalse(honours(["Route": "ACQ", "Source": "QrSbp"]))
+        XCTAssertFalse(honours([:]), "not known to be protected")
     }
 
     func testBackoffGrowsWithJitterUpToItsCap() throws {

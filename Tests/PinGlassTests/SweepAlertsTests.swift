@@ -122,6 +122,46 @@ final class SweepAlertsTests: XCTestCase {
         XCTAssertEqual(try keys(config), ["http-5xx"])
     }
 
+    /// S3: money owed keeps alerting. A failed refund's own `refund-failed:<id>` alert is
+    /// raised once (and goes nowhere without a working admin chat), so the sweep raises
+    /// `refunds-owed`, one constant key (a message every hour, logged every pass), while any
+    /// refund is failed or still requested a day after it was made; until none is left.
+    func testRefundsOwedAlertEveryHourUntilNoneIsLeft() throws {
+        let p = try Fixtures.pendingPayment(c, telegramID: 6961, status: "succeeded")
+        let failed = try SweepFixtures.refund(c, paymentID: p.id, state: "failed", leaseIn: nil, amount: 1_000)
+        let open = try SweepFixtures.refund(c, paymentID: p.id, state: "requested", leaseIn: nil, runIn: 600, amount: 2_000)
+        func owed() throws -> String? {
+            let found = try SweepAlerts(config: .init(), adminChatID: Self.adminChat).conditions(c)
+            return found.first { $0.key == "refunds-owed" }?.text
+        }
+        var text = try XCTUnwrap(try owed())
+        XCTAssertTrue(text.contains("1 refund(s) failed and 0 unresolved") && text.contains("10.00 RUB") && text.contains("\(failed)"), text)
+        try c.execute("UPDATE refunds SET created_at = now() - interval '25 hours' WHERE id = $1", [open])
+        text = try XCTUnwrap(try owed())
+        XCTAssertTrue(text.contains("1 refund(s) failed and 1 unresolved") && text.contains("30.00 RUB"), text)
+
+        // One message per hour under the constant key, found (and logged) on every pass.
+        let alerts = SweepAlerts(config: .init(), adminChatID: Self.adminChat)
+        let hourBefore = try hour()
+        let first = try alerts.raise(c), second = try alerts.raise(c)
+        XCTAssertEqual(first.found, 1)
+        XCTAssertEqual(second.found, 1, "still owed: found again")
+        if try hour() == hourBefore {
+            XCTAssertEqual(first.queued + second.queued, 1)
+            XCTAssertEqual(try alertRows().map(\.dedupe), ["alert:refunds-owed:\(hourBefore)"])
+        }
+        XCTAssertEqual(try SweepAlerts(config: .init(), adminChatID: nil).raise(c).found, 1, "no admin chat: still logged")
+
+        // Resolved: the failed one re-queued, the other failed then given back in full in the
+        // bank's dashboard (a failed refund of a fully refunded payment owes nothing).
+        try ManualRefunds.requeue(c, refundID: failed, actor: "test")
+        XCTAssertNotNil(try owed(), "the old requested one is still owed")
+        try c.execute("UPDATE refunds SET state = 'failed', finished_at = now() WHERE id = $1", [open])
+        XCTAssertNotNil(try owed())
+        try c.execute("UPDATE payments SET status = 'refunded', refunded_kopecks = amount_kopecks WHERE id = $1", [p.id])
+        XCTAssertNil(try owed())
+    }
+
     /// Through whole sweep passes: the first raises the message to the admin chat, the second
     /// in the same hour adds nothing (and still logs it).
     func testEachAlertIsQueuedOncePerKeyPerHour() throws {

@@ -285,15 +285,45 @@ final class WebhookTests: XCTestCase {
         XCTAssertEqual(try c.execute("UPDATE payments SET status = 'refunded', refunded_kopecks = amount_kopecks WHERE id = $1", [ready.paymentID]), 1)
     }
 
-    /// A partial refund whose Amount leaves nothing (or everything) charged contradicts
-    /// itself: refused, logged and counted once, however often it comes.
-    func testSelfContradictingPartialRefundIsRefusedAndCountedOnce() throws {
+    /// S6: a PARTIAL_REFUNDED notification (or GetState) moves the status forward only; its
+    /// Amount is not read as a refunded sum (§1.10 does not say what it means, and a wrong
+    /// reading would overstate `refunded_kopecks` forever and cut every later refund). Only
+    /// REFUNDED, which is unambiguous, sets the refunded sum (to all of it).
+    func testAPartialRefundStatusMovesTheStatusOnlyAndRefundedSetsTheWholeSum() throws {
         let c = try db.connect()
         let p = try Fixtures.pendingPayment(c, status: "succeeded")
-        for _ in 0..<3 {
-            XCTAssertEqual(post(Fixtures.notification(paymentID: p.bankID, orderID: p.orderID, status: "PARTIAL_REFUNDED", amount: 0)).bodyText, "OK")
+        XCTAssertEqual(post(Fixtures.notification(paymentID: p.bankID, orderID: p.orderID, status: "PARTIAL_REFUNDED", amount: 29_900)).bodyText, "OK")
+        XCTAssertEqual(try Fixtures.paymentState(c, p.id).status, "partially_refunded")
+        XCTAssertEqual(try Fixtures.paymentState(c, p.id).refunded, 0, "the Amount is no refunded sum")
+        XCTAssertEqual(try c.query("SELECT refund_headroom($1) AS h", [p.id])[0].int("h"), 49_900, "later refunds are not cut")
+        for amount in [0, 100, 49_900] {
+            XCTAssertEqual(post(Fixtures.notification(paymentID: p.bankID, orderID: p.orderID, status: "PARTIAL_REFUNDED", amount: amount)).bodyText, "OK")
         }
-        XCTAssertEqual(try Fixtures.paymentState(c, p.id).status, "succeeded")
+        XCTAssertEqual(try Fixtures.paymentState(c, p.id).refunded, 0)
+        XCTAssertEqual(try Fixtures.outcomes(c, paymentID: p.id), ["applied", "duplicate", "duplicate", "duplicate"])
+        XCTAssertNotNil(try c.query("SELECT paid_at FROM payments WHERE id = $1", [p.id])[0].string("paid_at"))
+        _ = post(Fixtures.notification(paymentID: p.bankID, orderID: p.orderID, status: "REFUNDED", amount: 0))
+        XCTAssertEqual(try Fixtures.paymentState(c, p.id).status, "refunded")
+        XCTAssertEqual(try Fixtures.paymentState(c, p.id).refunded, 49_900)
+
+        // GetState (the status endpoint, the reconciler) takes the same path.
+        let late = try Fixtures.pendingPayment(c, telegramID: 5002, status: "pending")
+        let record = try XCTUnwrap(try PaymentLedger.find(c, id: late.id))
+        XCTAssertEqual(try PaymentCheck.apply(app.deps, record, BankState(paymentID: late.bankID, status: "PARTIAL_REFUNDED",
+                                                                           amount: 100, orderID: late.orderID)), .applied)
+        XCTAssertEqual(try Fixtures.paymentState(c, late.id).status, "partially_refunded")
+        XCTAssertEqual(try Fixtures.paymentState(c, late.id).refunded, 0)
+    }
+
+    /// A status the payment cannot take is refused, logged and counted once per payment and
+    /// status, however often it comes.
+    func testARefusedStatusIsCountedOnce() throws {
+        let c = try db.connect()
+        let p = try Fixtures.pendingPayment(c, status: "rejected")
+        for _ in 0..<3 {
+            XCTAssertEqual(post(Fixtures.notification(paymentID: p.bankID, orderID: p.orderID, status: "CONFIRMED", amount: 49_900)).bodyText, "OK")
+        }
+        XCTAssertEqual(try Fixtures.paymentState(c, p.id).status, "rejected")
         XCTAssertEqual(try Fixtures.outcomes(c, paymentID: p.id), ["refused", "refused", "refused"])
         XCTAssertEqual(try Counters.value(c, "payments.refused_transitions"), 1)
         // A signed CONFIRMED for an order we never made is counted too.

@@ -193,7 +193,8 @@ public struct Dispatcher: Duty {
     /// stored once.
     func rescueExpiredLeases(_ db: Connection, _ report: inout Report) throws {
         report.rescued += try TaskSweep.rescueExpiredSubmits(db, maxAttempts: config.maxAttempts, limit: DispatcherDefaults.rescueLimit)
-        report.failed += try TaskSweep.abandonExpiredSubmits(db, maxAttempts: config.maxAttempts, limit: DispatcherDefaults.rescueLimit).tasks
+        report.failed += try TaskSweep.abandonExpiredSubmits(db, maxAttempts: config.maxAttempts, limit: DispatcherDefaults.rescueLimit,
+                                                             adminChatID: deps.config.adminTelegramChatID).tasks
     }
 
     func hasDueTasks(_ db: Connection) throws -> Bool {
@@ -281,7 +282,7 @@ public struct Dispatcher: Duty {
                    lease_token = NULL, lease_until = NULL
             WHERE id = $1 AND state = 'submitting' AND lease_token = $2::uuid
             """, [task.id, task.lease, code, message], retry: .idempotent)
-        if failed == 1 { _ = try JobFinish.finish(db, jobID: task.jobID) }
+        if failed == 1 { _ = try JobFinish.finish(db, jobID: task.jobID, adminChatID: deps.config.adminTelegramChatID) }
     }
 }
 

@@ -70,13 +70,21 @@ public struct GenerationStart {
             guard refs.requiredInt("n") > 0 else { throw GenerationError.noReferenceImages }
 
             let jobID = try tx.query("SELECT nextval('generation_jobs_id_seq')::bigint AS id")[0].requiredInt("id")
+            // The user's candidate payments locked first, in their own statement: the refund
+            // check of the consume below then sees every refund committed before, and none
+            // can be added until this commits (the refunds trigger takes the same lock).
+            try tx.execute("""
+                SELECT 1 FROM payments WHERE user_id = $1 AND status = 'succeeded' AND consumed_by_job IS NULL FOR UPDATE
+                """, [user.id])
             // The consume: only a succeeded, unconsumed payment of this user (a trigger refuses
-            // anything else too); its row count decides (rule 3).
+            // anything else too) that no refund has touched (`PaymentEligibility`); its row
+            // count decides (rule 3).
             guard let payment = try tx.query("""
                 UPDATE payments SET consumed_by_job = $1, updated_at = now()
                 WHERE id = (SELECT id FROM payments
                             WHERE user_id = $2 AND status = 'succeeded' AND consumed_by_job IS NULL
                               AND (terminal = 'production' OR $3) AND ($4::text IS NULL OR tbank_payment_id = $4)
+                              AND \(PaymentEligibility.untouchedByRefunds)
                             ORDER BY created_at, id LIMIT 1 FOR UPDATE)
                   AND consumed_by_job IS NULL
                 RETURNING id, photo_count
@@ -127,16 +135,20 @@ public struct GenerationStart {
         guard inserted == count else { throw GenerationError.unknownStyle(styleID) }
     }
 
-    /// Tells "never paid" from "already used" (and a test payment in production).
+    /// Tells "never paid" from "already used" (and a test payment in production, and one
+    /// being refunded).
     func whyNoPayment(_ tx: Transaction, userID: Int, bankID: String?, allowTest: Bool) throws -> GenerationError {
         let r = try tx.query("""
             SELECT count(*) FILTER (WHERE consumed_by_job IS NOT NULL)::int AS consumed,
-                   count(*) FILTER (WHERE consumed_by_job IS NULL AND terminal = 'test')::int AS test_only
+                   count(*) FILTER (WHERE consumed_by_job IS NULL AND terminal = 'test')::int AS test_only,
+                   count(*) FILTER (WHERE consumed_by_job IS NULL AND NOT \(PaymentEligibility.untouchedByRefunds))::int AS refunding
             FROM payments WHERE user_id = $1 AND status = 'succeeded' AND ($2::text IS NULL OR tbank_payment_id = $2)
             """, [userID, bankID])[0]
         if !allowTest && r.requiredInt("test_only") > 0 {
             return .paymentRequired("test payments cannot be used while the production terminal is in force")
         }
+        // Answered as "no usable payment": PAYMENT_REQUIRED (http-api.md), not PAYMENT_CONSUMED.
+        if r.requiredInt("refunding") > 0 { return .paymentRequired("this payment is being refunded; it cannot start a generation") }
         if r.requiredInt("consumed") > 0 { return .paymentConsumed }
         return .paymentRequired(bankID == nil ? "pay for a photo set first" : "no such paid payment")
     }

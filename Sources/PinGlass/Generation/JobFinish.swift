@@ -26,16 +26,19 @@ public struct FinishedJob: Equatable, Sendable {
 /// ```
 public enum JobFinish {
     /// Finishes the job in its own transaction; nil when it is not finishable (a task is
-    /// unfinished, or the job already ended or was canceled).
+    /// unfinished, or the job already ended or was canceled). `adminChatID` receives the
+    /// alert of a refund cut below what the rule owes (nil: logged only).
     @discardableResult
-    public static func finish(_ db: Connection, jobID: Int, rule: RefundRule = .standard) throws -> FinishedJob? {
-        try db.withTransaction { tx in try finish(tx, jobID: jobID, rule: rule) }
+    public static func finish(_ db: Connection, jobID: Int, rule: RefundRule = .standard,
+                              adminChatID: Int64? = nil) throws -> FinishedJob? {
+        try db.withTransaction { tx in try finish(tx, jobID: jobID, rule: rule, adminChatID: adminChatID) }
     }
 
     /// The same inside the caller's transaction (the sweeper fails tasks and finishes the
     /// job in one). The notifications go out when that transaction commits.
     @discardableResult
-    public static func finish(_ tx: Transaction, jobID: Int, rule: RefundRule = .standard) throws -> FinishedJob? {
+    public static func finish(_ tx: Transaction, jobID: Int, rule: RefundRule = .standard,
+                              adminChatID: Int64? = nil) throws -> FinishedJob? {
         // The lock serialises finishers of this job: whoever comes second sees it ended.
         guard let job = try tx.query("""
             SELECT j.total_photos, j.payment_id, u.telegram_user_id
@@ -58,7 +61,7 @@ public enum JobFinish {
             """, [jobID, outcome.rawValue, photos, max(0, total - photos)]) == 1 else { return nil }
 
         let refund = try createRefund(tx, jobID: jobID, paymentID: job.requiredInt("payment_id"), photos: photos,
-                                      total: total, outcome: outcome, rule: rule)
+                                      total: total, outcome: outcome, rule: rule, adminChatID: adminChatID)
         let deliveries = try createDeliveries(tx, jobID: jobID, chatID: job.requiredInt("telegram_user_id"), photos: photos,
                                               total: total, outcome: outcome, refundKopecks: refund)
         try tx.execute("SELECT pg_notify('deliver', $1)", [String(jobID)])
@@ -69,7 +72,8 @@ public enum JobFinish {
 
     /// Finishes up to `limit` active jobs whose tasks are all terminal but which nobody
     /// finished (a poller killed between its commit and its finish): the jobs it returns.
-    public static func finishStranded(_ db: Connection, limit: Int, rule: RefundRule = .standard) throws -> [FinishedJob] {
+    public static func finishStranded(_ db: Connection, limit: Int, rule: RefundRule = .standard,
+                                      adminChatID: Int64? = nil) throws -> [FinishedJob] {
         let ids = try db.query("""
             SELECT j.id FROM generation_jobs j
             WHERE j.status IN ('queued', 'processing')
@@ -77,24 +81,33 @@ public enum JobFinish {
                               WHERE t.job_id = j.id AND t.state IN ('queued', 'submitting', 'running'))
             ORDER BY j.id LIMIT $1
             """, [limit], retry: .idempotent).map { $0.requiredInt("id") }
-        return try ids.compactMap { try finish(db, jobID: $0, rule: rule) }
+        return try ids.compactMap { try finish(db, jobID: $0, rule: rule, adminChatID: adminChatID) }
     }
 
     /// The refund row when photos are missing (invariant 2: exactly one per job, `job_id`
     /// unique, and never beyond what was paid). The amount is kopecks from the payment's own
     /// amount by `rule`, cut to what the payment can still give back (`refund_headroom`,
     /// migration 0009: what the bank already refunded, also in its dashboard, and our refunds
-    /// in flight are taken off); the trigger on refunds checks the same rule. nil when
-    /// nothing is to be refunded.
+    /// in flight are taken off); the trigger on refunds checks the same rule. A cut below
+    /// what the rule owes (an operator's refund done or in flight, a refund in the bank's
+    /// dashboard) raises an alert per job, logged too: a person checks that the customer
+    /// got everything owed. nil when nothing is to be refunded.
     static func createRefund(_ tx: Transaction, jobID: Int, paymentID: Int, photos: Int, total: Int,
-                             outcome: JobOutcome, rule: RefundRule) throws -> Int? {
+                             outcome: JobOutcome, rule: RefundRule, adminChatID: Int64?) throws -> Int? {
         guard photos < total else { return nil }
         // Locked first, in its own statement: the headroom read next then sees whatever a
         // refund inserted meanwhile committed (the trigger takes the same lock).
         let paid = try tx.query("SELECT amount_kopecks FROM payments WHERE id = $1 FOR UPDATE", [paymentID])[0].requiredInt("amount_kopecks")
         let headroom = try tx.query("SELECT refund_headroom($1) AS left", [paymentID])[0].int("left") ?? 0
         let owed = rule.refund(amount: Money(kopecks: paid), photos: photos, total: total).kopecks
-        let amount = min(owed, headroom)
+        let amount = max(0, min(owed, headroom))
+        if amount < owed {
+            try Alerts.raise(tx, chatID: adminChatID, key: "refund-cut:job:\(jobID)", text: """
+                Job \(jobID) owes \(Money(kopecks: owed)) back by the refund rule, but payment \(paymentID) can only refund \
+                \(Money(kopecks: amount)) more (refunds done or in flight take the rest): its refund is \
+                \(amount > 0 ? "cut to \(Money(kopecks: amount))" : "not made"). Check that the customer got everything owed.
+                """)
+        }
         guard amount > 0 else { return nil }
         let reason = outcome == .failed ? "generation failed: no photo of \(total)"
             : "generation partial: \(total - photos) of \(total) photos missing"

@@ -127,7 +127,8 @@ public struct KiePoller: Duty {
             try poll(claimed, &report)
             if claimed.count < grant.granted { break }
         }
-        report.jobsFinished += try JobFinish.finishStranded(deps.db(), limit: config.batchSize).count
+        report.jobsFinished += try JobFinish.finishStranded(deps.db(), limit: config.batchSize,
+                                                            adminChatID: deps.config.adminTelegramChatID).count
         return report
     }
 
@@ -203,7 +204,7 @@ public struct KiePoller: Duty {
     }
 
     func finishJob(_ jobID: Int, _ report: inout Report) throws {
-        if let done = try JobFinish.finish(deps.db(), jobID: jobID) {
+        if let done = try JobFinish.finish(deps.db(), jobID: jobID, adminChatID: deps.config.adminTelegramChatID) {
             report.jobsFinished += 1
             log.info("job finished", metadata: ["job_id": "\(jobID)", "outcome": "\(done.outcome.rawValue)",
                                                 "photos": "\(done.photos)/\(done.total)", "refund_kopecks": "\(done.refundKopecks ?? 0)"])

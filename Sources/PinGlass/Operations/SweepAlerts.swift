@@ -13,6 +13,11 @@ import Postgres
 ///   (`deliver`), refunds (`refund`), or (`jobs`) a job still open that long after the
 ///   latest moment its tasks could have ended (its deadline, plus a task's deadline and
 ///   the sweep's grace).
+/// - `refunds-owed`: money owed to customers: a refund `failed` (its payment not refunded in
+///   full since), or still `requested` (outcome unknown, or held) `SweeperDefaults.refundOwedSeconds`
+///   after it was created. One constant key, so while any is left the message repeats every
+///   hour and every pass logs it: the per-refund `refund-failed:<id>` alert is raised once,
+///   and goes nowhere when the admin chat is missing or wrong.
 /// - `http-5xx`: at least `serverErrorAlertCount` 5xx answers in the last
 ///   `serverErrorWindowSeconds` (`ServerErrors`; answers given because PostgreSQL itself
 ///   was down cannot be counted, and show as silent workers instead).
@@ -46,7 +51,7 @@ public struct SweepAlerts {
     }
 
     public func conditions(_ db: Connection) throws -> [Condition] {
-        try silentWorkers(db) + staleQueues(db) + serverErrors(db)
+        try silentWorkers(db) + staleQueues(db) + refundsOwed(db) + serverErrors(db)
     }
 
     func silentWorkers(_ db: Connection) throws -> [Condition] {
@@ -94,6 +99,27 @@ public struct SweepAlerts {
                 : "Queue \(queue): \(n) due item(s) waiting longer than \(config.queueAlertSeconds / 60) min. Is pinglass \(queue) running?"
             return Condition(key: "queue-stale:\(queue)", text: text)
         }
+    }
+
+    func refundsOwed(_ db: Connection) throws -> [Condition] {
+        let r = try db.query("""
+            SELECT count(*) FILTER (WHERE r.state = 'failed')::int AS failed,
+                   count(*) FILTER (WHERE r.state = 'requested')::int AS unresolved,
+                   coalesce(sum(r.amount_kopecks), 0)::bigint AS kopecks,
+                   array_to_string((array_agg(r.id ORDER BY r.id))[1:20], ', ') AS ids
+            FROM refunds r JOIN payments p ON p.id = r.payment_id
+            WHERE (r.state = 'failed' AND p.status <> 'refunded')
+               OR (r.state = 'requested' AND r.created_at < now() - make_interval(secs => $1::int))
+            """, [SweeperDefaults.refundOwedSeconds], retry: .idempotent)[0]
+        let failed = r.requiredInt("failed"), unresolved = r.requiredInt("unresolved")
+        guard failed + unresolved > 0 else { return [] }
+        let total = failed + unresolved
+        return [Condition(key: "refunds-owed", text: """
+            Money owed to customers: \(failed) refund(s) failed and \(unresolved) unresolved for over \
+            \(SweeperDefaults.refundOwedSeconds / 3600) h, \(Money(kopecks: r.requiredInt("kopecks"))) in all \
+            (refund ids \(r.string("ids") ?? "")\(total > 20 ? ", …" : "")). Fix each cause, then pinglass requeue-refund <id> \
+            for a failed one; this repeats hourly until none is left.
+            """)]
     }
 
     func serverErrors(_ db: Connection) throws -> [Condition] {

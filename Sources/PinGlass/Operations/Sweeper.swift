@@ -15,7 +15,8 @@ import Postgres
 /// 4. jobs whose tasks all ended but which nobody finished are finished (`JobFinish`);
 /// 5. Telegram deliveries whose send lease ran out go back to `pending`, due now;
 /// 6. refunds whose lease ran out are due again, still `requested` (or `pending`);
-/// 7. alerts (`SweepAlerts`): silent workers, queues older than their deadline, sustained 5xx.
+/// 7. alerts (`SweepAlerts`): silent workers, queues older than their deadline, refunds
+///    owed (failed, or unresolved for a day), sustained 5xx.
 ///
 /// Every step is safe against a worker finishing the same row at the same moment: the
 /// statements only move rows still in the state they expect (never a terminal one), and
@@ -114,6 +115,7 @@ public struct Sweeper: Duty {
         var report = Report()
         let db = try deps.db()
         let limit = config.batchSize
+        let chat = deps.config.adminTelegramChatID
         // Each step in batches: a full batch means there may be more.
         func batches(_ step: () throws -> Int) throws -> Bool {
             while true {
@@ -124,12 +126,13 @@ public struct Sweeper: Duty {
         let taskSteps: [() throws -> Int] = [
             { let n = try TaskSweep.rescueExpiredSubmits(db, maxAttempts: config.maxAttempts, limit: limit)
               report.submitLeasesRescued += n; return n },
-            { try ended(TaskSweep.abandonExpiredSubmits(db, maxAttempts: config.maxAttempts, limit: limit), \.submitsAbandoned, &report) },
+            { try ended(TaskSweep.abandonExpiredSubmits(db, maxAttempts: config.maxAttempts, limit: limit, adminChatID: chat),
+                        \.submitsAbandoned, &report) },
             { try ended(TaskSweep.failPastDeadline(db, graceSeconds: config.deadlineGraceSeconds,
-                                                  fallbackDeadlineSeconds: config.taskDeadlineSeconds, limit: limit),
+                                                  fallbackDeadlineSeconds: config.taskDeadlineSeconds, limit: limit, adminChatID: chat),
                         \.tasksPastDeadline, &report) },
-            { try ended(TaskSweep.failUnsubmittedPastJobDeadline(db, limit: limit), \.tasksPastJobDeadline, &report) },
-            { let done = try JobFinish.finishStranded(db, limit: limit)
+            { try ended(TaskSweep.failUnsubmittedPastJobDeadline(db, limit: limit, adminChatID: chat), \.tasksPastJobDeadline, &report) },
+            { let done = try JobFinish.finishStranded(db, limit: limit, adminChatID: chat)
               report.jobsFinished += done.count; logFinished(done); return done.count },
         ]
         let leaseSteps: [() throws -> Int] = [
@@ -173,6 +176,9 @@ public enum SweeperDefaults {
     /// `prune` runs once a day: silent for a day and two hours before it is alerted.
     public static let dailySilenceSeconds = 26 * 3600
     public static let queueAlertSeconds = 10 * 60
+    /// A refund still `requested` this long after it was created counts as money owed
+    /// (`refunds-owed`), like a failed one.
+    public static let refundOwedSeconds = 24 * 3600
     public static let serverErrorAlertCount = 25
     public static let serverErrorWindowSeconds = 5 * 60
 }

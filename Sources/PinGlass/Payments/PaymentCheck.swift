@@ -71,8 +71,7 @@ public enum PaymentCheck {
                 try Counters.increment(tx, "payments.mismatched_notifications")
                 return .ignored
             }
-            let outcome = try PaymentLedger.apply(tx, payment: current, bankStatus: state.status, bankPaymentID: bankID,
-                                                  bankAmount: state.amount)
+            let outcome = try PaymentLedger.apply(tx, payment: current, bankStatus: state.status, bankPaymentID: bankID)
             if outcome == .refused {
                 log.error("the bank reports a status the payment cannot take",
                           metadata: ["payment_id": "\(payment.id)", "status": "\(current.status.rawValue)", "bank_status": "\(state.status)"])

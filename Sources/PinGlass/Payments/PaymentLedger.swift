@@ -14,6 +14,8 @@ public struct PaymentRecord: Equatable, Sendable {
     public let photoCount: Int
     public let tier: String
     public let consumed: Bool
+    /// No refund row and nothing given back (`PaymentEligibility.untouchedByRefunds`).
+    public let untouchedByRefunds: Bool
     public let paymentURL: String?
     public let createdAt: Double
     /// When the payment link stops working (T-Bank `RedirectDueDate`).
@@ -21,7 +23,8 @@ public struct PaymentRecord: Equatable, Sendable {
 
     static let columns = """
         id, user_id, order_id, tbank_payment_id, terminal, terminal_key, status, amount_kopecks, refunded_kopecks,
-        photo_count, tier, consumed_by_job IS NOT NULL AS consumed, payment_url, extract(epoch FROM created_at)::float8 AS created,
+        photo_count, tier, consumed_by_job IS NOT NULL AS consumed, \(PaymentEligibility.untouchedByRefunds) AS untouched,
+        payment_url, extract(epoch FROM created_at)::float8 AS created,
         extract(epoch FROM redirect_due_at)::float8 AS redirect_due
         """
 
@@ -42,6 +45,7 @@ public struct PaymentRecord: Equatable, Sendable {
         photoCount = r.requiredInt("photo_count")
         tier = r.requiredString("tier")
         consumed = r.bool("consumed") ?? false
+        untouchedByRefunds = r.bool("untouched") ?? false
         paymentURL = r.string("payment_url")
         createdAt = r.double("created") ?? 0
         redirectDueAt = r.double("redirect_due") ?? 0
@@ -91,39 +95,34 @@ public enum PaymentLedger {
             .first.map { try PaymentRecord($0) }
     }
 
-    /// Applies a bank status. `bankAmount` is the notification's Amount: for refund statuses
-    /// it is what stays charged, so the refunded sum is `amount - bankAmount` (never lowered).
-    public static func apply(_ db: Transaction, payment: PaymentRecord, bankStatus: String, bankPaymentID: String?,
-                             bankAmount: Int?) throws -> TransitionOutcome {
+    /// Applies a bank status (a notification's, or GetState's). A refund status moves the
+    /// status forward only: a notification's or GetState's `Amount` is never read as a
+    /// refunded sum (§1.10 does not say what it means after a partial refund, and
+    /// `refunded_kopecks` only ratchets up, so a wrong reading would cut every later refund).
+    /// Partial sums come from `pinglass refund` alone (the bank's `Cancel` answer, or its
+    /// state checked against our own refunds by `RefundLanding`); only REFUNDED, which is
+    /// unambiguous (all of it back), sets `refunded_kopecks` to the amount.
+    public static func apply(_ db: Transaction, payment: PaymentRecord, bankStatus: String,
+                             bankPaymentID: String?) throws -> TransitionOutcome {
         guard let t = BankTransition.forBankStatus(bankStatus) else { return .ignored }
-        if t.isRefund {
-            let left: Int
-            if t.target == .refunded {
-                left = 0
-            } else {
-                // A partial refund that leaves nothing or everything charged contradicts itself.
-                guard let stated = bankAmount, stated > 0, stated < payment.amountKopecks else {
-                    return try refuse(db, payment, bankStatus: bankStatus)
-                }
-                left = stated
-            }
-            return try applyRefund(db, payment: payment, refundedTotal: payment.amountKopecks - left, bankStatus: bankStatus,
+        if t.target == .refunded {
+            return try applyRefund(db, payment: payment, refundedTotal: payment.amountKopecks, bankStatus: bankStatus,
                                    bankPaymentID: bankPaymentID)
         }
         // Guarded transition: only from the allowed predecessors (rule 3).
         let changed = try db.execute("""
             UPDATE payments SET status = $2, bank_status = $3,
                    tbank_payment_id = COALESCE(tbank_payment_id, $4),
-                   paid_at = CASE WHEN $2 = 'succeeded' THEN COALESCE(paid_at, now()) ELSE paid_at END,
+                   paid_at = CASE WHEN $2 IN ('succeeded', 'partially_refunded') THEN COALESCE(paid_at, now()) ELSE paid_at END,
                    updated_at = now()
             WHERE id = $1 AND status = ANY($5::text[]) AND status <> $2
             """, [payment.id, t.target.rawValue, bankStatus, bankPaymentID, t.from.map(\.rawValue)])
         return try outcome(db, changed: changed, payment: payment, t, bankStatus: bankStatus)
     }
 
-    /// The one place money going back moves a payment: the webhook (REFUNDED,
-    /// PARTIAL_REFUNDED), `GetState` and `pinglass refund` (the bank's `Cancel` answer) all come
-    /// here. `refundedTotal` is everything the bank has given back for the payment (kopecks);
+    /// The one place a refunded SUM moves a payment: `pinglass refund` (the bank's `Cancel`
+    /// answer, or its state read by `RefundLanding`) and a REFUNDED status (all of it back)
+    /// come here. `refundedTotal` is everything the bank has given back for the payment (kopecks);
     /// `refunded_kopecks` only ever grows to it, and the status follows from the amounts:
     /// all of it back → `refunded`, part → `partially_refunded`, each from the predecessors
     /// the bank's status allows (a refund also overtakes a late CONFIRMED). A smaller total

@@ -95,8 +95,7 @@ public enum PaymentNotifications {
                            reason: "Success is not true or ErrorCode is not \"0\"")
                 return "ignored"
             }
-            let result = try PaymentLedger.apply(tx, payment: payment, bankStatus: status ?? "", bankPaymentID: bankPaymentID,
-                                                 bankAmount: amount)
+            let result = try PaymentLedger.apply(tx, payment: payment, bankStatus: status ?? "", bankPaymentID: bankPaymentID)
             Crashpoint.hit("webhook.after-transition")
             if result == .refused {
                 log.error("a signed notification the payment cannot take",

@@ -11,12 +11,15 @@ public enum CancelVerdict: Equatable, Sendable {
     case refunded(BankCancel)
     /// The bank answered `Success: false` for a reason a retry cannot fix (wrong amount,
     /// payment not refundable or not found, receipt refused, bad Token or terminal): the
-    /// refund fails and an operator is alerted.
+    /// refund fails and an operator is alerted. After an earlier unknown outcome the sender
+    /// first checks the bank's state (`RefundLanding`): the refusal may only mean that
+    /// money already went back.
     case refused(code: String, message: String)
     /// No usable answer (timeout, network, HTTP error, unparsable body), a bank error that
     /// asks for a retry, an operation still in progress, or an answer that contradicts
-    /// itself: the refund may or may not have happened, so it stays `requested` and is sent
-    /// again later with the same `ExternalRequestId` (which cannot refund twice).
+    /// itself: the refund may or may not have happened, so it stays `requested`; its next
+    /// attempt asks `GetState` first and sends again only when `RefundLanding` says so or
+    /// the same `ExternalRequestId` is known to return the first outcome.
     case retry(String)
 
     /// Statuses after a Cancel that gave money back (§1.8: CONFIRMED → PARTIAL_REFUNDED /

@@ -1,24 +1,50 @@
 import Logging
 import Postgres
 
-/// Recording what a `Cancel` attempt meant: each a compare-and-set on the lease token
-/// (reliability rule 5), so a sender whose refund was taken back meanwhile writes nothing;
-/// the one that holds it now sends the same ExternalRequestId and records the same answer.
+/// Recording what a `Cancel` attempt meant. A refusal or a retry is a compare-and-set on
+/// the lease token (reliability rule 5), so a sender whose refund was taken back meanwhile
+/// writes nothing; the one that holds it now asks the bank and records what it says. Money
+/// back is guarded by the refund's state alone: the bank confirmed it, so it is recorded
+/// whoever holds the lease, once (a second recorder finds it `succeeded`).
 extension RefundSender {
-    /// Money back: the refund `succeeded` with the bank's amounts and the payment moved by
-    /// them, in ONE transaction. The refunded sum is what the bank says stays charged
-    /// (`NewAmount`) taken from what was paid: the bank's own figure, never summed from
+    /// An alert a deferral raises (`Alerts.raise`: at most one message per key per hour).
+    struct Alert {
+        let key: String
+        let text: String
+    }
+
+    /// Money back: the refund `succeeded` with the bank's amounts (`answer`: a Cancel's
+    /// answer, or the figures `RefundLanding` read from GetState) and the payment moved in
+    /// ONE transaction. The payment's refunded sum is what was paid less what the bank says
+    /// stays charged (`stillCharged`): the bank's own figure, never summed from
     /// notifications, and never lowered (`PaymentLedger.applyRefund`).
-    func recordSucceeded(_ refund: ClaimedRefund, _ answer: BankCancel, _ report: inout Report) throws {
-        let left = answer.newAmount ?? 0
-        let refundedTotal = refund.paid - left
+    func recordSucceeded(_ refund: ClaimedRefund, _ answer: BankCancel, stillCharged: Int, _ report: inout Report) throws {
+        let left = answer.newAmount ?? stillCharged
+        let refundedTotal = refund.paid - stillCharged
         let chatID = deps.config.adminTelegramChatID
-        let recorded: TransitionOutcome? = try deps.db().withTransaction { tx in
+        enum Recorded { case now(TransitionOutcome), already, conflict(String) }
+        let recorded: Recorded = try deps.db().withTransaction { tx in
+            // Not guarded by the lease: a sender whose lease ran out after the bank's OK still
+            // records it (else the next holder would send again, and for SBP refund twice).
             guard try tx.execute("""
-                UPDATE refunds SET state = 'succeeded', bank_status = $3, bank_original_kopecks = $4, bank_remaining_kopecks = $5,
+                UPDATE refunds SET state = 'succeeded', bank_status = $2, bank_original_kopecks = $3, bank_remaining_kopecks = $4,
                        finished_at = now(), last_error = NULL, lease_token = NULL, lease_until = NULL
-                WHERE id = $1 AND state = 'requested' AND lease_token = $2::uuid
-                """, [refund.id, refund.lease, answer.status, answer.originalAmount, left]) == 1 else { return nil }
+                WHERE id = $1 AND state = 'requested'
+                """, [refund.id, answer.status, answer.originalAmount, left]) == 1 else {
+                let state = try tx.query("SELECT state FROM refunds WHERE id = $1", [refund.id]).first?.string("state") ?? "missing"
+                if state == "succeeded" { return .already }
+                // The bank gave the money back, but the row was failed or re-queued meanwhile:
+                // the payment still learns the bank's figure, and a person must look.
+                if let payment = try PaymentLedger.findForNotification(tx, paymentID: refund.bankPaymentID, orderID: nil) {
+                    _ = try PaymentLedger.applyRefund(tx, payment: payment, refundedTotal: refundedTotal, bankStatus: answer.status,
+                                                      bankPaymentID: refund.bankPaymentID)
+                }
+                try Alerts.raise(tx, chatID: chatID, key: "refund-conflict:\(refund.id)", text: """
+                    Refund \(refund.id) (payment \(refund.paymentID)) is \(state) here, but T-Bank confirms it gave \
+                    \(Money(kopecks: refund.amount)) back (\(answer.status)). Do not re-queue it; check the payment in the bank's dashboard.
+                    """)
+                return .conflict(state)
+            }
             guard let payment = try PaymentLedger.findForNotification(tx, paymentID: refund.bankPaymentID, orderID: nil) else {
                 throw RefundError.paymentVanished(refund.paymentID)
             }
@@ -32,22 +58,24 @@ extension RefundSender {
                     says \(Money(kopecks: original - left)) (OriginalAmount \(original), NewAmount \(left)). Check the payment in the bank's dashboard.
                     """)
             }
-            return outcome
+            return .now(outcome)
         }
-        guard let outcome = recorded else {
+        let meta: Logger.Metadata = ["refund_id": "\(refund.id)", "payment_id": "\(refund.paymentID)", "bank_status": "\(answer.status)"]
+        switch recorded {
+        case .already:
             report.leaseLost += 1
-            log.warning("a refund the bank confirmed lost its lease before it was recorded; its new holder records it",
-                        metadata: ["refund_id": "\(refund.id)"])
-            return
+            log.info("a refund the bank confirmed was recorded already by another sender", metadata: meta)
+        case .conflict(let state):
+            report.leaseLost += 1
+            log.error("the bank confirmed a refund that is no longer requested here", metadata: meta.merging(["state": "\(state)"]) { $1 })
+        case .now(let outcome):
+            report.succeeded += 1
+            if outcome == .refused {
+                log.error("the bank's refund answer does not fit the payment's state", metadata: meta)
+            }
+            log.info("refund succeeded", metadata: meta.merging(["amount_kopecks": "\(refund.amount)",
+                                                                 "refunded_total": "\(refundedTotal)"]) { $1 })
         }
-        report.succeeded += 1
-        if outcome == .refused {
-            log.error("the bank's refund answer does not fit the payment's state",
-                      metadata: ["refund_id": "\(refund.id)", "payment_id": "\(refund.paymentID)", "bank_status": "\(answer.status)"])
-        }
-        log.info("refund succeeded", metadata: ["refund_id": "\(refund.id)", "payment_id": "\(refund.paymentID)",
-                                                "amount_kopecks": "\(refund.amount)", "refunded_total": "\(refundedTotal)",
-                                                "bank_status": "\(answer.status)"])
     }
 
     /// The bank refused for good: `failed`, counted, and an alert for the operator (key
@@ -74,29 +102,58 @@ extension RefundSender {
     }
 
     /// Unknown outcome or a retryable refusal: the refund stays `requested` (its next claim
-    /// asks `GetState` first), its lease released and its next try after `retryDelay`. From
-    /// `alertAfterAttempts` on, an alert per hour says it is stuck.
-    func retryLater(_ refund: ClaimedRefund, why: String, _ report: inout Report) throws {
+    /// asks `GetState` first), its lease released and its next try after `retryDelay`.
+    /// `alert` is raised on this attempt; without one, from `alertAfterAttempts` on, an
+    /// alert per hour says it is stuck.
+    func retryLater(_ refund: ClaimedRefund, why: String, alert: Alert? = nil, _ report: inout Report) throws {
+        let stuck = Alert(key: "refund-stuck:\(refund.id)", text: """
+            Refund \(refund.id) of \(Money(kopecks: refund.amount)) for payment \(refund.paymentID) is still unresolved after \
+            \(refund.attempts) attempts: \(why). It keeps being retried with the same ExternalRequestId.
+            """)
         let delay = retryDelay(attempt: refund.attempts)
+        guard try postpone(refund, why: why, delay: delay, alert: alert ?? (refund.attempts >= config.alertAfterAttempts ? stuck : nil)) else {
+            report.leaseLost += 1
+            return
+        }
+        report.retried += 1
+        log.warning("refund outcome unknown or retryable; retrying later",
+                    metadata: ["refund_id": "\(refund.id)", "attempt": "\(refund.attempts)", "retry_in_s": "\(Int(delay))", "why": "\(why)"])
+    }
+
+    /// An unknown outcome the bank's state cannot settle, for a payment where a second Cancel
+    /// could be a second refund (the key is not honoured, or a refusal followed the unknown
+    /// outcome): nothing is sent. The refund stays `requested` (its share of the payment
+    /// stays reserved), is asked about again after about `retryCapSeconds`, and an alert per
+    /// refund asks a person to check the bank's dashboard, hourly while it lasts.
+    func holdUnresolved(_ refund: ClaimedRefund, why: String, _ report: inout Report) throws {
+        let delay = retryDelay(attempt: .max)
+        guard try postpone(refund, why: "unresolved: \(why)", delay: delay, alert: Alert(key: "refund-unresolved:\(refund.id)", text: """
+            Refund \(refund.id) of \(Money(kopecks: refund.amount)) for payment \(refund.paymentID) (T-Bank \(refund.bankPaymentID)): \
+            its last Cancel's outcome is unknown and T-Bank's state does not tell whether it went through (\(why)). \
+            It is NOT sent again (a second Cancel could refund twice) and is checked again hourly. Check the payment in the bank's dashboard.
+            """)) else {
+            report.leaseLost += 1
+            return
+        }
+        report.unresolved += 1
+        log.error("refund outcome unknown and not decidable from the bank's state; not sent again",
+                  metadata: ["refund_id": "\(refund.id)", "attempt": "\(refund.attempts)", "retry_in_s": "\(Int(delay))", "why": "\(why)"])
+    }
+
+    /// The refund stays `requested`, its lease released, due again in `delay` seconds, with
+    /// `alert` raised in the same transaction: compare-and-set on the lease token (false:
+    /// the lease was taken back, nothing written).
+    func postpone(_ refund: ClaimedRefund, why: String, delay: Double, alert: Alert?) throws -> Bool {
         let chatID = deps.config.adminTelegramChatID
-        let deferred = try deps.db().withTransaction { tx -> Bool in
+        return try deps.db().withTransaction { tx -> Bool in
             guard try tx.execute("""
                 UPDATE refunds SET run_at = now() + make_interval(secs => $3::float8), last_error = left($4, 500),
                        lease_token = NULL, lease_until = NULL
                 WHERE id = $1 AND state = 'requested' AND lease_token = $2::uuid
                 """, [refund.id, refund.lease, delay, why]) == 1 else { return false }
-            if refund.attempts >= config.alertAfterAttempts {
-                try Alerts.raise(tx, chatID: chatID, key: "refund-stuck:\(refund.id)", text: """
-                    Refund \(refund.id) of \(Money(kopecks: refund.amount)) for payment \(refund.paymentID) is still unresolved after \
-                    \(refund.attempts) attempts: \(why). It keeps being retried with the same ExternalRequestId.
-                    """)
-            }
+            if let alert { try Alerts.raise(tx, chatID: chatID, key: alert.key, text: alert.text) }
             return true
         }
-        guard deferred else { report.leaseLost += 1; return }
-        report.retried += 1
-        log.warning("refund outcome unknown or retryable; retrying later",
-                    metadata: ["refund_id": "\(refund.id)", "attempt": "\(refund.attempts)", "retry_in_s": "\(Int(delay))", "why": "\(why)"])
     }
 
     /// The backoff schedule of refunds: capped exponential with jitter and a non-zero base

@@ -9,17 +9,22 @@ import Postgres
 ///    a fresh lease) and writes `requested`, `attempts + 1` (crash point
 ///    `refund.after-intent` right after it commits). Due means `pending`, or `requested`
 ///    whose retry time came or whose lease ran out (a sender died mid-call).
-/// 2. **Call**, outside any transaction, with the payment's own terminal: a row that was
-///    already `requested` has an unknown outcome, so the bank is asked first (`GetState`);
-///    then `Cancel` with `Amount` = the refund, a refund receipt (`PaymentReceipt`) and
-///    `ExternalRequestId` = the row's UUID, so a retry after a lost answer returns the
-///    first outcome instead of refunding twice.
-/// 3. **Result** (`RefundSender+Outcome.swift`), compare-and-set on the lease token: money
-///    back → one transaction moves the refund to `succeeded` with the bank's amounts and
-///    the payment through `PaymentLedger.applyRefund` (`refunded_kopecks` = paid −
-///    `NewAmount`, the bank's own answer; crash point `refund.after-bank-ok` before it);
-///    a permanent refusal → `failed` + an alert; anything unknown → still `requested`, due
-///    again after a backoff, never failed blindly.
+/// 2. **Call**, outside any transaction, with the payment's own terminal: `Cancel` with
+///    `Amount` = the refund, a refund receipt (`PaymentReceipt`) and `ExternalRequestId` =
+///    the row's UUID. A row that was already `requested` has an unknown outcome, so the
+///    bank is asked first (`GetState`) and `RefundLanding` reads its state: our refund
+///    landed → recorded from the bank's figures, no Cancel; not landed → Cancel; in
+///    progress → later; cannot tell → Cancel again only where the same key returns the
+///    first outcome (card acquiring; §1.8: not for SBP), else the refund is held
+///    (`requested`, asked again hourly) and an operator alerted: never a blind second Cancel.
+/// 3. **Result** (`RefundSender+Outcome.swift`): money back → one transaction moves the
+///    refund to `succeeded` with the bank's amounts and the payment through
+///    `PaymentLedger.applyRefund` (`refunded_kopecks` = paid − what the bank says stays
+///    charged; crash point `refund.after-bank-ok` before it), guarded by the refund's state
+///    alone: the bank's answer is the truth whoever holds the lease; a refusal → `failed`
+///    + an alert (after an unknown outcome only once `GetState` shows our refund did not
+///    land); anything unknown → still `requested`, due again after a backoff, never failed
+///    blindly. Those two are compare-and-set on the lease token.
 ///
 /// ```swift
 /// let sender = try RefundSender(deps: deps, config: RefundSender.Config())
@@ -68,9 +73,13 @@ public struct RefundSender: Duty {
         public var retried = 0
         /// `GetState` calls made before retrying an unknown outcome.
         public var askedState = 0
-        /// Refunds whose lease was taken back before their result was recorded (another
-        /// sender sends them again with the same ExternalRequestId and records that).
+        /// Refunds whose result this sender did not write: its lease was taken back (the new
+        /// holder asks the bank and records), or a bank-confirmed success another sender
+        /// had recorded already.
         public var leaseLost = 0
+        /// Refunds with an unknown outcome the bank's state cannot settle and that may not
+        /// be sent again (the key is not honoured): held, asked again hourly, alerted.
+        public var unresolved = 0
         /// The pass stopped claiming at its deadline.
         public var stoppedAtDeadline = false
 
@@ -78,7 +87,7 @@ public struct RefundSender: Duty {
 
         public var json: JSON {
             ["sent": .int(sent), "succeeded": .int(succeeded), "failed": .int(failed), "retried": .int(retried),
-             "askedState": .int(askedState), "leaseLost": .int(leaseLost), "stoppedAtDeadline": .bool(stoppedAtDeadline)]
+             "askedState": .int(askedState), "leaseLost": .int(leaseLost), "unresolved": .int(unresolved), "stoppedAtDeadline": .bool(stoppedAtDeadline)]
         }
     }
 
@@ -160,27 +169,43 @@ public struct RefundSender: Duty {
     /// The calls for one claimed refund (outside any transaction) and the recording of
     /// what they mean.
     func send(_ refund: ClaimedRefund, deadline: Double, _ report: inout Report) throws {
-        let meta: Logger.Metadata = ["refund_id": "\(refund.id)", "payment_id": "\(refund.paymentID)", "attempt": "\(refund.attempts)"]
-        // The terminal the payment was made with (a switch of mode never changes it).
+        // The terminal the payment was made with (a switch of mode never changes it). Without
+        // it (or without the bank's PaymentId) nothing can be sent: a configuration error. The
+        // refund stays `requested` and keeps being retried, so it resumes by itself once the
+        // terminal is configured again, and an alert per refund says so on every attempt (at
+        // most hourly). Failing it instead would free its share of the payment and, re-queued,
+        // make it `pending`: its next claim would no longer know that an earlier attempt may
+        // have reached the bank, and would not ask before sending.
         guard let terminal = PaymentCheck.terminal(key: refund.terminalKey, in: deps.config), !refund.bankPaymentID.isEmpty else {
-            try retryLater(refund, why: "the payment's T-Bank terminal \(refund.terminalKey) is not configured", &report)
+            let why = refund.bankPaymentID.isEmpty ? "the payment has no T-Bank PaymentId"
+                : "the payment's T-Bank terminal \(refund.terminalKey) is not configured"
+            try retryLater(refund, why: why, alert: Alert(key: "refund-config:\(refund.id)", text: """
+                Refund \(refund.id) of \(Money(kopecks: refund.amount)) for payment \(refund.paymentID) cannot be sent: \(why). \
+                It is retried until this is fixed (configure the terminal the payment was made with).
+                """), &report)
             return
         }
         // A slow bank never carries the pass far past its deadline.
         let bank = deps.bank(terminal, min(config.timeout, max(1, deadline - deps.clock())))
         if refund.outcomeUnknown {
-            report.askedState += 1
-            let state: BankState
-            do { state = try bank.getState(paymentID: refund.bankPaymentID) } catch let e as ProviderCallInTransaction {
-                throw e
-            } catch {
-                try retryLater(refund, why: "GetState before retrying failed: \(error)", &report)
+            // An earlier Cancel may have given the money back (rule 9): the bank is asked first.
+            guard let (state, landing) = try askBank(bank, refund, &report) else { return }
+            switch landing {
+            case .landed(let figures, let stillCharged):
+                try recordSucceeded(refund, figures, stillCharged: stillCharged, &report)
                 return
-            }
-            log.info("retrying a refund whose outcome was unknown", metadata: meta.merging(["bank_status": "\(state.status)"]) { $1 })
-            if CancelVerdict.inProgressStatuses.contains(state.status) {
-                try retryLater(refund, why: "the bank is still processing a refund (\(state.status))", &report)
+            case .inProgress(let why):
+                try retryLater(refund, why: why, &report)
                 return
+            case .notLanded:
+                break
+            case .undecided(let why):
+                // The same key returns the first outcome only where the bank honours it (§1.8:
+                // not for SBP); elsewhere a second Cancel could be a second refund.
+                guard state.honoursExternalRequestID else {
+                    try holdUnresolved(refund, why: why, &report)
+                    return
+                }
             }
         }
         report.sent += 1
@@ -194,15 +219,67 @@ public struct RefundSender: Duty {
         case .refunded(let answer):
             Crashpoint.hit("refund.after-bank-ok")
             // The bank gave the money back: a database outage delays the record, never drops it
-            // (the retry would ask GetState and repeat the Cancel, answered by its ExternalRequestId).
+            // (the retry would ask GetState and find the refund landed).
             try KnownOutcome.record(heldUntil: refund.heldUntil, what: "refund \(refund.id) made by the bank", log: log) {
-                try recordSucceeded(refund, answer, &report)
+                try recordSucceeded(refund, answer, stillCharged: answer.newAmount ?? 0, &report)
             }
         case .refused(let code, let message):
+            if refund.outcomeUnknown {
+                // After an unknown outcome a refusal may only mean the money went back already:
+                // accepted once the bank's state shows our refund did not land.
+                guard let (_, landing) = try askBank(bank, refund, &report) else { return }
+                switch landing {
+                case .landed(let figures, let stillCharged):
+                    try recordSucceeded(refund, figures, stillCharged: stillCharged, &report)
+                    return
+                case .inProgress(let why):
+                    try retryLater(refund, why: "T-Bank error \(code) while \(why)", &report)
+                    return
+                case .undecided(let why):
+                    // Failing would free the refund's share of the payment for a second refund.
+                    try holdUnresolved(refund, why: "T-Bank error \(code): \(message); \(why)", &report)
+                    return
+                case .notLanded:
+                    break
+                }
+            }
             try recordFailed(refund, code: code, message: message, &report)
         case .retry(let why):
             try retryLater(refund, why: why, &report)
         }
+    }
+
+    /// `GetState` for a refund whose outcome is unknown and what it means for it
+    /// (`RefundLanding`); nil when the bank could not be asked (the refund is deferred).
+    func askBank(_ bank: any BankAPI, _ refund: ClaimedRefund, _ report: inout Report) throws -> (BankState, RefundLanding)? {
+        report.askedState += 1
+        let state: BankState
+        do { state = try bank.getState(paymentID: refund.bankPaymentID) } catch let e as ProviderCallInTransaction {
+            throw e
+        } catch {
+            try retryLater(refund, why: "GetState before retrying failed: \(error)", &report)
+            return nil
+        }
+        // Read after the bank answered: every refund that could have landed by then is
+        // `requested` or finished here (its intent committed before its call).
+        let landing = RefundLanding.judge(state, refund: refund.amount, known: try known(refund))
+        log.info("asked the bank about a refund whose outcome was unknown",
+                 metadata: ["refund_id": "\(refund.id)", "payment_id": "\(refund.paymentID)", "attempt": "\(refund.attempts)",
+                            "bank_status": "\(state.status)", "landing": "\(landing.summary)"])
+        return (state, landing)
+    }
+
+    /// What our records say about the refund's payment: what our succeeded refunds gave
+    /// back by the bank's figures, and the amounts of our other refunds still `requested`.
+    func known(_ refund: ClaimedRefund) throws -> RefundLanding.Known {
+        let rows = try deps.db().query("""
+            SELECT state, amount_kopecks, coalesce(bank_original_kopecks - bank_remaining_kopecks, amount_kopecks) AS back
+            FROM refunds WHERE payment_id = $1 AND id <> $2 AND state IN ('succeeded', 'requested')
+            """, [refund.paymentID, refund.id], retry: .idempotent)
+        return RefundLanding.Known(
+            bankPaymentID: refund.bankPaymentID, paid: refund.paid,
+            knownBack: rows.filter { $0.string("state") == "succeeded" }.map { $0.requiredInt("back") }.reduce(0, +),
+            open: rows.filter { $0.string("state") == "requested" }.map { $0.requiredInt("amount_kopecks") })
     }
 }
 

@@ -22,16 +22,40 @@ public struct BankInit: Equatable, Sendable {
     }
 }
 
+/// T-Bank's `GetState` answer (§1.6).
+///
+/// ```swift
+/// let state = try bank.getState(paymentID: "7000000001")
+/// if state.status == "PARTIAL_REFUNDED", state.honoursExternalRequestID { … }
+/// ```
 public struct BankState: Equatable, Sendable {
     public let paymentID: String
     public let status: String
+    /// `Amount` (kopecks). Taken to be what the payment has charged NOW: after a refund, what
+    /// stays charged (an assumption: §1.6 names the field without saying; the simulator
+    /// answers so). Code that relies on it checks it against what it knows first.
     public let amount: Int?
     public let orderID: String?
-    public init(paymentID: String, status: String, amount: Int?, orderID: String?) {
+    /// `Params` (`{Key, Value}` pairs, e.g. `Route`, `Source`): how the payment was made.
+    public let params: [String: String]
+
+    public init(paymentID: String, status: String, amount: Int?, orderID: String?, params: [String: String] = [:]) {
         self.paymentID = paymentID
         self.status = status
         self.amount = amount
         self.orderID = orderID
+        self.params = params
+    }
+
+    /// Whether a repeated `Cancel` with the same `ExternalRequestId` returns the first
+    /// outcome for this payment. §1.8: it does, "not for SBP". Only a payment the bank says
+    /// went through card acquiring (`Route` ACQ, and no `Source` naming SBP or a QR code)
+    /// counts; no `Params`, or any other route, is not known to be protected, so a Cancel
+    /// whose outcome is unknown is never sent again blindly for it.
+    public var honoursExternalRequestID: Bool {
+        guard params["Route"]?.uppercased() == "ACQ" else { return false }
+        let source = (params["Source"] ?? "").lowercased()
+        return !source.contains("sbp") && !source.contains("qr")
     }
 }
 

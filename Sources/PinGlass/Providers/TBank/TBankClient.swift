@@ -51,7 +51,20 @@ public struct TBankClient: BankAPI {
         let r = try call("GetState", [("PaymentId", .string(paymentID))])
         guard let status = r["Status"]?.stringValue else { throw TBankError.unavailable("GetState answer without Status") }
         return BankState(paymentID: Self.paymentID(r["PaymentId"]) ?? paymentID, status: status,
-                     amount: r["Amount"]?.intValue, orderID: r["OrderId"]?.stringValue)
+                         amount: r["Amount"]?.intValue, orderID: r["OrderId"]?.stringValue, params: Self.params(r["Params"]))
+    }
+
+    /// GetState's `Params`: an array of `{Key, Value}` (§1.6), or an object like a
+    /// notification's `DATA`; values read as text, whatever their JSON type.
+    static func params(_ v: JSON?) -> [String: String] {
+        var out: [String: String] = [:]
+        for p in v?.arrayValue ?? [] {
+            if let key = p["Key"]?.stringValue, let value = p["Value"]?.scalarText { out[key] = value }
+        }
+        for (key, value) in v?.objectValue ?? [] {
+            if let text = value.scalarText { out[key] = text }
+        }
+        return out
     }
 
     /// `Cancel` (refund or reversal). `externalRequestID` makes a repeated call return the
