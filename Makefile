@@ -1,8 +1,11 @@
 # The two commands of the README, and a few more. Each script says what it does.
-.PHONY: run test stop bench bench-generation bench-refunds build clean
+.PHONY: run demo test stop bench bench-generation bench-refunds bench-delivery build clean
 
 run:            ## install, build, start PostgreSQL + pool + simulator + nginx on :8080
 	@bash scripts/run.sh
+
+demo:           ## the whole story on the simulator: photos in the simulated Telegram chat, a refund at the bank (starts `make run` if needed)
+	@bash scripts/demo.sh
 
 test:           ## install, build, run every test against throwaway services
 	@bash scripts/test.sh
@@ -18,6 +21,9 @@ bench-generation: ## the generation pipeline against the simulated Kie (see BENC
 
 bench-refunds:  ## refunds sent per second with 100 due, against the simulated bank (see BENCHMARKS.md)
 	@bash bench/refunds.sh
+
+bench-delivery: ## paid → photos in the simulated chat, and the Telegram rate with 200 chats waiting (see BENCHMARKS.md)
+	@bash bench/delivery.sh
 
 build:
 	swift build -c release

@@ -52,6 +52,23 @@ public struct TelegramSimulator: Sendable {
 
     public func reset() throws { _ = try call("POST", "reset") }
 
+    /// What a person sees on a chat's inbox page: its HTML and the bytes behind every
+    /// `<img>` on it, in page order (each fetched as a browser would).
+    public func inbox(chat: Int64) throws -> (html: String, photos: [[UInt8]]) {
+        let page = try http.send(HTTPRequest(url: inboxURL(chat: chat)))
+        guard page.status == 200 else { throw Subprocess.Failed(command: "inbox page of chat \(chat)", status: Int32(page.status)) }
+        var photos: [[UInt8]] = []
+        var rest = page.text[...]
+        while let tag = rest.firstRange(of: "<img src=\"") {
+            let src = rest[tag.upperBound...].prefix { $0 != "\"" }
+            rest = rest[src.endIndex...]
+            let image = try http.send(HTTPRequest(url: simURL + src))
+            guard image.status == 200 else { throw Subprocess.Failed(command: "inbox image \(src)", status: Int32(image.status)) }
+            photos.append(image.body)
+        }
+        return (page.text, photos)
+    }
+
     func call(_ method: String, _ path: String, _ body: JSON? = nil) throws -> JSON {
         let r = try http.send(HTTPRequest(method: method, url: simURL + "/sim/control/telegram/" + path,
                                           headers: [("Content-Type", "application/json")], body: body?.bytes ?? []))
