@@ -55,6 +55,8 @@ PUBLIC_MEDIA_URL=http://127.0.0.1:$PORT/media
 MEDIA_KEY_SECRET=$MEDIA_KEY_SECRET
 LOG_FORMAT=text
 SIM_NOTIFY_DELAY=0
+# So the CLI finds the migrations from any folder.
+PINGLASS_MIGRATIONS_DIR=$ROOT/migrations
 ENV
 else
     ENV_FILE=$PINGLASS_ENV_FILE

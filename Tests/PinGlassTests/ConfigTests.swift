@@ -11,6 +11,19 @@ final class ConfigTests: XCTestCase {
         }
     }
 
+    /// With no env file anywhere, the refusal says where it looked and how to name one.
+    func testNoEnvFileAnywhereSaysHowToNameOne() {
+        XCTAssertFalse(System.fileExists(Config.defaultEnvFile), "this test needs a machine without \(Config.defaultEnvFile)")
+        XCTAssertThrowsError(try Config.load(environment: [:], envFile: nil)) { error in
+            XCTAssertEqual(error as? ConfigError, .noConfiguration(defaultFile: Config.defaultEnvFile))
+            XCTAssertTrue("\(error)".contains("--env-file"), "\(error)")
+        }
+        // An env file that was read but lacks DATABASE_URL still names the variable plainly.
+        XCTAssertThrowsError(try Config.load(environment: [:], envFile: "/dev/null")) { error in
+            XCTAssertEqual(error as? ConfigError, .missing("DATABASE_URL"))
+        }
+    }
+
     func testDefaultsAreTheContractDefaults() throws {
         let c = try Config(variables: base)
         XCTAssertEqual(c.tbankAPIURL, "https://securepay.tinkoff.ru/v2")

@@ -93,7 +93,7 @@ final class MetricsEndpointTests: XCTestCase {
         try refund("failed", 900, createdAt: t0 - 900)
 
         for (name, value) in [("kie.rate_limited", 3), ("kie.poll_rate_limited", 2), ("storage.upload_failures", 4),
-                              ("telegram.blocked", 5), ("telegram.server_errors", 6), ("odd \"name\"\\with\nnewline", 1)] {
+                              ("telegram.blocked", 5), ("telegram.server_errors", 6), ("telegram.sent", 7), ("odd \"name\"\\with\nnewline", 1)] {
             try Counters.increment(c, name, by: value)
         }
         try c.execute("""
@@ -160,7 +160,9 @@ final class MetricsEndpointTests: XCTestCase {
         }
         XCTAssertEqual(scrape.family("pinglass_payments").count, PaymentStatus.allCases.count, "every status, zeros included")
         XCTAssertEqual(scrape.family("pinglass_payments").values.reduce(0, +), 5)
-        XCTAssertEqual(scrape.family("pinglass_events_total").count, 6)
+        XCTAssertEqual(scrape.family("pinglass_events_total").count, 7)
+        XCTAssertEqual(scrape.family("pinglass_telegram_failures_total").count, 2, "a sent message is no failure: \(scrape.family("pinglass_telegram_failures_total"))")
+        XCTAssertEqual(scrape[#"pinglass_events_total{name="telegram.sent"}"#], 7)
         XCTAssertEqual(scrape.family("pinglass_worker_last_run_timestamp_seconds").count, 2, "a run still going has no finish")
         XCTAssertEqual(scrape.family("pinglass_http_requests_total"), [:], "no pool, no request table")
 

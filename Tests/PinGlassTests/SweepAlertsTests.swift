@@ -51,8 +51,10 @@ final class SweepAlertsTests: XCTestCase {
         try run("poll-kie", host: "b", startedAgo: 61, finishedAgo: 60, ok: false)
         // reconcile: it runs, but every pass fails.
         try run("reconcile", host: "a", startedAgo: 31, finishedAgo: 30, ok: false)
-        // deliver: a pass started ten minutes ago and never finished.
-        try run("deliver", host: "a", startedAgo: 600, finishedAgo: nil, ok: nil)
+        // deliver: a pass started over an hour ago and never finished.
+        try run("deliver", host: "a", startedAgo: 4_000, finishedAgo: nil, ok: nil)
+        // refund: just started on a fresh machine, its first pass still running: no silence yet.
+        try run("refund", host: "a", startedAgo: 20, finishedAgo: nil, ok: nil)
         // prune runs daily: ten hours is fine.
         try run("prune", host: "a", startedAgo: 36_001, finishedAgo: 36_000, ok: true)
         // The sweep does not judge itself; a name that is no duty is ignored.

@@ -7,6 +7,8 @@ public enum ConfigError: Error, CustomStringConvertible, Equatable, Sendable {
     case invalid(String, String)
     case unreadableFile(String)
     case malformedFile(path: String, line: Int, reason: String)
+    /// Nothing configured at all: no env file named and none at the default place.
+    case noConfiguration(defaultFile: String)
 
     public var description: String {
         switch self {
@@ -14,6 +16,9 @@ public enum ConfigError: Error, CustomStringConvertible, Equatable, Sendable {
         case .invalid(let name, let why): return "\(name) is invalid: \(why)"
         case .unreadableFile(let path): return "cannot read env file \(path)"
         case .malformedFile(let path, let line, let why): return "env file \(path), line \(line): \(why)"
+        case .noConfiguration(let file):
+            return "DATABASE_URL is not set, and no env file was read: none was named and \(file) does not exist "
+                + "(use --env-file PATH or PINGLASS_ENV_FILE=PATH; a local `make run` writes .run/pinglass.env)"
         }
     }
 }
@@ -84,13 +89,20 @@ public struct Config: Sendable {
     /// `envFile` nil means `PINGLASS_ENV_FILE`, else the default path when it exists.
     public static func load(environment: [String: String], envFile: String?) throws -> Config {
         var vars: [String: String] = [:]
+        var readFile = true
         if let path = envFile ?? environment["PINGLASS_ENV_FILE"], !path.isEmpty {
             vars = try EnvFile.load(path)
         } else if System.fileExists(defaultEnvFile) {
             vars = try EnvFile.load(defaultEnvFile)
+        } else {
+            readFile = false
         }
         for (k, v) in environment { vars[k] = v }
-        return try Config(variables: vars)
+        do {
+            return try Config(variables: vars)
+        } catch ConfigError.missing("DATABASE_URL") where !readFile {
+            throw ConfigError.noConfiguration(defaultFile: defaultEnvFile)
+        }
     }
 
     public init(variables env: [String: String]) throws {

@@ -41,11 +41,12 @@ public struct DatabaseMetrics: Sendable {
     static let jobStatuses = ["queued", "processing", "completed", "partial", "failed", "canceled"]
 
     /// `counters` rows that also feed a named family (every row is in `pinglass_events_total`
-    /// too). Counters count failures and anomalies, so every `telegram.<reason>` row is a
-    /// Telegram failure.
+    /// too). Every `telegram.<reason>` row is a Telegram failure except the successes the
+    /// deliver duty counts (`telegramSuccesses`).
     static let kieRateLimited = ["kie.rate_limited": "create_task", "kie.poll_rate_limited": "record_info"]
     static let storageUploadFailures = "storage.upload_failures"
     static let telegramPrefix = "telegram."
+    static let telegramSuccesses: Set<String> = ["telegram.sent", "telegram.messages"]
 
     /// What one scrape read.
     var queueDepth: [String: [String: Int]] = [:]          // table → state → rows
@@ -141,7 +142,7 @@ public struct DatabaseMetrics: Sendable {
         text.declare("pinglass_storage_upload_failures_total", .counter, "Generated photos whose upload to storage failed (retried).")
         text.add("pinglass_storage_upload_failures_total", [:], Double(value(of: Self.storageUploadFailures)))
         text.declare("pinglass_telegram_failures_total", .counter, "Telegram Bot API failures, by reason (counters named telegram.<reason>).")
-        for c in counters where c.name.hasPrefix(Self.telegramPrefix) {
+        for c in counters where c.name.hasPrefix(Self.telegramPrefix) && !Self.telegramSuccesses.contains(c.name) {
             text.add("pinglass_telegram_failures_total", ["reason": String(c.name.dropFirst(Self.telegramPrefix.count))], Double(c.value))
         }
         text.declare("pinglass_refunds_total", .counter, "Refunds finished at the bank: sent (succeeded) or failed for good.")

@@ -62,6 +62,9 @@ public struct SweepAlerts {
             GROUP BY name
             HAVING NOT coalesce(bool_or(coalesce(ok, false) AND finished_at > now() - make_interval(secs =>
                        CASE WHEN name = $2 THEN $3::int ELSE $4::int END)), false)
+               -- a host's very first pass, started within the window and still running, is not silence
+               AND NOT coalesce(bool_or(finished_at IS NULL AND started_at > now() - make_interval(secs =>
+                       CASE WHEN name = $2 THEN $3::int ELSE $4::int END)), false)
             ORDER BY name
             """, [duties.map(\.rawValue), DutyName.prune.rawValue, SweeperDefaults.dailySilenceSeconds, config.workerSilenceSeconds],
             retry: .idempotent).map { row in
