@@ -64,7 +64,7 @@ extension Connection {
             } catch PostgresError.connectionLost where attempt == 1 {
                 try reconnect()
             } catch PostgresError.serializationFailure where attempt < 4 {
-                continue
+                serializationRetries += 1
             }
         }
     }

@@ -36,12 +36,13 @@ public enum JobFinish {
     /// job in one). The notifications go out when that transaction commits.
     @discardableResult
     public static func finish(_ tx: Transaction, jobID: Int, rule: RefundRule = .standard) throws -> FinishedJob? {
-        // The lock serialises finishers of this job: whoever comes second sees it ended.
+        // The lock serialises finishers of this job (and pollers batching its photos):
+        // whoever comes second sees it ended.
         guard let job = try tx.query("""
             SELECT j.total_photos, j.payment_id, u.telegram_user_id
             FROM generation_jobs j JOIN users u ON u.id = j.user_id
             WHERE j.id = $1 AND j.status IN ('queued', 'processing')
-            FOR UPDATE OF j
+            \(DeliveryBatches.jobLock)
             """, [jobID]).first else { return nil }
         let unfinished = try tx.query("""
             SELECT count(*)::int AS n FROM generation_tasks WHERE job_id = $1 AND state IN ('queued', 'submitting', 'running')
