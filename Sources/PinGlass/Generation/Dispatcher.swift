@@ -188,7 +188,8 @@ public struct Dispatcher: Duty {
     /// stored once.
     func rescueExpiredLeases(_ db: Connection, _ report: inout Report) throws {
         report.rescued += try TaskSweep.rescueExpiredSubmits(db, maxAttempts: config.maxAttempts, limit: DispatcherDefaults.rescueLimit)
-        report.failed += try TaskSweep.abandonExpiredSubmits(db, maxAttempts: config.maxAttempts, limit: DispatcherDefaults.rescueLimit).tasks
+        report.failed += try TaskSweep.abandonExpiredSubmits(db, maxAttempts: config.maxAttempts, limit: DispatcherDefaults.rescueLimit,
+                                                             alertChat: deps.config.adminTelegramChatID).tasks
     }
 
     func hasDueTasks(_ db: Connection) throws -> Bool {
