@@ -38,7 +38,12 @@ struct Deliver: ParsableCommand {
     @Option(parsing: .unconditional, help: "Messages per second to all chats together, for every deliver process together.")
     var globalRate: Int = DelivererDefaults.globalPerSecond
 
-    @Option(parsing: .unconditional, help: "Seconds a claimed row stays this process's (renewed before each send).")
+    @Option(parsing: .unconditional,
+            help: """
+                Seconds a claimed row stays this process's, renewed right before each Telegram call (at least \
+                \(DelivererDefaults.minimumLeaseSeconds): twice the \(Int(DelivererDefaults.telegramTimeout)) s a call may take, plus a \
+                margin, so no call outlives it).
+                """)
     var lease: Int = DelivererDefaults.leaseSeconds
 
     @Option(parsing: .unconditional, help: "Seconds the photo links given to Telegram stay valid.")

@@ -351,6 +351,56 @@ final class DelivererTests: XCTestCase {
         XCTAssertEqual(try rows(job.id).first?.messageIDs, [])
     }
 
+    /// No Telegram call may start once the row is not ours any more: the lease is renewed,
+    /// by compare-and-set, right before EVERY call, not once per row. Here the lease is taken
+    /// over (another deliverer claimed the row) while Telegram refuses the photo link: the
+    /// upload that would follow is not sent from here.
+    func testTheLeaseIsCheckedAgainBeforeTheUploadThatFollowsARefusedLink() throws {
+        let deps = try DeliveryFixtures.deps(db, telegram: telegram, env: ["PUBLIC_MEDIA_URL": "https://media.pinglass.example/media"])
+        let job = try DeliveryFixtures.finishedJob(deps, telegramID: 7511, photos: 3, succeeded: 3)
+        telegram.errors = [.mediaURLRejected("Bad Request: failed to get HTTP URL content")]
+        telegram.onCall = takeOverTheLease()
+        let report = try pass(deliverer(deps))
+        XCTAssertEqual(telegram.calls.count, 1, "only the refused link went out")
+        XCTAssertEqual(report.leaseLost, 1)
+        XCTAssertEqual(try rows(job.id).first?.state, "sending", "left to its new owner")
+    }
+
+    /// The same before the send to a group's new id after a migration.
+    func testTheLeaseIsCheckedAgainBeforeFollowingAMigratedChat() throws {
+        try Alerts.raise(c, chatID: 1, key: "moved", text: "to a supergroup")
+        telegram.chatErrors[1] = .migrated(toChatID: 2)
+        telegram.onCall = takeOverTheLease()
+        let report = try pass()
+        XCTAssertEqual(telegram.calls.map(\.chatID), [1], "nothing sent to the new id")
+        XCTAssertEqual(report.leaseLost, 1)
+    }
+
+    /// Reading the photos from storage (up to ten GETs) comes before the lease is renewed,
+    /// so a slow store cannot eat the lease of the call: a row taken over while its bytes
+    /// were read is not sent from here.
+    func testPhotosAreReadBeforeTheLeaseIsRenewed() throws {
+        let job = try DeliveryFixtures.finishedJob(deps, telegramID: 7512, photos: 3, succeeded: 3)
+        let steal = takeOverTheLease()
+        deps.media = HookedMediaStore(deps.media) { steal(.photo, 0) }
+        let report = try pass()
+        XCTAssertEqual(telegram.calls.count, 0, "the row was not ours when the call was due")
+        XCTAssertEqual(report.leaseLost, 1)
+        XCTAssertEqual(try rows(job.id).first?.state, "sending")
+        XCTAssertEqual(try c.query("SELECT count(*)::int AS n FROM rate_events")[0].int("n"), 0, "its budget slots given back")
+    }
+
+    /// Another deliverer claims the rows being sent (a new lease token), once.
+    func takeOverTheLease() -> (FakeTelegram.Method, Int64) -> Void {
+        let url = db.url
+        let done = Locked(false)
+        return { _, _ in
+            guard !done.value else { return }
+            done.mutate { $0 = true }
+            _ = try? Connection(url).execute("UPDATE telegram_deliveries SET lease_token = gen_random_uuid() WHERE state = 'sending'")
+        }
+    }
+
     // MARK: requeue and settings
 
     func testAFailedDeliveryIsRequeuedByAnOperator() throws {
@@ -391,6 +441,7 @@ final class DelivererTests: XCTestCase {
                                ("--chat-interval", { $0.chatIntervalSeconds = 0 }),
                                ("--global-rate", { $0.globalPerSecond = 9 }),
                                ("--lease", { $0.leaseSeconds = 5 }),
+                               ("--lease", { $0.leaseSeconds = 60 }),   // one 30-s call must never outlive it
                                ("--media-link-ttl", { $0.mediaLinkSeconds = 60 })]
         for (flag, change) in cases {
             var config = Deliverer.Config()
@@ -400,4 +451,24 @@ final class DelivererTests: XCTestCase {
         deps.telegram = nil
         XCTAssertThrowsError(try Deliverer(deps: deps)) { XCTAssertTrue("\($0)".contains("TELEGRAM_BOT_TOKEN"), "\($0)") }
     }
+}
+
+/// A media store that runs `onGet` before each read (a test's chance to act while the
+/// deliverer reads the photos).
+final class HookedMediaStore: MediaStore {
+    let inner: any MediaStore
+    let onGet: () -> Void
+
+    init(_ inner: any MediaStore, onGet: @escaping () -> Void) {
+        self.inner = inner
+        self.onGet = onGet
+    }
+
+    func put(key: String, bytes: [UInt8], contentType: String) throws { try inner.put(key: key, bytes: bytes, contentType: contentType) }
+    func get(key: String) throws -> [UInt8] {
+        onGet()
+        return try inner.get(key: key)
+    }
+    func delete(key: String) throws { try inner.delete(key: key) }
+    func signedURL(key: String, expiresIn: Int, now: Double) -> String { inner.signedURL(key: key, expiresIn: expiresIn, now: now) }
 }
