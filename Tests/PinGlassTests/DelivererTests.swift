@@ -101,12 +101,20 @@ final class DelivererTests: XCTestCase {
         XCTAssertEqual(try rows(job.id).map(\.state), ["sent", "sent"])
     }
 
-    func testAlertsGoToTheAdminChat() throws {
+    /// Alerts go to the admin chat, a group: Telegram allows about 20 messages a minute
+    /// there, so it is paced at least 3 s whatever the chat interval.
+    func testAlertsGoToTheAdminChatPacedAsAGroup() throws {
         try Alerts.raise(c, chatID: DeliveryFixtures.adminChat, key: "kie-credits", text: "Kie is out of credits")
+        try Alerts.raise(c, chatID: DeliveryFixtures.adminChat, key: "queue-stale", text: "a queue is stale")
         try pass()
         XCTAssertEqual(telegram.calls.map(\.chatID), [DeliveryFixtures.adminChat])
         XCTAssertEqual(telegram.calls.first?.text, "PinGlass alert: Kie is out of credits")
-        XCTAssertEqual(try rows(where: "kind = 'alert'").map(\.state), ["sent"])
+        XCTAssertEqual(try rows(where: "kind = 'alert'").map(\.state), ["sent", "pending"])
+        let asked = try XCTUnwrap(telegram.calls.first?.at)
+        let paced = try XCTUnwrap(try c.query("SELECT extract(epoch FROM next_send_at)::float8 AS at FROM telegram_chat_pacing WHERE chat_id = $1",
+                                              [DeliveryFixtures.adminChat])[0].double("at"))
+        XCTAssertGreaterThanOrEqual(paced - asked, 2.9, "a group waits 3 s, not the 0.05-s chat interval")
+        XCTAssertGreaterThan(try XCTUnwrap(try deliverer().secondsUntilDue()), 2)
     }
 
     /// The original re-sent old photos: a row naming another job's photo sends nothing, fails,
@@ -192,12 +200,64 @@ final class DelivererTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(try XCTUnwrap(row.double("run_at")), asked + 5)
         XCTAssertGreaterThanOrEqual(try XCTUnwrap(row.double("paced")), asked + 5)
         XCTAssertGreaterThan(try XCTUnwrap(try deliverer().secondsUntilDue()), 4)
-        XCTAssertEqual(try pass(), Deliverer.Report(), "not before retry_after")
-        XCTAssertEqual(telegram.calls.count, 1)
+        try pass()
+        XCTAssertEqual(telegram.calls.count, 1, "not before retry_after")
         XCTAssertEqual(try Counters.value(c, "telegram.rate_limited"), 1)
         try DeliveryFixtures.makeDue(c)
         try DeliveryFixtures.drain(deliverer())
         XCTAssertEqual(try rows(job.id).map(\.state), ["sent", "sent"])
+    }
+
+    /// A 429 for a chat that kept its own pace is Telegram's bot-wide flood control: every
+    /// chat waits its retry_after (the global budget is paused, for every deliver process),
+    /// not only that one; the round's other rows go back unsent, their attempts not counted.
+    func test429ForAChatWithinItsPacePausesEveryChat() throws {
+        for chat: Int64 in [7211, 7212, 7213] { try Alerts.raise(c, chatID: chat, key: "flood-\(chat)", text: "message to \(chat)") }
+        telegram.errors = [.retryAfter(seconds: 5)]
+        let report = try pass()
+        XCTAssertEqual(telegram.calls.map(\.chatID), [7211], "no other chat was sent to into the flood")
+        XCTAssertEqual(report.rateLimited, 1)
+        XCTAssertEqual(report.givenBack, 2)
+        XCTAssertEqual(try rows().map(\.state), ["pending", "pending", "pending"])
+        XCTAssertEqual(try rows().map(\.attempts), [0, 0, 0])
+        XCTAssertEqual(try Counters.value(c, "telegram.flood_paused"), 1)
+        XCTAssertGreaterThan(try XCTUnwrap(try deliverer().secondsUntilDue()), 4, "the loop waits for the pause, not for nothing")
+        XCTAssertEqual(try pass().budgetWaits, 1)
+        XCTAssertEqual(telegram.calls.count, 1, "nobody sends before retry_after")
+
+        try DeliveryFixtures.makeDue(c)
+        try DeliveryFixtures.drain(deliverer())
+        XCTAssertEqual(try rows().map(\.state), ["sent", "sent", "sent"])
+    }
+
+    /// A 429 for a chat that already got what its pace allows in a minute (a group: about
+    /// 20) is that chat's own flood: it waits alone, the others go on.
+    func test429ForAChatOverItsOwnPaceWaitsForThatChatOnly() throws {
+        let group = DeliveryFixtures.adminChat
+        for _ in 0..<20 { _ = try SweepFixtures.delivery(c, state: "sent", leaseIn: nil, chatID: group) }
+        try c.execute("UPDATE telegram_deliveries SET sent_at = now() - interval '30 seconds'")
+        try Alerts.raise(c, chatID: group, key: "busy", text: "one more")
+        try Alerts.raise(c, chatID: 7221, key: "other", text: "to another chat")
+        telegram.errors = [.retryAfter(seconds: 5)]
+        let report = try pass()
+        XCTAssertEqual(telegram.calls.map(\.chatID), [group, 7221])
+        XCTAssertEqual(report.rateLimited, 1)
+        XCTAssertEqual(report.sent, 1)
+        XCTAssertEqual(try rows(where: "kind = 'alert'").map(\.state), ["pending", "sent"])
+        XCTAssertEqual(try Counters.value(c, "telegram.flood_paused"), 0)
+    }
+
+    /// A 429 whose retry_after ends past the row's give_up_at (its maximum age) fails the
+    /// row now, alerted, rather than trying again after it (or never giving up).
+    func test429PastGiveUpFailsTheRow() throws {
+        let job = try DeliveryFixtures.finishedJob(deps, telegramID: 7204, photos: 7, succeeded: 7)
+        try c.execute("UPDATE telegram_deliveries SET give_up_at = now() + interval '3 seconds' WHERE job_id = $1", [job.id])
+        telegram.errors = [.retryAfter(seconds: 30)]
+        XCTAssertEqual(try pass().failed, 1)
+        let album = try XCTUnwrap(try rows(job.id).first)
+        XCTAssertEqual(album.state, "failed")
+        XCTAssertTrue(album.lastError?.hasPrefix("gave up after 1 attempts: 429") == true, album.lastError ?? "")
+        XCTAssertEqual(try alerts(), ["delivery-failed:job:\(job.id)"])
     }
 
     func testTransientFailuresBackOffOneFiveFifteenMinutesThenHourly() throws {

@@ -28,6 +28,9 @@ extension Deliverer {
     enum Turn: Equatable {
         /// Recorded, or not ours any more: on to the next row.
         case next
+        /// A 429 that was the bot's flood, not the chat's: the global budget is paused for
+        /// its `retry_after`, so the round's other rows must not go out either.
+        case floodPaused
         /// The bot token was refused: nothing can be sent by anyone; the row is back.
         case unauthorized
     }
@@ -40,7 +43,7 @@ extension Deliverer {
             content = try load(db, row)
         } catch let refusal as DeliveryRefusal {
             try budget.release(db, slots)
-            try record(.permanent(refusal.reason, chatUnreachable: false), row, sentTo: row.chatID, db, &report)
+            _ = try record(.permanent(refusal.reason, chatUnreachable: false), row, sentTo: row.chatID, db, &report)
             return .next
         }
         switch try send(content, row, slots: slots, db, &pass) {
@@ -52,14 +55,12 @@ extension Deliverer {
             return .next
         case .answered(.sent(let ids), let chat):
             Crashpoint.hit("deliver.after-send")
-            try record(.sent(ids), row, sentTo: chat, db, &report)
-            return .next
+            return try record(.sent(ids), row, sentTo: chat, db, &report)
         case .answered(.unauthorized(let why), _):
             try stopForToken(row, why, db, &report)
             return .unauthorized
         case .answered(let verdict, let chat):
-            try record(verdict, row, sentTo: chat, db, &report)
-            return .next
+            return try record(verdict, row, sentTo: chat, db, &report)
         }
     }
 

@@ -16,7 +16,9 @@ import Postgres
 ///    compare-and-set, a lost one stops the row; budget slots stamped), the call with no
 ///    transaction open, then the outcome with a compare-and-set on the lease token, its
 ///    business write and the chat's next pace in one short transaction
-///    (`Deliverer+Outcome.swift`).
+///    (`Deliverer+Outcome.swift`). A 429 for a chat that kept its pace pauses the global
+///    budget for its `retry_after`: the round's other rows go back, and no deliver process
+///    sends until it ends.
 ///
 /// Rows that are not due yet (a chat's pace, a backoff, a 429's `retry_after`) are left for a
 /// later pass: a pass never sleeps waiting for one. `secondsUntilDue` tells the command's
@@ -46,7 +48,8 @@ public struct Deliverer: Duty {
         /// outlive it (another deliverer would send the same batch meanwhile).
         public var leaseSeconds = DelivererDefaults.leaseSeconds
         /// Seconds between messages to one chat (Telegram: about one per second per chat); an
-        /// album of N photos is N messages, so the chat waits N times this after it.
+        /// album of N photos is N messages, so the chat waits N times this after it. A group
+        /// (the admin chat) waits at least `DelivererDefaults.groupIntervalSeconds`.
         public var chatIntervalSeconds = DelivererDefaults.chatIntervalSeconds
         /// Messages per second to all chats together, for every deliver process on every
         /// machine together (Telegram allows about 30). At least an album's worth.
@@ -158,8 +161,8 @@ public struct Deliverer: Duty {
                 defer { pass.secondsPerRow = System.now() - started }
                 let turn = try deliver(row, slots: rowSlots, db, &pass, &report)
                 guard turn == .next else {
-                    // The bot token was refused: nothing can be sent by anyone; the round's
-                    // other rows go back unsent.
+                    // The bot token was refused, or Telegram's flood control holds every
+                    // chat: the round's other rows go back unsent.
                     report.givenBack += try giveBack(db, Array(claimed[(i + 1)...]))
                     try budget.release(db, slots)
                     if turn == .unauthorized { throw DeliverError.unauthorized }
@@ -190,6 +193,9 @@ public enum DelivererDefaults {
     /// trips; a call may also be slow to even start), as the refund duty's.
     public static let minimumLeaseSeconds = Int(2 * telegramTimeout) + 10
     public static let chatIntervalSeconds = 1.0
+    /// The least interval between messages to a group (a negative chat id, like the admin
+    /// chat): Telegram allows about 20 messages a minute in a group.
+    public static let groupIntervalSeconds = 3.0
     public static let globalPerSecond = 25
     public static let mediaLinkSeconds = MediaLinks.apiTTL
     /// The shared budget's name in `rate_events`.
