@@ -269,10 +269,19 @@ extension Deliverer {
 
     /// The group became a supergroup (`migrate_to_chat_id`): this row (guarded by its lease)
     /// and the chat's other waiting rows move to the new id, which is held like the old one.
+    /// When it was the admin chat, every later alert would still go to the old id (and be
+    /// followed again, one failed call each): the operator is told, in the log and in the
+    /// new chat, to update ADMIN_TELEGRAM_CHAT_ID.
     func moveChat(_ db: Connection, _ row: ClaimedDelivery, from: Int64, to: Int64) throws {
-        log.warning("Telegram chat migrated to a supergroup; following it (update ADMIN_TELEGRAM_CHAT_ID if it was the admin chat)",
+        log.warning("Telegram chat migrated to a supergroup; following it",
                     metadata: ["from": "\(from)", "to": "\(to)", "delivery_id": "\(row.id)"])
         try db.withTransaction { tx in
+            if from == deps.config.adminTelegramChatID {
+                // Logged at error level too (every alert is).
+                try Alerts.raise(tx, chatID: to, key: "admin-chat-migrated",
+                                 text: "The admin chat became a supergroup, its id is now \(to): set ADMIN_TELEGRAM_CHAT_ID=\(to) "
+                                     + "(it is \(from)) and restart the workers.")
+            }
             try tx.execute("""
                 UPDATE telegram_deliveries SET chat_id = $3
                 WHERE chat_id = $1 AND (state = 'pending' OR (id = $2 AND state = 'sending' AND lease_token = $4::uuid))
