@@ -26,6 +26,10 @@ public final class Connection: Queryable {
     private let fatalNotice = UnsafeMutablePointer<Bool>.allocate(capacity: 1)
     /// The transaction `withTransaction` has open: while set, statements go through it only.
     var openTransaction: Transaction?
+    /// Transactions `withTransaction` ran again after a serialization failure or a deadlock
+    /// (40001, 40P01) on this connection. The retry hides them from callers; a lock-order
+    /// bug shows here (tests assert it stays 0 where none is expected).
+    public internal(set) var serializationRetries = 0
 
     /// How many statements stay prepared; past it the least recently used is deallocated.
     public var preparedStatementLimit: Int {

@@ -64,7 +64,7 @@ extension Connection {
             } catch PostgresError.connectionLost where attempt == 1 {
                 try reconnect()
             } catch PostgresError.serializationFailure where attempt < 4 {
-                continue
+                serializationRetries += 1
             }
         }
     }
@@ -113,5 +113,34 @@ extension Connection {
             rollbackQuietly()
             throw failure.error
         }
+    }
+}
+
+extension Transaction {
+    /// Runs `body` inside a savepoint of this transaction. When it throws, only what it did
+    /// is rolled back (the transaction stays usable and commits the rest) and the error is
+    /// rethrown for the caller to judge; a lost session is rethrown untouched. Use it to
+    /// keep one bad item of a batch from rolling back, and so blocking, all the others.
+    ///
+    /// ```swift
+    /// for id in ids {
+    ///     do { try tx.withSavepoint { try finish($0, id) } } catch { failed.append(id) }
+    /// }
+    /// ```
+    @discardableResult
+    public func withSavepoint<T>(_ body: (Transaction) throws -> T) throws -> T {
+        try executeScript("SAVEPOINT item")
+        let value: T
+        do {
+            value = try body(self)
+            try executeScript("RELEASE SAVEPOINT item")
+        } catch let error as PostgresError where error.isUnavailable {
+            throw error
+        } catch {
+            try executeScript("ROLLBACK TO SAVEPOINT item")
+            try executeScript("RELEASE SAVEPOINT item")
+            throw error
+        }
+        return value
     }
 }

@@ -11,9 +11,11 @@ struct Deliver: ParsableCommand {
             an album for every 10 stored photos, the rest and the final message when it ends. Photos go \
             by signed link when Telegram can fetch it (PUBLIC_MEDIA_URL or the S3 endpoint is https and \
             not loopback), otherwise as uploaded bytes; a refused link falls back to the bytes at once. \
-            Pace: at most one message per --chat-interval per chat (an album of N photos counts N) and \
-            --global-rate messages per second overall, kept in PostgreSQL, so it holds for every deliver \
-            process on every machine together. 429 waits Telegram's retry_after; 5xx, timeouts and \
+            Pace: at most one message per --chat-interval per chat (an album of N photos counts N; a \
+            group such as the admin chat at most one per 3 s) and --global-rate messages per second \
+            overall, kept in PostgreSQL, so it holds for every deliver process on every machine together. \
+            429 waits Telegram's retry_after, for that chat, and for every chat when that chat had kept \
+            its pace (Telegram's bot-wide flood control); 5xx, timeouts and \
             network errors retry after 1 min, 5 min, 15 min, then hourly, for 24 h; 403 (blocked) and \
             400 chat not found fail the chat's waiting rows at once and alert the operator; 401 stops \
             the pass. A new album, a finished job or an alert wakes a waiting deliver at once \
@@ -38,7 +40,12 @@ struct Deliver: ParsableCommand {
     @Option(parsing: .unconditional, help: "Messages per second to all chats together, for every deliver process together.")
     var globalRate: Int = DelivererDefaults.globalPerSecond
 
-    @Option(parsing: .unconditional, help: "Seconds a claimed row stays this process's (renewed before each send).")
+    @Option(parsing: .unconditional,
+            help: """
+                Seconds a claimed row stays this process's, renewed right before each Telegram call (at least \
+                \(DelivererDefaults.minimumLeaseSeconds): twice the \(Int(DelivererDefaults.telegramTimeout)) s a call may take, plus a \
+                margin, so no call outlives it).
+                """)
     var lease: Int = DelivererDefaults.leaseSeconds
 
     @Option(parsing: .unconditional, help: "Seconds the photo links given to Telegram stay valid.")

@@ -10,7 +10,9 @@ struct Sweep: ParsableCommand {
             to the queue (or fail on their --max-attempts-th attempt); running tasks more than \
             --deadline-grace past their deadline fail, queued tasks of jobs past the job's deadline fail \
             (running ones are left to their own deadline), and their jobs finish through the same finish \
-            as poll-kie (delivery rows, refund row once); jobs whose tasks all ended are finished; \
+            as poll-kie (delivery rows, refund row once); jobs whose tasks all ended are finished (a job \
+            whose finish fails is alerted and skipped, never holding back the others, and tried again \
+            next pass); \
             deliveries whose send lease ran out are pending again; refunds whose lease ran out are due \
             again (still requested: the refund duty asks the bank before sending again). \
             Alerts (to ADMIN_TELEGRAM_CHAT_ID through the delivery queue, at most once per alert an hour; \

@@ -78,7 +78,7 @@ final class CLITests: XCTestCase {
         let (status, help, _) = try cli(["deliver", "--help"])
         XCTAssertEqual(status, 0)
         for text in ["--chat-interval <duration>", "(default: 1s)", "--global-rate", "retry_after", "requeue-delivery",
-                     "Cron: * * * * * pinglass deliver"] {
+                     "Cron: * * * * * pinglass deliver", "(at least 70"] {
             XCTAssertTrue(help.contains(text), "\(text): \(help)")
         }
         let (s2, o2, e2) = try cli(["deliver", "--global-rate", "5"])
@@ -87,6 +87,9 @@ final class CLITests: XCTestCase {
         let (s3, _, e3) = try cli(["deliver", "--chat-interval", "0s"])
         XCTAssertEqual(s3, 64)
         XCTAssertTrue(e3.contains("--chat-interval must be between"), e3)
+        let (s5, _, e5) = try cli(["deliver", "--lease", "60"])
+        XCTAssertEqual(s5, 64)
+        XCTAssertTrue(e5.contains("--lease must be between 70s and 3600s (got 60)"), e5)
         let db = try TestDatabase()
         defer { db.drop() }
         let (s4, o4, e4) = try cli(["deliver"], env: ["DATABASE_URL": db.url])

@@ -75,11 +75,12 @@ public enum DeliveryFixtures {
         }
     }
 
-    /// Everything waiting is due now: backoffs, 429 waits and the chats' pace are over (the
-    /// database's clock cannot be moved, so the rows are).
+    /// Everything waiting is due now: backoffs, 429 waits, the chats' pace and a pause of
+    /// the global budget are over (the database's clock cannot be moved, so the rows are).
     public static func makeDue(_ c: Connection) throws {
         try c.execute("UPDATE telegram_deliveries SET run_at = now() WHERE state = 'pending'")
         try c.execute("UPDATE telegram_chat_pacing SET next_send_at = now()")
+        try c.execute("DELETE FROM rate_events WHERE name = $1", [DelivererDefaults.budgetName])
     }
 
     /// Runs passes until no row waits, waiting between them as the command's loop does (until

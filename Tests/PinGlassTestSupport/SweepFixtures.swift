@@ -126,3 +126,34 @@ public enum SweepFixtures {
             .map { $0.requiredString("line") }
     }
 }
+
+/// A finish that fails for one job alone, as a conflict, a trigger's refusal or bad data
+/// would make it: a test-only trigger refuses ending that job.
+///
+/// ```swift
+/// try JobFinishFailure.install(c, jobID: job.id)   // JobFinish.finish(job) now throws
+/// try JobFinishFailure.remove(c)
+/// ```
+public enum JobFinishFailure {
+    public static func install(_ db: Connection, jobID: Int) throws {
+        try db.executeScript("""
+            CREATE FUNCTION test_refuse_finish() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                IF NEW.id = \(jobID) AND NEW.status IS DISTINCT FROM OLD.status THEN
+                    RAISE EXCEPTION 'test: job % may not finish', NEW.id;
+                END IF;
+                RETURN NEW;
+            END $$;
+            CREATE TRIGGER test_refuse_finish BEFORE UPDATE ON generation_jobs FOR EACH ROW EXECUTE FUNCTION test_refuse_finish();
+            """)
+    }
+
+    public static func remove(_ db: Connection) throws {
+        try db.executeScript("DROP TRIGGER test_refuse_finish ON generation_jobs; DROP FUNCTION test_refuse_finish();")
+    }
+
+    /// The keys of the alert rows queued, in order.
+    public static func alerts(_ db: Connection) throws -> [String] {
+        try db.query("SELECT payload ->> 'key' AS key FROM telegram_deliveries WHERE kind = 'alert' ORDER BY id").map { $0.requiredString("key") }
+    }
+}

@@ -101,12 +101,20 @@ final class DelivererTests: XCTestCase {
         XCTAssertEqual(try rows(job.id).map(\.state), ["sent", "sent"])
     }
 
-    func testAlertsGoToTheAdminChat() throws {
+    /// Alerts go to the admin chat, a group: Telegram allows about 20 messages a minute
+    /// there, so it is paced at least 3 s whatever the chat interval.
+    func testAlertsGoToTheAdminChatPacedAsAGroup() throws {
         try Alerts.raise(c, chatID: DeliveryFixtures.adminChat, key: "kie-credits", text: "Kie is out of credits")
+        try Alerts.raise(c, chatID: DeliveryFixtures.adminChat, key: "queue-stale", text: "a queue is stale")
         try pass()
         XCTAssertEqual(telegram.calls.map(\.chatID), [DeliveryFixtures.adminChat])
         XCTAssertEqual(telegram.calls.first?.text, "PinGlass alert: Kie is out of credits")
-        XCTAssertEqual(try rows(where: "kind = 'alert'").map(\.state), ["sent"])
+        XCTAssertEqual(try rows(where: "kind = 'alert'").map(\.state), ["sent", "pending"])
+        let asked = try XCTUnwrap(telegram.calls.first?.at)
+        let paced = try XCTUnwrap(try c.query("SELECT extract(epoch FROM next_send_at)::float8 AS at FROM telegram_chat_pacing WHERE chat_id = $1",
+                                              [DeliveryFixtures.adminChat])[0].double("at"))
+        XCTAssertGreaterThanOrEqual(paced - asked, 2.9, "a group waits 3 s, not the 0.05-s chat interval")
+        XCTAssertGreaterThan(try XCTUnwrap(try deliverer().secondsUntilDue()), 2)
     }
 
     /// The original re-sent old photos: a row naming another job's photo sends nothing, fails,
@@ -193,12 +201,64 @@ final class DelivererTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(try XCTUnwrap(row.double("run_at")), asked + 5)
         XCTAssertGreaterThanOrEqual(try XCTUnwrap(row.double("paced")), asked + 5)
         XCTAssertGreaterThan(try XCTUnwrap(try deliverer().secondsUntilDue()), 4)
-        XCTAssertEqual(try pass(), Deliverer.Report(), "not before retry_after")
-        XCTAssertEqual(telegram.calls.count, 1)
+        try pass()
+        XCTAssertEqual(telegram.calls.count, 1, "not before retry_after")
         XCTAssertEqual(try Counters.value(c, "telegram.rate_limited"), 1)
         try DeliveryFixtures.makeDue(c)
         try DeliveryFixtures.drain(deliverer())
         XCTAssertEqual(try rows(job.id).map(\.state), ["sent", "sent"])
+    }
+
+    /// A 429 for a chat that kept its own pace is Telegram's bot-wide flood control: every
+    /// chat waits its retry_after (the global budget is paused, for every deliver process),
+    /// not only that one; the round's other rows go back unsent, their attempts not counted.
+    func test429ForAChatWithinItsPacePausesEveryChat() throws {
+        for chat: Int64 in [7211, 7212, 7213] { try Alerts.raise(c, chatID: chat, key: "flood-\(chat)", text: "message to \(chat)") }
+        telegram.errors = [.retryAfter(seconds: 5)]
+        let report = try pass()
+        XCTAssertEqual(telegram.calls.map(\.chatID), [7211], "no other chat was sent to into the flood")
+        XCTAssertEqual(report.rateLimited, 1)
+        XCTAssertEqual(report.givenBack, 2)
+        XCTAssertEqual(try rows().map(\.state), ["pending", "pending", "pending"])
+        XCTAssertEqual(try rows().map(\.attempts), [0, 0, 0])
+        XCTAssertEqual(try Counters.value(c, "telegram.flood_paused"), 1)
+        XCTAssertGreaterThan(try XCTUnwrap(try deliverer().secondsUntilDue()), 4, "the loop waits for the pause, not for nothing")
+        XCTAssertEqual(try pass().budgetWaits, 1)
+        XCTAssertEqual(telegram.calls.count, 1, "nobody sends before retry_after")
+
+        try DeliveryFixtures.makeDue(c)
+        try DeliveryFixtures.drain(deliverer())
+        XCTAssertEqual(try rows().map(\.state), ["sent", "sent", "sent"])
+    }
+
+    /// A 429 for a chat that already got what its pace allows in a minute (a group: about
+    /// 20) is that chat's own flood: it waits alone, the others go on.
+    func test429ForAChatOverItsOwnPaceWaitsForThatChatOnly() throws {
+        let group = DeliveryFixtures.adminChat
+        for _ in 0..<20 { _ = try SweepFixtures.delivery(c, state: "sent", leaseIn: nil, chatID: group) }
+        try c.execute("UPDATE telegram_deliveries SET sent_at = now() - interval '30 seconds'")
+        try Alerts.raise(c, chatID: group, key: "busy", text: "one more")
+        try Alerts.raise(c, chatID: 7221, key: "other", text: "to another chat")
+        telegram.errors = [.retryAfter(seconds: 5)]
+        let report = try pass()
+        XCTAssertEqual(telegram.calls.map(\.chatID), [group, 7221])
+        XCTAssertEqual(report.rateLimited, 1)
+        XCTAssertEqual(report.sent, 1)
+        XCTAssertEqual(try rows(where: "kind = 'alert'").map(\.state), ["pending", "sent"])
+        XCTAssertEqual(try Counters.value(c, "telegram.flood_paused"), 0)
+    }
+
+    /// A 429 whose retry_after ends past the row's give_up_at (its maximum age) fails the
+    /// row now, alerted, rather than trying again after it (or never giving up).
+    func test429PastGiveUpFailsTheRow() throws {
+        let job = try DeliveryFixtures.finishedJob(deps, telegramID: 7204, photos: 7, succeeded: 7)
+        try c.execute("UPDATE telegram_deliveries SET give_up_at = now() + interval '3 seconds' WHERE job_id = $1", [job.id])
+        telegram.errors = [.retryAfter(seconds: 30)]
+        XCTAssertEqual(try pass().failed, 1)
+        let album = try XCTUnwrap(try rows(job.id).first)
+        XCTAssertEqual(album.state, "failed")
+        XCTAssertTrue(album.lastError?.hasPrefix("gave up after 1 attempts: 429") == true, album.lastError ?? "")
+        XCTAssertEqual(try alerts(), ["delivery-failed:job:\(job.id)"])
     }
 
     func testTransientFailuresBackOffOneFiveFifteenMinutesThenHourly() throws {
@@ -281,16 +341,22 @@ final class DelivererTests: XCTestCase {
         XCTAssertEqual(try rows(where: "kind = 'alert'").map(\.state), ["failed"], "no second alert row")
     }
 
+    /// A group that became a supergroup is followed once, its waiting rows with it. It was
+    /// the admin chat: ADMIN_TELEGRAM_CHAT_ID still names the old id, so the operator is
+    /// told (logged, and an alert in the new chat) to update it.
     func testAMigratedGroupIsFollowedOnce() throws {
         let old = DeliveryFixtures.adminChat, new: Int64 = -100_888
         try Alerts.raise(c, chatID: old, key: "a", text: "first")
         try Alerts.raise(c, chatID: old, key: "b", text: "second")
         telegram.chatErrors[old] = .migrated(toChatID: new)
-        try DeliveryFixtures.drain(deliverer())
-        XCTAssertEqual(telegram.calls.map(\.chatID), [old, new, new])
-        XCTAssertEqual(try rows(where: "kind = 'alert'").map(\.state), ["sent", "sent"])
-        XCTAssertEqual(try rows(where: "kind = 'alert'").map(\.chatID), [new, new], "the waiting row moved too")
-        XCTAssertEqual(try rows(where: "kind = 'alert'").map(\.attempts), [1, 1])
+        try DeliveryFixtures.drain(deliverer(), timeout: 60)   // a group is paced 3 s
+        XCTAssertEqual(telegram.calls.map(\.chatID), [old, new, new, new])
+        XCTAssertEqual(try rows(where: "kind = 'alert'").map(\.state), ["sent", "sent", "sent"])
+        XCTAssertEqual(try rows(where: "kind = 'alert'").map(\.chatID), [new, new, new], "the waiting row moved too")
+        XCTAssertEqual(try rows(where: "kind = 'alert'").map(\.attempts), [1, 1, 1])
+        XCTAssertEqual(try alerts(), ["a", "b", "admin-chat-migrated"])
+        let told = try XCTUnwrap(telegram.calls.last?.text)
+        XCTAssertTrue(told.contains("ADMIN_TELEGRAM_CHAT_ID=\(new)"), told)
 
         // A chat that keeps migrating is not followed twice.
         try Alerts.raise(c, chatID: 1, key: "c", text: "third")
@@ -352,6 +418,56 @@ final class DelivererTests: XCTestCase {
         XCTAssertEqual(try rows(job.id).first?.messageIDs, [])
     }
 
+    /// No Telegram call may start once the row is not ours any more: the lease is renewed,
+    /// by compare-and-set, right before EVERY call, not once per row. Here the lease is taken
+    /// over (another deliverer claimed the row) while Telegram refuses the photo link: the
+    /// upload that would follow is not sent from here.
+    func testTheLeaseIsCheckedAgainBeforeTheUploadThatFollowsARefusedLink() throws {
+        let deps = try DeliveryFixtures.deps(db, telegram: telegram, env: ["PUBLIC_MEDIA_URL": "https://media.pinglass.example/media"])
+        let job = try DeliveryFixtures.finishedJob(deps, telegramID: 7511, photos: 3, succeeded: 3)
+        telegram.errors = [.mediaURLRejected("Bad Request: failed to get HTTP URL content")]
+        telegram.onCall = takeOverTheLease()
+        let report = try pass(deliverer(deps))
+        XCTAssertEqual(telegram.calls.count, 1, "only the refused link went out")
+        XCTAssertEqual(report.leaseLost, 1)
+        XCTAssertEqual(try rows(job.id).first?.state, "sending", "left to its new owner")
+    }
+
+    /// The same before the send to a group's new id after a migration.
+    func testTheLeaseIsCheckedAgainBeforeFollowingAMigratedChat() throws {
+        try Alerts.raise(c, chatID: 1, key: "moved", text: "to a supergroup")
+        telegram.chatErrors[1] = .migrated(toChatID: 2)
+        telegram.onCall = takeOverTheLease()
+        let report = try pass()
+        XCTAssertEqual(telegram.calls.map(\.chatID), [1], "nothing sent to the new id")
+        XCTAssertEqual(report.leaseLost, 1)
+    }
+
+    /// Reading the photos from storage (up to ten GETs) comes before the lease is renewed,
+    /// so a slow store cannot eat the lease of the call: a row taken over while its bytes
+    /// were read is not sent from here.
+    func testPhotosAreReadBeforeTheLeaseIsRenewed() throws {
+        let job = try DeliveryFixtures.finishedJob(deps, telegramID: 7512, photos: 3, succeeded: 3)
+        let steal = takeOverTheLease()
+        deps.media = HookedMediaStore(deps.media) { steal(.photo, 0) }
+        let report = try pass()
+        XCTAssertEqual(telegram.calls.count, 0, "the row was not ours when the call was due")
+        XCTAssertEqual(report.leaseLost, 1)
+        XCTAssertEqual(try rows(job.id).first?.state, "sending")
+        XCTAssertEqual(try c.query("SELECT count(*)::int AS n FROM rate_events")[0].int("n"), 0, "its budget slots given back")
+    }
+
+    /// Another deliverer claims the rows being sent (a new lease token), once.
+    func takeOverTheLease() -> (FakeTelegram.Method, Int64) -> Void {
+        let url = db.url
+        let done = Locked(false)
+        return { _, _ in
+            guard !done.value else { return }
+            done.mutate { $0 = true }
+            _ = try? Connection(url).execute("UPDATE telegram_deliveries SET lease_token = gen_random_uuid() WHERE state = 'sending'")
+        }
+    }
+
     // MARK: requeue and settings
 
     func testAFailedDeliveryIsRequeuedByAnOperator() throws {
@@ -392,6 +508,7 @@ final class DelivererTests: XCTestCase {
                                ("--chat-interval", { $0.chatIntervalSeconds = 0 }),
                                ("--global-rate", { $0.globalPerSecond = 9 }),
                                ("--lease", { $0.leaseSeconds = 5 }),
+                               ("--lease", { $0.leaseSeconds = 60 }),   // one 30-s call must never outlive it
                                ("--media-link-ttl", { $0.mediaLinkSeconds = 60 })]
         for (flag, change) in cases {
             var config = Deliverer.Config()
@@ -401,4 +518,24 @@ final class DelivererTests: XCTestCase {
         deps.telegram = nil
         XCTAssertThrowsError(try Deliverer(deps: deps)) { XCTAssertTrue("\($0)".contains("TELEGRAM_BOT_TOKEN"), "\($0)") }
     }
+}
+
+/// A media store that runs `onGet` before each read (a test's chance to act while the
+/// deliverer reads the photos).
+final class HookedMediaStore: MediaStore {
+    let inner: any MediaStore
+    let onGet: () -> Void
+
+    init(_ inner: any MediaStore, onGet: @escaping () -> Void) {
+        self.inner = inner
+        self.onGet = onGet
+    }
+
+    func put(key: String, bytes: [UInt8], contentType: String) throws { try inner.put(key: key, bytes: bytes, contentType: contentType) }
+    func get(key: String) throws -> [UInt8] {
+        onGet()
+        return try inner.get(key: key)
+    }
+    func delete(key: String) throws { try inner.delete(key: key) }
+    func signedURL(key: String, expiresIn: Int, now: Double) -> String { inner.signedURL(key: key, expiresIn: expiresIn, now: now) }
 }

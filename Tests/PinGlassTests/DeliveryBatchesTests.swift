@@ -19,18 +19,15 @@ final class DeliveryBatchesTests: XCTestCase {
     }
     override func tearDown() { db?.drop() }
 
-    /// What poll-kie's commit does for one task: the task succeeds, its photo is inserted, and
-    /// full albums are made, in one transaction.
+    /// Poll-kie's commit for one task (`KiePoller.storePhoto`: the task succeeds, its photo
+    /// is inserted, full albums are made, in one transaction): the albums made.
     static func store(_ conn: Connection, _ job: PollFixtures.Job, task: Int) throws -> Int {
         try conn.withTransaction { tx in
-            try tx.execute("UPDATE generation_tasks SET state = 'succeeded', finished_at = now() WHERE id = $1 AND state = 'running'",
-                           [task])
-            try tx.execute("""
-                INSERT INTO generated_photos (job_id, task_id, avatar_id, storage_key, content_type, byte_size, sha256)
-                SELECT j.id, $2, j.avatar_id, 'generated/fixture-' || $2::bigint || '.jpg', 'image/jpeg', 64, sha256($2::bigint::text::bytea)
-                FROM generation_jobs j WHERE j.id = $1
-                """, [job.id, task])
-            return try DeliveryBatches.addFullAlbums(tx, jobID: job.id)
+            let albums = { try tx.query("SELECT count(*)::int AS n FROM telegram_deliveries WHERE job_id = $1", [job.id])[0].requiredInt("n") }
+            let before = try albums()
+            _ = try KiePoller.storePhoto(tx, taskID: task, jobID: job.id, key: "generated/fixture-\(task).jpg",
+                                         contentType: "image/jpeg", bytes: GenerationFixtures.jpeg(task))
+            return try albums() - before
         }
     }
 
@@ -94,15 +91,18 @@ final class DeliveryBatchesTests: XCTestCase {
     }
 
     /// Four pollers commit photos of the same jobs at once: the job's lock serialises the
-    /// batching, so no photo lands in two rows and no album is short.
+    /// batching, so no photo lands in two rows and no album is short; and never by a
+    /// deadlock that `withTransaction`'s retry would hide (none was retried).
     func testConcurrentCommitsPutEachPhotoInExactlyOneRow() throws {
         let jobs = try (0..<3).map { try PollFixtures.runningJob(deps, telegramID: Int64(7810 + $0), photos: 23) }
         let work = Locked(jobs.flatMap { job in job.tasks.map { (job, $0.id) } }.shuffled())
         let url = db.url
         let errors = Locked<[String]>([])
+        let retries = Locked(0)
         DispatchQueue.concurrentPerform(iterations: 4) { _ in
             do {
                 let conn = try Connection(url)
+                defer { retries.mutate { $0 += conn.serializationRetries } }
                 while true {
                     var next: (PollFixtures.Job, Int)?
                     work.mutate { if !$0.isEmpty { next = $0.removeLast() } }
@@ -114,6 +114,7 @@ final class DeliveryBatchesTests: XCTestCase {
             }
         }
         XCTAssertEqual(errors.value, [])
+        XCTAssertEqual(retries.value, 0, "no commit deadlocked (40P01) or was retried")
         for job in jobs {
             let rows = try DeliveryFixtures.rows(c, jobID: job.id)
             XCTAssertEqual(rows.map(\.photoIDs.count), [10, 10], "two full albums while running")
@@ -123,5 +124,48 @@ final class DeliveryBatchesTests: XCTestCase {
             try assertEachPhotoOnce(job.id)
         }
         XCTAssertEqual(try InvariantAudit.run(c), [])
+    }
+
+    /// The interleaving that deadlocked: two pollers have each inserted a photo of the job
+    /// (its foreign key holds a key-share lock on the job row) and both ask for the job's
+    /// batching lock. A third transaction holds that lock meanwhile, so both are surely at
+    /// that point together when it lets go. `FOR UPDATE` there conflicted with the other's
+    /// key-share lock: each waited for the other (40P01, then a hidden retry). Now the
+    /// second simply waits for the first to commit.
+    func testTwoPollersStoringPhotosOfOneJobNeverDeadlock() throws {
+        let job = try PollFixtures.runningJob(deps, telegramID: 7820, photos: 23)
+        let shared = Locked(job)
+        let url = db.url
+        let watcher = try db.connect()
+        let errors = Locked<[String]>([])
+        let retries = Locked(0)
+        let group = DispatchGroup()
+        try c.withTransaction { tx in
+            let holder = try tx.query("SELECT pg_backend_pid() AS pid")[0].requiredInt("pid")
+            try tx.execute("SELECT 1 FROM generation_jobs WHERE id = $1 FOR NO KEY UPDATE", [job.id])
+            for task in job.tasks.prefix(2) {
+                group.enter()
+                Thread {
+                    defer { group.leave() }
+                    do {
+                        let conn = try Connection(url)
+                        _ = try DeliveryBatchesTests.store(conn, shared.value, task: task.id)
+                        retries.mutate { $0 += conn.serializationRetries }
+                    } catch {
+                        errors.mutate { $0.append("\(error)") }
+                    }
+                }.start()
+            }
+            try Subprocess.waitUntil(timeout: 20, "both pollers past their insert, waiting for the job's lock") {
+                try watcher.query("""
+                    SELECT count(*)::int AS n FROM pg_stat_activity
+                    WHERE datname = current_database() AND wait_event_type = 'Lock' AND pid <> $1 AND query LIKE '%generation_jobs%'
+                    """, [holder])[0].requiredInt("n") == 2
+            }
+        }
+        XCTAssertEqual(group.wait(timeout: .now() + 30), .success)
+        XCTAssertEqual(errors.value, [])
+        XCTAssertEqual(retries.value, 0, "neither commit deadlocked (40P01) nor was retried")
+        XCTAssertEqual(try photos(job.id).count, 2)
     }
 }

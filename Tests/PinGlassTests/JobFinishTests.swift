@@ -191,8 +191,32 @@ final class JobFinishTests: XCTestCase {
         let other = try PollFixtures.runningJob(deps, telegramID: 7802, photos: 7)
         try PollFixtures.settle(c, job, succeeded: 7, failed: 0)
         try PollFixtures.settle(c, other, succeeded: 3, failed: 0)
-        XCTAssertEqual(try JobFinish.finishStranded(c, limit: 10).map(\.jobID), [job.id])
-        XCTAssertEqual(try JobFinish.finishStranded(c, limit: 10).map(\.jobID), [])
+        XCTAssertEqual(try JobFinish.finishStranded(c, limit: 10, alertChat: nil).finished.map(\.jobID), [job.id])
+        XCTAssertEqual(try JobFinish.finishStranded(c, limit: 10, alertChat: nil).finished.map(\.jobID), [])
+    }
+
+    /// A stranded job whose finish throws (here a test-only trigger refuses it) is counted,
+    /// alerted once an hour, and skipped: the jobs after it are still finished, also when
+    /// the failing one fills a whole batch, and it finishes once the cause is gone.
+    func testAStrandedJobWhoseFinishFailsIsAlertedAndSkipped() throws {
+        let jobs = try (0..<3).map { try PollFixtures.runningJob(deps, telegramID: Int64(7830 + $0), photos: 2) }
+        for job in jobs { try PollFixtures.settle(c, job, succeeded: 2, failed: 0) }
+        try JobFinishFailure.install(c, jobID: jobs[0].id)
+
+        let first = try JobFinish.finishStranded(c, limit: 1, alertChat: DeliveryFixtures.adminChat)
+        XCTAssertEqual(first, JobFinish.StrandedBatch(finished: [], failed: [jobs[0].id], examined: 1, lastJobID: jobs[0].id))
+        let rest = try JobFinish.finishStranded(c, limit: 10, after: first.lastJobID, alertChat: DeliveryFixtures.adminChat)
+        XCTAssertEqual(rest.finished.map(\.jobID), [jobs[1].id, jobs[2].id], "the jobs behind it")
+        XCTAssertEqual(try JobFinish.finishStranded(c, limit: 10, alertChat: DeliveryFixtures.adminChat).failed, [jobs[0].id])
+        XCTAssertEqual(try Counters.value(c, "jobs.finish_failed"), 2)
+        XCTAssertEqual(Set(try JobFinishFailure.alerts(c)), ["job-finish-failed:\(jobs[0].id)"], "one key (queued once an hour)")
+        XCTAssertEqual(try c.query("SELECT status FROM generation_jobs WHERE id = $1", [jobs[0].id])[0].string("status"), "processing")
+        XCTAssertEqual(try count("refunds") + (try c.query("SELECT count(*)::int AS n FROM telegram_deliveries WHERE job_id = $1",
+                                                            [jobs[0].id])[0].requiredInt("n")), 0, "nothing of it half done")
+
+        try JobFinishFailure.remove(c)
+        XCTAssertEqual(try JobFinish.finishStranded(c, limit: 10, alertChat: DeliveryFixtures.adminChat).finished.map(\.jobID), [jobs[0].id])
+        XCTAssertEqual(try InvariantAudit.run(c), [])
     }
 
     // MARK: helpers

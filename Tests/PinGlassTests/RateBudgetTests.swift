@@ -33,4 +33,21 @@ final class RateBudgetTests: XCTestCase {
         try c.execute("UPDATE rate_events SET at = at - interval '1 second' WHERE id <> $1", [b.slots[0]])
         XCTAssertEqual(try budget.reserve(c, want: 5).granted, 4, "only the stamped slot still counts")
     }
+
+    /// A provider's "wait N seconds" fills the budget until then, for every process, and
+    /// `secondsUntilFree` says how long that is (not just until the oldest slot leaves).
+    func testExhaustForAWaitAndSecondsUntilFree() throws {
+        let budget = RateBudget(name: "test", limit: 5, window: 1)
+        XCTAssertEqual(try budget.secondsUntilFree(c), 0)
+        XCTAssertEqual(try budget.reserve(c, want: 2).granted, 2)
+        XCTAssertEqual(try budget.secondsUntilFree(c), 0, "three slots are free")
+        try budget.exhaust(c, for: 30)
+        XCTAssertEqual(try budget.reserve(c, want: 1).granted, 0)
+        XCTAssertEqual(try budget.secondsUntilFree(c), 30, accuracy: 1, "the pause, not the oldest slot's second")
+        try c.execute("UPDATE rate_events SET at = at - interval '29.5 seconds'")
+        XCTAssertEqual(try budget.reserve(c, want: 1).granted, 0, "still paused")
+        try c.execute("UPDATE rate_events SET at = at - interval '1 second'")
+        XCTAssertEqual(try budget.reserve(c, want: 5).granted, 5, "the pause is over")
+        XCTAssertGreaterThan(try budget.secondsUntilFree(c), 0.5, "now spent for a window")
+    }
 }

@@ -97,6 +97,23 @@ final class SweepAlertsTests: XCTestCase {
         XCTAssertEqual(try keys(config), [], "the age limit is a setting")
     }
 
+    /// Deliveries held back by design are not a stale queue, however old their `run_at`: a
+    /// row behind an earlier batch of its job still in its backoff, and a row whose chat is
+    /// paced (a 429's retry_after). Only rows the deliverer could claim now count.
+    func testDeliveriesHeldBackByDesignAreNotAStaleQueue() throws {
+        let job = try DeliveryFixtures.finishedJob(deps, telegramID: 6811, photos: 7, succeeded: 7)   // album, message
+        try c.execute("""
+            UPDATE telegram_deliveries SET run_at = CASE WHEN kind = 'album' THEN now() + interval '1 hour' ELSE now() - interval '11 minutes' END
+            WHERE job_id = $1
+            """, [job.id])
+        let paced = try SweepFixtures.delivery(c, state: "pending", leaseIn: nil, runIn: -660, chatID: 6812)
+        try c.execute("INSERT INTO telegram_chat_pacing VALUES (6812, now() + interval '30 seconds')")
+        XCTAssertEqual(try keys(), [], "the message waits for its album, the other row for its chat")
+
+        try c.execute("UPDATE telegram_chat_pacing SET next_send_at = now() - interval '1 second'")
+        XCTAssertEqual(try keys(), ["queue-stale:deliver"], "row \(paced) could go now and waits")
+    }
+
     /// 5xx answers are counted per minute by the app itself; a 404 or a 200 is not; an
     /// answer given because the database is down cannot be (and is not tried).
     func testServerErrorsAreCountedAndSustainedOnesAlert() throws {

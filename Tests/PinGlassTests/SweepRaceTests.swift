@@ -125,9 +125,17 @@ final class SweepRaceTests: XCTestCase {
         let leasedTasks = leased
         let recorder = Locked(try db.connect())
         let sender = Locked(try db.connect())
+        // The recorder and the sender start once the sweepers have taken back a first row of
+        // theirs (a wait on the database, not on time): from then on both sides go for the
+        // same rows, so the race cannot be over before it began (they are far quicker than a
+        // sweeper's pass).
         spawn {
             // The dispatcher's record (Dispatcher.recordSubmitted): guarded by the lease token only.
             let conn = recorder.value
+            try Subprocess.waitUntil(timeout: 60, interval: 0.002, "a first submit taken back by a sweeper") {
+                try conn.query("SELECT count(*)::int AS n FROM generation_tasks WHERE id = ANY($1::bigint[]) AND state <> 'submitting'",
+                               [leasedTasks.map { String($0.task) }])[0].requiredInt("n") > 0
+            }
             for (task, token) in leasedTasks {
                 let n = try conn.execute("""
                     UPDATE generation_tasks SET state = 'running', kie_task_id = 'late-' || id, submitted_at = now(),
@@ -140,6 +148,10 @@ final class SweepRaceTests: XCTestCase {
         spawn {
             // The deliver duty's record after a send: guarded by the lease token.
             let conn = sender.value
+            try Subprocess.waitUntil(timeout: 60, interval: 0.002, "a first delivery taken back by a sweeper") {
+                try conn.query("SELECT count(*)::int AS n FROM telegram_deliveries WHERE job_id IS NULL AND state = 'pending'")[0]
+                    .requiredInt("n") > 0
+            }
             for (id, token) in sending {
                 let n = try conn.execute("""
                     UPDATE telegram_deliveries SET state = 'sent', sent_at = now(), lease_token = NULL, lease_until = NULL
@@ -201,9 +213,21 @@ final class SweepRaceTests: XCTestCase {
         XCTAssertEqual(byState["sent", default: 0], sent.value)
         XCTAssertEqual(byState["sent", default: 0] + byState["pending", default: 0], sending.count, "\(byState)")
         XCTAssertEqual(try InvariantAudit.run(c), [])
-        // Who won is the race's business; say it, so a run that raced nothing is visible.
+        // Who won each row is the race's business, but a run where one side did everything
+        // raced nothing and proves nothing: each race must have had winners on both sides.
         let codes = try c.query("SELECT coalesce(fail_code, state) AS k, count(*)::int AS n FROM generation_tasks GROUP BY 1 ORDER BY 1")
             .map { "\($0.requiredString("k"))=\($0.requiredInt("n"))" }
-        print("race outcome: \(codes.joined(separator: " ")); submits recorded \(recorded.value)/\(jobCount), deliveries sent \(sent.value)/\(sending.count)")
+        let overdue = try c.query("""
+            SELECT count(*) FILTER (WHERE fail_message LIKE '%ended by the sweep%')::int AS sweep,
+                   count(*) FILTER (WHERE fail_message NOT LIKE '%ended by the sweep%')::int AS poll
+            FROM generation_tasks WHERE fail_code = 'deadline'
+            """)[0]
+        let (sweptOverdue, polledOverdue) = (overdue.requiredInt("sweep"), overdue.requiredInt("poll"))
+        let outcome = "\(codes.joined(separator: " ")); overdue ended by sweepers \(sweptOverdue), by pollers \(polledOverdue); "
+            + "submits recorded \(recorded.value)/\(jobCount); deliveries sent \(sent.value)/\(sending.count)"
+        print("race outcome: \(outcome)")
+        XCTAssertTrue(sweptOverdue > 0 && polledOverdue > 0, "sweepers and pollers both ended overdue tasks: \(outcome)")
+        XCTAssertTrue(recorded.value > 0 && recorded.value < jobCount, "the dispatcher and the sweepers both won submits: \(outcome)")
+        XCTAssertTrue(sent.value > 0 && sent.value < sending.count, "the sender and the sweepers both won deliveries: \(outcome)")
     }
 }

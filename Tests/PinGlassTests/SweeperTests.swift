@@ -210,6 +210,40 @@ final class SweeperTests: XCTestCase {
         XCTAssertEqual(try deliveryKinds(job.id), ["album", "message"])
     }
 
+    /// One job whose finish throws (a test-only trigger refuses it) must not hold back the
+    /// sweep: its tasks still end, the other jobs of the same statement and of the stranded
+    /// step finish, the failure is counted and alerted, and every later pass tries it again
+    /// until the cause is gone. Batches of one, so the failing job is always the first row.
+    func testAJobWhoseFinishFailsIsAlertedAndTheOthersAreStillSwept() throws {
+        let deps = try PollFixtures.deps(db, env: ["ADMIN_TELEGRAM_CHAT_ID": String(DeliveryFixtures.adminChat)])
+        let jobs = try (0..<3).map { try PollFixtures.runningJob(deps, telegramID: Int64(6551 + $0), photos: 2) }
+        try c.execute("UPDATE generation_tasks SET deadline_at = now() - interval '1 hour' WHERE job_id = ANY($1::bigint[])",
+                      [jobs.map { String($0.id) }])
+        let stranded = try PollFixtures.runningJob(deps, telegramID: 6554, photos: 2)
+        try PollFixtures.settle(c, stranded, succeeded: 2, failed: 0)
+        try JobFinishFailure.install(c, jobID: jobs[0].id)
+        var config = Sweeper.Config()
+        config.batchSize = 1
+
+        let report = try sweep(config, deps: deps)
+        XCTAssertEqual(report.tasksPastDeadline, 6)
+        XCTAssertEqual(report.jobsFinished, 3, "the two other jobs and the stranded one")
+        XCTAssertEqual(report.jobFinishFailures, 2, "twice in the pass: with its last task, then as a stranded job")
+        XCTAssertEqual(try states(jobs[0].id), ["failed", "failed"], "its tasks' ends commit")
+        XCTAssertEqual(try jobStatus(jobs[0].id), "processing")
+        XCTAssertEqual(try refunds(jobs[0].id), [])
+        XCTAssertEqual(try [jobs[1], jobs[2], stranded].map { try jobStatus($0.id) }, ["failed", "failed", "completed"])
+        XCTAssertEqual(Set(try JobFinishFailure.alerts(c)), ["job-finish-failed:\(jobs[0].id)"])
+        XCTAssertEqual(try Counters.value(c, "jobs.finish_failed"), 2)
+
+        XCTAssertEqual(try sweep(config, deps: deps).jobFinishFailures, 1, "tried again every pass")
+        try JobFinishFailure.remove(c)
+        XCTAssertEqual(try sweep(config, deps: deps).jobsFinished, 1)
+        XCTAssertEqual(try jobStatus(jobs[0].id), "failed")
+        XCTAssertEqual(try refunds(jobs[0].id), [49_900])
+        XCTAssertEqual(try audit(), [])
+    }
+
     // MARK: - Delivery and refund leases
 
     func testDeliveryAndRefundLeasesAreRescuedAndNothingFinishedIsTouched() throws {

@@ -25,6 +25,28 @@ final class TransactionTests: XCTestCase {
         XCTAssertEqual(try c.query("SELECT count(*)::int AS n FROM t")[0].int("n"), 0)
     }
 
+    /// A savepoint undoes only its own part when its body throws (the error comes back to
+    /// the caller), and the transaction goes on and commits the rest.
+    func testASavepointUndoesOnlyItsOwnPart() throws {
+        let c = try db.connect()
+        try c.execute("CREATE TABLE s (k text PRIMARY KEY)")
+        let kept = try c.withTransaction { tx -> [String] in
+            try tx.execute("INSERT INTO s VALUES ('before')")
+            XCTAssertThrowsError(try tx.withSavepoint { sp in
+                try sp.execute("INSERT INTO s VALUES ('undone')")
+                try sp.execute("INSERT INTO s VALUES ('before')")
+            }) { error in
+                guard case .uniqueViolation = error as? PostgresError else { return XCTFail("\(error)") }
+            }
+            XCTAssertEqual(try tx.withSavepoint { sp in try sp.execute("INSERT INTO s VALUES ('inside')") }, 1)
+            try tx.execute("INSERT INTO s VALUES ('after')")
+            return try tx.query("SELECT k FROM s ORDER BY k").map { $0.requiredString("k") }
+        }
+        XCTAssertEqual(kept, ["after", "before", "inside"])
+        XCTAssertEqual(try c.query("SELECT count(*)::int AS n FROM s")[0].int("n"), 3, "committed")
+        XCTAssertEqual(c.serializationRetries, 0)
+    }
+
     func testATransactionUsedAfterItsBlockFails() throws {
         let c = try db.connect()
         let escaped = try c.withTransaction { tx in tx }

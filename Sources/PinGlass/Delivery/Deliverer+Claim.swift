@@ -129,8 +129,14 @@ extension Deliverer {
 
     /// Seconds until the next row may be claimed (0 when one is due now), nil when no row
     /// waits: when the command's loop should start the next pass. Counts the chats' pace,
-    /// backoffs, 429 waits and leases that will run out.
+    /// backoffs, 429 waits, leases that will run out, and the global budget (spent, or
+    /// paused by a bot-wide 429).
     public func secondsUntilDue() throws -> Double? {
+        guard let due = try secondsUntilARowIsDue() else { return nil }
+        return max(due, try budget.secondsUntilFree(deps.db()))
+    }
+
+    func secondsUntilARowIsDue() throws -> Double? {
         try deps.db().query("""
             SELECT extract(epoch FROM min(at) - now())::float8 AS wait FROM (
                 SELECT greatest(d.run_at, p.next_send_at) AS at

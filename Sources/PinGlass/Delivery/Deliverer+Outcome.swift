@@ -34,9 +34,10 @@ extension Deliverer {
     /// Records the outcome in ONE short transaction: the compare-and-set on the lease token
     /// with the row's business write, the chat's next pace, the counters and, for a user's
     /// delivery failed for good, the operator's alert. A lost compare-and-set (the lease ran
-    /// out and another deliverer took the row) changes nothing and is logged.
-    func record(_ verdict: Verdict, _ row: ClaimedDelivery, sentTo chat: Int64, _ db: Connection, _ report: inout Report) throws {
-        let paceSeconds = Double(row.cost) * config.chatIntervalSeconds
+    /// out and another deliverer took the row) changes nothing and is logged. `.floodPaused`
+    /// when a 429 paused every chat (`isBotFlood`).
+    func record(_ verdict: Verdict, _ row: ClaimedDelivery, sentTo chat: Int64, _ db: Connection, _ report: inout Report) throws -> Turn {
+        let paceSeconds = pace(chat, cost: row.cost)
         let result: RecordResult = try db.withTransaction { tx in
             let change: RecordResult
             switch verdict {
@@ -51,26 +52,25 @@ extension Deliverer {
                 try self.pace(tx, chat: chat, after: paceSeconds)
                 change = .sent
             case .retryAfter(let seconds):
-                // Not the row's fault: its attempt is given back.
-                guard try tx.execute("""
-                    UPDATE telegram_deliveries SET state = 'pending', run_at = now() + make_interval(secs => $3),
-                           attempts = greatest(attempts - 1, 0), lease_token = NULL, lease_until = NULL, last_error = $4
-                    WHERE id = $1 AND state = 'sending' AND lease_token = $2::uuid
-                    """, [row.id, row.lease, seconds, "429: retry after \(seconds) s"]) == 1 else { return .leaseLost }
+                // Not the row's fault: its attempt is given back. Telegram's wait is honoured
+                // for the chat always, and for every chat when the chat kept its own pace.
+                guard let state = try retryLater(tx, row, after: Double(seconds), honouringDelay: true, "429: retry after \(seconds) s")
+                else { return .leaseLost }
                 try Counters.increment(tx, "telegram.rate_limited")
                 try self.pace(tx, chat: chat, after: max(Double(seconds), paceSeconds))
-                change = .rateLimited
+                if state == "failed" {
+                    try failed(tx, [(row.id, row.kind, row.jobID)], chat: chat, reason: "flood control past its give-up time")
+                    change = .failed(1)
+                } else if try isBotFlood(tx, chat: chat, cost: row.cost) {
+                    try budget.exhaust(tx, for: Double(seconds))
+                    try Counters.increment(tx, "telegram.flood_paused")
+                    change = .floodPaused
+                } else {
+                    change = .rateLimited
+                }
             case .transient(let why):
-                // The last attempt comes at give_up_at at the latest; failing then is final.
-                guard let state = try tx.query("""
-                    UPDATE telegram_deliveries SET state = CASE WHEN now() >= give_up_at THEN 'failed' ELSE 'pending' END,
-                           run_at = least(now() + make_interval(secs => $3::float8), give_up_at),
-                           lease_token = NULL, lease_until = NULL,
-                           last_error = left(CASE WHEN now() >= give_up_at THEN 'gave up after ' || attempts || ' attempts: ' ELSE '' END
-                                             || $4, 500)
-                    WHERE id = $1 AND state = 'sending' AND lease_token = $2::uuid
-                    RETURNING state
-                    """, [row.id, row.lease, DeliveryBackoff.seconds(afterAttempt: row.attempts), why]).first?.string("state")
+                guard let state = try retryLater(tx, row, after: DeliveryBackoff.seconds(afterAttempt: row.attempts),
+                                                 honouringDelay: false, why)
                 else { return .leaseLost }
                 try Counters.increment(tx, "telegram.transient_errors")
                 try self.pace(tx, chat: chat, after: paceSeconds)   // the request may have counted
@@ -109,6 +109,10 @@ extension Deliverer {
             report.sent += 1
             report.messages += row.cost
         case .rateLimited: report.rateLimited += 1
+        case .floodPaused:
+            report.rateLimited += 1
+            log.warning("Telegram flood control on a chat that kept its pace: every chat waits", metadata: ["chat_id": "\(chat)"])
+            return .floodPaused
         case .retried: report.retried += 1
         case .failed(let n): report.failed += n
         case .leaseLost:
@@ -116,12 +120,51 @@ extension Deliverer {
             log.warning("a delivery's lease ran out before its outcome was recorded; another deliverer has it",
                         metadata: ["delivery_id": "\(row.id)", "outcome": "\(verdict)"])
         }
+        return .next
     }
 
     enum RecordResult {
-        case sent, rateLimited, retried, leaseLost
+        case sent, rateLimited, floodPaused, retried, leaseLost
         case failed(Int)
     }
+
+    /// The ONE retry rule of a row that may go again (a 429, a transient failure), guarded by
+    /// the lease token: due again `seconds` from now, never after its `give_up_at` (the
+    /// maximum age). A transient failure's last try is moved to `give_up_at` itself; a 429's
+    /// wait is Telegram's and is never shortened (`honouringDelay`), so when it would end
+    /// past `give_up_at` the row gives up now. A row at or past `give_up_at` fails. A 429
+    /// gives its attempt back (not the row's fault). The new state (`pending`, `failed`), nil
+    /// when the lease was lost.
+    func retryLater(_ tx: Transaction, _ row: ClaimedDelivery, after seconds: Double, honouringDelay: Bool,
+                    _ why: String) throws -> String? {
+        try tx.query("""
+            WITH next AS (
+                SELECT CASE WHEN $5 THEN now() + make_interval(secs => $3::float8)
+                            ELSE least(now() + make_interval(secs => $3::float8), d.give_up_at) END AS at
+                FROM telegram_deliveries d WHERE d.id = $1
+            )
+            UPDATE telegram_deliveries d
+            SET state = CASE WHEN now() >= d.give_up_at OR next.at > d.give_up_at THEN 'failed' ELSE 'pending' END,
+                run_at = next.at,
+                attempts = CASE WHEN $5 THEN greatest(d.attempts - 1, 0) ELSE d.attempts END,
+                lease_token = NULL, lease_until = NULL,
+                last_error = left(CASE WHEN now() >= d.give_up_at OR next.at > d.give_up_at
+                                       THEN 'gave up after ' || d.attempts || ' attempts: ' ELSE '' END || $4, 500)
+            FROM next
+            WHERE d.id = $1 AND d.state = 'sending' AND d.lease_token = $2::uuid
+            RETURNING d.state
+            """, [row.id, row.lease, seconds, why, honouringDelay]).first?.string("state")
+    }
+
+    /// Seconds between messages to the chat: `chatIntervalSeconds`, and at least
+    /// `DelivererDefaults.groupIntervalSeconds` for a group (negative id, like the admin chat:
+    /// Telegram allows about 20 messages a minute in a group).
+    func interval(_ chat: Int64) -> Double {
+        chat < 0 ? max(config.chatIntervalSeconds, DelivererDefaults.groupIntervalSeconds) : config.chatIntervalSeconds
+    }
+
+    /// How long the chat waits after a row of `cost` messages.
+    func pace(_ chat: Int64, cost: Int) -> Double { Double(cost) * interval(chat) }
 
     /// When the chat may get its next message: `seconds` from now.
     func pace(_ tx: Transaction, chat: Int64, after seconds: Double) throws {
@@ -129,6 +172,18 @@ extension Deliverer {
             INSERT INTO telegram_chat_pacing (chat_id, next_send_at) VALUES ($1, now() + make_interval(secs => $2::float8))
             ON CONFLICT (chat_id) DO UPDATE SET next_send_at = EXCLUDED.next_send_at
             """, [chat, seconds])
+    }
+
+    /// A 429 for a chat that kept its own pace is Telegram's bot-wide flood control, not that
+    /// chat's: the messages it got in the last minute, this row's included, are within what
+    /// its pace allows in a minute. Then every chat must wait (reliability rule 7), not only
+    /// this one. A chat over its pace (a group that got its 20 a minute) waits alone.
+    func isBotFlood(_ tx: Transaction, chat: Int64, cost: Int) throws -> Bool {
+        let recent = try tx.query("""
+            SELECT coalesce(sum(\(Self.costSQL)), 0)::int AS n FROM telegram_deliveries d
+            WHERE d.chat_id = $1 AND d.state = 'sent' AND d.sent_at > now() - interval '1 minute'
+            """, [chat])[0].requiredInt("n")
+        return Double(recent + cost) <= 60 / interval(chat)
     }
 
     /// Rows failed for good: counted, logged, and for a user's job the operator alerted (one

@@ -24,40 +24,53 @@ extension Deliverer {
         let reason: String
     }
 
-    /// One row from intent to outcome. False only when the bot token was refused (the pass
-    /// must stop; the row is back in the queue).
+    /// How a row's turn ended, for the rest of the round.
+    enum Turn: Equatable {
+        /// Recorded, or not ours any more: on to the next row.
+        case next
+        /// A 429 that was the bot's flood, not the chat's: the global budget is paused for
+        /// its `retry_after`, so the round's other rows must not go out either.
+        case floodPaused
+        /// The bot token was refused: nothing can be sent by anyone; the row is back.
+        case unauthorized
+    }
+
+    /// One row from intent to outcome.
     func deliver(_ row: ClaimedDelivery, slots: ArraySlice<Int>, _ db: Connection, _ pass: inout Pass,
-                 _ report: inout Report) throws -> Bool {
+                 _ report: inout Report) throws -> Turn {
         let content: DeliveryContent
         do {
             content = try load(db, row)
         } catch let refusal as DeliveryRefusal {
             try budget.release(db, slots)
-            try record(.permanent(refusal.reason, chatUnreachable: false), row, sentTo: row.chatID, db, &report)
-            return true
+            _ = try record(.permanent(refusal.reason, chatUnreachable: false), row, sentTo: row.chatID, db, &report)
+            return .next
         }
-        // Intent: the lease and the chat's hold renewed, the budget slots stamped, right
-        // before the call.
+        // The lease (renewed before every Telegram call inside `send`) lasts at least this long:
+        // a database outage after Telegram's answer is waited out until then (`KnownOutcome`).
         let heldUntil = System.monotonic() + Double(config.leaseSeconds)
-        guard try renew(db, row) else {
+        switch try send(content, row, slots: slots, db, &pass) {
+        case .leaseLost(let calls):
             report.leaseLost += 1
-            try budget.release(db, slots)
-            log.warning("a claimed delivery was taken back before its send", metadata: ["delivery_id": "\(row.id)"])
-            return true
-        }
-        for slot in slots { try budget.stamp(db, slot) }
-        let (verdict, chat) = try send(content, row, db, &pass)
-        if case .sent = verdict { Crashpoint.hit("deliver.after-send") }
-        if case .unauthorized(let why) = verdict {
+            if calls == 0 { try budget.release(db, slots) }
+            log.warning("a claimed delivery was taken back before a send; not sent from here",
+                        metadata: ["delivery_id": "\(row.id)", "calls_made": "\(calls)"])
+            return .next
+        case .answered(.sent(let ids), let chat):
+            Crashpoint.hit("deliver.after-send")
+            // Telegram's answer is a fact now: a database outage delays its record, never drops
+            // it (the batch would be sent again once the lease ran out).
+            return try KnownOutcome.record(heldUntil: heldUntil, what: "delivery \(row.id) sent", log: log) {
+                try record(.sent(ids), row, sentTo: chat, db, &report)
+            }
+        case .answered(.unauthorized(let why), _):
             try stopForToken(row, why, db, &report)
-            return false
+            return .unauthorized
+        case .answered(let verdict, let chat):
+            return try KnownOutcome.record(heldUntil: heldUntil, what: "delivery \(row.id): \(verdict)", log: log) {
+                try record(verdict, row, sentTo: chat, db, &report)
+            }
         }
-        // Telegram's answer is a fact now: a database outage delays its record, never drops
-        // it (the batch would be sent again once the lease ran out).
-        try KnownOutcome.record(heldUntil: heldUntil, what: "delivery \(row.id): \(verdict)", log: log) {
-            try record(verdict, row, sentTo: chat, db, &report)
-        }
-        return true
     }
 
     // MARK: loading
@@ -133,63 +146,105 @@ extension Deliverer {
 
     // MARK: sending
 
-    /// Sends the content to the row's chat; no transaction is open. A group that became a
-    /// supergroup is followed once: the row (and its chat's other waiting rows) move to the
-    /// new chat id, and the send is repeated there. Returns the verdict and the chat it
-    /// went to.
-    func send(_ content: DeliveryContent, _ row: ClaimedDelivery, _ db: Connection, _ pass: inout Pass) throws -> (Verdict, Int64) {
+    /// What `send` came to.
+    enum SendResult {
+        /// Telegram answered (the chat it went to: a migrated group's new id).
+        case answered(Verdict, chat: Int64)
+        /// The row was not ours any more right before a call (`calls` made before that): no
+        /// further call went out, nothing is to be recorded.
+        case leaseLost(calls: Int)
+    }
+
+    /// Sends the content to the row's chat; no transaction is open. At most three calls: a
+    /// refused photo link is repeated at once with the bytes, and a group that became a
+    /// supergroup is followed once (the row and its chat's other waiting rows move to the
+    /// new id, `moveChat`).
+    ///
+    /// A call must never outlive the lease, or another deliverer could send the same batch
+    /// while it runs. So everything slow that is not the call itself (reading the photos
+    /// from storage: up to ten GETs) happens BEFORE the lease is renewed, and the lease is
+    /// renewed (compare-and-set on its token; a lost one stops here) right before EVERY
+    /// call; the lease is longer than the worst case of one call (`Config.validate`).
+    func send(_ content: DeliveryContent, _ row: ClaimedDelivery, slots: ArraySlice<Int>, _ db: Connection,
+              _ pass: inout Pass) throws -> SendResult {
         var chat = row.chatID
         var followed = false
+        var calls = 0
+        var prepared: (upload: Bool, message: OutgoingMessage)?
         while true {
-            do {
-                return (.sent(try call(content, chat: chat, &pass)), chat)
-            } catch TelegramError.migrated(let to) where !followed && to != chat {
+            let upload = pass.preferUpload
+            if prepared?.upload != upload {
+                do {
+                    prepared = (upload, try outgoing(content, upload: upload))
+                } catch let error as MediaStoreError {
+                    if case .notFound(let key) = error {
+                        return .answered(.permanent("stored photo missing: \(key)", chatUnreachable: false), chat: chat)
+                    }
+                    return .answered(.transient("\(error)"), chat: chat)
+                }
+            }
+            guard let message = prepared?.message else { preconditionFailure("prepared above") }
+            // Intent: the lease and the chat's hold renewed, the budget slots stamped, right
+            // before the call.
+            guard try renew(db, row) else { return .leaseLost(calls: calls) }
+            for slot in slots { try budget.stamp(db, slot) }
+            calls += 1
+            switch message.send(telegram, chat: chat) {
+            case .success(let ids):
+                return .answered(.sent(ids), chat: chat)
+            case .failure(.mediaURLRejected(let why)) where message.byLink:
+                // Nothing was sent: the same attempt again with the bytes, and the rest of
+                // the pass uploads.
+                log.warning("Telegram could not fetch a photo link; uploading the bytes instead",
+                            metadata: ["chat_id": "\(chat)", "reason": "\(HTTPURL.redactingURLs(in: why))"])
+                try Counters.increment(db, "telegram.media_url_rejected")
+                pass.preferUpload = true
+            case .failure(.migrated(let to)) where !followed && to != chat:
                 followed = true
                 try moveChat(db, row, from: chat, to: to)
                 chat = to
-            } catch let error as TelegramError {
-                return (Verdict(error), chat)
-            } catch let error as MediaStoreError {
-                if case .notFound(let key) = error { return (.permanent("stored photo missing: \(key)", chatUnreachable: false), chat) }
-                return (.transient("\(error)"), chat)
+            case .failure(let error):
+                return .answered(Verdict(error), chat: chat)
             }
         }
     }
 
-    /// One Telegram call. Photos go by link when Telegram can fetch it (`publicLink`), else as
-    /// uploaded bytes; when Telegram refuses a link nothing was sent, so the same attempt
-    /// repeats with the bytes (and the rest of the pass uploads).
-    func call(_ content: DeliveryContent, chat: Int64, _ pass: inout Pass) throws -> [Int] {
+    /// One Telegram call, ready to go: nothing slow is left to do before it.
+    enum OutgoingMessage {
+        case text(String)
+        case photos([TelegramMedia], caption: String)
+
+        /// Some photo goes by link (Telegram may refuse to fetch it: then the bytes).
+        var byLink: Bool {
+            guard case .photos(let media, _) = self else { return false }
+            return media.contains { if case .url = $0 { return true } else { return false } }
+        }
+
+        /// An album, one photo, or a text: the message ids, or how Telegram refused.
+        func send(_ telegram: any TelegramAPI, chat: Int64) -> Result<[Int], TelegramError> {
+            do {
+                switch self {
+                case .text(let text):
+                    return .success([try telegram.sendMessage(chatID: chat, text: text, html: false)])
+                case .photos(let media, let caption) where media.count == 1:
+                    return .success([try telegram.sendPhoto(chatID: chat, photo: media[0], caption: caption)])
+                case .photos(let media, let caption):
+                    return .success(try telegram.sendMediaGroup(chatID: chat, photos: media, caption: caption))
+                }
+            } catch {
+                return .failure(error)
+            }
+        }
+    }
+
+    /// The call for the content: photos by link when Telegram can fetch it (`publicLink`),
+    /// else (or with `upload`) as the stored bytes, read here.
+    func outgoing(_ content: DeliveryContent, upload: Bool) throws -> OutgoingMessage {
         switch content {
         case .text(let text):
-            return [try telegram.sendMessage(chatID: chat, text: text, html: false)]
+            return .text(text)
         case .photos(let photos, let caption):
-            if !pass.preferUpload {
-                let media = try photos.map { try self.media($0, upload: false) }
-                let byLink = media.contains { if case .url = $0 { return true } else { return false } }
-                switch post(media, caption: caption, chat: chat) {
-                case .success(let ids):
-                    return ids
-                case .failure(.mediaURLRejected(let why)) where byLink:
-                    log.warning("Telegram could not fetch a photo link; uploading the bytes instead",
-                                metadata: ["chat_id": "\(chat)", "reason": "\(HTTPURL.redactingURLs(in: why))"])
-                    try Counters.increment(deps.db(), "telegram.media_url_rejected")
-                    pass.preferUpload = true
-                case .failure(let error):
-                    throw error
-                }
-            }
-            return try post(photos.map { try self.media($0, upload: true) }, caption: caption, chat: chat).get()
-        }
-    }
-
-    /// An album, or one photo.
-    func post(_ media: [TelegramMedia], caption: String, chat: Int64) -> Result<[Int], TelegramError> {
-        do {
-            if media.count == 1 { return .success([try telegram.sendPhoto(chatID: chat, photo: media[0], caption: caption)]) }
-            return .success(try telegram.sendMediaGroup(chatID: chat, photos: media, caption: caption))
-        } catch {
-            return .failure(error)
+            return .photos(try photos.map { try media($0, upload: upload) }, caption: caption)
         }
     }
 
@@ -223,10 +278,19 @@ extension Deliverer {
 
     /// The group became a supergroup (`migrate_to_chat_id`): this row (guarded by its lease)
     /// and the chat's other waiting rows move to the new id, which is held like the old one.
+    /// When it was the admin chat, every later alert would still go to the old id (and be
+    /// followed again, one failed call each): the operator is told, in the log and in the
+    /// new chat, to update ADMIN_TELEGRAM_CHAT_ID.
     func moveChat(_ db: Connection, _ row: ClaimedDelivery, from: Int64, to: Int64) throws {
-        log.warning("Telegram chat migrated to a supergroup; following it (update ADMIN_TELEGRAM_CHAT_ID if it was the admin chat)",
+        log.warning("Telegram chat migrated to a supergroup; following it",
                     metadata: ["from": "\(from)", "to": "\(to)", "delivery_id": "\(row.id)"])
         try db.withTransaction { tx in
+            if from == deps.config.adminTelegramChatID {
+                // Logged at error level too (every alert is).
+                try Alerts.raise(tx, chatID: to, key: "admin-chat-migrated",
+                                 text: "The admin chat became a supergroup, its id is now \(to): set ADMIN_TELEGRAM_CHAT_ID=\(to) "
+                                     + "(it is \(from)) and restart the workers.")
+            }
             try tx.execute("""
                 UPDATE telegram_deliveries SET chat_id = $3
                 WHERE chat_id = $1 AND (state = 'pending' OR (id = $2 AND state = 'sending' AND lease_token = $4::uuid))

@@ -11,10 +11,14 @@ import Postgres
 /// 2. claims due rows that fit those slots, at most one per chat whose pace allows it, in
 ///    one statement (`Deliverer+Claim.swift`: `FOR UPDATE SKIP LOCKED`, a lease, the chat
 ///    held in `telegram_chat_pacing` until the outcome is known);
-/// 3. sends them one after another (`Deliverer+Send.swift`): intent first (lease renewed,
-///    budget slots stamped), then the Telegram call with no transaction open, then the
-///    outcome with a compare-and-set on the lease token, its business write and the chat's
-///    next pace in one short transaction (`Deliverer+Outcome.swift`).
+/// 3. sends them one after another (`Deliverer+Send.swift`): the photos read from storage
+///    first, then the intent right before each Telegram call (lease renewed by
+///    compare-and-set, a lost one stops the row; budget slots stamped), the call with no
+///    transaction open, then the outcome with a compare-and-set on the lease token, its
+///    business write and the chat's next pace in one short transaction
+///    (`Deliverer+Outcome.swift`). A 429 for a chat that kept its pace pauses the global
+///    budget for its `retry_after`: the round's other rows go back, and no deliver process
+///    sends until it ends.
 ///
 /// Rows that are not due yet (a chat's pace, a backoff, a 429's `retry_after`) are left for a
 /// later pass: a pass never sleeps waiting for one. `secondsUntilDue` tells the command's
@@ -38,12 +42,14 @@ public struct Deliverer: Duty {
         /// Messages claimed per round at most (an album of N counts N), and never more than
         /// the global budget grants. At least an album's worth.
         public var batchSize = DelivererDefaults.batchSize
-        /// Seconds a claimed row stays ours; renewed right before its send. A row whose lease
-        /// ran out (its process died) is claimed again: the outcome of its send is unknown.
-        /// Longer than a Telegram call may take.
+        /// Seconds a claimed row stays ours; renewed right before each Telegram call. A row
+        /// whose lease ran out (its process died) is claimed again: the outcome of its send
+        /// is unknown. At least `DelivererDefaults.minimumLeaseSeconds`, so that no call can
+        /// outlive it (another deliverer would send the same batch meanwhile).
         public var leaseSeconds = DelivererDefaults.leaseSeconds
         /// Seconds between messages to one chat (Telegram: about one per second per chat); an
-        /// album of N photos is N messages, so the chat waits N times this after it.
+        /// album of N photos is N messages, so the chat waits N times this after it. A group
+        /// (the admin chat) waits at least `DelivererDefaults.groupIntervalSeconds`.
         public var chatIntervalSeconds = DelivererDefaults.chatIntervalSeconds
         /// Messages per second to all chats together, for every deliver process on every
         /// machine together (Telegram allows about 30). At least an album's worth.
@@ -56,7 +62,7 @@ public struct Deliverer: Duty {
 
         public func validate() throws {
             try DutyConfigError.require("batch-size", batchSize, in: DeliveryBatches.albumSize...1000)
-            try DutyConfigError.require("lease", leaseSeconds, in: 30...3600, unit: "s")
+            try DutyConfigError.require("lease", leaseSeconds, in: DelivererDefaults.minimumLeaseSeconds...3600, unit: "s")
             try DutyConfigError.require("chat-interval", chatIntervalSeconds, in: 0.05...60, unit: "s")
             try DutyConfigError.require("global-rate", globalPerSecond, in: DeliveryBatches.albumSize...1000)
             try DutyConfigError.require("media-link-ttl", mediaLinkSeconds, in: 600...(7 * 86_400), unit: "s")
@@ -153,11 +159,14 @@ public struct Deliverer: Duty {
                 }
                 let started = System.now()
                 defer { pass.secondsPerRow = System.now() - started }
-                guard try deliver(row, slots: rowSlots, db, &pass, &report) else {
-                    // The bot token was refused: nothing can be sent by anyone.
+                let turn = try deliver(row, slots: rowSlots, db, &pass, &report)
+                guard turn == .next else {
+                    // The bot token was refused, or Telegram's flood control holds every
+                    // chat: the round's other rows go back unsent.
                     report.givenBack += try giveBack(db, Array(claimed[(i + 1)...]))
                     try budget.release(db, slots)
-                    throw DeliverError.unauthorized
+                    if turn == .unauthorized { throw DeliverError.unauthorized }
+                    return report
                 }
             }
         }
@@ -176,7 +185,17 @@ public enum DeliverError: Error, CustomStringConvertible {
 public enum DelivererDefaults {
     public static let batchSize = 25
     public static let leaseSeconds = 120
+    /// The whole-call limit of the Telegram client (`TelegramClient.defaultTimeout`): the
+    /// longest one call may take.
+    public static let telegramTimeout = TelegramClient.defaultTimeout
+    /// The shortest lease: longer than the worst case of one Telegram call, twice over plus
+    /// a margin (the renew before the call and the record after it are database round
+    /// trips; a call may also be slow to even start), as the refund duty's.
+    public static let minimumLeaseSeconds = Int(2 * telegramTimeout) + 10
     public static let chatIntervalSeconds = 1.0
+    /// The least interval between messages to a group (a negative chat id, like the admin
+    /// chat): Telegram allows about 20 messages a minute in a group.
+    public static let groupIntervalSeconds = 3.0
     public static let globalPerSecond = 25
     public static let mediaLinkSeconds = MediaLinks.apiTTL
     /// The shared budget's name in `rate_events`.

@@ -25,18 +25,26 @@ public enum DeliveryBatches {
     public static let giveUpSeconds = 24 * 3600
 
     /// Makes an album of every full set of `albumSize` photos of a running job that are in no
-    /// delivery row yet. Locks the job row (serialising pollers storing photos of the same
-    /// job); a job that is not running (finished, canceled) gets nothing here. Returns the
-    /// rows made.
+    /// delivery row yet. Locks the job row (`jobLock`: serialising pollers storing photos of
+    /// the same job, and the finish); a job that is not running (finished, canceled) gets
+    /// nothing here. Returns the rows made.
     @discardableResult
     public static func addFullAlbums(_ tx: Transaction, jobID: Int) throws -> Int {
         guard let job = try tx.query("""
             SELECT u.telegram_user_id FROM generation_jobs j JOIN users u ON u.id = j.user_id
             WHERE j.id = $1 AND j.status IN ('queued', 'processing')
-            FOR UPDATE OF j
+            \(jobLock)
             """, [jobID]).first else { return 0 }
         return try addBatches(tx, jobID: jobID, chatID: job.requiredInt("telegram_user_id"), includingPartial: false)
     }
+
+    /// The lock on a job row (alias `j`) that serialises whoever batches its photos or
+    /// finishes it. `FOR NO KEY UPDATE`, not `FOR UPDATE`: a poller inserting a photo (or a
+    /// finish inserting a delivery or refund row) holds a key-share lock on the job through
+    /// the foreign key before it asks for this one, and `FOR UPDATE` conflicts with key-share
+    /// locks, so two pollers storing photos of one job waited for each other (40P01). This
+    /// mode conflicts with itself and with writes of the job row, not with key-share locks.
+    static let jobLock = "FOR NO KEY UPDATE OF j"
 
     /// At the job's finish (the caller holds the job's lock): rows for the photos still in no
     /// row, the last batch possibly short, then the final message with `message` as payload.

@@ -194,7 +194,7 @@ public struct Dispatcher: Duty {
     func rescueExpiredLeases(_ db: Connection, _ report: inout Report) throws {
         report.rescued += try TaskSweep.rescueExpiredSubmits(db, maxAttempts: config.maxAttempts, limit: DispatcherDefaults.rescueLimit)
         report.failed += try TaskSweep.abandonExpiredSubmits(db, maxAttempts: config.maxAttempts, limit: DispatcherDefaults.rescueLimit,
-                                                             adminChatID: deps.config.adminTelegramChatID).tasks
+                                                             alertChat: deps.config.adminTelegramChatID).tasks
     }
 
     func hasDueTasks(_ db: Connection) throws -> Bool {

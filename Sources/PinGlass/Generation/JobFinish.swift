@@ -39,12 +39,13 @@ public enum JobFinish {
     @discardableResult
     public static func finish(_ tx: Transaction, jobID: Int, rule: RefundRule = .standard,
                               adminChatID: Int64? = nil) throws -> FinishedJob? {
-        // The lock serialises finishers of this job: whoever comes second sees it ended.
+        // The lock serialises finishers of this job (and pollers batching its photos):
+        // whoever comes second sees it ended.
         guard let job = try tx.query("""
             SELECT j.total_photos, j.payment_id, u.telegram_user_id
             FROM generation_jobs j JOIN users u ON u.id = j.user_id
             WHERE j.id = $1 AND j.status IN ('queued', 'processing')
-            FOR UPDATE OF j
+            \(DeliveryBatches.jobLock)
             """, [jobID]).first else { return nil }
         let unfinished = try tx.query("""
             SELECT count(*)::int AS n FROM generation_tasks WHERE job_id = $1 AND state IN ('queued', 'submitting', 'running')
@@ -70,18 +71,89 @@ public enum JobFinish {
                            refundKopecks: refund, deliveries: deliveries)
     }
 
-    /// Finishes up to `limit` active jobs whose tasks are all terminal but which nobody
-    /// finished (a poller killed between its commit and its finish): the jobs it returns.
-    public static func finishStranded(_ db: Connection, limit: Int, rule: RefundRule = .standard,
-                                      adminChatID: Int64? = nil) throws -> [FinishedJob] {
+    /// What finishing one job came to, when one job's failure must not stop the others.
+    public enum Isolated: Equatable, Sendable {
+        case finished(FinishedJob)
+        /// A task is unfinished, or the job already ended or was canceled.
+        case notFinishable
+        /// Its finish threw: rolled back, alerted, left for the next pass (`isolate`).
+        case failed
+    }
+
+    /// `finish` inside the caller's transaction, in a savepoint: a finish that fails for
+    /// this job alone is undone alone, and the caller's other work commits (`isolate`).
+    public static func finishIsolated(_ tx: Transaction, jobID: Int, alertChat: Int64?,
+                                      rule: RefundRule = .standard) throws -> Isolated {
+        do {
+            return try tx.withSavepoint { try finish($0, jobID: jobID, rule: rule, adminChatID: alertChat) }.map(Isolated.finished) ?? .notFinishable
+        } catch {
+            try isolate(error, jobID: jobID, tx, alertChat: alertChat)
+            return .failed
+        }
+    }
+
+    /// `finish` in its own transaction; a finish that fails for this job alone is reported
+    /// (`isolate`) instead of thrown.
+    public static func finishIsolated(_ db: Connection, jobID: Int, alertChat: Int64?,
+                                      rule: RefundRule = .standard) throws -> Isolated {
+        do {
+            return try finish(db, jobID: jobID, rule: rule, adminChatID: alertChat).map(Isolated.finished) ?? .notFinishable
+        } catch {
+            try isolate(error, jobID: jobID, db, alertChat: alertChat)
+            return .failed
+        }
+    }
+
+    /// The ONE rule for a job whose finish throws (a conflict, a trigger's refusal, bad
+    /// data): it must not block the other jobs of a sweep or a poll pass, pass after pass.
+    /// It is logged, counted (`jobs.finish_failed`) and alerted (`job-finish-failed:<id>`,
+    /// once an hour), and stays unfinished, its tasks terminal: the stranded step tries it
+    /// again on every pass, so it finishes once the cause is fixed. Rethrown instead: an
+    /// unavailable database (every other job would fail the same way) and a serialization
+    /// failure (the transaction's own retry is the remedy).
+    static func isolate(_ error: Error, jobID: Int, _ db: some Queryable, alertChat: Int64?) throws {
+        if let pg = error as? PostgresError {
+            if pg.isUnavailable { throw error }
+            if case .serializationFailure = pg { throw error }
+        }
+        try Counters.increment(db, "jobs.finish_failed")
+        try Alerts.raise(db, chatID: alertChat, key: "job-finish-failed:\(jobID)",
+                         text: "Job \(jobID) could not be finished (no delivery or refund rows yet); retried every sweep: \(error)")
+    }
+
+    /// What one `finishStranded` call did.
+    public struct StrandedBatch: Equatable, Sendable {
+        public var finished: [FinishedJob] = []
+        /// Jobs whose finish failed (`isolate`): alerted, tried again next pass.
+        public var failed: [Int] = []
+        /// Jobs looked at: a full batch (`limit`) means there may be more after `lastJobID`.
+        public var examined = 0
+        /// The highest job id looked at: the next batch of the same pass starts after it, so
+        /// jobs that keep failing never hide the ones behind them.
+        public var lastJobID = 0
+    }
+
+    /// Finishes up to `limit` active jobs with ids above `after` whose tasks are all terminal
+    /// but which nobody finished (a poller killed between its commit and its finish, or a
+    /// finish that failed before), each in its own transaction, isolated.
+    public static func finishStranded(_ db: Connection, limit: Int, after: Int = 0, alertChat: Int64?,
+                                      rule: RefundRule = .standard) throws -> StrandedBatch {
         let ids = try db.query("""
             SELECT j.id FROM generation_jobs j
-            WHERE j.status IN ('queued', 'processing')
+            WHERE j.status IN ('queued', 'processing') AND j.id > $2
               AND NOT EXISTS (SELECT 1 FROM generation_tasks t
                               WHERE t.job_id = j.id AND t.state IN ('queued', 'submitting', 'running'))
             ORDER BY j.id LIMIT $1
-            """, [limit], retry: .idempotent).map { $0.requiredInt("id") }
-        return try ids.compactMap { try finish(db, jobID: $0, rule: rule, adminChatID: adminChatID) }
+            """, [limit, after], retry: .idempotent).map { $0.requiredInt("id") }
+        var batch = StrandedBatch(examined: ids.count, lastJobID: ids.last ?? after)
+        for id in ids {
+            switch try finishIsolated(db, jobID: id, alertChat: alertChat, rule: rule) {
+            case .finished(let done): batch.finished.append(done)
+            case .failed: batch.failed.append(id)
+            case .notFinishable: break
+            }
+        }
+        return batch
     }
 
     /// The refund row when photos are missing (invariant 2: exactly one per job, `job_id`

@@ -66,28 +66,39 @@ extension KiePoller {
         Crashpoint.hit("poll.after-store")
 
         let committed = try deps.db().withTransaction { tx in
-            // The task first, guarded: a task another poller (or the deadline) ended gets no
-            // photo. Then the photo, unique per task (invariant: one photo per task).
-            guard try tx.execute("""
-                UPDATE generation_tasks SET state = 'succeeded', finished_at = now(), lease_token = NULL, lease_until = NULL
-                WHERE id = $1 AND state = 'running'
-                """, [task.id]) == 1 else { return false }
-            try tx.execute("""
-                INSERT INTO generated_photos (job_id, task_id, avatar_id, storage_key, content_type, byte_size, sha256)
-                SELECT j.id, $2, j.avatar_id, $3, $4, $5, $6 FROM generation_jobs j WHERE j.id = $1
-                ON CONFLICT (task_id) DO NOTHING
-                """, [task.jobID, task.id, key, image.contentType, image.bytes.count, Bytea(Crypto.sha256(image.bytes))])
-            // Progressive delivery: a full album's worth of photos goes out while the rest
-            // are still generating, and `deliver` wakes when this commits.
-            if try DeliveryBatches.addFullAlbums(tx, jobID: task.jobID) > 0 {
-                try tx.execute("SELECT pg_notify('deliver', $1)", [String(task.jobID)])
-            }
-            return true
+            try Self.storePhoto(tx, taskID: task.id, jobID: task.jobID, key: key, contentType: image.contentType, bytes: image.bytes)
         }
         Crashpoint.hit("poll.after-commit")
         guard committed else { return }   // someone else ended it first
         report.succeeded += 1
         try finishJob(task.jobID, &report)
+    }
+
+    /// The commit of a taken result, inside the caller's transaction: the task first,
+    /// guarded (a task another poller or the deadline ended gets no photo, false), then the
+    /// photo, unique per task (invariant: one photo per task), then the albums this photo
+    /// completes (`DeliveryBatches`; `deliver` wakes when this commits).
+    ///
+    /// Lock order, so that pollers storing photos of one job never deadlock: the photo's
+    /// foreign key takes a key-share lock on the job row, and the batching then locks that
+    /// row `FOR NO KEY UPDATE`, which does not conflict with another poller's key-share lock
+    /// (a `FOR UPDATE` there did: each waited for the other, 40P01).
+    static func storePhoto(_ tx: Transaction, taskID: Int, jobID: Int, key: String, contentType: String, bytes: [UInt8]) throws -> Bool {
+        guard try tx.execute("""
+            UPDATE generation_tasks SET state = 'succeeded', finished_at = now(), lease_token = NULL, lease_until = NULL
+            WHERE id = $1 AND state = 'running'
+            """, [taskID]) == 1 else { return false }
+        try tx.execute("""
+            INSERT INTO generated_photos (job_id, task_id, avatar_id, storage_key, content_type, byte_size, sha256)
+            SELECT j.id, $2, j.avatar_id, $3, $4, $5, $6 FROM generation_jobs j WHERE j.id = $1
+            ON CONFLICT (task_id) DO NOTHING
+            """, [jobID, taskID, key, contentType, bytes.count, Bytea(Crypto.sha256(bytes))])
+        // Progressive delivery: a full album's worth of photos goes out while the rest are
+        // still generating.
+        if try DeliveryBatches.addFullAlbums(tx, jobID: jobID) > 0 {
+            try tx.execute("SELECT pg_notify('deliver', $1)", [String(jobID)])
+        }
+        return true
     }
 
     /// Ends the task as failed with a reason, and finishes its job.

@@ -128,7 +128,7 @@ public struct KiePoller: Duty {
             if claimed.count < grant.granted { break }
         }
         report.jobsFinished += try JobFinish.finishStranded(deps.db(), limit: config.batchSize,
-                                                            adminChatID: deps.config.adminTelegramChatID).count
+                                                            alertChat: deps.config.adminTelegramChatID).finished.count
         return report
     }
 
@@ -203,8 +203,11 @@ public struct KiePoller: Duty {
             """, [task.id, String(code.prefix(64)), String(message.prefix(500))]) == 1
     }
 
+    /// Finishes the job if this was its last live task. A finish that fails for this job
+    /// alone is alerted and left to the stranded step (`JobFinish.isolate`): the pass goes
+    /// on with the other tasks.
     func finishJob(_ jobID: Int, _ report: inout Report) throws {
-        if let done = try JobFinish.finish(deps.db(), jobID: jobID, adminChatID: deps.config.adminTelegramChatID) {
+        if case .finished(let done) = try JobFinish.finishIsolated(deps.db(), jobID: jobID, alertChat: deps.config.adminTelegramChatID) {
             report.jobsFinished += 1
             log.info("job finished", metadata: ["job_id": "\(jobID)", "outcome": "\(done.outcome.rawValue)",
                                                 "photos": "\(done.photos)/\(done.total)", "refund_kopecks": "\(done.refundKopecks ?? 0)"])

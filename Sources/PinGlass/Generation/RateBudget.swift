@@ -69,8 +69,24 @@ public struct RateBudget: Sendable {
     }
 
     /// The provider said 429: it counts its window differently from us (another client on
-    /// the same account, clock skew). Fill the window so nobody calls again for a full window.
-    public func exhaust(_ db: Connection) throws {
-        try db.execute("INSERT INTO rate_events (name) SELECT $1 FROM generate_series(1, $2)", [name, limit], retry: .never)
+    /// the same account, clock skew), or told us how long to wait. Fill the window so nobody
+    /// calls again for `seconds` (default: one full window): `limit` events stamped so that
+    /// they leave the window only then.
+    public func exhaust(_ db: some Queryable, for seconds: Double? = nil) throws {
+        try db.execute("""
+            INSERT INTO rate_events (name, at)
+            SELECT $1, clock_timestamp() + make_interval(secs => greatest(0, $3::float8 - $4::float8)) FROM generate_series(1, $2)
+            """, [name, limit, seconds ?? window, window], retry: .never)
+    }
+
+    /// Seconds until a slot is free (0: one is free now), for every process together: the
+    /// events in the window leave it oldest first, and one must go for a call to fit.
+    public func secondsUntilFree(_ db: some Queryable) throws -> Double {
+        try db.query("""
+            WITH w AS (SELECT at FROM rate_events WHERE name = $1 AND at > clock_timestamp() - make_interval(secs => $2::float8))
+            SELECT CASE WHEN (SELECT count(*) FROM w) < $3 THEN 0
+                        ELSE extract(epoch FROM (SELECT at FROM w ORDER BY at OFFSET (SELECT count(*) FROM w) - $3 LIMIT 1)
+                                                + make_interval(secs => $2::float8) - clock_timestamp()) END::float8 AS wait
+            """, [name, window, limit], retry: .idempotent)[0].double("wait").map { max(0, $0) } ?? 0
     }
 }

@@ -17,16 +17,21 @@ import Postgres
 ///
 /// ```swift
 /// let rescued = try TaskSweep.rescueExpiredSubmits(db, maxAttempts: 8, limit: 200)
-/// let ended = try TaskSweep.failPastDeadline(db, graceSeconds: 300, fallbackDeadlineSeconds: 1200, limit: 200)
+/// let ended = try TaskSweep.failPastDeadline(db, graceSeconds: 300, fallbackDeadlineSeconds: 1200, limit: 200,
+///                                           alertChat: config.adminTelegramChatID)
 /// ```
 public enum TaskSweep {
-    /// What one statement did: rows changed, and the jobs that finished with them.
+    /// What one statement did: rows changed, the jobs that finished with them, and those
+    /// whose finish failed (`JobFinish.isolate`: alerted; the tasks' ends still commit, and
+    /// the stranded step tries the job again).
     public struct Outcome: Equatable, Sendable {
         public var tasks = 0
         public var finished: [FinishedJob] = []
-        public init(tasks: Int = 0, finished: [FinishedJob] = []) {
+        public var failed: [Int] = []
+        public init(tasks: Int = 0, finished: [FinishedJob] = [], failed: [Int] = []) {
             self.tasks = tasks
             self.finished = finished
+            self.failed = failed
         }
     }
 
@@ -48,7 +53,7 @@ public enum TaskSweep {
     /// A submit whose lease ran out on its last allowed attempt fails instead: a submit that
     /// keeps dying would otherwise be retried forever, each time perhaps leaving an orphan
     /// task (and spent credits) at Kie.
-    public static func abandonExpiredSubmits(_ db: Connection, maxAttempts: Int, limit: Int, adminChatID: Int64? = nil) throws -> Outcome {
+    public static func abandonExpiredSubmits(_ db: Connection, maxAttempts: Int, limit: Int, alertChat: Int64?) throws -> Outcome {
         try endTasks(db, """
             UPDATE generation_tasks t SET state = 'failed', finished_at = now(), lease_token = NULL, lease_until = NULL,
                    fail_code = 'submit_abandoned', fail_message = 'the submit lease ran out on the last allowed attempt'
@@ -57,7 +62,7 @@ public enum TaskSweep {
                            ORDER BY lease_until LIMIT $2 FOR UPDATE SKIP LOCKED)
               AND t.state = 'submitting' AND t.lease_until < now()
             RETURNING t.job_id
-            """, [maxAttempts, limit], adminChatID: adminChatID)
+            """, [maxAttempts, limit], alertChat: alertChat)
     }
 
     /// A running task past its deadline by more than `graceSeconds` fails (`deadline`).
@@ -73,7 +78,7 @@ public enum TaskSweep {
     /// `fallbackDeadlineSeconds` after submission counts for rows without a `deadline_at`
     /// (as in the poller).
     public static func failPastDeadline(_ db: Connection, graceSeconds: Int, fallbackDeadlineSeconds: Int,
-                                        limit: Int, adminChatID: Int64? = nil) throws -> Outcome {
+                                        limit: Int, alertChat: Int64?) throws -> Outcome {
         try endTasks(db, """
             UPDATE generation_tasks t SET state = 'failed', finished_at = now(), lease_token = NULL, lease_until = NULL,
                    fail_code = 'deadline', fail_message = 'no result from Kie by the task''s deadline (ended by the sweep)'
@@ -84,7 +89,7 @@ public enum TaskSweep {
                            ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED)
               AND t.state = 'running'
             RETURNING t.job_id
-            """, [graceSeconds, fallbackDeadlineSeconds, limit], adminChatID: adminChatID)
+            """, [graceSeconds, fallbackDeadlineSeconds, limit], alertChat: alertChat)
     }
 
     /// Tasks still queued (never submitted, or back after a failed submit) when their job's
@@ -93,7 +98,7 @@ public enum TaskSweep {
     /// ends `failed` with a full refund. Tasks being submitted or running are never touched
     /// here: they are live, and end by their own lease or deadline, so a job is never killed
     /// just because time passed without a new photo (the original's bug).
-    public static func failUnsubmittedPastJobDeadline(_ db: Connection, limit: Int, adminChatID: Int64? = nil) throws -> Outcome {
+    public static func failUnsubmittedPastJobDeadline(_ db: Connection, limit: Int, alertChat: Int64?) throws -> Outcome {
         try endTasks(db, """
             UPDATE generation_tasks t SET state = 'failed', finished_at = now(), lease_token = NULL, lease_until = NULL,
                    fail_code = 'job_deadline', fail_message = 'not submitted before the job''s deadline'
@@ -102,19 +107,26 @@ public enum TaskSweep {
                            ORDER BY q.id LIMIT $1 FOR UPDATE OF q SKIP LOCKED)
               AND t.state = 'queued'
             RETURNING t.job_id
-            """, [limit], adminChatID: adminChatID)
+            """, [limit], alertChat: alertChat)
     }
 
     /// Runs a task-ending statement (`RETURNING t.job_id`) and finishes the jobs it touched,
     /// in one transaction: never a failed task whose job waits for someone else to finish
     /// it. Jobs are locked in id order, so two sweepers cannot deadlock on them; a job with
-    /// other tasks still live is simply not finishable yet. `adminChatID`: see `JobFinish`.
-    static func endTasks(_ db: Connection, _ sql: String, _ params: [PostgresEncodable?], adminChatID: Int64?) throws -> Outcome {
+    /// other tasks still live is simply not finishable yet. Each finish runs in its own
+    /// savepoint (`JobFinish.finishIsolated`): one job whose finish throws is undone and
+    /// alerted alone, instead of rolling back the whole batch and coming back first in
+    /// every pass, blocking every other job behind it.
+    static func endTasks(_ db: Connection, _ sql: String, _ params: [PostgresEncodable?], alertChat: Int64?) throws -> Outcome {
         try db.withTransaction { tx in
             let jobs = try tx.query(sql, params).map { $0.requiredInt("job_id") }
             var outcome = Outcome(tasks: jobs.count)
             for jobID in Set(jobs).sorted() {
-                if let done = try JobFinish.finish(tx, jobID: jobID, adminChatID: adminChatID) { outcome.finished.append(done) }
+                switch try JobFinish.finishIsolated(tx, jobID: jobID, alertChat: alertChat) {
+                case .finished(let done): outcome.finished.append(done)
+                case .failed: outcome.failed.append(jobID)
+                case .notFinishable: break
+                }
             }
             return outcome
         }

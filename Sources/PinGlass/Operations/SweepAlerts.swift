@@ -10,7 +10,9 @@ import Postgres
 ///   The sweep does not judge itself: it is running.
 /// - `queue-stale:<queue>`: due work has waited longer than `queueAlertSeconds`: tasks to
 ///   submit (`dispatch`), running tasks to ask Kie about (`poll-kie`), deliveries
-///   (`deliver`), refunds (`refund`), or (`jobs`) a job still open that long after the
+///   (`deliver`: only rows the deliverer could claim now, with the deliverer's own rules,
+///   not those held back by design behind an earlier batch of their job or their chat's
+///   pace), refunds (`refund`), or (`jobs`) a job still open that long after the
 ///   latest moment its tasks could have ended (its deadline, plus a task's deadline and
 ///   the sweep's grace).
 /// - `refunds-owed`: money owed to customers: a refund `failed` (its payment not refunded in
@@ -84,8 +86,9 @@ public struct SweepAlerts {
             SELECT 'poll-kie', count(*)::int FROM generation_tasks
             WHERE state = 'running' AND run_at < now() - make_interval(secs => $1::int)
             UNION ALL
-            SELECT 'deliver', count(*)::int FROM telegram_deliveries
-            WHERE state = 'pending' AND run_at < now() - make_interval(secs => $1::int)
+            SELECT 'deliver', count(*)::int FROM telegram_deliveries d
+            WHERE d.state = 'pending' AND d.run_at < now() - make_interval(secs => $1::int)
+              AND \(Deliverer.inOrderSQL) AND \(Deliverer.chatFreeSQL)
             UNION ALL
             SELECT 'refund', count(*)::int FROM refunds
             WHERE state IN ('pending', 'requested') AND run_at < now() - make_interval(secs => $1::int)

@@ -13,6 +13,8 @@ import Postgres
 /// 3. queued tasks of jobs past the job's deadline fail (a job that never started ends
 ///    `failed`, fully refunded), jobs finished likewise; running tasks are left alone;
 /// 4. jobs whose tasks all ended but which nobody finished are finished (`JobFinish`);
+///    a job whose finish throws is alerted and skipped (`JobFinish.isolate`), never
+///    holding back the others;
 /// 5. Telegram deliveries whose send lease ran out go back to `pending`, due now;
 /// 6. refunds whose lease ran out are due again, still `requested` (or `pending`);
 /// 7. alerts (`SweepAlerts`): silent workers, queues older than their deadline, refunds
@@ -79,6 +81,8 @@ public struct Sweeper: Duty {
         public var tasksPastJobDeadline = 0
         /// Jobs this pass finished (through `JobFinish`).
         public var jobsFinished = 0
+        /// Jobs whose finish threw (`JobFinish.isolate`): alerted, tried again next pass.
+        public var jobFinishFailures = 0
         /// Deliveries whose send lease ran out, pending again.
         public var deliveryLeasesRescued = 0
         /// Refunds whose lease ran out, due again.
@@ -95,7 +99,7 @@ public struct Sweeper: Duty {
         public var json: JSON {
             ["submitLeasesRescued": .int(submitLeasesRescued), "submitsAbandoned": .int(submitsAbandoned),
              "tasksPastDeadline": .int(tasksPastDeadline), "tasksPastJobDeadline": .int(tasksPastJobDeadline),
-             "jobsFinished": .int(jobsFinished), "deliveryLeasesRescued": .int(deliveryLeasesRescued),
+             "jobsFinished": .int(jobsFinished), "jobFinishFailures": .int(jobFinishFailures), "deliveryLeasesRescued": .int(deliveryLeasesRescued),
              "refundLeasesRescued": .int(refundLeasesRescued), "alerts": .int(alerts), "alertsQueued": .int(alertsQueued),
              "stoppedAtDeadline": .bool(stoppedAtDeadline)]
         }
@@ -115,7 +119,8 @@ public struct Sweeper: Duty {
         var report = Report()
         let db = try deps.db()
         let limit = config.batchSize
-        let chat = deps.config.adminTelegramChatID
+        let alertChat = deps.config.adminTelegramChatID
+        var strandedAfter = 0   // the stranded step's cursor: failing jobs never hide later ones
         // Each step in batches: a full batch means there may be more.
         func batches(_ step: () throws -> Int) throws -> Bool {
             while true {
@@ -126,14 +131,18 @@ public struct Sweeper: Duty {
         let taskSteps: [() throws -> Int] = [
             { let n = try TaskSweep.rescueExpiredSubmits(db, maxAttempts: config.maxAttempts, limit: limit)
               report.submitLeasesRescued += n; return n },
-            { try ended(TaskSweep.abandonExpiredSubmits(db, maxAttempts: config.maxAttempts, limit: limit, adminChatID: chat),
+            { try ended(TaskSweep.abandonExpiredSubmits(db, maxAttempts: config.maxAttempts, limit: limit, alertChat: alertChat),
                         \.submitsAbandoned, &report) },
             { try ended(TaskSweep.failPastDeadline(db, graceSeconds: config.deadlineGraceSeconds,
-                                                  fallbackDeadlineSeconds: config.taskDeadlineSeconds, limit: limit, adminChatID: chat),
+                                                  fallbackDeadlineSeconds: config.taskDeadlineSeconds, limit: limit, alertChat: alertChat),
                         \.tasksPastDeadline, &report) },
-            { try ended(TaskSweep.failUnsubmittedPastJobDeadline(db, limit: limit, adminChatID: chat), \.tasksPastJobDeadline, &report) },
-            { let done = try JobFinish.finishStranded(db, limit: limit, adminChatID: chat)
-              report.jobsFinished += done.count; logFinished(done); return done.count },
+            { try ended(TaskSweep.failUnsubmittedPastJobDeadline(db, limit: limit, alertChat: alertChat), \.tasksPastJobDeadline, &report) },
+            { let batch = try JobFinish.finishStranded(db, limit: limit, after: strandedAfter, alertChat: alertChat)
+              strandedAfter = batch.lastJobID
+              report.jobsFinished += batch.finished.count
+              report.jobFinishFailures += batch.failed.count
+              logFinished(batch.finished)
+              return batch.examined },
         ]
         let leaseSteps: [() throws -> Int] = [
             { let n = try Self.rescueDeliveryLeases(db, limit: limit); report.deliveryLeasesRescued += n; return n },
@@ -156,6 +165,7 @@ public struct Sweeper: Duty {
     func ended(_ outcome: TaskSweep.Outcome, _ counter: WritableKeyPath<Report, Int>, _ report: inout Report) -> Int {
         report[keyPath: counter] += outcome.tasks
         report.jobsFinished += outcome.finished.count
+        report.jobFinishFailures += outcome.failed.count
         logFinished(outcome.finished)
         return outcome.tasks
     }
