@@ -48,8 +48,8 @@ struct ManualRefund: ParsableCommand {
               paid \(q.paid), refunded at the bank so far \(q.refundedAtBank), other refunds in flight \(q.inFlight); \
             still refundable after this one: \(q.headroomAfter)
             next: `pinglass refund` sends T-Bank Cancel for \(q.amount) with ExternalRequestId \(q.externalRequestID) on its \
-            next pass (a waiting sender wakes now; cron runs one every minute). Follow it with:
-              psql "$DATABASE_URL" -c "SELECT state, attempts, last_error, bank_status FROM refunds WHERE id = \(q.refundID)"
+            next pass (a waiting sender wakes now; cron runs one every minute). Follow it in psql (connected as \
+            DATABASE_URL says): SELECT state, attempts, last_error, bank_status FROM refunds WHERE id = \(q.refundID);
             """)
     }
 }
