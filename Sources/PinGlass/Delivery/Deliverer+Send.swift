@@ -46,9 +46,6 @@ extension Deliverer {
             _ = try record(.permanent(refusal.reason, chatUnreachable: false), row, sentTo: row.chatID, db, &report)
             return .next
         }
-        // The lease (renewed before every Telegram call inside `send`) lasts at least this long:
-        // a database outage after Telegram's answer is waited out until then (`KnownOutcome`).
-        let heldUntil = System.monotonic() + Double(config.leaseSeconds)
         switch try send(content, row, slots: slots, db, &pass) {
         case .leaseLost(let calls):
             report.leaseLost += 1
@@ -56,17 +53,17 @@ extension Deliverer {
             log.warning("a claimed delivery was taken back before a send; not sent from here",
                         metadata: ["delivery_id": "\(row.id)", "calls_made": "\(calls)"])
             return .next
-        case .answered(.sent(let ids), let chat):
+        case .answered(.sent(let ids), let chat, let heldUntil):
             Crashpoint.hit("deliver.after-send")
             // Telegram's answer is a fact now: a database outage delays its record, never drops
             // it (the batch would be sent again once the lease ran out).
             return try KnownOutcome.record(heldUntil: heldUntil, what: "delivery \(row.id) sent", log: log) {
                 try record(.sent(ids), row, sentTo: chat, db, &report)
             }
-        case .answered(.unauthorized(let why), _):
+        case .answered(.unauthorized(let why), _, _):
             try stopForToken(row, why, db, &report)
             return .unauthorized
-        case .answered(let verdict, let chat):
+        case .answered(let verdict, let chat, let heldUntil):
             return try KnownOutcome.record(heldUntil: heldUntil, what: "delivery \(row.id): \(verdict)", log: log) {
                 try record(verdict, row, sentTo: chat, db, &report)
             }
@@ -148,8 +145,11 @@ extension Deliverer {
 
     /// What `send` came to.
     enum SendResult {
-        /// Telegram answered (the chat it went to: a migrated group's new id).
-        case answered(Verdict, chat: Int64)
+        /// Telegram answered (the chat it went to: a migrated group's new id). `heldUntil`: the
+        /// monotonic time until which the lease renewed right before that call is surely ours
+        /// (0 when no call was made), so a database outage after Telegram's answer is waited
+        /// out until then, never longer (`KnownOutcome`).
+        case answered(Verdict, chat: Int64, heldUntil: Double)
         /// The row was not ours any more right before a call (`calls` made before that): no
         /// further call went out, nothing is to be recorded.
         case leaseLost(calls: Int)
@@ -170,6 +170,7 @@ extension Deliverer {
         var chat = row.chatID
         var followed = false
         var calls = 0
+        var heldUntil = 0.0
         var prepared: (upload: Bool, message: OutgoingMessage)?
         while true {
             let upload = pass.preferUpload
@@ -178,20 +179,23 @@ extension Deliverer {
                     prepared = (upload, try outgoing(content, upload: upload))
                 } catch let error as MediaStoreError {
                     if case .notFound(let key) = error {
-                        return .answered(.permanent("stored photo missing: \(key)", chatUnreachable: false), chat: chat)
+                        return .answered(.permanent("stored photo missing: \(key)", chatUnreachable: false), chat: chat,
+                                         heldUntil: heldUntil)
                     }
-                    return .answered(.transient("\(error)"), chat: chat)
+                    return .answered(.transient("\(error)"), chat: chat, heldUntil: heldUntil)
                 }
             }
             guard let message = prepared?.message else { preconditionFailure("prepared above") }
             // Intent: the lease and the chat's hold renewed, the budget slots stamped, right
             // before the call.
+            let renewing = System.monotonic()
             guard try renew(db, row) else { return .leaseLost(calls: calls) }
+            heldUntil = renewing + Double(config.leaseSeconds)
             for slot in slots { try budget.stamp(db, slot) }
             calls += 1
             switch message.send(telegram, chat: chat) {
             case .success(let ids):
-                return .answered(.sent(ids), chat: chat)
+                return .answered(.sent(ids), chat: chat, heldUntil: heldUntil)
             case .failure(.mediaURLRejected(let why)) where message.byLink:
                 // Nothing was sent: the same attempt again with the bytes, and the rest of
                 // the pass uploads.
@@ -204,7 +208,7 @@ extension Deliverer {
                 try moveChat(db, row, from: chat, to: to)
                 chat = to
             case .failure(let error):
-                return .answered(Verdict(error), chat: chat)
+                return .answered(Verdict(error), chat: chat, heldUntil: heldUntil)
             }
         }
     }
