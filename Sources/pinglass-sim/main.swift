@@ -82,10 +82,11 @@ if let every = options["--deliver-every"] {
 
 var poolConfig = options.poolConfiguration(defaultWorkers: 2)
 poolConfig.maxBodyBytes = 110 << 20     // Bot API uploads: ten photos of up to 10 MB (nginx: client_max_body_size 110m)
-let pool = Pool(configuration: poolConfig) {
+var pool = Pool(configuration: poolConfig) {
     KieCallbacks.startThread(databaseURL: config.databaseURL, options: kieOptions)
     let app = SimApp(database: Database(url: config.databaseURL, applicationName: "pinglass-sim"), terminals: terminals,
                      publicURL: publicURL, kie: kieOptions, telegramToken: config.telegramBotToken)
     return app.handle
 }
+pool.log = { level, message in writeLog("master: " + (level == .info ? "" : "\(level.rawValue): ") + message) }
 exit(pool.run())
