@@ -99,7 +99,7 @@ unset WRK_HEADER
 # GET /metrics over a database the size of ~4,300 finished 23-photo jobs (100k task rows,
 # 8.7k deliveries, 300 refunds): alone, and while /api/pricing is read at c16.
 say "seeding 100k generation tasks for /metrics"
-"$PGBIN/psql" -X -q "$DATABASE_URL" <<'SQL'
+"$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 "$DATABASE_URL" <<'SQL'
 INSERT INTO avatars (user_id, name, status) SELECT g, 'bench', 'ready' FROM generate_series(5001, 9348) g;
 INSERT INTO generation_jobs (user_id, avatar_id, payment_id, style_id, total_photos, status, succeeded, failed, deadline_at, finished_at)
 SELECT a.user_id, a.id, p.id, 'pinglass', 23, CASE WHEN a.user_id <= 9300 THEN 'completed' ELSE 'processing' END,
@@ -116,8 +116,10 @@ INSERT INTO telegram_deliveries (job_id, chat_id, kind, batch_no, payload, state
 SELECT j.id, j.user_id, 'album', b, '{}', CASE WHEN j.status = 'completed' THEN 'sent' ELSE 'pending' END,
        now() + interval '1 day', CASE WHEN j.status = 'completed' THEN now() END, now() - interval '30 minutes'
 FROM generation_jobs j CROSS JOIN generate_series(0, 1) b;
-INSERT INTO refunds (payment_id, job_id, amount_kopecks, reason, requested_by, state, finished_at)
-SELECT j.payment_id, j.id, 2169, 'bench', 'bench', 'succeeded', now() FROM generation_jobs j WHERE j.id % 10 = 0 AND j.status = 'completed';
+INSERT INTO refunds (payment_id, job_id, amount_kopecks, reason, requested_by, state, finished_at,
+                     bank_original_kopecks, bank_remaining_kopecks)
+SELECT j.payment_id, j.id, 2169, 'bench', 'bench', 'succeeded', now(), p.amount_kopecks, p.amount_kopecks - 2169
+FROM generation_jobs j JOIN payments p ON p.id = j.payment_id WHERE j.id % 10 = 0 AND j.status = 'completed';
 ANALYZE;
 SQL
 curl -s "http://127.0.0.1:$PORT/metrics" | grep -qx 'pinglass_database_up 1' || { echo "metrics check failed" >&2; exit 1; }
