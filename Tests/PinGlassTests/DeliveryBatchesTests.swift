@@ -7,18 +7,7 @@ import XCTest
 /// The batching rule: an album for every ten stored photos while a job runs, the rest and
 /// the final message at its finish, each photo in exactly one row of its own job, however
 /// many pollers store photos of one job at once.
-final class DeliveryBatchesTests: XCTestCase {
-    var db: TestDatabase!
-    var deps: Dependencies!
-    var c: Connection!
-
-    override func setUpWithError() throws {
-        db = try TestDatabase()
-        deps = try PollFixtures.deps(db)
-        c = try db.connect()
-    }
-    override func tearDown() { db?.drop() }
-
+final class DeliveryBatchesTests: PipelineTestCase {
     /// Poll-kie's commit for one task (`KiePoller.storePhoto`: the task succeeds, its photo
     /// is inserted, full albums are made, in one transaction): the albums made.
     static func store(_ conn: Connection, _ job: PollFixtures.Job, task: Int) throws -> Int {

@@ -4,17 +4,9 @@ import XCTest
 @testable import PinGlass
 
 /// `pinglass audit`'s rules find what breaks them, with the ids, and nothing on a sound database.
-final class InvariantAuditTests: XCTestCase {
-    var db: TestDatabase!
-    var deps: Dependencies!
-    var c: Connection!
-    override func setUpWithError() throws {
-        // Every test here breaks an invariant on purpose, to see the audit find it.
-        db = try TestDatabase(auditOnDrop: false)
-        deps = try PollFixtures.deps(db)
-        c = try db.connect()
-    }
-    override func tearDown() { db?.drop() }
+final class InvariantAuditTests: PipelineTestCase {
+    // Every test here breaks an invariant on purpose, to see the audit find it.
+    override var auditsOnDrop: Bool { false }
 
     func rules() throws -> [String: [Int]] {
         Dictionary(uniqueKeysWithValues: try InvariantAudit.run(c).map { ($0.rule, $0.ids) })

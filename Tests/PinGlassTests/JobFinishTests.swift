@@ -6,18 +6,7 @@ import XCTest
 
 /// Finishing a job: the status by its photos, the refund by the rule, the delivery rows for
 /// this job's photos, all once however often and however concurrently it is called.
-final class JobFinishTests: XCTestCase {
-    var db: TestDatabase!
-    var deps: Dependencies!
-    var c: Connection!
-
-    override func setUpWithError() throws {
-        db = try TestDatabase()
-        deps = try PollFixtures.deps(db)
-        c = try db.connect()
-    }
-    override func tearDown() { db?.drop() }
-
+final class JobFinishTests: PipelineTestCase {
     func testTheRefundRuleInKopecks() {
         let amount = Money(kopecks: 49_900)
         XCTAssertEqual(RefundRule.standard.refund(amount: amount, photos: 23, total: 23).kopecks, 0)

@@ -6,18 +6,7 @@ import XCTest
 
 /// `pinglass prune`: exactly the rows past each kind's retention go, in bounded batches;
 /// money, generation and audit rows stay forever; nothing kept references a pruned row.
-final class PrunerTests: XCTestCase {
-    var db: TestDatabase!
-    var deps: Dependencies!
-    var c: Connection!
-
-    override func setUpWithError() throws {
-        db = try TestDatabase()
-        deps = try PollFixtures.deps(db)
-        c = try db.connect()
-    }
-    override func tearDown() { db?.drop() }
-
+final class PrunerTests: PipelineTestCase {
     func prune(_ config: Pruner.Config = .init()) throws -> Pruner.Report {
         try Pruner(deps: deps, config: config).runOnce(now: deps.clock(), deadline: deps.clock() + 55)
     }

@@ -5,20 +5,14 @@ import XCTest
 @testable import PinGlass
 
 /// `pinglass sweep` in-process, step by step, with the exact rows each step must leave.
-final class SweeperTests: XCTestCase {
-    var db: TestDatabase!
-    var deps: Dependencies!
-    var c: Connection!
-
+final class SweeperTests: PipelineTestCase {
     override func setUpWithError() throws {
-        db = try TestDatabase()
-        deps = try PollFixtures.deps(db)
-        c = try db.connect()
+        try super.setUpWithError()
         try SweepFixtures.recordTerminalChanges(c)
     }
     override func tearDown() {
         if let c { XCTAssertEqual(try SweepFixtures.terminalChanges(c), [], "no terminal row was ever changed") }
-        db?.drop()
+        super.tearDown()
     }
 
     @discardableResult
