@@ -87,11 +87,27 @@ struct Bank {
         let delay = try SimStore.switchInt(db, "getstate_delay_ms")
         if delay > 0 { System.sleep(seconds: Double(delay) / 1000) }     // a slow bank
         guard let p = try paymentFor(db, req, terminal) else { return fail("7", "Платеж не найден") }
-        let moneyBack = ["PARTIAL_REFUNDED", "REFUNDED", "PARTIAL_REVERSED", "REVERSED"].contains(p.status)
+        let (status, charged) = try lagging(p)
+        let moneyBack = ["PARTIAL_REFUNDED", "REFUNDED", "PARTIAL_REVERSED", "REVERSED"].contains(status)
         let params: JSON = .array(routeData(p).map { ["Key": .string($0.0), "Value": .string($0.1)] })
-        return .json(["Success": true, "ErrorCode": "0", "TerminalKey": .string(terminal.key), "Status": .string(p.status),
+        return .json(["Success": true, "ErrorCode": "0", "TerminalKey": .string(terminal.key), "Status": .string(status),
                       "PaymentId": .string(String(p.id)), "OrderId": .string(p.orderID),
-                      "Amount": .int(moneyBack ? p.charged : p.amount), "Params": params])
+                      "Amount": .int(moneyBack ? charged : p.amount), "Params": params])
+    }
+
+    /// The status and charged amount GetState reports. With the switch `getstate_lag_s` = N,
+    /// a bank whose state lags behind its operations: for N seconds after a Cancel, GetState
+    /// still answers what the payment was before it (clearing the switch ends the lag).
+    func lagging(_ p: SimStore.Payment) throws -> (status: String, charged: Int) {
+        let lag = try SimStore.switchInt(db, "getstate_lag_s")
+        guard lag > 0, let before = try db.query("""
+            SELECT original_amount, status FROM sim.refunds WHERE payment_id = $1 AND at > now() - make_interval(secs => $2)
+            ORDER BY id LIMIT 1
+            """, [p.id, lag], retry: .idempotent).first else { return (p.status, p.charged) }
+        let charged = before.requiredInt("original_amount")
+        let reversal = before.requiredString("status").contains("REVERSED")
+        if charged == p.amount { return (reversal ? "AUTHORIZED" : "CONFIRMED", charged) }
+        return (reversal ? "PARTIAL_REVERSED" : "PARTIAL_REFUNDED", charged)
     }
 
     /// How the payment was made, as `Route` and `Source` (GetState `Params`, notification `DATA`).
@@ -116,7 +132,8 @@ struct Bank {
     /// - `cancel_error`: answer `Success: false` with this ErrorCode and do nothing;
     /// - `cancel_delay_ms`: do the Cancel, then answer this late (a client timeout);
     /// - `cancel_drop_answer`: do the Cancel, then lose the answer: `504`/`true` or `502`
-    ///   (an empty gateway error), `garbage` (200 with an HTML body).
+    ///   (an empty gateway error), `garbage` (200 with an HTML body);
+    /// - `getstate_lag_s` (read by GetState): GetState lags N seconds behind each Cancel.
     func cancel(_ req: JSON, _ terminal: TBankTerminal) throws -> Response {
         if let status = try SimStore.take(db, "cancel_fail_status").flatMap({ Int($0) }) { return Response(status: status, body: []) }
         if let code = try SimStore.take(db, "cancel_error") { return fail(code, "Simulated Cancel failure") }

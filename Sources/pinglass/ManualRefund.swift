@@ -6,14 +6,20 @@ struct ManualRefund: ParsableCommand {
         commandName: "manual-refund",
         abstract: "Queue a refund an operator decided on; `pinglass refund` sends it.",
         discussion: """
-            Writes a pending refund for the payment (by its T-Bank PaymentId or our order id), \
-            requested by cli:<your unix user>, records it in admin_audit and wakes the refund sender. \
-            It goes through the same rules as automatic refunds: the payment must be succeeded or \
-            partially refunded, and the database refuses a refund beyond what the payment can still \
-            give back (paid, minus what the bank already refunded, minus refunds still in flight). \
-            --amount is a whole number of kopecks (15050), or roubles with a ₽, rub or руб suffix \
-            and at most two decimals (150.50₽, "150,5 rub"). Example: \
-            pinglass manual-refund --payment 7000000001 --amount 150rub --reason "blurry portraits, ticket 412"
+            First prints the payment (by its T-Bank PaymentId or our order id), the generation job \
+            that consumed it (if any) with how far its photos were delivered, and its refunds. Then \
+            writes a pending refund, requested by cli:<your unix user>, records it in admin_audit and \
+            wakes the refund sender. --reason and --ticket are required: the ticket (your support \
+            ticket, at most 100 characters) is the idempotency key, one refund per ticket and payment, \
+            so running the same command again (after a dropped SSH session) adds nothing and says \
+            which refund the ticket made; the same ticket with another amount is refused. A payment a \
+            generation consumed, or one that has a refund already (automatic or manual, in any state), \
+            is refused unless you add --force. It goes through the same rules as automatic refunds: \
+            the payment must be succeeded or partially refunded, and the database refuses a refund \
+            beyond what the payment can still give back (paid, minus what the bank already refunded, \
+            minus refunds still in flight). --amount is a whole number of kopecks (15050), or roubles \
+            with a ₽, rub or руб suffix and at most two decimals (150.50₽, "150,5 rub"). Example: \
+            pinglass manual-refund --payment 7000000001 --amount 150rub --ticket 412 --reason "blurry portraits"
             """
     )
 
@@ -28,9 +34,19 @@ struct ManualRefund: ParsableCommand {
     @Option(help: ArgumentHelp("Why (kept in the refund row and the audit trail).", valueName: "text"))
     var reason: String
 
+    @Option(help: ArgumentHelp("Your ticket: one refund per ticket and payment (a repeat does nothing new).", valueName: "ticket"))
+    var ticket: String
+
+    @Flag(help: "Refund a payment a generation consumed, or one that has a refund already.")
+    var force = false
+
     func validate() throws {
         guard RefundAmount.parse(amount) != nil else {
             throw ValidationError("--amount must be positive kopecks (15050) or roubles with ₽, rub or руб (150.50₽), got \"\(amount)\"")
+        }
+        guard reason.contains(where: { !$0.isWhitespace }) else { throw ValidationError("--reason must say why") }
+        guard ticket.contains(where: { !$0.isWhitespace }), ticket.count <= ManualRefunds.maxTicketLength else {
+            throw ValidationError("--ticket must be 1 to \(ManualRefunds.maxTicketLength) characters")
         }
     }
 
@@ -39,9 +55,18 @@ struct ManualRefund: ParsableCommand {
         let db = try Database.forCLI(config).connection()
         let q: ManualRefunds.Queued
         do {
-            q = try ManualRefunds.request(db, payment: payment, amount: RefundAmount.parse(amount)!, reason: reason, actor: Operator.actor)
+            print(try ManualRefunds.inspect(db, payment: payment).lines.joined(separator: "\n"))
+            q = try ManualRefunds.request(db, payment: payment, amount: RefundAmount.parse(amount)!, reason: reason, ticket: ticket,
+                                          force: force, actor: Operator.actor)
         } catch let e as ManualRefunds.Refusal {
             throw Refusal.refused(e.description)
+        }
+        if q.repeated {
+            print("""
+                nothing new: ticket "\(ticket)" already made refund \(q.refundID) of \(q.amount) on payment \(q.paymentID) \
+                (ExternalRequestId \(q.externalRequestID)); it is listed above with its state
+                """)
+            return
         }
         print("""
             refund \(q.refundID) queued: \(q.amount) back on payment \(q.paymentID) (order \(q.orderID), T-Bank \(q.bankPaymentID ?? "-"))

@@ -12,7 +12,12 @@ struct Refund: ParsableCommand {
             is asked about first (GetState): the bank's figures show it went through (recorded, nothing \
             sent) or not (Cancel); when they cannot tell, a card payment gets the same key again (the \
             bank returns the first outcome), an SBP payment (the key is not honoured there) nothing: it \
-            stays `requested`, is asked again after --retry-cap and alerts. Money back: the refund \
+            stays `requested`, is asked again after --retry-cap and alerts. On an SBP payment even a \
+            GetState that shows no refund is not trusted right after a Cancel whose outcome is unknown \
+            (the bank's state may lag): nothing is sent, the bank is asked again, and after --settle \
+            the refund is held for an operator (pinglass resolve-refund <id> --landed|--not-landed). \
+            A refund is claimed only while the pass has twice --timeout left (GetState and Cancel, \
+            each at its full timeout), so a Cancel is never cut short. Money back: the refund \
             becomes `succeeded` and the payment `partially_refunded` or `refunded`, the refunded sum \
             taken from the bank's own figures (paid − what stays charged), in one transaction. Unknown \
             outcomes (timeouts, network, 5xx, T-Bank 9999) stay `requested` and are retried with backoff \
@@ -49,6 +54,11 @@ struct Refund: ParsableCommand {
     @Option(parsing: .unconditional, help: "Alert (hourly) about a refund still unresolved after this many attempts.")
     var alertAfterAttempts: Int = RefundSenderDefaults.alertAfterAttempts
 
+    @Option(parsing: .unconditional, help: ArgumentHelp("After a Cancel with an unknown outcome on an SBP payment, how long a GetState "
+                                                        + "that shows no refund is not believed (asked again, nothing sent) before the "
+                                                        + "refund is held for an operator.", valueName: "duration"))
+    var settle = Duration(seconds: RefundSenderDefaults.settleSeconds)
+
     var config: RefundSender.Config {
         var config = RefundSender.Config()
         config.batchSize = batchSize
@@ -57,6 +67,7 @@ struct Refund: ParsableCommand {
         config.retryBaseSeconds = retryBase.seconds
         config.retryCapSeconds = retryCap.seconds
         config.alertAfterAttempts = alertAfterAttempts
+        config.settleSeconds = settle.seconds
         return config
     }
 

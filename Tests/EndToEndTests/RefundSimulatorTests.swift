@@ -44,7 +44,8 @@ final class RefundSimulatorTests: XCTestCase {
     }
 
     func refund(_ bankID: String, _ kopecks: Int) throws -> ManualRefunds.Queued {
-        try ManualRefunds.request(c, payment: bankID, amount: Money(kopecks: kopecks), reason: "test", actor: "test")
+        try ManualRefunds.request(c, payment: bankID, amount: Money(kopecks: kopecks), reason: "test", ticket: Crypto.uuid(), force: true,
+                                  actor: "test")
     }
 
     func pass(timeout: Double = 5) throws -> RefundSender.Report {
@@ -257,7 +258,8 @@ final class RefundSimulatorTests: XCTestCase {
     func testCrashAfterIntentOrAfterTheBanksOKThenANormalRunRefundsOnce() throws {
         for (n, point) in ["refund.after-intent", "refund.after-bank-ok"].enumerated() {
             let p = try paid(Int64(8500 + n))
-            let (queued, out, err) = try cli(["manual-refund", "--payment", p.orderID, "--amount", "150rub", "--reason", "crash test"])
+            let (queued, out, err) = try cli(["manual-refund", "--payment", p.orderID, "--amount", "150rub", "--reason", "crash test",
+                                                  "--ticket", "T-\(n)"])
             XCTAssertEqual(queued, 0, out + err)
             let refundID = try c.query("SELECT id FROM refunds WHERE payment_id = $1", [p.id])[0].requiredInt("id")
 
@@ -302,17 +304,19 @@ final class RefundSimulatorTests: XCTestCase {
         let p = try paid(8601)
         let unpaid = try JSON.parse(try stack.send("POST", "/api/payment/create", body: #"{"tierId":"starter"}"#,
                                                    headers: [("Content-Type", "application/json"), Fixtures.auth(telegramID: 8602)]).body)
-        let (s0, _, e0) = try cli(["manual-refund", "--payment", p.bankID, "--amount", "12.5", "--reason", "x"])
+        let (s0, _, e0) = try cli(["manual-refund", "--payment", p.bankID, "--amount", "12.5", "--reason", "x", "--ticket", "t0"])
         XCTAssertEqual(s0, 64, e0)
         XCTAssertTrue(e0.contains("--amount must be"), e0)
-        let (s1, _, e1) = try cli(["manual-refund", "--payment", unpaid["paymentId"]!.stringValue!, "--amount", "100", "--reason", "x"])
+        let (s1, _, e1) = try cli(["manual-refund", "--payment", unpaid["paymentId"]!.stringValue!, "--amount", "100", "--reason", "x",
+                                      "--ticket", "t1"])
         XCTAssertEqual(s1, 1)
         XCTAssertTrue(e1.contains("is pending: only a succeeded or partially refunded payment can be refunded"), e1)
-        let (s2, _, e2) = try cli(["manual-refund", "--payment", "nope", "--amount", "100", "--reason", "x"])
+        let (s2, _, e2) = try cli(["manual-refund", "--payment", "nope", "--amount", "100", "--reason", "x", "--ticket", "t2"])
         XCTAssertEqual(s2, 1)
         XCTAssertTrue(e2.contains("no payment has T-Bank PaymentId or order id \"nope\""), e2)
 
-        let (s3, out3, e3) = try cli(["manual-refund", "--payment", p.bankID, "--amount", "100₽", "--reason", "two blurry portraits"])
+        let (s3, out3, e3) = try cli(["manual-refund", "--payment", p.bankID, "--amount", "100₽", "--reason", "two blurry portraits",
+                                           "--ticket", "t3"])
         XCTAssertEqual(s3, 0, e3)
         let row = try c.query("""
             SELECT id, amount_kopecks, requested_by, reason, job_id, state, external_request_id::text AS k FROM refunds WHERE payment_id = $1
@@ -331,7 +335,8 @@ final class RefundSimulatorTests: XCTestCase {
         XCTAssertEqual(audit[0].string("target"), "refund:\(id)")
         XCTAssertEqual(audit[0].string("actor"), row.string("requested_by"))
 
-        let (s4, _, e4) = try cli(["manual-refund", "--payment", p.orderID, "--amount", "40000", "--reason", "too much"])
+        let (s4, _, e4) = try cli(["manual-refund", "--payment", p.orderID, "--amount", "40000", "--reason", "too much",
+                                      "--ticket", "t4", "--force"])
         XCTAssertEqual(s4, 1)
         XCTAssertTrue(e4.contains("refused by the database: refund of 40000 kopecks exceeds what payment \(p.id) can still refund: 39900 kopecks"), e4)
 

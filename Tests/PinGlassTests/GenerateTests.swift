@@ -88,7 +88,7 @@ final class GenerateTests: XCTestCase {
     func testAPaymentBeingRefundedIsNotConsumed() throws {
         let ready = try GenerationFixtures.readyToGenerate(c, telegramID: 9351)
         let queued = try ManualRefunds.request(c, payment: ready.bankID, amount: Money(kopecks: 49_900), reason: "customer asked",
-                                               actor: "test")
+                                               ticket: "T-9351", actor: "test")
         let refused = generate(9351, #"{"avatarId":\#(ready.avatarID)}"#)
         XCTAssertEqual(refused.status, 402, refused.bodyText)
         XCTAssertEqual(code(refused), "PAYMENT_REQUIRED")

@@ -96,7 +96,7 @@ final class RefundLimitTests: XCTestCase {
         let p = try Fixtures.pendingPayment(c, telegramID: 6106, status: "succeeded")
         let listener = Listener(conninfo: db.url, channels: ["refund"])
         XCTAssertFalse(listener.wait(timeout: 0), "listening, nothing yet")
-        let q = try ManualRefunds.request(c, payment: p.orderID, amount: Money(kopecks: 9_900), reason: "  goodwill  ", actor: "cli:anna")
+        let q = try ManualRefunds.request(c, payment: p.orderID, amount: Money(kopecks: 9_900), reason: "  goodwill  ", ticket: "T-1", actor: "cli:anna")
         XCTAssertEqual(q.paymentID, p.id)
         XCTAssertEqual(q.headroomAfter, Money(kopecks: 40_000))
         let row = try c.query("SELECT reason, requested_by, state, job_id FROM refunds WHERE id = $1", [q.refundID])[0]
@@ -106,12 +106,14 @@ final class RefundLimitTests: XCTestCase {
         XCTAssertNil(row.int("job_id"))
         XCTAssertEqual(try c.query("SELECT actor, action, target FROM admin_audit").map { [$0.string("actor"), $0.string("action"), $0.string("target")] },
                        [["cli:anna", "refund.manual", "refund:\(q.refundID)"]])
-        XCTAssertEqual(try ManualRefunds.request(c, payment: p.bankID, amount: Money(kopecks: 100), reason: "x", actor: "a").inFlight,
+        XCTAssertEqual(try ManualRefunds.request(c, payment: p.bankID, amount: Money(kopecks: 100), reason: "x", ticket: "T-2",
+                                                 force: true, actor: "a").inFlight,
                        Money(kopecks: 9_900))
-        XCTAssertThrowsError(try ManualRefunds.request(c, payment: p.bankID, amount: Money(kopecks: 40_000), reason: "x", actor: "a")) {
+        XCTAssertThrowsError(try ManualRefunds.request(c, payment: p.bankID, amount: Money(kopecks: 40_000), reason: "x", ticket: "T-3",
+                                                       force: true, actor: "a")) {
             XCTAssertEqual("\($0)", "refused by the database: refund of 40000 kopecks exceeds what payment \(p.id) can still refund: 39900 kopecks")
         }
-        XCTAssertThrowsError(try ManualRefunds.request(c, payment: p.bankID, amount: Money(kopecks: 1), reason: " ", actor: "a")) {
+        XCTAssertThrowsError(try ManualRefunds.request(c, payment: p.bankID, amount: Money(kopecks: 1), reason: " ", ticket: "T-4", actor: "a")) {
             XCTAssertEqual($0 as? ManualRefunds.Refusal, .badInput("a reason is required (it goes to the audit trail)"))
         }
         XCTAssertThrowsError(try ManualRefunds.requeue(c, refundID: q.refundID, actor: "a")) {

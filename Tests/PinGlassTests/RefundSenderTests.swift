@@ -31,7 +31,7 @@ final class RefundSenderTests: XCTestCase {
         return try RefundSender(deps: deps, config: config)
     }
 
-    func pass() throws -> RefundSender.Report { try sender().runOnce(now: deps.clock(), deadline: deps.clock() + 30) }
+    func pass() throws -> RefundSender.Report { try sender().runOnce(now: deps.clock(), deadline: deps.clock() + 60) }
 
     func refund(_ paymentID: Int, _ amount: Int) throws -> (id: Int, key: String) {
         let r = try c.query("""
@@ -286,14 +286,14 @@ final class RefundSenderTests: XCTestCase {
         ]
         let sender = try sender { $0.alertAfterAttempts = 4 }
         for attempt in 1...5 {
-            let report = try sender.runOnce(now: deps.clock(), deadline: deps.clock() + 30)
+            let report = try sender.runOnce(now: deps.clock(), deadline: deps.clock() + 60)
             XCTAssertEqual(report.retried, 1, "attempt \(attempt)")
             XCTAssertEqual(try row(r.id).string("state"), "requested", "attempt \(attempt)")
             try makeDue(r.id)
         }
         XCTAssertEqual(try c.query("SELECT count(*)::int AS n FROM telegram_deliveries WHERE dedupe_key LIKE 'alert:refund-stuck:%'")[0].int("n"), 1,
                        "attempts 4 and 5 raise one alert within the hour")
-        XCTAssertEqual(try sender.runOnce(now: deps.clock(), deadline: deps.clock() + 30).succeeded, 1)
+        XCTAssertEqual(try sender.runOnce(now: deps.clock(), deadline: deps.clock() + 60).succeeded, 1)
         XCTAssertEqual(Set(bank.calls.compactMap(\.externalRequestID)), [r.key])
         XCTAssertEqual(bank.calls.filter { $0.method == "GetState" }.count, 5, "every retry asked first")
         XCTAssertEqual(try row(r.id).int("attempts"), 6)

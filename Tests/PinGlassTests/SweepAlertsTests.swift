@@ -181,6 +181,36 @@ final class SweepAlertsTests: XCTestCase {
         XCTAssertNil(try owed())
     }
 
+    /// An operator acknowledges `refunds-owed`: quiet while every owed refund was among those
+    /// acknowledged, raised again as soon as another refund is owed or the acknowledgement
+    /// runs out; audited; nothing to acknowledge when nothing is owed.
+    func testAnAcknowledgedRefundsOwedAlertIsQuietUntilAnotherRefundIsOwed() throws {
+        let p = try Fixtures.pendingPayment(c, telegramID: 6971, status: "succeeded")
+        XCTAssertNil(try SweepAlerts.acknowledgeRefundsOwed(c, reason: "x", seconds: 3600, actor: "cli:anna"), "nothing owed")
+        let failed = try SweepFixtures.refund(c, paymentID: p.id, state: "failed", leaseIn: nil, amount: 1_000)
+        XCTAssertTrue(try keys().contains("refunds-owed"))
+        let acked = try XCTUnwrap(try SweepAlerts.acknowledgeRefundsOwed(c, reason: "  waiting for the bank, ticket 412 ", seconds: 3600,
+                                                                         actor: "cli:anna"))
+        XCTAssertEqual(acked.refunds, 1)
+        XCTAssertEqual(acked.kopecks, 1_000)
+        XCTAssertEqual(acked.ids, "\(failed)")
+        XCTAssertFalse(try keys().contains("refunds-owed"), "acknowledged: quiet")
+        XCTAssertEqual(try SweepAlerts(config: .init(), adminChatID: Self.adminChat).raise(c).found, 0)
+        let audit = try c.query("SELECT actor, action, target, details->>'reason' AS reason FROM admin_audit")
+        XCTAssertEqual(audit.map { [$0.string("actor"), $0.string("action"), $0.string("target"), $0.string("reason")] },
+                       [["cli:anna", "alert.ack", "alert:refunds-owed", "waiting for the bank, ticket 412"]])
+
+        // Another refund becomes owed: raised again, and its text names both.
+        let other = try SweepFixtures.refund(c, paymentID: p.id, state: "failed", leaseIn: nil, amount: 2_000)
+        let text = try XCTUnwrap(try SweepAlerts(config: .init(), adminChatID: Self.adminChat).conditions(c).first { $0.key == "refunds-owed" }?.text)
+        XCTAssertTrue(text.contains("2 refund(s) failed") && text.contains("\(failed), \(other)") && text.contains("ack-alert"), text)
+        // Acknowledged again (both), then the acknowledgement runs out.
+        XCTAssertEqual(try SweepAlerts.acknowledgeRefundsOwed(c, reason: "both known", seconds: 3600, actor: "cli:anna")?.refunds, 2)
+        XCTAssertFalse(try keys().contains("refunds-owed"))
+        try c.execute("UPDATE alert_acks SET until = now() - interval '1 second'")
+        XCTAssertTrue(try keys().contains("refunds-owed"), "the acknowledgement ran out")
+    }
+
     /// Through whole sweep passes: the first raises the message to the admin chat, the second
     /// in the same hour adds nothing (and still logs it).
     func testEachAlertIsQueuedOncePerKeyPerHour() throws {

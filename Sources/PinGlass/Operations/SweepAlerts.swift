@@ -19,7 +19,8 @@ import Postgres
 ///   full since), or still `requested` (outcome unknown, or held) `SweeperDefaults.refundOwedSeconds`
 ///   after it was created. One constant key, so while any is left the message repeats every
 ///   hour and every pass logs it: the per-refund `refund-failed:<id>` alert is raised once,
-///   and goes nowhere when the admin chat is missing or wrong.
+///   and goes nowhere when the admin chat is missing or wrong. An operator may acknowledge
+///   it (`pinglass ack-alert refunds-owed`): quiet while every owed refund was acknowledged.
 /// - `http-5xx`: at least `serverErrorAlertCount` 5xx answers in the last
 ///   `serverErrorWindowSeconds` (`ServerErrors`; answers given because PostgreSQL itself
 ///   was down cannot be counted, and show as silent workers instead).
@@ -107,25 +108,61 @@ public struct SweepAlerts {
         }
     }
 
+    /// The refunds owed now (`refunds-owed`): failed ones whose payment is not refunded in
+    /// full, and ones still `requested` `$1` seconds after they were made. Shared with
+    /// `acknowledgeRefundsOwed`, so an acknowledgement covers exactly what the alert reports.
+    static let owedSQL = """
+        SELECT r.id, r.state, r.amount_kopecks FROM refunds r JOIN payments p ON p.id = r.payment_id
+        WHERE (r.state = 'failed' AND p.status <> 'refunded')
+           OR (r.state = 'requested' AND r.created_at < now() - make_interval(secs => $1::int))
+        """
+
     func refundsOwed(_ db: Connection) throws -> [Condition] {
         let r = try db.query("""
-            SELECT count(*) FILTER (WHERE r.state = 'failed')::int AS failed,
-                   count(*) FILTER (WHERE r.state = 'requested')::int AS unresolved,
-                   coalesce(sum(r.amount_kopecks), 0)::bigint AS kopecks,
-                   array_to_string((array_agg(r.id ORDER BY r.id))[1:20], ', ') AS ids
-            FROM refunds r JOIN payments p ON p.id = r.payment_id
-            WHERE (r.state = 'failed' AND p.status <> 'refunded')
-               OR (r.state = 'requested' AND r.created_at < now() - make_interval(secs => $1::int))
+            WITH owed AS (\(Self.owedSQL))
+            SELECT count(*) FILTER (WHERE state = 'failed')::int AS failed,
+                   count(*) FILTER (WHERE state = 'requested')::int AS unresolved,
+                   coalesce(sum(amount_kopecks), 0)::bigint AS kopecks,
+                   array_to_string((array_agg(id ORDER BY id))[1:20], ', ') AS ids,
+                   EXISTS (SELECT 1 FROM alert_acks a WHERE a.key = 'refunds-owed' AND a.until > now()
+                           AND (SELECT coalesce(array_agg(id), '{}') FROM owed) <@ a.covers) AS acknowledged
+            FROM owed
             """, [SweeperDefaults.refundOwedSeconds], retry: .idempotent)[0]
         let failed = r.requiredInt("failed"), unresolved = r.requiredInt("unresolved")
-        guard failed + unresolved > 0 else { return [] }
+        // Quiet while an operator has acknowledged every refund it would report.
+        guard failed + unresolved > 0, r.bool("acknowledged") != true else { return [] }
         let total = failed + unresolved
         return [Condition(key: "refunds-owed", text: """
             Money owed to customers: \(failed) refund(s) failed and \(unresolved) unresolved for over \
             \(SweeperDefaults.refundOwedSeconds / 3600) h, \(Money(kopecks: r.requiredInt("kopecks"))) in all \
             (refund ids \(r.string("ids") ?? "")\(total > 20 ? ", …" : "")). Fix each cause, then pinglass requeue-refund <id> \
-            for a failed one; this repeats hourly until none is left.
+            for a failed one, or pinglass resolve-refund <id> for a held one; this repeats hourly until none is left \
+            (pinglass ack-alert refunds-owed --reason "…" quiets it until another refund is owed).
             """)]
+    }
+
+    /// An operator acknowledges the refunds owed now (`pinglass ack-alert refunds-owed`):
+    /// `refunds-owed` stays quiet for `seconds` unless a refund not among them becomes owed.
+    /// One transaction with its audit row. Returns how many refunds and how much it covers;
+    /// nil when none is owed (nothing to acknowledge).
+    public static func acknowledgeRefundsOwed(_ db: Connection, reason: String, seconds: Int,
+                                              actor: String) throws -> (refunds: Int, kopecks: Int, ids: String)? {
+        let reason = String(reason.trimmingSpaces().prefix(500))
+        return try db.withTransaction { tx in
+            guard let r = try tx.query("""
+                WITH owed AS (\(owedSQL))
+                INSERT INTO alert_acks (key, covers, until, acked_by, reason)
+                SELECT 'refunds-owed', array_agg(id ORDER BY id), now() + make_interval(secs => $2::int), $3, $4 FROM owed
+                HAVING count(*) > 0
+                ON CONFLICT (key) DO UPDATE SET covers = excluded.covers, until = excluded.until, acked_by = excluded.acked_by,
+                       reason = excluded.reason, acked_at = now()
+                RETURNING cardinality(covers) AS n, array_to_string(covers, ', ') AS ids,
+                          (SELECT coalesce(sum(amount_kopecks), 0) FROM owed)::bigint AS kopecks
+                """, [SweeperDefaults.refundOwedSeconds, seconds, actor, reason]).first else { return nil }
+            try Audit.record(tx, actor: actor, action: "alert.ack", target: "alert:refunds-owed",
+                             details: ["refundIds": .string(r.requiredString("ids")), "seconds": .int(seconds), "reason": .string(reason)])
+            return (r.requiredInt("n"), r.requiredInt("kopecks"), r.requiredString("ids"))
+        }
     }
 
     func serverErrors(_ db: Connection) throws -> [Condition] {

@@ -7,9 +7,15 @@ import Postgres
 /// back, counting refunds in flight, and each action leaves an `admin_audit` row and wakes
 /// the sender (`NOTIFY refund`) in the same transaction.
 ///
+/// Guards against an operator's mistakes: a reason is required; the operator's `ticket` is
+/// the idempotency key (one refund per ticket and payment, a unique index: running the
+/// same command again after a dropped session returns the refund made the first time,
+/// `repeated`, and writes nothing); and a payment a generation consumed, or one that has
+/// any refund already, needs `force` (`PaymentView` shows the operator what is there).
+///
 /// ```swift
 /// let queued = try ManualRefunds.request(db, payment: "7000000001", amount: Money(kopecks: 15_000),
-///                                        reason: "portraits were blurry", actor: "cli:anna")
+///                                        reason: "portraits were blurry", ticket: "412", actor: "cli:anna")
 /// print(queued.refundID, queued.headroomAfter)
 /// try ManualRefunds.requeue(db, refundID: 17, actor: "cli:anna")
 /// ```
@@ -29,6 +35,36 @@ public enum ManualRefunds {
         public let inFlight: Money
         /// What can still be refunded once this one is through.
         public let headroomAfter: Money
+        /// The ticket had made this refund already: nothing new was written.
+        public var repeated = false
+    }
+
+    /// What an operator sees before refunding: the payment, its generation job (whether the
+    /// payment was consumed, and how far the job's photos were delivered) and its refunds.
+    public struct PaymentView: Equatable, Sendable {
+        public let paymentID: Int
+        public let orderID: String
+        public let bankPaymentID: String?
+        public let status: String
+        public let paid: Money
+        public let refundedAtBank: Money
+        /// The job that consumed the payment: id, status, photos made of total.
+        public let job: String?
+        public let consumed: Bool
+        /// The job's Telegram deliveries: sent of all (nil without a job).
+        public let delivered: (sent: Int, total: Int)?
+        /// Every refund of the payment: "id amount state (ticket)".
+        public let refunds: [String]
+
+        public static func == (a: Self, b: Self) -> Bool { a.lines == b.lines }
+
+        public var lines: [String] {
+            let delivery = delivered.map { d in d.total == 0 ? "nothing to deliver yet" : d.sent == d.total ? "delivered (\(d.sent) of \(d.total) messages sent)"
+                : "not fully delivered (\(d.sent) of \(d.total) messages sent)" }
+            return ["payment \(paymentID) (order \(orderID), T-Bank \(bankPaymentID ?? "-")): \(status), paid \(paid), refunded at the bank \(refundedAtBank)",
+                    consumed ? "  consumed by generation job \(job ?? "?"); \(delivery ?? "")" : "  not consumed by a generation",
+                    refunds.isEmpty ? "  no refunds yet" : "  refunds: " + refunds.joined(separator: "; ")]
+        }
     }
 
     /// Why an operator's refund action was refused: one line for the operator.
@@ -39,6 +75,8 @@ public enum ManualRefunds {
         case refundNotFound(Int)
         case notFailed(refundID: Int, state: String)
         case badInput(String)
+        case needsForce(String)
+        case ticketReused(String)
 
         public var description: String {
             switch self {
@@ -49,18 +87,50 @@ public enum ManualRefunds {
             case .refundNotFound(let id): return "no refund has id \(id)"
             case .notFailed(let id, let state): return "refund \(id) is \(state): only a failed refund can be re-queued"
             case .badInput(let why): return why
+            case .needsForce(let why): return why + "; if you are sure, run it again with --force"
+            case .ticketReused(let why): return why
             }
         }
     }
 
     /// The longest reason kept (it is shown to operators and in the audit trail).
     public static let maxReasonLength = 500
+    /// The longest ticket (the operator's idempotency key).
+    public static let maxTicketLength = 100
+
+    /// The payment whose T-Bank PaymentId or our order id is `reference`, as an operator
+    /// should see it before refunding.
+    public static func inspect(_ db: Connection, payment reference: String) throws -> PaymentView {
+        guard let p = try db.query("""
+            SELECT p.id, p.order_id, p.tbank_payment_id, p.status, p.amount_kopecks, p.refunded_kopecks, p.consumed_by_job,
+                   j.id AS job_id, j.status AS job_status, j.succeeded, j.total_photos,
+                   (SELECT count(*) FILTER (WHERE d.state = 'sent') FROM telegram_deliveries d WHERE d.job_id = j.id)::int AS sent,
+                   (SELECT count(*) FROM telegram_deliveries d WHERE d.job_id = j.id)::int AS deliveries,
+                   (SELECT string_agg(r.id || ' ' || (r.amount_kopecks / 100.0)::numeric(12, 2) || ' RUB ' || r.state
+                                      || coalesce(' (ticket ' || r.ticket || ')', ''), chr(10) ORDER BY r.id)
+                    FROM refunds r WHERE r.payment_id = p.id) AS refunds
+            FROM payments p LEFT JOIN generation_jobs j ON j.payment_id = p.id
+            WHERE p.tbank_payment_id = $1 OR p.order_id = $1
+            ORDER BY (p.tbank_payment_id IS NOT DISTINCT FROM $1) DESC LIMIT 1
+            """, [reference], retry: .idempotent).first else { throw Refusal.paymentNotFound(reference) }
+        let job = p.int("job_id").map { "\($0) (\(p.string("job_status") ?? "?"), \(p.int("succeeded") ?? 0) of \(p.int("total_photos") ?? 0) photos)" }
+        return PaymentView(paymentID: p.requiredInt("id"), orderID: p.requiredString("order_id"), bankPaymentID: p.string("tbank_payment_id"),
+                           status: p.requiredString("status"), paid: Money(kopecks: p.requiredInt("amount_kopecks")),
+                           refundedAtBank: Money(kopecks: p.requiredInt("refunded_kopecks")), job: job,
+                           consumed: p.int("consumed_by_job") != nil || p.int("job_id") != nil,
+                           delivered: p.int("job_id") == nil ? nil : (p.requiredInt("sent"), p.requiredInt("deliveries")),
+                           refunds: p.string("refunds").map { $0.split(separator: "\n").map(String.init) } ?? [])
+    }
 
     /// Writes a `pending` refund of `amount` for the payment whose T-Bank PaymentId or our
     /// order id is `payment`, requested by `actor`, with its audit row, in one transaction.
-    public static func request(_ db: Connection, payment reference: String, amount: Money, reason: String,
-                               actor: String) throws -> Queued {
+    public static func request(_ db: Connection, payment reference: String, amount: Money, reason: String, ticket: String,
+                               force: Bool = false, actor: String) throws -> Queued {
         let reason = reason.trimmingSpaces()
+        let ticket = ticket.trimmingSpaces()
+        guard !ticket.isEmpty, ticket.count <= maxTicketLength else {
+            throw Refusal.badInput("a ticket is required (1 to \(maxTicketLength) characters): it makes a repeated command do nothing new")
+        }
         guard !reason.isEmpty else { throw Refusal.badInput("a reason is required (it goes to the audit trail)") }
         guard reason.count <= maxReasonLength else { throw Refusal.badInput("the reason is longer than \(maxReasonLength) characters") }
         guard amount.kopecks > 0 else { throw Refusal.badInput("the amount must be positive") }
@@ -68,31 +138,51 @@ public enum ManualRefunds {
             try db.withTransaction { tx in
                 // Locked first: the trigger takes the same lock, and the figures printed are the ones checked.
                 guard let p = try tx.query("""
-                    SELECT id, order_id, tbank_payment_id, status, amount_kopecks, refunded_kopecks,
+                    SELECT id, order_id, tbank_payment_id, status, amount_kopecks, refunded_kopecks, consumed_by_job,
                            (SELECT coalesce(sum(amount_kopecks), 0) FROM refunds r
-                            WHERE r.payment_id = payments.id AND r.state IN ('pending', 'requested'))::int AS in_flight
+                            WHERE r.payment_id = payments.id AND r.state IN ('pending', 'requested'))::int AS in_flight,
+                           (SELECT count(*) FROM refunds r WHERE r.payment_id = payments.id)::int AS refunds,
+                           refund_headroom(id) AS headroom
                     FROM payments WHERE tbank_payment_id = $1 OR order_id = $1
                     ORDER BY (tbank_payment_id IS NOT DISTINCT FROM $1) DESC LIMIT 1 FOR UPDATE
                     """, [reference]).first else { throw Refusal.paymentNotFound(reference) }
                 let paymentID = p.requiredInt("id")
+                func queued(_ id: Int, _ erid: String, headroomAfter: Int, repeated: Bool) -> Queued {
+                    Queued(refundID: id, externalRequestID: erid, paymentID: paymentID, orderID: p.requiredString("order_id"),
+                           bankPaymentID: p.string("tbank_payment_id"), amount: amount, paid: Money(kopecks: p.requiredInt("amount_kopecks")),
+                           refundedAtBank: Money(kopecks: p.requiredInt("refunded_kopecks")), inFlight: Money(kopecks: p.requiredInt("in_flight")),
+                           headroomAfter: Money(kopecks: headroomAfter), repeated: repeated)
+                }
+                // The same ticket again (a dropped session, a second try): the first refund, nothing new.
+                if let same = try tx.query("""
+                    SELECT id, amount_kopecks, external_request_id::text AS erid FROM refunds WHERE payment_id = $1 AND ticket = $2
+                    """, [paymentID, ticket]).first {
+                    guard same.requiredInt("amount_kopecks") == amount.kopecks else {
+                        throw Refusal.ticketReused("ticket \"\(ticket)\" already made refund \(same.requiredInt("id")) of "
+                                                   + "\(Money(kopecks: same.requiredInt("amount_kopecks"))) on this payment; use another ticket for another refund")
+                    }
+                    return queued(same.requiredInt("id"), same.requiredString("erid"), headroomAfter: p.int("headroom") ?? 0, repeated: true)
+                }
                 let status = p.requiredString("status")
                 guard status == PaymentStatus.succeeded.rawValue || status == PaymentStatus.partiallyRefunded.rawValue else {
                     throw Refusal.notRefundable(paymentID: paymentID, status: status)
                 }
+                if !force, let job = p.int("consumed_by_job") {
+                    throw Refusal.needsForce("payment \(paymentID) was consumed by generation job \(job): its photos may have been made and delivered")
+                }
+                if !force, p.requiredInt("refunds") > 0 {
+                    throw Refusal.needsForce("payment \(paymentID) has \(p.requiredInt("refunds")) refund(s) already: this would be another one")
+                }
                 let row = try tx.query("""
-                    INSERT INTO refunds (payment_id, amount_kopecks, reason, requested_by) VALUES ($1, $2, $3, $4)
+                    INSERT INTO refunds (payment_id, amount_kopecks, reason, requested_by, ticket) VALUES ($1, $2, $3, $4, $5)
                     RETURNING id, external_request_id::text AS erid, refund_headroom(payment_id) AS headroom
-                    """, [paymentID, amount.kopecks, reason, actor])[0]
+                    """, [paymentID, amount.kopecks, reason, actor, ticket])[0]
                 let refundID = row.requiredInt("id")
                 try Audit.record(tx, actor: actor, action: "refund.manual", target: "refund:\(refundID)",
-                                 details: ["paymentId": .int(paymentID), "amountKopecks": .int(amount.kopecks), "reason": .string(reason)])
+                                 details: ["paymentId": .int(paymentID), "amountKopecks": .int(amount.kopecks), "reason": .string(reason),
+                                           "ticket": .string(ticket), "force": .bool(force)])
                 try tx.execute("SELECT pg_notify('refund', $1)", [String(refundID)])
-                return Queued(refundID: refundID, externalRequestID: row.requiredString("erid"), paymentID: paymentID,
-                              orderID: p.requiredString("order_id"), bankPaymentID: p.string("tbank_payment_id"), amount: amount,
-                              paid: Money(kopecks: p.requiredInt("amount_kopecks")),
-                              refundedAtBank: Money(kopecks: p.requiredInt("refunded_kopecks")),
-                              inFlight: Money(kopecks: p.requiredInt("in_flight")),
-                              headroomAfter: Money(kopecks: row.int("headroom") ?? 0))
+                return queued(refundID, row.requiredString("erid"), headroomAfter: row.int("headroom") ?? 0, repeated: false)
             }
         }
     }

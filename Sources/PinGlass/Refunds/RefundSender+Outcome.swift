@@ -130,7 +130,8 @@ extension RefundSender {
         guard try postpone(refund, why: "unresolved: \(why)", delay: delay, alert: Alert(key: "refund-unresolved:\(refund.id)", text: """
             Refund \(refund.id) of \(Money(kopecks: refund.amount)) for payment \(refund.paymentID) (T-Bank \(refund.bankPaymentID)): \
             its last Cancel's outcome is unknown and T-Bank's state does not tell whether it went through (\(why)). \
-            It is NOT sent again (a second Cancel could refund twice) and is checked again hourly. Check the payment in the bank's dashboard.
+            It is NOT sent again (a second Cancel could refund twice) and is checked again hourly. Check the payment in the bank's dashboard, \
+            then: pinglass resolve-refund \(refund.id) --landed (or --not-landed to send it again) --reason "…"
             """)) else {
             report.leaseLost += 1
             return
@@ -138,6 +139,40 @@ extension RefundSender {
         report.unresolved += 1
         log.error("refund outcome unknown and not decidable from the bank's state; not sent again",
                   metadata: ["refund_id": "\(refund.id)", "attempt": "\(refund.attempts)", "retry_in_s": "\(Int(delay))", "why": "\(why)"])
+    }
+
+    /// A refund whose Cancel outcome is unknown, on a payment where the bank ignores
+    /// ExternalRequestId, and whose GetState shows no refund: within `settleSeconds` of that
+    /// Cancel the state may only lag, so nothing is sent and the bank is asked again (by the
+    /// end of the period at the latest); after it, the refund is held for an operator.
+    func settleOrHold(_ refund: ClaimedRefund, sentAgo: Double, _ report: inout Report) throws {
+        let left = config.settleSeconds - sentAgo
+        guard left > 0 else {
+            try holdUnresolved(refund, why: """
+                GetState still shows no refund \(Int(sentAgo / 60)) min after a Cancel whose outcome is unknown, and the bank \
+                does not honour ExternalRequestId for this payment (SBP)
+                """, &report)
+            return
+        }
+        let delay = max(1, min(retryDelay(attempt: refund.attempts), left + 1))
+        let why = "settling: GetState shows no refund \(Int(sentAgo)) s after a Cancel whose outcome is unknown; the key is not "
+            + "honoured for this payment, so nothing is sent; asked again for \(Int(left)) s more"
+        guard try postpone(refund, why: why, delay: delay, alert: nil) else {
+            report.leaseLost += 1
+            return
+        }
+        report.settling += 1
+        log.warning("refund outcome unknown and the bank's state may lag; not sent again",
+                    metadata: ["refund_id": "\(refund.id)", "attempt": "\(refund.attempts)", "retry_in_s": "\(Int(delay))",
+                               "settle_left_s": "\(Int(left))"])
+    }
+
+    /// Right before a Cancel: the row records that one goes out now (compare-and-set on the
+    /// lease token; false: the lease was taken back, nothing is sent).
+    func markCancelSent(_ refund: ClaimedRefund) throws -> Bool {
+        try deps.db().execute("""
+            UPDATE refunds SET cancel_sent_at = now() WHERE id = $1 AND state = 'requested' AND lease_token = $2::uuid
+            """, [refund.id, refund.lease]) == 1
     }
 
     /// The refund stays `requested`, its lease released, due again in `delay` seconds, with

@@ -17,6 +17,15 @@ import Postgres
 ///    progress → later; cannot tell → Cancel again only where the same key returns the
 ///    first outcome (card acquiring; §1.8: not for SBP), else the refund is held
 ///    (`requested`, asked again hourly) and an operator alerted: never a blind second Cancel.
+///    Where the key is not honoured, "not landed" is not trusted either while a Cancel of
+///    ours may be in flight (the bank's state can lag behind its operations): the refund
+///    waits `settleSeconds` after that Cancel, asking again, and is then held for an
+///    operator (`pinglass resolve-refund`). Right before each Cancel the row records that
+///    one went out (`cancel_sent_at`), so a refund whose earlier attempts never called the
+///    bank is sent without waiting.
+///    A refund is claimed only while the pass has time for both calls at their full
+///    timeout: a Cancel cut short by the pass's end would turn a slow bank into an
+///    unknown outcome.
 /// 3. **Result** (`RefundSender+Outcome.swift`): money back → one transaction moves the
 ///    refund to `succeeded` with the bank's amounts and the payment through
 ///    `PaymentLedger.applyRefund` (`refunded_kopecks` = paid − what the bank says stays
@@ -49,6 +58,10 @@ public struct RefundSender: Duty {
         /// A refund still unresolved after this many attempts raises an alert (at most one
         /// per hour), while it keeps being retried.
         public var alertAfterAttempts = RefundSenderDefaults.alertAfterAttempts
+        /// Seconds after a Cancel with an unknown outcome during which, where the bank does
+        /// not honour ExternalRequestId, a GetState that shows no refund is not believed
+        /// (it may lag): asked again, nothing sent. After it the refund is held for an operator.
+        public var settleSeconds = RefundSenderDefaults.settleSeconds
 
         public init() {}
 
@@ -59,6 +72,7 @@ public struct RefundSender: Duty {
             try DutyConfigError.require("retry-base", retryBaseSeconds, in: 1...3600, unit: "s")
             try DutyConfigError.require("retry-cap", retryCapSeconds, in: retryBaseSeconds...86_400, unit: "s")
             try DutyConfigError.require("alert-after-attempts", alertAfterAttempts, in: 1...1000)
+            try DutyConfigError.require("settle", settleSeconds, in: 0...86_400, unit: "s")
         }
     }
 
@@ -80,6 +94,9 @@ public struct RefundSender: Duty {
         /// Refunds with an unknown outcome the bank's state cannot settle and that may not
         /// be sent again (the key is not honoured): held, asked again hourly, alerted.
         public var unresolved = 0
+        /// Refunds whose Cancel outcome is unknown, the key not honoured, and GetState shows
+        /// no refund yet: within the settle period, asked again later, nothing sent.
+        public var settling = 0
         /// The pass stopped claiming at its deadline.
         public var stoppedAtDeadline = false
 
@@ -87,7 +104,7 @@ public struct RefundSender: Duty {
 
         public var json: JSON {
             ["sent": .int(sent), "succeeded": .int(succeeded), "failed": .int(failed), "retried": .int(retried),
-             "askedState": .int(askedState), "leaseLost": .int(leaseLost), "unresolved": .int(unresolved), "stoppedAtDeadline": .bool(stoppedAtDeadline)]
+             "askedState": .int(askedState), "leaseLost": .int(leaseLost), "unresolved": .int(unresolved), "settling": .int(settling), "stoppedAtDeadline": .bool(stoppedAtDeadline)]
         }
     }
 
@@ -109,7 +126,9 @@ public struct RefundSender: Duty {
     public func runOnce(now: Double, deadline: Double) throws -> Report {
         var report = Report()
         for _ in 0..<config.batchSize {
-            guard deps.clock() < deadline else { report.stoppedAtDeadline = true; break }
+            // Room for GetState and Cancel at their full timeout, or no claim: the next pass
+            // (or cron run) takes it.
+            guard deps.clock() + 2 * config.timeout <= deadline else { report.stoppedAtDeadline = true; break }
             guard let refund = try claim() else { break }
             Crashpoint.hit("refund.after-intent")
             try send(refund, deadline: deadline, &report)
@@ -127,6 +146,9 @@ public struct RefundSender: Duty {
         let lease: String
         /// It was `requested` before this claim: the last attempt's outcome is unknown.
         let outcomeUnknown: Bool
+        /// Seconds since the last Cancel of this refund that may have reached the bank went
+        /// out (nil: none has).
+        let cancelSentAgo: Double?
         let bankPaymentID: String
         let terminalKey: String
         let paid: Int
@@ -152,7 +174,8 @@ public struct RefundSender: Duty {
                  payments p JOIN users u ON u.id = p.user_id
             WHERE r.id = due.id AND p.id = r.payment_id AND r.state IN ('pending', 'requested')
             RETURNING r.id, r.payment_id, r.amount_kopecks, r.external_request_id::text AS erid, r.attempts,
-                      r.lease_token::text AS lease, due.was, p.tbank_payment_id, p.terminal_key, p.amount_kopecks AS paid,
+                      r.lease_token::text AS lease, due.was, extract(epoch FROM now() - r.cancel_sent_at)::float8 AS sent_ago,
+                      p.tbank_payment_id, p.terminal_key, p.amount_kopecks AS paid,
                       p.email, p.photo_count, p.tier, u.telegram_user_id
             """, [config.leaseSeconds]).first else { return nil }
         let receipt = PaymentReceipt(
@@ -162,6 +185,7 @@ public struct RefundSender: Duty {
         return ClaimedRefund(id: r.requiredInt("id"), paymentID: r.requiredInt("payment_id"), amount: r.requiredInt("amount_kopecks"),
                              externalRequestID: r.requiredString("erid"), attempts: r.requiredInt("attempts"),
                              lease: r.requiredString("lease"), outcomeUnknown: r.string("was") == "requested",
+                             cancelSentAgo: r.double("sent_ago"),
                              bankPaymentID: r.string("tbank_payment_id") ?? "", terminalKey: r.requiredString("terminal_key"),
                              paid: r.requiredInt("paid"), receipt: receipt, heldUntil: heldUntil)
     }
@@ -185,8 +209,9 @@ public struct RefundSender: Duty {
                 """), &report)
             return
         }
-        // A slow bank never carries the pass far past its deadline.
-        let bank = deps.bank(terminal, min(config.timeout, max(1, deadline - deps.clock())))
+        // Always the full timeout: the claim left room for both calls. A Cancel cut short
+        // would make a slow bank's answer an unknown outcome.
+        let bank = deps.bank(terminal, config.timeout)
         if refund.outcomeUnknown {
             // An earlier Cancel may have given the money back (rule 9): the bank is asked first.
             guard let (state, landing) = try askBank(bank, refund, &report) else { return }
@@ -198,7 +223,12 @@ public struct RefundSender: Duty {
                 try retryLater(refund, why: why, &report)
                 return
             case .notLanded:
-                break
+                // Where the key is not honoured, "not landed" may only be a lagging state
+                // while a Cancel of ours is recent: wait, then a person decides.
+                if !state.honoursExternalRequestID, let ago = refund.cancelSentAgo {
+                    try settleOrHold(refund, sentAgo: ago, &report)
+                    return
+                }
             case .undecided(let why):
                 // The same key returns the first outcome only where the bank honours it (§1.8:
                 // not for SBP); elsewhere a second Cancel could be a second refund.
@@ -208,6 +238,8 @@ public struct RefundSender: Duty {
                 }
             }
         }
+        // Recorded before the call: from here on a Cancel of this refund may be at the bank.
+        guard try markCancelSent(refund) else { report.leaseLost += 1; return }
         report.sent += 1
         let result = Result {
             try bank.cancel(paymentID: refund.bankPaymentID, amount: refund.amount, externalRequestID: refund.externalRequestID,
@@ -269,17 +301,10 @@ public struct RefundSender: Duty {
         return (state, landing)
     }
 
-    /// What our records say about the refund's payment: what our succeeded refunds gave
-    /// back by the bank's figures, and the amounts of our other refunds still `requested`.
+    /// What our records say about the refund's payment (`RefundResolution.known`).
     func known(_ refund: ClaimedRefund) throws -> RefundLanding.Known {
-        let rows = try deps.db().query("""
-            SELECT state, amount_kopecks, coalesce(bank_original_kopecks - bank_remaining_kopecks, amount_kopecks) AS back
-            FROM refunds WHERE payment_id = $1 AND id <> $2 AND state IN ('succeeded', 'requested')
-            """, [refund.paymentID, refund.id], retry: .idempotent)
-        return RefundLanding.Known(
-            bankPaymentID: refund.bankPaymentID, paid: refund.paid,
-            knownBack: rows.filter { $0.string("state") == "succeeded" }.map { $0.requiredInt("back") }.reduce(0, +),
-            open: rows.filter { $0.string("state") == "requested" }.map { $0.requiredInt("amount_kopecks") })
+        try RefundResolution.known(deps.db(), refundID: refund.id, paymentID: refund.paymentID, bankPaymentID: refund.bankPaymentID,
+                                   paid: refund.paid)
     }
 }
 
@@ -291,4 +316,5 @@ public enum RefundSenderDefaults {
     public static let retryBaseSeconds = 30.0
     public static let retryCapSeconds = 3600.0
     public static let alertAfterAttempts = 6
+    public static let settleSeconds = 900.0
 }
