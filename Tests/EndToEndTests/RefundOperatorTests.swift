@@ -93,6 +93,7 @@ final class RefundOperatorTests: XCTestCase {
     /// the operator sees GetState and resolves it as landed.
     func testALostSBPCancelWithALaggingGetStateIsNeverSentTwice() throws {
         let p = try paid(8702, sbp: true)
+        let q = try paid(8703, sbp: true)       // paid before the bank's notifications are held
         let id = try refund(p.bankID, 10_847)
         try bank.set(["notify_hold": true, "getstate_lag_s": 3600, "cancel_drop_answer": "504", "cancel_drop_answer_times": 1])
         XCTAssertEqual(try pass(timeout: 1).retried, 1)
@@ -112,7 +113,6 @@ final class RefundOperatorTests: XCTestCase {
         XCTAssertEqual(try Fixtures.paymentState(c, p.id).refunded, 10_847)
 
         // Another one whose state does not catch up within the settle period: held.
-        let q = try paid(8703, sbp: true)
         let held = try refund(q.bankID, 20_000)
         try bank.set(["getstate_lag_s": 3600, "cancel_drop_answer": "504", "cancel_drop_answer_times": 1])
         XCTAssertEqual(try pass(timeout: 1).retried, 1)
