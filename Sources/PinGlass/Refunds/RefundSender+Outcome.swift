@@ -150,7 +150,7 @@ extension RefundSender {
         guard left > 0 else {
             try holdUnresolved(refund, why: """
                 GetState still shows no refund \(Int(sentAgo / 60)) min after a Cancel whose outcome is unknown, and the bank \
-                does not honour ExternalRequestId for this payment (SBP)
+                is not known to honour ExternalRequestId for this payment (SBP, or no card route in GetState)
                 """, &report)
             return
         }
