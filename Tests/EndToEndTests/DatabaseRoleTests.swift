@@ -26,6 +26,12 @@ final class DatabaseRoleTests: XCTestCase {
         }
     }
 
+    /// A fresh database and a runtime role on it; `role.drop(after: db)` removes both.
+    func databaseWithRuntimeRole() throws -> (TestDatabase, RuntimeRole) {
+        let db = try TestDatabase()
+        do { return (db, try RuntimeRole(db)) } catch { db.drop(); throw error }
+    }
+
     func pinglass(_ args: [String], _ env: [String: String]) throws -> (Int32, String, String) {
         var e = ["PATH": "/usr/bin:/bin", "PINGLASS_ENV_FILE": "/dev/null", "PINGLASS_MIGRATIONS_DIR": try TestDatabase.migrationsDir()]
         e.merge(env) { $1 }
@@ -38,8 +44,7 @@ final class DatabaseRoleTests: XCTestCase {
     }
 
     func testMigrateGrantsTheRuntimeRoleRowsButNoSchemaChange() throws {
-        let db = try TestDatabase()
-        let role = try RuntimeRole(db)
+        let (db, role) = try databaseWithRuntimeRole()
         defer { role.drop(after: db) }
         let runtime = try Connection(role.url)
         defer { runtime.close() }
@@ -52,6 +57,8 @@ final class DatabaseRoleTests: XCTestCase {
         XCTAssertEqual(status, 0, out + err)
         XCTAssertTrue(out.contains("granted row rights (no DDL) to role \(role.name), the role of DATABASE_URL"), out)
         XCTAssertEqual(try pinglass(["migrate"], env).0, 0, "granting again changes nothing")
+
+        XCTAssertThrowsError(try runtime.execute("DELETE FROM schema_migrations")) { XCTAssertEqual(sqlState($0), "42501") }
 
         // Rows: read and written, sequences included.
         XCTAssertEqual(try runtime.query("SELECT count(*)::int AS n FROM payments")[0].int("n"), 0)
@@ -93,8 +100,7 @@ final class DatabaseRoleTests: XCTestCase {
     /// passes refunds_guard) run as cron runs them; LISTEN/NOTIFY and advisory locks included.
     /// The simulator keeps its own schema with the owner's connection.
     func testThePoolAndTheDutiesRunAsTheRuntimeRole() throws {
-        let db = try TestDatabase()
-        let role = try RuntimeRole(db)
+        let (db, role) = try databaseWithRuntimeRole()
         defer { role.drop(after: db) }
         let env = ["MIGRATION_DATABASE_URL": db.url, "DATABASE_URL": role.url]
         let (status, out, err) = try pinglass(["migrate"], env)

@@ -11,8 +11,9 @@ import Postgres
 /// The runtime role's rights are granted by `pinglass migrate` itself, on every run, after the
 /// migrations, to the role `DATABASE_URL` logs in as (so they always match the schema, and no
 /// migration has to know the role's name): USAGE on the schema, SELECT, INSERT, UPDATE and
-/// DELETE on its tables, USAGE and SELECT on its sequences, and the same as the owner's default
-/// privileges, so a table a later migration creates is covered from the start.
+/// DELETE on its tables (only SELECT on `schema_migrations`), USAGE and SELECT on its sequences,
+/// and the same as the owner's default privileges, so a table a later migration creates is
+/// covered from the start.
 ///
 /// ```swift
 /// let role = try DatabaseRoles.currentRole(runtimeConnection)
@@ -42,6 +43,8 @@ public enum DatabaseRoles {
             ] {
                 try tx.execute(sql)
             }
+            // The migrations' own record is the migrator's alone.
+            try tx.execute("REVOKE INSERT, UPDATE, DELETE ON schema_migrations FROM \(r)")
         }
     }
 
