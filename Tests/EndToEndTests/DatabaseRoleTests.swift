@@ -65,6 +65,13 @@ final class DatabaseRoleTests: XCTestCase {
         let user = try runtime.query("INSERT INTO users (telegram_user_id) VALUES (4242) RETURNING id")[0].requiredInt("id")
         XCTAssertEqual(try runtime.execute("DELETE FROM users WHERE id = $1", [user]), 1)
 
+        // LISTEN/NOTIFY (the duties' wake-ups) and advisory locks (shared budgets) need no grant.
+        let listener = Listener(conninfo: role.url, channels: ["refund"])
+        XCTAssertFalse(listener.wait(timeout: 0), "listening now, nothing sent yet")
+        try runtime.execute("SELECT pg_notify('refund', 'x')")
+        XCTAssertTrue(listener.wait(timeout: 10), "the runtime role's LISTEN hears its NOTIFY")
+        try runtime.withTransaction { try $0.execute("SELECT pg_advisory_xact_lock(hashtext('rate:kie'))") }
+
         // The schema: every way around the money triggers is refused.
         for ddl in ["DROP TRIGGER refunds_guard ON refunds",
                     "ALTER TABLE refunds DISABLE TRIGGER refunds_guard",
