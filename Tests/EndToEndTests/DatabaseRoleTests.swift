@@ -43,6 +43,14 @@ final class DatabaseRoleTests: XCTestCase {
         return nil
     }
 
+    /// Without MIGRATION_DATABASE_URL one role does both, as before.
+    func testTheMigrationConnectionDefaultsToDatabaseURL() throws {
+        XCTAssertEqual(try Config(variables: ["DATABASE_URL": "dbname=a"]).migrationDatabaseURL, "dbname=a")
+        let both = try Config(variables: ["DATABASE_URL": "dbname=a user=app", "MIGRATION_DATABASE_URL": "dbname=a user=owner"])
+        XCTAssertEqual([both.databaseURL, both.migrationDatabaseURL], ["dbname=a user=app", "dbname=a user=owner"])
+        XCTAssertEqual(try Config(variables: ["DATABASE_URL": "dbname=a", "MIGRATION_DATABASE_URL": "  "]).migrationDatabaseURL, "dbname=a")
+    }
+
     func testMigrateGrantsTheRuntimeRoleRowsButNoSchemaChange() throws {
         let (db, role) = try databaseWithRuntimeRole()
         defer { role.drop(after: db) }
