@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A small stand-in for cron on a development machine: runs the entries of a cron.d file
 # (by default cron.d/pinglass, the same file a VM installs) at their minute, with their
-# flock guard, and writes each entry's output to LOGDIR/<tag>.log instead of syslog.
+# flock guard, and writes each entry's output to LOGDIR/<tag>.log instead of syslog (and what
+# an entry still pipes to `logger` to LOGDIR/syslog.log).
 # `make run` starts it; `make stop` stops it and whatever it started.
 #
 #   scripts/cron-loop.sh [--once] CRONFILE BINDIR LOGDIR LOCKDIR
@@ -15,7 +16,18 @@ ONCE=0
 if [ "${1:-}" = "--once" ]; then ONCE=1; shift; fi
 CRONFILE=${1:?cron file}; BINDIR=${2:?bin dir}; LOGDIR=${3:?log dir}; LOCKDIR=${4:?lock dir}
 mkdir -p "$LOGDIR" "$LOCKDIR"
-export PATH="$BINDIR:$PATH"
+# Entries that keep `logger` in their command (the audit's: its report goes both to syslog and
+# to cron's mail) get this stand-in, which appends to LOGDIR/syslog.log instead of syslog.
+SHIM=$LOCKDIR/bin
+mkdir -p "$SHIM"
+cat >"$SHIM/logger" <<SH
+#!/bin/sh
+tag=logger
+while [ \$# -gt 0 ]; do case \$1 in -t) tag=\$2; shift 2 ;; *) shift ;; esac; done
+sed "s/^/\$tag: /" >>"$LOGDIR/syslog.log"
+SH
+chmod 755 "$SHIM/logger"
+export PATH="$SHIM:$BINDIR:$PATH"
 
 # field_matches FIELD VALUE
 field_matches() {

@@ -87,6 +87,13 @@ pg_createdb() {
         || "$PGBIN/createdb" -h "$1" -p 55432 -U pinglass "$2"
 }
 
+# pg_createrole DIR NAME: a login role with no rights of its own (the runtime role of DATABASE_URL:
+# `pinglass migrate` grants it row rights, never DDL).
+pg_createrole() {
+    "$PGBIN/psql" -X -q -h "$1" -p 55432 -U pinglass -d postgres -tAc "SELECT 1 FROM pg_roles WHERE rolname = '$2'" | grep -q 1 \
+        || "$PGBIN/createuser" -h "$1" -p 55432 -U pinglass --no-superuser --no-createdb --no-createrole "$2"
+}
+
 # render_nginx TEMPLATE OUT key=value...
 render_nginx() {
     local template=$1 out=$2; shift 2

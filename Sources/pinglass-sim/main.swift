@@ -26,7 +26,8 @@ let usage = """
     migrated) and injected failures. Control API for tests: /sim/control/* (Kie:
     /sim/control/kie/*, Telegram: /sim/control/telegram/*).
 
-    Its state lives in schema "sim" of DATABASE_URL. It acts as the bank for the terminals in
+    Its state lives in schema "sim" of MIGRATION_DATABASE_URL (else DATABASE_URL), the schema
+    owner's connection, since it creates its own tables. It acts as the bank for the terminals in
     TBANK_TEST_TERMINAL_KEY/PASSWORD and TBANK_TERMINAL_KEY/PASSWORD. SIM_PUBLIC_URL is its own
     address (default: TBANK_API_URL without /v2). It refuses to start when PUBLIC_BASE_URL is not
     a loopback address: it never runs next to a production system. As Kie it accepts only
@@ -64,14 +65,14 @@ func writeLog(_ s: String) {
 
 // Create the simulator's tables before forking (a short-lived connection).
 do {
-    let db = Database(url: config.databaseURL, applicationName: "pinglass-sim")
+    let db = Database(url: config.migrationDatabaseURL, applicationName: "pinglass-sim")
     try SimStore.migrate(db.connection())
     db.close()
 } catch { options.fail("database: \(error)") }
 
 if let every = options["--deliver-every"] {
     guard let seconds = Double(every), seconds > 0 else { options.fail("--deliver-every needs a positive number of seconds") }
-    let app = SimApp(database: Database(url: config.databaseURL, applicationName: "pinglass-sim"), terminals: terminals, publicURL: publicURL)
+    let app = SimApp(database: Database(url: config.migrationDatabaseURL, applicationName: "pinglass-sim"), terminals: terminals, publicURL: publicURL)
     while true {
         if let db = try? app.database.connection() {
             _ = try? Bank(db: db, terminals: terminals, publicURL: publicURL, http: app.http).deliverDue(force: false)
@@ -83,8 +84,8 @@ if let every = options["--deliver-every"] {
 var poolConfig = options.poolConfiguration(defaultWorkers: 2)
 poolConfig.maxBodyBytes = 110 << 20     // Bot API uploads: ten photos of up to 10 MB (nginx: client_max_body_size 110m)
 var pool = Pool(configuration: poolConfig) {
-    KieCallbacks.startThread(databaseURL: config.databaseURL, options: kieOptions)
-    let app = SimApp(database: Database(url: config.databaseURL, applicationName: "pinglass-sim"), terminals: terminals,
+    KieCallbacks.startThread(databaseURL: config.migrationDatabaseURL, options: kieOptions)
+    let app = SimApp(database: Database(url: config.migrationDatabaseURL, applicationName: "pinglass-sim"), terminals: terminals,
                      publicURL: publicURL, kie: kieOptions, telegramToken: config.telegramBotToken)
     return app.handle
 }

@@ -6,13 +6,15 @@ struct AuditCommand: ParsableCommand {
         commandName: "audit",
         abstract: "Check the money and queue invariants on the live database; exit 1 on any violation.",
         discussion: """
-            Read-only. Checks: every job consumes exactly its own paid payment, refunds never exceed a \
+            Checks: every job consumes exactly its own paid payment, refunds never exceed a \
             payment, our succeeded refunds are within what the bank reports refunded and a payment with \
             money given back is marked so, a finished job with missing photos has its refund row and one with photos its \
             delivery rows (jobs finished in the last \(PrunerDefaults.minimumDeliveryDays) days: prune deletes older ones), counts match tasks and photos, every succeeded task has its photo, no job \
             is left unfinished after its tasks ended, and no lease expired long ago is left behind. \
-            Prints each broken rule with the ids (at most 1000 per rule). \
-            Cron: 17 * * * * pinglass audit
+            Prints each broken rule with the ids (at most 1000 per rule), alerts the admin chat \
+            (ADMIN_TELEGRAM_CHAT_ID, once per rule and hour; its only write) and exits 1. \
+            Cron (cron.d/pinglass) sends the report both to syslog and to cron's mail and keeps the exit code: \
+            17 * * * * pinglass audit
             """
     )
 
@@ -20,11 +22,20 @@ struct AuditCommand: ParsableCommand {
 
     func run() throws {
         let config = try global.loadConfig()
-        let violations = try InvariantAudit.run(Database.forCLI(config).connection())
+        let db = try Database.forCLI(config).connection()
+        let violations = try InvariantAudit.run(db)
         for v in violations {
             print("VIOLATION  \(v.rule): \(v.ids.map(String.init).joined(separator: ", "))")
         }
         print("\(InvariantAudit.ruleCount) invariants checked, \(violations.count) violated")
-        if !violations.isEmpty { throw ExitCode(1) }
+        guard !violations.isEmpty else { return }
+        do {
+            let raised = try InvariantAudit.alert(db, chatID: config.adminTelegramChatID, violations: violations)
+            print(config.adminTelegramChatID == nil ? "no ADMIN_TELEGRAM_CHAT_ID: no alert sent"
+                  : "\(raised) new alert(s) for the admin chat (each rule at most once an hour)")
+        } catch {
+            print("the alert could not be queued: \(error)")
+        }
+        throw ExitCode(1)
     }
 }

@@ -45,6 +45,13 @@ struct Doctor: ParsableCommand {
             let db = try Database.forCLI(config).connection()
             let version = try db.query("SHOW server_version", retry: .idempotent).first?.string("server_version") ?? "?"
             report(true, "database reachable (PostgreSQL \(version))")
+            let rights = try DatabaseRoles.schemaRights(db)
+            report(!rights.canChangeSchema, rights.canChangeSchema
+                ? "database role \(rights.role) (DATABASE_URL) can change the schema (\(rights.reasons.joined(separator: ", "))): "
+                    + "it could drop the triggers that keep the money rules; use a role with row rights only, and the owner "
+                    + "in MIGRATION_DATABASE_URL (see pinglass migrate --help)"
+                : "database role \(rights.role) (DATABASE_URL) has row rights only (cannot alter or drop tables and triggers)",
+                   warnOnly: true)
             let dir = Migrator.defaultDirectory(environment: System.environment())
             let pending = Migrator.pendingCount(db: db, directory: dir)
             report(pending == 0, pending.map { "migrations: \($0) pending (in \(dir))" } ?? "migrations: cannot read \(dir)")

@@ -1,5 +1,6 @@
 import ArgumentParser
 import PinGlass
+import Postgres
 
 struct Migrate: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -9,6 +10,12 @@ struct Migrate: ParsableCommand {
             advisory lock so concurrent runs are safe. Applied files are recorded with a checksum; \
             if an applied file changed on disk, nothing runs and the command fails. Safe to run on \
             every deploy: with nothing pending it does nothing.
+
+            Connects as the schema owner: MIGRATION_DATABASE_URL, or DATABASE_URL when that is not \
+            set. When the two name different roles, it then grants the role DATABASE_URL logs in \
+            as its row rights (USAGE on the schema; SELECT, INSERT, UPDATE, DELETE on the tables; \
+            USAGE, SELECT on the sequences; the same by default for tables created later), on every \
+            run. That role can read and write rows but cannot drop or alter a table or a trigger.
             """
     )
 
@@ -22,7 +29,7 @@ struct Migrate: ParsableCommand {
 
     func run() throws {
         let config = try global.loadConfig()
-        let db = try Database.forCLI(config).connection()
+        let db = try Database(url: config.migrationDatabaseURL, applicationName: "pinglass-migrate").connection()
         let migrator = Migrator(db: db, directory: dir ?? Migrator.defaultDirectory(environment: System.environment()))
         if status {
             var problems = false
@@ -39,5 +46,21 @@ struct Migrate: ParsableCommand {
         }
         let applied = try migrator.migrate { print($0) }
         print(applied.isEmpty ? "database is up to date" : "applied \(applied.count) migration(s)")
+        try grantRuntimeRole(config, owner: db)
+    }
+
+    /// With a separate owner, the runtime role (the one DATABASE_URL logs in as, asked by
+    /// connecting) gets its row rights: it must be able to log in already.
+    func grantRuntimeRole(_ config: Config, owner: Connection) throws {
+        guard config.migrationDatabaseURL != config.databaseURL else { return }
+        let runtime = Database(url: config.databaseURL, applicationName: "pinglass-migrate")
+        defer { runtime.close() }
+        let role: String
+        do { role = try DatabaseRoles.currentRole(runtime.connection()) } catch {
+            throw Refusal.refused("cannot connect with DATABASE_URL to grant its role the row rights: \(error)")
+        }
+        guard role != (try DatabaseRoles.currentRole(owner)) else { return }
+        try DatabaseRoles.grantRowRights(owner, to: role)
+        print("granted row rights (no DDL) to role \(role), the role of DATABASE_URL")
     }
 }

@@ -128,6 +128,65 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(s2, 64, e2)
     }
 
+    /// The audit's line of cron.d/pinglass, run as cron runs it (`/bin/sh -c`, no pipefail):
+    /// a violation alerts the admin chat once per rule and hour, the report reaches both syslog
+    /// (`logger`, recorded here by a stand-in on PATH) and the line's stdout (cron's mail), and
+    /// the line exits with audit's own status.
+    func testAuditCronLineAlertsAndReachesSyslogAndMail() throws {
+        let cron = try String(contentsOfFile: TestEnvironment.root() + "/cron.d/pinglass", encoding: .utf8)
+        let line = try XCTUnwrap(cron.split(separator: "\n").first { !$0.hasPrefix("#") && $0.contains("pinglass audit") })
+        // Five schedule fields and the user, then the command as cron hands it to the shell.
+        var rest = Substring(line)
+        for _ in 0..<6 { rest = rest.drop { $0 != " " }.drop { $0 == " " } }
+        let command = String(rest)
+        XCTAssertTrue(command.contains("logger -t pinglass-audit"), command)
+
+        let dir = try TestEnvironment.makeTempDir("audit-cron")
+        let syslog = dir + "/syslog"
+        try "#!/bin/sh\necho \"logger $*\" >> \(syslog)\ncat >> \(syslog)\n".write(toFile: dir + "/logger", atomically: true, encoding: .utf8)
+        XCTAssertEqual(chmod(dir + "/logger", 0o755), 0)
+        let db = try TestDatabase()
+        defer { db.drop() }
+        let c = try db.connect()
+        let stuck = try c.query("""
+            INSERT INTO telegram_deliveries (chat_id, kind, payload, state, lease_token, lease_until, give_up_at)
+            VALUES (42, 'alert', '{"key":"k","text":"t"}', 'sending', gen_random_uuid(), now() - interval '1 hour', now() + interval '1 day')
+            RETURNING id
+            """)[0].requiredInt("id")
+        let env = ["PATH": "\(dir):\(try TestEnvironment.binDir()):/usr/bin:/bin", "PINGLASS_ENV_FILE": "/dev/null",
+                   "DATABASE_URL": db.url, "ADMIN_TELEGRAM_CHAT_ID": "-1007", "LOG_FORMAT": "text"]
+        func runLine() throws -> (Int32, String) {
+            let (status, out, err) = try Subprocess.capture("/bin/sh", ["-c", command], environment: env)
+            XCTAssertEqual(err, "", "nothing but the report, on stdout")
+            return (status, out)
+        }
+        let rule = "no delivery or refund lease expired long ago is left behind (delivery ids, then refund ids)"
+        let (status, mail) = try runLine()
+        XCTAssertEqual(status, 1, mail)
+        XCTAssertTrue(mail.contains("VIOLATION  \(rule): \(stuck)"), mail)
+        XCTAssertTrue(mail.contains("1 violated"), mail)
+        XCTAssertTrue(mail.contains("1 new alert(s) for the admin chat"), mail)
+        let logged = try String(contentsOfFile: syslog, encoding: .utf8)
+        XCTAssertTrue(logged.hasPrefix("logger -t pinglass-audit\n"), logged)
+        XCTAssertTrue(logged.contains("VIOLATION  \(rule): \(stuck)"), logged)
+        func alerts() throws -> [String] {
+            try c.query("SELECT chat_id::text || ' ' || (payload ->> 'key') AS a FROM telegram_deliveries WHERE kind = 'alert' AND chat_id = -1007")
+                .map { $0.requiredString("a") }
+        }
+        XCTAssertEqual(try alerts(), ["-1007 audit:no-delivery-or-refund-lease-expired-long-ago-is-left-behind"])
+
+        let (again, mail2) = try runLine()
+        XCTAssertEqual(again, 1, mail2)
+        XCTAssertTrue(mail2.contains("0 new alert(s)"), mail2)
+        XCTAssertEqual(try alerts().count, 1, "once per rule and hour")
+
+        try c.execute("UPDATE telegram_deliveries SET state = 'failed', lease_token = NULL, lease_until = NULL WHERE id = $1", [stuck])
+        let (clean, mail3) = try runLine()
+        XCTAssertEqual(clean, 0, mail3)
+        XCTAssertTrue(mail3.contains("invariants checked, 0 violated"), mail3)
+        XCTAssertTrue(try String(contentsOfFile: syslog, encoding: .utf8).hasSuffix("invariants checked, 0 violated\n"))
+    }
+
     func testMissingConfigurationIsOneClearMessage() throws {
         let (status, out, err) = try cli(["migrate"])
         XCTAssertEqual(status, 78, "EX_CONFIG, not a usage error")

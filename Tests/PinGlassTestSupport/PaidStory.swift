@@ -38,11 +38,12 @@ public final class PaidStory {
                                         "generatingSeconds": .double(0.3)]
 
     /// `poolEnvironment` goes to the pool only (e.g. `CRASHPOINT`), not to the simulator or
-    /// the command line.
-    public init(database: TestDatabase, telegramID: Int64, poolEnvironment: [String: String] = [:], kie: JSON = quickKie) throws {
+    /// the command line; `environment` to all three (e.g. another `DATABASE_URL`).
+    public init(database: TestDatabase, telegramID: Int64, poolEnvironment: [String: String] = [:], kie: JSON = quickKie,
+                environment: [String: String] = [:]) throws {
         let simPort = Subprocess.freePort()
         let simURL = "http://127.0.0.1:\(simPort)"
-        let env = Fixtures.env(simURL: simURL).merging(Fixtures.kieEnv(simURL: simURL)) { $1 }
+        let env = Fixtures.env(simURL: simURL).merging(Fixtures.kieEnv(simURL: simURL)) { $1 }.merging(environment) { $1 }
         stack = try Stack(database: database, workers: 2, env: env, withSimulator: true, simPort: simPort, withPool: false)
         do {
             stack.environment.merge(poolEnvironment) { $1 }

@@ -51,6 +51,33 @@ final class InvariantAuditTests: PipelineTestCase {
         XCTAssertEqual(try rules()["refunds never exceed the payment (payment ids)"], [sound.paymentID])
     }
 
+    /// Each broken rule alerts the admin chat, at most once per rule and hour, naming its ids;
+    /// without an admin chat nothing is queued.
+    func testViolationsAlertTheAdminChatOncePerRuleAndHour() throws {
+        let broken = try PollFixtures.runningJob(deps, telegramID: 9821, photos: 2)
+        try c.execute("UPDATE generation_tasks SET state = 'succeeded', finished_at = now() WHERE id = $1", [broken.tasks[0].id])
+        try c.execute("""
+            UPDATE generation_tasks SET state = 'submitting', lease_token = gen_random_uuid(), lease_until = now() - interval '1 hour'
+            WHERE id = $1
+            """, [broken.tasks[1].id])
+        let violations = try InvariantAudit.run(c)
+        XCTAssertEqual(violations.count, 2)
+        XCTAssertEqual(try InvariantAudit.alert(c, chatID: nil, violations: violations), 0)
+        XCTAssertEqual(try c.query("SELECT count(*)::int AS n FROM telegram_deliveries WHERE kind = 'alert'")[0].int("n"), 0)
+
+        XCTAssertEqual(try InvariantAudit.alert(c, chatID: -1001, violations: violations), 2)
+        XCTAssertEqual(try InvariantAudit.alert(c, chatID: -1001, violations: violations), 0, "the same hour: nothing new")
+        let alerts = try c.query("""
+            SELECT chat_id, payload ->> 'key' AS key, payload ->> 'text' AS text FROM telegram_deliveries
+            WHERE kind = 'alert' AND state = 'pending' ORDER BY key
+            """)
+        XCTAssertEqual(alerts.map { $0.requiredString("key") },
+                       ["audit:a-succeeded-task-has-its-photo", "audit:no-submit-lease-expired-long-ago-is-left-behind"])
+        XCTAssertEqual(alerts.map { $0.int("chat_id") }, [-1001, -1001])
+        XCTAssertEqual(alerts[0].requiredString("text"),
+                       "pinglass audit: broken rule \"a succeeded task has its photo (task ids)\": \(broken.tasks[0].id)")
+    }
+
     /// A photo of a finished job that is in none of its delivery rows would never reach the chat.
     func testAFinishedJobsPhotoOutsideEveryDeliveryRowIsFound() throws {
         let job = try PollFixtures.runningJob(deps, telegramID: 9811, photos: 7)

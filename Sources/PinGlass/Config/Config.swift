@@ -38,6 +38,10 @@ public struct TBankTerminal: Sendable, Equatable {
 public struct Config: Sendable {
     /// `DATABASE_URL`: libpq conninfo or URI. Required.
     public var databaseURL: String
+    /// `MIGRATION_DATABASE_URL`: the schema owner's connection, for `pinglass migrate` and the
+    /// simulator's own schema; `DATABASE_URL` (default) when unset. Then `DATABASE_URL` can be
+    /// a role with row rights only, which cannot drop or alter the tables and their triggers.
+    public var migrationDatabaseURL: String
     /// `PUBLIC_BASE_URL`: where the bank and users reach us (NotificationURL, links).
     public var publicBaseURL: String?
     /// `TBANK_API_URL`, default T-Bank production API.
@@ -142,6 +146,7 @@ public struct Config: Sendable {
 
         guard let db = value("DATABASE_URL") else { throw ConfigError.missing("DATABASE_URL") }
         databaseURL = db
+        migrationDatabaseURL = value("MIGRATION_DATABASE_URL") ?? db
         publicBaseURL = try url("PUBLIC_BASE_URL")
         tbankAPIURL = try url("TBANK_API_URL", default: "https://securepay.tinkoff.ru/v2")!
         tbankProduction = try terminal("TBANK_TERMINAL_KEY", "TBANK_PASSWORD")

@@ -1,8 +1,9 @@
 import Postgres
 
-/// `pinglass audit`: the invariants of architecture.md checked on a live database, each as
-/// one read-only query that returns the offending ids. Cheap enough for an hourly cron line;
-/// exits non-zero on any violation so cron mail (or a monitor) sees it.
+/// `pinglass audit`: the invariants of the money and the queue checked on a live database,
+/// each as one read-only query that returns the offending ids. Cheap enough for an hourly cron
+/// line; a violation alerts the admin chat (`alert`), and the command exits non-zero so cron
+/// mail (or a monitor) sees it too.
 ///
 /// ```swift
 /// let violations = try InvariantAudit.run(db)
@@ -14,6 +15,12 @@ public enum InvariantAudit {
         public let rule: String
         /// The rows that break it (payment, job, task, … ids as the rule says).
         public let ids: [Int]
+
+        /// The rule in a few words for alert keys: "a-succeeded-task-has-its-photo".
+        public var key: String {
+            let words = rule.prefix { $0 != "(" }.lowercased().split { !($0.isLetter || $0.isNumber) }
+            return words.joined(separator: "-")
+        }
     }
 
     /// A rule and the query returning the ids (column `id`) that break it.
@@ -91,6 +98,20 @@ public enum InvariantAudit {
         try rules.compactMap { rule, sql in
             let ids = try db.query(sql + " LIMIT 1000", retry: .idempotent).map { $0.requiredInt("id") }
             return ids.isEmpty ? nil : Violation(rule: rule, ids: ids)
+        }
+    }
+
+    /// Tells the operator about each broken rule: an alert to the admin chat per rule, at most
+    /// once per rule and hour (`Alerts`' key `audit:<rule>`), so an hourly audit that keeps
+    /// finding the same rows repeats itself hourly, never more. Returns how many alerts were new.
+    @discardableResult
+    public static func alert(_ db: some Queryable, chatID: Int64?, violations: [Violation]) throws -> Int {
+        try violations.reduce(0) { count, v in
+            let shown = v.ids.prefix(20).map(String.init).joined(separator: ", ")
+            let more = v.ids.count > 20 ? " and \(v.ids.count - 20) more" : ""
+            let raised = try Alerts.raise(db, chatID: chatID, key: "audit:" + v.key,
+                                          text: "pinglass audit: broken rule \"\(v.rule)\": \(shown)\(more)")
+            return count + (raised ? 1 : 0)
         }
     }
 
