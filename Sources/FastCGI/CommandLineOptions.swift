@@ -11,7 +11,7 @@ import Glibc
 /// let pool = options.poolConfiguration()
 /// ```
 public struct CommandLineOptions {
-    public static let poolOptions = ["--socket", "--workers", "--max-requests", "--request-timeout", "--stop-timeout", "--socket-mode"]
+    public static let poolOptions = ["--socket", "--workers", "--max-requests", "--request-timeout", "--read-timeout", "--stop-timeout", "--socket-mode"]
 
     public let program: String
     public private(set) var values: [String: String] = [:]
@@ -59,6 +59,7 @@ public struct CommandLineOptions {
         c.workers = int("--workers", default: defaultWorkers, range: 1...256)
         c.maxRequests = int("--max-requests", default: 0, range: 0...10_000_000)
         c.requestTimeoutSeconds = int("--request-timeout", default: 60, range: 0...3600)
+        c.readTimeoutSeconds = int("--read-timeout", default: 10, range: 1...3600)
         c.stopTimeoutSeconds = int("--stop-timeout", default: 30, range: 1...3600)
         if let mode = values["--socket-mode"] {
             guard let m = UInt32(mode, radix: 8), m <= 0o777 else { fail("--socket-mode must be octal, like 0660") }

@@ -10,7 +10,7 @@ import PinGlass
 
 let usage = """
     USAGE: pinglass-fcgi --socket PATH [--workers N] [--max-requests N] [--request-timeout SECONDS]
-                         [--socket-mode OCTAL] [--env-file PATH]
+                         [--read-timeout SECONDS] [--socket-mode OCTAL] [--env-file PATH]
 
     Serves the PinGlass HTTP API over FastCGI on a unix socket, for nginx (fastcgi_pass).
     A master process forks N workers, respawns any that die, and reacts to signals:
@@ -25,7 +25,11 @@ let usage = """
       --workers N              worker processes (default 4; about 11 MB and one database
                                connection each)
       --max-requests N         recycle a worker after N requests (default 0 = never)
-      --request-timeout S      end a worker whose request runs longer than S seconds (default 60)
+      --request-timeout S      end a worker whose request runs longer than S seconds (default 60),
+                               counted once the request has been read
+      --read-timeout S         cut a connection that has not sent its whole request (params and
+                               body) S seconds after it was accepted (default 10); one that sends
+                               nothing at all is closed after 0.25 s
       --stop-timeout S         graceful stop waits S seconds before killing (default 30)
       --socket-mode OCTAL      permissions of the socket file (default 0660; nginx must connect)
       --env-file PATH          configuration file (default $PINGLASS_ENV_FILE or /etc/pinglass/pinglass.env)
