@@ -29,13 +29,13 @@ extension PoolTests {
     }
 
     /// One connection per worker stalls after its first record, another in the middle of its
-    /// body: with `--read-timeout 1` both are cut after a second (the second is answered 400,
+    /// body: with `--read-timeout 1s` both are cut after a second (the second is answered 400,
     /// its body being short), and a real request sent meanwhile is answered within 3 s. Before,
     /// the first held its worker for ever (no time limit until the params were read) and the
     /// second for the whole request timeout (60 s), so no worker was left.
     func testStalledRequestsAreCutAfterTheReadTimeout() throws {
         let workers = 2
-        let stack = try Stack(database: db, workers: workers, poolArgs: ["--read-timeout", "1"])
+        let stack = try Stack(database: db, workers: workers, poolArgs: ["--read-timeout", "1s"])
         self.stack = stack
         let pricing = FastCGIConnection.params("GET", "/api/pricing")
         XCTAssertEqual(try FastCGIConnection(socketPath: stack.socket).request(params: pricing).status, 200)
