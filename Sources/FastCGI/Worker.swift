@@ -116,8 +116,9 @@ struct Worker {
     }
 
     /// Reads the request on `fd` (params through libfcgi, then the body) within the read
-    /// timeout. nil when libfcgi dropped the connection (and closed it): it timed out, ended,
-    /// or was not FastCGI.
+    /// timeout. nil when the connection was dropped (and closed): it timed out before the
+    /// params were complete, ended, or was not FastCGI. A body cut short comes back
+    /// `.truncated` (answered 400).
     private func readIncoming(_ fd: Int32, into req: UnsafeMutablePointer<FCGX_Request>) -> Incoming? {
         Signals.readTimedOut = 0
         Signals.readingFD = fd
@@ -125,6 +126,9 @@ struct Worker {
         defer {
             alarm(0)                 // first: no SIGALRM can then find the fd still set
             Signals.readingFD = -1
+            if Signals.readTimedOut != 0 {
+                Self.report("cut a connection that had not sent its whole request within \(configuration.readTimeoutSeconds)s")
+            }
         }
         req.pointee.ipcFd = fd
         // FCGX_Accept_r first finishes the previous request, closing its connection unless
@@ -133,11 +137,7 @@ struct Worker {
         // A connection libfcgi drops while reading is closed at once; "attached", it would
         // wait for the client to close first, and a silent client would hold the worker.
         req.pointee.detached = 1
-        let accepted = FCGX_Accept_r(req) >= 0
-        if Signals.readTimedOut != 0 {
-            Self.report("dropped a connection that sent no complete request within \(configuration.readTimeoutSeconds)s")
-        }
-        guard accepted else { return nil }
+        guard FCGX_Accept_r(req) >= 0 else { return nil }
         // Cut off between two params, libfcgi takes the end of input for the end of the
         // params: never serve that. Freed without a word (no empty answer) and closed at once.
         if Signals.readTimedOut != 0 {

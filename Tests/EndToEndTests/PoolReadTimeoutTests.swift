@@ -57,7 +57,7 @@ extension PoolTests {
         XCTAssertEqual(cut.status, 400, "the body stalled: the worker answers with what it has, never the handler")
         try Subprocess.waitUntil("the connection stalled in its params closed by the pool") { inParams.isClosedByPeer() }
         try Subprocess.waitUntil("the log says why") {
-            stack.log().contains("dropped a connection that sent no complete request within 1s")
+            stack.log().contains("cut a connection that had not sent its whole request within 1s")
         }
     }
 }
