@@ -78,7 +78,7 @@ say "starting the FastCGI pool, the simulator and nginx"
 echo $! > "$RUN/fcgi.pid"
 "$BIN/pinglass-sim" --socket "$RUN/sim.sock" --socket-mode 0666 >>"$RUN/logs/sim.log" 2>&1 &
 echo $! > "$RUN/sim.pid"
-"$BIN/pinglass-sim" --deliver-every 2 >>"$RUN/logs/sim.log" 2>&1 &
+"$BIN/pinglass-sim" --deliver-every 2s >>"$RUN/logs/sim.log" 2>&1 &
 echo $! > "$RUN/sim-deliver.pid"
 # Cron stand-in for the local run: every entry of cron.d/pinglass (the file a VM installs),
 # at its minute, each in its own log under logs/cron/.

@@ -11,7 +11,7 @@ import Glibc
 /// let pool = options.poolConfiguration()
 /// ```
 public struct CommandLineOptions {
-    public static let poolOptions = ["--socket", "--workers", "--max-requests", "--request-timeout", "--stop-timeout", "--socket-mode"]
+    public static let poolOptions = ["--socket", "--workers", "--max-requests", "--request-timeout", "--read-timeout", "--stop-timeout", "--socket-mode"]
 
     public let program: String
     public private(set) var values: [String: String] = [:]
@@ -44,6 +44,28 @@ public struct CommandLineOptions {
         exit(2)
     }
 
+    /// A time as the `pinglass` duties write it: `90s`, `15m`, `1h`, `500ms`, `1d`, or plain
+    /// seconds. nil for anything else (negative, not finite, ten years or more).
+    public static func duration(_ text: String) -> Double? {
+        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600), ("d", 86_400)]
+        var number = Substring(text), factor = 1.0
+        if let (suffix, f) = units.first(where: { text.hasSuffix($0.0) }) {
+            number = text.dropLast(suffix.count)
+            factor = f
+        }
+        guard let v = Double(number), v >= 0, v * factor < 10 * 365 * 86_400 else { return nil }
+        return v * factor
+    }
+
+    /// A duration option kept in whole seconds (`60`, `60s` and `1m` are the same).
+    public func seconds(_ name: String, default def: Int, range: ClosedRange<Int>) -> Int {
+        guard let v = values[name] else { return def }
+        guard let s = Self.duration(v), s == s.rounded(), (Double(range.lowerBound)...Double(range.upperBound)).contains(s) else {
+            fail("\(name) must be a duration in whole seconds from \(range.lowerBound)s to \(range.upperBound)s, like 90s or 2m")
+        }
+        return Int(s)
+    }
+
     public func int(_ name: String, default def: Int, range: ClosedRange<Int>) -> Int {
         guard let v = values[name] else { return def }
         guard let n = Int(v), range.contains(n) else {
@@ -58,8 +80,9 @@ public struct CommandLineOptions {
         var c = PoolConfiguration(socketPath: socket)
         c.workers = int("--workers", default: defaultWorkers, range: 1...256)
         c.maxRequests = int("--max-requests", default: 0, range: 0...10_000_000)
-        c.requestTimeoutSeconds = int("--request-timeout", default: 60, range: 0...3600)
-        c.stopTimeoutSeconds = int("--stop-timeout", default: 30, range: 1...3600)
+        c.requestTimeoutSeconds = seconds("--request-timeout", default: 60, range: 0...3600)
+        c.readTimeoutSeconds = seconds("--read-timeout", default: 10, range: 1...3600)
+        c.stopTimeoutSeconds = seconds("--stop-timeout", default: 30, range: 1...3600)
         if let mode = values["--socket-mode"] {
             guard let m = UInt32(mode, radix: 8), m <= 0o777 else { fail("--socket-mode must be octal, like 0660") }
             c.socketMode = m

@@ -36,7 +36,7 @@ struct Master {
 
     mutating func run() {
         let c = pool.configuration
-        log(.info, "\(c.workers) workers on \(c.socketPath) (max_requests=\(c.maxRequests), request timeout \(c.requestTimeoutSeconds)s)")
+        log(.info, "\(c.workers) workers on \(c.socketPath) (max_requests=\(c.maxRequests), read timeout \(c.readTimeoutSeconds)s, request timeout \(c.requestTimeoutSeconds)s)")
         if forkFailures.remaining > 0 {
             log(.warning, "test hook PINGLASS_TEST_FORK_FAIL: the next \(forkFailures.remaining) forks will fail")
         }

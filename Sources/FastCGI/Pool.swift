@@ -13,7 +13,14 @@ public struct PoolConfiguration: Sendable {
     /// A worker exits after this many requests and is replaced (0 = never), like `pm.max_requests`.
     public var maxRequests: Int = 0
     /// A request still running after this many seconds ends its worker (SIGALRM); 0 = no limit.
+    /// Counted from the moment the request has been read.
     public var requestTimeoutSeconds: Int = 60
+    /// A connection that has not delivered its whole request (params and body) this many
+    /// seconds after it was accepted is cut, and its worker serves the next one.
+    public var readTimeoutSeconds: Int = 10
+    /// A connection that has sent nothing this long after it was accepted is closed (nginx
+    /// writes the request as soon as it connects; only an idle client waits).
+    public var firstRecordTimeout: Double = 0.25
     /// Graceful stop waits this long for busy workers before SIGKILL.
     public var stopTimeoutSeconds: Int = 30
     /// `listen()` backlog of the socket.

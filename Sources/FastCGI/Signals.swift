@@ -5,7 +5,8 @@ import Glibc
 
 /// Signal flags shared by the master and its workers, and the one way both wait for them.
 ///
-/// Handlers only set a flag (async-signal-safe). The signals a process reacts to stay
+/// Handlers only set a flag (async-signal-safe); the one exception is a worker's own timer,
+/// SIGALRM, which never comes from outside (see `Worker`). The signals a process reacts to stay
 /// *blocked* while it runs; they are delivered only inside `wait`, which unblocks them
 /// atomically for the duration of the wait (`ppoll`). So a signal that arrives while the
 /// process is busy stays pending and ends the next wait at once: none is lost between reading
@@ -16,6 +17,10 @@ enum Signals {
     nonisolated(unsafe) static var reload: sig_atomic_t = 0      // HUP: rolling reload
     /// Set by SIGCHLD: its only job is to end the master's wait so it reaps the child.
     nonisolated(unsafe) static var childExited: sig_atomic_t = 0
+    /// A worker's connection whose request it is reading (-1: none), for its SIGALRM handler,
+    /// which cuts that connection when the read time is up and then sets `readTimedOut`.
+    nonisolated(unsafe) static var readingFD: sig_atomic_t = -1
+    nonisolated(unsafe) static var readTimedOut: sig_atomic_t = 0
 
     /// Installs `handler` with `sigaction` and no `SA_RESTART`, so the wait returns EINTR.
     static func install(_ sig: Int32, _ handler: @escaping @convention(c) (Int32) -> Void) {

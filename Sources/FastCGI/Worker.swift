@@ -11,6 +11,13 @@ import Glibc
 /// accept to the end of the response it stays blocked, pending: libfcgi reads the request's
 /// records inside `FCGX_Accept_r`, and a signal there used to make it close a connection it
 /// had already accepted (nginx answered 502).
+///
+/// A connection holds a worker only as long as it sends its request promptly: the worker
+/// accepts it itself, waits `firstRecordTimeout` for the first bytes, and then gives the
+/// whole request (params and body) `readTimeoutSeconds`, after which the connection is cut
+/// and the worker goes back to waiting. nginx sends the whole request as soon as it connects;
+/// only a client that connects and then stalls ever meets these bounds. The handler's own
+/// time (`requestTimeoutSeconds`) starts once the request has been read.
 struct Worker {
     let listenFD: Int32
     let configuration: PoolConfiguration
@@ -23,8 +30,10 @@ struct Worker {
         Worker(listenFD: listenFD, configuration: configuration, handler: makeHandler()).run()
     }
 
-    /// Stop signals set the flag and are blocked outside the wait; SIGINT, SIGCHLD and
-    /// SIGALRM (the per-request time limit ends the process) get their defaults back.
+    /// Stop signals set the flag and are blocked outside the wait; SIGINT and SIGCHLD get
+    /// their defaults back. SIGALRM is the worker's own timer: while a request is being read
+    /// it cuts that connection (see `onAlarm`), otherwise it ends the process (the per-request
+    /// time limit).
     private static func installSignalHandlers(masterPID: pid_t) {
         Signals.install(SIGQUIT) { _ in Signals.stop = 1 }
         Signals.install(SIGTERM) { _ in Signals.stop = 1 }
@@ -32,7 +41,8 @@ struct Worker {
         Signals.ignore(SIGPIPE)
         Signals.reset(SIGINT)
         Signals.reset(SIGCHLD)
-        Signals.reset(SIGALRM)
+        Signals.install(SIGALRM, onAlarm)
+        Signals.readingFD = -1
         Signals.stop = 0                    // the master's copy, not ours
         Signals.blockOnly([SIGQUIT, SIGTERM])
         // Die with the master (gracefully: SIGTERM waits for the request in hand). If the master
@@ -41,50 +51,119 @@ struct Worker {
         if getppid() != masterPID { exit(0) }
     }
 
+    /// The timer ran out. Reading a request: shut the connection's receiving side, which ends
+    /// the read libfcgi is blocked in, and every later one, with end-of-file (no race with a
+    /// read about to start), so the request is dropped or its body comes out short. Serving
+    /// one: the request time limit, the process dies of SIGALRM as if there were no handler
+    /// (the master logs it and forks a replacement).
+    private static let onAlarm: @convention(c) (Int32) -> Void = { sig in
+        let fd = Signals.readingFD
+        if fd >= 0 {
+            _ = shutdown(fd, Int32(SHUT_RD))
+            Signals.readTimedOut = 1
+            return
+        }
+        Signals.reset(sig)
+        raise(sig)     // pending until this handler returns, then fatal
+    }
+
     func run() -> Never {
-        // libfcgi keeps pointers into the request: it must not move.
+        // libfcgi keeps pointers into the request: it must not move. Its listening socket is
+        // -1: the worker accepts connections itself (`accept`), and libfcgi, which tries to
+        // accept another one whenever it drops a connection it could not read, gets EBADF
+        // and returns instead.
         let req = UnsafeMutablePointer<FCGX_Request>.allocate(capacity: 1)
         req.initialize(to: FCGX_Request())
-        FCGX_InitRequest(req, listenFD, FCGI_FAIL_ACCEPT_ON_INTR)
+        FCGX_InitRequest(req, -1, 0)
 
         let waiter = ConnectionWaiter(listenFD: listenFD)
         var served = 0
         while waiter.next() {
-            // Non-blocking listen socket: EAGAIN when another worker took the connection.
-            // FCGX_Accept_r answers -errno; anything else (EMFILE, ENOBUFS, …) would keep the
-            // level-triggered wait ready and spin: pause briefly instead.
-            let rc = FCGX_Accept_r(req)
-            guard rc >= 0 else {
-                if rc != -EAGAIN && rc != -EWOULDBLOCK && rc != -EINTR && rc != -ECONNABORTED {
-                    Self.pauseAfterAcceptError(rc)
-                }
+            guard let fd = Self.accept(listenFD) else { continue }
+            guard Self.waitForFirstBytes(fd, seconds: configuration.firstRecordTimeout) else {
+                close(fd)
+                Self.report("closed a connection that sent nothing within \(configuration.firstRecordTimeout)s")
                 continue
             }
-            serve(req)
+            guard let incoming = readIncoming(fd, into: req) else { continue }
+            serve(req, incoming)
             served += 1
             if configuration.maxRequests > 0 && served >= configuration.maxRequests { break }
         }
         exit(0)
     }
 
-    /// Tells the operator once per second at most, then waits 100 ms (descriptors may free up).
-    static func pauseAfterAcceptError(_ rc: Int32) {
+    /// One connection from the shared non-blocking socket, or nil: EAGAIN when another worker
+    /// took it, ECONNABORTED when the client left. Any other error (EMFILE, ENOBUFS, …) would
+    /// keep the level-triggered wait ready and spin: pause briefly instead.
+    static func accept(_ listenFD: Int32) -> Int32? {
+        let fd = Glibc.accept(listenFD, nil, nil)
+        if fd >= 0 { return fd }
+        let e = errno
+        if e != EAGAIN && e != EWOULDBLOCK && e != EINTR && e != ECONNABORTED {
+            report("accept failed: \(String(cString: strerror(e)))")
+            var pause = timespec(tv_sec: 0, tv_nsec: 100_000_000)
+            nanosleep(&pause, nil)
+        }
+        return nil
+    }
+
+    /// True once the connection has something to read (data, or its end) within `seconds`.
+    /// A plain poll: the stop signals stay pending, as everywhere outside the wait.
+    static func waitForFirstBytes(_ fd: Int32, seconds: Double) -> Bool {
+        var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        return poll(&pfd, 1, Int32(seconds * 1000)) > 0
+    }
+
+    /// Reads the request on `fd` (params through libfcgi, then the body) within the read
+    /// timeout. nil when the connection was dropped (and closed): it timed out before the
+    /// params were complete, ended, or was not FastCGI. A body cut short comes back
+    /// `.truncated` (answered 400).
+    private func readIncoming(_ fd: Int32, into req: UnsafeMutablePointer<FCGX_Request>) -> Incoming? {
+        Signals.readTimedOut = 0
+        Signals.readingFD = fd
+        alarm(UInt32(configuration.readTimeoutSeconds))
+        defer {
+            alarm(0)                 // first: no SIGALRM can then find the fd still set
+            Signals.readingFD = -1
+            if Signals.readTimedOut != 0 {
+                Self.report("cut a connection that had not sent its whole request within \(configuration.readTimeoutSeconds)s")
+            }
+        }
+        req.pointee.ipcFd = fd
+        // FCGX_Accept_r first finishes the previous request, closing its connection unless
+        // it is kept: this one must be kept. (The BEGIN_REQUEST record then sets the flag.)
+        req.pointee.keepConnection = 1
+        // A connection libfcgi drops while reading is closed at once; "attached", it would
+        // wait for the client to close first, and a silent client would hold the worker.
+        req.pointee.detached = 1
+        guard FCGX_Accept_r(req) >= 0 else { return nil }
+        // Cut off between two params, libfcgi takes the end of input for the end of the
+        // params: never serve that. Freed without a word (no empty answer) and closed at once.
+        if Signals.readTimedOut != 0 {
+            FCGX_Free(req, 1)
+            return nil
+        }
+        req.pointee.detached = 0     // the end of the response decides (skipLingeringClose)
+        return Self.readRequest(req, bodyLimit: configuration.maxBodyBytes)
+    }
+
+    /// Tells the operator once per second at most (a stream of bad connections must not
+    /// flood the log).
+    static func report(_ message: String) {
         var now = timespec()
         clock_gettime(CLOCK_MONOTONIC, &now)
-        if now.tv_sec != lastAcceptErrorReport {
-            lastAcceptErrorReport = now.tv_sec
-            let line = "pinglass-fcgi worker \(getpid()): accept failed: \(String(cString: strerror(-rc)))\n"
-            _ = line.withCString { Glibc.write(2, $0, strlen($0)) }
-        }
-        var pause = timespec(tv_sec: 0, tv_nsec: 100_000_000)
-        nanosleep(&pause, nil)
+        guard now.tv_sec != lastReport else { return }
+        lastReport = now.tv_sec
+        let line = "pinglass-fcgi worker \(getpid()): \(message)\n"
+        _ = line.withCString { Glibc.write(2, $0, strlen($0)) }
     }
-    nonisolated(unsafe) static var lastAcceptErrorReport = 0
+    nonisolated(unsafe) static var lastReport = 0
 
-    private func serve(_ req: UnsafeMutablePointer<FCGX_Request>) {
+    private func serve(_ req: UnsafeMutablePointer<FCGX_Request>, _ incoming: Incoming) {
         if configuration.requestTimeoutSeconds > 0 { alarm(UInt32(configuration.requestTimeoutSeconds)) }
         let response: Response
-        switch Self.readRequest(req, bodyLimit: configuration.maxBodyBytes) {
+        switch incoming {
         case .request(let request):
             response = handler(request)
         case .tooLarge:
@@ -94,6 +173,9 @@ struct Worker {
         }
         Self.write(response, to: req)
         Self.skipLingeringClose(req)
+        // One request per connection, whatever the client asked for: a kept connection would
+        // tie this worker to one client (nginx is configured without fastcgi_keep_conn).
+        req.pointee.keepConnection = 0
         FCGX_Finish_r(req)
         alarm(0)
     }

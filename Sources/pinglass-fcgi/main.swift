@@ -9,8 +9,9 @@ import Logging
 import PinGlass
 
 let usage = """
-    USAGE: pinglass-fcgi --socket PATH [--workers N] [--max-requests N] [--request-timeout SECONDS]
-                         [--socket-mode OCTAL] [--env-file PATH]
+    USAGE: pinglass-fcgi --socket PATH [--workers N] [--max-requests N] [--request-timeout DURATION]
+                         [--read-timeout DURATION] [--stop-timeout DURATION] [--socket-mode OCTAL]
+                         [--env-file PATH]
 
     Serves the PinGlass HTTP API over FastCGI on a unix socket, for nginx (fastcgi_pass).
     A master process forks N workers, respawns any that die, and reacts to signals:
@@ -25,12 +26,17 @@ let usage = """
       --workers N              worker processes (default 4; about 11 MB and one database
                                connection each)
       --max-requests N         recycle a worker after N requests (default 0 = never)
-      --request-timeout S      end a worker whose request runs longer than S seconds (default 60)
-      --stop-timeout S         graceful stop waits S seconds before killing (default 30)
+      --request-timeout T      end a worker whose request runs longer than T (default 60s; 0 = no
+                               limit), counted once the request has been read
+      --read-timeout T         cut a connection that has not sent its whole request (params and
+                               body) T after it was accepted (default 10s); one that sends
+                               nothing at all is closed after 0.25s
+      --stop-timeout T         graceful stop waits T before killing (default 30s)
       --socket-mode OCTAL      permissions of the socket file (default 0660; nginx must connect)
       --env-file PATH          configuration file (default $PINGLASS_ENV_FILE or /etc/pinglass/pinglass.env)
       -h, --help               show this help
 
+    Times are durations in whole seconds: 90s, 2m, 1h (a plain number is seconds).
     Configuration comes from the environment and the env file; see README.md.
     """
 

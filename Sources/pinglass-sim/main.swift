@@ -10,7 +10,7 @@ import PinGlass
 
 let usage = """
     USAGE: pinglass-sim --socket PATH [--workers N] [--socket-mode OCTAL] (and pinglass-fcgi's pool options)
-           pinglass-sim --deliver-every SECONDS
+           pinglass-sim --deliver-every DURATION
 
     The PinGlass provider simulator. It answers T-Bank's API (/v2/Init, GetState, Confirm,
     Cancel) with the bank's envelope, error codes and Token checks, serves a payment page at
@@ -35,8 +35,8 @@ let usage = """
     start with KIE_API_URL when that is a loopback address, else with SIM_PUBLIC_URL/kie. As
     Telegram it accepts only TELEGRAM_BOT_TOKEN (any token when unset; a wrong one gets 401).
 
-    --deliver-every S   instead of serving, re-send due notifications every S seconds (a helper
-                        loop for `make run`).
+    --deliver-every T   instead of serving, re-send due notifications every T (2s, 500ms; a
+                        plain number is seconds), a helper loop for `make run`.
     """
 
 let options = CommandLineOptions(program: "pinglass-sim", usage: usage, extra: ["--deliver-every"])
@@ -71,7 +71,7 @@ do {
 } catch { options.fail("database: \(error)") }
 
 if let every = options["--deliver-every"] {
-    guard let seconds = Double(every), seconds > 0 else { options.fail("--deliver-every needs a positive number of seconds") }
+    guard let seconds = CommandLineOptions.duration(every), seconds > 0 else { options.fail("--deliver-every needs a positive duration, like 2s") }
     let app = SimApp(database: Database(url: config.migrationDatabaseURL, applicationName: "pinglass-sim"), terminals: terminals, publicURL: publicURL)
     while true {
         if let db = try? app.database.connection() {

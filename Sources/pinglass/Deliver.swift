@@ -41,23 +41,23 @@ struct Deliver: ParsableCommand {
     var globalRate: Int = DelivererDefaults.globalPerSecond
 
     @Option(parsing: .unconditional,
-            help: """
-                Seconds a claimed row stays this process's, renewed right before each Telegram call (at least \
-                \(DelivererDefaults.minimumLeaseSeconds): twice the \(Int(DelivererDefaults.telegramTimeout)) s a call may take, plus a \
+            help: ArgumentHelp("""
+                How long a claimed row stays this process's, renewed right before each Telegram call (at least \
+                \(DelivererDefaults.minimumLeaseSeconds)s: twice the \(Int(DelivererDefaults.telegramTimeout))s a call may take, plus a \
                 margin, so no call outlives it).
-                """)
-    var lease: Int = DelivererDefaults.leaseSeconds
+                """, valueName: "duration"))
+    var lease = Duration(seconds: Double(DelivererDefaults.leaseSeconds))
 
-    @Option(parsing: .unconditional, help: "Seconds the photo links given to Telegram stay valid.")
-    var mediaLinkTtl: Int = DelivererDefaults.mediaLinkSeconds
+    @Option(parsing: .unconditional, help: ArgumentHelp("How long the photo links given to Telegram stay valid.", valueName: "duration"))
+    var mediaLinkTtl = Duration(seconds: Double(DelivererDefaults.mediaLinkSeconds))
 
     var config: Deliverer.Config {
         var config = Deliverer.Config()
         config.batchSize = batchSize
         config.chatIntervalSeconds = chatInterval.seconds
         config.globalPerSecond = globalRate
-        config.leaseSeconds = lease
-        config.mediaLinkSeconds = mediaLinkTtl
+        config.leaseSeconds = lease.wholeSeconds
+        config.mediaLinkSeconds = mediaLinkTtl.wholeSeconds
         return config
     }
 

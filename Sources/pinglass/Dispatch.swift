@@ -23,14 +23,14 @@ struct Dispatch: ParsableCommand {
     @Option(parsing: .unconditional, help: "Transient submit failures retried this many times, then the task fails.")
     var maxAttempts: Int = DispatcherDefaults.maxAttempts
 
-    @Option(parsing: .unconditional, help: "Seconds the reference-photo links given to Kie stay valid (at least 3600).")
-    var referenceLinkTtl: Int = DispatcherDefaults.referenceLinkSeconds
+    @Option(parsing: .unconditional, help: ArgumentHelp("How long the reference-photo links given to Kie stay valid (at least 1h).", valueName: "duration"))
+    var referenceLinkTtl = Duration(seconds: Double(DispatcherDefaults.referenceLinkSeconds))
 
     var config: Dispatcher.Config {
         var config = Dispatcher.Config()
         config.batchSize = batchSize
         config.maxAttempts = maxAttempts
-        config.referenceLinkSeconds = referenceLinkTtl
+        config.referenceLinkSeconds = referenceLinkTtl.wholeSeconds
         return config
     }
 

@@ -63,20 +63,26 @@ struct DutyOptions: ParsableArguments {
     }
 }
 
-/// `55s`, `2m`, `500ms`, `1h`, `30d`, or plain seconds; shown the same way in `--help` (`10s`).
+/// `55s`, `2m`, `500ms`, `1h`, `30d`, or plain seconds (the form older scripts use); shown the
+/// same way in `--help` (`10s`). Every option of a duty that is a time is one of these.
 struct Duration: ExpressibleByArgument, CustomStringConvertible {
     let seconds: Double
     init(seconds: Double) { self.seconds = seconds }
     init?(argument: String) {
         let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600), ("d", 86_400)]
-        for (suffix, factor) in units where argument.hasSuffix(suffix) {
-            guard let v = Double(argument.dropLast(suffix.count)), v >= 0 else { return nil }
-            seconds = v * factor
-            return
+        var number = Substring(argument), factor = 1.0
+        if let (suffix, f) = units.first(where: { argument.hasSuffix($0.0) }) {
+            number = argument.dropLast(suffix.count)
+            factor = f
         }
-        guard let v = Double(argument), v >= 0 else { return nil }
-        seconds = v
+        // Finite and below ten years, so that `wholeSeconds` always fits an Int.
+        guard let v = Double(number), v >= 0, v * factor < Self.longest else { return nil }
+        seconds = v * factor
     }
+    static let longest = 10 * 365 * 86_400.0
+
+    /// For the settings kept in whole seconds (a fraction is dropped: `1.5s` is 1).
+    var wholeSeconds: Int { Int(seconds) }
 
     var description: String {
         func whole(_ v: Double) -> String? { v == v.rounded() ? String(Int(v)) : nil }

@@ -24,25 +24,25 @@ struct PollKie: ParsableCommand {
     @Option(parsing: .unconditional, help: "Tasks claimed per round.")
     var batchSize: Int = KiePollerDefaults.batchSize
 
-    @Option(parsing: .unconditional, help: "Seconds until a task that is not finished is polled again.")
-    var pollInterval: Int = KiePollerDefaults.pollIntervalSeconds
+    @Option(parsing: .unconditional, help: ArgumentHelp("Time until a task that is not finished is polled again.", valueName: "duration"))
+    var pollInterval = Duration(seconds: Double(KiePollerDefaults.pollIntervalSeconds))
 
-    @Option(parsing: .unconditional, help: "Seconds after submission a task without a recorded deadline fails.")
-    var taskDeadline: Int = KiePollerDefaults.taskDeadlineSeconds
+    @Option(parsing: .unconditional, help: ArgumentHelp("How long after submission a task without a recorded deadline fails.", valueName: "duration"))
+    var taskDeadline = Duration(seconds: Double(KiePollerDefaults.taskDeadlineSeconds))
 
     @Option(parsing: .unconditional, help: "Largest result image accepted, in bytes.")
     var maxDownloadBytes: Int = KiePollerDefaults.maxDownloadBytes
 
-    @Option(parsing: .unconditional, help: "Seconds one result download may take.")
-    var downloadTimeout: Double = KiePollerDefaults.downloadTimeout
+    @Option(parsing: .unconditional, help: ArgumentHelp("How long one result download may take.", valueName: "duration"))
+    var downloadTimeout = Duration(seconds: KiePollerDefaults.downloadTimeout)
 
     var config: KiePoller.Config {
         var config = KiePoller.Config()
         config.batchSize = batchSize
-        config.pollIntervalSeconds = pollInterval
-        config.taskDeadlineSeconds = taskDeadline
+        config.pollIntervalSeconds = pollInterval.wholeSeconds
+        config.taskDeadlineSeconds = taskDeadline.wholeSeconds
         config.maxDownloadBytes = maxDownloadBytes
-        config.downloadTimeout = downloadTimeout
+        config.downloadTimeout = downloadTimeout.seconds
         return config
     }
 

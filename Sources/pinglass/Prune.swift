@@ -39,11 +39,11 @@ struct Prune: ParsableCommand {
 
     var config: Pruner.Config {
         var config = Pruner.Config()
-        config.deliverySeconds = Int(deliveries.seconds)
-        config.webhookLogSeconds = Int(webhookLogs.seconds)
-        config.rateEventSeconds = Int(rateEvents.seconds)
-        config.workerHostSeconds = Int(workerHosts.seconds)
-        config.serverErrorSeconds = Int(serverErrors.seconds)
+        config.deliverySeconds = deliveries.wholeSeconds
+        config.webhookLogSeconds = webhookLogs.wholeSeconds
+        config.rateEventSeconds = rateEvents.wholeSeconds
+        config.workerHostSeconds = workerHosts.wholeSeconds
+        config.serverErrorSeconds = serverErrors.wholeSeconds
         config.batchSize = batchSize
         return config
     }

@@ -19,15 +19,15 @@ struct Reconcile: ParsableCommand {
     @OptionGroup var global: GlobalOptions
     @OptionGroup var loop: DutyOptions
 
-    @Option(parsing: .unconditional, help: "Check payments waiting longer than this many seconds.")
-    var pendingAfter: Int = ReconcilerDefaults.pendingAfterSeconds
+    @Option(parsing: .unconditional, help: ArgumentHelp("Check payments waiting longer than this.", valueName: "duration"))
+    var pendingAfter = Duration(seconds: Double(ReconcilerDefaults.pendingAfterSeconds))
 
     @Option(parsing: .unconditional, help: "At most this many payments asked about per step and pass.")
     var batchSize: Int = ReconcilerDefaults.batchSize
 
     var config: Reconciler.Config {
         var config = Reconciler.Config()
-        config.pendingAfterSeconds = pendingAfter
+        config.pendingAfterSeconds = pendingAfter.wholeSeconds
         config.batchSize = batchSize
         return config
     }

@@ -63,7 +63,7 @@ struct Refund: ParsableCommand {
         var config = RefundSender.Config()
         config.batchSize = batchSize
         config.timeout = timeout.seconds
-        config.leaseSeconds = Int(lease.seconds)
+        config.leaseSeconds = lease.wholeSeconds
         config.retryBaseSeconds = retryBase.seconds
         config.retryCapSeconds = retryCap.seconds
         config.alertAfterAttempts = alertAfterAttempts

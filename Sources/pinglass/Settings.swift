@@ -6,9 +6,18 @@ import Glibc
 
 struct Settings: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Show or change settings kept in the database.",
+        abstract: "Show the settings kept in the database (change one with its subcommand).",
         subcommands: [TBankMode.self]
     )
+
+    @OptionGroup var global: GlobalOptions
+
+    /// Every setting, one `name: value` line each (the names of the subcommands that change them).
+    func run() throws {
+        let config = try global.loadConfig()
+        let db = try Database.forCLI(config).connection()
+        print("tbank-mode: \(try PaymentSettings.terminalMode(db).rawValue)")
+    }
 
     struct TBankMode: ParsableCommand {
         static let configuration = CommandConfiguration(

@@ -57,12 +57,12 @@ struct Sweep: ParsableCommand {
         var config = Sweeper.Config()
         config.batchSize = batchSize
         config.maxAttempts = maxAttempts
-        config.deadlineGraceSeconds = Int(deadlineGrace.seconds)
-        config.taskDeadlineSeconds = Int(taskDeadline.seconds)
-        config.workerSilenceSeconds = Int(workerSilence.seconds)
-        config.queueAlertSeconds = Int(queueAlert.seconds)
+        config.deadlineGraceSeconds = deadlineGrace.wholeSeconds
+        config.taskDeadlineSeconds = taskDeadline.wholeSeconds
+        config.workerSilenceSeconds = workerSilence.wholeSeconds
+        config.queueAlertSeconds = queueAlert.wholeSeconds
         config.serverErrorAlertCount = serverErrorAlert
-        config.serverErrorWindowSeconds = Int(serverErrorWindow.seconds)
+        config.serverErrorWindowSeconds = serverErrorWindow.wholeSeconds
         return config
     }
 

@@ -77,10 +77,11 @@ extension PoolTests {
         XCTAssertNil(report.violation(workers: workers), "fewer than N-1 serving, or two leaving at once")
     }
 
-    /// A worker that has accepted a connection but not yet read the request's records when it
-    /// is asked to stop (reload or pool stop) still answers that request. Before, the stop
-    /// signal interrupted libfcgi's wait for the records and it closed the connection
-    /// (nginx then answers 502).
+    /// A worker that has accepted a connection but not yet read all of the request's records
+    /// when it is asked to stop (reload or pool stop) still answers that request. Before, the
+    /// stop signal interrupted libfcgi's wait for the records and it closed the connection
+    /// (nginx then answers 502). The connection sends its first record at once (one that sends
+    /// nothing at all is closed after a quarter of a second; see PoolReadTimeoutTests).
     func testStopSignalAfterAcceptDoesNotDropTheRequest() throws {
         for (name, signal) in [("SIGHUP", SIGHUP), ("SIGTERM", SIGTERM)] {
             let stack = try Stack(database: db, workers: 1)
@@ -88,12 +89,15 @@ extension PoolTests {
             let worker = try XCTUnwrap(stack.workerPIDs().first)
             let sockets = PoolWatcher.openSockets(worker)
             let connection = try FastCGIConnection(socketPath: stack.socket)
+            try connection.sendBegin()
             try Subprocess.waitUntil("\(name): the worker accepted the connection") { PoolWatcher.openSockets(worker) > sockets }
             kill(stack.masterPID, signal)
             try Subprocess.waitUntil("\(name): the stop reached the worker") {
                 PoolWatcher.state(of: worker) != .serving || connection.isClosedByPeer()
             }
-            let answer = try connection.request(params: FastCGIConnection.params("GET", "/api/pricing"))
+            try connection.sendParams(FastCGIConnection.params("GET", "/api/pricing"))
+            try connection.sendStdin([])
+            let answer = try connection.readAnswer()
             XCTAssertEqual(answer.status, 200, name)
             try Subprocess.waitUntil("\(name): then the worker leaves") { !Subprocess.isAlive(worker) }
         }
