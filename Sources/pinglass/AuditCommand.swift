@@ -11,7 +11,9 @@ struct AuditCommand: ParsableCommand {
             money given back is marked so, a finished job with missing photos has its refund row and one with photos its \
             delivery rows (jobs finished in the last \(PrunerDefaults.minimumDeliveryDays) days: prune deletes older ones), counts match tasks and photos, every succeeded task has its photo, no job \
             is left unfinished after its tasks ended, and no lease expired long ago is left behind. \
-            Prints each broken rule with the ids (at most 1000 per rule). \
+            Prints each broken rule with the ids (at most 1000 per rule). Its heartbeat (worker_runs, \
+            duty audit: ok when nothing was broken) shows in /api/health; the sweep alerts when no audit \
+            passed for over two hours. \
             Cron: 17 * * * * pinglass audit
             """
     )
@@ -20,11 +22,29 @@ struct AuditCommand: ParsableCommand {
 
     func run() throws {
         let config = try global.loadConfig()
-        let violations = try InvariantAudit.run(Database.forCLI(config).connection())
+        let db = try Database.forCLI(config).connection()
+        let host = System.hostname()
+        heartbeat { try WorkerRuns.started(db, duty: .audit, host: host) }
+        let violations: [InvariantAudit.Violation]
+        do {
+            violations = try InvariantAudit.run(db)
+        } catch {
+            heartbeat { try WorkerRuns.finished(db, duty: .audit, host: host, ok: false, summary: ["error": .string(String("\(error)".prefix(500)))]) }
+            throw error
+        }
         for v in violations {
             print("VIOLATION  \(v.rule): \(v.ids.map(String.init).joined(separator: ", "))")
         }
         print("\(InvariantAudit.ruleCount) invariants checked, \(violations.count) violated")
+        heartbeat {
+            try WorkerRuns.finished(db, duty: .audit, host: host, ok: violations.isEmpty,
+                                    summary: ["violations": .int(violations.count), "rules": .array(violations.map { .string($0.rule) })])
+        }
         if !violations.isEmpty { throw ExitCode(1) }
+    }
+
+    /// The heartbeat never decides the audit's outcome; a failure to write it is said on stderr.
+    func heartbeat(_ write: () throws -> Void) {
+        do { try write() } catch { FileHandleStderr.write("pinglass audit: heartbeat not recorded: \(error)\n") }
     }
 }

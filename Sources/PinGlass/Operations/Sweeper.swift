@@ -155,7 +155,9 @@ public struct Sweeper: Duty {
         for step in leaseSteps {
             guard try batches(step) else { report.stoppedAtDeadline = true; return report }
         }
-        let alerts = try SweepAlerts(config: config, adminChatID: deps.config.adminTelegramChatID).raise(db)
+        var sweepAlerts = SweepAlerts(config: config, adminChatID: deps.config.adminTelegramChatID)
+        sweepAlerts.publicInstall = deps.config.isPublicInstall
+        let alerts = try sweepAlerts.raise(db)
         report.alerts = alerts.found
         report.alertsQueued = alerts.queued
         return report
@@ -185,6 +187,8 @@ public enum SweeperDefaults {
     public static let workerSilenceSeconds = 5 * 60
     /// `prune` runs once a day: silent for a day and two hours before it is alerted.
     public static let dailySilenceSeconds = 26 * 3600
+    /// `audit` runs hourly: silent for two hours and ten minutes before it is alerted.
+    public static let hourlySilenceSeconds = 2 * 3600 + 600
     public static let queueAlertSeconds = 10 * 60
     /// A refund still `requested` this long after it was created counts as money owed
     /// (`refunds-owed`), like a failed one.
