@@ -141,6 +141,15 @@ final class EdgeRefusalTests: XCTestCase {
         let health = try JSON.parse(try InProcessApp(database: db).get("/api/health").body)
         XCTAssertEqual(health["checks"]?["workers"]?["audit"]?["ok"], true)
         XCTAssertNotNil(health["checks"]?["workers"]?["audit"]?["lastRunAt"]?.stringValue)
+
+        // Hourly: silent only once no audit passed for over two hours (not after 5 minutes).
+        let c = try db.connect()
+        func silent(hoursAgo: Int) throws -> Bool {
+            try c.execute("UPDATE worker_runs SET finished_at = now() - make_interval(hours => $1) WHERE name = 'audit'", [hoursAgo])
+            return try SweepAlerts(config: .init(), adminChatID: nil).conditions(c).contains { $0.key == "worker-silent:audit" }
+        }
+        XCTAssertFalse(try silent(hoursAgo: 1))
+        XCTAssertTrue(try silent(hoursAgo: 3))
     }
 
     /// The simulator starts only when our address and every provider's are loopback; the
