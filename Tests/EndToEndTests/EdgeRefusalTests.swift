@@ -54,8 +54,10 @@ final class EdgeRefusalTests: XCTestCase {
                      "/api/payment/./webhook", "/api/payment/x/../webhook", "/api/%70ayment/webhook"] {
             XCTAssertEqual(try curl(base + path, method: "POST", body: "{}", from: stranger).status, "403", path)
         }
+        // nginx refuses a NUL outright (it would end the path in a C string further on).
+        XCTAssertEqual(try curl(base + "/api/payment/webhook%00", method: "POST", body: "{}", from: stranger).status, "400")
         for path in ["/api/payment/webhook/", "/api/payment/webhook%2F", "/api/payment/webhook/.", "/api/payment/webhook//",
-                     "/api/payment/%77ebhook/"] {
+                     "/api/payment/%77ebhook/", "/api/payment/webhook%20", "/api/payment/webhook;x", "/api/payment/WEBHOOK"] {
             let r = try curl(base + path, method: "POST", body: "{}", from: stranger)
             XCTAssertEqual(r.status, "404", path)
             XCTAssertTrue(r.body.contains("NOT_FOUND"), "\(path): \(r.body)")

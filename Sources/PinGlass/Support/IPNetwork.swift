@@ -12,7 +12,7 @@ import Glibc
 /// IPNetwork.isLoopback("::1")                      // true
 /// IPNetwork.isLoopback("::ffff:127.0.0.1")          // true (IPv4-mapped)
 /// ```
-public struct IPNetwork: Sendable, Equatable, CustomStringConvertible {
+public struct IPNetwork: Sendable, Equatable {
     /// 4 bytes (IPv4) or 16 (IPv6), host bits cleared.
     public let bytes: [UInt8]
     public let prefixLength: Int
@@ -43,12 +43,6 @@ public struct IPNetwork: Sendable, Equatable, CustomStringConvertible {
     }
 
     static let loopback = [IPNetwork("127.0.0.0/8")!, IPNetwork("::1/128")!]
-
-    public var description: String {
-        var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
-        _ = bytes.withUnsafeBytes { inet_ntop(bytes.count == 4 ? AF_INET : AF_INET6, $0.baseAddress, &text, socklen_t(text.count)) }
-        return String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) + "/\(prefixLength)"
-    }
 
     /// The 4 or 16 bytes of a textual address; nil when it is not one.
     static func parse(_ text: String) -> [UInt8]? {
