@@ -13,7 +13,8 @@ bench_setup bench-gen
 export PINGLASS_ENV_FILE=/dev/null PINGLASS_MIGRATIONS_DIR=$ROOT/migrations LOG_LEVEL=warning LOG_FORMAT=text
 export PUBLIC_BASE_URL=http://127.0.0.1:$PORT TBANK_API_URL=http://127.0.0.1:$SIM_PORT/v2
 export TBANK_TEST_TERMINAL_KEY=BenchTerminal TBANK_TEST_PASSWORD=bench-terminal-password TELEGRAM_BOT_TOKEN=7000000001:bench
-export KIE_API_URL=http://127.0.0.1:$SIM_PORT/kie KIE_API_KEY=bench-kie-key KIE_RESULT_HOSTS=127.0.0.1
+export KIE_API_URL=http://127.0.0.1:$SIM_PORT/kie KIE_API_KEY=bench-kie-key KIE_RESULT_HOSTS=127.0.0.1 KIE_WEBHOOK_HMAC_KEY=bench-kie-webhook-key
+export TELEGRAM_API_URL=http://127.0.0.1:$SIM_PORT/telegram
 export STORAGE=fs STORAGE_DIR=$B/media PUBLIC_MEDIA_URL=http://127.0.0.1:$PORT/media MEDIA_KEY_SECRET=bench-media-key-secret-0123456789
 "$BIN/pinglass" migrate >/dev/null
 

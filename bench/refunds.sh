@@ -17,6 +17,8 @@ bench_setup bench-refunds
 export PINGLASS_ENV_FILE=/dev/null PINGLASS_MIGRATIONS_DIR=$ROOT/migrations LOG_LEVEL=warning LOG_FORMAT=text
 export PUBLIC_BASE_URL=http://127.0.0.1:$PORT TBANK_API_URL=http://127.0.0.1:$SIM_PORT/v2
 export TBANK_TEST_TERMINAL_KEY=BenchTerminal TBANK_TEST_PASSWORD=bench-terminal-password TELEGRAM_BOT_TOKEN=7000000001:bench
+# The simulator starts only when every provider it plays is on loopback.
+export KIE_API_URL=http://127.0.0.1:$SIM_PORT/kie TELEGRAM_API_URL=http://127.0.0.1:$SIM_PORT/telegram
 export STORAGE=fs STORAGE_DIR=$B/media MEDIA_KEY_SECRET=bench-media-key-secret-0123456789
 "$BIN/pinglass" migrate >/dev/null
 

@@ -50,6 +50,8 @@ TBANK_TEST_PASSWORD=sim-demo-password
 KIE_API_URL=http://127.0.0.1:$SIM_PORT/kie
 KIE_API_KEY=sim-kie-key
 KIE_RESULT_HOSTS=127.0.0.1
+# Kie's callbacks are signed with it (the simulator signs them too); without it /api/kie/callback is a 404.
+KIE_WEBHOOK_HMAC_KEY=sim-kie-webhook-key
 TELEGRAM_API_URL=http://127.0.0.1:$SIM_PORT/telegram
 TELEGRAM_BOT_TOKEN=123456:sim-bot-token
 # Operator alerts go to this simulated chat (see the simulator's Telegram inbox).

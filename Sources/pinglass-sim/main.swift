@@ -29,8 +29,9 @@ let usage = """
     Its state lives in schema "sim" of MIGRATION_DATABASE_URL (else DATABASE_URL), the schema
     owner's connection, since it creates its own tables. It acts as the bank for the terminals in
     TBANK_TEST_TERMINAL_KEY/PASSWORD and TBANK_TERMINAL_KEY/PASSWORD. SIM_PUBLIC_URL is its own
-    address (default: TBANK_API_URL without /v2). It refuses to start when PUBLIC_BASE_URL is not
-    a loopback address: it never runs next to a production system. As Kie it accepts only
+    address (default: TBANK_API_URL without /v2). It refuses to start unless PUBLIC_BASE_URL,
+    TBANK_API_URL, KIE_API_URL and TELEGRAM_API_URL are all set to loopback addresses (localhost,
+    127.0.0.0/8, [::1]): it never runs next to a production system or real money. As Kie it accepts only
     KIE_API_KEY (any key when unset) and signs callbacks with KIE_WEBHOOK_HMAC_KEY; result URLs
     start with KIE_API_URL when that is a loopback address, else with SIM_PUBLIC_URL/kie. As
     Telegram it accepts only TELEGRAM_BOT_TOKEN (any token when unset; a wrong one gets 401).
@@ -43,8 +44,15 @@ let options = CommandLineOptions(program: "pinglass-sim", usage: usage, extra: [
 
 let config: Config
 do { config = try Config.load(environment: System.environment(), envFile: nil) } catch { options.fail("configuration: \(error)") }
-if let base = config.publicBaseURL, HTTPURL(base)?.isLoopback != true {
-    options.fail("PUBLIC_BASE_URL is not a loopback address: the simulator only runs beside a local or test system")
+// Our own address and every provider's must stay on this machine: the simulator plays the
+// bank, Kie and Telegram for a local system only, and would otherwise stand beside real
+// money (a real bank's notifications, real customers, payments its fake bank "confirms").
+for (name, url) in [("PUBLIC_BASE_URL", config.publicBaseURL), ("TBANK_API_URL", config.tbankAPIURL),
+                    ("KIE_API_URL", config.kieAPIURL), ("TELEGRAM_API_URL", config.telegramAPIURL)] {
+    guard let url else { options.fail("\(name) is not set: the simulator only runs beside a local or test system (set it to a loopback URL)") }
+    guard HTTPURL(url)?.isLoopback == true else {
+        options.fail("\(name) is not a loopback address (unset, it is the real provider's): the simulator only runs beside a local or test system")
+    }
 }
 PinGlassLog.bootstrap(format: config.logFormat, level: config.logLevel)
 HTTPClient.globalInit()

@@ -12,7 +12,9 @@ struct AuditCommand: ParsableCommand {
             delivery rows (jobs finished in the last \(PrunerDefaults.minimumDeliveryDays) days: prune deletes older ones), counts match tasks and photos, every succeeded task has its photo, no job \
             is left unfinished after its tasks ended, and no lease expired long ago is left behind. \
             Prints each broken rule with the ids (at most 1000 per rule), alerts the admin chat \
-            (ADMIN_TELEGRAM_CHAT_ID, once per rule and hour; its only write) and exits 1. \
+            (ADMIN_TELEGRAM_CHAT_ID, once per rule and hour) and exits 1. Its heartbeat (worker_runs, \
+            duty audit: ok when nothing was broken) shows in /api/health; the sweep alerts when no audit \
+            passed for over two hours. \
             Cron (cron.d/pinglass) sends the report both to syslog and to cron's mail and keeps the exit code: \
             17 * * * * pinglass audit
             """
@@ -23,11 +25,23 @@ struct AuditCommand: ParsableCommand {
     func run() throws {
         let config = try global.loadConfig()
         let db = try Database.forCLI(config).connection()
-        let violations = try InvariantAudit.run(db)
+        let host = System.hostname()
+        heartbeat { try WorkerRuns.started(db, duty: .audit, host: host) }
+        let violations: [InvariantAudit.Violation]
+        do {
+            violations = try InvariantAudit.run(db)
+        } catch {
+            heartbeat { try WorkerRuns.finished(db, duty: .audit, host: host, ok: false, summary: ["error": .string(String("\(error)".prefix(500)))]) }
+            throw error
+        }
         for v in violations {
             print("VIOLATION  \(v.rule): \(v.ids.map(String.init).joined(separator: ", "))")
         }
         print("\(InvariantAudit.ruleCount) invariants checked, \(violations.count) violated")
+        heartbeat {
+            try WorkerRuns.finished(db, duty: .audit, host: host, ok: violations.isEmpty,
+                                    summary: ["violations": .int(violations.count), "rules": .array(violations.map { .string($0.rule) })])
+        }
         guard !violations.isEmpty else { return }
         do {
             let raised = try InvariantAudit.alert(db, chatID: config.adminTelegramChatID, violations: violations)
@@ -37,5 +51,10 @@ struct AuditCommand: ParsableCommand {
             print("the alert could not be queued: \(error)")
         }
         throw ExitCode(1)
+    }
+
+    /// The heartbeat never decides the audit's outcome; a failure to write it is said on stderr.
+    func heartbeat(_ write: () throws -> Void) {
+        do { try write() } catch { FileHandleStderr.write("pinglass audit: heartbeat not recorded: \(error)\n") }
     }
 }

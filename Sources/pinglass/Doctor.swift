@@ -36,6 +36,8 @@ struct Doctor: ParsableCommand {
         configured(config.kieAPIKey != nil, "KIE_API_KEY set", missing: "KIE_API_KEY not set: generation cannot be dispatched")
         configured(!config.kieResultHosts.isEmpty, "KIE_RESULT_HOSTS set (\(config.kieResultHosts.joined(separator: ", ")))",
                    missing: "KIE_RESULT_HOSTS not set: poll-kie refuses to run (Kie's result images could not be downloaded)")
+        configured(config.kieWebhookHMACKey != nil, "KIE_WEBHOOK_HMAC_KEY set (Kie's callbacks are checked)",
+                   missing: "KIE_WEBHOOK_HMAC_KEY not set: /api/kie/callback answers 404 and Kie gets no callback URL (results found by polling only)")
         configured(config.telegramBotToken != nil, "TELEGRAM_BOT_TOKEN set",
                    missing: "TELEGRAM_BOT_TOKEN not set: users cannot sign in, nothing can be delivered")
         configured(config.adminTelegramChatID != nil, "ADMIN_TELEGRAM_CHAT_ID set (alerts go there)",
@@ -58,6 +60,10 @@ struct Doctor: ParsableCommand {
             if pending == 0 {
                 let mode = try PaymentSettings.terminalMode(db)
                 report(config.terminal(for: mode) != nil, "T-Bank mode '\(mode.rawValue)' has credentials")
+                if mode == .test && config.isPublicInstall {
+                    report(false, "T-Bank mode 'test' on a public PUBLIC_BASE_URL: test payments buy nothing here except for "
+                        + "TEST_TELEGRAM_IDS (pinglass settings tbank-mode production to go live)", warnOnly: true)
+                }
             }
         } catch {
             report(false, "database: \(error)")

@@ -16,9 +16,10 @@ struct Sweep: ParsableCommand {
             deliveries whose send lease ran out are pending again; refunds whose lease ran out are due \
             again (still requested: the refund duty asks the bank before sending again). \
             Alerts (to ADMIN_TELEGRAM_CHAT_ID through the delivery queue, at most once per alert an hour; \
-            logged always): a duty with no successful pass for --worker-silence (prune: 26 h), due work \
+            logged always): a duty with no successful pass for --worker-silence (prune: 26 h, audit: 2 h 10 min), due work \
             older than --queue-alert, refunds owed (failed, or requested for over a day; hourly until \
-            none is left), at least --5xx-alert server errors within --5xx-window. \
+            none is left), T-Bank test mode on a public PUBLIC_BASE_URL (hourly while it lasts), at least \
+            --5xx-alert server errors within --5xx-window. \
             Safe to run on several machines at once. \
             Cron: * * * * * pinglass sweep
             """

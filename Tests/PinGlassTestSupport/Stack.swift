@@ -46,8 +46,11 @@ public final class Stack: @unchecked Sendable {
         e["PINGLASS_MIGRATIONS_DIR"] = try TestDatabase.migrationsDir()
         e["PINGLASS_ENV_FILE"] = dir + "/empty.env"
         _ = FileManager.default.createFile(atPath: dir + "/empty.env", contents: Data())
-        // Telegram is always the simulator's (started or not): a test never reaches the real
-        // Bot API, whatever the developer's environment holds.
+        // Every provider is the simulator's (started or not) unless a test names another: a
+        // test never reaches the real bank, Kie or Bot API, whatever the developer's
+        // environment holds (and the simulator refuses to start beside a real one).
+        e["TBANK_API_URL"] = "http://127.0.0.1:\(self.simPort)/v2"
+        e["KIE_API_URL"] = "http://127.0.0.1:\(self.simPort)/kie"
         e["TELEGRAM_API_URL"] = "http://127.0.0.1:\(self.simPort)/telegram"
         e["TELEGRAM_BOT_TOKEN"] = Fixtures.botToken
         e.merge(env) { $1 }

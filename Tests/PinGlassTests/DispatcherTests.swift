@@ -16,9 +16,11 @@ final class DispatcherTests: XCTestCase {
     }
     override func tearDown() { db?.drop() }
 
-    func deps(_ kie: FakeKie, rateLimit: Int = 20) throws -> Dependencies {
-        let config = try db.config(["KIE_RATE_LIMIT": String(rateLimit), "MEDIA_KEY_SECRET": GenerationFixtures.mediaSecret,
-                                    "PUBLIC_BASE_URL": "https://pinglass.example"])
+    func deps(_ kie: FakeKie, rateLimit: Int = 20, webhookKey: String? = "dispatcher-webhook-key") throws -> Dependencies {
+        var env = ["KIE_RATE_LIMIT": String(rateLimit), "MEDIA_KEY_SECRET": GenerationFixtures.mediaSecret,
+                   "PUBLIC_BASE_URL": "https://pinglass.example"]
+        env["KIE_WEBHOOK_HMAC_KEY"] = webhookKey
+        let config = try db.config(env)
         let d = Dependencies(config: config, database: Database(url: config.databaseURL, applicationName: "test"))
         d.kie = kie
         return d
@@ -84,6 +86,17 @@ final class DispatcherTests: XCTestCase {
 
     /// Two dispatchers at once share one sliding budget: together never more than the limit
     /// inside a window, and each call is made once.
+    /// Without KIE_WEBHOOK_HMAC_KEY the callback endpoint answers 404, so Kie is given no
+    /// callback URL to call in vain.
+    func testNoCallbackURLWithoutTheWebhookKey() throws {
+        try job(31_101, photos: 1)
+        let kie = FakeKie()
+        let d = try deps(kie, webhookKey: nil)
+        XCTAssertEqual(try Dispatcher(deps: d).runOnce(now: d.clock(), deadline: d.clock() + 0.5).submitted, 1)
+        let request = try XCTUnwrap(kie.created.first)
+        XCTAssertNil(request.callbackURL)
+    }
+
     func testTwoDispatchersShareOneBudget() throws {
         try job(32_001, photos: 23)
         try job(32_002, photos: 23)

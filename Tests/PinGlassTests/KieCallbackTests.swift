@@ -1,5 +1,6 @@
 import Foundation
 import HTTPCore
+import Logging
 import PinGlassTestSupport
 import Postgres
 import XCTest
@@ -104,10 +105,27 @@ final class KieCallbackTests: XCTestCase {
         XCTAssertEqual(try c.query("SELECT count(*)::int AS n FROM generation_tasks WHERE run_at <= now()")[0].int("n"), 1)
     }
 
-    func testWithoutAKeyNoSignatureIsAsked() throws {
-        app = try InProcessApp(database: db, now: Self.now)
-        XCTAssertEqual(callback(job.tasks[1].kieID, timestamp: nil).status, 200)
-        XCTAssertTrue(try isDue(job.tasks[1].id))
+    /// Without KIE_WEBHOOK_HMAC_KEY the endpoint does not exist: 404 like an unknown path,
+    /// whatever is sent (signed or not, JSON or not), nothing stored, nothing logged.
+    func testWithoutAKeyTheEndpointAnswers404AndLogsNothing() throws {
+        let lines = Locked([String]())
+        let keyless = try InProcessApp(database: db, now: Self.now)
+        app = keyless
+        let logged = App(deps: keyless.deps, log: Logger(label: "http") { _ in
+            PinGlassLogHandler(component: "http", json: true, level: .trace, output: { line in lines.mutate { $0.append(line) } })
+        })
+        let task = job.tasks[1]
+        let signed = callback(task.kieID)
+        XCTAssertEqual(signed.status, 404, signed.bodyText)
+        XCTAssertEqual(try JSON.parse(signed.body)["error"]?["code"]?.stringValue, "NOT_FOUND")
+        for body in [#"{"data":{"taskId":"\#(task.kieID)","state":"success"}}"#, "not json", ""] {
+            let r = logged.handle(Request(method: "POST", path: "/api/kie/callback", headers: ["Content-Type": "application/json"],
+                                          body: Array(body.utf8)))
+            XCTAssertEqual(r.status, 404, body)
+        }
+        XCTAssertFalse(try isDue(task.id))
+        XCTAssertEqual(try outcomes(), [], "no webhook_logs row")
+        XCTAssertEqual(lines.value, [], "no log line")
     }
 
     func testMalformedCallbacksAre400AndAnswersMatchTheDocument() throws {

@@ -81,6 +81,9 @@ public struct Config: Sendable {
     /// `TEST_TELEGRAM_IDS`: Telegram ids whose test-terminal payments stay usable while the
     /// production terminal is in force (staff checking a live system).
     public var testTelegramIDs: Set<Int64>
+    /// `HEALTH_DETAIL_NETWORKS`: networks (CIDR, IPv4 or IPv6) besides loopback that see
+    /// `/api/health`'s `checks`; everyone else gets the status alone.
+    public var healthDetailNetworks: [IPNetwork]
     /// `MEDIA_KEY_SECRET`: HMAC key for result object names and signed media links
     /// (at least 16 characters; required once generation runs).
     public var mediaKeySecret: String?
@@ -199,8 +202,23 @@ public struct Config: Sendable {
             }
             testTelegramIDs.insert(id)
         }
+        healthDetailNetworks = []
+        for item in (value("HEALTH_DETAIL_NETWORKS") ?? "").split(separator: ",") {
+            guard let net = IPNetwork(String(item).trimmingSpaces()) else {
+                throw ConfigError.invalid("HEALTH_DETAIL_NETWORKS", "must be networks such as 10.20.0.0/16 or 2001:db8::/32 separated by commas")
+            }
+            healthDetailNetworks.append(net)
+        }
         logLevel = try oneOf("LOG_LEVEL", ["trace", "debug", "info", "notice", "warning", "error", "critical"], default: "info")
         logFormat = try oneOf("LOG_FORMAT", ["json", "text"], default: "json")
+    }
+
+    /// `PUBLIC_BASE_URL` is set and not a loopback address: people and banks reach this
+    /// install, so test-terminal money buys nothing here except for `TEST_TELEGRAM_IDS`.
+    /// (Unset, no payment can be created at all.)
+    public var isPublicInstall: Bool {
+        guard let base = publicBaseURL else { return false }
+        return HTTPURL(base)?.isLoopback != true
     }
 
     /// Every configured terminal (a notification names its terminal by key).

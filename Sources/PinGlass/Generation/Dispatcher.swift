@@ -211,9 +211,10 @@ public struct Dispatcher: Duty {
         }
     }
 
+    /// The callback URL only with `KIE_WEBHOOK_HMAC_KEY`: without it the endpoint answers 404.
     func request(_ task: ClaimedTask, _ urls: [String]) -> KieTaskRequest {
-        KieTaskRequest(model: deps.config.kieModel, prompt: task.prompt, imageURLs: urls, aspectRatio: "3:4",
-                       callbackURL: deps.config.publicBaseURL.map { $0 + "/api/kie/callback" })
+        let callback = deps.config.kieWebhookHMACKey == nil ? nil : deps.config.publicBaseURL.map { $0 + "/api/kie/callback" }
+        return KieTaskRequest(model: deps.config.kieModel, prompt: task.prompt, imageURLs: urls, aspectRatio: "3:4", callbackURL: callback)
     }
 
     /// The result of the submit, guarded by the lease: a task the sweeper took back meanwhile

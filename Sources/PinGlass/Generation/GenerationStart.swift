@@ -145,7 +145,7 @@ public struct GenerationStart {
             FROM payments WHERE user_id = $1 AND status = 'succeeded' AND ($2::text IS NULL OR tbank_payment_id = $2)
             """, [userID, bankID])[0]
         if !allowTest && r.requiredInt("test_only") > 0 {
-            return .paymentRequired("test payments cannot be used while the production terminal is in force")
+            return .paymentRequired("test payments cannot be used here (the production terminal is in force, or this is a public install)")
         }
         // Answered as "no usable payment": PAYMENT_REQUIRED (http-api.md), not PAYMENT_CONSUMED.
         if r.requiredInt("refunding") > 0 { return .paymentRequired("this payment is being refunded; it cannot start a generation") }

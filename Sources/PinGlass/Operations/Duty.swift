@@ -77,4 +77,7 @@ public enum DutyName: String, CaseIterable, Sendable {
     case refund
     case reconcile
     case prune
+    /// Hourly `pinglass audit` (not a looping duty): its heartbeat says the invariants were
+    /// checked, `ok` when none was broken.
+    case audit
 }

@@ -6,7 +6,8 @@ import Postgres
 ///
 /// - `worker-silent:<duty>`: a duty that has run before (it has a `worker_runs` row) has
 ///   had no successful pass on any host for `workerSilenceSeconds` (a day and two hours
-///   for the daily `prune`). A pass that fails counts as silent: it does not do its work.
+///   for the daily `prune`, two hours and ten minutes for the hourly `audit`). A pass that
+///   fails counts as silent: it does not do its work.
 ///   The sweep does not judge itself: it is running.
 /// - `queue-stale:<queue>`: due work has waited longer than `queueAlertSeconds`: tasks to
 ///   submit (`dispatch`), running tasks to ask Kie about (`poll-kie`), deliveries
@@ -21,6 +22,10 @@ import Postgres
 ///   hour and every pass logs it: the per-refund `refund-failed:<id>` alert is raised once,
 ///   and goes nowhere when the admin chat is missing or wrong. An operator may acknowledge
 ///   it (`pinglass ack-alert refunds-owed`): quiet while every owed refund was acknowledged.
+/// - `tbank-test-mode-public`: T-Bank is in test mode on a public install (`PUBLIC_BASE_URL`
+///   not loopback): customers pay on the test terminal and that money buys nothing there
+///   (`PaymentEligibility`), so the switch to production was probably forgotten. Repeats
+///   every hour while it lasts.
 /// - `http-5xx`: at least `serverErrorAlertCount` 5xx answers in the last
 ///   `serverErrorWindowSeconds` (`ServerErrors`; answers given because PostgreSQL itself
 ///   was down cannot be counted, and show as silent workers instead).
@@ -31,6 +36,8 @@ import Postgres
 public struct SweepAlerts {
     public let config: Sweeper.Config
     public let adminChatID: Int64?
+    /// `Config.isPublicInstall`: alert when T-Bank's test mode is in force there.
+    public var publicInstall = false
 
     public init(config: Sweeper.Config, adminChatID: Int64?) {
         self.config = config
@@ -54,7 +61,16 @@ public struct SweepAlerts {
     }
 
     public func conditions(_ db: Connection) throws -> [Condition] {
-        try silentWorkers(db) + staleQueues(db) + refundsOwed(db) + serverErrors(db)
+        try silentWorkers(db) + staleQueues(db) + refundsOwed(db) + testModeInPublic(db) + serverErrors(db)
+    }
+
+    func testModeInPublic(_ db: Connection) throws -> [Condition] {
+        guard publicInstall, try PaymentSettings.terminalMode(db) == .test else { return [] }
+        return [Condition(key: "tbank-test-mode-public", text: """
+            T-Bank is in test mode on a public install (PUBLIC_BASE_URL is not loopback): new payments go to the \
+            test terminal, and test payments buy nothing here except for TEST_TELEGRAM_IDS. Switch with \
+            pinglass settings tbank-mode production; this repeats hourly until then.
+            """)]
     }
 
     func silentWorkers(_ db: Connection) throws -> [Condition] {
@@ -64,12 +80,13 @@ public struct SweepAlerts {
             FROM worker_runs WHERE name = ANY($1::text[])
             GROUP BY name
             HAVING NOT coalesce(bool_or(coalesce(ok, false) AND finished_at > now() - make_interval(secs =>
-                       CASE WHEN name = $2 THEN $3::int ELSE $4::int END)), false)
+                       CASE name WHEN $2 THEN $3::int WHEN $5 THEN $6::int ELSE $4::int END)), false)
                -- a host's very first pass, started within the window and still running, is not silence
                AND NOT coalesce(bool_or(finished_at IS NULL AND started_at > now() - make_interval(secs =>
-                       CASE WHEN name = $2 THEN $3::int ELSE $4::int END)), false)
+                       CASE name WHEN $2 THEN $3::int WHEN $5 THEN $6::int ELSE $4::int END)), false)
             ORDER BY name
-            """, [duties.map(\.rawValue), DutyName.prune.rawValue, SweeperDefaults.dailySilenceSeconds, config.workerSilenceSeconds],
+            """, [duties.map(\.rawValue), DutyName.prune.rawValue, SweeperDefaults.dailySilenceSeconds, config.workerSilenceSeconds,
+                  DutyName.audit.rawValue, SweeperDefaults.hourlySilenceSeconds],
             retry: .idempotent).map { row in
             let name = row.requiredString("name")
             let last = row.string("last_ok").map { "its last successful pass ended \($0) UTC" } ?? "it has never finished a pass successfully"

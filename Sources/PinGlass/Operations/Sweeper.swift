@@ -18,7 +18,7 @@ import Postgres
 /// 5. Telegram deliveries whose send lease ran out go back to `pending`, due now;
 /// 6. refunds whose lease ran out are due again, still `requested` (or `pending`);
 /// 7. alerts (`SweepAlerts`): silent workers, queues older than their deadline, refunds
-///    owed (failed, or unresolved for a day), sustained 5xx.
+///    owed (failed, or unresolved for a day), test mode on a public install, sustained 5xx.
 ///
 /// Every step is safe against a worker finishing the same row at the same moment: the
 /// statements only move rows still in the state they expect (never a terminal one), and
@@ -155,7 +155,9 @@ public struct Sweeper: Duty {
         for step in leaseSteps {
             guard try batches(step) else { report.stoppedAtDeadline = true; return report }
         }
-        let alerts = try SweepAlerts(config: config, adminChatID: deps.config.adminTelegramChatID).raise(db)
+        var sweepAlerts = SweepAlerts(config: config, adminChatID: deps.config.adminTelegramChatID)
+        sweepAlerts.publicInstall = deps.config.isPublicInstall
+        let alerts = try sweepAlerts.raise(db)
         report.alerts = alerts.found
         report.alertsQueued = alerts.queued
         return report
@@ -185,6 +187,8 @@ public enum SweeperDefaults {
     public static let workerSilenceSeconds = 5 * 60
     /// `prune` runs once a day: silent for a day and two hours before it is alerted.
     public static let dailySilenceSeconds = 26 * 3600
+    /// `audit` runs hourly: silent for two hours and ten minutes before it is alerted.
+    public static let hourlySilenceSeconds = 2 * 3600 + 600
     public static let queueAlertSeconds = 10 * 60
     /// A refund still `requested` this long after it was created counts as money owed
     /// (`refunds-owed`), like a failed one.

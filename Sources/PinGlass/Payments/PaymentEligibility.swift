@@ -2,9 +2,11 @@
 ///
 /// Only `succeeded` and unconsumed (enforced by the consume statement and a trigger), not
 /// touched by any refund (`untouchedByRefunds`), and, for a payment made on the test
-/// terminal (money nobody really paid), only while test mode is in force or for the staff
-/// ids in `TEST_TELEGRAM_IDS`: a test payment made before going live, or a forgotten
-/// switch, can never hand out free generations in production.
+/// terminal (money nobody really paid), only for the staff ids in `TEST_TELEGRAM_IDS`, or
+/// for anyone while test mode is in force on a local install (`PUBLIC_BASE_URL` loopback).
+/// A public install never lets a stranger spend test money, whatever the mode: a test
+/// payment made before going live, a forgotten switch, or a public server left in test mode
+/// can never hand out free generations.
 ///
 /// ```swift
 /// let allowTest = PaymentEligibility.allowsTestPayments(mode: mode, telegramID: user.telegramID, config: config)
@@ -22,7 +24,8 @@ public enum PaymentEligibility {
 
     /// Whether this user may consume test-terminal payments under the mode in force.
     public static func allowsTestPayments(mode: TerminalMode, telegramID: Int64, config: Config) -> Bool {
-        mode == .test || config.testTelegramIDs.contains(telegramID)
+        if config.testTelegramIDs.contains(telegramID) { return true }
+        return mode == .test && !config.isPublicInstall
     }
 
     /// Whether `payment` may be consumed by this user now.

@@ -6,8 +6,29 @@ import Glibc
 
 /// `GET /api/health`: 200 `ok`/`degraded` with the state of each part, 503 `down` when the
 /// database cannot be reached. Shows whether things are configured, never their values.
+///
+/// The parts (`checks`: hosts, modes, which providers are configured, the duties'
+/// heartbeats) are for the operator: only a caller on loopback or in `HEALTH_DETAIL_NETWORKS`
+/// sees them; everyone else gets `{"status": …}` alone. The caller is `REMOTE_ADDR` as
+/// nginx passes it, the address of the connection nginx accepted (or the client address
+/// nginx's own `real_ip` took from a balancer it trusts); headers such as
+/// `X-Forwarded-For` are never read here.
 enum HealthAPI {
     static func health(_ ctx: Context) throws -> Response {
+        let (status, checks, code) = try report(ctx)
+        guard mayReadChecks(ctx.request.remoteAddress, ctx.config) else {
+            return .json(["status": .string(status)], status: code)
+        }
+        return .json(["status": .string(status), "checks": .object(checks)], status: code)
+    }
+
+    /// Loopback, or an address in one of `HEALTH_DETAIL_NETWORKS`.
+    static func mayReadChecks(_ remoteAddress: String, _ config: Config) -> Bool {
+        IPNetwork.isLoopback(remoteAddress) || config.healthDetailNetworks.contains { $0.contains(remoteAddress) }
+    }
+
+    /// The status, every part's check, and the HTTP status.
+    static func report(_ ctx: Context) throws -> (String, [(String, JSON)], Int) {
         let config = ctx.config
         var checks: [(String, JSON)] = []
         var degraded = false
@@ -19,7 +40,7 @@ enum HealthAPI {
         } catch let e as PostgresError {
             ctx.log.warning("health: database unreachable", metadata: ["error": "\(e)"])
             checks.append(("database", ["ok": false, "error": "unreachable"]))
-            return .json(["status": "down", "checks": .object(checks)], status: 503)
+            return ("down", checks, 503)
         }
         checks.append(("database", ["ok": true, "latencyMs": .double(((System.monotonic() - started) * 10000).rounded() / 10)]))
 
@@ -32,7 +53,12 @@ enum HealthAPI {
 
         do {
             let mode = try PaymentSettings.terminalMode(db)
-            checks.append(("tbank", ["configured": .bool(config.terminal(for: mode) != nil), "mode": .string(mode.rawValue)]))
+            // Test mode on a public address: test payments buy nothing there (except for
+            // TEST_TELEGRAM_IDS), so real customers cannot pay for anything either.
+            let publicTestMode = mode == .test && config.isPublicInstall
+            if publicTestMode { degraded = true }
+            checks.append(("tbank", ["configured": .bool(config.terminal(for: mode) != nil), "mode": .string(mode.rawValue),
+                                     "testModeOnPublicURL": .bool(publicTestMode)]))
         } catch {
             // Say so instead of guessing a mode: a wrong guess would show test as live.
             ctx.log.error("health: cannot read the T-Bank mode", metadata: ["error": "\(error)"])
@@ -48,7 +74,7 @@ enum HealthAPI {
         checks.append(("storage", storage))
 
         checks.append(("workers", try workers(db)))
-        return .json(["status": .string(degraded ? "degraded" : "ok"), "checks": .object(checks)])
+        return (degraded ? "degraded" : "ok", checks, 200)
     }
 
     /// The configured backend, without a network call: fs → the folder is writable; s3 →

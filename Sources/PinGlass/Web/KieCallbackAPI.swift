@@ -5,9 +5,12 @@ import Postgres
 /// Market callback body is not documented, and recordInfo is authoritative): it makes the
 /// named task due now, so the next poll pass (woken by `NOTIFY poll-kie`) asks recordInfo at
 /// once instead of up to a poll interval later. Nothing in the body is trusted beyond the
-/// task id. With `KIE_WEBHOOK_HMAC_KEY` set, the signature headers must verify and the
-/// timestamp be within 5 minutes of our clock; otherwise 401. Unknown task ids are answered
-/// 200 like known ones (a late or duplicated callback is normal) and change nothing.
+/// task id. The signature headers must verify with `KIE_WEBHOOK_HMAC_KEY` and the timestamp
+/// be within 5 minutes of our clock; otherwise 401. Without that key the endpoint does not
+/// exist: 404 as for any unknown path, before the body is read and with nothing logged or
+/// stored (an unsigned hint anyone could send is worth nothing, and the dispatcher then
+/// hands Kie no callback URL). Unknown task ids are answered 200 like known ones (a late or
+/// duplicated callback is normal) and change nothing.
 ///
 /// ```
 /// POST /api/kie/callback  {"code":200,"data":{"taskId":"task_123","state":"success",…}}
@@ -15,6 +18,9 @@ import Postgres
 /// ```
 enum KieCallbackAPI {
     static func callback(_ ctx: Context) throws -> Response {
+        guard let key = ctx.config.kieWebhookHMACKey else {
+            throw APIError.notFound("no such endpoint: \(ctx.request.method) \(ctx.request.path)")
+        }
         let body = try ctx.jsonBody()
         let data = body["data"]
         guard let taskID = (data?["taskId"] ?? body["taskId"])?.scalarText, (1...128).contains(taskID.count) else {
@@ -22,14 +28,12 @@ enum KieCallbackAPI {
             throw APIError.validation("taskId is required (data.taskId)")
         }
         let state = data?["state"]?.scalarText
-        if let key = ctx.config.kieWebhookHMACKey {
-            guard let timestamp = ctx.request.header(KieWebhookSignature.timestampHeader),
-                  let signature = ctx.request.header(KieWebhookSignature.signatureHeader),
-                  KieWebhookSignature.verify(taskID: taskID, timestamp: timestamp, signature: signature, key: key, now: ctx.now)
-            else {
-                try record(ctx, taskID: taskID, state: state, outcome: "bad_signature", reason: "missing, wrong or stale signature")
-                throw APIError.unauthorized("invalid or stale webhook signature")
-            }
+        guard let timestamp = ctx.request.header(KieWebhookSignature.timestampHeader),
+              let signature = ctx.request.header(KieWebhookSignature.signatureHeader),
+              KieWebhookSignature.verify(taskID: taskID, timestamp: timestamp, signature: signature, key: key, now: ctx.now)
+        else {
+            try record(ctx, taskID: taskID, state: state, outcome: "bad_signature", reason: "missing, wrong or stale signature")
+            throw APIError.unauthorized("invalid or stale webhook signature")
         }
         let db = try ctx.db()
         try db.withTransaction { tx in

@@ -25,7 +25,7 @@ enum OpenAPIDocument {
           "Styles": {"type": "object", "required": ["styles"], "properties": {
             "styles": {"type": "array", "items": {"type": "object", "required": ["id", "name", "description", "prompts"], "properties": {
               "id": {"type": "string"}, "name": {"type": "string"}, "description": {"type": "string"}, "prompts": {"type": "integer"}}}}}},
-          "Health": {"type": "object", "required": ["status", "checks"], "properties": {
+          "Health": {"type": "object", "required": ["status"], "description": "checks only for loopback and HEALTH_DETAIL_NETWORKS", "properties": {
             "status": {"type": "string", "enum": ["ok", "degraded", "down"]},
             "checks": {"type": "object", "required": ["database"], "properties": {
               "database": {"type": "object"}, "migrations": {"type": "object"}, "tbank": {"type": "object"},
@@ -117,8 +117,8 @@ enum OpenAPIDocument {
             "400": {"description": "unparsable"}, "403": {"description": "bad Token or unknown terminal"},
             "503": {"description": "database down: the bank re-sends"}}}},
         "/api/kie/callback": {"post": {"summary": "Kie task callback: a hint that makes the task due for polling now (recordInfo stays authoritative)",
-          "parameters": [{"name": "X-Webhook-Timestamp", "in": "header", "required": false, "schema": {"type": "string"}, "description": "unix seconds; required when KIE_WEBHOOK_HMAC_KEY is set"},
-                         {"name": "X-Webhook-Signature", "in": "header", "required": false, "schema": {"type": "string"}, "description": "base64(HMAC-SHA256(taskId + '.' + timestamp)); required when KIE_WEBHOOK_HMAC_KEY is set"}],
+          "parameters": [{"name": "X-Webhook-Timestamp", "in": "header", "required": true, "schema": {"type": "string"}, "description": "unix seconds"},
+                         {"name": "X-Webhook-Signature", "in": "header", "required": true, "schema": {"type": "string"}, "description": "base64(HMAC-SHA256(taskId + '.' + timestamp)) with KIE_WEBHOOK_HMAC_KEY"}],
           "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "properties": {
             "code": {"type": "integer"}, "msg": {"type": "string"},
             "data": {"type": "object", "required": ["taskId"], "properties": {"taskId": {"type": "string"}, "state": {"type": "string"}}}}}}}},
@@ -126,6 +126,7 @@ enum OpenAPIDocument {
             "200": {"description": "received (also for an unknown task id)", "content": {"application/json": {"schema": {"type": "object", "required": ["received"], "properties": {"received": {"type": "boolean"}}}}}},
             "400": {"description": "no taskId", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
             "401": {"description": "missing, wrong or stale signature", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+            "404": {"description": "KIE_WEBHOOK_HMAC_KEY is not set: the endpoint does not exist", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
             "415": {"description": "not JSON", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
             "503": {"description": "database down", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}}}},
         "/api/avatars": {

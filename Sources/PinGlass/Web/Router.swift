@@ -35,8 +35,17 @@ public struct Router {
         case notFound
     }
 
+    /// `path` must be exactly a route's: one leading `/`, no empty segment (`//`), no
+    /// trailing `/`. nginx guards some paths with exact locations (the bank's sender list,
+    /// the callbacks' 64 KB body limit, the `/metrics` allow-list) and sends every other
+    /// path through its open location; a router that also took `/api/payment/webhook/`
+    /// would hand that variant to the handler past those guards. The path is used as nginx
+    /// passes it (`DOCUMENT_URI`: already percent-decoded, slashes merged) and never decoded
+    /// again here, so `%2577ebhook` stays a different segment.
     public func match(method: String, path: String) -> Match {
-        let parts = path.split(separator: "/")
+        guard path.hasPrefix("/") else { return .notFound }
+        let parts = path.dropFirst().split(separator: "/", omittingEmptySubsequences: false)
+        if parts.contains(where: \.isEmpty) { return .notFound }
         var allowed: [String] = []
         for (i, route) in routes.enumerated() {
             guard let params = Self.bind(route.segments, parts) else { continue }
