@@ -42,7 +42,7 @@ public enum ResultDownloadError: Error, Equatable, CustomStringConvertible {
     }
 }
 
-/// Fetches finished Kie images at once (their URLs expire; external-apis.md §2.1) under
+/// Fetches finished Kie images at once (their URLs expire within hours, or sooner) under
 /// these rules:
 /// - the host must be on `KIE_RESULT_HOSTS`: equal to an entry, or, for an entry written
 ///   `*.example.com`, any subdomain of example.com (not example.com itself);
