@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import CCurl
 import CShims
 
@@ -19,10 +22,16 @@ public struct HTTPRequest: Sendable {
     public var maxResponseBytes: Int
     /// Credentials libcurl signs the request with (none by default).
     public var authentication: HTTPAuthentication?
+    /// Refuse to connect to loopback, private, link-local and other non-public addresses
+    /// (checked on the address being connected to, after DNS), failing with
+    /// `HTTPClientError.refusedAddress`. For URLs that come from elsewhere (a provider's
+    /// result link): a name on an allow-list could still resolve to the machine itself or to
+    /// the internal network. Such a request goes direct (no proxy) on a new connection.
+    public var refuseInternalAddresses: Bool
 
     public init(method: String = "GET", url: String, headers: [(String, String)] = [], body: [UInt8] = [],
                 timeout: Double = 15, connectTimeout: Double = 5, maxResponseBytes: Int = 32 << 20,
-                authentication: HTTPAuthentication? = nil) {
+                authentication: HTTPAuthentication? = nil, refuseInternalAddresses: Bool = false) {
         self.method = method
         self.url = url
         self.headers = headers
@@ -31,6 +40,7 @@ public struct HTTPRequest: Sendable {
         self.connectTimeout = connectTimeout
         self.maxResponseBytes = maxResponseBytes
         self.authentication = authentication
+        self.refuseInternalAddresses = refuseInternalAddresses
     }
 
     public static func json(_ method: String, _ url: String, body: [UInt8], headers: [(String, String)] = [],
@@ -111,9 +121,13 @@ public enum HTTPClientError: Error, CustomStringConvertible, Sendable {
     case timedOut(String)
     case transport(code: Int, message: String)
     case tooLarge(Int)
+    /// `refuseInternalAddresses` stopped the connection (the redacted URL): the host
+    /// resolved to a non-public address only.
+    case refusedAddress(String)
 
     public var description: String {
         switch self {
+        case .refusedAddress(let url): return "refused to connect to \(url): it resolves to a loopback, private or other non-public address"
         case .timedOut(let url): return "request to \(url) timed out"
         case .transport(let code, let m): return "transport error \(code): \(m)"
         case .tooLarge(let limit): return "response larger than \(limit) bytes"
@@ -129,6 +143,20 @@ public final class HTTPClient: @unchecked Sendable {
     public static func globalInit() { curl_global_init(Int(CURL_GLOBAL_DEFAULT)) }
 
     public init() {}
+
+    /// True when `address` (an IPv4 or IPv6 address in text form) is one that
+    /// `refuseInternalAddresses` refuses; nil when it is not an address.
+    public static func isInternalAddress(_ address: String) -> Bool? {
+        var v4 = in_addr()
+        if inet_pton(AF_INET, address, &v4) == 1 {
+            return withUnsafeBytes(of: &v4) { pg_ip_is_internal(AF_INET, $0.bindMemory(to: UInt8.self).baseAddress) != 0 }
+        }
+        var v6 = in6_addr()
+        if inet_pton(AF_INET6, address, &v6) == 1 {
+            return withUnsafeBytes(of: &v6) { pg_ip_is_internal(AF_INET6, $0.bindMemory(to: UInt8.self).baseAddress) != 0 }
+        }
+        return nil
+    }
 
     public func send(_ request: HTTPRequest) throws -> HTTPResponse {
         let transfer = try Transfer(request)
@@ -154,12 +182,20 @@ final class Transfer {
     var received: [UInt8] = []
     var responseHeaders: [String: String] = [:]
     var overflow = false
+    /// Set by the C connect check when it refused an address (`refuseInternalAddresses`).
+    private let refused = UnsafeMutablePointer<Int32>.allocate(capacity: 1)
 
     init(_ request: HTTPRequest) throws {
         guard let h = curl_easy_init() else { throw HTTPClientError.transport(code: -1, message: "curl_easy_init failed") }
         handle = h
         self.request = request
         body = request.body
+        refused.initialize(to: 0)
+        if request.refuseInternalAddresses {
+            guard pg_curl_refuse_internal_addresses(h, refused) == CURLE_OK else {
+                throw HTTPClientError.transport(code: -1, message: "cannot install the address check")
+            }
+        }
         _ = pg_curl_setopt_string(h, CURLOPT_URL, request.url)
         _ = pg_curl_setopt_long(h, CURLOPT_NOSIGNAL, 1)
         _ = pg_curl_setopt_long(h, CURLOPT_FOLLOWLOCATION, 0)
@@ -229,10 +265,13 @@ final class Transfer {
     deinit {
         curl_easy_cleanup(handle)
         curl_slist_free_all(headerList)
+        refused.deallocate()
     }
 
     func finish(_ rc: CURLcode) throws -> HTTPResponse {
         if overflow { throw HTTPClientError.tooLarge(request.maxResponseBytes) }
+        // Any refusal counts, even when curl then failed for another reason on a second address.
+        if rc != CURLE_OK && refused.pointee != 0 { throw HTTPClientError.refusedAddress(HTTPURL.redact(request.url)) }
         if rc == CURLE_OPERATION_TIMEDOUT { throw HTTPClientError.timedOut(HTTPURL.redact(request.url)) }
         guard rc == CURLE_OK else {
             throw HTTPClientError.transport(code: Int(rc.rawValue),

@@ -38,6 +38,7 @@ struct Doctor: ParsableCommand {
                    missing: "KIE_RESULT_HOSTS not set: poll-kie refuses to run (Kie's result images could not be downloaded)")
         configured(config.kieWebhookHMACKey != nil, "KIE_WEBHOOK_HMAC_KEY set (Kie's callbacks are checked)",
                    missing: "KIE_WEBHOOK_HMAC_KEY not set: /api/kie/callback answers 404 and Kie gets no callback URL (results found by polling only)")
+        kieResultHosts(config, report)
         configured(config.telegramBotToken != nil, "TELEGRAM_BOT_TOKEN set",
                    missing: "TELEGRAM_BOT_TOKEN not set: users cannot sign in, nothing can be delivered")
         configured(config.adminTelegramChatID != nil, "ADMIN_TELEGRAM_CHAT_ID set (alerts go there)",
@@ -71,6 +72,18 @@ struct Doctor: ParsableCommand {
         storage(config, report)
         if failures > 0 { print("\(failures) problem(s) found"); throw ExitCode(1) }
         print("all checks passed")
+    }
+
+    /// Entries that once matched their subdomains too and now match only themselves, and
+    /// whether result downloads may reach internal addresses (only with a local simulator).
+    func kieResultHosts(_ config: Config, _ report: (Bool, String, Bool) -> Void) {
+        for entry in ResultDownload.entriesMatchingOnlyThemselves(config.kieResultHosts) {
+            report(false, "KIE_RESULT_HOSTS entry \(entry) matches that exact host only, and Kie is not known to serve results "
+                   + "from it (\(ResultDownload.knownKieHosts.joined(separator: ", ")) are): write *.\(entry) for its subdomains", true)
+        }
+        if ResultDownload.internalAddressesAllowed(kieAPIURL: config.kieAPIURL) {
+            report(false, "KIE_API_URL is loopback (a local simulator): result downloads may connect to loopback and private addresses", true)
+        }
     }
 
     /// With a bot token, one `getMe` at TELEGRAM_API_URL: a refused token or an unreachable

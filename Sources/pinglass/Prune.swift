@@ -8,8 +8,10 @@ struct Prune: ParsableCommand {
             Deletes, in batches of --batch-size rows (each its own short statement): sent and failed \
             Telegram deliveries older than --deliveries (at least 7d), webhook logs older than \
             --webhook-logs, rate-budget events older than --rate-events, expired admin sessions, the \
-            heartbeat rows of hosts with no pass for --worker-hosts, and 5xx counts older than \
-            --server-errors. Never deleted: payments, refunds, generation jobs, tasks and photos, users, \
+            heartbeat rows of hosts with no pass for --worker-hosts, 5xx counts older than \
+            --server-errors, and stored photos (references/, generated/) that no row names and that were \
+            last written longer than --orphan-grace ago (what a crash between storing and committing \
+            leaves; younger ones may be uploads on their way to their row). Never deleted: payments, refunds, generation jobs, tasks and photos, users, \
             avatars, references, admin_audit, counters. Logs what it deleted per kind; a backlog larger \
             than one run allows (--for) is continued by the next run. \
             Cron: 23 3 * * * pinglass prune --for 10m --every 10m
@@ -34,7 +36,12 @@ struct Prune: ParsableCommand {
     @Option(parsing: .unconditional, help: ArgumentHelp("Keep per-minute 5xx counts this long.", valueName: "duration"))
     var serverErrors = Duration(seconds: Double(PrunerDefaults.serverErrorDays * 86_400))
 
-    @Option(parsing: .unconditional, help: "Rows deleted per statement.")
+    @Option(parsing: .unconditional, help: ArgumentHelp(
+        "Delete a stored photo no row names only when it was last written longer ago than this (at least 1h; longer than poll-kie's --task-deadline).",
+        valueName: "duration"))
+    var orphanGrace = Duration(seconds: Double(PrunerDefaults.orphanGraceSeconds))
+
+    @Option(parsing: .unconditional, help: "Rows deleted per statement (and stored objects listed per request).")
     var batchSize: Int = PrunerDefaults.batchSize
 
     var config: Pruner.Config {
@@ -44,6 +51,7 @@ struct Prune: ParsableCommand {
         config.rateEventSeconds = rateEvents.wholeSeconds
         config.workerHostSeconds = workerHosts.wholeSeconds
         config.serverErrorSeconds = serverErrors.wholeSeconds
+        config.orphanGraceSeconds = orphanGrace.wholeSeconds
         config.batchSize = batchSize
         return config
     }

@@ -43,6 +43,7 @@ public final class LoopbackHTTPServer: @unchecked Sendable {
     private let handler: @Sendable (Received) -> Reply
     private let lock = NSLock()
     private var log: [Received] = []
+    private var connections = 0
     private var stopped = false
 
     public init(handler: @escaping @Sendable (Received) -> Reply) throws {
@@ -65,6 +66,9 @@ public final class LoopbackHTTPServer: @unchecked Sendable {
         Thread { [self] in acceptLoop() }.start()
     }
 
+    /// Connections accepted so far (a request or not).
+    public var accepted: Int { lock.lock(); defer { lock.unlock() }; return connections }
+
     /// Every request so far, in arrival order.
     public var received: [Received] { lock.lock(); defer { lock.unlock() }; return log }
 
@@ -81,6 +85,7 @@ public final class LoopbackHTTPServer: @unchecked Sendable {
                 if errno == EINTR { continue }
                 return
             }
+            lock.lock(); connections += 1; lock.unlock()
             Thread { [self] in serve(conn) }.start()
         }
     }

@@ -538,4 +538,5 @@ final class HookedMediaStore: MediaStore {
     }
     func delete(key: String) throws { try inner.delete(key: key) }
     func signedURL(key: String, expiresIn: Int, now: Double) -> String { inner.signedURL(key: key, expiresIn: expiresIn, now: now) }
+    func list(prefix: String, after: String?, limit: Int) throws -> [StoredObject] { try inner.list(prefix: prefix, after: after, limit: limit) }
 }

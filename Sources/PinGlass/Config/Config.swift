@@ -160,6 +160,9 @@ public struct Config: Sendable {
         kieRateLimit = try int("KIE_RATE_LIMIT", default: 20, range: 1...1000)
         kiePollRPS = try int("KIE_POLL_RPS", default: 10, range: 1...1000)
         kieResultHosts = (value("KIE_RESULT_HOSTS") ?? "").split(separator: ",").map { String($0).trimmingSpaces() }.filter { !$0.isEmpty }
+        guard kieResultHosts.allSatisfy(ResultDownload.isValidHostEntry) else {
+            throw ConfigError.invalid("KIE_RESULT_HOSTS", "each entry is an exact host name or IP address, or *.<domain> for any subdomain of it")
+        }
         kieWebhookHMACKey = value("KIE_WEBHOOK_HMAC_KEY")
         initDataMaxAge = try int("INIT_DATA_MAX_AGE", default: 86400, range: 1...(366 * 86400))
         telegramAPIURL = try url("TELEGRAM_API_URL", default: "https://api.telegram.org")!

@@ -3,14 +3,9 @@ import Postgres
 
 /// One recordInfo answer: what it means for the task.
 extension KiePoller {
-    func handle(_ task: ClaimedTask, _ answer: Result<KieTaskInfo, KieError>, _ report: inout Report) throws {
-        try handleAnswer(task, answer, &report)
-        // The last look of an overdue task: unless its photo was just taken (or Kie's own
-        // failure ended it), it ends at its deadline now.
-        if task.overdue { try endAtDeadline(task, &report) }
-    }
-
-    func handleAnswer(_ task: ClaimedTask, _ answer: Result<KieTaskInfo, KieError>, _ report: inout Report) throws {
+    /// Counts the answer and ends a task Kie failed; the result URL to download when Kie
+    /// says success (nil otherwise: nothing to take now).
+    func handleAnswer(_ task: ClaimedTask, _ answer: Result<KieTaskInfo, KieError>, _ report: inout Report) throws -> String? {
         let info: KieTaskInfo
         switch answer {
         case .failure(let error):
@@ -18,7 +13,7 @@ extension KiePoller {
             report.errors += 1
             try Counters.increment(deps.db(), error == .rateLimited ? "kie.poll_rate_limited" : "kie.poll_errors")
             log.warning("recordInfo failed", metadata: ["task_id": "\(task.id)", "error": "\(error)"])
-            return
+            return nil
         case .success(let answered):
             info = answered
         }
@@ -29,31 +24,32 @@ extension KiePoller {
         case .fail:
             try fail(task, code: info.failCode ?? "kie_fail", message: info.failMessage ?? "Kie reported the task failed", &report)
         case .success:
-            try take(task, resultURL: info.resultURLs.first, &report)
+            guard let url = info.resultURLs.first else {
+                try fail(task, code: "no_result_url", message: "Kie reported success without a result URL", &report)
+                return nil
+            }
+            return url
         }
+        return nil
     }
 
-    /// Downloads the result at once, stores it under its deterministic key (a retry
-    /// overwrites the same object), then commits the photo row and the task's success in ONE
-    /// transaction (with an album row when this photo completes one, `DeliveryBatches`), and
-    /// finishes the job. A download or upload that fails leaves the task
-    /// running: it is polled and fetched again next time (counted, never replaced by Kie's
-    /// expiring URL). A result that can never be used fails the task.
+    /// Takes a downloaded result (fetched at once, `poll`): stores it under its
+    /// deterministic key (a retry overwrites the same object), then commits the photo row and
+    /// the task's success in ONE transaction (with an album row when this photo completes
+    /// one, `DeliveryBatches`), and finishes the job. A download or upload that failed leaves
+    /// the task running: it is polled and fetched again next time (counted, never replaced by
+    /// Kie's expiring URL). A result that can never be used fails the task.
     ///
     /// Crash windows: after the download or the upload nothing is committed, and the next
-    /// poll repeats both onto the same key; after the commit the job waits for the
+    /// poll repeats both onto the same key (an object stored for a task that then never
+    /// succeeds is an orphan `prune` removes); after the commit the job waits for the
     /// `finishStranded` step of the next pass.
-    func take(_ task: ClaimedTask, resultURL: String?, _ report: inout Report) throws {
-        guard let url = resultURL else {
-            return try fail(task, code: "no_result_url", message: "Kie reported success without a result URL", &report)
-        }
-        let image: (bytes: [UInt8], contentType: String)
-        do {
-            image = try download.fetch(url)
-        } catch let error where error.isPermanent {
-            return try fail(task, code: error.code, message: error.description, &report)
-        } catch {
-            return try retryLater(task, counter: error.code, error, &report)
+    func take(_ task: ClaimedTask, _ downloaded: Result<ResultDownload.Image, ResultDownloadError>, _ report: inout Report) throws {
+        let image: ResultDownload.Image
+        switch downloaded {
+        case .success(let fetched): image = fetched
+        case .failure(let error) where error.isPermanent: return try fail(task, code: error.code, message: error.description, &report)
+        case .failure(let error): return try retryLater(task, counter: error.code, error, &report)
         }
         Crashpoint.hit("poll.after-download")
 

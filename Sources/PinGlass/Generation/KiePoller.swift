@@ -11,9 +11,11 @@ import Postgres
 ///    passes over it (`FOR UPDATE SKIP LOCKED`);
 /// 2. claimed tasks past their deadline fail (`deadline`) without asking Kie;
 /// 3. the others are asked with `recordInfo` (at most `KIE_POLL_RPS` per second), and each
-///    answer is handled as it arrives (`KiePoller+Result.swift`): a success is downloaded
-///    at once, stored, and committed with its task; a `fail` ends the task. Whoever ends a
-///    task calls `JobFinish`.
+///    answer is handled as it arrives (`KiePoller+Result.swift`): a `fail` ends the task; a
+///    success's result URL is kept, and when the round's answers are in, its results are
+///    downloaded together (up to `downloadConcurrency` at once, outside the recordInfo pace
+///    and budget), each stored and committed with its task as its download completes.
+///    Whoever ends a task calls `JobFinish`.
 ///
 /// A pass ends by finishing jobs whose tasks all ended but which nobody finished (a poller
 /// killed between its commit and its finish), so no job waits for the sweeper for that.
@@ -40,6 +42,8 @@ public struct KiePoller: Duty {
         public var maxDownloadBytes = KiePollerDefaults.maxDownloadBytes
         /// Whole-download limit (seconds); a slow download is tried again at the next poll.
         public var downloadTimeout = KiePollerDefaults.downloadTimeout
+        /// Result downloads of one round that run at once.
+        public var downloadConcurrency = KiePollerDefaults.downloadConcurrency
 
         public init() {}
 
@@ -49,6 +53,7 @@ public struct KiePoller: Duty {
             try DutyConfigError.require("task-deadline", taskDeadlineSeconds, in: 60...86_400, unit: "s")
             try DutyConfigError.require("max-download-bytes", maxDownloadBytes, in: 1 << 20...100 << 20)
             try DutyConfigError.require("download-timeout", downloadTimeout, in: 1...300, unit: "s")
+            try DutyConfigError.require("download-concurrency", downloadConcurrency, in: 1...64)
         }
     }
 
@@ -99,7 +104,8 @@ public struct KiePoller: Duty {
         self.mediaSecret = secret
         self.pollBudget = RateBudget(name: "kie.poll", limit: deps.config.kiePollRPS, window: 1.0)
         self.download = ResultDownload(allowedHosts: deps.config.kieResultHosts, maxBytes: config.maxDownloadBytes,
-                                       timeout: config.downloadTimeout)
+                                       timeout: config.downloadTimeout,
+                                       allowInternalAddresses: ResultDownload.internalAddressesAllowed(kieAPIURL: deps.config.kieAPIURL))
     }
 
     /// recordInfo calls per second for every poller together (a sliding one-second window).
@@ -177,7 +183,8 @@ public struct KiePoller: Duty {
         try finishJob(task.jobID, &report)
     }
 
-    /// Asks Kie about the tasks and handles each answer as it arrives. A database failure
+    /// Asks Kie about the tasks and handles each answer as it arrives, then downloads the
+    /// finished ones' results together and takes each as it completes. A database failure
     /// while handling stops handling (the rest are due again after the poll interval) and
     /// fails the pass.
     func poll(_ tasks: [ClaimedTask], _ report: inout Report) throws {
@@ -185,9 +192,31 @@ public struct KiePoller: Duty {
         let byKieID = Dictionary(tasks.map { ($0.kieTaskID, $0) }, uniquingKeysWith: { a, _ in a })
         var stop: Error?
         var r = report
+        var finished: [(task: ClaimedTask, url: String)] = []
         kie.recordInfo(taskIDs: tasks.map(\.kieTaskID), maxPerSecond: deps.config.kiePollRPS) { kieID, answer in
             guard stop == nil, let task = byKieID[kieID] else { return }
-            do { try handle(task, answer, &r) } catch { stop = error }
+            do {
+                if let url = try handleAnswer(task, answer, &r) {
+                    finished.append((task, url))
+                } else if task.overdue {
+                    try endAtDeadline(task, &r)
+                }
+            } catch { stop = error }
+        }
+        // One download no longer waits for the one before it (a result is a few MB from a
+        // CDN): the round's downloads run at once, and each is stored and committed the
+        // moment it completes, while the others are still arriving.
+        if stop == nil && !finished.isEmpty {
+            download.fetchAll(finished.map { $0.url }, maxConcurrent: config.downloadConcurrency) { i, downloaded in
+                guard stop == nil else { return }
+                let task = finished[i].task
+                do {
+                    try take(task, downloaded, &r)
+                    // The last look of an overdue task: unless its photo was just taken, it
+                    // ends at its deadline now.
+                    if task.overdue { try endAtDeadline(task, &r) }
+                } catch { stop = error }
+            }
         }
         report = r
         if let stop { throw stop }
@@ -222,4 +251,5 @@ public enum KiePollerDefaults {
     public static let taskDeadlineSeconds = 20 * 60
     public static let maxDownloadBytes = 20 << 20
     public static let downloadTimeout = 30.0
+    public static let downloadConcurrency = 8
 }

@@ -3,7 +3,8 @@ import HTTPClient
 /// Why a Kie result was not taken, and whether trying again can help.
 public enum ResultDownloadError: Error, Equatable, CustomStringConvertible {
     /// The URL is not on `KIE_RESULT_HOSTS`, or is plain http to a host that is not
-    /// loopback. Retried (an operator may fix the list) until the task's deadline.
+    /// loopback, or its host resolved to a loopback, private or other non-public address
+    /// (refused at connect time). Retried (an operator may fix the list) until the task's deadline.
     case refusedURL(String)
     /// No answer, a timeout, or a status other than 200 (an expired URL answers 404):
     /// retried at the next poll.
@@ -33,7 +34,7 @@ public enum ResultDownloadError: Error, Equatable, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case .refusedURL(let url): return "result URL refused (not on KIE_RESULT_HOSTS, or http to a non-loopback host): \(url)"
+        case .refusedURL(let why): return "result URL refused (\(why))"
         case .unavailable(let why): return "result download failed: \(why)"
         case .tooLarge(let cap): return "result larger than \(cap) bytes"
         case .notAnImage: return "the result is not a JPEG, PNG or WebP image"
@@ -41,57 +42,124 @@ public enum ResultDownloadError: Error, Equatable, CustomStringConvertible {
     }
 }
 
-/// Fetches a finished Kie image at once (its URL expires; external-apis.md §2.1) under the
-/// download rules of reliability.md rule 12: only from hosts on `KIE_RESULT_HOSTS` (exact
-/// name, or a subdomain of one), https only except to loopback hosts (local runs and tests),
-/// no redirects (the HTTP client never follows them, so an allowed host cannot bounce us
-/// elsewhere), a size cap, and the type told by magic bytes, never by the server's word.
+/// Fetches finished Kie images at once (their URLs expire within hours, or sooner) under
+/// these rules:
+/// - the host must be on `KIE_RESULT_HOSTS`: equal to an entry, or, for an entry written
+///   `*.example.com`, any subdomain of example.com (not example.com itself);
+/// - https only, except to loopback hosts (local runs and tests);
+/// - the address connected to must be public: loopback, private, CGNAT, link-local,
+///   unique-local, unspecified and IPv4-mapped forms of these are refused when the
+///   connection is made, after DNS (so a listed name that resolves, or rebinds, to the
+///   machine itself or the internal network is refused too), unless `allowInternalAddresses`
+///   (the simulator runs on this machine: `KIE_API_URL` is loopback);
+/// - no redirects (the HTTP client never follows them), a size cap, and the type told by
+///   magic bytes, never by the server's word.
 ///
 /// ```swift
 /// let download = ResultDownload(allowedHosts: ["tempfile.aiquickdraw.com"], maxBytes: 20 << 20, timeout: 30)
 /// let image = try download.fetch("https://tempfile.aiquickdraw.com/r/abc.png")   // bytes + "image/png"
+/// download.fetchAll(urls, maxConcurrent: 8) { index, result in … }               // as each completes
 /// ```
 public struct ResultDownload {
+    public typealias Image = (bytes: [UInt8], contentType: String)
+
+    /// Lower case; `*.`-prefixed entries match subdomains only.
     public let allowedHosts: [String]
     public let maxBytes: Int
     public let timeout: Double
+    /// Connections to non-public addresses are allowed (a local simulator serves the results).
+    public let allowInternalAddresses: Bool
     let http: HTTPClient
 
-    public init(allowedHosts: [String], maxBytes: Int, timeout: Double, http: HTTPClient = HTTPClient()) {
-        self.allowedHosts = allowedHosts.map(Self.normalized).filter { !$0.isEmpty }
+    /// Hosts Kie is known to serve result files from: an entry naming one of these exactly
+    /// needs no `*.` (doctor warns about other entries without it).
+    public static let knownKieHosts = ["tempfile.aiquickdraw.com"]
+
+    public init(allowedHosts: [String], maxBytes: Int, timeout: Double, allowInternalAddresses: Bool = false,
+                http: HTTPClient = HTTPClient()) {
+        self.allowedHosts = allowedHosts.map { $0.trimmingSpaces().lowercased() }.filter { !$0.isEmpty }
         self.maxBytes = maxBytes
         self.timeout = timeout
+        self.allowInternalAddresses = allowInternalAddresses
         self.http = http
     }
 
-    /// The one rule for where results may come from.
+    /// Results may come from internal addresses only when Kie itself is on this machine: the
+    /// simulator of local runs and tests, whose `KIE_API_URL` is loopback.
+    public static func internalAddressesAllowed(kieAPIURL: String) -> Bool {
+        HTTPURL(kieAPIURL)?.isLoopback == true
+    }
+
+    /// A well-formed `KIE_RESULT_HOSTS` entry: a host name or IP address, or `*.` and a domain.
+    public static func isValidHostEntry(_ entry: String) -> Bool {
+        let host = entry.hasPrefix("*.") ? String(entry.dropFirst(2)) : entry
+        guard !host.isEmpty, !host.hasPrefix("."), !host.hasSuffix("."), !host.contains(".."), !host.contains("*") else { return false }
+        return HTTPURL("https://" + (host.contains(":") ? "[\(host)]" : host))?.host == host.lowercased()
+    }
+
+    /// Entries without `*.` that are neither a host Kie is known to serve from nor an address
+    /// or `localhost`: they match that exact host only (subdomains need `*.`).
+    public static func entriesMatchingOnlyThemselves(_ entries: [String]) -> [String] {
+        entries.map { $0.lowercased() }.filter { entry in
+            !entry.hasPrefix("*.") && !knownKieHosts.contains(entry) && entry != "localhost"
+                && HTTPClient.isInternalAddress(entry) == nil
+        }
+    }
+
+    /// The one rule for where results may come from (the address check comes at connect time).
     public func allows(_ url: String) -> Bool {
         // Printable ASCII only: what we check is then exactly what libcurl connects to.
         guard url.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }), let parsed = HTTPURL(url) else { return false }
         guard parsed.scheme == "https" || parsed.isLoopback else { return false }
-        return allowedHosts.contains { parsed.host == $0 || parsed.host.hasSuffix("." + $0) }
+        return allowedHosts.contains { entry in
+            entry.hasPrefix("*.") ? parsed.host.hasSuffix(entry.dropFirst()) : parsed.host == entry
+        }
     }
 
-    public func fetch(_ url: String) throws(ResultDownloadError) -> (bytes: [UInt8], contentType: String) {
-        guard allows(url) else { throw .refusedURL(HTTPURL.redact(url)) }
+    /// The request for `url`, or why it is refused before any connection.
+    public func request(_ url: String) throws(ResultDownloadError) -> HTTPRequest {
+        guard allows(url) else {
+            throw .refusedURL("not on KIE_RESULT_HOSTS, or http to a non-loopback host: \(HTTPURL.redact(url))")
+        }
+        return HTTPRequest(url: url, timeout: timeout, maxResponseBytes: maxBytes, refuseInternalAddresses: !allowInternalAddresses)
+    }
+
+    /// What a finished transfer of `url` brought.
+    public func image(_ result: Result<HTTPResponse, HTTPClientError>, url: String) throws(ResultDownloadError) -> Image {
         let response: HTTPResponse
-        do {
-            response = try http.send(HTTPRequest(url: url, timeout: timeout, maxResponseBytes: maxBytes))
-        } catch HTTPClientError.tooLarge(let cap) {
-            throw .tooLarge(cap)
-        } catch {
-            throw .unavailable("\(error)")
+        switch result {
+        case .success(let r): response = r
+        case .failure(.tooLarge(let cap)): throw .tooLarge(cap)
+        case .failure(.refusedAddress(let url)): throw .refusedURL("the host resolves to a non-public address: \(url)")
+        case .failure(let error): throw .unavailable("\(error)")
         }
         guard response.status == 200 else { throw .unavailable("HTTP \(response.status) from \(HTTPURL.redact(url))") }
         guard let type = ImageType.sniff(response.body) else { throw .notAnImage }
         return (response.body, type)
     }
 
-    /// `Example.COM`, `.example.com` and `*.example.com` all mean example.com and its subdomains.
-    static func normalized(_ host: String) -> String {
-        var h = host.trimmingSpaces().lowercased()
-        if h.hasPrefix("*.") { h.removeFirst(2) }
-        while h.hasPrefix(".") { h.removeFirst() }
-        return h
+    public func fetch(_ url: String) throws(ResultDownloadError) -> Image {
+        let request = try request(url)
+        let result: Result<HTTPResponse, HTTPClientError>
+        do { result = .success(try http.send(request)) } catch let error as HTTPClientError { result = .failure(error) } catch {
+            result = .failure(.transport(code: -1, message: "\(error)"))
+        }
+        return try image(result, url: url)
+    }
+
+    /// Downloads the URLs concurrently (at most `maxConcurrent` at once) and hands back each
+    /// result as its transfer completes (completion order), with the URL's index; a refused
+    /// URL's result comes first, without a transfer.
+    public func fetchAll(_ urls: [String], maxConcurrent: Int,
+                         each: (Int, Result<Image, ResultDownloadError>) -> Void) {
+        let batch = HTTPBatch(maxConcurrent: maxConcurrent)
+        var indexOfTransfer: [Int: Int] = [:]
+        for (i, url) in urls.enumerated() {
+            do { indexOfTransfer[batch.add(try request(url))] = i } catch { each(i, .failure(error)) }
+        }
+        batch.run { id, result in
+            guard let i = indexOfTransfer[id] else { return }
+            each(i, Result { () throws(ResultDownloadError) in try image(result, url: urls[i]) })
+        }
     }
 }

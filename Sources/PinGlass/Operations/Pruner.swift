@@ -11,6 +11,13 @@ import Postgres
 /// | admin sessions | `admin_sessions` past their expiry | at once |
 /// | worker hosts | `worker_runs` of a host with no pass of any duty for that long | 7 days |
 /// | server errors | `http_5xx_minutes` (the sweep looks back minutes) | 7 days |
+/// | orphaned objects | stored photos (`references/`, `generated/`) no row names, by last write | 24 hours |
+///
+/// An object without a row is what a crash between storing and committing leaves (a result
+/// stored before its task's commit, a reference upload whose row never came). It is deleted
+/// only once it is older than the grace period, so an upload still on its way to its row is
+/// never touched; the grace must be longer than any store-to-commit window (a running
+/// task re-stores its result onto the same key at each poll, and ends by its deadline).
 ///
 /// Kept forever: payments, refunds, jobs, tasks, photos, users, avatars, references,
 /// admin_audit, counters, settings. Only rows that nothing references are deleted: every
@@ -43,7 +50,9 @@ public struct Pruner: Duty {
         public var workerHostSeconds = PrunerDefaults.workerHostDays * 86_400
         /// Seconds a minute's 5xx count is kept.
         public var serverErrorSeconds = PrunerDefaults.serverErrorDays * 86_400
-        /// Rows per delete statement.
+        /// Seconds after its last write before a stored object that no row names is deleted.
+        public var orphanGraceSeconds = PrunerDefaults.orphanGraceSeconds
+        /// Rows per delete statement (and objects per store listing).
         public var batchSize = PrunerDefaults.batchSize
 
         public init() {}
@@ -58,6 +67,8 @@ public struct Pruner: Duty {
             try DutyConfigError.require("worker-hosts", workerHostSeconds / day, in: 2...365, unit: "d")
             // Longer than the sweep's 5xx window.
             try DutyConfigError.require("server-errors", serverErrorSeconds, in: 3600...(365 * day), unit: "s")
+            // Longer than an upload takes to reach its row, and than a Kie task may run.
+            try DutyConfigError.require("orphan-grace", orphanGraceSeconds, in: 3600...(30 * day), unit: "s")
             try DutyConfigError.require("batch-size", batchSize, in: 100...100_000)
         }
     }
@@ -69,6 +80,8 @@ public struct Pruner: Duty {
         public var adminSessions = 0
         public var workerRuns = 0
         public var serverErrorMinutes = 0
+        /// Stored objects no row named, deleted.
+        public var orphanedObjects = 0
         /// The pass's deadline came before every kind was done (the next run continues).
         public var stoppedAtDeadline = false
 
@@ -77,6 +90,7 @@ public struct Pruner: Duty {
         public var json: JSON {
             ["deliveries": .int(deliveries), "webhookLogs": .int(webhookLogs), "rateEvents": .int(rateEvents),
              "adminSessions": .int(adminSessions), "workerRuns": .int(workerRuns), "serverErrorMinutes": .int(serverErrorMinutes),
+             "orphanedObjects": .int(orphanedObjects),
              "stoppedAtDeadline": .bool(stoppedAtDeadline)]
         }
     }
@@ -151,7 +165,35 @@ public struct Pruner: Duty {
                 if n < config.batchSize { break }
             }
         }
+        try pruneOrphanedObjects(db, now: now, deadline: deadline, &report)
         return report
+    }
+
+    /// Pages through each folder of the store; of the objects older than the grace period,
+    /// deletes those that neither a reference nor a generated photo row names. The rows are
+    /// read after the listing, so a row committed meanwhile keeps its object.
+    func pruneOrphanedObjects(_ db: Connection, now: Double, deadline: Double, _ report: inout Report) throws {
+        for folder in MediaKeys.folders {
+            var after: String?
+            while true {
+                guard deps.clock() < deadline else { report.stoppedAtDeadline = true; return }
+                let page = try deps.media.list(prefix: folder, after: after, limit: config.batchSize)
+                let old = page.filter { now - $0.modifiedAt >= Double(config.orphanGraceSeconds) }.map(\.key)
+                if !old.isEmpty {
+                    let orphans = try db.query("""
+                        SELECT k FROM unnest($1::text[]) AS k
+                        WHERE NOT EXISTS (SELECT 1 FROM reference_photos WHERE storage_key = k)
+                          AND NOT EXISTS (SELECT 1 FROM generated_photos WHERE storage_key = k)
+                        """, [old], retry: .idempotent).map { $0.requiredString("k") }
+                    for key in orphans {
+                        try deps.media.delete(key: key)
+                        report.orphanedObjects += 1
+                    }
+                }
+                guard page.count == config.batchSize, let last = page.last else { break }
+                after = last.key
+            }
+        }
     }
 }
 
@@ -163,6 +205,7 @@ public enum PrunerDefaults {
     public static let workerHostDays = 7
     public static let serverErrorDays = 7
     public static let batchSize = 1000
+    public static let orphanGraceSeconds = 24 * 3600
     /// Deliveries are kept at least this long: `pinglass audit` checks that every job
     /// finished within this many days has its delivery rows.
     public static let minimumDeliveryDays = 7

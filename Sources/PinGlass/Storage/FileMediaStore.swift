@@ -70,6 +70,31 @@ public final class FileMediaStore: MediaStore {
         return publicURL + "/" + key + "?md5=" + Crypto.base64URL(digest) + "&expires=\(expires)"
     }
 
+    /// Walks the prefix's folder (files only; the `.tmp-` leftovers of an interrupted `put`
+    /// included, so they are found too). Every call walks the whole folder: fine for the
+    /// single-machine store this is.
+    public func list(prefix: String, after: String?, limit: Int) throws -> [StoredObject] {
+        guard prefix.hasSuffix("/"), MediaKeys.isValid(String(prefix.dropLast())) else { return [] }
+        var found: [StoredObject] = []
+        func walk(_ folderKey: String) {
+            for name in System.listDirectory(directory + "/" + folderKey) ?? [] {
+                let key = folderKey + name
+                var st = stat()
+                guard lstat(directory + "/" + key, &st) == 0 else { continue }   // gone meanwhile
+                switch st.st_mode & S_IFMT {
+                case S_IFDIR: walk(key + "/")
+                case S_IFREG:
+                    if after.map({ key > $0 }) ?? true {
+                        found.append(StoredObject(key: key, modifiedAt: Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9))
+                    }
+                default: break
+                }
+            }
+        }
+        walk(prefix)
+        return Array(found.sorted { $0.key < $1.key }.prefix(limit))
+    }
+
     /// Keys are ours (MediaKeys), but a path never leaves the folder whatever the key.
     func path(_ key: String) throws -> String {
         guard MediaKeys.isValid(key) else { throw MediaStoreError.notFound(key: key) }

@@ -19,6 +19,18 @@ public protocol MediaStore: AnyObject {
     func delete(key: String) throws
     /// A URL that serves the object to whoever holds it until `expiresIn` seconds after `now`.
     func signedURL(key: String, expiresIn: Int, now: Double) -> String
+    /// Up to `limit` objects whose keys start with `prefix` (a folder: `references/`) and sort
+    /// after `after`, in key order, with when each was last written. For finding objects
+    /// nobody references (`pinglass prune`); a page shorter than `limit` is the last.
+    func list(prefix: String, after: String?, limit: Int) throws -> [StoredObject]
+}
+
+/// An object in the store, as `MediaStore.list` finds it.
+public struct StoredObject: Equatable, Sendable {
+    public let key: String
+    /// Seconds since the epoch when it was last written (the store's own clock).
+    public let modifiedAt: Double
+    public init(key: String, modifiedAt: Double) { self.key = key; self.modifiedAt = modifiedAt }
 }
 
 /// What went wrong with stored media.
@@ -47,6 +59,10 @@ public enum MediaLinks {
 /// HMAC of (job, task) under `MEDIA_KEY_SECRET`, so a retried upload of the same result
 /// lands on the same name instead of a second copy.
 public enum MediaKeys {
+    /// The folders every key lives in: what `prune` looks through for objects without a row
+    /// (anything else in a shared bucket is not ours to delete).
+    public static let folders = ["references/", "generated/"]
+
     public static func reference(contentType: String) -> String {
         "references/" + Crypto.hex(Crypto.randomBytes(16)) + "." + ImageType.fileExtension(contentType)
     }

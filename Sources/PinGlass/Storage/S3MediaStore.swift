@@ -53,6 +53,40 @@ public final class S3MediaStore: MediaStore {
         presigner.presignedGET(objectURL(key), expiresIn: expiresIn, now: now)
     }
 
+    /// ListObjectsV2, one page: keys and LastModified from S3's XML answer.
+    public func list(prefix: String, after: String?, limit: Int) throws -> [StoredObject] {
+        var query = [("list-type", "2"), ("max-keys", String(limit)), ("prefix", prefix)]
+        if let after { query.append(("start-after", after)) }
+        // In canonical order and encoding, so the query curl signs is the one S3 reads back.
+        let url = endpoint + "/" + SigV4Presigner.encode(bucket) + "?"
+            + query.sorted { $0.0 < $1.0 }.map { $0.0 + "=" + SigV4Presigner.encode($0.1) }.joined(separator: "&")
+        let response = try signed("GET", url, what: "list")
+        return try Self.listedObjects(response.body)
+    }
+
+    /// The `<Contents>` of a ListObjectsV2 answer.
+    static func listedObjects(_ body: [UInt8]) throws -> [StoredObject] {
+        let text = String(decoding: body, as: UTF8.self)
+        return try text.split(separator: "<Contents>", omittingEmptySubsequences: false).dropFirst().map { entry in
+            guard let key = element("Key", in: entry).map(xmlUnescaped), let modified = element("LastModified", in: entry),
+                  let time = System.parseISO8601(modified) else {
+                throw MediaStoreError.unavailable("S3 list answered an entry without Key or LastModified")
+            }
+            return StoredObject(key: key, modifiedAt: time)
+        }
+    }
+
+    static func element(_ name: String, in xml: Substring) -> String? {
+        guard let start = xml.firstRange(of: "<\(name)>"), let end = xml[start.upperBound...].firstRange(of: "</\(name)>") else { return nil }
+        return String(xml[start.upperBound..<end.lowerBound])
+    }
+
+    static func xmlUnescaped(_ text: String) -> String {
+        guard text.contains("&") else { return text }
+        return text.replacing("&lt;", with: "<").replacing("&gt;", with: ">").replacing("&quot;", with: "\"")
+            .replacing("&apos;", with: "'").replacing("&amp;", with: "&")
+    }
+
     func objectURL(_ key: String) -> String {
         endpoint + "/" + SigV4Presigner.encode(bucket) + "/" + SigV4Presigner.encode(key, keepSlash: true)
     }
@@ -61,22 +95,31 @@ public final class S3MediaStore: MediaStore {
     /// with the status and S3's error code (never the message: it may echo the request).
     func send(_ method: String, _ key: String, body: [UInt8] = [], headers: [(String, String)] = []) throws -> HTTPResponse {
         guard MediaKeys.isValid(key) else { throw MediaStoreError.notFound(key: key) }
+        do { return try signed(method, objectURL(key), body: body, headers: headers, what: method) } catch Missing.object {
+            throw MediaStoreError.notFound(key: key)
+        }
+    }
+
+    /// S3 answered 404 (for an object: `notFound`; for the bucket: unavailable).
+    enum Missing: Error { case object }
+
+    func signed(_ method: String, _ url: String, body: [UInt8] = [], headers: [(String, String)] = [], what: String) throws -> HTTPResponse {
         let hash = body.isEmpty ? Self.emptySHA256 : Crypto.hex(Crypto.sha256(body))
         let request = HTTPRequest(
-            method: method, url: objectURL(key), headers: headers + [("x-amz-content-sha256", hash)], body: body,
+            method: method, url: url, headers: headers + [("x-amz-content-sha256", hash)], body: body,
             timeout: timeout, maxResponseBytes: 64 << 20,
             authentication: .awsSigV4(provider: "aws:amz:\(presigner.region):s3",
                                       accessKeyID: presigner.accessKeyID, secretAccessKey: presigner.secretAccessKey))
         let response: HTTPResponse
         do { response = try http.send(request) } catch {
-            throw MediaStoreError.unavailable("S3 \(method) failed: \(error)")   // HTTPClientError shows URLs redacted
+            throw MediaStoreError.unavailable("S3 \(what) failed: \(error)")   // HTTPClientError shows URLs redacted
         }
         switch response.status {
         case 200..<300: return response
-        case 404: throw MediaStoreError.notFound(key: key)
+        case 404 where what != "list": throw Missing.object
         default:
             let code = Self.errorCode(response.body).map { " \($0)" } ?? ""
-            throw MediaStoreError.unavailable("S3 \(method) answered \(response.status)\(code)")
+            throw MediaStoreError.unavailable("S3 \(what) answered \(response.status)\(code)")
         }
     }
 

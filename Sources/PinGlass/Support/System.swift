@@ -107,6 +107,32 @@ public enum System {
         func pad(_ v: Int32, _ w: Int = 2) -> String { let s = String(v); return String(repeating: "0", count: max(0, w - s.count)) + s }
         return "\(pad(tm.tm_year + 1900, 4))-\(pad(tm.tm_mon + 1))-\(pad(tm.tm_mday))T\(pad(tm.tm_hour)):\(pad(tm.tm_min)):\(pad(tm.tm_sec)).\(pad(Int32(ms), 3))Z"
     }
+
+    /// Seconds since the epoch of an ISO 8601 UTC time as S3 writes it
+    /// (`2026-11-29T10:00:00.123Z`, fraction optional); nil for anything else.
+    public static func parseISO8601(_ text: String) -> Double? {
+        let u = Array(text.utf8)
+        guard u.count >= 20, u.last == UInt8(ascii: "Z"), u[4] == UInt8(ascii: "-"), u[7] == UInt8(ascii: "-"),
+              u[10] == UInt8(ascii: "T"), u[13] == UInt8(ascii: ":"), u[16] == UInt8(ascii: ":") else { return nil }
+        func number(_ r: Range<Int>) -> Int32? {
+            r.allSatisfy({ (48...57).contains(u[$0]) }) ? Int32(String(decoding: u[r], as: UTF8.self)) : nil
+        }
+        guard let year = number(0..<4), let month = number(5..<7), let day = number(8..<10),
+              let hour = number(11..<13), let minute = number(14..<16), let second = number(17..<19) else { return nil }
+        var fraction = 0.0
+        if u.count > 20 {
+            guard u[19] == UInt8(ascii: "."), u.count > 21, let f = number(20..<(u.count - 1)) else { return nil }
+            fraction = Double(f) / pow10(u.count - 21)
+        } else if u[19] != UInt8(ascii: "Z") {
+            return nil
+        }
+        var t = tm()
+        t.tm_year = year - 1900; t.tm_mon = month - 1; t.tm_mday = day
+        t.tm_hour = hour; t.tm_min = minute; t.tm_sec = second
+        return Double(timegm(&t)) + fraction
+    }
+
+    private static func pow10(_ n: Int) -> Double { (0..<n).reduce(1.0) { r, _ in r * 10 } }
 }
 
 /// A failed system call, with what was attempted.

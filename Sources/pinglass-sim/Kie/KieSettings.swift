@@ -29,6 +29,7 @@ struct KieSettings {
         ("messageField", "envelope text field: msg (default) or message (both occur at Kie)"),
         ("resultTTLSeconds", "result URLs answer 404 this long after the task finished (default 3600)"),
         ("latencyMs", "delay before answering createTask and recordInfo (default 0)"),
+        ("resultLatencyMs", "delay before serving a result image (default 0; a real portrait is a few MB from a CDN)"),
         ("callbacks", "POST the result to callBackUrl when a task finishes (default true)"),
         ("callbackDuplicates", "extra copies of each callback (default 0)"),
         ("callbackEarlySeconds", "send the callback this long before recordInfo shows the outcome (default 0)"),
@@ -53,6 +54,7 @@ struct KieSettings {
     var messageField = "msg"
     var resultTTLSeconds = 3600.0
     var latencyMs = 0.0
+    var resultLatencyMs = 0.0
     var callbacks = true
     var callbackDuplicates = 0
     var callbackEarlySeconds = 0.0
@@ -75,6 +77,7 @@ struct KieSettings {
         d("neverFinishFraction", &neverFinishFraction)
         i("errorCode", &errorCode); s("errorOn", &errorOn); s("errorsIn", &errorsIn); s("messageField", &messageField)
         d("resultTTLSeconds", &resultTTLSeconds); d("latencyMs", &latencyMs)
+        d("resultLatencyMs", &resultLatencyMs)
         callbacks = v["callbacks"].map { $0 != "false" } ?? true
         i("callbackDuplicates", &callbackDuplicates); d("callbackEarlySeconds", &callbackEarlySeconds)
         webhookHmacKey = v["webhookHmacKey"] ?? defaultHmacKey

@@ -189,6 +189,9 @@ struct KieSim {
             return Response(status: 404, contentType: "text/plain; charset=utf-8", body: "Not Found")
         }
         try KieStore.count(db, "results")
+        // A real result is a few MB from Kie's CDN: `resultLatencyMs` lets a benchmark feel that.
+        let latency = try settings().resultLatencyMs
+        if latency > 0 { System.sleep(seconds: latency / 1000) }
         return Response(status: 200, headers: [("Content-Type", "image/png"), ("Cache-Control", "no-store")], body: Self.image(t.id))
     }
 
