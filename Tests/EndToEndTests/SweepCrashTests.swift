@@ -71,7 +71,7 @@ final class SweepCrashTests: XCTestCase {
         XCTAssertEqual(try refunds(), expectedRefunds, "the rerun finished nothing twice")
         XCTAssertEqual(try c.query("""
             SELECT string_agg(kind, ',' ORDER BY job_id, batch_no) AS k FROM telegram_deliveries WHERE job_id IS NOT NULL
-            """)[0].string("k"), "photo,message,message", "delivery rows once per job")
+            """)[0].string("k"), "message,message", "delivery rows once per job (the overdue job's one photo is withheld)")
         // No admin chat configured: the alert is logged, nothing is queued.
         XCTAssertTrue(log.contains("alert=worker-silent:dispatch"), log)
         XCTAssertEqual(try c.query("SELECT count(*)::int AS n FROM telegram_deliveries WHERE kind = 'alert'")[0].int("n"), 0)
