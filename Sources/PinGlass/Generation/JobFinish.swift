@@ -22,8 +22,9 @@ public struct FinishedJob: Equatable, Sendable {
 /// compare-and-set to `completed`, `partial` or `failed` (`RefundRule`), and creates what
 /// follows from that: the Telegram delivery rows for this job's photos still in no row
 /// (none for a failed job: they are withheld), the final message and, when photos are
-/// missing, the refund row. Finishing twice, or from two connections at once, changes nothing the second time:
-/// the job lock serialises them and the CAS sees the job finished (reliability rule 3).
+/// missing, the refund row. Finishing twice, or from two connections at once, changes
+/// nothing the second time: the job lock serialises them and the CAS sees the job finished
+/// (reliability rule 3).
 ///
 /// ```swift
 /// if let done = try JobFinish.finish(db, jobID: 42) { log.info("job \(done.jobID) \(done.outcome)") }
@@ -172,9 +173,10 @@ public enum JobFinish {
 
     /// The refund row when photos are missing (invariant 2: exactly one per job, `job_id`
     /// unique, and never beyond what was paid). The amount is kopecks from the payment's own
-    /// amount by `rule` (the share of the photos the customer does not get), cut to what the payment can still give back (`refund_headroom`,
-    /// migration 0009: what the bank already refunded, also in its dashboard, and our refunds
-    /// in flight are taken off); the trigger on refunds checks the same rule. A cut below
+    /// amount by `rule` (the share of the photos the customer does not get), cut to what the
+    /// payment can still give back (`refund_headroom`, migration 0009: what the bank already
+    /// refunded, also in its dashboard, and our refunds in flight are taken off); the
+    /// trigger on refunds checks the same limit. A cut below
     /// what the rule owes (an operator's refund done or in flight, a refund in the bank's
     /// dashboard) raises an alert per job, logged too: a person checks that the customer
     /// got everything owed. nil when nothing is to be refunded.
@@ -209,8 +211,8 @@ public enum JobFinish {
         return inserted == 1 ? amount : nil
     }
 
-    /// Refunded jobs of one user in `repeatedRefundDays` from which an operator looks at the
-    /// user (a pattern of jobs that fail on purpose, or a user the generation keeps failing).
+    /// How many refunded jobs of one user within `repeatedRefundDays` days make the operator
+    /// look at that user (jobs failed on purpose, or references the generation keeps failing on).
     public static let repeatedRefundJobs = 3
     public static let repeatedRefundDays = 7
 
