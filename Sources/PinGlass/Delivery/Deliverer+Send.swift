@@ -195,7 +195,7 @@ extension Deliverer {
             let renewing = System.monotonic()
             guard try renew(db, row) else { return .leaseLost(calls: calls) }
             heldUntil = renewing + Double(config.leaseSeconds)
-            for slot in slots { try budget.stamp(db, slot) }
+            try budget.stamp(db, slots)
             calls += 1
             switch message.send(telegram, chat: chat) {
             case .success(let ids):
