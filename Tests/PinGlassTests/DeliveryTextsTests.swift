@@ -66,6 +66,13 @@ final class DeliveryTextsTests: XCTestCase {
                        Уже отправленные 3 остаются у вас, вы платите только за них; остальные 12 отправлены не будут.
                        Возвращаем на вашу карту 1303,47 ₽.
                        """)
+        XCTAssertEqual(DeliveryTexts.final(.english, .init(outcome: .failed, made: 13, total: 23, released: 13, delivered: 13,
+                                                           refundKopecks: 65_173, galleryURL: nil)),
+                       """
+                       Sorry, we could make only 13 of your 23 PinGlass portraits: too few to count as a set.
+                       You keep the 13 already sent and pay only for those.
+                       We are refunding 651.73 ₽ to your card.
+                       """, "every photo made had gone out: nothing is withheld")
         XCTAssertEqual(DeliveryTexts.final(.english, .init(outcome: .failed, made: 4, total: 7, released: 0, delivered: 0,
                                                            refundKopecks: 49_900, galleryURL: nil)),
                        """

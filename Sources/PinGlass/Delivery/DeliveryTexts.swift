@@ -72,6 +72,7 @@ public enum DeliveryTexts {
         case (.english, .failed):
             lines.append("Sorry, we could make only \(f.made) of your \(f.total) PinGlass portraits: too few to count as a set.")
             lines.append(f.released == 0 ? "None of them will be sent, and you pay for none."
+                : withheld == 0 ? "You keep the \(f.released) already sent and pay only for those."
                 : "You keep the \(f.released) already sent and pay only for those; the other \(withheld) will not be sent.")
         case (.russian, .completed): lines.append("Ваши портреты PinGlass готовы: все \(f.made).")
         case (.russian, .partial): lines.append("Ваши портреты PinGlass готовы: \(f.made) из \(f.total). Не удалось сделать: \(missing).")
@@ -79,6 +80,7 @@ public enum DeliveryTexts {
         case (.russian, .failed):
             lines.append("К сожалению, удалось сделать только \(f.made) из \(f.total) ваших портретов PinGlass: это слишком мало для набора.")
             lines.append(f.released == 0 ? "Мы их не отправляем, и вы не платите ни за один."
+                : withheld == 0 ? "Уже отправленные \(f.released) остаются у вас, вы платите только за них."
                 : "Уже отправленные \(f.released) остаются у вас, вы платите только за них; остальные \(withheld) отправлены не будут.")
         }
         if f.released > 0 && f.delivered < f.released {
