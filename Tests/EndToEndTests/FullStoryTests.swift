@@ -101,7 +101,7 @@ final class FullStoryTests: XCTestCase {
     /// albums, the short one of 3 and one of 10 while the job still runs and the other 5 at
     /// its end, then the message.
     /// The chat's pace held (an album of N counts N seconds) and Telegram never said 429.
-    func testTwentyThreePhotosFiveFailedPartialRefundTwoAlbums() throws {
+    func testTwentyThreePhotosFiveFailedPartialRefundThreeAlbums() throws {
         let paid = try customerPays(61_003, tier: "premium")
         XCTAssertEqual(paid.amount, 149_900)
         try kie.set(["failNext": 5])
