@@ -14,7 +14,7 @@ struct Deliver: ParsableCommand {
             not loopback), otherwise as uploaded bytes; a refused link falls back to the bytes at once. \
             Pace: at most one message per --chat-interval per chat (an album of N photos counts N; a \
             group such as the admin chat at most one per 3 s) and --global-rate messages per second \
-            overall (counted over 1.1 s, a margin for calls that take longer to reach Telegram), kept in PostgreSQL, so it holds for every deliver process on every machine together. \
+            overall (counted over 1.1 s, a margin for late arrivals), kept in PostgreSQL, so it holds for every deliver process on every machine together. \
             429 waits Telegram's retry_after, for that chat, and for every chat when that chat had kept \
             its pace (Telegram's bot-wide flood control); 5xx, timeouts and \
             network errors retry after 1 min, 5 min, 15 min, then hourly, for 24 h; 403 (blocked) and \
