@@ -6,7 +6,8 @@
 #   1. success: avatar → reference photo → pay on the bank's page → generate → progress →
 #      the photos and the final message in the customer's simulated Telegram chat;
 #   2. failure: Kie is told to fail most photos (restored afterwards) → the job ends with
-#      2 of 7 → the refund the rule gives (all of it, below 70 %) lands at the simulated bank.
+#      2 of 7 → below 70 % the job fails: its photos are withheld (none had gone out yet)
+#      and the refund the rule gives (all of it) lands at the simulated bank.
 # At the end it prints the pages to open: the chats, the bank's payment page with the refund,
 # the job API. PORT / SIM_PORT pick the ports (default: those of the running `make run`, else
 # 8080 / 8081); TELEGRAM_ID picks the first demo customer (default: new ones every run).
@@ -152,7 +153,8 @@ trap - EXIT
 info "Kie restored to normal"
 REFUND=$(printf '%s' "$JOB_JSON" | sed -n 's/.*"refund":{\([^}]*\)}.*/\1/p' | json_value amount)
 [ -n "$REFUND" ] || fail "job $JOB ended without a refund: $JOB_JSON"
-if [ "$REFUND" = "$AMOUNT" ]; then WHY="fewer than 70 % of the photos made: everything back"; else WHY="the missing share"; fi
+if [ "$REFUND" = "$AMOUNT" ]; then WHY="fewer than 70 % of the photos made and none sent yet: they are withheld, everything back"
+else WHY="the share of the photos not delivered"; fi
 info "refund owed: $((REFUND / 100)).$(printf '%02d' $((REFUND % 100))) ₽ ($WHY)"
 watch_chat
 for i in $(seq 91); do
@@ -173,7 +175,7 @@ step "Open these to see it yourself"
 row() { printf '    %-52s %s\n' "$1" "$2"; }
 echo "  Telegram: what each customer received"
 row "$SIM/sim/telegram/chats/$USER1" "story 1: the 7 portraits and the final message"
-row "$SIM/sim/telegram/chats/$USER_ID" "story 2: the 2 portraits and the message about the refund"
+row "$SIM/sim/telegram/chats/$USER_ID" "story 2: the message saying 2 of 7 were made, none sent, all refunded"
 row "$SIM/sim/telegram/chats" "every simulated chat"
 echo "  The bank"
 row "$SIM/pay/$PAYMENT" "story 2's payment page, showing the refund"

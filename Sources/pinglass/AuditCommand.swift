@@ -8,7 +8,8 @@ struct AuditCommand: ParsableCommand {
         discussion: """
             Checks: every job consumes exactly its own paid payment, refunds never exceed a \
             payment, our succeeded refunds are within what the bank reports refunded and a payment with \
-            money given back is marked so, a finished job with missing photos has its refund row and one with photos its \
+            money given back is marked so, a finished job with missing photos has its refund row, never more than the share \
+            of the photos its customer does not get, a failed job released no photo after its end, one with photos has its \
             delivery rows (jobs finished in the last \(PrunerDefaults.minimumDeliveryDays) days: prune deletes older ones), counts match tasks and photos, every succeeded task has its photo, no job \
             is left unfinished after its tasks ended, and no lease expired long ago is left behind. \
             Prints each broken rule with the ids (at most 1000 per rule), alerts the admin chat \

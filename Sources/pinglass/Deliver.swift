@@ -8,12 +8,13 @@ struct Deliver: ParsableCommand {
             Claims due delivery rows (albums of 2-10 photos, single photos, each job's final message \
             in the user's language with the refund and a link to PUBLIC_BASE_URL, alerts for \
             ADMIN_TELEGRAM_CHAT_ID) and sends them. A job's photos go out while it is still generating, \
-            an album for every 10 stored photos, the rest and the final message when it ends. Photos go \
+            in batches of at most 10 as soon as a batch's photos are stored, the short batch first \
+            (23 photos: 3, 10, 10), the rest and the final message when it ends. Photos go \
             by signed link when Telegram can fetch it (PUBLIC_MEDIA_URL or the S3 endpoint is https and \
             not loopback), otherwise as uploaded bytes; a refused link falls back to the bytes at once. \
             Pace: at most one message per --chat-interval per chat (an album of N photos counts N; a \
             group such as the admin chat at most one per 3 s) and --global-rate messages per second \
-            overall, kept in PostgreSQL, so it holds for every deliver process on every machine together. \
+            overall (counted over 1.1 s, a margin for late arrivals), kept in PostgreSQL, so it holds for every deliver process on every machine together. \
             429 waits Telegram's retry_after, for that chat, and for every chat when that chat had kept \
             its pace (Telegram's bot-wide flood control); 5xx, timeouts and \
             network errors retry after 1 min, 5 min, 15 min, then hourly, for 24 h; 403 (blocked) and \

@@ -67,21 +67,26 @@ final class FullStoryTests: XCTestCase {
         try auditIsClean()
     }
 
-    /// Kie fails 5 of the 7 photos: 2 of 7 is below 70 %, so the whole 499 ₽ goes back. The
-    /// chat gets the two photos that exist and the message naming the refund; `pinglass
-    /// refund` sends the Cancel; the bank's page shows the money back, the payment is refunded.
-    func testKieFailingMostPhotosRefundsEverythingAtTheBank() throws {
+    /// Kie fails 5 of the 7 photos: 2 of 7 is below 70 %, so the job fails. None of its
+    /// photos had gone out (the starter set's one batch is all 7), so both are withheld —
+    /// not in the chat, not in the API — and the whole 499 ₽ goes back: the customer never
+    /// keeps a photo and its price. The message says so; `pinglass refund` sends the Cancel;
+    /// the bank's page shows the money back, the payment is refunded.
+    func testKieFailingMostPhotosWithholdsThemAndRefundsEverythingAtTheBank() throws {
         let paid = try customerPays(61_002, tier: "starter")
         try kie.set(["failNext": 5])
         let job = try generate(paid)
-        try runDuties(["dispatch", "poll-kie"], until: "the job to finish") { try self.jobStatus(job) == "partial" }
-        let owed = RefundRule.standard.refund(amount: Money(kopecks: paid.amount), photos: 2, total: 7).kopecks
-        XCTAssertEqual(owed, 49_900, "below 70 % of the photos: everything back")
+        try runDuties(["dispatch", "poll-kie"], until: "the job to finish") { try self.jobStatus(job) == "failed" }
+        let owed = RefundRule.standard.refund(amount: Money(kopecks: paid.amount), photos: 2, released: 0, total: 7).kopecks
+        XCTAssertEqual(owed, 49_900, "below 70 % of the photos and none sent: everything back")
         XCTAssertEqual(try number("SELECT amount_kopecks AS n FROM refunds WHERE job_id = $1", job), owed)
+        XCTAssertEqual(try number("SELECT count(*)::int AS n FROM generated_photos WHERE job_id = $1", job), 2, "made, but withheld")
+        XCTAssertEqual(try customerAPI("GET", "/api/jobs/\(job)", as: paid.user)["photos"]?.arrayValue?.count, 0, "the API shows none")
 
-        try runDuties(["deliver"], until: "the photos and the message to reach the chat") { try self.allSent(job) }
-        let message = try chatShowsTheJob(job, chat: paid.user, albums: [2])
-        XCTAssertTrue(message.contains("2 of 7. 5 could not be made."), message)
+        try runDuties(["deliver"], until: "the message to reach the chat") { try self.allSent(job) }
+        let message = try chatShowsTheJob(job, chat: paid.user, albums: [])
+        XCTAssertTrue(message.contains("only 2 of your 7"), message)
+        XCTAssertTrue(message.contains("None of them will be sent, and you pay for none."), message)
         XCTAssertTrue(message.contains("We are refunding 499 ₽ to your card."), message)
         XCTAssertTrue(message.contains("All your photos: \(stack.baseURL)/"), message)
 
@@ -92,10 +97,11 @@ final class FullStoryTests: XCTestCase {
     }
 
     /// The premium set of 23 with 5 failed at Kie: the job is `partial`, the refund is
-    /// 1 499 ₽ × 5 / 23 rounded down to the kopeck (325.86 ₽), the 18 photos arrive as two
-    /// albums, 10 while the job still runs and the other 8 at its end, then the message.
+    /// 1 499 ₽ × 5 / 23 rounded down to the kopeck (325.86 ₽), the 18 photos arrive as three
+    /// albums, the short one of 3 and one of 10 while the job still runs and the other 5 at
+    /// its end, then the message.
     /// The chat's pace held (an album of N counts N seconds) and Telegram never said 429.
-    func testTwentyThreePhotosFiveFailedPartialRefundTwoAlbums() throws {
+    func testTwentyThreePhotosFiveFailedPartialRefundThreeAlbums() throws {
         let paid = try customerPays(61_003, tier: "premium")
         XCTAssertEqual(paid.amount, 149_900)
         try kie.set(["failNext": 5])
@@ -106,10 +112,10 @@ final class FullStoryTests: XCTestCase {
         XCTAssertEqual(try jobStatus(job), "partial")
         let owed = 149_900 * 5 / 23
         XCTAssertEqual(owed, 32_586)
-        XCTAssertEqual(RefundRule.standard.refund(amount: Money(kopecks: paid.amount), photos: 18, total: 23).kopecks, owed)
+        XCTAssertEqual(RefundRule.standard.refund(amount: Money(kopecks: paid.amount), photos: 18, released: 13, total: 23).kopecks, owed)
         XCTAssertEqual(try number("SELECT amount_kopecks AS n FROM refunds WHERE job_id = $1", job), owed)
 
-        let message = try chatShowsTheJob(job, chat: paid.user, albums: [10, 8])
+        let message = try chatShowsTheJob(job, chat: paid.user, albums: [3, 10, 5])
         XCTAssertTrue(message.contains("18 of 23. 5 could not be made."), message)
         XCTAssertTrue(message.contains("We are refunding 325.86 ₽ to your card."), message)
         XCTAssertEqual(try number("""
@@ -209,12 +215,14 @@ final class FullStoryTests: XCTestCase {
     }
 
     /// The customer's chat as a person sees it on the simulator's inbox page: exactly the
-    /// job's stored photos (SHA-256 of the images on the page = of the files in our media
+    /// job's released photos (SHA-256 of the images on the page = of the files in our media
     /// store), in albums of the given sizes in that order, then the final message, last. The
     /// message ids we recorded are Telegram's. Consecutive sends were paced (an album of N
     /// counts N seconds) and none was answered 429. Returns the final message's text.
     func chatShowsTheJob(_ job: Int, chat: Int64, albums: [Int]) throws -> String {
-        let stored = try c.query("SELECT storage_key, encode(sha256, 'hex') AS sha FROM generated_photos WHERE job_id = $1", [job])
+        let stored = try c.query("""
+            SELECT storage_key, encode(sha256, 'hex') AS sha FROM generated_photos WHERE job_id = $1 AND released_at IS NOT NULL
+            """, [job])
         let storedDigests = try stored.map { row -> String in
             let digest = Crypto.hex(Crypto.sha256(try stack.media.get(key: row.requiredString("storage_key"))))
             XCTAssertEqual(digest, row.string("sha"), "the stored file is the photo recorded")

@@ -56,7 +56,7 @@ final class SweepCrashTests: XCTestCase {
         XCTAssertEqual(crashed, 137, crashLog)
         // The steps before the crash point committed whole ...
         XCTAssertEqual(try c.query("SELECT state FROM generation_tasks WHERE id = $1", [rescued.tasks[0].id])[0].string("state"), "queued")
-        XCTAssertEqual(try jobStatus(overdue.id), "partial")
+        XCTAssertEqual(try jobStatus(overdue.id), "failed", "1 of 2 is below 70 %")
         XCTAssertEqual(try jobStatus(neverStarted.id), "failed")
         XCTAssertEqual(try refunds(), expectedRefunds)
         // ... the ones after it did not run.
@@ -71,7 +71,7 @@ final class SweepCrashTests: XCTestCase {
         XCTAssertEqual(try refunds(), expectedRefunds, "the rerun finished nothing twice")
         XCTAssertEqual(try c.query("""
             SELECT string_agg(kind, ',' ORDER BY job_id, batch_no) AS k FROM telegram_deliveries WHERE job_id IS NOT NULL
-            """)[0].string("k"), "photo,message,message", "delivery rows once per job")
+            """)[0].string("k"), "message,message", "delivery rows once per job (the overdue job's one photo is withheld)")
         // No admin chat configured: the alert is logged, nothing is queued.
         XCTAssertTrue(log.contains("alert=worker-silent:dispatch"), log)
         XCTAssertEqual(try c.query("SELECT count(*)::int AS n FROM telegram_deliveries WHERE kind = 'alert'")[0].int("n"), 0)

@@ -151,8 +151,9 @@ public final class PaidStory {
             SELECT t.id, t.state, (SELECT count(*) FROM generated_photos p WHERE p.task_id = t.id)::int AS photos
             FROM generation_tasks t WHERE t.job_id = $1 ORDER BY t.id
             """, [job]).map { (id: $0.requiredInt("id"), state: $0.requiredString("state"), photos: $0.requiredInt("photos")) }
-        let photos = try db.query("SELECT id, encode(sha256, 'hex') AS sha FROM generated_photos WHERE job_id = $1 ORDER BY id", [job])
-            .map { (id: $0.requiredInt("id"), sha: $0.requiredString("sha")) }
+        let photos = try db.query("""
+            SELECT id, encode(sha256, 'hex') AS sha, released_at IS NOT NULL AS released FROM generated_photos WHERE job_id = $1 ORDER BY id
+            """, [job]).map { (id: $0.requiredInt("id"), sha: $0.requiredString("sha"), released: $0.bool("released") == true) }
         let deliveries = try db.query("SELECT state, count(*)::int AS n FROM telegram_deliveries WHERE job_id = $1 GROUP BY state", [job])
         let refunds = try db.query("""
             SELECT id, state, amount_kopecks, external_request_id::text AS erid FROM refunds WHERE payment_id = $1 ORDER BY id
@@ -167,6 +168,7 @@ public final class PaidStory {
             jobStatus: j.requiredString("status"), totalPhotos: j.requiredInt("total_photos"),
             tasks: tasks.map { StoryFacts.Task(id: $0.id, state: $0.state, photos: $0.photos) },
             photoSHA256: photos.map(\.sha),
+            releasedSHA256: photos.filter(\.released).map(\.sha),
             deliveryStates: Dictionary(uniqueKeysWithValues: deliveries.map { ($0.requiredString("state"), $0.requiredInt("n")) }),
             refunds: refunds,
             paymentStatus: pay.status, paymentRefunded: pay.refunded, paymentAmount: 49_900,
@@ -205,6 +207,8 @@ public struct StoryFacts {
     public let tasks: [Task]
     /// The job's photos, SHA-256 in hex, in id order.
     public let photoSHA256: [String]
+    /// Those released to the customer (in a delivery row); the others are withheld.
+    public let releasedSHA256: [String]
     /// Delivery rows of the job by state.
     public let deliveryStates: [String: Int]
     /// Every refund row of the payment.

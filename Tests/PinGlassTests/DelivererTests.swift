@@ -90,15 +90,15 @@ final class DelivererTests: XCTestCase {
     }
 
     func testOnePhotoGoesAsAPhotoAndRussianUsersReadRussian() throws {
-        let job = try DeliveryFixtures.finishedJob(deps, telegramID: 7102, photos: 7, succeeded: 1, languageCode: "ru")
+        let job = try DeliveryFixtures.finishedJob(deps, telegramID: 7102, photos: 13, succeeded: 11, languageCode: "ru")
         try DeliveryFixtures.drain(deliverer())
         let calls = telegram.calls
-        XCTAssertEqual(calls.map(\.method), [.photo, .message])
-        XCTAssertEqual(calls[0].caption, "PinGlass · портрет 1")
-        let text = try XCTUnwrap(calls[1].text)
-        XCTAssertTrue(text.contains("готовы: 1 из 7"), text)
-        XCTAssertTrue(text.contains("Возвращаем на вашу карту 499 ₽"), "below 70 %: everything back: \(text)")
-        XCTAssertEqual(try rows(job.id).map(\.state), ["sent", "sent"])
+        XCTAssertEqual(calls.map(\.method), [.mediaGroup, .photo, .message])
+        XCTAssertEqual(calls[1].caption, "PinGlass · портрет 11")
+        let text = try XCTUnwrap(calls[2].text)
+        XCTAssertTrue(text.contains("готовы: 11 из 13"), text)
+        XCTAssertTrue(text.contains("Возвращаем на вашу карту 76,76 ₽"), "2 of 13 back: \(text)")
+        XCTAssertEqual(try rows(job.id).map(\.state), ["sent", "sent", "sent"])
     }
 
     /// Alerts go to the admin chat, a group: Telegram allows about 20 messages a minute
@@ -144,7 +144,7 @@ final class DelivererTests: XCTestCase {
 
     func testPhotosGoByLinkWhenTelegramCanFetchThem() throws {
         let deps = try DeliveryFixtures.deps(db, telegram: telegram, env: ["PUBLIC_MEDIA_URL": "https://media.pinglass.example/media"])
-        let job = try DeliveryFixtures.finishedJob(deps, telegramID: 7105, photos: 7, succeeded: 2)
+        let job = try DeliveryFixtures.finishedJob(deps, telegramID: 7105, photos: 2, succeeded: 2)
         // A photo over Telegram's 5 MB limit for links is uploaded even so.
         let big = try photoIDs(job.id)[1]
         try c.execute("UPDATE generated_photos SET byte_size = 6000000 WHERE id = $1", [big])

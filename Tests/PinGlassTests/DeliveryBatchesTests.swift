@@ -4,9 +4,10 @@ import Postgres
 import XCTest
 @testable import PinGlass
 
-/// The batching rule: an album for every ten stored photos while a job runs, the rest and
-/// the final message at its finish, each photo in exactly one row of its own job, however
-/// many pollers store photos of one job at once.
+/// The batching rule: while a job runs, the short batch first and then an album of ten as
+/// soon as their photos are stored; the rest and the final message at its finish; each
+/// photo in exactly one row of its own job, however many pollers store photos of one job at
+/// once.
 final class DeliveryBatchesTests: PipelineTestCase {
     /// Poll-kie's commit for one task (`KiePoller.storePhoto`: the task succeeds, its photo
     /// is inserted, full albums are made, in one transaction): the albums made.
@@ -38,44 +39,69 @@ final class DeliveryBatchesTests: PipelineTestCase {
         }
     }
 
-    func testTheTenthPhotoMakesAnAlbumAndTheFinishMakesTheRest() throws {
+    /// The sizes while running: the remainder by ten first, then tens.
+    func testTheShortBatchComesFirst() {
+        func plan(_ total: Int) -> [Int] {
+            var sizes: [Int] = [], released = 0
+            while released < total {
+                sizes.append(DeliveryBatches.batchSize(total: total, released: released))
+                released += sizes.last!
+            }
+            return sizes
+        }
+        XCTAssertEqual(plan(23), [3, 10, 10])
+        XCTAssertEqual(plan(20), [10, 10])
+        XCTAssertEqual(plan(15), [5, 10])
+        XCTAssertEqual(plan(7), [7])
+        XCTAssertEqual(plan(11), [1, 10])
+    }
+
+    /// 23 photos: the third stored makes the batch of 3, ten more the first album; the
+    /// finish makes an album of what is left (here 5 of the last 10, the rest failed) and
+    /// the message.
+    func testTheShortBatchGoesFirstThenAlbumsAndTheFinishMakesTheRest() throws {
         let job = try PollFixtures.runningJob(deps, telegramID: 7801, photos: 23)
         // Photos arrive out of prompt order.
-        let order = [3, 0, 7, 1, 9, 2, 11, 4, 5]
-        for i in order { XCTAssertEqual(try Self.store(c, job, task: job.tasks[i].id), 0, "nine photos: no album yet") }
-        XCTAssertEqual(try Self.store(c, job, task: job.tasks[6].id), 1)
+        for i in [3, 0] { XCTAssertEqual(try Self.store(c, job, task: job.tasks[i].id), 0, "two photos: no batch yet") }
+        XCTAssertEqual(try Self.store(c, job, task: job.tasks[7].id), 1, "the third makes the short batch")
         var rows = try DeliveryFixtures.rows(c, jobID: job.id)
         XCTAssertEqual(rows.map(\.kind), ["album"])
-        let first10 = try photos(job.id).filter { [0, 1, 2, 3, 4, 5, 6, 7, 9, 11].contains($0.index) }.map(\.id)
-        XCTAssertEqual(rows[0].photoIDs, first10, "the ten stored, in prompt order")
-        XCTAssertEqual(try Self.store(c, job, task: job.tasks[8].id), 0)
+        XCTAssertEqual(rows[0].photoIDs, try photos(job.id).filter { [0, 3, 7].contains($0.index) }.map(\.id), "in prompt order")
+        for i in [1, 9, 2, 11, 4, 5, 6, 8, 10] { XCTAssertEqual(try Self.store(c, job, task: job.tasks[i].id), 0, "fewer than ten waiting") }
+        XCTAssertEqual(try Self.store(c, job, task: job.tasks[12].id), 1)
+        rows = try DeliveryFixtures.rows(c, jobID: job.id)
+        XCTAssertEqual(rows.map(\.photoIDs.count), [3, 10])
+        XCTAssertEqual(try c.query("SELECT count(*)::int AS n FROM generated_photos WHERE job_id = $1 AND released_at IS NOT NULL",
+                                   [job.id])[0].int("n"), 13, "photos in a row are released")
 
-        for i in [10, 12, 13, 14, 15, 16, 17] { _ = try Self.store(c, job, task: job.tasks[i].id) }
+        for i in 13...17 { _ = try Self.store(c, job, task: job.tasks[i].id) }
         try c.execute("""
             UPDATE generation_tasks SET state = 'failed', finished_at = now(), fail_code = '500' WHERE job_id = $1 AND state = 'running'
             """, [job.id])
         let done = try XCTUnwrap(try JobFinish.finish(c, jobID: job.id))
+        XCTAssertEqual(done.outcome, .partial, "18 of 23")
         XCTAssertEqual(done.deliveries, 2, "the rest and the message")
         rows = try DeliveryFixtures.rows(c, jobID: job.id)
-        XCTAssertEqual(rows.map(\.kind), ["album", "album", "message"])
-        XCTAssertEqual(rows.map(\.batchNo), [0, 1, 2])
-        XCTAssertEqual(rows.map(\.photoIDs.count), [10, 8, 0])
+        XCTAssertEqual(rows.map(\.kind), ["album", "album", "album", "message"])
+        XCTAssertEqual(rows.map(\.batchNo), [0, 1, 2, 3])
+        XCTAssertEqual(rows.map(\.photoIDs.count), [3, 10, 5, 0])
         try assertEachPhotoOnce(job.id)
-        XCTAssertEqual(try c.query("SELECT payload ->> 'photoCount' AS n FROM telegram_deliveries WHERE id = $1", [rows[2].id])[0]
+        XCTAssertEqual(try c.query("SELECT payload ->> 'photoCount' AS n FROM telegram_deliveries WHERE id = $1", [rows[3].id])[0]
                         .string("n"), "18")
-        XCTAssertEqual(try c.withTransaction { try DeliveryBatches.addFullAlbums($0, jobID: job.id) }, 0,
+        XCTAssertEqual(try c.withTransaction { try DeliveryBatches.addReadyBatches($0, jobID: job.id) }, 0,
                        "a finished job gets nothing more")
     }
 
-    /// A remainder of one photo is a `photo` row; twenty photos stored before any album make
-    /// two albums at once.
-    func testARemainderOfOneIsAPhotoAndLateAlbumsCatchUp() throws {
-        let job = try PollFixtures.runningJob(deps, telegramID: 7802, photos: 23)
+    /// A short batch of one is a `photo` row; twenty-one photos stored before any batch make
+    /// all three batches at once.
+    func testABatchOfOneIsAPhotoAndLateBatchesCatchUp() throws {
+        let job = try PollFixtures.runningJob(deps, telegramID: 7802, photos: 21)
         try PollFixtures.settle(c, job, succeeded: 21, failed: 0)   // stored without the batching step
-        XCTAssertEqual(try c.withTransaction { try DeliveryBatches.addFullAlbums($0, jobID: job.id) }, 2)
-        try PollFixtures.settle(c, job, succeeded: 21, failed: 2)
+        XCTAssertEqual(try c.withTransaction { try DeliveryBatches.addReadyBatches($0, jobID: job.id) }, 3)
         try JobFinish.finish(c, jobID: job.id)
-        XCTAssertEqual(try DeliveryFixtures.rows(c, jobID: job.id).map(\.kind), ["album", "album", "photo", "message"])
+        let rows = try DeliveryFixtures.rows(c, jobID: job.id)
+        XCTAssertEqual(rows.map(\.kind), ["photo", "album", "album", "message"])
+        XCTAssertEqual(rows.map(\.photoIDs.count), [1, 10, 10, 0])
         try assertEachPhotoOnce(job.id)
     }
 
@@ -106,8 +132,8 @@ final class DeliveryBatchesTests: PipelineTestCase {
         XCTAssertEqual(retries.value, 0, "no commit deadlocked (40P01) or was retried")
         for job in jobs {
             let rows = try DeliveryFixtures.rows(c, jobID: job.id)
-            XCTAssertEqual(rows.map(\.photoIDs.count), [10, 10], "two full albums while running")
-            XCTAssertEqual(try photos(job.id).filter { $0.delivery == nil }.count, 3)
+            XCTAssertEqual(rows.map(\.photoIDs.count), [3, 10, 10], "every batch while running, the short one first")
+            XCTAssertEqual(try photos(job.id).filter { $0.delivery == nil }.count, 0)
             try JobFinish.finish(c, jobID: job.id)
             XCTAssertEqual(try DeliveryFixtures.rows(c, jobID: job.id).map(\.kind), ["album", "album", "album", "message"])
             try assertEachPhotoOnce(job.id)

@@ -7,7 +7,7 @@ import XCTest
 /// The pace holds across processes: two deliverers (two connections, two threads, as two
 /// cron runs or two VMs would) share FakeTelegram, and the times Telegram saw the calls show
 /// at most one message per chat interval per chat (an album of N counting N) and at most the
-/// global rate overall. Real time: the pace lives in PostgreSQL, whose clock tests cannot
+/// global rate overall, with a margin for calls that arrive late. Real time: the pace lives in PostgreSQL, whose clock tests cannot
 /// move; only lower bounds are asserted, which a slow machine cannot break.
 final class DeliveryPacingTests: XCTestCase {
     var db: TestDatabase!
@@ -73,12 +73,15 @@ final class DeliveryPacingTests: XCTestCase {
         }
         XCTAssertEqual(calls.filter { $0.chatID == 8001 }.map(\.cost), [10, 4, 1], "a job's rows in order")
 
-        // Overall: no 0.9-s stretch holds more than the rate (the window is 1 s; the margin
-        // is the time between a slot's stamp and the call's arrival), and 58 messages at 10/s
-        // take at least 4 s from the first to the last.
+        // Overall, as Telegram counts (on arrival): no stretch of 1.05 s holds more than the
+        // rate. The budget counts over 1.1 s, so a call that takes up to 0.05 s longer to
+        // arrive than the calls after it (a slow upload) still leaves every second of
+        // arrivals within the rate; a budget of exactly 1 s let the next window's first call
+        // arrive just over 1 s after the first one, and any lag on that one put both in one
+        // second. 58 messages at 10/s take at least 4 s from the first to the last.
         for (i, call) in calls.enumerated() {
-            let burst = calls[i...].prefix { $0.at < call.at + 0.9 }.map(\.cost).reduce(0, +)
-            XCTAssertLessThanOrEqual(burst, globalRate, "messages in the 0.9 s from \(call.at)")
+            let burst = calls[i...].prefix { $0.at < call.at + 1.05 }.map(\.cost).reduce(0, +)
+            XCTAssertLessThanOrEqual(burst, globalRate, "messages in the 1.05 s from \(call.at)")
         }
         let total = calls.map(\.cost).reduce(0, +)
         XCTAssertEqual(total, 58)

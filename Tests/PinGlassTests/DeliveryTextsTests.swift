@@ -21,10 +21,10 @@ final class DeliveryTextsTests: XCTestCase {
 
     func testFinalMessages() {
         let url = "https://pinglass.example/"
-        XCTAssertEqual(DeliveryTexts.final(.english, .init(outcome: .completed, made: 23, total: 23, delivered: 23, refundKopecks: 0,
+        XCTAssertEqual(DeliveryTexts.final(.english, .init(outcome: .completed, made: 23, total: 23, released: 23, delivered: 23, refundKopecks: 0,
                                                            galleryURL: url)),
                        "Your PinGlass portraits are ready: all 23.\nAll your photos: https://pinglass.example/")
-        XCTAssertEqual(DeliveryTexts.final(.english, .init(outcome: .partial, made: 18, total: 23, delivered: 8, refundKopecks: 10_847,
+        XCTAssertEqual(DeliveryTexts.final(.english, .init(outcome: .partial, made: 18, total: 23, released: 18, delivered: 8, refundKopecks: 10_847,
                                                            galleryURL: url)),
                        """
                        Your PinGlass portraits are ready: 18 of 23. 5 could not be made.
@@ -32,18 +32,60 @@ final class DeliveryTextsTests: XCTestCase {
                        We are refunding 108.47 ₽ to your card.
                        All your photos: https://pinglass.example/
                        """)
-        XCTAssertEqual(DeliveryTexts.final(.russian, .init(outcome: .partial, made: 18, total: 23, delivered: 18, refundKopecks: 10_847,
+        XCTAssertEqual(DeliveryTexts.final(.russian, .init(outcome: .partial, made: 18, total: 23, released: 18, delivered: 18, refundKopecks: 10_847,
                                                            galleryURL: url)),
                        """
                        Ваши портреты PinGlass готовы: 18 из 23. Не удалось сделать: 5.
                        Возвращаем на вашу карту 108,47 ₽.
                        Все фото: https://pinglass.example/
                        """)
-        XCTAssertEqual(DeliveryTexts.final(.russian, .init(outcome: .failed, made: 0, total: 7, delivered: 0, refundKopecks: 49_900,
+        XCTAssertEqual(DeliveryTexts.final(.russian, .init(outcome: .failed, made: 0, total: 7, released: 0, delivered: 0, refundKopecks: 49_900,
                                                            galleryURL: nil)),
                        "К сожалению, не удалось сделать ваши портреты PinGlass.\nВозвращаем на вашу карту 499 ₽.")
-        XCTAssertEqual(DeliveryTexts.final(.english, .init(outcome: .failed, made: 0, total: 7, delivered: 0, refundKopecks: 1_005,
+        XCTAssertEqual(DeliveryTexts.final(.english, .init(outcome: .failed, made: 0, total: 7, released: 0, delivered: 0, refundKopecks: 1_005,
                                                            galleryURL: nil)),
                        "Sorry, we could not make your PinGlass portraits.\nWe are refunding 10.05 ₽ to your card.")
+    }
+
+    /// A job below the threshold that made photos says plainly which ones the customer keeps
+    /// (those already sent, paid for), that the others are not sent, and the refund.
+    func testAFailedJobSaysWhichPhotosAreKeptAndWhichAreWithheld() {
+        let url = "https://pinglass.example/"
+        XCTAssertEqual(DeliveryTexts.final(.english, .init(outcome: .failed, made: 15, total: 23, released: 3, delivered: 3,
+                                                           refundKopecks: 130_347, galleryURL: url)),
+                       """
+                       Sorry, we could make only 15 of your 23 PinGlass portraits: too few to count as a set.
+                       You keep the 3 already sent and pay only for those; the other 12 will not be sent.
+                       We are refunding 1303.47 ₽ to your card.
+                       All your photos: https://pinglass.example/
+                       """)
+        XCTAssertEqual(DeliveryTexts.final(.russian, .init(outcome: .failed, made: 15, total: 23, released: 3, delivered: 3,
+                                                           refundKopecks: 130_347, galleryURL: nil)),
+                       """
+                       К сожалению, удалось сделать только 15 из 23 ваших портретов PinGlass: это слишком мало для набора.
+                       Уже отправленные 3 остаются у вас, вы платите только за них; остальные 12 отправлены не будут.
+                       Возвращаем на вашу карту 1303,47 ₽.
+                       """)
+        XCTAssertEqual(DeliveryTexts.final(.english, .init(outcome: .failed, made: 13, total: 23, released: 13, delivered: 13,
+                                                           refundKopecks: 65_173, galleryURL: nil)),
+                       """
+                       Sorry, we could make only 13 of your 23 PinGlass portraits: too few to count as a set.
+                       You keep the 13 already sent and pay only for those.
+                       We are refunding 651.73 ₽ to your card.
+                       """, "every photo made had gone out: nothing is withheld")
+        XCTAssertEqual(DeliveryTexts.final(.english, .init(outcome: .failed, made: 4, total: 7, released: 0, delivered: 0,
+                                                           refundKopecks: 49_900, galleryURL: nil)),
+                       """
+                       Sorry, we could make only 4 of your 7 PinGlass portraits: too few to count as a set.
+                       None of them will be sent, and you pay for none.
+                       We are refunding 499 ₽ to your card.
+                       """)
+        XCTAssertEqual(DeliveryTexts.final(.russian, .init(outcome: .failed, made: 4, total: 7, released: 0, delivered: 0,
+                                                           refundKopecks: 49_900, galleryURL: nil)),
+                       """
+                       К сожалению, удалось сделать только 4 из 7 ваших портретов PinGlass: это слишком мало для набора.
+                       Мы их не отправляем, и вы не платите ни за один.
+                       Возвращаем на вашу карту 499 ₽.
+                       """)
     }
 }

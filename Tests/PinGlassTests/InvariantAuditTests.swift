@@ -89,6 +89,34 @@ final class InvariantAuditTests: PipelineTestCase {
         XCTAssertEqual(try rules()["every photo of a finished job is in one of its delivery rows (photo ids)"], [photo])
     }
 
+    /// The customer never both keeps a photo and gets its price back: a refund beyond the
+    /// share of the photos not released is found, and so is a photo of a failed job released
+    /// after its end (the database refuses that; only a write around its trigger can do it).
+    func testARefundForAPhotoTheCustomerKeepsIsFound() throws {
+        let job = try PollFixtures.runningJob(deps, telegramID: 9821, photos: 23)
+        for task in job.tasks.prefix(3) { _ = try DeliveryBatchesTests.store(c, job, task: task.id) }
+        try PollFixtures.settle(c, job, succeeded: 15, failed: 8)
+        XCTAssertEqual(try JobFinish.finish(c, jobID: job.id)?.refundKopecks, 49_900 * 20 / 23)
+        XCTAssertEqual(try rules(), [:])
+        // A refund amount never changes once written (a trigger): only a write around it.
+        try c.execute("ALTER TABLE refunds DISABLE TRIGGER refunds_guard")
+        try c.execute("UPDATE refunds SET amount_kopecks = 49900 WHERE job_id = $1", [job.id])
+        XCTAssertEqual(try rules(), ["a job's refund is at most the share of the photos its customer does not get (job ids)": [job.id]])
+        try c.execute("UPDATE refunds SET amount_kopecks = $2 WHERE job_id = $1", [job.id, 49_900 * 20 / 23])
+        try c.execute("ALTER TABLE refunds ENABLE TRIGGER refunds_guard")
+        XCTAssertEqual(try rules(), [:])
+
+        let withheld = try c.query("SELECT min(id)::bigint AS id FROM generated_photos WHERE job_id = $1 AND released_at IS NULL",
+                                   [job.id])[0].requiredInt("id")
+        try c.execute("ALTER TABLE generated_photos DISABLE TRIGGER generated_photos_release_guard")
+        try c.execute("UPDATE generated_photos SET released_at = now() WHERE id = $1", [withheld])
+        try c.execute("ALTER TABLE generated_photos ENABLE TRIGGER generated_photos_release_guard")
+        let found = try rules()
+        XCTAssertEqual(found["a failed job released no photo at or after its end (photo ids)"], [withheld])
+        XCTAssertEqual(found["a job's refund is at most the share of the photos its customer does not get (job ids)"], [job.id],
+                       "its refund now pays for a photo the customer has")
+    }
+
     /// The refund rules: our succeeded refunds are within what the bank reports refunded,
     /// and a payment with money back is marked so.
     func testRefundRecordsAgreeWithThePayment() throws {

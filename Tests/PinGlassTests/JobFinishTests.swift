@@ -8,16 +8,24 @@ import XCTest
 /// this job's photos, all once however often and however concurrently it is called.
 final class JobFinishTests: PipelineTestCase {
     func testTheRefundRuleInKopecks() {
-        let amount = Money(kopecks: 49_900)
-        XCTAssertEqual(RefundRule.standard.refund(amount: amount, photos: 23, total: 23).kopecks, 0)
-        XCTAssertEqual(RefundRule.standard.refund(amount: amount, photos: 18, total: 23).kopecks, 49_900 * 5 / 23)
-        XCTAssertEqual(RefundRule.standard.refund(amount: amount, photos: 18, total: 23).kopecks, 10_847, "rounded down")
-        XCTAssertEqual(RefundRule.standard.refund(amount: amount, photos: 7, total: 10).kopecks, 14_970, "exactly 70 % is partial")
-        XCTAssertEqual(RefundRule.standard.refund(amount: amount, photos: 4, total: 7).kopecks, 49_900, "57 % is below 70 %")
-        XCTAssertEqual(RefundRule.standard.refund(amount: amount, photos: 0, total: 7).kopecks, 49_900)
-        XCTAssertEqual(JobOutcome(photos: 7, total: 7), .completed)
-        XCTAssertEqual(JobOutcome(photos: 1, total: 7), .partial)
-        XCTAssertEqual(JobOutcome(photos: 0, total: 7), .failed)
+        let amount = Money(kopecks: 49_900), rule = RefundRule.standard
+        XCTAssertEqual(rule.refund(amount: amount, photos: 23, released: 10, total: 23).kopecks, 0)
+        XCTAssertEqual(rule.refund(amount: amount, photos: 18, released: 10, total: 23).kopecks, 49_900 * 5 / 23)
+        XCTAssertEqual(rule.refund(amount: amount, photos: 18, released: 0, total: 23).kopecks, 10_847, "rounded down")
+        XCTAssertEqual(rule.refund(amount: amount, photos: 7, released: 0, total: 10).kopecks, 14_970, "exactly 70 % is partial")
+        XCTAssertEqual(rule.refund(amount: amount, photos: 4, released: 0, total: 7).kopecks, 49_900, "57 % is below 70 %: none went out")
+        XCTAssertEqual(rule.refund(amount: amount, photos: 0, released: 0, total: 7).kopecks, 49_900)
+        // Below the threshold only the photos released before the end are paid for.
+        XCTAssertEqual(rule.refund(amount: Money(kopecks: 149_900), photos: 15, released: 3, total: 23).kopecks, 149_900 * 20 / 23)
+        XCTAssertEqual(rule.refund(amount: Money(kopecks: 149_900), photos: 15, released: 13, total: 23).kopecks, 65_173)
+        XCTAssertEqual(rule.delivered(photos: 15, released: 3, total: 23), 3)
+        XCTAssertEqual(rule.delivered(photos: 18, released: 3, total: 23), 18, "at the threshold every photo is delivered")
+        XCTAssertEqual(rule.outcome(photos: 7, total: 7), .completed)
+        XCTAssertEqual(rule.outcome(photos: 5, total: 7), .partial)
+        XCTAssertEqual(rule.outcome(photos: 7, total: 10), .partial)
+        XCTAssertEqual(rule.outcome(photos: 4, total: 7), .failed, "below 70 %")
+        XCTAssertEqual(rule.outcome(photos: 1, total: 7), .failed)
+        XCTAssertEqual(rule.outcome(photos: 0, total: 7), .failed)
     }
 
     func testTwentyThreeWithFiveFailedIsPartialWithTheMissingShareAndTwoAlbums() throws {
@@ -75,13 +83,92 @@ final class JobFinishTests: PipelineTestCase {
         XCTAssertEqual(try deliveries(job.id)[1].payload["refundKopecks"]?.intValue, 0)
     }
 
-    func testBelowSeventyPercentRefundsEverything() throws {
+    /// Below 70 % with nothing sent yet: the job fails, every photo made is withheld (no
+    /// delivery row, not shown by the API) and everything goes back. Never both a photo and
+    /// its price.
+    func testBelowSeventyPercentWithNothingSentWithholdsEveryPhotoAndRefundsEverything() throws {
         let job = try PollFixtures.runningJob(deps, telegramID: 7301, photos: 7)
         try PollFixtures.settle(c, job, succeeded: 4, failed: 3)
         let done = try XCTUnwrap(try JobFinish.finish(c, jobID: job.id))
-        XCTAssertEqual(done.outcome, .partial, "some photos: delivered, and all the money back")
+        XCTAssertEqual(done.outcome, .failed, "4 of 7 is below 70 %")
         XCTAssertEqual(done.refundKopecks, 49_900)
+        XCTAssertEqual(done.withheld, 4)
         XCTAssertEqual(try c.query("SELECT amount_kopecks FROM refunds WHERE job_id = $1", [job.id])[0].int("amount_kopecks"), 49_900)
+        XCTAssertEqual(try c.query("SELECT status FROM generation_jobs WHERE id = $1", [job.id])[0].string("status"), "failed")
+        let rows = try deliveries(job.id)
+        XCTAssertEqual(rows.map(\.kind), ["message"], "no photo is sent")
+        XCTAssertEqual(rows[0].payload["photoCount"]?.intValue, 4)
+        XCTAssertEqual(rows[0].payload["released"]?.intValue, 0)
+        XCTAssertEqual(try released(job.id), 0)
+        XCTAssertEqual(try userID(7301).map { try JobProgress.load(c, userID: $0, jobID: job.id).photos.count }, 0, "the API shows none")
+    }
+
+    /// Below 70 % after an early batch went out: the 3 photos released while the job ran are
+    /// kept and paid for, the other 12 made are withheld for good, and 20 of 23 shares go
+    /// back. The API lists only the 3; the database refuses to release a withheld photo.
+    func testBelowSeventyPercentTheEarlyBatchIsPaidForAndTheRestWithheld() throws {
+        let job = try PollFixtures.runningJob(deps, telegramID: 7311, photos: 23)
+        for task in job.tasks.prefix(3) { _ = try DeliveryBatchesTests.store(c, job, task: task.id) }
+        XCTAssertEqual(try released(job.id), 3, "the short batch of 23 (3) went out while the job ran")
+        let user = try XCTUnwrap(try userID(7311))
+        XCTAssertEqual(try JobProgress.load(c, userID: user, jobID: job.id).photos.count, 3)
+        try PollFixtures.settle(c, job, succeeded: 15, failed: 8)   // 12 more photos, not batched yet
+        XCTAssertEqual(try JobProgress.load(c, userID: user, jobID: job.id).photos.count, 3, "stored is not released")
+
+        let done = try XCTUnwrap(try JobFinish.finish(c, jobID: job.id))
+        XCTAssertEqual(done.outcome, .failed, "15 of 23 is below 70 %")
+        XCTAssertEqual(done.photos, 15)
+        XCTAssertEqual(done.withheld, 12)
+        XCTAssertEqual(done.refundKopecks, 49_900 * 20 / 23)
+        let refund = try c.query("SELECT amount_kopecks, reason FROM refunds WHERE job_id = $1", [job.id])[0]
+        XCTAssertEqual(refund.int("amount_kopecks"), 43_391)
+        XCTAssertTrue(refund.requiredString("reason").contains("3 delivered before the end, 12 withheld"), refund.requiredString("reason"))
+        let rows = try deliveries(job.id)
+        XCTAssertEqual(rows.map(\.kind), ["album", "message"], "only the early batch and the message")
+        XCTAssertEqual(rows[0].payload["photos"]?.arrayValue?.count, 3)
+        XCTAssertEqual(rows[1].payload["outcome"]?.stringValue, "failed")
+        XCTAssertEqual(rows[1].payload["released"]?.intValue, 3)
+        XCTAssertEqual(rows[1].payload["refundKopecks"]?.intValue, 43_391)
+        XCTAssertEqual(try released(job.id), 3)
+        XCTAssertEqual(try JobProgress.load(c, userID: user, jobID: job.id).photos.count, 3)
+
+        XCTAssertThrowsError(try c.execute("""
+            UPDATE generated_photos SET released_at = now() WHERE job_id = $1 AND released_at IS NULL
+            """, [job.id]), "a withheld photo stays withheld")
+        XCTAssertEqual(try InvariantAudit.run(c), [])
+    }
+
+    /// A user whose jobs keep getting refunded (3 in 7 days) is pointed out to the operator,
+    /// once a day; a refund older than the 7 days does not count.
+    func testThreeRefundedJobsInSevenDaysAlertOnceADay() throws {
+        var jobs: [PollFixtures.Job] = []
+        func failJob() throws {
+            let job = try PollFixtures.runningJob(deps, telegramID: 7321, photos: 7)
+            try PollFixtures.settle(c, job, succeeded: 0, failed: 7)
+            XCTAssertNotNil(try JobFinish.finish(c, jobID: job.id, adminChatID: DeliveryFixtures.adminChat)?.refundKopecks)
+            jobs.append(job)
+        }
+        func alerts() throws -> [(key: String, dedupe: String)] {
+            try c.query("SELECT payload ->> 'key' AS key, dedupe_key FROM telegram_deliveries WHERE kind = 'alert' ORDER BY id")
+                .map { ($0.requiredString("key"), $0.requiredString("dedupe_key")) }
+        }
+        try failJob()
+        try failJob()
+        try c.execute("UPDATE refunds SET created_at = now() - interval '8 days' WHERE job_id = $1", [jobs[0].id])
+        try failJob()
+        XCTAssertEqual(try alerts().count, 0, "two refunded jobs in the last 7 days")
+        try failJob()
+        let user = try XCTUnwrap(try userID(7321))
+        let raised = try alerts()
+        XCTAssertEqual(raised.map(\.key), ["repeated-refunds:user:\(user)"])
+        let today = try c.query("SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS d")[0].requiredString("d")
+        XCTAssertEqual(raised.first?.dedupe, "alert:repeated-refunds:user:\(user):\(today)", "one key for the whole day")
+        try failJob()
+        XCTAssertEqual(try alerts().count, 1, "not again the same day")
+        let other = try PollFixtures.runningJob(deps, telegramID: 7322, photos: 7)
+        try PollFixtures.settle(c, other, succeeded: 0, failed: 7)
+        try JobFinish.finish(c, jobID: other.id, adminChatID: DeliveryFixtures.adminChat)
+        XCTAssertEqual(try alerts().count, 1, "another user's single refund")
     }
 
     func testNoPhotoFailsWithAFullRefundAndOnlyAMessage() throws {
@@ -96,10 +183,10 @@ final class JobFinishTests: PipelineTestCase {
     }
 
     func testASinglePhotoIsSentAsAPhotoNotAnAlbum() throws {
-        let job = try PollFixtures.runningJob(deps, telegramID: 7451, photos: 7)
-        try PollFixtures.settle(c, job, succeeded: 1, failed: 6)
+        let job = try PollFixtures.runningJob(deps, telegramID: 7451, photos: 11)
+        try PollFixtures.settle(c, job, succeeded: 11, failed: 0)
         try JobFinish.finish(c, jobID: job.id)
-        XCTAssertEqual(try deliveries(job.id).map(\.kind), ["photo", "message"])
+        XCTAssertEqual(try deliveries(job.id).map(\.kind), ["album", "photo", "message"])
     }
 
     func testNotFinishableWhileATaskRunsOrOnceCanceled() throws {
@@ -209,6 +296,15 @@ final class JobFinishTests: PipelineTestCase {
     }
 
     // MARK: helpers
+
+    func released(_ jobID: Int) throws -> Int {
+        try c.query("SELECT count(*)::int AS n FROM generated_photos WHERE job_id = $1 AND released_at IS NOT NULL", [jobID])[0]
+            .requiredInt("n")
+    }
+
+    func userID(_ telegramID: Int64) throws -> Int? {
+        try c.query("SELECT id FROM users WHERE telegram_user_id = $1", [telegramID]).first?.int("id")
+    }
 
     func deliveries(_ jobID: Int) throws -> [(kind: String, batch: Int, payload: JSON)] {
         try c.query("SELECT kind, batch_no, payload::text AS payload FROM telegram_deliveries WHERE job_id = $1 ORDER BY batch_no", [jobID])

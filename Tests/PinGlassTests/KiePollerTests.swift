@@ -86,11 +86,12 @@ final class KiePollerTests: XCTestCase {
         XCTAssertEqual(try count("SELECT count(*)::int AS n FROM refunds"), 0)
     }
 
-    /// Progressive delivery (issue 8 item 10): the tenth stored photo of a running job makes
-    /// an album row in the same commit, and `deliver` is notified; the finish makes the rest.
-    /// 23 tasks, 5 failed: albums of 10 and 8, then the message; each photo in exactly one row,
-    /// and a deliverer sends two albums holding the job's 18 photos.
-    func testTenStoredPhotosMakeAnAlbumBeforeTheJobEnds() throws {
+    /// Progressive delivery: the stored photo that completes a batch of a running job makes
+    /// its row in the same commit, and `deliver` is notified; the finish makes the rest. 23
+    /// tasks, 5 failed: the short batch of 3 first, an album of 10, the 5 left at the end,
+    /// then the message; each photo in exactly one row, and a deliverer sends three albums
+    /// holding the job's 18 photos.
+    func testStoredPhotosMakeTheirBatchesBeforeTheJobEnds() throws {
         let job = try PollFixtures.runningJob(deps, telegramID: 8150, photos: 23)
         let listener = Listener(conninfo: db.url, channels: ["deliver"])
         listener.wait(timeout: 0)   // listening from now on
@@ -99,9 +100,9 @@ final class KiePollerTests: XCTestCase {
         XCTAssertEqual(try jobStatus(job.id), "processing", "11 tasks still generating")
         var rows = try DeliveryFixtures.rows(c, jobID: job.id)
         XCTAssertEqual(rows.map(\.kind), ["album"])
-        XCTAssertEqual(rows[0].photoIDs.count, 10)
+        XCTAssertEqual(rows[0].photoIDs.count, 3, "the short batch of 23")
         XCTAssertTrue(listener.wait(timeout: 5), "deliver was notified by the commit")
-        XCTAssertEqual(try count("SELECT count(*)::int AS n FROM generated_photos WHERE job_id = $1 AND delivery_id IS NULL", [job.id]), 2)
+        XCTAssertEqual(try count("SELECT count(*)::int AS n FROM generated_photos WHERE job_id = $1 AND delivery_id IS NULL", [job.id]), 9)
 
         for t in job.tasks[12..<18] { _ = try serveImage(t) }
         for t in job.tasks.suffix(5) { kie.states[t.kieID] = .success(KieTaskInfo(taskID: t.kieID, state: .fail, failCode: "500")) }
@@ -109,9 +110,9 @@ final class KiePollerTests: XCTestCase {
         try pass()
         XCTAssertEqual(try jobStatus(job.id), "partial")
         rows = try DeliveryFixtures.rows(c, jobID: job.id)
-        XCTAssertEqual(rows.map(\.kind), ["album", "album", "message"])
-        XCTAssertEqual(rows.map(\.batchNo), [0, 1, 2])
-        XCTAssertEqual(rows.map(\.photoIDs.count), [10, 8, 0])
+        XCTAssertEqual(rows.map(\.kind), ["album", "album", "album", "message"])
+        XCTAssertEqual(rows.map(\.batchNo), [0, 1, 2, 3])
+        XCTAssertEqual(rows.map(\.photoIDs.count), [3, 10, 5, 0])
         let photos = try c.query("SELECT id, delivery_id FROM generated_photos WHERE job_id = $1", [job.id])
         XCTAssertEqual(photos.count, 18)
         XCTAssertEqual(rows.flatMap(\.photoIDs).sorted(), photos.map { $0.requiredInt("id") }.sorted(), "each photo in exactly one row")
@@ -126,7 +127,7 @@ final class KiePollerTests: XCTestCase {
         var config = Deliverer.Config()
         config.chatIntervalSeconds = 0.05
         try DeliveryFixtures.drain(try Deliverer(deps: deps, config: config))
-        XCTAssertEqual(telegram.sent.map(\.method), [.mediaGroup, .mediaGroup, .message])
+        XCTAssertEqual(telegram.sent.map(\.method), [.mediaGroup, .mediaGroup, .mediaGroup, .message])
         XCTAssertEqual(telegram.sent.map(\.media.count).reduce(0, +), 18)
     }
 

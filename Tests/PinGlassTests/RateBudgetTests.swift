@@ -34,6 +34,18 @@ final class RateBudgetTests: XCTestCase {
         XCTAssertEqual(try budget.reserve(c, want: 5).granted, 4, "only the stamped slot still counts")
     }
 
+    /// The slots of one call (an album's) are stamped together, in one statement: each moves
+    /// to now, the others stay as they were.
+    func testTheSlotsOfOneCallAreStampedTogether() throws {
+        let budget = RateBudget(name: "test", limit: 5, window: 10)
+        let grant = try budget.reserve(c, want: 5)
+        try c.execute("UPDATE rate_events SET at = at - interval '9.5 seconds'")
+        try budget.stamp(c, grant.slots.prefix(3))
+        try c.execute("UPDATE rate_events SET at = at - interval '1 second' WHERE NOT (id = ANY($1::bigint[]))",
+                      [grant.slots.prefix(3).map(String.init)])
+        XCTAssertEqual(try budget.reserve(c, want: 5).granted, 2, "the three stamped slots still count, the other two left")
+    }
+
     /// A provider's "wait N seconds" fills the budget until then, for every process, and
     /// `secondsUntilFree` says how long that is (not just until the oldest slot leaves).
     func testExhaustForAWaitAndSecondsUntilFree() throws {

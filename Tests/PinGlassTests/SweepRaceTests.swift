@@ -199,11 +199,12 @@ final class SweepRaceTests: XCTestCase {
         for job in jobs {
             let r = try c.query("""
                 SELECT j.succeeded, j.total_photos, (SELECT count(*)::int FROM refunds WHERE job_id = j.id) AS refunds,
+                       (SELECT count(*)::int FROM generated_photos g WHERE g.job_id = j.id AND g.released_at IS NOT NULL) AS released,
                        (SELECT coalesce(sum(amount_kopecks), 0)::int FROM refunds WHERE job_id = j.id) AS refunded
                 FROM generation_jobs j WHERE j.id = $1
                 """, [job.id])[0]
             let owed = RefundRule.standard.refund(amount: Money(kopecks: job.amountKopecks), photos: r.requiredInt("succeeded"),
-                                                  total: r.requiredInt("total_photos")).kopecks
+                                                  released: r.requiredInt("released"), total: r.requiredInt("total_photos")).kopecks
             XCTAssertEqual(r.int("refunds"), owed > 0 ? 1 : 0, "job \(job.id)")
             XCTAssertEqual(r.int("refunded"), owed, "job \(job.id)")
         }

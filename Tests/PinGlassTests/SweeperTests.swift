@@ -186,8 +186,8 @@ final class SweeperTests: PipelineTestCase {
         try c.execute("UPDATE generation_tasks SET state = 'failed', finished_at = now(), fail_code = 'kie_fail' WHERE id = $1", [job.tasks[1].id])
         try SweepFixtures.submitting(c, taskID: job.tasks[2].id, leaseIn: -1, attempts: DispatcherDefaults.maxAttempts)
         XCTAssertEqual(try sweep().jobsFinished, 1)
-        XCTAssertEqual(try jobStatus(job.id), "partial")
-        XCTAssertEqual(try refunds(job.id), [49_900], "1 of 4 is below 70 %: everything back")
+        XCTAssertEqual(try jobStatus(job.id), "failed", "1 of 4 is below 70 %")
+        XCTAssertEqual(try refunds(job.id), [49_900], "below 70 % with nothing sent: everything back")
         XCTAssertEqual(try audit(), [])
     }
 

@@ -12,7 +12,7 @@ public struct AvatarRecord: Equatable, Sendable {
     static let columns = """
         a.id, a.name, a.status,
         (SELECT count(*) FROM reference_photos r WHERE r.avatar_id = a.id)::int AS refs,
-        (SELECT count(*) FROM generated_photos g WHERE g.avatar_id = a.id)::int AS photos,
+        (SELECT count(*) FROM generated_photos g WHERE g.avatar_id = a.id AND g.released_at IS NOT NULL)::int AS photos,
         to_char(a.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS created
         """
 

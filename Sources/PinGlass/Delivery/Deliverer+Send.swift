@@ -122,9 +122,10 @@ extension Deliverer {
         return .photos(photos, caption: caption)
     }
 
-    /// The final message: how the job ended (from the payload JobFinish wrote), how many of
-    /// its photos reached the chat (its rows sent by now: a message waits for its job's
-    /// earlier batches), the refund, and the link to the web app.
+    /// The final message: how the job ended (from the payload JobFinish wrote: photos made,
+    /// photos the customer gets, the refund), how many of its photos reached the chat (its
+    /// rows sent by now: a message waits for its job's earlier batches), and the link to the
+    /// web app.
     func finalMessage(_ db: Connection, _ row: ClaimedDelivery) throws -> String {
         guard let jobID = row.jobID, let outcome = row.payload["outcome"]?.stringValue.flatMap(JobOutcome.init(rawValue:)),
               let made = row.payload["photoCount"]?.intValue, let total = row.payload["total"]?.intValue else {
@@ -135,7 +136,10 @@ extension Deliverer {
                     WHERE e.job_id = $1 AND e.state = 'sent')::int AS delivered,
                    (SELECT u.language_code FROM generation_jobs j JOIN users u ON u.id = j.user_id WHERE j.id = $1) AS lang
             """, [jobID], retry: .idempotent)[0]
-        let final = DeliveryTexts.Final(outcome: outcome, made: made, total: total, delivered: info.requiredInt("delivered"),
+        // Payloads written before photos could be withheld have no "released": all were sent.
+        let released = row.payload["released"]?.intValue ?? made
+        let final = DeliveryTexts.Final(outcome: outcome, made: made, total: total, released: released,
+                                        delivered: info.requiredInt("delivered"),
                                         refundKopecks: row.payload["refundKopecks"]?.intValue ?? 0,
                                         galleryURL: deps.config.publicBaseURL.map { $0 + "/" })
         return DeliveryTexts.final(DeliveryLanguage(languageCode: info.string("lang")), final)
@@ -191,7 +195,7 @@ extension Deliverer {
             let renewing = System.monotonic()
             guard try renew(db, row) else { return .leaseLost(calls: calls) }
             heldUntil = renewing + Double(config.leaseSeconds)
-            for slot in slots { try budget.stamp(db, slot) }
+            try budget.stamp(db, slots)
             calls += 1
             switch message.send(telegram, chat: chat) {
             case .success(let ids):

@@ -5,7 +5,7 @@
 /// ```swift
 /// let lang = DeliveryLanguage(languageCode: "ru-RU")
 /// DeliveryTexts.caption(lang, photos: 11...20)          // "PinGlass · портреты 11–20"
-/// DeliveryTexts.final(lang, .init(outcome: .partial, made: 18, total: 23, delivered: 18,
+/// DeliveryTexts.final(lang, .init(outcome: .partial, made: 18, total: 23, released: 18, delivered: 18,
 ///                                 refundKopecks: 10_847, galleryURL: "https://pinglass.example/"))
 /// ```
 public enum DeliveryLanguage: String, Sendable, Equatable {
@@ -24,6 +24,9 @@ public enum DeliveryTexts {
         public var made: Int
         /// Photos paid for.
         public var total: Int
+        /// Photos the customer gets: all those made, or for a failed job the ones released
+        /// before its end (the others are withheld and refunded).
+        public var released: Int
         /// Photos that reached this chat (rows sent).
         public var delivered: Int
         /// Money going back (kopecks), 0 for none.
@@ -31,10 +34,12 @@ public enum DeliveryTexts {
         /// The web app, nil when PUBLIC_BASE_URL is not set.
         public var galleryURL: String?
 
-        public init(outcome: JobOutcome, made: Int, total: Int, delivered: Int, refundKopecks: Int, galleryURL: String?) {
+        public init(outcome: JobOutcome, made: Int, total: Int, released: Int, delivered: Int, refundKopecks: Int,
+                    galleryURL: String?) {
             self.outcome = outcome
             self.made = made
             self.total = total
+            self.released = released
             self.delivered = delivered
             self.refundKopecks = refundKopecks
             self.galleryURL = galleryURL
@@ -54,21 +59,33 @@ public enum DeliveryTexts {
     }
 
     /// The message after the job's photos: how it ended, what reached the chat, the refund,
-    /// and the link to the web app.
+    /// and the link to the web app. A failed job that made some photos says plainly that
+    /// only those already sent are kept (and paid for), the others are not sent, and what
+    /// goes back.
     public static func final(_ lang: DeliveryLanguage, _ f: Final) -> String {
         var lines: [String] = []
-        let missing = max(0, f.total - f.made)
+        let missing = max(0, f.total - f.made), withheld = max(0, f.made - f.released)
         switch (lang, f.outcome) {
         case (.english, .completed): lines.append("Your PinGlass portraits are ready: all \(f.made).")
         case (.english, .partial): lines.append("Your PinGlass portraits are ready: \(f.made) of \(f.total). \(missing) could not be made.")
-        case (.english, .failed): lines.append("Sorry, we could not make your PinGlass portraits.")
+        case (.english, .failed) where f.made == 0: lines.append("Sorry, we could not make your PinGlass portraits.")
+        case (.english, .failed):
+            lines.append("Sorry, we could make only \(f.made) of your \(f.total) PinGlass portraits: too few to count as a set.")
+            lines.append(f.released == 0 ? "None of them will be sent, and you pay for none."
+                : withheld == 0 ? "You keep the \(f.released) already sent and pay only for those."
+                : "You keep the \(f.released) already sent and pay only for those; the other \(withheld) will not be sent.")
         case (.russian, .completed): lines.append("Ваши портреты PinGlass готовы: все \(f.made).")
         case (.russian, .partial): lines.append("Ваши портреты PinGlass готовы: \(f.made) из \(f.total). Не удалось сделать: \(missing).")
-        case (.russian, .failed): lines.append("К сожалению, не удалось сделать ваши портреты PinGlass.")
+        case (.russian, .failed) where f.made == 0: lines.append("К сожалению, не удалось сделать ваши портреты PinGlass.")
+        case (.russian, .failed):
+            lines.append("К сожалению, удалось сделать только \(f.made) из \(f.total) ваших портретов PinGlass: это слишком мало для набора.")
+            lines.append(f.released == 0 ? "Мы их не отправляем, и вы не платите ни за один."
+                : withheld == 0 ? "Уже отправленные \(f.released) остаются у вас, вы платите только за них."
+                : "Уже отправленные \(f.released) остаются у вас, вы платите только за них; остальные \(withheld) отправлены не будут.")
         }
-        if f.made > 0 && f.delivered < f.made {
-            lines.append(lang == .russian ? "Не удалось отправить в этот чат: \(f.made - f.delivered)."
-                                          : "\(f.made - f.delivered) could not be sent to this chat.")
+        if f.released > 0 && f.delivered < f.released {
+            lines.append(lang == .russian ? "Не удалось отправить в этот чат: \(f.released - f.delivered)."
+                                          : "\(f.released - f.delivered) could not be sent to this chat.")
         }
         if f.refundKopecks > 0 {
             let amount = roubles(f.refundKopecks, lang)

@@ -4,8 +4,11 @@ import Postgres
 public struct FinishedJob: Equatable, Sendable {
     public let jobID: Int
     public let outcome: JobOutcome
+    /// Photos made.
     public let photos: Int
     public let total: Int
+    /// Photos made but never delivered: those of a `failed` job not released before its end.
+    public let withheld: Int
     /// The refund row's amount (kopecks); nil when nothing is refunded.
     public let refundKopecks: Int?
     /// Delivery rows created by the finish: the photo batches not already made while the
@@ -16,10 +19,12 @@ public struct FinishedJob: Equatable, Sendable {
 /// Ends a job once every task is terminal (architecture.md flow step 6). The ONE place that
 /// finishes jobs: the poller calls it after each task it ends, the sweeper after it fails
 /// tasks past their deadline. In one transaction it locks the job, moves it with a
-/// compare-and-set to `completed`, `partial` or `failed`, and creates what follows from that:
-/// the Telegram delivery rows for this job's photos still in no row, the final message and,
-/// when photos are missing, the refund row. Finishing twice, or from two connections at once, changes nothing the second time:
-/// the job lock serialises them and the CAS sees the job finished (reliability rule 3).
+/// compare-and-set to `completed`, `partial` or `failed` (`RefundRule`), and creates what
+/// follows from that: the Telegram delivery rows for this job's photos still in no row
+/// (none for a failed job: they are withheld), the final message and, when photos are
+/// missing, the refund row. Finishing twice, or from two connections at once, changes
+/// nothing the second time: the job lock serialises them and the CAS sees the job finished
+/// (reliability rule 3).
 ///
 /// ```swift
 /// if let done = try JobFinish.finish(db, jobID: 42) { log.info("job \(done.jobID) \(done.outcome)") }
@@ -53,8 +58,13 @@ public enum JobFinish {
         guard unfinished == 0 else { return nil }
 
         let total = job.requiredInt("total_photos")
-        let photos = try tx.query("SELECT count(*)::int AS n FROM generated_photos WHERE job_id = $1", [jobID])[0].requiredInt("n")
-        let outcome = JobOutcome(photos: photos, total: total)
+        let made = try tx.query("""
+            SELECT count(*)::int AS n, count(*) FILTER (WHERE released_at IS NOT NULL)::int AS released
+            FROM generated_photos WHERE job_id = $1
+            """, [jobID])[0]
+        let photos = made.requiredInt("n"), released = made.requiredInt("released")
+        let outcome = rule.outcome(photos: photos, total: total)
+        let delivered = rule.delivered(photos: photos, released: released, total: total)
         // The compare-and-set (invariant 3: a job ends once); under the lock it always moves.
         guard try tx.execute("""
             UPDATE generation_jobs SET status = $2, succeeded = $3, failed = $4, finished_at = now(), updated_at = now()
@@ -62,12 +72,17 @@ public enum JobFinish {
             """, [jobID, outcome.rawValue, photos, max(0, total - photos)]) == 1 else { return nil }
 
         let refund = try createRefund(tx, jobID: jobID, paymentID: job.requiredInt("payment_id"), photos: photos,
-                                      total: total, outcome: outcome, rule: rule, adminChatID: adminChatID)
-        let deliveries = try createDeliveries(tx, jobID: jobID, chatID: job.requiredInt("telegram_user_id"), photos: photos,
-                                              total: total, outcome: outcome, refundKopecks: refund)
+                                      released: released, total: total, rule: rule, adminChatID: adminChatID)
+        let deliveries = try DeliveryBatches.addRemainder(
+            tx, jobID: jobID, chatID: job.requiredInt("telegram_user_id"), releasing: outcome != .failed, message: [
+                "jobId": .int(jobID), "outcome": .string(outcome.rawValue), "photoCount": .int(photos),
+                "released": .int(delivered), "total": .int(total), "refundKopecks": .int(refund ?? 0)])
         try tx.execute("SELECT pg_notify('deliver', $1)", [String(jobID)])
-        if refund != nil { try tx.execute("SELECT pg_notify('refund', $1)", [String(jobID)]) }
-        return FinishedJob(jobID: jobID, outcome: outcome, photos: photos, total: total,
+        if refund != nil {
+            try tx.execute("SELECT pg_notify('refund', $1)", [String(jobID)])
+            try alertRepeatedRefunds(tx, jobID: jobID, adminChatID: adminChatID)
+        }
+        return FinishedJob(jobID: jobID, outcome: outcome, photos: photos, total: total, withheld: photos - delivered,
                            refundKopecks: refund, deliveries: deliveries)
     }
 
@@ -158,20 +173,21 @@ public enum JobFinish {
 
     /// The refund row when photos are missing (invariant 2: exactly one per job, `job_id`
     /// unique, and never beyond what was paid). The amount is kopecks from the payment's own
-    /// amount by `rule`, cut to what the payment can still give back (`refund_headroom`,
-    /// migration 0009: what the bank already refunded, also in its dashboard, and our refunds
-    /// in flight are taken off); the trigger on refunds checks the same rule. A cut below
+    /// amount by `rule` (the share of the photos the customer does not get), cut to what the
+    /// payment can still give back (`refund_headroom`, migration 0009: what the bank already
+    /// refunded, also in its dashboard, and our refunds in flight are taken off); the
+    /// trigger on refunds checks the same limit. A cut below
     /// what the rule owes (an operator's refund done or in flight, a refund in the bank's
     /// dashboard) raises an alert per job, logged too: a person checks that the customer
     /// got everything owed. nil when nothing is to be refunded.
-    static func createRefund(_ tx: Transaction, jobID: Int, paymentID: Int, photos: Int, total: Int,
-                             outcome: JobOutcome, rule: RefundRule, adminChatID: Int64?) throws -> Int? {
+    static func createRefund(_ tx: Transaction, jobID: Int, paymentID: Int, photos: Int, released: Int, total: Int,
+                             rule: RefundRule, adminChatID: Int64?) throws -> Int? {
         guard photos < total else { return nil }
         // Locked first, in its own statement: the headroom read next then sees whatever a
         // refund inserted meanwhile committed (the trigger takes the same lock).
         let paid = try tx.query("SELECT amount_kopecks FROM payments WHERE id = $1 FOR UPDATE", [paymentID])[0].requiredInt("amount_kopecks")
         let headroom = try tx.query("SELECT refund_headroom($1) AS left", [paymentID])[0].int("left") ?? 0
-        let owed = rule.refund(amount: Money(kopecks: paid), photos: photos, total: total).kopecks
+        let owed = rule.refund(amount: Money(kopecks: paid), photos: photos, released: released, total: total).kopecks
         let amount = max(0, min(owed, headroom))
         if amount < owed {
             try Alerts.raise(tx, chatID: adminChatID, key: "refund-cut:job:\(jobID)", text: """
@@ -181,8 +197,13 @@ public enum JobFinish {
                 """)
         }
         guard amount > 0 else { return nil }
-        let reason = outcome == .failed ? "generation failed: no photo of \(total)"
-            : "generation partial: \(total - photos) of \(total) photos missing"
+        let delivered = rule.delivered(photos: photos, released: released, total: total)
+        let reason = switch rule.outcome(photos: photos, total: total) {
+        case .failed where photos == 0: "generation failed: no photo of \(total)"
+        case .failed: "generation failed: \(photos) of \(total) photos made, below the threshold; "
+            + "\(delivered) delivered before the end, \(photos - delivered) withheld, \(total - delivered) refunded"
+        default: "generation partial: \(total - photos) of \(total) photos missing"
+        }
         let inserted = try tx.execute("""
             INSERT INTO refunds (payment_id, job_id, amount_kopecks, reason, requested_by)
             VALUES ($1, $2, $3, $4, 'system') ON CONFLICT (job_id) DO NOTHING
@@ -190,13 +211,26 @@ public enum JobFinish {
         return inserted == 1 ? amount : nil
     }
 
-    /// The delivery rows still missing for this job: its photos not yet in an album made
-    /// while it ran (`DeliveryBatches`, the one batching rule), then one message saying how
-    /// the job ended and what is refunded. Returns the rows made.
-    static func createDeliveries(_ tx: Transaction, jobID: Int, chatID: Int, photos: Int, total: Int,
-                                 outcome: JobOutcome, refundKopecks: Int?) throws -> Int {
-        try DeliveryBatches.addRemainder(tx, jobID: jobID, chatID: chatID, message: [
-            "jobId": .int(jobID), "outcome": .string(outcome.rawValue), "photoCount": .int(photos),
-            "total": .int(total), "refundKopecks": .int(refundKopecks ?? 0)])
+    /// How many refunded jobs of one user within `repeatedRefundDays` days make the operator
+    /// look at that user (jobs failed on purpose, or references the generation keeps failing on).
+    public static let repeatedRefundJobs = 3
+    public static let repeatedRefundDays = 7
+
+    /// After a refund row: when the job's user has `repeatedRefundJobs` or more refunded
+    /// jobs in the last `repeatedRefundDays` days (this one included), the operator is
+    /// alerted, once a day per user (`Alerts.raise` with a daily key).
+    static func alertRepeatedRefunds(_ tx: Transaction, jobID: Int, adminChatID: Int64?) throws {
+        let r = try tx.query("""
+            SELECT j.user_id, u.telegram_user_id,
+                   (SELECT count(*)::int FROM generation_jobs k JOIN refunds f ON f.job_id = k.id
+                    WHERE k.user_id = j.user_id AND f.created_at > now() - make_interval(days => $2)) AS refunded
+            FROM generation_jobs j JOIN users u ON u.id = j.user_id WHERE j.id = $1
+            """, [jobID, repeatedRefundDays])[0]
+        let refunded = r.requiredInt("refunded")
+        guard refunded >= repeatedRefundJobs else { return }
+        try Alerts.raise(tx, chatID: adminChatID, key: "repeated-refunds:user:\(r.requiredInt("user_id"))", once: .perDay, text: """
+            User \(r.requiredInt("user_id")) (Telegram \(r.requiredInt("telegram_user_id"))) has \(refunded) refunded jobs in \
+            \(repeatedRefundDays) days, the latest job \(jobID): check for abuse or a generation problem with their references.
+            """)
     }
 }

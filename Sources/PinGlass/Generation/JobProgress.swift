@@ -1,7 +1,9 @@
 import Postgres
 
 /// What `GET /api/generate?job_id=` and `GET /api/jobs/{id}` show: this job's progress, its
-/// photos (signed links) and its refund, for the job's owner only.
+/// photos (signed links) and its refund, for the job's owner only. Only released photos are
+/// shown (`DeliveryBatches`): a photo stored but not yet in a delivery batch is not out yet,
+/// and a failed job's withheld photos never are (their price is refunded, `RefundRule`).
 public struct JobProgress: Equatable, Sendable {
     public let jobID: Int
     public let avatarID: Int
@@ -35,7 +37,9 @@ public struct JobProgress: Equatable, Sendable {
             FROM generation_jobs j LEFT JOIN refunds r ON r.job_id = j.id
             WHERE j.id = $1 AND j.user_id = $2
             """, [jobID, userID], retry: .idempotent).first else { throw GenerationError.jobNotFound }
-        let photos = try db.query("SELECT id, storage_key FROM generated_photos WHERE job_id = $1 ORDER BY task_id",
+        let photos = try db.query("""
+            SELECT id, storage_key FROM generated_photos WHERE job_id = $1 AND released_at IS NOT NULL ORDER BY task_id
+            """,
                                   [jobID], retry: .idempotent).map { (id: $0.requiredInt("id"), storageKey: $0.requiredString("storage_key")) }
         return JobProgress(jobID: j.requiredInt("id"), avatarID: j.requiredInt("avatar_id"), status: j.requiredString("status"),
                            completed: j.requiredInt("done"), failed: j.requiredInt("failed"), total: j.requiredInt("total_photos"),

@@ -35,8 +35,8 @@ extension KiePoller {
 
     /// Takes a downloaded result (fetched at once, `poll`): stores it under its
     /// deterministic key (a retry overwrites the same object), then commits the photo row and
-    /// the task's success in ONE transaction (with an album row when this photo completes
-    /// one, `DeliveryBatches`), and finishes the job. A download or upload that failed leaves
+    /// the task's success in ONE transaction (with a delivery row when this photo completes a
+    /// batch, `DeliveryBatches`), and finishes the job. A download or upload that failed leaves
     /// the task running: it is polled and fetched again next time (counted, never replaced by
     /// Kie's expiring URL). A result that can never be used fails the task.
     ///
@@ -72,7 +72,7 @@ extension KiePoller {
 
     /// The commit of a taken result, inside the caller's transaction: the task first,
     /// guarded (a task another poller or the deadline ended gets no photo, false), then the
-    /// photo, unique per task (invariant: one photo per task), then the albums this photo
+    /// photo, unique per task (invariant: one photo per task), then the batches this photo
     /// completes (`DeliveryBatches`; `deliver` wakes when this commits).
     ///
     /// Lock order, so that pollers storing photos of one job never deadlock: the photo's
@@ -89,9 +89,9 @@ extension KiePoller {
             SELECT j.id, $2, j.avatar_id, $3, $4, $5, $6 FROM generation_jobs j WHERE j.id = $1
             ON CONFLICT (task_id) DO NOTHING
             """, [jobID, taskID, key, contentType, bytes.count, Bytea(Crypto.sha256(bytes))])
-        // Progressive delivery: a full album's worth of photos goes out while the rest are
-        // still generating.
-        if try DeliveryBatches.addFullAlbums(tx, jobID: jobID) > 0 {
+        // Progressive delivery: a batch goes out as soon as its photos are stored, while the
+        // rest are still generating.
+        if try DeliveryBatches.addReadyBatches(tx, jobID: jobID) > 0 {
             try tx.execute("SELECT pg_notify('deliver', $1)", [String(jobID)])
         }
         return true

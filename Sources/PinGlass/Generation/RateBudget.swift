@@ -65,7 +65,15 @@ public struct RateBudget: Sendable {
     /// arrive, and a batch whose first call was slow must not send the rest inside a window
     /// that, by our stamps, has already moved on.
     public func stamp(_ db: Connection, _ slot: Int) throws {
-        try db.execute("UPDATE rate_events SET at = clock_timestamp() WHERE id = $1", [slot], retry: .idempotent)
+        try stamp(db, [slot])
+    }
+
+    /// Moves the slots of one call (an album takes several) to now in one statement, so they
+    /// all carry the moment right before the call, not one round trip apart each.
+    public func stamp(_ db: Connection, _ slots: some Collection<Int>) throws {
+        guard !slots.isEmpty else { return }
+        try db.execute("UPDATE rate_events SET at = clock_timestamp() WHERE id = ANY($1::bigint[])", [slots.map(String.init)],
+                       retry: .idempotent)
     }
 
     /// The provider said 429: it counts its window differently from us (another client on

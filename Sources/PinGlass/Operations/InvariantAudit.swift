@@ -53,6 +53,20 @@ public enum InvariantAudit {
             WHERE j.status IN ('partial', 'failed') AND p.refunded_kopecks < p.amount_kopecks
               AND NOT EXISTS (SELECT 1 FROM refunds r WHERE r.job_id = j.id)
             """),
+        // The customer never both keeps a photo and gets its price back (`RefundRule`). Jobs
+        // that ended before migration 0013 are left out: until then a job below the
+        // threshold sent its photos and refunded everything.
+        ("a job's refund is at most the share of the photos its customer does not get (job ids)", """
+            SELECT j.id FROM generation_jobs j JOIN payments p ON p.id = j.payment_id
+            JOIN refunds r ON r.job_id = j.id AND r.state <> 'failed'
+            WHERE j.finished_at >= coalesce((SELECT applied_at FROM schema_migrations WHERE version = '0013'), '-infinity')
+              AND r.amount_kopecks::bigint * j.total_photos > p.amount_kopecks::bigint
+                  * (j.total_photos - (SELECT count(*) FROM generated_photos g WHERE g.job_id = j.id AND g.released_at IS NOT NULL))
+            """),
+        ("a failed job released no photo at or after its end (photo ids)", """
+            SELECT g.id FROM generated_photos g JOIN generation_jobs j ON j.id = g.job_id
+            WHERE j.status = 'failed' AND g.released_at >= j.finished_at
+            """),
         ("a completed job has no refund row (job ids)", """
             SELECT j.id FROM generation_jobs j JOIN refunds r ON r.job_id = j.id WHERE j.status = 'completed'
             """),

@@ -23,7 +23,7 @@ enum AvatarsAPI {
         guard case .object(var fields) = body else { return .json(body) }
         fields.append(("references", .array(try References.list(db, userID: user.id, avatarID: avatar.id).map { reference($0, ctx) })))
         let photos = try db.query("""
-            SELECT id, job_id, storage_key FROM generated_photos WHERE avatar_id = $1 ORDER BY id
+            SELECT id, job_id, storage_key FROM generated_photos WHERE avatar_id = $1 AND released_at IS NOT NULL ORDER BY id
             """, [avatar.id], retry: .idempotent)
         fields.append(("photos", .array(photos.map { p in
             ["id": .int(p.requiredInt("id")), "jobId": .int(p.requiredInt("job_id")), "url": .string(link(p.requiredString("storage_key"), ctx))]

@@ -49,7 +49,8 @@ enum OpenAPIDocument {
             "id": {"type": "integer"}, "name": {"type": "string"}, "status": {"type": "string"},
             "referenceCount": {"type": "integer"}, "photoCount": {"type": "integer"}, "createdAt": {"type": "string"},
             "references": {"type": "array", "items": {"$ref": "#/components/schemas/Reference"}},
-            "photos": {"type": "array", "items": {"type": "object", "required": ["id", "url"], "properties": {
+            "photos": {"type": "array", "description": "Released photos only (sent or on their way to the chat); a failed job's withheld photos are never listed",
+              "items": {"type": "object", "required": ["id", "url"], "properties": {
               "id": {"type": "integer"}, "jobId": {"type": "integer"}, "url": {"type": "string"}}}},
             "latestJob": {"nullable": true, "allOf": [{"$ref": "#/components/schemas/Job"}]}}},
           "AvatarRename": {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}}},
@@ -73,7 +74,8 @@ enum OpenAPIDocument {
             "status": {"type": "string", "enum": ["queued", "processing", "completed", "partial", "failed", "canceled"]},
             "progress": {"type": "object", "required": ["completed", "failed", "total", "percentage"], "properties": {
               "completed": {"type": "integer"}, "failed": {"type": "integer"}, "total": {"type": "integer"}, "percentage": {"type": "integer"}}},
-            "photos": {"type": "array", "items": {"type": "object", "required": ["id", "url"], "properties": {
+            "photos": {"type": "array", "description": "Released photos only: those in a delivery batch, sent or on their way to the chat (a batch goes out as soon as its photos are stored); a failed job's withheld photos are never listed, their price is refunded",
+              "items": {"type": "object", "required": ["id", "url"], "properties": {
               "id": {"type": "integer"}, "url": {"type": "string"}}}},
             "refund": {"type": "object", "nullable": true, "required": ["amount", "status"], "properties": {
               "amount": {"type": "integer"}, "amountRub": {"type": "number"}, "status": {"type": "string"}}},
