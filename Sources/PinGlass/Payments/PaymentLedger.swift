@@ -76,11 +76,18 @@ public enum PaymentLedger {
 
     /// A user's payment by its bank id, or (nil) the user's latest one.
     public static func latest(_ db: Connection, userID: Int, bankPaymentID: String?) throws -> PaymentRecord? {
-        try db.query("""
-            SELECT \(PaymentRecord.columns) FROM payments
-            WHERE user_id = $1 AND ($2::text IS NULL OR tbank_payment_id = $2)
-            ORDER BY created_at DESC, id DESC LIMIT 1
-            """, [userID, bankPaymentID], retry: .idempotent).first.map { try PaymentRecord($0) }
+        try db.query(latestSQL(user: "$1", bankPaymentID: "$2"), [userID, bankPaymentID], retry: .idempotent)
+            .first.map { try PaymentRecord($0) }
+    }
+
+    /// The SELECT behind `latest`, with the user and the bank id as SQL expressions (so the
+    /// status endpoint can run it in the statement that finds the user).
+    static func latestSQL(user: String, bankPaymentID: String) -> String {
+        """
+        SELECT \(PaymentRecord.columns) FROM payments
+        WHERE user_id = \(user) AND (\(bankPaymentID)::text IS NULL OR tbank_payment_id = \(bankPaymentID))
+        ORDER BY created_at DESC, id DESC LIMIT 1
+        """
     }
 
     /// The payment a notification names: by PaymentId, else by OrderId while the bank id is
