@@ -20,12 +20,14 @@ public struct PaymentRecord: Equatable, Sendable {
     public let createdAt: Double
     /// When the payment link stops working (T-Bank `RedirectDueDate`).
     public let redirectDueAt: Double
+    /// The id of the request that created it (`Trace`), when kept.
+    public let requestID: String?
 
     static let columns = """
         id, user_id, order_id, tbank_payment_id, terminal, terminal_key, status, amount_kopecks, refunded_kopecks,
         photo_count, tier, consumed_by_job IS NOT NULL AS consumed, \(PaymentEligibility.untouchedByRefunds) AS untouched,
         payment_url, extract(epoch FROM created_at)::float8 AS created,
-        extract(epoch FROM redirect_due_at)::float8 AS redirect_due
+        extract(epoch FROM redirect_due_at)::float8 AS redirect_due, request_id
         """
 
     init(_ r: Row) throws {
@@ -49,6 +51,7 @@ public struct PaymentRecord: Equatable, Sendable {
         paymentURL = r.string("payment_url")
         createdAt = r.double("created") ?? 0
         redirectDueAt = r.double("redirect_due") ?? 0
+        requestID = r.string("request_id")
     }
 }
 

@@ -39,7 +39,7 @@ enum GenerationAPI {
             throw APIError(status: 400, code: "NO_REFERENCE_IMAGES", message: "none of the reference images could be used",
                            details: ["rejectedImages": AvatarsAPI.rejectedJSON(inline!.rejected)])
         }
-        ctx.log.info("generation queued", metadata: ["job_id": "\(job.jobID)", "photos": "\(job.totalPhotos)"])
+        ctx.log.info("generation queued", metadata: Trace.job(ctx.deps, job.jobID, ["job_id": "\(job.jobID)", "photos": "\(job.totalPhotos)"]))
         var fields: [(String, JSON)] = [("jobId", .int(job.jobID)), ("avatarId", .int(avatarID)), ("status", "queued"),
                                         ("totalPhotos", .int(job.totalPhotos))]
         if let inline {
