@@ -30,6 +30,10 @@ public final class Connection: Queryable {
     /// (40001, 40P01) on this connection. The retry hides them from callers; a lock-order
     /// bug shows here (tests assert it stays 0 where none is expected).
     public internal(set) var serializationRetries = 0
+    /// Messages this connection sent and waited for an answer to (a statement, a Parse, a
+    /// BEGIN/COMMIT, a DEALLOCATE, a ROLLBACK): how many round trips to the server its
+    /// callers cost. Tests read it to hold the hot paths to their budget.
+    public private(set) var roundTrips = 0
 
     /// How many statements stay prepared; past it the least recently used is deallocated.
     public var preparedStatementLimit: Int {
@@ -82,6 +86,7 @@ public final class Connection: Queryable {
     /// Rolls back anything a failed handler left open, so the next request starts clean.
     public func resetToIdle() {
         guard let conn, PQstatus(conn) == CONNECTION_OK, !isIdle else { return }
+        roundTrips += 1
         if let r = PQexec(conn, "ROLLBACK") { PQclear(r) }
     }
 
@@ -148,12 +153,14 @@ public final class Connection: Queryable {
     /// Statements without parameters or preparing: scripts, BEGIN, COMMIT. Never sent twice.
     func script(_ sql: String) throws {
         let conn = try readyToSend()
+        roundTrips += 1
         do { _ = try Self.check(PQexec(conn, sql), conn) } catch let failure as Failure { throw failure.error }
     }
 
     /// Sends `sql` on its prepared statement, preparing it first when new.
     private func send(_ conn: OpaquePointer, _ sql: String, _ texts: [String?]) throws -> Rows {
         let name = try statements.name(for: sql) ?? prepare(conn, sql)
+        roundTrips += 1
         let result = Self.withCStrings(texts) { PQexecPrepared(conn, name, Int32($0.count), $0, nil, nil, 0) }
         do {
             return try Self.check(result, conn)
@@ -171,6 +178,7 @@ public final class Connection: Queryable {
 
     private func prepare(_ conn: OpaquePointer, _ sql: String) throws -> String {
         let name = statements.nextName()
+        roundTrips += 1
         do {
             _ = try Self.check(PQprepare(conn, name, sql, 0, nil), conn)
         } catch Failure.lost(let message) {
@@ -214,6 +222,7 @@ public final class Connection: Queryable {
         guard !statements.toDeallocate.isEmpty, PQstatus(conn) == CONNECTION_OK,
               PQtransactionStatus(conn) == PQTRANS_IDLE else { return }
         for name in statements.takeDeallocations() {
+            roundTrips += 1
             if let r = PQexec(conn, "DEALLOCATE \(name)") { PQclear(r) }
         }
     }
@@ -231,6 +240,7 @@ public final class Connection: Queryable {
 
     func rollbackQuietly() {
         guard let conn, PQstatus(conn) == CONNECTION_OK, PQtransactionStatus(conn) != PQTRANS_IDLE else { return }
+        roundTrips += 1
         if let r = PQexec(conn, "ROLLBACK") { PQclear(r) }
     }
 

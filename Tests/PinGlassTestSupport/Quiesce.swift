@@ -40,6 +40,8 @@ public struct Quiesce {
     public var flags: [String: [String]]
     /// Seconds `run` and `runUntilCrash` keep going before they give up.
     public var timeout: Double
+    /// Receives every run's output (stdout and stderr: its log lines), with the duty's name.
+    public var output: ((String, String) -> Void)?
 
     public init(environment: [String: String], flags: [String: [String]] = Quiesce.testFlags, timeout: Double = 60) {
         var env = environment
@@ -133,6 +135,7 @@ public struct Quiesce {
             if let armed, armed.duty == duty { env["CRASHPOINT"] = armed.point }
             let (status, out, err) = try Subprocess.capture(try TestEnvironment.binDir() + "/pinglass", [duty] + (flags[duty] ?? []),
                                                           environment: env)
+            output?(duty, out + err)
             if status == 137, let armed, armed.duty == duty { return out + err }
             guard status == 0 else { throw DutyFailed(duty: duty, status: status, output: out + err) }
         }

@@ -190,4 +190,70 @@ final class GenerateTests: XCTestCase {
         XCTAssertEqual(app.get("/api/jobs/\(job)", headers: [stranger.0: stranger.1]).status, 404)
         XCTAssertEqual(app.get("/api/generate", query: "job_id=abc", headers: [auth.0: auth.1]).status, 400)
     }
+
+    /// A client written for the original keeps working: its `telegramUserId` (checked
+    /// against the signed user, never trusted alone), `useStoredReferences`, inline
+    /// `referenceImages` stored as the avatar's references with the upload checks, and its
+    /// style ids.
+    func testTheOriginalClientsRequestShape() throws {
+        let ready = try GenerationFixtures.readyToGenerate(c, telegramID: 9801)
+        func refs(_ avatar: Int) throws -> Int {
+            try c.query("SELECT count(*)::int AS n FROM reference_photos WHERE avatar_id = $1", [avatar])[0].requiredInt("n")
+        }
+        func consumed(_ payment: Int) throws -> Bool {
+            try c.query("SELECT consumed_by_job IS NOT NULL AS c FROM payments WHERE id = $1", [payment])[0].bool("c") == true
+        }
+        let jpeg = "data:image/jpeg;base64," + Crypto.base64(GenerationFixtures.jpeg(9801))
+        let pngAsJPEG = "data:image/jpeg;base64," + Crypto.base64(GenerationFixtures.png(9801))
+        // Someone else's id next to valid init data: refused, nothing stored or consumed.
+        let forged = generate(9801, #"{"avatarId":\#(ready.avatarID),"telegramUserId":9802,"referenceImages":["\#(jpeg)"]}"#)
+        XCTAssertEqual(forged.status, 403, forged.bodyText)
+        XCTAssertEqual(code(forged), "FORBIDDEN")
+        XCTAssertEqual(code(generate(9801, #"{"avatarId":\#(ready.avatarID),"telegramUserId":"me"}"#)), "VALIDATION_ERROR")
+        XCTAssertEqual(code(generate(9801, #"{"avatarId":\#(ready.avatarID),"useStoredReferences":false}"#)), "VALIDATION_ERROR")
+        XCTAssertEqual(code(generate(9801, #"{"avatarId":\#(ready.avatarID),"useStoredReferences":"yes"}"#)), "VALIDATION_ERROR")
+        XCTAssertEqual(try refs(ready.avatarID), 1)
+        XCTAssertFalse(try consumed(ready.paymentID))
+
+        // The original's shape: one new image stored (its duplicate once), a PNG declared as
+        // JPEG and a link refused, the style "professional" is our "business".
+        let r = generate(9801, #"""
+            {"avatarId":"\#(ready.avatarID)","styleId":"professional","telegramUserId":9801,"useStoredReferences":false,
+             "photoCount":23,"referenceImages":["\#(jpeg)","\#(pngAsJPEG)","https://example.com/me.jpg","\#(jpeg)"]}
+            """#)
+        XCTAssertEqual(r.status, 202, r.bodyText)
+        let body = try JSON.parse(r.body)
+        XCTAssertEqual(body["success"], true)
+        let jobID = try XCTUnwrap(body["data"]?["jobId"]?.intValue)
+        XCTAssertEqual(body["jobId"]?.intValue, jobID)
+        XCTAssertEqual(body["data"]?["totalPhotos"]?.intValue, 7, "the payment decides, not photoCount")
+        XCTAssertEqual(body["referenceImagesUsed"]?.intValue, 2, "the image and its duplicate, stored once")
+        XCTAssertEqual(body["referenceImagesRejected"]?.intValue, 2)
+        XCTAssertEqual(try refs(ready.avatarID), 2)
+        XCTAssertEqual(try c.query("SELECT style_id FROM generation_jobs WHERE id = $1", [jobID])[0].string("style_id"), "business")
+        XCTAssertEqual(try c.query("""
+            SELECT count(*)::int AS n FROM generation_tasks t JOIN prompts p ON p.id = t.prompt_id WHERE t.job_id = $1 AND p.style_id = 'business'
+            """, [jobID])[0].int("n"), 7)
+
+        // Only unusable images and no stored ones: NO_REFERENCE_IMAGES with the reasons.
+        let bare = try GenerationFixtures.readyToGenerate(c, telegramID: 9803)
+        try c.execute("DELETE FROM reference_photos WHERE avatar_id = $1", [bare.avatarID])
+        let none = generate(9803, #"{"avatarId":\#(bare.avatarID),"referenceImages":["\#(pngAsJPEG)","data:text/plain;base64,aGk="]}"#)
+        XCTAssertEqual(none.status, 400, none.bodyText)
+        XCTAssertEqual(code(none), "NO_REFERENCE_IMAGES")
+        XCTAssertEqual((try JSON.parse(none.body))["error"]?["details"]?["rejectedImages"]?.arrayValue?.count, 2)
+        XCTAssertFalse(try consumed(bare.paymentID))
+
+        // The per-avatar limit holds here too: a full avatar refuses the image and generates
+        // with its own references.
+        let full = try GenerationFixtures.readyToGenerate(c, telegramID: 9804)
+        try c.execute("""
+            INSERT INTO reference_photos (avatar_id, storage_key, content_type, byte_size, sha256)
+            SELECT $1, 'references/full-' || g || '.jpg', 'image/jpeg', 100, sha256(g::text::bytea) FROM generate_series(1, 19) g
+            """, [full.avatarID])
+        let limited = generate(9804, #"{"avatarId":\#(full.avatarID),"styleId":"lifestyle","referenceImages":["\#(jpeg)"]}"#)
+        XCTAssertEqual(limited.status, 202, limited.bodyText)
+        XCTAssertEqual((try JSON.parse(limited.body))["referenceImagesRejected"]?.intValue, 1)
+        XCTAssertEqual(try refs(full.avatarID), References.maxPerAvatar)
+    }
 }

@@ -86,4 +86,17 @@ final class OpenAPITests: XCTestCase {
         XCTAssertFalse(spec.problems(path: "/api/pricing", method: "GET", status: 200, body: Array(#"{"tiers":[{"id":1}]}"#.utf8)).isEmpty)
         XCTAssertFalse(spec.problems(path: "/api/nope", method: "GET", status: 200, body: []).isEmpty)
     }
+
+    /// The original client's generate fields are documented, and its refusal is a documented answer.
+    func testGenerateDocumentsTheOriginalClientsFields() throws {
+        let props = spec.document["components"]?["schemas"]?["GenerateRequest"]?["properties"]
+        for field in ["avatarId", "styleId", "paymentId", "useStoredReferences", "referenceImages", "telegramUserId"] {
+            XCTAssertNotNil(props?[field], field)
+        }
+        let auth = Fixtures.auth(telegramID: 4343)
+        let forged = app.post("/api/generate", body: #"{"avatarId":1,"telegramUserId":1}"#,
+                              headers: [auth.0: auth.1, "Content-Type": "application/json"])
+        XCTAssertEqual(forged.status, 403)
+        XCTAssertEqual(spec.problems(path: "/api/generate", method: "POST", status: forged.status, body: forged.body), [])
+    }
 }

@@ -104,12 +104,17 @@ final class PaymentStatusTests: XCTestCase {
         var env = Fixtures.env(simURL: "http://127.0.0.1:9", production: true)
         env["TEST_TELEGRAM_IDS"] = "8302, 42"
         let a = try InProcessApp(database: db, env: env)
+        let start = System.now()
+        a.deps.clock = { start }
         func usable(_ tg: Int64, _ bankID: String) throws -> JSON? {
             let auth = Fixtures.auth(telegramID: tg)
             return try JSON.parse(a.get("/api/payment/status", query: "payment_id=\(bankID)", headers: [auth.0: auth.1]).body)["usable"]
         }
         XCTAssertEqual(try usable(8301, p.bankID), true, "test mode in force")
         try c.execute("INSERT INTO settings (key, value) VALUES ('tbank_mode', 'production') ON CONFLICT (key) DO UPDATE SET value = 'production'")
+        // The answer's mode is cached per worker for a second (a generation reads it afresh).
+        XCTAssertEqual(try usable(8301, p.bankID), true, "within the cached second")
+        a.deps.clock = { start + PaymentsAPI.modeCacheSeconds + 0.5 }
         XCTAssertEqual(try usable(8301, p.bankID), false, "production in force: a test payment is no money")
         XCTAssertEqual(try usable(8302, q.bankID), true, "staff on TEST_TELEGRAM_IDS")
         XCTAssertThrowsError(try Config(variables: ["DATABASE_URL": "x", "TEST_TELEGRAM_IDS": "12,abc"]))

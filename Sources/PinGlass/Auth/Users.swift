@@ -26,6 +26,35 @@ public enum Users {
         return try upsert(db, id: user.id, fields)
     }
 
+    /// The user's id and the user's own rows that `inner` selects, in ONE statement: the
+    /// Mini App polls its payment and its job every second or two, and each round trip to
+    /// PostgreSQL costs more than the work. `inner` is a SELECT that names the caller as
+    /// `me.id` and its own parameters from `$6` (`$1…$5` are the user's); `orderBy` orders
+    /// its rows (as `x.<column>`) when there may be several. Only a new user, or one whose
+    /// Telegram fields changed, costs a second statement (the upsert); a new user owns no
+    /// rows yet, so nothing is read again.
+    ///
+    /// ```swift
+    /// let (userID, rows) = try Users.read(db, tgUser, "SELECT id FROM avatars WHERE user_id = me.id", [])
+    /// ```
+    public static func read(_ db: Connection, _ user: TelegramUser, _ inner: String, _ params: [PostgresEncodable?],
+                            orderBy: String? = nil) throws -> (userID: Int, rows: [Row]) {
+        let f = Fields(user)
+        let rows = try db.query("""
+            WITH me AS (
+                SELECT id, (username, first_name, last_name, language_code)
+                           IS NOT DISTINCT FROM ($2::text, $3::text, $4::text, $5::text) AS fresh
+                FROM users WHERE telegram_user_id = $1)
+            SELECT me.id AS me_id, me.fresh AS me_fresh, x.*
+            FROM me LEFT JOIN LATERAL (SELECT true AS me_found, y.* FROM (\(inner)) y) x ON true
+            \(orderBy.map { "ORDER BY \($0)" } ?? "")
+            """, [user.id, f.username, f.firstName, f.lastName, f.languageCode] + params, retry: .idempotent)
+        guard let first = rows.first else { return (try upsert(db, id: user.id, f), []) }
+        let id = first.requiredInt("me_id")
+        if first.bool("me_fresh") != true { _ = try upsert(db, id: user.id, f) }
+        return (id, rows.filter { $0.bool("me_found") == true })
+    }
+
     /// Inserts the row or refreshes its fields; a concurrent insert of the same user is
     /// absorbed by ON CONFLICT (rule 2: deduplicate in the database).
     static func upsert(_ db: Connection, id: Int64, _ f: Fields) throws -> Int {

@@ -61,10 +61,15 @@ public enum Avatars {
     }
 
     public static func list(_ db: some Queryable, userID: Int) throws -> [AvatarRecord] {
-        try db.query("""
-            SELECT \(AvatarRecord.columns) FROM avatars a WHERE a.user_id = $1 AND a.status <> 'deleted' ORDER BY a.created_at, a.id
-            """, [userID], retry: .idempotent).map(AvatarRecord.init)
+        try db.query(listSQL(user: "$1") + " ORDER BY \(listOrder(nil))", [userID], retry: .idempotent).map(AvatarRecord.init)
     }
+
+    /// A user's avatars (the user as an SQL expression), unordered: order by `listOrder`.
+    static func listSQL(user: String) -> String {
+        "SELECT \(AvatarRecord.columns), a.created_at AS sort_at FROM avatars a WHERE a.user_id = \(user) AND a.status <> 'deleted'"
+    }
+
+    static func listOrder(_ alias: String?) -> String { alias.map { "\($0).sort_at, \($0).id" } ?? "sort_at, id" }
 
     public static func find(_ db: some Queryable, userID: Int, id: Int) throws -> AvatarRecord {
         guard let r = try db.query("""

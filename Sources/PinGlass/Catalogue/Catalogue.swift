@@ -48,6 +48,14 @@ public enum Catalogue {
              active: r.bool("active") ?? false)
     }
 
+    /// The original PinGlass client's style ids and the style of ours that stands for each.
+    /// A style of ours with the same id wins (an admin may add one); the alias only names
+    /// an id we do not have.
+    public static let originalStyleIDs = ["professional": "business", "lifestyle": "pinglass", "creative": "pinglass"]
+
+    /// Our style for a client's style id: its alias when it is one of the original's, else itself.
+    public static func aliasedStyleID(_ id: String) -> String { originalStyleIDs[id] ?? id }
+
     public static func styles(_ db: Connection) throws -> [Style] {
         try db.query("""
             SELECT s.id, s.name, s.description, count(p.id)::int AS prompts

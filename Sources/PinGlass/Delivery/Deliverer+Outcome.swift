@@ -108,6 +108,10 @@ extension Deliverer {
         case .sent:
             report.sent += 1
             report.messages += row.cost
+            if row.kind != "alert" {
+                log.info("delivery sent", metadata: Trace.job(db, row.jobID, [
+                    "delivery_id": "\(row.id)", "kind": "\(row.kind)", "job_id": "\(row.jobID.map(String.init) ?? "-")"]))
+            }
         case .rateLimited: report.rateLimited += 1
         case .floodPaused:
             report.rateLimited += 1
@@ -118,7 +122,7 @@ extension Deliverer {
         case .leaseLost:
             report.leaseLost += 1
             log.warning("a delivery's lease ran out before its outcome was recorded; another deliverer has it",
-                        metadata: ["delivery_id": "\(row.id)", "outcome": "\(verdict)"])
+                        metadata: Trace.job(db, row.jobID, ["delivery_id": "\(row.id)", "outcome": "\(verdict)"]))
         }
         return .next
     }
@@ -192,8 +196,8 @@ extension Deliverer {
         try Counters.increment(tx, "telegram.failed", by: rows.count)
         var alerted: Set<Int> = []
         for r in rows {
-            log.error("delivery failed for good", metadata: ["delivery_id": "\(r.id)", "kind": "\(r.kind)", "chat_id": "\(chat)",
-                                                             "reason": "\(reason)"])
+            log.error("delivery failed for good", metadata: Trace.job(tx, r.jobID, [
+                "delivery_id": "\(r.id)", "kind": "\(r.kind)", "chat_id": "\(chat)", "reason": "\(reason)"]))
             guard r.kind != "alert", let jobID = r.jobID, alerted.insert(jobID).inserted else { continue }
             try Alerts.raise(tx, chatID: deps.config.adminTelegramChatID, key: "delivery-failed:job:\(jobID)",
                              text: "Telegram delivery \(r.id) (\(r.kind)) of job \(jobID) to chat \(chat) failed for good: \(reason)")

@@ -51,7 +51,7 @@ extension Deliverer {
             report.leaseLost += 1
             if calls == 0 { try budget.release(db, slots) }
             log.warning("a claimed delivery was taken back before a send; not sent from here",
-                        metadata: ["delivery_id": "\(row.id)", "calls_made": "\(calls)"])
+                        metadata: Trace.job(db, row.jobID, ["delivery_id": "\(row.id)", "calls_made": "\(calls)"]))
             return .next
         case .answered(.sent(let ids), let chat, let heldUntil):
             Crashpoint.hit("deliver.after-send")
@@ -204,7 +204,8 @@ extension Deliverer {
                 // Nothing was sent: the same attempt again with the bytes, and the rest of
                 // the pass uploads.
                 log.warning("Telegram could not fetch a photo link; uploading the bytes instead",
-                            metadata: ["chat_id": "\(chat)", "reason": "\(HTTPURL.redactingURLs(in: why))"])
+                            metadata: Trace.job(db, row.jobID, ["chat_id": "\(chat)", "delivery_id": "\(row.id)",
+                                                                "reason": "\(HTTPURL.redactingURLs(in: why))"]))
                 try Counters.increment(db, "telegram.media_url_rejected")
                 pass.preferUpload = true
             case .failure(.migrated(let to)) where !followed && to != chat:

@@ -116,6 +116,8 @@ public struct Dispatcher: Duty {
                         try recordSubmitted(db, task, kieTaskID: id)
                     }
                     report.submitted += 1
+                    log.info("task submitted", metadata: Trace.job(db, task.jobID, [
+                        "task_id": "\(task.id)", "job_id": "\(task.jobID)", "kie_task_id": "\(id)"]))
                 } catch let error as KieError {
                     try handle(error, task, db, &report)
                     if error == .rateLimited {
@@ -228,7 +230,7 @@ public struct Dispatcher: Duty {
             """, [task.id, task.lease, kieTaskID, config.taskDeadlineSeconds, config.firstPollAfterSeconds], retry: .idempotent)
         if n == 0 {
             log.warning("a submitted task lost its lease before it was recorded; the Kie task is orphaned",
-                        metadata: ["task_id": "\(task.id)", "kie_task_id": "\(kieTaskID)"])
+                        metadata: Trace.job(db, task.jobID, ["task_id": "\(task.id)", "job_id": "\(task.jobID)", "kie_task_id": "\(kieTaskID)"]))
         } else {
             try db.execute("SELECT pg_notify('poll-kie', $1)", [String(task.id)], retry: .idempotent)
         }
@@ -242,7 +244,8 @@ public struct Dispatcher: Duty {
             try requeue(db, [task], after: DispatcherDefaults.windowSeconds, countAttempt: false)
         case .transient(let why) where task.attempts < config.maxAttempts:
             report.retried += 1
-            log.warning("createTask failed, will retry", metadata: ["task_id": "\(task.id)", "error": "\(why)"])
+            log.warning("createTask failed, will retry",
+                        metadata: Trace.job(db, task.jobID, ["task_id": "\(task.id)", "job_id": "\(task.jobID)", "error": "\(why)"]))
             try requeue(db, [task], after: Backoff.seconds(attempt: task.attempts), countAttempt: true)
         case .transient(let why):
             report.failed += 1
@@ -258,7 +261,8 @@ public struct Dispatcher: Duty {
             try fail(db, task, code: "402", message: "Kie account has insufficient credits")
         case .permanent(let code, let message):
             report.failed += 1
-            log.error("createTask refused", metadata: ["task_id": "\(task.id)", "code": "\(code)", "message": "\(message)"])
+            log.error("createTask refused", metadata: Trace.job(db, task.jobID, [
+                "task_id": "\(task.id)", "job_id": "\(task.jobID)", "code": "\(code)", "message": "\(message)"]))
             try fail(db, task, code: String(code), message: message)
         }
     }

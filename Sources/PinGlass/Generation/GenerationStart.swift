@@ -54,7 +54,9 @@ public struct GenerationStart {
 
     public init(deps: Dependencies) { self.deps = deps }
 
-    public func start(user: AuthenticatedUser, avatarID: Int, styleID: String, paymentBankID: String?) throws -> StartedJob {
+    /// `requestID` (the HTTP request's) is kept on the job for the duties' log lines.
+    public func start(user: AuthenticatedUser, avatarID: Int, styleID: String, paymentBankID: String?,
+                      requestID: String? = nil) throws -> StartedJob {
         let db = try deps.db()
         let mode = try PaymentSettings.terminalMode(db)
         let allowTest = PaymentEligibility.allowsTestPayments(mode: mode, telegramID: user.telegramID, config: deps.config)
@@ -63,7 +65,10 @@ public struct GenerationStart {
             try tx.execute("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", [user.id])
             guard try tx.query("SELECT 1 FROM avatars WHERE id = $1 AND user_id = $2 AND status <> 'deleted' FOR UPDATE",
                                [avatarID, user.id]).first != nil else { throw GenerationError.avatarNotFound }
-            guard try tx.query("SELECT 1 FROM styles WHERE id = $1 AND active", [styleID]).first != nil else {
+            // The id itself, else the style the original client's id stands for.
+            guard let style = try tx.query("""
+                SELECT id FROM styles WHERE active AND id IN ($1, $2) ORDER BY id = $1 DESC LIMIT 1
+                """, [styleID, Catalogue.aliasedStyleID(styleID)]).first?.requiredString("id") else {
                 throw GenerationError.unknownStyle(styleID)
             }
             let refs = try tx.query("SELECT count(*)::int AS n FROM reference_photos WHERE avatar_id = $1", [avatarID])[0]
@@ -96,10 +101,10 @@ public struct GenerationStart {
             try checkLimits(tx, userID: user.id)
             let photos = payment.requiredInt("photo_count")
             try tx.execute("""
-                INSERT INTO generation_jobs (id, user_id, avatar_id, payment_id, style_id, total_photos, deadline_at)
-                VALUES ($1, $2, $3, $4, $5, $6, now() + make_interval(secs => $7))
-                """, [jobID, user.id, avatarID, payment.requiredInt("id"), styleID, photos, Self.jobDeadlineSeconds])
-            try insertTasks(tx, jobID: jobID, avatarID: avatarID, styleID: styleID, count: photos)
+                INSERT INTO generation_jobs (id, user_id, avatar_id, payment_id, style_id, total_photos, deadline_at, request_id)
+                VALUES ($1, $2, $3, $4, $5, $6, now() + make_interval(secs => $7), left($8, 64))
+                """, [jobID, user.id, avatarID, payment.requiredInt("id"), style, photos, Self.jobDeadlineSeconds, requestID])
+            try insertTasks(tx, jobID: jobID, avatarID: avatarID, styleID: style, count: photos)
             try tx.execute("SELECT pg_notify('dispatch', $1)", [String(jobID)])
             Crashpoint.hit("generate.before-commit")
             return StartedJob(jobID: jobID, totalPhotos: photos)

@@ -27,24 +27,40 @@ public struct JobProgress: Equatable, Sendable {
 
     /// The job if it is the user's; `GenerationError.jobNotFound` otherwise.
     public static func load(_ db: some Queryable, userID: Int, jobID: Int) throws -> JobProgress {
-        guard let j = try db.query("""
-            SELECT j.id, j.avatar_id, j.status, j.total_photos,
-                   (SELECT count(*) FROM generation_tasks t WHERE t.job_id = j.id AND t.state = 'succeeded')::int AS done,
-                   (SELECT count(*) FROM generation_tasks t WHERE t.job_id = j.id AND t.state = 'failed')::int AS failed,
-                   to_char(j.created_at AT TIME ZONE 'UTC', \(utc)) AS created,
-                   to_char(j.updated_at AT TIME ZONE 'UTC', \(utc)) AS updated,
-                   r.amount_kopecks AS refund_amount, r.state AS refund_state
-            FROM generation_jobs j LEFT JOIN refunds r ON r.job_id = j.id
-            WHERE j.id = $1 AND j.user_id = $2
-            """, [jobID, userID], retry: .idempotent).first else { throw GenerationError.jobNotFound }
-        let photos = try db.query("""
-            SELECT id, storage_key FROM generated_photos WHERE job_id = $1 AND released_at IS NOT NULL ORDER BY task_id
-            """,
-                                  [jobID], retry: .idempotent).map { (id: $0.requiredInt("id"), storageKey: $0.requiredString("storage_key")) }
-        return JobProgress(jobID: j.requiredInt("id"), avatarID: j.requiredInt("avatar_id"), status: j.requiredString("status"),
-                           completed: j.requiredInt("done"), failed: j.requiredInt("failed"), total: j.requiredInt("total_photos"),
-                           photos: photos,
-                           refund: j.int("refund_amount").map { ($0, j.requiredString("refund_state")) },
-                           createdAt: j.requiredString("created"), updatedAt: j.requiredString("updated"))
+        guard let j = try db.query(sql(job: "$1", user: "$2"), [jobID, userID], retry: .idempotent).first else {
+            throw GenerationError.jobNotFound
+        }
+        return try from(j)
+    }
+
+    /// One statement for the job, its counts, its refund and its released photos (as a JSON
+    /// array of `[id, storage_key]`; a failed job's withheld photos are never listed), with the
+    /// job and the user as SQL expressions, so the progress endpoint can run it in the
+    /// statement that finds the user.
+    static func sql(job: String, user: String) -> String {
+        """
+        SELECT j.id AS job_id, j.avatar_id, j.status, j.total_photos,
+               (SELECT count(*) FROM generation_tasks t WHERE t.job_id = j.id AND t.state = 'succeeded')::int AS done,
+               (SELECT count(*) FROM generation_tasks t WHERE t.job_id = j.id AND t.state = 'failed')::int AS failed,
+               to_char(j.created_at AT TIME ZONE 'UTC', \(utc)) AS created,
+               to_char(j.updated_at AT TIME ZONE 'UTC', \(utc)) AS updated,
+               r.amount_kopecks AS refund_amount, r.state AS refund_state,
+               (SELECT COALESCE(json_agg(json_build_array(g.id, g.storage_key) ORDER BY g.task_id), '[]')::text
+                FROM generated_photos g WHERE g.job_id = j.id AND g.released_at IS NOT NULL) AS photos
+        FROM generation_jobs j LEFT JOIN refunds r ON r.job_id = j.id
+        WHERE j.id = \(job) AND j.user_id = \(user)
+        """
+    }
+
+    static func from(_ j: Row) throws -> JobProgress {
+        let photos = try JSON.parse(j.requiredString("photos")).arrayValue ?? []
+        return JobProgress(jobID: j.requiredInt("job_id"), avatarID: j.requiredInt("avatar_id"), status: j.requiredString("status"),
+                  completed: j.requiredInt("done"), failed: j.requiredInt("failed"), total: j.requiredInt("total_photos"),
+                  photos: photos.compactMap { p in
+                      guard let pair = p.arrayValue, pair.count == 2, let id = pair[0].intValue, let key = pair[1].stringValue else { return nil }
+                      return (id: id, storageKey: key)
+                  },
+                  refund: j.int("refund_amount").map { ($0, j.requiredString("refund_state")) },
+                  createdAt: j.requiredString("created"), updatedAt: j.requiredString("updated"))
     }
 }

@@ -12,7 +12,8 @@ extension KiePoller {
             // The task is already due again one interval later (the claim): nothing to undo.
             report.errors += 1
             try Counters.increment(deps.db(), error == .rateLimited ? "kie.poll_rate_limited" : "kie.poll_errors")
-            log.warning("recordInfo failed", metadata: ["task_id": "\(task.id)", "error": "\(error)"])
+            log.warning("recordInfo failed", metadata: Trace.job(deps, task.jobID, [
+                "task_id": "\(task.id)", "job_id": "\(task.jobID)", "error": "\(error)"]))
             return nil
         case .success(let answered):
             info = answered
@@ -67,6 +68,7 @@ extension KiePoller {
         Crashpoint.hit("poll.after-commit")
         guard committed else { return }   // someone else ended it first
         report.succeeded += 1
+        log.info("photo stored", metadata: Trace.job(deps, task.jobID, ["task_id": "\(task.id)", "job_id": "\(task.jobID)"]))
         try finishJob(task.jobID, &report)
     }
 
@@ -101,8 +103,8 @@ extension KiePoller {
     func fail(_ task: ClaimedTask, code: String, message: String, _ report: inout Report) throws {
         guard try endTask(task, code: code, message: message) else { return }
         report.failed += 1
-        log.warning("task failed", metadata: ["task_id": "\(task.id)", "job_id": "\(task.jobID)", "fail_code": "\(code)",
-                                              "reason": "\(HTTPURL.redactingURLs(in: message))"])
+        log.warning("task failed", metadata: Trace.job(deps, task.jobID, [
+            "task_id": "\(task.id)", "job_id": "\(task.jobID)", "fail_code": "\(code)", "reason": "\(HTTPURL.redactingURLs(in: message))"]))
         try finishJob(task.jobID, &report)
     }
 
@@ -112,7 +114,7 @@ extension KiePoller {
         report.errors += 1
         report.stillRunning += 1
         try Counters.increment(deps.db(), counter)
-        log.warning("result not taken yet", metadata: ["task_id": "\(task.id)", "counter": "\(counter)",
-                                                       "error": "\(HTTPURL.redactingURLs(in: "\(error)"))"])
+        log.warning("result not taken yet", metadata: Trace.job(deps, task.jobID, [
+            "task_id": "\(task.id)", "job_id": "\(task.jobID)", "counter": "\(counter)", "error": "\(HTTPURL.redactingURLs(in: "\(error)"))"]))
     }
 }

@@ -238,8 +238,9 @@ public struct KiePoller: Duty {
     func finishJob(_ jobID: Int, _ report: inout Report) throws {
         if case .finished(let done) = try JobFinish.finishIsolated(deps.db(), jobID: jobID, alertChat: deps.config.adminTelegramChatID) {
             report.jobsFinished += 1
-            log.info("job finished", metadata: ["job_id": "\(jobID)", "outcome": "\(done.outcome.rawValue)",
-                                                "photos": "\(done.photos)/\(done.total)", "refund_kopecks": "\(done.refundKopecks ?? 0)"])
+            log.info("job finished", metadata: Trace.job(deps, jobID, [
+                "job_id": "\(jobID)", "outcome": "\(done.outcome.rawValue)", "photos": "\(done.photos)/\(done.total)",
+                "refund_kopecks": "\(done.refundKopecks ?? 0)"]))
         }
     }
 }

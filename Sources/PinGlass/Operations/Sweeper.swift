@@ -174,8 +174,9 @@ public struct Sweeper: Duty {
 
     func logFinished(_ jobs: [FinishedJob]) {
         for done in jobs {
-            log.info("job finished", metadata: ["job_id": "\(done.jobID)", "outcome": "\(done.outcome.rawValue)",
-                                                "photos": "\(done.photos)/\(done.total)", "refund_kopecks": "\(done.refundKopecks ?? 0)"])
+            let meta: Logger.Metadata = ["job_id": "\(done.jobID)", "outcome": "\(done.outcome.rawValue)",
+                                         "photos": "\(done.photos)/\(done.total)", "refund_kopecks": "\(done.refundKopecks ?? 0)"]
+            log.info("job finished", metadata: Trace.job(deps, done.jobID, meta))
         }
     }
 }

@@ -25,7 +25,8 @@ public struct PaymentCreation {
         self.log = log
     }
 
-    public func create(user: AuthenticatedUser, tierID: String, avatarID: Int?, email: String?) throws -> Created {
+    /// `requestID` (the HTTP request's) is kept on the payment for the duties' log lines.
+    public func create(user: AuthenticatedUser, tierID: String, avatarID: Int?, email: String?, requestID: String? = nil) throws -> Created {
         let db = try deps.db()
         guard let base = deps.config.publicBaseURL else {
             log.error("PUBLIC_BASE_URL is not set: payments are disabled")
@@ -58,11 +59,11 @@ public struct PaymentCreation {
             }
             let row = try tx.query("""
                 INSERT INTO payments (user_id, avatar_id, order_id, terminal, terminal_key, tier, photo_count,
-                                      amount_kopecks, email, redirect_due_at)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now() + make_interval(secs => $10))
+                                      amount_kopecks, email, redirect_due_at, request_id)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now() + make_interval(secs => $10), left($11, 64))
                 RETURNING \(PaymentRecord.columns)
                 """, [user.id, avatarID, orderID, mode.rawValue, terminal.key, tier.id, tier.photos, tier.amount.kopecks,
-                      email, deps.config.paymentRedirectDue])
+                      email, deps.config.paymentRedirectDue, requestID])
             return try PaymentRecord(row[0])
         }
 

@@ -20,12 +20,14 @@ public struct PaymentRecord: Equatable, Sendable {
     public let createdAt: Double
     /// When the payment link stops working (T-Bank `RedirectDueDate`).
     public let redirectDueAt: Double
+    /// The id of the request that created it (`Trace`), when kept.
+    public let requestID: String?
 
     static let columns = """
         id, user_id, order_id, tbank_payment_id, terminal, terminal_key, status, amount_kopecks, refunded_kopecks,
         photo_count, tier, consumed_by_job IS NOT NULL AS consumed, \(PaymentEligibility.untouchedByRefunds) AS untouched,
         payment_url, extract(epoch FROM created_at)::float8 AS created,
-        extract(epoch FROM redirect_due_at)::float8 AS redirect_due
+        extract(epoch FROM redirect_due_at)::float8 AS redirect_due, request_id
         """
 
     init(_ r: Row) throws {
@@ -49,6 +51,7 @@ public struct PaymentRecord: Equatable, Sendable {
         paymentURL = r.string("payment_url")
         createdAt = r.double("created") ?? 0
         redirectDueAt = r.double("redirect_due") ?? 0
+        requestID = r.string("request_id")
     }
 }
 
@@ -76,11 +79,18 @@ public enum PaymentLedger {
 
     /// A user's payment by its bank id, or (nil) the user's latest one.
     public static func latest(_ db: Connection, userID: Int, bankPaymentID: String?) throws -> PaymentRecord? {
-        try db.query("""
-            SELECT \(PaymentRecord.columns) FROM payments
-            WHERE user_id = $1 AND ($2::text IS NULL OR tbank_payment_id = $2)
-            ORDER BY created_at DESC, id DESC LIMIT 1
-            """, [userID, bankPaymentID], retry: .idempotent).first.map { try PaymentRecord($0) }
+        try db.query(latestSQL(user: "$1", bankPaymentID: "$2"), [userID, bankPaymentID], retry: .idempotent)
+            .first.map { try PaymentRecord($0) }
+    }
+
+    /// The SELECT behind `latest`, with the user and the bank id as SQL expressions (so the
+    /// status endpoint can run it in the statement that finds the user).
+    static func latestSQL(user: String, bankPaymentID: String) -> String {
+        """
+        SELECT \(PaymentRecord.columns) FROM payments
+        WHERE user_id = \(user) AND (\(bankPaymentID)::text IS NULL OR tbank_payment_id = \(bankPaymentID))
+        ORDER BY created_at DESC, id DESC LIMIT 1
+        """
     }
 
     /// The payment a notification names: by PaymentId, else by OrderId while the bank id is

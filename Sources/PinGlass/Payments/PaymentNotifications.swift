@@ -68,6 +68,7 @@ public enum PaymentNotifications {
         let orderID = notification["OrderId"]?.stringValue
         let amount = notification["Amount"]?.intValue
         let transition = status.flatMap(BankTransition.forBankStatus)
+        var paymentRequestID: String?     // the purchase's own request id, for the log line (`Trace`)
         let outcome: String = try db.withTransaction { tx in
             guard bankPaymentID != nil || orderID != nil,
                   let payment = try PaymentLedger.findForNotification(tx, paymentID: bankPaymentID, orderID: orderID) else {
@@ -82,6 +83,7 @@ public enum PaymentNotifications {
                 try record(tx, source, payload: payload, paymentID: nil, event: status, outcome: outcome, reason: nil)
                 return outcome
             }
+            paymentRequestID = payment.requestID
             if let problem = mismatch(payment, terminalKey: key, bankPaymentID: bankPaymentID, orderID: orderID,
                                       amount: amount, status: status) {
                 log.error("webhook does not match its payment", metadata: ["payment_id": "\(payment.id)", "reason": "\(problem)"])
@@ -105,7 +107,9 @@ public enum PaymentNotifications {
             Crashpoint.hit("webhook.after-log")
             return result.rawValue
         }
-        log.info("webhook", metadata: ["status": "\(status ?? "-")", "outcome": "\(outcome)", "order_id": "\(orderID ?? "-")"])
+        var meta: Logger.Metadata = ["status": "\(status ?? "-")", "outcome": "\(outcome)", "order_id": "\(orderID ?? "-")"]
+        if let id = paymentRequestID { meta["payment_request_id"] = "\(id)" }
+        log.info("webhook", metadata: meta)
         return .accepted(outcome)
     }
 

@@ -36,7 +36,8 @@ extension Reconciler {
                 report.keptPending += 1
                 if payment.redirectDueAt < now - Double(config.unansweredWarningSeconds) {
                     log.warning("a payment past its due date still has no answer from the bank: kept pending, needs a look",
-                                metadata: ["payment_id": "\(payment.id)", "due": "\(System.iso8601(payment.redirectDueAt))"])
+                                metadata: Trace.payment(deps, payment.id,
+                                                        ["payment_id": "\(payment.id)", "due": "\(System.iso8601(payment.redirectDueAt))"]))
                 }
                 return
             }
@@ -44,10 +45,14 @@ extension Reconciler {
             guard Self.unpaidBankStatuses.contains(state.status) else {
                 report.keptPending += 1
                 log.info("a due payment is still in progress at the bank: kept pending",
-                         metadata: ["payment_id": "\(payment.id)", "bank_status": "\(state.status)"])
+                         metadata: Trace.payment(deps, payment.id, ["payment_id": "\(payment.id)", "bank_status": "\(state.status)"]))
                 return
             }
-            if try expire(payment, bankStatus: state.status, now: now) { report.expired += 1 }
+            if try expire(payment, bankStatus: state.status, now: now) {
+                report.expired += 1
+                log.info("payment expired", metadata: Trace.payment(deps, payment.id,
+                                                                    ["payment_id": "\(payment.id)", "bank_status": "\(state.status)"]))
+            }
         }
     }
 

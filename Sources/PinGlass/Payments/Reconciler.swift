@@ -138,7 +138,7 @@ public struct Reconciler: Duty {
             guard try askAndApply(payment, deadline: deadline, &report)?.outcome == .applied else { return }
             report.revived += 1
             log.warning("a settled payment was moved by a late bank status (a lost notification)",
-                        metadata: ["payment_id": "\(payment.id)", "was": "\(payment.status.rawValue)"])
+                        metadata: Trace.payment(deps, payment.id, ["payment_id": "\(payment.id)", "was": "\(payment.status.rawValue)"]))
         }
     }
 }
@@ -177,13 +177,17 @@ extension Reconciler {
             // A slow bank never carries the pass past its deadline.
             asked = try PaymentCheck.ask(deps, payment, timeout: min(config.timeout, max(0.5, deadline - deps.clock())))
         } catch {
-            log.warning("GetState failed", metadata: ["payment_id": "\(payment.id)", "error": "\(error)"])
+            log.warning("GetState failed", metadata: Trace.payment(deps, payment.id, ["payment_id": "\(payment.id)", "error": "\(error)"]))
             asked = nil
         }
         guard let state = asked else { report.errors += 1; return nil }
         report.checked += 1
         let outcome = try PaymentCheck.apply(deps, payment, state)
-        if outcome == .applied { report.applied += 1 }
+        if outcome == .applied {
+            report.applied += 1
+            log.info("payment moved by the bank's state", metadata: Trace.payment(deps, payment.id, [
+                "payment_id": "\(payment.id)", "was": "\(payment.status.rawValue)", "bank_status": "\(state.status)"]))
+        }
         if outcome == .refused { report.refused += 1 }
         return (state, outcome)
     }

@@ -60,7 +60,8 @@ extension RefundSender {
             }
             return .now(outcome)
         }
-        let meta: Logger.Metadata = ["refund_id": "\(refund.id)", "payment_id": "\(refund.paymentID)", "bank_status": "\(answer.status)"]
+        let meta = Trace.payment(deps, refund.paymentID,
+                                 ["refund_id": "\(refund.id)", "payment_id": "\(refund.paymentID)", "bank_status": "\(answer.status)"])
         switch recorded {
         case .already:
             report.leaseLost += 1
@@ -97,8 +98,8 @@ extension RefundSender {
         }
         guard failed else { report.leaseLost += 1; return }
         report.failed += 1
-        log.error("refund refused by the bank", metadata: ["refund_id": "\(refund.id)", "payment_id": "\(refund.paymentID)",
-                                                            "code": "\(code)", "message": "\(message)"])
+        log.error("refund refused by the bank", metadata: Trace.payment(deps, refund.paymentID, [
+            "refund_id": "\(refund.id)", "payment_id": "\(refund.paymentID)", "code": "\(code)", "message": "\(message)"]))
     }
 
     /// Unknown outcome or a retryable refusal: the refund stays `requested` (its next claim
@@ -117,7 +118,8 @@ extension RefundSender {
         }
         report.retried += 1
         log.warning("refund outcome unknown or retryable; retrying later",
-                    metadata: ["refund_id": "\(refund.id)", "attempt": "\(refund.attempts)", "retry_in_s": "\(Int(delay))", "why": "\(why)"])
+                    metadata: Trace.payment(deps, refund.paymentID, [
+                        "refund_id": "\(refund.id)", "attempt": "\(refund.attempts)", "retry_in_s": "\(Int(delay))", "why": "\(why)"]))
     }
 
     /// An unknown outcome the bank's state cannot settle, for a payment where a second Cancel
@@ -138,7 +140,8 @@ extension RefundSender {
         }
         report.unresolved += 1
         log.error("refund outcome unknown and not decidable from the bank's state; not sent again",
-                  metadata: ["refund_id": "\(refund.id)", "attempt": "\(refund.attempts)", "retry_in_s": "\(Int(delay))", "why": "\(why)"])
+                  metadata: Trace.payment(deps, refund.paymentID, [
+                      "refund_id": "\(refund.id)", "attempt": "\(refund.attempts)", "retry_in_s": "\(Int(delay))", "why": "\(why)"]))
     }
 
     /// A refund whose Cancel outcome is unknown, on a payment where the bank ignores

@@ -296,8 +296,9 @@ public struct RefundSender: Duty {
         // `requested` or finished here (its intent committed before its call).
         let landing = RefundLanding.judge(state, refund: refund.amount, known: try known(refund))
         log.info("asked the bank about a refund whose outcome was unknown",
-                 metadata: ["refund_id": "\(refund.id)", "payment_id": "\(refund.paymentID)", "attempt": "\(refund.attempts)",
-                            "bank_status": "\(state.status)", "landing": "\(landing.summary)"])
+                 metadata: Trace.payment(deps, refund.paymentID, [
+                     "refund_id": "\(refund.id)", "payment_id": "\(refund.paymentID)", "attempt": "\(refund.attempts)",
+                     "bank_status": "\(state.status)", "landing": "\(landing.summary)"]))
         return (state, landing)
     }
 

@@ -37,6 +37,7 @@ public final class App {
             route = index
             let ctx = Context(request: request, deps: deps, log: log, now: deps.clock())
             ctx.pathParams = params
+            ctx.requestID = requestID
             response = Self.run(handler, ctx, log)
         }
         deps.database.finishRequest()

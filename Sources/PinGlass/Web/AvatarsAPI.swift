@@ -10,9 +10,10 @@ enum AvatarsAPI {
         return .json(["avatar": json(avatar)], status: 201)
     }
 
+    /// The user and the avatars in one statement.
     static func list(_ ctx: Context) throws -> Response {
-        let user = try Authentication.user(ctx)
-        return .json(["avatars": .array(try Avatars.list(ctx.db(), userID: user.id).map(json))])
+        let (_, rows) = try Authentication.read(ctx, Avatars.listSQL(user: "me.id"), orderBy: Avatars.listOrder("x"))
+        return .json(["avatars": .array(rows.map { json(AvatarRecord($0)) })])
     }
 
     static func show(_ ctx: Context) throws -> Response {
@@ -54,25 +55,11 @@ enum AvatarsAPI {
         let user = try Authentication.user(ctx)
         let id = try avatarID(ctx)
         let contentType = (ctx.request.header("content-type") ?? "").lowercased()
-        var uploads: [ReferenceUpload] = []
         if contentType.hasPrefix("application/json") {
             guard let items = try ctx.jsonBody()["referenceImages"]?.arrayValue, !items.isEmpty else {
                 throw APIError.validation("referenceImages must be a non-empty array of data URLs")
             }
-            guard items.count <= References.maxPerAvatar else {
-                throw APIError.validation("at most \(References.maxPerAvatar) images per request")
-            }
-            var rejected: [(Int, String)] = []
-            for (i, item) in items.enumerated() {
-                guard let (type, bytes) = item.stringValue.flatMap(dataURL) else {
-                    rejected.append((i, "not a base64 data URL (data:image/jpeg;base64,…)"))
-                    continue
-                }
-                uploads.append(ReferenceUpload(index: i, bytes: bytes, declaredType: type))
-            }
-            var outcome = try References.add(ctx.deps, userID: user.id, avatarID: id, uploads)
-            outcome.rejected += rejected.map { (index: $0.0, reason: $0.1) }
-            return answer(outcome, ctx)
+            return answer(try storeDataURLs(ctx, items, userID: user.id, avatarID: id), ctx)
         }
         let declared = contentType.split(separator: ";").first.map { String($0).trimmingSpaces() }
         guard let declared, ImageType.accepted.contains(declared) || declared == "image/jpg" else {
@@ -84,6 +71,30 @@ enum AvatarsAPI {
         }
         if let why = References.problem(upload) { throw APIError.unsupportedMediaType(why) }
         return answer(try References.add(ctx.deps, userID: user.id, avatarID: id, [upload]), ctx)
+    }
+
+    /// The original client's JSON form (here and in `POST /api/generate`): each data URL
+    /// decoded and stored with the same checks as raw bytes; what cannot be is `rejected`.
+    static func storeDataURLs(_ ctx: Context, _ items: [JSON], userID: Int, avatarID: Int) throws -> References.Outcome {
+        guard items.count <= References.maxPerAvatar else {
+            throw APIError.validation("at most \(References.maxPerAvatar) images per request")
+        }
+        var uploads: [ReferenceUpload] = []
+        var rejected: [(Int, String)] = []
+        for (i, item) in items.enumerated() {
+            guard let (type, bytes) = item.stringValue.flatMap(dataURL) else {
+                rejected.append((i, "not a base64 data URL (data:image/jpeg;base64,…)"))
+                continue
+            }
+            uploads.append(ReferenceUpload(index: i, bytes: bytes, declaredType: type))
+        }
+        var outcome = try References.add(ctx.deps, userID: userID, avatarID: avatarID, uploads)
+        outcome.rejected += rejected.map { (index: $0.0, reason: $0.1) }
+        return outcome
+    }
+
+    static func rejectedJSON(_ rejected: [(index: Int, reason: String)]) -> JSON {
+        .array(rejected.sorted { $0.index < $1.index }.map { ["index": .int($0.index), "reason": .string($0.reason)] })
     }
 
     static func listReferences(_ ctx: Context) throws -> Response {
@@ -100,7 +111,7 @@ enum AvatarsAPI {
 
     static func answer(_ o: References.Outcome, _ ctx: Context) -> Response {
         .json(["uploaded": .array(o.uploaded.map { ["id": .int($0.id), "url": .string(link($0.storageKey, ctx))] }),
-               "rejected": .array(o.rejected.sorted { $0.index < $1.index }.map { ["index": .int($0.index), "reason": .string($0.reason)] })],
+               "rejected": rejectedJSON(o.rejected)],
               status: o.uploaded.isEmpty && !o.rejected.isEmpty ? 400 : 201)
     }
 

@@ -10,6 +10,9 @@ public final class Context {
     public var pathParams: [String: String] = [:]
     public var log: Logger
     public let now: Double
+    /// This request's id (nginx's `$request_id`, or one made up when it has none): also
+    /// stored on the payment or job the request makes, so the duties' log lines carry it.
+    public internal(set) var requestID = ""
 
     init(request: Request, deps: Dependencies, log: Logger, now: Double) {
         self.request = request

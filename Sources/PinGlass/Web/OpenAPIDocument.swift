@@ -66,9 +66,19 @@ enum OpenAPIDocument {
             "rejected": {"type": "array", "items": {"type": "object", "required": ["index", "reason"], "properties": {
               "index": {"type": "integer"}, "reason": {"type": "string"}}}}}},
           "GenerateRequest": {"type": "object", "required": ["avatarId"], "properties": {
-            "avatarId": {"type": "integer"}, "styleId": {"type": "string"}, "paymentId": {"type": "string"}}},
+            "avatarId": {"type": "integer"},
+            "styleId": {"type": "string", "description": "a style id of GET /api/styles (default pinglass); the original client's professional, lifestyle and creative stand for business, pinglass and pinglass"},
+            "paymentId": {"type": "string"},
+            "useStoredReferences": {"type": "boolean", "description": "the original client's flag: the avatar's stored references are always used; false requires referenceImages"},
+            "referenceImages": {"type": "array", "maxItems": 20, "items": {"type": "string", "description": "data:image/jpeg;base64,…"},
+                                "description": "stored as the avatar's references first, with the checks of POST /api/avatars/{id}/references (magic bytes, 10 MB, 20 per avatar, the same image once)"},
+            "telegramUserId": {"type": "integer", "description": "the original client's field: must be the signed user's own id (403 otherwise); never an identity by itself"}}},
           "JobStarted": {"type": "object", "required": ["jobId", "status", "totalPhotos"], "properties": {
-            "jobId": {"type": "integer"}, "status": {"type": "string", "enum": ["queued"]}, "totalPhotos": {"type": "integer"}}},
+            "jobId": {"type": "integer"}, "avatarId": {"type": "integer"}, "status": {"type": "string", "enum": ["queued"]}, "totalPhotos": {"type": "integer"},
+            "referenceImagesUsed": {"type": "integer", "description": "inline referenceImages stored (or already stored)"},
+            "referenceImagesRejected": {"type": "integer"},
+            "success": {"type": "boolean", "enum": [true]},
+            "data": {"type": "object", "description": "the same fields again, where the original client reads them"}}},
           "Job": {"type": "object", "required": ["jobId", "avatarId", "status", "progress", "photos", "refund", "createdAt", "updatedAt"], "properties": {
             "jobId": {"type": "integer"}, "avatarId": {"type": "integer"},
             "status": {"type": "string", "enum": ["queued", "processing", "completed", "partial", "failed", "canceled"]},
@@ -157,7 +167,7 @@ enum OpenAPIDocument {
         "/api/generate": {
           "post": {"summary": "Start a generation with a paid, unused payment", "security": [{"tma": []}],
             "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/GenerateRequest"}}}},
-            "responses": {"202": {"description": "queued", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/JobStarted"}}}}, "400": {"description": "invalid input", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}, "401": {"description": "no or invalid init data", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}, "402": {"description": "no usable payment", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}, "404": {"description": "not the caller's", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}, "429": {"description": "limit reached", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}}},
+            "responses": {"202": {"description": "queued", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/JobStarted"}}}}, "400": {"description": "invalid input", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}, "401": {"description": "no or invalid init data", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}, "402": {"description": "no usable payment", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}, "403": {"description": "telegramUserId is not the signed user", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}, "404": {"description": "not the caller's", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}, "409": {"description": "referenceImages sent while a generation of the avatar runs", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}, "429": {"description": "limit reached", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}}},
           "get": {"summary": "A job's progress", "security": [{"tma": []}],
             "parameters": [{"name": "job_id", "in": "query", "required": true, "schema": {"type": "integer"}}],
             "responses": {"200": {"description": "progress", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Job"}}}}, "400": {"description": "invalid input", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}, "401": {"description": "no or invalid init data", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}, "404": {"description": "not the caller's", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}}}},

@@ -24,7 +24,7 @@ enum PaymentsAPI {
             email = s
         }
         let created = try PaymentCreation(deps: ctx.deps, log: ctx.log)
-            .create(user: user, tierID: tierID, avatarID: avatarID, email: email)
+            .create(user: user, tierID: tierID, avatarID: avatarID, email: email, requestID: ctx.requestID)
         let amount = Money(kopecks: created.payment.amountKopecks)
         return .json(["paymentId": .string(created.payment.tbankPaymentID ?? ""), "orderId": .string(created.payment.orderID),
                       "confirmationUrl": .string(created.paymentURL), "amount": .int(amount.kopecks),
@@ -42,15 +42,21 @@ enum PaymentsAPI {
     static let checkIntervalSeconds = 5.0
     static let checkTimeout = 3.0
 
+    /// The terminal mode `usable` is judged by, cached per worker for this long (only the
+    /// answer depends on it: a generation reads the mode afresh in its own transaction).
+    static let modeCacheSeconds = 1.0
+
     static func status(_ ctx: Context) throws -> Response {
-        let user = try Authentication.user(ctx)
-        let db = try ctx.db()
         // The named payment if it is the caller's, else (no id) the caller's latest one.
         let requested = ctx.request.query["payment_id"].flatMap { $0.isEmpty ? nil : $0 }
         if let requested, requested.count > 20 || !requested.allSatisfy({ $0.isASCII && $0.isNumber }) {
+            _ = try Authentication.telegramUser(ctx)
             throw APIError.validation("payment_id must be the T-Bank payment id (digits)")
         }
-        guard var payment = try PaymentLedger.latest(db, userID: user.id, bankPaymentID: requested) else {
+        // The user and the payment in one statement: this is what the Mini App polls.
+        let (user, rows) = try Authentication.read(ctx, PaymentLedger.latestSQL(user: "me.id", bankPaymentID: "$6"), [requested])
+        let db = try ctx.db()
+        guard var payment = try rows.first.map({ try PaymentRecord($0) }) else {
             if requested != nil { throw APIError.notFound("payment not found") }
             return .json(["paid": false, "status": "no_payment", "consumed": false])
         }
@@ -63,7 +69,8 @@ enum PaymentsAPI {
                 ctx.log.warning("GetState failed during status check", metadata: ["error": "\(e)"])
             }
         }
-        let usable = PaymentEligibility.isConsumable(payment, mode: try PaymentSettings.terminalMode(db),
+        let mode = try ctx.deps.cache.value("tbank_mode", ttl: modeCacheSeconds, now: ctx.now) { try PaymentSettings.terminalMode(db) }
+        let usable = PaymentEligibility.isConsumable(payment, mode: mode,
                                                      telegramID: user.telegramID, config: ctx.config)
         return .json(["paid": .bool(payment.status.holdsMoney), "status": .string(payment.status.rawValue),
                       "consumed": .bool(payment.consumed), "usable": .bool(usable),
