@@ -91,6 +91,27 @@ extension PoolTests {
         XCTAssertTrue(stack.log().contains("cut a connection that had not sent its whole request within 1s"), stack.log())
     }
 
+    /// A body above the worker's limit is refused (413) without being read, and what follows
+    /// it is skipped on the read timer too: a client that then stalls is answered after
+    /// `--read-timeout` and the worker is free. Before, the skipping ran after the answer,
+    /// under the request timeout (20 s), which killed the worker with the 413 still unsent.
+    func testTooLargeBodyThatStallsIsRefusedWithinTheReadTimeout() throws {
+        let stack = try Stack(database: db, workers: 1, poolArgs: ["--read-timeout", "1s", "--request-timeout", "20s"])
+        self.stack = stack
+        let pricing = FastCGIConnection.params("GET", "/api/pricing")
+        XCTAssertEqual(try FastCGIConnection(socketPath: stack.socket).request(params: pricing).status, 200)
+
+        let huge = try FastCGIConnection(socketPath: stack.socket)
+        try huge.sendBegin()
+        try huge.sendParams(FastCGIConnection.params("POST", "/api/pricing", contentLength: 64 << 20, contentType: "application/json"))
+        try huge.sendStdinRecord(Array("{}".utf8))
+        let started = Date()
+        let refused = try huge.readAnswer(timeout: 15)
+        XCTAssertEqual(refused.status, 413)
+        XCTAssertLessThan(Date().timeIntervalSince(started), 3, "the refusal waited for the request timeout")
+        XCTAssertEqual(try FastCGIConnection(socketPath: stack.socket).request(params: pricing, timeout: 5).status, 200)
+    }
+
     /// A client that hangs up between two params (whole pairs sent, not the empty record that
     /// ends them) is dropped unanswered at once (well before the 5 s read timeout) and the
     /// worker serves the next request. libfcgi takes that end of input for the end of the
