@@ -15,8 +15,9 @@ public struct PoolConfiguration: Sendable {
     /// A request still running after this many seconds ends its worker (SIGALRM); 0 = no limit.
     /// Counted from the moment the request has been read.
     public var requestTimeoutSeconds: Int = 60
-    /// A connection that has not delivered its whole request (params and body) this many
-    /// seconds after it was accepted is cut, and its worker serves the next one.
+    /// A connection that has not delivered its whole request (params, body and the record
+    /// that ends the body) this many seconds after it was accepted is cut, and its worker
+    /// serves the next one. An unfinished request never reaches the handler.
     public var readTimeoutSeconds: Int = 10
     /// A connection that has sent nothing this long after it was accepted is closed (nginx
     /// writes the request as soon as it connects; only an idle client waits).

@@ -14,10 +14,11 @@ import Glibc
 ///
 /// A connection holds a worker only as long as it sends its request promptly: the worker
 /// accepts it itself, waits `firstRecordTimeout` for the first bytes, and then gives the
-/// whole request (params and body) `readTimeoutSeconds`, after which the connection is cut
-/// and the worker goes back to waiting. nginx sends the whole request as soon as it connects;
-/// only a client that connects and then stalls ever meets these bounds. The handler's own
-/// time (`requestTimeoutSeconds`) starts once the request has been read.
+/// whole request (params, body and the record that ends the body) `readTimeoutSeconds`,
+/// after which the connection is cut and the worker goes back to waiting. nginx sends the
+/// whole request as soon as it connects; only a client that connects and then stalls ever
+/// meets these bounds. Only a request read to its end reaches the handler, whose own time
+/// (`requestTimeoutSeconds`) starts then.
 struct Worker {
     let listenFD: Int32
     let configuration: PoolConfiguration
@@ -115,10 +116,10 @@ struct Worker {
         return poll(&pfd, 1, Int32(seconds * 1000)) > 0
     }
 
-    /// Reads the request on `fd` (params through libfcgi, then the body) within the read
-    /// timeout. nil when the connection was dropped (and closed): it timed out before the
-    /// params were complete, ended, or was not FastCGI. A body cut short comes back
-    /// `.truncated` (answered 400).
+    /// Reads the request on `fd` (params through libfcgi, then the body up to the end of
+    /// stdin) within the read timeout. nil when the connection was dropped (and closed): it
+    /// timed out or ended before the params were complete, or was not FastCGI. A body cut
+    /// short comes back `.truncated`, one whose stdin never ended `.unfinished` (both 400).
     private func readIncoming(_ fd: Int32, into req: UnsafeMutablePointer<FCGX_Request>) -> Incoming? {
         Signals.readTimedOut = 0
         Signals.readingFD = fd
@@ -138,14 +139,19 @@ struct Worker {
         // wait for the client to close first, and a silent client would hold the worker.
         req.pointee.detached = 1
         guard FCGX_Accept_r(req) >= 0 else { return nil }
-        // Cut off between two params, libfcgi takes the end of input for the end of the
-        // params: never serve that. Freed without a word (no empty answer) and closed at once.
-        if Signals.readTimedOut != 0 {
+        // Input that ends between two params (the client hung up, or the timer shut it)
+        // looks to libfcgi like the end of the params: it returns the request as whole and
+        // only records the error (end of file or errno) on the input stream. Never serve
+        // that: freed without a word (no empty answer) and closed at once.
+        if FCGX_GetError(req.pointee.in) != 0 {
             FCGX_Free(req, 1)
+            if Signals.readTimedOut == 0 { Self.report("dropped a connection that ended in the middle of its params") }
             return nil
         }
-        req.pointee.detached = 0     // the end of the response decides (skipLingeringClose)
-        return Self.readRequest(req, bodyLimit: configuration.maxBodyBytes)
+        req.pointee.detached = 0     // the end of stdin decides (skipLingeringClose)
+        let incoming = Self.readRequest(req, bodyLimit: configuration.maxBodyBytes)
+        Self.skipLingeringClose(req)  // a body too large to read: what is left, on the same clock
+        return incoming
     }
 
     /// Tells the operator once per second at most (a stream of bad connections must not
@@ -170,9 +176,10 @@ struct Worker {
             response = Self.error(413, "PAYLOAD_TOO_LARGE", "request body too large")
         case .truncated(let expected, let received):
             response = Self.error(400, "VALIDATION_ERROR", "request body ended after \(received) of its \(expected) bytes (Content-Length)")
+        case .unfinished:
+            response = Self.error(400, "VALIDATION_ERROR", "request did not end: its body was never closed")
         }
         Self.write(response, to: req)
-        Self.skipLingeringClose(req)
         // One request per connection, whatever the client asked for: a kept connection would
         // tie this worker to one client (nginx is configured without fastcgi_keep_conn).
         req.pointee.keepConnection = 0
@@ -197,6 +204,9 @@ struct Worker {
         /// Fewer body bytes arrived than CONTENT_LENGTH promised (stdin ended, or the
         /// connection closed): never hand a truncated body to the handler.
         case truncated(expected: Int, received: Int)
+        /// The whole body arrived but not the empty record that ends stdin (the connection
+        /// closed, or the read time ran out, first): the request is not whole either.
+        case unfinished
     }
 
     static func readRequest(_ req: UnsafeMutablePointer<FCGX_Request>, bodyLimit: Int) -> Incoming {
@@ -213,8 +223,9 @@ struct Worker {
         if let ct = param(req, "CONTENT_TYPE"), !ct.isEmpty { headers["content-type"] = ct }
         let length = max(Int(param(req, "CONTENT_LENGTH") ?? "") ?? 0, 0)
         if length > bodyLimit { return .tooLarge }
-        let body = readBody(req, length: length)
+        let (body, ended) = readBody(req, length: length)
         if body.count < length { return .truncated(expected: length, received: body.count) }
+        if !ended { return .unfinished }
         let uri = param(req, "DOCUMENT_URI") ?? param(req, "SCRIPT_NAME") ?? "/"
         return .request(Request(method: param(req, "REQUEST_METHOD") ?? "GET",
                                 path: uri,
@@ -225,24 +236,34 @@ struct Worker {
                                 remoteAddress: param(req, "REMOTE_ADDR") ?? ""))
     }
 
-    /// Up to `length` bytes of stdin; fewer if it ends first.
-    static func readBody(_ req: UnsafeMutablePointer<FCGX_Request>, length: Int) -> [UInt8] {
+    /// Up to `length` bytes of stdin (fewer if it ends first), then on to the end of stdin,
+    /// dropping anything past `length`. `ended`: stdin ended with its closing record, not
+    /// with an error (the connection closed, or the read timer shut it).
+    static func readBody(_ req: UnsafeMutablePointer<FCGX_Request>, length: Int) -> (body: [UInt8], ended: Bool) {
+        let input = req.pointee.in
         var body = [UInt8](repeating: 0, count: length)
         var got = 0
         while got < length {
             let n = body.withUnsafeMutableBytes { b in
-                FCGX_GetStr(b.baseAddress!.assumingMemoryBound(to: CChar.self) + got, Int32(length - got), req.pointee.in)
+                FCGX_GetStr(b.baseAddress!.assumingMemoryBound(to: CChar.self) + got, Int32(length - got), input)
             }
             if n <= 0 { break }
             got += Int(n)
         }
         if got < length { body.removeLast(length - got) }
-        return body
+        // libfcgi notices the end of stdin only when asked for more than the body.
+        var scratch = [CChar](repeating: 0, count: 4096)
+        while FCGX_HasSeenEOF(input) == 0 {
+            if FCGX_GetStr(&scratch, Int32(scratch.count), input) <= 0 { break }
+        }
+        return (body, FCGX_HasSeenEOF(input) != 0 && FCGX_GetError(input) == 0)
     }
 
     /// libfcgi closes a connection "lingering": shutdown, then wait for nginx to close
     /// first, which costs a round trip per request. Once the request's stdin has reached
     /// EOF nginx sends nothing more, so a plain close is safe (no unread data, no reset).
+    /// Runs while the request is read (on the read timer): only the stdin of a body too
+    /// large to read is still open here.
     static func skipLingeringClose(_ req: UnsafeMutablePointer<FCGX_Request>) {
         var scratch = [CChar](repeating: 0, count: 4096)
         var rounds = 0

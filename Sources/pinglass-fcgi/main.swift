@@ -28,9 +28,10 @@ let usage = """
       --max-requests N         recycle a worker after N requests (default 0 = never)
       --request-timeout T      end a worker whose request runs longer than T (default 60s; 0 = no
                                limit), counted once the request has been read
-      --read-timeout T         cut a connection that has not sent its whole request (params and
-                               body) T after it was accepted (default 10s); one that sends
-                               nothing at all is closed after 0.25s
+      --read-timeout T         cut a connection that has not sent its whole request (params,
+                               body and its end) T after it was accepted (default 10s); one
+                               that sends nothing at all is closed after 0.25s; the handler
+                               only ever sees whole requests
       --stop-timeout T         graceful stop waits T before killing (default 30s)
       --socket-mode OCTAL      permissions of the socket file (default 0660; nginx must connect)
       --env-file PATH          configuration file (default $PINGLASS_ENV_FILE or /etc/pinglass/pinglass.env)

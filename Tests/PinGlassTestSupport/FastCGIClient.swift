@@ -78,13 +78,23 @@ public final class FastCGIConnection {
 
     /// The params records, then the empty one that ends them.
     public func sendParams(_ params: [(String, String)]) throws {
+        try sendStream(.params, Self.encode(params))
+    }
+
+    /// One params record holding whole name-value pairs, and no empty record ending the
+    /// params: what a client that hangs up between two params has sent.
+    public func sendParamsRecord(_ params: [(String, String)]) throws {
+        try sendRecord(.params, Self.encode(params))
+    }
+
+    static func encode(_ params: [(String, String)]) -> [UInt8] {
         var content: [UInt8] = []
         for (name, value) in params {
-            Self.appendLength(Array(name.utf8).count, to: &content)
-            Self.appendLength(Array(value.utf8).count, to: &content)
+            appendLength(Array(name.utf8).count, to: &content)
+            appendLength(Array(value.utf8).count, to: &content)
             content += Array(name.utf8) + Array(value.utf8)
         }
-        try sendStream(.params, content)
+        return content
     }
 
     /// `bytes` on stdin, then the empty record that says stdin is over.
