@@ -12,7 +12,7 @@ DECLARE
 BEGIN
     FOR f IN
         SELECT p.oid::regprocedure FROM pg_proc p
-        WHERE p.pronamespace = current_schema()::regnamespace
+        WHERE p.pronamespace = (SELECT oid FROM pg_namespace WHERE nspname = current_schema())
           AND p.prokind = 'f'
           AND pg_has_role(p.proowner, 'USAGE')
           AND NOT EXISTS (SELECT 1 FROM pg_depend d
