@@ -16,12 +16,17 @@ struct AuditCommand: ParsableCommand {
             (ADMIN_TELEGRAM_CHAT_ID, once per rule and hour) and exits 1. Its heartbeat (worker_runs, \
             duty audit: ok when nothing was broken) shows in /api/health; the sweep alerts when no audit \
             passed for over two hours. \
+            With --quiet nothing is printed when every rule holds (the report as usual when one is \
+            broken), so cron mails only a broken rule (or an error). \
             Cron (cron.d/pinglass) sends the report both to syslog and to cron's mail and keeps the exit code: \
-            17 * * * * pinglass audit
+            17 * * * * pinglass audit --quiet
             """
     )
 
     @OptionGroup var global: GlobalOptions
+
+    @Flag(help: "Print nothing when every rule holds (for cron, which mails any output).")
+    var quiet = false
 
     func run() throws {
         let config = try global.loadConfig()
@@ -38,7 +43,9 @@ struct AuditCommand: ParsableCommand {
         for v in violations {
             print("VIOLATION  \(v.rule): \(v.ids.map(String.init).joined(separator: ", "))")
         }
-        print("\(InvariantAudit.ruleCount) invariants checked, \(violations.count) violated")
+        if !(quiet && violations.isEmpty) {
+            print("\(InvariantAudit.ruleCount) invariants checked, \(violations.count) violated")
+        }
         heartbeat {
             try WorkerRuns.finished(db, duty: .audit, host: host, ok: violations.isEmpty,
                                     summary: ["violations": .int(violations.count), "rules": .array(violations.map { .string($0.rule) })])

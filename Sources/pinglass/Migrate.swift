@@ -15,7 +15,10 @@ struct Migrate: ParsableCommand {
             set. When the two name different roles, it then grants the role DATABASE_URL logs in \
             as its row rights (USAGE on the schema; SELECT, INSERT, UPDATE, DELETE on the tables; \
             USAGE, SELECT on the sequences; the same by default for tables created later), on every \
-            run. That role can read and write rows but cannot drop or alter a table or a trigger.
+            run, except DELETE on the rows kept forever (payments, refunds, generation_jobs, \
+            generation_tasks, generated_photos) and UPDATE, DELETE on admin_audit; and revokes \
+            CREATE on the schema from PUBLIC and that role. That role can read and write rows but \
+            cannot drop or alter a table or a trigger, nor create anything in the schema.
             """
     )
 

@@ -16,8 +16,10 @@ struct Refund: ParsableCommand {
             GetState that shows no refund is not trusted right after a Cancel whose outcome is unknown \
             (the bank's state may lag): nothing is sent, the bank is asked again, and after --settle \
             the refund is held for an operator (pinglass resolve-refund <id> --landed|--not-landed). \
-            A refund is claimed only while the pass has twice --timeout left (GetState and Cancel, \
-            each at its full timeout), so a Cancel is never cut short. Money back: the refund \
+            A refund is claimed only while the pass has three times --timeout left (GetState, Cancel, \
+            and GetState again after a refusal, each at its full timeout), so a Cancel is never cut \
+            short; --lease must be at least three times --timeout plus 10s, and with --for three \
+            times --timeout must fit in it. Money back: the refund \
             becomes `succeeded` and the payment `partially_refunded` or `refunded`, the refunded sum \
             taken from the bank's own figures (paid − what stays charged), in one transaction. Unknown \
             outcomes (timeouts, network, 5xx, T-Bank 9999) stay `requested` and are retried with backoff \
@@ -41,7 +43,7 @@ struct Refund: ParsableCommand {
     @Option(parsing: .unconditional, help: ArgumentHelp("How long GetState and Cancel may each take.", valueName: "duration"))
     var timeout = Duration(seconds: RefundSenderDefaults.timeout)
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("How long a claimed refund is held (more than twice --timeout).", valueName: "duration"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("How long a claimed refund is held (at least 3 × --timeout + 10s).", valueName: "duration"))
     var lease = Duration(seconds: Double(RefundSenderDefaults.leaseSeconds))
 
     @Option(parsing: .unconditional, help: ArgumentHelp("First retry of an unknown outcome after about this long (doubles per attempt).",
@@ -71,7 +73,10 @@ struct Refund: ParsableCommand {
         return config
     }
 
-    func validate() throws { _ = try loop.schedule(validating: config) }
+    func validate() throws {
+        let schedule = try loop.schedule(validating: config)
+        try DutyOptions.validated { try config.validate(runFor: schedule.runFor) }
+    }
 
     func run() throws {
         try loop.run(global: global, config: config, wakeOn: ["refund"]) { try RefundSender(deps: $0, config: $1) }

@@ -13,10 +13,16 @@ struct ResolveRefund: ParsableCommand {
             This command first shows the refund and what T-Bank's GetState says now (and how our \
             records read it), then: --landed records the refund as succeeded (with the figures our \
             records give) and moves the payment; --not-landed makes it due again, and the refund duty \
-            sends it with the same ExternalRequestId (refused while GetState shows it landed). Only \
-            a refund still `requested` that no sender holds right now; written to admin_audit with \
-            --reason. Example: pinglass resolve-refund 17 --landed --reason "dashboard shows the \
-            108.47 RUB refund, ticket 412"
+            sends it with the same ExternalRequestId. What you say is checked against that reading: \
+            --landed is refused when no Cancel of the refund ever went out (nothing of ours reached \
+            the bank), and needs --force when our reading of GetState is "not landed" (the bank's \
+            state can lag behind a refund the dashboard already shows); --not-landed is refused \
+            while our reading is "landed" (the refund duty records it), and needs --force unless \
+            our reading is "not landed" (GetState failed, a refund in progress, or figures that \
+            cannot tell: sending it again may refund twice). Only a refund still `requested` that \
+            no sender holds right now; written to admin_audit with --reason (and whether --force \
+            was given). Example: pinglass resolve-refund 17 --landed --force --reason "dashboard \
+            shows the 108.47 RUB refund, GetState lags, ticket 412"
             """
     )
 
@@ -33,6 +39,9 @@ struct ResolveRefund: ParsableCommand {
 
     @Option(help: ArgumentHelp("What you checked (kept in admin_audit).", valueName: "text"))
     var reason: String
+
+    @Flag(help: "Go ahead although T-Bank's state just read does not support what you say (see above).")
+    var force = false
 
     func validate() throws {
         guard landed != notLanded else { throw ValidationError("say --landed or --not-landed (one of them)") }
@@ -54,7 +63,7 @@ struct ResolveRefund: ParsableCommand {
             print("  T-Bank now: \(bank)")
             let verdict: RefundResolution.Verdict = landed ? .landed : .notLanded
             let done = try RefundResolution.resolve(db, refundID: id, verdict: verdict, reason: reason, actor: Operator.actor,
-                                                    bank: bank, bankSaysLanded: landing.map { if case .landed = $0 { true } else { false } } ?? false)
+                                                    bank: bank, reading: landing, force: force)
             print(done)
         } catch let e as RefundResolution.Refusal {
             throw Refusal.refused(e.description)

@@ -181,10 +181,12 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(try alerts().count, 1, "once per rule and hour")
 
         try c.execute("UPDATE telegram_deliveries SET state = 'failed', lease_token = NULL, lease_until = NULL WHERE id = $1", [stuck])
+        let before = try String(contentsOfFile: syslog, encoding: .utf8)
         let (clean, mail3) = try runLine()
         XCTAssertEqual(clean, 0, mail3)
-        XCTAssertTrue(mail3.contains("invariants checked, 0 violated"), mail3)
-        XCTAssertTrue(try String(contentsOfFile: syslog, encoding: .utf8).hasSuffix("invariants checked, 0 violated\n"))
+        XCTAssertEqual(mail3, "", "every rule holds: nothing for cron to mail")
+        XCTAssertEqual(try String(contentsOfFile: syslog, encoding: .utf8), before + "logger -t pinglass-audit\n", "and nothing logged")
+        XCTAssertEqual(try c.query("SELECT ok FROM worker_runs WHERE name = 'audit'").map { $0.bool("ok") }, [true], "the pass is recorded")
     }
 
     func testMissingConfigurationIsOneClearMessage() throws {

@@ -110,6 +110,53 @@ final class DatabaseRoleTests: XCTestCase {
         XCTAssertTrue(warned.contains("warn  database role pinglass (DATABASE_URL) can change the schema (superuser"), warned)
     }
 
+    /// The rows kept forever stay: the runtime role cannot delete a payment, a refund, a job,
+    /// a task or a generated photo, may only read and add to the audit trail, and cannot create
+    /// anything in the schema even where PUBLIC could (an older cluster's default, planted
+    /// here before migrate). What the application does delete (reference photos, prune's
+    /// tables, rate events, sessions) it still can. The schema's functions run with a fixed
+    /// search_path.
+    func testTheRuntimeRoleCannotDeleteMoneyOrRewriteTheAuditTrail() throws {
+        let (db, role) = try databaseWithRuntimeRole()
+        defer { role.drop(after: db) }
+        let owner = try db.connect()
+        defer { owner.close() }
+        try owner.execute("GRANT CREATE ON SCHEMA public TO PUBLIC")
+        let env = ["MIGRATION_DATABASE_URL": db.url, "DATABASE_URL": role.url]
+        let (status, out, err) = try pinglass(["migrate"], env)
+        XCTAssertEqual(status, 0, out + err)
+        let runtime = try Connection(role.url)
+        defer { runtime.close() }
+
+        let p = try Fixtures.pendingPayment(owner, telegramID: 64_101, status: "succeeded")
+        try runtime.execute("INSERT INTO refunds (payment_id, amount_kopecks, reason, requested_by) VALUES ($1, 100, 'test', 'test')", [p.id])
+        try runtime.execute("INSERT INTO admin_audit (actor, action, target, details) VALUES ('test', 'test', 'x', '{}')")
+        for sql in ["DELETE FROM payments", "DELETE FROM refunds", "DELETE FROM generation_jobs", "DELETE FROM generation_tasks",
+                    "DELETE FROM generated_photos", "DELETE FROM admin_audit", "UPDATE admin_audit SET actor = 'someone else'",
+                    "CREATE TABLE payments_copy (id int)", "CREATE VIEW v AS SELECT 1 AS one", "CREATE SEQUENCE s"] {
+            XCTAssertThrowsError(try runtime.execute(sql), sql) { XCTAssertEqual(sqlState($0), "42501", "\(sql): \($0)") }
+        }
+        XCTAssertEqual(try owner.query("SELECT count(*)::int AS n FROM payments")[0].int("n"), 1)
+        XCTAssertEqual(try owner.query("SELECT count(*)::int AS n FROM refunds")[0].int("n"), 1)
+        XCTAssertEqual(try owner.query("SELECT actor FROM admin_audit").map { $0.string("actor") }, ["test"])
+        XCTAssertEqual(try runtime.query("SELECT count(*)::int AS n FROM admin_audit")[0].int("n"), 1, "read")
+        XCTAssertFalse(try DatabaseRoles.schemaRights(runtime).createOnSchema)
+
+        // What the application deletes, it still can.
+        for table in ["reference_photos", "telegram_deliveries", "webhook_logs", "rate_events", "admin_sessions",
+                      "worker_runs", "http_5xx_minutes", "users"] {
+            XCTAssertNoThrow(try runtime.execute("DELETE FROM \(table) WHERE false"), table)
+        }
+
+        let pinned = try owner.query("""
+            SELECT proname::text AS f, array_to_string(proconfig, ',') AS c FROM pg_proc
+            WHERE pronamespace = 'public'::regnamespace AND proname IN ('refunds_guard', 'refund_headroom', 'payments_consume_only_succeeded')
+            ORDER BY proname
+            """)
+        XCTAssertEqual(pinned.map { $0.string("f") }, ["payments_consume_only_succeeded", "refund_headroom", "refunds_guard"])
+        for f in pinned { XCTAssertEqual(f.string("c"), "search_path=public, pg_temp", f.string("f") ?? "") }
+    }
+
     /// The whole paid story with the runtime role: the pool takes the payment and its
     /// notification and starts the job; dispatch, poll-kie, deliver and refund (its refund row
     /// passes refunds_guard) run as cron runs them; LISTEN/NOTIFY and advisory locks included.

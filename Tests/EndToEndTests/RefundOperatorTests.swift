@@ -90,7 +90,8 @@ final class RefundOperatorTests: XCTestCase {
     /// SBP, the Cancel's answer lost (504) and GetState lagging (it still says CONFIRMED):
     /// nothing is sent again; once the bank's state catches up the refund is recorded from it.
     /// Another such refund, still not visible after the settle period, is held and alerted;
-    /// the operator sees GetState and resolves it as landed.
+    /// the operator sees GetState (still CONFIRMED: our reading says "not landed"), is refused
+    /// --landed without --force, and resolves it as landed with --force.
     func testALostSBPCancelWithALaggingGetStateIsNeverSentTwice() throws {
         let p = try paid(8702, sbp: true)
         let q = try paid(8703, sbp: true)       // paid before the bank's notifications are held
@@ -128,7 +129,12 @@ final class RefundOperatorTests: XCTestCase {
         let (usage, _, usageErr) = try cli(["resolve-refund", String(held), "--reason", "x"])
         XCTAssertEqual(usage, 64, usageErr)
         XCTAssertTrue(usageErr.contains("--landed or --not-landed"), usageErr)
-        let (status, out, err) = try cli(["resolve-refund", String(held), "--landed", "--reason", "the dashboard shows 200 RUB back"])
+        let (unforced, unforcedOut, unforcedErr) = try cli(["resolve-refund", String(held), "--landed", "--reason", "the dashboard shows 200 RUB back"])
+        XCTAssertEqual(unforced, 1, unforcedOut + unforcedErr)
+        XCTAssertTrue(unforcedOut.contains("T-Bank now: GetState CONFIRMED"), unforcedOut)
+        XCTAssertTrue(unforcedErr.contains("does not support --landed (not landed)") && unforcedErr.contains("--force"), unforcedErr)
+        XCTAssertEqual(try state(held), "requested", "nothing recorded")
+        let (status, out, err) = try cli(["resolve-refund", String(held), "--landed", "--force", "--reason", "the dashboard shows 200 RUB back"])
         XCTAssertEqual(status, 0, out + err)
         XCTAssertTrue(out.contains("T-Bank now: GetState CONFIRMED"), out)
         XCTAssertTrue(out.contains("Route SBP"), out)
@@ -136,10 +142,12 @@ final class RefundOperatorTests: XCTestCase {
         XCTAssertEqual(try state(held), "succeeded")
         XCTAssertEqual(try Fixtures.paymentState(c, q.id).refunded, 20_000)
         XCTAssertEqual(try Fixtures.paymentState(c, q.id).status, "partially_refunded")
-        let audit = try c.query("SELECT action, target, details->>'verdict' AS v, details->>'bank' AS bank FROM admin_audit WHERE action = 'refund.resolve'")
-        XCTAssertEqual(audit.map { [$0.string("target"), $0.string("v")] }, [["refund:\(held)", "landed"]])
+        let audit = try c.query("""
+            SELECT action, target, details->>'verdict' AS v, details->>'bank' AS bank, details->>'force' AS f FROM admin_audit WHERE action = 'refund.resolve'
+            """)
+        XCTAssertEqual(audit.map { [$0.string("target"), $0.string("v"), $0.string("f")] }, [["refund:\(held)", "landed", "true"]])
         XCTAssertTrue(audit.first?.string("bank")?.contains("CONFIRMED") == true)
-        let (again, _, againErr) = try cli(["resolve-refund", String(held), "--landed", "--reason", "twice"])
+        let (again, _, againErr) = try cli(["resolve-refund", String(held), "--landed", "--force", "--reason", "twice"])
         XCTAssertEqual(again, 1)
         XCTAssertTrue(againErr.contains("refund \(held) is succeeded"), againErr)
         try bank.set(["notify_hold": nil, "getstate_lag_s": nil])
@@ -167,6 +175,11 @@ final class RefundOperatorTests: XCTestCase {
         XCTAssertEqual(status, 0, out + err)
         XCTAssertTrue(out.contains("T-Bank now: GetState CONFIRMED"), out)
         XCTAssertTrue(out.contains("will be sent again"), out)
+        // No Cancel of it has gone out since: "landed" cannot be true, --force or not.
+        let (noCancel, _, noCancelErr) = try cli(["resolve-refund", String(id), "--landed", "--force", "--reason", "changed my mind"])
+        XCTAssertEqual(noCancel, 1, noCancelErr)
+        XCTAssertTrue(noCancelErr.contains("no Cancel of it went out"), noCancelErr)
+        XCTAssertEqual(try state(id), "requested")
         let sent = try pass()
         XCTAssertEqual(sent.sent, 1)
         XCTAssertEqual(sent.succeeded, 1)
@@ -186,6 +199,38 @@ final class RefundOperatorTests: XCTestCase {
         XCTAssertEqual(try cancelsAtBank(q.bankID), 1)
         XCTAssertEqual(try c.query("SELECT count(*)::int AS n FROM admin_audit WHERE action = 'refund.resolve'")[0].int("n"), 1)
         XCTAssertEqual(try cli(["audit"]).0, 0)
+    }
+
+    /// "Not landed" needs a reading that says so: with GetState failing (or a refund in
+    /// progress, or figures that cannot tell) it is refused unless --force is given.
+    func testNotLandedWithoutAReadingThatSaysSoNeedsForce() throws {
+        let p = try paid(8731, sbp: true)
+        let id = try refund(p.bankID, 5_000)
+        try bank.set(["cancel_fail_status": 503, "cancel_fail_status_times": 1])
+        XCTAssertEqual(try pass().retried, 1)
+        try makeDue(id)
+        XCTAssertEqual(try pass().settling, 1)
+        try settled(id)
+        XCTAssertEqual(try pass().unresolved, 1)
+
+        try bank.set(["getstate_error": "9999"])
+        let (refused, out, err) = try cli(["resolve-refund", String(id), "--not-landed", "--reason", "no refund in the dashboard"])
+        XCTAssertEqual(refused, 1, out + err)
+        XCTAssertTrue(out.contains("T-Bank now: GetState failed"), out)
+        XCTAssertTrue(err.contains("does not support --not-landed (GetState gave no answer)") && err.contains("--force"), err)
+        XCTAssertEqual(try c.query("SELECT count(*)::int AS n FROM admin_audit WHERE action = 'refund.resolve'")[0].int("n"), 0)
+        XCTAssertNotNil(try c.query("SELECT cancel_sent_at FROM refunds WHERE id = $1", [id])[0].string("cancel_sent_at"), "unchanged")
+
+        let (forced, forcedOut, forcedErr) = try cli(["resolve-refund", String(id), "--not-landed", "--force", "--reason", "no refund in the dashboard"])
+        XCTAssertEqual(forced, 0, forcedOut + forcedErr)
+        XCTAssertTrue(forcedOut.contains("will be sent again"), forcedOut)
+        XCTAssertEqual(try c.query("SELECT details->>'force' AS f FROM admin_audit WHERE action = 'refund.resolve'").map { $0.string("f") }, ["true"])
+        try bank.set(["getstate_error": nil])
+        XCTAssertEqual(try pass().succeeded, 1)
+        XCTAssertEqual(try cancelsAtBank(p.bankID), 1, "one refund at the bank")
+
+        let (_, help, _) = try cli(["resolve-refund", "--help"])
+        XCTAssertTrue(help.contains("--force"), help)
     }
 
     /// `manual-refund` as an operator runs it: it shows the payment, its job and refunds;

@@ -298,6 +298,12 @@ final class RefundSimulatorTests: XCTestCase {
         let (_, refundHelp, _) = try cli(["refund", "--help"])
         XCTAssertTrue(refundHelp.contains("ExternalRequestId"), refundHelp)
         XCTAssertTrue(refundHelp.contains("(default: 10s)"), refundHelp)
+        let (window, _, windowErr) = try cli(["refund", "--for", "20s", "--timeout", "10s", "--lease", "40s"])
+        XCTAssertEqual(window, 64, "a usage error: three calls of 10s do not fit in 20s")
+        XCTAssertTrue(windowErr.contains("--timeout times 3") && windowErr.contains("must fit in --for 20s"), windowErr)
+        let (lease, _, leaseErr) = try cli(["refund", "--timeout", "10s", "--lease", "35s"])
+        XCTAssertEqual(lease, 64)
+        XCTAssertTrue(leaseErr.contains("--lease must be between 40s"), leaseErr)
         let (_, manualHelp, _) = try cli(["manual-refund", "--help"])
         XCTAssertTrue(manualHelp.contains("kopecks") && manualHelp.contains("₽"), manualHelp)
 

@@ -32,7 +32,7 @@ public struct Quiesce {
         "reconcile": ["--pending-after", "0"],
         "poll-kie": ["--poll-interval", "1"],
         "deliver": ["--chat-interval", "100ms"],
-        "refund": ["--timeout", "2s", "--lease", "15s"],
+        "refund": ["--timeout", "2s", "--lease", "16s"],
     ]
 
     /// The variables every run gets (`CRASHPOINT` removed; the armed run adds it back).
@@ -147,7 +147,7 @@ public struct Quiesce {
     /// chat, taken for as long as the lease), refunds with a lease. Only for a test that
     /// knows no live process holds any (the one holding them was killed). The duties refuse
     /// leases shorter than their calls can take (dispatch has no flag and at least 60 s;
-    /// deliver at least 30 s; refund more than twice its timeout), so waiting them out would
+    /// deliver at least 30 s; refund three times its timeout plus 10 s), so waiting them out would
     /// take minutes per crash; what happens once they ran out is the duties' and the
     /// sweeper's own code. Returns how many rows it moved.
     @discardableResult

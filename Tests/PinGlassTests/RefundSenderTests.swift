@@ -432,6 +432,26 @@ final class RefundSenderTests: XCTestCase {
         XCTAssertThrowsError(try self.sender { $0.retryBaseSeconds = 0 })
     }
 
+    /// One refund may make three bank calls (GetState, Cancel, GetState after a refusal): the
+    /// lease covers all three at their timeout plus 10 s, and a run window (--for) that
+    /// cannot hold them is refused, naming both flags.
+    func testTheLeaseAndTheRunWindowHoldThreeCallsAtTheirTimeout() throws {
+        XCTAssertThrowsError(try self.sender { $0.timeout = 20; $0.leaseSeconds = 60 }) {
+            XCTAssertEqual("\($0)", "--lease must be between 70s and 3600s (got 60)")
+        }
+        XCTAssertNoThrow(try self.sender { $0.timeout = 20; $0.leaseSeconds = 70 })
+        XCTAssertNoThrow(try self.sender { $0.timeout = 2; $0.leaseSeconds = 16 })
+        var config = RefundSender.Config()
+        config.timeout = 20
+        XCTAssertThrowsError(try config.validate(runFor: 55)) {
+            XCTAssertEqual("\($0)", "--timeout times 3 (GetState, Cancel, GetState again) must fit in --for 55s, "
+                           + "or no refund is ever claimed (got 20s)")
+        }
+        XCTAssertNoThrow(try config.validate(runFor: 60))
+        XCTAssertNoThrow(try config.validate(runFor: 0), "a single pass: no --for")
+        XCTAssertNoThrow(try RefundSender.Config().validate(runFor: 55), "the defaults fit the cron line's --for 55s")
+    }
+
     func testCancelAnswersAreClassified() {
         func verdict(_ r: Result<BankCancel, Error>) -> CancelVerdict {
             CancelVerdict.classify(r, paymentID: "700", externalRequestID: "ABC", paid: 49_900)

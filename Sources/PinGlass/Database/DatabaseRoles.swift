@@ -11,9 +11,13 @@ import Postgres
 /// The runtime role's rights are granted by `pinglass migrate` itself, on every run, after the
 /// migrations, to the role `DATABASE_URL` logs in as (so they always match the schema, and no
 /// migration has to know the role's name): USAGE on the schema, SELECT, INSERT, UPDATE and
-/// DELETE on its tables (only SELECT on `schema_migrations`), USAGE and SELECT on its sequences,
-/// and the same as the owner's default privileges, so a table a later migration creates is
-/// covered from the start.
+/// DELETE on its tables, USAGE and SELECT on its sequences, and the same as the owner's default
+/// privileges, so a table a later migration creates is covered from the start. Except where
+/// rows are kept forever (`keptForever`): no DELETE on them, and the audit trail may only be
+/// read and added to; only SELECT on `schema_migrations`. Nobody but the owner may create
+/// objects in the schema (CREATE is revoked from PUBLIC and from the role): an object of the
+/// runtime role's there could shadow one the triggers use. (The trigger functions themselves
+/// run with a fixed `search_path`, set by migration 0018.)
 ///
 /// ```swift
 /// let role = try DatabaseRoles.currentRole(runtimeConnection)
@@ -45,8 +49,21 @@ public enum DatabaseRoles {
             }
             // The migrations' own record is the migrator's alone.
             try tx.execute("REVOKE INSERT, UPDATE, DELETE ON schema_migrations FROM \(r)")
+            for (table, rights) in keptForever {
+                try tx.execute("REVOKE \(rights) ON \(s).\(table) FROM \(r)")
+            }
+            try tx.execute("REVOKE CREATE ON SCHEMA \(s) FROM PUBLIC, \(r)")
         }
     }
+
+    /// The tables whose rows the application never deletes (the money, the jobs and what they
+    /// made, the operators' audit trail: nothing at runtime deletes them, prune included), and
+    /// the rights the runtime role does not get on them. An avatar's deletion marks it and
+    /// removes its reference photos (kept deletable), never its generated photos.
+    public static let keptForever: [(table: String, rights: String)] = [
+        ("payments", "DELETE"), ("refunds", "DELETE"), ("generation_jobs", "DELETE"),
+        ("generation_tasks", "DELETE"), ("generated_photos", "DELETE"), ("admin_audit", "UPDATE, DELETE"),
+    ]
 
     /// What a role could do to the schema beyond its rows.
     public struct SchemaRights: Equatable, Sendable {

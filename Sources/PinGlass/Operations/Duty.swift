@@ -60,7 +60,7 @@ public struct DutyConfigError: Error, Equatable, CustomStringConvertible {
     }
 
     /// `10` rather than `10.0`: the way an operator writes it.
-    static func show<V>(_ value: V) -> String {
+    public static func show<V>(_ value: V) -> String {
         if let d = value as? Double, d == d.rounded(), abs(d) < 1e15 { return String(Int(d)) }
         return "\(value)"
     }

@@ -14,13 +14,20 @@ import Postgres
 ///   so the sender's next GetState showing nothing sends it (with the same key).
 ///
 /// Either way only a `requested` refund no sender holds, guarded in one statement, with an
-/// `admin_audit` row in the same transaction; "not landed" is refused while GetState shows
-/// the refund landed.
+/// `admin_audit` row in the same transaction. The operator's word is checked against what
+/// the bank's state, read just before (`reading`; nil when GetState failed), and our records
+/// say:
+/// - "landed" is refused outright when no Cancel of the refund went out (`cancel_sent_at`
+///   NULL: nothing of ours reached the bank, so nothing can have landed), and needs `force`
+///   when the reading is "not landed";
+/// - "not landed" is refused outright when the reading is "landed" (the duty records it),
+///   and needs `force` unless the reading is "not landed" (GetState failed, a refund in
+///   progress, or figures that cannot tell): sending it again may refund twice.
 ///
 /// ```swift
 /// let subject = try RefundResolution.inspect(db, refundID: 17)
 /// let done = try RefundResolution.resolve(db, refundID: 17, verdict: .landed, reason: "seen in the dashboard",
-///                                         actor: "cli:anna", bank: "GetState CONFIRMED", bankSaysLanded: false)
+///                                         actor: "cli:anna", bank: "GetState CONFIRMED", reading: .notLanded, force: true)
 /// ```
 public enum RefundResolution {
     public enum Verdict: String, Sendable {
@@ -50,6 +57,8 @@ public enum RefundResolution {
         case notRequested(refundID: Int, state: String)
         case leased(Int)
         case bankSaysLanded(refundID: Int)
+        case noCancelSent(refundID: Int)
+        case readingDisagrees(refundID: Int, verdict: Verdict, reading: String)
         case doesNotFit(String)
         case badInput(String)
 
@@ -61,6 +70,12 @@ public enum RefundResolution {
             case .leased(let id): return "refund \(id) is being sent right now; try again in a few minutes"
             case .bankSaysLanded(let id):
                 return "refund \(id): T-Bank's state shows it landed; refusing --not-landed (the refund duty records it by itself)"
+            case .noCancelSent(let id):
+                return "refund \(id): no Cancel of it went out since it was queued (or since it was last found not landed), "
+                    + "so it cannot have landed; refusing --landed (the refund duty sends it)"
+            case .readingDisagrees(let id, let verdict, let reading):
+                return "refund \(id): T-Bank's state just read does not support --\(verdict.rawValue) (\(reading)); "
+                    + "check the bank's dashboard, and if you are sure, repeat with --force"
             case .doesNotFit(let why): return why
             case .badInput(let why): return why
             }
@@ -96,24 +111,27 @@ public enum RefundResolution {
     }
 
     /// Applies the operator's verdict (see the type). `bank` is what GetState said (for the
-    /// audit row); `bankSaysLanded` refuses "not landed". Returns one line for the operator.
+    /// audit row), `reading` how our records read it (nil: GetState failed or was not asked);
+    /// `force` overrides a reading that disagrees, as the type says. Returns one line for the operator.
     public static func resolve(_ db: Connection, refundID: Int, verdict: Verdict, reason: String, actor: String,
-                               bank: String, bankSaysLanded: Bool) throws -> String {
+                               bank: String, reading: RefundLanding?, force: Bool) throws -> String {
         let reason = reason.trimmingSpaces()
         guard !reason.isEmpty else { throw Refusal.badInput("a reason is required (it goes to the audit trail)") }
         guard reason.count <= ManualRefunds.maxReasonLength else {
             throw Refusal.badInput("the reason is longer than \(ManualRefunds.maxReasonLength) characters")
         }
-        if verdict == .notLanded && bankSaysLanded { throw Refusal.bankSaysLanded(refundID: refundID) }
+        try check(refundID: refundID, verdict: verdict, reading: reading, force: force)
         return try db.withTransaction { tx in
             guard let r = try tx.query("""
                 SELECT r.state, r.payment_id, r.amount_kopecks, coalesce(r.lease_until > now(), false) AS leased,
-                       p.amount_kopecks AS paid, coalesce(p.tbank_payment_id, '') AS bank_id
+                       r.cancel_sent_at IS NOT NULL AS cancel_sent, p.amount_kopecks AS paid, coalesce(p.tbank_payment_id, '') AS bank_id
                 FROM refunds r JOIN payments p ON p.id = r.payment_id WHERE r.id = $1 FOR UPDATE OF r
                 """, [refundID]).first else { throw Refusal.refundNotFound(refundID) }
             let state = r.requiredString("state")
             guard state == "requested" else { throw Refusal.notRequested(refundID: refundID, state: state) }
             guard r.bool("leased") != true else { throw Refusal.leased(refundID) }
+            // Read under the row lock: a sender marks a Cancel only while it holds the lease.
+            if verdict == .landed && r.bool("cancel_sent") != true { throw Refusal.noCancelSent(refundID: refundID) }
             let free = "id = $1 AND state = 'requested' AND (lease_until IS NULL OR lease_until < now())"
             let summary: String
             switch verdict {
@@ -129,8 +147,26 @@ public enum RefundResolution {
                 summary = try recordLanded(tx, refundID: refundID, row: r, free: free)
             }
             try Audit.record(tx, actor: actor, action: "refund.resolve", target: "refund:\(refundID)",
-                             details: ["verdict": .string(verdict.rawValue), "reason": .string(reason), "bank": .string(String(bank.prefix(500)))])
+                             details: ["verdict": .string(verdict.rawValue), "reason": .string(reason), "bank": .string(String(bank.prefix(500))),
+                                       "force": .bool(force)])
             return summary
+        }
+    }
+
+    /// The operator's verdict against the bank's state just read (see the type).
+    static func check(refundID: Int, verdict: Verdict, reading: RefundLanding?, force: Bool) throws {
+        let seen = reading?.summary ?? "GetState gave no answer"
+        switch (verdict, reading) {
+        case (.notLanded, .landed?):
+            throw Refusal.bankSaysLanded(refundID: refundID)
+        case (.notLanded, .notLanded?):
+            return
+        case (.notLanded, _):
+            if !force { throw Refusal.readingDisagrees(refundID: refundID, verdict: verdict, reading: seen) }
+        case (.landed, .notLanded?):
+            if !force { throw Refusal.readingDisagrees(refundID: refundID, verdict: verdict, reading: seen) }
+        case (.landed, _):
+            return
         }
     }
 

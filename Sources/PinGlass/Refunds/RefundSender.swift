@@ -23,9 +23,9 @@ import Postgres
 ///    operator (`pinglass resolve-refund`). Right before each Cancel the row records that
 ///    one went out (`cancel_sent_at`), so a refund whose earlier attempts never called the
 ///    bank is sent without waiting.
-///    A refund is claimed only while the pass has time for both calls at their full
-///    timeout: a Cancel cut short by the pass's end would turn a slow bank into an
-///    unknown outcome.
+///    A refund is claimed only while the pass has time for all its calls at their full
+///    timeout (GetState, Cancel, and GetState again after a refusal: three): a Cancel cut
+///    short by the pass's end would turn a slow bank into an unknown outcome.
 /// 3. **Result** (`RefundSender+Outcome.swift`): money back → one transaction moves the
 ///    refund to `succeeded` with the bank's amounts and the payment through
 ///    `PaymentLedger.applyRefund` (`refunded_kopecks` = paid − what the bank says stays
@@ -45,8 +45,8 @@ public struct RefundSender: Duty {
     public struct Config: DutyConfig, Equatable {
         /// At most this many refunds sent per pass.
         public var batchSize = RefundSenderDefaults.batchSize
-        /// Seconds a claimed refund belongs to this sender; longer than `GetState` plus
-        /// `Cancel` at their timeout, so a live sender never loses a refund mid-call.
+        /// Seconds a claimed refund belongs to this sender; longer than its calls (at most
+        /// `callsPerRefund`) at their timeout, so a live sender never loses a refund mid-call.
         public var leaseSeconds = RefundSenderDefaults.leaseSeconds
         /// `GetState` and `Cancel` timeout (seconds each).
         public var timeout = RefundSenderDefaults.timeout
@@ -63,12 +63,28 @@ public struct RefundSender: Duty {
         /// (it may lag): asked again, nothing sent. After it the refund is held for an operator.
         public var settleSeconds = RefundSenderDefaults.settleSeconds
 
+        /// The most bank calls one claimed refund makes: GetState, Cancel, and GetState again
+        /// when the Cancel after an unknown outcome is refused.
+        public static let callsPerRefund = 3.0
+
+        /// Seconds a pass needs left to claim a refund: every call at its full timeout.
+        public var secondsPerRefund: Double { Self.callsPerRefund * timeout }
+
         public init() {}
+
+        /// A run of `runFor` seconds (`--for`; 0: a single pass) must leave room for one
+        /// refund's calls, or it could never claim one.
+        public func validate(runFor: Double) throws {
+            guard runFor > 0, secondsPerRefund > runFor else { return }
+            throw DutyConfigError(setting: "timeout", value: "\(DutyConfigError.show(timeout))s",
+                                  rule: "times 3 (GetState, Cancel, GetState again) must fit in --for \(DutyConfigError.show(runFor))s, "
+                                      + "or no refund is ever claimed")
+        }
 
         public func validate() throws {
             try DutyConfigError.require("batch-size", batchSize, in: 1...10_000)
             try DutyConfigError.require("timeout", timeout, in: 1...60, unit: "s")
-            try DutyConfigError.require("lease", leaseSeconds, in: Int(2 * timeout) + 10...3600, unit: "s")
+            try DutyConfigError.require("lease", leaseSeconds, in: Int((Self.callsPerRefund * timeout).rounded(.up)) + 10...3600, unit: "s")
             try DutyConfigError.require("retry-base", retryBaseSeconds, in: 1...3600, unit: "s")
             try DutyConfigError.require("retry-cap", retryCapSeconds, in: retryBaseSeconds...86_400, unit: "s")
             try DutyConfigError.require("alert-after-attempts", alertAfterAttempts, in: 1...1000)
@@ -126,9 +142,9 @@ public struct RefundSender: Duty {
     public func runOnce(now: Double, deadline: Double) throws -> Report {
         var report = Report()
         for _ in 0..<config.batchSize {
-            // Room for GetState and Cancel at their full timeout, or no claim: the next pass
-            // (or cron run) takes it.
-            guard deps.clock() + 2 * config.timeout <= deadline else { report.stoppedAtDeadline = true; break }
+            // Room for every call of one refund at its full timeout, or no claim: the next
+            // pass (or cron run) takes it.
+            guard deps.clock() + config.secondsPerRefund <= deadline else { report.stoppedAtDeadline = true; break }
             guard let refund = try claim() else { break }
             Crashpoint.hit("refund.after-intent")
             try send(refund, deadline: deadline, &report)
@@ -209,7 +225,7 @@ public struct RefundSender: Duty {
                 """), &report)
             return
         }
-        // Always the full timeout: the claim left room for both calls. A Cancel cut short
+        // Always the full timeout: the claim left room for every call. A Cancel cut short
         // would make a slow bank's answer an unknown outcome.
         let bank = deps.bank(terminal, config.timeout)
         if refund.outcomeUnknown {
