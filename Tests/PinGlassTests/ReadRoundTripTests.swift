@@ -27,12 +27,13 @@ final class ReadRoundTripTests: XCTestCase {
         let started = app.post("/api/generate", body: #"{"avatarId":\#(ready.avatarID)}"#, headers: headers)
         XCTAssertEqual(started.status, 202, started.bodyText)
         let job = try XCTUnwrap(JSON.parse(started.body)["jobId"]?.intValue)
-        // One photo, so the job's answer carries photos from the same statement.
+        // One released photo (the API lists released photos only), so the job's answer carries
+        // photos from the same statement.
         let task = try c.query("SELECT id FROM generation_tasks WHERE job_id = $1 ORDER BY prompt_index LIMIT 1", [job])[0].requiredInt("id")
         try c.execute("UPDATE generation_tasks SET state = 'succeeded', kie_task_id = 'k1', finished_at = now() WHERE id = $1", [task])
         try c.execute("""
-            INSERT INTO generated_photos (job_id, task_id, avatar_id, storage_key, content_type, byte_size, sha256)
-            VALUES ($1, $2, $3, 'generated/rt.png', 'image/png', 10, '\\x00')
+            INSERT INTO generated_photos (job_id, task_id, avatar_id, storage_key, content_type, byte_size, sha256, released_at)
+            VALUES ($1, $2, $3, 'generated/rt.png', 'image/png', 10, '\\x00', now())
             """, [job, task, ready.avatarID])
         // A second, unconsumed payment: `usable` needs the terminal mode.
         let userID = try c.query("SELECT user_id FROM avatars WHERE id = $1", [ready.avatarID])[0].requiredInt("user_id")
