@@ -73,7 +73,7 @@ struct ManualRefund: ParsableCommand {
               paid \(q.paid), refunded at the bank so far \(q.refundedAtBank), other refunds in flight \(q.inFlight); \
             still refundable after this one: \(q.headroomAfter)
             next: `pinglass refund` sends T-Bank Cancel for \(q.amount) with ExternalRequestId \(q.externalRequestID) on its \
-            next pass (a waiting sender wakes now; cron runs one every minute). Follow it in psql (connected as \
+            next pass (a waiting sender wakes now if its run still has 3 × --timeout left, else the next minute's run takes it). Follow it in psql (connected as \
             DATABASE_URL says): SELECT state, attempts, last_error, bank_status FROM refunds WHERE id = \(q.refundID);
             """)
     }

@@ -144,7 +144,8 @@ public struct RefundSender: Duty {
         for _ in 0..<config.batchSize {
             // Room for every call of one refund at its full timeout, or no claim: the next
             // pass (or cron run) takes it.
-            guard deps.clock() + config.secondsPerRefund <= deadline else { report.stoppedAtDeadline = true; break }
+            // Stopping here is news only when a refund is due (an idle pass stays a debug line).
+            guard deps.clock() + config.secondsPerRefund <= deadline else { report.stoppedAtDeadline = try anyDue(); break }
             guard let refund = try claim() else { break }
             Crashpoint.hit("refund.after-intent")
             try send(refund, deadline: deadline, &report)
@@ -318,6 +319,14 @@ public struct RefundSender: Duty {
         return (state, landing)
     }
 
+    /// Whether any refund is due now (the claim's condition, without claiming).
+    func anyDue() throws -> Bool {
+        try deps.db().query("""
+            SELECT EXISTS (SELECT 1 FROM refunds WHERE state IN ('pending', 'requested') AND run_at <= now()
+                                                   AND (lease_until IS NULL OR lease_until < now())) AS due
+            """, retry: .idempotent).first?.bool("due") ?? false
+    }
+
     /// What our records say about the refund's payment (`RefundResolution.known`).
     func known(_ refund: ClaimedRefund) throws -> RefundLanding.Known {
         try RefundResolution.known(deps.db(), refundID: refund.id, paymentID: refund.paymentID, bankPaymentID: refund.bankPaymentID,
@@ -329,7 +338,7 @@ public struct RefundSender: Duty {
 public enum RefundSenderDefaults {
     public static let batchSize = 500
     public static let leaseSeconds = 120
-    public static let timeout = 15.0
+    public static let timeout = 10.0
     public static let retryBaseSeconds = 30.0
     public static let retryCapSeconds = 3600.0
     public static let alertAfterAttempts = 6
