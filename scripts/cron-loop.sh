@@ -50,7 +50,7 @@ while read -r line; do
 done <"$CRONFILE"
 [ "${#CMD[@]}" -gt 0 ] || { echo "cron-loop: no entries in $CRONFILE" >&2; exit 1; }
 
-start() { ( exec sh -c "${CMD[$1]}" ) >>"$LOGDIR/${TAG[$1]}.log" 2>&1 & }
+start() { ( exec sh -c "${2:-${CMD[$1]}}" ) >>"$LOGDIR/${TAG[$1]}.log" 2>&1 & }
 
 trap 'trap - TERM INT; kill -TERM 0 2>/dev/null; exit 0' TERM INT
 
@@ -60,7 +60,14 @@ if [ "$ONCE" = 1 ]; then
     exit 0
 fi
 echo "cron-loop: ${#CMD[@]} entries from $CRONFILE, logs in $LOGDIR"
-for i in "${!CMD[@]}"; do [ "${MIN[$i]}" = '*' ] && start "$i"; done
+# The first runs end before the next minute (their --for cut to the seconds left, or one pass
+# when under 30 s are left), so that minute's runs are not skipped by the flock of runs
+# started mid-minute.
+left=$(( 60 - 10#$(date +%S) - 3 ))
+if [ "$left" -ge 30 ]; then first="s/--for [0-9]+s/--for ${left}s/"; else first="s/ --(for|every) [0-9]+[smh]//g"; fi
+for i in "${!CMD[@]}"; do
+    [ "${MIN[$i]}" = '*' ] && start "$i" "$(sed -E "$first" <<<"${CMD[$i]}")"
+done
 while true; do
     sleep $(( 60 - 10#$(date +%S) ))
     minute=$((10#$(date +%M))); hour=$((10#$(date +%H)))

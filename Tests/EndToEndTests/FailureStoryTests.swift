@@ -24,8 +24,7 @@ final class FailureStoryTests: XCTestCase {
         XCTAssertEqual(facts.chatTexts, ["""
             Sorry, we could not make your PinGlass portraits.
             We are refunding 499 ₽ to your card.
-            All your photos: \(story.stack.baseURL)/
-            """], "\(quiet.passes) passes")
+            """], "no web app link with no photo to show; \(quiet.passes) passes")
         let atBank = try story.bank.payment(story.bankPaymentID)
         XCTAssertEqual(atBank["status"]?.stringValue, "REFUNDED")
         XCTAssertEqual(atBank["charged"]?.intValue, 0)

@@ -74,12 +74,12 @@ final class DeliveryTextsTests: XCTestCase {
                        We are refunding 651.73 ₽ to your card.
                        """, "every photo made had gone out: nothing is withheld")
         XCTAssertEqual(DeliveryTexts.final(.english, .init(outcome: .failed, made: 4, total: 7, released: 0, delivered: 0,
-                                                           refundKopecks: 49_900, galleryURL: nil)),
+                                                           refundKopecks: 49_900, galleryURL: url)),
                        """
                        Sorry, we could make only 4 of your 7 PinGlass portraits: too few to count as a set.
                        None of them will be sent, and you pay for none.
                        We are refunding 499 ₽ to your card.
-                       """)
+                       """, "no link to a web app with nothing to show")
         XCTAssertEqual(DeliveryTexts.final(.russian, .init(outcome: .failed, made: 4, total: 7, released: 0, delivered: 0,
                                                            refundKopecks: 49_900, galleryURL: nil)),
                        """

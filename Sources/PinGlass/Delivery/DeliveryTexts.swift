@@ -59,7 +59,7 @@ public enum DeliveryTexts {
     }
 
     /// The message after the job's photos: how it ended, what reached the chat, the refund,
-    /// and the link to the web app. A failed job that made some photos says plainly that
+    /// and the link to the web app (when it has a photo to show). A failed job that made some photos says plainly that
     /// only those already sent are kept (and paid for), the others are not sent, and what
     /// goes back.
     public static func final(_ lang: DeliveryLanguage, _ f: Final) -> String {
@@ -91,7 +91,8 @@ public enum DeliveryTexts {
             let amount = roubles(f.refundKopecks, lang)
             lines.append(lang == .russian ? "Возвращаем на вашу карту \(amount)." : "We are refunding \(amount) to your card.")
         }
-        if let url = f.galleryURL {
+        // The web app shows released photos only: no link when there is none to see.
+        if let url = f.galleryURL, f.released > 0 {
             lines.append(lang == .russian ? "Все фото: \(url)" : "All your photos: \(url)")
         }
         return lines.joined(separator: "\n")
