@@ -97,7 +97,7 @@ struct AckAlert: ParsableCommand {
             Only refunds-owed can be acknowledged: that alert repeats every hour while any refund has \
             failed or is unresolved for over a day. Acknowledging covers the refunds owed right now: \
             the alert stays quiet until a refund not among them becomes owed, or --for is over \
-            (default 24h, at most 30d). Resolve each refund all the same (requeue-refund, \
+            (default 1d, at most 30d). Resolve each refund all the same (requeue-refund, \
             resolve-refund). Written to admin_audit with --reason. Example: pinglass ack-alert \
             refunds-owed --reason "refund 17 waits for the bank's reply, ticket 412"
             """
