@@ -10,38 +10,7 @@ import PinGlassTestSupport
 /// binary): a lost SBP Cancel while the bank's GetState lags behind it, the operator's
 /// `resolve-refund` and `ack-alert`, and `manual-refund`'s guards against mistakes. The
 /// simulator's own record of each Cancel is what proves "one refund at the bank".
-final class RefundOperatorTests: XCTestCase {
-    var db: TestDatabase!
-    var stack: Stack!
-    var bank: BankSimulator!
-    var c: Connection!
-    var deps: Dependencies!
-
-    override func setUpWithError() throws {
-        db = try TestDatabase()
-        let simPort = Subprocess.freePort()
-        let env = Fixtures.env(simURL: "http://127.0.0.1:\(simPort)").merging(["ADMIN_TELEGRAM_CHAT_ID": "1001"]) { $1 }
-        stack = try Stack(database: db, env: env, withSimulator: true, simPort: simPort)
-        bank = BankSimulator(simURL: stack.simURL)
-        c = try db.connect()
-        let config = try db.config(env.merging(["PUBLIC_BASE_URL": stack.baseURL]) { $1 })
-        deps = Dependencies(config: config, database: Database(url: config.databaseURL, applicationName: "test"),
-                            migrationsDirectory: try TestDatabase.migrationsDir())
-    }
-    override func tearDown() {
-        stack?.stop()
-        db?.drop()
-    }
-
-    func paid(_ telegramID: Int64, sbp: Bool = false) throws -> (id: Int, bankID: String, orderID: String) {
-        let created = try JSON.parse(try stack.send("POST", "/api/payment/create", body: #"{"tierId":"starter"}"#,
-                                                    headers: [("Content-Type", "application/json"), Fixtures.auth(telegramID: telegramID)]).body)
-        let bankID = try XCTUnwrap(created["paymentId"]?.stringValue)
-        try bank.pay(bankID, sbp: sbp)
-        let row = try c.query("SELECT id, order_id FROM payments WHERE tbank_payment_id = $1 AND status = 'succeeded'", [bankID])[0]
-        return (row.requiredInt("id"), bankID, row.requiredString("order_id"))
-    }
-
+final class RefundOperatorTests: BankStackTestCase {
     func refund(_ bankID: String, _ kopecks: Int) throws -> Int {
         try ManualRefunds.request(c, payment: bankID, amount: Money(kopecks: kopecks), reason: "test", ticket: Crypto.uuid(), actor: "test").refundID
     }
@@ -53,20 +22,13 @@ final class RefundOperatorTests: XCTestCase {
         return try RefundSender(deps: deps, config: config).runOnce(now: deps.clock(), deadline: deps.clock() + within)
     }
 
-    func makeDue(_ id: Int) throws { try c.execute("UPDATE refunds SET run_at = now() WHERE id = $1", [id]) }
     func settled(_ id: Int) throws {
         try c.execute("UPDATE refunds SET cancel_sent_at = now() - interval '16 minutes', run_at = now() WHERE id = $1", [id])
     }
     func state(_ id: Int) throws -> String { try c.query("SELECT state FROM refunds WHERE id = $1", [id])[0].requiredString("state") }
     func cancelsAtBank(_ bankID: String) throws -> Int { try bank.payment(bankID)["cancels"]?.arrayValue?.count ?? -1 }
 
-    func cli(_ args: [String]) throws -> (Int32, String, String) {
-        var env = stack.environment
-        env["LOG_FORMAT"] = "text"
-        return try Subprocess.capture(TestEnvironment.binDir() + "/pinglass", args, environment: env)
-    }
-
-    /// The second review's case: a refund of an SBP payment claimed near the end of a pass,
+    /// A refund of an SBP payment claimed near the end of a pass,
     /// a slow bank (it refunds, and answers after 2.5 s), and a GetState that keeps showing
     /// the payment as it was. The old sender gave that Cancel the 2 s left as its timeout,
     /// lost the answer, then believed GetState and sent a second Cancel: two refunds. Now the

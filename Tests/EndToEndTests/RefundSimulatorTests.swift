@@ -8,41 +8,7 @@ import PinGlassTestSupport
 /// Refunds against the simulated bank: real nginx, pool (the webhook) and simulator; the
 /// refund duty in-process or as the real `pinglass` binary (crash points, operator commands).
 /// The simulator's own record of each Cancel is what proves "one refund at the bank".
-final class RefundSimulatorTests: XCTestCase {
-    var db: TestDatabase!
-    var stack: Stack!
-    var bank: BankSimulator!
-    var c: Connection!
-    var deps: Dependencies!
-
-    override func setUpWithError() throws {
-        db = try TestDatabase()
-        let simPort = Subprocess.freePort()
-        let env = Fixtures.env(simURL: "http://127.0.0.1:\(simPort)").merging(["ADMIN_TELEGRAM_CHAT_ID": "1001"]) { $1 }
-        stack = try Stack(database: db, env: env, withSimulator: true, simPort: simPort)
-        bank = BankSimulator(simURL: stack.simURL)
-        c = try db.connect()
-        let config = try db.config(env.merging(["PUBLIC_BASE_URL": stack.baseURL]) { $1 })
-        deps = Dependencies(config: config, database: Database(url: config.databaseURL, applicationName: "test"),
-                            migrationsDirectory: try TestDatabase.migrationsDir())
-    }
-    override func tearDown() {
-        stack?.stop()
-        db?.drop()
-    }
-
-    /// A payment made through our API and paid on the simulated bank (its notifications
-    /// reached our webhook): succeeded.
-    func paid(_ telegramID: Int64, sbp: Bool = false) throws -> (id: Int, bankID: String, orderID: String) {
-        let created = try JSON.parse(try stack.send("POST", "/api/payment/create", body: #"{"tierId":"starter"}"#,
-                                                    headers: [("Content-Type", "application/json"), Fixtures.auth(telegramID: telegramID)]).body)
-        let bankID = try XCTUnwrap(created["paymentId"]?.stringValue)
-        try bank.pay(bankID, sbp: sbp)
-        let row = try c.query("SELECT id, status, order_id FROM payments WHERE tbank_payment_id = $1", [bankID])[0]
-        XCTAssertEqual(row.string("status"), "succeeded")
-        return (row.requiredInt("id"), bankID, row.requiredString("order_id"))
-    }
-
+final class RefundSimulatorTests: BankStackTestCase {
     func refund(_ bankID: String, _ kopecks: Int) throws -> ManualRefunds.Queued {
         try ManualRefunds.request(c, payment: bankID, amount: Money(kopecks: kopecks), reason: "test", ticket: Crypto.uuid(), force: true,
                                   actor: "test")
@@ -54,20 +20,12 @@ final class RefundSimulatorTests: XCTestCase {
         return try RefundSender(deps: deps, config: config).runOnce(now: deps.clock(), deadline: deps.clock() + 30)
     }
 
-    func makeDue(_ id: Int) throws { try c.execute("UPDATE refunds SET run_at = now() WHERE id = $1", [id]) }
 
     func state(_ refundID: Int) throws -> Row {
         try c.query("""
             SELECT state, attempts, bank_status, bank_original_kopecks, bank_remaining_kopecks, last_error, lease_token IS NOT NULL AS leased
             FROM refunds WHERE id = $1
             """, [refundID])[0]
-    }
-
-    func cli(_ args: [String], crashAt point: String? = nil) throws -> (Int32, String, String) {
-        var env = stack.environment
-        env["LOG_FORMAT"] = "text"
-        if let point { env["CRASHPOINT"] = point }
-        return try Subprocess.capture(TestEnvironment.binDir() + "/pinglass", args, environment: env)
     }
 
     /// Cancel failing (a 503 with nothing done, then T-Bank 9999), then succeeding: every
