@@ -102,11 +102,18 @@ struct OutsideTransactionBank: BankAPI {
     }
 }
 
-/// A per-process cache with expiry, for answers that need no fresh database read.
+/// A per-process cache with expiry, for answers that need no fresh database read. Expiry is
+/// measured on a monotonic clock: a wall clock stepped back (NTP, an operator) would keep an
+/// entry for as long as the step.
 public final class Cache {
     private var entries: [String: (expires: Double, value: Any)] = [:]
+    /// Seconds that never go back (tests set their own).
+    public var monotonic: () -> Double = HTTPPacer.now
 
-    public func value<T>(_ key: String, ttl: Double, now: Double, compute: () throws -> T) rethrows -> T {
+    public init() {}
+
+    public func value<T>(_ key: String, ttl: Double, compute: () throws -> T) rethrows -> T {
+        let now = monotonic()
         if let e = entries[key], e.expires > now, let v = e.value as? T { return v }
         let v = try compute()
         entries[key] = (now + ttl, v)

@@ -87,6 +87,19 @@ final class EdgeRefusalTests: XCTestCase {
         XCTAssertEqual(try webhookLogs(), 1)
     }
 
+    /// Through the local nginx (local.conf.in) and a real pool: the original client's
+    /// generation request with a 10 MB photo inline (~14 MB of JSON) reaches the app, which
+    /// answers it (401 here: no init data) instead of nginx's 413.
+    func testTheLocalNginxPassesAnInlineReferencePhotoToGenerate() throws {
+        let stack = try Stack(database: db, workers: 1)
+        self.stack = stack
+        let body = try NginxConfigTests.inlineReferenceBody(megabytes: 14)
+        let out = try Subprocess.capture("/usr/bin/curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST",
+                                                           "-H", "Content-Type: application/json", "--data-binary", "@" + body,
+                                                           stack.baseURL + "/api/generate"]).1
+        XCTAssertEqual(out, "401")
+    }
+
     /// An address of this machine that is not loopback (connections from it to 127.0.0.1
     /// arrive with it as REMOTE_ADDR); nil when the machine has none.
     static func nonLoopbackAddress() -> String? {

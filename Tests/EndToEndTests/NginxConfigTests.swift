@@ -173,3 +173,36 @@ final class NginxConfigTests: XCTestCase {
         XCTAssertTrue(err.contains("test is successful"), err)
     }
 }
+
+extension NginxConfigTests {
+    /// A JSON body of `megabytes` MB (one inline reference photo as the original client sends
+    /// it) in a file, for curl's `--data-binary @file`.
+    static func inlineReferenceBody(megabytes: Int) throws -> String {
+        let path = try TestEnvironment.makeTempDir("generate-body") + "/body.json"
+        let pad = String(repeating: "A", count: megabytes << 20)
+        try (#"{"avatarId":1,"referenceImages":["data:image/jpeg;base64,"# + pad + #""]}"#)
+            .write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    /// The original client sends its reference photos inline with POST /api/generate: a 10 MB
+    /// photo is ~14 MB as base64, over the server's 12 MB. The production block passes such a
+    /// body on (502 here: no backend) and still refuses one over 30 MB itself (413).
+    func testProductionGenerateTakesAnInlineReferencePhoto() throws {
+        let site = try String(contentsOfFile: TestEnvironment.root() + "/nginx/pinglass.conf", encoding: .utf8)
+        let start = try XCTUnwrap(site.range(of: "location = /api/generate {"))
+        let block = site[start.upperBound...].prefix { $0 != "}" }
+        XCTAssertTrue(block.contains("limit_req zone=pinglass_api burst=40 nodelay;"), String(block))
+        let (dir, port) = try Self.startProductionBlock(site)
+        defer { _ = try? Subprocess.run("/usr/sbin/nginx", ["-p", dir, "-c", dir + "/nginx.conf", "-s", "stop"]) }
+        func status(_ body: String, _ path: String = "/api/generate") throws -> String {
+            try Subprocess.capture("/usr/bin/curl", ["-sk", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST",
+                                                     "-H", "Content-Type: application/json", "--data-binary", "@" + body,
+                                                     "https://127.0.0.1:\(port)" + path]).1
+        }
+        let fourteen = try Self.inlineReferenceBody(megabytes: 14)
+        XCTAssertEqual(try status(fourteen), "502")
+        XCTAssertEqual(try status(fourteen, "/api/payment/create"), "413", "other paths keep the 12 MB limit")
+        XCTAssertEqual(try status(try Self.inlineReferenceBody(megabytes: 31)), "413")
+    }
+}

@@ -105,6 +105,19 @@ final class DeliveryBatchesTests: PipelineTestCase {
         try assertEachPhotoOnce(job.id)
     }
 
+    /// What the finish cuts goes short first as well: eleven photos still in no row at the
+    /// end (none batched while running) are a photo, then an album of ten, in prompt order.
+    func testTheFinishCutsTheShortBatchFirst() throws {
+        let job = try PollFixtures.runningJob(deps, telegramID: 7803, photos: 12)
+        try PollFixtures.settle(c, job, succeeded: 11, failed: 1)   // stored without the batching step
+        XCTAssertEqual(try JobFinish.finish(c, jobID: job.id)?.outcome, .partial)
+        let rows = try DeliveryFixtures.rows(c, jobID: job.id)
+        XCTAssertEqual(rows.map(\.kind), ["photo", "album", "message"])
+        XCTAssertEqual(rows.map(\.photoIDs.count), [1, 10, 0])
+        XCTAssertEqual(rows.dropLast().flatMap(\.photoIDs), try photos(job.id).map(\.id), "in prompt order")
+        try assertEachPhotoOnce(job.id)
+    }
+
     /// Four pollers commit photos of the same jobs at once: the job's lock serialises the
     /// batching, so no photo lands in two rows and no album is short; and never by a
     /// deadlock that `withTransaction`'s retry would hide (none was retried).

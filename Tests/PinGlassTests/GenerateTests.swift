@@ -81,6 +81,37 @@ final class GenerateTests: XCTestCase {
         XCTAssertEqual(generate(9401, #"{"avatarId":\#(ready.avatarID)}"#).status, 202, "staff on TEST_TELEGRAM_IDS")
     }
 
+    /// The mode that lets a test payment through is the one in force when the payment is
+    /// consumed: a generate held at the user's lock while an admin switches to production
+    /// then finds the production terminal in force and refuses the test payment.
+    func testASwitchToProductionBeforeTheConsumeRefusesATestPayment() throws {
+        let ready = try GenerationFixtures.readyToGenerate(c, telegramID: 9451)
+        let userID = try c.query("SELECT id FROM users WHERE telegram_user_id = 9451")[0].requiredInt("id")
+        let holder = try db.connect()
+        try holder.execute("BEGIN")
+        try holder.execute("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", [userID])
+        nonisolated(unsafe) let start = GenerationStart(deps: app.deps)
+        let done = DispatchSemaphore(value: 0)
+        nonisolated(unsafe) var outcome: Result<StartedJob, Error>?
+        DispatchQueue.global().async {
+            outcome = Result { try start.start(user: AuthenticatedUser(id: userID, telegramID: 9451), avatarID: ready.avatarID,
+                                               styleID: "pinglass", paymentBankID: nil) }
+            done.signal()
+        }
+        try Subprocess.waitUntil("the generate waiting for the user's lock") {
+            try c.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'")[0]
+                .requiredInt("n") == 1
+        }
+        try c.execute("UPDATE settings SET value = 'production' WHERE key = 'tbank_mode'")
+        try holder.execute("COMMIT")
+        XCTAssertEqual(done.wait(timeout: .now() + 10), .success)
+        guard case .failure(let error as GenerationError)? = outcome, case .paymentRequired(let why) = error else {
+            return XCTFail("the test payment was consumed after the switch: \(String(describing: outcome))")
+        }
+        XCTAssertTrue(why.contains("test payments"), why)
+        XCTAssertNil(try c.query("SELECT consumed_by_job FROM payments WHERE id = $1", [ready.paymentID])[0].int("consumed_by_job"))
+    }
+
     /// S4: an operator's refund of an unconsumed payment is in flight (its Cancel has not
     /// landed): the payment must not be consumed, or the user gets the photos and the money.
     /// The API answers as with no usable payment (402 PAYMENT_REQUIRED); a payment no refund

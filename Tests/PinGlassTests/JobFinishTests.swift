@@ -53,8 +53,8 @@ final class JobFinishTests: PipelineTestCase {
         let rows = try deliveries(job.id)
         XCTAssertEqual(rows.map(\.kind), ["album", "album", "message"])
         XCTAssertEqual(rows.map(\.batch), [0, 1, 2])
-        XCTAssertEqual(rows[0].payload["photos"]?.arrayValue?.count, 10)
-        XCTAssertEqual(rows[1].payload["photos"]?.arrayValue?.count, 8)
+        XCTAssertEqual(rows[0].payload["photos"]?.arrayValue?.count, 8, "the short batch first")
+        XCTAssertEqual(rows[1].payload["photos"]?.arrayValue?.count, 10)
         let photoIDs = try c.query("SELECT id FROM generated_photos WHERE job_id = $1", [job.id]).map { $0.requiredInt("id") }
         let delivered = rows.prefix(2).flatMap { $0.payload["photos"]!.arrayValue! }
         XCTAssertEqual(Set(delivered.compactMap { $0["id"]?.intValue }), Set(photoIDs), "this job's photos, each once")
@@ -134,7 +134,11 @@ final class JobFinishTests: PipelineTestCase {
 
         XCTAssertThrowsError(try c.execute("""
             UPDATE generated_photos SET released_at = now() WHERE job_id = $1 AND released_at IS NULL
-            """, [job.id]), "a withheld photo stays withheld")
+            """, [job.id]), "a withheld photo stays withheld") { error in
+            guard case .server(let state, let message)? = error as? PostgresError else { return XCTFail("\(error)") }
+            XCTAssertEqual(state, "23514", "check_violation from the release guard")
+            XCTAssertTrue(message.contains("of failed job \(job.id) is withheld: it cannot be released"), message)
+        }
         XCTAssertEqual(try InvariantAudit.run(c), [])
     }
 
@@ -186,7 +190,7 @@ final class JobFinishTests: PipelineTestCase {
         let job = try PollFixtures.runningJob(deps, telegramID: 7451, photos: 11)
         try PollFixtures.settle(c, job, succeeded: 11, failed: 0)
         try JobFinish.finish(c, jobID: job.id)
-        XCTAssertEqual(try deliveries(job.id).map(\.kind), ["album", "photo", "message"])
+        XCTAssertEqual(try deliveries(job.id).map(\.kind), ["photo", "album", "message"], "the short batch first")
     }
 
     func testNotFinishableWhileATaskRunsOrOnceCanceled() throws {

@@ -106,6 +106,8 @@ final class PaymentStatusTests: XCTestCase {
         let a = try InProcessApp(database: db, env: env)
         let start = System.now()
         a.deps.clock = { start }
+        nonisolated(unsafe) var elapsed = 0.0
+        a.deps.cache.monotonic = { elapsed }
         func usable(_ tg: Int64, _ bankID: String) throws -> JSON? {
             let auth = Fixtures.auth(telegramID: tg)
             return try JSON.parse(a.get("/api/payment/status", query: "payment_id=\(bankID)", headers: [auth.0: auth.1]).body)["usable"]
@@ -114,7 +116,9 @@ final class PaymentStatusTests: XCTestCase {
         try c.execute("INSERT INTO settings (key, value) VALUES ('tbank_mode', 'production') ON CONFLICT (key) DO UPDATE SET value = 'production'")
         // The answer's mode is cached per worker for a second (a generation reads it afresh).
         XCTAssertEqual(try usable(8301, p.bankID), true, "within the cached second")
-        a.deps.clock = { start + PaymentsAPI.modeCacheSeconds + 0.5 }
+        // The cache counts monotonic time, not the wall clock (held still here, as a clock
+        // stepped back would hold it): the second passes all the same.
+        elapsed = PaymentsAPI.modeCacheSeconds + 0.5
         XCTAssertEqual(try usable(8301, p.bankID), false, "production in force: a test payment is no money")
         XCTAssertEqual(try usable(8302, q.bankID), true, "staff on TEST_TELEGRAM_IDS")
         XCTAssertThrowsError(try Config(variables: ["DATABASE_URL": "x", "TEST_TELEGRAM_IDS": "12,abc"]))

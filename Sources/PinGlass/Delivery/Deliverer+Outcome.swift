@@ -59,8 +59,9 @@ extension Deliverer {
                 try Counters.increment(tx, "telegram.rate_limited")
                 try self.pace(tx, chat: chat, after: max(Double(seconds), paceSeconds))
                 if state == "failed" {
-                    try failed(tx, [(row.id, row.kind, row.jobID)], chat: chat, reason: "flood control past its give-up time")
-                    change = .failed(1)
+                    let reason = "flood control past its give-up time"
+                    try failed(tx, [(row.id, row.kind, row.jobID)], chat: chat, reason: reason)
+                    change = .failed([(row.id, row.kind, row.jobID)], reason)
                 } else if try isBotFlood(tx, chat: chat, cost: row.cost) {
                     try budget.exhaust(tx, for: Double(seconds))
                     try Counters.increment(tx, "telegram.flood_paused")
@@ -75,9 +76,9 @@ extension Deliverer {
                 try Counters.increment(tx, "telegram.transient_errors")
                 try self.pace(tx, chat: chat, after: paceSeconds)   // the request may have counted
                 if state == "failed" {
-                    try failed(tx, [(row.id, row.kind, row.jobID)], chat: chat,
-                               reason: "gave up after \(row.attempts) attempts: \(why)")
-                    change = .failed(1)
+                    let reason = "gave up after \(row.attempts) attempts: \(why)"
+                    try failed(tx, [(row.id, row.kind, row.jobID)], chat: chat, reason: reason)
+                    change = .failed([(row.id, row.kind, row.jobID)], reason)
                 } else {
                     change = .retried
                 }
@@ -97,7 +98,7 @@ extension Deliverer {
                 }
                 try self.pace(tx, chat: chat, after: paceSeconds)
                 try failed(tx, rows, chat: chat, reason: why)
-                change = .failed(rows.count)
+                change = .failed(rows, why)
             case .unauthorized:
                 preconditionFailure("an unauthorized answer stops the pass before recording")
             }
@@ -118,7 +119,13 @@ extension Deliverer {
             log.warning("Telegram flood control on a chat that kept its pace: every chat waits", metadata: ["chat_id": "\(chat)"])
             return .floodPaused
         case .retried: report.retried += 1
-        case .failed(let n): report.failed += n
+        case .failed(let rows, let reason):
+            report.failed += rows.count
+            // Logged after the commit, the ids looked up outside the transaction.
+            for r in rows {
+                log.error("delivery failed for good", metadata: Trace.job(db, r.jobID, [
+                    "delivery_id": "\(r.id)", "kind": "\(r.kind)", "chat_id": "\(chat)", "reason": "\(reason)"]))
+            }
         case .leaseLost:
             report.leaseLost += 1
             log.warning("a delivery's lease ran out before its outcome was recorded; another deliverer has it",
@@ -129,7 +136,7 @@ extension Deliverer {
 
     enum RecordResult {
         case sent, rateLimited, floodPaused, retried, leaseLost
-        case failed(Int)
+        case failed([(id: Int, kind: String, jobID: Int?)], String)
     }
 
     /// The ONE retry rule of a row that may go again (a 429, a transient failure), guarded by
@@ -190,14 +197,12 @@ extension Deliverer {
         return Double(recent + cost) <= 60 / interval(chat)
     }
 
-    /// Rows failed for good: counted, logged, and for a user's job the operator alerted (one
-    /// alert key per job; a failed alert raises no alert).
+    /// Rows failed for good: counted, and for a user's job the operator alerted (one alert key
+    /// per job; a failed alert raises no alert). `record` logs them once committed.
     func failed(_ tx: Transaction, _ rows: [(id: Int, kind: String, jobID: Int?)], chat: Int64, reason: String) throws {
         try Counters.increment(tx, "telegram.failed", by: rows.count)
         var alerted: Set<Int> = []
         for r in rows {
-            log.error("delivery failed for good", metadata: Trace.job(tx, r.jobID, [
-                "delivery_id": "\(r.id)", "kind": "\(r.kind)", "chat_id": "\(chat)", "reason": "\(reason)"]))
             guard r.kind != "alert", let jobID = r.jobID, alerted.insert(jobID).inserted else { continue }
             try Alerts.raise(tx, chatID: deps.config.adminTelegramChatID, key: "delivery-failed:job:\(jobID)",
                              text: "Telegram delivery \(r.id) (\(r.kind)) of job \(jobID) to chat \(chat) failed for good: \(reason)")

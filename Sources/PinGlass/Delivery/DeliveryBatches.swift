@@ -62,7 +62,8 @@ public enum DeliveryBatches {
 
     /// At the job's finish (the caller holds the job's lock): rows for the photos still in no
     /// row when `releasing` (a job at or above the refund rule's threshold; a failed job's
-    /// photos in no row stay withheld), cut into albums of `albumSize`, then the final
+    /// photos in no row stay withheld), cut short batch first then albums of `albumSize`
+    /// (as while the job runs), then the final
     /// message with `message` as payload. Returns the rows made.
     static func addRemainder(_ tx: Transaction, jobID: Int, chatID: Int, releasing: Bool, message: JSON) throws -> Int {
         let made = releasing ? try addBatches(tx, jobID: jobID, chatID: chatID, plan: .atTheEnd) : 0
@@ -74,7 +75,8 @@ public enum DeliveryBatches {
     enum Plan {
         /// Only batches whose every photo is stored, sized by `batchSize`.
         case whileRunning(total: Int)
-        /// Everything waiting, in albums of `albumSize` (the last possibly short).
+        /// Everything waiting: the short batch first (the remainder by `albumSize`), then
+        /// albums of `albumSize`.
         case atTheEnd
     }
 
@@ -90,7 +92,10 @@ public enum DeliveryBatches {
         var batches: [ArraySlice<(id: Int, storageKey: String)>] = []
         switch plan {
         case .atTheEnd:
-            batches = stride(from: 0, to: waiting.count, by: albumSize).map { waiting[$0..<min($0 + albumSize, waiting.count)] }
+            // Short first here too (11 waiting: a photo, then an album of ten).
+            let short = waiting.count % albumSize
+            if short > 0 { batches.append(waiting[0..<short]) }
+            batches += stride(from: short, to: waiting.count, by: albumSize).map { waiting[$0..<($0 + albumSize)] }
         case .whileRunning(let total):
             var released = try tx.query("""
                 SELECT count(*)::int AS n FROM generated_photos WHERE job_id = $1 AND released_at IS NOT NULL
@@ -111,8 +116,11 @@ public enum DeliveryBatches {
                                  "photos": .array(batch.map { ["id": .int($0.id), "storageKey": .string($0.storageKey)] })]
             let id = try insert(tx, jobID: jobID, chatID: chatID, kind: batch.count == 1 ? "photo" : "album", batchNo: batchNo,
                                 payload: payload)
+            // The statement's own time, not the transaction's start: a finish that locks the
+            // job after this commits stamps a later finished_at, even when its transaction
+            // began before this one (the audit compares the two).
             let marked = try tx.execute("""
-                UPDATE generated_photos SET delivery_id = $1, released_at = now()
+                UPDATE generated_photos SET delivery_id = $1, released_at = clock_timestamp()
                 WHERE id = ANY($2::bigint[]) AND job_id = $3 AND delivery_id IS NULL
                 """, [id, batch.map { String($0.id) }, jobID])
             guard marked == batch.count else { throw BatchConflict(jobID: jobID) }

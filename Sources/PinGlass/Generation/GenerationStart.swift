@@ -58,11 +58,15 @@ public struct GenerationStart {
     public func start(user: AuthenticatedUser, avatarID: Int, styleID: String, paymentBankID: String?,
                       requestID: String? = nil) throws -> StartedJob {
         let db = try deps.db()
-        let mode = try PaymentSettings.terminalMode(db)
-        let allowTest = PaymentEligibility.allowsTestPayments(mode: mode, telegramID: user.telegramID, config: deps.config)
         return try db.withTransaction { tx in
             // One generate at a time per user: the limits and the consume below see a stable state.
             try tx.execute("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", [user.id])
+            // The terminal mode decides whether a test payment may be consumed: read here, with
+            // the setting's row share-locked until commit, so an admin's switch either committed
+            // before (and is seen) or waits for this generate; never a mode read before a switch
+            // deciding a consume after it.
+            let mode = try PaymentSettings.terminalMode(tx, lock: true)
+            let allowTest = PaymentEligibility.allowsTestPayments(mode: mode, telegramID: user.telegramID, config: deps.config)
             guard try tx.query("SELECT 1 FROM avatars WHERE id = $1 AND user_id = $2 AND status <> 'deleted' FOR UPDATE",
                                [avatarID, user.id]).first != nil else { throw GenerationError.avatarNotFound }
             // The id itself, else the style the original client's id stands for.

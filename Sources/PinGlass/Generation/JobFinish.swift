@@ -66,8 +66,11 @@ public enum JobFinish {
         let outcome = rule.outcome(photos: photos, total: total)
         let delivered = rule.delivered(photos: photos, released: released, total: total)
         // The compare-and-set (invariant 3: a job ends once); under the lock it always moves.
+        // finished_at is the statement's time, taken under the lock, so it comes after every
+        // release committed before (a sweep's transaction may have begun before a poller's
+        // batch; its now() would then put the end before that release).
         guard try tx.execute("""
-            UPDATE generation_jobs SET status = $2, succeeded = $3, failed = $4, finished_at = now(), updated_at = now()
+            UPDATE generation_jobs SET status = $2, succeeded = $3, failed = $4, finished_at = clock_timestamp(), updated_at = now()
             WHERE id = $1 AND status IN ('queued', 'processing')
             """, [jobID, outcome.rawValue, photos, max(0, total - photos)]) == 1 else { return nil }
 

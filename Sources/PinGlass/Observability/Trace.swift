@@ -8,29 +8,34 @@ import Postgres
 /// last photo or refund. A payment or job made before the ids were kept (or by an operator)
 /// has none, and a failed look-up adds nothing: a log line never fails the work.
 ///
+/// The look-up takes a `Connection`, never a `Transaction`: a failed SELECT inside a
+/// transaction would abort it and roll back the work the line reports. Inside a transaction
+/// look the ids up first, or log after the commit. (A connection with a transaction open
+/// refuses the statement without sending it, so it adds nothing then either.)
+///
 /// ```swift
 /// log.info("photo stored", metadata: ["task_id": "\(task.id)"].merging(Trace.job(db, task.jobID)) { $1 })
 /// ```
 public enum Trace {
     /// The ids of a job and its payment.
-    public static func job(_ db: some Queryable, _ jobID: Int?) -> Logger.Metadata {
+    public static func job(_ db: Connection, _ jobID: Int?) -> Logger.Metadata {
         guard let jobID else { return [:] }
         return lookup(db, "FROM generation_jobs j LEFT JOIN payments p ON p.id = j.payment_id WHERE j.id = $1", jobID)
     }
 
     /// The ids of a payment and of the job it paid for, if any (one job per payment).
-    public static func payment(_ db: some Queryable, _ paymentID: Int?) -> Logger.Metadata {
+    public static func payment(_ db: Connection, _ paymentID: Int?) -> Logger.Metadata {
         guard let paymentID else { return [:] }
         return lookup(db, "FROM payments p LEFT JOIN generation_jobs j ON j.payment_id = p.id WHERE p.id = $1", paymentID)
     }
 
     /// `metadata` with the ids of `jobID` added.
-    public static func job(_ db: some Queryable, _ jobID: Int?, _ metadata: Logger.Metadata) -> Logger.Metadata {
+    public static func job(_ db: Connection, _ jobID: Int?, _ metadata: Logger.Metadata) -> Logger.Metadata {
         metadata.merging(job(db, jobID)) { $1 }
     }
 
     /// `metadata` with the ids of `paymentID` added.
-    public static func payment(_ db: some Queryable, _ paymentID: Int?, _ metadata: Logger.Metadata) -> Logger.Metadata {
+    public static func payment(_ db: Connection, _ paymentID: Int?, _ metadata: Logger.Metadata) -> Logger.Metadata {
         metadata.merging(payment(db, paymentID)) { $1 }
     }
 
@@ -43,7 +48,7 @@ public enum Trace {
         (try? deps.db()).map { payment($0, paymentID, metadata) } ?? metadata
     }
 
-    static func lookup(_ db: some Queryable, _ from: String, _ id: Int) -> Logger.Metadata {
+    static func lookup(_ db: Connection, _ from: String, _ id: Int) -> Logger.Metadata {
         guard let row = try? db.query("SELECT p.request_id AS p, j.request_id AS j " + from, [id], retry: .idempotent).first else {
             return [:]
         }

@@ -3,8 +3,18 @@ import Postgres
 /// Payment settings kept in the `settings` table (read per request, changed by admins).
 public enum PaymentSettings {
     public static func terminalMode(_ db: some Queryable) throws -> TerminalMode {
+        try read(db, "SELECT value FROM settings WHERE key = 'tbank_mode'")
+    }
+
+    /// The same inside `tx`, the row share-locked until it ends: a switch (`setTerminalMode`)
+    /// waits for the transaction, so what it decides with the mode holds until its commit.
+    public static func terminalMode(_ tx: Transaction, lock: Bool) throws -> TerminalMode {
+        try read(tx, "SELECT value FROM settings WHERE key = 'tbank_mode'" + (lock ? " FOR SHARE" : ""))
+    }
+
+    private static func read(_ db: some Queryable, _ sql: String) throws -> TerminalMode {
         // No row yet: test mode (a fresh install never charges real cards by accident).
-        guard let v = try db.query("SELECT value FROM settings WHERE key = 'tbank_mode'", retry: .idempotent).first?.string("value") else {
+        guard let v = try db.query(sql, retry: .idempotent).first?.string("value") else {
             return .test
         }
         guard let mode = TerminalMode(rawValue: v) else { throw StoredValueError(column: "settings.tbank_mode", value: v) }

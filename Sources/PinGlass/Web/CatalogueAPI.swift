@@ -6,7 +6,7 @@ enum CatalogueAPI {
     static let cacheSeconds = 10.0
 
     static func pricing(_ ctx: Context) throws -> Response {
-        let body = try ctx.deps.cache.value("pricing", ttl: cacheSeconds, now: ctx.now) {
+        let body = try ctx.deps.cache.value("pricing", ttl: cacheSeconds) {
             let tiers = try Catalogue.tiers(ctx.db())
             return JSON.object([("tiers", .array(tiers.map { t in
                 .object([("id", .string(t.id)), ("photos", .int(t.photos)), ("amount", .int(t.amount.kopecks)),
@@ -17,7 +17,7 @@ enum CatalogueAPI {
     }
 
     static func styles(_ ctx: Context) throws -> Response {
-        let body = try ctx.deps.cache.value("styles", ttl: cacheSeconds, now: ctx.now) {
+        let body = try ctx.deps.cache.value("styles", ttl: cacheSeconds) {
             let styles = try Catalogue.styles(ctx.db())
             return JSON.object([("styles", .array(styles.map { s in
                 .object([("id", .string(s.id)), ("name", .string(s.name)), ("description", .string(s.description)),

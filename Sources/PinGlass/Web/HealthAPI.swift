@@ -45,7 +45,7 @@ enum HealthAPI {
         checks.append(("database", ["ok": true, "latencyMs": .double(((System.monotonic() - started) * 10000).rounded() / 10)]))
 
         // Reading and hashing the migration files is not per-request work: once a minute.
-        let pending = ctx.deps.cache.value("health.migrations", ttl: 60, now: ctx.now) {
+        let pending = ctx.deps.cache.value("health.migrations", ttl: 60) {
             Migrator.pendingCount(db: db, directory: ctx.deps.migrationsDirectory)
         }
         if pending != 0 { degraded = true }

@@ -71,7 +71,7 @@ enum OpenAPIDocument {
             "paymentId": {"type": "string"},
             "useStoredReferences": {"type": "boolean", "description": "the original client's flag: the avatar's stored references are always used; false requires referenceImages"},
             "referenceImages": {"type": "array", "maxItems": 20, "items": {"type": "string", "description": "data:image/jpeg;base64,…"},
-                                "description": "stored as the avatar's references first, with the checks of POST /api/avatars/{id}/references (magic bytes, 10 MB, 20 per avatar, the same image once)"},
+                                "description": "stored as the avatar's references first, with the checks of POST /api/avatars/{id}/references (magic bytes, 10 MB, 20 per avatar, the same image once); the whole request body is capped at 30 MB (base64 makes a 10 MB photo ~14 MB), larger gets 413"},
             "telegramUserId": {"type": "integer", "description": "the original client's field: must be the signed user's own id (403 otherwise); never an identity by itself"}}},
           "JobStarted": {"type": "object", "required": ["jobId", "status", "totalPhotos"], "properties": {
             "jobId": {"type": "integer"}, "avatarId": {"type": "integer"}, "status": {"type": "string", "enum": ["queued"]}, "totalPhotos": {"type": "integer"},

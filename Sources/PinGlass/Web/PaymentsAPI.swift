@@ -69,7 +69,7 @@ enum PaymentsAPI {
                 ctx.log.warning("GetState failed during status check", metadata: ["error": "\(e)"])
             }
         }
-        let mode = try ctx.deps.cache.value("tbank_mode", ttl: modeCacheSeconds, now: ctx.now) { try PaymentSettings.terminalMode(db) }
+        let mode = try ctx.deps.cache.value("tbank_mode", ttl: modeCacheSeconds) { try PaymentSettings.terminalMode(db) }
         let usable = PaymentEligibility.isConsumable(payment, mode: mode,
                                                      telegramID: user.telegramID, config: ctx.config)
         return .json(["paid": .bool(payment.status.holdsMoney), "status": .string(payment.status.rawValue),
