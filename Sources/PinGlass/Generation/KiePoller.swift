@@ -13,8 +13,8 @@ import Postgres
 /// 3. the others are asked with `recordInfo` (at most `KIE_POLL_RPS` per second), and each
 ///    answer is handled as it arrives (`KiePoller+Result.swift`): a `fail` ends the task; a
 ///    success's result URL is kept, and when the round's answers are in, its results are
-///    downloaded together (up to `downloadConcurrency` at once, outside the recordInfo pace
-///    and budget), each stored and committed with its task as its download completes.
+///    downloaded together (waves of up to `downloadConcurrency`, outside the recordInfo pace
+///    and budget), each stored and committed with its task when its wave is in.
 ///    Whoever ends a task calls `JobFinish`.
 ///
 /// A pass ends by finishing jobs whose tasks all ended but which nobody finished (a poller
@@ -204,8 +204,9 @@ public struct KiePoller: Duty {
             } catch { stop = error }
         }
         // One download no longer waits for the one before it (a result is a few MB from a
-        // CDN): the round's downloads run at once, and each is stored and committed the
-        // moment it completes, while the others are still arriving.
+        // CDN): the round's downloads run at once, in waves of `downloadConcurrency`, and a
+        // wave's results are stored and committed as soon as its transfers are all in, never
+        // while a transfer is on the wire (a slow upload would run out its time limit).
         if stop == nil && !finished.isEmpty {
             download.fetchAll(finished.map { $0.url }, maxConcurrent: config.downloadConcurrency) { i, downloaded in
                 guard stop == nil else { return }

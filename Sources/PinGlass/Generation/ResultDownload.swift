@@ -148,8 +148,10 @@ public struct ResultDownload {
     }
 
     /// Downloads the URLs concurrently (at most `maxConcurrent` at once) and hands back each
-    /// result as its transfer completes (completion order), with the URL's index; a refused
-    /// URL's result comes first, without a transfer.
+    /// result with the URL's index, in completion order, once no transfer is on the wire
+    /// (a wave of up to `maxConcurrent`; then the next starts), so `each` may be slow (an
+    /// upload, a commit) without the other downloads' time limits running out meanwhile.
+    /// A refused URL's result comes first, without a transfer.
     public func fetchAll(_ urls: [String], maxConcurrent: Int,
                          each: (Int, Result<Image, ResultDownloadError>) -> Void) {
         let batch = HTTPBatch(maxConcurrent: maxConcurrent)
@@ -157,7 +159,7 @@ public struct ResultDownload {
         for (i, url) in urls.enumerated() {
             do { indexOfTransfer[batch.add(try request(url))] = i } catch { each(i, .failure(error)) }
         }
-        batch.run { id, result in
+        batch.run(deliverWhenIdle: true) { id, result in
             guard let i = indexOfTransfer[id] else { return }
             each(i, Result { () throws(ResultDownloadError) in try image(result, url: urls[i]) })
         }
