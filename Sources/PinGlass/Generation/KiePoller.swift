@@ -163,12 +163,13 @@ public struct KiePoller: Duty {
 
     /// Makes the running task Kie knows as `kieTaskID` due now and wakes pollers that
     /// listen on `poll-kie` (the Kie callback's effect: a hint, recordInfo stays the
-    /// authority). False when no running task has that id: nothing changes. One statement,
+    /// authority); not while a poller holds it to download its result (`holdForDownload`). False when no running task has that id: nothing changes. One statement,
     /// safe to repeat.
     @discardableResult
     public static func markDue(_ db: some Queryable, kieTaskID: String) throws -> Bool {
         try db.query("""
-            WITH due AS (UPDATE generation_tasks SET run_at = least(run_at, now())
+            WITH due AS (UPDATE generation_tasks
+                         SET run_at = CASE WHEN lease_until > now() THEN run_at ELSE least(run_at, now()) END
                          WHERE kie_task_id = $1 AND state = 'running' RETURNING id)
             SELECT pg_notify('poll-kie', $1) FROM due
             """, [kieTaskID], retry: .idempotent).count == 1
@@ -208,6 +209,13 @@ public struct KiePoller: Duty {
         // wave's results are stored and committed as soon as its transfers are all in, never
         // while a transfer is on the wire (a slow upload would run out its time limit).
         if stop == nil && !finished.isEmpty {
+            do {
+                let held = try holdForDownload(finished.map(\.task))
+                finished = finished.filter { held.contains($0.task.id) }
+            } catch { stop = error }
+        }
+        if stop == nil && !finished.isEmpty {
+            defer { try? releaseHold(finished.map(\.task)) }
             download.fetchAll(finished.map { $0.url }, maxConcurrent: config.downloadConcurrency) { i, downloaded in
                 guard stop == nil else { return }
                 let task = finished[i].task
@@ -221,6 +229,31 @@ public struct KiePoller: Duty {
         }
         report = r
         if let stop { throw stop }
+    }
+
+    /// Keeps other pollers off tasks whose results this one is about to download: their
+    /// `run_at` moves past the downloads' longest time (every wave's time limit, and a margin
+    /// per wave for storing), and `lease_until` says so until then, which a Kie callback
+    /// (`markDue`) respects. Guarded on `running`: the ids of the tasks held (a task ended
+    /// meanwhile is not downloaded). A poller that dies meanwhile lets them go when it ends.
+    func holdForDownload(_ tasks: [ClaimedTask]) throws -> Set<Int> {
+        let waves = (tasks.count + config.downloadConcurrency - 1) / config.downloadConcurrency
+        let seconds = Double(waves) * (config.downloadTimeout + KiePollerDefaults.storeMarginSeconds)
+        return Set(try deps.db().query("""
+            UPDATE generation_tasks SET run_at = greatest(run_at, now() + make_interval(secs => $2)),
+                   lease_until = now() + make_interval(secs => $2)
+            WHERE id = ANY($1::bigint[]) AND state = 'running'
+            RETURNING id
+            """, [tasks.map { String($0.id) }, seconds]).map { $0.requiredInt("id") })
+    }
+
+    /// After the downloads: a held task that is still running (its result could not be
+    /// taken yet) is due again one poll interval later, like any other polled task.
+    func releaseHold(_ tasks: [ClaimedTask]) throws {
+        try deps.db().execute("""
+            UPDATE generation_tasks SET run_at = now() + make_interval(secs => $2), lease_until = NULL
+            WHERE id = ANY($1::bigint[]) AND state = 'running' AND lease_until IS NOT NULL
+            """, [tasks.map { String($0.id) }, config.pollIntervalSeconds])
     }
 
     /// Ends a running task as failed; false when it had already ended (another poller, the
@@ -254,4 +287,6 @@ public enum KiePollerDefaults {
     public static let maxDownloadBytes = 20 << 20
     public static let downloadTimeout = 30.0
     public static let downloadConcurrency = 8
+    /// Seconds added per download wave to a held task's `run_at` for storing its results.
+    public static let storeMarginSeconds = 30.0
 }
