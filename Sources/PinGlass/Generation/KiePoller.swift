@@ -98,6 +98,11 @@ public struct KiePoller: Duty {
         // Without allowed hosts every finished image would be refused until its deadline, and
         // every job refunded: refuse to start instead.
         guard !deps.config.kieResultHosts.isEmpty else { throw ConfigError.missing("KIE_RESULT_HOSTS") }
+        // An entry written for the old subdomain match would refuse (and refund) every photo.
+        if let old = ResultDownload.parentDomainEntries(deps.config.kieResultHosts).first {
+            throw ConfigError.invalid("KIE_RESULT_HOSTS", "entry \(old.entry) matches that exact host only, not Kie's \(old.host): "
+                                      + "write *.\(old.entry) (any subdomain) or \(old.host)")
+        }
         self.deps = deps
         self.config = config
         self.kie = kie
@@ -216,10 +221,15 @@ public struct KiePoller: Duty {
         }
         if stop == nil && !finished.isEmpty {
             defer { try? releaseHold(finished.map(\.task)) }
+            var alerted = Set<String>()
             download.fetchAll(finished.map { $0.url }, maxConcurrent: config.downloadConcurrency) { i, downloaded in
                 guard stop == nil else { return }
                 let task = finished[i].task
                 do {
+                    if case .failure(.refusedURL) = downloaded, let host = download.unlistedHost(finished[i].url),
+                       alerted.insert(host).inserted {
+                        try alertUnlistedHost(host)
+                    }
                     try take(task, downloaded, &r)
                     // The last look of an overdue task: unless its photo was just taken, it
                     // ends at its deadline now.

@@ -106,14 +106,36 @@ public struct ResultDownload {
         }
     }
 
+    /// Entries without `*.` that are a parent domain of a host Kie serves results from
+    /// (`aiquickdraw.com` for `tempfile.aiquickdraw.com`), with that host: written when an
+    /// entry matched its subdomains too; now they match none of Kie's results, and every
+    /// photo would be refused (poll-kie refuses to start with one).
+    public static func parentDomainEntries(_ entries: [String]) -> [(entry: String, host: String)] {
+        entries.map { $0.lowercased() }.compactMap { entry in
+            guard !entry.hasPrefix("*."), let host = knownKieHosts.first(where: { $0.hasSuffix("." + entry) }) else { return nil }
+            return (entry, host)
+        }
+    }
+
     /// The one rule for where results may come from (the address check comes at connect time).
     public func allows(_ url: String) -> Bool {
         // Printable ASCII only: what we check is then exactly what libcurl connects to.
         guard url.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }), let parsed = HTTPURL(url) else { return false }
         guard parsed.scheme == "https" || parsed.isLoopback else { return false }
-        return allowedHosts.contains { entry in
-            entry.hasPrefix("*.") ? parsed.host.hasSuffix(entry.dropFirst()) : parsed.host == entry
-        }
+        return lists(host: parsed.host)
+    }
+
+    /// The host is on `KIE_RESULT_HOSTS`: equal to an entry, or under a `*.` entry.
+    public func lists(host: String) -> Bool {
+        let host = host.lowercased()
+        return allowedHosts.contains { entry in entry.hasPrefix("*.") ? host.hasSuffix(entry.dropFirst()) : host == entry }
+    }
+
+    /// The host of a URL refused because its host is not on `KIE_RESULT_HOSTS` (nil when the
+    /// host is listed, or the URL has none: refused for another reason).
+    public func unlistedHost(_ url: String) -> String? {
+        guard let host = HTTPURL(url)?.host, !lists(host: host) else { return nil }
+        return host
     }
 
     /// The request for `url`, or why it is refused before any connection.
