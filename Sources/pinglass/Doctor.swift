@@ -86,8 +86,11 @@ struct Doctor: ParsableCommand {
             report(false, "KIE_RESULT_HOSTS entry \(entry) matches that exact host only, and Kie is not known to serve results "
                    + "from it (\(ResultDownload.knownKieHosts.joined(separator: ", ")) are): write *.\(entry) for its subdomains", true)
         }
-        if ResultDownload.internalAddressesAllowed(kieAPIURL: config.kieAPIURL) {
+        if ResultDownload.internalAddressesAllowed(config) {
             report(false, "KIE_API_URL is loopback (a local simulator): result downloads may connect to loopback and private addresses", true)
+        } else if ResultDownload.kieURLIsLoopback(config) {
+            report(true, "KIE_API_URL is loopback on a public install (a local proxy): result downloads still refuse loopback "
+                   + "and private addresses", false)
         }
     }
 

@@ -5,9 +5,10 @@ import PinGlassTestSupport
 /// serves results from once matched its subdomains too and now matches only itself, so it is
 /// named in a warning (not a failure); a malformed entry is a configuration error.
 final class DoctorResultHostsTests: XCTestCase {
-    func doctor(_ hosts: String, kieURL: String = "https://api.kie.ai") throws -> (Int32, String) {
-        let env = ["PATH": "/usr/bin:/bin", "PINGLASS_ENV_FILE": "/dev/null", "DATABASE_URL": "host=/nonexistent dbname=x connect_timeout=1",
+    func doctor(_ hosts: String, kieURL: String = "https://api.kie.ai", extra: [String: String] = [:]) throws -> (Int32, String) {
+        var env = ["PATH": "/usr/bin:/bin", "PINGLASS_ENV_FILE": "/dev/null", "DATABASE_URL": "host=/nonexistent dbname=x connect_timeout=1",
                    "STORAGE_DIR": try TestEnvironment.makeTempDir("doctor-hosts"), "KIE_RESULT_HOSTS": hosts, "KIE_API_URL": kieURL]
+        env.merge(extra) { $1 }
         let (status, out, err) = try Subprocess.capture(TestEnvironment.binDir() + "/pinglass", ["doctor"], environment: env)
         return (status, out + err)
     }
@@ -28,6 +29,10 @@ final class DoctorResultHostsTests: XCTestCase {
 
         let (_, local) = try doctor("127.0.0.1", kieURL: "http://127.0.0.1:8081/kie")
         XCTAssertTrue(local.contains("warn  KIE_API_URL is loopback (a local simulator): result downloads may connect to loopback"), local)
+        let (_, proxied) = try doctor("127.0.0.1", kieURL: "http://127.0.0.1:8081/kie", extra: ["PUBLIC_BASE_URL": "https://pinglass.example"])
+        XCTAssertFalse(proxied.contains("result downloads may connect to loopback"), proxied)
+        XCTAssertTrue(proxied.contains("ok    KIE_API_URL is loopback on a public install (a local proxy): result downloads still refuse"),
+                      proxied)
 
         let (status, bad) = try doctor(".aiquickdraw.com")
         XCTAssertEqual(status, 1)

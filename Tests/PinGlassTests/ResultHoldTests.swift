@@ -85,4 +85,31 @@ final class ResultHoldTests: PipelineTestCase {
         XCTAssertTrue(try KiePoller.markDue(c, kieTaskID: task.kieID))
         XCTAssertEqual(try KiePoller(deps: deps).claimDue(limit: 20).map(\.id), [task.id])
     }
+
+    /// A public install that reaches Kie through a local proxy (KIE_API_URL loopback) keeps
+    /// the internal-address check: a result URL on loopback is refused at connect, and the
+    /// server sees no connection. Only a local install (PUBLIC_BASE_URL loopback) skips it.
+    func testAPublicInstallWithALoopbackKieURLRefusesInternalAddresses() throws {
+        let server = try LoopbackHTTPServer { _ in .init(status: 200, body: GenerationFixtures.jpeg(9)) }
+        defer { server.stop() }
+        let proxied = try PollFixtures.deps(db, env: ["PUBLIC_BASE_URL": "https://pinglass.example",
+                                                      "KIE_API_URL": "http://127.0.0.1:8899/kie", "KIE_RESULT_HOSTS": "127.0.0.1"])
+        proxied.kie = kie
+        XCTAssertFalse(ResultDownload.internalAddressesAllowed(proxied.config))
+        let job = try PollFixtures.runningJob(proxied, telegramID: 8913, photos: 7)
+        let task = job.tasks[0]
+        kie.states[task.kieID] = .success(KieTaskInfo(taskID: task.kieID, state: .success, resultURLs: [server.url + "/r.jpg"]))
+
+        let report = try KiePoller(deps: proxied).runOnce(now: proxied.clock(), deadline: proxied.clock() + 55)
+        XCTAssertEqual(report.succeeded, 0)
+        XCTAssertEqual(try Counters.value(c, "kie.result_url_refused"), 1, "refused at connect")
+        XCTAssertEqual(server.accepted, 0, "no connection reached the server")
+
+        let local = try PollFixtures.deps(db, env: ["PUBLIC_BASE_URL": "http://127.0.0.1:8080", "KIE_API_URL": "http://127.0.0.1:8899/kie"])
+        local.kie = kie
+        XCTAssertTrue(ResultDownload.internalAddressesAllowed(local.config))
+        try c.execute("UPDATE generation_tasks SET run_at = now() WHERE id = $1", [task.id])
+        XCTAssertEqual(try KiePoller(deps: local).runOnce(now: local.clock(), deadline: local.clock() + 55).succeeded, 1)
+        XCTAssertEqual(server.accepted, 1)
+    }
 }

@@ -110,7 +110,7 @@ public struct KiePoller: Duty {
         self.pollBudget = RateBudget(name: "kie.poll", limit: deps.config.kiePollRPS, window: 1.0)
         self.download = ResultDownload(allowedHosts: deps.config.kieResultHosts, maxBytes: config.maxDownloadBytes,
                                        timeout: config.downloadTimeout,
-                                       allowInternalAddresses: ResultDownload.internalAddressesAllowed(kieAPIURL: deps.config.kieAPIURL))
+                                       allowInternalAddresses: ResultDownload.internalAddressesAllowed(deps.config))
     }
 
     /// recordInfo calls per second for every poller together (a sliding one-second window).

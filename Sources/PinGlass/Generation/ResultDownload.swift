@@ -51,7 +51,8 @@ public enum ResultDownloadError: Error, Equatable, CustomStringConvertible {
 ///   unique-local, unspecified and IPv4-mapped forms of these are refused when the
 ///   connection is made, after DNS (so a listed name that resolves, or rebinds, to the
 ///   machine itself or the internal network is refused too), unless `allowInternalAddresses`
-///   (the simulator runs on this machine: `KIE_API_URL` is loopback);
+///   (the simulator runs on this machine: `KIE_API_URL` is loopback on an install that is
+///   not public, `internalAddressesAllowed`);
 /// - no redirects (the HTTP client never follows them), a size cap, and the type told by
 ///   magic bytes, never by the server's word.
 ///
@@ -84,10 +85,17 @@ public struct ResultDownload {
         self.http = http
     }
 
-    /// Results may come from internal addresses only when Kie itself is on this machine: the
-    /// simulator of local runs and tests, whose `KIE_API_URL` is loopback.
-    public static func internalAddressesAllowed(kieAPIURL: String) -> Bool {
-        HTTPURL(kieAPIURL)?.isLoopback == true
+    /// Results may come from internal addresses only when Kie itself is on this machine (the
+    /// simulator of local runs and tests: `KIE_API_URL` is loopback) AND the install is not
+    /// public (`PUBLIC_BASE_URL` unset or loopback). A public install that reaches Kie through
+    /// a local egress proxy has a loopback `KIE_API_URL` too, and keeps the check.
+    public static func internalAddressesAllowed(_ config: Config) -> Bool {
+        kieURLIsLoopback(config) && !config.isPublicInstall
+    }
+
+    /// `KIE_API_URL` is a loopback address: a local simulator, or a local proxy to Kie.
+    public static func kieURLIsLoopback(_ config: Config) -> Bool {
+        HTTPURL(config.kieAPIURL)?.isLoopback == true
     }
 
     /// A well-formed `KIE_RESULT_HOSTS` entry: a host name or IP address, or `*.` and a domain.
