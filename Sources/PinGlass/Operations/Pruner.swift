@@ -1,3 +1,4 @@
+import Logging
 import Postgres
 
 /// The cron duty behind `pinglass prune` (daily, issue 8 §4): deletes rows whose use is over
@@ -82,6 +83,8 @@ public struct Pruner: Duty {
         public var serverErrorMinutes = 0
         /// Stored objects no row named, deleted.
         public var orphanedObjects = 0
+        /// Stored objects left alone: a key that is not a media key, or a delete that failed.
+        public var objectsSkipped = 0
         /// The pass's deadline came before every kind was done (the next run continues).
         public var stoppedAtDeadline = false
 
@@ -90,7 +93,7 @@ public struct Pruner: Duty {
         public var json: JSON {
             ["deliveries": .int(deliveries), "webhookLogs": .int(webhookLogs), "rateEvents": .int(rateEvents),
              "adminSessions": .int(adminSessions), "workerRuns": .int(workerRuns), "serverErrorMinutes": .int(serverErrorMinutes),
-             "orphanedObjects": .int(orphanedObjects),
+             "orphanedObjects": .int(orphanedObjects), "objectsSkipped": .int(objectsSkipped),
              "stoppedAtDeadline": .bool(stoppedAtDeadline)]
         }
     }
@@ -101,6 +104,7 @@ public struct Pruner: Duty {
 
     public let deps: Dependencies
     public let config: Config
+    let log = Logger(label: "prune")
 
     public init(deps: Dependencies, config: Config = Config()) throws {
         try config.validate()
@@ -178,7 +182,14 @@ public struct Pruner: Duty {
             while true {
                 guard deps.clock() < deadline else { report.stoppedAtDeadline = true; return }
                 let page = try deps.media.list(prefix: folder, after: after, limit: config.batchSize)
-                let old = page.filter { now - $0.modifiedAt >= Double(config.orphanGraceSeconds) }.map(\.key)
+                // A key that is not ours to name (a bucket's `references/` folder marker, an
+                // empty or `..` segment) is never deleted: logged, skipped, and paging goes on.
+                let invalid = page.filter { !MediaKeys.isValid($0.key) }
+                for object in invalid {
+                    report.objectsSkipped += 1
+                    log.warning("stored object with a key that is not a media key skipped", metadata: ["key": "\(object.key)"])
+                }
+                let old = page.filter { MediaKeys.isValid($0.key) && now - $0.modifiedAt >= Double(config.orphanGraceSeconds) }.map(\.key)
                 if !old.isEmpty {
                     let orphans = try db.query("""
                         SELECT k FROM unnest($1::text[]) AS k
@@ -186,8 +197,15 @@ public struct Pruner: Duty {
                           AND NOT EXISTS (SELECT 1 FROM generated_photos WHERE storage_key = k)
                         """, [old], retry: .idempotent).map { $0.requiredString("k") }
                     for key in orphans {
-                        try deps.media.delete(key: key)
-                        report.orphanedObjects += 1
+                        // One object the store cannot delete must not end the pass for good
+                        // (the next run would stop at the same key): it is logged and skipped.
+                        do {
+                            try deps.media.delete(key: key)
+                            report.orphanedObjects += 1
+                        } catch {
+                            report.objectsSkipped += 1
+                            log.warning("orphaned object not deleted", metadata: ["key": "\(key)", "error": "\(error)"])
+                        }
                     }
                 }
                 guard page.count == config.batchSize, let last = page.last else { break }
