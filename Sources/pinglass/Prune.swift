@@ -38,7 +38,7 @@ struct Prune: ParsableCommand {
     var serverErrors = Duration(seconds: Double(PrunerDefaults.serverErrorDays * 86_400))
 
     @Option(parsing: .unconditional, help: ArgumentHelp(
-        "Delete a stored photo no row names only when it was last written longer ago than this (at least 1h; longer than poll-kie's --task-deadline).",
+        "Delete a stored photo no row names only when it was last written longer ago than this (at least 25h: longer than poll-kie's longest --task-deadline, 24h).",
         valueName: "duration"))
     var orphanGrace = Duration(seconds: Double(PrunerDefaults.orphanGraceSeconds))
 

@@ -50,7 +50,7 @@ public struct KiePoller: Duty {
         public func validate() throws {
             try DutyConfigError.require("batch-size", batchSize, in: 1...500)
             try DutyConfigError.require("poll-interval", pollIntervalSeconds, in: 1...600, unit: "s")
-            try DutyConfigError.require("task-deadline", taskDeadlineSeconds, in: 60...86_400, unit: "s")
+            try DutyConfigError.require("task-deadline", taskDeadlineSeconds, in: 60...KiePollerDefaults.maxTaskDeadlineSeconds, unit: "s")
             try DutyConfigError.require("max-download-bytes", maxDownloadBytes, in: 1 << 20...100 << 20)
             try DutyConfigError.require("download-timeout", downloadTimeout, in: 1...300, unit: "s")
             try DutyConfigError.require("download-concurrency", downloadConcurrency, in: 1...64)
@@ -294,6 +294,8 @@ public enum KiePollerDefaults {
     public static let batchSize = 20
     public static let pollIntervalSeconds = 10
     public static let taskDeadlineSeconds = 20 * 60
+    /// The longest `--task-deadline` accepted (prune's orphan grace is longer).
+    public static let maxTaskDeadlineSeconds = 86_400
     public static let maxDownloadBytes = 20 << 20
     public static let downloadTimeout = 30.0
     public static let downloadConcurrency = 8

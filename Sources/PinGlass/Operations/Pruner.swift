@@ -12,7 +12,7 @@ import Postgres
 /// | admin sessions | `admin_sessions` past their expiry | at once |
 /// | worker hosts | `worker_runs` of a host with no pass of any duty for that long | 7 days |
 /// | server errors | `http_5xx_minutes` (the sweep looks back minutes) | 7 days |
-/// | orphaned objects | stored photos (`references/`, `generated/`) no row names, by last write | 24 hours |
+/// | orphaned objects | stored photos (`references/`, `generated/`) no row names, by last write | 48 hours (at least 25) |
 ///
 /// An object without a row is what a crash between storing and committing leaves (a result
 /// stored before its task's commit, a reference upload whose row never came). It is deleted
@@ -68,8 +68,9 @@ public struct Pruner: Duty {
             try DutyConfigError.require("worker-hosts", workerHostSeconds / day, in: 2...365, unit: "d")
             // Longer than the sweep's 5xx window.
             try DutyConfigError.require("server-errors", serverErrorSeconds, in: 3600...(365 * day), unit: "s")
-            // Longer than an upload takes to reach its row, and than a Kie task may run.
-            try DutyConfigError.require("orphan-grace", orphanGraceSeconds, in: 3600...(30 * day), unit: "s")
+            // Longer than an upload takes to reach its row, and than a Kie task may run (a
+            // running task re-stores its result at every poll until its deadline).
+            try DutyConfigError.require("orphan-grace", orphanGraceSeconds, in: PrunerDefaults.minimumOrphanGraceSeconds...(30 * day), unit: "s")
             try DutyConfigError.require("batch-size", batchSize, in: 100...100_000)
         }
     }
@@ -223,7 +224,10 @@ public enum PrunerDefaults {
     public static let workerHostDays = 7
     public static let serverErrorDays = 7
     public static let batchSize = 1000
-    public static let orphanGraceSeconds = 24 * 3600
+    public static let orphanGraceSeconds = 48 * 3600
+    /// An hour more than poll-kie's longest task deadline: an object re-stored by a task that
+    /// is still running is never old enough to go between the row check and the delete.
+    public static let minimumOrphanGraceSeconds = KiePollerDefaults.maxTaskDeadlineSeconds + 3600
     /// Deliveries are kept at least this long: `pinglass audit` checks that every job
     /// finished within this many days has its delivery rows.
     public static let minimumDeliveryDays = 7
