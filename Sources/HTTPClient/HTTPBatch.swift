@@ -86,18 +86,36 @@ public final class HTTPBatch {
     }
 
     /// Runs until every queued transfer, including those added by `each`, has completed.
-    public func run(each: (Int, Result<HTTPResponse, HTTPClientError>) -> Void) {
+    ///
+    /// `each` runs inside the transfer loop: while it runs, no transfer is driven, yet each
+    /// one's time limit keeps counting. For slow work in `each` (an upload, a commit), pass
+    /// `deliverWhenIdle`: completed results are then held, no new transfer starts, and they
+    /// are handed over as soon as no transfer is active (the first ones early, in waves of
+    /// up to `maxConcurrent`), so no transfer can time out while `each` works.
+    public func run(deliverWhenIdle: Bool = false, each: (Int, Result<HTTPResponse, HTTPClientError>) -> Void) {
         guard let multi = curl_multi_init() else {
             while !pending.isEmpty { each(pending.removeFirst(), .failure(.transport(code: -1, message: "curl_multi_init failed"))) }
             return
+        }
+        var held: [(Int, Result<HTTPResponse, HTTPClientError>)] = []
+        func complete(_ id: Int, _ result: Result<HTTPResponse, HTTPClientError>) {
+            if deliverWhenIdle { held.append((id, result)) } else { each(id, result) }
         }
         defer {
             for (easy, _) in active { curl_multi_remove_handle(multi, UnsafeMutableRawPointer(easy)) }
             active.removeAll()
             curl_multi_cleanup(multi)
         }
-        while !pending.isEmpty || !active.isEmpty {
-            let wait = startDue(multi, each)
+        while !pending.isEmpty || !active.isEmpty || !held.isEmpty {
+            if active.isEmpty && !held.isEmpty {
+                // Nothing on the wire: the held results can take their time.
+                let ready = held
+                held.removeAll()
+                for (id, result) in ready { each(id, result) }
+                continue
+            }
+            // While results wait to be handed over, nothing new starts, so the wave drains.
+            let wait = held.isEmpty ? startDue(multi, complete) : 0.1
             var running: Int32 = 0
             curl_multi_perform(multi, &running)
             var left: Int32 = 0
@@ -108,9 +126,9 @@ public final class HTTPBatch {
                 let rc = msg.pointee.data.result
                 curl_multi_remove_handle(multi, easy)
                 completed += 1
-                each(id, Result { try transfer.finish(rc) }.mapError(HTTPClientError.wrap))
+                complete(id, Result { try transfer.finish(rc) }.mapError(HTTPClientError.wrap))
             }
-            if completed == 0 && (!pending.isEmpty || !active.isEmpty) {
+            if completed == 0 && (!active.isEmpty || (held.isEmpty && !pending.isEmpty)) {
                 // Wakes on socket activity at once; otherwise at the next paced start (or 100 ms).
                 let ms = Int32(min(100, max(1, (wait * 1000).rounded(.up))))
                 curl_multi_poll(multi, nil, 0, ms, nil)

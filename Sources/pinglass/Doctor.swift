@@ -77,12 +77,20 @@ struct Doctor: ParsableCommand {
     /// Entries that once matched their subdomains too and now match only themselves, and
     /// whether result downloads may reach internal addresses (only with a local simulator).
     func kieResultHosts(_ config: Config, _ report: (Bool, String, Bool) -> Void) {
-        for entry in ResultDownload.entriesMatchingOnlyThemselves(config.kieResultHosts) {
+        let parents = ResultDownload.parentDomainEntries(config.kieResultHosts)
+        for (entry, host) in parents {
+            report(false, "KIE_RESULT_HOSTS entry \(entry) matches that exact host only, not Kie's \(host): poll-kie refuses to "
+                   + "start; write *.\(entry) (any subdomain) or \(host)", false)
+        }
+        for entry in ResultDownload.entriesMatchingOnlyThemselves(config.kieResultHosts) where !parents.contains(where: { $0.entry == entry }) {
             report(false, "KIE_RESULT_HOSTS entry \(entry) matches that exact host only, and Kie is not known to serve results "
                    + "from it (\(ResultDownload.knownKieHosts.joined(separator: ", ")) are): write *.\(entry) for its subdomains", true)
         }
-        if ResultDownload.internalAddressesAllowed(kieAPIURL: config.kieAPIURL) {
+        if ResultDownload.internalAddressesAllowed(config) {
             report(false, "KIE_API_URL is loopback (a local simulator): result downloads may connect to loopback and private addresses", true)
+        } else if ResultDownload.kieURLIsLoopback(config) {
+            report(true, "KIE_API_URL is loopback on a public install (a local proxy): result downloads still refuse loopback "
+                   + "and private addresses", false)
         }
     }
 

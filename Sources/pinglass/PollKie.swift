@@ -9,8 +9,8 @@ struct PollKie: ParsableCommand {
             Claims due running tasks (--batch-size at a time, at most KIE_POLL_RPS recordInfo calls \
             per second) and moves each one --poll-interval ahead, so a task still generating is asked \
             again later. The round's finished images are downloaded at once, in parallel (hosts on \
-            KIE_RESULT_HOSTS only, exact or *.domain; https unless loopback; public addresses only \
-            unless KIE_API_URL is loopback; at most --max-download-bytes), each stored under its MEDIA_KEY_SECRET-derived \
+            KIE_RESULT_HOSTS only, exact or *.domain, a refused host alerted; https unless loopback; public addresses only \
+            unless KIE_API_URL is loopback on a non-public install; at most --max-download-bytes), each stored under its MEDIA_KEY_SECRET-derived \
             name, and committed with its task; a job whose tasks all ended is finished (delivery rows, \
             refund row). Downloads and uploads that fail are retried at the next poll and counted. A \
             task past its deadline fails. A Kie callback (or a new submission) wakes a waiting poller at \

@@ -11,7 +11,8 @@ struct Prune: ParsableCommand {
             heartbeat rows of hosts with no pass for --worker-hosts, 5xx counts older than \
             --server-errors, and stored photos (references/, generated/) that no row names and that were \
             last written longer than --orphan-grace ago (what a crash between storing and committing \
-            leaves; younger ones may be uploads on their way to their row). Never deleted: payments, refunds, generation jobs, tasks and photos, users, \
+            leaves; younger ones may be uploads on their way to their row; keys that are not media keys and \
+            objects whose delete fails are logged and skipped). Never deleted: payments, refunds, generation jobs, tasks and photos, users, \
             avatars, references, admin_audit, counters. Logs what it deleted per kind; a backlog larger \
             than one run allows (--for) is continued by the next run. \
             Cron: 23 3 * * * pinglass prune --for 10m --every 10m
@@ -37,7 +38,7 @@ struct Prune: ParsableCommand {
     var serverErrors = Duration(seconds: Double(PrunerDefaults.serverErrorDays * 86_400))
 
     @Option(parsing: .unconditional, help: ArgumentHelp(
-        "Delete a stored photo no row names only when it was last written longer ago than this (at least 1h; longer than poll-kie's --task-deadline).",
+        "Delete a stored photo no row names only when it was last written longer ago than this (at least 25h: longer than poll-kie's longest --task-deadline, 24h).",
         valueName: "duration"))
     var orphanGrace = Duration(seconds: Double(PrunerDefaults.orphanGraceSeconds))
 

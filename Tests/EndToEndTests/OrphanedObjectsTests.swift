@@ -104,14 +104,14 @@ final class OrphanedObjectsTests: XCTestCase {
         let kept = [resultKey(done), referenceKey]
         let orphans = [resultKey(crashed), lostReference]
         // Within the grace period every object stays: it may be an upload on its way to its row.
-        XCTAssertEqual(try prune(hoursLater: 23).orphanedObjects, 0)
+        XCTAssertEqual(try prune(hoursLater: 47).orphanedObjects, 0)
         for key in kept + orphans { XCTAssertTrue(exists(key), key) }
 
         // Past it, the objects without rows go, and only they.
-        XCTAssertEqual(try prune(hoursLater: 25).orphanedObjects, 2)
+        XCTAssertEqual(try prune(hoursLater: 49).orphanedObjects, 2)
         for key in kept { XCTAssertTrue(exists(key), "has a row: \(key)") }
         for key in orphans { XCTAssertFalse(exists(key), "no row: \(key)") }
-        XCTAssertEqual(try prune(hoursLater: 25).orphanedObjects, 0, "nothing left to delete")
+        XCTAssertEqual(try prune(hoursLater: 49).orphanedObjects, 0, "nothing left to delete")
 
         // The crashed task still gets its photo: the next poll stores it again and commits.
         try c.execute("UPDATE generation_tasks SET run_at = now() WHERE state = 'running'")

@@ -1,7 +1,7 @@
 import Foundation
-import PinGlass
 import PinGlassTestSupport
 import XCTest
+@testable import PinGlass
 
 /// `MediaStore.list`, what `pinglass prune` pages through to find objects without rows: a
 /// folder's objects in key order, after a key, at most a page, each with when it was written.
@@ -52,6 +52,33 @@ final class MediaListingTests: XCTestCase {
         XCTAssertEqual(listed.modifiedAt, old.timeIntervalSince1970, accuracy: 1)
         XCTAssertEqual(try FileMediaStore(directory: dir + "/none", publicURL: "http://127.0.0.1/media", secret: "s")
             .list(prefix: "references/", after: nil, limit: 10), [], "a folder not made yet holds nothing")
+    }
+
+    /// A pass pages through a folder from one walk (not a walk of the whole tree per page):
+    /// an object deleted meanwhile is left out of its page, which fills up with the next
+    /// ones; an object written after the walk waits for the next pass.
+    func testFilePagesOfAPassComeFromOneWalk() throws {
+        let dir = try TestEnvironment.makeTempDir("list-once")
+        let store = FileMediaStore(directory: dir, publicURL: "http://127.0.0.1/media", secret: "s")
+        let refs = (0..<5).map { _ in MediaKeys.reference(contentType: "image/jpeg") }.sorted()
+        for key in refs { try store.put(key: key, bytes: jpeg, contentType: "image/jpeg") }
+
+        let first = try store.list(prefix: "references/", after: nil, limit: 2)
+        XCTAssertEqual(first.map(\.key), Array(refs.prefix(2)))
+        let late = "references/zzzz.jpg"
+        try store.put(key: late, bytes: jpeg, contentType: "image/jpeg")
+        try store.delete(key: refs[3])
+        let second = try store.list(prefix: "references/", after: first.last?.key, limit: 2)
+        XCTAssertEqual(second.map(\.key), [refs[2], refs[4]], "the deleted one is left out, the page filled")
+        XCTAssertEqual(try store.list(prefix: "references/", after: refs[4], limit: 2).map(\.key), [],
+                       "written after the walk: the next pass finds it")
+        XCTAssertEqual(store.walks, 1, "one walk for the whole pass")
+
+        XCTAssertEqual(try store.list(prefix: "references/", after: nil, limit: 10).map(\.key), [refs[0], refs[1], refs[2], refs[4], late])
+        XCTAssertEqual(store.walks, 2)
+        XCTAssertEqual(try store.list(prefix: "references/", after: refs[1], limit: 10).map(\.key), [refs[2], refs[4], late],
+                       "an `after` that is not where the last page ended walks afresh")
+        XCTAssertEqual(store.walks, 3)
     }
 
     func testS3TimesAreRead() {

@@ -156,6 +156,20 @@ final class PrunerTests: PipelineTestCase {
         config.rateEventSeconds = 10
         XCTAssertThrowsError(try config.validate()) { XCTAssertTrue("\($0)".contains("--rate-events"), "\($0)") }
 
+        // The orphan grace outlasts poll-kie's longest task deadline (a running task re-stores
+        // its result until then): 24 h is refused, 25 h accepted, 48 h the default.
+        config = Pruner.Config()
+        config.orphanGraceSeconds = 24 * 3600
+        XCTAssertThrowsError(try config.validate()) { XCTAssertTrue("\($0)".contains("--orphan-grace"), "\($0)") }
+        config.orphanGraceSeconds = KiePollerDefaults.maxTaskDeadlineSeconds
+        XCTAssertThrowsError(try config.validate())
+        config.orphanGraceSeconds = 25 * 3600
+        XCTAssertNoThrow(try config.validate())
+        XCTAssertEqual(Pruner.Config().orphanGraceSeconds, 48 * 3600)
+        var poll = KiePoller.Config()
+        poll.taskDeadlineSeconds = KiePollerDefaults.maxTaskDeadlineSeconds + 1
+        XCTAssertThrowsError(try poll.validate())
+
         let young = try delivery("sent", ageDays: 11)
         let kept = try delivery("sent", ageDays: 9)
         config = Pruner.Config()

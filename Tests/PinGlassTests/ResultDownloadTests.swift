@@ -130,6 +130,49 @@ final class ResultDownloadTests: PipelineTestCase {
         XCTAssertEqual(barrier.mostWaiting, 4)
         for t in job.tasks.prefix(4) { XCTAssertEqual(try state(t.id), "succeeded") }
     }
+
+    /// A slow store must not time out the round's other downloads: each upload takes 1.5 s,
+    /// the results arrive 0, 0.5, 1 and 2 s after their requests, and a download may take
+    /// 3 s. Taking each result inside the transfer loop stalled the others for the uploads'
+    /// sum (4.5 s before the last was driven again): it timed out and its task went on.
+    func testASlowStoreDoesNotTimeOutTheOtherDownloads() throws {
+        let delays = [0.0, 0.5, 1.0, 2.0]
+        let server = try LoopbackHTTPServer { req in
+            let i = Int(req.path.dropFirst(2).prefix(1)) ?? 0
+            return .init(status: 200, body: GenerationFixtures.jpeg(i + 11), delay: delays[i])
+        }
+        defer { server.stop() }
+        let slow = SlowMediaStore(deps.media, delay: 1.5)
+        deps.media = slow
+        let job = try PollFixtures.runningJob(deps, telegramID: 8903, photos: 7)
+        for (i, t) in job.tasks.prefix(4).enumerated() { succeed(t, server.url + "/r\(i).jpg") }
+
+        var config = KiePoller.Config()
+        config.downloadTimeout = 3
+        let report = try KiePoller(deps: deps, config: config).runOnce(now: deps.clock(), deadline: deps.clock() + 55)
+        XCTAssertEqual(report.errors, 0, "no download timed out")
+        XCTAssertEqual(report.succeeded, 4)
+        XCTAssertEqual(try Counters.value(c, "kie.download_failures"), 0)
+        XCTAssertEqual(slow.puts, 4)
+        for t in job.tasks.prefix(4) { XCTAssertEqual(try state(t.id), "succeeded") }
+    }
+}
+
+/// A store whose every upload takes `delay` seconds (a slow bucket), otherwise the real one.
+final class SlowMediaStore: MediaStore, @unchecked Sendable {
+    let inner: any MediaStore
+    let delay: Double
+    private(set) var puts = 0
+    init(_ inner: any MediaStore, delay: Double) { self.inner = inner; self.delay = delay }
+    func put(key: String, bytes: [UInt8], contentType: String) throws {
+        Thread.sleep(forTimeInterval: delay)
+        puts += 1
+        try inner.put(key: key, bytes: bytes, contentType: contentType)
+    }
+    func get(key: String) throws -> [UInt8] { try inner.get(key: key) }
+    func delete(key: String) throws { try inner.delete(key: key) }
+    func signedURL(key: String, expiresIn: Int, now: Double) -> String { inner.signedURL(key: key, expiresIn: expiresIn, now: now) }
+    func list(prefix: String, after: String?, limit: Int) throws -> [StoredObject] { try inner.list(prefix: prefix, after: after, limit: limit) }
 }
 
 /// Lets callers through once `parties` have arrived; one that waits longer than `timeout`

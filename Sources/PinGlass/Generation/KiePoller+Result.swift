@@ -118,3 +118,17 @@ extension KiePoller {
             "task_id": "\(task.id)", "job_id": "\(task.jobID)", "counter": "\(counter)", "error": "\(HTTPURL.redactingURLs(in: "\(error)"))"]))
     }
 }
+
+extension KiePoller {
+    /// A result from a host not on `KIE_RESULT_HOSTS` is refused until its task's deadline
+    /// and then refunded, though Kie made the photo: the operator hears of it at once (once
+    /// per host and hour), with the entry that would let it through.
+    func alertUnlistedHost(_ host: String) throws {
+        let labels = host.split(separator: ".")
+        let wildcard = labels.count > 2 ? "*." + labels.dropFirst().joined(separator: ".") : "*." + host
+        try Alerts.raise(deps.db(), chatID: deps.config.adminTelegramChatID, key: "kie-result-host:" + String(host.prefix(120)),
+                         text: "Kie results from \(host) are refused: the host is not on KIE_RESULT_HOSTS, so these photos fail at "
+                             + "their deadline and are refunded. Add \(wildcard) (any subdomain) or the exact host \(host) to "
+                             + "KIE_RESULT_HOSTS.")
+    }
+}

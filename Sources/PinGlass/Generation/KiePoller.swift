@@ -13,8 +13,8 @@ import Postgres
 /// 3. the others are asked with `recordInfo` (at most `KIE_POLL_RPS` per second), and each
 ///    answer is handled as it arrives (`KiePoller+Result.swift`): a `fail` ends the task; a
 ///    success's result URL is kept, and when the round's answers are in, its results are
-///    downloaded together (up to `downloadConcurrency` at once, outside the recordInfo pace
-///    and budget), each stored and committed with its task as its download completes.
+///    downloaded together (waves of up to `downloadConcurrency`, outside the recordInfo pace
+///    and budget), each stored and committed with its task when its wave is in.
 ///    Whoever ends a task calls `JobFinish`.
 ///
 /// A pass ends by finishing jobs whose tasks all ended but which nobody finished (a poller
@@ -50,7 +50,7 @@ public struct KiePoller: Duty {
         public func validate() throws {
             try DutyConfigError.require("batch-size", batchSize, in: 1...500)
             try DutyConfigError.require("poll-interval", pollIntervalSeconds, in: 1...600, unit: "s")
-            try DutyConfigError.require("task-deadline", taskDeadlineSeconds, in: 60...86_400, unit: "s")
+            try DutyConfigError.require("task-deadline", taskDeadlineSeconds, in: 60...KiePollerDefaults.maxTaskDeadlineSeconds, unit: "s")
             try DutyConfigError.require("max-download-bytes", maxDownloadBytes, in: 1 << 20...100 << 20)
             try DutyConfigError.require("download-timeout", downloadTimeout, in: 1...300, unit: "s")
             try DutyConfigError.require("download-concurrency", downloadConcurrency, in: 1...64)
@@ -98,6 +98,11 @@ public struct KiePoller: Duty {
         // Without allowed hosts every finished image would be refused until its deadline, and
         // every job refunded: refuse to start instead.
         guard !deps.config.kieResultHosts.isEmpty else { throw ConfigError.missing("KIE_RESULT_HOSTS") }
+        // An entry written for the old subdomain match would refuse (and refund) every photo.
+        if let old = ResultDownload.parentDomainEntries(deps.config.kieResultHosts).first {
+            throw ConfigError.invalid("KIE_RESULT_HOSTS", "entry \(old.entry) matches that exact host only, not Kie's \(old.host): "
+                                      + "write *.\(old.entry) (any subdomain) or \(old.host)")
+        }
         self.deps = deps
         self.config = config
         self.kie = kie
@@ -105,7 +110,7 @@ public struct KiePoller: Duty {
         self.pollBudget = RateBudget(name: "kie.poll", limit: deps.config.kiePollRPS, window: 1.0)
         self.download = ResultDownload(allowedHosts: deps.config.kieResultHosts, maxBytes: config.maxDownloadBytes,
                                        timeout: config.downloadTimeout,
-                                       allowInternalAddresses: ResultDownload.internalAddressesAllowed(kieAPIURL: deps.config.kieAPIURL))
+                                       allowInternalAddresses: ResultDownload.internalAddressesAllowed(deps.config))
     }
 
     /// recordInfo calls per second for every poller together (a sliding one-second window).
@@ -163,12 +168,13 @@ public struct KiePoller: Duty {
 
     /// Makes the running task Kie knows as `kieTaskID` due now and wakes pollers that
     /// listen on `poll-kie` (the Kie callback's effect: a hint, recordInfo stays the
-    /// authority). False when no running task has that id: nothing changes. One statement,
+    /// authority); not while a poller holds it to download its result (`holdForDownload`). False when no running task has that id: nothing changes. One statement,
     /// safe to repeat.
     @discardableResult
     public static func markDue(_ db: some Queryable, kieTaskID: String) throws -> Bool {
         try db.query("""
-            WITH due AS (UPDATE generation_tasks SET run_at = least(run_at, now())
+            WITH due AS (UPDATE generation_tasks
+                         SET run_at = CASE WHEN lease_until > now() THEN run_at ELSE least(run_at, now()) END
                          WHERE kie_task_id = $1 AND state = 'running' RETURNING id)
             SELECT pg_notify('poll-kie', $1) FROM due
             """, [kieTaskID], retry: .idempotent).count == 1
@@ -204,13 +210,26 @@ public struct KiePoller: Duty {
             } catch { stop = error }
         }
         // One download no longer waits for the one before it (a result is a few MB from a
-        // CDN): the round's downloads run at once, and each is stored and committed the
-        // moment it completes, while the others are still arriving.
+        // CDN): the round's downloads run at once, in waves of `downloadConcurrency`, and a
+        // wave's results are stored and committed as soon as its transfers are all in, never
+        // while a transfer is on the wire (a slow upload would run out its time limit).
         if stop == nil && !finished.isEmpty {
+            do {
+                let held = try holdForDownload(finished.map(\.task))
+                finished = finished.filter { held.contains($0.task.id) }
+            } catch { stop = error }
+        }
+        if stop == nil && !finished.isEmpty {
+            defer { try? releaseHold(finished.map(\.task)) }
+            var alerted = Set<String>()
             download.fetchAll(finished.map { $0.url }, maxConcurrent: config.downloadConcurrency) { i, downloaded in
                 guard stop == nil else { return }
                 let task = finished[i].task
                 do {
+                    if case .failure(.refusedURL) = downloaded, let host = download.unlistedHost(finished[i].url),
+                       alerted.insert(host).inserted {
+                        try alertUnlistedHost(host)
+                    }
                     try take(task, downloaded, &r)
                     // The last look of an overdue task: unless its photo was just taken, it
                     // ends at its deadline now.
@@ -220,6 +239,31 @@ public struct KiePoller: Duty {
         }
         report = r
         if let stop { throw stop }
+    }
+
+    /// Keeps other pollers off tasks whose results this one is about to download: their
+    /// `run_at` moves past the downloads' longest time (every wave's time limit, and a margin
+    /// per wave for storing), and `lease_until` says so until then, which a Kie callback
+    /// (`markDue`) respects. Guarded on `running`: the ids of the tasks held (a task ended
+    /// meanwhile is not downloaded). A poller that dies meanwhile lets them go when it ends.
+    func holdForDownload(_ tasks: [ClaimedTask]) throws -> Set<Int> {
+        let waves = (tasks.count + config.downloadConcurrency - 1) / config.downloadConcurrency
+        let seconds = Double(waves) * (config.downloadTimeout + KiePollerDefaults.storeMarginSeconds)
+        return Set(try deps.db().query("""
+            UPDATE generation_tasks SET run_at = greatest(run_at, now() + make_interval(secs => $2)),
+                   lease_until = now() + make_interval(secs => $2)
+            WHERE id = ANY($1::bigint[]) AND state = 'running'
+            RETURNING id
+            """, [tasks.map { String($0.id) }, seconds]).map { $0.requiredInt("id") })
+    }
+
+    /// After the downloads: a held task that is still running (its result could not be
+    /// taken yet) is due again one poll interval later, like any other polled task.
+    func releaseHold(_ tasks: [ClaimedTask]) throws {
+        try deps.db().execute("""
+            UPDATE generation_tasks SET run_at = now() + make_interval(secs => $2), lease_until = NULL
+            WHERE id = ANY($1::bigint[]) AND state = 'running' AND lease_until IS NOT NULL
+            """, [tasks.map { String($0.id) }, config.pollIntervalSeconds])
     }
 
     /// Ends a running task as failed; false when it had already ended (another poller, the
@@ -250,7 +294,11 @@ public enum KiePollerDefaults {
     public static let batchSize = 20
     public static let pollIntervalSeconds = 10
     public static let taskDeadlineSeconds = 20 * 60
+    /// The longest `--task-deadline` accepted (prune's orphan grace is longer).
+    public static let maxTaskDeadlineSeconds = 86_400
     public static let maxDownloadBytes = 20 << 20
     public static let downloadTimeout = 30.0
     public static let downloadConcurrency = 8
+    /// Seconds added per download wave to a held task's `run_at` for storing its results.
+    public static let storeMarginSeconds = 30.0
 }

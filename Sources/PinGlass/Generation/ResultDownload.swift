@@ -51,7 +51,8 @@ public enum ResultDownloadError: Error, Equatable, CustomStringConvertible {
 ///   unique-local, unspecified and IPv4-mapped forms of these are refused when the
 ///   connection is made, after DNS (so a listed name that resolves, or rebinds, to the
 ///   machine itself or the internal network is refused too), unless `allowInternalAddresses`
-///   (the simulator runs on this machine: `KIE_API_URL` is loopback);
+///   (the simulator runs on this machine: `KIE_API_URL` is loopback on an install that is
+///   not public, `internalAddressesAllowed`);
 /// - no redirects (the HTTP client never follows them), a size cap, and the type told by
 ///   magic bytes, never by the server's word.
 ///
@@ -84,10 +85,17 @@ public struct ResultDownload {
         self.http = http
     }
 
-    /// Results may come from internal addresses only when Kie itself is on this machine: the
-    /// simulator of local runs and tests, whose `KIE_API_URL` is loopback.
-    public static func internalAddressesAllowed(kieAPIURL: String) -> Bool {
-        HTTPURL(kieAPIURL)?.isLoopback == true
+    /// Results may come from internal addresses only when Kie itself is on this machine (the
+    /// simulator of local runs and tests: `KIE_API_URL` is loopback) AND the install is not
+    /// public (`PUBLIC_BASE_URL` unset or loopback). A public install that reaches Kie through
+    /// a local egress proxy has a loopback `KIE_API_URL` too, and keeps the check.
+    public static func internalAddressesAllowed(_ config: Config) -> Bool {
+        kieURLIsLoopback(config) && !config.isPublicInstall
+    }
+
+    /// `KIE_API_URL` is a loopback address: a local simulator, or a local proxy to Kie.
+    public static func kieURLIsLoopback(_ config: Config) -> Bool {
+        HTTPURL(config.kieAPIURL)?.isLoopback == true
     }
 
     /// A well-formed `KIE_RESULT_HOSTS` entry: a host name or IP address, or `*.` and a domain.
@@ -106,14 +114,36 @@ public struct ResultDownload {
         }
     }
 
+    /// Entries without `*.` that are a parent domain of a host Kie serves results from
+    /// (`aiquickdraw.com` for `tempfile.aiquickdraw.com`), with that host: written when an
+    /// entry matched its subdomains too; now they match none of Kie's results, and every
+    /// photo would be refused (poll-kie refuses to start with one).
+    public static func parentDomainEntries(_ entries: [String]) -> [(entry: String, host: String)] {
+        entries.map { $0.lowercased() }.compactMap { entry in
+            guard !entry.hasPrefix("*."), let host = knownKieHosts.first(where: { $0.hasSuffix("." + entry) }) else { return nil }
+            return (entry, host)
+        }
+    }
+
     /// The one rule for where results may come from (the address check comes at connect time).
     public func allows(_ url: String) -> Bool {
         // Printable ASCII only: what we check is then exactly what libcurl connects to.
         guard url.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }), let parsed = HTTPURL(url) else { return false }
         guard parsed.scheme == "https" || parsed.isLoopback else { return false }
-        return allowedHosts.contains { entry in
-            entry.hasPrefix("*.") ? parsed.host.hasSuffix(entry.dropFirst()) : parsed.host == entry
-        }
+        return lists(host: parsed.host)
+    }
+
+    /// The host is on `KIE_RESULT_HOSTS`: equal to an entry, or under a `*.` entry.
+    public func lists(host: String) -> Bool {
+        let host = host.lowercased()
+        return allowedHosts.contains { entry in entry.hasPrefix("*.") ? host.hasSuffix(entry.dropFirst()) : host == entry }
+    }
+
+    /// The host of a URL refused because its host is not on `KIE_RESULT_HOSTS` (nil when the
+    /// host is listed, or the URL has none: refused for another reason).
+    public func unlistedHost(_ url: String) -> String? {
+        guard let host = HTTPURL(url)?.host, !lists(host: host) else { return nil }
+        return host
     }
 
     /// The request for `url`, or why it is refused before any connection.
@@ -148,8 +178,10 @@ public struct ResultDownload {
     }
 
     /// Downloads the URLs concurrently (at most `maxConcurrent` at once) and hands back each
-    /// result as its transfer completes (completion order), with the URL's index; a refused
-    /// URL's result comes first, without a transfer.
+    /// result with the URL's index, in completion order, once no transfer is on the wire
+    /// (a wave of up to `maxConcurrent`; then the next starts), so `each` may be slow (an
+    /// upload, a commit) without the other downloads' time limits running out meanwhile.
+    /// A refused URL's result comes first, without a transfer.
     public func fetchAll(_ urls: [String], maxConcurrent: Int,
                          each: (Int, Result<Image, ResultDownloadError>) -> Void) {
         let batch = HTTPBatch(maxConcurrent: maxConcurrent)
@@ -157,7 +189,7 @@ public struct ResultDownload {
         for (i, url) in urls.enumerated() {
             do { indexOfTransfer[batch.add(try request(url))] = i } catch { each(i, .failure(error)) }
         }
-        batch.run { id, result in
+        batch.run(deliverWhenIdle: true) { id, result in
             guard let i = indexOfTransfer[id] else { return }
             each(i, Result { () throws(ResultDownloadError) in try image(result, url: urls[i]) })
         }

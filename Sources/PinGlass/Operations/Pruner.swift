@@ -1,3 +1,4 @@
+import Logging
 import Postgres
 
 /// The cron duty behind `pinglass prune` (daily, issue 8 §4): deletes rows whose use is over
@@ -11,7 +12,7 @@ import Postgres
 /// | admin sessions | `admin_sessions` past their expiry | at once |
 /// | worker hosts | `worker_runs` of a host with no pass of any duty for that long | 7 days |
 /// | server errors | `http_5xx_minutes` (the sweep looks back minutes) | 7 days |
-/// | orphaned objects | stored photos (`references/`, `generated/`) no row names, by last write | 24 hours |
+/// | orphaned objects | stored photos (`references/`, `generated/`) no row names, by last write | 48 hours (at least 25) |
 ///
 /// An object without a row is what a crash between storing and committing leaves (a result
 /// stored before its task's commit, a reference upload whose row never came). It is deleted
@@ -67,8 +68,9 @@ public struct Pruner: Duty {
             try DutyConfigError.require("worker-hosts", workerHostSeconds / day, in: 2...365, unit: "d")
             // Longer than the sweep's 5xx window.
             try DutyConfigError.require("server-errors", serverErrorSeconds, in: 3600...(365 * day), unit: "s")
-            // Longer than an upload takes to reach its row, and than a Kie task may run.
-            try DutyConfigError.require("orphan-grace", orphanGraceSeconds, in: 3600...(30 * day), unit: "s")
+            // Longer than an upload takes to reach its row, and than a Kie task may run (a
+            // running task re-stores its result at every poll until its deadline).
+            try DutyConfigError.require("orphan-grace", orphanGraceSeconds, in: PrunerDefaults.minimumOrphanGraceSeconds...(30 * day), unit: "s")
             try DutyConfigError.require("batch-size", batchSize, in: 100...100_000)
         }
     }
@@ -82,6 +84,8 @@ public struct Pruner: Duty {
         public var serverErrorMinutes = 0
         /// Stored objects no row named, deleted.
         public var orphanedObjects = 0
+        /// Stored objects left alone: a key that is not a media key, or a delete that failed.
+        public var objectsSkipped = 0
         /// The pass's deadline came before every kind was done (the next run continues).
         public var stoppedAtDeadline = false
 
@@ -90,7 +94,7 @@ public struct Pruner: Duty {
         public var json: JSON {
             ["deliveries": .int(deliveries), "webhookLogs": .int(webhookLogs), "rateEvents": .int(rateEvents),
              "adminSessions": .int(adminSessions), "workerRuns": .int(workerRuns), "serverErrorMinutes": .int(serverErrorMinutes),
-             "orphanedObjects": .int(orphanedObjects),
+             "orphanedObjects": .int(orphanedObjects), "objectsSkipped": .int(objectsSkipped),
              "stoppedAtDeadline": .bool(stoppedAtDeadline)]
         }
     }
@@ -101,6 +105,7 @@ public struct Pruner: Duty {
 
     public let deps: Dependencies
     public let config: Config
+    let log = Logger(label: "prune")
 
     public init(deps: Dependencies, config: Config = Config()) throws {
         try config.validate()
@@ -178,7 +183,14 @@ public struct Pruner: Duty {
             while true {
                 guard deps.clock() < deadline else { report.stoppedAtDeadline = true; return }
                 let page = try deps.media.list(prefix: folder, after: after, limit: config.batchSize)
-                let old = page.filter { now - $0.modifiedAt >= Double(config.orphanGraceSeconds) }.map(\.key)
+                // A key that is not ours to name (a bucket's `references/` folder marker, an
+                // empty or `..` segment) is never deleted: logged, skipped, and paging goes on.
+                let invalid = page.filter { !MediaKeys.isValid($0.key) }
+                for object in invalid {
+                    report.objectsSkipped += 1
+                    log.warning("stored object with a key that is not a media key skipped", metadata: ["key": "\(object.key)"])
+                }
+                let old = page.filter { MediaKeys.isValid($0.key) && now - $0.modifiedAt >= Double(config.orphanGraceSeconds) }.map(\.key)
                 if !old.isEmpty {
                     let orphans = try db.query("""
                         SELECT k FROM unnest($1::text[]) AS k
@@ -186,8 +198,15 @@ public struct Pruner: Duty {
                           AND NOT EXISTS (SELECT 1 FROM generated_photos WHERE storage_key = k)
                         """, [old], retry: .idempotent).map { $0.requiredString("k") }
                     for key in orphans {
-                        try deps.media.delete(key: key)
-                        report.orphanedObjects += 1
+                        // One object the store cannot delete must not end the pass for good
+                        // (the next run would stop at the same key): it is logged and skipped.
+                        do {
+                            try deps.media.delete(key: key)
+                            report.orphanedObjects += 1
+                        } catch {
+                            report.objectsSkipped += 1
+                            log.warning("orphaned object not deleted", metadata: ["key": "\(key)", "error": "\(error)"])
+                        }
                     }
                 }
                 guard page.count == config.batchSize, let last = page.last else { break }
@@ -205,7 +224,10 @@ public enum PrunerDefaults {
     public static let workerHostDays = 7
     public static let serverErrorDays = 7
     public static let batchSize = 1000
-    public static let orphanGraceSeconds = 24 * 3600
+    public static let orphanGraceSeconds = 48 * 3600
+    /// An hour more than poll-kie's longest task deadline: an object re-stored by a task that
+    /// is still running is never old enough to go between the row check and the delete.
+    public static let minimumOrphanGraceSeconds = KiePollerDefaults.maxTaskDeadlineSeconds + 3600
     /// Deliveries are kept at least this long: `pinglass audit` checks that every job
     /// finished within this many days has its delivery rows.
     public static let minimumDeliveryDays = 7

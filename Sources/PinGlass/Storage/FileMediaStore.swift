@@ -70,12 +70,43 @@ public final class FileMediaStore: MediaStore {
         return publicURL + "/" + key + "?md5=" + Crypto.base64URL(digest) + "&expires=\(expires)"
     }
 
-    /// Walks the prefix's folder (files only; the `.tmp-` leftovers of an interrupted `put`
-    /// included, so they are found too). Every call walks the whole folder: fine for the
-    /// single-machine store this is.
+    /// The keys of the last walk of a folder, in order, and the last key a page handed out:
+    /// paging through a folder (`after` = the last key of the page before) walks it once.
+    private var walked: (prefix: String, keys: [String], next: Int, lastServed: String?)?
+    /// Folder walks made (tests see that a pass walks once).
+    private(set) var walks = 0
+
+    /// The prefix's folder (files only; the `.tmp-` leftovers of an interrupted `put`
+    /// included, so they are found too). A listing without `after` walks the folder once,
+    /// recording its keys; the pages that follow (each `after` the last key of the one
+    /// before) come from that walk, each entry's time read again when its page is made (an
+    /// object gone meanwhile is left out, one written since the walk waits for the next).
+    /// Any other `after` walks afresh.
     public func list(prefix: String, after: String?, limit: Int) throws -> [StoredObject] {
         guard prefix.hasSuffix("/"), MediaKeys.isValid(String(prefix.dropLast())) else { return [] }
-        var found: [StoredObject] = []
+        if after == nil || walked?.prefix != prefix || walked?.lastServed != after {
+            let keys = walk(prefix).sorted()
+            let next = after.map { a in keys.firstIndex { $0 > a } ?? keys.count } ?? 0
+            walked = (prefix, keys, next, after)
+        }
+        guard var state = walked else { return [] }
+        var page: [StoredObject] = []
+        while page.count < limit && state.next < state.keys.count {
+            let key = state.keys[state.next]
+            state.next += 1
+            var st = stat()
+            guard lstat(directory + "/" + key, &st) == 0, st.st_mode & S_IFMT == S_IFREG else { continue }   // gone meanwhile
+            page.append(StoredObject(key: key, modifiedAt: Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9))
+        }
+        state.lastServed = page.last?.key ?? after
+        walked = page.count < limit ? nil : state   // a short page is the last: the walk is done
+        return page
+    }
+
+    /// The keys of the regular files under the folder, in no particular order.
+    func walk(_ prefix: String) -> [String] {
+        walks += 1
+        var found: [String] = []
         func walk(_ folderKey: String) {
             for name in System.listDirectory(directory + "/" + folderKey) ?? [] {
                 let key = folderKey + name
@@ -83,16 +114,13 @@ public final class FileMediaStore: MediaStore {
                 guard lstat(directory + "/" + key, &st) == 0 else { continue }   // gone meanwhile
                 switch st.st_mode & S_IFMT {
                 case S_IFDIR: walk(key + "/")
-                case S_IFREG:
-                    if after.map({ key > $0 }) ?? true {
-                        found.append(StoredObject(key: key, modifiedAt: Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9))
-                    }
+                case S_IFREG: found.append(key)
                 default: break
                 }
             }
         }
         walk(prefix)
-        return Array(found.sorted { $0.key < $1.key }.prefix(limit))
+        return found
     }
 
     /// Keys are ours (MediaKeys), but a path never leaves the folder whatever the key.

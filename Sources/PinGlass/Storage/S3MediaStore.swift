@@ -53,15 +53,34 @@ public final class S3MediaStore: MediaStore {
         presigner.presignedGET(objectURL(key), expiresIn: expiresIn, now: now)
     }
 
-    /// ListObjectsV2, one page: keys and LastModified from S3's XML answer.
+    /// S3 answers at most this many keys per ListObjectsV2 request, whatever `max-keys` asks.
+    static let maxKeysPerRequest = 1000
+
+    /// ListObjectsV2: keys and LastModified from S3's XML answers. A `limit` above what S3
+    /// answers at once is made of several requests, each starting after the last key of the
+    /// one before, so only a page shorter than `limit` is the last (as the protocol says).
     public func list(prefix: String, after: String?, limit: Int) throws -> [StoredObject] {
-        var query = [("list-type", "2"), ("max-keys", String(limit)), ("prefix", prefix)]
+        var found: [StoredObject] = []
+        var start = after
+        while found.count < limit {
+            let (objects, truncated) = try listOnce(prefix: prefix, after: start, maxKeys: min(limit - found.count, Self.maxKeysPerRequest))
+            found += objects
+            guard truncated, let last = objects.last else { break }
+            start = last.key
+        }
+        return found
+    }
+
+    /// One ListObjectsV2 request: its objects, and whether S3 has more after them.
+    func listOnce(prefix: String, after: String?, maxKeys: Int) throws -> ([StoredObject], Bool) {
+        var query = [("list-type", "2"), ("max-keys", String(maxKeys)), ("prefix", prefix)]
         if let after { query.append(("start-after", after)) }
         // In canonical order and encoding, so the query curl signs is the one S3 reads back.
         let url = endpoint + "/" + SigV4Presigner.encode(bucket) + "?"
             + query.sorted { $0.0 < $1.0 }.map { $0.0 + "=" + SigV4Presigner.encode($0.1) }.joined(separator: "&")
         let response = try signed("GET", url, what: "list")
-        return try Self.listedObjects(response.body)
+        let truncated = Self.element("IsTruncated", in: Substring(String(decoding: response.body, as: UTF8.self))) == "true"
+        return (try Self.listedObjects(response.body), truncated)
     }
 
     /// The `<Contents>` of a ListObjectsV2 answer.
