@@ -27,7 +27,7 @@ final class AppTests: XCTestCase {
 
     func testPricingIsCachedPerProcessThenRefreshed() throws {
         var now = 1000.0
-        app.deps.clock = { now }
+        app.deps.cache.monotonic = { now }
         XCTAssertEqual(app.get("/api/pricing").status, 200)
         try db.connect().execute("UPDATE tiers SET amount_kopecks = 55500 WHERE id = 'starter'")
         XCTAssertTrue(app.get("/api/pricing").bodyText.contains("49900"), "served from the cache")
