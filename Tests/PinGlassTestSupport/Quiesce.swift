@@ -143,8 +143,10 @@ public struct Quiesce {
     }
 
     /// Ends every lease and every chat hold a killed process left behind, as the passing
-    /// of their time would: tasks `submitting`, deliveries `sending` (and the hold on their
-    /// chat, taken for as long as the lease), refunds with a lease. Only for a test that
+    /// of their time would: tasks `submitting`, running tasks held while their results
+    /// download (poll-kie holds them for the download timeout and a margin), deliveries
+    /// `sending` (and the hold on their chat, taken for as long as the lease), refunds with
+    /// a lease. Only for a test that
     /// knows no live process holds any (the one holding them was killed). The duties refuse
     /// leases shorter than their calls can take (dispatch has no flag and at least 60 s;
     /// deliver at least 30 s; refund three times its timeout plus 10 s), so waiting them out would
@@ -154,6 +156,10 @@ public struct Quiesce {
     public static func leasesRunOut(_ c: Connection) throws -> Int {
         try c.execute("""
             UPDATE generation_tasks SET lease_until = now() - interval '1 second' WHERE state = 'submitting' AND lease_until >= now()
+            """)
+        + c.execute("""
+            UPDATE generation_tasks SET lease_until = now() - interval '1 second', run_at = least(run_at, now())
+            WHERE state = 'running' AND lease_until >= now()
             """)
         + c.execute("""
             UPDATE telegram_deliveries SET lease_until = now() - interval '1 second' WHERE state = 'sending' AND lease_until >= now()
