@@ -4,7 +4,7 @@ import PinGlassTestSupport
 import Postgres
 @testable import PinGlass
 
-/// The crash-point matrix (reliability.md; issue 8 items 7 and 9): for every named crash
+/// The crash-point matrix (crash safety and recovery): for every named crash
 /// point, the paid story runs until the process that owns the point dies there (exit 137),
 /// then every cron duty runs pass after pass until no work is open, and the end is the one
 /// every story must reach (`assertSettled`): no photo lost or doubled, every photo in the

@@ -2,7 +2,7 @@ import XCTest
 import PinGlassTestSupport
 @testable import PinGlass
 
-/// The failure story (issue 8, item 11's second story): a paid job whose every task fails
+/// The failure story (the demo's second story): a paid job whose every task fails
 /// at Kie ends `failed`, the whole price goes back at the bank in one Cancel, and the chat
 /// gets the final message saying so, and nothing else.
 final class FailureStoryTests: XCTestCase {

@@ -5,7 +5,7 @@ import Postgres
 import XCTest
 @testable import PinGlass
 
-/// The whole story a customer lives, end to end (issue 8, item 11): real nginx and pool, the
+/// The whole story a customer lives, end to end: real nginx and pool, the
 /// simulator as T-Bank, Kie and Telegram, and the real cron commands (`pinglass dispatch`,
 /// `poll-kie`, `deliver` as cron runs them — looping processes woken by NOTIFY — and one
 /// pass of `refund`, `audit`).

@@ -4,7 +4,7 @@ import PinGlassTestSupport
 import Postgres
 @testable import PinGlass
 
-/// PostgreSQL restarted in the middle of a full paid story (issue 8, item 9), with every
+/// PostgreSQL restarted in the middle of a full paid story, with every
 /// cron duty running as the long-lived loop cron starts (`--for … --every 1s`): nothing is
 /// lost (the story settles as any other: photos delivered once, the refund made once, the
 /// audit clean), and each duty recovers on its next pass by itself, in the same process.

@@ -35,7 +35,7 @@ public final class TestDatabase {
     public func connect() throws -> Connection { try Connection(url) }
 
     /// Whether `drop()` first runs `pinglass audit`'s rules on this database and fails the
-    /// running test on any violation (issue 8: the audit is clean after every test). Only tests
+    /// running test on any violation (the audit is clean after every test). Only tests
     /// that plant broken states on purpose (the audit's and the schema guards' own tests) turn
     /// it off, and say why.
     public var auditOnDrop: Bool

@@ -4,7 +4,7 @@ import Postgres
 import XCTest
 @testable import PinGlass
 
-/// The alerts of issue 8 §5 that the sweep and the dispatcher raise: each condition found
+/// The operator alerts that the sweep and the dispatcher raise: each condition found
 /// with its key, one message per key per hour to the admin chat, logged only without one.
 final class SweepAlertsTests: XCTestCase {
     var db: TestDatabase!

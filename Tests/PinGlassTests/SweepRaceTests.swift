@@ -4,7 +4,7 @@ import Postgres
 import XCTest
 @testable import PinGlass
 
-/// Issue 8 §9: two sweepers and two pollers at once, with 1-second leases, over many tasks:
+/// Two sweepers and two pollers at once, with 1-second leases, over many tasks:
 /// the sweeper races completions and never overwrites a terminal state (the River #1302 /
 /// Solid Queue #589 bug). Every task ends exactly once, every job finishes once, each
 /// refund row exists once with the rule's amount, and the audit is clean.

@@ -1,7 +1,7 @@
 import Logging
 import Postgres
 
-/// Critical events for the operator (issue 8 §5): refund failed permanently, Kie out of
+/// Critical events for the operator: refund failed permanently, Kie out of
 /// credits, a worker silent for 5 minutes, a queue older than its deadline, a delivery
 /// failed permanently, sustained 5xx. An alert is a `telegram_deliveries` row of kind
 /// `alert` to `ADMIN_TELEGRAM_CHAT_ID`, sent by `pinglass deliver` like any other message,

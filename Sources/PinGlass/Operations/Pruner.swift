@@ -1,7 +1,7 @@
 import Logging
 import Postgres
 
-/// The cron duty behind `pinglass prune` (daily, issue 8 §4): deletes rows whose use is over
+/// The cron duty behind `pinglass prune` (daily): deletes rows whose use is over
 /// and whose retention has passed, each kind with its own retention:
 ///
 /// | kind | rows | default |

@@ -1,6 +1,6 @@
 import Postgres
 
-/// The alerts `pinglass sweep` checks on every pass (issue 8 §5), each one read-only query,
+/// The alerts `pinglass sweep` checks on every pass, each one read-only query,
 /// raised through `Alerts.raise` (so at most one message per key per hour reaches the admin
 /// chat, and every pass logs it):
 ///

@@ -1,7 +1,7 @@
 import Logging
 import Postgres
 
-/// The cron duty behind `pinglass sweep` (architecture.md flow step 9, issue 8 §3): takes
+/// The cron duty behind `pinglass sweep` (step 9 of the architecture's flow): takes
 /// back work whose owner died and ends work past its deadline, so every paid job ends,
 /// delivered or refunded, even when a worker is gone. Each step is ONE guarded statement
 /// (reliability rule 6), repeated in batches while it finds a full batch:
