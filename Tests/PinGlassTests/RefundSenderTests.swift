@@ -7,24 +7,7 @@ import XCTest
 /// `pinglass refund` in-process against a fake bank: what it sends, how each answer is
 /// classified and recorded, and that an unknown outcome is asked about before the retry.
 /// (RefundSimulatorTests run the same against the simulated bank and the real binary.)
-final class RefundSenderTests: XCTestCase {
-    var db: TestDatabase!
-    var deps: Dependencies!
-    var c: Connection!
-    var bank: FakeBank!
-
-    override func setUpWithError() throws {
-        db = try TestDatabase()
-        c = try db.connect()
-        let config = try db.config(["TBANK_TEST_TERMINAL_KEY": Fixtures.testTerminal.key, "TBANK_TEST_PASSWORD": Fixtures.testTerminal.password,
-                                    "ADMIN_TELEGRAM_CHAT_ID": "1001", "PUBLIC_BASE_URL": "https://pinglass.example"])
-        deps = Dependencies(config: config, database: Database(url: config.databaseURL, applicationName: "test"),
-                            migrationsDirectory: try TestDatabase.migrationsDir())
-        bank = FakeBank(state: "CONFIRMED", amount: 49_900)
-        deps.bankFactory = bank.factory
-    }
-    override func tearDown() { db?.drop() }
-
+final class RefundSenderTests: FakeBankTestCase {
     func sender(_ change: (inout RefundSender.Config) -> Void = { _ in }) throws -> RefundSender {
         var config = RefundSender.Config()
         change(&config)

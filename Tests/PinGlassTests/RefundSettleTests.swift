@@ -8,24 +8,7 @@ import XCTest
 /// where the bank ignores ExternalRequestId (SBP) a refund whose Cancel outcome is unknown
 /// is never sent again on a GetState that shows nothing: it settles, then waits for a person.
 /// (RefundOperatorTests run the same against the simulated bank with a lagging GetState.)
-final class RefundSettleTests: XCTestCase {
-    var db: TestDatabase!
-    var deps: Dependencies!
-    var c: Connection!
-    var bank: FakeBank!
-
-    override func setUpWithError() throws {
-        db = try TestDatabase()
-        c = try db.connect()
-        let config = try db.config(["TBANK_TEST_TERMINAL_KEY": Fixtures.testTerminal.key, "TBANK_TEST_PASSWORD": Fixtures.testTerminal.password,
-                                    "ADMIN_TELEGRAM_CHAT_ID": "1001", "PUBLIC_BASE_URL": "https://pinglass.example"])
-        deps = Dependencies(config: config, database: Database(url: config.databaseURL, applicationName: "test"),
-                            migrationsDirectory: try TestDatabase.migrationsDir())
-        bank = FakeBank(state: "CONFIRMED", amount: 49_900)
-        deps.bankFactory = bank.factory
-    }
-    override func tearDown() { db?.drop() }
-
+final class RefundSettleTests: FakeBankTestCase {
     func pass(within seconds: Double = 60) throws -> RefundSender.Report {
         try RefundSender(deps: deps).runOnce(now: deps.clock(), deadline: deps.clock() + seconds)
     }
