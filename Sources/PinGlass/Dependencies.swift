@@ -15,8 +15,9 @@ import Postgres
 public final class Dependencies {
     public let config: Config
     public let database: Database
-    /// Seconds since the epoch; tests move it.
-    public var clock: () -> Double = System.now
+    /// The wall clock, the monotonic clock and the wait (`deps.clock()` is the wall clock);
+    /// tests hold it still or move it. PostgreSQL's `now()` stays the authority for leases.
+    public var clock: Clock = .system
     /// Makes the T-Bank client for a terminal and a per-call timeout (tests put a fake here).
     /// Call `bank(_:_:)`, which adds the transaction guard.
     public var bankFactory: (TBankTerminal, Double) -> any BankAPI
@@ -63,11 +64,11 @@ public final class Dependencies {
     /// open; `pinglass doctor` and health report it.
     public static func makeMediaStore(_ config: Config) -> any MediaStore {
         switch config.storage {
-        case "s3":
+        case .s3:
             return S3MediaStore(endpoint: config.s3Endpoint ?? "", bucket: config.s3Bucket ?? "",
                                 region: config.s3Region ?? S3MediaStore.defaultRegion,
                                 accessKeyID: config.s3AccessKeyID ?? "", secretAccessKey: config.s3SecretAccessKey ?? "")
-        default:
+        case .fs:
             let publicURL = config.publicMediaURL ?? ((config.publicBaseURL ?? "http://127.0.0.1") + "/media")
             return FileMediaStore(directory: config.storageDir, publicURL: publicURL, secret: config.mediaKeySecret ?? "")
         }

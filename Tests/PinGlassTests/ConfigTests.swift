@@ -32,8 +32,8 @@ final class ConfigTests: XCTestCase {
         XCTAssertEqual(c.kieRateLimit, 20)
         XCTAssertEqual(c.kiePollRPS, 10)
         XCTAssertEqual(c.initDataMaxAge, 86400)
-        XCTAssertEqual(c.logFormat, "json")
-        XCTAssertEqual(c.storage, "fs")
+        XCTAssertEqual(c.logFormat, .json)
+        XCTAssertEqual(c.storage, .fs)
         XCTAssertNil(c.tbankProduction)
         XCTAssertNil(c.tbankTest)
     }

@@ -63,7 +63,7 @@ final class DutyRunnerTests: XCTestCase {
 
     func runner(for runFor: Double, every: Double, host: String = "vm-a") throws -> DutyRunner {
         DutyRunner(database: database, schedule: try DutySchedule(runFor: runFor, every: every), host: host,
-                   clock: clock.read, sleep: clock.sleep)
+                   clock: clock.clock)
     }
 
     func duty(items: Int = 1, itemSeconds: Double = 0) throws -> ScriptedDuty {

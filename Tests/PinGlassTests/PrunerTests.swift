@@ -128,20 +128,20 @@ final class PrunerTests: PipelineTestCase {
         config.batchSize = 100
         // The clock reaches the deadline right after the first statement.
         var reads = 0
-        deps.clock = { reads += 1; return reads <= 1 ? 0 : 10 }
+        deps.clock.now = { reads += 1; return reads <= 1 ? 0 : 10 }
         let first = try Pruner(deps: deps, config: config).runOnce(now: 0, deadline: 5)
         XCTAssertEqual(first.deliveries, 0)
         XCTAssertEqual(first.webhookLogs, 0)
         XCTAssertTrue(first.stoppedAtDeadline)
 
         reads = 0
-        deps.clock = { reads += 1; return reads <= 2 ? 0 : 10 }   // the deliveries' statement, then one batch of logs
+        deps.clock.now = { reads += 1; return reads <= 2 ? 0 : 10 }   // the deliveries' statement, then one batch of logs
         let second = try Pruner(deps: deps, config: config).runOnce(now: 0, deadline: 5)
         XCTAssertEqual(second.webhookLogs, 100, "one batch")
         XCTAssertTrue(second.stoppedAtDeadline)
         XCTAssertEqual(try count("SELECT count(*)::int AS n FROM webhook_logs"), 150)
 
-        deps.clock = { 0 }
+        deps.clock.now = { 0 }
         let rest = try Pruner(deps: deps, config: config).runOnce(now: 0, deadline: 5)
         XCTAssertEqual(rest.webhookLogs, 150, "two more batches: 100 and 50")
         XCTAssertFalse(rest.stoppedAtDeadline)

@@ -192,7 +192,7 @@ extension Deliverer {
             guard let message = prepared?.message else { preconditionFailure("prepared above") }
             // Intent: the lease and the chat's hold renewed, the budget slots stamped, right
             // before the call.
-            let renewing = System.monotonic()
+            let renewing = deps.clock.monotonic()
             guard try renew(db, row) else { return .leaseLost(calls: calls) }
             heldUntil = renewing + Double(config.leaseSeconds)
             try budget.stamp(db, slots)

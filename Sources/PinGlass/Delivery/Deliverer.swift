@@ -137,7 +137,7 @@ public struct Deliverer: Duty {
         var pass = Pass()
         let db = try deps.db()
         while deps.clock() < deadline {
-            let reservedAt = System.now()
+            let reservedAt = deps.clock.monotonic()
             let grant = try budget.reserve(db, want: config.batchSize)
             guard grant.granted > 0 else {
                 report.budgetWaits += 1
@@ -155,13 +155,13 @@ public struct Deliverer: Duty {
                 slots = slots.dropFirst(row.cost)
                 // A slot counts from its reservation until it is stamped at the send; one
                 // stamped a window later would leave a gap other processes could fill.
-                guard deps.clock() < deadline, System.now() - reservedAt < budget.window * 0.8 else {
+                guard deps.clock() < deadline, deps.clock.monotonic() - reservedAt < budget.window * 0.8 else {
                     report.givenBack += try giveBack(db, Array(claimed[i...]))
                     try budget.release(db, Array(rowSlots) + Array(slots))
                     break
                 }
-                let started = System.now()
-                defer { pass.secondsPerRow = System.now() - started }
+                let started = deps.clock.monotonic()
+                defer { pass.secondsPerRow = deps.clock.monotonic() - started }
                 let turn = try deliver(row, slots: rowSlots, db, &pass, &report)
                 guard turn == .next else {
                     // The bot token was refused, or Telegram's flood control holds every

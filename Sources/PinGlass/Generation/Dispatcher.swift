@@ -86,7 +86,7 @@ public struct Dispatcher: Duty {
                 report.budgetWaits += 1
                 let wait = min(grant.retryAfter, deadline - deps.clock())
                 guard wait > 0, try hasDueTasks(db) else { break }
-                System.sleep(seconds: wait)
+                deps.clock.sleep(wait)
                 continue
             }
             let tasks = try claim(db, count: grant.granted)
@@ -100,7 +100,7 @@ public struct Dispatcher: Duty {
                 // Calls go out one after another: a slow Kie can outlast a batch's lease, and
                 // a task whose lease was taken back meanwhile (and maybe resubmitted by another
                 // dispatcher) must not be submitted again from this list.
-                let heldUntil = System.monotonic() + Double(config.leaseSeconds)
+                let heldUntil = deps.clock.monotonic() + Double(config.leaseSeconds)
                 guard try renewLease(db, task) else {
                     report.leaseLost += 1
                     try budget.release(db, [grant.slots[i]])

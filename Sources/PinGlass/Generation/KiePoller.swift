@@ -127,7 +127,7 @@ public struct KiePoller: Duty {
             guard grant.granted > 0 else {
                 let wait = min(grant.retryAfter, deadline - deps.clock())
                 guard wait > 0 else { break }
-                System.sleep(seconds: wait)
+                deps.clock.sleep(wait)
                 continue
             }
             let claimed = try claimDue(limit: grant.granted)

@@ -181,7 +181,7 @@ public struct RefundSender: Duty {
     /// keeps concurrent senders apart; the subquery's lock re-checks the row, so `was` is
     /// the state this claim moved it from.
     func claim() throws -> ClaimedRefund? {
-        let heldUntil = System.monotonic() + Double(config.leaseSeconds)
+        let heldUntil = deps.clock.monotonic() + Double(config.leaseSeconds)
         guard let r = try deps.db().query("""
             UPDATE refunds r SET state = 'requested', attempts = r.attempts + 1, lease_token = gen_random_uuid(),
                    lease_until = now() + make_interval(secs => $1)
