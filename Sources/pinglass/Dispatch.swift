@@ -16,23 +16,9 @@ struct Dispatch: ParsableCommand {
 
     @OptionGroup var global: GlobalOptions
     @OptionGroup var loop: DutyOptions
+    @OptionGroup var settings: DutySettingOptions<Dispatcher.Config>
 
-    @Option(parsing: .unconditional, help: "At most this many tasks claimed per round.")
-    var batchSize: Int = DispatcherDefaults.batchSize
-
-    @Option(parsing: .unconditional, help: "Transient submit failures retried this many times, then the task fails.")
-    var maxAttempts: Int = DispatcherDefaults.maxAttempts
-
-    @Option(parsing: .unconditional, help: ArgumentHelp("How long the reference-photo links given to Kie stay valid (at least 1h).", valueName: "duration"))
-    var referenceLinkTtl = Duration(seconds: Double(DispatcherDefaults.referenceLinkSeconds))
-
-    var config: Dispatcher.Config {
-        var config = Dispatcher.Config()
-        config.batchSize = batchSize
-        config.maxAttempts = maxAttempts
-        config.referenceLinkSeconds = referenceLinkTtl.wholeSeconds
-        return config
-    }
+    var config: Dispatcher.Config { settings.config }
 
     func validate() throws { _ = try loop.schedule(validating: config) }
 

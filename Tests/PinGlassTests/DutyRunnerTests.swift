@@ -13,7 +13,10 @@ final class ScriptedDuty: Duty {
         var itemSeconds = 0.0
         /// Items offered per pass.
         var items = 1
-        func validate() throws { try DutyConfigError.require("items", items, in: 0...1000) }
+        static var settings: [DutySetting<Self>] {
+            [.seconds("item-seconds", \.itemSeconds, in: 0...3600, "Test-clock seconds one item takes."),
+             .count("items", \.items, in: 0...1000, "Items offered per pass.")]
+        }
     }
 
     struct Report: DutyReport {

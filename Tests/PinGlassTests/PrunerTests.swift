@@ -161,13 +161,13 @@ final class PrunerTests: PipelineTestCase {
         config = Pruner.Config()
         config.orphanGraceSeconds = 24 * 3600
         XCTAssertThrowsError(try config.validate()) { XCTAssertTrue("\($0)".contains("--orphan-grace"), "\($0)") }
-        config.orphanGraceSeconds = KiePollerDefaults.maxTaskDeadlineSeconds
+        config.orphanGraceSeconds = GenerationPolicy.longestTaskDeadlineSeconds
         XCTAssertThrowsError(try config.validate())
         config.orphanGraceSeconds = 25 * 3600
         XCTAssertNoThrow(try config.validate())
         XCTAssertEqual(Pruner.Config().orphanGraceSeconds, 48 * 3600)
         var poll = KiePoller.Config()
-        poll.taskDeadlineSeconds = KiePollerDefaults.maxTaskDeadlineSeconds + 1
+        poll.generation.taskDeadlineSeconds = GenerationPolicy.longestTaskDeadlineSeconds + 1
         XCTAssertThrowsError(try poll.validate())
 
         let young = try delivery("sent", ageDays: 11)

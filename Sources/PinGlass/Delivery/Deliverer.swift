@@ -61,12 +61,19 @@ public struct Deliverer: Duty {
 
         public init() {}
 
-        public func validate() throws {
-            try DutyConfigError.require("batch-size", batchSize, in: DeliveryBatches.albumSize...1000)
-            try DutyConfigError.require("lease", leaseSeconds, in: DelivererDefaults.minimumLeaseSeconds...3600, unit: "s")
-            try DutyConfigError.require("chat-interval", chatIntervalSeconds, in: 0.05...60, unit: "s")
-            try DutyConfigError.require("global-rate", globalPerSecond, in: DeliveryBatches.albumSize...1000)
-            try DutyConfigError.require("media-link-ttl", mediaLinkSeconds, in: 600...(7 * 86_400), unit: "s")
+        public static var settings: [DutySetting<Self>] {
+            [
+                .count("batch-size", \.batchSize, in: DeliveryBatches.albumSize...1000, "Messages claimed per round at most (an album of N counts N)."),
+                .seconds("chat-interval", \.chatIntervalSeconds, in: 0.05...60, "Time between messages to one chat."),
+                .count("global-rate", \.globalPerSecond, in: DeliveryBatches.albumSize...1000,
+                       "Messages per second to all chats together, for every deliver process together."),
+                .seconds("lease", \.leaseSeconds, in: DelivererDefaults.minimumLeaseSeconds...3600, """
+                    How long a claimed row stays this process's, renewed right before each Telegram call (at least \
+                    \(DelivererDefaults.minimumLeaseSeconds)s: twice the \(Int(DelivererDefaults.telegramTimeout))s a call may take, plus a \
+                    margin, so no call outlives it).
+                    """),
+                .seconds("media-link-ttl", \.mediaLinkSeconds, in: 600...(7 * 86_400), "How long the photo links given to Telegram stay valid."),
+            ]
         }
     }
 
