@@ -50,6 +50,7 @@ public final class Dependencies {
         let http = HTTPClient()
         let apiURL = config.tbankAPIURL
         self.bankFactory = { terminal, timeout in TBankClient(apiURL: apiURL, terminal: terminal, timeout: timeout, http: http) }
+        cache.monotonic = { [weak self] in (self?.clock ?? .system).monotonic() }
     }
 
     /// The T-Bank API for a terminal. Every call refuses to run while this process has a
@@ -108,8 +109,8 @@ struct OutsideTransactionBank: BankAPI {
 /// entry for as long as the step.
 public final class Cache {
     private var entries: [String: (expires: Double, value: Any)] = [:]
-    /// Seconds that never go back (tests set their own).
-    public var monotonic: () -> Double = HTTPPacer.now
+    /// Seconds that never go back: `Dependencies.clock`'s monotonic clock (tests may set their own).
+    public var monotonic: () -> Double = Clock.system.monotonic
 
     public init() {}
 
