@@ -24,7 +24,7 @@ struct Doctor: ParsableCommand {
             print("\(ok ? "ok  " : (warnOnly ? "warn" : "FAIL"))  \(what)")
             if !ok && !warnOnly { failures += 1 }
         }
-        report(true, "configuration parsed (LOG_FORMAT=\(config.logFormat.rawValue), LOG_LEVEL=\(config.logLevel))")
+        report(true, "configuration parsed (LOG_FORMAT=\(config.logFormat.rawValue), LOG_LEVEL=\(config.logLevel.rawValue))")
         report(config.publicBaseURL != nil, "PUBLIC_BASE_URL set (needed for payments)", warnOnly: true)
         func configured(_ ok: Bool, _ what: String, missing: String) {
             report(ok, ok ? what : missing, warnOnly: true)

@@ -175,7 +175,7 @@ final class ConfigTests: XCTestCase {
         defer { try? FileManager.default.removeItem(atPath: path) }
         let c = try Config.load(environment: ["DATABASE_URL": "from-env"], envFile: path)
         XCTAssertEqual(c.databaseURL, "from-env")
-        XCTAssertEqual(c.logLevel, "debug")
+        XCTAssertEqual(c.logLevel, .debug)
         let viaVariable = try Config.load(environment: ["PINGLASS_ENV_FILE": path], envFile: nil)
         XCTAssertEqual(viaVariable.databaseURL, "from-file")
         XCTAssertThrowsError(try Config.load(environment: [:], envFile: path + ".missing")) { error in

@@ -38,6 +38,11 @@ public enum StorageBackend: String, CaseIterable, Sendable {
     case s3
 }
 
+/// `LOG_LEVEL`: swift-log's levels, least severe first.
+public enum LogLevel: String, CaseIterable, Sendable {
+    case trace, debug, info, notice, warning, error, critical
+}
+
 /// `LOG_FORMAT`: how log lines are written on stderr.
 public enum LogFormat: String, CaseIterable, Sendable {
     case json
@@ -101,8 +106,8 @@ public struct Config: Sendable {
     /// `MEDIA_KEY_SECRET`: HMAC key for result object names and signed media links
     /// (at least 16 characters; required once generation runs).
     public var mediaKeySecret: String?
-    /// `LOG_LEVEL`: `trace` … `critical` (default `info`).
-    public var logLevel: String
+    /// `LOG_LEVEL`: the least severe level logged (default `info`).
+    public var logLevel: LogLevel
     /// `LOG_FORMAT`: JSON lines (default) or text for people.
     public var logFormat: LogFormat
 
@@ -157,13 +162,13 @@ public struct Config: Sendable {
             case (_, nil): throw ConfigError.missing(passwordName)
             }
         }
-        func oneOf(_ name: String, _ allowed: [String], default def: String) throws -> String {
-            guard let v = value(name) else { return def }
-            guard allowed.contains(v) else { throw ConfigError.invalid(name, "must be one of \(allowed.joined(separator: ", "))") }
-            return v
-        }
+        /// One of an enum's raw values (`STORAGE=s3`), or the default when unset.
         func oneOf<E: RawRepresentable & CaseIterable>(_ name: String, default def: E) throws -> E where E.RawValue == String {
-            try E(rawValue: oneOf(name, E.allCases.map(\.rawValue), default: def.rawValue))!
+            guard let v = value(name) else { return def }
+            guard let chosen = E(rawValue: v) else {
+                throw ConfigError.invalid(name, "must be one of \(E.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            return chosen
         }
 
         guard let db = value("DATABASE_URL") else { throw ConfigError.missing("DATABASE_URL") }
@@ -231,7 +236,7 @@ public struct Config: Sendable {
             }
             healthDetailNetworks.append(net)
         }
-        logLevel = try oneOf("LOG_LEVEL", ["trace", "debug", "info", "notice", "warning", "error", "critical"], default: "info")
+        logLevel = try oneOf("LOG_LEVEL", default: LogLevel.info)
         logFormat = try oneOf("LOG_FORMAT", default: LogFormat.json)
     }
 

@@ -10,7 +10,7 @@ import Glibc
 /// caller passed; in both formats outside text can never break or forge a line.
 ///
 /// ```swift
-/// PinGlassLog.bootstrap(format: .json, level: "info")
+/// PinGlassLog.bootstrap(format: .json, level: .info)
 /// var log = Logger(label: "payments")
 /// log[metadataKey: "request_id"] = "\(request.requestID)"
 /// log.info("payment created", metadata: ["order_id": "\(orderID)"])
@@ -115,8 +115,8 @@ public struct PinGlassLogHandler: LogHandler {
 
 public enum PinGlassLog {
     /// Installs the handler for the whole process; call once, first thing in `main`.
-    public static func bootstrap(format: LogFormat = .json, level: String = "info") {
-        let lvl = Logger.Level(rawValue: level) ?? .info
+    public static func bootstrap(format: LogFormat = .json, level: LogLevel = .info) {
+        let lvl = Logger.Level(rawValue: level.rawValue) ?? .info
         LoggingSystem.bootstrap { label in PinGlassLogHandler(component: label, json: format == .json, level: lvl) }
     }
 }
