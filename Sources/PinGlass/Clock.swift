@@ -1,3 +1,5 @@
+import Postgres
+
 /// Time as the domain reads it, carried by `Dependencies.clock`: the wall clock (`now`), a
 /// clock that never goes back (`monotonic`, for measuring how long something took or how
 /// long a lease is surely still ours) and a way to wait (`sleep`). Duties and handlers take
@@ -36,4 +38,14 @@ public struct Clock {
 
     /// `clock()` reads the wall clock: `deps.clock()` is `deps.clock.now()`.
     public func callAsFunction() -> Double { now() }
+}
+
+extension KnownOutcome {
+    /// Retries on this clock: `heldUntil` is compared with `clock.monotonic` (take it from
+    /// the same clock) and the waits between tries are `clock.sleep`.
+    public init(clock: Clock) {
+        self.init()
+        self.clock = clock.monotonic
+        self.sleep = clock.sleep
+    }
 }

@@ -111,7 +111,7 @@ public struct Dispatcher: Duty {
                     Crashpoint.hit("dispatch.after-create")
                     // Kie made the task (and charges for it): a database outage delays the
                     // record, never drops it (a resubmit would pay for a second one).
-                    try KnownOutcome.record(heldUntil: heldUntil, what: "task \(task.id) created at Kie as \(id)", log: log) {
+                    try KnownOutcome(clock: deps.clock).record(heldUntil: heldUntil, what: "task \(task.id) created at Kie as \(id)", log: log) {
                         try recordSubmitted(db, task, kieTaskID: id)
                     }
                     report.submitted += 1

@@ -276,7 +276,7 @@ public struct RefundSender: Duty {
             Crashpoint.hit("refund.after-bank-ok")
             // The bank gave the money back: a database outage delays the record, never drops it
             // (the retry would ask GetState and find the refund landed).
-            try KnownOutcome.record(heldUntil: refund.heldUntil, what: "refund \(refund.id) made by the bank", log: log) {
+            try KnownOutcome(clock: deps.clock).record(heldUntil: refund.heldUntil, what: "refund \(refund.id) made by the bank", log: log) {
                 try recordSucceeded(refund, answer, stillCharged: answer.newAmount ?? 0, &report)
             }
         case .refused(let code, let message):
