@@ -1,6 +1,7 @@
 /// A background duty run by cron (`pinglass <duty> --for 55s --every 10s`): one small type
 /// per duty, River style. Its `Config` documents every setting with a named default and
-/// lists them once (`DutyConfig.settings`: flag, help, range), validated when the duty is made; `runOnce` does one bounded pass and says what it did.
+/// lists them once (`DutyConfig.settings`: flag, help, range, in `DutySetting.swift`), checked
+/// when the duty is made; `runOnce` does one bounded pass and says what it did.
 /// `DutyRunner` owns everything around a pass (looping, deadline, heartbeat, log, exit code).
 ///
 /// ```swift
