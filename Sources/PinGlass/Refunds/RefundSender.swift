@@ -87,11 +87,9 @@ public struct RefundSender: Duty {
                 .seconds("timeout", \.timeout, in: 1...60, "How long GetState and Cancel may each take."),
                 .seconds("lease", \.leaseSeconds, in: { Int((callsPerRefund * $0.timeout).rounded(.up)) + 10...3600 },
                          "How long a claimed refund is held (at least 3 × --timeout + 10s)."),
-                .seconds("retry-base", \.retryBaseSeconds, in: 1...3600,
-                         "First retry of an unknown outcome after about this long (doubles per attempt)."),
+                .seconds("retry-base", \.retryBaseSeconds, in: 1...3600, "First retry of an unknown outcome after about this long (doubles per attempt)."),
                 .seconds("retry-cap", \.retryCapSeconds, in: { $0.retryBaseSeconds...86_400 }, "Longest wait between retries."),
-                .count("alert-after-attempts", \.alertAfterAttempts, in: 1...1000,
-                       "Alert (hourly) about a refund still unresolved after this many attempts."),
+                .count("alert-after-attempts", \.alertAfterAttempts, in: 1...1000, "Alert (hourly) about a refund still unresolved after this many attempts."),
                 .seconds("settle", \.settleSeconds, in: 0...86_400,
                          "After a Cancel with an unknown outcome on an SBP payment, how long a GetState that shows no refund "
                          + "is not believed (asked again, nothing sent) before the refund is held for an operator."),
