@@ -1,3 +1,14 @@
+// Where duties live. `Duties/` holds only the framework every cron duty shares: the `Duty`
+// protocol and its settings and report (this file), `DutyRunner` (loop, deadline, log line,
+// exit code) and `DutyHeartbeats` (one row per duty and host, read by health). Each duty
+// lives with the capability whose rows it moves, next to the code that moves them by
+// request: `Dispatcher` and `KiePoller` in `Generation/`, `Deliverer` in `Delivery/`,
+// `RefundSender` in `Refunds/`, `Reconciler` in `Payments/`. The duties that belong to no
+// one capability, because they look across all of them, live in `Maintenance/`: the sweep
+// (stale leases, overdue rows, and the alerts it raises), the prune of old rows, the
+// hourly invariant audit, and the operators' audit trail. Operator alerts themselves
+// (`Alerts`) are raised by requests and duties alike and live in `Observability/`.
+
 /// A background duty run by cron (`pinglass <duty> --for 55s --every 10s`): one small type
 /// per duty, River style. Its `Config` documents every setting with a named default and is
 /// validated when the duty is made; `runOnce` does one bounded pass and says what it did.

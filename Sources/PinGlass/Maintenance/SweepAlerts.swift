@@ -176,7 +176,7 @@ public struct SweepAlerts {
                 RETURNING cardinality(covers) AS n, array_to_string(covers, ', ') AS ids,
                           (SELECT coalesce(sum(amount_kopecks), 0) FROM owed)::bigint AS kopecks
                 """, [SweeperDefaults.refundOwedSeconds, seconds, actor, reason]).first else { return nil }
-            try Audit.record(tx, actor: actor, action: "alert.ack", target: "alert:refunds-owed",
+            try AdminAudit.record(tx, actor: actor, action: "alert.ack", target: "alert:refunds-owed",
                              details: ["refundIds": .string(r.requiredString("ids")), "seconds": .int(seconds), "reason": .string(reason)])
             return (r.requiredInt("n"), r.requiredInt("kopecks"), r.requiredString("ids"))
         }
