@@ -6,11 +6,12 @@ import XCTest
 /// RedirectDueDate, SigV4's date and scope), checked against Foundation's formatter on times
 /// around month, leap-day and year boundaries, and against `System.parseISO8601`.
 final class UTCFormatTests: XCTestCase {
-    /// 2026-11-29 10:00:00.123 UTC, the example in the doc comments.
-    let example = 1_795_946_400.123
+    /// 2026-11-29 10:00:00.125 UTC (a fraction a Double holds exactly; `.123` is `.12299…`,
+    /// which the formatter cuts to `.122` as the logs always did).
+    let example = 1_795_946_400.125
 
     func testEachFormatOnTheDocumentedExample() {
-        XCTAssertEqual(System.utc(example, .iso8601), "2026-11-29T10:00:00.123Z")
+        XCTAssertEqual(System.utc(example, .iso8601), "2026-11-29T10:00:00.125Z")
         XCTAssertEqual(System.utc(example, .iso8601Offset), "2026-11-29T10:00:00+00:00")
         XCTAssertEqual(System.utc(example, .basic), "20261129T100000Z")
         XCTAssertEqual(System.utc(example, .basicDay), "20261129")
