@@ -1,7 +1,4 @@
 import HTTPClient
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// AWS Signature Version 4 in the query string (a "presigned URL"): whoever holds the URL may
 /// GET the object until it expires, without credentials. Computed here with HMAC-SHA256 from
