@@ -1,8 +1,9 @@
 import FastCGI
 import HTTPCore
 import HTTPClient
-import PinGlass
 import Postgres
+import JSON
+import PinGlassConfig
 
 /// Posts notification bodies for the simulated bank.
 struct HTTPClientAdapter {
@@ -168,7 +169,7 @@ final class SimApp {
 
     func payPage(_ p: SimStore.Payment, db: Connection) throws -> Response {
         let open = ["NEW", "FORM_SHOWED"].contains(p.status)
-        let amount = Money(kopecks: p.amount)
+        let amount = roubles(p.amount)
         let buttons = open ? """
             <form method="post"><button name="action" value="pay" class="pay">Pay \(amount)</button>
             <button name="action" value="pay-sbp">Pay by SBP</button>
@@ -186,14 +187,14 @@ final class SimApp {
     func refundsHTML(_ p: SimStore.Payment, _ db: Connection) throws -> String {
         let refunds = try SimStore.refunds(db, paymentID: p.id)
         guard !refunds.isEmpty else { return "" }
-        let total = Money(kopecks: refunds.map { $0.requiredInt("amount") }.reduce(0, +))
+        let total = roubles(refunds.map { $0.requiredInt("amount") }.reduce(0, +))
         let rows = refunds.map { r in
-            "<tr><td>\(escape(r.string("at") ?? ""))</td><td>\(Money(kopecks: r.requiredInt("amount")))</td>"
-                + "<td>\(escape(r.requiredString("status")))</td><td>\(Money(kopecks: r.requiredInt("new_amount")))</td>"
+            "<tr><td>\(escape(r.string("at") ?? ""))</td><td>\(roubles(r.requiredInt("amount")))</td>"
+                + "<td>\(escape(r.requiredString("status")))</td><td>\(roubles(r.requiredInt("new_amount")))</td>"
                 + "<td><code>\(escape(r.string("external_request_id") ?? "—"))</code></td></tr>"
         }.joined()
         return """
-            <h2>Refunded \(total)</h2><p class="charged">Still charged: \(Money(kopecks: p.charged))</p>
+            <h2>Refunded \(total)</h2><p class="charged">Still charged: \(roubles(p.charged))</p>
             <table><tr><th>When (UTC)</th><th>Amount</th><th>Status</th><th>Left</th><th>ExternalRequestId</th></tr>\(rows)</table>
             """
     }
@@ -206,8 +207,8 @@ final class SimApp {
             FROM sim.payments p ORDER BY p.created_at DESC, p.payment_id DESC LIMIT 100
             """, retry: .idempotent).map { r in
             "<tr><td><a href=\"/pay/\(r.requiredInt("payment_id"))\">\(r.requiredInt("payment_id"))</a></td>"
-                + "<td>\(escape(r.requiredString("order_id")))</td><td>\(Money(kopecks: r.requiredInt("amount")))</td>"
-                + "<td>\(escape(r.requiredString("status")))</td><td>\(Money(kopecks: r.requiredInt("refunded")))</td></tr>"
+                + "<td>\(escape(r.requiredString("order_id")))</td><td>\(roubles(r.requiredInt("amount")))</td>"
+                + "<td>\(escape(r.requiredString("status")))</td><td>\(roubles(r.requiredInt("refunded")))</td></tr>"
         }.joined()
         return page("""
             <h1>T-Bank (simulated): payments</h1>
@@ -224,6 +225,11 @@ final class SimApp {
             table{border-collapse:collapse;font-size:.85rem}td,th{border-bottom:1px solid #ddd;padding:.3rem;text-align:left}</style></head><body>\(html)</body></html>
             """
         return Response(status: status, contentType: "text/html; charset=utf-8", body: doc)
+    }
+
+    /// An amount as the payment page shows it: `192.00 RUB`.
+    func roubles(_ kopecks: Int) -> String {
+        "\(kopecks / 100).\(kopecks % 100 < 10 ? "0" : "")\(kopecks % 100) RUB"
     }
 
     func escape(_ s: String) -> String {

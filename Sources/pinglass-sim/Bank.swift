@@ -1,7 +1,10 @@
 import FastCGI
 import HTTPCore
-import PinGlass
 import Postgres
+import JSON
+import PinGlassConfig
+import Platform
+import ProviderWire
 
 /// The T-Bank part of the simulator: `/v2/Init`, `/v2/GetState`, `/v2/Confirm`, `/v2/Cancel`
 /// with the bank's envelope, Token validation exactly like the bank (error 204), duplicate

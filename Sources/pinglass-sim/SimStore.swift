@@ -1,4 +1,3 @@
-import PinGlass
 import Postgres
 
 /// The simulator's state, in schema `sim` of the database it is pointed at, so every

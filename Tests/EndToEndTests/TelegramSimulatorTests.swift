@@ -2,6 +2,10 @@ import XCTest
 import Foundation
 import HTTPClient
 import PinGlassTestSupport
+import JSON
+import LibCrypto
+import Platform
+import ProviderWire
 @testable import PinGlass
 
 /// `TelegramClient` against the simulated Telegram, a real HTTP service behind nginx (§3.8):

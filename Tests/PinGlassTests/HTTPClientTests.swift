@@ -2,6 +2,7 @@ import XCTest
 import HTTPClient
 import PinGlass
 import PinGlassTestSupport
+import LibCrypto
 
 /// What HTTPClient puts on the wire, seen by a loopback listener: libcurl's SigV4 signature
 /// (checked against one computed elsewhere) and bodies per method.

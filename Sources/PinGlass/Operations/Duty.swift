@@ -1,3 +1,6 @@
+import JSON
+import PinGlassConfig
+
 /// A background duty run by cron (`pinglass <duty> --for 55s --every 10s`): one small type
 /// per duty, River style. Its `Config` documents every setting with a named default and is
 /// validated when the duty is made; `runOnce` does one bounded pass and says what it did.

@@ -1,4 +1,5 @@
 import HTTPClient
+import LibCrypto
 #if canImport(Glibc)
 import Glibc
 #endif

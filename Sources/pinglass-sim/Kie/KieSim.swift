@@ -1,7 +1,9 @@
 import HTTPClient
 import HTTPCore
-import PinGlass
 import Postgres
+import JSON
+import LibCrypto
+import Platform
 
 /// Where the simulated Kie lives and whom it lets in (from the simulator's environment).
 struct KieSimOptions: Sendable {

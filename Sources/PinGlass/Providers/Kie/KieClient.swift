@@ -1,4 +1,6 @@
 import HTTPClient
+import JSON
+import ProviderWire
 
 /// Kie.ai's Market API over libcurl: `POST /api/v1/jobs/createTask` and
 /// `GET /api/v1/jobs/recordInfo?taskId=` with `Authorization: Bearer <KIE_API_KEY>`

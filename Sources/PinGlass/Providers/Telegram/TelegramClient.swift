@@ -1,4 +1,7 @@
 import HTTPClient
+import JSON
+import LibCrypto
+import ProviderWire
 
 /// The Telegram Bot API over libcurl (shared/reference/external-apis.md §3): a call is
 /// `POST <TELEGRAM_API_URL>/bot<token>/<method>`. Photos by URL go as a JSON body; photos as
