@@ -45,10 +45,10 @@ final class SimApp {
             case ("POST", "v2", 2):
                 return try bank.handle(method: parts[1], body: request.body)
             case ("GET", "pay", 2):
-                guard let id = Int(parts[1]), let p = try SimStore.payment(db, id) else { return page("Payment not found", status: 404) }
+                guard let id = Int(parts[1]), let p = try BankStore.payment(db, id) else { return page("Payment not found", status: 404) }
                 return try payPage(p, db: db)
             case ("POST", "pay", 2):
-                guard let id = Int(parts[1]), let p = try SimStore.payment(db, id) else { return page("Payment not found", status: 404) }
+                guard let id = Int(parts[1]), let p = try BankStore.payment(db, id) else { return page("Payment not found", status: 404) }
                 let form = Request(method: "GET", path: "/", queryString: String(decoding: request.body, as: UTF8.self)).query
                 let target = try bank.customer(p, action: form["action"] ?? "")
                 _ = try bank.deliverDue(force: false)
@@ -97,7 +97,7 @@ final class SimApp {
             }
             return .json(["ok": true])
         case ("POST", "control/customer"):
-            guard let id = body["paymentId"]?.scalarText.flatMap({ Int($0) }), let p = try SimStore.payment(db, id) else {
+            guard let id = body["paymentId"]?.scalarText.flatMap({ Int($0) }), let p = try BankStore.payment(db, id) else {
                 return .json(["error": "unknown paymentId"], status: 404)
             }
             let target = try bank.customer(p, action: body["action"]?.stringValue ?? "pay")
@@ -108,7 +108,7 @@ final class SimApp {
             return .json(["delivered": .int(delivered), "failed": .int(failed)])
         case ("POST", "control/notify"):
             // Queue any notification for a payment (replays, out-of-order, unused kinds), then deliver it.
-            guard let id = body["paymentId"]?.scalarText.flatMap({ Int($0) }), let p = try SimStore.payment(db, id) else {
+            guard let id = body["paymentId"]?.scalarText.flatMap({ Int($0) }), let p = try BankStore.payment(db, id) else {
                 return .json(["error": "unknown paymentId"], status: 404)
             }
             let extra = (body["extra"]?.objectValue ?? [])
@@ -138,10 +138,10 @@ final class SimApp {
             let rows = try db.query("SELECT method, body FROM sim.requests WHERE method = $1 ORDER BY id", [request.query["method"] ?? ""], retry: .idempotent)
             return .json(["requests": .array(rows.map { (try? JSON.parse($0.requiredString("body"))) ?? .null })])
         case ("GET", let path) where path.hasPrefix("control/payments/"):
-            guard let id = Int(path.dropFirst("control/payments/".count)), let p = try SimStore.payment(db, id) else {
+            guard let id = Int(path.dropFirst("control/payments/".count)), let p = try BankStore.payment(db, id) else {
                 return .json(["error": "unknown payment"], status: 404)
             }
-            let refunds = try SimStore.refunds(db, paymentID: p.id)
+            let refunds = try BankStore.refunds(db, paymentID: p.id)
             return .json(["paymentId": .int(p.id), "status": .string(p.status), "route": .string(p.route), "amount": .int(p.amount),
                           "charged": .int(p.charged), "orderId": .string(p.orderID),
                           "refunded": .int(refunds.map { $0.requiredInt("amount") }.reduce(0, +)),
@@ -167,7 +167,7 @@ final class SimApp {
             """)
     }
 
-    func payPage(_ p: SimStore.Payment, db: Connection) throws -> Response {
+    func payPage(_ p: BankStore.Payment, db: Connection) throws -> Response {
         let open = ["NEW", "FORM_SHOWED"].contains(p.status)
         let amount = roubles(p.amount)
         let buttons = open ? """
@@ -184,8 +184,8 @@ final class SimApp {
 
     /// What the bank gave back for a payment: the total and each Cancel with its
     /// ExternalRequestId (what a person checks after a refund).
-    func refundsHTML(_ p: SimStore.Payment, _ db: Connection) throws -> String {
-        let refunds = try SimStore.refunds(db, paymentID: p.id)
+    func refundsHTML(_ p: BankStore.Payment, _ db: Connection) throws -> String {
+        let refunds = try BankStore.refunds(db, paymentID: p.id)
         guard !refunds.isEmpty else { return "" }
         let total = roubles(refunds.map { $0.requiredInt("amount") }.reduce(0, +))
         let rows = refunds.map { r in

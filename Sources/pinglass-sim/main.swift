@@ -76,7 +76,7 @@ func writeLog(_ s: String) {
 // Create the simulator's tables before forking (a short-lived connection).
 do {
     let db = Database(url: config.migrationDatabaseURL, applicationName: "pinglass-sim")
-    try SimStore.migrate(db.connection())
+    try SimSchema.migrate(db.connection())
     db.close()
 } catch { options.fail("database: \(error)") }
 
