@@ -70,7 +70,7 @@ final class HTTPClientTests: XCTestCase {
         let sent = try XCTUnwrap(server.requests.first)
         XCTAssertTrue(sent.hasPrefix("POST /bot1:x/sendMediaGroup HTTP/1.1\r\n"), sent)
         let boundary = try XCTUnwrap(sent.firstRange(of: "Content-Type: multipart/form-data; boundary=").map { range in
-            String(sent[range.upperBound...].prefix { $0 != "\r" })
+            String(sent[range.upperBound...].prefix { !$0.isNewline })
         }, sent)
         XCTAssertFalse(boundary.isEmpty)
         XCTAssertTrue(sent.hasSuffix("\r\n\r\n--\(boundary)\r\n"
