@@ -38,12 +38,6 @@ public enum KieAnswer {
         }
     }
 
-    /// A transport failure (no answer): always transient. `HTTPClientError` carries only the
-    /// redacted URL, so the key (a header) and signed links (queries) never reach a log.
-    public static func transport(_ error: HTTPClientError) -> KieError {
-        .transient("\(error)")
-    }
-
     /// Kie's own text, shortened and with any URL in it redacted before it reaches a log.
     public static func clean(_ message: String) -> String {
         String(HTTPURL.redactingURLs(in: message).prefix(300))
