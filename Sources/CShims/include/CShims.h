@@ -4,6 +4,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Two groups, named by what they serve: `curlshim_` for libcurl (HTTPClient), and
+   `shared_counters_` for the counter table shared across fork (SharedCounters). */
+
 /* curl_easy_setopt / curl_easy_getinfo / curl_multi_setopt are variadic: Swift cannot call
    them, so each argument type gets a typed wrapper. */
 CURLcode curlshim_setopt_long(CURL *h, CURLoption opt, long v);
