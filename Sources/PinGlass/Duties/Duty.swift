@@ -1,3 +1,6 @@
+import JSON
+import PinGlassConfig
+
 // Where duties live. `Duties/` holds only the framework every cron duty shares: the `Duty`
 // protocol and its settings and report (this file), `DutyRunner` (loop, deadline, log line,
 // exit code) and `DutyHeartbeats` (one row per duty and host, read by health). Each duty

@@ -1,4 +1,7 @@
 import Logging
+import JSON
+import Platform
+import Postgres
 
 /// How long one cron invocation keeps a duty going (`--for`) and how often it starts a pass
 /// (`--every`). Cron starts a command every minute, so `--for 55s` leaves each run done

@@ -1,4 +1,6 @@
 import Postgres
+import PinGlassConfig
+import Platform
 
 /// The alerts `pinglass sweep` checks on every pass, each one read-only query,
 /// raised through `Alerts.raise` (so at most one message per key per hour reaches the admin

@@ -1,5 +1,7 @@
 import Logging
 import Postgres
+import JSON
+import PinGlassConfig
 
 /// The cron duty behind `pinglass sweep` (step 9 of the architecture's flow): takes
 /// back work whose owner died and ends work past its deadline, so every paid job ends,

@@ -1,5 +1,9 @@
 import Logging
 import Postgres
+import JSON
+import LibCrypto
+import Platform
+import ProviderWire
 
 /// Creating a payment: the row first (status `new`, our own OrderId, the tier's price and
 /// photo count, the terminal in force), then T-Bank `Init` outside any transaction, then the

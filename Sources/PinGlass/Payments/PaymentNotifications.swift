@@ -1,5 +1,8 @@
 import Logging
 import Postgres
+import JSON
+import LibCrypto
+import ProviderWire
 
 /// T-Bank notifications (what `POST /api/payment/webhook` receives). One short transaction:
 /// verify the Token with the password of the terminal the notification names, cross-check

@@ -1,4 +1,6 @@
 import HTTPClient
+import LibCrypto
+import Platform
 
 /// AWS Signature Version 4 in the query string (a "presigned URL"): whoever holds the URL may
 /// GET the object until it expires, without credentials. Computed here with HMAC-SHA256 from

@@ -1,5 +1,8 @@
 import HTTPCore
 import Postgres
+import JSON
+import PinGlassConfig
+import Platform
 #if canImport(Glibc)
 import Glibc
 #endif
