@@ -1,4 +1,5 @@
 import Postgres
+import Platform
 
 /// Time as the domain reads it, carried by `Dependencies.clock`: the wall clock (`now`), a
 /// clock that never goes back (`monotonic`, for measuring how long something took or how

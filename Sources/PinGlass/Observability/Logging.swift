@@ -1,5 +1,8 @@
 import HTTPClient
 import Logging
+import JSON
+import Platform
+import PinGlassConfig
 #if canImport(Glibc)
 import Glibc
 #endif
