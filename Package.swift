@@ -29,28 +29,35 @@ let package = Package(
         .target(name: "Postgres", dependencies: ["CLibPQ"]),
         .target(name: "HTTPCore"),  // Request/Response values: no transport, no C library
         .target(name: "FastCGI", dependencies: ["CFastCGI", "HTTPCore"]),
-        .target(name: "HTTPClient", dependencies: ["CCurl", "CShims"]),
+        .target(name: "WebURL"),  // http(s) URL parts and the one redaction rule for logs
+        .target(name: "HTTPClient", dependencies: ["CCurl", "CShims", "WebURL"]),
         .target(name: "SharedCounters", dependencies: ["CShims"]),  // counters shared across fork
 
-        // The domain library, shared by the pool, the CLI and the simulator.
+        // The domain library, shared by the pool, the CLI and the simulator. It reaches the
+        // providers only through its own protocols (BankAPI, KieAPI, TelegramAPI, MediaStore,
+        // ResultDownloader).
         .target(name: "PinGlass", dependencies: [
-            "Postgres", "HTTPCore", "HTTPClient", "SharedCounters", "COpenSSL",
+            "Postgres", "HTTPCore", "WebURL", "SharedCounters", "COpenSSL",
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // The live implementations of the domain's provider protocols over libcurl (T-Bank,
+        // Kie, Telegram, S3 and file storage, result downloads) and the composition of live
+        // `Dependencies` the executables and tests build.
+        .target(name: "Providers", dependencies: ["PinGlass", "HTTPClient", "WebURL"]),
 
-        .executableTarget(name: "pinglass-fcgi", dependencies: ["PinGlass", "FastCGI", "HTTPCore"]),
+        .executableTarget(name: "pinglass-fcgi", dependencies: ["PinGlass", "Providers", "FastCGI", "HTTPCore"]),
         .executableTarget(name: "pinglass", dependencies: [
-            "PinGlass", "Postgres", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "PinGlass", "Providers", "Postgres", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .executableTarget(name: "pinglass-sim", dependencies: ["PinGlass", "FastCGI", "HTTPCore", "HTTPClient", "Postgres"]),
+        .executableTarget(name: "pinglass-sim", dependencies: ["PinGlass", "FastCGI", "HTTPCore", "HTTPClient", "WebURL", "Postgres"]),
 
         // Fixtures: throwaway databases, running stacks, signed requests.
-        .target(name: "PinGlassTestSupport", dependencies: ["PinGlass", "Postgres", "HTTPClient", "HTTPCore"],
+        .target(name: "PinGlassTestSupport", dependencies: ["PinGlass", "Providers", "Postgres", "HTTPClient", "HTTPCore", "WebURL"],
                 path: "Tests/PinGlassTestSupport"),
         .testTarget(name: "PinGlassTests", dependencies: [
-            "PinGlass", "PinGlassTestSupport", "HTTPCore", "HTTPClient", "SharedCounters",
+            "PinGlass", "Providers", "PinGlassTestSupport", "HTTPCore", "HTTPClient", "WebURL", "SharedCounters",
             .product(name: "PropertyBased", package: "swift-property-based"),
         ]),
-        .testTarget(name: "EndToEndTests", dependencies: ["PinGlass", "PinGlassTestSupport"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["PinGlass", "Providers", "PinGlassTestSupport", "HTTPClient", "WebURL"]),
     ]
 )

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import CCurl
 import CShims
+import WebURL
 
 /// An outbound HTTP request. Bodies are bytes; helpers build JSON and multipart bodies.
 ///

@@ -7,6 +7,7 @@ import FastCGI
 import HTTPCore
 import HTTPClient
 import PinGlass
+import WebURL
 
 let usage = """
     USAGE: pinglass-sim --socket PATH [--workers N] [--socket-mode OCTAL] (and pinglass-fcgi's pool options)

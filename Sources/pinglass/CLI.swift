@@ -4,6 +4,7 @@ import PinGlass
 #if canImport(Glibc)
 import Glibc
 #endif
+import Providers
 
 @main
 struct PinGlassCLI: ParsableCommand {

@@ -4,6 +4,7 @@ import Postgres
 #if canImport(Glibc)
 import Glibc
 #endif
+import Providers
 
 struct Doctor: ParsableCommand {
     static let configuration = CommandConfiguration(

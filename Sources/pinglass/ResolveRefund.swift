@@ -1,5 +1,6 @@
 import ArgumentParser
 import PinGlass
+import Providers
 
 struct ResolveRefund: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -50,7 +51,7 @@ struct ResolveRefund: ParsableCommand {
 
     func run() throws {
         let config = try global.loadConfig()
-        let deps = Dependencies(config: config, database: Database.forCLI(config))
+        let deps = Dependencies.live(config: config, database: Database.forCLI(config))
         let db = try deps.db()
         do {
             let s = try RefundResolution.inspect(db, refundID: id)

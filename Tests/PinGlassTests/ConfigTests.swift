@@ -1,5 +1,6 @@
 import XCTest
 @testable import PinGlass
+@testable import Providers
 
 final class ConfigTests: XCTestCase {
     let base = ["DATABASE_URL": "host=/tmp dbname=x"]

@@ -1,4 +1,4 @@
-import HTTPClient
+import WebURL
 
 /// A configuration problem, always naming the variable (or file) so the operator knows
 /// what to fix. Values are never echoed: they may be secrets.

@@ -1,4 +1,4 @@
-import HTTPClient
+import WebURL
 import Postgres
 
 /// One recordInfo answer: what it means for the task.

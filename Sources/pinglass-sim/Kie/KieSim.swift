@@ -2,6 +2,7 @@ import HTTPClient
 import HTTPCore
 import PinGlass
 import Postgres
+import WebURL
 
 /// Where the simulated Kie lives and whom it lets in (from the simulator's environment).
 struct KieSimOptions: Sendable {

@@ -11,6 +11,34 @@ public protocol BankAPI {
     func cancel(paymentID: String, amount: Int?, externalRequestID: String, receipt: JSON?) throws -> BankCancel
 }
 
+/// What went wrong calling T-Bank.
+public enum TBankError: Error, CustomStringConvertible, Equatable {
+    /// The bank answered `Success: false`.
+    case rejected(code: String, message: String, details: String?)
+    /// No usable answer: timeout, connection failure, HTTP error, unparsable body.
+    case unavailable(String)
+
+    public var description: String {
+        switch self {
+        case .rejected(let code, let message, let details):
+            return "T-Bank error \(code): \(message)" + (details.map { " (\($0))" } ?? "")
+        case .unavailable(let why): return "T-Bank unavailable: \(why)"
+        }
+    }
+}
+
+/// T-Bank sends `PaymentId` as a string or as a number (in answers and in notifications):
+/// its text either way; nil when absent or empty.
+public enum BankPaymentID {
+    public static func read(_ v: JSON?) -> String? {
+        switch v {
+        case .string(let s)?: return s.isEmpty ? nil : s
+        case .number(let n)?: return n
+        default: return nil
+        }
+    }
+}
+
 public struct BankInit: Equatable, Sendable {
     public let paymentID: String
     public let paymentURL: String

@@ -1,4 +1,5 @@
-import HTTPClient
+import PinGlass
+import WebURL
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -1,20 +1,5 @@
 import HTTPClient
-
-/// What went wrong calling T-Bank.
-public enum TBankError: Error, CustomStringConvertible, Equatable {
-    /// The bank answered `Success: false`.
-    case rejected(code: String, message: String, details: String?)
-    /// No usable answer: timeout, connection failure, HTTP error, unparsable body.
-    case unavailable(String)
-
-    public var description: String {
-        switch self {
-        case .rejected(let code, let message, let details):
-            return "T-Bank error \(code): \(message)" + (details.map { " (\($0))" } ?? "")
-        case .unavailable(let why): return "T-Bank unavailable: \(why)"
-        }
-    }
-}
+import PinGlass
 
 /// A T-Bank internet-acquiring v2 client for one terminal: Init, GetState, Cancel.
 /// Every call has a timeout; `Success: false` becomes `TBankError.rejected` with the bank's
@@ -41,7 +26,7 @@ public struct TBankClient: BankAPI {
     /// `TerminalKey` (Amount, OrderId, Description, URLs, RedirectDueDate, Receipt, …).
     public func initPayment(_ fields: [(String, JSON)]) throws -> BankInit {
         let r = try call("Init", fields)
-        guard let id = Self.paymentID(r["PaymentId"]), let url = r["PaymentURL"]?.stringValue else {
+        guard let id = BankPaymentID.read(r["PaymentId"]), let url = r["PaymentURL"]?.stringValue else {
             throw TBankError.unavailable("Init answer without PaymentId or PaymentURL")
         }
         return BankInit(paymentID: id, paymentURL: url, status: r["Status"]?.stringValue ?? "NEW")
@@ -50,7 +35,7 @@ public struct TBankClient: BankAPI {
     public func getState(paymentID: String) throws -> BankState {
         let r = try call("GetState", [("PaymentId", .string(paymentID))])
         guard let status = r["Status"]?.stringValue else { throw TBankError.unavailable("GetState answer without Status") }
-        return BankState(paymentID: Self.paymentID(r["PaymentId"]) ?? paymentID, status: status,
+        return BankState(paymentID: BankPaymentID.read(r["PaymentId"]) ?? paymentID, status: status,
                          amount: r["Amount"]?.intValue, orderID: r["OrderId"]?.stringValue, params: Self.params(r["Params"]))
     }
 
@@ -77,15 +62,7 @@ public struct TBankClient: BankAPI {
         let r = try call("Cancel", fields)
         return BankCancel(status: r["Status"]?.stringValue ?? "", originalAmount: r["OriginalAmount"]?.intValue,
                           newAmount: r["NewAmount"]?.intValue, errorCode: r["ErrorCode"]?.scalarText ?? "",
-                          paymentID: Self.paymentID(r["PaymentId"]), externalRequestID: r["ExternalRequestId"]?.stringValue)
-    }
-
-    static func paymentID(_ v: JSON?) -> String? {
-        switch v {
-        case .string(let s)?: return s.isEmpty ? nil : s
-        case .number(let n)?: return n
-        default: return nil
-        }
+                          paymentID: BankPaymentID.read(r["PaymentId"]), externalRequestID: r["ExternalRequestId"]?.stringValue)
     }
 
     /// Signs and posts one method; returns the answer when `Success` is true.
