@@ -3,6 +3,7 @@ import Glibc
 #endif
 import CCurl
 import CShims
+import WebURL
 
 /// An outbound HTTP request. Bodies are bytes, or form parts libcurl writes as
 /// `multipart/form-data` (`curl_mime`); helpers build JSON and multipart requests.

@@ -1,5 +1,5 @@
-import HTTPClient
 import Platform
+import WebURL
 
 /// A configuration problem, always naming the variable (or file) so the operator knows
 /// what to fix. Values are never echoed: they may be secrets.

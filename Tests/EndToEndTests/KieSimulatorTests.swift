@@ -5,6 +5,7 @@ import PinGlassTestSupport
 import JSON
 import ProviderWire
 @testable import PinGlass
+@testable import Providers
 
 /// `KieClient` against the simulated Kie, a real HTTP service behind nginx (§2.6): the task
 /// life by the clock, real result images, the sliding createTask limiter, recordInfo's limiter,

@@ -7,6 +7,7 @@ import LibCrypto
 import Platform
 import ProviderWire
 @testable import PinGlass
+@testable import Providers
 
 /// `TelegramClient` against the simulated Telegram, a real HTTP service behind nginx (§3.8):
 /// uploads (multipart) and URLs (fetched by the simulator from a loopback file server),

@@ -6,6 +6,7 @@ import PinGlassConfig
 import Postgres
 import ProviderWire
 @testable import PinGlass
+@testable import Providers
 
 /// Kie answers as the reference documents them (§2.2–2.3): both `msg` and `message`,
 /// `resultJson` as a JSON string, `fail` with failCode/failMsg, errors in the HTTP status or
@@ -137,9 +138,9 @@ final class KieClientTests: XCTestCase {
     func testDependenciesBuildTheClientFromConfig() throws {
         func deps(_ extra: [String: String]) throws -> Dependencies {
             let config = try Config(variables: ["DATABASE_URL": "host=/nonexistent", "KIE_API_URL": "http://127.0.0.1:9/kie/"].merging(extra) { $1 })
-            return Dependencies(config: config, database: Database(url: config.databaseURL, applicationName: "test"))
+            return Dependencies.live(config: config, database: Database(url: config.databaseURL, applicationName: "test"))
         }
-        XCTAssertEqual((try deps(["KIE_API_KEY": "k"]).kie as? KieClient)?.apiURL, "http://127.0.0.1:9/kie")
+        XCTAssertEqual((try deps(["KIE_API_KEY": "k"]).providers.kie as? KieClient)?.apiURL, "http://127.0.0.1:9/kie")
         XCTAssertNil(try deps([:]).kie)
     }
 

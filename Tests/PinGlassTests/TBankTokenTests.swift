@@ -65,10 +65,10 @@ final class TBankTokenTests: XCTestCase {
     }
 
     func testPaymentIdIsReadAsStringOrNumber() {
-        XCTAssertEqual(TBankClient.paymentID(.number("13660")), "13660")
-        XCTAssertEqual(TBankClient.paymentID(.string("3093639567")), "3093639567")
-        XCTAssertNil(TBankClient.paymentID(.null))
-        XCTAssertNil(TBankClient.paymentID(.string("")))
+        XCTAssertEqual(BankPaymentID.read(.number("13660")), "13660")
+        XCTAssertEqual(BankPaymentID.read(.string("3093639567")), "3093639567")
+        XCTAssertNil(BankPaymentID.read(.null))
+        XCTAssertNil(BankPaymentID.read(.string("")))
     }
 
     func testReceiptItemsSumToTheAmountAndDueDateFormat() {

@@ -198,9 +198,9 @@ public enum DeliverError: Error, CustomStringConvertible {
 public enum DelivererDefaults {
     public static let batchSize = 25
     public static let leaseSeconds = 120
-    /// The whole-call limit of the Telegram client (`TelegramClient.defaultTimeout`): the
-    /// longest one call may take.
-    public static let telegramTimeout = TelegramClient.defaultTimeout
+    /// The whole-call limit of the live Telegram client (`TelegramClient.defaultTimeout`): the
+    /// longest one call may take (an album of ten uploads must fit in it).
+    public static let telegramTimeout = 30.0
     /// The shortest lease: longer than the worst case of one Telegram call, twice over plus
     /// a margin (the renew before the call and the record after it are database round
     /// trips; a call may also be slow to even start), as the refund duty's.

@@ -207,7 +207,7 @@ public struct KiePoller: Duty {
         var stop: Error?
         var r = report
         var finished: [(task: ClaimedTask, url: String)] = []
-        kie.recordInfo(taskIDs: tasks.map(\.kieTaskID), maxPerSecond: deps.config.kiePollRPS) { kieID, answer in
+        try kie.recordInfo(taskIDs: tasks.map(\.kieTaskID), maxPerSecond: deps.config.kiePollRPS) { kieID, answer in
             guard stop == nil, let task = byKieID[kieID] else { return }
             do {
                 if let url = try handleAnswer(task, answer, &r) {
@@ -230,7 +230,8 @@ public struct KiePoller: Duty {
         if stop == nil && !finished.isEmpty {
             defer { try? releaseHold(finished.map(\.task)) }
             var alerted = Set<String>()
-            download.fetchAll(finished.map { $0.url }, maxConcurrent: config.downloadConcurrency) { i, downloaded in
+            try download.fetchAll(finished.map { $0.url }, via: deps.resultDownloader,
+                                  maxConcurrent: config.downloadConcurrency) { i, downloaded in
                 guard stop == nil else { return }
                 let task = finished[i].task
                 do {

@@ -87,7 +87,7 @@ public enum PaymentNotifications {
         }
 
         let payload = allowListed(notification)
-        let bankPaymentID = TBankClient.paymentID(notification["PaymentId"])
+        let bankPaymentID = BankPaymentID.read(notification["PaymentId"])
         let orderID = notification["OrderId"]?.stringValue
         let amount = notification["Amount"]?.intValue
         let transition = status.flatMap(BankTransition.forBankStatus)

@@ -1,5 +1,5 @@
-import HTTPClient
 import JSON
+import WebURL
 
 /// Reading Kie's answers (shared/reference/external-apis.md §2.2–2.3): the envelope
 /// `{code, msg|message, data}`, errors in the HTTP status **or** the body `code` (Kie says

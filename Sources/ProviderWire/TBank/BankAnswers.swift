@@ -1,3 +1,5 @@
+import JSON
+
 // What T-Bank answers to Init, GetState and Cancel, and how a call failed.
 
 /// What went wrong calling T-Bank.
@@ -90,3 +92,15 @@ public struct BankCancel: Equatable, Sendable {
     }
 }
 
+
+/// T-Bank sends `PaymentId` as a string or as a number (in answers and in notifications):
+/// its text either way; nil when absent or empty.
+public enum BankPaymentID {
+    public static func read(_ v: JSON?) -> String? {
+        switch v {
+        case .string(let s)?: return s.isEmpty ? nil : s
+        case .number(let n)?: return n
+        default: return nil
+        }
+    }
+}

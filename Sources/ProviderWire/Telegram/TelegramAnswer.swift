@@ -1,5 +1,5 @@
-import HTTPClient
 import JSON
+import WebURL
 
 /// Reading the Bot API's answers (shared/reference/external-apis.md §3.1, §3.6): the envelope
 /// `{ok, result}` or `{ok: false, error_code, description, parameters}` and the error classes

@@ -4,6 +4,7 @@ import Postgres
 import JSON
 import LibCrypto
 import Platform
+import WebURL
 
 /// Where the simulated Kie lives and whom it lets in (from the simulator's environment).
 struct KieSimOptions: Sendable {

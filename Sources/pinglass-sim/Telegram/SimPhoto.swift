@@ -2,6 +2,7 @@ import HTTPClient
 import Postgres
 import JSON
 import ProviderWire
+import WebURL
 
 /// A Bot API refusal: the HTTP status and `error_code`, the `description`, and
 /// `parameters` when there are any (§3.1).

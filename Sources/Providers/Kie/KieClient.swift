@@ -1,5 +1,6 @@
 import HTTPClient
 import JSON
+import PinGlass
 import ProviderWire
 
 /// Kie.ai's Market API over libcurl: `POST /api/v1/jobs/createTask` and
