@@ -52,7 +52,7 @@ public final class Dependencies {
     }
 
     /// The T-Bank API for a terminal. Every call refuses to run while this process has a
-    /// database transaction open (reliability rule 1: never a provider call inside one).
+    /// database transaction open (docs/reliability.md#R1: never a provider call inside one).
     public func bank(_ terminal: TBankTerminal, _ timeout: Double) -> any BankAPI {
         OutsideTransactionBank(inner: bankFactory(terminal, timeout), database: database)
     }

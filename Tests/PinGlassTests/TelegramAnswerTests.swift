@@ -3,7 +3,7 @@ import HTTPClient
 import PinGlassTestSupport
 @testable import PinGlass
 
-/// The Bot API envelope and the error classes of §3.1/§3.6, on real-shaped answers; and the
+/// The Bot API envelope and the error classes of docs/providers.md#telegram-envelope and docs/providers.md#telegram-errors, on real-shaped answers; and the
 /// client's promise that the bot token never shows in an error.
 final class TelegramAnswerTests: XCTestCase {
     func classify(_ status: Int, _ body: String) -> TelegramError? {

@@ -1,5 +1,5 @@
-/// The Kie.ai Market API calls the generation pipeline makes (shared/reference/external-apis.md
-/// §2): `createTask` and `recordInfo`. `KieClient` talks to Kie (or the simulator); tests of
+/// The Kie.ai Market API calls the generation pipeline makes (docs/providers.md#kie-market):
+/// `createTask` and `recordInfo`. `KieClient` talks to Kie (or the simulator); tests of
 /// duties may pass an in-process fake through `Dependencies.kie`.
 ///
 /// ```swift
@@ -58,7 +58,7 @@ public struct KieTaskInfo: Equatable, Sendable {
     }
 }
 
-/// How a Kie call failed, classified for what to do next (§2.3). Errors arrive in the HTTP
+/// How a Kie call failed, classified for what to do next (docs/providers.md#kie-errors). Errors arrive in the HTTP
 /// status or in the body's `code`; both are read.
 public enum KieError: Error, Equatable, CustomStringConvertible {
     /// 429: the request was dropped, not queued; wait a full 10-second window.

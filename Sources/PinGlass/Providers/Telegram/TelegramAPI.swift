@@ -1,4 +1,4 @@
-/// The Telegram Bot API calls delivery makes (shared/reference/external-apis.md §3):
+/// The Telegram Bot API calls delivery makes (docs/providers.md#telegram-envelope):
 /// `sendPhoto`, `sendMediaGroup` and `sendMessage`. `TelegramClient` talks to Telegram (or
 /// the simulator's Telegram part); tests of the deliver duty may pass an in-process fake
 /// through `Dependencies.telegram`.
@@ -27,7 +27,7 @@ public enum TelegramMedia: Equatable, Sendable {
     case upload(filename: String, contentType: String, bytes: [UInt8])
 }
 
-/// How a send failed, classified for what to do next (§3.6). Status and `description` of
+/// How a send failed, classified for what to do next (docs/providers.md#telegram-errors). Status and `description` of
 /// the error envelope are both read.
 public enum TelegramError: Error, Equatable, CustomStringConvertible {
     /// 429 flood control: repeat no sooner than `retryAfter` seconds (from
