@@ -25,6 +25,30 @@ final class DocCitationTests: XCTestCase {
         XCTAssertTrue(problems.isEmpty, "citations that do not resolve or leave the repository:\n" + problems.joined(separator: "\n"))
     }
 
+    /// The docs' own links (`[R9](reliability.md#R9)`, `[runbook](runbook.md)`, `(#R3)`)
+    /// resolve too, so a reader following them never lands nowhere.
+    func testTheDocsOwnLinksResolve() throws {
+        let root = try Self.repositoryRoot()
+        let anchors = try DocCitations.anchors(docsDirectory: root + "/docs")
+        var problems: [String] = []
+        var links = 0
+        for name in anchors.keys.sorted() {
+            let text = try String(contentsOfFile: root + "/docs/" + name, encoding: .utf8)
+            for link in DocCitations.groups(DocCitations.markdownLink, in: text) {
+                links += 1
+                let file = link[1].flatMap { $0.isEmpty ? nil : $0 } ?? name
+                if file.hasPrefix("../") {
+                    if !FileManager.default.fileExists(atPath: root + "/docs/" + file) { problems.append("docs/\(name): no file \(file)") }
+                    continue
+                }
+                guard let defined = anchors[file] else { problems.append("docs/\(name): no file docs/\(file)"); continue }
+                if let anchor = link[2], !defined.contains(anchor) { problems.append("docs/\(name): no anchor \(anchor) in docs/\(file)") }
+            }
+        }
+        XCTAssertGreaterThan(links, 20)
+        XCTAssertTrue(problems.isEmpty, problems.joined(separator: "\n"))
+    }
+
     /// The checker itself, on text made to break each rule: a test that can never fail
     /// proves nothing.
     func testTheCheckerRefusesWhatItShould() {
@@ -109,6 +133,10 @@ enum DocCitations {
         (#"(?<![A-Za-z0-9_/.-])(architecture|reliability|providers|runbook|http-api|style)\.md\b"#,
          "names a doc without docs/: cite docs/<file>.md#anchor"),
     ].map { (regex($0.0), $0.1) }
+
+    /// A Markdown link to a file in docs/ (or `../README.md`), with an optional anchor; web
+    /// links are not matched (their target has a scheme).
+    static let markdownLink = regex(#"\]\((?![a-z]+:)([^)#\s]*)(?:#([A-Za-z0-9_-]+))?\)"#)
 
     static let citation = regex(#"docs/([A-Za-z0-9_-]+\.md)(?:#([A-Za-z0-9_-]+))?"#)
 
