@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+@testable import PinGlass
 
 /// Every alert the code can raise has its entry in the operator's runbook: an anchor named
 /// like the alert key's fixed part (`refund-failed` for `refund-failed:<id>`), so an operator
@@ -26,5 +27,14 @@ final class RunbookAlertTests: XCTestCase {
         let missing = keys.keys.sorted().filter { !runbook.contains($0) }
         XCTAssertEqual(missing, [], "alerts without an entry (<a id=\"key\"></a>) in docs/runbook.md: "
                            + missing.map { "\($0) (raised in \(keys[$0]!))" }.joined(separator: ", "))
+    }
+
+    /// `audit:<rule>` names one of the audit's rules: each is in the runbook's table.
+    func testEveryAuditRuleIsInTheRunbook() throws {
+        let root = try DocCitationTests.repositoryRoot()
+        let runbook = try String(contentsOfFile: root + "/docs/runbook.md", encoding: .utf8)
+        let keys = InvariantAudit.rules.map { InvariantAudit.Violation(rule: $0.0, ids: []).key }
+        XCTAssertEqual(keys.count, InvariantAudit.ruleCount)
+        XCTAssertEqual(keys.filter { !runbook.contains("`\($0)`") }, [], "audit rules missing from docs/runbook.md#audit")
     }
 }
