@@ -130,7 +130,7 @@ enum DocCitations {
         (#"\b(external-apis|original-system|reliability-anchors|stack-notes)\.md"#, "cites a path outside the repository"),
         (#"(?i)\breliability rules? [0-9]|\brules? [0-9]+\b"#, "cites a rule by number: use docs/reliability.md#R<n>"),
         (#"(?<!RFC [0-9]{4} )§ ?[0-9]"#, "cites a section of an outside document: use docs/providers.md#anchor"),
-        (#"(?<![A-Za-z0-9_/.-])(architecture|reliability|providers|runbook|http-api|style)\.md\b"#,
+        (#"(?<![A-Za-z0-9_/."-])(architecture|reliability|providers|runbook|http-api|style)\.md\b"#,
          "names a doc without docs/: cite docs/<file>.md#anchor"),
     ].map { (regex($0.0), $0.1) }
 

@@ -1,6 +1,10 @@
 import XCTest
 import HTTPClient
 import PinGlassTestSupport
+import JSON
+import PinGlassConfig
+import Postgres
+import ProviderWire
 @testable import PinGlass
 
 /// Kie answers as documented (docs/providers.md#kie-market): both `msg` and `message`,

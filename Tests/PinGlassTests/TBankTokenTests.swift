@@ -1,4 +1,7 @@
 import XCTest
+import JSON
+import LibCrypto
+import ProviderWire
 @testable import PinGlass
 
 /// The vendor's documented example, an SDK's vector, self-computed vectors for booleans and

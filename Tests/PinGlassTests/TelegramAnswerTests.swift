@@ -1,6 +1,10 @@
 import XCTest
 import HTTPClient
 import PinGlassTestSupport
+import JSON
+import PinGlassConfig
+import Postgres
+import ProviderWire
 @testable import PinGlass
 
 /// The Bot API envelope and the error classes of docs/providers.md#telegram-envelope and docs/providers.md#telegram-errors, on real-shaped answers; and the

@@ -1,4 +1,5 @@
 import Postgres
+import ProviderWire
 
 /// What Telegram's answer means for the row (docs/providers.md#telegram-errors), and recording it.
 extension Deliverer {

@@ -1,5 +1,7 @@
 import HTTPCore
 import Postgres
+import JSON
+import ProviderWire
 
 /// `POST /api/kie/callback`: Kie's `callBackUrl`. Only a hint (docs/providers.md#kie-callback: the
 /// Market callback body is not documented, and recordInfo is authoritative): it makes the

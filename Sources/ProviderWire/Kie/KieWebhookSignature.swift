@@ -1,3 +1,5 @@
+import LibCrypto
+
 /// Kie's optional webhook HMAC (docs/providers.md#kie-callback): headers
 /// `X-Webhook-Timestamp` (unix seconds) and `X-Webhook-Signature` =
 /// `base64(HMAC-SHA256(taskId + "." + timestamp, KIE_WEBHOOK_HMAC_KEY))`, `taskId` from the
