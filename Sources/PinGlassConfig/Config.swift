@@ -31,7 +31,7 @@ public struct TBankTerminal: Sendable, Equatable {
     public init(key: String, password: String) { self.key = key; self.password = password }
 }
 
-/// The environment-variable contract of `architecture.md`, validated once.
+/// The environment-variable contract (the names operators and the tests use), validated once.
 ///
 /// ```swift
 /// let config = try Config.load(environment: System.environment(), envFile: nil)
