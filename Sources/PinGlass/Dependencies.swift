@@ -11,7 +11,7 @@ import ProviderWire
 /// simulator. The live providers come from the Providers target (`Dependencies.live`).
 ///
 /// Every provider call goes through a guard that refuses it while this process holds a
-/// database transaction open (`ProviderCallInTransaction`; reliability rule 1: never a
+/// database transaction open (`ProviderCallInTransaction`; docs/reliability.md#R1: never a
 /// provider call inside a transaction): `bank(_:_:)`, `kie`, `telegram`, `media` and
 /// `resultDownloader` hand out guarded forwarders (`ProviderGuard.swift`).
 ///
@@ -55,7 +55,8 @@ public final class Dependencies {
         set { providers.bank = newValue }
     }
 
-    /// The T-Bank API for a terminal, guarded.
+    /// The T-Bank API for a terminal. Every call refuses to run while this process has a
+    /// database transaction open (docs/reliability.md#R1: never a provider call inside one).
     public func bank(_ terminal: TBankTerminal, _ timeout: Double) -> any BankAPI {
         GuardedBank(inner: bankFactory(terminal, timeout), check: providerGuard)
     }

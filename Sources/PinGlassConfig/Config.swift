@@ -50,7 +50,7 @@ public enum LogFormat: String, CaseIterable, Sendable {
     case text
 }
 
-/// The environment-variable contract of `architecture.md`, validated once.
+/// The environment-variable contract (the names operators and the tests use), validated once.
 ///
 /// ```swift
 /// let config = try Config.load(environment: System.environment(), envFile: nil)

@@ -4,11 +4,11 @@ import JSON
 import PinGlassConfig
 import Platform
 
-/// The cron duty behind `pinglass poll-kie` (architecture.md flow step 5). Each pass claims
+/// The cron duty behind `pinglass poll-kie` (docs/architecture.md#flow-poll). Each pass claims
 /// the running tasks that are due, rounds of `batchSize` until none is due or the pass's
 /// deadline comes:
 ///
-/// 1. the claim moves each task's `run_at` one poll interval ahead (reliability rule 8:
+/// 1. the claim moves each task's `run_at` one poll interval ahead (docs/reliability.md#R8:
 ///    polling reschedules, it never holds a worker), so a task whose answer is "still
 ///    generating", or whose poll failed, is simply due again later, and a second poller
 ///    passes over it (`FOR UPDATE SKIP LOCKED`);
@@ -142,7 +142,7 @@ public struct KiePoller: Duty {
             try pollBudget.release(db, grant.slots.dropFirst(claimed.count))
             guard !claimed.isEmpty else { break }
             // Overdue tasks are asked too, one last time: a photo Kie did make is taken
-            // rather than refunded (invariant 3); anything else ends them at their deadline.
+            // rather than refunded (docs/reliability.md#I3); anything else ends them at their deadline.
             try poll(claimed, &report)
             if claimed.count < grant.granted { break }
         }
@@ -188,7 +188,7 @@ public struct KiePoller: Duty {
             """, [kieTaskID], retry: .idempotent).count == 1
     }
 
-    /// A task past its deadline whose last answer brought no photo ends (reliability rule 8:
+    /// A task past its deadline whose last answer brought no photo ends (docs/reliability.md#R8:
     /// the deadline is the promise to the customer, and the refund path starts from it).
     func endAtDeadline(_ task: ClaimedTask, _ report: inout Report) throws {
         guard try endTask(task, code: "deadline", message: "no result from Kie before the task's deadline") else { return }
@@ -276,7 +276,7 @@ public struct KiePoller: Duty {
     }
 
     /// Ends a running task as failed; false when it had already ended (another poller, the
-    /// sweeper). The guard on `state` keeps a terminal task terminal (reliability rule 3).
+    /// sweeper). The guard on `state` keeps a terminal task terminal (docs/reliability.md#R3).
     func endTask(_ task: ClaimedTask, code: String, message: String) throws -> Bool {
         try deps.db().execute("""
             UPDATE generation_tasks SET state = 'failed', fail_code = $2, fail_message = $3, finished_at = now(),
