@@ -10,12 +10,13 @@ import Platform
 /// The process clock is not the authority for anything shared between processes: a lease
 /// (`lease_until`), a retry time (`run_at`) or a deadline is written and compared by
 /// PostgreSQL's `now()` in the guarded statement itself, so machines whose clocks disagree
-/// still agree on who holds a row. The domain's clock only decides local things: when a
-/// pass stops taking work, how long to wait, what a signed link's expiry says, and (on the
-/// monotonic clock) until when a lease just renewed is surely still this process's.
+/// still agree on who holds a row (docs/reliability.md#R14). The domain's clock only decides
+/// local things: when a pass stops taking work, how long to wait, what a signed link's expiry
+/// says, and (on the monotonic clock) until when a lease just renewed is surely still this
+/// process's (docs/architecture.md#clock).
 ///
 /// ```swift
-/// let deps = Dependencies(config: config, database: database)     // Clock.system
+/// let deps = Dependencies.live(config: config, database: database)   // Clock.system
 /// guard deps.clock() < deadline else { return report }            // the wall clock
 /// let heldUntil = deps.clock.monotonic() + Double(config.leaseSeconds)
 /// deps.clock.sleep(0.5)
