@@ -15,6 +15,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.0"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
     ],
     targets: [
         // System libraries (Debian: libfcgi-dev, libpq-dev, libcurl4-openssl-dev, libssl-dev).
@@ -27,30 +28,36 @@ let package = Package(
 
         // Generic layers: they know nothing of PinGlass.
         .target(name: "Postgres", dependencies: ["CLibPQ"]),
-        .target(name: "HTTPCore"),  // Request/Response values: no transport, no C library
-        .target(name: "FastCGI", dependencies: ["CFastCGI", "HTTPCore"]),
+        // Request/Response values (headers as swift-http-types' HTTPFields): no transport, no C library.
+        .target(name: "HTTPCore", dependencies: [.product(name: "HTTPTypes", package: "swift-http-types")]),
+        .target(name: "FastCGI", dependencies: ["CFastCGI", "HTTPCore", .product(name: "HTTPTypes", package: "swift-http-types")]),
         .target(name: "HTTPClient", dependencies: ["CCurl", "CShims"]),
         .target(name: "SharedCounters", dependencies: ["CShims"]),  // counters shared across fork
 
         // The domain library, shared by the pool, the CLI and the simulator.
         .target(name: "PinGlass", dependencies: [
-            "Postgres", "HTTPCore", "HTTPClient", "SharedCounters", "COpenSSL",
+            "Postgres", "HTTPClient", "SharedCounters", "COpenSSL",
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // The HTTP API over the domain: router, route groups, middleware, `*Routes` handlers.
+        .target(name: "PinGlassWeb", dependencies: [
+            "PinGlass", "HTTPCore", "Postgres", .product(name: "Logging", package: "swift-log"),
+        ]),
 
-        .executableTarget(name: "pinglass-fcgi", dependencies: ["PinGlass", "FastCGI", "HTTPCore"]),
+        .executableTarget(name: "pinglass-fcgi", dependencies: ["PinGlass", "PinGlassWeb", "FastCGI", "HTTPCore"]),
         .executableTarget(name: "pinglass", dependencies: [
             "PinGlass", "Postgres", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "pinglass-sim", dependencies: ["PinGlass", "FastCGI", "HTTPCore", "HTTPClient", "Postgres"]),
 
         // Fixtures: throwaway databases, running stacks, signed requests.
-        .target(name: "PinGlassTestSupport", dependencies: ["PinGlass", "Postgres", "HTTPClient", "HTTPCore"],
+        .target(name: "PinGlassTestSupport", dependencies: ["PinGlass", "PinGlassWeb", "Postgres", "HTTPClient", "HTTPCore"],
                 path: "Tests/PinGlassTestSupport"),
         .testTarget(name: "PinGlassTests", dependencies: [
-            "PinGlass", "PinGlassTestSupport", "HTTPCore", "HTTPClient", "SharedCounters",
+            "PinGlass", "PinGlassWeb", "PinGlassTestSupport", "HTTPCore", "HTTPClient", "SharedCounters",
+            .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "PropertyBased", package: "swift-property-based"),
         ]),
-        .testTarget(name: "EndToEndTests", dependencies: ["PinGlass", "PinGlassTestSupport"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["PinGlass", "PinGlassTestSupport", "HTTPCore"]),
     ]
 )

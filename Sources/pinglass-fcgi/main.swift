@@ -7,6 +7,7 @@ import HTTPCore
 import HTTPClient
 import Logging
 import PinGlass
+import PinGlassWeb
 
 let usage = """
     USAGE: pinglass-fcgi --socket PATH [--workers N] [--max-requests N] [--request-timeout DURATION]

@@ -4,6 +4,7 @@ import PinGlassTestSupport
 import Postgres
 import XCTest
 @testable import PinGlass
+@testable import PinGlassWeb
 
 /// Avatars and reference photos in-process, with the real fs media store under a temp folder.
 final class AvatarsTests: XCTestCase {

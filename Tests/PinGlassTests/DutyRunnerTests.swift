@@ -2,6 +2,7 @@ import XCTest
 import Postgres
 import PinGlassTestSupport
 @testable import PinGlass
+@testable import PinGlassWeb
 
 /// A duty that takes work items of a fixed length on the test clock until its deadline,
 /// and fails the passes it is told to.

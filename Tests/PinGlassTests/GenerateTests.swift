@@ -4,6 +4,7 @@ import PinGlassTestSupport
 import Postgres
 import XCTest
 @testable import PinGlass
+@testable import PinGlassWeb
 
 /// `POST /api/generate` and job progress in-process: one transaction that consumes one
 /// payment and queues the payment's number of tasks.

@@ -5,6 +5,7 @@ import PinGlassTestSupport
 import Postgres
 import XCTest
 @testable import PinGlass
+@testable import PinGlassWeb
 
 /// `POST /api/kie/callback` in-process: a signed hint that makes one running task due now.
 final class KieCallbackTests: XCTestCase {

@@ -3,6 +3,7 @@ import Logging
 import HTTPCore
 import HTTPClient
 @testable import PinGlass
+@testable import PinGlassWeb
 
 final class LoggingTests: XCTestCase {
     func event(_ message: Logger.Message, _ metadata: Logger.Metadata = [:], level: Logger.Level = .info) -> LogEvent {

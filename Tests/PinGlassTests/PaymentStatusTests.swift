@@ -4,6 +4,7 @@ import PinGlassTestSupport
 import Postgres
 import XCTest
 @testable import PinGlass
+@testable import PinGlassWeb
 
 /// `GET /api/payment/status` asking the bank about late payments: at most once per interval
 /// however many calls arrive, with the payment's own terminal.
@@ -118,7 +119,7 @@ final class PaymentStatusTests: XCTestCase {
         XCTAssertEqual(try usable(8301, p.bankID), true, "within the cached second")
         // The cache counts monotonic time, not the wall clock (held still here, as a clock
         // stepped back would hold it): the second passes all the same.
-        elapsed = PaymentsAPI.modeCacheSeconds + 0.5
+        elapsed = PaymentStatusPoll.modeCacheSeconds + 0.5
         XCTAssertEqual(try usable(8301, p.bankID), false, "production in force: a test payment is no money")
         XCTAssertEqual(try usable(8302, q.bankID), true, "staff on TEST_TELEGRAM_IDS")
         XCTAssertThrowsError(try Config(variables: ["DATABASE_URL": "x", "TEST_TELEGRAM_IDS": "12,abc"]))

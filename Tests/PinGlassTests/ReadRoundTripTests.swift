@@ -4,6 +4,7 @@ import PinGlassTestSupport
 import Postgres
 import XCTest
 @testable import PinGlass
+@testable import PinGlassWeb
 
 /// The Mini App's polling reads (`GET /api/payment/status`, `GET /api/jobs/{id}`,
 /// `GET /api/avatars`) find the user and read what they answer in ONE statement: counted as

@@ -3,6 +3,7 @@ import PinGlassTestSupport
 import Postgres
 import XCTest
 @testable import PinGlass
+@testable import PinGlassWeb
 
 /// The operator alerts that the sweep and the dispatcher raise: each condition found
 /// with its key, one message per key per hour to the admin chat, logged only without one.

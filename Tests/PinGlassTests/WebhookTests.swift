@@ -2,6 +2,7 @@ import XCTest
 import HTTPCore
 import PinGlassTestSupport
 @testable import PinGlass
+@testable import PinGlassWeb
 
 /// The webhook handler in-process, with notifications signed as the bank signs them.
 final class WebhookTests: XCTestCase {

@@ -1,4 +1,5 @@
 import HTTPCore
+import PinGlass
 import Postgres
 
 /// `GET /metrics`: Prometheus text (version 0.0.4) for the operator's scraper. Request
@@ -11,7 +12,7 @@ import Postgres
 ///
 /// Access is nginx's job (`location = /metrics`, an allow-list). That block matches only the
 /// exact path, and the router takes no other (`/metrics/` is a 404 there, see `Router.match`).
-enum MetricsAPI {
+enum MetricsRoutes {
     static func metrics(_ ctx: Context) throws -> Response {
         var text = PrometheusText()
         writeRequests(ctx.deps.requestMetrics, into: &text)

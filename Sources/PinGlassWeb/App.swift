@@ -1,10 +1,14 @@
 import HTTPCore
+import PinGlass
 import Logging
 import Postgres
 
-/// The HTTP application: routes a `Request` to its handler and turns every outcome into a
-/// `Response` with `X-Request-Id`. Errors never leak internals: an `APIError` is rendered as
-/// is, a database outage becomes 503, anything else 500 (logged with the request id).
+/// The HTTP application: routes a `Request` to its handler (through its group's middleware,
+/// `RouteTable`) and turns every outcome into a `Response` with `X-Request-Id`. Errors never
+/// leak internals: an `APIError` is rendered as is, a database outage becomes 503, anything
+/// else 500 (logged with the request id). Around everything, each answer is counted in the
+/// pool's shared table under the route pattern the router matched (`unmatched` when none),
+/// never the raw path.
 ///
 /// ```swift
 /// let app = App(deps: deps)
@@ -19,7 +23,7 @@ public final class App {
     public init(deps: Dependencies, log: Logger = Logger(label: "http")) {
         self.deps = deps
         self.log = log
-        self.router = Routes.table()
+        self.router = RouteTable.router()
     }
 
     public func handle(_ request: Request) -> Response {
@@ -38,13 +42,14 @@ public final class App {
             let ctx = Context(request: request, deps: deps, log: log, now: deps.clock())
             ctx.pathParams = params
             ctx.requestID = requestID
+            ctx.route = router.route(index)
             response = Self.run(handler, ctx, log)
         }
         deps.database.finishRequest()
         // Counted before the answer leaves: whoever has the answer sees it in /metrics.
         deps.requestMetrics?.record(route: route, status: response.status)
         if response.status >= 500 { countServerError(log) }
-        response.headers.append(("X-Request-Id", requestID))
+        response.headers.append("X-Request-Id", requestID)
         if request.method == "HEAD" { response.body = [] }
         return response
     }

@@ -1,3 +1,4 @@
+import PinGlass
 import Postgres
 
 /// The one place domain errors become HTTP answers. Domain code never picks a status.
