@@ -59,5 +59,7 @@ let package = Package(
             .product(name: "PropertyBased", package: "swift-property-based"),
         ]),
         .testTarget(name: "EndToEndTests", dependencies: ["PinGlass", "PinGlassTestSupport", "HTTPCore"]),
+        // A pool whose handler echoes the request's header fields (FastCGIFieldsTests).
+        .executableTarget(name: "fastcgi-echo", dependencies: ["FastCGI", "HTTPCore"], path: "Tests/FastCGIEcho"),
     ]
 )
