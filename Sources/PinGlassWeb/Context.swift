@@ -19,6 +19,8 @@ public final class Context {
     public internal(set) var telegramUser: TelegramUser?
     /// The route the router matched, as `(method, pattern)` (`/api/avatars/:id`).
     public internal(set) var route: (method: String, pattern: String)?
+    /// That route's index in the router's table (`RequestMetrics` rows follow it).
+    var routeIndex: Int?
 
     init(request: Request, deps: Dependencies, log: Logger, now: Double) {
         self.request = request

@@ -47,6 +47,18 @@ public struct TelegramAuthentication: Middleware {
     }
 }
 
+/// Counts every answer in the pool's shared table (`RequestMetrics`) under the route the
+/// router matched, labelled by its pattern (`/api/avatars/{id}`), never the raw path;
+/// requests no route matched count as `unmatched`. It wraps the whole application (`App`),
+/// and counts before the answer leaves: whoever has the answer sees it in `/metrics`.
+struct RequestCounting: Middleware {
+    func handle(_ ctx: Context, next: Router.Handler) throws -> Response {
+        let response = try next(ctx)
+        ctx.deps.requestMetrics?.record(route: ctx.routeIndex, status: response.status)
+        return response
+    }
+}
+
 extension RequestMetrics {
     /// The table for this application's routes (in the pool's master, before it forks).
     public static func forApp() throws -> RequestMetrics { try RequestMetrics(routes: RouteTable.router().table) }
