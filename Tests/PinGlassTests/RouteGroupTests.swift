@@ -27,7 +27,7 @@ final class RouteGroupTests: XCTestCase {
             }
         }
         router.add("GET", "/after") { _ in trail.mutate { $0.append("after") }; return .text("after") }
-        let deps = Dependencies(config: try Config.load(environment: [:], envFile: nil), database: Database(url: "", applicationName: "t"))
+        let deps = Dependencies(config: try Config.load(environment: ["DATABASE_URL": "postgresql://unused"], envFile: nil), database: Database(url: "", applicationName: "t"))
         for path in ["/open", "/inside/7", "/after"] {
             guard case .found(let handler, let params, _) = router.match(method: "GET", path: path) else { return XCTFail(path) }
             let ctx = Context(request: Request(method: "GET", path: path), deps: deps, log: Logger(label: "t"), now: 0)
