@@ -27,38 +27,61 @@ let package = Package(
         .target(name: "CShims", dependencies: ["CCurl"]),
 
         // Generic layers: they know nothing of PinGlass.
-        .target(name: "Postgres", dependencies: ["CLibPQ"]),
+        .target(name: "JSON"),  // a JSON value that keeps key order and numbers' text
+        .target(name: "LibCrypto", dependencies: ["COpenSSL"]),  // hashes, HMAC, randomness
+        .target(name: "Platform"),  // libc: environment, time, files, processes, networks
+        .target(name: "Postgres", dependencies: [
+            "CLibPQ", "Platform", "LibCrypto", .product(name: "Logging", package: "swift-log"),
+        ]),
         // Request/Response values (headers as swift-http-types' HTTPFields): no transport, no C library.
-        .target(name: "HTTPCore", dependencies: [.product(name: "HTTPTypes", package: "swift-http-types")]),
+        .target(name: "HTTPCore", dependencies: ["JSON", .product(name: "HTTPTypes", package: "swift-http-types")]),
         .target(name: "FastCGI", dependencies: ["CFastCGI", "HTTPCore", .product(name: "HTTPTypes", package: "swift-http-types")]),
         .target(name: "HTTPClient", dependencies: ["CCurl", "CShims"]),
         .target(name: "SharedCounters", dependencies: ["CShims"]),  // counters shared across fork
 
-        // The domain library, shared by the pool, the CLI and the simulator.
+        // What the domain and the simulator share: the configuration, and the providers' wire
+        // formats (signatures, request and answer types), without any payment or job logic.
+        .target(name: "PinGlassConfig", dependencies: ["Platform", "HTTPClient"]),
+        .target(name: "ProviderWire", dependencies: ["JSON", "LibCrypto", "HTTPCore", "HTTPClient"]),
+
+        // The domain library, shared by the pool and the CLI.
         .target(name: "PinGlass", dependencies: [
-            "Postgres", "HTTPClient", "SharedCounters", "COpenSSL",
-            .product(name: "Logging", package: "swift-log"),
+            "Postgres", "HTTPClient", "SharedCounters", "JSON", "LibCrypto", "Platform",
+            "PinGlassConfig", "ProviderWire", .product(name: "Logging", package: "swift-log"),
         ]),
         // The HTTP API over the domain: router, route groups, middleware, `*Routes` handlers.
         .target(name: "PinGlassWeb", dependencies: [
-            "PinGlass", "HTTPCore", "Postgres", .product(name: "Logging", package: "swift-log"),
+            "PinGlass", "HTTPCore", "Postgres", "JSON", "LibCrypto", "Platform", "PinGlassConfig", "ProviderWire",
+            .product(name: "Logging", package: "swift-log"),
         ]),
 
-        .executableTarget(name: "pinglass-fcgi", dependencies: ["PinGlass", "PinGlassWeb", "FastCGI", "HTTPCore"]),
-        .executableTarget(name: "pinglass", dependencies: [
-            "PinGlass", "Postgres", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        .executableTarget(name: "pinglass-fcgi", dependencies: [
+            "PinGlass", "PinGlassWeb", "PinGlassConfig", "Platform", "Postgres", "FastCGI", "HTTPCore",
         ]),
-        .executableTarget(name: "pinglass-sim", dependencies: ["PinGlass", "FastCGI", "HTTPCore", "HTTPClient", "Postgres"]),
+        .executableTarget(name: "pinglass", dependencies: [
+            "PinGlass", "PinGlassConfig", "ProviderWire", "Postgres", "JSON", "LibCrypto", "Platform",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        // The simulator plays the providers: configuration and wire formats, never the domain.
+        .executableTarget(name: "pinglass-sim", dependencies: [
+            "PinGlassConfig", "ProviderWire", "FastCGI", "HTTPCore", "HTTPClient", "Postgres", "JSON", "LibCrypto", "Platform",
+        ]),
 
         // Fixtures: throwaway databases, running stacks, signed requests.
-        .target(name: "PinGlassTestSupport", dependencies: ["PinGlass", "PinGlassWeb", "Postgres", "HTTPClient", "HTTPCore"],
-                path: "Tests/PinGlassTestSupport"),
+        .target(name: "PinGlassTestSupport", dependencies: [
+            "PinGlass", "PinGlassWeb", "PinGlassConfig", "ProviderWire", "Postgres", "HTTPClient", "HTTPCore", "JSON",
+            "LibCrypto", "Platform",
+        ], path: "Tests/PinGlassTestSupport"),
         .testTarget(name: "PinGlassTests", dependencies: [
             "PinGlass", "PinGlassWeb", "PinGlassTestSupport", "HTTPCore", "HTTPClient", "SharedCounters",
+            "PinGlassConfig", "ProviderWire", "Postgres", "JSON", "LibCrypto", "Platform",
             .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "PropertyBased", package: "swift-property-based"),
         ]),
-        .testTarget(name: "EndToEndTests", dependencies: ["PinGlass", "PinGlassTestSupport", "HTTPCore"]),
+        .testTarget(name: "EndToEndTests", dependencies: [
+            "PinGlass", "PinGlassTestSupport", "PinGlassConfig", "ProviderWire", "Postgres", "JSON", "LibCrypto", "Platform",
+            "HTTPCore",
+        ]),
         // A pool whose handler echoes the request's header fields (FastCGIFieldsTests).
         .executableTarget(name: "fastcgi-echo", dependencies: ["FastCGI", "HTTPCore"], path: "Tests/FastCGIEcho"),
     ]

@@ -29,15 +29,6 @@ public struct Response: Sendable {
         self.init(status: status, headers: [("Content-Type", contentType)], body: Array(body.utf8))
     }
 
-    /// A JSON body already serialised.
-    public static func jsonBytes(_ bytes: [UInt8], status: Int = 200) -> Response {
-        Response(status: status, headers: [("Content-Type", "application/json; charset=utf-8")], body: bytes)
-    }
-
-    public static func text(_ body: String, status: Int = 200) -> Response {
-        Response(status: status, contentType: "text/plain; charset=utf-8", body: body)
-    }
-
     /// The field's value, any case of `name`; a repeated field's values joined with `, `.
     public func header(_ name: String) -> String? { headers.value(name) }
 

@@ -1,5 +1,6 @@
 import HTTPCore
 import PinGlass
+import JSON
 
 /// An error answer of the HTTP API: status + `{"success":false,"error":{code,message,details}}`.
 /// Handlers throw it; `App` renders it. Messages are for people and never carry internals.
@@ -66,8 +67,4 @@ public struct APIError: Error, Equatable, CustomStringConvertible {
         for (name, value) in headers { r.headers.append(name, value) }
         return r
     }
-}
-
-extension Response {
-    public static func json(_ value: JSON, status: Int = 200) -> Response { .jsonBytes(value.bytes, status: status) }
 }

@@ -2,6 +2,7 @@ import HTTPCore
 import PinGlass
 import Logging
 import Postgres
+import LibCrypto
 
 /// The HTTP application: routes a `Request` to its handler (through its group's middleware,
 /// `RouteTable`) and turns every outcome into a `Response` with `X-Request-Id`. Errors never

@@ -1,5 +1,6 @@
 import HTTPCore
 import PinGlass
+import ProviderWire
 import Postgres
 
 /// The caller of a Mini App route, as the `TelegramAuthentication` middleware validated it:

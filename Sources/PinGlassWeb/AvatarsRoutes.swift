@@ -1,5 +1,9 @@
 import HTTPCore
 import PinGlass
+import JSON
+import LibCrypto
+import Platform
+import ProviderWire
 
 /// Avatars and their reference photos (contract: http-api.md). Every route is the caller's
 /// own: another user's avatar is 404.

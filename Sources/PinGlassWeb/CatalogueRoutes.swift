@@ -1,5 +1,6 @@
 import HTTPCore
 import PinGlass
+import JSON
 
 /// `GET /api/pricing` and `GET /api/styles`: cached per worker for a few seconds, so the
 /// hot path needs no database round trip.

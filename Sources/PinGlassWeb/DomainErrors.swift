@@ -1,5 +1,6 @@
 import PinGlass
 import Postgres
+import JSON
 
 /// The one place domain errors become HTTP answers. Domain code never picks a status.
 extension APIError {

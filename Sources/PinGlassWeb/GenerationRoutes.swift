@@ -1,5 +1,6 @@
 import HTTPCore
 import PinGlass
+import JSON
 
 /// `POST /api/generate` and the job progress endpoints (contract: http-api.md).
 enum GenerationRoutes {

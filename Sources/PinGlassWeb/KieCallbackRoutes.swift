@@ -1,5 +1,6 @@
 import HTTPCore
 import PinGlass
+import ProviderWire
 
 /// `POST /api/kie/callback`: Kie's `callBackUrl`, translated to and from `KieCallback`
 /// (the domain decides what the callback may change and records it). The signature headers

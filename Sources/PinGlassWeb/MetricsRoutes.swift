@@ -1,6 +1,7 @@
 import HTTPCore
 import PinGlass
 import Postgres
+import Platform
 
 /// `GET /metrics`: Prometheus text (version 0.0.4) for the operator's scraper. Request
 /// counts come from the pool's shared table (`RequestMetrics`), everything else from

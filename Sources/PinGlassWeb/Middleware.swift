@@ -1,5 +1,6 @@
 import HTTPCore
 import PinGlass
+import ProviderWire
 
 /// Work that runs around the handlers of a route group, before and after them: it may answer
 /// itself (return or throw) or pass the request on with `next`. Given to `Router.group`; the

@@ -1,5 +1,6 @@
 import HTTPCore
 import PinGlass
+import JSON
 
 /// `GET /api/openapi.json`: the HTTP API as an OpenAPI 3.0 document. The tests check that
 /// every route is documented and that real answers match these schemas.

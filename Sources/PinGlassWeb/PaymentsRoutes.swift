@@ -1,5 +1,7 @@
 import HTTPCore
 import PinGlass
+import Platform
+import ProviderWire
 
 /// The payment endpoints side by side (contract: http-api.md): create and status for the
 /// Mini App, the webhook for T-Bank.

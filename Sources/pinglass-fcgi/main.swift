@@ -8,6 +8,9 @@ import HTTPClient
 import Logging
 import PinGlass
 import PinGlassWeb
+import PinGlassConfig
+import Platform
+import Postgres
 
 let usage = """
     USAGE: pinglass-fcgi --socket PATH [--workers N] [--max-requests N] [--request-timeout DURATION]

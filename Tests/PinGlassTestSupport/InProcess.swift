@@ -1,6 +1,8 @@
 import HTTPCore
 import PinGlass
 import PinGlassWeb
+import PinGlassConfig
+import Postgres
 
 /// The HTTP application driven in-process (no nginx, no FastCGI): the same handlers,
 /// the same database, a fixed clock when a test needs one.

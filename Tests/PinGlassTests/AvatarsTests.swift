@@ -3,6 +3,8 @@ import HTTPCore
 import PinGlassTestSupport
 import Postgres
 import XCTest
+import JSON
+import LibCrypto
 @testable import PinGlass
 @testable import PinGlassWeb
 

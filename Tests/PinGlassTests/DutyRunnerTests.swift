@@ -1,6 +1,8 @@
 import XCTest
 import Postgres
 import PinGlassTestSupport
+import JSON
+import PinGlassConfig
 @testable import PinGlass
 @testable import PinGlassWeb
 

@@ -1,4 +1,6 @@
+import JSON
 import Postgres
+import ProviderWire
 import PinGlassTestSupport
 import XCTest
 @testable import PinGlass

@@ -4,6 +4,8 @@ import Logging
 import PinGlassTestSupport
 import Postgres
 import XCTest
+import JSON
+import ProviderWire
 @testable import PinGlass
 @testable import PinGlassWeb
 

@@ -4,6 +4,10 @@ import Logging
 import PinGlassTestSupport
 import Postgres
 import XCTest
+import JSON
+import PinGlassConfig
+import Platform
+import ProviderWire
 @testable import PinGlass
 @testable import PinGlassWeb
 

@@ -2,6 +2,9 @@ import Foundation
 import PinGlassTestSupport
 import Postgres
 import XCTest
+import LibCrypto
+import PinGlassConfig
+import ProviderWire
 @testable import PinGlass
 @testable import PinGlassWeb
 

@@ -1,4 +1,7 @@
 import HTTPCore
+import JSON
+import PinGlassConfig
+import Postgres
 import Logging
 import PinGlassTestSupport
 import XCTest

@@ -1,4 +1,6 @@
+import JSON
 import Postgres
+import ProviderWire
 
 /// Kie's `callBackUrl` notification, received: only a hint (recordInfo is authoritative and
 /// the Market callback body is not documented). Nothing in the body is trusted beyond the

@@ -1,5 +1,7 @@
 import Logging
+import PinGlassConfig
 import Postgres
+import ProviderWire
 
 /// What the Mini App's payment status poll learns about a payment of its user: the payment
 /// as it stands (asked of the bank first when it may still move and nobody asked lately)

@@ -1,3 +1,6 @@
+import HTTPCore
+import JSON
+import LibCrypto
 
 /// A Telegram user as the validated Mini App init data describes them.
 public struct TelegramUser: Equatable, Sendable {
@@ -51,7 +54,7 @@ public enum TelegramInitData {
         var seen = Set<String>()
         for pair in raw.split(separator: "&") {
             let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            guard kv.count == 2, let key = formDecode(kv[0]), let value = formDecode(kv[1]), !key.isEmpty else {
+            guard kv.count == 2, let key = percentDecode(String(kv[0])), let value = percentDecode(String(kv[1])), !key.isEmpty else {
                 throw Failure.malformed("bad field")
             }
             guard seen.insert(key).inserted else { throw Failure.malformed("duplicate field \(key)") }
@@ -101,34 +104,5 @@ public enum TelegramInitData {
             }
         }
         return out
-    }
-}
-
-extension TelegramInitData {
-    /// One form-encoded field name or value: `%XX` escapes and `+` as a space; nil for a
-    /// malformed escape or bytes that are not UTF-8 (the init data is then malformed).
-    static func formDecode(_ s: Substring) -> String? {
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(s.utf8.count)
-        var it = Array(s.utf8)[...]
-        while let b = it.popFirst() {
-            switch b {
-            case UInt8(ascii: "%"):
-                guard it.count >= 2, let hi = hexDigit(it.popFirst()!), let lo = hexDigit(it.popFirst()!) else { return nil }
-                bytes.append(hi << 4 | lo)
-            case UInt8(ascii: "+"): bytes.append(UInt8(ascii: " "))
-            default: bytes.append(b)
-            }
-        }
-        return String(validating: bytes, as: UTF8.self)
-    }
-
-    private static func hexDigit(_ c: UInt8) -> UInt8? {
-        switch c {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): return c - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): return c - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): return c - UInt8(ascii: "A") + 10
-        default: return nil
-        }
     }
 }
