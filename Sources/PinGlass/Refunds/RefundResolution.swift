@@ -132,12 +132,12 @@ public enum RefundResolution {
             guard r.bool("leased") != true else { throw Refusal.leased(refundID) }
             // Read under the row lock: a sender marks a Cancel only while it holds the lease.
             if verdict == .landed && r.bool("cancel_sent") != true { throw Refusal.noCancelSent(refundID: refundID) }
-            let free = "id = $1 AND state = 'requested' AND (lease_until IS NULL OR lease_until < now())"
+            let free = "id = $1 AND state = 'requested' AND \(LeasedQueue.free)"
             let summary: String
             switch verdict {
             case .notLanded:
                 guard try tx.execute("""
-                    UPDATE refunds SET cancel_sent_at = NULL, run_at = now(), lease_token = NULL, lease_until = NULL,
+                    UPDATE refunds SET cancel_sent_at = NULL, run_at = now(), \(LeasedQueue.release),
                            last_error = left('an operator found that no Cancel landed; to be sent again: ' || $2, 500)
                     WHERE \(free)
                     """, [refundID, reason]) == 1 else { throw Refusal.leased(refundID) }
@@ -182,7 +182,7 @@ public enum RefundResolution {
         let status = left == 0 ? "REFUNDED" : "PARTIAL_REFUNDED"
         guard try tx.execute("""
             UPDATE refunds SET state = 'succeeded', bank_status = $2, bank_original_kopecks = $3, bank_remaining_kopecks = $4,
-                   finished_at = now(), last_error = NULL, lease_token = NULL, lease_until = NULL
+                   finished_at = now(), last_error = NULL, \(LeasedQueue.release)
             WHERE \(free)
             """, [refundID, status, before, left]) == 1 else { throw Refusal.leased(refundID) }
         guard let payment = try PaymentLedger.findForNotification(tx, paymentID: bankID, orderID: nil) else {

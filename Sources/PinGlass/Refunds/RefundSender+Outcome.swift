@@ -28,7 +28,7 @@ extension RefundSender {
             // records it (else the next holder would send again, and for SBP refund twice).
             guard try tx.execute("""
                 UPDATE refunds SET state = 'succeeded', bank_status = $2, bank_original_kopecks = $3, bank_remaining_kopecks = $4,
-                       finished_at = now(), last_error = NULL, lease_token = NULL, lease_until = NULL
+                       finished_at = now(), last_error = NULL, \(LeasedQueue.release)
                 WHERE id = $1 AND state = 'requested'
                 """, [refund.id, answer.status, answer.originalAmount, left]) == 1 else {
                 let state = try tx.query("SELECT state FROM refunds WHERE id = $1", [refund.id]).first?.string("state") ?? "missing"
@@ -85,10 +85,9 @@ extension RefundSender {
         let error = "T-Bank error \(code): \(message)"
         let chatID = deps.config.adminTelegramChatID
         let failed = try deps.db().withTransaction { tx -> Bool in
-            guard try tx.execute("""
-                UPDATE refunds SET state = 'failed', finished_at = now(), last_error = left($3, 500), lease_token = NULL, lease_until = NULL
-                WHERE id = $1 AND state = 'requested' AND lease_token = $2::uuid
-                """, [refund.id, refund.lease, error]) == 1 else { return false }
+            guard try LeasedQueue.refunds.write(tx, id: refund.id, lease: refund.lease,
+                                                set: "state = 'failed', finished_at = now(), last_error = left($3, 500)",
+                                                [error], releasing: true) == .recorded else { return false }
             try Counters.increment(tx, "refunds.failed")
             try Alerts.raise(tx, chatID: chatID, key: "refund-failed:\(refund.id)", text: """
                 Refund \(refund.id) of \(Money(kopecks: refund.amount)) for payment \(refund.paymentID) (T-Bank \(refund.bankPaymentID)) \
@@ -173,9 +172,8 @@ extension RefundSender {
     /// Right before a Cancel: the row records that one goes out now (compare-and-set on the
     /// lease token; false: the lease was taken back, nothing is sent).
     func markCancelSent(_ refund: ClaimedRefund) throws -> Bool {
-        try deps.db().execute("""
-            UPDATE refunds SET cancel_sent_at = now() WHERE id = $1 AND state = 'requested' AND lease_token = $2::uuid
-            """, [refund.id, refund.lease]) == 1
+        try LeasedQueue.refunds.write(deps.db(), id: refund.id, lease: refund.lease, set: "cancel_sent_at = now()",
+                                      releasing: false) == .recorded
     }
 
     /// The refund stays `requested`, its lease released, due again in `delay` seconds, with
@@ -184,11 +182,9 @@ extension RefundSender {
     func postpone(_ refund: ClaimedRefund, why: String, delay: Double, alert: Alert?) throws -> Bool {
         let chatID = deps.config.adminTelegramChatID
         return try deps.db().withTransaction { tx -> Bool in
-            guard try tx.execute("""
-                UPDATE refunds SET run_at = now() + make_interval(secs => $3::float8), last_error = left($4, 500),
-                       lease_token = NULL, lease_until = NULL
-                WHERE id = $1 AND state = 'requested' AND lease_token = $2::uuid
-                """, [refund.id, refund.lease, delay, why]) == 1 else { return false }
+            guard try LeasedQueue.refunds.write(tx, id: refund.id, lease: refund.lease,
+                                                set: "run_at = now() + make_interval(secs => $3::float8), last_error = left($4, 500)",
+                                                [delay, why], releasing: true) == .recorded else { return false }
             if let alert { try Alerts.raise(tx, chatID: chatID, key: alert.key, text: alert.text) }
             return true
         }
