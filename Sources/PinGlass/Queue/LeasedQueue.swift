@@ -62,6 +62,9 @@ public struct LeasedQueue: Sendable, Equatable {
     /// A row no one holds: never leased, or its lease ran out.
     public static let free = "(lease_until IS NULL OR lease_until < now())"
 
+    /// True while someone holds the row (its lease has not run out), false otherwise.
+    public static func isHeld(_ alias: String? = nil) -> String { "coalesce(\(prefix(alias))lease_until > now(), false)" }
+
     /// The token in a claim's `RETURNING` list, as the column `lease`.
     public static func token(_ alias: String? = nil) -> String { "\(prefix(alias))lease_token::text AS lease" }
 

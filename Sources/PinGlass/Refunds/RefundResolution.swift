@@ -85,7 +85,7 @@ public enum RefundResolution {
     public static func inspect(_ db: Connection, refundID: Int) throws -> Subject {
         guard let r = try db.query("""
             SELECT r.id, r.payment_id, r.amount_kopecks, r.state, r.attempts, r.last_error, coalesce(p.tbank_payment_id, '') AS bank_id,
-                   p.terminal_key, p.amount_kopecks AS paid, coalesce(r.lease_until > now(), false) AS leased,
+                   p.terminal_key, p.amount_kopecks AS paid, \(LeasedQueue.isHeld("r")) AS leased,
                    to_char(r.cancel_sent_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') AS sent_at
             FROM refunds r JOIN payments p ON p.id = r.payment_id WHERE r.id = $1
             """, [refundID], retry: .idempotent).first else { throw Refusal.refundNotFound(refundID) }
@@ -123,7 +123,7 @@ public enum RefundResolution {
         try check(refundID: refundID, verdict: verdict, reading: reading, force: force)
         return try db.withTransaction { tx in
             guard let r = try tx.query("""
-                SELECT r.state, r.payment_id, r.amount_kopecks, coalesce(r.lease_until > now(), false) AS leased,
+                SELECT r.state, r.payment_id, r.amount_kopecks, \(LeasedQueue.isHeld("r")) AS leased,
                        r.cancel_sent_at IS NOT NULL AS cancel_sent, p.amount_kopecks AS paid, coalesce(p.tbank_payment_id, '') AS bank_id
                 FROM refunds r JOIN payments p ON p.id = r.payment_id WHERE r.id = $1 FOR UPDATE OF r
                 """, [refundID]).first else { throw Refusal.refundNotFound(refundID) }
