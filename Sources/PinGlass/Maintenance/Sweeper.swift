@@ -19,7 +19,7 @@ import Postgres
 ///    (`LeaseRescuer`);
 /// 6. refunds whose lease ran out are due again, still `requested` (or `pending`)
 ///    (`LeaseRescuer`);
-/// 7. alerts (`SweepAlerts`): silent workers, queues older than their deadline, refunds
+/// 7. alerts (`SweepAlerts`): silent duties, queues older than their deadline, refunds
 ///    owed (failed, or unresolved for a day), test mode on a public install, sustained 5xx.
 ///
 /// Every step is safe against a worker finishing the same row at the same moment: the
