@@ -1,5 +1,7 @@
 import ArgumentParser
 import PinGlass
+import Platform
+import Postgres
 
 struct AuditCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,9 +1,14 @@
 // pinglass: the operator and cron command line of PinGlass.
 import ArgumentParser
 import PinGlass
+import JSON
+import PinGlassConfig
+import Platform
+import Postgres
 #if canImport(Glibc)
 import Glibc
 #endif
+import Providers
 
 @main
 struct PinGlassCLI: ParsableCommand {

@@ -1,5 +1,9 @@
 import ArgumentParser
 import PinGlass
+import JSON
+import Platform
+import Postgres
+import ProviderWire
 
 struct SignInitData: ParsableCommand {
     static let configuration = CommandConfiguration(

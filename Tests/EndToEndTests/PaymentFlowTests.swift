@@ -3,7 +3,12 @@ import Foundation
 import HTTPClient
 import Postgres
 import PinGlassTestSupport
+import JSON
+import LibCrypto
+import PinGlassConfig
+import ProviderWire
 @testable import PinGlass
+@testable import Providers
 
 /// Payments end to end: real nginx, real pools (PinGlass and the simulator), real CLI.
 final class PaymentFlowTests: XCTestCase {
@@ -263,7 +268,7 @@ final class PaymentFlowTests: XCTestCase {
         var env = stack.environment
         env["PINGLASS_ENV_FILE"] = "/dev/null"
         let config = try Config.load(environment: env, envFile: "/dev/null")
-        let deps = Dependencies(config: config, database: Database(url: config.databaseURL, applicationName: "test"),
+        let deps = Dependencies.live(config: config, database: Database(url: config.databaseURL, applicationName: "test"),
                                     migrationsDirectory: try TestDatabase.migrationsDir())
         var rc = Reconciler.Config()
         rc.batchSize = 1

@@ -2,6 +2,8 @@ import Foundation
 import PinGlassTestSupport
 import Postgres
 import XCTest
+import PinGlassConfig
+import ProviderWire
 @testable import PinGlass
 
 /// `pinglass poll-kie` in-process: FakeKie answers recordInfo, results are downloaded over
@@ -283,8 +285,8 @@ final class KiePollerTests: XCTestCase {
         let poller = try KiePoller(deps: deps)
         let claimed = KiePoller.ClaimedTask(id: job.tasks[0].id, jobID: job.id, kieTaskID: job.tasks[0].kieID, overdue: false)
         var first = KiePoller.Report(), second = KiePoller.Report()
-        try poller.take(claimed, Result { () throws(ResultDownloadError) in try poller.download.fetch(url) }, &first)
-        try poller.take(claimed, Result { () throws(ResultDownloadError) in try poller.download.fetch(url) }, &second)
+        try poller.take(claimed, poller.download.fetch(url, via: deps.resultDownloader), &first)
+        try poller.take(claimed, poller.download.fetch(url, via: deps.resultDownloader), &second)
         XCTAssertEqual(first.succeeded, 1)
         XCTAssertEqual(second.succeeded, 0)
         XCTAssertEqual(try count("SELECT count(*)::int AS n FROM generated_photos WHERE task_id = $1", [job.tasks[0].id]), 1)

@@ -1,4 +1,5 @@
 import Postgres
+import JSON
 
 /// The heartbeat of every cron duty (`worker_runs`, one row per duty and host), shown by
 /// `/api/health`. Keyed by host too, since every VM runs the same duties: one host's

@@ -1,3 +1,4 @@
+import JSON
 import Postgres
 
 /// The audit trail of operator actions (`admin_audit`: manual refunds, requeues, acknowledged

@@ -1,4 +1,6 @@
 import Postgres
+import PinGlassConfig
+import Platform
 
 /// The alerts `pinglass sweep` checks on every pass, each one read-only query,
 /// raised through `Alerts.raise` (so at most one message per key per hour reaches the admin
@@ -95,7 +97,7 @@ public struct SweepAlerts {
     }
 
     func staleQueues(_ db: Connection) throws -> [Condition] {
-        let jobSlack = config.taskDeadlineSeconds + config.deadlineGraceSeconds + config.queueAlertSeconds
+        let jobSlack = config.generation.taskDeadlineSeconds + config.deadlineGraceSeconds + config.queueAlertSeconds
         return try db.query("""
             SELECT 'dispatch' AS queue, count(*)::int AS n
             FROM generation_tasks t JOIN generation_jobs j ON j.id = t.job_id

@@ -1,4 +1,5 @@
 import Postgres
+import PinGlassConfig
 
 /// Payment settings kept in the `settings` table (read per request, changed by admins).
 public enum PaymentSettings {

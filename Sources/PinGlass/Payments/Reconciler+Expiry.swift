@@ -1,4 +1,5 @@
 import Postgres
+import Platform
 
 /// Expiry without a blind spot (review item 5): a payment past its RedirectDueDate may
 /// still have been paid (the webhook lost, the payer finishing 3-D Secure at the last
@@ -56,7 +57,7 @@ extension Reconciler {
         }
     }
 
-    /// Expires one due payment the bank reported unpaid. Guarded (rule 3): only from
+    /// Expires one due payment the bank reported unpaid. Guarded (docs/reliability.md#R3): only from
     /// `new`/`pending`, so a CONFIRMED applied by the webhook since the look wins. Should the
     /// payer still pay after it, the late CONFIRMED revives the payment (expired → succeeded).
     func expire(_ payment: PaymentRecord, bankStatus: String, now: Double) throws -> Bool {

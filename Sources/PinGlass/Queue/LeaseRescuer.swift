@@ -5,10 +5,10 @@ import Postgres
 /// their state machines; a rescue only puts a row back where the next claim, by any
 /// worker, picks it up, or ends it when that was its last allowed attempt.
 ///
-/// Each step is ONE guarded statement (`LeasedQueue.rescueSQL`): only rows still in a
-/// leased state with a lease in the past move, rows another transaction holds are
-/// skipped, nothing terminal is ever touched, so whichever runs first (`pinglass sweep`,
-/// or `pinglass dispatch` before its pass) does the same thing. The attempt was counted
+/// Each step is ONE guarded statement (`LeasedQueue.rescueSQL`, docs/reliability.md#R6):
+/// only rows still in a leased state with a lease in the past move, rows another
+/// transaction holds are skipped, nothing terminal is ever touched, so whichever runs
+/// first (`pinglass sweep`, or `pinglass dispatch` before its pass) does the same thing. The attempt was counted
 /// when the row was claimed; a rescue never counts it again.
 ///
 /// Download holds of poll-kie (`KiePoller.holdForDownload`) need no step: they hold no
@@ -77,7 +77,7 @@ public struct LeaseRescuer: Sendable {
     /// A submit whose lease ran out (the dispatcher died, or hung past its lease, between its
     /// intent and its record) with attempts left goes back to the queue, due now. If the
     /// crash came after Kie's answer, the resubmit makes a second Kie task for this photo
-    /// (the residual risk of Dispatcher's doc comment); the first is never recorded, never
+    /// (the residual risk of docs/reliability.md#R9); the first is never recorded, never
     /// polled.
     static func submitsBack(_ db: Connection, maxAttempts: Int, limit: Int) throws -> Int {
         try db.execute(LeasedQueue.taskSubmits.rescueSQL(alias: "t", set: "state = 'queued', run_at = now()",
@@ -97,8 +97,8 @@ public struct LeaseRescuer: Sendable {
     }
 
     /// `sending` → `pending`, due now. The send's outcome is unknown (Telegram has no
-    /// idempotency key): sending again may show that batch twice (the residual risk of a
-    /// call without an idempotency key, one batch wide); not sending would lose it.
+    /// idempotency key): sending again may show that batch twice (the residual risk of
+    /// docs/reliability.md#R9, one batch wide); not sending would lose it.
     /// `give_up_at` is left as it is: the deliver duty decides whether the row is still
     /// worth a try.
     static func deliveriesBack(_ db: Connection, limit: Int) throws -> Int {

@@ -1,22 +1,24 @@
 import Postgres
 
 /// A table used as a queue whose rows a worker holds under a lease: the one description of
-/// the lease's life cycle that the submit (dispatch), delivery and refund queues share.
+/// the lease's life cycle that the submit (dispatch), delivery and refund queues share
+/// (docs/reliability.md#R5).
 ///
 /// The life cycle, each step one guarded statement whose row count decides:
 /// 1. **claim**: the queue's own statement (its ordering and filters, `FOR UPDATE SKIP
 ///    LOCKED`) sets the held state and `grant`: a fresh `lease_token`, `lease_until` from
-///    PostgreSQL's `now()` (the one clock every worker on every machine shares);
+///    PostgreSQL's `now()` (the one clock every worker on every machine shares:
+///    docs/reliability.md#R14);
 /// 2. **renew** right before each outside call (`renew`): false when the row is no longer
 ///    ours, and nothing may be sent for it from here;
 /// 3. **record under the lease** (`write`): the outcome written only while the row is still
 ///    in the held state with our token; a lost lease is a known outcome (`.lost`), never an
-///    error and never an overwrite of what the new holder did;
+///    error and never an overwrite of what the new holder did (docs/reliability.md#R3);
 /// 4. **give back** (`write` with `release`): back to the queue, the lease cleared;
 /// 5. **rescue** (`rescueSQL`, run by `LeaseRescuer`): a row whose lease ran out is handed
 ///    back by a statement that repeats the leased state and `lease_until < now()` both in
 ///    its `SKIP LOCKED` pick and in its outer `WHERE`, so a row that reached another state
-///    meanwhile is never touched.
+///    meanwhile is never touched (docs/reliability.md#R6).
 ///
 /// ```swift
 /// let queue = LeasedQueue.deliveries

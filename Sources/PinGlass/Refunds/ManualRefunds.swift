@@ -1,4 +1,5 @@
 import Postgres
+import Platform
 
 /// Refunds an operator asks for (`pinglass manual-refund`, later the admin UI) and failed
 /// refunds an operator sends again (`pinglass requeue-refund`). They go through the same

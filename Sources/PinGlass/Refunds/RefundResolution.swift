@@ -1,4 +1,5 @@
 import Postgres
+import Platform
 
 /// An operator's decision about a refund whose Cancel outcome the sender could not settle
 /// (`pinglass resolve-refund`): where the bank ignores ExternalRequestId (SBP) and its state

@@ -1,7 +1,10 @@
 import HTTPClient
 import HTTPCore
-import PinGlass
 import Postgres
+import JSON
+import LibCrypto
+import Platform
+import WebURL
 
 /// Where the simulated Kie lives and whom it lets in (from the simulator's environment).
 struct KieSimOptions: Sendable {
@@ -13,7 +16,7 @@ struct KieSimOptions: Sendable {
     var webhookHmacKey: String?
 }
 
-/// The Kie.ai part of the simulator (shared/reference/external-apis.md §2.6), under `/kie`
+/// The Kie.ai part of the simulator (docs/providers.md#kie-simulator), under `/kie`
 /// (and at the root, as on api.kie.ai): `POST /api/v1/jobs/createTask`,
 /// `GET /api/v1/jobs/recordInfo?taskId=`, and the result images at `/kie/results/<id>.png`.
 /// The envelope is Kie's `{code, msg, data}`; the Bearer key is checked (401); createTask has
@@ -112,7 +115,7 @@ struct KieSim {
                 WHERE account = $1 AND created_at > clock_timestamp() - make_interval(secs => $2::float8)
                 """, [account, s.createWindowSeconds])[0].requiredInt("n")
             if recent >= s.createLimit { return .limited }
-            if try SimStore.switchValue(tx, "kie.credits") != nil, try !KieStore.take(tx, "credits") { return .noCredits }
+            if try Switches.value(tx, "kie.credits") != nil, try !KieStore.take(tx, "credits") { return .noCredits }
             let never = try KieStore.take(tx, "neverFinishNext") || Double.random(in: 0..<1) < s.neverFinishFraction
             let fail = try !never && (KieStore.take(tx, "failNext") || Double.random(in: 0..<1) < s.failFraction)
             let seq = try tx.query("SELECT nextval('sim.kie_task_ids')::bigint AS n")[0].requiredInt("n")
