@@ -44,13 +44,19 @@ let package = Package(
         ]),
         .executableTarget(name: "pinglass-sim", dependencies: ["PinGlass", "FastCGI", "HTTPCore", "HTTPClient", "Postgres"]),
 
-        // Fixtures: throwaway databases, running stacks, signed requests.
-        .target(name: "PinGlassTestSupport", dependencies: ["PinGlass", "Postgres", "HTTPClient", "HTTPCore"],
-                path: "Tests/PinGlassTestSupport"),
-        .testTarget(name: "PinGlassTests", dependencies: [
-            "PinGlass", "PinGlassTestSupport", "HTTPCore", "HTTPClient", "SharedCounters",
+        // Tests. One testing target (throwaway databases, running stacks, one client for both
+        // transports, fixtures) and one test target per tier; `make test-unit`, `test-e2e` and
+        // `test-disruptive` each run one of them (scripts/test.sh checks every suite is in exactly one).
+        .target(name: "PinGlassTesting", dependencies: ["PinGlass", "Postgres", "HTTPClient", "HTTPCore"],
+                path: "Tests/PinGlassTesting"),
+        // PostgreSQL at most: no nginx, pool or simulator (Stack refuses to start in this tier).
+        .testTarget(name: "UnitTests", dependencies: [
+            "PinGlass", "PinGlassTesting", "HTTPCore", "HTTPClient", "SharedCounters",
             .product(name: "PropertyBased", package: "swift-property-based"),
         ]),
-        .testTarget(name: "EndToEndTests", dependencies: ["PinGlass", "PinGlassTestSupport"]),
+        // Real nginx, pools, the simulator and the CLI, each test on its own ports and database.
+        .testTarget(name: "EndToEndTests", dependencies: ["PinGlass", "PinGlassTesting"]),
+        // Suites that stop the shared PostgreSQL or crash processes mid-work: run alone, one at a time.
+        .testTarget(name: "DisruptiveTests", dependencies: ["PinGlass", "PinGlassTesting"]),
     ]
 )

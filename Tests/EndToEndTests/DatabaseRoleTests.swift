@@ -1,6 +1,6 @@
 import XCTest
 import Foundation
-import PinGlassTestSupport
+import PinGlassTesting
 import Postgres
 @testable import PinGlass
 

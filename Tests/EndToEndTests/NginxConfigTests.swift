@@ -1,7 +1,7 @@
 import XCTest
 import Foundation
 import PinGlass
-import PinGlassTestSupport
+import PinGlassTesting
 
 /// The production server block (nginx/pinglass.conf) is valid nginx as shipped: checked with
 /// `nginx -t` against a certificate made on the spot.

@@ -1,6 +1,6 @@
 import XCTest
 import Foundation
-import PinGlassTestSupport
+import PinGlassTesting
 @testable import PinGlass
 
 /// The pool's signals, reloads, fork failures and request reading, watched from the outside:

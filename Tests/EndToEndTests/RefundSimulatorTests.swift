@@ -2,7 +2,7 @@ import XCTest
 import Foundation
 import HTTPClient
 import Postgres
-import PinGlassTestSupport
+import PinGlassTesting
 @testable import PinGlass
 
 /// Refunds against the simulated bank: real nginx, pool (the webhook) and simulator; the
