@@ -55,9 +55,13 @@ public final class LoopbackHTTPServer: @unchecked Sendable {
         addr.sin_family = sa_family_t(AF_INET)
         addr.sin_addr.s_addr = inet_addr("127.0.0.1")
         var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        // A port no other server of this run had (a client's kept-alive connection to a
+        // server stopped a moment ago must not reach this one); any free one if it is taken.
+        addr.sin_port = in_port_t(UInt16(Subprocess.freePort()).bigEndian)
         let ok = withUnsafeMutablePointer(to: &addr) { p in
             p.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in
-                bind(fd, sa, len) == 0 && listen(fd, 128) == 0 && getsockname(fd, sa, &len) == 0
+                (bind(fd, sa, len) == 0 || { p.pointee.sin_port = 0; return bind(fd, sa, len) == 0 }())
+                    && listen(fd, 128) == 0 && getsockname(fd, sa, &len) == 0
             }
         }
         guard ok else { close(fd); throw Subprocess.Failed(command: "listen on loopback", status: errno) }
