@@ -22,7 +22,7 @@ TIERS=(unit e2e disruptive)
 declare -A TIER_TARGET=([unit]=UnitTests [e2e]=EndToEndTests [disruptive]=DisruptiveTests)
 # Test processes at a time (the tests mostly wait on PostgreSQL, sockets and child processes,
 # so more than the core count pays).
-declare -A TIER_WORKERS=([unit]=${PINGLASS_TEST_WORKERS_UNIT:-6} [e2e]=${PINGLASS_TEST_WORKERS_E2E:-5})
+declare -A TIER_WORKERS=([unit]=${PINGLASS_TEST_WORKERS_UNIT:-4} [e2e]=${PINGLASS_TEST_WORKERS_E2E:-5})
 
 case ${1:-all} in
     all) RUN=("${TIERS[@]}"); shift $(( $# > 0 ? 1 : 0 )) ;;
@@ -107,7 +107,7 @@ DISRUPTIVE_WORKERS=${PINGLASS_TEST_WORKERS_DISRUPTIVE:-3}
 TESTS=0 FAILURES=0
 run_tests() {
     local log=$1 workers=$2; shift 2
-    local args=(--skip-build --disable-swift-testing) status counts
+    local args=(--skip-build) status counts st
     [ "$workers" -gt 1 ] && args+=(--parallel --num-workers "$workers" --xunit-output "$log.xml")
     set +e
     swift test "${args[@]}" "$@" 2>&1 | tee "$log"
@@ -119,6 +119,12 @@ run_tests() {
         counts=$(grep -E 'Executed [0-9]+ tests?, with [0-9]+ failures?' "$log" | tail -1 | sed -E 's/.*Executed ([0-9]+) tests?, with ([0-9]+) failures?.*/\1 \2/')
     fi
     read -r n f <<< "${counts:-0 0}"
+    # swift-testing's tests (the property tests) run after XCTest's and sum up on their own line.
+    st=$(grep -E 'Test run with [0-9]+ tests?' "$log" | tail -1)
+    if [ -n "$st" ]; then
+        n=$((n + $(sed -E 's/.*Test run with ([0-9]+) tests?.*/\1/' <<< "$st")))
+        grep -q 'failed' <<< "$st" && f=$((f + $(sed -nE 's/.* with ([0-9]+) issues?.*/\1/p' <<< "$st" | grep . || echo 1)))
+    fi
     TESTS=$((TESTS + n)); FAILURES=$((FAILURES + f))
     [ "$status" = 0 ] && [ "$n" -gt 0 ]
 }
