@@ -76,10 +76,12 @@ public final class LoopbackHTTPServer: @unchecked Sendable {
     /// Every request so far, in arrival order.
     public var received: [Received] { lock.lock(); defer { lock.unlock() }; return log }
 
+    /// Stops accepting. The accept loop closes the socket itself once its `accept` fails:
+    /// closing it here could let the next server of the test reuse the descriptor's number
+    /// while this loop is about to call `accept` on it again.
     public func stop() {
         lock.lock(); stopped = true; lock.unlock()
         shutdown(fd, Int32(SHUT_RDWR))
-        close(fd)
     }
 
     private func acceptLoop() {
@@ -87,6 +89,7 @@ public final class LoopbackHTTPServer: @unchecked Sendable {
             let conn = accept(fd, nil, nil)
             if conn < 0 {
                 if errno == EINTR { continue }
+                close(fd)
                 return
             }
             lock.lock(); connections += 1; lock.unlock()

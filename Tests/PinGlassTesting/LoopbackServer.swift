@@ -19,6 +19,7 @@ public final class LoopbackServer: @unchecked Sendable {
     private let lock = NSLock()
     private var recorded: [String] = []
     private var stopped = false
+    private var serving = false   // a thread accepts (and closes the socket when stopped)
 
     public var url: String { "http://127.0.0.1:\(port)" }
     public var requests: [String] { lock.withLock { recorded } }
@@ -47,13 +48,16 @@ public final class LoopbackServer: @unchecked Sendable {
         self.fd = fd
         port = Int(UInt16(bigEndian: addr.sin_port))
         guard let answer else { return }   // listens, never accepts: requests time out
+        serving = true
         Thread.detachNewThread { [self] in serve(Array(answer.utf8)) }
     }
 
     private func serve(_ answer: [UInt8]) {
         while true {
             let client = accept(fd, nil, nil)
-            guard client >= 0 else { return }   // closed by stop()
+            // Shut down by stop(): the descriptor is closed here, by the only thread that
+            // uses it, so a server started next cannot get its number while we still accept.
+            guard client >= 0 else { close(fd); return }
             var received: [UInt8] = []
             var buffer = [UInt8](repeating: 0, count: 65536)
             while !Self.isComplete(received) {
@@ -82,7 +86,7 @@ public final class LoopbackServer: @unchecked Sendable {
             guard !stopped else { return }
             stopped = true
             shutdown(fd, Int32(SHUT_RDWR))
-            close(fd)
+            if !serving { close(fd) }
         }
     }
 
