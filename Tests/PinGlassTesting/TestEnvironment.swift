@@ -210,6 +210,7 @@ public final class ChildProcess: @unchecked Sendable {
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        Self.closeOnExec()
         if let outputPath {
             posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_APPEND, 0o644)
             if let errorPath {
@@ -225,6 +226,18 @@ public final class ChildProcess: @unchecked Sendable {
         let rc = posix_spawn(&pid, path, &actions, nil, argv, envp)
         guard rc == 0 else { throw Subprocess.Failed(command: "spawn \(path): \(String(cString: strerror(rc)))", status: rc) }
         self.pid = pid
+    }
+
+    /// Marks every descriptor above stderr close-on-exec, so a child inherits none. Under
+    /// `swift test --parallel` a test process holds the pipes of other tests' processes; a
+    /// daemon (nginx) or a long duty keeping one open would hold back the report of a test
+    /// that finished long before (its runner waits for the pipe to close).
+    static func closeOnExec() {
+        guard let fds = try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd") else { return }
+        for fd in fds.compactMap({ Int32($0) }) where fd > 2 {
+            let flags = fcntl(fd, F_GETFD)
+            if flags >= 0 { _ = fcntl(fd, F_SETFD, flags | FD_CLOEXEC) }
+        }
     }
 
     public var processIdentifier: Int32 { pid }
