@@ -26,37 +26,58 @@ let package = Package(
         .target(name: "CShims", dependencies: ["CCurl"]),
 
         // Generic layers: they know nothing of PinGlass.
-        .target(name: "Postgres", dependencies: ["CLibPQ"]),
-        .target(name: "HTTPCore"),  // Request/Response values: no transport, no C library
+        .target(name: "JSON"),  // a JSON value that keeps key order and numbers' text
+        .target(name: "LibCrypto", dependencies: ["COpenSSL"]),  // hashes, HMAC, randomness
+        .target(name: "Platform"),  // libc: environment, time, files, processes, networks
+        .target(name: "Postgres", dependencies: [
+            "CLibPQ", "Platform", "LibCrypto", .product(name: "Logging", package: "swift-log"),
+        ]),
+        .target(name: "HTTPCore", dependencies: ["JSON"]),  // Request/Response values: no transport, no C library
         .target(name: "FastCGI", dependencies: ["CFastCGI", "HTTPCore"]),
         .target(name: "HTTPClient", dependencies: ["CCurl", "CShims"]),
         .target(name: "SharedCounters", dependencies: ["CShims"]),  // counters shared across fork
 
-        // The domain library, shared by the pool, the CLI and the simulator.
+        // What the domain and the simulator share: the configuration, and the providers' wire
+        // formats (signatures, request and answer types), without any payment or job logic.
+        .target(name: "PinGlassConfig", dependencies: ["Platform", "HTTPClient"]),
+        .target(name: "ProviderWire", dependencies: ["JSON", "LibCrypto", "HTTPCore", "HTTPClient"]),
+
+        // The domain library, shared by the pool and the CLI.
         .target(name: "PinGlass", dependencies: [
-            "Postgres", "HTTPCore", "HTTPClient", "SharedCounters", "COpenSSL",
-            .product(name: "Logging", package: "swift-log"),
+            "Postgres", "HTTPCore", "HTTPClient", "SharedCounters", "JSON", "LibCrypto", "Platform",
+            "PinGlassConfig", "ProviderWire", .product(name: "Logging", package: "swift-log"),
         ]),
 
-        .executableTarget(name: "pinglass-fcgi", dependencies: ["PinGlass", "FastCGI", "HTTPCore"]),
+        .executableTarget(name: "pinglass-fcgi", dependencies: ["PinGlass", "PinGlassConfig", "Platform", "Postgres", "FastCGI", "HTTPCore"]),
         .executableTarget(name: "pinglass", dependencies: [
-            "PinGlass", "Postgres", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "PinGlass", "PinGlassConfig", "ProviderWire", "Postgres", "JSON", "LibCrypto", "Platform",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .executableTarget(name: "pinglass-sim", dependencies: ["PinGlass", "FastCGI", "HTTPCore", "HTTPClient", "Postgres"]),
+        // The simulator plays the providers: configuration and wire formats, never the domain.
+        .executableTarget(name: "pinglass-sim", dependencies: [
+            "PinGlassConfig", "ProviderWire", "FastCGI", "HTTPCore", "HTTPClient", "Postgres", "JSON", "LibCrypto", "Platform",
+        ]),
 
         // Tests. One testing target (throwaway databases, running stacks, one client for both
         // transports, fixtures) and one test target per tier; `make test-unit`, `test-e2e` and
         // `test-disruptive` each run one of them (scripts/test.sh checks every suite is in exactly one).
-        .target(name: "PinGlassTesting", dependencies: ["PinGlass", "Postgres", "HTTPClient", "HTTPCore"],
-                path: "Tests/PinGlassTesting"),
+        .target(name: "PinGlassTesting", dependencies: [
+            "PinGlass", "PinGlassConfig", "ProviderWire", "Postgres", "HTTPClient", "HTTPCore", "JSON", "LibCrypto", "Platform",
+        ], path: "Tests/PinGlassTesting"),
         // PostgreSQL at most: no nginx, pool or simulator (Stack refuses to start in this tier).
         .testTarget(name: "UnitTests", dependencies: [
             "PinGlass", "PinGlassTesting", "HTTPCore", "HTTPClient", "SharedCounters",
+            "PinGlassConfig", "ProviderWire", "Postgres", "JSON", "LibCrypto", "Platform",
             .product(name: "PropertyBased", package: "swift-property-based"),
         ]),
         // Real nginx, pools, the simulator and the CLI, each test on its own ports and database.
-        .testTarget(name: "EndToEndTests", dependencies: ["PinGlass", "PinGlassTesting"]),
-        // Suites that stop the shared PostgreSQL or crash processes mid-work: run alone, one at a time.
-        .testTarget(name: "DisruptiveTests", dependencies: ["PinGlass", "PinGlassTesting"]),
+        .testTarget(name: "EndToEndTests", dependencies: [
+            "PinGlass", "PinGlassTesting", "PinGlassConfig", "ProviderWire", "Postgres", "JSON", "LibCrypto", "Platform",
+        ]),
+        // Suites that stop the shared PostgreSQL or crash processes mid-work (scripts/test.sh
+        // runs the PostgreSQL stoppers one at a time).
+        .testTarget(name: "DisruptiveTests", dependencies: [
+            "PinGlass", "PinGlassTesting", "PinGlassConfig", "ProviderWire", "Postgres", "JSON", "LibCrypto", "Platform",
+        ]),
     ]
 )

@@ -1,5 +1,6 @@
 import ArgumentParser
 import PinGlass
+import Postgres
 
 struct ResolveRefund: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -2,6 +2,7 @@ import XCTest
 import Foundation
 import HTTPClient
 import PinGlassTesting
+import JSON
 @testable import PinGlass
 
 /// The bank's notification while the shared PostgreSQL is stopped. The rest of the payment

@@ -2,6 +2,7 @@ import XCTest
 import Foundation
 import HTTPClient
 import PinGlassTesting
+import ProviderWire
 @testable import PinGlass
 
 /// `pinglass poll-kie` against the simulated Kie, killed (`CRASHPOINT`, exit 137) after the

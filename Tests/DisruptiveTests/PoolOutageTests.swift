@@ -3,6 +3,7 @@ import Foundation
 import HTTPClient
 import Postgres
 import PinGlassTesting
+import JSON
 @testable import PinGlass
 
 /// The pool while the shared PostgreSQL is stopped or restarted under it: 503s with the

@@ -2,6 +2,8 @@ import XCTest
 import Foundation
 import PinGlass
 import PinGlassTesting
+import JSON
+import ProviderWire
 #if canImport(Glibc)
 import Glibc
 #endif

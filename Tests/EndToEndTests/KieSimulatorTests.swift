@@ -2,6 +2,8 @@ import XCTest
 import Foundation
 import HTTPClient
 import PinGlassTesting
+import JSON
+import ProviderWire
 @testable import PinGlass
 
 /// `KieClient` against the simulated Kie, a real HTTP service behind nginx (§2.6): the task

@@ -3,6 +3,7 @@ import Foundation
 import HTTPClient
 import PinGlass
 import PinGlassTesting
+import Platform
 
 /// Stored photos through real nginx (nginx/local.conf.in, the secret rendered in as for
 /// `make run`): a link from FileMediaStore opens until it expires; anything else is 403.

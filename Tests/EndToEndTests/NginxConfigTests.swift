@@ -2,6 +2,8 @@ import XCTest
 import Foundation
 import PinGlass
 import PinGlassTesting
+import PinGlassConfig
+import Platform
 
 /// The production server block (nginx/pinglass.conf) is valid nginx as shipped: checked with
 /// `nginx -t` against a certificate made on the spot.

@@ -2,6 +2,7 @@ import XCTest
 import Foundation
 import HTTPClient
 import PinGlassTesting
+import ProviderWire
 @testable import PinGlass
 
 /// `pinglass prune` finds stored objects no row names and deletes them once they are older

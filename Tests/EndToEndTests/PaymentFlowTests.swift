@@ -3,6 +3,10 @@ import Foundation
 import HTTPClient
 import Postgres
 import PinGlassTesting
+import JSON
+import LibCrypto
+import PinGlassConfig
+import ProviderWire
 @testable import PinGlass
 
 /// Payments end to end: real nginx, real pools (PinGlass and the simulator), real CLI. With

@@ -3,6 +3,9 @@ import Foundation
 import HTTPClient
 import Postgres
 import PinGlassTesting
+import JSON
+import LibCrypto
+import PinGlassConfig
 @testable import PinGlass
 
 /// Refunds against the simulated bank: real nginx, pool (the webhook) and simulator; the

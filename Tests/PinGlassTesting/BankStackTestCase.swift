@@ -2,6 +2,7 @@ import Foundation
 import PinGlass
 import Postgres
 import XCTest
+import JSON
 
 /// A test of refunds against the simulated bank: its own migrated database, the real stack
 /// (nginx, the pool for the bank's notifications, the simulator), the simulator's bank API,

@@ -1,5 +1,7 @@
 import HTTPCore
 import PinGlass
+import PinGlassConfig
+import Postgres
 
 /// The HTTP application driven in-process (no nginx, no FastCGI): the same handlers,
 /// the same database, a fixed clock when a test needs one.

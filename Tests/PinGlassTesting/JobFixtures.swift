@@ -1,6 +1,8 @@
 import Foundation
 import PinGlass
 import Postgres
+import LibCrypto
+import ProviderWire
 
 /// The one builder of the rows a test starts from: users, payments, avatars, jobs, their
 /// tasks and photos. Every other fixture (`Fixtures.pendingPayment`,

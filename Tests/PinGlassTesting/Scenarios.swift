@@ -1,5 +1,6 @@
 import Foundation
 import PinGlass
+import JSON
 import Postgres
 import XCTest
 

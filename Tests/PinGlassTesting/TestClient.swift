@@ -2,6 +2,7 @@ import Foundation
 import HTTPClient
 import HTTPCore
 import PinGlass
+import JSON
 
 /// One client for a scenario, two transports: the application's handler called in process
 /// (no nginx, no FastCGI: fast, in the unit tier) or real HTTP through nginx and a

@@ -2,6 +2,8 @@ import XCTest
 import HTTPCore
 import Logging
 import PinGlassTesting
+import JSON
+import PinGlassConfig
 @testable import PinGlass
 
 final class AppTests: DatabaseTestCase {

@@ -2,6 +2,7 @@ import Foundation
 import PinGlassTesting
 import Postgres
 import XCTest
+import PinGlassConfig
 @testable import PinGlass
 
 /// `pinglass dispatch` in-process against FakeKie: fairness across jobs, the shared sliding

@@ -1,6 +1,10 @@
 import XCTest
 import HTTPClient
 import PinGlassTesting
+import JSON
+import PinGlassConfig
+import Postgres
+import ProviderWire
 @testable import PinGlass
 
 /// Kie answers as the reference documents them (§2.2–2.3): both `msg` and `message`,

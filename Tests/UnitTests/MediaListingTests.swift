@@ -1,6 +1,7 @@
 import Foundation
 import PinGlassTesting
 import XCTest
+import Platform
 @testable import PinGlass
 
 /// `MediaStore.list`, what `pinglass prune` pages through to find objects without rows: a

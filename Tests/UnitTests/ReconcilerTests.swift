@@ -1,6 +1,7 @@
 import XCTest
 import Postgres
 import PinGlassTesting
+import PinGlassConfig
 @testable import PinGlass
 
 /// `pinglass reconcile` against an in-process fake bank: late payments, expiry after a last

@@ -2,6 +2,8 @@ import XCTest
 import HTTPClient
 import PinGlass
 import PinGlassTesting
+import LibCrypto
+import Platform
 
 /// The S3 backend against a real S3-compatible server (moto, started by scripts/test.sh),
 /// with moto checking every request's signature. Without the server these tests fail.

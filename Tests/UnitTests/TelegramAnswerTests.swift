@@ -1,6 +1,10 @@
 import XCTest
 import HTTPClient
 import PinGlassTesting
+import JSON
+import PinGlassConfig
+import Postgres
+import ProviderWire
 @testable import PinGlass
 
 /// The Bot API envelope and the error classes of §3.1/§3.6, on real-shaped answers; and the

@@ -1,5 +1,7 @@
 import HTTPClient
 import Postgres
+import Platform
+import ProviderWire
 
 /// What a claimed row sends, and the call itself.
 extension Deliverer {

@@ -1,4 +1,7 @@
 import HTTPClient
+import PinGlassConfig
+import Platform
+import ProviderWire
 
 /// Why a Kie result was not taken, and whether trying again can help.
 public enum ResultDownloadError: Error, Equatable, CustomStringConvertible {
@@ -96,13 +99,6 @@ public struct ResultDownload {
     /// `KIE_API_URL` is a loopback address: a local simulator, or a local proxy to Kie.
     public static func kieURLIsLoopback(_ config: Config) -> Bool {
         HTTPURL(config.kieAPIURL)?.isLoopback == true
-    }
-
-    /// A well-formed `KIE_RESULT_HOSTS` entry: a host name or IP address, or `*.` and a domain.
-    public static func isValidHostEntry(_ entry: String) -> Bool {
-        let host = entry.hasPrefix("*.") ? String(entry.dropFirst(2)) : entry
-        guard !host.isEmpty, !host.hasPrefix("."), !host.hasSuffix("."), !host.contains(".."), !host.contains("*") else { return false }
-        return HTTPURL("https://" + (host.contains(":") ? "[\(host)]" : host))?.host == host.lowercased()
     }
 
     /// Entries without `*.` that are neither a host Kie is known to serve from nor an address

@@ -1,5 +1,7 @@
 import HTTPClient
 import Logging
+import JSON
+import Platform
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -1,4 +1,6 @@
 import HTTPClient
+import LibCrypto
+import Platform
 #if canImport(Glibc)
 import Glibc
 #endif

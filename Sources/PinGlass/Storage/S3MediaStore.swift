@@ -1,4 +1,6 @@
 import HTTPClient
+import LibCrypto
+import Platform
 
 /// Media in an S3-compatible bucket (Cloudflare R2, AWS S3, MinIO), addressed path-style:
 /// `<S3_ENDPOINT>/<S3_BUCKET>/<key>`. Requests are signed by libcurl (`CURLOPT_AWS_SIGV4`)

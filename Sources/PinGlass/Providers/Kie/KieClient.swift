@@ -1,4 +1,6 @@
 import HTTPClient
+import JSON
+import ProviderWire
 
 /// Kie.ai's Market API over libcurl: `POST /api/v1/jobs/createTask` and
 /// `GET /api/v1/jobs/recordInfo?taskId=` with `Authorization: Bearer <KIE_API_KEY>`
@@ -76,13 +78,19 @@ public final class KieClient: KieAPI {
 
     static func taskInfo(_ result: Result<HTTPResponse, HTTPClientError>, taskID: String) throws(KieError) -> KieTaskInfo {
         switch result {
-        case .failure(let e): throw KieAnswer.transport(e)
+        case .failure(let e): throw Self.transport(e)
         case .success(let r): return try KieAnswer.taskInfo(KieAnswer.data(status: r.status, body: r.body), taskID: taskID)
         }
     }
 
+    /// A transport failure (no answer): always transient. `HTTPClientError` carries only the
+    /// redacted URL, so the key (a header) and signed links (queries) never reach a log.
+    static func transport(_ error: HTTPClientError) -> KieError {
+        .transient("\(error)")
+    }
+
     private func send(_ request: HTTPRequest) throws(KieError) -> HTTPResponse {
-        do { return try http.send(request) } catch let e as HTTPClientError { throw KieAnswer.transport(e) } catch {
+        do { return try http.send(request) } catch let e as HTTPClientError { throw Self.transport(e) } catch {
             throw .transient("\(error)")
         }
     }

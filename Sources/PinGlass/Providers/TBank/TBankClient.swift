@@ -1,20 +1,7 @@
 import HTTPClient
-
-/// What went wrong calling T-Bank.
-public enum TBankError: Error, CustomStringConvertible, Equatable {
-    /// The bank answered `Success: false`.
-    case rejected(code: String, message: String, details: String?)
-    /// No usable answer: timeout, connection failure, HTTP error, unparsable body.
-    case unavailable(String)
-
-    public var description: String {
-        switch self {
-        case .rejected(let code, let message, let details):
-            return "T-Bank error \(code): \(message)" + (details.map { " (\($0))" } ?? "")
-        case .unavailable(let why): return "T-Bank unavailable: \(why)"
-        }
-    }
-}
+import JSON
+import PinGlassConfig
+import ProviderWire
 
 /// A T-Bank internet-acquiring v2 client for one terminal: Init, GetState, Cancel.
 /// Every call has a timeout; `Success: false` becomes `TBankError.rejected` with the bank's

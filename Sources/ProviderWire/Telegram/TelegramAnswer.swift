@@ -1,4 +1,5 @@
 import HTTPClient
+import JSON
 
 /// Reading the Bot API's answers (shared/reference/external-apis.md §3.1, §3.6): the envelope
 /// `{ok, result}` or `{ok: false, error_code, description, parameters}` and the error classes
@@ -8,15 +9,15 @@ import HTTPClient
 /// let result = try TelegramAnswer.result(status: 200, body: Array(#"{"ok":true,"result":{"message_id":7}}"#.utf8))
 /// TelegramAnswer.messageID(result)       // 7
 /// ```
-enum TelegramAnswer {
+public enum TelegramAnswer {
     /// Seconds to wait after a 429 that names no number at all (neither `parameters.retry_after`
     /// nor "retry after N" in the description).
-    static let defaultRetryAfter = 5
+    public static let defaultRetryAfter = 5
 
     /// Descriptions of a photo URL Telegram could not fetch or use (§3.4; wording observed,
     /// not documented, so matched as case-insensitive substrings). Sending the bytes instead
     /// may work.
-    static let urlRejections = [
+    public static let urlRejections = [
         "failed to get http url content", "wrong type of the web page content",
         "wrong file identifier/http url specified", "webpage_curl_failed", "webpage_media_empty",
     ]
@@ -27,7 +28,7 @@ enum TelegramAnswer {
     /// classified by the HTTP status, and as transient when that says nothing better: the
     /// caller's retry limit ends it, and a misconfigured `TELEGRAM_API_URL` never marks a
     /// user's delivery as permanently failed.
-    static func result(status: Int, body: [UInt8]) throws(TelegramError) -> JSON {
+    public static func result(status: Int, body: [UInt8]) throws(TelegramError) -> JSON {
         guard let envelope = try? JSON.parse(body), envelope.objectValue != nil, let ok = envelope["ok"]?.boolValue else {
             if status == 429 { throw .retryAfter(seconds: defaultRetryAfter) }
             if status == 401 { throw .unauthorized("HTTP 401") }
@@ -44,7 +45,7 @@ enum TelegramAnswer {
     /// the new chat; 401 → the token; 5xx → transient; 400 naming a photo URL problem →
     /// send the bytes; any other 4xx (403 blocked/deactivated/kicked, 400 chat not found …)
     /// → permanent; a code outside 4xx/5xx → transient.
-    static func classify(code: Int, description: String, parameters: JSON?) -> TelegramError {
+    public static func classify(code: Int, description: String, parameters: JSON?) -> TelegramError {
         if let seconds = parameters?["retry_after"]?.intValue { return .retryAfter(seconds: max(1, seconds)) }
         if code == 429 { return .retryAfter(seconds: retryAfter(in: description) ?? defaultRetryAfter) }
         if let chat = parameters?["migrate_to_chat_id"]?.intValue { return .migrated(toChatID: Int64(chat)) }
@@ -57,15 +58,15 @@ enum TelegramAnswer {
     }
 
     /// The N of "Too Many Requests: retry after N" (at least 1).
-    static func retryAfter(in description: String) -> Int? {
+    public static func retryAfter(in description: String) -> Int? {
         guard let range = description.lowercased().firstRange(of: "retry after") else { return nil }
         let digits = description[range.upperBound...].drop { $0 == " " }.prefix { $0.isASCII && $0.isNumber }
         return Int(digits).map { max(1, $0) }
     }
 
     /// A sent message's id; 0 when an `ok: true` answer lacks it (the message was sent all the same).
-    static func messageID(_ message: JSON) -> Int { message["message_id"]?.intValue ?? 0 }
+    public static func messageID(_ message: JSON) -> Int { message["message_id"]?.intValue ?? 0 }
 
     /// Telegram's text, shortened and with any URL in it redacted before it reaches a log.
-    static func clean(_ text: String) -> String { String(HTTPURL.redactingURLs(in: text).prefix(300)) }
+    public static func clean(_ text: String) -> String { String(HTTPURL.redactingURLs(in: text).prefix(300)) }
 }

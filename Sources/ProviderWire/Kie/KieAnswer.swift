@@ -1,14 +1,15 @@
 import HTTPClient
+import JSON
 
 /// Reading Kie's answers (shared/reference/external-apis.md §2.2–2.3): the envelope
 /// `{code, msg|message, data}`, errors in the HTTP status **or** the body `code` (Kie says
 /// which only for 429, so both are read), and recordInfo's `data` with `resultJson` as a JSON
 /// **string**. Pure functions, so the unit tests feed them real-shaped answers.
-enum KieAnswer {
+public enum KieAnswer {
     /// The `data` of a successful answer, or the error class. A body `code` other than 200
     /// wins over the HTTP status (it is the more specific); an HTTP error with a body that
     /// says 200 (or no body: a proxy's 502 page) is classified by the status.
-    static func data(status: Int, body: [UInt8]) throws(KieError) -> JSON {
+    public static func data(status: Int, body: [UInt8]) throws(KieError) -> JSON {
         let answer = try? JSON.parse(body)
         let bodyCode = answer?["code"]?.intValue
         let message = answer?["msg"]?.stringValue ?? answer?["message"]?.stringValue ?? ""
@@ -25,7 +26,7 @@ enum KieAnswer {
     /// duplicate a task, and the dispatcher's attempt limit turns a persistent 501 into a
     /// failed task (hence a refund) instead of spinning. 505 (feature disabled), 401, 404,
     /// 422 and any other 4xx → permanent: retrying the same request will not help.
-    static func classify(code: Int, message: String) -> KieError {
+    public static func classify(code: Int, message: String) -> KieError {
         let why = message.isEmpty ? "code \(code)" : "code \(code): \(clean(message))"
         switch code {
         case 429: return .rateLimited
@@ -37,21 +38,15 @@ enum KieAnswer {
         }
     }
 
-    /// A transport failure (no answer): always transient. `HTTPClientError` carries only the
-    /// redacted URL, so the key (a header) and signed links (queries) never reach a log.
-    static func transport(_ error: HTTPClientError) -> KieError {
-        .transient("\(error)")
-    }
-
     /// Kie's own text, shortened and with any URL in it redacted before it reaches a log.
-    static func clean(_ message: String) -> String {
+    public static func clean(_ message: String) -> String {
         String(HTTPURL.redactingURLs(in: message).prefix(300))
     }
 
     /// `data` of recordInfo. An unknown state or an unreadable `resultJson` on success is
     /// transient (the task is polled again and its deadline still applies); a success without
     /// URLs is passed on as is: the poller decides (it fails the task).
-    static func taskInfo(_ data: JSON, taskID: String) throws(KieError) -> KieTaskInfo {
+    public static func taskInfo(_ data: JSON, taskID: String) throws(KieError) -> KieTaskInfo {
         guard data.objectValue != nil else { throw .transient("recordInfo answer without data") }
         let stateText = data["state"]?.stringValue ?? ""
         guard let state = KieTaskState(rawValue: stateText) else {
@@ -68,7 +63,7 @@ enum KieAnswer {
     }
 
     /// `resultJson` is documented as a string holding JSON; an object is accepted too.
-    static func resultObject(_ value: JSON?) -> JSON? {
+    public static func resultObject(_ value: JSON?) -> JSON? {
         switch value {
         case .string(let s)?: return (try? JSON.parse(s)).flatMap { $0.objectValue != nil ? $0 : nil }
         case .object?: return value
