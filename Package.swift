@@ -11,10 +11,13 @@ let package = Package(
         .executable(name: "pinglass-sim", targets: ["pinglass-sim"]),
         .library(name: "PinGlass", targets: ["PinGlass"]),
     ],
+    // Each range holds the version this project is built and tested with, up to the next
+    // minor release, so a resolve on another machine picks no untried API. Package.resolved
+    // is not kept: these machines' package copies carry commit ids that differ from upstream.
     dependencies: [
-        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
-        .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.0"),
+        .package(url: "https://github.com/apple/swift-log", .upToNextMinor(from: "1.16.2")),
+        .package(url: "https://github.com/apple/swift-argument-parser", .upToNextMinor(from: "1.8.2")),
+        .package(url: "https://github.com/x-sheep/swift-property-based.git", .upToNextMinor(from: "2.0.1")),
     ],
     targets: [
         // System libraries (Debian: libfcgi-dev, libpq-dev, libcurl4-openssl-dev, libssl-dev).
@@ -34,50 +37,61 @@ let package = Package(
         ]),
         .target(name: "HTTPCore", dependencies: ["JSON"]),  // Request/Response values: no transport, no C library
         .target(name: "FastCGI", dependencies: ["CFastCGI", "HTTPCore"]),
-        .target(name: "HTTPClient", dependencies: ["CCurl", "CShims"]),
+        .target(name: "WebURL"),  // http(s) URL parts and the one redaction rule for logs
+        .target(name: "HTTPClient", dependencies: ["CCurl", "CShims", "WebURL"]),
         .target(name: "SharedCounters", dependencies: ["CShims"]),  // counters shared across fork
 
         // What the domain and the simulator share: the configuration, and the providers' wire
         // formats (signatures, request and answer types), without any payment or job logic.
-        .target(name: "PinGlassConfig", dependencies: ["Platform", "HTTPClient"]),
-        .target(name: "ProviderWire", dependencies: ["JSON", "LibCrypto", "HTTPCore", "HTTPClient"]),
+        .target(name: "PinGlassConfig", dependencies: ["Platform", "WebURL"]),
+        .target(name: "ProviderWire", dependencies: ["JSON", "LibCrypto", "HTTPCore", "WebURL"]),
 
-        // The domain library, shared by the pool and the CLI.
+        // The domain library, shared by the pool and the CLI. It reaches the providers only
+        // through its own protocols (BankAPI, KieAPI, TelegramAPI, MediaStore, ResultDownloader).
         .target(name: "PinGlass", dependencies: [
-            "Postgres", "HTTPCore", "HTTPClient", "SharedCounters", "JSON", "LibCrypto", "Platform",
+            "Postgres", "HTTPCore", "WebURL", "SharedCounters", "JSON", "LibCrypto", "Platform",
             "PinGlassConfig", "ProviderWire", .product(name: "Logging", package: "swift-log"),
         ]),
+        // The live implementations of the domain's provider protocols over libcurl (T-Bank,
+        // Kie, Telegram, S3 and file storage, result downloads) and the composition of live
+        // `Dependencies` the executables and tests build.
+        .target(name: "Providers", dependencies: [
+            "PinGlass", "PinGlassConfig", "ProviderWire", "HTTPClient", "WebURL", "JSON", "LibCrypto", "Platform",
+        ]),
 
-        .executableTarget(name: "pinglass-fcgi", dependencies: ["PinGlass", "PinGlassConfig", "Platform", "Postgres", "FastCGI", "HTTPCore"]),
+        .executableTarget(name: "pinglass-fcgi", dependencies: ["PinGlass", "Providers", "PinGlassConfig", "Platform", "Postgres", "FastCGI", "HTTPCore"]),
         .executableTarget(name: "pinglass", dependencies: [
-            "PinGlass", "PinGlassConfig", "ProviderWire", "Postgres", "JSON", "LibCrypto", "Platform",
+            "PinGlass", "Providers", "PinGlassConfig", "ProviderWire", "Postgres", "JSON", "LibCrypto", "Platform",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // The simulator plays the providers: configuration and wire formats, never the domain.
         .executableTarget(name: "pinglass-sim", dependencies: [
-            "PinGlassConfig", "ProviderWire", "FastCGI", "HTTPCore", "HTTPClient", "Postgres", "JSON", "LibCrypto", "Platform",
+            "PinGlassConfig", "ProviderWire", "FastCGI", "HTTPCore", "HTTPClient", "WebURL", "Postgres", "JSON", "LibCrypto", "Platform",
         ]),
 
         // Tests. One testing target (throwaway databases, running stacks, one client for both
         // transports, fixtures) and one test target per tier; `make test-unit`, `test-e2e` and
         // `test-disruptive` each run one of them (scripts/test.sh checks every suite is in exactly one).
         .target(name: "PinGlassTesting", dependencies: [
-            "PinGlass", "PinGlassConfig", "ProviderWire", "Postgres", "HTTPClient", "HTTPCore", "JSON", "LibCrypto", "Platform",
+            "PinGlass", "Providers", "PinGlassConfig", "ProviderWire", "Postgres", "HTTPClient", "HTTPCore", "WebURL", "JSON",
+            "LibCrypto", "Platform",
         ], path: "Tests/PinGlassTesting"),
         // PostgreSQL at most: no nginx, pool or simulator (Stack refuses to start in this tier).
         .testTarget(name: "UnitTests", dependencies: [
-            "PinGlass", "PinGlassTesting", "HTTPCore", "HTTPClient", "SharedCounters",
+            "PinGlass", "Providers", "PinGlassTesting", "HTTPCore", "HTTPClient", "WebURL", "SharedCounters",
             "PinGlassConfig", "ProviderWire", "Postgres", "JSON", "LibCrypto", "Platform",
             .product(name: "PropertyBased", package: "swift-property-based"),
         ]),
         // Real nginx, pools, the simulator and the CLI, each test on its own ports and database.
         .testTarget(name: "EndToEndTests", dependencies: [
-            "PinGlass", "PinGlassTesting", "PinGlassConfig", "ProviderWire", "Postgres", "JSON", "LibCrypto", "Platform",
+            "PinGlass", "Providers", "PinGlassTesting", "PinGlassConfig", "ProviderWire", "Postgres", "HTTPClient", "WebURL",
+            "JSON", "LibCrypto", "Platform",
         ]),
         // Suites that stop the shared PostgreSQL or crash processes mid-work (scripts/test.sh
         // runs the PostgreSQL stoppers one at a time).
         .testTarget(name: "DisruptiveTests", dependencies: [
-            "PinGlass", "PinGlassTesting", "PinGlassConfig", "ProviderWire", "Postgres", "JSON", "LibCrypto", "Platform",
+            "PinGlass", "Providers", "PinGlassTesting", "PinGlassConfig", "ProviderWire", "Postgres", "HTTPClient", "WebURL",
+            "JSON", "LibCrypto", "Platform",
         ]),
     ]
 )

@@ -3,6 +3,7 @@ import PinGlass
 import Postgres
 import PinGlassConfig
 import Platform
+import Providers
 
 /// `--for` and `--every`, shared by every cron duty command; the loop itself, the deadline,
 /// the heartbeat, the log and the exit code are `DutyRunner`'s.
@@ -33,7 +34,7 @@ struct DutyOptions: ParsableArguments {
                       makeDuty: (Dependencies, D.Config) throws -> D) throws {
         let schedule = try schedule(validating: config)
         let settings = try global.loadConfig()
-        let deps = Dependencies(config: settings, database: Database.forCLI(settings))
+        let deps = Dependencies.live(config: settings, database: Database.forCLI(settings))
         let duty = try Self.validated { try makeDuty(deps, config) }
         var runner = DutyRunner(database: deps.database, schedule: schedule, clock: deps.clock)
         let wait: (Double) -> Double = { longest in
@@ -44,7 +45,7 @@ struct DutyOptions: ParsableArguments {
             let listener = Listener(conninfo: deps.database.conninfo, channels: channels)
             runner.sleep = { listener.wait(timeout: wait($0)) }
         } else if nextDue != nil {
-            runner.sleep = { System.sleep(seconds: wait($0)) }
+            runner.sleep = { deps.clock.sleep(wait($0)) }
         }
         let outcome = runner.run(duty)
         if outcome.exitCode != 0 { throw ExitCode(outcome.exitCode) }

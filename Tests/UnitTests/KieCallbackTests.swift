@@ -25,7 +25,7 @@ final class KieCallbackTests: DatabaseTestCase {
         try c.execute("UPDATE generation_tasks SET run_at = now() + interval '1 hour' WHERE job_id = $1", [job.id])
     }
 
-    /// Kie's documented formula with the reference's vector (external-apis.md §2.4).
+    /// Kie's documented formula with a vector computed from it (docs/providers.md#kie-callback).
     func testTheReferenceSignatureVector() {
         XCTAssertEqual(KieWebhookSignature.sign(taskID: "task_12345678", timestamp: "1698765432", key: Self.key),
                        "/a4fi9mniPwp7AhX9fVZfDa9ctQTIBb3WW9+rqKeR9k=")

@@ -3,6 +3,7 @@ import Postgres
 import PinGlassTesting
 import PinGlassConfig
 @testable import PinGlass
+import Providers
 
 /// `pinglass reconcile` against an in-process fake bank: late payments, expiry after a last
 /// look, re-checks of settled payments, batches and claims.
@@ -15,7 +16,7 @@ final class ReconcilerTests: DatabaseTestCase {
         try super.setUpWithError()
         conn = try db.connect()
         let config = try db.config(Fixtures.env(simURL: "http://127.0.0.1:9"))
-        deps = Dependencies(config: config, database: Database(url: config.databaseURL, applicationName: "test"),
+        deps = Dependencies.live(config: config, database: Database(url: config.databaseURL, applicationName: "test"),
                             migrationsDirectory: try TestDatabase.migrationsDir())
         deps.bankFactory = bank.factory
     }
@@ -178,7 +179,7 @@ final class ReconcilerTests: DatabaseTestCase {
         // claim and for the GetState timeout (capped by what is left of the pass). Claims at
         // +10 and +30 are taken, +50 is past the deadline.
         let clock = TestClock(now: now)
-        deps.clock = { clock.advance(10); return clock.now }
+        deps.clock.now = { clock.advance(10); return clock.now }
         let report = try reconciler().runOnce(now: now, deadline: now + 45)
         XCTAssertEqual(report.checked, 2)
         XCTAssertTrue(report.stoppedAtDeadline)

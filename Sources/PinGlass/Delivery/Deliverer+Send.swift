@@ -1,4 +1,4 @@
-import HTTPClient
+import WebURL
 import Postgres
 import Platform
 import ProviderWire
@@ -59,14 +59,14 @@ extension Deliverer {
             Crashpoint.hit("deliver.after-send")
             // Telegram's answer is a fact now: a database outage delays its record, never drops
             // it (the batch would be sent again once the lease ran out).
-            return try KnownOutcome.record(heldUntil: heldUntil, what: "delivery \(row.id) sent", log: log) {
+            return try KnownOutcome(clock: deps.clock).record(heldUntil: heldUntil, what: "delivery \(row.id) sent", log: log) {
                 try record(.sent(ids), row, sentTo: chat, db, &report)
             }
         case .answered(.unauthorized(let why), _, _):
             try stopForToken(row, why, db, &report)
             return .unauthorized
         case .answered(let verdict, let chat, let heldUntil):
-            return try KnownOutcome.record(heldUntil: heldUntil, what: "delivery \(row.id): \(verdict)", log: log) {
+            return try KnownOutcome(clock: deps.clock).record(heldUntil: heldUntil, what: "delivery \(row.id): \(verdict)", log: log) {
                 try record(verdict, row, sentTo: chat, db, &report)
             }
         }
@@ -194,12 +194,12 @@ extension Deliverer {
             guard let message = prepared?.message else { preconditionFailure("prepared above") }
             // Intent: the lease and the chat's hold renewed, the budget slots stamped, right
             // before the call.
-            let renewing = System.monotonic()
+            let renewing = deps.clock.monotonic()
             guard try renew(db, row) else { return .leaseLost(calls: calls) }
             heldUntil = renewing + Double(config.leaseSeconds)
             try budget.stamp(db, slots)
             calls += 1
-            switch message.send(telegram, chat: chat) {
+            switch try message.send(telegram, chat: chat) {
             case .success(let ids):
                 return .answered(.sent(ids), chat: chat, heldUntil: heldUntil)
             case .failure(.mediaURLRejected(let why)) where message.byLink:
@@ -231,8 +231,9 @@ extension Deliverer {
             return media.contains { if case .url = $0 { return true } else { return false } }
         }
 
-        /// An album, one photo, or a text: the message ids, or how Telegram refused.
-        func send(_ telegram: any TelegramAPI, chat: Int64) -> Result<[Int], TelegramError> {
+        /// An album, one photo, or a text: the message ids, or how Telegram refused. Any
+        /// other error (a call refused inside a transaction) is thrown.
+        func send(_ telegram: any TelegramAPI, chat: Int64) throws -> Result<[Int], TelegramError> {
             do {
                 switch self {
                 case .text(let text):
@@ -242,7 +243,7 @@ extension Deliverer {
                 case .photos(let media, let caption):
                     return .success(try telegram.sendMediaGroup(chatID: chat, photos: media, caption: caption))
                 }
-            } catch {
+            } catch let error as TelegramError {
                 return .failure(error)
             }
         }
