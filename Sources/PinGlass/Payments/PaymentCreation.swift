@@ -112,5 +112,5 @@ public struct PaymentCreation {
     }
 
     /// `YYYY-MM-DDTHH:MM:SS+00:00`, the form RedirectDueDate takes.
-    static func bankDate(_ t: Double) -> String { String(System.iso8601(t).prefix(19)) + "+00:00" }
+    static func bankDate(_ t: Double) -> String { System.utc(t, .iso8601Offset) }
 }

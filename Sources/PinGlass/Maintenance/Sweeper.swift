@@ -19,7 +19,7 @@ import PinGlassConfig
 ///    holding back the others;
 /// 5. Telegram deliveries whose send lease ran out go back to `pending`, due now;
 /// 6. refunds whose lease ran out are due again, still `requested` (or `pending`);
-/// 7. alerts (`SweepAlerts`): silent workers, queues older than their deadline, refunds
+/// 7. alerts (`SweepAlerts`): silent duties, queues older than their deadline, refunds
 ///    owed (failed, or unresolved for a day), test mode on a public install, sustained 5xx.
 ///
 /// Every step is safe against a worker finishing the same row at the same moment: the
