@@ -34,41 +34,51 @@ let package = Package(
         ]),
         .target(name: "HTTPCore", dependencies: ["JSON"]),  // Request/Response values: no transport, no C library
         .target(name: "FastCGI", dependencies: ["CFastCGI", "HTTPCore"]),
-        .target(name: "HTTPClient", dependencies: ["CCurl", "CShims"]),
+        .target(name: "WebURL"),  // http(s) URL parts and the one redaction rule for logs
+        .target(name: "HTTPClient", dependencies: ["CCurl", "CShims", "WebURL"]),
         .target(name: "SharedCounters", dependencies: ["CShims"]),  // counters shared across fork
 
         // What the domain and the simulator share: the configuration, and the providers' wire
         // formats (signatures, request and answer types), without any payment or job logic.
-        .target(name: "PinGlassConfig", dependencies: ["Platform", "HTTPClient"]),
-        .target(name: "ProviderWire", dependencies: ["JSON", "LibCrypto", "HTTPCore", "HTTPClient"]),
+        .target(name: "PinGlassConfig", dependencies: ["Platform", "WebURL"]),
+        .target(name: "ProviderWire", dependencies: ["JSON", "LibCrypto", "HTTPCore", "WebURL"]),
 
-        // The domain library, shared by the pool and the CLI.
+        // The domain library, shared by the pool and the CLI. It reaches the providers only
+        // through its own protocols (BankAPI, KieAPI, TelegramAPI, MediaStore, ResultDownloader).
         .target(name: "PinGlass", dependencies: [
-            "Postgres", "HTTPCore", "HTTPClient", "SharedCounters", "JSON", "LibCrypto", "Platform",
+            "Postgres", "HTTPCore", "WebURL", "SharedCounters", "JSON", "LibCrypto", "Platform",
             "PinGlassConfig", "ProviderWire", .product(name: "Logging", package: "swift-log"),
         ]),
+        // The live implementations of the domain's provider protocols over libcurl (T-Bank,
+        // Kie, Telegram, S3 and file storage, result downloads) and the composition of live
+        // `Dependencies` the executables and tests build.
+        .target(name: "Providers", dependencies: [
+            "PinGlass", "PinGlassConfig", "ProviderWire", "HTTPClient", "WebURL", "JSON", "LibCrypto", "Platform",
+        ]),
 
-        .executableTarget(name: "pinglass-fcgi", dependencies: ["PinGlass", "PinGlassConfig", "Platform", "Postgres", "FastCGI", "HTTPCore"]),
+        .executableTarget(name: "pinglass-fcgi", dependencies: ["PinGlass", "Providers", "PinGlassConfig", "Platform", "Postgres", "FastCGI", "HTTPCore"]),
         .executableTarget(name: "pinglass", dependencies: [
-            "PinGlass", "PinGlassConfig", "ProviderWire", "Postgres", "JSON", "LibCrypto", "Platform",
+            "PinGlass", "Providers", "PinGlassConfig", "ProviderWire", "Postgres", "JSON", "LibCrypto", "Platform",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // The simulator plays the providers: configuration and wire formats, never the domain.
         .executableTarget(name: "pinglass-sim", dependencies: [
-            "PinGlassConfig", "ProviderWire", "FastCGI", "HTTPCore", "HTTPClient", "Postgres", "JSON", "LibCrypto", "Platform",
+            "PinGlassConfig", "ProviderWire", "FastCGI", "HTTPCore", "HTTPClient", "WebURL", "Postgres", "JSON", "LibCrypto", "Platform",
         ]),
 
         // Fixtures: throwaway databases, running stacks, signed requests.
         .target(name: "PinGlassTestSupport", dependencies: [
-            "PinGlass", "PinGlassConfig", "ProviderWire", "Postgres", "HTTPClient", "HTTPCore", "JSON", "LibCrypto", "Platform",
+            "PinGlass", "Providers", "PinGlassConfig", "ProviderWire", "Postgres", "HTTPClient", "HTTPCore", "WebURL", "JSON",
+            "LibCrypto", "Platform",
         ], path: "Tests/PinGlassTestSupport"),
         .testTarget(name: "PinGlassTests", dependencies: [
-            "PinGlass", "PinGlassTestSupport", "HTTPCore", "HTTPClient", "SharedCounters",
+            "PinGlass", "Providers", "PinGlassTestSupport", "HTTPCore", "HTTPClient", "WebURL", "SharedCounters",
             "PinGlassConfig", "ProviderWire", "Postgres", "JSON", "LibCrypto", "Platform",
             .product(name: "PropertyBased", package: "swift-property-based"),
         ]),
         .testTarget(name: "EndToEndTests", dependencies: [
-            "PinGlass", "PinGlassTestSupport", "PinGlassConfig", "ProviderWire", "Postgres", "JSON", "LibCrypto", "Platform",
+            "PinGlass", "Providers", "PinGlassTestSupport", "PinGlassConfig", "ProviderWire", "Postgres", "HTTPClient", "WebURL",
+            "JSON", "LibCrypto", "Platform",
         ]),
     ]
 )

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import CCurl
 import CShims
+import WebURL
 
 /// Spaces the starts of transfers: at most `perSecond` per second to one host (scheme, host
 /// and port), or to all hosts together when `perHost` is false. Starts are spread evenly,

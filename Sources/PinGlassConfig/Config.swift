@@ -1,5 +1,5 @@
-import HTTPClient
 import Platform
+import WebURL
 
 /// A configuration problem, always naming the variable (or file) so the operator knows
 /// what to fix. Values are never echoed: they may be secrets.
@@ -31,7 +31,7 @@ public struct TBankTerminal: Sendable, Equatable {
     public init(key: String, password: String) { self.key = key; self.password = password }
 }
 
-/// The environment-variable contract of `architecture.md`, validated once.
+/// The environment-variable contract (the names operators and the tests use), validated once.
 ///
 /// ```swift
 /// let config = try Config.load(environment: System.environment(), envFile: nil)

@@ -3,7 +3,7 @@ import Platform
 
 /// Records an outcome that already happened elsewhere (an album Telegram showed, a task Kie
 /// created, a refund the bank made) through a short database outage: a PostgreSQL restart
-/// or failover between the call and its record (reliability rule 9: result after the call).
+/// or failover between the call and its record (docs/reliability.md#R13: a known outcome is recorded).
 ///
 /// Dropping the outcome there would cost what the row's lease is meant to prevent: once
 /// the lease ran out, the call would be made again (the album shown twice, a second Kie task

@@ -4,7 +4,7 @@ import Glibc
 #endif
 import FastCGI
 import HTTPCore
-import HTTPClient
+import Providers
 import Logging
 import PinGlass
 import PinGlassConfig
@@ -55,7 +55,7 @@ do {
     options.fail("configuration: \(error)")
 }
 PinGlassLog.bootstrap(format: config.logFormat, level: config.logLevel)
-HTTPClient.globalInit()   // before fork: not thread-safe, and there are no threads yet
+Dependencies.initializeProcess()   // before fork: not thread-safe, and there are no threads yet
 let migrations = Migrator.defaultDirectory(environment: System.environment())
 
 /// Requests by route and status, in memory mapped here, before the fork, so that every worker
@@ -73,9 +73,9 @@ nonisolated(unsafe) var workerConfig = config
 
 var pool = Pool(configuration: poolConfig) {
     Crashpoint.hit("worker.start")
-    let deps = Dependencies(config: workerConfig,
-                            database: Database(url: workerConfig.databaseURL, applicationName: "pinglass-fcgi"),
-                            migrationsDirectory: migrations)
+    let deps = Dependencies.live(config: workerConfig,
+                                 database: Database(url: workerConfig.databaseURL, applicationName: "pinglass-fcgi"),
+                                 migrationsDirectory: migrations)
     deps.requestMetrics = requestMetrics
     let app = App(deps: deps)
     return app.handle

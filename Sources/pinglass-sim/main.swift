@@ -10,6 +10,7 @@ import JSON
 import PinGlassConfig
 import Platform
 import Postgres
+import WebURL
 
 let usage = """
     USAGE: pinglass-sim --socket PATH [--workers N] [--socket-mode OCTAL] (and pinglass-fcgi's pool options)

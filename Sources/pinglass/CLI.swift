@@ -8,6 +8,7 @@ import Postgres
 #if canImport(Glibc)
 import Glibc
 #endif
+import Providers
 
 @main
 struct PinGlassCLI: ParsableCommand {

@@ -7,6 +7,7 @@ import Platform
 #if canImport(Glibc)
 import Glibc
 #endif
+import Providers
 
 struct Doctor: ParsableCommand {
     static let configuration = CommandConfiguration(

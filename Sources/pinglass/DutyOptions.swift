@@ -3,6 +3,7 @@ import PinGlass
 import Postgres
 import PinGlassConfig
 import Platform
+import Providers
 
 /// `--for` and `--every`, shared by every cron duty command; the loop itself, the deadline,
 /// the heartbeat, the log and the exit code are `DutyRunner`'s.
@@ -33,7 +34,7 @@ struct DutyOptions: ParsableArguments {
                       makeDuty: (Dependencies, D.Config) throws -> D) throws {
         let schedule = try schedule(validating: config)
         let settings = try global.loadConfig()
-        let deps = Dependencies(config: settings, database: Database.forCLI(settings))
+        let deps = Dependencies.live(config: settings, database: Database.forCLI(settings))
         let duty = try Self.validated { try makeDuty(deps, config) }
         var runner = DutyRunner(database: deps.database, schedule: schedule, clock: deps.clock)
         let wait: (Double) -> Double = { longest in

@@ -1,6 +1,7 @@
 import ArgumentParser
 import PinGlass
 import Postgres
+import Providers
 
 struct ResolveRefund: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -51,7 +52,7 @@ struct ResolveRefund: ParsableCommand {
 
     func run() throws {
         let config = try global.loadConfig()
-        let deps = Dependencies(config: config, database: Database.forCLI(config))
+        let deps = Dependencies.live(config: config, database: Database.forCLI(config))
         let db = try deps.db()
         do {
             let s = try RefundResolution.inspect(db, refundID: id)

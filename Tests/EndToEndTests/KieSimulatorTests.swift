@@ -5,8 +5,9 @@ import PinGlassTestSupport
 import JSON
 import ProviderWire
 @testable import PinGlass
+@testable import Providers
 
-/// `KieClient` against the simulated Kie, a real HTTP service behind nginx (§2.6): the task
+/// `KieClient` against the simulated Kie, a real HTTP service behind nginx (docs/providers.md#kie-simulator): the task
 /// life by the clock, real result images, the sliding createTask limiter, recordInfo's limiter,
 /// credits, failures, tasks that never finish, expiring URLs and signed callbacks.
 final class KieSimulatorTests: XCTestCase {
@@ -189,7 +190,7 @@ final class KieSimulatorTests: XCTestCase {
         XCTAssertEqual(try sim.tasks().count, 1)
     }
 
-    /// Callbacks: recordInfo-shaped, signed as §2.4 says, duplicated on request; an early one
+    /// Callbacks: recordInfo-shaped, signed as docs/providers.md#kie-callback says, duplicated on request; an early one
     /// arrives while recordInfo still says `generating`.
     func testSignedCallbacksDuplicatesAndEarlyOnes() throws {
         let receiver = try LoopbackHTTPServer { _ in .init(body: Array("ok".utf8)) }

@@ -4,6 +4,7 @@ import HTTPClient
 import PinGlass
 import PinGlassTestSupport
 import Platform
+import Providers
 
 /// Stored photos through real nginx (nginx/local.conf.in, the secret rendered in as for
 /// `make run`): a link from FileMediaStore opens until it expires; anything else is 403.

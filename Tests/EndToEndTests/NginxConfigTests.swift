@@ -4,6 +4,7 @@ import PinGlass
 import PinGlassTestSupport
 import PinGlassConfig
 import Platform
+import Providers
 
 /// The production server block (nginx/pinglass.conf) is valid nginx as shipped: checked with
 /// `nginx -t` against a certificate made on the spot.

@@ -4,6 +4,7 @@ import HTTPClient
 import PinGlassTestSupport
 import ProviderWire
 @testable import PinGlass
+@testable import Providers
 
 /// `pinglass prune` finds stored objects no row names and deletes them once they are older
 /// than the grace period, on both stores: a result `pinglass poll-kie` stored before it was

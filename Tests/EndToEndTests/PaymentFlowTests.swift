@@ -8,6 +8,7 @@ import LibCrypto
 import PinGlassConfig
 import ProviderWire
 @testable import PinGlass
+@testable import Providers
 
 /// Payments end to end: real nginx, real pools (PinGlass and the simulator), real CLI.
 final class PaymentFlowTests: XCTestCase {
@@ -267,7 +268,7 @@ final class PaymentFlowTests: XCTestCase {
         var env = stack.environment
         env["PINGLASS_ENV_FILE"] = "/dev/null"
         let config = try Config.load(environment: env, envFile: "/dev/null")
-        let deps = Dependencies(config: config, database: Database(url: config.databaseURL, applicationName: "test"),
+        let deps = Dependencies.live(config: config, database: Database(url: config.databaseURL, applicationName: "test"),
                                     migrationsDirectory: try TestDatabase.migrationsDir())
         var rc = Reconciler.Config()
         rc.batchSize = 1

@@ -4,6 +4,7 @@ import HTTPClient
 import PinGlassTestSupport
 import ProviderWire
 @testable import PinGlass
+@testable import Providers
 
 /// `pinglass poll-kie` against the simulated Kie, killed (`CRASHPOINT`, exit 137) after the
 /// download, after the upload and after the commit; the next run picks up from there: one

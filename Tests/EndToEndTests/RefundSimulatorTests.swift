@@ -7,6 +7,7 @@ import JSON
 import LibCrypto
 import PinGlassConfig
 @testable import PinGlass
+@testable import Providers
 
 /// Refunds against the simulated bank: real nginx, pool (the webhook) and simulator; the
 /// refund duty in-process or as the real `pinglass` binary (crash points, operator commands).

@@ -3,6 +3,7 @@ import PinGlass
 import Postgres
 import XCTest
 import JSON
+import Providers
 
 /// A test of refunds against the simulated bank: its own migrated database, the real stack
 /// (nginx, the pool for the bank's notifications, the simulator), the simulator's bank API,
@@ -24,7 +25,7 @@ open class BankStackTestCase: XCTestCase {
         bank = BankSimulator(simURL: stack.simURL)
         c = try db.connect()
         let config = try db.config(env.merging(["PUBLIC_BASE_URL": stack.baseURL]) { $1 })
-        deps = Dependencies(config: config, database: Database(url: config.databaseURL, applicationName: "test"),
+        deps = Dependencies.live(config: config, database: Database(url: config.databaseURL, applicationName: "test"),
                             migrationsDirectory: try TestDatabase.migrationsDir())
     }
 

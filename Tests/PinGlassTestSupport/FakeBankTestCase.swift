@@ -1,6 +1,7 @@
 import PinGlass
 import Postgres
 import XCTest
+import Providers
 
 /// A test of the refund duty in-process against `FakeBank` (no network): its own migrated
 /// database (audited when dropped), one connection `c`, and `Dependencies` whose bank is the
@@ -18,7 +19,7 @@ open class FakeBankTestCase: XCTestCase {
         c = try db.connect()
         let config = try db.config(["TBANK_TEST_TERMINAL_KEY": Fixtures.testTerminal.key, "TBANK_TEST_PASSWORD": Fixtures.testTerminal.password,
                                     "ADMIN_TELEGRAM_CHAT_ID": "1001", "PUBLIC_BASE_URL": "https://pinglass.example"])
-        deps = Dependencies(config: config, database: Database(url: config.databaseURL, applicationName: "test"),
+        deps = Dependencies.live(config: config, database: Database(url: config.databaseURL, applicationName: "test"),
                             migrationsDirectory: try TestDatabase.migrationsDir())
         bank = FakeBank(state: "CONFIRMED", amount: 49_900)
         deps.bankFactory = bank.factory

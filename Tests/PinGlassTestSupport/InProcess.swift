@@ -2,6 +2,7 @@ import HTTPCore
 import PinGlass
 import PinGlassConfig
 import Postgres
+import Providers
 
 /// The HTTP application driven in-process (no nginx, no FastCGI): the same handlers,
 /// the same database, a fixed clock when a test needs one.
@@ -16,14 +17,14 @@ public final class InProcessApp {
 
     public init(database: TestDatabase, env: [String: String] = [:], now: Double? = nil) throws {
         let config = try database.config(env)
-        deps = Dependencies(config: config, database: Database(url: config.databaseURL, applicationName: "test"),
+        deps = Dependencies.live(config: config, database: Database(url: config.databaseURL, applicationName: "test"),
                             migrationsDirectory: try TestDatabase.migrationsDir())
         if let now { deps.clock = { now } }
         app = App(deps: deps)
     }
 
     public init(config: Config) throws {
-        deps = Dependencies(config: config, database: Database(url: config.databaseURL, applicationName: "test"),
+        deps = Dependencies.live(config: config, database: Database(url: config.databaseURL, applicationName: "test"),
                             migrationsDirectory: try TestDatabase.migrationsDir())
         app = App(deps: deps)
     }

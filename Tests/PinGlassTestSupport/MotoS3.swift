@@ -2,6 +2,7 @@ import Foundation
 import HTTPClient
 import PinGlass
 import LibCrypto
+import Providers
 
 /// The real S3-compatible server the tests run against: moto's server from PyPI, started by
 /// scripts/test.sh on loopback (`PINGLASS_TEST_S3_URL`). Without it the S3 tests fail.

@@ -1,6 +1,7 @@
 import Foundation
 import PinGlass
 import Postgres
+import Providers
 
 /// Jobs as the poller and the finisher find them: paid, consumed, and their tasks where
 /// dispatch leaves them (running at Kie).
@@ -73,7 +74,7 @@ public enum PollFixtures {
                     "KIE_RESULT_HOSTS": "127.0.0.1", "KIE_API_URL": "http://127.0.0.1:9/kie"]
         vars.merge(env) { $1 }
         let config = try database.config(vars)
-        return Dependencies(config: config, database: Database(url: config.databaseURL, applicationName: "test"),
+        return Dependencies.live(config: config, database: Database(url: config.databaseURL, applicationName: "test"),
                             migrationsDirectory: try TestDatabase.migrationsDir())
     }
 }

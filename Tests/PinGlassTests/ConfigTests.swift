@@ -3,6 +3,7 @@ import PinGlassConfig
 import Platform
 @testable import Postgres
 @testable import PinGlass
+@testable import Providers
 
 final class ConfigTests: XCTestCase {
     let base = ["DATABASE_URL": "host=/tmp dbname=x"]

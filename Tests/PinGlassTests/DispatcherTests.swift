@@ -4,6 +4,7 @@ import Postgres
 import XCTest
 import PinGlassConfig
 @testable import PinGlass
+import Providers
 
 /// `pinglass dispatch` in-process against FakeKie: fairness across jobs, the shared sliding
 /// budget, and how each Kie answer is handled.
@@ -22,7 +23,7 @@ final class DispatcherTests: XCTestCase {
                    "PUBLIC_BASE_URL": "https://pinglass.example"]
         env["KIE_WEBHOOK_HMAC_KEY"] = webhookKey
         let config = try db.config(env)
-        let d = Dependencies(config: config, database: Database(url: config.databaseURL, applicationName: "test"))
+        let d = Dependencies.live(config: config, database: Database(url: config.databaseURL, applicationName: "test"))
         d.kie = kie
         return d
     }

@@ -6,8 +6,9 @@ import PinGlassConfig
 import Postgres
 import ProviderWire
 @testable import PinGlass
+@testable import Providers
 
-/// Kie answers as the reference documents them (§2.2–2.3): both `msg` and `message`,
+/// Kie answers as documented (docs/providers.md#kie-market): both `msg` and `message`,
 /// `resultJson` as a JSON string, `fail` with failCode/failMsg, errors in the HTTP status or
 /// only in the body `code`. Then the wire format against a loopback server.
 final class KieClientTests: XCTestCase {
@@ -137,9 +138,9 @@ final class KieClientTests: XCTestCase {
     func testDependenciesBuildTheClientFromConfig() throws {
         func deps(_ extra: [String: String]) throws -> Dependencies {
             let config = try Config(variables: ["DATABASE_URL": "host=/nonexistent", "KIE_API_URL": "http://127.0.0.1:9/kie/"].merging(extra) { $1 })
-            return Dependencies(config: config, database: Database(url: config.databaseURL, applicationName: "test"))
+            return Dependencies.live(config: config, database: Database(url: config.databaseURL, applicationName: "test"))
         }
-        XCTAssertEqual((try deps(["KIE_API_KEY": "k"]).kie as? KieClient)?.apiURL, "http://127.0.0.1:9/kie")
+        XCTAssertEqual((try deps(["KIE_API_KEY": "k"]).providers.kie as? KieClient)?.apiURL, "http://127.0.0.1:9/kie")
         XCTAssertNil(try deps([:]).kie)
     }
 
@@ -168,7 +169,7 @@ extension Result {
     var failure: Failure? { if case .failure(let e) = self { return e }; return nil }
 }
 
-/// The reference's self-computed vector (§2.4), and the staleness window.
+/// A vector computed from the documented formula (docs/providers.md#kie-callback), and the staleness window.
 final class KieWebhookSignatureTests: XCTestCase {
     func testReferenceVector() {
         XCTAssertEqual(KieWebhookSignature.sign(taskID: "task_12345678", timestamp: "1698765432", key: "test-webhook-hmac-key"),

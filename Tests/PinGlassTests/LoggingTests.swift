@@ -7,6 +7,8 @@ import PinGlassConfig
 import Platform
 import Postgres
 @testable import PinGlass
+import WebURL
+import Providers
 
 final class LoggingTests: XCTestCase {
     func event(_ message: Logger.Message, _ metadata: Logger.Metadata = [:], level: Logger.Level = .info) -> LogEvent {
@@ -150,7 +152,7 @@ final class LoggingTests: XCTestCase {
         let log = Logger(label: "http") { PinGlassLogHandler(component: $0, json: true, level: .info, output: { capture.append($0) }) }
         // No TELEGRAM_BOT_TOKEN: the auth step logs an error and answers 503, before any database work.
         let config = try Config(variables: ["DATABASE_URL": "host=/nonexistent dbname=x connect_timeout=1"])
-        let deps = Dependencies(config: config, database: Database(url: config.databaseURL, applicationName: "test"),
+        let deps = Dependencies.live(config: config, database: Database(url: config.databaseURL, applicationName: "test"),
                                 migrationsDirectory: "migrations")
         let app = App(deps: deps, log: log)
         let response = app.handle(Request(method: "GET", path: "/api/payment/status",

@@ -3,6 +3,7 @@ import PinGlassTestSupport
 import XCTest
 import Platform
 @testable import PinGlass
+@testable import Providers
 
 /// `MediaStore.list`, what `pinglass prune` pages through to find objects without rows: a
 /// folder's objects in key order, after a key, at most a page, each with when it was written.

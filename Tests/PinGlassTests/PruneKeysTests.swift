@@ -4,6 +4,7 @@ import PinGlassTestSupport
 import Postgres
 import XCTest
 @testable import PinGlass
+@testable import Providers
 
 /// The orphan pass of `pinglass prune` over what a real bucket may hold: keys that are not
 /// media keys (a `references/` folder marker, empty or `..` segments) and an object the store

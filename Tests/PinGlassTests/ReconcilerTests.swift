@@ -3,6 +3,7 @@ import Postgres
 import PinGlassTestSupport
 import PinGlassConfig
 @testable import PinGlass
+import Providers
 
 /// `pinglass reconcile` against an in-process fake bank: late payments, expiry after a last
 /// look, re-checks of settled payments, batches and claims.
@@ -16,7 +17,7 @@ final class ReconcilerTests: XCTestCase {
         db = try TestDatabase()
         conn = try db.connect()
         let config = try db.config(Fixtures.env(simURL: "http://127.0.0.1:9"))
-        deps = Dependencies(config: config, database: Database(url: config.databaseURL, applicationName: "test"),
+        deps = Dependencies.live(config: config, database: Database(url: config.databaseURL, applicationName: "test"),
                             migrationsDirectory: try TestDatabase.migrationsDir())
         deps.bankFactory = bank.factory
     }

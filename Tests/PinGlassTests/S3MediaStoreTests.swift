@@ -4,6 +4,7 @@ import PinGlass
 import PinGlassTestSupport
 import LibCrypto
 import Platform
+import Providers
 
 /// The S3 backend against a real S3-compatible server (moto, started by scripts/test.sh),
 /// with moto checking every request's signature. Without the server these tests fail.

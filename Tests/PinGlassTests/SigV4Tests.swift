@@ -1,5 +1,6 @@
 import XCTest
 import PinGlass
+import Providers
 
 /// Presigned GET links (SigV4 in the query string), computed by us with libcrypto's HMAC and
 /// pinned to signatures computed elsewhere (AWS's documentation, botocore).

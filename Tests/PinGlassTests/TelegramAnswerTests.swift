@@ -6,8 +6,9 @@ import PinGlassConfig
 import Postgres
 import ProviderWire
 @testable import PinGlass
+@testable import Providers
 
-/// The Bot API envelope and the error classes of §3.1/§3.6, on real-shaped answers; and the
+/// The Bot API envelope and the error classes of docs/providers.md#telegram-envelope and docs/providers.md#telegram-errors, on real-shaped answers; and the
 /// client's promise that the bot token never shows in an error.
 final class TelegramAnswerTests: XCTestCase {
     func classify(_ status: Int, _ body: String) -> TelegramError? {
@@ -103,12 +104,12 @@ final class TelegramAnswerTests: XCTestCase {
     func testDependenciesBuildTheClientFromConfig() throws {
         let config = try Config(variables: ["DATABASE_URL": "dbname=x", "TELEGRAM_BOT_TOKEN": "1:abc",
                                             "TELEGRAM_API_URL": "http://127.0.0.1:8081/telegram"])
-        let deps = Dependencies(config: config, database: Database(url: config.databaseURL, applicationName: "test"), migrationsDirectory: "/tmp")
-        let client = try XCTUnwrap(deps.telegram as? TelegramClient)
+        let deps = Dependencies.live(config: config, database: Database(url: config.databaseURL, applicationName: "test"), migrationsDirectory: "/tmp")
+        let client = try XCTUnwrap(deps.providers.telegram as? TelegramClient)
         XCTAssertEqual(client.apiURL, "http://127.0.0.1:8081/telegram")
         XCTAssertEqual(client.timeout, TelegramClient.defaultTimeout)
         let none = try Config(variables: ["DATABASE_URL": "dbname=x"])
-        XCTAssertNil(Dependencies(config: none, database: Database(url: none.databaseURL, applicationName: "test"), migrationsDirectory: "/tmp").telegram)
+        XCTAssertNil(Dependencies.live(config: none, database: Database(url: none.databaseURL, applicationName: "test"), migrationsDirectory: "/tmp").telegram)
         XCTAssertEqual(none.telegramAPIURL, "https://api.telegram.org")
     }
 }

@@ -1,4 +1,4 @@
-import HTTPClient
+import WebURL
 import Postgres
 import Platform
 import ProviderWire
@@ -199,7 +199,7 @@ extension Deliverer {
             heldUntil = renewing + Double(config.leaseSeconds)
             try budget.stamp(db, slots)
             calls += 1
-            switch message.send(telegram, chat: chat) {
+            switch try message.send(telegram, chat: chat) {
             case .success(let ids):
                 return .answered(.sent(ids), chat: chat, heldUntil: heldUntil)
             case .failure(.mediaURLRejected(let why)) where message.byLink:
@@ -231,8 +231,9 @@ extension Deliverer {
             return media.contains { if case .url = $0 { return true } else { return false } }
         }
 
-        /// An album, one photo, or a text: the message ids, or how Telegram refused.
-        func send(_ telegram: any TelegramAPI, chat: Int64) -> Result<[Int], TelegramError> {
+        /// An album, one photo, or a text: the message ids, or how Telegram refused. Any
+        /// other error (a call refused inside a transaction) is thrown.
+        func send(_ telegram: any TelegramAPI, chat: Int64) throws -> Result<[Int], TelegramError> {
             do {
                 switch self {
                 case .text(let text):
@@ -242,7 +243,7 @@ extension Deliverer {
                 case .photos(let media, let caption):
                     return .success(try telegram.sendMediaGroup(chatID: chat, photos: media, caption: caption))
                 }
-            } catch {
+            } catch let error as TelegramError {
                 return .failure(error)
             }
         }

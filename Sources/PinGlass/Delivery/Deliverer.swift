@@ -4,7 +4,7 @@ import JSON
 import PinGlassConfig
 import Platform
 
-/// The cron duty behind `pinglass deliver` (architecture.md flow step 7): sends the due
+/// The cron duty behind `pinglass deliver` (docs/architecture.md#flow-deliver): sends the due
 /// `telegram_deliveries` rows — a job's albums and single photos, its final message, and
 /// operator alerts — and records what Telegram answered.
 ///
@@ -29,7 +29,7 @@ import Platform
 /// loop when the next one comes, and `pg_notify('deliver')` (a new album, a finished job, an
 /// alert) wakes it at once.
 ///
-/// Residual risk (reliability rule 9): Telegram has no idempotency key. A process that dies
+/// Residual risk (docs/reliability.md#R9): Telegram has no idempotency key. A process that dies
 /// after Telegram accepted a send and before the outcome is recorded (crash point
 /// `deliver.after-send`) leaves the row `sending`; when its lease runs out it is claimed and
 /// sent again, so at most that one batch is shown twice. Nothing else is ever resent: a row
@@ -191,9 +191,9 @@ public enum DeliverError: Error, CustomStringConvertible {
 public enum DelivererDefaults {
     public static let batchSize = 25
     public static let leaseSeconds = 120
-    /// The whole-call limit of the Telegram client (`TelegramClient.defaultTimeout`): the
-    /// longest one call may take.
-    public static let telegramTimeout = TelegramClient.defaultTimeout
+    /// The whole-call limit of the live Telegram client (`TelegramClient.defaultTimeout`): the
+    /// longest one call may take (an album of ten uploads must fit in it).
+    public static let telegramTimeout = 30.0
     /// The shortest lease: longer than the worst case of one Telegram call, twice over plus
     /// a margin (the renew before the call and the record after it are database round
     /// trips; a call may also be slow to even start), as the refund duty's.
@@ -213,7 +213,7 @@ public enum DelivererDefaults {
     public static let budgetWindowSeconds = 1.1
     /// The shared budget's name in `rate_events`.
     public static let budgetName = "telegram.send"
-    /// Telegram fetches photos by URL up to 5 MB (external-apis.md §3.4); larger ones are
+    /// Telegram fetches photos by URL up to 5 MB (docs/providers.md#telegram-files); larger ones are
     /// uploaded (up to 10 MB).
     public static let maxURLPhotoBytes = 5_000_000
 }

@@ -6,12 +6,12 @@ import Platform
 import ProviderWire
 
 /// The cron duty behind `pinglass dispatch`: submits queued generation tasks to Kie
-/// (architecture.md flow step 4), fairly across jobs and under the account's rate budget
+/// (docs/architecture.md#flow-dispatch), fairly across jobs and under the account's rate budget
 /// shared by every dispatcher through PostgreSQL (`RateBudget`, a sliding window).
 ///
 /// Per task: intent first (claim with a lease, its own short statement), then `createTask`
 /// outside any transaction, then the result (`kie_task_id`, state `running`) guarded by the
-/// lease token. Residual risk (reliability rule 9): Kie has no idempotency key, so a crash
+/// lease token. Residual risk (docs/reliability.md#R9): Kie has no idempotency key, so a crash
 /// between its answer and our record leaves one orphan task at Kie (credits spent twice for
 /// that photo); the window is one call wide.
 public struct Dispatcher: Duty {
@@ -315,7 +315,7 @@ public enum DispatcherDefaults {
     public static let rescueLimit = 500
 }
 
-/// Capped exponential backoff with jitter and a non-zero base (reliability rule 7).
+/// Capped exponential backoff with jitter and a non-zero base (docs/reliability.md#R7).
 public enum Backoff {
     public static func seconds(attempt: Int, base: Double = 5, cap: Double = 300) -> Double {
         let raw = min(cap, base * Double(1 << min(max(attempt - 1, 0), 16)))

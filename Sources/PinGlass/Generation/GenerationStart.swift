@@ -34,7 +34,7 @@ public struct StartedJob: Equatable, Sendable {
     public let totalPhotos: Int
 }
 
-/// `POST /api/generate` in ONE transaction (architecture.md flow step 3): consume one
+/// `POST /api/generate` in ONE transaction (docs/architecture.md#flow-generate): consume one
 /// succeeded, unconsumed payment of the user with a guarded UPDATE, insert the job with the
 /// PAYMENT's photo count and one task per photo, notify `dispatch`, commit. Two concurrent
 /// calls with one payment make exactly one job: the user row is locked first, and the
@@ -87,7 +87,7 @@ public struct GenerationStart {
                 """, [user.id])
             // The consume: only a succeeded, unconsumed payment of this user (a trigger refuses
             // anything else too) that no refund has touched (`PaymentEligibility`); its row
-            // count decides (rule 3).
+            // count decides (docs/reliability.md#R3).
             guard let payment = try tx.query("""
                 UPDATE payments SET consumed_by_job = $1, updated_at = now()
                 WHERE id = (SELECT id FROM payments
@@ -156,7 +156,7 @@ public struct GenerationStart {
         if !allowTest && r.requiredInt("test_only") > 0 {
             return .paymentRequired("test payments cannot be used here (the production terminal is in force, or this is a public install)")
         }
-        // Answered as "no usable payment": PAYMENT_REQUIRED (http-api.md), not PAYMENT_CONSUMED.
+        // Answered as "no usable payment": PAYMENT_REQUIRED (docs/http-api.md), not PAYMENT_CONSUMED.
         if r.requiredInt("refunding") > 0 { return .paymentRequired("this payment is being refunded; it cannot start a generation") }
         if r.requiredInt("consumed") > 0 { return .paymentConsumed }
         return .paymentRequired(bankID == nil ? "pay for a photo set first" : "no such paid payment")

@@ -1,4 +1,4 @@
-import HTTPClient
+import WebURL
 import Postgres
 import LibCrypto
 import ProviderWire

@@ -4,11 +4,11 @@ import JSON
 import PinGlassConfig
 import Platform
 
-/// The cron duty behind `pinglass poll-kie` (architecture.md flow step 5). Each pass claims
+/// The cron duty behind `pinglass poll-kie` (docs/architecture.md#flow-poll). Each pass claims
 /// the running tasks that are due, rounds of `batchSize` until none is due or the pass's
 /// deadline comes:
 ///
-/// 1. the claim moves each task's `run_at` one poll interval ahead (reliability rule 8:
+/// 1. the claim moves each task's `run_at` one poll interval ahead (docs/reliability.md#R8:
 ///    polling reschedules, it never holds a worker), so a task whose answer is "still
 ///    generating", or whose poll failed, is simply due again later, and a second poller
 ///    passes over it (`FOR UPDATE SKIP LOCKED`);
@@ -137,7 +137,7 @@ public struct KiePoller: Duty {
             try pollBudget.release(db, grant.slots.dropFirst(claimed.count))
             guard !claimed.isEmpty else { break }
             // Overdue tasks are asked too, one last time: a photo Kie did make is taken
-            // rather than refunded (invariant 3); anything else ends them at their deadline.
+            // rather than refunded (docs/reliability.md#I3); anything else ends them at their deadline.
             try poll(claimed, &report)
             if claimed.count < grant.granted { break }
         }
@@ -183,7 +183,7 @@ public struct KiePoller: Duty {
             """, [kieTaskID], retry: .idempotent).count == 1
     }
 
-    /// A task past its deadline whose last answer brought no photo ends (reliability rule 8:
+    /// A task past its deadline whose last answer brought no photo ends (docs/reliability.md#R8:
     /// the deadline is the promise to the customer, and the refund path starts from it).
     func endAtDeadline(_ task: ClaimedTask, _ report: inout Report) throws {
         guard try endTask(task, code: "deadline", message: "no result from Kie before the task's deadline") else { return }
@@ -202,7 +202,7 @@ public struct KiePoller: Duty {
         var stop: Error?
         var r = report
         var finished: [(task: ClaimedTask, url: String)] = []
-        kie.recordInfo(taskIDs: tasks.map(\.kieTaskID), maxPerSecond: deps.config.kiePollRPS) { kieID, answer in
+        try kie.recordInfo(taskIDs: tasks.map(\.kieTaskID), maxPerSecond: deps.config.kiePollRPS) { kieID, answer in
             guard stop == nil, let task = byKieID[kieID] else { return }
             do {
                 if let url = try handleAnswer(task, answer, &r) {
@@ -225,7 +225,8 @@ public struct KiePoller: Duty {
         if stop == nil && !finished.isEmpty {
             defer { try? releaseHold(finished.map(\.task)) }
             var alerted = Set<String>()
-            download.fetchAll(finished.map { $0.url }, maxConcurrent: config.downloadConcurrency) { i, downloaded in
+            try download.fetchAll(finished.map { $0.url }, via: deps.resultDownloader,
+                                  maxConcurrent: config.downloadConcurrency) { i, downloaded in
                 guard stop == nil else { return }
                 let task = finished[i].task
                 do {
@@ -270,7 +271,7 @@ public struct KiePoller: Duty {
     }
 
     /// Ends a running task as failed; false when it had already ended (another poller, the
-    /// sweeper). The guard on `state` keeps a terminal task terminal (reliability rule 3).
+    /// sweeper). The guard on `state` keeps a terminal task terminal (docs/reliability.md#R3).
     func endTask(_ task: ClaimedTask, code: String, message: String) throws -> Bool {
         try deps.db().execute("""
             UPDATE generation_tasks SET state = 'failed', fail_code = $2, fail_message = $3, finished_at = now(),

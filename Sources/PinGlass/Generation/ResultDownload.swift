@@ -1,7 +1,10 @@
-import HTTPClient
 import PinGlassConfig
 import Platform
 import ProviderWire
+#if canImport(Glibc)
+import Glibc
+#endif
+import WebURL
 
 /// Why a Kie result was not taken, and whether trying again can help.
 public enum ResultDownloadError: Error, Equatable, CustomStringConvertible {
@@ -45,8 +48,40 @@ public enum ResultDownloadError: Error, Equatable, CustomStringConvertible {
     }
 }
 
-/// Fetches finished Kie images at once (their URLs expire within hours, or sooner) under
-/// these rules:
+/// One result transfer as the rules allow it (`ResultDownload.request`): what the downloader
+/// must hold the connection to.
+public struct ResultTransfer: Equatable, Sendable {
+    public let url: String
+    /// Whole-transfer limit, seconds.
+    public let timeout: Double
+    /// A larger answer fails with `ResultDownloadError.tooLarge`.
+    public let maxBytes: Int
+    /// Refuse to connect when the address the host resolves to is loopback, private or
+    /// otherwise non-public (checked on the address connected to, after DNS).
+    public let refuseInternalAddresses: Bool
+
+    public init(url: String, timeout: Double, maxBytes: Int, refuseInternalAddresses: Bool) {
+        self.url = url
+        self.timeout = timeout
+        self.maxBytes = maxBytes
+        self.refuseInternalAddresses = refuseInternalAddresses
+    }
+}
+
+/// Transfers result files: `HTTPResultDownloader` (the Providers target) over libcurl, never
+/// following a redirect; tests may set another through `Dependencies.resultDownloader`.
+public protocol ResultDownloader: AnyObject {
+    /// Runs the transfers concurrently (at most `maxConcurrent` at once) and hands back each
+    /// one's outcome with its index, in completion order, once no transfer is on the wire (a
+    /// wave of up to `maxConcurrent`; then the next starts), so `each` may be slow. The body
+    /// of a 200; `.unavailable` for no answer, a timeout or another status; `.tooLarge` past
+    /// `maxBytes`; `.refusedURL` when the connection was refused for a non-public address.
+    func download(_ transfers: [ResultTransfer], maxConcurrent: Int,
+                  each: (Int, Result<[UInt8], ResultDownloadError>) -> Void) throws
+}
+
+/// The rules for fetching finished Kie images (at once: their URLs expire within hours, or
+/// sooner), and the fetching through a `ResultDownloader`:
 /// - the host must be on `KIE_RESULT_HOSTS`: equal to an entry, or, for an entry written
 ///   `*.example.com`, any subdomain of example.com (not example.com itself);
 /// - https only, except to loopback hosts (local runs and tests);
@@ -61,8 +96,8 @@ public enum ResultDownloadError: Error, Equatable, CustomStringConvertible {
 ///
 /// ```swift
 /// let download = ResultDownload(allowedHosts: ["tempfile.aiquickdraw.com"], maxBytes: 20 << 20, timeout: 30)
-/// let image = try download.fetch("https://tempfile.aiquickdraw.com/r/abc.png")   // bytes + "image/png"
-/// download.fetchAll(urls, maxConcurrent: 8) { index, result in … }               // as each completes
+/// let image = try download.fetch("https://tempfile.aiquickdraw.com/r/abc.png", via: deps.resultDownloader)
+/// try download.fetchAll(urls, via: deps.resultDownloader, maxConcurrent: 8) { index, result in … }  // as each completes
 /// ```
 public struct ResultDownload {
     public typealias Image = (bytes: [UInt8], contentType: String)
@@ -73,19 +108,16 @@ public struct ResultDownload {
     public let timeout: Double
     /// Connections to non-public addresses are allowed (a local simulator serves the results).
     public let allowInternalAddresses: Bool
-    let http: HTTPClient
 
     /// Hosts Kie is known to serve result files from: an entry naming one of these exactly
     /// needs no `*.` (doctor warns about other entries without it).
     public static let knownKieHosts = ["tempfile.aiquickdraw.com"]
 
-    public init(allowedHosts: [String], maxBytes: Int, timeout: Double, allowInternalAddresses: Bool = false,
-                http: HTTPClient = HTTPClient()) {
+    public init(allowedHosts: [String], maxBytes: Int, timeout: Double, allowInternalAddresses: Bool = false) {
         self.allowedHosts = allowedHosts.map { $0.trimmingSpaces().lowercased() }.filter { !$0.isEmpty }
         self.maxBytes = maxBytes
         self.timeout = timeout
         self.allowInternalAddresses = allowInternalAddresses
-        self.http = http
     }
 
     /// Results may come from internal addresses only when Kie itself is on this machine (the
@@ -106,7 +138,7 @@ public struct ResultDownload {
     public static func entriesMatchingOnlyThemselves(_ entries: [String]) -> [String] {
         entries.map { $0.lowercased() }.filter { entry in
             !entry.hasPrefix("*.") && !knownKieHosts.contains(entry) && entry != "localhost"
-                && HTTPClient.isInternalAddress(entry) == nil
+                && !isIPAddress(entry)
         }
     }
 
@@ -119,6 +151,13 @@ public struct ResultDownload {
             guard !entry.hasPrefix("*."), let host = knownKieHosts.first(where: { $0.hasSuffix("." + entry) }) else { return nil }
             return (entry, host)
         }
+    }
+
+    /// An IPv4 or IPv6 address in text form (not a host name).
+    static func isIPAddress(_ text: String) -> Bool {
+        var v4 = in_addr()
+        var v6 = in6_addr()
+        return inet_pton(AF_INET, text, &v4) == 1 || inet_pton(AF_INET6, text, &v6) == 1
     }
 
     /// The one rule for where results may come from (the address check comes at connect time).
@@ -142,35 +181,25 @@ public struct ResultDownload {
         return host
     }
 
-    /// The request for `url`, or why it is refused before any connection.
-    public func request(_ url: String) throws(ResultDownloadError) -> HTTPRequest {
+    /// The transfer for `url`, or why it is refused before any connection.
+    public func request(_ url: String) throws(ResultDownloadError) -> ResultTransfer {
         guard allows(url) else {
             throw .refusedURL("not on KIE_RESULT_HOSTS, or http to a non-loopback host: \(HTTPURL.redact(url))")
         }
-        return HTTPRequest(url: url, timeout: timeout, maxResponseBytes: maxBytes, refuseInternalAddresses: !allowInternalAddresses)
+        return ResultTransfer(url: url, timeout: timeout, maxBytes: maxBytes, refuseInternalAddresses: !allowInternalAddresses)
     }
 
-    /// What a finished transfer of `url` brought.
-    public func image(_ result: Result<HTTPResponse, HTTPClientError>, url: String) throws(ResultDownloadError) -> Image {
-        let response: HTTPResponse
-        switch result {
-        case .success(let r): response = r
-        case .failure(.tooLarge(let cap)): throw .tooLarge(cap)
-        case .failure(.refusedAddress(let url)): throw .refusedURL("the host resolves to a non-public address: \(url)")
-        case .failure(let error): throw .unavailable("\(error)")
-        }
-        guard response.status == 200 else { throw .unavailable("HTTP \(response.status) from \(HTTPURL.redact(url))") }
-        guard let type = ImageType.sniff(response.body) else { throw .notAnImage }
-        return (response.body, type)
+    /// What a finished transfer brought: an image by its first bytes, or why not.
+    public static func image(_ body: Result<[UInt8], ResultDownloadError>) -> Result<Image, ResultDownloadError> {
+        body.flatMap { bytes in ImageType.sniff(bytes).map { .success((bytes, $0)) } ?? .failure(.notAnImage) }
     }
 
-    public func fetch(_ url: String) throws(ResultDownloadError) -> Image {
-        let request = try request(url)
-        let result: Result<HTTPResponse, HTTPClientError>
-        do { result = .success(try http.send(request)) } catch let error as HTTPClientError { result = .failure(error) } catch {
-            result = .failure(.transport(code: -1, message: "\(error)"))
-        }
-        return try image(result, url: url)
+    /// One result, fetched now (the poller fetches a round's at once, `fetchAll`). Throws
+    /// only when the downloader refuses to run (`ProviderCallInTransaction`).
+    public func fetch(_ url: String, via downloader: any ResultDownloader) throws -> Result<Image, ResultDownloadError> {
+        var outcome: Result<Image, ResultDownloadError> = .failure(.unavailable("not fetched"))
+        try fetchAll([url], via: downloader, maxConcurrent: 1) { _, result in outcome = result }
+        return outcome
     }
 
     /// Downloads the URLs concurrently (at most `maxConcurrent` at once) and hands back each
@@ -178,16 +207,20 @@ public struct ResultDownload {
     /// (a wave of up to `maxConcurrent`; then the next starts), so `each` may be slow (an
     /// upload, a commit) without the other downloads' time limits running out meanwhile.
     /// A refused URL's result comes first, without a transfer.
-    public func fetchAll(_ urls: [String], maxConcurrent: Int,
-                         each: (Int, Result<Image, ResultDownloadError>) -> Void) {
-        let batch = HTTPBatch(maxConcurrent: maxConcurrent)
-        var indexOfTransfer: [Int: Int] = [:]
+    public func fetchAll(_ urls: [String], via downloader: any ResultDownloader, maxConcurrent: Int,
+                         each: (Int, Result<Image, ResultDownloadError>) -> Void) throws {
+        var transfers: [ResultTransfer] = []
+        var indexOfTransfer: [Int] = []
         for (i, url) in urls.enumerated() {
-            do { indexOfTransfer[batch.add(try request(url))] = i } catch { each(i, .failure(error)) }
+            do {
+                transfers.append(try request(url))
+                indexOfTransfer.append(i)
+            } catch {
+                each(i, .failure(error))
+            }
         }
-        batch.run(deliverWhenIdle: true) { id, result in
-            guard let i = indexOfTransfer[id] else { return }
-            each(i, Result { () throws(ResultDownloadError) in try image(result, url: urls[i]) })
+        try downloader.download(transfers, maxConcurrent: maxConcurrent) { t, body in
+            each(indexOfTransfer[t], Self.image(body))
         }
     }
 }

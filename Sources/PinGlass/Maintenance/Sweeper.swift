@@ -3,10 +3,10 @@ import Postgres
 import JSON
 import PinGlassConfig
 
-/// The cron duty behind `pinglass sweep` (step 9 of the architecture's flow): takes
+/// The cron duty behind `pinglass sweep` (docs/architecture.md#flow-sweep): takes
 /// back work whose owner died and ends work past its deadline, so every paid job ends,
 /// delivered or refunded, even when a worker is gone. Each step is ONE guarded statement
-/// (reliability rule 6), repeated in batches while it finds a full batch:
+/// (docs/reliability.md#R6), repeated in batches while it finds a full batch:
 ///
 /// 1. expired submit leases of tasks go back to the queue, or fail on their last attempt
 ///    (`TaskSweep`, the same statements `pinglass dispatch` runs);

@@ -1,4 +1,4 @@
-import HTTPClient
+import WebURL
 import Logging
 import JSON
 import Platform

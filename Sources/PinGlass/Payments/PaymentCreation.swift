@@ -71,7 +71,7 @@ public struct PaymentCreation {
             return try PaymentRecord(row[0])
         }
 
-        // Outside any transaction (reliability rule 1).
+        // Outside any transaction (docs/reliability.md#R1).
         let bank = deps.bank(terminal, Self.initTimeout)
         let receipt = PaymentReceipt(email: PaymentReceipt.email(stored: email, telegramID: user.telegramID, publicBaseURL: base),
                                      description: PaymentReceipt.description(photos: tier.photos, tier: tier.id))

@@ -5,9 +5,9 @@ import PinGlassConfig
 import Platform
 import ProviderWire
 
-/// The cron duty behind `pinglass refund` (architecture.md flow step 8): sends due refund
+/// The cron duty behind `pinglass refund` (docs/architecture.md#flow-refund): sends due refund
 /// rows to T-Bank with `Cancel`, one at a time, until none is due, `batchSize` were sent or
-/// the pass's deadline comes. Per refund (reliability rule 9):
+/// the pass's deadline comes. Per refund (docs/reliability.md#R9):
 ///
 /// 1. **Intent**: one guarded autocommit statement claims the row (`FOR UPDATE SKIP LOCKED`,
 ///    a fresh lease) and writes `requested`, `attempts + 1` (crash point
@@ -19,7 +19,7 @@ import ProviderWire
 ///    bank is asked first (`GetState`) and `RefundLanding` reads its state: our refund
 ///    landed → recorded from the bank's figures, no Cancel; not landed → Cancel; in
 ///    progress → later; cannot tell → Cancel again only where the same key returns the
-///    first outcome (card acquiring; §1.8: not for SBP), else the refund is held
+///    first outcome (card acquiring; docs/providers.md#tbank-cancel: not for SBP), else the refund is held
 ///    (`requested`, asked again hourly) and an operator alerted: never a blind second Cancel.
 ///    Where the key is not honoured, "not landed" is not trusted either while a Cancel of
 ///    ours may be in flight (the bank's state can lag behind its operations): the refund
@@ -180,7 +180,7 @@ public struct RefundSender: Duty {
         let heldUntil: Double
     }
 
-    /// The intent (rule 9), in one guarded autocommit statement: the next due refund, oldest
+    /// The intent (docs/reliability.md#R9), in one guarded autocommit statement: the next due refund, oldest
     /// due first, becomes `requested` with a fresh lease and its attempt counted. SKIP LOCKED
     /// keeps concurrent senders apart; the subquery's lock re-checks the row, so `was` is
     /// the state this claim moved it from.
@@ -234,7 +234,7 @@ public struct RefundSender: Duty {
         // would make a slow bank's answer an unknown outcome.
         let bank = deps.bank(terminal, config.timeout)
         if refund.outcomeUnknown {
-            // An earlier Cancel may have given the money back (rule 9): the bank is asked first.
+            // An earlier Cancel may have given the money back (docs/reliability.md#R9): the bank is asked first.
             guard let (state, landing) = try askBank(bank, refund, &report) else { return }
             switch landing {
             case .landed(let figures, let stillCharged):
@@ -251,7 +251,7 @@ public struct RefundSender: Duty {
                     return
                 }
             case .undecided(let why):
-                // The same key returns the first outcome only where the bank honours it (§1.8:
+                // The same key returns the first outcome only where the bank honours it (docs/providers.md#tbank-cancel:
                 // not for SBP); elsewhere a second Cancel could be a second refund.
                 guard state.honoursExternalRequestID else {
                     try holdUnresolved(refund, why: why, &report)

@@ -4,8 +4,9 @@ import ProviderWire
 /// Where photos live: reference selfies and generated portraits. Faces are personal data, so
 /// nothing is public: every URL handed out is signed and expires.
 ///
-/// Two backends: `FileMediaStore` (files under `STORAGE_DIR`, served by nginx with
-/// `secure_link`) and an S3-compatible store (R2, S3, MinIO; presigned GET URLs).
+/// Two backends, in the Providers target: `FileMediaStore` (files under `STORAGE_DIR`, served
+/// by nginx with `secure_link`) and `S3MediaStore` (R2, S3, MinIO; presigned GET URLs).
+/// `Dependencies.media` refuses every call but `signedURL` inside a database transaction.
 ///
 /// ```swift
 /// let key = MediaKeys.reference(contentType: "image/jpeg")

@@ -1,9 +1,11 @@
 import ProviderWire
 
-/// The Telegram Bot API calls delivery makes (shared/reference/external-apis.md §3):
-/// `sendPhoto`, `sendMediaGroup` and `sendMessage`. `TelegramClient` talks to Telegram (or
-/// the simulator's Telegram part); tests of the deliver duty may pass an in-process fake
-/// through `Dependencies.telegram`.
+/// The Telegram Bot API calls delivery makes (docs/providers.md#telegram-envelope):
+/// `sendPhoto`, `sendMediaGroup` and `sendMessage`. `TelegramClient` (the Providers target)
+/// talks to Telegram (or the simulator's Telegram part); tests of the deliver duty may pass
+/// an in-process fake through `Dependencies.telegram`. Calls fail with `TelegramError`, or
+/// with `ProviderCallInTransaction` when made while this process holds a database
+/// transaction open (`Dependencies` refuses them).
 ///
 /// A send has no idempotency key at Telegram: a lost answer after a successful send means
 /// the caller cannot know, and a retry shows the batch twice. Callers keep that window to
@@ -14,10 +16,10 @@ import ProviderWire
 /// ```
 public protocol TelegramAPI: AnyObject {
     /// One photo; the id of the sent message.
-    func sendPhoto(chatID: Int64, photo: TelegramMedia, caption: String?) throws(TelegramError) -> Int
+    func sendPhoto(chatID: Int64, photo: TelegramMedia, caption: String?) throws -> Int
     /// An album of 2–10 photos (the caption goes on the first item); the ids of the sent
     /// messages, one per photo, in order.
-    func sendMediaGroup(chatID: Int64, photos: [TelegramMedia], caption: String?) throws(TelegramError) -> [Int]
+    func sendMediaGroup(chatID: Int64, photos: [TelegramMedia], caption: String?) throws -> [Int]
     /// A text message (HTML parse mode when `html`); the id of the sent message.
-    func sendMessage(chatID: Int64, text: String, html: Bool) throws(TelegramError) -> Int
+    func sendMessage(chatID: Int64, text: String, html: Bool) throws -> Int
 }

@@ -1,5 +1,6 @@
 import HTTPClient
 import JSON
+import PinGlass
 import PinGlassConfig
 import ProviderWire
 
@@ -28,7 +29,7 @@ public struct TBankClient: BankAPI {
     /// `TerminalKey` (Amount, OrderId, Description, URLs, RedirectDueDate, Receipt, …).
     public func initPayment(_ fields: [(String, JSON)]) throws -> BankInit {
         let r = try call("Init", fields)
-        guard let id = Self.paymentID(r["PaymentId"]), let url = r["PaymentURL"]?.stringValue else {
+        guard let id = BankPaymentID.read(r["PaymentId"]), let url = r["PaymentURL"]?.stringValue else {
             throw TBankError.unavailable("Init answer without PaymentId or PaymentURL")
         }
         return BankInit(paymentID: id, paymentURL: url, status: r["Status"]?.stringValue ?? "NEW")
@@ -37,11 +38,11 @@ public struct TBankClient: BankAPI {
     public func getState(paymentID: String) throws -> BankState {
         let r = try call("GetState", [("PaymentId", .string(paymentID))])
         guard let status = r["Status"]?.stringValue else { throw TBankError.unavailable("GetState answer without Status") }
-        return BankState(paymentID: Self.paymentID(r["PaymentId"]) ?? paymentID, status: status,
+        return BankState(paymentID: BankPaymentID.read(r["PaymentId"]) ?? paymentID, status: status,
                          amount: r["Amount"]?.intValue, orderID: r["OrderId"]?.stringValue, params: Self.params(r["Params"]))
     }
 
-    /// GetState's `Params`: an array of `{Key, Value}` (§1.6), or an object like a
+    /// GetState's `Params`: an array of `{Key, Value}` (docs/providers.md#tbank-getstate), or an object like a
     /// notification's `DATA`; values read as text, whatever their JSON type.
     static func params(_ v: JSON?) -> [String: String] {
         var out: [String: String] = [:]
@@ -64,15 +65,7 @@ public struct TBankClient: BankAPI {
         let r = try call("Cancel", fields)
         return BankCancel(status: r["Status"]?.stringValue ?? "", originalAmount: r["OriginalAmount"]?.intValue,
                           newAmount: r["NewAmount"]?.intValue, errorCode: r["ErrorCode"]?.scalarText ?? "",
-                          paymentID: Self.paymentID(r["PaymentId"]), externalRequestID: r["ExternalRequestId"]?.stringValue)
-    }
-
-    static func paymentID(_ v: JSON?) -> String? {
-        switch v {
-        case .string(let s)?: return s.isEmpty ? nil : s
-        case .number(let n)?: return n
-        default: return nil
-        }
+                          paymentID: BankPaymentID.read(r["PaymentId"]), externalRequestID: r["ExternalRequestId"]?.stringValue)
     }
 
     /// Signs and posts one method; returns the answer when `Success` is true.

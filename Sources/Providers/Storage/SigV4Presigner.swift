@@ -1,6 +1,7 @@
-import HTTPClient
 import LibCrypto
+import PinGlass
 import Platform
+import WebURL
 
 /// AWS Signature Version 4 in the query string (a "presigned URL"): whoever holds the URL may
 /// GET the object until it expires, without credentials. Computed here with HMAC-SHA256 from

@@ -1,8 +1,10 @@
 import HTTPClient
 import JSON
+import PinGlass
 import ProviderWire
+import WebURL
 
-/// The Telegram Bot API over libcurl (shared/reference/external-apis.md §3): a call is
+/// The Telegram Bot API over libcurl (docs/providers.md#telegram-envelope): a call is
 /// `POST <TELEGRAM_API_URL>/bot<token>/<method>`. Photos by URL go as a JSON body; photos as
 /// bytes go as `multipart/form-data`, an album's uploads as parts `photo0`, `photo1`, …
 /// named by `attach://photoN` in its `media` array. Answers are classified by
@@ -21,8 +23,9 @@ import ProviderWire
 /// let id = try telegram.sendMessage(chatID: 42, text: "<a href=\"https://…\">Gallery</a>", html: true)
 /// ```
 public final class TelegramClient: TelegramAPI {
-    /// Default whole-call limit: an album of ten uploads must fit in it.
-    public static let defaultTimeout = 30.0
+    /// Default whole-call limit: an album of ten uploads must fit in it (delivery sizes its
+    /// lease from it, `DelivererDefaults.telegramTimeout`).
+    public static let defaultTimeout = DelivererDefaults.telegramTimeout
 
     public let apiURL: String
     private let botToken: String

@@ -1,6 +1,8 @@
-import HTTPClient
 import LibCrypto
+import PinGlass
 import Platform
+import WebURL
+
 #if canImport(Glibc)
 import Glibc
 #endif
