@@ -11,10 +11,13 @@ let package = Package(
         .executable(name: "pinglass-sim", targets: ["pinglass-sim"]),
         .library(name: "PinGlass", targets: ["PinGlass"]),
     ],
+    // Each range holds the version this project is built and tested with, up to the next
+    // minor release, so a resolve on another machine picks no untried API. Package.resolved
+    // is not kept: these machines' package copies carry commit ids that differ from upstream.
     dependencies: [
-        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
-        .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.0"),
+        .package(url: "https://github.com/apple/swift-log", .upToNextMinor(from: "1.16.2")),
+        .package(url: "https://github.com/apple/swift-argument-parser", .upToNextMinor(from: "1.8.2")),
+        .package(url: "https://github.com/x-sheep/swift-property-based.git", .upToNextMinor(from: "2.0.1")),
     ],
     targets: [
         // System libraries (Debian: libfcgi-dev, libpq-dev, libcurl4-openssl-dev, libssl-dev).

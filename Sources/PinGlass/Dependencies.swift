@@ -23,8 +23,9 @@ import ProviderWire
 public final class Dependencies {
     public let config: Config
     public let database: Database
-    /// Seconds since the epoch; tests move it.
-    public var clock: () -> Double = System.now
+    /// The wall clock, the monotonic clock and the wait (`deps.clock()` is the wall clock);
+    /// tests hold it still or move it. PostgreSQL's `now()` stays the authority for leases.
+    public var clock: Clock = .system
     /// The providers as built or set, unguarded (tests look at what was built here). The
     /// domain reaches them only through the guarded accessors below.
     public private(set) var providers: ProviderPorts
@@ -42,6 +43,7 @@ public final class Dependencies {
         self.database = database
         self.providers = providers
         self.migrationsDirectory = migrationsDirectory
+        cache.monotonic = { [weak self] in (self?.clock ?? .system).monotonic() }
     }
 
     var providerGuard: ProviderGuard { ProviderGuard(database: database) }
@@ -116,8 +118,8 @@ public struct ProviderPorts {
 /// entry for as long as the step.
 public final class Cache {
     private var entries: [String: (expires: Double, value: Any)] = [:]
-    /// Seconds that never go back (tests set their own).
-    public var monotonic: () -> Double = System.monotonic
+    /// Seconds that never go back: `Dependencies.clock`'s monotonic clock (tests may set their own).
+    public var monotonic: () -> Double = Clock.system.monotonic
 
     public init() {}
 

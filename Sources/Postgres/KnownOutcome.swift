@@ -15,11 +15,11 @@ import Platform
 /// was lost). Any other error is thrown at once; unavailability at `heldUntil` too. Only a
 /// killed process still leaves its call unrecorded (the crash-point matrix).
 ///
-/// `heldUntil` is on the monotonic clock (`System.monotonic`): take it before the claim or
+/// `heldUntil` is on the monotonic clock (`Dependencies.clock.monotonic`): take it before the claim or
 /// renewal that set the lease, so it never ends later than the database's.
 ///
 /// ```swift
-/// let heldUntil = System.monotonic() + Double(config.leaseSeconds)
+/// let heldUntil = deps.clock.monotonic() + Double(config.leaseSeconds)
 /// guard try renewLease(db, task) else { return }
 /// let id = try kie.createTask(request)
 /// try KnownOutcome.record(heldUntil: heldUntil, what: "task \(task.id) created as \(id)", log: log) {

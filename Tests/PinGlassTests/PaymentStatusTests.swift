@@ -109,7 +109,7 @@ final class PaymentStatusTests: XCTestCase {
         env["TEST_TELEGRAM_IDS"] = "8302, 42"
         let a = try InProcessApp(database: db, env: env)
         let start = System.now()
-        a.deps.clock = { start }
+        a.deps.clock.now = { start }
         nonisolated(unsafe) var elapsed = 0.0
         a.deps.cache.monotonic = { elapsed }
         func usable(_ tg: Int64, _ bankID: String) throws -> JSON? {

@@ -64,12 +64,19 @@ public struct Deliverer: Duty {
 
         public init() {}
 
-        public func validate() throws {
-            try DutyConfigError.require("batch-size", batchSize, in: DeliveryBatches.albumSize...1000)
-            try DutyConfigError.require("lease", leaseSeconds, in: DelivererDefaults.minimumLeaseSeconds...3600, unit: "s")
-            try DutyConfigError.require("chat-interval", chatIntervalSeconds, in: 0.05...60, unit: "s")
-            try DutyConfigError.require("global-rate", globalPerSecond, in: DeliveryBatches.albumSize...1000)
-            try DutyConfigError.require("media-link-ttl", mediaLinkSeconds, in: 600...(7 * 86_400), unit: "s")
+        public static var settings: [DutySetting<Self>] {
+            [
+                .count("batch-size", \.batchSize, in: DeliveryBatches.albumSize...1000, "Messages claimed per round at most (an album of N counts N)."),
+                .seconds("chat-interval", \.chatIntervalSeconds, in: 0.05...60, "Time between messages to one chat."),
+                .count("global-rate", \.globalPerSecond, in: DeliveryBatches.albumSize...1000,
+                       "Messages per second to all chats together, for every deliver process together."),
+                .seconds("lease", \.leaseSeconds, in: DelivererDefaults.minimumLeaseSeconds...3600, """
+                    How long a claimed row stays this process's, renewed right before each Telegram call (at least \
+                    \(DelivererDefaults.minimumLeaseSeconds)s: twice the \(Int(DelivererDefaults.telegramTimeout))s a call may take, plus a \
+                    margin, so no call outlives it).
+                    """),
+                .seconds("media-link-ttl", \.mediaLinkSeconds, in: 600...(7 * 86_400), "How long the photo links given to Telegram stay valid."),
+            ]
         }
     }
 
@@ -140,7 +147,7 @@ public struct Deliverer: Duty {
         var pass = Pass()
         let db = try deps.db()
         while deps.clock() < deadline {
-            let reservedAt = System.now()
+            let reservedAt = deps.clock.monotonic()
             let grant = try budget.reserve(db, want: config.batchSize)
             guard grant.granted > 0 else {
                 report.budgetWaits += 1
@@ -158,13 +165,13 @@ public struct Deliverer: Duty {
                 slots = slots.dropFirst(row.cost)
                 // A slot counts from its reservation until it is stamped at the send; one
                 // stamped a window later would leave a gap other processes could fill.
-                guard deps.clock() < deadline, System.now() - reservedAt < budget.window * 0.8 else {
+                guard deps.clock() < deadline, deps.clock.monotonic() - reservedAt < budget.window * 0.8 else {
                     report.givenBack += try giveBack(db, Array(claimed[i...]))
                     try budget.release(db, Array(rowSlots) + Array(slots))
                     break
                 }
-                let started = System.now()
-                defer { pass.secondsPerRow = System.now() - started }
+                let started = deps.clock.monotonic()
+                defer { pass.secondsPerRow = deps.clock.monotonic() - started }
                 let turn = try deliver(row, slots: rowSlots, db, &pass, &report)
                 guard turn == .next else {
                     // The bot token was refused, or Telegram's flood control holds every

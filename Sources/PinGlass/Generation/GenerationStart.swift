@@ -46,9 +46,6 @@ public struct StartedJob: Equatable, Sendable {
 public struct GenerationStart {
     public static let maxActiveJobs = 3
     public static let minIntervalSeconds = 60
-    /// By then every task must have started: the sweep fails the tasks still queued (a job
-    /// that never started ends `failed`, refunded); tasks at Kie end by their own deadline.
-    public static let jobDeadlineSeconds = 2 * 3600
 
     let deps: Dependencies
 
@@ -107,7 +104,7 @@ public struct GenerationStart {
             try tx.execute("""
                 INSERT INTO generation_jobs (id, user_id, avatar_id, payment_id, style_id, total_photos, deadline_at, request_id)
                 VALUES ($1, $2, $3, $4, $5, $6, now() + make_interval(secs => $7), left($8, 64))
-                """, [jobID, user.id, avatarID, payment.requiredInt("id"), style, photos, Self.jobDeadlineSeconds, requestID])
+                """, [jobID, user.id, avatarID, payment.requiredInt("id"), style, photos, GenerationPolicy().jobDeadlineSeconds, requestID])
             try insertTasks(tx, jobID: jobID, avatarID: avatarID, styleID: style, count: photos)
             try tx.execute("SELECT pg_notify('dispatch', $1)", [String(jobID)])
             Crashpoint.hit("generate.before-commit")

@@ -84,7 +84,7 @@ public struct PaymentCreation {
             ("NotificationURL", .string(base + "/api/payment/webhook")),
             ("SuccessURL", .string(base + "/payment/success?order=" + orderID)),
             ("FailURL", .string(base + "/payment/fail?order=" + orderID)),
-            ("RedirectDueDate", .string(Self.bankDate(System.now() + Double(deps.config.paymentRedirectDue)))),
+            ("RedirectDueDate", .string(Self.bankDate(deps.clock() + Double(deps.config.paymentRedirectDue)))),
             ("Receipt", receipt.json(amount: tier.amount.kopecks)),
         ]
         do {

@@ -85,14 +85,19 @@ public struct RefundSender: Duty {
                                       + "or no refund is ever claimed")
         }
 
-        public func validate() throws {
-            try DutyConfigError.require("batch-size", batchSize, in: 1...10_000)
-            try DutyConfigError.require("timeout", timeout, in: 1...60, unit: "s")
-            try DutyConfigError.require("lease", leaseSeconds, in: Int((Self.callsPerRefund * timeout).rounded(.up)) + 10...3600, unit: "s")
-            try DutyConfigError.require("retry-base", retryBaseSeconds, in: 1...3600, unit: "s")
-            try DutyConfigError.require("retry-cap", retryCapSeconds, in: retryBaseSeconds...86_400, unit: "s")
-            try DutyConfigError.require("alert-after-attempts", alertAfterAttempts, in: 1...1000)
-            try DutyConfigError.require("settle", settleSeconds, in: 0...86_400, unit: "s")
+        public static var settings: [DutySetting<Self>] {
+            [
+                .count("batch-size", \.batchSize, in: 1...10_000, "At most this many refunds sent per pass."),
+                .seconds("timeout", \.timeout, in: 1...60, "How long GetState and Cancel may each take."),
+                .seconds("lease", \.leaseSeconds, in: { Int((callsPerRefund * $0.timeout).rounded(.up)) + 10...3600 },
+                         "How long a claimed refund is held (at least 3 × --timeout + 10s)."),
+                .seconds("retry-base", \.retryBaseSeconds, in: 1...3600, "First retry of an unknown outcome after about this long (doubles per attempt)."),
+                .seconds("retry-cap", \.retryCapSeconds, in: { $0.retryBaseSeconds...86_400 }, "Longest wait between retries."),
+                .count("alert-after-attempts", \.alertAfterAttempts, in: 1...1000, "Alert (hourly) about a refund still unresolved after this many attempts."),
+                .seconds("settle", \.settleSeconds, in: 0...86_400,
+                         "After a Cancel with an unknown outcome on an SBP payment, how long a GetState that shows no refund "
+                         + "is not believed (asked again, nothing sent) before the refund is held for an operator."),
+            ]
         }
     }
 
@@ -185,7 +190,7 @@ public struct RefundSender: Duty {
     /// keeps concurrent senders apart; the subquery's lock re-checks the row, so `was` is
     /// the state this claim moved it from.
     func claim() throws -> ClaimedRefund? {
-        let heldUntil = System.monotonic() + Double(config.leaseSeconds)
+        let heldUntil = deps.clock.monotonic() + Double(config.leaseSeconds)
         guard let r = try deps.db().query("""
             UPDATE refunds r SET state = 'requested', attempts = r.attempts + 1, lease_token = gen_random_uuid(),
                    lease_until = now() + make_interval(secs => $1)
@@ -273,7 +278,7 @@ public struct RefundSender: Duty {
             Crashpoint.hit("refund.after-bank-ok")
             // The bank gave the money back: a database outage delays the record, never drops it
             // (the retry would ask GetState and find the refund landed).
-            try KnownOutcome.record(heldUntil: refund.heldUntil, what: "refund \(refund.id) made by the bank", log: log) {
+            try KnownOutcome(clock: deps.clock).record(heldUntil: refund.heldUntil, what: "refund \(refund.id) made by the bank", log: log) {
                 try recordSucceeded(refund, answer, stillCharged: answer.newAmount ?? 0, &report)
             }
         case .refused(let code, let message):

@@ -14,7 +14,7 @@ import WebURL
 /// let store = S3MediaStore(endpoint: "https://<account>.r2.cloudflarestorage.com", bucket: "pinglass",
 ///                          region: "auto", accessKeyID: id, secretAccessKey: secret)
 /// try store.put(key: key, bytes: jpeg, contentType: "image/jpeg")
-/// let url = store.signedURL(key: key, expiresIn: MediaLinks.apiTTL, now: System.now())
+/// let url = store.signedURL(key: key, expiresIn: MediaLinks.apiTTL, now: deps.clock())
 /// ```
 public final class S3MediaStore: MediaStore {
     public let endpoint: String
