@@ -1,0 +1,183 @@
+import HTTPCore
+import PinGlass
+import JSON
+
+/// `GET /api/openapi.json`: the HTTP API as an OpenAPI 3.0 document. The tests check that
+/// every route is documented and that real answers match these schemas.
+enum OpenAPIDocument {
+    static func serve(_ ctx: Context) throws -> Response { .jsonBytes(Array(text.utf8)) }
+
+    static let text = #"""
+    {
+      "openapi": "3.0.3",
+      "info": {"title": "PinGlass API", "version": "1.0.0",
+               "description": "Payments and generation of AI portrait sets. User endpoints authenticate with Telegram Mini App init data: 'Authorization: tma <initData>'."},
+      "components": {
+        "securitySchemes": {"tma": {"type": "apiKey", "in": "header", "name": "Authorization",
+                                    "description": "tma <raw Telegram Mini App init data>"}},
+        "schemas": {
+          "Error": {"type": "object", "required": ["success", "error"], "properties": {
+            "success": {"type": "boolean", "enum": [false]},
+            "error": {"type": "object", "required": ["code", "message"], "properties": {
+              "code": {"type": "string"}, "message": {"type": "string"}, "details": {"type": "object"}}}}},
+          "Pricing": {"type": "object", "required": ["tiers"], "properties": {
+            "tiers": {"type": "array", "items": {"type": "object", "required": ["id", "photos", "amount", "amountRub"], "properties": {
+              "id": {"type": "string"}, "photos": {"type": "integer"}, "amount": {"type": "integer"},
+              "amountRub": {"type": "number"}, "title": {"type": "string"}}}}}},
+          "Styles": {"type": "object", "required": ["styles"], "properties": {
+            "styles": {"type": "array", "items": {"type": "object", "required": ["id", "name", "description", "prompts"], "properties": {
+              "id": {"type": "string"}, "name": {"type": "string"}, "description": {"type": "string"}, "prompts": {"type": "integer"}}}}}},
+          "Health": {"type": "object", "required": ["status"], "description": "checks only for loopback and HEALTH_DETAIL_NETWORKS", "properties": {
+            "status": {"type": "string", "enum": ["ok", "degraded", "down"]},
+            "checks": {"type": "object", "required": ["database"], "properties": {
+              "database": {"type": "object"}, "migrations": {"type": "object"}, "tbank": {"type": "object"},
+              "kie": {"type": "object"}, "telegram": {"type": "object"}, "storage": {"type": "object"}, "workers": {"type": "object"}}}}},
+          "PaymentCreateRequest": {"type": "object", "required": ["tierId"], "properties": {
+            "tierId": {"type": "string"}, "avatarId": {"type": "integer"}, "email": {"type": "string"}}},
+          "PaymentCreated": {"type": "object", "required": ["paymentId", "orderId", "confirmationUrl", "amount", "testMode"], "properties": {
+            "paymentId": {"type": "string"}, "orderId": {"type": "string"}, "confirmationUrl": {"type": "string"},
+            "amount": {"type": "integer"}, "amountRub": {"type": "number"}, "testMode": {"type": "boolean"}}},
+          "PaymentStatus": {"type": "object", "required": ["paid", "status", "consumed"], "properties": {
+            "paid": {"type": "boolean"}, "status": {"type": "string"}, "consumed": {"type": "boolean"},
+            "paymentId": {"type": "string", "nullable": true}, "orderId": {"type": "string"},
+            "amount": {"type": "integer"}, "amountRub": {"type": "number"}, "usable": {"type": "boolean"}}},
+          "Avatar": {"type": "object", "required": ["id", "name", "status", "referenceCount", "photoCount", "createdAt"], "properties": {
+            "id": {"type": "integer"}, "name": {"type": "string"}, "status": {"type": "string", "enum": ["draft", "ready", "processing"]},
+            "referenceCount": {"type": "integer"}, "photoCount": {"type": "integer"}, "createdAt": {"type": "string"}}},
+          "AvatarEnvelope": {"type": "object", "required": ["avatar"], "properties": {"avatar": {"$ref": "#/components/schemas/Avatar"}}},
+          "AvatarList": {"type": "object", "required": ["avatars"], "properties": {
+            "avatars": {"type": "array", "items": {"$ref": "#/components/schemas/Avatar"}}}},
+          "AvatarDetail": {"type": "object", "required": ["id", "name", "status", "referenceCount", "photoCount", "createdAt", "references", "photos", "latestJob"], "properties": {
+            "id": {"type": "integer"}, "name": {"type": "string"}, "status": {"type": "string"},
+            "referenceCount": {"type": "integer"}, "photoCount": {"type": "integer"}, "createdAt": {"type": "string"},
+            "references": {"type": "array", "items": {"$ref": "#/components/schemas/Reference"}},
+            "photos": {"type": "array", "description": "Released photos only (sent or on their way to the chat); a failed job's withheld photos are never listed",
+              "items": {"type": "object", "required": ["id", "url"], "properties": {
+              "id": {"type": "integer"}, "jobId": {"type": "integer"}, "url": {"type": "string"}}}},
+            "latestJob": {"nullable": true, "allOf": [{"$ref": "#/components/schemas/Job"}]}}},
+          "AvatarRename": {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}}},
+          "Reference": {"type": "object", "required": ["id", "url", "createdAt"], "properties": {
+            "id": {"type": "integer"}, "url": {"type": "string"}, "createdAt": {"type": "string"}}},
+          "References": {"type": "object", "required": ["references"], "properties": {
+            "references": {"type": "array", "items": {"$ref": "#/components/schemas/Reference"}}}},
+          "ReferenceUpload": {"type": "object", "required": ["referenceImages"], "properties": {
+            "referenceImages": {"type": "array", "items": {"type": "string", "description": "data:image/jpeg;base64,…"}}}},
+          "Uploaded": {"type": "object", "required": ["uploaded", "rejected"], "properties": {
+            "uploaded": {"type": "array", "items": {"type": "object", "required": ["id", "url"], "properties": {
+              "id": {"type": "integer"}, "url": {"type": "string"}}}},
+            "rejected": {"type": "array", "items": {"type": "object", "required": ["index", "reason"], "properties": {
+              "index": {"type": "integer"}, "reason": {"type": "string"}}}}}},
+          "GenerateRequest": {"type": "object", "required": ["avatarId"], "properties": {
+            "avatarId": {"type": "integer"},
+            "styleId": {"type": "string", "description": "a style id of GET /api/styles (default pinglass); the original client's professional, lifestyle and creative stand for business, pinglass and pinglass"},
+            "paymentId": {"type": "string"},
+            "useStoredReferences": {"type": "boolean", "description": "the original client's flag: the avatar's stored references are always used; false requires referenceImages"},
+            "referenceImages": {"type": "array", "maxItems": 20, "items": {"type": "string", "description": "data:image/jpeg;base64,…"},
+                                "description": "stored as the avatar's references first, with the checks of POST /api/avatars/{id}/references (magic bytes, 10 MB, 20 per avatar, the same image once); the whole request body is capped at 30 MB (base64 makes a 10 MB photo ~14 MB), larger gets 413"},
+            "telegramUserId": {"type": "integer", "description": "the original client's field: must be the signed user's own id (403 otherwise); never an identity by itself"}}},
+          "JobStarted": {"type": "object", "required": ["jobId", "status", "totalPhotos"], "properties": {
+            "jobId": {"type": "integer"}, "avatarId": {"type": "integer"}, "status": {"type": "string", "enum": ["queued"]}, "totalPhotos": {"type": "integer"},
+            "referenceImagesUsed": {"type": "integer", "description": "inline referenceImages stored (or already stored)"},
+            "referenceImagesRejected": {"type": "integer"},
+            "success": {"type": "boolean", "enum": [true]},
+            "data": {"type": "object", "description": "the same fields again, where the original client reads them"}}},
+          "Job": {"type": "object", "required": ["jobId", "avatarId", "status", "progress", "photos", "refund", "createdAt", "updatedAt"], "properties": {
+            "jobId": {"type": "integer"}, "avatarId": {"type": "integer"},
+            "status": {"type": "string", "enum": ["queued", "processing", "completed", "partial", "failed", "canceled"]},
+            "progress": {"type": "object", "required": ["completed", "failed", "total", "percentage"], "properties": {
+              "completed": {"type": "integer"}, "failed": {"type": "integer"}, "total": {"type": "integer"}, "percentage": {"type": "integer"}}},
+            "photos": {"type": "array", "description": "Released photos only: those in a delivery batch, sent or on their way to the chat (a batch goes out as soon as its photos are stored); a failed job's withheld photos are never listed, their price is refunded",
+              "items": {"type": "object", "required": ["id", "url"], "properties": {
+              "id": {"type": "integer"}, "url": {"type": "string"}}}},
+            "refund": {"type": "object", "nullable": true, "required": ["amount", "status"], "properties": {
+              "amount": {"type": "integer"}, "amountRub": {"type": "number"}, "status": {"type": "string"}}},
+            "createdAt": {"type": "string"}, "updatedAt": {"type": "string"}}}
+        }
+      },
+      "paths": {
+        "/api/health": {"get": {"summary": "State of the service", "responses": {
+          "200": {"description": "ok or degraded", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Health"}}}},
+          "503": {"description": "database unreachable", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Health"}}}}}}},
+        "/api/pricing": {"get": {"summary": "Price tiers", "responses": {
+          "200": {"description": "tiers", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Pricing"}}}}}}},
+        "/api/styles": {"get": {"summary": "Styles", "responses": {
+          "200": {"description": "styles", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Styles"}}}}}}},
+        "/api/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI 3 document"}}}},
+        "/metrics": {"get": {"summary": "Prometheus metrics for the operator (nginx allows configured networks only)",
+          "description": "Prometheus text exposition format 0.0.4. Requests by route template and status (counted in memory shared by the workers of this pool; reset when the pool restarts), queue depth and oldest age per state, jobs and payments by status, Kie 429s, storage upload failures, Telegram failures, refunds sent and failed, every event counter, cron duty last runs per host, and pinglass_database_up. Answers 200 also while the database is down.",
+          "responses": {"200": {"description": "metrics", "content": {"text/plain": {"schema": {"type": "string"}}}},
+                        "403": {"description": "refused by nginx: not from an allowed network"}}}},
+        "/api/payment/create": {"post": {"summary": "Create a T-Bank payment", "security": [{"tma": []}],
+          "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/PaymentCreateRequest"}}}},
+          "responses": {
+            "200": {"description": "payment link", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/PaymentCreated"}}}},
+            "400": {"description": "invalid input", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+            "401": {"description": "no or invalid init data", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+            "404": {"description": "avatar not found", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+            "429": {"description": "too many payments", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+            "502": {"description": "the bank refused or did not answer", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+            "503": {"description": "payments not configured or database down", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}}}},
+        "/api/payment/status": {"get": {"summary": "The caller's payment", "security": [{"tma": []}],
+          "parameters": [{"name": "payment_id", "in": "query", "required": false, "schema": {"type": "string"}}],
+          "responses": {
+            "200": {"description": "state", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/PaymentStatus"}}}},
+            "400": {"description": "payment_id is not a T-Bank payment id", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+            "401": {"description": "no or invalid init data", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+            "404": {"description": "not the caller's payment", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}}}},
+        "/api/payment/webhook": {"post": {"summary": "T-Bank notification (Token-signed)",
+          "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object"}}}},
+          "responses": {
+            "200": {"description": "accepted: body exactly OK", "content": {"text/plain": {"schema": {"type": "string", "enum": ["OK"]}}}},
+            "400": {"description": "unparsable"}, "403": {"description": "bad Token or unknown terminal"},
+            "503": {"description": "database down: the bank re-sends"}}}},
+        "/api/kie/callback": {"post": {"summary": "Kie task callback: a hint that makes the task due for polling now (recordInfo stays authoritative)",
+          "parameters": [{"name": "X-Webhook-Timestamp", "in": "header", "required": true, "schema": {"type": "string"}, "description": "unix seconds"},
+                         {"name": "X-Webhook-Signature", "in": "header", "required": true, "schema": {"type": "string"}, "description": "base64(HMAC-SHA256(taskId + '.' + timestamp)) with KIE_WEBHOOK_HMAC_KEY"}],
+          "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "properties": {
+            "code": {"type": "integer"}, "msg": {"type": "string"},
+            "data": {"type": "object", "required": ["taskId"], "properties": {"taskId": {"type": "string"}, "state": {"type": "string"}}}}}}}},
+          "responses": {
+            "200": {"description": "received (also for an unknown task id)", "content": {"application/json": {"schema": {"type": "object", "required": ["received"], "properties": {"received": {"type": "boolean"}}}}}},
+            "400": {"description": "no taskId", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+            "401": {"description": "missing, wrong or stale signature", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+            "404": {"description": "KIE_WEBHOOK_HMAC_KEY is not set: the endpoint does not exist", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+            "415": {"description": "not JSON", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+            "503": {"description": "database down", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}}}},
+        "/api/avatars": {
+          "post": {"summary": "Create an avatar (at most 3)", "security": [{"tma": []}],
+            "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/AvatarRename"}}}},
+            "responses": {"201": {"description": "the avatar", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/AvatarEnvelope"}}}}, "400": {"description": "invalid input", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}, "401": {"description": "no or invalid init data", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}, "429": {"description": "limit reached", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}}},
+          "get": {"summary": "The caller's avatars", "security": [{"tma": []}], "responses": {"200": {"description": "avatars", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/AvatarList"}}}}, "401": {"description": "no or invalid init data", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}}}},
+        "/api/avatars/{id}": {
+          "get": {"summary": "An avatar with its references, photos and latest job", "security": [{"tma": []}], "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "integer"}}],
+            "responses": {"200": {"description": "the avatar", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/AvatarDetail"}}}}, "401": {"description": "no or invalid init data", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}, "404": {"description": "not the caller's", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}}},
+          "patch": {"summary": "Rename an avatar", "security": [{"tma": []}], "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "integer"}}],
+            "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/AvatarRename"}}}},
+            "responses": {"200": {"description": "the avatar", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/AvatarEnvelope"}}}}, "400": {"description": "invalid input", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}, "401": {"description": "no or invalid init data", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}, "404": {"description": "not the caller's", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}}},
+          "delete": {"summary": "Delete an avatar and its stored photos", "security": [{"tma": []}], "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "integer"}}],
+            "responses": {"204": {"description": "deleted"}, "401": {"description": "no or invalid init data", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}, "404": {"description": "not the caller's", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}, "409": {"description": "a generation is running", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}}}},
+        "/api/avatars/{id}/references": {
+          "post": {"summary": "Upload reference photos (raw image bytes, or JSON data URLs)", "security": [{"tma": []}], "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "integer"}}],
+            "requestBody": {"required": true, "content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}},
+              "image/png": {"schema": {"type": "string", "format": "binary"}}, "image/webp": {"schema": {"type": "string", "format": "binary"}},
+              "application/json": {"schema": {"$ref": "#/components/schemas/ReferenceUpload"}}}},
+            "responses": {"201": {"description": "stored and refused images", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Uploaded"}}}}, "400": {"description": "no image could be stored, or invalid input", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Uploaded"}}}}, "401": {"description": "no or invalid init data", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}, "404": {"description": "not the caller's", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}, "409": {"description": "a generation is running", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}, "413": {"description": "image too large", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}, "415": {"description": "not a JPEG, PNG or WebP image", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}}},
+          "get": {"summary": "An avatar's reference photos", "security": [{"tma": []}], "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "integer"}}], "responses": {"200": {"description": "references", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/References"}}}}, "401": {"description": "no or invalid init data", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}, "404": {"description": "not the caller's", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}}}},
+        "/api/avatars/{id}/references/{refId}": {
+          "delete": {"summary": "Delete a reference photo", "security": [{"tma": []}], "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "integer"}}, {"name": "refId", "in": "path", "required": true, "schema": {"type": "integer"}}],
+            "responses": {"204": {"description": "deleted"}, "401": {"description": "no or invalid init data", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}, "404": {"description": "not the caller's", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}, "409": {"description": "a generation is running", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}}}},
+        "/api/generate": {
+          "post": {"summary": "Start a generation with a paid, unused payment", "security": [{"tma": []}],
+            "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/GenerateRequest"}}}},
+            "responses": {"202": {"description": "queued", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/JobStarted"}}}}, "400": {"description": "invalid input", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}, "401": {"description": "no or invalid init data", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}, "402": {"description": "no usable payment", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}, "403": {"description": "telegramUserId is not the signed user", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}, "404": {"description": "not the caller's", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}, "409": {"description": "referenceImages sent while a generation of the avatar runs", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}, "429": {"description": "limit reached", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}}},
+          "get": {"summary": "A job's progress", "security": [{"tma": []}],
+            "parameters": [{"name": "job_id", "in": "query", "required": true, "schema": {"type": "integer"}}],
+            "responses": {"200": {"description": "progress", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Job"}}}}, "400": {"description": "invalid input", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}, "401": {"description": "no or invalid init data", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}, "404": {"description": "not the caller's", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}}}},
+        "/api/jobs/{id}": {
+          "get": {"summary": "A job's progress", "security": [{"tma": []}], "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "integer"}}], "responses": {"200": {"description": "progress", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Job"}}}}, "401": {"description": "no or invalid init data", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}, "404": {"description": "not the caller's", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}}}},
+        "/payment/success": {"get": {"summary": "Where the bank returns the customer after paying", "responses": {"200": {"description": "HTML page"}}}},
+        "/payment/fail": {"get": {"summary": "Where the bank returns the customer when paying failed", "responses": {"200": {"description": "HTML page"}}}}
+      }
+    }
+    """#
+}

@@ -1,0 +1,40 @@
+import HTTPCore
+import PinGlass
+import PinGlassWeb
+import PinGlassConfig
+import Postgres
+import Providers
+
+/// The HTTP application driven in-process (no nginx, no FastCGI): the same handlers,
+/// the same database, a fixed clock when a test needs one.
+///
+/// ```swift
+/// let app = try InProcessApp(database: db)
+/// let res = app.get("/api/pricing")
+/// ```
+public final class InProcessApp {
+    public let app: App
+    public let deps: Dependencies
+
+    public init(database: TestDatabase, env: [String: String] = [:], now: Double? = nil) throws {
+        let config = try database.config(env)
+        deps = Dependencies.live(config: config, database: Database(url: config.databaseURL, applicationName: "test"),
+                            migrationsDirectory: try TestDatabase.migrationsDir())
+        if let now { deps.clock.now = { now } }
+        app = App(deps: deps)
+    }
+
+    public init(config: Config) throws {
+        deps = Dependencies.live(config: config, database: Database(url: config.databaseURL, applicationName: "test"),
+                            migrationsDirectory: try TestDatabase.migrationsDir())
+        app = App(deps: deps)
+    }
+
+    public func get(_ path: String, query: String = "", headers: [String: String] = [:]) -> Response {
+        app.handle(Request(method: "GET", path: path, queryString: query, headers: headers, requestID: "test-req"))
+    }
+
+    public func post(_ path: String, body: String, headers: [String: String] = ["Content-Type": "application/json"]) -> Response {
+        app.handle(Request(method: "POST", path: path, headers: headers, body: Array(body.utf8), requestID: "test-req"))
+    }
+}
