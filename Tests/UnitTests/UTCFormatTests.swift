@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import Platform
 @testable import PinGlass
 import Platform
 @testable import Providers

@@ -1,5 +1,6 @@
 import JSON
 import Postgres
+import JSON
 
 /// The audit trail of operator actions (`admin_audit`: manual refunds, requeues, acknowledged
 /// alerts, settings changed, from the admin UI and the CLI): who did what to which row, written
