@@ -26,38 +26,59 @@ let package = Package(
         .target(name: "CShims", dependencies: ["CCurl"]),
 
         // Generic layers: they know nothing of PinGlass.
-        .target(name: "Postgres", dependencies: ["CLibPQ"]),
-        .target(name: "HTTPCore"),  // Request/Response values: no transport, no C library
+        .target(name: "JSON"),  // a JSON value that keeps key order and numbers' text
+        .target(name: "LibCrypto", dependencies: ["COpenSSL"]),  // hashes, HMAC, randomness
+        .target(name: "Platform"),  // libc: environment, time, files, processes, networks
+        .target(name: "Postgres", dependencies: [
+            "CLibPQ", "Platform", "LibCrypto", .product(name: "Logging", package: "swift-log"),
+        ]),
+        .target(name: "HTTPCore", dependencies: ["JSON"]),  // Request/Response values: no transport, no C library
         .target(name: "FastCGI", dependencies: ["CFastCGI", "HTTPCore"]),
         .target(name: "WebURL"),  // http(s) URL parts and the one redaction rule for logs
         .target(name: "HTTPClient", dependencies: ["CCurl", "CShims", "WebURL"]),
         .target(name: "SharedCounters", dependencies: ["CShims"]),  // counters shared across fork
 
-        // The domain library, shared by the pool, the CLI and the simulator. It reaches the
-        // providers only through its own protocols (BankAPI, KieAPI, TelegramAPI, MediaStore,
-        // ResultDownloader).
+        // What the domain and the simulator share: the configuration, and the providers' wire
+        // formats (signatures, request and answer types), without any payment or job logic.
+        .target(name: "PinGlassConfig", dependencies: ["Platform", "WebURL"]),
+        .target(name: "ProviderWire", dependencies: ["JSON", "LibCrypto", "HTTPCore", "WebURL"]),
+
+        // The domain library, shared by the pool and the CLI. It reaches the providers only
+        // through its own protocols (BankAPI, KieAPI, TelegramAPI, MediaStore, ResultDownloader).
         .target(name: "PinGlass", dependencies: [
-            "Postgres", "HTTPCore", "WebURL", "SharedCounters", "COpenSSL",
-            .product(name: "Logging", package: "swift-log"),
+            "Postgres", "HTTPCore", "WebURL", "SharedCounters", "JSON", "LibCrypto", "Platform",
+            "PinGlassConfig", "ProviderWire", .product(name: "Logging", package: "swift-log"),
         ]),
         // The live implementations of the domain's provider protocols over libcurl (T-Bank,
         // Kie, Telegram, S3 and file storage, result downloads) and the composition of live
         // `Dependencies` the executables and tests build.
-        .target(name: "Providers", dependencies: ["PinGlass", "HTTPClient", "WebURL"]),
-
-        .executableTarget(name: "pinglass-fcgi", dependencies: ["PinGlass", "Providers", "FastCGI", "HTTPCore"]),
-        .executableTarget(name: "pinglass", dependencies: [
-            "PinGlass", "Providers", "Postgres", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        .target(name: "Providers", dependencies: [
+            "PinGlass", "PinGlassConfig", "ProviderWire", "Postgres", "HTTPClient", "WebURL", "JSON", "LibCrypto", "Platform",
         ]),
-        .executableTarget(name: "pinglass-sim", dependencies: ["PinGlass", "FastCGI", "HTTPCore", "HTTPClient", "WebURL", "Postgres"]),
+
+        .executableTarget(name: "pinglass-fcgi", dependencies: ["PinGlass", "Providers", "PinGlassConfig", "Platform", "Postgres", "FastCGI", "HTTPCore"]),
+        .executableTarget(name: "pinglass", dependencies: [
+            "PinGlass", "Providers", "PinGlassConfig", "ProviderWire", "Postgres", "JSON", "LibCrypto", "Platform",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        // The simulator plays the providers: configuration and wire formats, never the domain.
+        .executableTarget(name: "pinglass-sim", dependencies: [
+            "PinGlassConfig", "ProviderWire", "FastCGI", "HTTPCore", "HTTPClient", "WebURL", "Postgres", "JSON", "LibCrypto", "Platform",
+        ]),
 
         // Fixtures: throwaway databases, running stacks, signed requests.
-        .target(name: "PinGlassTestSupport", dependencies: ["PinGlass", "Providers", "Postgres", "HTTPClient", "HTTPCore", "WebURL"],
-                path: "Tests/PinGlassTestSupport"),
+        .target(name: "PinGlassTestSupport", dependencies: [
+            "PinGlass", "Providers", "PinGlassConfig", "ProviderWire", "Postgres", "HTTPClient", "HTTPCore", "WebURL", "JSON",
+            "LibCrypto", "Platform",
+        ], path: "Tests/PinGlassTestSupport"),
         .testTarget(name: "PinGlassTests", dependencies: [
             "PinGlass", "Providers", "PinGlassTestSupport", "HTTPCore", "HTTPClient", "WebURL", "SharedCounters",
+            "PinGlassConfig", "ProviderWire", "Postgres", "JSON", "LibCrypto", "Platform",
             .product(name: "PropertyBased", package: "swift-property-based"),
         ]),
-        .testTarget(name: "EndToEndTests", dependencies: ["PinGlass", "Providers", "PinGlassTestSupport", "HTTPClient", "WebURL"]),
+        .testTarget(name: "EndToEndTests", dependencies: [
+            "PinGlass", "Providers", "PinGlassTestSupport", "PinGlassConfig", "ProviderWire", "Postgres", "HTTPClient", "WebURL",
+            "JSON", "LibCrypto", "Platform",
+        ]),
     ]
 )

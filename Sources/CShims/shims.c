@@ -4,14 +4,14 @@
 #include <netinet/in.h>
 #include <string.h>
 
-CURLcode pg_curl_setopt_long(CURL *h, CURLoption opt, long v) { return curl_easy_setopt(h, opt, v); }
-CURLcode pg_curl_setopt_string(CURL *h, CURLoption opt, const char *v) { return curl_easy_setopt(h, opt, v); }
-CURLcode pg_curl_setopt_ptr(CURL *h, CURLoption opt, void *v) { return curl_easy_setopt(h, opt, v); }
-CURLcode pg_curl_setopt_writefn(CURL *h, size_t (*fn)(char *, size_t, size_t, void *)) { return curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, fn); }
-CURLcode pg_curl_setopt_headerfn(CURL *h, size_t (*fn)(char *, size_t, size_t, void *)) { return curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, fn); }
-CURLcode pg_curl_getinfo_long(CURL *h, CURLINFO info, long *out) { return curl_easy_getinfo(h, info, out); }
-CURLcode pg_curl_getinfo_double(CURL *h, CURLINFO info, double *out) { return curl_easy_getinfo(h, info, out); }
-CURLMcode pg_curl_multi_setopt_long(CURLM *m, CURLMoption opt, long v) { return curl_multi_setopt(m, opt, v); }
+CURLcode curlshim_setopt_long(CURL *h, CURLoption opt, long v) { return curl_easy_setopt(h, opt, v); }
+CURLcode curlshim_setopt_string(CURL *h, CURLoption opt, const char *v) { return curl_easy_setopt(h, opt, v); }
+CURLcode curlshim_setopt_ptr(CURL *h, CURLoption opt, void *v) { return curl_easy_setopt(h, opt, v); }
+CURLcode curlshim_setopt_writefn(CURL *h, size_t (*fn)(char *, size_t, size_t, void *)) { return curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, fn); }
+CURLcode curlshim_setopt_headerfn(CURL *h, size_t (*fn)(char *, size_t, size_t, void *)) { return curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, fn); }
+CURLcode curlshim_getinfo_long(CURL *h, CURLINFO info, long *out) { return curl_easy_getinfo(h, info, out); }
+CURLcode curlshim_getinfo_double(CURL *h, CURLINFO info, double *out) { return curl_easy_getinfo(h, info, out); }
+CURLMcode curlshim_multi_setopt_long(CURLM *m, CURLMoption opt, long v) { return curl_multi_setopt(m, opt, v); }
 
 static int ipv4_is_internal(const unsigned char *a) {
     if (a[0] == 0 || a[0] == 10 || a[0] == 127) return 1;                 /* this network, private, loopback */
@@ -25,7 +25,7 @@ static int ipv4_is_internal(const unsigned char *a) {
     return 0;
 }
 
-int pg_ip_is_internal(int family, const unsigned char *b) {
+int curlshim_ip_is_internal(int family, const unsigned char *b) {
     if (family == AF_INET) return ipv4_is_internal(b);
     if (family != AF_INET6) return 1;
     static const unsigned char zeros[12] = {0};
@@ -45,9 +45,9 @@ static curl_socket_t refuse_internal(void *clientp, curlsocktype purpose, struct
     (void)purpose;
     int internal = 1;
     if (address->family == AF_INET && address->addrlen >= sizeof(struct sockaddr_in)) {
-        internal = pg_ip_is_internal(AF_INET, (const unsigned char *)&((struct sockaddr_in *)&address->addr)->sin_addr);
+        internal = curlshim_ip_is_internal(AF_INET, (const unsigned char *)&((struct sockaddr_in *)&address->addr)->sin_addr);
     } else if (address->family == AF_INET6 && address->addrlen >= sizeof(struct sockaddr_in6)) {
-        internal = pg_ip_is_internal(AF_INET6, ((struct sockaddr_in6 *)&address->addr)->sin6_addr.s6_addr);
+        internal = curlshim_ip_is_internal(AF_INET6, ((struct sockaddr_in6 *)&address->addr)->sin6_addr.s6_addr);
     }
     if (internal) {
         *(int *)clientp = 1;
@@ -56,7 +56,7 @@ static curl_socket_t refuse_internal(void *clientp, curlsocktype purpose, struct
     return socket(address->family, address->socktype, address->protocol);
 }
 
-CURLcode pg_curl_refuse_internal_addresses(CURL *h, int *refused) {
+CURLcode curlshim_refuse_internal_addresses(CURL *h, int *refused) {
     CURLcode rc = curl_easy_setopt(h, CURLOPT_OPENSOCKETFUNCTION, refuse_internal);
     if (rc == CURLE_OK) rc = curl_easy_setopt(h, CURLOPT_OPENSOCKETDATA, (void *)refused);
     if (rc == CURLE_OK) rc = curl_easy_setopt(h, CURLOPT_PROXY, "");
@@ -64,9 +64,9 @@ CURLcode pg_curl_refuse_internal_addresses(CURL *h, int *refused) {
     return rc;
 }
 
-uint64_t *pg_shared_counters_create(size_t count) {
+uint64_t *shared_counters_create(size_t count) {
     void *p = mmap(NULL, count * sizeof(uint64_t), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     return p == MAP_FAILED ? NULL : (uint64_t *)p;
 }
-void pg_shared_counters_add(uint64_t *table, size_t index, uint64_t n) { __atomic_fetch_add(&table[index], n, __ATOMIC_RELAXED); }
-uint64_t pg_shared_counters_load(const uint64_t *table, size_t index) { return __atomic_load_n(&table[index], __ATOMIC_RELAXED); }
+void shared_counters_add(uint64_t *table, size_t index, uint64_t n) { __atomic_fetch_add(&table[index], n, __ATOMIC_RELAXED); }
+uint64_t shared_counters_load(const uint64_t *table, size_t index) { return __atomic_load_n(&table[index], __ATOMIC_RELAXED); }

@@ -5,7 +5,8 @@ import CCurl
 import CShims
 import WebURL
 
-/// An outbound HTTP request. Bodies are bytes; helpers build JSON and multipart bodies.
+/// An outbound HTTP request. Bodies are bytes, or form parts libcurl writes as
+/// `multipart/form-data` (`curl_mime`); helpers build JSON and multipart requests.
 ///
 /// ```swift
 /// let client = HTTPClient()
@@ -16,6 +17,9 @@ public struct HTTPRequest: Sendable {
     public var url: String
     public var headers: [(String, String)]
     public var body: [UInt8]
+    /// The parts of a `multipart/form-data` body, written by libcurl (`curl_mime`, with its
+    /// own boundary and `Content-Type`); when set, `body` is not sent.
+    public var parts: [Part]?
     /// Whole-transfer limit, seconds.
     public var timeout: Double
     public var connectTimeout: Double
@@ -61,20 +65,11 @@ public struct HTTPRequest: Sendable {
         }
     }
 
-    public static func multipart(_ url: String, parts: [Part], boundary: String, timeout: Double = 30) -> HTTPRequest {
-        var body: [UInt8] = []
-        for part in parts {
-            var head = "--\(boundary)\r\nContent-Disposition: form-data; name=\"\(part.name)\""
-            if let f = part.filename { head += "; filename=\"\(f)\"" }
-            head += "\r\n"
-            if let ct = part.contentType { head += "Content-Type: \(ct)\r\n" }
-            head += "\r\n"
-            body += Array(head.utf8) + part.data + Array("\r\n".utf8)
-        }
-        body += Array("--\(boundary)--\r\n".utf8)
-        return HTTPRequest(method: "POST", url: url,
-                           headers: [("Content-Type", "multipart/form-data; boundary=\(boundary)")],
-                           body: body, timeout: timeout)
+    /// A `multipart/form-data` POST of `parts` (uploads beside text fields).
+    public static func multipart(_ url: String, parts: [Part], timeout: Double = 30) -> HTTPRequest {
+        var request = HTTPRequest(method: "POST", url: url, timeout: timeout)
+        request.parts = parts
+        return request
     }
 }
 
@@ -150,11 +145,11 @@ public final class HTTPClient: @unchecked Sendable {
     public static func isInternalAddress(_ address: String) -> Bool? {
         var v4 = in_addr()
         if inet_pton(AF_INET, address, &v4) == 1 {
-            return withUnsafeBytes(of: &v4) { pg_ip_is_internal(AF_INET, $0.bindMemory(to: UInt8.self).baseAddress) != 0 }
+            return withUnsafeBytes(of: &v4) { curlshim_ip_is_internal(AF_INET, $0.bindMemory(to: UInt8.self).baseAddress) != 0 }
         }
         var v6 = in6_addr()
         if inet_pton(AF_INET6, address, &v6) == 1 {
-            return withUnsafeBytes(of: &v6) { pg_ip_is_internal(AF_INET6, $0.bindMemory(to: UInt8.self).baseAddress) != 0 }
+            return withUnsafeBytes(of: &v6) { curlshim_ip_is_internal(AF_INET6, $0.bindMemory(to: UInt8.self).baseAddress) != 0 }
         }
         return nil
     }
@@ -179,6 +174,7 @@ final class Transfer {
     let handle: UnsafeMutableRawPointer
     let request: HTTPRequest
     private var headerList: UnsafeMutablePointer<curl_slist>?
+    private var mime: OpaquePointer?
     private var body: [UInt8]
     var received: [UInt8] = []
     var responseHeaders: [String: String] = [:]
@@ -193,39 +189,42 @@ final class Transfer {
         body = request.body
         refused.initialize(to: 0)
         if request.refuseInternalAddresses {
-            guard pg_curl_refuse_internal_addresses(h, refused) == CURLE_OK else {
+            guard curlshim_refuse_internal_addresses(h, refused) == CURLE_OK else {
                 throw HTTPClientError.transport(code: -1, message: "cannot install the address check")
             }
         }
-        _ = pg_curl_setopt_string(h, CURLOPT_URL, request.url)
-        _ = pg_curl_setopt_long(h, CURLOPT_NOSIGNAL, 1)
-        _ = pg_curl_setopt_long(h, CURLOPT_FOLLOWLOCATION, 0)
-        _ = pg_curl_setopt_long(h, CURLOPT_TIMEOUT_MS, Int(request.timeout * 1000))
-        _ = pg_curl_setopt_long(h, CURLOPT_CONNECTTIMEOUT_MS, Int(request.connectTimeout * 1000))
-        _ = pg_curl_setopt_string(h, CURLOPT_PROTOCOLS_STR, "http,https")
+        _ = curlshim_setopt_string(h, CURLOPT_URL, request.url)
+        _ = curlshim_setopt_long(h, CURLOPT_NOSIGNAL, 1)
+        _ = curlshim_setopt_long(h, CURLOPT_FOLLOWLOCATION, 0)
+        _ = curlshim_setopt_long(h, CURLOPT_TIMEOUT_MS, Int(request.timeout * 1000))
+        _ = curlshim_setopt_long(h, CURLOPT_CONNECTTIMEOUT_MS, Int(request.connectTimeout * 1000))
+        _ = curlshim_setopt_string(h, CURLOPT_PROTOCOLS_STR, "http,https")
         switch request.method {
         case "GET": break
-        case "HEAD": _ = pg_curl_setopt_long(h, CURLOPT_NOBODY, 1)
-        default: _ = pg_curl_setopt_string(h, CURLOPT_CUSTOMREQUEST, request.method)
+        case "HEAD": _ = curlshim_setopt_long(h, CURLOPT_NOBODY, 1)
+        default: _ = curlshim_setopt_string(h, CURLOPT_CUSTOMREQUEST, request.method)
         }
         // A body goes with every method but GET and HEAD; an empty one only where a body is
         // expected (an empty DELETE carries no Content-Type or Content-Length to sign).
-        if !["GET", "HEAD"].contains(request.method) && (!body.isEmpty || ["POST", "PUT", "PATCH"].contains(request.method)) {
-            _ = pg_curl_setopt_long(h, CURLOPT_POSTFIELDSIZE, body.count)
+        if let parts = request.parts {
+            mime = Self.mime(h, parts)
+            _ = curlshim_setopt_ptr(h, CURLOPT_MIMEPOST, UnsafeMutableRawPointer(mime))
+        } else if !["GET", "HEAD"].contains(request.method) && (!body.isEmpty || ["POST", "PUT", "PATCH"].contains(request.method)) {
+            _ = curlshim_setopt_long(h, CURLOPT_POSTFIELDSIZE, body.count)
             // COPYPOSTFIELDS copies the bytes, so the buffer need not outlive this call.
             if body.isEmpty {
-                _ = pg_curl_setopt_string(h, CURLOPT_COPYPOSTFIELDS, "")
+                _ = curlshim_setopt_string(h, CURLOPT_COPYPOSTFIELDS, "")
             } else {
-                _ = body.withUnsafeMutableBytes { b in pg_curl_setopt_ptr(h, CURLOPT_COPYPOSTFIELDS, b.baseAddress!) }
+                _ = body.withUnsafeMutableBytes { b in curlshim_setopt_ptr(h, CURLOPT_COPYPOSTFIELDS, b.baseAddress!) }
             }
         }
         switch request.authentication {
         case nil: break
         case .basic(let user, let password):
-            _ = pg_curl_setopt_string(h, CURLOPT_USERPWD, user + ":" + password)
+            _ = curlshim_setopt_string(h, CURLOPT_USERPWD, user + ":" + password)
         case .awsSigV4(let provider, let id, let secret):
-            _ = pg_curl_setopt_string(h, CURLOPT_AWS_SIGV4, provider)   // also sets CURLAUTH_AWS_SIGV4
-            _ = pg_curl_setopt_string(h, CURLOPT_USERPWD, id + ":" + secret)
+            _ = curlshim_setopt_string(h, CURLOPT_AWS_SIGV4, provider)   // also sets CURLAUTH_AWS_SIGV4
+            _ = curlshim_setopt_string(h, CURLOPT_USERPWD, id + ":" + secret)
         }
         // "Expect:" (empty) stops curl's 100-continue wait, but curl 7.88 would sign that empty
         // header, which it never sends: the store's signature check would fail. Signed
@@ -234,10 +233,10 @@ final class Transfer {
         if case .awsSigV4 = request.authentication {} else { list = curl_slist_append(nil, "Expect:") }
         for (k, v) in request.headers { list = curl_slist_append(list, "\(k): \(v)") }
         headerList = list
-        _ = pg_curl_setopt_ptr(h, CURLOPT_HTTPHEADER, UnsafeMutableRawPointer(list))
+        _ = curlshim_setopt_ptr(h, CURLOPT_HTTPHEADER, UnsafeMutableRawPointer(list))
         let me = Unmanaged.passUnretained(self).toOpaque()
-        _ = pg_curl_setopt_ptr(h, CURLOPT_WRITEDATA, me)
-        _ = pg_curl_setopt_writefn(h) { ptr, size, n, ud in
+        _ = curlshim_setopt_ptr(h, CURLOPT_WRITEDATA, me)
+        _ = curlshim_setopt_writefn(h) { ptr, size, n, ud in
             let t = Unmanaged<Transfer>.fromOpaque(ud!).takeUnretainedValue()
             let count = size * n
             if t.received.count + count > t.request.maxResponseBytes { t.overflow = true; return 0 }
@@ -246,8 +245,8 @@ final class Transfer {
             }
             return count
         }
-        _ = pg_curl_setopt_ptr(h, CURLOPT_HEADERDATA, me)
-        _ = pg_curl_setopt_headerfn(h) { ptr, size, n, ud in
+        _ = curlshim_setopt_ptr(h, CURLOPT_HEADERDATA, me)
+        _ = curlshim_setopt_headerfn(h) { ptr, size, n, ud in
             let t = Unmanaged<Transfer>.fromOpaque(ud!).takeUnretainedValue()
             let count = size * n
             let line = ptr!.withMemoryRebound(to: UInt8.self, capacity: count) {
@@ -263,8 +262,26 @@ final class Transfer {
         }
     }
 
+    /// The form libcurl writes (each part's bytes are copied into it).
+    static func mime(_ h: UnsafeMutableRawPointer, _ parts: [HTTPRequest.Part]) -> OpaquePointer? {
+        let form = curl_mime_init(h)
+        for part in parts {
+            let p = curl_mime_addpart(form)
+            _ = curl_mime_name(p, part.name)
+            if part.data.isEmpty {
+                _ = curl_mime_data(p, "", 0)
+            } else {
+                _ = part.data.withUnsafeBytes { curl_mime_data(p, $0.baseAddress!.assumingMemoryBound(to: CChar.self), $0.count) }
+            }
+            if let filename = part.filename { _ = curl_mime_filename(p, filename) }
+            if let type = part.contentType { _ = curl_mime_type(p, type) }
+        }
+        return form
+    }
+
     deinit {
         curl_easy_cleanup(handle)
+        curl_mime_free(mime)
         curl_slist_free_all(headerList)
         refused.deallocate()
     }
@@ -279,7 +296,7 @@ final class Transfer {
                                             message: "\(String(cString: curl_easy_strerror(rc))) (\(HTTPURL.redact(request.url)))")
         }
         var status = 0
-        _ = pg_curl_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &status)
+        _ = curlshim_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &status)
         return HTTPResponse(status: status, headers: responseHeaders, body: received)
     }
 }

@@ -1,4 +1,8 @@
 import Postgres
+import JSON
+import PinGlassConfig
+import Platform
+import ProviderWire
 
 /// Everything the domain reaches outside itself, built once per process (after fork in a
 /// FastCGI worker, at start in a cron command): the configuration, the database, the clock

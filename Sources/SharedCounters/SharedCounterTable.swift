@@ -26,7 +26,7 @@ public final class SharedCounterTable: @unchecked Sendable {
 
     public init(count: Int) throws {
         precondition(count > 0, "a counter table needs at least one slot")
-        guard let p = pg_shared_counters_create(count) else {
+        guard let p = shared_counters_create(count) else {
             throw MappingFailed(reason: String(cString: strerror(errno)))
         }
         self.count = count
@@ -39,11 +39,11 @@ public final class SharedCounterTable: @unchecked Sendable {
     /// Adds `n` to slot `index` (atomic; relaxed ordering, as a counter needs no more).
     public func add(_ index: Int, _ n: UInt64 = 1) {
         precondition(index >= 0 && index < count, "counter slot \(index) outside 0..<\(count)")
-        pg_shared_counters_add(base, index, n)
+        shared_counters_add(base, index, n)
     }
 
     public subscript(index: Int) -> UInt64 {
         precondition(index >= 0 && index < count, "counter slot \(index) outside 0..<\(count)")
-        return pg_shared_counters_load(base, index)
+        return shared_counters_load(base, index)
     }
 }

@@ -7,6 +7,9 @@ import HTTPCore
 import Providers
 import Logging
 import PinGlass
+import PinGlassConfig
+import Platform
+import Postgres
 
 let usage = """
     USAGE: pinglass-fcgi --socket PATH [--workers N] [--max-requests N] [--request-timeout DURATION]

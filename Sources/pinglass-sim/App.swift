@@ -1,8 +1,9 @@
 import FastCGI
 import HTTPCore
 import HTTPClient
-import PinGlass
 import Postgres
+import JSON
+import PinGlassConfig
 
 /// Posts notification bodies for the simulated bank.
 struct HTTPClientAdapter {
@@ -44,10 +45,10 @@ final class SimApp {
             case ("POST", "v2", 2):
                 return try bank.handle(method: parts[1], body: request.body)
             case ("GET", "pay", 2):
-                guard let id = Int(parts[1]), let p = try SimStore.payment(db, id) else { return page("Payment not found", status: 404) }
+                guard let id = Int(parts[1]), let p = try BankStore.payment(db, id) else { return page("Payment not found", status: 404) }
                 return try payPage(p, db: db)
             case ("POST", "pay", 2):
-                guard let id = Int(parts[1]), let p = try SimStore.payment(db, id) else { return page("Payment not found", status: 404) }
+                guard let id = Int(parts[1]), let p = try BankStore.payment(db, id) else { return page("Payment not found", status: 404) }
                 let form = Request(method: "GET", path: "/", queryString: String(decoding: request.body, as: UTF8.self)).query
                 let target = try bank.customer(p, action: form["action"] ?? "")
                 _ = try bank.deliverDue(force: false)
@@ -96,7 +97,7 @@ final class SimApp {
             }
             return .json(["ok": true])
         case ("POST", "control/customer"):
-            guard let id = body["paymentId"]?.scalarText.flatMap({ Int($0) }), let p = try SimStore.payment(db, id) else {
+            guard let id = body["paymentId"]?.scalarText.flatMap({ Int($0) }), let p = try BankStore.payment(db, id) else {
                 return .json(["error": "unknown paymentId"], status: 404)
             }
             let target = try bank.customer(p, action: body["action"]?.stringValue ?? "pay")
@@ -107,7 +108,7 @@ final class SimApp {
             return .json(["delivered": .int(delivered), "failed": .int(failed)])
         case ("POST", "control/notify"):
             // Queue any notification for a payment (replays, out-of-order, unused kinds), then deliver it.
-            guard let id = body["paymentId"]?.scalarText.flatMap({ Int($0) }), let p = try SimStore.payment(db, id) else {
+            guard let id = body["paymentId"]?.scalarText.flatMap({ Int($0) }), let p = try BankStore.payment(db, id) else {
                 return .json(["error": "unknown paymentId"], status: 404)
             }
             let extra = (body["extra"]?.objectValue ?? [])
@@ -137,10 +138,10 @@ final class SimApp {
             let rows = try db.query("SELECT method, body FROM sim.requests WHERE method = $1 ORDER BY id", [request.query["method"] ?? ""], retry: .idempotent)
             return .json(["requests": .array(rows.map { (try? JSON.parse($0.requiredString("body"))) ?? .null })])
         case ("GET", let path) where path.hasPrefix("control/payments/"):
-            guard let id = Int(path.dropFirst("control/payments/".count)), let p = try SimStore.payment(db, id) else {
+            guard let id = Int(path.dropFirst("control/payments/".count)), let p = try BankStore.payment(db, id) else {
                 return .json(["error": "unknown payment"], status: 404)
             }
-            let refunds = try SimStore.refunds(db, paymentID: p.id)
+            let refunds = try BankStore.refunds(db, paymentID: p.id)
             return .json(["paymentId": .int(p.id), "status": .string(p.status), "route": .string(p.route), "amount": .int(p.amount),
                           "charged": .int(p.charged), "orderId": .string(p.orderID),
                           "refunded": .int(refunds.map { $0.requiredInt("amount") }.reduce(0, +)),
@@ -166,9 +167,9 @@ final class SimApp {
             """)
     }
 
-    func payPage(_ p: SimStore.Payment, db: Connection) throws -> Response {
+    func payPage(_ p: BankStore.Payment, db: Connection) throws -> Response {
         let open = ["NEW", "FORM_SHOWED"].contains(p.status)
-        let amount = Money(kopecks: p.amount)
+        let amount = roubles(p.amount)
         let buttons = open ? """
             <form method="post"><button name="action" value="pay" class="pay">Pay \(amount)</button>
             <button name="action" value="pay-sbp">Pay by SBP</button>
@@ -183,17 +184,17 @@ final class SimApp {
 
     /// What the bank gave back for a payment: the total and each Cancel with its
     /// ExternalRequestId (what a person checks after a refund).
-    func refundsHTML(_ p: SimStore.Payment, _ db: Connection) throws -> String {
-        let refunds = try SimStore.refunds(db, paymentID: p.id)
+    func refundsHTML(_ p: BankStore.Payment, _ db: Connection) throws -> String {
+        let refunds = try BankStore.refunds(db, paymentID: p.id)
         guard !refunds.isEmpty else { return "" }
-        let total = Money(kopecks: refunds.map { $0.requiredInt("amount") }.reduce(0, +))
+        let total = roubles(refunds.map { $0.requiredInt("amount") }.reduce(0, +))
         let rows = refunds.map { r in
-            "<tr><td>\(escape(r.string("at") ?? ""))</td><td>\(Money(kopecks: r.requiredInt("amount")))</td>"
-                + "<td>\(escape(r.requiredString("status")))</td><td>\(Money(kopecks: r.requiredInt("new_amount")))</td>"
+            "<tr><td>\(escape(r.string("at") ?? ""))</td><td>\(roubles(r.requiredInt("amount")))</td>"
+                + "<td>\(escape(r.requiredString("status")))</td><td>\(roubles(r.requiredInt("new_amount")))</td>"
                 + "<td><code>\(escape(r.string("external_request_id") ?? "—"))</code></td></tr>"
         }.joined()
         return """
-            <h2>Refunded \(total)</h2><p class="charged">Still charged: \(Money(kopecks: p.charged))</p>
+            <h2>Refunded \(total)</h2><p class="charged">Still charged: \(roubles(p.charged))</p>
             <table><tr><th>When (UTC)</th><th>Amount</th><th>Status</th><th>Left</th><th>ExternalRequestId</th></tr>\(rows)</table>
             """
     }
@@ -206,8 +207,8 @@ final class SimApp {
             FROM sim.payments p ORDER BY p.created_at DESC, p.payment_id DESC LIMIT 100
             """, retry: .idempotent).map { r in
             "<tr><td><a href=\"/pay/\(r.requiredInt("payment_id"))\">\(r.requiredInt("payment_id"))</a></td>"
-                + "<td>\(escape(r.requiredString("order_id")))</td><td>\(Money(kopecks: r.requiredInt("amount")))</td>"
-                + "<td>\(escape(r.requiredString("status")))</td><td>\(Money(kopecks: r.requiredInt("refunded")))</td></tr>"
+                + "<td>\(escape(r.requiredString("order_id")))</td><td>\(roubles(r.requiredInt("amount")))</td>"
+                + "<td>\(escape(r.requiredString("status")))</td><td>\(roubles(r.requiredInt("refunded")))</td></tr>"
         }.joined()
         return page("""
             <h1>T-Bank (simulated): payments</h1>
@@ -224,6 +225,11 @@ final class SimApp {
             table{border-collapse:collapse;font-size:.85rem}td,th{border-bottom:1px solid #ddd;padding:.3rem;text-align:left}</style></head><body>\(html)</body></html>
             """
         return Response(status: status, contentType: "text/html; charset=utf-8", body: doc)
+    }
+
+    /// An amount as the payment page shows it: `192.00 RUB`.
+    func roubles(_ kopecks: Int) -> String {
+        "\(kopecks / 100).\(kopecks % 100 < 10 ? "0" : "")\(kopecks % 100) RUB"
     }
 
     func escape(_ s: String) -> String {

@@ -1,7 +1,10 @@
 import FastCGI
 import HTTPCore
-import PinGlass
 import Postgres
+import JSON
+import PinGlassConfig
+import Platform
+import ProviderWire
 
 /// The T-Bank part of the simulator: `/v2/Init`, `/v2/GetState`, `/v2/Confirm`, `/v2/Cancel`
 /// with the bank's envelope, Token validation exactly like the bank (error 204), duplicate
@@ -45,7 +48,7 @@ struct Bank {
     }
 
     func initPayment(_ req: JSON, _ terminal: TBankTerminal) throws -> Response {
-        if let code = try SimStore.switchValue(db, "init_error") { return fail(code, "Simulated Init failure") }
+        if let code = try Switches.value(db, "init_error") { return fail(code, "Simulated Init failure") }
         guard let amount = req["Amount"]?.intValue, amount > 0 else { return fail("104", "Неверная сумма") }
         guard let orderID = req["OrderId"]?.scalarText, !orderID.isEmpty, orderID.count <= 36 else {
             return fail("9999", "Не передан OrderId")
@@ -72,9 +75,9 @@ struct Bank {
                       "PaymentURL": .string("\(publicURL)/pay/\(id)")])
     }
 
-    func paymentFor(_ db: some Queryable, _ req: JSON, _ terminal: TBankTerminal, lock: Bool = false) throws -> SimStore.Payment? {
+    func paymentFor(_ db: some Queryable, _ req: JSON, _ terminal: TBankTerminal, lock: Bool = false) throws -> BankStore.Payment? {
         guard let id = req["PaymentId"]?.scalarText.flatMap({ Int($0) }),
-              let p = try SimStore.payment(db, id, lock: lock), p.terminalKey == terminal.key else { return nil }
+              let p = try BankStore.payment(db, id, lock: lock), p.terminalKey == terminal.key else { return nil }
         return p
     }
 
@@ -83,8 +86,8 @@ struct Bank {
     /// the field without saying); before, the payment's amount. `Params` carry `Route` and
     /// `Source`, as the notifications' `DATA` do.
     func getState(_ req: JSON, _ terminal: TBankTerminal) throws -> Response {
-        if let code = try SimStore.switchValue(db, "getstate_error") { return fail(code, "Simulated GetState failure") }
-        let delay = try SimStore.switchInt(db, "getstate_delay_ms")
+        if let code = try Switches.value(db, "getstate_error") { return fail(code, "Simulated GetState failure") }
+        let delay = try Switches.int(db, "getstate_delay_ms")
         if delay > 0 { System.sleep(seconds: Double(delay) / 1000) }     // a slow bank
         guard let p = try paymentFor(db, req, terminal) else { return fail("7", "Платеж не найден") }
         let (status, charged) = try lagging(p)
@@ -98,8 +101,8 @@ struct Bank {
     /// The status and charged amount GetState reports. With the switch `getstate_lag_s` = N,
     /// a bank whose state lags behind its operations: for N seconds after a Cancel, GetState
     /// still answers what the payment was before it (clearing the switch ends the lag).
-    func lagging(_ p: SimStore.Payment) throws -> (status: String, charged: Int) {
-        let lag = try SimStore.switchInt(db, "getstate_lag_s")
+    func lagging(_ p: BankStore.Payment) throws -> (status: String, charged: Int) {
+        let lag = try Switches.int(db, "getstate_lag_s")
         guard lag > 0, let before = try db.query("""
             SELECT original_amount, status FROM sim.refunds WHERE payment_id = $1 AND at > now() - make_interval(secs => $2)
             ORDER BY id LIMIT 1
@@ -111,7 +114,7 @@ struct Bank {
     }
 
     /// How the payment was made, as `Route` and `Source` (GetState `Params`, notification `DATA`).
-    func routeData(_ p: SimStore.Payment) -> [(String, String)] {
+    func routeData(_ p: BankStore.Payment) -> [(String, String)] {
         p.isSBP ? [("Route", "SBP"), ("Source", "sbp")] : [("Route", "ACQ"), ("Source", "cards")]
     }
 
@@ -127,7 +130,7 @@ struct Bank {
     }
 
     /// Cancel, with the faults the tests inject (`/sim/control/switches`; each may be limited
-    /// to N uses with `<name>_times`, see `SimStore.take`):
+    /// to N uses with `<name>_times`, see `Switches.take`):
     /// - `cancel_fail_status`: answer with this HTTP status (e.g. 503) and do nothing;
     /// - `cancel_error`: answer `Success: false` with this ErrorCode and do nothing;
     /// - `cancel_delay_ms`: do the Cancel, then answer this late (a client timeout);
@@ -135,13 +138,13 @@ struct Bank {
     ///   (an empty gateway error), `garbage` (200 with an HTML body);
     /// - `getstate_lag_s` (read by GetState): GetState lags N seconds behind each Cancel.
     func cancel(_ req: JSON, _ terminal: TBankTerminal) throws -> Response {
-        if let status = try SimStore.take(db, "cancel_fail_status").flatMap({ Int($0) }) { return Response(status: status, body: []) }
-        if let code = try SimStore.take(db, "cancel_error") { return fail(code, "Simulated Cancel failure") }
+        if let status = try Switches.take(db, "cancel_fail_status").flatMap({ Int($0) }) { return Response(status: status, body: []) }
+        if let code = try Switches.take(db, "cancel_error") { return fail(code, "Simulated Cancel failure") }
         let response = try performCancel(req, terminal)
-        if let delay = try SimStore.take(db, "cancel_delay_ms").flatMap({ Int($0) }), delay > 0 {
+        if let delay = try Switches.take(db, "cancel_delay_ms").flatMap({ Int($0) }), delay > 0 {
             System.sleep(seconds: Double(delay) / 1000)
         }
-        switch try SimStore.take(db, "cancel_drop_answer") {
+        switch try Switches.take(db, "cancel_drop_answer") {
         case "502": return Response(status: 502, body: [])
         case "garbage": return Response(status: 200, contentType: "text/html", body: "<html>upstream error</html>")
         case "504", "true": return Response(status: 504, body: [])
@@ -203,26 +206,26 @@ struct Bank {
         }
     }
 
-    func setStatus(_ tx: Transaction, _ p: SimStore.Payment, _ status: String, charged: Int) throws {
+    func setStatus(_ tx: Transaction, _ p: BankStore.Payment, _ status: String, charged: Int) throws {
         try tx.execute("UPDATE sim.payments SET status = $2, charged = $3 WHERE payment_id = $1", [p.id, status, charged])
     }
 
     /// A customer action on the payment page (or the control API): pay (by card), pay-sbp,
     /// decline, 3ds-fail.
-    func customer(_ p: SimStore.Payment, action: String) throws -> String? {
+    func customer(_ p: BankStore.Payment, action: String) throws -> String? {
         try db.withTransaction { tx in
-            guard var current = try SimStore.payment(tx, p.id, lock: true), ["NEW", "FORM_SHOWED"].contains(current.status) else {
+            guard var current = try BankStore.payment(tx, p.id, lock: true), ["NEW", "FORM_SHOWED"].contains(current.status) else {
                 return nil
             }
             switch action {
             case "pay", "pay-sbp":
                 if action == "pay-sbp" {
                     try tx.execute("UPDATE sim.payments SET route = 'SBP' WHERE payment_id = $1", [current.id])
-                    current = try SimStore.payment(tx, current.id) ?? current
+                    current = try BankStore.payment(tx, current.id) ?? current
                 }
                 try setStatus(tx, current, "CONFIRMED", charged: current.amount)
                 var statuses = ["AUTHORIZED", "CONFIRMED"]
-                if try SimStore.switchOn(tx, "notify_out_of_order") { statuses.reverse() }
+                if try Switches.isOn(tx, "notify_out_of_order") { statuses.reverse() }
                 for s in statuses { try queueNotification(tx, current, status: s, success: true, amount: current.amount) }
                 return current.successURL
             case "decline":
@@ -240,7 +243,7 @@ struct Bank {
     }
 
     /// Queues a signed notification (and the duplicates the tests ask for).
-    func queueNotification(_ tx: Transaction, _ p: SimStore.Payment, status: String, success: Bool, amount: Int,
+    func queueNotification(_ tx: Transaction, _ p: BankStore.Payment, status: String, success: Bool, amount: Int,
                            errorCode: String = "0", extra: [(String, JSON)] = []) throws {
         guard let url = p.notificationURL, let terminal = terminals.first(where: { $0.key == p.terminalKey }) else { return }
         let body = try notificationBody(tx, terminal: terminal, fields: [
@@ -248,21 +251,21 @@ struct Bank {
             ("Status", .string(status)), ("PaymentId", .number(String(p.id))), ("ErrorCode", .string(errorCode)),
             ("Amount", .int(amount)), ("CardId", .number("10452089")), ("Pan", "430000******0777"), ("ExpDate", "1230"),
         ] + extra + [("DATA", .object(routeData(p).map { ($0.0, .string($0.1)) }))])
-        let copies = 1 + (try SimStore.switchInt(tx, "notify_duplicates"))
+        let copies = 1 + (try Switches.int(tx, "notify_duplicates"))
         for _ in 0..<copies {
             try tx.execute("INSERT INTO sim.notifications (payment_id, url, body) VALUES ($1, $2, $3)", [p.id, url, body])
         }
     }
 
     func notificationBody(_ tx: Transaction, terminal: TBankTerminal, fields: [(String, JSON)]) throws -> String {
-        let password = try SimStore.switchOn(tx, "notify_bad_token") ? "not-the-password" : terminal.password
+        let password = try Switches.isOn(tx, "notify_bad_token") ? "not-the-password" : terminal.password
         return TBankToken.signed(.object(fields), password: password).serialized
     }
 
     /// Sends due notifications; a delivery counts only when the answer is `200` with body
     /// exactly `OK`. Failures are retried with a compressed schedule (1 s, 2 s, 4 s … 30 s).
     func deliverDue(force: Bool) throws -> (delivered: Int, failed: Int) {
-        if try SimStore.switchOn(db, "notify_hold") && !force { return (0, 0) }
+        if try Switches.isOn(db, "notify_hold") && !force { return (0, 0) }
         let due = try db.query("""
             UPDATE sim.notifications SET attempts = attempts + 1,
                    next_at = now() + make_interval(secs => least(30, power(2, attempts)))

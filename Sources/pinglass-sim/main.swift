@@ -6,7 +6,10 @@ import Glibc
 import FastCGI
 import HTTPCore
 import HTTPClient
-import PinGlass
+import JSON
+import PinGlassConfig
+import Platform
+import Postgres
 import WebURL
 
 let usage = """
@@ -55,7 +58,6 @@ for (name, url) in [("PUBLIC_BASE_URL", config.publicBaseURL), ("TBANK_API_URL",
         options.fail("\(name) is not a loopback address (unset, it is the real provider's): the simulator only runs beside a local or test system")
     }
 }
-PinGlassLog.bootstrap(format: config.logFormat, level: config.logLevel)
 HTTPClient.globalInit()
 let terminals = config.terminals
 let env = System.environment()
@@ -75,7 +77,7 @@ func writeLog(_ s: String) {
 // Create the simulator's tables before forking (a short-lived connection).
 do {
     let db = Database(url: config.migrationDatabaseURL, applicationName: "pinglass-sim")
-    try SimStore.migrate(db.connection())
+    try SimSchema.migrate(db.connection())
     db.close()
 } catch { options.fail("database: \(error)") }
 

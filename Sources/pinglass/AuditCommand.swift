@@ -1,5 +1,7 @@
 import ArgumentParser
 import PinGlass
+import Platform
+import Postgres
 
 struct AuditCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -32,12 +34,12 @@ struct AuditCommand: ParsableCommand {
         let config = try global.loadConfig()
         let db = try Database.forCLI(config).connection()
         let host = System.hostname()
-        heartbeat { try WorkerRuns.started(db, duty: .audit, host: host) }
+        heartbeat { try DutyHeartbeats.started(db, duty: .audit, host: host) }
         let violations: [InvariantAudit.Violation]
         do {
             violations = try InvariantAudit.run(db)
         } catch {
-            heartbeat { try WorkerRuns.finished(db, duty: .audit, host: host, ok: false, summary: ["error": .string(String("\(error)".prefix(500)))]) }
+            heartbeat { try DutyHeartbeats.finished(db, duty: .audit, host: host, ok: false, summary: ["error": .string(String("\(error)".prefix(500)))]) }
             throw error
         }
         for v in violations {
@@ -47,7 +49,7 @@ struct AuditCommand: ParsableCommand {
             print("\(InvariantAudit.ruleCount) invariants checked, \(violations.count) violated")
         }
         heartbeat {
-            try WorkerRuns.finished(db, duty: .audit, host: host, ok: violations.isEmpty,
+            try DutyHeartbeats.finished(db, duty: .audit, host: host, ok: violations.isEmpty,
                                     summary: ["violations": .int(violations.count), "rules": .array(violations.map { .string($0.rule) })])
         }
         guard !violations.isEmpty else { return }

@@ -1,6 +1,10 @@
 // pinglass: the operator and cron command line of PinGlass.
 import ArgumentParser
 import PinGlass
+import JSON
+import PinGlassConfig
+import Platform
+import Postgres
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -1,6 +1,9 @@
 import ArgumentParser
 import PinGlass
 import Postgres
+import LibCrypto
+import PinGlassConfig
+import Platform
 #if canImport(Glibc)
 import Glibc
 #endif

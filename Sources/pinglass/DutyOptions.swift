@@ -1,6 +1,8 @@
 import ArgumentParser
 import PinGlass
 import Postgres
+import PinGlassConfig
+import Platform
 import Providers
 
 /// `--for` and `--every`, shared by every cron duty command; the loop itself, the deadline,

@@ -1,5 +1,6 @@
 import ArgumentParser
 import PinGlass
+import Postgres
 
 struct ManualRefund: ParsableCommand {
     static let configuration = CommandConfiguration(

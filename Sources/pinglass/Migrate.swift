@@ -1,6 +1,8 @@
 import ArgumentParser
 import PinGlass
 import Postgres
+import PinGlassConfig
+import Platform
 
 struct Migrate: ParsableCommand {
     static let configuration = CommandConfiguration(

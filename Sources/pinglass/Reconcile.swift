@@ -1,5 +1,6 @@
 import ArgumentParser
 import PinGlass
+import PinGlassConfig
 
 struct Reconcile: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,5 +1,6 @@
 import ArgumentParser
 import PinGlass
+import Postgres
 #if canImport(Glibc)
 import Glibc
 #endif

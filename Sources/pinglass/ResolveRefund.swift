@@ -1,5 +1,6 @@
 import ArgumentParser
 import PinGlass
+import Postgres
 import Providers
 
 struct ResolveRefund: ParsableCommand {

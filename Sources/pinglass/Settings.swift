@@ -1,5 +1,7 @@
 import ArgumentParser
 import PinGlass
+import PinGlassConfig
+import Postgres
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -1,5 +1,9 @@
 import ArgumentParser
 import PinGlass
+import JSON
+import Platform
+import Postgres
+import ProviderWire
 
 struct SignInitData: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -34,7 +38,7 @@ struct SignInitData: ParsableCommand {
                 + "add --force if that is what you mean (the run is audited)")
         }
         // Audited before anything is printed: no signature leaves without its row.
-        try Audit.record(Database.forCLI(config).connection(), actor: Operator.actor, action: "sign-init-data",
+        try AdminAudit.record(Database.forCLI(config).connection(), actor: Operator.actor, action: "sign-init-data",
                          target: "telegram:\(telegramId)",
                          details: ["telegramId": .int(Int(telegramId)), "forced": .bool(force), "publicInstall": .bool(config.isPublicInstall)])
         let user = JSON.object([("id", .number(String(telegramId))), ("first_name", .string(firstName))]).serialized

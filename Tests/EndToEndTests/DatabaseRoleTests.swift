@@ -2,6 +2,7 @@ import XCTest
 import Foundation
 import PinGlassTestSupport
 import Postgres
+import PinGlassConfig
 @testable import PinGlass
 
 /// Two database roles: `pinglass migrate` connects as the owner (`MIGRATION_DATABASE_URL`) and

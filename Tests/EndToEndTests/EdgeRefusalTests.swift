@@ -2,6 +2,8 @@ import XCTest
 import Foundation
 import PinGlass
 import PinGlassTestSupport
+import JSON
+import ProviderWire
 #if canImport(Glibc)
 import Glibc
 #endif

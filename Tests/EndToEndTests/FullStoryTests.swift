@@ -3,6 +3,8 @@ import HTTPClient
 import PinGlassTestSupport
 import Postgres
 import XCTest
+import JSON
+import LibCrypto
 @testable import PinGlass
 
 /// The whole story a customer lives, end to end: real nginx and pool, the

@@ -3,6 +3,7 @@ import HTTPClient
 import PinGlassTestSupport
 import Postgres
 import XCTest
+import JSON
 @testable import PinGlass
 
 /// Double spend through real nginx and 4 real workers: 50 concurrent `POST /api/generate`

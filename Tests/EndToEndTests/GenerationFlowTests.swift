@@ -3,6 +3,9 @@ import HTTPClient
 import PinGlassTestSupport
 import Postgres
 import XCTest
+import JSON
+import LibCrypto
+import ProviderWire
 @testable import PinGlass
 
 /// The generation story end to end: real nginx, real workers, the simulator as bank and Kie,

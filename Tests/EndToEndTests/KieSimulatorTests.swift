@@ -2,6 +2,8 @@ import XCTest
 import Foundation
 import HTTPClient
 import PinGlassTestSupport
+import JSON
+import ProviderWire
 @testable import PinGlass
 @testable import Providers
 

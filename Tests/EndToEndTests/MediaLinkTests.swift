@@ -3,6 +3,7 @@ import Foundation
 import HTTPClient
 import PinGlass
 import PinGlassTestSupport
+import Platform
 import Providers
 
 /// Stored photos through real nginx (nginx/local.conf.in, the secret rendered in as for

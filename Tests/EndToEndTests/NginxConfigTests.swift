@@ -2,6 +2,8 @@ import XCTest
 import Foundation
 import PinGlass
 import PinGlassTestSupport
+import PinGlassConfig
+import Platform
 import Providers
 
 /// The production server block (nginx/pinglass.conf) is valid nginx as shipped: checked with

@@ -2,6 +2,7 @@ import XCTest
 import Foundation
 import HTTPClient
 import PinGlassTestSupport
+import ProviderWire
 @testable import PinGlass
 @testable import Providers
 

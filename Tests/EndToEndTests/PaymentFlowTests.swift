@@ -3,6 +3,10 @@ import Foundation
 import HTTPClient
 import Postgres
 import PinGlassTestSupport
+import JSON
+import LibCrypto
+import PinGlassConfig
+import ProviderWire
 @testable import PinGlass
 @testable import Providers
 

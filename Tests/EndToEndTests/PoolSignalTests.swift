@@ -1,6 +1,7 @@
 import XCTest
 import Foundation
 import PinGlassTestSupport
+import JSON
 @testable import PinGlass
 
 /// The pool's signals, reloads, fork failures and request reading, watched from the outside:

@@ -3,6 +3,7 @@ import Foundation
 import HTTPClient
 import Postgres
 import PinGlassTestSupport
+import JSON
 @testable import PinGlass
 
 /// Real nginx → real pinglass-fcgi workers → the test PostgreSQL.

@@ -3,6 +3,8 @@ import Foundation
 import HTTPClient
 import Postgres
 import PinGlassTestSupport
+import LibCrypto
+import PinGlassConfig
 @testable import PinGlass
 
 /// Refunds where a person decides, against the simulated bank (real nginx, pool and

@@ -3,6 +3,9 @@ import Foundation
 import HTTPClient
 import Postgres
 import PinGlassTestSupport
+import JSON
+import LibCrypto
+import PinGlassConfig
 @testable import PinGlass
 @testable import Providers
 

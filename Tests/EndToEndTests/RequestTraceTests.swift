@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 import PinGlassTestSupport
+import JSON
 @testable import PinGlass
 
 /// One id follows a purchase: the request id of `POST /api/payment/create` (nginx's

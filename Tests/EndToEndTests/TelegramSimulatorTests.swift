@@ -2,6 +2,10 @@ import XCTest
 import Foundation
 import HTTPClient
 import PinGlassTestSupport
+import JSON
+import LibCrypto
+import Platform
+import ProviderWire
 @testable import PinGlass
 @testable import Providers
 
@@ -208,7 +212,7 @@ final class TelegramSimulatorTests: XCTestCase {
         func multipart(_ media: JSON, parts: [HTTPRequest.Part], chat: String? = "1008") throws -> (Int, JSON) {
             var fields = [HTTPRequest.Part(name: "media", data: Array(media.serialized.utf8))] + parts
             if let chat { fields.insert(HTTPRequest.Part(name: "chat_id", data: Array(chat.utf8)), at: 0) }
-            let req = HTTPRequest.multipart(sim.apiURL + "/bot\(Fixtures.botToken)/sendMediaGroup", parts: fields, boundary: "b0und4ry")
+            let req = HTTPRequest.multipart(sim.apiURL + "/bot\(Fixtures.botToken)/sendMediaGroup", parts: fields)
             let r = try http.send(req)
             return (r.status, try JSON.parse(r.body))
         }

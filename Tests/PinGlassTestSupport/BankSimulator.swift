@@ -1,6 +1,7 @@
 import Foundation
 import HTTPClient
 import PinGlass
+import JSON
 
 /// The simulated T-Bank's control API (`/sim/control/*`), for tests and benchmarks.
 ///

@@ -2,6 +2,7 @@ import Foundation
 import PinGlass
 import Postgres
 import XCTest
+import JSON
 import Providers
 
 /// A test of refunds against the simulated bank: its own migrated database, the real stack

@@ -1,6 +1,7 @@
 import Foundation
 import PinGlass
 import Postgres
+import Platform
 
 /// Finished jobs whose delivery rows wait for `pinglass deliver`, with their photos stored,
 /// and the helpers the deliver tests share.

@@ -1,5 +1,8 @@
 import Foundation
 import PinGlass
+import JSON
+import PinGlassConfig
+import ProviderWire
 
 /// An in-process `BankAPI` for unit tests of duties and handlers: records every call
 /// (thread-safe), answers with a scripted state, can be slow or fail; Cancel refunds from

@@ -1,5 +1,6 @@
 import Foundation
 import PinGlass
+import ProviderWire
 
 /// An in-process `KieAPI` for unit tests of the dispatch and poll duties: records calls
 /// (thread-safe), answers createTask with ids `fake-<n>` or a scripted error, and recordInfo

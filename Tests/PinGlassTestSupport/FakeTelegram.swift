@@ -1,5 +1,6 @@
 import Foundation
 import PinGlass
+import ProviderWire
 
 /// An in-process `TelegramAPI` for unit tests of the deliver duty: records every call with
 /// the wall-clock time it arrived (thread-safe, so two deliverers on two threads can share

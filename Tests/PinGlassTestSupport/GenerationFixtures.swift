@@ -1,6 +1,7 @@
 import Foundation
 import PinGlass
 import Postgres
+import ProviderWire
 
 /// Images and rows the generation tests share.
 public enum GenerationFixtures {

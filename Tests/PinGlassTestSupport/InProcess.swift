@@ -1,5 +1,7 @@
 import HTTPCore
 import PinGlass
+import PinGlassConfig
+import Postgres
 import Providers
 
 /// The HTTP application driven in-process (no nginx, no FastCGI): the same handlers,

@@ -1,6 +1,7 @@
 import Foundation
 import HTTPClient
 import PinGlass
+import JSON
 
 extension Fixtures {
     public static let kieKey = "test-kie-key-0123456789"

@@ -1,6 +1,7 @@
 import Foundation
 import HTTPClient
 import PinGlass
+import LibCrypto
 import Providers
 
 /// The real S3-compatible server the tests run against: moto's server from PyPI, started by

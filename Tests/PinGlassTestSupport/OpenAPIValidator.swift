@@ -1,4 +1,5 @@
 import PinGlass
+import JSON
 
 /// Checks an answer against the OpenAPI document the service publishes (the subset of JSON
 /// Schema it uses: type, required, properties, items, enum, nullable, $ref).

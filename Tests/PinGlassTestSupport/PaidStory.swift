@@ -2,6 +2,7 @@ import Foundation
 import HTTPClient
 import PinGlass
 import Postgres
+import JSON
 
 /// A customer's paid story against a real stack: nginx, the FastCGI pool and the simulator
 /// as bank, Kie and Telegram. An avatar with a reference photo, a starter payment (7 photos,

@@ -1,6 +1,10 @@
 import Foundation
 import Postgres
 import PinGlass
+import JSON
+import LibCrypto
+import PinGlassConfig
+import ProviderWire
 
 /// Credentials and signed inputs the payment tests share: the bot token behind init data
 /// and the terminals the simulator plays the bank for.

@@ -1,6 +1,7 @@
 import Foundation
 import HTTPClient
 import PinGlass
+import LibCrypto
 import Providers
 
 /// A running PinGlass: real nginx (from `nginx/local.conf.in`) in front of a real

@@ -1,6 +1,7 @@
 import Foundation
 import HTTPClient
 import PinGlass
+import JSON
 
 /// The simulated Telegram's control API (`/sim/control/telegram/*`) and its inbox pages, for
 /// tests and benchmarks. Stacks point `TELEGRAM_API_URL` at `apiURL` with `Fixtures.botToken`.

@@ -2,6 +2,7 @@ import Foundation
 import PinGlass
 import Postgres
 import XCTest
+import PinGlassConfig
 
 /// A throwaway database per test, copied from a template that is migrated once per run.
 ///

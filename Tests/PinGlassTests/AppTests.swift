@@ -2,6 +2,8 @@ import XCTest
 import HTTPCore
 import Logging
 import PinGlassTestSupport
+import JSON
+import PinGlassConfig
 @testable import PinGlass
 
 final class AppTests: XCTestCase {

@@ -3,6 +3,8 @@ import HTTPCore
 import PinGlassTestSupport
 import Postgres
 import XCTest
+import JSON
+import LibCrypto
 @testable import PinGlass
 
 /// Avatars and reference photos in-process, with the real fs media store under a temp folder.

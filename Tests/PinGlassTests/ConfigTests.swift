@@ -1,4 +1,7 @@
 import XCTest
+import PinGlassConfig
+import Platform
+@testable import Postgres
 @testable import PinGlass
 @testable import Providers
 

@@ -1,4 +1,5 @@
 import XCTest
+import LibCrypto
 @testable import PinGlass
 
 final class CryptoTests: XCTestCase {

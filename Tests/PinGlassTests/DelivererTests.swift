@@ -2,6 +2,8 @@ import Foundation
 import PinGlassTestSupport
 import Postgres
 import XCTest
+import PinGlassConfig
+import ProviderWire
 @testable import PinGlass
 
 /// `pinglass deliver` in-process against FakeTelegram and a real database: what is sent, in

@@ -2,6 +2,7 @@ import Foundation
 import PinGlassTestSupport
 import Postgres
 import XCTest
+import PinGlassConfig
 @testable import PinGlass
 
 /// The pace holds across processes: two deliverers (two connections, two threads, as two

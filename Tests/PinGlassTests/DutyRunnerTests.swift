@@ -1,6 +1,8 @@
 import XCTest
 import Postgres
 import PinGlassTestSupport
+import JSON
+import PinGlassConfig
 @testable import PinGlass
 
 /// A duty that takes work items of a fixed length on the test clock until its deadline,

@@ -3,6 +3,8 @@ import HTTPCore
 import PinGlassTestSupport
 import Postgres
 import XCTest
+import JSON
+import LibCrypto
 @testable import PinGlass
 
 /// `POST /api/generate` and job progress in-process: one transaction that consumes one

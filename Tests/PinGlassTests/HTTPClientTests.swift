@@ -2,6 +2,7 @@ import XCTest
 import HTTPClient
 import PinGlass
 import PinGlassTestSupport
+import LibCrypto
 
 /// What HTTPClient puts on the wire, seen by a loopback listener: libcurl's SigV4 signature
 /// (checked against one computed elsewhere) and bodies per method.
@@ -55,5 +56,27 @@ final class HTTPClientTests: XCTestCase {
         XCTAssertTrue(sent[0].hasPrefix("DELETE /a "), sent[0])
         XCTAssertFalse(sent[0].lowercased().contains("content-"), sent[0])
         XCTAssertTrue(sent[1].contains("Content-Length: 0\r\n"), sent[1])
+    }
+
+    /// A multipart request's body is libcurl's (`curl_mime`): its boundary in the
+    /// Content-Type, each part with its name, file name and type, the bytes as given (an
+    /// empty part too), and the closing delimiter.
+    func testMultipartIsWrittenByLibcurl() throws {
+        let server = try LoopbackServer(answer: "HTTP/1.1 204 No Content\r\n\r\n")
+        defer { server.stop() }
+        let parts = [HTTPRequest.Part(name: "chat_id", data: Array("42".utf8)), HTTPRequest.Part(name: "caption", data: []),
+                     HTTPRequest.Part(name: "photo0", filename: "a.png", contentType: "image/png", data: Array("not really a png".utf8))]
+        XCTAssertEqual(try HTTPClient().send(.multipart(server.url + "/bot1:x/sendMediaGroup", parts: parts)).status, 204)
+        let sent = try XCTUnwrap(server.requests.first)
+        XCTAssertTrue(sent.hasPrefix("POST /bot1:x/sendMediaGroup HTTP/1.1\r\n"), sent)
+        let boundary = try XCTUnwrap(sent.firstRange(of: "Content-Type: multipart/form-data; boundary=").map { range in
+            String(sent[range.upperBound...].prefix { !$0.isNewline })
+        }, sent)
+        XCTAssertFalse(boundary.isEmpty)
+        XCTAssertTrue(sent.hasSuffix("\r\n\r\n--\(boundary)\r\n"
+            + "Content-Disposition: form-data; name=\"chat_id\"\r\n\r\n42\r\n--\(boundary)\r\n"
+            + "Content-Disposition: form-data; name=\"caption\"\r\n\r\n\r\n--\(boundary)\r\n"
+            + "Content-Disposition: form-data; name=\"photo0\"; filename=\"a.png\"\r\nContent-Type: image/png\r\n\r\n"
+            + "not really a png\r\n--\(boundary)--\r\n"), sent)
     }
 }

@@ -1,4 +1,5 @@
 import XCTest
+import JSON
 @testable import PinGlass
 
 final class JSONTests: XCTestCase {

@@ -2,6 +2,7 @@ import Foundation
 import PinGlassTestSupport
 import Postgres
 import XCTest
+import JSON
 @testable import PinGlass
 
 /// Finishing a job: the status by its photos, the refund by the rule, the delivery rows for

@@ -4,6 +4,8 @@ import Logging
 import PinGlassTestSupport
 import Postgres
 import XCTest
+import JSON
+import ProviderWire
 @testable import PinGlass
 
 /// `POST /api/kie/callback` in-process: a signed hint that makes one running task due now.

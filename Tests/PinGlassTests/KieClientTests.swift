@@ -1,6 +1,10 @@
 import XCTest
 import HTTPClient
 import PinGlassTestSupport
+import JSON
+import PinGlassConfig
+import Postgres
+import ProviderWire
 @testable import PinGlass
 @testable import Providers
 

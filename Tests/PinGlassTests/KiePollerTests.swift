@@ -2,6 +2,8 @@ import Foundation
 import PinGlassTestSupport
 import Postgres
 import XCTest
+import PinGlassConfig
+import ProviderWire
 @testable import PinGlass
 
 /// `pinglass poll-kie` in-process: FakeKie answers recordInfo, results are downloaded over

@@ -2,6 +2,10 @@ import XCTest
 import Logging
 import HTTPCore
 import HTTPClient
+import JSON
+import PinGlassConfig
+import Platform
+import Postgres
 @testable import PinGlass
 import WebURL
 import Providers

@@ -1,6 +1,7 @@
 import Foundation
 import PinGlassTestSupport
 import XCTest
+import Platform
 @testable import PinGlass
 @testable import Providers
 

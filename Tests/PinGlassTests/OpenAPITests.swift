@@ -1,6 +1,8 @@
 import XCTest
 import HTTPCore
 import PinGlassTestSupport
+import JSON
+import LibCrypto
 @testable import PinGlass
 
 final class OpenAPITests: XCTestCase {

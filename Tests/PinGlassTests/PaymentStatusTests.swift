@@ -3,6 +3,10 @@ import HTTPCore
 import PinGlassTestSupport
 import Postgres
 import XCTest
+import JSON
+import PinGlassConfig
+import Platform
+import ProviderWire
 @testable import PinGlass
 
 /// `GET /api/payment/status` asking the bank about late payments: at most once per interval

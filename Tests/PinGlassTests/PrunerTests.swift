@@ -2,6 +2,7 @@ import Foundation
 import PinGlassTestSupport
 import Postgres
 import XCTest
+import PinGlassConfig
 @testable import PinGlass
 
 /// `pinglass prune`: exactly the rows past each kind's retention go, in bounded batches;

@@ -3,6 +3,8 @@ import HTTPCore
 import PinGlassTestSupport
 import Postgres
 import XCTest
+import JSON
+import PinGlassConfig
 @testable import PinGlass
 
 /// What an outsider can reach or learn on a public install (PUBLIC_BASE_URL not loopback),

@@ -3,6 +3,8 @@ import HTTPCore
 import PinGlassTestSupport
 import Postgres
 import XCTest
+import JSON
+import ProviderWire
 @testable import PinGlass
 
 /// The Mini App's polling reads (`GET /api/payment/status`, `GET /api/jobs/{id}`,

@@ -1,6 +1,7 @@
 import XCTest
 import Postgres
 import PinGlassTestSupport
+import PinGlassConfig
 @testable import PinGlass
 import Providers
 

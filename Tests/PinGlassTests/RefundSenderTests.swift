@@ -2,6 +2,9 @@ import Foundation
 import PinGlassTestSupport
 import Postgres
 import XCTest
+import LibCrypto
+import PinGlassConfig
+import ProviderWire
 @testable import PinGlass
 
 /// `pinglass refund` in-process against a fake bank: what it sends, how each answer is

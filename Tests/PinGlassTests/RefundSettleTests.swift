@@ -2,6 +2,7 @@ import Foundation
 import PinGlassTestSupport
 import Postgres
 import XCTest
+import LibCrypto
 @testable import PinGlass
 
 /// `pinglass refund` against a fake bank: a Cancel is never cut short by the pass's end, and

@@ -3,6 +3,8 @@ import HTTPClient
 import PinGlassTestSupport
 import Postgres
 import XCTest
+import PinGlassConfig
+import ProviderWire
 @testable import PinGlass
 
 /// Where Kie's results may be downloaded from, and how: `KIE_RESULT_HOSTS` matched exactly
@@ -41,10 +43,10 @@ final class ResultDownloadTests: PipelineTestCase {
         XCTAssertTrue(download.allows("http://127.0.0.1:8080/r/1.png"))
 
         for good in ["tempfile.aiquickdraw.com", "*.aiquickdraw.com", "127.0.0.1", "::1", "localhost", "cdn-1.example"] {
-            XCTAssertTrue(ResultDownload.isValidHostEntry(good), good)
+            XCTAssertTrue(Config.isValidResultHostEntry(good), good)
         }
         for bad in [".aiquickdraw.com", "*.", "*", "a.*.example", "https://cdn.example", "cdn.example/path", "cdn..example", "cdn.example."] {
-            XCTAssertFalse(ResultDownload.isValidHostEntry(bad), bad)
+            XCTAssertFalse(Config.isValidResultHostEntry(bad), bad)
         }
         XCTAssertThrowsError(try db.config(["KIE_RESULT_HOSTS": "tempfile.aiquickdraw.com, .aiquickdraw.com"])) {
             XCTAssertTrue("\($0)".contains("KIE_RESULT_HOSTS is invalid"), "\($0)")

@@ -3,6 +3,7 @@ import HTTPClient
 import PinGlassTestSupport
 import Postgres
 import XCTest
+import ProviderWire
 @testable import PinGlass
 
 /// While a poller downloads a task's result, no other poller may claim the task, not even

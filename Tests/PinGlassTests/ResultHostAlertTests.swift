@@ -3,6 +3,7 @@ import HTTPClient
 import PinGlassTestSupport
 import Postgres
 import XCTest
+import ProviderWire
 @testable import PinGlass
 
 /// A Kie result from a host that `KIE_RESULT_HOSTS` does not list is refused until its task's

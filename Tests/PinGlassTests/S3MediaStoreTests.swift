@@ -2,6 +2,8 @@ import XCTest
 import HTTPClient
 import PinGlass
 import PinGlassTestSupport
+import LibCrypto
+import Platform
 import Providers
 
 /// The S3 backend against a real S3-compatible server (moto, started by scripts/test.sh),

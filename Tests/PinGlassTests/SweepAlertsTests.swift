@@ -2,6 +2,7 @@ import Foundation
 import PinGlassTestSupport
 import Postgres
 import XCTest
+import PinGlassConfig
 @testable import PinGlass
 
 /// The operator alerts that the sweep and the dispatcher raise: each condition found

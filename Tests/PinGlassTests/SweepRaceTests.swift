@@ -2,6 +2,8 @@ import Foundation
 import PinGlassTestSupport
 import Postgres
 import XCTest
+import PinGlassConfig
+import ProviderWire
 @testable import PinGlass
 
 /// Two sweepers and two pollers at once, with 1-second leases, over many tasks:

@@ -2,6 +2,7 @@ import Foundation
 import PinGlassTestSupport
 import Postgres
 import XCTest
+import PinGlassConfig
 @testable import PinGlass
 
 /// `pinglass sweep` in-process, step by step, with the exact rows each step must leave.

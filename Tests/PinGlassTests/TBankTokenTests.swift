@@ -1,4 +1,7 @@
 import XCTest
+import JSON
+import LibCrypto
+import ProviderWire
 @testable import PinGlass
 
 /// Vectors from shared/reference/external-apis.md §1.3 and original-system.md §3.4.

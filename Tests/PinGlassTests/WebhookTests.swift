@@ -1,6 +1,10 @@
 import XCTest
 import HTTPCore
 import PinGlassTestSupport
+import JSON
+import LibCrypto
+import PinGlassConfig
+import ProviderWire
 @testable import PinGlass
 
 /// The webhook handler in-process, with notifications signed as the bank signs them.

@@ -1,4 +1,5 @@
 import Postgres
+import ProviderWire
 
 /// The authenticated caller of a user endpoint.
 public struct AuthenticatedUser: Equatable, Sendable {

@@ -1,4 +1,5 @@
 import Postgres
+import Platform
 
 /// An avatar as the API shows it.
 public struct AvatarRecord: Equatable, Sendable {

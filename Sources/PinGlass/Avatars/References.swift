@@ -1,4 +1,6 @@
 import Postgres
+import LibCrypto
+import ProviderWire
 
 /// A stored reference selfie.
 public struct ReferenceRecord: Equatable, Sendable {

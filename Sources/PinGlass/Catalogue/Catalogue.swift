@@ -1,4 +1,5 @@
 import Postgres
+import JSON
 
 /// An amount of money in kopecks. Never a floating-point number.
 public struct Money: Equatable, Comparable, Sendable, CustomStringConvertible {

@@ -1,4 +1,5 @@
 import Postgres
+import JSON
 
 /// Claiming rows, holding their chats, and giving them back.
 extension Deliverer {

@@ -1,4 +1,5 @@
 import Postgres
+import ProviderWire
 
 /// What Telegram's answer means for the row (external-apis.md §3.6), and recording it.
 extension Deliverer {

@@ -1,5 +1,7 @@
 import WebURL
 import Postgres
+import Platform
+import ProviderWire
 
 /// What a claimed row sends, and the call itself.
 extension Deliverer {

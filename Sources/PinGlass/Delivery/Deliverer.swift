@@ -1,5 +1,8 @@
 import Logging
 import Postgres
+import JSON
+import PinGlassConfig
+import Platform
 
 /// The cron duty behind `pinglass deliver` (architecture.md flow step 7): sends the due
 /// `telegram_deliveries` rows — a job's albums and single photos, its final message, and

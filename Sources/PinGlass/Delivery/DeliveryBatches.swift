@@ -1,4 +1,5 @@
 import Postgres
+import JSON
 
 /// The ONE rule that turns a job's stored photos into Telegram delivery rows: batches of at
 /// most `albumSize` photos in prompt order, an `album` for 2–10 photos and a `photo` for one,

@@ -31,7 +31,7 @@ public enum DeliveryRequeue {
                 RETURNING attempts, kind, job_id, chat_id, last_error,
                           to_char(give_up_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS give_up_at
                 """, [id, giveUpSeconds]).first else { return nil }
-            try Audit.record(tx, actor: actor, action: "delivery.requeue", target: "telegram_delivery:\(id)", details: [
+            try AdminAudit.record(tx, actor: actor, action: "delivery.requeue", target: "telegram_delivery:\(id)", details: [
                 "kind": .string(row.requiredString("kind")), "jobId": row.int("job_id").map { .int($0) } ?? .null,
                 "chatId": .int(row.requiredInt("chat_id")), "attempts": .int(row.requiredInt("attempts")),
                 "lastError": row.string("last_error").map { .string($0) } ?? .null])

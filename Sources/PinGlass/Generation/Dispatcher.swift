@@ -1,5 +1,9 @@
 import Logging
 import Postgres
+import JSON
+import PinGlassConfig
+import Platform
+import ProviderWire
 
 /// The cron duty behind `pinglass dispatch`: submits queued generation tasks to Kie
 /// (architecture.md flow step 4), fairly across jobs and under the account's rate budget

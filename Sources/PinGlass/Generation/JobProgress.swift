@@ -1,4 +1,5 @@
 import Postgres
+import JSON
 
 /// What `GET /api/generate?job_id=` and `GET /api/jobs/{id}` show: this job's progress, its
 /// photos (signed links) and its refund, for the job's owner only. Only released photos are

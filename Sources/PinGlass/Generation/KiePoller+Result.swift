@@ -1,5 +1,7 @@
 import WebURL
 import Postgres
+import LibCrypto
+import ProviderWire
 
 /// One recordInfo answer: what it means for the task.
 extension KiePoller {

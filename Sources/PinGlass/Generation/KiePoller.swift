@@ -1,5 +1,8 @@
 import Logging
 import Postgres
+import JSON
+import PinGlassConfig
+import Platform
 
 /// The cron duty behind `pinglass poll-kie` (architecture.md flow step 5). Each pass claims
 /// the running tasks that are due, rounds of `batchSize` until none is due or the pass's

@@ -1,3 +1,6 @@
+import PinGlassConfig
+import Platform
+import ProviderWire
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -128,13 +131,6 @@ public struct ResultDownload {
     /// `KIE_API_URL` is a loopback address: a local simulator, or a local proxy to Kie.
     public static func kieURLIsLoopback(_ config: Config) -> Bool {
         HTTPURL(config.kieAPIURL)?.isLoopback == true
-    }
-
-    /// A well-formed `KIE_RESULT_HOSTS` entry: a host name or IP address, or `*.` and a domain.
-    public static func isValidHostEntry(_ entry: String) -> Bool {
-        let host = entry.hasPrefix("*.") ? String(entry.dropFirst(2)) : entry
-        guard !host.isEmpty, !host.hasPrefix("."), !host.hasSuffix("."), !host.contains(".."), !host.contains("*") else { return false }
-        return HTTPURL("https://" + (host.contains(":") ? "[\(host)]" : host))?.host == host.lowercased()
     }
 
     /// Entries without `*.` that are neither a host Kie is known to serve from nor an address

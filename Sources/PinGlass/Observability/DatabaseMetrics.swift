@@ -55,8 +55,10 @@ public struct DatabaseMetrics: Sendable {
     var payments: [String: Int] = [:]
     var refundsSent = 0, refundsFailed = 0, refundedKopecks = 0
     var counters: [(name: String, value: Int)] = []
-    struct WorkerRun: Sendable { let duty, host: String; let started: Double; let finished: Double?; let ok: Bool? }
-    var workers: [WorkerRun] = []
+    /// A duty's heartbeat on one host (`worker_runs`; the series keep their `pinglass_worker_`
+    /// names, which dashboards and alert rules use).
+    struct DutyRun: Sendable { let duty, host: String; let started: Double; let finished: Double?; let ok: Bool? }
+    var dutyRuns: [DutyRun] = []
 
     static let sql: String = {
         var parts = queues.flatMap { q in
@@ -106,12 +108,12 @@ public struct DatabaseMetrics: Sendable {
             case "refunded": m.refundedKopecks = Int(n)
             case "counter": m.counters.append((a, Int(n)))
             case "worker":
-                m.workers.append(WorkerRun(duty: a, host: b, started: n, finished: r.double("x"), ok: r.bool("ok")))
+                m.dutyRuns.append(DutyRun(duty: a, host: b, started: n, finished: r.double("x"), ok: r.bool("ok")))
             default: break
             }
         }
         m.counters.sort { $0.name < $1.name }
-        m.workers.sort { ($0.duty, $0.host) < ($1.duty, $1.host) }
+        m.dutyRuns.sort { ($0.duty, $0.host) < ($1.duty, $1.host) }
         return m
     }
 
@@ -156,13 +158,13 @@ public struct DatabaseMetrics: Sendable {
         text.declare("pinglass_worker_last_run_timestamp_seconds", .gauge, "When a cron duty last finished a pass on a host (unix time).")
         text.declare("pinglass_worker_last_run_ok", .gauge, "1 if that pass succeeded, 0 if it failed.")
         text.declare("pinglass_worker_last_start_timestamp_seconds", .gauge, "When a cron duty last started on a host (unix time).")
-        for w in workers {
+        for w in dutyRuns {
             if let finished = w.finished { text.add("pinglass_worker_last_run_timestamp_seconds", ["duty": w.duty, "host": w.host], finished) }
         }
-        for w in workers {
+        for w in dutyRuns {
             if let ok = w.ok { text.add("pinglass_worker_last_run_ok", ["duty": w.duty, "host": w.host], ok ? 1 : 0) }
         }
-        for w in workers { text.add("pinglass_worker_last_start_timestamp_seconds", ["duty": w.duty, "host": w.host], w.started) }
+        for w in dutyRuns { text.add("pinglass_worker_last_start_timestamp_seconds", ["duty": w.duty, "host": w.host], w.started) }
     }
 
     func value(of counter: String) -> Int { counters.first { $0.name == counter }?.value ?? 0 }

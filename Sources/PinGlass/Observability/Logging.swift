@@ -1,5 +1,7 @@
 import WebURL
 import Logging
+import JSON
+import Platform
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -1,5 +1,7 @@
 import Logging
 import Postgres
+import PinGlassConfig
+import ProviderWire
 
 /// Asking the bank about one payment (`GetState`) and applying its answer with the same
 /// guarded transition as the webhook. Used by the status endpoint and the reconciler.

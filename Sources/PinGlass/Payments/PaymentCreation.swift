@@ -1,5 +1,9 @@
 import Logging
 import Postgres
+import JSON
+import LibCrypto
+import Platform
+import ProviderWire
 
 /// Creating a payment: the row first (status `new`, our own OrderId, the tier's price and
 /// photo count, the terminal in force), then T-Bank `Init` outside any transaction, then the
@@ -108,5 +112,5 @@ public struct PaymentCreation {
     }
 
     /// `YYYY-MM-DDTHH:MM:SS+00:00`, the form RedirectDueDate takes.
-    static func bankDate(_ t: Double) -> String { String(System.iso8601(t).prefix(19)) + "+00:00" }
+    static func bankDate(_ t: Double) -> String { System.utc(t, .iso8601Offset) }
 }

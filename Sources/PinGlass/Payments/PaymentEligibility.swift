@@ -1,3 +1,5 @@
+import PinGlassConfig
+
 /// Which paid payments may start a generation.
 ///
 /// Only `succeeded` and unconsumed (enforced by the consume statement and a trigger), not

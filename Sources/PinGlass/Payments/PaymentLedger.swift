@@ -1,4 +1,5 @@
 import Postgres
+import PinGlassConfig
 
 /// A payment row as the payment code needs it.
 public struct PaymentRecord: Equatable, Sendable {

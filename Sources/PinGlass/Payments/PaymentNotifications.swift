@@ -1,5 +1,8 @@
 import Logging
 import Postgres
+import JSON
+import LibCrypto
+import ProviderWire
 
 /// T-Bank notifications (what `POST /api/payment/webhook` receives). One short transaction:
 /// verify the Token with the password of the terminal the notification names, cross-check
@@ -29,13 +32,33 @@ public enum PaymentNotifications {
     }
 
     public enum Verdict: Equatable, Sendable {
-        case accepted(TransitionOutcomeOrNote)
+        case accepted(Outcome)
         case malformed(String)
         case forbidden
     }
 
-    /// What happened to an accepted notification (`webhook_logs.outcome`).
-    public typealias TransitionOutcomeOrNote = String
+    /// What happened to an accepted notification; `rawValue` is what `webhook_logs.outcome`
+    /// records. (A refused one is logged as `malformed` or `bad_signature`.)
+    public enum Outcome: Equatable, Sendable {
+        /// Handed to the payment's state machine (`PaymentLedger.apply`), which answered this.
+        case transition(TransitionOutcome)
+        /// Not handed to it: a status we never act on for a payment we could not name, or a
+        /// success status the notification does not confirm (`Success`, `ErrorCode`).
+        case ignored
+        /// A money-relevant status for no payment of ours.
+        case unknownPayment
+        /// Signed by the bank, but it does not fit the payment it names.
+        case mismatch
+
+        public var rawValue: String {
+            switch self {
+            case .transition(let outcome): outcome.rawValue
+            case .ignored: "ignored"
+            case .unknownPayment: "unknown_payment"
+            case .mismatch: "mismatch"
+            }
+        }
+    }
 
     /// The notification fields worth keeping.
     public static let loggedFields: Set<String> = [
@@ -69,10 +92,10 @@ public enum PaymentNotifications {
         let amount = notification["Amount"]?.intValue
         let transition = status.flatMap(BankTransition.forBankStatus)
         var paymentRequestID: String?     // the purchase's own request id, for the log line (`Trace`)
-        let outcome: String = try db.withTransaction { tx in
+        let outcome: Outcome = try db.withTransaction { tx in
             guard bankPaymentID != nil || orderID != nil,
                   let payment = try PaymentLedger.findForNotification(tx, paymentID: bankPaymentID, orderID: orderID) else {
-                let outcome = transition == nil ? "ignored" : "unknown_payment"
+                let outcome: Outcome = transition == nil ? .ignored : .unknownPayment
                 if transition != nil {
                     // Signed by the bank, about money, for a payment we do not know: answered OK
                     // (re-sending cannot help) but told and counted for a person to look at.
@@ -80,7 +103,7 @@ public enum PaymentNotifications {
                               metadata: ["status": "\(status ?? "-")", "order_id": "\(orderID ?? "-")"])
                     try Counters.increment(tx, "payments.unknown_notifications")
                 }
-                try record(tx, source, payload: payload, paymentID: nil, event: status, outcome: outcome, reason: nil)
+                try record(tx, source, payload: payload, paymentID: nil, event: status, outcome: outcome.rawValue, reason: nil)
                 return outcome
             }
             paymentRequestID = payment.requestID
@@ -88,14 +111,14 @@ public enum PaymentNotifications {
                                       amount: amount, status: status) {
                 log.error("webhook does not match its payment", metadata: ["payment_id": "\(payment.id)", "reason": "\(problem)"])
                 try Counters.increment(tx, "payments.mismatched_notifications")
-                try record(tx, source, payload: payload, paymentID: payment.id, event: status, outcome: "mismatch", reason: problem)
-                return "mismatch"
+                try record(tx, source, payload: payload, paymentID: payment.id, event: status, outcome: Outcome.mismatch.rawValue, reason: problem)
+                return .mismatch
             }
             if let transition, transition.isPositive, !confirmsSuccess(notification) {
                 // Money moves only on a notification that says the operation succeeded.
-                try record(tx, source, payload: payload, paymentID: payment.id, event: status, outcome: "ignored",
+                try record(tx, source, payload: payload, paymentID: payment.id, event: status, outcome: Outcome.ignored.rawValue,
                            reason: "Success is not true or ErrorCode is not \"0\"")
-                return "ignored"
+                return .ignored
             }
             let result = try PaymentLedger.apply(tx, payment: payment, bankStatus: status ?? "", bankPaymentID: bankPaymentID)
             Crashpoint.hit("webhook.after-transition")
@@ -105,9 +128,9 @@ public enum PaymentNotifications {
             }
             try record(tx, source, payload: payload, paymentID: payment.id, event: status, outcome: result.rawValue, reason: nil)
             Crashpoint.hit("webhook.after-log")
-            return result.rawValue
+            return .transition(result)
         }
-        var meta: Logger.Metadata = ["status": "\(status ?? "-")", "outcome": "\(outcome)", "order_id": "\(orderID ?? "-")"]
+        var meta: Logger.Metadata = ["status": "\(status ?? "-")", "outcome": "\(outcome.rawValue)", "order_id": "\(orderID ?? "-")"]
         if let id = paymentRequestID { meta["payment_request_id"] = "\(id)" }
         log.info("webhook", metadata: meta)
         return .accepted(outcome)

@@ -1,4 +1,5 @@
 import Postgres
+import PinGlassConfig
 
 /// Payment settings kept in the `settings` table (read per request, changed by admins).
 public enum PaymentSettings {
@@ -44,7 +45,7 @@ extension PaymentSettings {
                 INSERT INTO settings (key, value, updated_by) VALUES ('tbank_mode', $1, $2)
                 ON CONFLICT (key) DO UPDATE SET value = $1, updated_by = $2, updated_at = now()
                 """, [mode.rawValue, actor])
-            try Audit.record(tx, actor: actor, action: "settings.tbank_mode", target: "tbank_mode",
+            try AdminAudit.record(tx, actor: actor, action: "settings.tbank_mode", target: "tbank_mode",
                              details: ["from": .string(old.rawValue), "to": .string(mode.rawValue)])
             return old
         }

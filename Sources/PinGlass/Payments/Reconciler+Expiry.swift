@@ -1,4 +1,5 @@
 import Postgres
+import Platform
 
 /// Expiry without a blind spot (review item 5): a payment past its RedirectDueDate may
 /// still have been paid (the webhook lost, the payer finishing 3-D Secure at the last

@@ -1,5 +1,8 @@
 import Logging
 import Postgres
+import JSON
+import PinGlassConfig
+import ProviderWire
 
 /// The cron duty behind `pinglass reconcile`. Missed webhooks are normal, so each pass:
 ///

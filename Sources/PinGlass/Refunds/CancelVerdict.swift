@@ -1,3 +1,5 @@
+import ProviderWire
+
 /// What one T-Bank `Cancel` attempt means for a refund row: the one place its answers and
 /// errors are classified (reliability rule 7: permanent versus transient).
 ///

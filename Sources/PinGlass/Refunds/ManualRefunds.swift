@@ -1,4 +1,5 @@
 import Postgres
+import Platform
 
 /// Refunds an operator asks for (`pinglass manual-refund`, later the admin UI) and failed
 /// refunds an operator sends again (`pinglass requeue-refund`). They go through the same
@@ -178,7 +179,7 @@ public enum ManualRefunds {
                     RETURNING id, external_request_id::text AS erid, refund_headroom(payment_id) AS headroom
                     """, [paymentID, amount.kopecks, reason, actor, ticket])[0]
                 let refundID = row.requiredInt("id")
-                try Audit.record(tx, actor: actor, action: "refund.manual", target: "refund:\(refundID)",
+                try AdminAudit.record(tx, actor: actor, action: "refund.manual", target: "refund:\(refundID)",
                                  details: ["paymentId": .int(paymentID), "amountKopecks": .int(amount.kopecks), "reason": .string(reason),
                                            "ticket": .string(ticket), "force": .bool(force)])
                 try tx.execute("SELECT pg_notify('refund', $1)", [String(refundID)])
@@ -208,7 +209,7 @@ public enum ManualRefunds {
                     WHERE id = $1 AND state = 'failed'
                     """, [refundID]) == 1 else { throw Refusal.notFailed(refundID: refundID, state: r.requiredString("state")) }
                 let lastError = r.string("last_error")
-                try Audit.record(tx, actor: actor, action: "refund.requeue", target: "refund:\(refundID)",
+                try AdminAudit.record(tx, actor: actor, action: "refund.requeue", target: "refund:\(refundID)",
                                  details: ["previousError": lastError.map { .string($0) } ?? .null])
                 try tx.execute("SELECT pg_notify('refund', $1)", [String(refundID)])
                 return lastError

@@ -1,3 +1,5 @@
+import ProviderWire
+
 /// Whether a refund whose `Cancel` outcome is unknown (an answer lost, a sender gone) has
 /// reached the bank, judged from the bank's own state of the payment (`GetState`, §1.6) and
 /// the refunds we know of: the one place this rule lives. `RefundSender` asks it before it

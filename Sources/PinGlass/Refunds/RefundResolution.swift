@@ -1,4 +1,5 @@
 import Postgres
+import Platform
 
 /// An operator's decision about a refund whose Cancel outcome the sender could not settle
 /// (`pinglass resolve-refund`): where the bank ignores ExternalRequestId (SBP) and its state
@@ -146,7 +147,7 @@ public enum RefundResolution {
             case .landed:
                 summary = try recordLanded(tx, refundID: refundID, row: r, free: free)
             }
-            try Audit.record(tx, actor: actor, action: "refund.resolve", target: "refund:\(refundID)",
+            try AdminAudit.record(tx, actor: actor, action: "refund.resolve", target: "refund:\(refundID)",
                              details: ["verdict": .string(verdict.rawValue), "reason": .string(reason), "bank": .string(String(bank.prefix(500))),
                                        "force": .bool(force)])
             return summary

@@ -1,5 +1,6 @@
 import Logging
 import Postgres
+import ProviderWire
 
 /// Recording what a `Cancel` attempt meant. A refusal or a retry is a compare-and-set on
 /// the lease token (reliability rule 5), so a sender whose refund was taken back meanwhile

@@ -1,5 +1,9 @@
 import Logging
 import Postgres
+import JSON
+import PinGlassConfig
+import Platform
+import ProviderWire
 
 /// The cron duty behind `pinglass refund` (architecture.md flow step 8): sends due refund
 /// rows to T-Bank with `Cancel`, one at a time, until none is due, `batchSize` were sent or

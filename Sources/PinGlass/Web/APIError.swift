@@ -1,4 +1,5 @@
 import HTTPCore
+import JSON
 
 /// An error answer of the HTTP API: status + `{"success":false,"error":{code,message,details}}`.
 /// Handlers throw it; `App` renders it. Messages are for people and never carry internals.
@@ -64,19 +65,5 @@ public struct APIError: Error, Equatable, CustomStringConvertible {
         var r = Response.json(["success": false, "error": .object(error)], status: status)
         r.headers += headers
         return r
-    }
-}
-
-extension Response {
-    public static func json(_ value: JSON, status: Int = 200) -> Response {
-        Response(status: status, headers: [("Content-Type", "application/json; charset=utf-8")], body: value.bytes)
-    }
-
-    public static func jsonBytes(_ bytes: [UInt8], status: Int = 200) -> Response {
-        Response(status: status, headers: [("Content-Type", "application/json; charset=utf-8")], body: bytes)
-    }
-
-    public static func text(_ body: String, status: Int = 200) -> Response {
-        Response(status: status, contentType: "text/plain; charset=utf-8", body: body)
     }
 }

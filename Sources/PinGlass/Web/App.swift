@@ -1,6 +1,7 @@
 import HTTPCore
 import Logging
 import Postgres
+import LibCrypto
 
 /// The HTTP application: routes a `Request` to its handler and turns every outcome into a
 /// `Response` with `X-Request-Id`. Errors never leak internals: an `APIError` is rendered as

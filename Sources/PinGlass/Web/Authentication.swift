@@ -1,5 +1,7 @@
 import HTTPCore
 import Postgres
+import Platform
+import ProviderWire
 
 /// Who is calling a user endpoint: Telegram Mini App init data only (`Authorization: tma
 /// <initData>` or `X-Telegram-Init-Data`). No other way to name a user exists.

@@ -1,4 +1,8 @@
 import HTTPCore
+import JSON
+import LibCrypto
+import Platform
+import ProviderWire
 
 /// Avatars and their reference photos (contract: http-api.md). Every route is the caller's
 /// own: another user's avatar is 404.

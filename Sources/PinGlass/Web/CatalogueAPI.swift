@@ -1,4 +1,5 @@
 import HTTPCore
+import JSON
 
 /// `GET /api/pricing` and `GET /api/styles`: cached per worker for a few seconds, so the
 /// hot path needs no database round trip.

@@ -1,6 +1,8 @@
 import HTTPCore
 import Logging
 import Postgres
+import JSON
+import PinGlassConfig
 
 /// Everything a handler needs for one request: the request, the configuration, the
 /// database, a logger carrying the request id, and the time (injectable in tests).

@@ -1,4 +1,5 @@
 import Postgres
+import JSON
 
 /// The one place domain errors become HTTP answers. Domain code never picks a status.
 extension APIError {

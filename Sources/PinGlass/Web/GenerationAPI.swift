@@ -1,4 +1,5 @@
 import HTTPCore
+import JSON
 
 /// `POST /api/generate` and the job progress endpoints (contract: http-api.md).
 enum GenerationAPI {

@@ -1,5 +1,8 @@
 import HTTPCore
 import Postgres
+import JSON
+import PinGlassConfig
+import Platform
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -94,7 +97,7 @@ enum HealthAPI {
     /// own (a failing host stays visible next to a healthy one). A duty that never ran shows
     /// `lastRunAt: null`.
     static func workers(_ db: Connection) throws -> JSON {
-        let runs = try WorkerRuns.lastRuns(db)
+        let runs = try DutyHeartbeats.lastRuns(db)
         return .object(DutyName.allCases.map { duty in
             let hostRuns = runs[duty.rawValue] ?? []
             let hosts = JSON.object(hostRuns.map { ($0.host, .object(runState($0))) })
@@ -102,7 +105,7 @@ enum HealthAPI {
         })
     }
 
-    static func runState(_ run: WorkerRuns.LastRun?) -> [(String, JSON)] {
+    static func runState(_ run: DutyHeartbeats.LastRun?) -> [(String, JSON)] {
         [("lastRunAt", run?.finishedAt.map { .string($0) } ?? .null), ("ok", run?.ok.map { .bool($0) } ?? .null)]
     }
 }

@@ -1,5 +1,7 @@
 import HTTPCore
 import Postgres
+import JSON
+import ProviderWire
 
 /// `POST /api/kie/callback`: Kie's `callBackUrl`. Only a hint (external-apis.md §2.4: the
 /// Market callback body is not documented, and recordInfo is authoritative): it makes the

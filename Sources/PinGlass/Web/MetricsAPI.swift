@@ -1,5 +1,6 @@
 import HTTPCore
 import Postgres
+import Platform
 
 /// `GET /metrics`: Prometheus text (version 0.0.4) for the operator's scraper. Request
 /// counts come from the pool's shared table (`RequestMetrics`), everything else from

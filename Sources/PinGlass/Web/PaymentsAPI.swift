@@ -1,4 +1,6 @@
 import HTTPCore
+import Platform
+import ProviderWire
 
 /// The payment endpoints side by side (contract: http-api.md): create and status for the
 /// Mini App, the webhook for T-Bank.

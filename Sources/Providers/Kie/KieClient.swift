@@ -1,4 +1,6 @@
 import HTTPClient
+import JSON
+import ProviderWire
 import PinGlass
 
 /// Kie.ai's Market API over libcurl: `POST /api/v1/jobs/createTask` and

@@ -1,3 +1,5 @@
+import LibCrypto
+import Platform
 import PinGlass
 import WebURL
 #if canImport(Glibc)

@@ -1,4 +1,6 @@
 import HTTPClient
+import LibCrypto
+import Platform
 import PinGlass
 import WebURL
 

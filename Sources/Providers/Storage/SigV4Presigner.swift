@@ -1,8 +1,7 @@
+import LibCrypto
+import Platform
 import PinGlass
 import WebURL
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// AWS Signature Version 4 in the query string (a "presigned URL"): whoever holds the URL may
 /// GET the object until it expires, without credentials. Computed here with HMAC-SHA256 from
@@ -63,12 +62,7 @@ public struct SigV4Presigner: Sendable {
 
     /// `20130524T000000Z` and `20130524` for a Unix time (UTC).
     static func timestamps(_ now: Double) -> (String, String) {
-        var t = time_t(now.rounded(.down))
-        var tm = tm()
-        gmtime_r(&t, &tm)
-        func two(_ n: Int32) -> String { n < 10 ? "0\(n)" : "\(n)" }
-        let day = "\(tm.tm_year + 1900)" + two(tm.tm_mon + 1) + two(tm.tm_mday)
-        return (day + "T" + two(tm.tm_hour) + two(tm.tm_min) + two(tm.tm_sec) + "Z", day)
+        (System.utc(now, .basic), System.utc(now, .basicDay))
     }
 
     /// SigV4's URI encoding: every byte but `A-Z a-z 0-9 - _ . ~` as `%XX`; `/` too unless

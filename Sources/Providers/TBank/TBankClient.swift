@@ -1,5 +1,8 @@
 import HTTPClient
+import JSON
 import PinGlass
+import PinGlassConfig
+import ProviderWire
 
 /// A T-Bank internet-acquiring v2 client for one terminal: Init, GetState, Cancel.
 /// Every call has a timeout; `Success: false` becomes `TBankError.rejected` with the bank's

@@ -1,4 +1,6 @@
 import HTTPClient
+import JSON
+import ProviderWire
 import PinGlass
 import WebURL
 
@@ -101,7 +103,7 @@ public final class TelegramClient: TelegramAPI {
             let parts = fields.map { name, value in
                 HTTPRequest.Part(name: name, data: Array((value.stringValue ?? value.serialized).utf8))
             } + uploads
-            request = .multipart(url, parts: parts, boundary: "pinglass-" + Crypto.hex(Crypto.randomBytes(12)), timeout: timeout)
+            request = .multipart(url, parts: parts, timeout: timeout)
         }
         request.connectTimeout = connectTimeout
         request.maxResponseBytes = 1 << 20

@@ -2,8 +2,10 @@
 import Glibc
 #endif
 import HTTPClient
-import PinGlass
 import Postgres
+import JSON
+import Platform
+import ProviderWire
 
 /// Kie's callbacks (§2.4): when a task with a `callBackUrl` finishes (or `callbackEarlySeconds`
 /// before), POST the recordInfo-shaped body there, signed with `X-Webhook-Timestamp` and

@@ -1,6 +1,6 @@
 import HTTPCore
-import PinGlass
 import Postgres
+import JSON
 
 /// `/sim/control/kie/*`, for tests and benchmarks:
 /// - `POST settings` `{"name": value | null}` sets knobs (`KieSettings.documentation`; null

@@ -1,4 +1,3 @@
-import PinGlass
 import Postgres
 
 /// The simulated Kie's knobs. Tests set them with `POST /sim/control/kie/settings`

@@ -1,7 +1,9 @@
 import HTTPClient
 import HTTPCore
-import PinGlass
 import Postgres
+import JSON
+import LibCrypto
+import Platform
 import WebURL
 
 /// Where the simulated Kie lives and whom it lets in (from the simulator's environment).
@@ -113,7 +115,7 @@ struct KieSim {
                 WHERE account = $1 AND created_at > clock_timestamp() - make_interval(secs => $2::float8)
                 """, [account, s.createWindowSeconds])[0].requiredInt("n")
             if recent >= s.createLimit { return .limited }
-            if try SimStore.switchValue(tx, "kie.credits") != nil, try !KieStore.take(tx, "credits") { return .noCredits }
+            if try Switches.value(tx, "kie.credits") != nil, try !KieStore.take(tx, "credits") { return .noCredits }
             let never = try KieStore.take(tx, "neverFinishNext") || Double.random(in: 0..<1) < s.neverFinishFraction
             let fail = try !never && (KieStore.take(tx, "failNext") || Double.random(in: 0..<1) < s.failFraction)
             let seq = try tx.query("SELECT nextval('sim.kie_task_ids')::bigint AS n")[0].requiredInt("n")

@@ -1,4 +1,3 @@
-import PinGlass
 import Postgres
 
 /// The simulated Kie's state in schema `sim`. A task's state is never stored: it follows

@@ -1,5 +1,5 @@
 import HTTPCore
-import PinGlass
+import JSON
 
 /// A Bot API call's parameters, however they came (https://core.telegram.org/bots/api#making-requests):
 /// the query string, then a JSON object, `application/x-www-form-urlencoded` or

@@ -1,6 +1,7 @@
 import HTTPClient
-import PinGlass
 import Postgres
+import JSON
+import ProviderWire
 import WebURL
 
 /// A Bot API refusal: the HTTP status and `error_code`, the `description`, and

@@ -1,6 +1,6 @@
 import HTTPCore
-import PinGlass
 import Postgres
+import JSON
 
 /// `/sim/control/telegram/*`, for tests and benchmarks:
 /// - `POST settings` `{"name": value | null}` sets knobs (`TelegramSettings.documentation`;

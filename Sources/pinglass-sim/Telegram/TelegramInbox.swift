@@ -1,5 +1,4 @@
 import HTTPCore
-import PinGlass
 import Postgres
 
 /// Pages for people watching a demo: what each simulated chat received, as a user would see

@@ -1,4 +1,3 @@
-import PinGlass
 import Postgres
 
 /// The simulated Telegram's knobs. Tests set them with `POST /sim/control/telegram/settings`

@@ -1,7 +1,9 @@
 import HTTPClient
 import HTTPCore
-import PinGlass
 import Postgres
+import JSON
+import LibCrypto
+import Platform
 
 /// The Telegram Bot API part of the simulator (shared/reference/external-apis.md §3.8), at
 /// `/telegram/bot<token>/<method>` and at the root `/bot<token>/<method>`: `sendPhoto`,

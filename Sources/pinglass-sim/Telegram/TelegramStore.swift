@@ -1,5 +1,6 @@
-import PinGlass
 import Postgres
+import JSON
+import LibCrypto
 
 /// The simulated Telegram's state in schema `sim`: every message it accepted (per chat, ids
 /// increasing per chat as at Telegram), each photo's bytes once (by SHA-256), a log of every

@@ -1,5 +1,7 @@
 import Logging
 import Postgres
+import JSON
+import PinGlassConfig
 
 /// The cron duty behind `pinglass sweep` (step 9 of the architecture's flow): takes
 /// back work whose owner died and ends work past its deadline, so every paid job ends,
@@ -17,7 +19,7 @@ import Postgres
 ///    holding back the others;
 /// 5. Telegram deliveries whose send lease ran out go back to `pending`, due now;
 /// 6. refunds whose lease ran out are due again, still `requested` (or `pending`);
-/// 7. alerts (`SweepAlerts`): silent workers, queues older than their deadline, refunds
+/// 7. alerts (`SweepAlerts`): silent duties, queues older than their deadline, refunds
 ///    owed (failed, or unresolved for a day), test mode on a public install, sustained 5xx.
 ///
 /// Every step is safe against a worker finishing the same row at the same moment: the

@@ -1,4 +1,5 @@
-import Postgres
+import LibCrypto
+import Platform
 
 /// Applies `migrations/NNNN_name.sql` files in order, each in its own transaction, under a
 /// PostgreSQL advisory lock (two concurrent runs are safe: the second waits, then finds
@@ -53,17 +54,6 @@ public struct Migrator {
     public init(db: Connection, directory: String) {
         self.db = db
         self.directory = directory
-    }
-
-    /// Where migrations live: `$PINGLASS_MIGRATIONS_DIR`, `../share/pinglass/migrations` beside
-    /// the executable, or `./migrations`.
-    public static func defaultDirectory(environment: [String: String]) -> String {
-        if let d = environment["PINGLASS_MIGRATIONS_DIR"], !d.isEmpty { return d }
-        if let exe = System.executableDirectory() {
-            let installed = exe + "/../share/pinglass/migrations"
-            if System.isDirectory(installed) { return installed }
-        }
-        return "migrations"
     }
 
     public func files() throws -> [Migration] {

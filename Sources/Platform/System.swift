@@ -98,15 +98,40 @@ public enum System {
         return String(path[..<slash])
     }
 
-    /// ISO 8601 UTC with milliseconds: `2026-11-29T10:00:00.123Z`.
-    public static func iso8601(_ t: Double) -> String {
+    /// The forms of a UTC time stamp the code writes, shown for 2026-11-29 10:00:00.123 UTC.
+    public enum UTCFormat: Sendable {
+        /// `2026-11-29T10:00:00.123Z`: ISO 8601 with milliseconds (logs, alert details).
+        case iso8601
+        /// `2026-11-29T10:00:00+00:00`: ISO 8601 to the second with an offset (T-Bank's
+        /// `RedirectDueDate`).
+        case iso8601Offset
+        /// `20261129T100000Z`: ISO 8601 basic (SigV4's `X-Amz-Date`).
+        case basic
+        /// `20261129`: the day, basic (SigV4's credential scope).
+        case basicDay
+    }
+
+    /// A Unix time as UTC text: the one place a time is broken into calendar fields
+    /// (`gmtime_r`). Fractions of a second are cut, not rounded (`.9999` is `.999`).
+    public static func utc(_ t: Double, _ format: UTCFormat) -> String {
         var secs = time_t(t.rounded(.down))
         var tm = tm()
         gmtime_r(&secs, &tm)
-        let ms = Int((t - Double(secs)) * 1000)
         func pad(_ v: Int32, _ w: Int = 2) -> String { let s = String(v); return String(repeating: "0", count: max(0, w - s.count)) + s }
-        return "\(pad(tm.tm_year + 1900, 4))-\(pad(tm.tm_mon + 1))-\(pad(tm.tm_mday))T\(pad(tm.tm_hour)):\(pad(tm.tm_min)):\(pad(tm.tm_sec)).\(pad(Int32(ms), 3))Z"
+        let (year, month, day) = (pad(tm.tm_year + 1900, 4), pad(tm.tm_mon + 1), pad(tm.tm_mday))
+        let (hour, minute, second) = (pad(tm.tm_hour), pad(tm.tm_min), pad(tm.tm_sec))
+        switch format {
+        case .iso8601:
+            let ms = Int32((t - Double(secs)) * 1000)
+            return "\(year)-\(month)-\(day)T\(hour):\(minute):\(second).\(pad(ms, 3))Z"
+        case .iso8601Offset: return "\(year)-\(month)-\(day)T\(hour):\(minute):\(second)+00:00"
+        case .basic: return "\(year)\(month)\(day)T\(hour)\(minute)\(second)Z"
+        case .basicDay: return "\(year)\(month)\(day)"
+        }
     }
+
+    /// ISO 8601 UTC with milliseconds: `2026-11-29T10:00:00.123Z` (`utc(t, .iso8601)`).
+    public static func iso8601(_ t: Double) -> String { utc(t, .iso8601) }
 
     /// Seconds since the epoch of an ISO 8601 UTC time as S3 writes it
     /// (`2026-11-29T10:00:00.123Z`, fraction optional); nil for anything else.

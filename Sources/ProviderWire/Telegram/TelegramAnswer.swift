@@ -1,3 +1,4 @@
+import JSON
 import WebURL
 
 /// Reading the Bot API's answers (shared/reference/external-apis.md §3.1, §3.6): the envelope

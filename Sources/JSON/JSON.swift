@@ -129,7 +129,7 @@ extension Unicode.Scalar {
     /// C0 and C1 control characters (with DEL) and the Unicode line and paragraph
     /// separators: written escaped wherever outside text lands (JSON strings, log lines),
     /// so input can never start a new line.
-    var isControlOrLineSeparator: Bool {
+    public var isControlOrLineSeparator: Bool {
         value < 0x20 || (0x7F...0x9F).contains(value) || value == 0x2028 || value == 0x2029
     }
 }
@@ -141,6 +141,11 @@ public struct JSONParseError: Error, CustomStringConvertible, Sendable {
     public let offset: Int
     public let reason: String
     public var description: String { "invalid JSON at byte \(offset): \(reason)" }
+
+    public init(offset: Int, reason: String) {
+        self.offset = offset
+        self.reason = reason
+    }
 }
 
 extension JSON {

@@ -1,5 +1,7 @@
 import Logging
 import Postgres
+import JSON
+import PinGlassConfig
 
 /// The cron duty behind `pinglass prune` (daily): deletes rows whose use is over
 /// and whose retention has passed, each kind with its own retention:

@@ -1,5 +1,5 @@
 import Logging
-import Postgres
+import Platform
 
 /// Records an outcome that already happened elsewhere (an album Telegram showed, a task Kie
 /// created, a refund the bank made) through a short database outage: a PostgreSQL restart

@@ -1,4 +1,7 @@
 import Logging
+import JSON
+import Platform
+import Postgres
 
 /// How long one cron invocation keeps a duty going (`--for`) and how often it starts a pass
 /// (`--every`). Cron starts a command every minute, so `--for 55s` leaves each run done
@@ -101,9 +104,9 @@ public struct DutyRunner {
         defer { database.finishRequest() }
         do {
             let db = try database.connection()
-            try WorkerRuns.started(db, duty: D.name, host: host)
+            try DutyHeartbeats.started(db, duty: D.name, host: host)
             let report = try duty.runOnce(now: now, deadline: deadline)
-            try WorkerRuns.finished(db, duty: D.name, host: host, ok: true, summary: report.json)
+            try DutyHeartbeats.finished(db, duty: D.name, host: host, ok: true, summary: report.json)
             // A pass that found nothing to do is a debug line: a duty looping every 2 s would
             // otherwise bury the lines that matter.
             log.log(level: Self.didNothing(report.json) ? .debug : .info, "pass done",
@@ -114,7 +117,7 @@ public struct DutyRunner {
             database.finishRequest()
             log.error("pass failed", metadata: meta.merging(["ms": "\(milliseconds(since: now))", "error": "\(error)"]) { $1 })
             if let db = try? database.connection() {
-                _ = try? WorkerRuns.finished(db, duty: D.name, host: host, ok: false,
+                _ = try? DutyHeartbeats.finished(db, duty: D.name, host: host, ok: false,
                                              summary: ["error": .string(String("\(error)".prefix(500)))])
             }
             return false

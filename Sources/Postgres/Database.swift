@@ -1,4 +1,4 @@
-import Postgres
+import Platform
 
 /// The process's database handle: one libpq connection, opened lazily (after fork in a
 /// FastCGI worker), reconnected after a server restart, and left idle after every request.

@@ -1,3 +1,4 @@
+import JSON
 import WebURL
 
 /// Reading Kie's answers (shared/reference/external-apis.md §2.2–2.3): the envelope

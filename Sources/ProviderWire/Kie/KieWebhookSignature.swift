@@ -1,3 +1,5 @@
+import LibCrypto
+
 /// Kie's optional webhook HMAC (shared/reference/external-apis.md §2.4): headers
 /// `X-Webhook-Timestamp` (unix seconds) and `X-Webhook-Signature` =
 /// `base64(HMAC-SHA256(taskId + "." + timestamp, KIE_WEBHOOK_HMAC_KEY))`, `taskId` from the

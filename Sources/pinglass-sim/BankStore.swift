@@ -1,11 +1,10 @@
-import PinGlass
 import Postgres
 
-/// The simulator's state, in schema `sim` of the database it is pointed at, so every
-/// FastCGI worker of the simulator sees the same bank. Created on start; never in production.
-enum SimStore {
+/// The simulated bank's state in schema `sim`: its payments, Cancels and refunds, the
+/// notifications it owes and the requests it received, so every FastCGI worker of the
+/// simulator sees the same bank.
+enum BankStore {
     static let schema = """
-        CREATE SCHEMA IF NOT EXISTS sim;
         CREATE TABLE IF NOT EXISTS sim.payments (
             payment_id       bigint PRIMARY KEY,
             terminal_key     text NOT NULL,
@@ -55,42 +54,10 @@ enum SimStore {
             last_body     text,
             created_at    timestamptz NOT NULL DEFAULT now()
         );
-        CREATE TABLE IF NOT EXISTS sim.switches (name text PRIMARY KEY, value text NOT NULL);
         CREATE TABLE IF NOT EXISTS sim.requests (
             id bigserial PRIMARY KEY, method text NOT NULL, body text NOT NULL, at timestamptz NOT NULL DEFAULT now()
         );
         """
-
-    static func migrate(_ db: Connection) throws {
-        try db.execute("SELECT pg_advisory_lock(7346121002)", retry: .idempotent)
-        defer { _ = try? db.execute("SELECT pg_advisory_unlock(7346121002)", retry: .idempotent) }
-        try db.executeScript(schema)
-        try db.executeScript(KieStore.schema)
-        try db.executeScript(TelegramStore.schema)
-    }
-
-    static func switchValue(_ db: some Queryable, _ name: String) throws -> String? {
-        try db.query("SELECT value FROM sim.switches WHERE name = $1", [name], retry: .idempotent).first?.string("value")
-    }
-
-    /// A switch that may be limited to a number of uses: while `<name>_times` holds N, it acts
-    /// N more times, then both are removed (`{"cancel_error": "9999", "cancel_error_times": 2}`:
-    /// the next two Cancels fail). Without `_times` it acts until it is cleared.
-    static func take(_ db: Connection, _ name: String) throws -> String? {
-        try db.withTransaction { tx in
-            guard let value = try tx.query("SELECT value FROM sim.switches WHERE name = $1 FOR UPDATE", [name]).first?.string("value") else {
-                return nil
-            }
-            if let times = try tx.query("SELECT value FROM sim.switches WHERE name = $1 FOR UPDATE", [name + "_times"]).first {
-                if (Int(times.string("value") ?? "") ?? 0) <= 1 {
-                    try tx.execute("DELETE FROM sim.switches WHERE name = $1 OR name = $1 || '_times'", [name])
-                } else {
-                    try tx.execute("UPDATE sim.switches SET value = (value::int - 1)::text WHERE name = $1 || '_times'", [name])
-                }
-            }
-            return value
-        }
-    }
 
     /// Every Cancel that gave money back, oldest first.
     static func refunds(_ db: some Queryable, paymentID: Int) throws -> [Row] {
@@ -100,9 +67,6 @@ enum SimStore {
             FROM sim.refunds WHERE payment_id = $1 ORDER BY id
             """, [paymentID], retry: .idempotent))
     }
-
-    static func switchInt(_ db: some Queryable, _ name: String) throws -> Int { Int(try switchValue(db, name) ?? "") ?? 0 }
-    static func switchOn(_ db: some Queryable, _ name: String) throws -> Bool { try switchValue(db, name) == "true" }
 
     struct Payment {
         let id: Int

@@ -1,4 +1,6 @@
 import Postgres
+import PinGlassConfig
+import Platform
 
 /// The alerts `pinglass sweep` checks on every pass, each one read-only query,
 /// raised through `Alerts.raise` (so at most one message per key per hour reaches the admin
@@ -28,7 +30,7 @@ import Postgres
 ///   every hour while it lasts.
 /// - `http-5xx`: at least `serverErrorAlertCount` 5xx answers in the last
 ///   `serverErrorWindowSeconds` (`ServerErrors`; answers given because PostgreSQL itself
-///   was down cannot be counted, and show as silent workers instead).
+///   was down cannot be counted, and show as silent duties instead).
 ///
 /// ```swift
 /// let found = try SweepAlerts(config: Sweeper.Config(), adminChatID: config.adminTelegramChatID).raise(db)
@@ -61,7 +63,7 @@ public struct SweepAlerts {
     }
 
     public func conditions(_ db: Connection) throws -> [Condition] {
-        try silentWorkers(db) + staleQueues(db) + refundsOwed(db) + testModeInPublic(db) + serverErrors(db)
+        try silentDuties(db) + staleQueues(db) + refundsOwed(db) + testModeInPublic(db) + serverErrors(db)
     }
 
     func testModeInPublic(_ db: Connection) throws -> [Condition] {
@@ -73,7 +75,7 @@ public struct SweepAlerts {
             """)]
     }
 
-    func silentWorkers(_ db: Connection) throws -> [Condition] {
+    func silentDuties(_ db: Connection) throws -> [Condition] {
         let duties = DutyName.allCases.filter { $0 != .sweep }
         return try db.query("""
             SELECT name, to_char(max(finished_at) FILTER (WHERE ok) AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') AS last_ok
@@ -176,7 +178,7 @@ public struct SweepAlerts {
                 RETURNING cardinality(covers) AS n, array_to_string(covers, ', ') AS ids,
                           (SELECT coalesce(sum(amount_kopecks), 0) FROM owed)::bigint AS kopecks
                 """, [SweeperDefaults.refundOwedSeconds, seconds, actor, reason]).first else { return nil }
-            try Audit.record(tx, actor: actor, action: "alert.ack", target: "alert:refunds-owed",
+            try AdminAudit.record(tx, actor: actor, action: "alert.ack", target: "alert:refunds-owed",
                              details: ["refundIds": .string(r.requiredString("ids")), "seconds": .int(seconds), "reason": .string(reason)])
             return (r.requiredInt("n"), r.requiredInt("kopecks"), r.requiredString("ids"))
         }

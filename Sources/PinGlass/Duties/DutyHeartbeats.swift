@@ -1,9 +1,15 @@
 import Postgres
+import JSON
 
 /// The heartbeat of every cron duty (`worker_runs`, one row per duty and host), shown by
 /// `/api/health`. Keyed by host too, since every VM runs the same duties: one host's
 /// successes must not overwrite (and hide) another's failures.
-public enum WorkerRuns {
+///
+/// "Worker" elsewhere means a FastCGI worker of the pool; these rows are duty passes. The
+/// table keeps its older name `worker_runs` (as do health's `checks.workers` and the
+/// `worker-silent:<duty>` alert key): renaming them would take a migration, new grants and a
+/// changed HTTP answer and alert key for operators, for a name only the SQL sees.
+public enum DutyHeartbeats {
     public static func started(_ db: Connection, duty: DutyName, host: String) throws {
         try db.execute("""
             INSERT INTO worker_runs (name, host, started_at) VALUES ($1, $2, now())
@@ -37,13 +43,5 @@ public enum WorkerRuns {
             runs[r.requiredString("name"), default: []].append(LastRun(host: r.requiredString("host"), finishedAt: r.string("last"), ok: r.bool("ok")))
         }
         return runs
-    }
-}
-
-/// Audit trail of operator actions (admin UI and CLI).
-public enum Audit {
-    public static func record(_ db: some Queryable, actor: String, action: String, target: String?, details: JSON) throws {
-        try db.execute("INSERT INTO admin_audit (actor, action, target, details) VALUES ($1, $2, $3, $4::jsonb)",
-                       [actor, action, target, details.serialized])
     }
 }

@@ -1,3 +1,4 @@
+import Platform
 import WebURL
 
 /// A configuration problem, always naming the variable (or file) so the operator knows
@@ -160,7 +161,7 @@ public struct Config: Sendable {
         kieRateLimit = try int("KIE_RATE_LIMIT", default: 20, range: 1...1000)
         kiePollRPS = try int("KIE_POLL_RPS", default: 10, range: 1...1000)
         kieResultHosts = (value("KIE_RESULT_HOSTS") ?? "").split(separator: ",").map { String($0).trimmingSpaces() }.filter { !$0.isEmpty }
-        guard kieResultHosts.allSatisfy(ResultDownload.isValidHostEntry) else {
+        guard kieResultHosts.allSatisfy(Config.isValidResultHostEntry) else {
             throw ConfigError.invalid("KIE_RESULT_HOSTS", "each entry is an exact host name or IP address, or *.<domain> for any subdomain of it")
         }
         kieWebhookHMACKey = value("KIE_WEBHOOK_HMAC_KEY")
@@ -222,6 +223,13 @@ public struct Config: Sendable {
     public var isPublicInstall: Bool {
         guard let base = publicBaseURL else { return false }
         return HTTPURL(base)?.isLoopback != true
+    }
+
+    /// A well-formed `KIE_RESULT_HOSTS` entry: a host name or IP address, or `*.` and a domain.
+    public static func isValidResultHostEntry(_ entry: String) -> Bool {
+        let host = entry.hasPrefix("*.") ? String(entry.dropFirst(2)) : entry
+        guard !host.isEmpty, !host.hasPrefix("."), !host.hasSuffix("."), !host.contains(".."), !host.contains("*") else { return false }
+        return HTTPURL("https://" + (host.contains(":") ? "[\(host)]" : host))?.host == host.lowercased()
     }
 
     /// Every configured terminal (a notification names its terminal by key).

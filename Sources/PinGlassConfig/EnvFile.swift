@@ -1,3 +1,5 @@
+import Platform
+
 /// Reads `KEY=VALUE` env files (systemd's `EnvironmentFile` syntax, a subset): `#` comments,
 /// blank lines, an optional `export `, and values in single or double quotes.
 ///
@@ -40,14 +42,5 @@ public enum EnvFile {
             out[key] = String(value)
         }
         return out
-    }
-}
-
-extension String {
-    func trimmingSpaces() -> String {
-        var s = Substring(self)
-        while let f = s.first, f == " " || f == "\t" { s = s.dropFirst() }
-        while let l = s.last, l == " " || l == "\t" { s = s.dropLast() }
-        return String(s)
     }
 }

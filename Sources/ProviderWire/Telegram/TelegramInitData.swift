@@ -1,4 +1,6 @@
 import HTTPCore
+import JSON
+import LibCrypto
 
 /// A Telegram user as the validated Mini App init data describes them.
 public struct TelegramUser: Equatable, Sendable {

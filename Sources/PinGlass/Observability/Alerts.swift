@@ -2,7 +2,7 @@ import Logging
 import Postgres
 
 /// Critical events for the operator: refund failed permanently, Kie out of
-/// credits, a worker silent for 5 minutes, a queue older than its deadline, a delivery
+/// credits, a duty silent for 5 minutes, a queue older than its deadline, a delivery
 /// failed permanently, sustained 5xx. An alert is a `telegram_deliveries` row of kind
 /// `alert` to `ADMIN_TELEGRAM_CHAT_ID`, sent by `pinglass deliver` like any other message,
 /// at most once per alert key per hour (or per day: `once`): `dedupe_key` is

@@ -1,3 +1,20 @@
+import JSON
+import PinGlassConfig
+
+// Where duties live. `Duties/` holds only the framework every cron duty shares: the `Duty`
+// protocol and its settings and report (this file), `DutyRunner` (loop, deadline, log line,
+// exit code) and `DutyHeartbeats` (one row per duty and host, read by health). Each duty
+// lives with the capability whose rows it moves: `Dispatcher` and `KiePoller` in
+// `Generation/`, `Deliverer` in `Delivery/`, `RefundSender` in `Refunds/`, `Reconciler` in
+// `Payments/`. Why: a duty is the other half of its capability, not a kind of its own. It
+// moves the same rows through the same guarded transitions as the requests do, so whoever
+// changes refunds finds the code that sends them beside the code that books them, and a
+// change to a state machine cannot miss the duty that drives it. The duties that look
+// across every capability live in `Maintenance/`: the sweep (stale leases, overdue rows,
+// and the alerts it raises), the prune of old rows and the hourly invariant audit; the
+// operators' audit trail (`AdminAudit`) sits there too. Operator alerts themselves
+// (`Alerts`) are raised by requests and duties alike and live in `Observability/`.
+
 /// A background duty run by cron (`pinglass <duty> --for 55s --every 10s`): one small type
 /// per duty, River style. Its `Config` documents every setting with a named default and is
 /// validated when the duty is made; `runOnce` does one bounded pass and says what it did.
