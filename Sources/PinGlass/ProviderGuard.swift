@@ -1,3 +1,7 @@
+import JSON
+import Postgres
+import ProviderWire
+
 /// A provider called while a transaction was open: a programming error, refused.
 public struct ProviderCallInTransaction: Error, CustomStringConvertible {
     public let call: String

@@ -1,5 +1,8 @@
 import HTTPClient
 import PinGlass
+import PinGlassConfig
+import Platform
+import Postgres
 
 /// The composition of a live process: the domain's `Dependencies` over the real providers.
 /// The executables build theirs here; tests build the same and swap a provider for a fake.

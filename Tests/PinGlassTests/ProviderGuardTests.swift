@@ -1,5 +1,6 @@
 import PinGlassTestSupport
 import Postgres
+import ProviderWire
 import XCTest
 @testable import PinGlass
 

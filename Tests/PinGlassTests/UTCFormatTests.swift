@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 @testable import PinGlass
 import Platform
+@testable import Providers
 
 /// `System.utc`, the one UTC formatter, in every form the code writes (logs, T-Bank's
 /// RedirectDueDate, SigV4's date and scope), checked against Foundation's formatter on times
