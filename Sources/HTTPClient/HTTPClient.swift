@@ -88,7 +88,7 @@ public enum HTTPAuthentication: Sendable, CustomStringConvertible {
     /// `provider1[:provider2[:region[:service]]]`, e.g. `aws:amz:us-east-1:s3`; the key pair
     /// goes in `CURLOPT_USERPWD`). libcurl signs the headers it sends; for a body other than
     /// a POST's, send the payload hash yourself as `x-amz-content-sha256` (curl < 8 does not
-    /// add it; see shared/reference/external-apis.md §4.1).
+    /// add it; see docs/providers.md#s3-sigv4).
     case awsSigV4(provider: String, accessKeyID: String, secretAccessKey: String)
 
     public var description: String {

@@ -11,7 +11,7 @@ import ProviderWire
 /// simulator. The live providers come from the Providers target (`Dependencies.live`).
 ///
 /// Every provider call goes through a guard that refuses it while this process holds a
-/// database transaction open (`ProviderCallInTransaction`; reliability rule 1: never a
+/// database transaction open (`ProviderCallInTransaction`; docs/reliability.md#R1: never a
 /// provider call inside a transaction): `bank(_:_:)`, `kie`, `telegram`, `media` and
 /// `resultDownloader` hand out guarded forwarders (`ProviderGuard.swift`).
 ///
@@ -23,8 +23,9 @@ import ProviderWire
 public final class Dependencies {
     public let config: Config
     public let database: Database
-    /// Seconds since the epoch; tests move it.
-    public var clock: () -> Double = System.now
+    /// The wall clock, the monotonic clock and the wait (`deps.clock()` is the wall clock);
+    /// tests hold it still or move it. PostgreSQL's `now()` stays the authority for leases.
+    public var clock: Clock = .system
     /// The providers as built or set, unguarded (tests look at what was built here). The
     /// domain reaches them only through the guarded accessors below.
     public private(set) var providers: ProviderPorts
@@ -42,6 +43,7 @@ public final class Dependencies {
         self.database = database
         self.providers = providers
         self.migrationsDirectory = migrationsDirectory
+        cache.monotonic = { [weak self] in (self?.clock ?? .system).monotonic() }
     }
 
     var providerGuard: ProviderGuard { ProviderGuard(database: database) }
@@ -53,7 +55,8 @@ public final class Dependencies {
         set { providers.bank = newValue }
     }
 
-    /// The T-Bank API for a terminal, guarded.
+    /// The T-Bank API for a terminal. Every call refuses to run while this process has a
+    /// database transaction open (docs/reliability.md#R1: never a provider call inside one).
     public func bank(_ terminal: TBankTerminal, _ timeout: Double) -> any BankAPI {
         GuardedBank(inner: bankFactory(terminal, timeout), check: providerGuard)
     }
@@ -115,8 +118,8 @@ public struct ProviderPorts {
 /// entry for as long as the step.
 public final class Cache {
     private var entries: [String: (expires: Double, value: Any)] = [:]
-    /// Seconds that never go back (tests set their own).
-    public var monotonic: () -> Double = System.monotonic
+    /// Seconds that never go back: `Dependencies.clock`'s monotonic clock (tests may set their own).
+    public var monotonic: () -> Double = Clock.system.monotonic
 
     public init() {}
 

@@ -8,7 +8,7 @@ public struct ProviderCallInTransaction: Error, CustomStringConvertible {
     public var description: String { "\(call) called while a database transaction is open" }
 }
 
-/// The one check every provider call passes (reliability rule 1: never a provider call
+/// The one check every provider call passes (docs/reliability.md#R1: never a provider call
 /// inside a database transaction; a slow or hung provider would hold the transaction's locks
 /// for as long): refused while this process's connection has a transaction open.
 /// `Dependencies` hands out each provider wrapped in one of the forwarders below, which run

@@ -31,7 +31,26 @@ public struct TBankTerminal: Sendable, Equatable {
     public init(key: String, password: String) { self.key = key; self.password = password }
 }
 
-/// The environment-variable contract of `architecture.md`, validated once.
+/// `STORAGE`: the backend of the stored photos.
+public enum StorageBackend: String, CaseIterable, Sendable {
+    /// Files under `STORAGE_DIR`, served by nginx with links signed with MEDIA_KEY_SECRET.
+    case fs
+    /// An S3-compatible bucket (`S3_*`), presigned GET links.
+    case s3
+}
+
+/// `LOG_LEVEL`: swift-log's levels, least severe first.
+public enum LogLevel: String, CaseIterable, Sendable {
+    case trace, debug, info, notice, warning, error, critical
+}
+
+/// `LOG_FORMAT`: how log lines are written on stderr.
+public enum LogFormat: String, CaseIterable, Sendable {
+    case json
+    case text
+}
+
+/// The environment-variable contract (the names operators and the tests use), validated once.
 ///
 /// ```swift
 /// let config = try Config.load(environment: System.environment(), envFile: nil)
@@ -64,8 +83,8 @@ public struct Config: Sendable {
     public var telegramAPIURL: String
     public var telegramBotToken: String?
     public var adminTelegramChatID: Int64?
-    /// `STORAGE`: `fs` (files under `STORAGE_DIR`, default) or `s3`.
-    public var storage: String
+    /// `STORAGE`: where stored photos live (`fs` by default).
+    public var storage: StorageBackend
     /// `STORAGE_DIR`: the media folder nginx serves at `/media/` (default /var/lib/pinglass/media).
     public var storageDir: String
     /// `PUBLIC_MEDIA_URL`: where nginx serves `STORAGE_DIR` (default `PUBLIC_BASE_URL`/media).
@@ -88,8 +107,10 @@ public struct Config: Sendable {
     /// `MEDIA_KEY_SECRET`: HMAC key for result object names and signed media links
     /// (at least 16 characters; required once generation runs).
     public var mediaKeySecret: String?
-    public var logLevel: String
-    public var logFormat: String
+    /// `LOG_LEVEL`: the least severe level logged (default `info`).
+    public var logLevel: LogLevel
+    /// `LOG_FORMAT`: JSON lines (default) or text for people.
+    public var logFormat: LogFormat
 
     public static let defaultEnvFile = "/etc/pinglass/pinglass.env"
 
@@ -142,10 +163,13 @@ public struct Config: Sendable {
             case (_, nil): throw ConfigError.missing(passwordName)
             }
         }
-        func oneOf(_ name: String, _ allowed: [String], default def: String) throws -> String {
+        /// One of an enum's raw values (`STORAGE=s3`), or the default when unset.
+        func oneOf<E: RawRepresentable & CaseIterable>(_ name: String, default def: E) throws -> E where E.RawValue == String {
             guard let v = value(name) else { return def }
-            guard allowed.contains(v) else { throw ConfigError.invalid(name, "must be one of \(allowed.joined(separator: ", "))") }
-            return v
+            guard let chosen = E(rawValue: v) else {
+                throw ConfigError.invalid(name, "must be one of \(E.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            return chosen
         }
 
         guard let db = value("DATABASE_URL") else { throw ConfigError.missing("DATABASE_URL") }
@@ -174,7 +198,7 @@ public struct Config: Sendable {
         } else {
             adminTelegramChatID = nil
         }
-        storage = try oneOf("STORAGE", ["fs", "s3"], default: "fs")
+        storage = try oneOf("STORAGE", default: StorageBackend.fs)
         storageDir = value("STORAGE_DIR") ?? "/var/lib/pinglass/media"
         publicMediaURL = try url("PUBLIC_MEDIA_URL")
         s3Endpoint = try url("S3_ENDPOINT")
@@ -182,7 +206,7 @@ public struct Config: Sendable {
         s3Region = value("S3_REGION")
         s3AccessKeyID = value("S3_ACCESS_KEY_ID")
         s3SecretAccessKey = value("S3_SECRET_ACCESS_KEY")
-        if storage == "s3" {
+        if storage == .s3 {
             for name in ["S3_ENDPOINT", "S3_BUCKET", "S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY"] where value(name) == nil {
                 throw ConfigError.missing(name)
             }
@@ -213,8 +237,8 @@ public struct Config: Sendable {
             }
             healthDetailNetworks.append(net)
         }
-        logLevel = try oneOf("LOG_LEVEL", ["trace", "debug", "info", "notice", "warning", "error", "critical"], default: "info")
-        logFormat = try oneOf("LOG_FORMAT", ["json", "text"], default: "json")
+        logLevel = try oneOf("LOG_LEVEL", default: LogLevel.info)
+        logFormat = try oneOf("LOG_FORMAT", default: LogFormat.json)
     }
 
     /// `PUBLIC_BASE_URL` is set and not a loopback address: people and banks reach this

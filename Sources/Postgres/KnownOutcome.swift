@@ -3,7 +3,7 @@ import Platform
 
 /// Records an outcome that already happened elsewhere (an album Telegram showed, a task Kie
 /// created, a refund the bank made) through a short database outage: a PostgreSQL restart
-/// or failover between the call and its record (reliability rule 9: result after the call).
+/// or failover between the call and its record (docs/reliability.md#R13: a known outcome is recorded).
 ///
 /// Dropping the outcome there would cost what the row's lease is meant to prevent: once
 /// the lease ran out, the call would be made again (the album shown twice, a second Kie task
@@ -15,11 +15,11 @@ import Platform
 /// was lost). Any other error is thrown at once; unavailability at `heldUntil` too. Only a
 /// killed process still leaves its call unrecorded (the crash-point matrix).
 ///
-/// `heldUntil` is on the monotonic clock (`System.monotonic`): take it before the claim or
+/// `heldUntil` is on the monotonic clock (`Dependencies.clock.monotonic`): take it before the claim or
 /// renewal that set the lease, so it never ends later than the database's.
 ///
 /// ```swift
-/// let heldUntil = System.monotonic() + Double(config.leaseSeconds)
+/// let heldUntil = deps.clock.monotonic() + Double(config.leaseSeconds)
 /// guard try renewLease(db, task) else { return }
 /// let id = try kie.createTask(request)
 /// try KnownOutcome.record(heldUntil: heldUntil, what: "task \(task.id) created as \(id)", log: log) {

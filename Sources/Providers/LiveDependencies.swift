@@ -25,11 +25,11 @@ extension Dependencies {
     /// open; `pinglass doctor` and health report it.
     public static func makeMediaStore(_ config: Config) -> any MediaStore {
         switch config.storage {
-        case "s3":
+        case .s3:
             return S3MediaStore(endpoint: config.s3Endpoint ?? "", bucket: config.s3Bucket ?? "",
                                 region: config.s3Region ?? S3MediaStore.defaultRegion,
                                 accessKeyID: config.s3AccessKeyID ?? "", secretAccessKey: config.s3SecretAccessKey ?? "")
-        default:
+        case .fs:
             let publicURL = config.publicMediaURL ?? ((config.publicBaseURL ?? "http://127.0.0.1") + "/media")
             return FileMediaStore(directory: config.storageDir, publicURL: publicURL, secret: config.mediaKeySecret ?? "")
         }

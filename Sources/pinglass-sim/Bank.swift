@@ -13,8 +13,8 @@ import ProviderWire
 ///
 /// A payment is made by card (`Route` ACQ, `Source` cards) or by SBP (the customer's
 /// `pay-sbp`: `Route` SBP, `Source` sbp; the values are this simulator's, the real ones are
-/// not in our reference). For SBP, Cancel ignores `ExternalRequestId` (§1.8: "not for
-/// SBP"): every Cancel is a new refund.
+/// not published where we looked: docs/providers.md#A2). For SBP, Cancel ignores `ExternalRequestId`
+/// (docs/providers.md#tbank-cancel): every Cancel is a new refund.
 struct Bank {
     let db: Connection
     let terminals: [TBankTerminal]
@@ -82,8 +82,8 @@ struct Bank {
     }
 
     /// GetState. `Amount` is what the payment has charged now: after a refund or a
-    /// reversal, what stays charged (the assumption `BankState.amount` documents: §1.6 names
-    /// the field without saying); before, the payment's amount. `Params` carry `Route` and
+    /// reversal, what stays charged (assumption docs/providers.md#A1, which `BankState.amount`
+    /// documents: the bank names the field without saying); before, the payment's amount. `Params` carry `Route` and
     /// `Source`, as the notifications' `DATA` do.
     func getState(_ req: JSON, _ terminal: TBankTerminal) throws -> Response {
         if let code = try Switches.value(db, "getstate_error") { return fail(code, "Simulated GetState failure") }
@@ -156,7 +156,7 @@ struct Bank {
         let externalID = req["ExternalRequestId"]?.stringValue
         return try db.withTransaction { tx in
             guard let p = try paymentFor(tx, req, terminal, lock: true) else { return fail("7", "Платеж не найден") }
-            // The key returns the first outcome, except for SBP, where every Cancel is new (§1.8).
+            // The key returns the first outcome, except for SBP, where every Cancel is new (docs/providers.md#tbank-cancel).
             if let externalID, !p.isSBP, let stored = try tx.query("""
                 SELECT answer FROM sim.cancels WHERE terminal_key = $1 AND external_request_id = $2
                 """, [terminal.key, externalID]).first {

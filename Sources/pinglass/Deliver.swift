@@ -32,36 +32,9 @@ struct Deliver: ParsableCommand {
 
     @OptionGroup var global: GlobalOptions
     @OptionGroup var loop: DutyOptions
+    @OptionGroup var settings: DutySettingOptions<Deliverer.Config>
 
-    @Option(parsing: .unconditional, help: "Messages claimed per round at most (an album of N counts N).")
-    var batchSize: Int = DelivererDefaults.batchSize
-
-    @Option(parsing: .unconditional, help: ArgumentHelp("Time between messages to one chat.", valueName: "duration"))
-    var chatInterval = Duration(seconds: DelivererDefaults.chatIntervalSeconds)
-
-    @Option(parsing: .unconditional, help: "Messages per second to all chats together, for every deliver process together.")
-    var globalRate: Int = DelivererDefaults.globalPerSecond
-
-    @Option(parsing: .unconditional,
-            help: ArgumentHelp("""
-                How long a claimed row stays this process's, renewed right before each Telegram call (at least \
-                \(DelivererDefaults.minimumLeaseSeconds)s: twice the \(Int(DelivererDefaults.telegramTimeout))s a call may take, plus a \
-                margin, so no call outlives it).
-                """, valueName: "duration"))
-    var lease = Duration(seconds: Double(DelivererDefaults.leaseSeconds))
-
-    @Option(parsing: .unconditional, help: ArgumentHelp("How long the photo links given to Telegram stay valid.", valueName: "duration"))
-    var mediaLinkTtl = Duration(seconds: Double(DelivererDefaults.mediaLinkSeconds))
-
-    var config: Deliverer.Config {
-        var config = Deliverer.Config()
-        config.batchSize = batchSize
-        config.chatIntervalSeconds = chatInterval.seconds
-        config.globalPerSecond = globalRate
-        config.leaseSeconds = lease.wholeSeconds
-        config.mediaLinkSeconds = mediaLinkTtl.wholeSeconds
-        return config
-    }
+    var config: Deliverer.Config { settings.config }
 
     func validate() throws { _ = try loop.schedule(validating: config) }
 

@@ -11,29 +11,17 @@ struct Dispatch: ParsableCommand {
             every machine (a sliding window kept in PostgreSQL). A committed generate wakes a \
             waiting dispatcher at once (PostgreSQL NOTIFY); --every is the longest wait. \
             429 waits a full window; 5xx and timeouts retry with backoff; 401/402/422 fail the task. \
+            --max-attempts and --task-deadline are the generation policy poll-kie and sweep take too: \
+            give the three the same values. \
             Cron: * * * * * pinglass dispatch --for 55s --every 2s
             """
     )
 
     @OptionGroup var global: GlobalOptions
     @OptionGroup var loop: DutyOptions
+    @OptionGroup var settings: DutySettingOptions<Dispatcher.Config>
 
-    @Option(parsing: .unconditional, help: "At most this many tasks claimed per round.")
-    var batchSize: Int = DispatcherDefaults.batchSize
-
-    @Option(parsing: .unconditional, help: "Transient submit failures retried this many times, then the task fails.")
-    var maxAttempts: Int = DispatcherDefaults.maxAttempts
-
-    @Option(parsing: .unconditional, help: ArgumentHelp("How long the reference-photo links given to Kie stay valid (at least 1h).", valueName: "duration"))
-    var referenceLinkTtl = Duration(seconds: Double(DispatcherDefaults.referenceLinkSeconds))
-
-    var config: Dispatcher.Config {
-        var config = Dispatcher.Config()
-        config.batchSize = batchSize
-        config.maxAttempts = maxAttempts
-        config.referenceLinkSeconds = referenceLinkTtl.wholeSeconds
-        return config
-    }
+    var config: Dispatcher.Config { settings.config }
 
     func validate() throws { _ = try loop.schedule(validating: config) }
 

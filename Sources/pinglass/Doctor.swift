@@ -28,7 +28,7 @@ struct Doctor: ParsableCommand {
             print("\(ok ? "ok  " : (warnOnly ? "warn" : "FAIL"))  \(what)")
             if !ok && !warnOnly { failures += 1 }
         }
-        report(true, "configuration parsed (LOG_FORMAT=\(config.logFormat), LOG_LEVEL=\(config.logLevel))")
+        report(true, "configuration parsed (LOG_FORMAT=\(config.logFormat.rawValue), LOG_LEVEL=\(config.logLevel.rawValue))")
         report(config.publicBaseURL != nil, "PUBLIC_BASE_URL set (needed for payments)", warnOnly: true)
         func configured(_ ok: Bool, _ what: String, missing: String) {
             report(ok, ok ? what : missing, warnOnly: true)
@@ -120,7 +120,7 @@ struct Doctor: ParsableCommand {
     func storage(_ config: Config, _ report: (Bool, String, Bool) -> Void) {
         report(config.mediaKeySecret != nil, config.mediaKeySecret != nil ? "MEDIA_KEY_SECRET set"
             : "MEDIA_KEY_SECRET not set (signs media links and names generated photos: openssl rand -hex 32)", false)
-        if config.storage == "s3" {
+        if config.storage == .s3 {
             let store = Dependencies.makeMediaStore(config)
             let what = "storage: s3, " + ((store as? S3MediaStore)?.location ?? "?")
             let key = "doctor/probe-" + Crypto.hex(Crypto.randomBytes(8)) + ".txt"

@@ -45,7 +45,7 @@ struct DutyOptions: ParsableArguments {
             let listener = Listener(conninfo: deps.database.conninfo, channels: channels)
             runner.sleep = { listener.wait(timeout: wait($0)) }
         } else if nextDue != nil {
-            runner.sleep = { System.sleep(seconds: wait($0)) }
+            runner.sleep = { deps.clock.sleep(wait($0)) }
         }
         let outcome = runner.run(duty)
         if outcome.exitCode != 0 { throw ExitCode(outcome.exitCode) }

@@ -22,31 +22,9 @@ struct PollKie: ParsableCommand {
 
     @OptionGroup var global: GlobalOptions
     @OptionGroup var loop: DutyOptions
+    @OptionGroup var settings: DutySettingOptions<KiePoller.Config>
 
-    @Option(parsing: .unconditional, help: "Tasks claimed per round.")
-    var batchSize: Int = KiePollerDefaults.batchSize
-
-    @Option(parsing: .unconditional, help: ArgumentHelp("Time until a task that is not finished is polled again.", valueName: "duration"))
-    var pollInterval = Duration(seconds: Double(KiePollerDefaults.pollIntervalSeconds))
-
-    @Option(parsing: .unconditional, help: ArgumentHelp("How long after submission a task without a recorded deadline fails.", valueName: "duration"))
-    var taskDeadline = Duration(seconds: Double(KiePollerDefaults.taskDeadlineSeconds))
-
-    @Option(parsing: .unconditional, help: "Largest result image accepted, in bytes.")
-    var maxDownloadBytes: Int = KiePollerDefaults.maxDownloadBytes
-
-    @Option(parsing: .unconditional, help: ArgumentHelp("How long one result download may take.", valueName: "duration"))
-    var downloadTimeout = Duration(seconds: KiePollerDefaults.downloadTimeout)
-
-    var config: KiePoller.Config {
-        var config = KiePoller.Config()
-        config.batchSize = batchSize
-        config.pollIntervalSeconds = pollInterval.wholeSeconds
-        config.taskDeadlineSeconds = taskDeadline.wholeSeconds
-        config.maxDownloadBytes = maxDownloadBytes
-        config.downloadTimeout = downloadTimeout.seconds
-        return config
-    }
+    var config: KiePoller.Config { settings.config }
 
     func validate() throws { _ = try loop.schedule(validating: config) }
 

@@ -22,41 +22,9 @@ struct Prune: ParsableCommand {
 
     @OptionGroup var global: GlobalOptions
     @OptionGroup var loop: DutyOptions
+    @OptionGroup var settings: DutySettingOptions<Pruner.Config>
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("Keep sent and failed Telegram deliveries this long.", valueName: "duration"))
-    var deliveries = Duration(seconds: Double(PrunerDefaults.deliveryDays * 86_400))
-
-    @Option(parsing: .unconditional, help: ArgumentHelp("Keep T-Bank and Kie notification logs this long.", valueName: "duration"))
-    var webhookLogs = Duration(seconds: Double(PrunerDefaults.webhookLogDays * 86_400))
-
-    @Option(parsing: .unconditional, help: ArgumentHelp("Keep rate-budget events this long.", valueName: "duration"))
-    var rateEvents = Duration(seconds: Double(PrunerDefaults.rateEventSeconds))
-
-    @Option(parsing: .unconditional, help: ArgumentHelp("Forget a host's heartbeats after this long without any pass.", valueName: "duration"))
-    var workerHosts = Duration(seconds: Double(PrunerDefaults.workerHostDays * 86_400))
-
-    @Option(parsing: .unconditional, help: ArgumentHelp("Keep per-minute 5xx counts this long.", valueName: "duration"))
-    var serverErrors = Duration(seconds: Double(PrunerDefaults.serverErrorDays * 86_400))
-
-    @Option(parsing: .unconditional, help: ArgumentHelp(
-        "Delete a stored photo no row names only when it was last written longer ago than this (at least 25h: longer than poll-kie's longest --task-deadline, 24h).",
-        valueName: "duration"))
-    var orphanGrace = Duration(seconds: Double(PrunerDefaults.orphanGraceSeconds))
-
-    @Option(parsing: .unconditional, help: "Rows deleted per statement (and stored objects listed per request).")
-    var batchSize: Int = PrunerDefaults.batchSize
-
-    var config: Pruner.Config {
-        var config = Pruner.Config()
-        config.deliverySeconds = deliveries.wholeSeconds
-        config.webhookLogSeconds = webhookLogs.wholeSeconds
-        config.rateEventSeconds = rateEvents.wholeSeconds
-        config.workerHostSeconds = workerHosts.wholeSeconds
-        config.serverErrorSeconds = serverErrors.wholeSeconds
-        config.orphanGraceSeconds = orphanGrace.wholeSeconds
-        config.batchSize = batchSize
-        return config
-    }
+    var config: Pruner.Config { settings.config }
 
     func validate() throws { _ = try loop.schedule(validating: config) }
 

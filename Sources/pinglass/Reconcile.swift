@@ -19,19 +19,9 @@ struct Reconcile: ParsableCommand {
 
     @OptionGroup var global: GlobalOptions
     @OptionGroup var loop: DutyOptions
+    @OptionGroup var settings: DutySettingOptions<Reconciler.Config>
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("Check payments waiting longer than this.", valueName: "duration"))
-    var pendingAfter = Duration(seconds: Double(ReconcilerDefaults.pendingAfterSeconds))
-
-    @Option(parsing: .unconditional, help: "At most this many payments asked about per step and pass.")
-    var batchSize: Int = ReconcilerDefaults.batchSize
-
-    var config: Reconciler.Config {
-        var config = Reconciler.Config()
-        config.pendingAfterSeconds = pendingAfter.wholeSeconds
-        config.batchSize = batchSize
-        return config
-    }
+    var config: Reconciler.Config { settings.config }
 
     func validate() throws { _ = try loop.schedule(validating: config) }
 

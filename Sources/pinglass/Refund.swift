@@ -37,42 +37,9 @@ struct Refund: ParsableCommand {
 
     @OptionGroup var global: GlobalOptions
     @OptionGroup var loop: DutyOptions
+    @OptionGroup var settings: DutySettingOptions<RefundSender.Config>
 
-    @Option(parsing: .unconditional, help: "At most this many refunds sent per pass.")
-    var batchSize: Int = RefundSenderDefaults.batchSize
-
-    @Option(parsing: .unconditional, help: ArgumentHelp("How long GetState and Cancel may each take.", valueName: "duration"))
-    var timeout = Duration(seconds: RefundSenderDefaults.timeout)
-
-    @Option(parsing: .unconditional, help: ArgumentHelp("How long a claimed refund is held (at least 3 × --timeout + 10s).", valueName: "duration"))
-    var lease = Duration(seconds: Double(RefundSenderDefaults.leaseSeconds))
-
-    @Option(parsing: .unconditional, help: ArgumentHelp("First retry of an unknown outcome after about this long (doubles per attempt).",
-                                                        valueName: "duration"))
-    var retryBase = Duration(seconds: RefundSenderDefaults.retryBaseSeconds)
-
-    @Option(parsing: .unconditional, help: ArgumentHelp("Longest wait between retries.", valueName: "duration"))
-    var retryCap = Duration(seconds: RefundSenderDefaults.retryCapSeconds)
-
-    @Option(parsing: .unconditional, help: "Alert (hourly) about a refund still unresolved after this many attempts.")
-    var alertAfterAttempts: Int = RefundSenderDefaults.alertAfterAttempts
-
-    @Option(parsing: .unconditional, help: ArgumentHelp("After a Cancel with an unknown outcome on an SBP payment, how long a GetState "
-                                                        + "that shows no refund is not believed (asked again, nothing sent) before the "
-                                                        + "refund is held for an operator.", valueName: "duration"))
-    var settle = Duration(seconds: RefundSenderDefaults.settleSeconds)
-
-    var config: RefundSender.Config {
-        var config = RefundSender.Config()
-        config.batchSize = batchSize
-        config.timeout = timeout.seconds
-        config.leaseSeconds = lease.wholeSeconds
-        config.retryBaseSeconds = retryBase.seconds
-        config.retryCapSeconds = retryCap.seconds
-        config.alertAfterAttempts = alertAfterAttempts
-        config.settleSeconds = settle.seconds
-        return config
-    }
+    var config: RefundSender.Config { settings.config }
 
     func validate() throws {
         let schedule = try loop.schedule(validating: config)

@@ -28,45 +28,9 @@ struct Sweep: ParsableCommand {
 
     @OptionGroup var global: GlobalOptions
     @OptionGroup var loop: DutyOptions
+    @OptionGroup var settings: DutySettingOptions<Sweeper.Config>
 
-    @Option(parsing: .unconditional, help: "Rows one statement changes at most.")
-    var batchSize: Int = SweeperDefaults.batchSize
-
-    @Option(parsing: .unconditional, help: "A task whose submit lease runs out on this attempt fails (as dispatch --max-attempts).")
-    var maxAttempts: Int = DispatcherDefaults.maxAttempts
-
-    @Option(parsing: .unconditional,
-            help: ArgumentHelp("How long past its deadline a running task is left to poll-kie's last look (at least 2m).", valueName: "duration"))
-    var deadlineGrace = Duration(seconds: Double(SweeperDefaults.deadlineGraceSeconds))
-
-    @Option(parsing: .unconditional,
-            help: ArgumentHelp("End a running task without a recorded deadline this long after submission (as poll-kie).", valueName: "duration"))
-    var taskDeadline = Duration(seconds: Double(KiePollerDefaults.taskDeadlineSeconds))
-
-    @Option(parsing: .unconditional, help: ArgumentHelp("Alert when a duty has had no successful pass for this long.", valueName: "duration"))
-    var workerSilence = Duration(seconds: Double(SweeperDefaults.workerSilenceSeconds))
-
-    @Option(parsing: .unconditional, help: ArgumentHelp("Alert when due work has waited this long.", valueName: "duration"))
-    var queueAlert = Duration(seconds: Double(SweeperDefaults.queueAlertSeconds))
-
-    @Option(name: .customLong("5xx-alert"), parsing: .unconditional, help: "Alert at this many 5xx answers within --5xx-window.")
-    var serverErrorAlert: Int = SweeperDefaults.serverErrorAlertCount
-
-    @Option(name: .customLong("5xx-window"), parsing: .unconditional, help: ArgumentHelp("The window --5xx-alert counts in.", valueName: "duration"))
-    var serverErrorWindow = Duration(seconds: Double(SweeperDefaults.serverErrorWindowSeconds))
-
-    var config: Sweeper.Config {
-        var config = Sweeper.Config()
-        config.batchSize = batchSize
-        config.maxAttempts = maxAttempts
-        config.deadlineGraceSeconds = deadlineGrace.wholeSeconds
-        config.taskDeadlineSeconds = taskDeadline.wholeSeconds
-        config.workerSilenceSeconds = workerSilence.wholeSeconds
-        config.queueAlertSeconds = queueAlert.wholeSeconds
-        config.serverErrorAlertCount = serverErrorAlert
-        config.serverErrorWindowSeconds = serverErrorWindow.wholeSeconds
-        return config
-    }
+    var config: Sweeper.Config { settings.config }
 
     func validate() throws { _ = try loop.schedule(validating: config) }
 

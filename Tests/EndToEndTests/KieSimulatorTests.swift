@@ -7,7 +7,7 @@ import ProviderWire
 @testable import PinGlass
 @testable import Providers
 
-/// `KieClient` against the simulated Kie, a real HTTP service behind nginx (§2.6): the task
+/// `KieClient` against the simulated Kie, a real HTTP service behind nginx (docs/providers.md#kie-simulator): the task
 /// life by the clock, real result images, the sliding createTask limiter, recordInfo's limiter,
 /// credits, failures, tasks that never finish, expiring URLs and signed callbacks.
 final class KieSimulatorTests: XCTestCase {
@@ -101,19 +101,19 @@ final class KieSimulatorTests: XCTestCase {
         XCTAssertEqual(try sim.tasks().count, 20)
     }
 
-    /// Sliding, not fixed: 2 at t0 and 2 at t0+1.2 s fill a 4-per-2-s window; at t0+2.1 s only
-    /// the first two have left it (a fixed window would let 4 through again).
+    /// Sliding, not fixed: 2 at t0 and 2 at t0+6 s fill a 4-per-10-s window; at t0+10.5 s
+    /// only the first two have left it (a fixed window would let 4 through again). The
+    /// simulator's clock is moved (`advance`) instead of waiting; the window is long enough
+    /// that the real time the calls take does not matter.
     func testCreateLimiterSlides() throws {
-        try sim.set(["createLimit": 4, "createWindowSeconds": 2])
-        let t0 = Date()
+        try sim.set(["createLimit": 4, "createWindowSeconds": 10])
         for _ in 0..<2 { _ = try kie.createTask(request()) }
-        Thread.sleep(until: t0.addingTimeInterval(1.2))
-        for _ in 0..<2 { _ = try kie.createTask(request()) }
-        XCTAssertEqual(error { _ = try kie.createTask(request()) }, .rateLimited)
-        Thread.sleep(until: t0.addingTimeInterval(2.1))
+        try sim.advance(seconds: 6)
         for _ in 0..<2 { _ = try kie.createTask(request()) }
         XCTAssertEqual(error { _ = try kie.createTask(request()) }, .rateLimited)
-        XCTAssertLessThan(Date().timeIntervalSince(t0), 3.1, "the last refusal came inside the second window")
+        try sim.advance(seconds: 4.5)
+        for _ in 0..<2 { _ = try kie.createTask(request()) }
+        XCTAssertEqual(error { _ = try kie.createTask(request()) }, .rateLimited, "the second two are still in the window")
         XCTAssertEqual(try sim.tasks().count, 6)
     }
 
@@ -147,12 +147,15 @@ final class KieSimulatorTests: XCTestCase {
         XCTAssertEqual(try kie.recordInfo(taskID: stuck).state, .generating)
     }
 
+    /// A result URL answers for `resultTTLSeconds` after the task finished (an hour by
+    /// default), then 404; the simulator's clock is moved past it instead of waiting.
     func testResultURLExpires() throws {
-        try sim.set(["resultTTLSeconds": 1])
         let id = try kie.createTask(request())
         let url = try XCTUnwrap(try pollUntilFinished(id).last?.resultURLs.first)
         XCTAssertEqual(try http.send(HTTPRequest(url: url)).status, 200)
-        Thread.sleep(forTimeInterval: 1.1)
+        try sim.advance(seconds: 3500)
+        XCTAssertEqual(try http.send(HTTPRequest(url: url)).status, 200, "within the hour")
+        try sim.advance(seconds: 200)
         XCTAssertEqual(try http.send(HTTPRequest(url: url)).status, 404)
         XCTAssertEqual(try sim.counters()["results.404"], 1)
     }
@@ -164,7 +167,7 @@ final class KieSimulatorTests: XCTestCase {
         let id = try kie.createTask(request())
         for _ in 0..<3 { _ = try kie.recordInfo(taskID: id) }
         XCTAssertEqual(error { _ = try kie.recordInfo(taskID: id) }, .rateLimited)
-        Thread.sleep(forTimeInterval: 1.05)
+        try sim.advance(seconds: 1.05)
         var outcomes: [Result<KieTaskInfo, KieError>] = []
         kie.recordInfo(taskIDs: Array(repeating: id, count: 7), maxPerSecond: 3) { _, r in outcomes.append(r) }
         XCTAssertEqual(outcomes.count, 7)
@@ -190,7 +193,7 @@ final class KieSimulatorTests: XCTestCase {
         XCTAssertEqual(try sim.tasks().count, 1)
     }
 
-    /// Callbacks: recordInfo-shaped, signed as §2.4 says, duplicated on request; an early one
+    /// Callbacks: recordInfo-shaped, signed as docs/providers.md#kie-callback says, duplicated on request; an early one
     /// arrives while recordInfo still says `generating`.
     func testSignedCallbacksDuplicatesAndEarlyOnes() throws {
         let receiver = try LoopbackHTTPServer { _ in .init(body: Array("ok".utf8)) }

@@ -3,7 +3,7 @@ import PinGlassTestSupport
 @testable import PinGlass
 
 /// What may legitimately be shown twice in the chat after a crash: the one batch a deliverer
-/// sent and died before recording (Telegram has no idempotency key; reliability rule 9).
+/// sent and died before recording (Telegram has no idempotency key; docs/reliability.md#R9).
 enum RepeatedDelivery: Equatable {
     case none
     case photos(Set<String>)      // by SHA-256

@@ -9,7 +9,7 @@ import ProviderWire
 @testable import PinGlass
 @testable import Providers
 
-/// `TelegramClient` against the simulated Telegram, a real HTTP service behind nginx (§3.8):
+/// `TelegramClient` against the simulated Telegram, a real HTTP service behind nginx (docs/providers.md#telegram-simulator):
 /// uploads (multipart) and URLs (fetched by the simulator from a loopback file server),
 /// albums, the inbox pages, validation, per-chat faults, flood control, injected failures and
 /// answers lost after success; every error class of `TelegramError`, and the token never in
@@ -117,7 +117,7 @@ final class TelegramSimulatorTests: XCTestCase {
         XCTAssertEqual(stored.map { $0["photoSha256"]?.stringValue }, [7, 8, 9].map { sha(TestImages.png(seed: $0)) })
     }
 
-    /// §3.4: the photo must be reachable, at most 5 MB, and an image by type and bytes; else
+    /// docs/providers.md#telegram-files: the photo must be reachable, at most 5 MB, and an image by type and bytes; else
     /// 400, which the client reports as "send the bytes instead".
     func testPhotoURLsTelegramCannotUse() throws {
         let server = try StaticFileServer()
@@ -379,8 +379,8 @@ final class TelegramSimulatorTests: XCTestCase {
         try sim.set(["floodParameters": false])
         XCTAssertEqual(try rawJSON("sendMessage", ["chat_id": 5001, "text": "m4"]).1,
                        ["ok": false, "error_code": 429, "description": "Too Many Requests: retry after 1"])
-        // Waiting as told is enough (the wait is the behaviour under test, not a synchronisation).
-        System.sleep(seconds: Double(seconds))
+        // Waiting as told is enough: the simulator's flood control is moved that long on.
+        try sim.advance(seconds: Double(seconds))
         XCTAssertEqual(try telegram.sendMessage(chatID: 5001, text: "m4", html: false), 4)
         let refused = try sim.calls().filter { $0["status"] == 429 }
         XCTAssertEqual(refused.count, 3)
@@ -388,7 +388,7 @@ final class TelegramSimulatorTests: XCTestCase {
         XCTAssertEqual(try sim.messages(chat: 5001).map { $0["text"]?.stringValue }, ["m1", "m2", "m3", "m4"])
     }
 
-    /// An album counts as one message per photo (§3.2, the cautious reading): it goes through
+    /// An album counts as one message per photo (docs/providers.md#telegram-limits, the cautious reading): it goes through
     /// whole when the chat is not behind, and then holds the chat back by its size.
     func testAlbumCountsAsItsPhotosAndTheGlobalLimit() throws {
         try sim.set(["floodControl": true, "chatBurst": 3])

@@ -85,7 +85,9 @@ public enum DeliveryFixtures {
     }
 
     /// Runs passes until no row waits, waiting between them as the command's loop does (until
-    /// the next row comes due); gives up after `timeout` seconds.
+    /// the next row comes due); gives up after `timeout` seconds. The wait is real: the pace
+    /// is kept in PostgreSQL's clock (`run_at`, a chat's next send, the budget's window, all
+    /// compared with `now()`), which a test clock cannot move.
     @discardableResult
     public static func drain(_ deliverer: Deliverer, timeout: Double = 30) throws -> [Deliverer.Report] {
         var reports: [Deliverer.Report] = []

@@ -7,7 +7,7 @@ import ProviderWire
 /// An in-process `BankAPI` for unit tests of duties and handlers: records every call
 /// (thread-safe), answers with a scripted state, can be slow or fail; Cancel refunds from
 /// what is still charged, answers a repeated ExternalRequestId with its first outcome
-/// (except for an SBP payment: `route = "SBP"`, every Cancel is a new refund, §1.8), and
+/// (except for an SBP payment: `route = "SBP"`, every Cancel is a new refund, docs/providers.md#tbank-cancel), and
 /// follows `cancelSteps` first. Once a Cancel gave money back, GetState reports it like
 /// the simulator: PARTIAL_REFUNDED / REFUNDED with `Amount` = what stays charged.
 /// End-to-end tests use the simulator instead.
@@ -133,7 +133,7 @@ public final class FakeBank: BankAPI, @unchecked Sendable {
         }
     }
 
-    /// What the bank does with a Cancel of a confirmed payment (§1.8).
+    /// What the bank does with a Cancel of a confirmed payment (docs/providers.md#tbank-cancel).
     private func refund(paymentID: String, amount: Int?, externalRequestID: String) throws -> BankCancel {
         lock.lock()
         defer { lock.unlock() }

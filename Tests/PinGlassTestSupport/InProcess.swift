@@ -19,7 +19,7 @@ public final class InProcessApp {
         let config = try database.config(env)
         deps = Dependencies.live(config: config, database: Database(url: config.databaseURL, applicationName: "test"),
                             migrationsDirectory: try TestDatabase.migrationsDir())
-        if let now { deps.clock = { now } }
+        if let now { deps.clock.now = { now } }
         app = App(deps: deps)
     }
 

@@ -52,6 +52,8 @@ public struct TelegramSimulator: Sendable {
     }
 
     public func reset() throws { _ = try call("POST", "reset") }
+    /// Moves flood control `seconds` on, as if that long had passed.
+    public func advance(seconds: Double) throws { _ = try call("POST", "advance", ["seconds": .double(seconds)]) }
 
     /// What a person sees on a chat's inbox page: its HTML and the bytes behind every
     /// `<img>` on it, in page order (each fetched as a browser would).

@@ -1,4 +1,5 @@
 import Foundation
+import PinGlass
 
 /// A clock tests move by hand, for `DutyRunner` and `Dependencies.clock`: its `sleep`
 /// records the wait and advances time at once, so loops run in microseconds and the test
@@ -7,7 +8,9 @@ import Foundation
 /// ```swift
 /// let clock = TestClock(now: 1_000)
 /// var runner = DutyRunner(database: database, schedule: try DutySchedule(runFor: 55, every: 10),
-///                         clock: clock.read, sleep: clock.sleep)
+///                         clock: clock.clock)
+/// deps.clock = clock.clock          // the duty reads the same time
+/// clock.advance(3600)               // an hour later, at once
 /// ```
 public final class TestClock: @unchecked Sendable {
     private let lock = NSLock()
@@ -27,6 +30,10 @@ public final class TestClock: @unchecked Sendable {
     public func advance(_ seconds: Double) { lock.lock(); _now += seconds; lock.unlock() }
 
     public var read: () -> Double { { self.now } }
+
+    /// This clock as the domain takes it: `now` and `monotonic` both read the hand-moved
+    /// time, `sleep` advances it.
+    public var clock: Clock { Clock(now: read, monotonic: read, sleep: sleep) }
 
     public var sleep: (Double) -> Void {
         { seconds in

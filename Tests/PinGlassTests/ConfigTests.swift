@@ -36,8 +36,8 @@ final class ConfigTests: XCTestCase {
         XCTAssertEqual(c.kieRateLimit, 20)
         XCTAssertEqual(c.kiePollRPS, 10)
         XCTAssertEqual(c.initDataMaxAge, 86400)
-        XCTAssertEqual(c.logFormat, "json")
-        XCTAssertEqual(c.storage, "fs")
+        XCTAssertEqual(c.logFormat, .json)
+        XCTAssertEqual(c.storage, .fs)
         XCTAssertNil(c.tbankProduction)
         XCTAssertNil(c.tbankTest)
     }
@@ -179,7 +179,7 @@ final class ConfigTests: XCTestCase {
         defer { try? FileManager.default.removeItem(atPath: path) }
         let c = try Config.load(environment: ["DATABASE_URL": "from-env"], envFile: path)
         XCTAssertEqual(c.databaseURL, "from-env")
-        XCTAssertEqual(c.logLevel, "debug")
+        XCTAssertEqual(c.logLevel, .debug)
         let viaVariable = try Config.load(environment: ["PINGLASS_ENV_FILE": path], envFile: nil)
         XCTAssertEqual(viaVariable.databaseURL, "from-file")
         XCTAssertThrowsError(try Config.load(environment: [:], envFile: path + ".missing")) { error in

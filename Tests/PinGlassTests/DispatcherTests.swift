@@ -125,6 +125,26 @@ final class DispatcherTests: XCTestCase {
         XCTAssertEqual(try c.query("SELECT count(*)::int AS n FROM generation_tasks WHERE state = 'queued'")[0].int("n"), 26)
     }
 
+    /// A spent budget is waited out on `Dependencies.clock`: with a test clock the pass
+    /// ends at its deadline without sleeping for real, and the budget, counted by
+    /// PostgreSQL's clock, lets nothing more through meanwhile.
+    func testASpentBudgetIsWaitedOutOnTheDependenciesClock() throws {
+        let id = try job(33_101, photos: 5)
+        let kie = FakeKie()
+        let d = try deps(kie, rateLimit: 2)
+        let clock = TestClock(now: 1_000)
+        d.clock = clock.clock
+        let started = Date()
+        let report = try Dispatcher(deps: d).runOnce(now: d.clock(), deadline: d.clock() + 55)
+        XCTAssertEqual(report.submitted, 2, "the window's budget")
+        XCTAssertGreaterThanOrEqual(report.budgetWaits, 1)
+        XCTAssertFalse(clock.sleeps.isEmpty)
+        XCTAssertTrue(clock.sleeps.allSatisfy { $0 > 0 && $0 <= DispatcherDefaults.windowSeconds }, "\(clock.sleeps)")
+        XCTAssertGreaterThanOrEqual(clock.now, 1_055, "the pass ran to its deadline on the test clock")
+        XCTAssertLessThan(Date().timeIntervalSince(started), 10, "no real wait of a window")
+        XCTAssertEqual(try states(id), ["running": 2, "queued": 3])
+    }
+
     /// 429: the call was dropped. The task and the rest of the round go back for a full
     /// window, attempts untouched, and the budget is closed for that window.
     func testRateLimitedWaitsAWindowAndClosesTheBudget() throws {

@@ -15,7 +15,10 @@ final class ScriptedDuty: Duty {
         var itemSeconds = 0.0
         /// Items offered per pass.
         var items = 1
-        func validate() throws { try DutyConfigError.require("items", items, in: 0...1000) }
+        static var settings: [DutySetting<Self>] {
+            [.seconds("item-seconds", \.itemSeconds, in: 0...3600, "Test-clock seconds one item takes."),
+             .count("items", \.items, in: 0...1000, "Items offered per pass.")]
+        }
     }
 
     struct Report: DutyReport {
@@ -65,7 +68,7 @@ final class DutyRunnerTests: XCTestCase {
 
     func runner(for runFor: Double, every: Double, host: String = "vm-a") throws -> DutyRunner {
         DutyRunner(database: database, schedule: try DutySchedule(runFor: runFor, every: every), host: host,
-                   clock: clock.read, sleep: clock.sleep)
+                   clock: clock.clock)
     }
 
     func duty(items: Int = 1, itemSeconds: Double = 0) throws -> ScriptedDuty {

@@ -8,8 +8,8 @@ import LibCrypto
 /// (checked against one computed elsewhere) and bodies per method.
 final class HTTPClientTests: XCTestCase {
     /// libcurl's CURLOPT_AWS_SIGV4 through HTTPClient, with the payload hash sent as
-    /// `x-amz-content-sha256`: the request of external-apis.md §4.1 gets the signature that
-    /// document pins (c50f934e…, verified there against an independent implementation).
+    /// `x-amz-content-sha256`: a fixed request gets the signature an independent SigV4
+    /// implementation computed for it (c50f934e…, docs/providers.md#s3-sigv4).
     func testLibcurlSignsWithTheSentPayloadHash() throws {
         let server = try LoopbackServer(answer: "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
         defer { server.stop() }

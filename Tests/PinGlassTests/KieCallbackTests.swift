@@ -27,7 +27,7 @@ final class KieCallbackTests: XCTestCase {
     }
     override func tearDown() { db?.drop() }
 
-    /// Kie's documented formula with the reference's vector (external-apis.md §2.4).
+    /// Kie's documented formula with a vector computed from it (docs/providers.md#kie-callback).
     func testTheReferenceSignatureVector() {
         XCTAssertEqual(KieWebhookSignature.sign(taskID: "task_12345678", timestamp: "1698765432", key: Self.key),
                        "/a4fi9mniPwp7AhX9fVZfDa9ctQTIBb3WW9+rqKeR9k=")

@@ -8,7 +8,7 @@ import ProviderWire
 @testable import PinGlass
 @testable import Providers
 
-/// Kie answers as the reference documents them (§2.2–2.3): both `msg` and `message`,
+/// Kie answers as documented (docs/providers.md#kie-market): both `msg` and `message`,
 /// `resultJson` as a JSON string, `fail` with failCode/failMsg, errors in the HTTP status or
 /// only in the body `code`. Then the wire format against a loopback server.
 final class KieClientTests: XCTestCase {
@@ -169,7 +169,7 @@ extension Result {
     var failure: Failure? { if case .failure(let e) = self { return e }; return nil }
 }
 
-/// The reference's self-computed vector (§2.4), and the staleness window.
+/// A vector computed from the documented formula (docs/providers.md#kie-callback), and the staleness window.
 final class KieWebhookSignatureTests: XCTestCase {
     func testReferenceVector() {
         XCTAssertEqual(KieWebhookSignature.sign(taskID: "task_12345678", timestamp: "1698765432", key: "test-webhook-hmac-key"),

@@ -3,7 +3,7 @@ import PropertyBased
 import Testing
 @testable import PinGlass
 
-/// Invariant 4 of architecture.md, as a property: the notifications of a payment's life,
+/// docs/reliability.md#I4, as a property: the notifications of a payment's life,
 /// each delivered 1–4 times in any order, leave the payment exactly as the real order does.
 @Suite(.serialized) struct PaymentLifeProperties {
     /// Lives the bank can report for one payment: (Status, Amount) in the order they happen.

@@ -88,7 +88,7 @@ final class PaymentStatusTests: XCTestCase {
         XCTAssertEqual(a.get("/api/payment/status", query: "payment_id=12a", headers: [auth.0: auth.1]).status, 400)
     }
 
-    /// No bank call can go out while the process holds a transaction open (rule 1).
+    /// No bank call can go out while the process holds a transaction open (docs/reliability.md#R1).
     func testTheBankRefusesCallsInsideATransaction() throws {
         let bank = FakeBank(state: "CONFIRMED")
         let a = try app(bank)
@@ -109,7 +109,7 @@ final class PaymentStatusTests: XCTestCase {
         env["TEST_TELEGRAM_IDS"] = "8302, 42"
         let a = try InProcessApp(database: db, env: env)
         let start = System.now()
-        a.deps.clock = { start }
+        a.deps.clock.now = { start }
         nonisolated(unsafe) var elapsed = 0.0
         a.deps.cache.monotonic = { elapsed }
         func usable(_ tg: Int64, _ bankID: String) throws -> JSON? {

@@ -5,7 +5,7 @@ import XCTest
 @testable import PinGlass
 
 /// No provider call goes out while the process holds a database transaction open
-/// (reliability rule 1): each provider `Dependencies` hands out refuses it with
+/// (docs/reliability.md#R1): each provider `Dependencies` hands out refuses it with
 /// `ProviderCallInTransaction` before anything reaches the provider, and the same call
 /// outside the transaction goes through.
 final class ProviderGuardTests: PipelineTestCase {

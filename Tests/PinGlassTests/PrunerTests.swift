@@ -129,20 +129,20 @@ final class PrunerTests: PipelineTestCase {
         config.batchSize = 100
         // The clock reaches the deadline right after the first statement.
         var reads = 0
-        deps.clock = { reads += 1; return reads <= 1 ? 0 : 10 }
+        deps.clock.now = { reads += 1; return reads <= 1 ? 0 : 10 }
         let first = try Pruner(deps: deps, config: config).runOnce(now: 0, deadline: 5)
         XCTAssertEqual(first.deliveries, 0)
         XCTAssertEqual(first.webhookLogs, 0)
         XCTAssertTrue(first.stoppedAtDeadline)
 
         reads = 0
-        deps.clock = { reads += 1; return reads <= 2 ? 0 : 10 }   // the deliveries' statement, then one batch of logs
+        deps.clock.now = { reads += 1; return reads <= 2 ? 0 : 10 }   // the deliveries' statement, then one batch of logs
         let second = try Pruner(deps: deps, config: config).runOnce(now: 0, deadline: 5)
         XCTAssertEqual(second.webhookLogs, 100, "one batch")
         XCTAssertTrue(second.stoppedAtDeadline)
         XCTAssertEqual(try count("SELECT count(*)::int AS n FROM webhook_logs"), 150)
 
-        deps.clock = { 0 }
+        deps.clock.now = { 0 }
         let rest = try Pruner(deps: deps, config: config).runOnce(now: 0, deadline: 5)
         XCTAssertEqual(rest.webhookLogs, 150, "two more batches: 100 and 50")
         XCTAssertFalse(rest.stoppedAtDeadline)
@@ -162,13 +162,13 @@ final class PrunerTests: PipelineTestCase {
         config = Pruner.Config()
         config.orphanGraceSeconds = 24 * 3600
         XCTAssertThrowsError(try config.validate()) { XCTAssertTrue("\($0)".contains("--orphan-grace"), "\($0)") }
-        config.orphanGraceSeconds = KiePollerDefaults.maxTaskDeadlineSeconds
+        config.orphanGraceSeconds = GenerationPolicy.longestTaskDeadlineSeconds
         XCTAssertThrowsError(try config.validate())
         config.orphanGraceSeconds = 25 * 3600
         XCTAssertNoThrow(try config.validate())
         XCTAssertEqual(Pruner.Config().orphanGraceSeconds, 48 * 3600)
         var poll = KiePoller.Config()
-        poll.taskDeadlineSeconds = KiePollerDefaults.maxTaskDeadlineSeconds + 1
+        poll.generation.taskDeadlineSeconds = GenerationPolicy.longestTaskDeadlineSeconds + 1
         XCTAssertThrowsError(try poll.validate())
 
         let young = try delivery("sent", ageDays: 11)

@@ -180,7 +180,7 @@ final class ReconcilerTests: XCTestCase {
         // claim and for the GetState timeout (capped by what is left of the pass). Claims at
         // +10 and +30 are taken, +50 is past the deadline.
         let clock = TestClock(now: now)
-        deps.clock = { clock.advance(10); return clock.now }
+        deps.clock.now = { clock.advance(10); return clock.now }
         let report = try reconciler().runOnce(now: now, deadline: now + 45)
         XCTAssertEqual(report.checked, 2)
         XCTAssertTrue(report.stoppedAtDeadline)

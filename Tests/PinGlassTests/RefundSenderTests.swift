@@ -112,7 +112,7 @@ final class RefundSenderTests: FakeBankTestCase {
         XCTAssertEqual(try Fixtures.paymentState(c, p.id).status, "partially_refunded")
     }
 
-    /// C1: 499 ₽ paid by SBP, where Cancel does not honour ExternalRequestId (§1.8). The
+    /// C1: 499 ₽ paid by SBP, where Cancel does not honour ExternalRequestId (docs/providers.md#tbank-cancel). The
     /// bank refunds 108.47 ₽ and the answer is lost; GetState then says PARTIAL_REFUNDED.
     /// The retry must not send Cancel again (it would be a second refund, and its answer
     /// would pass every check): the bank's figures show ours landed. Exactly one refund.
@@ -396,7 +396,7 @@ final class RefundSenderTests: FakeBankTestCase {
             guard case .undecided = undecided else { return XCTFail("\(undecided)") }
         }
         XCTAssertEqual(judge("ASYNC_REFUNDING", 49_900, refund: 5_000), .inProgress("the bank is still processing a refund (ASYNC_REFUNDING)"))
-        // Where the key holds (§1.8): card acquiring only.
+        // Where the key holds (docs/providers.md#tbank-cancel): card acquiring only.
         func honours(_ params: [String: String]) -> Bool {
             BankState(paymentID: "7", status: "CONFIRMED", amount: 1, orderID: nil, params: params).honoursExternalRequestID
         }

@@ -48,7 +48,7 @@ final class SweeperTests: PipelineTestCase {
         let (expired, live, last, running) = (job.tasks[0].id, job.tasks[1].id, job.tasks[2].id, job.tasks[3].id)
         try SweepFixtures.submitting(c, taskID: expired, leaseIn: -1, attempts: 3)
         try SweepFixtures.submitting(c, taskID: live, leaseIn: 60, attempts: 1)
-        try SweepFixtures.submitting(c, taskID: last, leaseIn: -1, attempts: DispatcherDefaults.maxAttempts)
+        try SweepFixtures.submitting(c, taskID: last, leaseIn: -1, attempts: GenerationPolicy().maxAttempts)
 
         let report = try sweep()
         XCTAssertEqual(report.submitLeasesRescued, 1)
@@ -79,7 +79,7 @@ final class SweeperTests: PipelineTestCase {
     /// transaction, fully refunded, and the dispatcher's own rescue applies the same rule.
     func testALastAttemptThatDiesFinishesItsJobAndDispatchAppliesTheSameRule() throws {
         let job = try PollFixtures.runningJob(deps, telegramID: 6151, photos: 1)
-        try SweepFixtures.submitting(c, taskID: job.tasks[0].id, leaseIn: -1, attempts: DispatcherDefaults.maxAttempts)
+        try SweepFixtures.submitting(c, taskID: job.tasks[0].id, leaseIn: -1, attempts: GenerationPolicy().maxAttempts)
         let report = try sweep()
         XCTAssertEqual(report.submitsAbandoned, 1)
         XCTAssertEqual(report.jobsFinished, 1)
@@ -89,7 +89,7 @@ final class SweeperTests: PipelineTestCase {
 
         let other = try PollFixtures.runningJob(deps, telegramID: 6152, photos: 2)
         try SweepFixtures.submitting(c, taskID: other.tasks[0].id, leaseIn: -1, attempts: 2)
-        try SweepFixtures.submitting(c, taskID: other.tasks[1].id, leaseIn: -1, attempts: DispatcherDefaults.maxAttempts)
+        try SweepFixtures.submitting(c, taskID: other.tasks[1].id, leaseIn: -1, attempts: GenerationPolicy().maxAttempts)
         let kie = FakeKie()
         deps.kie = kie
         kie.createErrors = [.permanent(code: 422, message: "refused")]   // the rescued task's resubmit
@@ -185,7 +185,7 @@ final class SweeperTests: PipelineTestCase {
         // The live tasks end (the poller takes one photo; the submit's lease runs out on its
         // last attempt): now the job finishes, once.
         try c.execute("UPDATE generation_tasks SET state = 'failed', finished_at = now(), fail_code = 'kie_fail' WHERE id = $1", [job.tasks[1].id])
-        try SweepFixtures.submitting(c, taskID: job.tasks[2].id, leaseIn: -1, attempts: DispatcherDefaults.maxAttempts)
+        try SweepFixtures.submitting(c, taskID: job.tasks[2].id, leaseIn: -1, attempts: GenerationPolicy().maxAttempts)
         XCTAssertEqual(try sweep().jobsFinished, 1)
         XCTAssertEqual(try jobStatus(job.id), "failed", "1 of 4 is below 70 %")
         XCTAssertEqual(try refunds(job.id), [49_900], "below 70 % with nothing sent: everything back")

@@ -4,7 +4,8 @@ import LibCrypto
 import ProviderWire
 @testable import PinGlass
 
-/// Vectors from shared/reference/external-apis.md §1.3 and original-system.md §3.4.
+/// The vendor's documented example, an SDK's vector, self-computed vectors for booleans and
+/// numbers, and the original system's Init and notification (docs/providers.md#tbank-token).
 final class TBankTokenTests: XCTestCase {
     func testOfficialDocumentationExample() {
         let request: JSON = ["TerminalKey": "MerchantTerminalKey", "Amount": 19200, "OrderId": "21090",

@@ -8,7 +8,7 @@ import ProviderWire
 @testable import PinGlass
 @testable import Providers
 
-/// The Bot API envelope and the error classes of §3.1/§3.6, on real-shaped answers; and the
+/// The Bot API envelope and the error classes of docs/providers.md#telegram-envelope and docs/providers.md#telegram-errors, on real-shaped answers; and the
 /// client's promise that the bot token never shows in an error.
 final class TelegramAnswerTests: XCTestCase {
     func classify(_ status: Int, _ body: String) -> TelegramError? {

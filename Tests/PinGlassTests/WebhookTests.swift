@@ -290,7 +290,7 @@ final class WebhookTests: XCTestCase {
     }
 
     /// S6: a PARTIAL_REFUNDED notification (or GetState) moves the status forward only; its
-    /// Amount is not read as a refunded sum (§1.10 does not say what it means, and a wrong
+    /// Amount is not read as a refunded sum (the bank does not say what it means, docs/providers.md#A1, and a wrong
     /// reading would overstate `refunded_kopecks` forever and cut every later refund). Only
     /// REFUNDED, which is unambiguous, sets the refunded sum (to all of it).
     func testAPartialRefundStatusMovesTheStatusOnlyAndRefundedSetsTheWholeSum() throws {

@@ -57,7 +57,7 @@ public enum Users {
     }
 
     /// Inserts the row or refreshes its fields; a concurrent insert of the same user is
-    /// absorbed by ON CONFLICT (rule 2: deduplicate in the database).
+    /// absorbed by ON CONFLICT (docs/reliability.md#R2: deduplicate in the database).
     static func upsert(_ db: Connection, id: Int64, _ f: Fields) throws -> Int {
         try db.query("""
             INSERT INTO users (telegram_user_id, username, first_name, last_name, language_code)

@@ -47,7 +47,7 @@ public enum References {
 
     /// Stores each acceptable image: the object first (outside any transaction), then its row
     /// in a short transaction that locks the avatar, checks the limit and that no generation
-    /// is running, and deduplicates by SHA-256 in the database (rule 2). An object whose row
+    /// is running, and deduplicates by SHA-256 in the database (docs/reliability.md#R2). An object whose row
     /// was refused is removed again.
     public static func add(_ deps: Dependencies, userID: Int, avatarID: Int, _ uploads: [ReferenceUpload]) throws -> Outcome {
         _ = try Avatars.find(deps.db(), userID: userID, id: avatarID)

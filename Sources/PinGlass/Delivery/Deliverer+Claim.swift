@@ -34,8 +34,8 @@ extension Deliverer {
                     WHERE e.job_id = d.job_id AND e.batch_no < d.batch_no AND e.state IN ('pending', 'sending'))
         """
     static let chatFreeSQL = "NOT EXISTS (SELECT 1 FROM telegram_chat_pacing p WHERE p.chat_id = d.chat_id AND p.next_send_at > now())"
-    /// Telegram messages a row makes (an album of N photos counts N; external-apis.md §3.2
-    /// leaves it open, so we assume N). Capped at an album's size so a malformed row can
+    /// Telegram messages a row makes (an album of N photos counts N: Telegram
+    /// leaves it open, so we assume N, docs/providers.md#A4). Capped at an album's size so a malformed row can
     /// never block the queue: loading it refuses it.
     static let costSQL = """
         CASE WHEN d.kind = 'album' AND jsonb_typeof(d.payload -> 'photos') = 'array'
@@ -43,7 +43,7 @@ extension Deliverer {
         """
 
     /// Claims due rows whose messages fit `budget` (at most `limit` rows), the longest waiting
-    /// first, at most one per chat, in ONE statement (reliability rule 5):
+    /// first, at most one per chat, in ONE statement (docs/reliability.md#R5):
     /// 1. `due`: claimable rows, ranked per chat (its oldest first);
     /// 2. `picked`: each chat's first, while the running count of messages fits the budget,
     ///    locked `FOR UPDATE SKIP LOCKED` (another deliverer's rows are passed over);

@@ -1,7 +1,7 @@
 import Postgres
 import ProviderWire
 
-/// What Telegram's answer means for the row (external-apis.md §3.6), and recording it.
+/// What Telegram's answer means for the row (docs/providers.md#telegram-errors), and recording it.
 extension Deliverer {
     enum Verdict: Equatable {
         /// Sent: the message ids, one per photo of an album.
@@ -188,7 +188,7 @@ extension Deliverer {
 
     /// A 429 for a chat that kept its own pace is Telegram's bot-wide flood control, not that
     /// chat's: the messages it got in the last minute, this row's included, are within what
-    /// its pace allows in a minute. Then every chat must wait (reliability rule 7), not only
+    /// its pace allows in a minute. Then every chat must wait (docs/reliability.md#R7), not only
     /// this one. A chat over its pace (a group that got its 20 a minute) waits alone.
     func isBotFlood(_ tx: Transaction, chat: Int64, cost: Int) throws -> Bool {
         let recent = try tx.query("""

@@ -59,14 +59,14 @@ extension Deliverer {
             Crashpoint.hit("deliver.after-send")
             // Telegram's answer is a fact now: a database outage delays its record, never drops
             // it (the batch would be sent again once the lease ran out).
-            return try KnownOutcome.record(heldUntil: heldUntil, what: "delivery \(row.id) sent", log: log) {
+            return try KnownOutcome(clock: deps.clock).record(heldUntil: heldUntil, what: "delivery \(row.id) sent", log: log) {
                 try record(.sent(ids), row, sentTo: chat, db, &report)
             }
         case .answered(.unauthorized(let why), _, _):
             try stopForToken(row, why, db, &report)
             return .unauthorized
         case .answered(let verdict, let chat, let heldUntil):
-            return try KnownOutcome.record(heldUntil: heldUntil, what: "delivery \(row.id): \(verdict)", log: log) {
+            return try KnownOutcome(clock: deps.clock).record(heldUntil: heldUntil, what: "delivery \(row.id): \(verdict)", log: log) {
                 try record(verdict, row, sentTo: chat, db, &report)
             }
         }
@@ -194,7 +194,7 @@ extension Deliverer {
             guard let message = prepared?.message else { preconditionFailure("prepared above") }
             // Intent: the lease and the chat's hold renewed, the budget slots stamped, right
             // before the call.
-            let renewing = System.monotonic()
+            let renewing = deps.clock.monotonic()
             guard try renew(db, row) else { return .leaseLost(calls: calls) }
             heldUntil = renewing + Double(config.leaseSeconds)
             try budget.stamp(db, slots)

@@ -4,7 +4,7 @@ import JSON
 import PinGlassConfig
 import Platform
 
-/// The cron duty behind `pinglass deliver` (architecture.md flow step 7): sends the due
+/// The cron duty behind `pinglass deliver` (docs/architecture.md#flow-deliver): sends the due
 /// `telegram_deliveries` rows — a job's albums and single photos, its final message, and
 /// operator alerts — and records what Telegram answered.
 ///
@@ -29,7 +29,7 @@ import Platform
 /// loop when the next one comes, and `pg_notify('deliver')` (a new album, a finished job, an
 /// alert) wakes it at once.
 ///
-/// Residual risk (reliability rule 9): Telegram has no idempotency key. A process that dies
+/// Residual risk (docs/reliability.md#R9): Telegram has no idempotency key. A process that dies
 /// after Telegram accepted a send and before the outcome is recorded (crash point
 /// `deliver.after-send`) leaves the row `sending`; when its lease runs out it is claimed and
 /// sent again, so at most that one batch is shown twice. Nothing else is ever resent: a row
@@ -64,12 +64,19 @@ public struct Deliverer: Duty {
 
         public init() {}
 
-        public func validate() throws {
-            try DutyConfigError.require("batch-size", batchSize, in: DeliveryBatches.albumSize...1000)
-            try DutyConfigError.require("lease", leaseSeconds, in: DelivererDefaults.minimumLeaseSeconds...3600, unit: "s")
-            try DutyConfigError.require("chat-interval", chatIntervalSeconds, in: 0.05...60, unit: "s")
-            try DutyConfigError.require("global-rate", globalPerSecond, in: DeliveryBatches.albumSize...1000)
-            try DutyConfigError.require("media-link-ttl", mediaLinkSeconds, in: 600...(7 * 86_400), unit: "s")
+        public static var settings: [DutySetting<Self>] {
+            [
+                .count("batch-size", \.batchSize, in: DeliveryBatches.albumSize...1000, "Messages claimed per round at most (an album of N counts N)."),
+                .seconds("chat-interval", \.chatIntervalSeconds, in: 0.05...60, "Time between messages to one chat."),
+                .count("global-rate", \.globalPerSecond, in: DeliveryBatches.albumSize...1000,
+                       "Messages per second to all chats together, for every deliver process together."),
+                .seconds("lease", \.leaseSeconds, in: DelivererDefaults.minimumLeaseSeconds...3600, """
+                    How long a claimed row stays this process's, renewed right before each Telegram call (at least \
+                    \(DelivererDefaults.minimumLeaseSeconds)s: twice the \(Int(DelivererDefaults.telegramTimeout))s a call may take, plus a \
+                    margin, so no call outlives it).
+                    """),
+                .seconds("media-link-ttl", \.mediaLinkSeconds, in: 600...(7 * 86_400), "How long the photo links given to Telegram stay valid."),
+            ]
         }
     }
 
@@ -140,7 +147,7 @@ public struct Deliverer: Duty {
         var pass = Pass()
         let db = try deps.db()
         while deps.clock() < deadline {
-            let reservedAt = System.now()
+            let reservedAt = deps.clock.monotonic()
             let grant = try budget.reserve(db, want: config.batchSize)
             guard grant.granted > 0 else {
                 report.budgetWaits += 1
@@ -158,13 +165,13 @@ public struct Deliverer: Duty {
                 slots = slots.dropFirst(row.cost)
                 // A slot counts from its reservation until it is stamped at the send; one
                 // stamped a window later would leave a gap other processes could fill.
-                guard deps.clock() < deadline, System.now() - reservedAt < budget.window * 0.8 else {
+                guard deps.clock() < deadline, deps.clock.monotonic() - reservedAt < budget.window * 0.8 else {
                     report.givenBack += try giveBack(db, Array(claimed[i...]))
                     try budget.release(db, Array(rowSlots) + Array(slots))
                     break
                 }
-                let started = System.now()
-                defer { pass.secondsPerRow = System.now() - started }
+                let started = deps.clock.monotonic()
+                defer { pass.secondsPerRow = deps.clock.monotonic() - started }
                 let turn = try deliver(row, slots: rowSlots, db, &pass, &report)
                 guard turn == .next else {
                     // The bot token was refused, or Telegram's flood control holds every
@@ -213,7 +220,7 @@ public enum DelivererDefaults {
     public static let budgetWindowSeconds = 1.1
     /// The shared budget's name in `rate_events`.
     public static let budgetName = "telegram.send"
-    /// Telegram fetches photos by URL up to 5 MB (external-apis.md §3.4); larger ones are
+    /// Telegram fetches photos by URL up to 5 MB (docs/providers.md#telegram-files); larger ones are
     /// uploaded (up to 10 MB).
     public static let maxURLPhotoBytes = 5_000_000
 }

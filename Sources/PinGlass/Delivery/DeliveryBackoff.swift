@@ -1,6 +1,6 @@
 /// When a delivery that failed for a transient reason (5xx, timeout, network, storage
 /// unavailable) is tried again: 1 min, 5 min, 15 min, then every hour, each with ±10 % jitter
-/// so rows that failed together do not come back together (reliability rule 7: a non-zero
+/// so rows that failed together do not come back together (docs/reliability.md#R7: a non-zero
 /// base, capped, jittered). The row gives up at its `give_up_at` (24 h by default). A 429 is
 /// not a failure of the row: it waits Telegram's `retry_after` instead.
 ///

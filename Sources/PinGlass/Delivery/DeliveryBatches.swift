@@ -18,7 +18,7 @@ import JSON
 /// and the final message (`addRemainder`). Both take only photos whose `delivery_id` is
 /// NULL, under the job's row lock, and mark them with the row they join (migration 0008: a
 /// photo can only join a row of its own job), so each photo ends in at most one row
-/// (invariant 4: one delivery row per job and batch, `(job_id, batch_no)` unique).
+/// (docs/reliability.md#R4: one delivery row per job and batch, `(job_id, batch_no)` unique).
 ///
 /// ```swift
 /// // poll-kie, in the transaction that stores a photo:

@@ -16,8 +16,9 @@ import PinGlassConfig
 // (`Alerts`) are raised by requests and duties alike and live in `Observability/`.
 
 /// A background duty run by cron (`pinglass <duty> --for 55s --every 10s`): one small type
-/// per duty, River style. Its `Config` documents every setting with a named default and is
-/// validated when the duty is made; `runOnce` does one bounded pass and says what it did.
+/// per duty, River style. Its `Config` documents every setting with a named default and
+/// lists them once (`DutyConfig.settings`: flag, help, range, in `DutySetting.swift`), checked
+/// when the duty is made; `runOnce` does one bounded pass and says what it did.
 /// `DutyRunner` owns everything around a pass (looping, deadline, heartbeat, log, exit code).
 ///
 /// ```swift
@@ -41,12 +42,6 @@ public protocol Duty {
     /// Throwing means the pass failed as a whole (the database is gone, …); a failure of one
     /// item is counted in the report instead.
     func runOnce(now: Double, deadline: Double) throws -> Report
-}
-
-/// A duty's settings: plain values with named defaults, checked before any work starts.
-public protocol DutyConfig: Sendable {
-    /// Throws `DutyConfigError` naming the setting (as its command-line flag) and the rule.
-    func validate() throws
 }
 
 /// What one pass did (counts), for the log line and the heartbeat's `summary`.

@@ -53,18 +53,18 @@ public struct DutyRunner {
     public let schedule: DutySchedule
     /// The heartbeat's host column: several VMs run the same duties side by side.
     public var host: String
-    /// Seconds; the same clock the duty compares with its deadline. Tests move it.
-    public var clock: () -> Double
-    /// Waits between passes; tests advance their clock instead.
+    /// The same clock the duty compares with its deadline (`Dependencies.clock`). Tests move it.
+    public var clock: Clock
+    /// Waits between passes: the clock's `sleep` unless replaced (the CLI waits on a
+    /// PostgreSQL channel instead, so a NOTIFY ends the wait early).
     public var sleep: (Double) -> Void
 
-    public init(database: Database, schedule: DutySchedule, host: String = System.hostname(),
-                clock: @escaping () -> Double = System.now, sleep: @escaping (Double) -> Void = System.sleep) {
+    public init(database: Database, schedule: DutySchedule, host: String = System.hostname(), clock: Clock = .system) {
         self.database = database
         self.schedule = schedule
         self.host = host
         self.clock = clock
-        self.sleep = sleep
+        self.sleep = clock.sleep
     }
 
     /// Every count in the report is zero.

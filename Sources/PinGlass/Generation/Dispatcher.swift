@@ -6,12 +6,12 @@ import Platform
 import ProviderWire
 
 /// The cron duty behind `pinglass dispatch`: submits queued generation tasks to Kie
-/// (architecture.md flow step 4), fairly across jobs and under the account's rate budget
+/// (docs/architecture.md#flow-dispatch), fairly across jobs and under the account's rate budget
 /// shared by every dispatcher through PostgreSQL (`RateBudget`, a sliding window).
 ///
 /// Per task: intent first (claim with a lease, its own short statement), then `createTask`
 /// outside any transaction, then the result (`kie_task_id`, state `running`) guarded by the
-/// lease token. Residual risk (reliability rule 9): Kie has no idempotency key, so a crash
+/// lease token. Residual risk (docs/reliability.md#R9): Kie has no idempotency key, so a crash
 /// between its answer and our record leaves one orphan task at Kie (credits spent twice for
 /// that photo); the window is one call wide.
 public struct Dispatcher: Duty {
@@ -22,13 +22,10 @@ public struct Dispatcher: Duty {
         public var batchSize = DispatcherDefaults.batchSize
         /// A claimed task whose submit neither succeeded nor failed by then goes back to the
         /// queue (the next dispatch pass or `pinglass sweep` does that; the claim counted the
-        /// attempt), or fails if that was its `maxAttempts`-th (`TaskSweep`).
+        /// attempt), or fails if that was its last attempt (`TaskSweep`).
         public var leaseSeconds = DispatcherDefaults.leaseSeconds
-        /// Transient failures (5xx, timeouts) are retried this many times, then the task fails;
-        /// a submit whose lease runs out on this attempt fails too.
-        public var maxAttempts = DispatcherDefaults.maxAttempts
-        /// A submitted task that has not finished by then is failed by the poller.
-        public var taskDeadlineSeconds = DispatcherDefaults.taskDeadlineSeconds
+        /// Attempts per task, and the deadline recorded on each submitted task.
+        public var generation = GenerationPolicy()
         /// The first poll of a submitted task (Kie takes several seconds at least).
         public var firstPollAfterSeconds = DispatcherDefaults.firstPollAfterSeconds
         /// How long the reference-photo links given to Kie stay valid: a task may wait in
@@ -37,14 +34,16 @@ public struct Dispatcher: Duty {
 
         public init() {}
 
-        public func validate() throws {
-            try DutyConfigError.require("batch-size", batchSize, in: 1...200)
-            // At least twice a Kie call's timeout: a lease renewed before a call outlives it.
-            try DutyConfigError.require("lease", leaseSeconds, in: 60...3600, unit: "s")
-            try DutyConfigError.require("max-attempts", maxAttempts, in: 1...50)
-            try DutyConfigError.require("task-deadline", taskDeadlineSeconds, in: 60...(24 * 3600), unit: "s")
-            try DutyConfigError.require("first-poll-after", firstPollAfterSeconds, in: 0...600, unit: "s")
-            try DutyConfigError.require("reference-link-ttl", referenceLinkSeconds, in: 3600...(7 * 86_400), unit: "s")
+        public static var settings: [DutySetting<Self>] {
+            [.count("batch-size", \.batchSize, in: 1...200, "At most this many tasks claimed per round.")]
+            + GenerationPolicy.settings.map { $0.within(\.generation) }
+            + [
+                .seconds("reference-link-ttl", \.referenceLinkSeconds, in: 3600...(7 * 86_400),
+                         "How long the reference-photo links given to Kie stay valid (at least 1h)."),
+                // At least twice a Kie call's timeout: a lease renewed before a call outlives it.
+                .seconds("lease", \.leaseSeconds, in: 60...3600, "How long a claimed task stays this process's.", onCommandLine: false),
+                .seconds("first-poll-after", \.firstPollAfterSeconds, in: 0...600, "The first poll of a submitted task.", onCommandLine: false),
+            ]
         }
     }
 
@@ -90,7 +89,7 @@ public struct Dispatcher: Duty {
                 report.budgetWaits += 1
                 let wait = min(grant.retryAfter, deadline - deps.clock())
                 guard wait > 0, try hasDueTasks(db) else { break }
-                System.sleep(seconds: wait)
+                deps.clock.sleep(wait)
                 continue
             }
             let tasks = try claim(db, count: grant.granted)
@@ -104,7 +103,7 @@ public struct Dispatcher: Duty {
                 // Calls go out one after another: a slow Kie can outlast a batch's lease, and
                 // a task whose lease was taken back meanwhile (and maybe resubmitted by another
                 // dispatcher) must not be submitted again from this list.
-                let heldUntil = System.monotonic() + Double(config.leaseSeconds)
+                let heldUntil = deps.clock.monotonic() + Double(config.leaseSeconds)
                 guard try renewLease(db, task) else {
                     report.leaseLost += 1
                     try budget.release(db, [grant.slots[i]])
@@ -116,7 +115,7 @@ public struct Dispatcher: Duty {
                     Crashpoint.hit("dispatch.after-create")
                     // Kie made the task (and charges for it): a database outage delays the
                     // record, never drops it (a resubmit would pay for a second one).
-                    try KnownOutcome.record(heldUntil: heldUntil, what: "task \(task.id) created at Kie as \(id)", log: log) {
+                    try KnownOutcome(clock: deps.clock).record(heldUntil: heldUntil, what: "task \(task.id) created at Kie as \(id)", log: log) {
                         try recordSubmitted(db, task, kieTaskID: id)
                     }
                     report.submitted += 1
@@ -198,8 +197,8 @@ public struct Dispatcher: Duty {
     /// residual risk above); the first is never recorded, so never polled, and the photo is
     /// stored once.
     func rescueExpiredLeases(_ db: Connection, _ report: inout Report) throws {
-        report.rescued += try TaskSweep.rescueExpiredSubmits(db, maxAttempts: config.maxAttempts, limit: DispatcherDefaults.rescueLimit)
-        report.failed += try TaskSweep.abandonExpiredSubmits(db, maxAttempts: config.maxAttempts, limit: DispatcherDefaults.rescueLimit,
+        report.rescued += try TaskSweep.rescueExpiredSubmits(db, maxAttempts: config.generation.maxAttempts, limit: DispatcherDefaults.rescueLimit)
+        report.failed += try TaskSweep.abandonExpiredSubmits(db, maxAttempts: config.generation.maxAttempts, limit: DispatcherDefaults.rescueLimit,
                                                              alertChat: deps.config.adminTelegramChatID).tasks
     }
 
@@ -231,7 +230,7 @@ public struct Dispatcher: Duty {
                    deadline_at = now() + make_interval(secs => $4), run_at = now() + make_interval(secs => $5),
                    lease_token = NULL, lease_until = NULL
             WHERE id = $1 AND state = 'submitting' AND lease_token = $2::uuid
-            """, [task.id, task.lease, kieTaskID, config.taskDeadlineSeconds, config.firstPollAfterSeconds], retry: .idempotent)
+            """, [task.id, task.lease, kieTaskID, config.generation.taskDeadlineSeconds, config.firstPollAfterSeconds], retry: .idempotent)
         if n == 0 {
             log.warning("a submitted task lost its lease before it was recorded; the Kie task is orphaned",
                         metadata: Trace.job(db, task.jobID, ["task_id": "\(task.id)", "job_id": "\(task.jobID)", "kie_task_id": "\(kieTaskID)"]))
@@ -246,7 +245,7 @@ public struct Dispatcher: Duty {
             report.rateLimited += 1
             try Counters.increment(db, "kie.rate_limited")
             try requeue(db, [task], after: DispatcherDefaults.windowSeconds, countAttempt: false)
-        case .transient(let why) where task.attempts < config.maxAttempts:
+        case .transient(let why) where task.attempts < config.generation.maxAttempts:
             report.retried += 1
             log.warning("createTask failed, will retry",
                         metadata: Trace.job(db, task.jobID, ["task_id": "\(task.id)", "job_id": "\(task.jobID)", "error": "\(why)"]))
@@ -303,8 +302,6 @@ public enum DispatchError: Error, CustomStringConvertible {
 public enum DispatcherDefaults {
     public static let batchSize = 20
     public static let leaseSeconds = 120
-    public static let maxAttempts = 8
-    public static let taskDeadlineSeconds = 20 * 60
     public static let firstPollAfterSeconds = 5
     public static let referenceLinkSeconds = MediaLinks.providerTTL
     /// Kie's window is 10 s; ours is a second longer because we stamp a call before it
@@ -315,7 +312,7 @@ public enum DispatcherDefaults {
     public static let rescueLimit = 500
 }
 
-/// Capped exponential backoff with jitter and a non-zero base (reliability rule 7).
+/// Capped exponential backoff with jitter and a non-zero base (docs/reliability.md#R7).
 public enum Backoff {
     public static func seconds(attempt: Int, base: Double = 5, cap: Double = 300) -> Double {
         let raw = min(cap, base * Double(1 << min(max(attempt - 1, 0), 16)))

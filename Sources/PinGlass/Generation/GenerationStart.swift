@@ -34,7 +34,7 @@ public struct StartedJob: Equatable, Sendable {
     public let totalPhotos: Int
 }
 
-/// `POST /api/generate` in ONE transaction (architecture.md flow step 3): consume one
+/// `POST /api/generate` in ONE transaction (docs/architecture.md#flow-generate): consume one
 /// succeeded, unconsumed payment of the user with a guarded UPDATE, insert the job with the
 /// PAYMENT's photo count and one task per photo, notify `dispatch`, commit. Two concurrent
 /// calls with one payment make exactly one job: the user row is locked first, and the
@@ -46,9 +46,6 @@ public struct StartedJob: Equatable, Sendable {
 public struct GenerationStart {
     public static let maxActiveJobs = 3
     public static let minIntervalSeconds = 60
-    /// By then every task must have started: the sweep fails the tasks still queued (a job
-    /// that never started ends `failed`, refunded); tasks at Kie end by their own deadline.
-    public static let jobDeadlineSeconds = 2 * 3600
 
     let deps: Dependencies
 
@@ -87,7 +84,7 @@ public struct GenerationStart {
                 """, [user.id])
             // The consume: only a succeeded, unconsumed payment of this user (a trigger refuses
             // anything else too) that no refund has touched (`PaymentEligibility`); its row
-            // count decides (rule 3).
+            // count decides (docs/reliability.md#R3).
             guard let payment = try tx.query("""
                 UPDATE payments SET consumed_by_job = $1, updated_at = now()
                 WHERE id = (SELECT id FROM payments
@@ -107,7 +104,7 @@ public struct GenerationStart {
             try tx.execute("""
                 INSERT INTO generation_jobs (id, user_id, avatar_id, payment_id, style_id, total_photos, deadline_at, request_id)
                 VALUES ($1, $2, $3, $4, $5, $6, now() + make_interval(secs => $7), left($8, 64))
-                """, [jobID, user.id, avatarID, payment.requiredInt("id"), style, photos, Self.jobDeadlineSeconds, requestID])
+                """, [jobID, user.id, avatarID, payment.requiredInt("id"), style, photos, GenerationPolicy().jobDeadlineSeconds, requestID])
             try insertTasks(tx, jobID: jobID, avatarID: avatarID, styleID: style, count: photos)
             try tx.execute("SELECT pg_notify('dispatch', $1)", [String(jobID)])
             Crashpoint.hit("generate.before-commit")
@@ -156,7 +153,7 @@ public struct GenerationStart {
         if !allowTest && r.requiredInt("test_only") > 0 {
             return .paymentRequired("test payments cannot be used here (the production terminal is in force, or this is a public install)")
         }
-        // Answered as "no usable payment": PAYMENT_REQUIRED (http-api.md), not PAYMENT_CONSUMED.
+        // Answered as "no usable payment": PAYMENT_REQUIRED (docs/http-api.md), not PAYMENT_CONSUMED.
         if r.requiredInt("refunding") > 0 { return .paymentRequired("this payment is being refunded; it cannot start a generation") }
         if r.requiredInt("consumed") > 0 { return .paymentConsumed }
         return .paymentRequired(bankID == nil ? "pay for a photo set first" : "no such paid payment")

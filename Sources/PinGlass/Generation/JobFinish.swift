@@ -16,7 +16,7 @@ public struct FinishedJob: Equatable, Sendable {
     public let deliveries: Int
 }
 
-/// Ends a job once every task is terminal (architecture.md flow step 6). The ONE place that
+/// Ends a job once every task is terminal (docs/architecture.md#flow-finish). The ONE place that
 /// finishes jobs: the poller calls it after each task it ends, the sweeper after it fails
 /// tasks past their deadline. In one transaction it locks the job, moves it with a
 /// compare-and-set to `completed`, `partial` or `failed` (`RefundRule`), and creates what
@@ -24,7 +24,7 @@ public struct FinishedJob: Equatable, Sendable {
 /// (none for a failed job: they are withheld), the final message and, when photos are
 /// missing, the refund row. Finishing twice, or from two connections at once, changes
 /// nothing the second time: the job lock serialises them and the CAS sees the job finished
-/// (reliability rule 3).
+/// (docs/reliability.md#R3).
 ///
 /// ```swift
 /// if let done = try JobFinish.finish(db, jobID: 42) { log.info("job \(done.jobID) \(done.outcome)") }
@@ -65,7 +65,7 @@ public enum JobFinish {
         let photos = made.requiredInt("n"), released = made.requiredInt("released")
         let outcome = rule.outcome(photos: photos, total: total)
         let delivered = rule.delivered(photos: photos, released: released, total: total)
-        // The compare-and-set (invariant 3: a job ends once); under the lock it always moves.
+        // The compare-and-set (docs/reliability.md#I3: a job ends once); under the lock it always moves.
         // finished_at is the statement's time, taken under the lock, so it comes after every
         // release committed before (a sweep's transaction may have begun before a poller's
         // batch; its now() would then put the end before that release).
@@ -174,7 +174,7 @@ public enum JobFinish {
         return batch
     }
 
-    /// The refund row when photos are missing (invariant 2: exactly one per job, `job_id`
+    /// The refund row when photos are missing (docs/reliability.md#I2: exactly one per job, `job_id`
     /// unique, and never beyond what was paid). The amount is kopecks from the payment's own
     /// amount by `rule` (the share of the photos the customer does not get), cut to what the
     /// payment can still give back (`refund_headroom`, migration 0009: what the bank already

@@ -4,11 +4,11 @@ import JSON
 import PinGlassConfig
 import Platform
 
-/// The cron duty behind `pinglass poll-kie` (architecture.md flow step 5). Each pass claims
+/// The cron duty behind `pinglass poll-kie` (docs/architecture.md#flow-poll). Each pass claims
 /// the running tasks that are due, rounds of `batchSize` until none is due or the pass's
 /// deadline comes:
 ///
-/// 1. the claim moves each task's `run_at` one poll interval ahead (reliability rule 8:
+/// 1. the claim moves each task's `run_at` one poll interval ahead (docs/reliability.md#R8:
 ///    polling reschedules, it never holds a worker), so a task whose answer is "still
 ///    generating", or whose poll failed, is simply due again later, and a second poller
 ///    passes over it (`FOR UPDATE SKIP LOCKED`);
@@ -37,9 +37,9 @@ public struct KiePoller: Duty {
         /// A polled task that is not finished is due again after this many seconds (the
         /// original polled every 10 s; Kie suggests 2–5 s, and callbacks make a task due at once).
         public var pollIntervalSeconds = KiePollerDefaults.pollIntervalSeconds
-        /// A running task without a recorded `deadline_at` fails this long after it was
-        /// submitted (seconds). Dispatch records the deadline; this covers rows that lack it.
-        public var taskDeadlineSeconds = KiePollerDefaults.taskDeadlineSeconds
+        /// A running task without a recorded `deadline_at` fails `taskDeadlineSeconds` after
+        /// it was submitted. Dispatch records the deadline; this covers rows that lack it.
+        public var generation = GenerationPolicy()
         /// Results larger than this (bytes) fail their task (`result_too_large`): Kie's
         /// portraits are a few MB, and a download must not fill the disk or the memory.
         public var maxDownloadBytes = KiePollerDefaults.maxDownloadBytes
@@ -50,13 +50,18 @@ public struct KiePoller: Duty {
 
         public init() {}
 
-        public func validate() throws {
-            try DutyConfigError.require("batch-size", batchSize, in: 1...500)
-            try DutyConfigError.require("poll-interval", pollIntervalSeconds, in: 1...600, unit: "s")
-            try DutyConfigError.require("task-deadline", taskDeadlineSeconds, in: 60...KiePollerDefaults.maxTaskDeadlineSeconds, unit: "s")
-            try DutyConfigError.require("max-download-bytes", maxDownloadBytes, in: 1 << 20...100 << 20)
-            try DutyConfigError.require("download-timeout", downloadTimeout, in: 1...300, unit: "s")
-            try DutyConfigError.require("download-concurrency", downloadConcurrency, in: 1...64)
+        public static var settings: [DutySetting<Self>] {
+            [
+                .count("batch-size", \.batchSize, in: 1...500, "Tasks claimed per round."),
+                .seconds("poll-interval", \.pollIntervalSeconds, in: 1...600, "Time until a task that is not finished is polled again."),
+            ]
+            + GenerationPolicy.settings.map { $0.within(\.generation) }
+            + [
+                .count("max-download-bytes", \.maxDownloadBytes, in: 1 << 20...100 << 20, "Largest result image accepted, in bytes."),
+                .seconds("download-timeout", \.downloadTimeout, in: 1...300, "How long one result download may take."),
+                .count("download-concurrency", \.downloadConcurrency, in: 1...64, "Result downloads of one round that run at once.",
+                       onCommandLine: false),
+            ]
         }
     }
 
@@ -130,14 +135,14 @@ public struct KiePoller: Duty {
             guard grant.granted > 0 else {
                 let wait = min(grant.retryAfter, deadline - deps.clock())
                 guard wait > 0 else { break }
-                System.sleep(seconds: wait)
+                deps.clock.sleep(wait)
                 continue
             }
             let claimed = try claimDue(limit: grant.granted)
             try pollBudget.release(db, grant.slots.dropFirst(claimed.count))
             guard !claimed.isEmpty else { break }
             // Overdue tasks are asked too, one last time: a photo Kie did make is taken
-            // rather than refunded (invariant 3); anything else ends them at their deadline.
+            // rather than refunded (docs/reliability.md#I3); anything else ends them at their deadline.
             try poll(claimed, &report)
             if claimed.count < grant.granted { break }
         }
@@ -164,7 +169,7 @@ public struct KiePoller: Duty {
                          ORDER BY run_at LIMIT $1 FOR UPDATE SKIP LOCKED)
             RETURNING id, job_id, kie_task_id,
                       coalesce(coalesce(deadline_at, submitted_at + make_interval(secs => $3)) <= now(), false) AS overdue
-            """, [limit, config.pollIntervalSeconds, config.taskDeadlineSeconds])
+            """, [limit, config.pollIntervalSeconds, config.generation.taskDeadlineSeconds])
             .map { ClaimedTask(id: $0.requiredInt("id"), jobID: $0.requiredInt("job_id"), kieTaskID: $0.requiredString("kie_task_id"),
                                overdue: $0.bool("overdue") ?? false) }
     }
@@ -183,7 +188,7 @@ public struct KiePoller: Duty {
             """, [kieTaskID], retry: .idempotent).count == 1
     }
 
-    /// A task past its deadline whose last answer brought no photo ends (reliability rule 8:
+    /// A task past its deadline whose last answer brought no photo ends (docs/reliability.md#R8:
     /// the deadline is the promise to the customer, and the refund path starts from it).
     func endAtDeadline(_ task: ClaimedTask, _ report: inout Report) throws {
         guard try endTask(task, code: "deadline", message: "no result from Kie before the task's deadline") else { return }
@@ -271,7 +276,7 @@ public struct KiePoller: Duty {
     }
 
     /// Ends a running task as failed; false when it had already ended (another poller, the
-    /// sweeper). The guard on `state` keeps a terminal task terminal (reliability rule 3).
+    /// sweeper). The guard on `state` keeps a terminal task terminal (docs/reliability.md#R3).
     func endTask(_ task: ClaimedTask, code: String, message: String) throws -> Bool {
         try deps.db().execute("""
             UPDATE generation_tasks SET state = 'failed', fail_code = $2, fail_message = $3, finished_at = now(),
@@ -297,9 +302,6 @@ public struct KiePoller: Duty {
 public enum KiePollerDefaults {
     public static let batchSize = 20
     public static let pollIntervalSeconds = 10
-    public static let taskDeadlineSeconds = 20 * 60
-    /// The longest `--task-deadline` accepted (prune's orphan grace is longer).
-    public static let maxTaskDeadlineSeconds = 86_400
     public static let maxDownloadBytes = 20 << 20
     public static let downloadTimeout = 30.0
     public static let downloadConcurrency = 8

@@ -1,5 +1,5 @@
 /// How a job ends and how much of its payment goes back when photos are missing
-/// (architecture.md, "Refund rule"). The customer never both keeps a photo and gets its
+/// (docs/reliability.md#R16). The customer never both keeps a photo and gets its
 /// price back:
 /// - every photo → `completed`, nothing back;
 /// - at least `partialThresholdPercent` of the photos → `partial`: every photo made is

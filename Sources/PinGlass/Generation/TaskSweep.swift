@@ -1,7 +1,7 @@
 import Postgres
 
 /// The guarded statements that take back or end generation tasks nobody is handling: one
-/// statement per rule (reliability rule 6, never SELECT-then-UPDATE-by-id), its rows picked
+/// statement per rule (docs/reliability.md#R6, never SELECT-then-UPDATE-by-id), its rows picked
 /// with `FOR UPDATE SKIP LOCKED` so two sweepers (or a sweeper and a dispatcher) never wait
 /// on each other, and every outer `WHERE` repeating the predecessor state, so a task that
 /// reached a terminal state meanwhile is never touched (the River #1302 / Solid Queue #589
@@ -68,7 +68,7 @@ public enum TaskSweep {
     /// A running task past its deadline by more than `graceSeconds` fails (`deadline`).
     ///
     /// The poller ends overdue tasks itself, after one last `recordInfo`, so a photo Kie did
-    /// make is taken rather than refunded (invariant 3). Its last look comes within one poll
+    /// make is taken rather than refunded (docs/reliability.md#I3). Its last look comes within one poll
     /// interval of the deadline (the claim moves `run_at` that far), inside one poll pass. The
     /// grace is longer than that, so this statement only ends tasks no poller is looking at
     /// (poll-kie not running, or failing): the deadline is a promise to the customer, and

@@ -60,20 +60,25 @@ public struct Pruner: Duty {
 
         public init() {}
 
-        public func validate() throws {
+        public static var settings: [DutySetting<Self>] {
             let day = 86_400
-            try DutyConfigError.require("deliveries", deliverySeconds / day, in: PrunerDefaults.minimumDeliveryDays...3650, unit: "d")
-            try DutyConfigError.require("webhook-logs", webhookLogSeconds / day, in: 7...3650, unit: "d")
-            // Longer than the longest budget window looked at (twice 11 s).
-            try DutyConfigError.require("rate-events", rateEventSeconds, in: 60...(30 * day), unit: "s")
-            // Longer than the daily prune's own interval, so a live host is never taken for gone.
-            try DutyConfigError.require("worker-hosts", workerHostSeconds / day, in: 2...365, unit: "d")
-            // Longer than the sweep's 5xx window.
-            try DutyConfigError.require("server-errors", serverErrorSeconds, in: 3600...(365 * day), unit: "s")
-            // Longer than an upload takes to reach its row, and than a Kie task may run (a
-            // running task re-stores its result at every poll until its deadline).
-            try DutyConfigError.require("orphan-grace", orphanGraceSeconds, in: PrunerDefaults.minimumOrphanGraceSeconds...(30 * day), unit: "s")
-            try DutyConfigError.require("batch-size", batchSize, in: 100...100_000)
+            return [
+                .days("deliveries", \.deliverySeconds, in: PrunerDefaults.minimumDeliveryDays...3650,
+                      "Keep sent and failed Telegram deliveries this long."),
+                .days("webhook-logs", \.webhookLogSeconds, in: 7...3650, "Keep T-Bank and Kie notification logs this long."),
+                // Longer than the longest budget window looked at (twice 11 s).
+                .seconds("rate-events", \.rateEventSeconds, in: 60...(30 * day), "Keep rate-budget events this long."),
+                // Longer than the daily prune's own interval, so a live host is never taken for gone.
+                .days("worker-hosts", \.workerHostSeconds, in: 2...365, "Forget a host's heartbeats after this long without any pass."),
+                // Longer than the sweep's 5xx window.
+                .seconds("server-errors", \.serverErrorSeconds, in: 3600...(365 * day), "Keep per-minute 5xx counts this long."),
+                // Longer than an upload takes to reach its row, and than a Kie task may run (a
+                // running task re-stores its result at every poll until its deadline).
+                .seconds("orphan-grace", \.orphanGraceSeconds, in: PrunerDefaults.minimumOrphanGraceSeconds...(30 * day),
+                         "Delete a stored photo no row names only when it was last written longer ago than this "
+                         + "(at least 25h: longer than poll-kie's longest --task-deadline, 24h)."),
+                .count("batch-size", \.batchSize, in: 100...100_000, "Rows deleted per statement (and stored objects listed per request)."),
+            ]
         }
     }
 
@@ -229,7 +234,7 @@ public enum PrunerDefaults {
     public static let orphanGraceSeconds = 48 * 3600
     /// An hour more than poll-kie's longest task deadline: an object re-stored by a task that
     /// is still running is never old enough to go between the row check and the delete.
-    public static let minimumOrphanGraceSeconds = KiePollerDefaults.maxTaskDeadlineSeconds + 3600
+    public static let minimumOrphanGraceSeconds = GenerationPolicy.longestTaskDeadlineSeconds + 3600
     /// Deliveries are kept at least this long: `pinglass audit` checks that every job
     /// finished within this many days has its delivery rows.
     public static let minimumDeliveryDays = 7

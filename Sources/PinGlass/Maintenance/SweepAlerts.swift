@@ -97,7 +97,7 @@ public struct SweepAlerts {
     }
 
     func staleQueues(_ db: Connection) throws -> [Condition] {
-        let jobSlack = config.taskDeadlineSeconds + config.deadlineGraceSeconds + config.queueAlertSeconds
+        let jobSlack = config.generation.taskDeadlineSeconds + config.deadlineGraceSeconds + config.queueAlertSeconds
         return try db.query("""
             SELECT 'dispatch' AS queue, count(*)::int AS n
             FROM generation_tasks t JOIN generation_jobs j ON j.id = t.job_id

@@ -10,8 +10,8 @@ import Postgres
 /// the row was claimed; the rescue does not count it again.
 extension Sweeper {
     /// `sending` → `pending`, due now. The send's outcome is unknown (Telegram has no
-    /// idempotency key): sending again may show that batch twice (reliability rule 9's
-    /// residual risk, one batch wide); not sending would lose it. `give_up_at` is left as
+    /// idempotency key): sending again may show that batch twice (the residual risk
+    /// of docs/reliability.md#R9, one batch wide); not sending would lose it. `give_up_at` is left as
     /// it is: the deliver duty decides whether the row is still worth a try.
     public static func rescueDeliveryLeases(_ db: some Queryable, limit: Int) throws -> Int {
         try db.execute("""

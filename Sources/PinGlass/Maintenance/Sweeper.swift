@@ -3,10 +3,10 @@ import Postgres
 import JSON
 import PinGlassConfig
 
-/// The cron duty behind `pinglass sweep` (step 9 of the architecture's flow): takes
+/// The cron duty behind `pinglass sweep` (docs/architecture.md#flow-sweep): takes
 /// back work whose owner died and ends work past its deadline, so every paid job ends,
 /// delivered or refunded, even when a worker is gone. Each step is ONE guarded statement
-/// (reliability rule 6), repeated in batches while it finds a full batch:
+/// (docs/reliability.md#R6), repeated in batches while it finds a full batch:
 ///
 /// 1. expired submit leases of tasks go back to the queue, or fail on their last attempt
 ///    (`TaskSweep`, the same statements `pinglass dispatch` runs);
@@ -38,16 +38,14 @@ public struct Sweeper: Duty {
         /// Rows one statement changes at most; a step repeats while it finds a full batch
         /// (or until the pass's deadline), so each transaction stays short.
         public var batchSize = SweeperDefaults.batchSize
-        /// A task whose submit lease ran out on this attempt fails instead of going back to
-        /// the queue. Use the value `pinglass dispatch --max-attempts` has.
-        public var maxAttempts = DispatcherDefaults.maxAttempts
+        /// A task whose submit lease ran out on its last attempt fails instead of going back
+        /// to the queue; a running task without a recorded deadline is due to end
+        /// `taskDeadlineSeconds` after its submission. The same policy as dispatch and poll-kie.
+        public var generation = GenerationPolicy()
         /// Seconds past a running task's deadline before the sweep ends it. Longer than a
         /// poll pass: the poller asks an overdue task one last time within one poll interval
         /// of its deadline and takes a photo Kie did make; the sweep must not pre-empt that.
         public var deadlineGraceSeconds = SweeperDefaults.deadlineGraceSeconds
-        /// A running task without a recorded deadline is due to end this long after its
-        /// submission (as `poll-kie --task-deadline`).
-        public var taskDeadlineSeconds = KiePollerDefaults.taskDeadlineSeconds
         /// Alert when a duty that has run before has had no successful pass on any host for
         /// this long (`prune`, a daily duty, has its own `SweeperDefaults.dailySilenceSeconds`).
         public var workerSilenceSeconds = SweeperDefaults.workerSilenceSeconds
@@ -60,15 +58,17 @@ public struct Sweeper: Duty {
 
         public init() {}
 
-        public func validate() throws {
-            try DutyConfigError.require("batch-size", batchSize, in: 1...5000)
-            try DutyConfigError.require("max-attempts", maxAttempts, in: 1...50)
-            try DutyConfigError.require("deadline-grace", deadlineGraceSeconds, in: 120...3600, unit: "s")
-            try DutyConfigError.require("task-deadline", taskDeadlineSeconds, in: 60...86_400, unit: "s")
-            try DutyConfigError.require("worker-silence", workerSilenceSeconds, in: 120...86_400, unit: "s")
-            try DutyConfigError.require("queue-alert", queueAlertSeconds, in: 60...86_400, unit: "s")
-            try DutyConfigError.require("5xx-alert", serverErrorAlertCount, in: 1...1_000_000)
-            try DutyConfigError.require("5xx-window", serverErrorWindowSeconds, in: 60...3600, unit: "s")
+        public static var settings: [DutySetting<Self>] {
+            [.count("batch-size", \.batchSize, in: 1...5000, "Rows one statement changes at most.")]
+            + GenerationPolicy.settings.map { $0.within(\.generation) }
+            + [
+                .seconds("deadline-grace", \.deadlineGraceSeconds, in: 120...3600,
+                         "How long past its deadline a running task is left to poll-kie's last look (at least 2m)."),
+                .seconds("worker-silence", \.workerSilenceSeconds, in: 120...86_400, "Alert when a duty has had no successful pass for this long."),
+                .seconds("queue-alert", \.queueAlertSeconds, in: 60...86_400, "Alert when due work has waited this long."),
+                .count("5xx-alert", \.serverErrorAlertCount, in: 1...1_000_000, "Alert at this many 5xx answers within --5xx-window."),
+                .seconds("5xx-window", \.serverErrorWindowSeconds, in: 60...3600, "The window --5xx-alert counts in."),
+            ]
         }
     }
 
@@ -131,12 +131,12 @@ public struct Sweeper: Duty {
             }
         }
         let taskSteps: [() throws -> Int] = [
-            { let n = try TaskSweep.rescueExpiredSubmits(db, maxAttempts: config.maxAttempts, limit: limit)
+            { let n = try TaskSweep.rescueExpiredSubmits(db, maxAttempts: config.generation.maxAttempts, limit: limit)
               report.submitLeasesRescued += n; return n },
-            { try ended(TaskSweep.abandonExpiredSubmits(db, maxAttempts: config.maxAttempts, limit: limit, alertChat: alertChat),
+            { try ended(TaskSweep.abandonExpiredSubmits(db, maxAttempts: config.generation.maxAttempts, limit: limit, alertChat: alertChat),
                         \.submitsAbandoned, &report) },
             { try ended(TaskSweep.failPastDeadline(db, graceSeconds: config.deadlineGraceSeconds,
-                                                  fallbackDeadlineSeconds: config.taskDeadlineSeconds, limit: limit, alertChat: alertChat),
+                                                  fallbackDeadlineSeconds: config.generation.taskDeadlineSeconds, limit: limit, alertChat: alertChat),
                         \.tasksPastDeadline, &report) },
             { try ended(TaskSweep.failUnsubmittedPastJobDeadline(db, limit: limit, alertChat: alertChat), \.tasksPastJobDeadline, &report) },
             { let batch = try JobFinish.finishStranded(db, limit: limit, after: strandedAfter, alertChat: alertChat)

@@ -2,6 +2,7 @@ import WebURL
 import Logging
 import JSON
 import Platform
+import PinGlassConfig
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -12,7 +13,7 @@ import Glibc
 /// caller passed; in both formats outside text can never break or forge a line.
 ///
 /// ```swift
-/// PinGlassLog.bootstrap(format: "json", level: "info")
+/// PinGlassLog.bootstrap(format: .json, level: .info)
 /// var log = Logger(label: "payments")
 /// log[metadataKey: "request_id"] = "\(request.requestID)"
 /// log.info("payment created", metadata: ["order_id": "\(orderID)"])
@@ -68,8 +69,9 @@ public struct PinGlassLogHandler: LogHandler {
 
     func jsonLine(_ event: LogEvent, _ meta: Logger.Metadata) -> String {
         let safe = safeFields(event, meta)
+        // Log lines carry the machine's real time, whatever clock a test gives the domain.
         let fields: [(String, JSON)] = [
-            ("time", .string(System.iso8601(System.now()))),
+            ("time", .string(System.iso8601(Clock.system.now()))),
             ("level", .string(event.level.rawValue)),
             ("message", .string(safe.message)),
             ("component", .string(component)),
@@ -83,7 +85,7 @@ public struct PinGlassLogHandler: LogHandler {
     /// quotes are quoted, so no input can pose as another field.
     func textLine(_ event: LogEvent, _ meta: Logger.Metadata) -> String {
         let safe = safeFields(event, meta)
-        var s = "\(System.iso8601(System.now())) \(event.level.rawValue.uppercased()) [\(Self.escaped(component)):\(getpid())] \(Self.escaped(safe.message))"
+        var s = "\(System.iso8601(Clock.system.now())) \(event.level.rawValue.uppercased()) [\(Self.escaped(component)):\(getpid())] \(Self.escaped(safe.message))"
         for (key, value) in safe.fields {
             s += " \(Self.escaped(key))=\(Self.quotedIfNeeded(value))"
         }
@@ -116,8 +118,8 @@ public struct PinGlassLogHandler: LogHandler {
 
 public enum PinGlassLog {
     /// Installs the handler for the whole process; call once, first thing in `main`.
-    public static func bootstrap(format: String = "json", level: String = "info") {
-        let lvl = Logger.Level(rawValue: level) ?? .info
-        LoggingSystem.bootstrap { label in PinGlassLogHandler(component: label, json: format != "text", level: lvl) }
+    public static func bootstrap(format: LogFormat = .json, level: LogLevel = .info) {
+        let lvl = Logger.Level(rawValue: level.rawValue) ?? .info
+        LoggingSystem.bootstrap { label in PinGlassLogHandler(component: label, json: format == .json, level: lvl) }
     }
 }

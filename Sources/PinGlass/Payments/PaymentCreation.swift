@@ -71,7 +71,7 @@ public struct PaymentCreation {
             return try PaymentRecord(row[0])
         }
 
-        // Outside any transaction (reliability rule 1).
+        // Outside any transaction (docs/reliability.md#R1).
         let bank = deps.bank(terminal, Self.initTimeout)
         let receipt = PaymentReceipt(email: PaymentReceipt.email(stored: email, telegramID: user.telegramID, publicBaseURL: base),
                                      description: PaymentReceipt.description(photos: tier.photos, tier: tier.id))
@@ -84,7 +84,7 @@ public struct PaymentCreation {
             ("NotificationURL", .string(base + "/api/payment/webhook")),
             ("SuccessURL", .string(base + "/payment/success?order=" + orderID)),
             ("FailURL", .string(base + "/payment/fail?order=" + orderID)),
-            ("RedirectDueDate", .string(Self.bankDate(System.now() + Double(deps.config.paymentRedirectDue)))),
+            ("RedirectDueDate", .string(Self.bankDate(deps.clock() + Double(deps.config.paymentRedirectDue)))),
             ("Receipt", receipt.json(amount: tier.amount.kopecks)),
         ]
         do {

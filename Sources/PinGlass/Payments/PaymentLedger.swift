@@ -72,7 +72,7 @@ public enum TransitionOutcome: String, Sendable {
 }
 
 /// Reads and moves payment rows. Every state change is a guarded UPDATE whose row count
-/// decides the outcome (reliability rule 3): duplicates and late events are no-ops.
+/// decides the outcome (docs/reliability.md#R3): duplicates and late events are no-ops.
 public enum PaymentLedger {
     public static func find(_ db: Connection, id: Int) throws -> PaymentRecord? {
         try db.query("SELECT \(PaymentRecord.columns) FROM payments WHERE id = $1", [id], retry: .idempotent).first.map { try PaymentRecord($0) }
@@ -108,7 +108,7 @@ public enum PaymentLedger {
 
     /// Applies a bank status (a notification's, or GetState's). A refund status moves the
     /// status forward only: a notification's or GetState's `Amount` is never read as a
-    /// refunded sum (§1.10 does not say what it means after a partial refund, and
+    /// refunded sum (the bank does not say what it means after a partial refund, docs/providers.md#A1, and
     /// `refunded_kopecks` only ratchets up, so a wrong reading would cut every later refund).
     /// Partial sums come from `pinglass refund` alone (the bank's `Cancel` answer, or its
     /// state checked against our own refunds by `RefundLanding`); only REFUNDED, which is
@@ -120,7 +120,7 @@ public enum PaymentLedger {
             return try applyRefund(db, payment: payment, refundedTotal: payment.amountKopecks, bankStatus: bankStatus,
                                    bankPaymentID: bankPaymentID)
         }
-        // Guarded transition: only from the allowed predecessors (rule 3).
+        // Guarded transition: only from the allowed predecessors (docs/reliability.md#R3).
         let changed = try db.execute("""
             UPDATE payments SET status = $2, bank_status = $3,
                    tbank_payment_id = COALESCE(tbank_payment_id, $4),
@@ -143,7 +143,7 @@ public enum PaymentLedger {
         guard refundedTotal > 0, refundedTotal <= payment.amountKopecks else { return try refuse(db, payment, bankStatus: bankStatus) }
         let target: PaymentStatus = refundedTotal == payment.amountKopecks ? .refunded : .partiallyRefunded
         guard let t = BankTransition.forBankStatus(target == .refunded ? "REFUNDED" : "PARTIAL_REFUNDED") else { return .ignored }
-        // Guarded (rule 3): from the allowed predecessors, and only upwards.
+        // Guarded (docs/reliability.md#R3): from the allowed predecessors, and only upwards.
         let changed = try db.execute("""
             UPDATE payments SET status = $2, bank_status = $3,
                    tbank_payment_id = COALESCE(tbank_payment_id, $4),

@@ -7,7 +7,7 @@ import ProviderWire
 /// T-Bank notifications (what `POST /api/payment/webhook` receives). One short transaction:
 /// verify the Token with the password of the terminal the notification names, cross-check
 /// the payment, apply the guarded transition, log the notification with its outcome. No
-/// outbound call happens here (reliability rule 1).
+/// outbound call happens here (docs/reliability.md#R1).
 ///
 /// The log keeps an allow-list of fields only: never the Token, card data (Pan, ExpDate,
 /// CardId, RebillId), DATA or receipts. A rejected request keeps only its size, SHA-256 and

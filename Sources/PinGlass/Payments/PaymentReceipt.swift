@@ -1,6 +1,6 @@
 import JSON
 
-/// The 54-FZ receipt (FFD 1.05, shared/reference/external-apis.md §1.5) T-Bank gets with a
+/// The 54-FZ receipt (FFD 1.05, docs/providers.md#tbank-receipt) T-Bank gets with a
 /// payment and with each refund of it: the one place its rules live. One line, the service,
 /// fully prepaid, no VAT; its `Amount` is the operation's amount, so the items always sum to
 /// the `Amount` of the request they travel with (the bank refuses anything else, code 308).

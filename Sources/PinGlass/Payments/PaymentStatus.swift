@@ -1,4 +1,4 @@
-/// Our payment states (forward only; see architecture.md "State machines").
+/// Our payment states (forward only; see docs/architecture.md#state-machines).
 ///
 /// `authorized` is a hold on the card, not money yet: only `succeeded` (the bank's
 /// CONFIRMED) can be consumed by a generation.

@@ -57,7 +57,7 @@ extension Reconciler {
         }
     }
 
-    /// Expires one due payment the bank reported unpaid. Guarded (rule 3): only from
+    /// Expires one due payment the bank reported unpaid. Guarded (docs/reliability.md#R3): only from
     /// `new`/`pending`, so a CONFIRMED applied by the webhook since the look wins. Should the
     /// payer still pay after it, the late CONFIRMED revives the payment (expired → succeeded).
     func expire(_ payment: PaymentRecord, bankStatus: String, now: Double) throws -> Bool {

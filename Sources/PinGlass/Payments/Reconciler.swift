@@ -52,15 +52,20 @@ public struct Reconciler: Duty {
 
         public init() {}
 
-        public func validate() throws {
-            try DutyConfigError.require("pending-after", pendingAfterSeconds, in: 0...86_400, unit: "s")
-            try DutyConfigError.require("batch-size", batchSize, in: 1...1000)
-            try DutyConfigError.require("recheck-after", recheckSeconds, in: 1...86_400, unit: "s")
-            try DutyConfigError.require("timeout", timeout, in: 0.5...60, unit: "s")
-            try DutyConfigError.require("settled-recheck-every", settledRecheckSeconds, in: 60...604_800, unit: "s")
-            try DutyConfigError.require("settled-recheck-for", settledRecheckWindowSeconds, in: 0...2_592_000, unit: "s")
-            try DutyConfigError.require("settled-batch-size", settledBatchSize, in: 0...1000)
-            try DutyConfigError.require("warn-unanswered-after", unansweredWarningSeconds, in: 0...2_592_000, unit: "s")
+        public static var settings: [DutySetting<Self>] {
+            [
+                .seconds("pending-after", \.pendingAfterSeconds, in: 0...86_400, "Check payments waiting longer than this."),
+                .count("batch-size", \.batchSize, in: 1...1000, "At most this many payments asked about per step and pass."),
+                .seconds("recheck-after", \.recheckSeconds, in: 1...86_400, "The same payment is not asked again sooner.", onCommandLine: false),
+                .seconds("timeout", \.timeout, in: 0.5...60, "How long GetState may take.", onCommandLine: false),
+                .seconds("settled-recheck-every", \.settledRecheckSeconds, in: 60...604_800,
+                         "A settled payment is asked again this often.", onCommandLine: false),
+                .seconds("settled-recheck-for", \.settledRecheckWindowSeconds, in: 0...2_592_000,
+                         "…for this long after it settled.", onCommandLine: false),
+                .count("settled-batch-size", \.settledBatchSize, in: 0...1000, "Settled payments asked per pass.", onCommandLine: false),
+                .seconds("warn-unanswered-after", \.unansweredWarningSeconds, in: 0...2_592_000,
+                         "Warn about a due payment the bank could not be asked about for this long.", onCommandLine: false),
+            ]
         }
     }
 

@@ -1,7 +1,7 @@
 import ProviderWire
 
 /// What one T-Bank `Cancel` attempt means for a refund row: the one place its answers and
-/// errors are classified (reliability rule 7: permanent versus transient).
+/// errors are classified (docs/reliability.md#R7: permanent versus transient).
 ///
 /// ```swift
 /// let verdict = CancelVerdict.classify(Result { try bank.cancel(…) }, paymentID: "700", externalRequestID: id, paid: 49_900)
@@ -24,18 +24,18 @@ public enum CancelVerdict: Equatable, Sendable {
     /// the same `ExternalRequestId` is known to return the first outcome.
     case retry(String)
 
-    /// Statuses after a Cancel that gave money back (§1.8: CONFIRMED → PARTIAL_REFUNDED /
+    /// Statuses after a Cancel that gave money back (docs/providers.md#tbank-cancel: CONFIRMED → PARTIAL_REFUNDED /
     /// REFUNDED; AUTHORIZED → PARTIAL_REVERSED / REVERSED).
     public static let moneyBackStatuses: Set<String> = ["REFUNDED", "PARTIAL_REFUNDED", "REVERSED", "PARTIAL_REVERSED"]
-    /// Statuses of an operation the bank has not finished (§1.9, SBP's ASYNC_REFUNDING):
+    /// Statuses of an operation the bank has not finished (docs/providers.md#tbank-statuses, SBP's ASYNC_REFUNDING):
     /// asked again later, never sent anew meanwhile.
     public static let inProgressStatuses: Set<String> = ["REFUNDING", "ASYNC_REFUNDING", "REVERSING"]
     /// `Success: false` codes that ask for a retry: 9999, the bank's internal error. Every
     /// other refusal is the bank's decision about this request (104 wrong amount, 308
     /// receipt, 7 unknown payment, 9 status does not allow it, 202/204/205 terminal or Token;
-    /// external-apis.md §1.3, §1.11 and the simulator): failed, with an alert, and an operator
-    /// re-queues it once the cause is fixed. (The bank's full code table is not in our
-    /// reference; an unlisted code therefore reaches a person instead of looping.)
+    /// docs/providers.md#tbank-cancel and the simulator): failed, with an alert, and an operator
+    /// re-queues it once the cause is fixed. (The bank's full code table is not published
+    /// in a form we have; an unlisted code therefore reaches a person instead of looping.)
     public static let retryableCodes: Set<String> = ["9999"]
 
     public static func classify(_ result: Result<BankCancel, Error>, paymentID: String, externalRequestID: String,

@@ -1,12 +1,12 @@
 import ProviderWire
 
 /// Whether a refund whose `Cancel` outcome is unknown (an answer lost, a sender gone) has
-/// reached the bank, judged from the bank's own state of the payment (`GetState`, §1.6) and
+/// reached the bank, judged from the bank's own state of the payment (`GetState`, docs/providers.md#tbank-getstate) and
 /// the refunds we know of: the one place this rule lives. `RefundSender` asks it before it
 /// sends a Cancel again after an unknown outcome, and before it accepts a refusal that
 /// followed one (the money may have gone back already).
 ///
-/// Why the figures and not only the key: §1.8's `ExternalRequestId` (a repeat returns the
+/// Why the figures and not only the key: the bank's `ExternalRequestId` (docs/providers.md#tbank-cancel: a repeat returns the
 /// first outcome) does not hold for SBP, so for such a payment a second Cancel is a second
 /// refund. The figures:
 /// - what stays charged at the bank: `GetState` `Amount` for a partial refund or reversal
@@ -14,7 +14,7 @@ import ProviderWire
 /// - what we know went back: the bank's amounts of our succeeded refunds (`knownBack`);
 /// - our other refunds of the payment whose outcome is open too (`open`: `requested`, they
 ///   may or may not have landed), read AFTER `GetState` answered, so any refund that could
-///   have landed by then is among them or already succeeded (intent before call, rule 9).
+///   have landed by then is among them or already succeeded (intent before call, docs/reliability.md#R9).
 ///
 /// What the bank gave back beyond `knownBack` must be this refund plus some of the open
 /// ones (landed), or some of the open ones alone (not landed). Exactly one of the two fits:
@@ -73,7 +73,7 @@ public enum RefundLanding: Equatable, Sendable {
         let stillCharged: Int
         switch state.status {
         case "CONFIRMED":
-            // Charged and nothing given back at all (§1.9).
+            // Charged and nothing given back at all (docs/providers.md#tbank-statuses).
             return known.knownBack == 0 ? .notLanded
                 : .undecided("the bank reports CONFIRMED, but our succeeded refunds gave back \(known.knownBack) kopecks")
         case "REFUNDED", "REVERSED":

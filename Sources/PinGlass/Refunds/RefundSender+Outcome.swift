@@ -3,7 +3,7 @@ import Postgres
 import ProviderWire
 
 /// Recording what a `Cancel` attempt meant. A refusal or a retry is a compare-and-set on
-/// the lease token (reliability rule 5), so a sender whose refund was taken back meanwhile
+/// the lease token (docs/reliability.md#R5), so a sender whose refund was taken back meanwhile
 /// writes nothing; the one that holds it now asks the bank and records what it says. Money
 /// back is guarded by the refund's state alone: the bank confirmed it, so it is recorded
 /// whoever holds the lease, once (a second recorder finds it `succeeded`).
@@ -196,7 +196,7 @@ extension RefundSender {
     }
 
     /// The backoff schedule of refunds: capped exponential with jitter and a non-zero base
-    /// (reliability rule 7), the shared `Backoff` with this duty's base and cap.
+    /// (docs/reliability.md#R7), the shared `Backoff` with this duty's base and cap.
     func retryDelay(attempt: Int) -> Double {
         Backoff.seconds(attempt: attempt, base: config.retryBaseSeconds, cap: config.retryCapSeconds)
     }

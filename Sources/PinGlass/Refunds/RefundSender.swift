@@ -5,9 +5,9 @@ import PinGlassConfig
 import Platform
 import ProviderWire
 
-/// The cron duty behind `pinglass refund` (architecture.md flow step 8): sends due refund
+/// The cron duty behind `pinglass refund` (docs/architecture.md#flow-refund): sends due refund
 /// rows to T-Bank with `Cancel`, one at a time, until none is due, `batchSize` were sent or
-/// the pass's deadline comes. Per refund (reliability rule 9):
+/// the pass's deadline comes. Per refund (docs/reliability.md#R9):
 ///
 /// 1. **Intent**: one guarded autocommit statement claims the row (`FOR UPDATE SKIP LOCKED`,
 ///    a fresh lease) and writes `requested`, `attempts + 1` (crash point
@@ -19,7 +19,7 @@ import ProviderWire
 ///    bank is asked first (`GetState`) and `RefundLanding` reads its state: our refund
 ///    landed → recorded from the bank's figures, no Cancel; not landed → Cancel; in
 ///    progress → later; cannot tell → Cancel again only where the same key returns the
-///    first outcome (card acquiring; §1.8: not for SBP), else the refund is held
+///    first outcome (card acquiring; docs/providers.md#tbank-cancel: not for SBP), else the refund is held
 ///    (`requested`, asked again hourly) and an operator alerted: never a blind second Cancel.
 ///    Where the key is not honoured, "not landed" is not trusted either while a Cancel of
 ///    ours may be in flight (the bank's state can lag behind its operations): the refund
@@ -85,14 +85,19 @@ public struct RefundSender: Duty {
                                       + "or no refund is ever claimed")
         }
 
-        public func validate() throws {
-            try DutyConfigError.require("batch-size", batchSize, in: 1...10_000)
-            try DutyConfigError.require("timeout", timeout, in: 1...60, unit: "s")
-            try DutyConfigError.require("lease", leaseSeconds, in: Int((Self.callsPerRefund * timeout).rounded(.up)) + 10...3600, unit: "s")
-            try DutyConfigError.require("retry-base", retryBaseSeconds, in: 1...3600, unit: "s")
-            try DutyConfigError.require("retry-cap", retryCapSeconds, in: retryBaseSeconds...86_400, unit: "s")
-            try DutyConfigError.require("alert-after-attempts", alertAfterAttempts, in: 1...1000)
-            try DutyConfigError.require("settle", settleSeconds, in: 0...86_400, unit: "s")
+        public static var settings: [DutySetting<Self>] {
+            [
+                .count("batch-size", \.batchSize, in: 1...10_000, "At most this many refunds sent per pass."),
+                .seconds("timeout", \.timeout, in: 1...60, "How long GetState and Cancel may each take."),
+                .seconds("lease", \.leaseSeconds, in: { Int((callsPerRefund * $0.timeout).rounded(.up)) + 10...3600 },
+                         "How long a claimed refund is held (at least 3 × --timeout + 10s)."),
+                .seconds("retry-base", \.retryBaseSeconds, in: 1...3600, "First retry of an unknown outcome after about this long (doubles per attempt)."),
+                .seconds("retry-cap", \.retryCapSeconds, in: { $0.retryBaseSeconds...86_400 }, "Longest wait between retries."),
+                .count("alert-after-attempts", \.alertAfterAttempts, in: 1...1000, "Alert (hourly) about a refund still unresolved after this many attempts."),
+                .seconds("settle", \.settleSeconds, in: 0...86_400,
+                         "After a Cancel with an unknown outcome on an SBP payment, how long a GetState that shows no refund "
+                         + "is not believed (asked again, nothing sent) before the refund is held for an operator."),
+            ]
         }
     }
 
@@ -180,12 +185,12 @@ public struct RefundSender: Duty {
         let heldUntil: Double
     }
 
-    /// The intent (rule 9), in one guarded autocommit statement: the next due refund, oldest
+    /// The intent (docs/reliability.md#R9), in one guarded autocommit statement: the next due refund, oldest
     /// due first, becomes `requested` with a fresh lease and its attempt counted. SKIP LOCKED
     /// keeps concurrent senders apart; the subquery's lock re-checks the row, so `was` is
     /// the state this claim moved it from.
     func claim() throws -> ClaimedRefund? {
-        let heldUntil = System.monotonic() + Double(config.leaseSeconds)
+        let heldUntil = deps.clock.monotonic() + Double(config.leaseSeconds)
         guard let r = try deps.db().query("""
             UPDATE refunds r SET state = 'requested', attempts = r.attempts + 1, lease_token = gen_random_uuid(),
                    lease_until = now() + make_interval(secs => $1)
@@ -234,7 +239,7 @@ public struct RefundSender: Duty {
         // would make a slow bank's answer an unknown outcome.
         let bank = deps.bank(terminal, config.timeout)
         if refund.outcomeUnknown {
-            // An earlier Cancel may have given the money back (rule 9): the bank is asked first.
+            // An earlier Cancel may have given the money back (docs/reliability.md#R9): the bank is asked first.
             guard let (state, landing) = try askBank(bank, refund, &report) else { return }
             switch landing {
             case .landed(let figures, let stillCharged):
@@ -251,7 +256,7 @@ public struct RefundSender: Duty {
                     return
                 }
             case .undecided(let why):
-                // The same key returns the first outcome only where the bank honours it (§1.8:
+                // The same key returns the first outcome only where the bank honours it (docs/providers.md#tbank-cancel:
                 // not for SBP); elsewhere a second Cancel could be a second refund.
                 guard state.honoursExternalRequestID else {
                     try holdUnresolved(refund, why: why, &report)
@@ -273,7 +278,7 @@ public struct RefundSender: Duty {
             Crashpoint.hit("refund.after-bank-ok")
             // The bank gave the money back: a database outage delays the record, never drops it
             // (the retry would ask GetState and find the refund landed).
-            try KnownOutcome.record(heldUntil: refund.heldUntil, what: "refund \(refund.id) made by the bank", log: log) {
+            try KnownOutcome(clock: deps.clock).record(heldUntil: refund.heldUntil, what: "refund \(refund.id) made by the bank", log: log) {
                 try recordSucceeded(refund, answer, stillCharged: answer.newAmount ?? 0, &report)
             }
         case .refused(let code, let message):

@@ -4,7 +4,7 @@ import LibCrypto
 import Platform
 import ProviderWire
 
-/// Avatars and their reference photos (contract: http-api.md). Every route is the caller's
+/// Avatars and their reference photos (docs/http-api.md). Every route is the caller's
 /// own: another user's avatar is 404.
 enum AvatarsAPI {
     static func create(_ ctx: Context) throws -> Response {

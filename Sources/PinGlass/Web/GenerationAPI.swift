@@ -1,7 +1,7 @@
 import HTTPCore
 import JSON
 
-/// `POST /api/generate` and the job progress endpoints (contract: http-api.md).
+/// `POST /api/generate` and the job progress endpoints (docs/http-api.md).
 enum GenerationAPI {
     /// Also takes the original client's form: `useStoredReferences`, inline
     /// `referenceImages` (data URLs, stored as the avatar's references with the checks of

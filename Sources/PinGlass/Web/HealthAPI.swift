@@ -35,7 +35,7 @@ enum HealthAPI {
         let config = ctx.config
         var checks: [(String, JSON)] = []
         var degraded = false
-        let started = System.monotonic()
+        let started = ctx.deps.clock.monotonic()
         let db: Connection
         do {
             db = try ctx.db()
@@ -45,7 +45,7 @@ enum HealthAPI {
             checks.append(("database", ["ok": false, "error": "unreachable"]))
             return ("down", checks, 503)
         }
-        checks.append(("database", ["ok": true, "latencyMs": .double(((System.monotonic() - started) * 10000).rounded() / 10)]))
+        checks.append(("database", ["ok": true, "latencyMs": .double(((ctx.deps.clock.monotonic() - started) * 10000).rounded() / 10)]))
 
         // Reading and hashing the migration files is not per-request work: once a minute.
         let pending = ctx.deps.cache.value("health.migrations", ttl: 60) {
@@ -85,7 +85,7 @@ enum HealthAPI {
     /// and names generated photos).
     static func storageCheck(_ config: Config) -> JSON {
         let signingKey = config.mediaKeySecret != nil
-        if config.storage == "s3" {
+        if config.storage == .s3 {
             let configured = [config.s3Endpoint, config.s3Bucket, config.s3AccessKeyID, config.s3SecretAccessKey].allSatisfy { $0 != nil }
             return ["ok": .bool(configured && signingKey), "backend": "s3", "configured": .bool(configured), "signingKey": .bool(signingKey)]
         }

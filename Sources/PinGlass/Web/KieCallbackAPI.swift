@@ -3,7 +3,7 @@ import Postgres
 import JSON
 import ProviderWire
 
-/// `POST /api/kie/callback`: Kie's `callBackUrl`. Only a hint (external-apis.md §2.4: the
+/// `POST /api/kie/callback`: Kie's `callBackUrl`. Only a hint (docs/providers.md#kie-callback: the
 /// Market callback body is not documented, and recordInfo is authoritative): it makes the
 /// named task due now, so the next poll pass (woken by `NOTIFY poll-kie`) asks recordInfo at
 /// once instead of up to a poll interval later. Nothing in the body is trusted beyond the

@@ -17,7 +17,7 @@ enum MetricsAPI {
         var text = PrometheusText()
         writeRequests(ctx.deps.requestMetrics, into: &text)
 
-        let started = System.monotonic()
+        let started = ctx.deps.clock.monotonic()
         var up = 1.0
         do {
             try DatabaseMetrics.read(ctx.db()).write(into: &text)
@@ -32,7 +32,7 @@ enum MetricsAPI {
         text.declare("pinglass_database_up", .gauge, "1 if this scrape could read PostgreSQL, 0 if not (the database series are then missing).")
         text.add("pinglass_database_up", [:], up)
         text.declare("pinglass_metrics_query_seconds", .gauge, "Time this scrape spent reading PostgreSQL.")
-        text.add("pinglass_metrics_query_seconds", [:], ((System.monotonic() - started) * 1e6).rounded() / 1e6)
+        text.add("pinglass_metrics_query_seconds", [:], ((ctx.deps.clock.monotonic() - started) * 1e6).rounded() / 1e6)
         return Response(status: 200, contentType: PrometheusText.contentType, body: text.render())
     }
 

@@ -2,7 +2,7 @@ import HTTPCore
 import Platform
 import ProviderWire
 
-/// The payment endpoints side by side (contract: http-api.md): create and status for the
+/// The payment endpoints side by side (docs/http-api.md): create and status for the
 /// Mini App, the webhook for T-Bank.
 enum PaymentsAPI {
     static func create(_ ctx: Context) throws -> Response {

@@ -1,6 +1,6 @@
 import HTTPCore
 
-/// Every endpoint of the HTTP API in one screen (contract: shared/design/http-api.md).
+/// Every endpoint of the HTTP API in one screen (docs/http-api.md).
 enum Routes {
     static func table() -> Router {
         var r = Router()

@@ -1,7 +1,7 @@
 import JSON
 import WebURL
 
-/// Reading Kie's answers (shared/reference/external-apis.md §2.2–2.3): the envelope
+/// Reading Kie's answers (docs/providers.md#kie-market): the envelope
 /// `{code, msg|message, data}`, errors in the HTTP status **or** the body `code` (Kie says
 /// which only for 429, so both are read), and recordInfo's `data` with `resultJson` as a JSON
 /// **string**. Pure functions, so the unit tests feed them real-shaped answers.
@@ -20,7 +20,7 @@ public enum KieAnswer {
         return answer["data"] ?? .null
     }
 
-    /// §2.3: 429 → the request was dropped (wait the window); 402 → out of credits;
+    /// docs/providers.md#kie-errors: 429 → the request was dropped (wait the window); 402 → out of credits;
     /// 408, 455 (maintenance), 500 and other 5xx → transient. 501 ("generation failed") is
     /// transient too: it comes without a taskId, so nothing was created and a retry cannot
     /// duplicate a task, and the dispatcher's attempt limit turns a persistent 501 into a

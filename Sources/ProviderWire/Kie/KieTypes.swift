@@ -42,7 +42,7 @@ public struct KieTaskInfo: Equatable, Sendable {
     }
 }
 
-/// How a Kie call failed, classified for what to do next (§2.3). Errors arrive in the HTTP
+/// How a Kie call failed, classified for what to do next (docs/providers.md#kie-errors). Errors arrive in the HTTP
 /// status or in the body's `code`; both are read.
 public enum KieError: Error, Equatable, CustomStringConvertible {
     /// 429: the request was dropped, not queued; wait a full 10-second window.

@@ -1,6 +1,6 @@
 import LibCrypto
 
-/// Kie's optional webhook HMAC (shared/reference/external-apis.md §2.4): headers
+/// Kie's optional webhook HMAC (docs/providers.md#kie-callback): headers
 /// `X-Webhook-Timestamp` (unix seconds) and `X-Webhook-Signature` =
 /// `base64(HMAC-SHA256(taskId + "." + timestamp, KIE_WEBHOOK_HMAC_KEY))`, `taskId` from the
 /// callback body. The simulator signs with it; the callback endpoint verifies with it, and

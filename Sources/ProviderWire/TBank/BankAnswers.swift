@@ -42,7 +42,7 @@ public struct BankInit: Equatable, Sendable {
     }
 }
 
-/// T-Bank's `GetState` answer (§1.6).
+/// T-Bank's `GetState` answer (docs/providers.md#tbank-getstate).
 ///
 /// ```swift
 /// let state = try bank.getState(paymentID: "7000000001")
@@ -52,7 +52,7 @@ public struct BankState: Equatable, Sendable {
     public let paymentID: String
     public let status: String
     /// `Amount` (kopecks). Taken to be what the payment has charged NOW: after a refund, what
-    /// stays charged (an assumption: §1.6 names the field without saying; the simulator
+    /// stays charged (assumption docs/providers.md#A1: the bank names the field without saying; the simulator
     /// answers so). Code that relies on it checks it against what it knows first.
     public let amount: Int?
     public let orderID: String?
@@ -68,7 +68,7 @@ public struct BankState: Equatable, Sendable {
     }
 
     /// Whether a repeated `Cancel` with the same `ExternalRequestId` returns the first
-    /// outcome for this payment. §1.8: it does, "not for SBP". Only a payment the bank says
+    /// outcome for this payment: it does, except for SBP (docs/providers.md#tbank-cancel). Only a payment the bank says
     /// went through card acquiring (`Route` ACQ, and no `Source` naming SBP or a QR code)
     /// counts; no `Params`, or any other route, is not known to be protected, so a Cancel
     /// whose outcome is unknown is never sent again blindly for it.
@@ -104,3 +104,15 @@ public struct BankCancel: Equatable, Sendable {
     }
 }
 
+
+/// T-Bank sends `PaymentId` as a string or as a number (in answers and in notifications):
+/// its text either way; nil when absent or empty.
+public enum BankPaymentID {
+    public static func read(_ v: JSON?) -> String? {
+        switch v {
+        case .string(let s)?: return s.isEmpty ? nil : s
+        case .number(let n)?: return n
+        default: return nil
+        }
+    }
+}

@@ -1,7 +1,7 @@
 import JSON
 import LibCrypto
 
-/// T-Bank's request signature (shared/reference/external-apis.md §1.3): the root object's
+/// T-Bank's request signature (docs/providers.md#tbank-token): the root object's
 /// scalar fields (nested objects and arrays such as `Receipt` and `DATA` do not take part),
 /// plus `Password`, sorted by key in byte order, values concatenated with no separator
 /// (numbers as their JSON text, booleans as `true`/`false`), SHA-256, lowercase hex.

@@ -1,7 +1,7 @@
 import JSON
 import WebURL
 
-/// Reading the Bot API's answers (shared/reference/external-apis.md §3.1, §3.6): the envelope
+/// Reading the Bot API's answers (docs/providers.md#telegram-envelope, docs/providers.md#telegram-errors): the envelope
 /// `{ok, result}` or `{ok: false, error_code, description, parameters}` and the error classes
 /// of `TelegramError`. Pure functions, so unit tests feed them real-shaped answers.
 ///
@@ -14,7 +14,7 @@ public enum TelegramAnswer {
     /// nor "retry after N" in the description).
     public static let defaultRetryAfter = 5
 
-    /// Descriptions of a photo URL Telegram could not fetch or use (§3.4; wording observed,
+    /// Descriptions of a photo URL Telegram could not fetch or use (docs/providers.md#telegram-files; wording observed,
     /// not documented, so matched as case-insensitive substrings). Sending the bytes instead
     /// may work.
     public static let urlRejections = [
@@ -41,7 +41,7 @@ public enum TelegramAnswer {
                        parameters: envelope["parameters"])
     }
 
-    /// §3.6, in this order: `retry_after` (any code) or 429 → wait; `migrate_to_chat_id` →
+    /// docs/providers.md#telegram-errors, in this order: `retry_after` (any code) or 429 → wait; `migrate_to_chat_id` →
     /// the new chat; 401 → the token; 5xx → transient; 400 naming a photo URL problem →
     /// send the bytes; any other 4xx (403 blocked/deactivated/kicked, 400 chat not found …)
     /// → permanent; a code outside 4xx/5xx → transient.

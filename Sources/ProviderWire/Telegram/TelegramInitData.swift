@@ -19,7 +19,7 @@ public struct TelegramUser: Equatable, Sendable {
     }
 }
 
-/// Validates Telegram Mini App init data (shared/reference/external-apis.md §3.7):
+/// Validates Telegram Mini App init data (docs/providers.md#telegram-init-data):
 /// data-check string of every field but `hash` (so `signature` stays in), sorted by key,
 /// `key=value` joined by newlines; secret = HMAC-SHA256(key "WebAppData", bot token);
 /// hash = hex HMAC-SHA256(secret, data-check string), compared in constant time;

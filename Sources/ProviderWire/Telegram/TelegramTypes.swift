@@ -7,7 +7,7 @@ public enum TelegramMedia: Equatable, Sendable {
     case upload(filename: String, contentType: String, bytes: [UInt8])
 }
 
-/// How a send failed, classified for what to do next (§3.6). Status and `description` of
+/// How a send failed, classified for what to do next (docs/providers.md#telegram-errors). Status and `description` of
 /// the error envelope are both read.
 public enum TelegramError: Error, Equatable, CustomStringConvertible {
     /// 429 flood control: repeat no sooner than `retryAfter` seconds (from

@@ -1,18 +1,18 @@
 import HTTPClient
 import JSON
-import ProviderWire
 import PinGlass
+import ProviderWire
 
 /// Kie.ai's Market API over libcurl: `POST /api/v1/jobs/createTask` and
 /// `GET /api/v1/jobs/recordInfo?taskId=` with `Authorization: Bearer <KIE_API_KEY>`
-/// (shared/reference/external-apis.md §2.2). Every call has a timeout; errors are classified
+/// (docs/providers.md#kie-market). Every call has a timeout; errors are classified
 /// by `KieAnswer` into `KieError`. The key lives only in the request header: errors carry
 /// redacted URLs and Kie's own messages, never headers or bodies, so it never reaches a log.
 ///
 /// createTask has no idempotency key at Kie: a timeout after the request left may have
 /// created a task, and retrying it creates another (it costs credits; the earlier one's
 /// result is never fetched). That risk is confined to the one call; callers record their
-/// intent before it and the taskId right after (reliability rule 9).
+/// intent before it and the taskId right after (docs/reliability.md#R9).
 ///
 /// ```swift
 /// let kie = KieClient(apiURL: config.kieAPIURL, apiKey: config.kieAPIKey ?? "")
@@ -30,7 +30,7 @@ public final class KieClient: KieAPI {
     /// Kept across batches, so polling loops are paced as one stream per process.
     private var pollPacer: HTTPPacer?
 
-    /// Kie allows 10 recordInfo calls per second per key (§2.1). Starts are spaced a little
+    /// Kie allows 10 recordInfo calls per second per key (docs/providers.md#kie-limits). Starts are spaced a little
     /// wider than 1/N so transit jitter never puts N + 1 into one of Kie's seconds.
     static let pollPaceMargin = 0.97
 

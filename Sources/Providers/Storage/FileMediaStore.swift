@@ -1,7 +1,8 @@
 import LibCrypto
-import Platform
 import PinGlass
+import Platform
 import WebURL
+
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -1,20 +1,20 @@
 import HTTPClient
 import LibCrypto
-import Platform
 import PinGlass
+import Platform
 import WebURL
 
 /// Media in an S3-compatible bucket (Cloudflare R2, AWS S3, MinIO), addressed path-style:
 /// `<S3_ENDPOINT>/<S3_BUCKET>/<key>`. Requests are signed by libcurl (`CURLOPT_AWS_SIGV4`)
 /// and always carry `x-amz-content-sha256`, the hex SHA-256 of the body (of nothing for
-/// GET and DELETE): R2 requires it and curl 7.88 does not add it (external-apis.md §4.1).
+/// GET and DELETE): R2 requires it and curl 7.88 does not add it (docs/providers.md#s3-sigv4).
 /// `signedURL` is a SigV4 presigned GET, so the bucket stays private.
 ///
 /// ```swift
 /// let store = S3MediaStore(endpoint: "https://<account>.r2.cloudflarestorage.com", bucket: "pinglass",
 ///                          region: "auto", accessKeyID: id, secretAccessKey: secret)
 /// try store.put(key: key, bytes: jpeg, contentType: "image/jpeg")
-/// let url = store.signedURL(key: key, expiresIn: MediaLinks.apiTTL, now: System.now())
+/// let url = store.signedURL(key: key, expiresIn: MediaLinks.apiTTL, now: deps.clock())
 /// ```
 public final class S3MediaStore: MediaStore {
     public let endpoint: String

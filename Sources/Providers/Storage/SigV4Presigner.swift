@@ -1,6 +1,6 @@
 import LibCrypto
-import Platform
 import PinGlass
+import Platform
 import WebURL
 
 /// AWS Signature Version 4 in the query string (a "presigned URL"): whoever holds the URL may

@@ -42,7 +42,7 @@ public struct TBankClient: BankAPI {
                          amount: r["Amount"]?.intValue, orderID: r["OrderId"]?.stringValue, params: Self.params(r["Params"]))
     }
 
-    /// GetState's `Params`: an array of `{Key, Value}` (§1.6), or an object like a
+    /// GetState's `Params`: an array of `{Key, Value}` (docs/providers.md#tbank-getstate), or an object like a
     /// notification's `DATA`; values read as text, whatever their JSON type.
     static func params(_ v: JSON?) -> [String: String] {
         var out: [String: String] = [:]

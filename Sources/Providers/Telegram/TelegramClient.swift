@@ -1,10 +1,10 @@
 import HTTPClient
 import JSON
-import ProviderWire
 import PinGlass
+import ProviderWire
 import WebURL
 
-/// The Telegram Bot API over libcurl (shared/reference/external-apis.md §3): a call is
+/// The Telegram Bot API over libcurl (docs/providers.md#telegram-envelope): a call is
 /// `POST <TELEGRAM_API_URL>/bot<token>/<method>`. Photos by URL go as a JSON body; photos as
 /// bytes go as `multipart/form-data`, an album's uploads as parts `photo0`, `photo1`, …
 /// named by `attach://photoN` in its `media` array. Answers are classified by

@@ -7,7 +7,7 @@ import JSON
 import Platform
 import ProviderWire
 
-/// Kie's callbacks (§2.4): when a task with a `callBackUrl` finishes (or `callbackEarlySeconds`
+/// Kie's callbacks (docs/providers.md#kie-callback): when a task with a `callBackUrl` finishes (or `callbackEarlySeconds`
 /// before), POST the recordInfo-shaped body there, signed with `X-Webhook-Timestamp` and
 /// `X-Webhook-Signature` when a key is set, 15 s timeout, sent once (plus `callbackDuplicates`
 /// copies) and never retried, as far as Kie documents.

@@ -8,7 +8,9 @@ import JSON
 /// - `GET counters`: calls and refusals (`createTask`, `createTask.429`, `createTask.402`,
 ///   `recordInfo`, `recordInfo.429`, `tasks`, `callbacks`, `results`, `results.404` …).
 /// - `GET tasks`: every task with its state by the clock and its callback's fate.
-/// - `POST advance` `{"seconds": S}`: moves every task S seconds on (finishes them sooner).
+/// - `POST advance` `{"seconds": S}`: moves Kie's time S seconds on: every task (finishes
+///   them sooner, result URLs expire), and both rate windows (createTask's counts tasks by
+///   creation, recordInfo's its polls), so tests need not wait out a window or a TTL.
 /// - `POST reset`: forgets Kie's tasks, counters, rate windows and settings.
 struct KieControl {
     let db: Connection
@@ -53,11 +55,14 @@ struct KieControl {
             guard let seconds = body["seconds"]?.doubleValue, seconds >= 0 else {
                 return .json(["error": "advance needs {\"seconds\": S}"], status: 400)
             }
-            let n = try db.execute("""
-                UPDATE sim.kie_tasks SET created_at = created_at - d, queuing_at = queuing_at - d, generating_at = generating_at - d,
-                       finishes_at = finishes_at - d, callback_due_at = callback_due_at - d
-                FROM (SELECT make_interval(secs => $1::float8) AS d) s
-                """, [seconds])
+            let n = try db.withTransaction { tx in
+                try tx.execute("UPDATE sim.kie_polls SET at = at - make_interval(secs => $1::float8)", [seconds])
+                return try tx.execute("""
+                    UPDATE sim.kie_tasks SET created_at = created_at - d, queuing_at = queuing_at - d, generating_at = generating_at - d,
+                           finishes_at = finishes_at - d, callback_due_at = callback_due_at - d
+                    FROM (SELECT make_interval(secs => $1::float8) AS d) s
+                    """, [seconds])
+            }
             return .json(["moved": .int(n)])
         case ("POST", "reset"):
             try db.executeScript("""

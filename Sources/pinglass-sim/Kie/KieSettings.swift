@@ -3,7 +3,7 @@ import Postgres
 /// The simulated Kie's knobs. Tests set them with `POST /sim/control/kie/settings`
 /// (`{"generatingSeconds": 0.2, "failNext": 2, "credits": null}`; null restores the default);
 /// they live as `kie.<name>` rows of `sim.switches`, so every sim worker sees them. The
-/// defaults are Kie as documented (§2.1): 20 new tasks per 10 s, 10 recordInfo per second.
+/// defaults are Kie as documented (docs/providers.md#kie-limits): 20 new tasks per 10 s, 10 recordInfo per second.
 struct KieSettings {
     /// Every name the control API accepts, with what it does.
     static let documentation: [(String, String)] = [

@@ -16,7 +16,7 @@ struct KieSimOptions: Sendable {
     var webhookHmacKey: String?
 }
 
-/// The Kie.ai part of the simulator (shared/reference/external-apis.md §2.6), under `/kie`
+/// The Kie.ai part of the simulator (docs/providers.md#kie-simulator), under `/kie`
 /// (and at the root, as on api.kie.ai): `POST /api/v1/jobs/createTask`,
 /// `GET /api/v1/jobs/recordInfo?taskId=`, and the result images at `/kie/results/<id>.png`.
 /// The envelope is Kie's `{code, msg, data}`; the Bearer key is checked (401); createTask has

@@ -5,7 +5,7 @@ import ProviderWire
 import WebURL
 
 /// A Bot API refusal: the HTTP status and `error_code`, the `description`, and
-/// `parameters` when there are any (§3.1).
+/// `parameters` when there are any (docs/providers.md#telegram-envelope).
 struct BotError: Error {
     var status: Int
     var description: String
@@ -19,7 +19,7 @@ struct BotError: Error {
 }
 
 /// A photo of a call, resolved to bytes: uploaded in the request, fetched from its URL the
-/// way Telegram fetches (§3.4: ≤ 5 MB by URL, ≤ 10 MB uploaded, an image by its bytes and
+/// way Telegram fetches (docs/providers.md#telegram-files: ≤ 5 MB by URL, ≤ 10 MB uploaded, an image by its bytes and
 /// Content-Type), or an earlier photo named by the file id the simulator handed out.
 struct SimPhoto {
     var bytes: [UInt8]
@@ -91,7 +91,7 @@ struct SimPhoto {
         return SimPhoto(bytes: photo.bytes, contentType: photo.contentType, width: photo.width, height: photo.height, source: "file_id")
     }
 
-    /// §3.3: "width and height must not exceed 10000 in total; ratio at most 20".
+    /// docs/providers.md#telegram-files: "width and height must not exceed 10000 in total; ratio at most 20".
     static func checked(_ photo: SimPhoto) throws(BotError) -> SimPhoto {
         guard let size = ImageSize.of(photo.bytes) else { throw .badRequest("IMAGE_PROCESS_FAILED") }
         let (w, h) = size

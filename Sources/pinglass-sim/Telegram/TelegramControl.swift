@@ -22,6 +22,8 @@ import JSON
 ///   outcome (`sent`, `refused`, `injected`, `lost`).
 /// - `GET counters`: calls per method and per method + status (`sendMediaGroup.429`), lost
 ///   answers (`sendPhoto.lost`), `messages`, `photos` (distinct stored images).
+/// - `POST advance` `{"seconds": S}`: moves flood control S seconds on (every chat's and the
+///   bot's limit), so a test need not wait out a `retry_after`.
 /// - `POST reset`: forgets messages, photos, calls, limits, queued failures, chat faults and settings.
 struct TelegramControl {
     let db: Connection
@@ -120,6 +122,12 @@ struct TelegramControl {
                 ORDER BY 1
                 """, retry: .idempotent)
             return .json(.object(rows.map { ($0.requiredString("name"), .int($0.requiredInt("n"))) }))
+        case ("POST", "advance"):
+            guard let seconds = body["seconds"]?.doubleValue, seconds >= 0 else {
+                return .json(["error": "advance needs {\"seconds\": S}"], status: 400)
+            }
+            let n = try db.execute("UPDATE sim.tg_limits SET tat = tat - $1::float8", [seconds])
+            return .json(["moved": .int(n)])
         case ("POST", "reset"):
             try db.executeScript(TelegramStore.resetScript)
             return .json(["ok": true])

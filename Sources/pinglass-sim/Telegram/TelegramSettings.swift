@@ -3,7 +3,7 @@ import Postgres
 /// The simulated Telegram's knobs. Tests set them with `POST /sim/control/telegram/settings`
 /// (`{"floodControl": false, "latencyMs": 200}`; null restores the default); they live as
 /// `tg.<name>` rows of `sim.switches`, so every sim worker sees them. The defaults are
-/// Telegram as its FAQ describes it (§3.2): about one message per second per chat with short
+/// Telegram as its FAQ describes it (docs/providers.md#telegram-limits): about one message per second per chat with short
 /// bursts, 20 per minute per group, about 30 per second overall, an album counted as one
 /// message per photo (UNCONFIRMED at Telegram; the cautious reading).
 struct TelegramSettings {

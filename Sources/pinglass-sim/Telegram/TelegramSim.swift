@@ -5,7 +5,7 @@ import JSON
 import LibCrypto
 import Platform
 
-/// The Telegram Bot API part of the simulator (shared/reference/external-apis.md §3.8), at
+/// The Telegram Bot API part of the simulator (docs/providers.md#telegram-simulator), at
 /// `/telegram/bot<token>/<method>` and at the root `/bot<token>/<method>`: `sendPhoto`,
 /// `sendMediaGroup`, `sendMessage` and `getMe`, with parameters as JSON, form or multipart
 /// (`BotRequest`). Photos come uploaded or by URL, which the simulator fetches as Telegram
@@ -128,7 +128,7 @@ struct TelegramSim {
         do { chat = try chatID(p) } catch { return refused(error, chatID: nil) }
         guard p.fields["media"] != nil else { return refused(.badRequest("parameter \"media\" is required"), chatID: chat) }
         guard let items = p.json("media")?.arrayValue else { return refused(.badRequest("can't parse media JSON object"), chatID: chat) }
-        // Telegram's wording for a wrong count is UNCONFIRMED (§3.5); the rule is documented.
+        // Telegram's wording for a wrong count is UNCONFIRMED (docs/providers.md#telegram-files); the rule is documented.
         guard (2...10).contains(items.count) else { return refused(.badRequest("media must include 2-10 items"), chatID: chat) }
         var photos: [PhotoItem] = []
         for item in items {

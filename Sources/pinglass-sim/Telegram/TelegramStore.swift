@@ -224,7 +224,7 @@ struct FloodRefusal: Error {
 /// the bot): each key keeps a theoretical arrival time `tat`; a call costing n messages is
 /// admitted when `tat - (burst - 1) × interval ≤ now`, and moves `tat` on by n intervals.
 /// An album is admitted whole when the chat is not behind, and then holds the chat's next
-/// messages back by its size: "short bursts, but eventually 429" (§3.2).
+/// messages back by its size: "short bursts, but eventually 429" (docs/providers.md#telegram-limits).
 enum FloodControl {
     static func admit(_ tx: some Queryable, chatID: Int64, cost: Int, _ s: TelegramSettings) throws -> FloodRefusal? {
         let chatKey = "chat:\(chatID)"

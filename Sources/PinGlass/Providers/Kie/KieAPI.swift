@@ -1,8 +1,8 @@
 import ProviderWire
 
-/// The Kie.ai Market API calls the generation pipeline makes (shared/reference/external-apis.md
-/// §2): `createTask` and `recordInfo`. `KieClient` (the Providers target) talks to Kie (or
-/// the simulator); tests of duties may pass an in-process fake through `Dependencies.kie`.
+/// The Kie.ai Market API calls the generation pipeline makes (docs/providers.md#kie-market):
+/// `createTask` and `recordInfo`. `KieClient` (the Providers target) talks to Kie (or the
+/// simulator); tests of duties may pass an in-process fake through `Dependencies.kie`.
 /// Calls fail with `KieError`, or with `ProviderCallInTransaction` when made while this
 /// process holds a database transaction open (`Dependencies` refuses them).
 ///

@@ -1,6 +1,6 @@
 import ProviderWire
 
-/// The Telegram Bot API calls delivery makes (shared/reference/external-apis.md §3):
+/// The Telegram Bot API calls delivery makes (docs/providers.md#telegram-envelope):
 /// `sendPhoto`, `sendMediaGroup` and `sendMessage`. `TelegramClient` (the Providers target)
 /// talks to Telegram (or the simulator's Telegram part); tests of the deliver duty may pass
 /// an in-process fake through `Dependencies.telegram`. Calls fail with `TelegramError`, or

@@ -1,0 +1,38 @@
+/// How long a generation may take and how often a submit is tried: one value shared by
+/// the three duties that act on tasks, so they cannot disagree. `dispatch` counts the
+/// attempts and records each submitted task's deadline; `poll-kie` fails a task past its
+/// deadline; `sweep` fails a task whose submit lease ran out on its last attempt and ends
+/// tasks and jobs past their deadlines. Each of the three commands takes the same flags
+/// (`--max-attempts`, `--task-deadline`); give them the same values.
+///
+/// ```swift
+/// var config = Sweeper.Config()
+/// config.generation.taskDeadlineSeconds = 30 * 60      // as `pinglass sweep --task-deadline 30m`
+/// ```
+public struct GenerationPolicy: Equatable, Sendable {
+    /// Submit attempts a task gets: a transient failure (5xx, timeout) or a submit lease
+    /// that ran out on the last of them fails the task.
+    public var maxAttempts = 8
+    /// A submitted task that has not finished this long after its submission fails
+    /// (seconds). Dispatch records it as the task's `deadline_at`; poll-kie and sweep apply
+    /// it to rows without one.
+    public var taskDeadlineSeconds = 20 * 60
+    /// By this long after a job was created every task of it must have started: the sweep
+    /// fails the tasks still queued (a job that never started ends `failed`, refunded); tasks
+    /// at Kie end by their own deadline. Recorded on the job when it is created.
+    public var jobDeadlineSeconds = 2 * 3600
+
+    /// The longest `--task-deadline` accepted (prune's orphan grace is longer).
+    public static let longestTaskDeadlineSeconds = 86_400
+
+    public init() {}
+
+    public static var settings: [DutySetting<Self>] {
+        [
+            .count("max-attempts", \.maxAttempts, in: 1...50,
+                   "Submit attempts a task gets: transient failures are retried, and a task whose submit lease runs out on the last one fails."),
+            .seconds("task-deadline", \.taskDeadlineSeconds, in: 60...longestTaskDeadlineSeconds,
+                     "How long after submission a task that has not finished fails."),
+        ]
+    }
+}
