@@ -19,18 +19,6 @@ public enum TBankError: Error, CustomStringConvertible, Equatable {
 }
 
 /// T-Bank's answer to `Init`: the payment it created and where the customer pays.
-/// T-Bank sends `PaymentId` as a string or as a number (in answers and in notifications):
-/// its text either way; nil when absent or empty.
-public enum BankPaymentID {
-    public static func read(_ v: JSON?) -> String? {
-        switch v {
-        case .string(let s)?: return s.isEmpty ? nil : s
-        case .number(let n)?: return n
-        default: return nil
-        }
-    }
-}
-
 public struct BankInit: Equatable, Sendable {
     public let paymentID: String
     public let paymentURL: String
