@@ -12,9 +12,10 @@ let package = Package(
         .library(name: "PinGlass", targets: ["PinGlass"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
-        .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.0"),
+        .package(url: "https://github.com/apple/swift-log", .upToNextMinor(from: "1.16.2")),
+        .package(url: "https://github.com/apple/swift-argument-parser", .upToNextMinor(from: "1.8.2")),
+        .package(url: "https://github.com/x-sheep/swift-property-based.git", .upToNextMinor(from: "2.0.1")),
+        .package(url: "https://github.com/apple/swift-http-types", .upToNextMinor(from: "1.8.0")),
     ],
     targets: [
         // System libraries (Debian: libfcgi-dev, libpq-dev, libcurl4-openssl-dev, libssl-dev).
@@ -32,8 +33,9 @@ let package = Package(
         .target(name: "Postgres", dependencies: [
             "CLibPQ", "Platform", "LibCrypto", .product(name: "Logging", package: "swift-log"),
         ]),
-        .target(name: "HTTPCore", dependencies: ["JSON"]),  // Request/Response values: no transport, no C library
-        .target(name: "FastCGI", dependencies: ["CFastCGI", "HTTPCore"]),
+        // Request/Response values (headers as swift-http-types' HTTPFields): no transport, no C library.
+        .target(name: "HTTPCore", dependencies: ["JSON", .product(name: "HTTPTypes", package: "swift-http-types")]),
+        .target(name: "FastCGI", dependencies: ["CFastCGI", "HTTPCore", .product(name: "HTTPTypes", package: "swift-http-types")]),
         .target(name: "WebURL"),  // http(s) URL parts and the one redaction rule for logs
         .target(name: "HTTPClient", dependencies: ["CCurl", "CShims", "WebURL"]),
         .target(name: "SharedCounters", dependencies: ["CShims"]),  // counters shared across fork
@@ -46,7 +48,7 @@ let package = Package(
         // The domain library, shared by the pool and the CLI. It reaches the providers only
         // through its own protocols (BankAPI, KieAPI, TelegramAPI, MediaStore, ResultDownloader).
         .target(name: "PinGlass", dependencies: [
-            "Postgres", "HTTPCore", "WebURL", "SharedCounters", "JSON", "LibCrypto", "Platform",
+            "Postgres", "WebURL", "SharedCounters", "JSON", "LibCrypto", "Platform",
             "PinGlassConfig", "ProviderWire", .product(name: "Logging", package: "swift-log"),
         ]),
         // The live implementations of the domain's provider protocols over libcurl (T-Bank,
@@ -55,8 +57,15 @@ let package = Package(
         .target(name: "Providers", dependencies: [
             "PinGlass", "PinGlassConfig", "ProviderWire", "Postgres", "HTTPClient", "WebURL", "JSON", "LibCrypto", "Platform",
         ]),
+        // The HTTP API over the domain: router, route groups, middleware, `*Routes` handlers.
+        .target(name: "PinGlassWeb", dependencies: [
+            "PinGlass", "HTTPCore", "Postgres", "WebURL", "JSON", "LibCrypto", "Platform", "PinGlassConfig", "ProviderWire",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
 
-        .executableTarget(name: "pinglass-fcgi", dependencies: ["PinGlass", "Providers", "PinGlassConfig", "Platform", "Postgres", "FastCGI", "HTTPCore"]),
+        .executableTarget(name: "pinglass-fcgi", dependencies: [
+            "PinGlass", "PinGlassWeb", "Providers", "PinGlassConfig", "Platform", "Postgres", "FastCGI", "HTTPCore",
+        ]),
         .executableTarget(name: "pinglass", dependencies: [
             "PinGlass", "Providers", "PinGlassConfig", "ProviderWire", "Postgres", "JSON", "LibCrypto", "Platform",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -68,17 +77,20 @@ let package = Package(
 
         // Fixtures: throwaway databases, running stacks, signed requests.
         .target(name: "PinGlassTestSupport", dependencies: [
-            "PinGlass", "Providers", "PinGlassConfig", "ProviderWire", "Postgres", "HTTPClient", "HTTPCore", "WebURL", "JSON",
-            "LibCrypto", "Platform",
+            "PinGlass", "PinGlassWeb", "Providers", "PinGlassConfig", "ProviderWire", "Postgres", "HTTPClient", "HTTPCore",
+            "WebURL", "JSON", "LibCrypto", "Platform",
         ], path: "Tests/PinGlassTestSupport"),
         .testTarget(name: "PinGlassTests", dependencies: [
-            "PinGlass", "Providers", "PinGlassTestSupport", "HTTPCore", "HTTPClient", "WebURL", "SharedCounters",
+            "PinGlass", "PinGlassWeb", "Providers", "PinGlassTestSupport", "HTTPCore", "HTTPClient", "WebURL", "SharedCounters",
             "PinGlassConfig", "ProviderWire", "Postgres", "JSON", "LibCrypto", "Platform",
+            .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "PropertyBased", package: "swift-property-based"),
         ]),
         .testTarget(name: "EndToEndTests", dependencies: [
             "PinGlass", "Providers", "PinGlassTestSupport", "PinGlassConfig", "ProviderWire", "Postgres", "HTTPClient", "WebURL",
-            "JSON", "LibCrypto", "Platform",
+            "JSON", "LibCrypto", "Platform", "HTTPCore",
         ]),
+        // A pool whose handler echoes the request's header fields (FastCGIFieldsTests).
+        .executableTarget(name: "fastcgi-echo", dependencies: ["FastCGI", "HTTPCore"], path: "Tests/FastCGIEcho"),
     ]
 )

@@ -5,6 +5,7 @@ import PinGlassTestSupport
 import JSON
 import PinGlassConfig
 @testable import PinGlass
+@testable import PinGlassWeb
 
 final class AppTests: XCTestCase {
     var db: TestDatabase!
@@ -33,7 +34,7 @@ final class AppTests: XCTestCase {
         XCTAssertEqual(app.get("/api/pricing").status, 200)
         try db.connect().execute("UPDATE tiers SET amount_kopecks = 55500 WHERE id = 'starter'")
         XCTAssertTrue(app.get("/api/pricing").bodyText.contains("49900"), "served from the cache")
-        now += CatalogueAPI.cacheSeconds + 1
+        now += CatalogueRoutes.cacheSeconds + 1
         XCTAssertTrue(app.get("/api/pricing").bodyText.contains("55500"), "refreshed after expiry")
     }
 

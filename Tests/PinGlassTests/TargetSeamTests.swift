@@ -5,8 +5,9 @@ import XCTest
 /// The simulator plays the providers with the configuration and the providers' wire formats,
 /// never with the payment and job logic; the generic layers and the shared targets know
 /// nothing of the domain; the domain reaches providers only through its own protocols (never
-/// the HTTP client, libcurl or the live Providers target). Checked on the sources' imports: SwiftPM lets an undeclared import
-/// through when the module happens to be built already, so the manifest alone does not hold it.
+/// the HTTP client, libcurl or the live Providers target) and speaks no HTTP. Checked on the
+/// sources' imports: SwiftPM lets an undeclared import through when the module happens to be
+/// built already, so the manifest alone does not hold it.
 final class TargetSeamTests: XCTestCase {
     /// Targets that must not import the domain (`PinGlass`) nor the live providers (`Providers`).
     static let belowTheDomain = [
@@ -47,5 +48,17 @@ final class TargetSeamTests: XCTestCase {
         var seen = 0
         XCTAssertEqual(try imports(of: "PinGlass", among: ["HTTPClient", "CCurl", "CShims", "Providers"], seen: &seen), [])
         XCTAssertGreaterThan(seen, 50)
+    }
+
+    /// The domain speaks no HTTP: requests, responses and headers are the web target's
+    /// (`PinGlassWeb`), which the domain and the layers below it never import.
+    func testTheDomainImportsNoHTTPCoreAndNothingBelowTheWebImportsIt() throws {
+        var seen = 0
+        var offenders = try imports(of: "PinGlass", among: ["HTTPCore", "HTTPTypes", "PinGlassWeb"], seen: &seen)
+        for target in Self.belowTheDomain {
+            offenders += try imports(of: target, among: ["PinGlassWeb"], seen: &seen)
+        }
+        XCTAssertGreaterThan(seen, 100)
+        XCTAssertEqual(offenders, [])
     }
 }
