@@ -11,6 +11,9 @@ let package = Package(
         .executable(name: "pinglass-sim", targets: ["pinglass-sim"]),
         .library(name: "PinGlass", targets: ["PinGlass"]),
     ],
+    // Each range holds the version this project is built and tested with, up to the next
+    // minor release, so a resolve on another machine picks no untried API. Package.resolved
+    // is not kept: these machines' package copies carry commit ids that differ from upstream.
     dependencies: [
         .package(url: "https://github.com/apple/swift-log", .upToNextMinor(from: "1.16.2")),
         .package(url: "https://github.com/apple/swift-argument-parser", .upToNextMinor(from: "1.8.2")),
