@@ -1,5 +1,5 @@
 # The two commands of the README, and a few more. Each script says what it does.
-.PHONY: run demo test stop bench bench-generation bench-refunds bench-delivery build clean
+.PHONY: run demo test test-unit test-e2e test-disruptive stop bench bench-generation bench-refunds bench-delivery build clean
 
 run:            ## install, build, start PostgreSQL + pool + simulator + nginx on :8080
 	@bash scripts/run.sh
@@ -7,8 +7,17 @@ run:            ## install, build, start PostgreSQL + pool + simulator + nginx o
 demo:           ## the whole story on the simulator: photos in the simulated Telegram chat, a refund at the bank (starts `make run` if needed)
 	@bash scripts/demo.sh
 
-test:           ## install, build, run every test against throwaway services
+test:           ## install, build, run every test against throwaway services (the three tiers below), print each tier's time
 	@bash scripts/test.sh
+
+test-unit:      ## the unit tier: PostgreSQL at most, tests in parallel
+	@bash scripts/test.sh unit
+
+test-e2e:       ## the end-to-end tier: nginx, pools, the simulator, tests in parallel
+	@bash scripts/test.sh e2e
+
+test-disruptive: ## the tier that stops PostgreSQL or crashes processes, one test at a time
+	@bash scripts/test.sh disruptive
 
 stop:           ## stop what `make run` started
 	@bash scripts/stop.sh

@@ -78,20 +78,30 @@ let package = Package(
             "PinGlassConfig", "ProviderWire", "FastCGI", "HTTPCore", "HTTPClient", "WebURL", "Postgres", "JSON", "LibCrypto", "Platform",
         ]),
 
-        // Fixtures: throwaway databases, running stacks, signed requests.
-        .target(name: "PinGlassTestSupport", dependencies: [
+        // Tests. One testing target (throwaway databases, running stacks, one client for both
+        // transports, fixtures) and one test target per tier; `make test-unit`, `test-e2e` and
+        // `test-disruptive` each run one of them (scripts/test.sh checks every suite is in exactly one).
+        .target(name: "PinGlassTesting", dependencies: [
             "PinGlass", "PinGlassWeb", "Providers", "PinGlassConfig", "ProviderWire", "Postgres", "HTTPClient", "HTTPCore",
-            "WebURL", "JSON", "LibCrypto", "Platform",
-        ], path: "Tests/PinGlassTestSupport"),
-        .testTarget(name: "PinGlassTests", dependencies: [
-            "PinGlass", "PinGlassWeb", "Providers", "PinGlassTestSupport", "HTTPCore", "HTTPClient", "WebURL", "SharedCounters",
+            "WebURL", "JSON", "LibCrypto", "Platform", .product(name: "HTTPTypes", package: "swift-http-types"),
+        ], path: "Tests/PinGlassTesting"),
+        // PostgreSQL at most: no nginx, pool or simulator (Stack refuses to start in this tier).
+        .testTarget(name: "UnitTests", dependencies: [
+            "PinGlass", "PinGlassWeb", "Providers", "PinGlassTesting", "HTTPCore", "HTTPClient", "WebURL", "SharedCounters",
             "PinGlassConfig", "ProviderWire", "Postgres", "JSON", "LibCrypto", "Platform",
             .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "PropertyBased", package: "swift-property-based"),
         ]),
+        // Real nginx, pools, the simulator and the CLI, each test on its own ports and database.
         .testTarget(name: "EndToEndTests", dependencies: [
-            "PinGlass", "Providers", "PinGlassTestSupport", "PinGlassConfig", "ProviderWire", "Postgres", "HTTPClient", "WebURL",
-            "JSON", "LibCrypto", "Platform", "HTTPCore",
+            "PinGlass", "PinGlassWeb", "Providers", "PinGlassTesting", "PinGlassConfig", "ProviderWire", "Postgres", "HTTPClient",
+            "WebURL", "JSON", "LibCrypto", "Platform", "HTTPCore",
+        ]),
+        // Suites that stop the shared PostgreSQL or crash processes mid-work (scripts/test.sh
+        // runs the PostgreSQL stoppers one at a time).
+        .testTarget(name: "DisruptiveTests", dependencies: [
+            "PinGlass", "PinGlassWeb", "Providers", "PinGlassTesting", "PinGlassConfig", "ProviderWire", "Postgres", "HTTPClient",
+            "WebURL", "JSON", "LibCrypto", "Platform", "HTTPCore",
         ]),
         // A pool whose handler echoes the request's header fields (FastCGIFieldsTests).
         .executableTarget(name: "fastcgi-echo", dependencies: ["FastCGI", "HTTPCore"], path: "Tests/FastCGIEcho"),

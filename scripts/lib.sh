@@ -64,7 +64,7 @@ pg_start() {
 listen_addresses = ''
 unix_socket_directories = '$dir'
 port = 55432
-max_connections = 200
+max_connections = ${PG_MAX_CONNECTIONS:-200}
 fsync = ${PG_FSYNC:-on}
 synchronous_commit = ${PG_FSYNC:-on}
 CONF

@@ -1,6 +1,6 @@
 import XCTest
 import Foundation
-import PinGlassTestSupport
+import PinGlassTesting
 @testable import PinGlass
 
 /// Every time an operator passes on a command line is a duration (`90s`, `15m`, `1h`), read
@@ -50,8 +50,7 @@ extension CLITests {
     /// `pinglass settings` reads its configuration from `--env-file`, like every other command
     /// and like its subcommand.
     func testSettingsTakesTheEnvFile() throws {
-        let db = try TestDatabase()
-        defer { db.drop() }
+        let db = try makeDatabase()
         let envFile = try TestEnvironment.makeTempDir("settings") + "/pinglass.env"
         try "DATABASE_URL=\"\(db.url)\"\n".write(toFile: envFile, atomically: true, encoding: .utf8)
         let (s1, o1, e1) = try cli(["settings", "--env-file", envFile])

@@ -1,6 +1,6 @@
 import XCTest
 import Foundation
-import PinGlassTestSupport
+import PinGlassTesting
 @testable import PinGlass
 
 /// The `pinglass` and `pinglass-fcgi` executables as an operator runs them.
@@ -62,8 +62,7 @@ final class CLITests: XCTestCase {
     /// `--for/--every` with real sleeps (no synchronisation rests on them): several passes,
     /// one log line each; a run whose passes fail exits 1.
     func testDutyRunLoopsAndExitCodes() throws {
-        let db = try TestDatabase()
-        defer { db.drop() }
+        let db = try makeDatabase()
         let (s1, _, e1) = try cli(["reconcile", "--for", "1s", "--every", "400ms"], env: ["DATABASE_URL": db.url, "LOG_LEVEL": "debug"])
         XCTAssertEqual(s1, 0, e1)
         XCTAssertTrue((2...3).contains(e1.components(separatedBy: "pass done").count - 1), e1)
@@ -90,8 +89,7 @@ final class CLITests: XCTestCase {
         let (s5, _, e5) = try cli(["deliver", "--lease", "60"])
         XCTAssertEqual(s5, 64)
         XCTAssertTrue(e5.contains("--lease must be between 70s and 3600s (got 60)"), e5)
-        let db = try TestDatabase()
-        defer { db.drop() }
+        let db = try makeDatabase()
         let (s4, o4, e4) = try cli(["deliver"], env: ["DATABASE_URL": db.url])
         XCTAssertEqual(s4, 78, o4 + e4)
         XCTAssertTrue(e4.contains("TELEGRAM_BOT_TOKEN is not set"), e4)
@@ -100,8 +98,7 @@ final class CLITests: XCTestCase {
     /// `requeue-delivery`: failed rows go back with an audit row; unknown and not-failed ids
     /// are named on stderr and make the exit code 1.
     func testRequeueDelivery() throws {
-        let db = try TestDatabase()
-        defer { db.drop() }
+        let db = try makeDatabase()
         let c = try db.connect()
         func row(_ state: String) throws -> Int {
             try c.query("""
@@ -145,8 +142,7 @@ final class CLITests: XCTestCase {
         let syslog = dir + "/syslog"
         try "#!/bin/sh\necho \"logger $*\" >> \(syslog)\ncat >> \(syslog)\n".write(toFile: dir + "/logger", atomically: true, encoding: .utf8)
         XCTAssertEqual(chmod(dir + "/logger", 0o755), 0)
-        let db = try TestDatabase()
-        defer { db.drop() }
+        let db = try makeDatabase()
         let c = try db.connect()
         let stuck = try c.query("""
             INSERT INTO telegram_deliveries (chat_id, kind, payload, state, lease_token, lease_until, give_up_at)
@@ -212,8 +208,7 @@ final class CLITests: XCTestCase {
     }
 
     func testMigrateStatusAndConcurrentRuns() throws {
-        let db = try TestDatabase(migrated: false)
-        defer { db.drop() }
+        let db = try makeDatabase(migrated: false)
         let env = ["DATABASE_URL": db.url, "PINGLASS_MIGRATIONS_DIR": try TestDatabase.migrationsDir()]
         let (s0, pending, _) = try cli(["migrate", "--status"], env: env)
         XCTAssertEqual(s0, 0)
@@ -236,8 +231,7 @@ final class CLITests: XCTestCase {
     }
 
     func testDoctorReportsProblemsWithoutSecrets() throws {
-        let db = try TestDatabase()
-        defer { db.drop() }
+        let db = try makeDatabase()
         let dir = try TestEnvironment.makeTempDir("doctor")
         let env = ["DATABASE_URL": db.url, "PINGLASS_MIGRATIONS_DIR": try TestDatabase.migrationsDir(), "STORAGE_DIR": dir,
                    "TBANK_TEST_TERMINAL_KEY": "DEMO", "TBANK_TEST_PASSWORD": "very-secret", "MEDIA_KEY_SECRET": "media-secret-0123456789"]
@@ -264,8 +258,7 @@ final class CLITests: XCTestCase {
     func testDoctorChecksTheS3Bucket() throws {
         let moto = try MotoS3.shared()
         try moto.requireSignatures(true)
-        let db = try TestDatabase()
-        defer { db.drop() }
+        let db = try makeDatabase()
         var env = ["DATABASE_URL": db.url, "PINGLASS_MIGRATIONS_DIR": try TestDatabase.migrationsDir(), "STORAGE": "s3",
                    "S3_ENDPOINT": moto.url, "S3_BUCKET": moto.bucket, "S3_REGION": moto.region, "S3_ACCESS_KEY_ID": moto.accessKeyID,
                    "S3_SECRET_ACCESS_KEY": moto.secretAccessKey, "MEDIA_KEY_SECRET": "media-secret-0123456789",

@@ -1,6 +1,6 @@
 import XCTest
 import Foundation
-import PinGlassTestSupport
+import PinGlassTesting
 import Postgres
 import PinGlassConfig
 @testable import PinGlass

@@ -1,6 +1,6 @@
 import Foundation
 import HTTPClient
-import PinGlassTestSupport
+import PinGlassTesting
 import Postgres
 import XCTest
 @testable import PinGlass
@@ -11,8 +11,7 @@ import XCTest
 /// is waited out, not hammered.
 final class DispatchBudgetTests: XCTestCase {
     func testTwoDispatchersStayUnderKiesLimiterAndRideOutA429Storm() throws {
-        let db = try TestDatabase()
-        defer { db.drop() }
+        let db = try makeDatabase()
         let simPort = Subprocess.freePort()
         let simURL = "http://127.0.0.1:\(simPort)"
         let stack = try Stack(database: db, workers: 1, env: Fixtures.kieEnv(simURL: simURL), withSimulator: true, simPort: simPort)
@@ -21,14 +20,7 @@ final class DispatchBudgetTests: XCTestCase {
         try sim.set(["generatingSeconds": .double(3600), "latencyMs": .double(50), "callbacks": false])
         let c = try db.connect()
         for n in 0..<3 {
-            let ready = try GenerationFixtures.readyToGenerate(c, telegramID: Int64(42_000 + n), photos: 15)
-            let user = try c.query("SELECT user_id FROM payments WHERE id = $1", [ready.paymentID])[0].requiredInt("user_id")
-            let job = try c.query("""
-                INSERT INTO generation_jobs (user_id, avatar_id, payment_id, style_id, total_photos, deadline_at)
-                VALUES ($1, $2, $3, 'pinglass', 15, now() + interval '1 hour') RETURNING id
-                """, [user, ready.avatarID, ready.paymentID])[0].requiredInt("id")
-            try c.execute("UPDATE payments SET consumed_by_job = $1 WHERE id = $2", [job, ready.paymentID])
-            try c.execute("INSERT INTO generation_tasks (job_id, prompt_index, prompt_text) SELECT $1, i, 'a portrait prompt number ' || i FROM generate_series(0, 14) i", [job])
+            _ = try JobFixtures.job(c, telegramID: Int64(42_000 + n), photos: 15, tasks: .queued, deadlineIn: 3600)
         }
         let env = Fixtures.kieEnv(simURL: simURL).merging([
             "PATH": "/usr/bin:/bin", "PINGLASS_ENV_FILE": "/dev/null", "DATABASE_URL": db.url, "LOG_FORMAT": "text",
@@ -47,14 +39,7 @@ final class DispatchBudgetTests: XCTestCase {
 
         // Another client fills the account's window (every call of ours now gets 429).
         try sim.set(["createLimit": 0])
-        let more = try GenerationFixtures.readyToGenerate(c, telegramID: 42_100, photos: 3)
-        let user = try c.query("SELECT user_id FROM payments WHERE id = $1", [more.paymentID])[0].requiredInt("user_id")
-        let job = try c.query("""
-            INSERT INTO generation_jobs (user_id, avatar_id, payment_id, style_id, total_photos, deadline_at)
-            VALUES ($1, $2, $3, 'pinglass', 3, now() + interval '1 hour') RETURNING id
-            """, [user, more.avatarID, more.paymentID])[0].requiredInt("id")
-        try c.execute("UPDATE payments SET consumed_by_job = $1 WHERE id = $2", [job, more.paymentID])
-        try c.execute("INSERT INTO generation_tasks (job_id, prompt_index, prompt_text) SELECT $1, i, 'a portrait prompt number ' || i FROM generate_series(0, 2) i", [job])
+        let job = try JobFixtures.job(c, telegramID: 42_100, photos: 3, tasks: .queued, deadlineIn: 3600).id
         try c.execute("DELETE FROM rate_events")
         let (s, o, e) = try Subprocess.capture(bin, ["dispatch", "--for", "5s", "--every", "1s"], environment: env)
         XCTAssertEqual(s, 0, o + e)

@@ -1,5 +1,5 @@
 import XCTest
-import PinGlassTestSupport
+import PinGlassTesting
 
 /// `pinglass doctor` on `KIE_RESULT_HOSTS`: an entry without `*.` that is not a host Kie
 /// serves results from once matched its subdomains too and now matches only itself, so it is

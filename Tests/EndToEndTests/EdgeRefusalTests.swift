@@ -1,7 +1,7 @@
 import XCTest
 import Foundation
 import PinGlass
-import PinGlassTestSupport
+import PinGlassTesting
 import JSON
 import ProviderWire
 #if canImport(Glibc)
@@ -11,14 +11,11 @@ import Glibc
 /// The edges an attacker uses, through the real parts: path variants against the production
 /// nginx block with a real pool behind it, `/api/health` through nginx from an address that is
 /// not loopback, and the executables that must refuse to run beside real money.
-final class EdgeRefusalTests: XCTestCase {
-    var db: TestDatabase!
+final class EdgeRefusalTests: DatabaseTestCase {
     var stack: Stack?
-
-    override func setUpWithError() throws { db = try TestDatabase() }
     override func tearDown() {
         stack?.stop()
-        db?.drop()
+        super.tearDown()
     }
 
     /// curl with the path sent exactly as written (no dot-segment or slash clean-up by curl).

@@ -1,5 +1,5 @@
 import XCTest
-import PinGlassTestSupport
+import PinGlassTesting
 @testable import PinGlass
 
 /// The failure story (the demo's second story): a paid job whose every task fails
@@ -7,8 +7,7 @@ import PinGlassTestSupport
 /// gets the final message saying so, and nothing else.
 final class FailureStoryTests: XCTestCase {
     func testAJobWhoseEveryTaskFailsIsRefundedInFullAndTheChatIsTold() throws {
-        let db = try TestDatabase()
-        defer { db.drop() }
+        let db = try makeDatabase()
         let story = try PaidStory(database: db, telegramID: 63_001)
         defer { story.stop() }
         try story.kie.set(["failNext": 7])

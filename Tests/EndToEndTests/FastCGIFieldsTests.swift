@@ -1,6 +1,6 @@
 import XCTest
 import Foundation
-import PinGlassTestSupport
+import PinGlassTesting
 
 /// Header fields are `HTTPFields` from the FastCGI params to the answer: a field sent twice
 /// reaches the handler twice, and a field the handler adds twice is written twice. Spoken

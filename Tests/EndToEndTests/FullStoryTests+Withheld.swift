@@ -1,5 +1,5 @@
 import Foundation
-import PinGlassTestSupport
+import PinGlassTesting
 import Postgres
 import XCTest
 @testable import PinGlass

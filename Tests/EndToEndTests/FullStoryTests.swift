@@ -1,6 +1,6 @@
 import Foundation
 import HTTPClient
-import PinGlassTestSupport
+import PinGlassTesting
 import Postgres
 import XCTest
 import JSON
@@ -17,8 +17,7 @@ import LibCrypto
 /// stored — and then the message linking to the web app. When Kie fails photos, the refund
 /// the rule gives lands at the bank: its payment page, its control API and our database
 /// agree. `pinglass audit` is clean after every story.
-final class FullStoryTests: XCTestCase {
-    var db: TestDatabase!
+final class FullStoryTests: DatabaseTestCase {
     var stack: Stack!
     var c: Connection!
     var bank: BankSimulator!
@@ -27,7 +26,7 @@ final class FullStoryTests: XCTestCase {
     let http = HTTPClient()
 
     override func setUpWithError() throws {
-        db = try TestDatabase()
+        try super.setUpWithError()
         let simPort = Subprocess.freePort()
         let simURL = "http://127.0.0.1:\(simPort)"
         var env = Fixtures.env(simURL: simURL).merging(Fixtures.kieEnv(simURL: simURL)) { $1 }
@@ -43,7 +42,7 @@ final class FullStoryTests: XCTestCase {
 
     override func tearDown() {
         stack?.stop()
-        db?.drop()
+        super.tearDown()
     }
 
     // MARK: the stories

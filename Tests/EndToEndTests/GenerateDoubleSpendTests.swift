@@ -1,6 +1,6 @@
 import Foundation
 import HTTPClient
-import PinGlassTestSupport
+import PinGlassTesting
 import Postgres
 import XCTest
 import JSON
@@ -10,8 +10,7 @@ import JSON
 /// with one payment, 20 times over → exactly one job each time, the rest PAYMENT_CONSUMED.
 final class GenerateDoubleSpendTests: XCTestCase {
     func testFiftyConcurrentGeneratesWithOnePaymentMakeOneJob() throws {
-        let db = try TestDatabase()
-        defer { db.drop() }
+        let db = try makeDatabase()
         var env = Fixtures.env(simURL: "http://127.0.0.1:9")
         env["MEDIA_KEY_SECRET"] = GenerationFixtures.mediaSecret
         let stack = try Stack(database: db, workers: 4, env: env)

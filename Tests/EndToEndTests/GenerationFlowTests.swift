@@ -1,6 +1,6 @@
 import Foundation
 import HTTPClient
-import PinGlassTestSupport
+import PinGlassTesting
 import Postgres
 import XCTest
 import JSON
@@ -11,13 +11,12 @@ import ProviderWire
 /// The generation story end to end: real nginx, real workers, the simulator as bank and Kie,
 /// the real `pinglass dispatch` and `pinglass poll-kie` commands. Avatar → reference →
 /// pay on the bank → generate → submitted → polled → photos stored and shown by signed links.
-final class GenerationFlowTests: XCTestCase {
-    var db: TestDatabase!
+final class GenerationFlowTests: DatabaseTestCase {
     var stack: Stack!
     let http = HTTPClient()
 
     override func setUpWithError() throws {
-        db = try TestDatabase()
+        try super.setUpWithError()
         let simPort = Subprocess.freePort()
         let simURL = "http://127.0.0.1:\(simPort)"
         var env = Fixtures.env(simURL: simURL).merging(Fixtures.kieEnv(simURL: simURL)) { $1 }
@@ -28,7 +27,7 @@ final class GenerationFlowTests: XCTestCase {
     }
     override func tearDown() {
         stack?.stop()
-        db?.drop()
+        super.tearDown()
     }
 
     func cli(_ args: [String]) throws -> (Int32, String, String) {

@@ -1,7 +1,7 @@
 import XCTest
 import Foundation
 import HTTPClient
-import PinGlassTestSupport
+import PinGlassTesting
 import JSON
 import ProviderWire
 @testable import PinGlass
@@ -10,15 +10,14 @@ import ProviderWire
 /// `KieClient` against the simulated Kie, a real HTTP service behind nginx (docs/providers.md#kie-simulator): the task
 /// life by the clock, real result images, the sliding createTask limiter, recordInfo's limiter,
 /// credits, failures, tasks that never finish, expiring URLs and signed callbacks.
-final class KieSimulatorTests: XCTestCase {
-    var db: TestDatabase!
+final class KieSimulatorTests: DatabaseTestCase {
     var stack: Stack!
     var sim: KieSimulator!
     var kie: KieClient!
     let http = HTTPClient()
 
     override func setUpWithError() throws {
-        db = try TestDatabase()
+        try super.setUpWithError()
         let simPort = Subprocess.freePort()
         let simURL = "http://127.0.0.1:\(simPort)"
         stack = try Stack(database: db, workers: 1, env: Fixtures.env(simURL: simURL).merging(Fixtures.kieEnv(simURL: simURL)) { $1 },
@@ -30,7 +29,7 @@ final class KieSimulatorTests: XCTestCase {
 
     override func tearDown() {
         stack?.stop()
-        db?.drop()
+        super.tearDown()
     }
 
     func request(_ prompt: String = "a portrait", callback: String? = nil) -> KieTaskRequest {

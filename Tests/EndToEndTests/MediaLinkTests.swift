@@ -2,26 +2,25 @@ import XCTest
 import Foundation
 import HTTPClient
 import PinGlass
-import PinGlassTestSupport
+import PinGlassTesting
 import Platform
 import Providers
 
 /// Stored photos through real nginx (nginx/local.conf.in, the secret rendered in as for
 /// `make run`): a link from FileMediaStore opens until it expires; anything else is 403.
-final class MediaLinkTests: XCTestCase {
-    var db: TestDatabase!
+final class MediaLinkTests: DatabaseTestCase {
     var stack: Stack!
     let jpeg: [UInt8] = [0xFF, 0xD8, 0xFF, 0xE0] + Array("a face, in theory".utf8)
     let png: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A] + Array("another face".utf8)
 
     override func setUpWithError() throws {
-        db = try TestDatabase()
+        try super.setUpWithError()
         stack = try Stack(database: db, workers: 1)
     }
 
     override func tearDown() {
         stack?.stop()
-        db?.drop()
+        super.tearDown()
     }
 
     /// Status and body of a GET sent as written (`--path-as-is`: no client-side `..` folding).

@@ -1,19 +1,17 @@
 import XCTest
 import Foundation
 import Postgres
-import PinGlassTestSupport
+import PinGlassTesting
 @testable import PinGlass
 
 /// `/metrics` through real nginx and a real pool of two workers: every worker reports the
 /// same request counts (the table is shared memory made by the master), the counts outlive a
 /// killed worker and start over with a new pool; nginx refuses other addresses.
-final class MetricsPoolTests: XCTestCase {
-    var db: TestDatabase!
+final class MetricsPoolTests: DatabaseTestCase {
     var stack: Stack?
-    override func setUpWithError() throws { db = try TestDatabase() }
     override func tearDown() {
         stack?.stop()
-        db?.drop()
+        super.tearDown()
     }
 
     static let pricing = #"pinglass_http_requests_total{method="GET",route="/api/pricing",status="200"}"#

@@ -1,7 +1,7 @@
 import XCTest
 import Foundation
 import PinGlass
-import PinGlassTestSupport
+import PinGlassTesting
 import PinGlassConfig
 import Platform
 import Providers

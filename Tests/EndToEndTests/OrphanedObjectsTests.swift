@@ -1,7 +1,7 @@
 import XCTest
 import Foundation
 import HTTPClient
-import PinGlassTestSupport
+import PinGlassTesting
 import ProviderWire
 @testable import PinGlass
 @testable import Providers
@@ -11,15 +11,14 @@ import ProviderWire
 /// killed (`CRASHPOINT=poll.after-store`, against the simulated Kie) and a reference whose row
 /// never came. Objects with rows (a committed photo, an uploaded reference) stay, and so does
 /// everything younger than the grace period (an upload may be on its way to its row).
-final class OrphanedObjectsTests: XCTestCase {
-    var db: TestDatabase!
+final class OrphanedObjectsTests: DatabaseTestCase {
     var stack: Stack!
     var sim: KieSimulator!
     var kie: KieClient!
     var simURL = ""
 
     override func setUpWithError() throws {
-        db = try TestDatabase()
+        try super.setUpWithError()
         let simPort = Subprocess.freePort()
         simURL = "http://127.0.0.1:\(simPort)"
         stack = try Stack(database: db, workers: 1, env: Fixtures.kieEnv(simURL: simURL), withSimulator: true, simPort: simPort)
@@ -30,7 +29,7 @@ final class OrphanedObjectsTests: XCTestCase {
 
     override func tearDown() {
         stack?.stop()
-        db?.drop()
+        super.tearDown()
     }
 
     func testFileStore() throws {
@@ -66,8 +65,8 @@ final class OrphanedObjectsTests: XCTestCase {
             return status
         }
         /// A one-photo job whose task Kie has finished.
-        func finishedAtKie(_ telegramID: Int64) throws -> PollFixtures.Job {
-            let job = try PollFixtures.runningJob(deps, telegramID: telegramID, photos: 1)
+        func finishedAtKie(_ telegramID: Int64) throws -> JobFixtures.Job {
+            let job = try JobFixtures.running(deps, telegramID: telegramID, photos: 1)
             let kieID = try kie.createTask(KieTaskRequest(model: "google/nano-banana-edit", prompt: "p\(telegramID)",
                                                           imageURLs: ["http://127.0.0.1/r.jpg"]))
             try c.execute("UPDATE generation_tasks SET kie_task_id = $2, run_at = now() WHERE id = $1", [job.tasks[0].id, kieID])
@@ -76,7 +75,7 @@ final class OrphanedObjectsTests: XCTestCase {
             }
             return job
         }
-        func resultKey(_ job: PollFixtures.Job) -> String {
+        func resultKey(_ job: JobFixtures.Job) -> String {
             MediaKeys.result(jobID: job.id, taskID: job.tasks[0].id, contentType: "image/png", secret: GenerationFixtures.mediaSecret)
         }
         func exists(_ key: String) -> Bool { (try? deps.media.get(key: key)) != nil }

@@ -2,7 +2,7 @@ import XCTest
 import Foundation
 import HTTPClient
 import Postgres
-import PinGlassTestSupport
+import PinGlassTesting
 import JSON
 import LibCrypto
 import PinGlassConfig
@@ -10,20 +10,20 @@ import ProviderWire
 @testable import PinGlass
 @testable import Providers
 
-/// Payments end to end: real nginx, real pools (PinGlass and the simulator), real CLI.
-final class PaymentFlowTests: XCTestCase {
-    var db: TestDatabase!
+/// Payments end to end: real nginx, real pools (PinGlass and the simulator), real CLI. With
+/// PostgreSQL down under the webhook: `PaymentOutageTests` (disruptive tier).
+final class PaymentFlowTests: DatabaseTestCase {
     var stack: Stack!
     let http = HTTPClient()
 
     override func setUpWithError() throws {
-        db = try TestDatabase()
+        try super.setUpWithError()
         let simPort = Subprocess.freePort()
         stack = try Stack(database: db, env: Fixtures.env(simURL: "http://127.0.0.1:\(simPort)"), withSimulator: true, simPort: simPort)
     }
     override func tearDown() {
         stack?.stop()
-        db?.drop()
+        super.tearDown()
     }
 
     func create(_ telegramID: Int64, tier: String = "starter", extra: String = "") throws -> HTTPResponse {
@@ -167,24 +167,6 @@ final class PaymentFlowTests: XCTestCase {
         let again = try sim("/sim/control/deliver", ["force": true])
         XCTAssertEqual(again["delivered"]?.intValue, 2)
         XCTAssertEqual(try JSON.parse(try status(81, id).body)["status"]?.stringValue, "succeeded")
-    }
-
-    /// Database down: the webhook answers 503 (so the bank retries) and nothing is lost: the
-    /// bank's re-send after recovery is applied.
-    func testDatabaseDownThenTheResendSucceeds() throws {
-        let c = try JSON.parse(try create(82).body)
-        let id = try XCTUnwrap(c["paymentId"]?.stringValue)
-        let body = Fixtures.notification(paymentID: id, orderID: c["orderId"]!.stringValue!, status: "CONFIRMED", amount: 49900)
-        try TestEnvironment.pgControl("stop")
-        var up = false
-        defer { if !up { try? TestEnvironment.pgControl("start") } }
-        let down = try http.send(.json("POST", stack.baseURL + "/api/payment/webhook", body: body.bytes))
-        XCTAssertEqual(down.status, 503)
-        try TestEnvironment.pgControl("start")
-        up = true
-        let resent = try http.send(.json("POST", stack.baseURL + "/api/payment/webhook", body: body.bytes))
-        XCTAssertEqual(resent.text, "OK")
-        XCTAssertEqual(try JSON.parse(try status(82, id).body)["status"]?.stringValue, "succeeded")
     }
 
     func testTwoPaymentsOfOneUserAndSomeoneElsesIs404() throws {

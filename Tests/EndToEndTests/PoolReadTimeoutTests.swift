@@ -1,6 +1,6 @@
 import XCTest
 import Foundation
-import PinGlassTestSupport
+import PinGlassTesting
 @testable import PinGlass
 
 /// Clients that connect to the pool's socket and then stall or hang up (send nothing, or only

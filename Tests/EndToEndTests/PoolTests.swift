@@ -2,18 +2,17 @@ import XCTest
 import Foundation
 import HTTPClient
 import Postgres
-import PinGlassTestSupport
+import PinGlassTesting
 import JSON
 @testable import PinGlass
 
-/// Real nginx → real pinglass-fcgi workers → the test PostgreSQL.
-final class PoolTests: XCTestCase {
-    var db: TestDatabase!
+/// Real nginx → real pinglass-fcgi workers → the test PostgreSQL. With PostgreSQL stopped or
+/// restarted under the pool: `PoolOutageTests` (disruptive tier).
+final class PoolTests: DatabaseTestCase {
     var stack: Stack?
-    override func setUpWithError() throws { db = try TestDatabase() }
     override func tearDown() {
         stack?.stop()
-        db?.drop()
+        super.tearDown()
     }
 
     func testServesTheAPIThroughNginxWithRequestIDs() throws {
@@ -33,17 +32,6 @@ final class PoolTests: XCTestCase {
         let bad = try stack.send("DELETE", "/api/pricing", body: "")
         XCTAssertEqual(bad.status, 405)
         _ = try stack.get("/api/health")
-    }
-
-    func testRequestIDAppearsInTheWorkersLog() throws {
-        let stack = try Stack(database: db, env: ["DATABASE_URL": db.url + " connect_timeout=1"])
-        self.stack = stack
-        try TestEnvironment.pgControl("stop")
-        defer { try? TestEnvironment.pgControl("start") }
-        let res = try stack.get("/api/pricing")
-        XCTAssertEqual(res.status, 503)
-        let id = try XCTUnwrap(res.headers["x-request-id"])
-        try Subprocess.waitUntil("log line with the request id") { stack.log().contains("\"request_id\":\"\(id)\"") }
     }
 
     func testKilledWorkerIsReplacedAndRequestsKeepSucceeding() throws {
@@ -111,42 +99,6 @@ final class PoolTests: XCTestCase {
         XCTAssertEqual(try stack.get("/api/health").status, 200)
     }
 
-    func testHealthIs503WhileTheDatabaseIsDownAndThePoolKeepsAnswering() throws {
-        let stack = try Stack(database: db, workers: 2)
-        self.stack = stack
-        XCTAssertEqual(try stack.get("/api/health").status, 200)
-        try TestEnvironment.pgControl("stop")
-        var restarted = false
-        defer { if !restarted { try? TestEnvironment.pgControl("start") } }
-        for _ in 0..<6 {
-            let res = try stack.get("/api/health")
-            XCTAssertEqual(res.status, 503)
-            XCTAssertEqual(try JSON.parse(res.body)["status"]?.stringValue, "down")
-        }
-        XCTAssertEqual(try stack.get("/api/nothing-here").status, 404, "routing still works")
-        try TestEnvironment.pgControl("start")
-        restarted = true
-        XCTAssertEqual(try stack.get("/api/health").status, 200)
-        XCTAssertEqual(try stack.get("/api/health").status, 200)
-    }
-
-    /// PostgreSQL restarted while requests are flowing: after it is back, at most one
-    /// request per worker may fail before every worker has reconnected.
-    func testPostgresRestartUnderLoadCostsAtMostOneRequestPerWorker() throws {
-        let workers = 3
-        let stack = try Stack(database: db, workers: workers)
-        self.stack = stack
-        for _ in 0..<20 { XCTAssertEqual(try stack.get("/api/health").status, 200) }
-        let load = Load(stack: stack, path: "/api/health", concurrency: 4)
-        try TestEnvironment.pgControl("restart")
-        let duringRestart = load.stop()
-        XCTAssertGreaterThan(duringRestart.total, 0)
-        var failures = 0
-        for _ in 0..<60 where try stack.get("/api/health").status != 200 { failures += 1 }
-        XCTAssertLessThanOrEqual(failures, workers)
-        XCTAssertEqual(try stack.get("/api/health").status, 200)
-    }
-
     /// Workers that die as they start are respawned with a growing delay, never in a tight
     /// loop, and the master stays up.
     func testWorkersDyingAtStartAreRespawnedWithBackoff() throws {
@@ -174,51 +126,5 @@ final class PoolTests: XCTestCase {
         self.stack = stack
         let big = String(repeating: "x", count: 13 << 20)
         XCTAssertEqual(try stack.send("POST", "/api/pricing", body: big).status, 413)
-    }
-}
-
-/// One request on another thread, awaited later.
-final class InFlight: @unchecked Sendable {
-    private let done = DispatchSemaphore(value: 0)
-    private var result: Result<HTTPResponse, Error>?
-    init(_ body: @escaping @Sendable () throws -> HTTPResponse) {
-        Thread.detachNewThread { [self] in
-            result = Result { try body() }
-            done.signal()
-        }
-    }
-    func wait() throws -> HTTPResponse {
-        done.wait()
-        return try result!.get()
-    }
-}
-
-/// A bounded background load: `concurrency` threads sending requests until stopped.
-final class Load: @unchecked Sendable {
-    private let lock = NSLock()
-    private var running = true
-    private var counts = (total: 0, failed: 0)
-    private let group = DispatchGroup()
-
-    init(stack: Stack, path: String, concurrency: Int) {
-        for _ in 0..<concurrency {
-            group.enter()
-            Thread.detachNewThread { [self] in
-                let client = HTTPClient()
-                var n = 0
-                while lock.withLock({ running }) && n < 100_000 {
-                    n += 1
-                    let ok = (try? client.send(HTTPRequest(url: stack.baseURL + path, timeout: 5)).status) == 200
-                    lock.withLock { counts.total += 1; if !ok { counts.failed += 1 } }
-                }
-                group.leave()
-            }
-        }
-    }
-
-    func stop() -> (total: Int, failed: Int) {
-        lock.withLock { running = false }
-        group.wait()
-        return lock.withLock { counts }
     }
 }

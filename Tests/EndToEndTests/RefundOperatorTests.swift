@@ -2,7 +2,7 @@ import XCTest
 import Foundation
 import HTTPClient
 import Postgres
-import PinGlassTestSupport
+import PinGlassTesting
 import LibCrypto
 import PinGlassConfig
 @testable import PinGlass
@@ -236,7 +236,7 @@ final class RefundOperatorTests: BankStackTestCase {
         XCTAssertEqual(try c.query("SELECT details->>'force' AS f FROM admin_audit ORDER BY id").map { $0.string("f") }, ["false", "true"])
 
         // A payment a generation consumed.
-        let job = try PollFixtures.runningJob(deps, telegramID: 8722, photos: 2)
+        let job = try JobFixtures.running(deps, telegramID: 8722, photos: 2)
         let ref = try c.query("SELECT order_id FROM payments WHERE id = $1", [job.paymentID])[0].requiredString("order_id")
         let (s6, out6, e6) = try cli(["manual-refund", "--payment", ref, "--amount", "100", "--reason", "x", "--ticket", "500"])
         XCTAssertEqual(s6, 1)

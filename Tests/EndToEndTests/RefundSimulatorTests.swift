@@ -2,7 +2,7 @@ import XCTest
 import Foundation
 import HTTPClient
 import Postgres
-import PinGlassTestSupport
+import PinGlassTesting
 import JSON
 import LibCrypto
 import PinGlassConfig

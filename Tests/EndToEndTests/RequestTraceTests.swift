@@ -1,6 +1,6 @@
 import Foundation
 import XCTest
-import PinGlassTestSupport
+import PinGlassTesting
 import JSON
 @testable import PinGlass
 
@@ -10,8 +10,7 @@ import JSON
 /// for the create's id shows the purchase from its creation to its last photo and refund.
 final class RequestTraceTests: XCTestCase {
     func testOneRequestIDShowsAPurchaseFromCreateToItsLastPhotoAndRefund() throws {
-        let db = try TestDatabase()
-        defer { db.drop() }
+        let db = try makeDatabase()
         let story = try PaidStory(database: db, telegramID: 64_001)
         defer { story.stop() }
         // Two of seven photos fail at Kie: photos, a partial refund and the final message.

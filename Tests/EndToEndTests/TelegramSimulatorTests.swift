@@ -1,7 +1,7 @@
 import XCTest
 import Foundation
 import HTTPClient
-import PinGlassTestSupport
+import PinGlassTesting
 import JSON
 import LibCrypto
 import Platform
@@ -14,8 +14,7 @@ import ProviderWire
 /// albums, the inbox pages, validation, per-chat faults, flood control, injected failures and
 /// answers lost after success; every error class of `TelegramError`, and the token never in
 /// an error's text.
-final class TelegramSimulatorTests: XCTestCase {
-    var db: TestDatabase!
+final class TelegramSimulatorTests: DatabaseTestCase {
     var stack: Stack!
     var sim: TelegramSimulator!
     var telegram: TelegramClient!
@@ -23,7 +22,7 @@ final class TelegramSimulatorTests: XCTestCase {
     let http = HTTPClient()
 
     override func setUpWithError() throws {
-        db = try TestDatabase()
+        try super.setUpWithError()
         let simPort = Subprocess.freePort()
         stack = try Stack(database: db, workers: 1, env: Fixtures.env(simURL: "http://127.0.0.1:\(simPort)"),
                           withSimulator: true, simPort: simPort, withPool: false)
@@ -37,7 +36,7 @@ final class TelegramSimulatorTests: XCTestCase {
     override func tearDown() {
         files?.stop()
         stack?.stop()
-        db?.drop()
+        super.tearDown()
     }
 
     func error(_ body: () throws -> Void) -> TelegramError? {

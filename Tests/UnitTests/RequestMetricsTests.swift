@@ -1,0 +1,87 @@
+import XCTest
+import HTTPCore
+import SharedCounters
+import PinGlassTesting
+@testable import PinGlass
+@testable import PinGlassWeb
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Requests by route and status in the table a pool's workers share.
+final class RequestMetricsTests: XCTestCase {
+    func testCountsByRouteTemplateAndStatusWithClassesForOtherStatuses() throws {
+        let m = try RequestMetrics(routes: [("GET", "/api/jobs/:id"), ("POST", "/api/avatars/:id/references/:refId")])
+        m.record(route: 0, status: 200)
+        m.record(route: 0, status: 200)
+        m.record(route: 0, status: 404)
+        m.record(route: 1, status: 418)     // not an exact column: its class
+        m.record(route: 1, status: 599)
+        m.record(route: nil, status: 404)
+        XCTAssertEqual(m.samples().map { "\($0.method) \($0.route) \($0.status) \($0.count)" }, [
+            "GET /api/jobs/{id} 200 2",
+            "GET /api/jobs/{id} 404 1",
+            "POST /api/avatars/{id}/references/{refId} 4xx 1",
+            "POST /api/avatars/{id}/references/{refId} 5xx 1",
+            "* unmatched 404 1",
+        ])
+    }
+
+    func testEveryStatusHasAColumnAndColumnsAreDistinct() {
+        var seen = Set<Int>()
+        for s in RequestMetrics.exactStatuses { XCTAssertTrue(seen.insert(RequestMetrics.column(s)).inserted, "\(s)") }
+        for (status, label) in [(100, "1xx"), (299, "2xx"), (307, "3xx"), (451, "4xx"), (511, "5xx"), (0, "1xx"), (999, "5xx")] {
+            XCTAssertEqual(RequestMetrics.statusLabel(RequestMetrics.column(status)), label, "\(status)")
+        }
+        XCTAssertEqual(RequestMetrics.statusLabel(RequestMetrics.column(429)), "429")
+    }
+
+    /// Two processes forked after the table was made add at once: every add lands, and the
+    /// parent reads the exact total (the same memory, atomic adds).
+    func testForkedProcessesCountIntoTheSameTable() throws {
+        let table = try SharedCounterTable(count: 4)
+        let perChild = 200_000
+        var children: [pid_t] = []
+        for _ in 0..<2 {
+            let pid = fork()
+            if pid == 0 {
+                for _ in 0..<perChild { table.add(1) }
+                _exit(0)
+            }
+            XCTAssertGreaterThan(pid, 0)
+            children.append(pid)
+        }
+        for pid in children {
+            var status: Int32 = 0
+            XCTAssertEqual(waitpid(pid, &status, 0), pid)
+            XCTAssertEqual(status, 0)
+        }
+        XCTAssertEqual(table[1], UInt64(2 * perChild))
+        XCTAssertEqual(table[0], 0)
+        XCTAssertEqual(table[3], 0)
+    }
+
+    /// Through `App.handle`: the matched route's template, HEAD on its GET route, unmatched
+    /// paths and refused methods in one row, whatever the raw path was.
+    func testTheAppCountsEveryAnswerOnce() throws {
+        let db = try makeDatabase()
+        let app = try InProcessApp(database: db)
+        let metrics = try RequestMetrics.forApp()
+        app.deps.requestMetrics = metrics
+        XCTAssertEqual(app.get("/api/pricing").status, 200)
+        XCTAssertEqual(app.app.handle(Request(method: "HEAD", path: "/api/pricing")).status, 200)
+        XCTAssertEqual(app.get("/api/jobs/12345").status, 401)
+        XCTAssertEqual(app.get("/api/jobs/777").status, 401)
+        XCTAssertEqual(app.get("/no/such/thing").status, 404)
+        XCTAssertEqual(app.app.handle(Request(method: "DELETE", path: "/api/pricing")).status, 405)
+        let counts = Dictionary(uniqueKeysWithValues: metrics.samples().map { ("\($0.method) \($0.route) \($0.status)", $0.count) })
+        XCTAssertEqual(counts, ["GET /api/pricing 200": 2, "GET /api/jobs/{id} 401": 2, "* unmatched 404": 1, "* unmatched 405": 1])
+
+        let scrape = PrometheusScrape(app.get("/metrics").bodyText)
+        XCTAssertEqual(scrape.problems, [])
+        XCTAssertEqual(scrape[#"pinglass_http_requests_total{method="GET",route="/api/jobs/{id}",status="401"}"#], 2)
+        XCTAssertEqual(scrape[#"pinglass_http_requests_total{method="GET",route="/metrics",status="200"}"#], nil,
+                       "a scrape is counted after its own answer is made")
+        XCTAssertEqual(PrometheusScrape(app.get("/metrics").bodyText)[#"pinglass_http_requests_total{method="GET",route="/metrics",status="200"}"#], 1)
+    }
+}
