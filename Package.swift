@@ -58,7 +58,7 @@ let package = Package(
         // Kie, Telegram, S3 and file storage, result downloads) and the composition of live
         // `Dependencies` the executables and tests build.
         .target(name: "Providers", dependencies: [
-            "PinGlass", "PinGlassConfig", "ProviderWire", "HTTPClient", "WebURL", "JSON", "LibCrypto", "Platform",
+            "PinGlass", "PinGlassConfig", "ProviderWire", "Postgres", "HTTPClient", "WebURL", "JSON", "LibCrypto", "Platform",
         ]),
         // The HTTP API over the domain: router, route groups, middleware, `*Routes` handlers.
         .target(name: "PinGlassWeb", dependencies: [
