@@ -18,6 +18,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", .upToNextMinor(from: "1.16.2")),
         .package(url: "https://github.com/apple/swift-argument-parser", .upToNextMinor(from: "1.8.2")),
         .package(url: "https://github.com/x-sheep/swift-property-based.git", .upToNextMinor(from: "2.0.1")),
+        .package(url: "https://github.com/apple/swift-http-types", .upToNextMinor(from: "1.8.0")),
     ],
     targets: [
         // System libraries (Debian: libfcgi-dev, libpq-dev, libcurl4-openssl-dev, libssl-dev).
@@ -35,8 +36,9 @@ let package = Package(
         .target(name: "Postgres", dependencies: [
             "CLibPQ", "Platform", "LibCrypto", .product(name: "Logging", package: "swift-log"),
         ]),
-        .target(name: "HTTPCore", dependencies: ["JSON"]),  // Request/Response values: no transport, no C library
-        .target(name: "FastCGI", dependencies: ["CFastCGI", "HTTPCore"]),
+        // Request/Response values (headers as swift-http-types' HTTPFields): no transport, no C library.
+        .target(name: "HTTPCore", dependencies: ["JSON", .product(name: "HTTPTypes", package: "swift-http-types")]),
+        .target(name: "FastCGI", dependencies: ["CFastCGI", "HTTPCore", .product(name: "HTTPTypes", package: "swift-http-types")]),
         .target(name: "WebURL"),  // http(s) URL parts and the one redaction rule for logs
         .target(name: "HTTPClient", dependencies: ["CCurl", "CShims", "WebURL"]),
         .target(name: "SharedCounters", dependencies: ["CShims"]),  // counters shared across fork
@@ -49,7 +51,7 @@ let package = Package(
         // The domain library, shared by the pool and the CLI. It reaches the providers only
         // through its own protocols (BankAPI, KieAPI, TelegramAPI, MediaStore, ResultDownloader).
         .target(name: "PinGlass", dependencies: [
-            "Postgres", "HTTPCore", "WebURL", "SharedCounters", "JSON", "LibCrypto", "Platform",
+            "Postgres", "WebURL", "SharedCounters", "JSON", "LibCrypto", "Platform",
             "PinGlassConfig", "ProviderWire", .product(name: "Logging", package: "swift-log"),
         ]),
         // The live implementations of the domain's provider protocols over libcurl (T-Bank,
@@ -58,8 +60,15 @@ let package = Package(
         .target(name: "Providers", dependencies: [
             "PinGlass", "PinGlassConfig", "ProviderWire", "HTTPClient", "WebURL", "JSON", "LibCrypto", "Platform",
         ]),
+        // The HTTP API over the domain: router, route groups, middleware, `*Routes` handlers.
+        .target(name: "PinGlassWeb", dependencies: [
+            "PinGlass", "HTTPCore", "Postgres", "WebURL", "JSON", "LibCrypto", "Platform", "PinGlassConfig", "ProviderWire",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
 
-        .executableTarget(name: "pinglass-fcgi", dependencies: ["PinGlass", "Providers", "PinGlassConfig", "Platform", "Postgres", "FastCGI", "HTTPCore"]),
+        .executableTarget(name: "pinglass-fcgi", dependencies: [
+            "PinGlass", "PinGlassWeb", "Providers", "PinGlassConfig", "Platform", "Postgres", "FastCGI", "HTTPCore",
+        ]),
         .executableTarget(name: "pinglass", dependencies: [
             "PinGlass", "Providers", "PinGlassConfig", "ProviderWire", "Postgres", "JSON", "LibCrypto", "Platform",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -73,25 +82,28 @@ let package = Package(
         // transports, fixtures) and one test target per tier; `make test-unit`, `test-e2e` and
         // `test-disruptive` each run one of them (scripts/test.sh checks every suite is in exactly one).
         .target(name: "PinGlassTesting", dependencies: [
-            "PinGlass", "Providers", "PinGlassConfig", "ProviderWire", "Postgres", "HTTPClient", "HTTPCore", "WebURL", "JSON",
-            "LibCrypto", "Platform",
+            "PinGlass", "PinGlassWeb", "Providers", "PinGlassConfig", "ProviderWire", "Postgres", "HTTPClient", "HTTPCore",
+            "WebURL", "JSON", "LibCrypto", "Platform",
         ], path: "Tests/PinGlassTesting"),
         // PostgreSQL at most: no nginx, pool or simulator (Stack refuses to start in this tier).
         .testTarget(name: "UnitTests", dependencies: [
-            "PinGlass", "Providers", "PinGlassTesting", "HTTPCore", "HTTPClient", "WebURL", "SharedCounters",
+            "PinGlass", "PinGlassWeb", "Providers", "PinGlassTesting", "HTTPCore", "HTTPClient", "WebURL", "SharedCounters",
             "PinGlassConfig", "ProviderWire", "Postgres", "JSON", "LibCrypto", "Platform",
+            .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "PropertyBased", package: "swift-property-based"),
         ]),
         // Real nginx, pools, the simulator and the CLI, each test on its own ports and database.
         .testTarget(name: "EndToEndTests", dependencies: [
             "PinGlass", "Providers", "PinGlassTesting", "PinGlassConfig", "ProviderWire", "Postgres", "HTTPClient", "WebURL",
-            "JSON", "LibCrypto", "Platform",
+            "JSON", "LibCrypto", "Platform", "HTTPCore",
         ]),
         // Suites that stop the shared PostgreSQL or crash processes mid-work (scripts/test.sh
         // runs the PostgreSQL stoppers one at a time).
         .testTarget(name: "DisruptiveTests", dependencies: [
             "PinGlass", "Providers", "PinGlassTesting", "PinGlassConfig", "ProviderWire", "Postgres", "HTTPClient", "WebURL",
-            "JSON", "LibCrypto", "Platform",
+            "JSON", "LibCrypto", "Platform", "HTTPCore",
         ]),
+        // A pool whose handler echoes the request's header fields (FastCGIFieldsTests).
+        .executableTarget(name: "fastcgi-echo", dependencies: ["FastCGI", "HTTPCore"], path: "Tests/FastCGIEcho"),
     ]
 )

@@ -1,5 +1,6 @@
 import CFastCGI
 import HTTPCore
+import HTTPTypes
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -210,17 +211,7 @@ struct Worker {
     }
 
     static func readRequest(_ req: UnsafeMutablePointer<FCGX_Request>, bodyLimit: Int) -> Incoming {
-        var headers: [String: String] = [:]
-        var p = req.pointee.envp
-        while let kv = p?.pointee {
-            let s = String(cString: kv)
-            if s.hasPrefix("HTTP_"), let eq = s.firstIndex(of: "=") {
-                let name = s[s.index(s.startIndex, offsetBy: 5)..<eq].lowercased().replacingOccurrences(of: "_", with: "-")
-                headers[name] = String(s[s.index(after: eq)...])
-            }
-            p = p! + 1
-        }
-        if let ct = param(req, "CONTENT_TYPE"), !ct.isEmpty { headers["content-type"] = ct }
+        let headers = Self.headers(req)
         let length = max(Int(param(req, "CONTENT_LENGTH") ?? "") ?? 0, 0)
         if length > bodyLimit { return .tooLarge }
         let (body, ended) = readBody(req, length: length)
@@ -234,6 +225,25 @@ struct Worker {
                                 body: body,
                                 requestID: param(req, "REQUEST_ID") ?? "",
                                 remoteAddress: param(req, "REMOTE_ADDR") ?? ""))
+    }
+
+    /// The request's header fields from its params, in the order they came: each `HTTP_*`
+    /// param is one field (`HTTP_X_FORWARDED_FOR` → `x-forwarded-for`), so a name sent twice
+    /// keeps both values; `CONTENT_TYPE` is the `content-type` field. A param whose name is
+    /// not a valid field name is skipped.
+    static func headers(_ req: UnsafeMutablePointer<FCGX_Request>) -> HTTPFields {
+        var headers = HTTPFields()
+        var p = req.pointee.envp
+        while let kv = p?.pointee {
+            let s = String(cString: kv)
+            if s.hasPrefix("HTTP_"), let eq = s.firstIndex(of: "=") {
+                let name = s[s.index(s.startIndex, offsetBy: 5)..<eq].lowercased().replacingOccurrences(of: "_", with: "-")
+                if let name = HTTPField.Name(name) { headers.append(HTTPField(name: name, value: String(s[s.index(after: eq)...]))) }
+            }
+            p = p! + 1
+        }
+        if let ct = param(req, "CONTENT_TYPE"), !ct.isEmpty { headers[.contentType] = ct }
+        return headers
     }
 
     /// Up to `length` bytes of stdin (fewer if it ends first), then on to the end of stdin,

@@ -1,27 +1,39 @@
+import HTTPTypes
+
 /// An HTTP response produced by a handler. Transport-free: FastCGI, tests and the simulator
-/// all use the same value.
+/// all use the same value. Headers are `HTTPFields`, so a repeated field (two `Set-Cookie`)
+/// is written as two lines.
 ///
 /// ```swift
 /// Response(status: 200, contentType: "text/plain; charset=utf-8", body: "OK")
 /// ```
 public struct Response: Sendable {
     public var status: Int
-    public var headers: [(String, String)]
+    public var headers: HTTPFields
     public var body: [UInt8]
 
-    public init(status: Int, headers: [(String, String)] = [], body: [UInt8] = []) {
+    public init(status: Int, headers: HTTPFields = HTTPFields(), body: [UInt8] = []) {
         self.status = status
         self.headers = headers
         self.body = body
+    }
+
+    /// Headers as (name, value) pairs, in order; a name may repeat.
+    public init(status: Int, headers: [(String, String)], body: [UInt8] = []) {
+        var fields = HTTPFields()
+        for (name, value) in headers { fields.append(name, value) }
+        self.init(status: status, headers: fields, body: body)
     }
 
     public init(status: Int, contentType: String, body: String) {
         self.init(status: status, headers: [("Content-Type", contentType)], body: Array(body.utf8))
     }
 
-    public func header(_ name: String) -> String? {
-        headers.first { $0.0.lowercased() == name.lowercased() }?.1
-    }
+    /// The field's value, any case of `name`; a repeated field's values joined with `, `.
+    public func header(_ name: String) -> String? { headers.value(name) }
+
+    /// Every value of a repeated field (each `Set-Cookie`), in order.
+    public func headerValues(_ name: String) -> [String] { headers.values(name) }
 
     public var bodyText: String { String(decoding: body, as: UTF8.self) }
 
@@ -29,7 +41,7 @@ public struct Response: Sendable {
     /// before the body.
     public func cgiHead() -> String {
         var head = "Status: \(status) \(Self.reason(status))\r\n"
-        for (k, v) in headers { head += "\(k): \(v)\r\n" }
+        for field in headers { head += "\(field.name.rawName): \(field.value)\r\n" }
         head += "Content-Length: \(body.count)\r\n\r\n"
         return head
     }

@@ -7,6 +7,7 @@ import HTTPCore
 import Providers
 import Logging
 import PinGlass
+import PinGlassWeb
 import PinGlassConfig
 import Platform
 import Postgres

@@ -158,7 +158,7 @@ final class CrashMatrixTests: XCTestCase {
 
     /// The batch a deliverer sent and died before recording: the row it left `sending`.
     /// Telegram has no idempotency key, so that batch is sent again once the lease ends —
-    /// always, here: the design repeats it rather than risk losing it (Sweeper+Leases,
+    /// always, here: the design repeats it rather than risk losing it (LeaseRescuer,
     /// Deliverer). It is the only thing that may show twice, and it must show exactly twice.
     func sentButNotRecorded(_ c: Connection) throws -> RepeatedDelivery {
         let rows = try c.query("""

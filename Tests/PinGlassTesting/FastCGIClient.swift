@@ -10,10 +10,12 @@ import Foundation
 /// XCTAssertEqual(res.status, 200)
 /// ```
 public final class FastCGIConnection {
-    /// What the worker answered: the CGI `Status:` line, the headers (lower-case names), the body.
+    /// What the worker answered: the CGI `Status:` line, the headers (lower-case names; the
+    /// last of a repeated name), every header line in order (`fields`), the body.
     public struct Answer {
         public let status: Int
         public let headers: [String: String]
+        public let fields: [(name: String, value: String)]
         public let body: [UInt8]
         public var bodyText: String { String(decoding: body, as: UTF8.self) }
     }
@@ -195,11 +197,14 @@ public final class FastCGIConnection {
             throw Failure(description: "no CGI head in the answer")
         }
         var headers: [String: String] = [:]
+        var fields: [(name: String, value: String)] = []
         for line in String(decoding: stdout[..<end], as: UTF8.self).components(separatedBy: "\r\n") {
             guard let colon = line.firstIndex(of: ":") else { continue }
-            headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            let name = line[..<colon].lowercased(), value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            headers[name] = value
+            fields.append((name, value))
         }
         let status = Int(headers["status"]?.prefix(3) ?? "200") ?? 0
-        return Answer(status: status, headers: headers, body: Array(stdout[(end + 4)...]))
+        return Answer(status: status, headers: headers, fields: fields, body: Array(stdout[(end + 4)...]))
     }
 }

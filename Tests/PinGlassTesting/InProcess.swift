@@ -1,5 +1,6 @@
 import HTTPCore
 import PinGlass
+import PinGlassWeb
 import PinGlassConfig
 import Postgres
 import Providers

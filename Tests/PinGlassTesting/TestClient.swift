@@ -2,6 +2,7 @@ import Foundation
 import HTTPClient
 import HTTPCore
 import PinGlass
+import PinGlassWeb
 import JSON
 
 /// One client for a scenario, two transports: the application's handler called in process
@@ -55,7 +56,7 @@ public struct TestClient {
             let res = app.app.handle(HTTPCore.Request(method: method, path: path, queryString: query, headers: fields, body: body,
                                                       requestID: "test-req"))
             var out: [String: String] = [:]
-            for (name, value) in res.headers { out[name.lowercased()] = value }
+            for field in res.headers { out[field.name.canonicalName] = field.value }
             return Response(status: res.status, headers: out, body: res.body)
         case .live(let stack):
             let url = stack.baseURL + path + (query.isEmpty ? "" : "?" + query)

@@ -5,6 +5,7 @@ import PinGlassTesting
 import JSON
 import PinGlassConfig
 @testable import PinGlass
+@testable import PinGlassWeb
 
 final class AppTests: DatabaseTestCase {
     var app: InProcessApp!
@@ -31,7 +32,7 @@ final class AppTests: DatabaseTestCase {
         XCTAssertEqual(app.get("/api/pricing").status, 200)
         try db.connect().execute("UPDATE tiers SET amount_kopecks = 55500 WHERE id = 'starter'")
         XCTAssertTrue(app.get("/api/pricing").bodyText.contains("49900"), "served from the cache")
-        now += CatalogueAPI.cacheSeconds + 1
+        now += CatalogueRoutes.cacheSeconds + 1
         XCTAssertTrue(app.get("/api/pricing").bodyText.contains("55500"), "refreshed after expiry")
     }
 

@@ -6,6 +6,7 @@ import XCTest
 import JSON
 import LibCrypto
 @testable import PinGlass
+@testable import PinGlassWeb
 
 /// Avatars and reference photos in-process, with the real fs media store under a temp folder.
 final class AvatarsTests: DatabaseTestCase {

@@ -4,6 +4,7 @@ import PinGlassTesting
 import JSON
 import PinGlassConfig
 @testable import PinGlass
+@testable import PinGlassWeb
 
 /// A duty that takes work items of a fixed length on the test clock until its deadline,
 /// and fails the passes it is told to.

@@ -6,6 +6,7 @@ import XCTest
 import JSON
 import LibCrypto
 @testable import PinGlass
+@testable import PinGlassWeb
 
 /// `POST /api/generate` and job progress in-process: one transaction that consumes one
 /// payment and queues the payment's number of tasks.

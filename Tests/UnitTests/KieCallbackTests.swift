@@ -7,6 +7,7 @@ import XCTest
 import JSON
 import ProviderWire
 @testable import PinGlass
+@testable import PinGlassWeb
 
 /// `POST /api/kie/callback` in-process: a signed hint that makes one running task due now.
 final class KieCallbackTests: DatabaseTestCase {

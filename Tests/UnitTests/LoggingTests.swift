@@ -7,8 +7,9 @@ import PinGlassConfig
 import Platform
 import Postgres
 @testable import PinGlass
-import WebURL
+@testable import PinGlassWeb
 import Providers
+import WebURL
 
 final class LoggingTests: XCTestCase {
     func event(_ message: Logger.Message, _ metadata: Logger.Metadata = [:], level: Logger.Level = .info) -> LogEvent {

@@ -3,6 +3,7 @@ import HTTPCore
 import Postgres
 import PinGlassTesting
 @testable import PinGlass
+@testable import PinGlassWeb
 
 /// `GET /metrics` in-process over a database holding rows in known states: every database
 /// series has its exact value.

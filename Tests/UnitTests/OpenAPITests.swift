@@ -4,6 +4,7 @@ import PinGlassTesting
 import JSON
 import LibCrypto
 @testable import PinGlass
+@testable import PinGlassWeb
 
 final class OpenAPITests: DatabaseTestCase {
     var app: InProcessApp!
@@ -21,7 +22,7 @@ final class OpenAPITests: DatabaseTestCase {
 
     func testEveryRouteIsDocumentedAndEveryDocumentedRouteExists() throws {
         // The router writes `:id`, OpenAPI `{id}`.
-        let routes = Set(Routes.table().table.map { route in
+        let routes = Set(RouteTable.router().table.map { route in
             "\(route.method.lowercased()) " + route.pattern.split(separator: "/", omittingEmptySubsequences: false)
                 .map { $0.hasPrefix(":") ? "{\($0.dropFirst())}" : String($0) }.joined(separator: "/")
         })

@@ -2,6 +2,7 @@ import PinGlassTesting
 import PropertyBased
 import Testing
 @testable import PinGlass
+@testable import PinGlassWeb
 
 /// docs/reliability.md#I4, as a property: the notifications of a payment's life,
 /// each delivered 1–4 times in any order, leave the payment exactly as the real order does.

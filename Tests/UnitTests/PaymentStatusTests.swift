@@ -1,5 +1,6 @@
 import Foundation
 import HTTPCore
+import Logging
 import PinGlassTesting
 import Postgres
 import XCTest
@@ -8,6 +9,7 @@ import PinGlassConfig
 import Platform
 import ProviderWire
 @testable import PinGlass
+@testable import PinGlassWeb
 
 /// `GET /api/payment/status` asking the bank about late payments: at most once per interval
 /// however many calls arrive, with the payment's own terminal.
@@ -68,6 +70,32 @@ final class PaymentStatusTests: DatabaseTestCase {
         XCTAssertEqual(bank.calls.map(\.terminalKey), [Fixtures.testTerminal.key, Fixtures.productionTerminal.key])
     }
 
+    /// `PaymentStatusPoll.check` without HTTP: a late payment is asked about once per
+    /// interval and answered as the bank confirmed it; a failing bank leaves it as stored.
+    func testTheDomainsStatusPollAsksOncePerIntervalAndSurvivesAFailingBank() throws {
+        let c = try db.connect()
+        let bank = FakeBank(state: "CONFIRMED")
+        let deps = try app(bank).deps
+        let p = try Fixtures.pendingPayment(c, telegramID: 8301)
+        try makeLate(c, p.id)
+        let stored = try XCTUnwrap(PaymentLedger.find(c, id: p.id))
+        let first = try PaymentStatusPoll.check(deps, stored, telegramID: 8301, log: Logger(label: "t"))
+        XCTAssertEqual(first.payment.status, .succeeded)
+        XCTAssertTrue(first.usable)
+        _ = try PaymentStatusPoll.check(deps, stored, telegramID: 8301, log: Logger(label: "t"))
+        XCTAssertEqual(bank.calls.count, 1, "the second poll within the interval does not ask")
+
+        let late = try Fixtures.pendingPayment(c, telegramID: 8302)
+        try makeLate(c, late.id)
+        let failing = FakeBank(state: "CONFIRMED", failure: TBankError.unavailable("timeout"))
+        deps.bankFactory = failing.factory
+        let answer = try PaymentStatusPoll.check(deps, try XCTUnwrap(PaymentLedger.find(c, id: late.id)), telegramID: 8302,
+                                                 log: Logger(label: "t"))
+        XCTAssertEqual(answer.payment.status, .pending)
+        XCTAssertFalse(answer.usable)
+        XCTAssertEqual(failing.calls.count, 1)
+    }
+
     /// A GetState answer about another amount moves nothing (the webhook's cross-checks).
     func testAGetStateThatDoesNotMatchThePaymentIsNotApplied() throws {
         let c = try db.connect()
@@ -119,7 +147,7 @@ final class PaymentStatusTests: DatabaseTestCase {
         XCTAssertEqual(try usable(8301, p.bankID), true, "within the cached second")
         // The cache counts monotonic time, not the wall clock (held still here, as a clock
         // stepped back would hold it): the second passes all the same.
-        elapsed = PaymentsAPI.modeCacheSeconds + 0.5
+        elapsed = PaymentStatusPoll.modeCacheSeconds + 0.5
         XCTAssertEqual(try usable(8301, p.bankID), false, "production in force: a test payment is no money")
         XCTAssertEqual(try usable(8302, q.bankID), true, "staff on TEST_TELEGRAM_IDS")
         XCTAssertThrowsError(try Config(variables: ["DATABASE_URL": "x", "TEST_TELEGRAM_IDS": "12,abc"]))

@@ -6,6 +6,7 @@ import XCTest
 import JSON
 import PinGlassConfig
 @testable import PinGlass
+@testable import PinGlassWeb
 
 /// What an outsider can reach or learn on a public install (PUBLIC_BASE_URL not loopback),
 /// in-process: test money buys nothing there, `/api/health` shows its parts only to the

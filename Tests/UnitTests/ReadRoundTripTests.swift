@@ -6,6 +6,7 @@ import XCTest
 import JSON
 import ProviderWire
 @testable import PinGlass
+@testable import PinGlassWeb
 
 /// The Mini App's polling reads (`GET /api/payment/status`, `GET /api/jobs/{id}`,
 /// `GET /api/avatars`) find the user and read what they answer in ONE statement: counted as

@@ -6,6 +6,7 @@ import LibCrypto
 import PinGlassConfig
 import ProviderWire
 @testable import PinGlass
+@testable import PinGlassWeb
 
 /// `pinglass refund` in-process against a fake bank: what it sends, how each answer is
 /// classified and recorded, and that an unknown outcome is asked about before the retry.

@@ -3,6 +3,7 @@ import HTTPCore
 import SharedCounters
 import PinGlassTesting
 @testable import PinGlass
+@testable import PinGlassWeb
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -4,6 +4,7 @@ import Postgres
 import XCTest
 import PinGlassConfig
 @testable import PinGlass
+@testable import PinGlassWeb
 
 /// The operator alerts that the sweep and the dispatcher raise: each condition found
 /// with its key, one message per key per hour to the admin chat, logged only without one.

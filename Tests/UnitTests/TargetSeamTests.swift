@@ -32,4 +32,28 @@ final class TargetSeamTests: XCTestCase {
         XCTAssertGreaterThan(seen, 40)
         XCTAssertEqual(offenders, [])
     }
+
+    /// The domain speaks no HTTP: requests, responses and headers are the web target's
+    /// (`PinGlassWeb`), which the domain and the layers below it never import.
+    func testTheDomainImportsNoHTTPCoreAndNothingBelowTheWebImportsIt() throws {
+        let root = try TestEnvironment.root() + "/Sources/"
+        var offenders: [String] = []
+        var seen = 0
+        for target in ["PinGlass"] + Self.belowTheDomain {
+            let files = try XCTUnwrap(FileManager.default.enumerator(atPath: root + target), target)
+                .compactMap { $0 as? String }.filter { $0.hasSuffix(".swift") }
+            seen += files.count
+            for file in files {
+                let text = try String(contentsOfFile: root + target + "/" + file, encoding: .utf8)
+                for line in text.split(separator: "\n") where line.hasPrefix("import ") || line.hasPrefix("@testable import ") {
+                    let module = line.split(separator: " ").last ?? ""
+                    if module == "PinGlassWeb" || (target == "PinGlass" && (module == "HTTPCore" || module == "HTTPTypes")) {
+                        offenders.append("\(target)/\(file): \(line)")
+                    }
+                }
+            }
+        }
+        XCTAssertGreaterThan(seen, 100)
+        XCTAssertEqual(offenders, [])
+    }
 }

@@ -6,6 +6,7 @@ import LibCrypto
 import PinGlassConfig
 import ProviderWire
 @testable import PinGlass
+@testable import PinGlassWeb
 
 /// The webhook handler in-process, with notifications signed as the bank signs them.
 final class WebhookTests: DatabaseTestCase {

@@ -5,6 +5,11 @@ import ProviderWire
 public struct AuthenticatedUser: Equatable, Sendable {
     public let id: Int
     public let telegramID: Int64
+
+    public init(id: Int, telegramID: Int64) {
+        self.id = id
+        self.telegramID = telegramID
+    }
 }
 
 /// The user rows behind validated Telegram identities.

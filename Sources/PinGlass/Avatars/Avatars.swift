@@ -17,7 +17,7 @@ public struct AvatarRecord: Equatable, Sendable {
         to_char(a.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS created
         """
 
-    init(_ r: Row) {
+    package init(_ r: Row) {
         id = r.requiredInt("id")
         name = r.requiredString("name")
         status = r.requiredString("status")
@@ -66,11 +66,11 @@ public enum Avatars {
     }
 
     /// A user's avatars (the user as an SQL expression), unordered: order by `listOrder`.
-    static func listSQL(user: String) -> String {
+    package static func listSQL(user: String) -> String {
         "SELECT \(AvatarRecord.columns), a.created_at AS sort_at FROM avatars a WHERE a.user_id = \(user) AND a.status <> 'deleted'"
     }
 
-    static func listOrder(_ alias: String?) -> String { alias.map { "\($0).sort_at, \($0).id" } ?? "sort_at, id" }
+    package static func listOrder(_ alias: String?) -> String { alias.map { "\($0).sort_at, \($0).id" } ?? "sort_at, id" }
 
     public static func find(_ db: some Queryable, userID: Int, id: Int) throws -> AvatarRecord {
         guard let r = try db.query("""

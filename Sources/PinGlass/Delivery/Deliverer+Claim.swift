@@ -28,7 +28,7 @@ extension Deliverer {
     ///   and the final message last; a row waits while an earlier batch of its job is unsent
     ///   (a failed one does not hold the rest back);
     /// - its chat's pace allows a message now (`telegram_chat_pacing`).
-    static let dueSQL = "(d.state = 'pending' AND d.run_at <= now() OR d.state = 'sending' AND d.lease_until < now())"
+    static let dueSQL = "(d.state = 'pending' AND d.run_at <= now() OR \(LeasedQueue.deliveries.expired("d")))"
     static let inOrderSQL = """
         NOT EXISTS (SELECT 1 FROM telegram_deliveries e
                     WHERE e.job_id = d.job_id AND e.batch_no < d.batch_no AND e.state IN ('pending', 'sending'))
@@ -76,12 +76,12 @@ extension Deliverer {
                 RETURNING p.chat_id
             )
             UPDATE telegram_deliveries d
-            SET state = 'sending', lease_token = gen_random_uuid(), lease_until = now() + make_interval(secs => $2),
+            SET state = 'sending', \(LeasedQueue.grant(seconds: "$2")),
                 attempts = d.attempts + 1
             FROM picked JOIN held ON held.chat_id = picked.chat_id
             WHERE d.id = picked.id
             RETURNING d.id, d.chat_id, d.kind, d.job_id, d.batch_no, d.payload::text AS payload, d.attempts,
-                      picked.cost, picked.running, picked.was, d.lease_token::text AS lease
+                      picked.cost, picked.running, picked.was, \(LeasedQueue.token("d"))
             """, [budget, config.leaseSeconds, limit])
         return try rows.sorted { $0.requiredInt("running") < $1.requiredInt("running") }.map {
             ClaimedDelivery(id: $0.requiredInt("id"), chatID: Int64($0.requiredInt("chat_id")), kind: $0.requiredString("kind"),
@@ -97,9 +97,7 @@ extension Deliverer {
     func renew(_ db: Connection, _ row: ClaimedDelivery) throws -> Bool {
         try db.query("""
             WITH renewed AS (
-                UPDATE telegram_deliveries SET lease_until = now() + make_interval(secs => $3)
-                WHERE id = $1 AND state = 'sending' AND lease_token = $2::uuid
-                RETURNING chat_id
+                \(LeasedQueue.deliveries.renewSQL(returning: "chat_id"))
             ), held AS (
                 UPDATE telegram_chat_pacing p SET next_send_at = greatest(p.next_send_at, now() + make_interval(secs => $3))
                 FROM renewed WHERE p.chat_id = renewed.chat_id
@@ -116,10 +114,10 @@ extension Deliverer {
         guard !rows.isEmpty else { return 0 }
         return try db.query("""
             WITH back AS (
-                UPDATE telegram_deliveries d SET state = 'pending', lease_token = NULL, lease_until = NULL,
+                UPDATE telegram_deliveries d SET state = 'pending', \(LeasedQueue.release),
                        attempts = greatest(d.attempts - 1, 0)
                 FROM unnest($1::bigint[], $2::uuid[]) AS mine(id, lease)
-                WHERE d.id = mine.id AND d.state = 'sending' AND d.lease_token = mine.lease
+                WHERE \(LeasedQueue.deliveries.held("d", id: "mine.id", token: "mine.lease"))
                 RETURNING d.chat_id
             ), freed AS (
                 UPDATE telegram_chat_pacing p SET next_send_at = now() FROM back WHERE p.chat_id = back.chat_id RETURNING 1

@@ -43,11 +43,10 @@ extension Deliverer {
             let change: RecordResult
             switch verdict {
             case .sent(let ids):
-                guard try tx.execute("""
-                    UPDATE telegram_deliveries SET state = 'sent', sent_at = now(), telegram_message_ids = $3::bigint[], chat_id = $4,
-                           lease_token = NULL, lease_until = NULL, last_error = NULL
-                    WHERE id = $1 AND state = 'sending' AND lease_token = $2::uuid
-                    """, [row.id, row.lease, ids.map(String.init), chat]) == 1 else { return .leaseLost }
+                guard try LeasedQueue.deliveries.write(
+                    tx, id: row.id, lease: row.lease,
+                    set: "state = 'sent', sent_at = now(), telegram_message_ids = $3::bigint[], chat_id = $4, last_error = NULL",
+                    [ids.map(String.init), chat], releasing: true) == .recorded else { return .leaseLost }
                 try Counters.increment(tx, "telegram.sent")
                 try Counters.increment(tx, "telegram.messages", by: row.cost)
                 try self.pace(tx, chat: chat, after: paceSeconds)
@@ -84,10 +83,8 @@ extension Deliverer {
                     change = .retried
                 }
             case .permanent(let why, let chatUnreachable):
-                guard try tx.execute("""
-                    UPDATE telegram_deliveries SET state = 'failed', lease_token = NULL, lease_until = NULL, last_error = left($3, 500)
-                    WHERE id = $1 AND state = 'sending' AND lease_token = $2::uuid
-                    """, [row.id, row.lease, why]) == 1 else { return .leaseLost }
+                guard try LeasedQueue.deliveries.write(tx, id: row.id, lease: row.lease, set: "state = 'failed', last_error = left($3, 500)",
+                                                       [why], releasing: true) == .recorded else { return .leaseLost }
                 var rows: [(id: Int, kind: String, jobID: Int?)] = [(row.id, row.kind, row.jobID)]
                 if chatUnreachable {
                     // Every other row waiting for this chat would get the same answer.
@@ -159,11 +156,11 @@ extension Deliverer {
             SET state = CASE WHEN now() >= d.give_up_at OR next.at > d.give_up_at THEN 'failed' ELSE 'pending' END,
                 run_at = next.at,
                 attempts = CASE WHEN $5 THEN greatest(d.attempts - 1, 0) ELSE d.attempts END,
-                lease_token = NULL, lease_until = NULL,
+                \(LeasedQueue.release),
                 last_error = left(CASE WHEN now() >= d.give_up_at OR next.at > d.give_up_at
                                        THEN 'gave up after ' || d.attempts || ' attempts: ' ELSE '' END || $4, 500)
             FROM next
-            WHERE d.id = $1 AND d.state = 'sending' AND d.lease_token = $2::uuid
+            WHERE \(LeasedQueue.deliveries.held("d"))
             RETURNING d.state
             """, [row.id, row.lease, seconds, why, honouringDelay]).first?.string("state")
     }

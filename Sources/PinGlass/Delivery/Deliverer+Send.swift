@@ -305,7 +305,7 @@ extension Deliverer {
             }
             try tx.execute("""
                 UPDATE telegram_deliveries SET chat_id = $3
-                WHERE chat_id = $1 AND (state = 'pending' OR (id = $2 AND state = 'sending' AND lease_token = $4::uuid))
+                WHERE chat_id = $1 AND (state = 'pending' OR (\(LeasedQueue.deliveries.held(id: "$2", token: "$4::uuid"))))
                 """, [from, row.id, to, row.lease])
             try tx.execute("""
                 INSERT INTO telegram_chat_pacing AS p (chat_id, next_send_at) VALUES ($1, now() + make_interval(secs => $2))

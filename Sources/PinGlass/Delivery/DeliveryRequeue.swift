@@ -25,7 +25,7 @@ public enum DeliveryRequeue {
                                giveUpSeconds: Int = DeliveryBatches.giveUpSeconds) throws -> Outcome {
         let row = try db.withTransaction { tx -> Row? in
             guard let row = try tx.query("""
-                UPDATE telegram_deliveries SET state = 'pending', run_at = now(), lease_token = NULL, lease_until = NULL,
+                UPDATE telegram_deliveries SET state = 'pending', run_at = now(), \(LeasedQueue.release),
                        give_up_at = greatest(give_up_at, now() + make_interval(secs => $2))
                 WHERE id = $1 AND state = 'failed'
                 RETURNING attempts, kind, job_id, chat_id, last_error,

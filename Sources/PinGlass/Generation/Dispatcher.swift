@@ -162,10 +162,9 @@ public struct Dispatcher: Duty {
                 LIMIT $1
                 FOR UPDATE OF t SKIP LOCKED
             )
-            UPDATE generation_tasks t SET state = 'submitting', lease_token = gen_random_uuid(),
-                   lease_until = now() + make_interval(secs => $2), attempts = t.attempts + 1
+            UPDATE generation_tasks t SET state = 'submitting', \(LeasedQueue.grant(seconds: "$2")), attempts = t.attempts + 1
             FROM picked WHERE t.id = picked.id AND t.state = 'queued'
-            RETURNING t.id, t.job_id, t.prompt_text, t.attempts, t.lease_token::text AS lease
+            RETURNING t.id, t.job_id, t.prompt_text, t.attempts, \(LeasedQueue.token("t"))
             """, [count, config.leaseSeconds])
         let tasks = rows.map {
             ClaimedTask(id: $0.requiredInt("id"), jobID: $0.requiredInt("job_id"), prompt: $0.requiredString("prompt_text"),
@@ -183,23 +182,25 @@ public struct Dispatcher: Duty {
     /// Extends a claimed task's lease right before its call, guarded by the lease token: false
     /// when the task is no longer ours (rescued by another dispatcher or the sweeper).
     func renewLease(_ db: Connection, _ task: ClaimedTask) throws -> Bool {
-        try db.execute("""
-            UPDATE generation_tasks SET lease_until = now() + make_interval(secs => $3)
-            WHERE id = $1 AND state = 'submitting' AND lease_token = $2::uuid
-            """, [task.id, task.lease, config.leaseSeconds]) == 1
+        try LeasedQueue.taskSubmits.renew(db, id: task.id, lease: task.lease, seconds: config.leaseSeconds)
     }
 
     /// A dispatcher that died between its intent and its record left the task `submitting`
     /// with a lease that runs out: back to the queue (the attempt was counted at the claim),
     /// or failed when that was its last allowed attempt. The same guarded statements as
-    /// `pinglass sweep` (`TaskSweep`), so whichever runs first does the same. If the crash
+    /// `pinglass sweep` (`LeaseRescuer`), so whichever runs first does the same. If the crash
     /// came after Kie's answer, the resubmit makes a second Kie task for this photo (the
     /// residual risk above); the first is never recorded, so never polled, and the photo is
     /// stored once.
     func rescueExpiredLeases(_ db: Connection, _ report: inout Report) throws {
-        report.rescued += try TaskSweep.rescueExpiredSubmits(db, maxAttempts: config.generation.maxAttempts, limit: DispatcherDefaults.rescueLimit)
-        report.failed += try TaskSweep.abandonExpiredSubmits(db, maxAttempts: config.generation.maxAttempts, limit: DispatcherDefaults.rescueLimit,
-                                                             alertChat: deps.config.adminTelegramChatID).tasks
+        let rescuer = LeaseRescuer(maxAttempts: config.generation.maxAttempts, alertChat: deps.config.adminTelegramChatID)
+        for step in rescuer.steps(of: .taskSubmits) {
+            let done = try step.run(db, DispatcherDefaults.rescueLimit)
+            switch step.kind {
+            case .submitsAbandoned: report.failed += done.rows
+            default: report.rescued += done.rows
+            }
+        }
     }
 
     func hasDueTasks(_ db: Connection) throws -> Bool {
@@ -225,13 +226,11 @@ public struct Dispatcher: Duty {
     /// The result of the submit, guarded by the lease: a task the sweeper took back meanwhile
     /// is not overwritten (the orphan at Kie is logged).
     func recordSubmitted(_ db: Connection, _ task: ClaimedTask, kieTaskID: String) throws {
-        let n = try db.execute("""
-            UPDATE generation_tasks SET state = 'running', kie_task_id = $3, submitted_at = now(),
-                   deadline_at = now() + make_interval(secs => $4), run_at = now() + make_interval(secs => $5),
-                   lease_token = NULL, lease_until = NULL
-            WHERE id = $1 AND state = 'submitting' AND lease_token = $2::uuid
-            """, [task.id, task.lease, kieTaskID, config.generation.taskDeadlineSeconds, config.firstPollAfterSeconds], retry: .idempotent)
-        if n == 0 {
+        let outcome = try LeasedQueue.taskSubmits.write(db, id: task.id, lease: task.lease, set: """
+            state = 'running', kie_task_id = $3, submitted_at = now(),
+            deadline_at = now() + make_interval(secs => $4), run_at = now() + make_interval(secs => $5)
+            """, [kieTaskID, config.generation.taskDeadlineSeconds, config.firstPollAfterSeconds], releasing: true, retry: .idempotent)
+        if outcome == .lost {
             log.warning("a submitted task lost its lease before it was recorded; the Kie task is orphaned",
                         metadata: Trace.job(db, task.jobID, ["task_id": "\(task.id)", "job_id": "\(task.jobID)", "kie_task_id": "\(kieTaskID)"]))
         } else {
@@ -274,23 +273,19 @@ public struct Dispatcher: Duty {
     /// is given back.
     func requeue(_ db: Connection, _ tasks: [ClaimedTask], after seconds: Double, countAttempt: Bool) throws {
         for task in tasks {
-            try db.execute("""
-                UPDATE generation_tasks SET state = 'queued', lease_token = NULL, lease_until = NULL,
-                       run_at = now() + make_interval(secs => $3::float8), attempts = attempts - $4
-                WHERE id = $1 AND state = 'submitting' AND lease_token = $2::uuid
-                """, [task.id, task.lease, seconds, countAttempt ? 0 : 1], retry: .idempotent)
+            try LeasedQueue.taskSubmits.write(db, id: task.id, lease: task.lease,
+                                              set: "state = 'queued', run_at = now() + make_interval(secs => $3::float8), attempts = attempts - $4",
+                                              [seconds, countAttempt ? 0 : 1], releasing: true, retry: .idempotent)
         }
     }
 
     /// The task failed for good (guarded by the lease); when it was the job's last unfinished
     /// task, the job finishes now (the same function the poller uses, so it finishes once).
     func fail(_ db: Connection, _ task: ClaimedTask, code: String, message: String) throws {
-        let failed = try db.execute("""
-            UPDATE generation_tasks SET state = 'failed', finished_at = now(), fail_code = left($3, 64), fail_message = left($4, 500),
-                   lease_token = NULL, lease_until = NULL
-            WHERE id = $1 AND state = 'submitting' AND lease_token = $2::uuid
-            """, [task.id, task.lease, code, message], retry: .idempotent)
-        if failed == 1 { _ = try JobFinish.finish(db, jobID: task.jobID, adminChatID: deps.config.adminTelegramChatID) }
+        let failed = try LeasedQueue.taskSubmits.write(db, id: task.id, lease: task.lease,
+                                                       set: "state = 'failed', finished_at = now(), fail_code = left($3, 64), fail_message = left($4, 500)",
+                                                       [code, message], releasing: true, retry: .idempotent)
+        if failed == .recorded { _ = try JobFinish.finish(db, jobID: task.jobID, adminChatID: deps.config.adminTelegramChatID) }
     }
 }
 

@@ -38,7 +38,7 @@ public struct JobProgress: Equatable, Sendable {
     /// array of `[id, storage_key]`; a failed job's withheld photos are never listed), with the
     /// job and the user as SQL expressions, so the progress endpoint can run it in the
     /// statement that finds the user.
-    static func sql(job: String, user: String) -> String {
+    package static func sql(job: String, user: String) -> String {
         """
         SELECT j.id AS job_id, j.avatar_id, j.status, j.total_photos,
                (SELECT count(*) FROM generation_tasks t WHERE t.job_id = j.id AND t.state = 'succeeded')::int AS done,
@@ -53,7 +53,7 @@ public struct JobProgress: Equatable, Sendable {
         """
     }
 
-    static func from(_ j: Row) throws -> JobProgress {
+    package static func from(_ j: Row) throws -> JobProgress {
         let photos = try JSON.parse(j.requiredString("photos")).arrayValue ?? []
         return JobProgress(jobID: j.requiredInt("job_id"), avatarID: j.requiredInt("avatar_id"), status: j.requiredString("status"),
                   completed: j.requiredInt("done"), failed: j.requiredInt("failed"), total: j.requiredInt("total_photos"),

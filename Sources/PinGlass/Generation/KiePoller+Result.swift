@@ -85,7 +85,7 @@ extension KiePoller {
     /// (a `FOR UPDATE` there did: each waited for the other, 40P01).
     static func storePhoto(_ tx: Transaction, taskID: Int, jobID: Int, key: String, contentType: String, bytes: [UInt8]) throws -> Bool {
         guard try tx.execute("""
-            UPDATE generation_tasks SET state = 'succeeded', finished_at = now(), lease_token = NULL, lease_until = NULL
+            UPDATE generation_tasks SET state = 'succeeded', finished_at = now(), \(LeasedQueue.release)
             WHERE id = $1 AND state = 'running'
             """, [taskID]) == 1 else { return false }
         try tx.execute("""

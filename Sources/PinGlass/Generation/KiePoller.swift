@@ -280,7 +280,7 @@ public struct KiePoller: Duty {
     func endTask(_ task: ClaimedTask, code: String, message: String) throws -> Bool {
         try deps.db().execute("""
             UPDATE generation_tasks SET state = 'failed', fail_code = $2, fail_message = $3, finished_at = now(),
-                   lease_token = NULL, lease_until = NULL
+                   \(LeasedQueue.release)
             WHERE id = $1 AND state = 'running'
             """, [task.id, String(code.prefix(64)), String(message.prefix(500))]) == 1
     }

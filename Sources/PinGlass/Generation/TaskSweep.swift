@@ -1,6 +1,6 @@
 import Postgres
 
-/// The guarded statements that take back or end generation tasks nobody is handling: one
+/// The guarded statements that end generation tasks nobody is handling: one
 /// statement per rule (docs/reliability.md#R6, never SELECT-then-UPDATE-by-id), its rows picked
 /// with `FOR UPDATE SKIP LOCKED` so two sweepers (or a sweeper and a dispatcher) never wait
 /// on each other, and every outer `WHERE` repeating the predecessor state, so a task that
@@ -12,11 +12,10 @@ import Postgres
 /// that made it finishable (the refund row appears exactly once: `JobFinish` locks the job
 /// and compares-and-sets its status).
 ///
-/// `pinglass sweep` runs all of them; `pinglass dispatch` runs `rescueExpiredSubmits`
-/// before each pass, with the same rule, so whichever comes first does the same thing.
+/// `pinglass sweep` runs all of them. Submits whose lease ran out are the rescuer's
+/// (`LeaseRescuer`), which ends the last attempt's through `endTasks` too.
 ///
 /// ```swift
-/// let rescued = try TaskSweep.rescueExpiredSubmits(db, maxAttempts: 8, limit: 200)
 /// let ended = try TaskSweep.failPastDeadline(db, graceSeconds: 300, fallbackDeadlineSeconds: 1200, limit: 200,
 ///                                           alertChat: config.adminTelegramChatID)
 /// ```
@@ -35,36 +34,6 @@ public enum TaskSweep {
         }
     }
 
-    /// A submit whose lease ran out (the dispatcher died, or hung past its lease, between its
-    /// intent and its record). The attempt was counted when the task was claimed; a task with
-    /// attempts left goes back to the queue, due now, its lease cleared. If the crash came
-    /// after Kie's answer, the resubmit makes a second Kie task for this photo (the residual
-    /// risk of Dispatcher's doc comment); the first is never recorded, never polled.
-    public static func rescueExpiredSubmits(_ db: Connection, maxAttempts: Int, limit: Int) throws -> Int {
-        try db.execute("""
-            UPDATE generation_tasks t SET state = 'queued', lease_token = NULL, lease_until = NULL, run_at = now()
-            WHERE t.id IN (SELECT id FROM generation_tasks
-                           WHERE state = 'submitting' AND lease_until < now() AND attempts < $1
-                           ORDER BY lease_until LIMIT $2 FOR UPDATE SKIP LOCKED)
-              AND t.state = 'submitting' AND t.lease_until < now()
-            """, [maxAttempts, limit], retry: .idempotent)
-    }
-
-    /// A submit whose lease ran out on its last allowed attempt fails instead: a submit that
-    /// keeps dying would otherwise be retried forever, each time perhaps leaving an orphan
-    /// task (and spent credits) at Kie.
-    public static func abandonExpiredSubmits(_ db: Connection, maxAttempts: Int, limit: Int, alertChat: Int64?) throws -> Outcome {
-        try endTasks(db, """
-            UPDATE generation_tasks t SET state = 'failed', finished_at = now(), lease_token = NULL, lease_until = NULL,
-                   fail_code = 'submit_abandoned', fail_message = 'the submit lease ran out on the last allowed attempt'
-            WHERE t.id IN (SELECT id FROM generation_tasks
-                           WHERE state = 'submitting' AND lease_until < now() AND attempts >= $1
-                           ORDER BY lease_until LIMIT $2 FOR UPDATE SKIP LOCKED)
-              AND t.state = 'submitting' AND t.lease_until < now()
-            RETURNING t.job_id
-            """, [maxAttempts, limit], alertChat: alertChat)
-    }
-
     /// A running task past its deadline by more than `graceSeconds` fails (`deadline`).
     ///
     /// The poller ends overdue tasks itself, after one last `recordInfo`, so a photo Kie did
@@ -80,7 +49,7 @@ public enum TaskSweep {
     public static func failPastDeadline(_ db: Connection, graceSeconds: Int, fallbackDeadlineSeconds: Int,
                                         limit: Int, alertChat: Int64?) throws -> Outcome {
         try endTasks(db, """
-            UPDATE generation_tasks t SET state = 'failed', finished_at = now(), lease_token = NULL, lease_until = NULL,
+            UPDATE generation_tasks t SET state = 'failed', finished_at = now(), \(LeasedQueue.release),
                    fail_code = 'deadline', fail_message = 'no result from Kie by the task''s deadline (ended by the sweep)'
             WHERE t.id IN (SELECT id FROM generation_tasks
                            WHERE state = 'running'
@@ -100,7 +69,7 @@ public enum TaskSweep {
     /// just because time passed without a new photo (the original's bug).
     public static func failUnsubmittedPastJobDeadline(_ db: Connection, limit: Int, alertChat: Int64?) throws -> Outcome {
         try endTasks(db, """
-            UPDATE generation_tasks t SET state = 'failed', finished_at = now(), lease_token = NULL, lease_until = NULL,
+            UPDATE generation_tasks t SET state = 'failed', finished_at = now(), \(LeasedQueue.release),
                    fail_code = 'job_deadline', fail_message = 'not submitted before the job''s deadline'
             WHERE t.id IN (SELECT q.id FROM generation_tasks q JOIN generation_jobs j ON j.id = q.job_id
                            WHERE q.state = 'queued' AND j.status IN ('queued', 'processing') AND j.deadline_at < now()

@@ -112,7 +112,7 @@ public struct SweepAlerts {
             UNION ALL
             SELECT 'refund', count(*)::int FROM refunds
             WHERE state IN ('pending', 'requested') AND run_at < now() - make_interval(secs => $1::int)
-              AND (lease_until IS NULL OR lease_until < now())
+              AND \(LeasedQueue.free)
             UNION ALL
             SELECT 'jobs', count(*)::int FROM generation_jobs
             WHERE status IN ('queued', 'processing') AND deadline_at < now() - make_interval(secs => $2::int)

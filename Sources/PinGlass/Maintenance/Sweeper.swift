@@ -9,7 +9,7 @@ import PinGlassConfig
 /// (docs/reliability.md#R6), repeated in batches while it finds a full batch:
 ///
 /// 1. expired submit leases of tasks go back to the queue, or fail on their last attempt
-///    (`TaskSweep`, the same statements `pinglass dispatch` runs);
+///    (`LeaseRescuer`, the same statements `pinglass dispatch` runs);
 /// 2. running tasks past their deadline plus a grace longer than a poll pass fail, and
 ///    their jobs finish through `JobFinish` in the same transaction;
 /// 3. queued tasks of jobs past the job's deadline fail (a job that never started ends
@@ -17,8 +17,10 @@ import PinGlassConfig
 /// 4. jobs whose tasks all ended but which nobody finished are finished (`JobFinish`);
 ///    a job whose finish throws is alerted and skipped (`JobFinish.isolate`), never
 ///    holding back the others;
-/// 5. Telegram deliveries whose send lease ran out go back to `pending`, due now;
-/// 6. refunds whose lease ran out are due again, still `requested` (or `pending`);
+/// 5. Telegram deliveries whose send lease ran out go back to `pending`, due now
+///    (`LeaseRescuer`);
+/// 6. refunds whose lease ran out are due again, still `requested` (or `pending`)
+///    (`LeaseRescuer`);
 /// 7. alerts (`SweepAlerts`): silent duties, queues older than their deadline, refunds
 ///    owed (failed, or unresolved for a day), test mode on a public install, sustained 5xx.
 ///
@@ -130,11 +132,13 @@ public struct Sweeper: Duty {
                 if try step() < limit { return true }
             }
         }
-        let taskSteps: [() throws -> Int] = [
-            { let n = try TaskSweep.rescueExpiredSubmits(db, maxAttempts: config.generation.maxAttempts, limit: limit)
-              report.submitLeasesRescued += n; return n },
-            { try ended(TaskSweep.abandonExpiredSubmits(db, maxAttempts: config.generation.maxAttempts, limit: limit, alertChat: alertChat),
-                        \.submitsAbandoned, &report) },
+        // Leases that ran out are the rescuer's: the submits' before the tasks' deadlines,
+        // the deliveries' and refunds' after the crash point.
+        let rescuer = LeaseRescuer(maxAttempts: config.generation.maxAttempts, alertChat: alertChat)
+        func rescue(_ step: LeaseRescuer.Step) -> () throws -> Int {
+            { try rescued(step.run(db, limit), step.kind, &report) }
+        }
+        let taskSteps: [() throws -> Int] = rescuer.steps(of: .taskSubmits).map(rescue) + [
             { try ended(TaskSweep.failPastDeadline(db, graceSeconds: config.deadlineGraceSeconds,
                                                   fallbackDeadlineSeconds: config.generation.taskDeadlineSeconds, limit: limit, alertChat: alertChat),
                         \.tasksPastDeadline, &report) },
@@ -146,10 +150,7 @@ public struct Sweeper: Duty {
               logFinished(batch.finished)
               return batch.examined },
         ]
-        let leaseSteps: [() throws -> Int] = [
-            { let n = try Self.rescueDeliveryLeases(db, limit: limit); report.deliveryLeasesRescued += n; return n },
-            { let n = try Self.rescueRefundLeases(db, limit: limit); report.refundLeasesRescued += n; return n },
-        ]
+        let leaseSteps = (rescuer.steps(of: .deliveries) + rescuer.steps(of: .refunds)).map(rescue)
         for step in taskSteps {
             guard try batches(step) else { report.stoppedAtDeadline = true; return report }
         }
@@ -163,6 +164,21 @@ public struct Sweeper: Duty {
         report.alerts = alerts.found
         report.alertsQueued = alerts.queued
         return report
+    }
+
+    /// Counts what a rescue statement did; its number of rows decides whether to repeat.
+    func rescued(_ done: LeaseRescuer.Rescued, _ kind: LeaseRescuer.Step.Kind, _ report: inout Report) -> Int {
+        let counter: WritableKeyPath<Report, Int> = switch kind {
+        case .submitsBack: \.submitLeasesRescued
+        case .submitsAbandoned: \.submitsAbandoned
+        case .deliveriesBack: \.deliveryLeasesRescued
+        case .refundsDue: \.refundLeasesRescued
+        }
+        report[keyPath: counter] += done.rows
+        report.jobsFinished += done.finished.count
+        report.jobFinishFailures += done.failed.count
+        logFinished(done.finished)
+        return done.rows
     }
 
     /// Counts what a task-ending statement did; its number of tasks decides whether to repeat.

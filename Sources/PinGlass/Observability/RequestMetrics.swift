@@ -14,7 +14,7 @@ import SharedCounters
 /// `GET` route.
 ///
 /// ```swift
-/// let metrics = try RequestMetrics(routes: Routes.table().table)   // in the master, before fork
+/// let metrics = try RequestMetrics(routes: router.table)             // in the master, before fork
 /// metrics.record(route: 3, status: 200)                            // App.handle, in a worker
 /// for s in metrics.samples() { print(s.route, s.status, s.count) }
 /// ```
@@ -44,9 +44,6 @@ public final class RequestMetrics: Sendable {
         rows = routes.map { ($0.method, Self.template($0.pattern)) } + [Self.unmatched]
         table = try SharedCounterTable(count: rows.count * Self.columns)
     }
-
-    /// The table for this application's routes.
-    public static func forApp() throws -> RequestMetrics { try RequestMetrics(routes: Routes.table().table) }
 
     /// Counts one answered request; `route` is the router's index, nil when none matched.
     public func record(route: Int?, status: Int) {

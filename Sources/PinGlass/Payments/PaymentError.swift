@@ -1,5 +1,5 @@
-/// Why a payment operation did not happen. Domain code throws these; `Web/` turns them into
-/// HTTP answers (`APIError.init(_:)`), the CLI into messages.
+/// Why a payment operation did not happen. Domain code throws these; `PinGlassWeb` turns them into
+/// HTTP answers (`APIError.init(domain:)`), the CLI into messages.
 public enum PaymentError: Error, Equatable, CustomStringConvertible {
     /// A setting payments need is missing (PUBLIC_BASE_URL, the terminal in force).
     case notConfigured(String)

@@ -31,7 +31,7 @@ public struct PaymentRecord: Equatable, Sendable {
         extract(epoch FROM redirect_due_at)::float8 AS redirect_due, request_id
         """
 
-    init(_ r: Row) throws {
+    package init(_ r: Row) throws {
         id = r.requiredInt("id")
         userID = r.requiredInt("user_id")
         orderID = r.requiredString("order_id")
@@ -86,7 +86,7 @@ public enum PaymentLedger {
 
     /// The SELECT behind `latest`, with the user and the bank id as SQL expressions (so the
     /// status endpoint can run it in the statement that finds the user).
-    static func latestSQL(user: String, bankPaymentID: String) -> String {
+    package static func latestSQL(user: String, bankPaymentID: String) -> String {
         """
         SELECT \(PaymentRecord.columns) FROM payments
         WHERE user_id = \(user) AND (\(bankPaymentID)::text IS NULL OR tbank_payment_id = \(bankPaymentID))

@@ -205,7 +205,7 @@ public enum ManualRefunds {
                 }
                 guard try tx.execute("""
                     UPDATE refunds SET state = 'pending', finished_at = NULL, run_at = now(), last_error = NULL,
-                           lease_token = NULL, lease_until = NULL
+                           \(LeasedQueue.release)
                     WHERE id = $1 AND state = 'failed'
                     """, [refundID]) == 1 else { throw Refusal.notFailed(refundID: refundID, state: r.requiredString("state")) }
                 let lastError = r.string("last_error")

@@ -86,7 +86,7 @@ public enum RefundResolution {
     public static func inspect(_ db: Connection, refundID: Int) throws -> Subject {
         guard let r = try db.query("""
             SELECT r.id, r.payment_id, r.amount_kopecks, r.state, r.attempts, r.last_error, coalesce(p.tbank_payment_id, '') AS bank_id,
-                   p.terminal_key, p.amount_kopecks AS paid, coalesce(r.lease_until > now(), false) AS leased,
+                   p.terminal_key, p.amount_kopecks AS paid, \(LeasedQueue.isHeld("r")) AS leased,
                    to_char(r.cancel_sent_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') AS sent_at
             FROM refunds r JOIN payments p ON p.id = r.payment_id WHERE r.id = $1
             """, [refundID], retry: .idempotent).first else { throw Refusal.refundNotFound(refundID) }
@@ -124,7 +124,7 @@ public enum RefundResolution {
         try check(refundID: refundID, verdict: verdict, reading: reading, force: force)
         return try db.withTransaction { tx in
             guard let r = try tx.query("""
-                SELECT r.state, r.payment_id, r.amount_kopecks, coalesce(r.lease_until > now(), false) AS leased,
+                SELECT r.state, r.payment_id, r.amount_kopecks, \(LeasedQueue.isHeld("r")) AS leased,
                        r.cancel_sent_at IS NOT NULL AS cancel_sent, p.amount_kopecks AS paid, coalesce(p.tbank_payment_id, '') AS bank_id
                 FROM refunds r JOIN payments p ON p.id = r.payment_id WHERE r.id = $1 FOR UPDATE OF r
                 """, [refundID]).first else { throw Refusal.refundNotFound(refundID) }
@@ -133,12 +133,12 @@ public enum RefundResolution {
             guard r.bool("leased") != true else { throw Refusal.leased(refundID) }
             // Read under the row lock: a sender marks a Cancel only while it holds the lease.
             if verdict == .landed && r.bool("cancel_sent") != true { throw Refusal.noCancelSent(refundID: refundID) }
-            let free = "id = $1 AND state = 'requested' AND (lease_until IS NULL OR lease_until < now())"
+            let free = "id = $1 AND state = 'requested' AND \(LeasedQueue.free)"
             let summary: String
             switch verdict {
             case .notLanded:
                 guard try tx.execute("""
-                    UPDATE refunds SET cancel_sent_at = NULL, run_at = now(), lease_token = NULL, lease_until = NULL,
+                    UPDATE refunds SET cancel_sent_at = NULL, run_at = now(), \(LeasedQueue.release),
                            last_error = left('an operator found that no Cancel landed; to be sent again: ' || $2, 500)
                     WHERE \(free)
                     """, [refundID, reason]) == 1 else { throw Refusal.leased(refundID) }
@@ -183,7 +183,7 @@ public enum RefundResolution {
         let status = left == 0 ? "REFUNDED" : "PARTIAL_REFUNDED"
         guard try tx.execute("""
             UPDATE refunds SET state = 'succeeded', bank_status = $2, bank_original_kopecks = $3, bank_remaining_kopecks = $4,
-                   finished_at = now(), last_error = NULL, lease_token = NULL, lease_until = NULL
+                   finished_at = now(), last_error = NULL, \(LeasedQueue.release)
             WHERE \(free)
             """, [refundID, status, before, left]) == 1 else { throw Refusal.leased(refundID) }
         guard let payment = try PaymentLedger.findForNotification(tx, paymentID: bankID, orderID: nil) else {

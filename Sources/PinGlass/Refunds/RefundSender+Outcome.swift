@@ -29,7 +29,7 @@ extension RefundSender {
             // records it (else the next holder would send again, and for SBP refund twice).
             guard try tx.execute("""
                 UPDATE refunds SET state = 'succeeded', bank_status = $2, bank_original_kopecks = $3, bank_remaining_kopecks = $4,
-                       finished_at = now(), last_error = NULL, lease_token = NULL, lease_until = NULL
+                       finished_at = now(), last_error = NULL, \(LeasedQueue.release)
                 WHERE id = $1 AND state = 'requested'
                 """, [refund.id, answer.status, answer.originalAmount, left]) == 1 else {
                 let state = try tx.query("SELECT state FROM refunds WHERE id = $1", [refund.id]).first?.string("state") ?? "missing"
@@ -86,10 +86,9 @@ extension RefundSender {
         let error = "T-Bank error \(code): \(message)"
         let chatID = deps.config.adminTelegramChatID
         let failed = try deps.db().withTransaction { tx -> Bool in
-            guard try tx.execute("""
-                UPDATE refunds SET state = 'failed', finished_at = now(), last_error = left($3, 500), lease_token = NULL, lease_until = NULL
-                WHERE id = $1 AND state = 'requested' AND lease_token = $2::uuid
-                """, [refund.id, refund.lease, error]) == 1 else { return false }
+            guard try LeasedQueue.refunds.write(tx, id: refund.id, lease: refund.lease,
+                                                set: "state = 'failed', finished_at = now(), last_error = left($3, 500)",
+                                                [error], releasing: true) == .recorded else { return false }
             try Counters.increment(tx, "refunds.failed")
             try Alerts.raise(tx, chatID: chatID, key: "refund-failed:\(refund.id)", text: """
                 Refund \(refund.id) of \(Money(kopecks: refund.amount)) for payment \(refund.paymentID) (T-Bank \(refund.bankPaymentID)) \
@@ -113,10 +112,8 @@ extension RefundSender {
             \(refund.attempts) attempts: \(why). It keeps being retried with the same ExternalRequestId.
             """)
         let delay = retryDelay(attempt: refund.attempts)
-        guard try postpone(refund, why: why, delay: delay, alert: alert ?? (refund.attempts >= config.alertAfterAttempts ? stuck : nil)) else {
-            report.leaseLost += 1
-            return
-        }
+        guard try postpone(refund, why: why, delay: delay, alert: alert ?? (refund.attempts >= config.alertAfterAttempts ? stuck : nil),
+                           &report) else { return }
         report.retried += 1
         log.warning("refund outcome unknown or retryable; retrying later",
                     metadata: Trace.payment(deps, refund.paymentID, [
@@ -135,10 +132,7 @@ extension RefundSender {
             its last Cancel's outcome is unknown and T-Bank's state does not tell whether it went through (\(why)). \
             It is NOT sent again (a second Cancel could refund twice) and is checked again hourly. Check the payment in the bank's dashboard, \
             then: pinglass resolve-refund \(refund.id) --landed (or --not-landed to send it again) --reason "…"
-            """)) else {
-            report.leaseLost += 1
-            return
-        }
+            """), &report) else { return }
         report.unresolved += 1
         log.error("refund outcome unknown and not decidable from the bank's state; not sent again",
                   metadata: Trace.payment(deps, refund.paymentID, [
@@ -161,10 +155,7 @@ extension RefundSender {
         let delay = max(1, min(retryDelay(attempt: refund.attempts), left + 1))
         let why = "settling: GetState shows no refund \(Int(sentAgo)) s after a Cancel whose outcome is unknown; the key is not "
             + "honoured for this payment, so nothing is sent; asked again for \(Int(left)) s more"
-        guard try postpone(refund, why: why, delay: delay, alert: nil) else {
-            report.leaseLost += 1
-            return
-        }
+        guard try postpone(refund, why: why, delay: delay, alert: nil, &report) else { return }
         report.settling += 1
         log.warning("refund outcome unknown and the bank's state may lag; not sent again",
                     metadata: ["refund_id": "\(refund.id)", "attempt": "\(refund.attempts)", "retry_in_s": "\(Int(delay))",
@@ -174,25 +165,24 @@ extension RefundSender {
     /// Right before a Cancel: the row records that one goes out now (compare-and-set on the
     /// lease token; false: the lease was taken back, nothing is sent).
     func markCancelSent(_ refund: ClaimedRefund) throws -> Bool {
-        try deps.db().execute("""
-            UPDATE refunds SET cancel_sent_at = now() WHERE id = $1 AND state = 'requested' AND lease_token = $2::uuid
-            """, [refund.id, refund.lease]) == 1
+        try LeasedQueue.refunds.write(deps.db(), id: refund.id, lease: refund.lease, set: "cancel_sent_at = now()",
+                                      releasing: false) == .recorded
     }
 
     /// The refund stays `requested`, its lease released, due again in `delay` seconds, with
     /// `alert` raised in the same transaction: compare-and-set on the lease token (false:
-    /// the lease was taken back, nothing written).
-    func postpone(_ refund: ClaimedRefund, why: String, delay: Double, alert: Alert?) throws -> Bool {
+    /// the lease was taken back, nothing written, counted in `leaseLost`).
+    func postpone(_ refund: ClaimedRefund, why: String, delay: Double, alert: Alert?, _ report: inout Report) throws -> Bool {
         let chatID = deps.config.adminTelegramChatID
-        return try deps.db().withTransaction { tx -> Bool in
-            guard try tx.execute("""
-                UPDATE refunds SET run_at = now() + make_interval(secs => $3::float8), last_error = left($4, 500),
-                       lease_token = NULL, lease_until = NULL
-                WHERE id = $1 AND state = 'requested' AND lease_token = $2::uuid
-                """, [refund.id, refund.lease, delay, why]) == 1 else { return false }
+        let outcome = try deps.db().withTransaction { tx -> LeasedQueue.Outcome in
+            guard try LeasedQueue.refunds.write(tx, id: refund.id, lease: refund.lease,
+                                                set: "run_at = now() + make_interval(secs => $3::float8), last_error = left($4, 500)",
+                                                [delay, why], releasing: true) == .recorded else { return .lost }
             if let alert { try Alerts.raise(tx, chatID: chatID, key: alert.key, text: alert.text) }
-            return true
+            return .recorded
         }
+        if outcome == .lost { report.leaseLost += 1 }
+        return outcome == .recorded
     }
 
     /// The backoff schedule of refunds: capped exponential with jitter and a non-zero base

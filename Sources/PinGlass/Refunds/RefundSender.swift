@@ -192,15 +192,14 @@ public struct RefundSender: Duty {
     func claim() throws -> ClaimedRefund? {
         let heldUntil = deps.clock.monotonic() + Double(config.leaseSeconds)
         guard let r = try deps.db().query("""
-            UPDATE refunds r SET state = 'requested', attempts = r.attempts + 1, lease_token = gen_random_uuid(),
-                   lease_until = now() + make_interval(secs => $1)
+            UPDATE refunds r SET state = 'requested', attempts = r.attempts + 1, \(LeasedQueue.grant(seconds: "$1"))
             FROM (SELECT id, state AS was FROM refunds
-                  WHERE state IN ('pending', 'requested') AND run_at <= now() AND (lease_until IS NULL OR lease_until < now())
+                  WHERE state IN ('pending', 'requested') AND run_at <= now() AND \(LeasedQueue.free)
                   ORDER BY run_at, id LIMIT 1 FOR UPDATE SKIP LOCKED) due,
                  payments p JOIN users u ON u.id = p.user_id
             WHERE r.id = due.id AND p.id = r.payment_id AND r.state IN ('pending', 'requested')
             RETURNING r.id, r.payment_id, r.amount_kopecks, r.external_request_id::text AS erid, r.attempts,
-                      r.lease_token::text AS lease, due.was, extract(epoch FROM now() - r.cancel_sent_at)::float8 AS sent_ago,
+                      \(LeasedQueue.token("r")), due.was, extract(epoch FROM now() - r.cancel_sent_at)::float8 AS sent_ago,
                       p.tbank_payment_id, p.terminal_key, p.amount_kopecks AS paid,
                       p.email, p.photo_count, p.tier, u.telegram_user_id
             """, [config.leaseSeconds]).first else { return nil }
@@ -332,7 +331,7 @@ public struct RefundSender: Duty {
     func anyDue() throws -> Bool {
         try deps.db().query("""
             SELECT EXISTS (SELECT 1 FROM refunds WHERE state IN ('pending', 'requested') AND run_at <= now()
-                                                   AND (lease_until IS NULL OR lease_until < now())) AS due
+                                                   AND \(LeasedQueue.free)) AS due
             """, retry: .idempotent).first?.bool("due") ?? false
     }
 

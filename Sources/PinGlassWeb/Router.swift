@@ -1,31 +1,51 @@
 import HTTPCore
+import PinGlass
 
-/// A route table: method + path pattern (`/api/avatars/:id`) → handler.
+/// A route table: method + path pattern (`/api/avatars/:id`) → handler. Routes that share
+/// middleware are added in a group; the middleware wraps each of the group's handlers.
 ///
 /// ```swift
 /// var router = Router()
-/// router.add("GET", "/api/jobs/:id") { ctx in try JobsAPI.show(ctx, id: ctx.pathInt("id")) }
+/// router.add("GET", "/api/health", HealthRoutes.health)
+/// router.group([TelegramAuthentication()]) { r in
+///     r.add("GET", "/api/jobs/:id", GenerationRoutes.progressByPath)
+/// }
 /// ```
 public struct Router {
     public typealias Handler = (Context) throws -> Response
 
     struct Route {
         let method: String
+        let pattern: String
         let segments: [Substring]
         let handler: Handler
     }
 
     private var routes: [Route] = []
+    /// The middleware of the group being added (outermost first).
+    private var middleware: [any Middleware] = []
 
     public init() {}
 
     /// Every route as (method, pattern), in table order (the OpenAPI test reads it).
     public var table: [(method: String, pattern: String)] {
-        routes.map { ($0.method, "/" + $0.segments.joined(separator: "/")) }
+        routes.map { ($0.method, $0.pattern) }
     }
 
+    /// The route at `index` of `table`, as it was added (`/api/avatars/:id`).
+    public func route(_ index: Int) -> (method: String, pattern: String) { (routes[index].method, routes[index].pattern) }
+
     public mutating func add(_ method: String, _ pattern: String, _ handler: @escaping Handler) {
-        routes.append(Route(method: method, segments: pattern.split(separator: "/"), handler: handler))
+        let wrapped = middleware.reversed().reduce(handler) { next, m in { ctx in try m.handle(ctx, next: next) } }
+        routes.append(Route(method: method, pattern: pattern, segments: pattern.split(separator: "/"), handler: wrapped))
+    }
+
+    /// Adds the routes `build` adds, each behind `middleware` (inside any enclosing group's).
+    public mutating func group(_ middleware: [any Middleware], _ build: (inout Router) -> Void) {
+        let outer = self.middleware
+        self.middleware = outer + middleware
+        build(&self)
+        self.middleware = outer
     }
 
     public enum Match {

@@ -1,10 +1,11 @@
 import HTTPCore
+import PinGlass
 import Platform
 import ProviderWire
 
 /// The payment endpoints side by side (docs/http-api.md): create and status for the
 /// Mini App, the webhook for T-Bank.
-enum PaymentsAPI {
+enum PaymentsRoutes {
     static func create(_ ctx: Context) throws -> Response {
         let user = try Authentication.user(ctx)
         let body = try ctx.jsonBody()
@@ -39,43 +40,23 @@ enum PaymentsAPI {
             && !s.contains(" ") && !parts[1].hasPrefix(".") && !parts[1].hasSuffix(".")
     }
 
-    /// A payment the bank may still move is asked about at most once per this interval,
-    /// however many status calls arrive.
-    static let checkIntervalSeconds = 5.0
-    static let checkTimeout = 3.0
-
-    /// The terminal mode `usable` is judged by, cached per worker for this long (only the
-    /// answer depends on it: a generation reads the mode afresh in its own transaction).
-    static let modeCacheSeconds = 1.0
-
+    /// The named payment if it is the caller's, else (no id) the caller's latest one, as
+    /// `PaymentStatusPoll` finds it.
     static func status(_ ctx: Context) throws -> Response {
-        // The named payment if it is the caller's, else (no id) the caller's latest one.
         let requested = ctx.request.query["payment_id"].flatMap { $0.isEmpty ? nil : $0 }
         if let requested, requested.count > 20 || !requested.allSatisfy({ $0.isASCII && $0.isNumber }) {
-            _ = try Authentication.telegramUser(ctx)
             throw APIError.validation("payment_id must be the T-Bank payment id (digits)")
         }
         // The user and the payment in one statement: this is what the Mini App polls.
         let (user, rows) = try Authentication.read(ctx, PaymentLedger.latestSQL(user: "me.id", bankPaymentID: "$6"), [requested])
-        let db = try ctx.db()
-        guard var payment = try rows.first.map({ try PaymentRecord($0) }) else {
+        guard let stored = try rows.first.map({ try PaymentRecord($0) }) else {
             if requested != nil { throw APIError.notFound("payment not found") }
             return .json(["paid": false, "status": "no_payment", "consumed": false])
         }
-        if payment.status.awaitsBank, try PaymentCheck.claim(db, paymentID: payment.id, interval: checkIntervalSeconds) {
-            // The notification may be late or lost: ask the bank, briefly.
-            do {
-                _ = try PaymentCheck.refresh(ctx.deps, payment, timeout: checkTimeout, log: ctx.log)
-                payment = try PaymentLedger.find(db, id: payment.id) ?? payment
-            } catch let e as TBankError {
-                ctx.log.warning("GetState failed during status check", metadata: ["error": "\(e)"])
-            }
-        }
-        let mode = try ctx.deps.cache.value("tbank_mode", ttl: modeCacheSeconds) { try PaymentSettings.terminalMode(db) }
-        let usable = PaymentEligibility.isConsumable(payment, mode: mode,
-                                                     telegramID: user.telegramID, config: ctx.config)
+        let status = try PaymentStatusPoll.check(ctx.deps, stored, telegramID: user.telegramID, log: ctx.log)
+        let payment = status.payment
         return .json(["paid": .bool(payment.status.holdsMoney), "status": .string(payment.status.rawValue),
-                      "consumed": .bool(payment.consumed), "usable": .bool(usable),
+                      "consumed": .bool(payment.consumed), "usable": .bool(status.usable),
                       "paymentId": payment.tbankPaymentID.map { .string($0) } ?? .null,
                       "orderId": .string(payment.orderID), "amount": .int(payment.amountKopecks),
                       "amountRub": Money(kopecks: payment.amountKopecks).roublesJSON])

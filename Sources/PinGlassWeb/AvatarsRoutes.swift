@@ -1,4 +1,5 @@
 import HTTPCore
+import PinGlass
 import JSON
 import LibCrypto
 import Platform
@@ -6,7 +7,7 @@ import ProviderWire
 
 /// Avatars and their reference photos (docs/http-api.md). Every route is the caller's
 /// own: another user's avatar is 404.
-enum AvatarsAPI {
+enum AvatarsRoutes {
     static func create(_ ctx: Context) throws -> Response {
         let user = try Authentication.user(ctx)
         let name = try ctx.jsonBody()["name"]?.stringValue ?? ""
@@ -35,7 +36,7 @@ enum AvatarsAPI {
         })))
         let latest = try db.query("SELECT id FROM generation_jobs WHERE avatar_id = $1 ORDER BY created_at DESC, id DESC LIMIT 1",
                                   [avatar.id], retry: .idempotent).first
-        fields.append(("latestJob", try latest.map { GenerationAPI.json(try JobProgress.load(db, userID: user.id, jobID: $0.requiredInt("id")), ctx) } ?? .null))
+        fields.append(("latestJob", try latest.map { GenerationRoutes.json(try JobProgress.load(db, userID: user.id, jobID: $0.requiredInt("id")), ctx) } ?? .null))
         body = .object(fields)
         return .json(body)
     }

@@ -1,8 +1,9 @@
 import HTTPCore
+import PinGlass
 
 /// Where the bank sends the customer back after paying (SuccessURL / FailURL). The Mini App
 /// learns the outcome from `GET /api/payment/status`; these pages only say what to do next.
-enum ReturnPages {
+enum ReturnPageRoutes {
     static func success(_ ctx: Context) throws -> Response {
         page("Payment received", "Thank you! Return to Telegram: your portraits are being prepared.")
     }

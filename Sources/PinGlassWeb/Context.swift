@@ -1,4 +1,6 @@
 import HTTPCore
+import PinGlass
+import ProviderWire
 import Logging
 import Postgres
 import JSON
@@ -15,6 +17,13 @@ public final class Context {
     /// This request's id (nginx's `$request_id`, or one made up when it has none): also
     /// stored on the payment or job the request makes, so the duties' log lines carry it.
     public internal(set) var requestID = ""
+    /// The caller, once `TelegramAuthentication` has validated the init data (the Mini App's
+    /// routes); nil elsewhere.
+    public internal(set) var telegramUser: TelegramUser?
+    /// The route the router matched, as `(method, pattern)` (`/api/avatars/:id`).
+    public internal(set) var route: (method: String, pattern: String)?
+    /// That route's index in the router's table (`RequestMetrics` rows follow it).
+    var routeIndex: Int?
 
     init(request: Request, deps: Dependencies, log: Logger, now: Double) {
         self.request = request

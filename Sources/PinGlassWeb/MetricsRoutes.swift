@@ -1,4 +1,5 @@
 import HTTPCore
+import PinGlass
 import Postgres
 import Platform
 
@@ -12,7 +13,7 @@ import Platform
 ///
 /// Access is nginx's job (`location = /metrics`, an allow-list). That block matches only the
 /// exact path, and the router takes no other (`/metrics/` is a 404 there, see `Router.match`).
-enum MetricsAPI {
+enum MetricsRoutes {
     static func metrics(_ ctx: Context) throws -> Response {
         var text = PrometheusText()
         writeRequests(ctx.deps.requestMetrics, into: &text)

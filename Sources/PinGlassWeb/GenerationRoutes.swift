@@ -1,8 +1,9 @@
 import HTTPCore
+import PinGlass
 import JSON
 
 /// `POST /api/generate` and the job progress endpoints (docs/http-api.md).
-enum GenerationAPI {
+enum GenerationRoutes {
     /// Also takes the original client's form: `useStoredReferences`, inline
     /// `referenceImages` (data URLs, stored as the avatar's references with the checks of
     /// `POST /api/avatars/{id}/references`), its style ids (`Catalogue.originalStyleIDs`) and
@@ -38,7 +39,7 @@ enum GenerationAPI {
                                                           requestID: ctx.requestID)
         } catch GenerationError.noReferenceImages where inline?.rejected.isEmpty == false {
             throw APIError(status: 400, code: "NO_REFERENCE_IMAGES", message: "none of the reference images could be used",
-                           details: ["rejectedImages": AvatarsAPI.rejectedJSON(inline!.rejected)])
+                           details: ["rejectedImages": AvatarsRoutes.rejectedJSON(inline!.rejected)])
         }
         ctx.log.info("generation queued", metadata: Trace.job(ctx.deps, job.jobID, ["job_id": "\(job.jobID)", "photos": "\(job.totalPhotos)"]))
         var fields: [(String, JSON)] = [("jobId", .int(job.jobID)), ("avatarId", .int(avatarID)), ("status", "queued"),
@@ -68,7 +69,7 @@ enum GenerationAPI {
             if !useStored { throw APIError.validation("referenceImages is required unless useStoredReferences is true") }
             return nil
         }
-        return try AvatarsAPI.storeDataURLs(ctx, items, userID: userID, avatarID: avatarID)
+        return try AvatarsRoutes.storeDataURLs(ctx, items, userID: userID, avatarID: avatarID)
     }
 
     static func progressByQuery(_ ctx: Context) throws -> Response {
@@ -93,7 +94,7 @@ enum GenerationAPI {
     static func json(_ j: JobProgress, _ ctx: Context) -> JSON {
         ["jobId": .int(j.jobID), "avatarId": .int(j.avatarID), "status": .string(j.status),
          "progress": ["completed": .int(j.completed), "failed": .int(j.failed), "total": .int(j.total), "percentage": .int(j.percentage)],
-         "photos": .array(j.photos.map { ["id": .int($0.id), "url": .string(AvatarsAPI.link($0.storageKey, ctx))] }),
+         "photos": .array(j.photos.map { ["id": .int($0.id), "url": .string(AvatarsRoutes.link($0.storageKey, ctx))] }),
          "refund": j.refund.map { ["amount": .int($0.amount), "amountRub": Money(kopecks: $0.amount).roublesJSON, "status": .string($0.status)] } ?? .null,
          "createdAt": .string(j.createdAt), "updatedAt": .string(j.updatedAt)]
     }

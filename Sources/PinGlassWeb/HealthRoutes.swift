@@ -1,4 +1,5 @@
 import HTTPCore
+import PinGlass
 import Postgres
 import JSON
 import PinGlassConfig
@@ -16,7 +17,7 @@ import Glibc
 /// nginx passes it, the address of the connection nginx accepted (or the client address
 /// nginx's own `real_ip` took from a balancer it trusts); headers such as
 /// `X-Forwarded-For` are never read here.
-enum HealthAPI {
+enum HealthRoutes {
     static func health(_ ctx: Context) throws -> Response {
         let (status, checks, code) = try report(ctx)
         guard mayReadChecks(ctx.request.remoteAddress, ctx.config) else {

@@ -1,4 +1,5 @@
 import HTTPCore
+import PinGlass
 import JSON
 
 /// `GET /api/openapi.json`: the HTTP API as an OpenAPI 3.0 document. The tests check that

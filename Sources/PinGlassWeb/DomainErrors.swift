@@ -1,3 +1,4 @@
+import PinGlass
 import Postgres
 import JSON
 

@@ -1,4 +1,5 @@
 import HTTPCore
+import PinGlass
 import JSON
 
 /// An error answer of the HTTP API: status + `{"success":false,"error":{code,message,details}}`.
@@ -63,7 +64,7 @@ public struct APIError: Error, Equatable, CustomStringConvertible {
         var error: [(String, JSON)] = [("code", .string(code)), ("message", .string(message))]
         if let details { error.append(("details", details)) }
         var r = Response.json(["success": false, "error": .object(error)], status: status)
-        r.headers += headers
+        for (name, value) in headers { r.headers.append(name, value) }
         return r
     }
 }

@@ -1,9 +1,10 @@
 import HTTPCore
+import PinGlass
 import JSON
 
 /// `GET /api/pricing` and `GET /api/styles`: cached per worker for a few seconds, so the
 /// hot path needs no database round trip.
-enum CatalogueAPI {
+enum CatalogueRoutes {
     static let cacheSeconds = 10.0
 
     static func pricing(_ ctx: Context) throws -> Response {

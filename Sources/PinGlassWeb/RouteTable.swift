@@ -1,0 +1,41 @@
+import HTTPCore
+import PinGlass
+
+/// Every endpoint of the HTTP API in one screen (contract: docs/http-api.md), by group:
+/// public reads, the providers' notifications (each verifies its own signature), and the
+/// Mini App's routes behind `TelegramAuthentication`. An operator's group, when it comes,
+/// is one more `group` here with its own session middleware.
+enum RouteTable {
+    static func router() -> Router {
+        var r = Router()
+        // Public: no caller identity.
+        r.add("GET", "/api/health", HealthRoutes.health)
+        r.add("GET", "/api/pricing", CatalogueRoutes.pricing)
+        r.add("GET", "/api/styles", CatalogueRoutes.styles)
+        r.add("GET", "/api/openapi.json", OpenAPIDocument.serve)
+        r.add("GET", "/metrics", MetricsRoutes.metrics)
+        // Providers: T-Bank's Token, Kie's HMAC signature.
+        r.add("POST", "/api/payment/webhook", PaymentsRoutes.webhook)
+        r.add("POST", "/api/kie/callback", KieCallbackRoutes.callback)
+        // The Mini App: Telegram init data.
+        r.group([TelegramAuthentication()]) { r in
+            r.add("POST", "/api/payment/create", PaymentsRoutes.create)
+            r.add("GET", "/api/payment/status", PaymentsRoutes.status)
+            r.add("POST", "/api/avatars", AvatarsRoutes.create)
+            r.add("GET", "/api/avatars", AvatarsRoutes.list)
+            r.add("GET", "/api/avatars/:id", AvatarsRoutes.show)
+            r.add("PATCH", "/api/avatars/:id", AvatarsRoutes.rename)
+            r.add("DELETE", "/api/avatars/:id", AvatarsRoutes.delete)
+            r.add("POST", "/api/avatars/:id/references", AvatarsRoutes.addReferences)
+            r.add("GET", "/api/avatars/:id/references", AvatarsRoutes.listReferences)
+            r.add("DELETE", "/api/avatars/:id/references/:refId", AvatarsRoutes.deleteReference)
+            r.add("POST", "/api/generate", GenerationRoutes.start)
+            r.add("GET", "/api/generate", GenerationRoutes.progressByQuery)
+            r.add("GET", "/api/jobs/:id", GenerationRoutes.progressByPath)
+        }
+        // The bank's return pages (the browser, after paying).
+        r.add("GET", "/payment/success", ReturnPageRoutes.success)
+        r.add("GET", "/payment/fail", ReturnPageRoutes.fail)
+        return r
+    }
+}
