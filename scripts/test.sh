@@ -163,7 +163,7 @@ done
             "$( [ "${TIER_STATUS[$tier]}" = 0 ] && echo passed || echo FAILED)"
         cat "$T/$tier"*.xml 2>/dev/null | grep -o '<testcase classname="[^"]*" name="[^"]*" time="[0-9.]*"' \
             | sed -E 's/<testcase classname="([^"]*)" name="([^"]*)" time="([0-9.]*)"/\3 \1.\2/' \
-            | sort -rn | head -3 | awk '{ printf "                %6.1f s  %s\n", $1, $2 }'
+            | sort -rn | awk 'NR <= 3' | awk '{ printf "                %6.1f s  %s\n", $1, $2 }'
     done
     printf '    %-11s %7s s\n' "total" "$(seconds_since "$T0")"
 } >&2
