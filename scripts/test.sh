@@ -121,7 +121,7 @@ run_tests() {
     status=${PIPESTATUS[0]}
     set -e
     if [ -f "$log.xml" ]; then
-        counts=$(grep -o '<testsuite [^>]*' "$log.xml" | head -1 | sed -E 's/.* tests="([0-9]+)".* failures="([0-9]+)".*/\1 \2/; s/.* failures="([0-9]+)".* tests="([0-9]+)".*/\2 \1/')
+        counts=$(grep -o -m1 '<testsuite [^>]*' "$log.xml" | awk 'NR == 1' | sed -E 's/.* tests="([0-9]+)".* failures="([0-9]+)".*/\1 \2/; s/.* failures="([0-9]+)".* tests="([0-9]+)".*/\2 \1/')
     else
         counts=$(grep -E 'Executed [0-9]+ tests?, with [0-9]+ failures?' "$log" | tail -1 | sed -E 's/.*Executed ([0-9]+) tests?, with ([0-9]+) failures?.*/\1 \2/')
     fi
