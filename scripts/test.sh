@@ -104,7 +104,7 @@ check_tiers
 # machine made busy by their neighbours can keep from happening.
 declare -A ALONE=(
     [unit]='SweepRaceTests'
-    [e2e]='KieSimulatorTests|TelegramSimulatorTests/testAlbumCountsAsItsPhotosAndTheGlobalLimit'
+    [e2e]='KieSimulatorTests|GenerationFlowTests/testLargeReferencePhotosThroughNginx|TelegramSimulatorTests/testAlbumCountsAsItsPhotosAndTheGlobalLimit'
     [disruptive]='PostgresRestartTests|PoolOutageTests|PaymentOutageTests'
 )
 TIER_WORKERS[disruptive]=${PINGLASS_TEST_WORKERS_DISRUPTIVE:-3}
