@@ -83,7 +83,7 @@ let package = Package(
         // `test-disruptive` each run one of them (scripts/test.sh checks every suite is in exactly one).
         .target(name: "PinGlassTesting", dependencies: [
             "PinGlass", "PinGlassWeb", "Providers", "PinGlassConfig", "ProviderWire", "Postgres", "HTTPClient", "HTTPCore",
-            "WebURL", "JSON", "LibCrypto", "Platform",
+            "WebURL", "JSON", "LibCrypto", "Platform", .product(name: "HTTPTypes", package: "swift-http-types"),
         ], path: "Tests/PinGlassTesting"),
         // PostgreSQL at most: no nginx, pool or simulator (Stack refuses to start in this tier).
         .testTarget(name: "UnitTests", dependencies: [
@@ -94,14 +94,14 @@ let package = Package(
         ]),
         // Real nginx, pools, the simulator and the CLI, each test on its own ports and database.
         .testTarget(name: "EndToEndTests", dependencies: [
-            "PinGlass", "Providers", "PinGlassTesting", "PinGlassConfig", "ProviderWire", "Postgres", "HTTPClient", "WebURL",
-            "JSON", "LibCrypto", "Platform", "HTTPCore",
+            "PinGlass", "PinGlassWeb", "Providers", "PinGlassTesting", "PinGlassConfig", "ProviderWire", "Postgres", "HTTPClient",
+            "WebURL", "JSON", "LibCrypto", "Platform", "HTTPCore",
         ]),
         // Suites that stop the shared PostgreSQL or crash processes mid-work (scripts/test.sh
         // runs the PostgreSQL stoppers one at a time).
         .testTarget(name: "DisruptiveTests", dependencies: [
-            "PinGlass", "Providers", "PinGlassTesting", "PinGlassConfig", "ProviderWire", "Postgres", "HTTPClient", "WebURL",
-            "JSON", "LibCrypto", "Platform", "HTTPCore",
+            "PinGlass", "PinGlassWeb", "Providers", "PinGlassTesting", "PinGlassConfig", "ProviderWire", "Postgres", "HTTPClient",
+            "WebURL", "JSON", "LibCrypto", "Platform", "HTTPCore",
         ]),
         // A pool whose handler echoes the request's header fields (FastCGIFieldsTests).
         .executableTarget(name: "fastcgi-echo", dependencies: ["FastCGI", "HTTPCore"], path: "Tests/FastCGIEcho"),

@@ -7,12 +7,13 @@ import Platform
 /// it from `Dependencies` and never call libc's clocks themselves, so a test can hold time
 /// still or move it (`TestClock`) instead of waiting.
 ///
-/// The process clock is not the authority for anything shared between processes: a lease
-/// (`lease_until`), a retry time (`run_at`) or a deadline is written and compared by
-/// PostgreSQL's `now()` in the guarded statement itself, so machines whose clocks disagree
-/// still agree on who holds a row. The domain's clock only decides local things: when a
-/// pass stops taking work, how long to wait, what a signed link's expiry says, and (on the
-/// monotonic clock) until when a lease just renewed is surely still this process's.
+/// The process clock is not the authority for anything shared between processes
+/// (docs/reliability.md#R14): a lease (`lease_until`), a retry time (`run_at`) or a
+/// deadline is written and compared by PostgreSQL's `now()` in the guarded statement
+/// itself, so machines whose clocks disagree still agree on who holds a row. The domain's
+/// clock only decides local things: when a pass stops taking work, how long to wait, what a
+/// signed link's expiry says, and (on the monotonic clock) until when a lease just renewed
+/// is surely still this process's.
 ///
 /// ```swift
 /// let deps = Dependencies(config: config, database: database)     // Clock.system

@@ -1,6 +1,7 @@
 import Foundation
 import HTTPClient
 import HTTPCore
+import HTTPTypes
 import PinGlass
 import PinGlassWeb
 import JSON

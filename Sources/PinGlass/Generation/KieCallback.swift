@@ -3,7 +3,7 @@ import Postgres
 import ProviderWire
 
 /// Kie's `callBackUrl` notification, received: only a hint (recordInfo is authoritative and
-/// the Market callback body is not documented). Nothing in the body is trusted beyond the
+/// the Market callback body is not documented: docs/providers.md#kie-callback). Nothing in the body is trusted beyond the
 /// task id. A callback that names a task and carries a signature that verifies with
 /// `KIE_WEBHOOK_HMAC_KEY` within 5 minutes of our clock makes that task due now
 /// (`KiePoller.markDue`), so the next poll pass asks recordInfo at once instead of up to a
