@@ -3,6 +3,7 @@ import HTTPClient
 import HTTPCore
 import HTTPTypes
 import PinGlass
+import PinGlassWeb
 import JSON
 
 /// One client for a scenario, two transports: the application's handler called in process

@@ -7,22 +7,20 @@ import XCTest
 
 /// `KieCallback.receive` without HTTP: the verification and its record are the domain's, so
 /// the same decisions hold whatever transport hands the callback in.
-final class KieCallbackDomainTests: XCTestCase {
+final class KieCallbackDomainTests: DatabaseTestCase {
     static let key = "test-webhook-hmac-key"
     static let now = 1_698_765_432.0
     let source = KieCallback.Source(remoteAddress: "203.0.113.9", requestID: "req-kie-1")
 
-    var db: TestDatabase!
     var c: Connection!
     var job: JobFixtures.Job!
 
     override func setUpWithError() throws {
-        db = try TestDatabase()
+        try super.setUpWithError()
         c = try db.connect()
         job = try JobFixtures.running(try PollFixtures.deps(db), telegramID: 9711, photos: 2)
         try c.execute("UPDATE generation_tasks SET run_at = now() + interval '1 hour' WHERE job_id = $1", [job.id])
     }
-    override func tearDown() { db?.drop() }
 
     func body(_ taskID: String) throws -> JSON {
         try JSON.parse(Array(#"{"code":200,"data":{"taskId":"\#(taskID)","state":"success"}}"#.utf8))

@@ -45,8 +45,7 @@ final class RouteGroupTests: XCTestCase {
     /// Every Mini App route answers 401 without init data, before its own validation (a
     /// malformed id or body included), and the public and provider routes need none.
     func testEveryMiniAppRouteIsBehindTelegramAuthentication() throws {
-        let db = try TestDatabase()
-        defer { db.drop() }
+        let db = try makeDatabase()
         let app = try InProcessApp(database: db)
         let miniApp = [("POST", "/api/payment/create"), ("GET", "/api/payment/status"), ("POST", "/api/avatars"),
                        ("GET", "/api/avatars"), ("GET", "/api/avatars/x"), ("PATCH", "/api/avatars/1"),
