@@ -121,7 +121,7 @@ public struct SweepAlerts {
             guard n > 0 else { return nil }
             let queue = row.requiredString("queue")
             let text = queue == "jobs"
-                ? "\(n) generation job(s) still open long after their deadline; pinglass audit lists them."
+                ? "\(n) generation job(s) still open long after their deadline; docs/runbook.md#queue-stale has the query that lists them."
                 : "Queue \(queue): \(n) due item(s) waiting longer than \(config.queueAlertSeconds / 60) min. Is pinglass \(queue) running?"
             return Condition(key: "queue-stale:\(queue)", text: text)
         }
