@@ -308,11 +308,3 @@ public enum DispatcherDefaults {
     /// back over several passes, each statement short).
     public static let rescueLimit = 500
 }
-
-/// Capped exponential backoff with jitter and a non-zero base (docs/reliability.md#R7).
-public enum Backoff {
-    public static func seconds(attempt: Int, base: Double = 5, cap: Double = 300) -> Double {
-        let raw = min(cap, base * Double(1 << min(max(attempt - 1, 0), 16)))
-        return raw * (0.75 + Double(UInt32.random(in: 0...1000)) / 4000)
-    }
-}
