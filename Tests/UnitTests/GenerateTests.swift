@@ -127,7 +127,7 @@ final class GenerateTests: DatabaseTestCase {
         XCTAssertTrue(refused.bodyText.contains("being refunded"), refused.bodyText)
         XCTAssertNil(try c.query("SELECT consumed_by_job FROM payments WHERE id = $1", [ready.paymentID])[0].int("consumed_by_job"))
         let auth = Fixtures.auth(telegramID: 9351)
-        let status = try JSON.parse(app.get("/api/payment/status", query: "payment_id=\(ready.bankID)", headers: [auth.0: auth.1]).body)
+        let status = try JSON.parse(try app.client.get("/api/payment/status", query: "payment_id=\(ready.bankID)", headers: [auth]).body)
         XCTAssertEqual(status["usable"], false, "the status endpoint tells the same")
 
         // Failed (the bank refused it): still not consumable until an operator settles it.
@@ -207,20 +207,20 @@ final class GenerateTests: DatabaseTestCase {
             VALUES ($1, $2, $3, 'generated/x.png', 'image/png', 10, '\\x00')
             """, [job2, task2, other.avatarID])
         let auth = Fixtures.auth(telegramID: 9701)
-        let p = try JSON.parse(app.get("/api/jobs/\(job)", headers: [auth.0: auth.1]).body)
+        let p = try JSON.parse(try app.client.get("/api/jobs/\(job)", headers: [auth]).body)
         XCTAssertEqual(p["jobId"]?.intValue, job)
         XCTAssertEqual(p["photos"]?.arrayValue?.count, 0, "photos of this job only")
         XCTAssertEqual(p["progress"]?["total"]?.intValue, 7)
-        let stored = try JSON.parse(app.get("/api/generate", query: "job_id=\(job2)", headers: [auth.0: auth.1]).body)
+        let stored = try JSON.parse(try app.client.get("/api/generate", query: "job_id=\(job2)", headers: [auth]).body)
         XCTAssertEqual(stored["photos"]?.arrayValue?.count, 0, "stored but in no delivery batch yet: not released")
         try c.execute("UPDATE generated_photos SET released_at = now() WHERE task_id = $1", [task2])
-        let q = try JSON.parse(app.get("/api/generate", query: "job_id=\(job2)", headers: [auth.0: auth.1]).body)
+        let q = try JSON.parse(try app.client.get("/api/generate", query: "job_id=\(job2)", headers: [auth]).body)
         XCTAssertEqual(q["photos"]?.arrayValue?.count, 1)
         XCTAssertEqual(q["progress"]?["completed"]?.intValue, 1)
         XCTAssertEqual(q["progress"]?["percentage"]?.intValue, 14)
         let stranger = Fixtures.auth(telegramID: 9702)
-        XCTAssertEqual(app.get("/api/jobs/\(job)", headers: [stranger.0: stranger.1]).status, 404)
-        XCTAssertEqual(app.get("/api/generate", query: "job_id=abc", headers: [auth.0: auth.1]).status, 400)
+        XCTAssertEqual(try app.client.get("/api/jobs/\(job)", headers: [stranger]).status, 404)
+        XCTAssertEqual(try app.client.get("/api/generate", query: "job_id=abc", headers: [auth]).status, 400)
     }
 
     /// A client written for the original keeps working: its `telegramUserId` (checked

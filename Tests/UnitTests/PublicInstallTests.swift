@@ -38,7 +38,7 @@ final class PublicInstallTests: DatabaseTestCase {
 
     func usable(_ app: InProcessApp, _ tg: Int64, _ bankID: String) throws -> JSON? {
         let auth = Fixtures.auth(telegramID: tg)
-        return try JSON.parse(app.get("/api/payment/status", query: "payment_id=\(bankID)", headers: [auth.0: auth.1]).body)["usable"]
+        return try JSON.parse(try app.client.get("/api/payment/status", query: "payment_id=\(bankID)", headers: [auth]).body)["usable"]
     }
 
     // MARK: test payments
@@ -155,17 +155,17 @@ final class PublicInstallTests: DatabaseTestCase {
         let before = try c.query("SELECT count(*)::int AS n FROM webhook_logs")[0].requiredInt("n")
         for path in ["/api/payment/webhook/", "//api/payment/webhook", "/api//payment/webhook", "/api/payment/%77ebhook",
                      "/api/kie/callback/", "/api/kie//callback", "/api/kie/callback//", "api/kie/callback"] {
-            let r = a.post(path, body: "{}")
+            let r = try a.client.post(path, body: "{}")
             XCTAssertEqual(r.status, 404, path)
             XCTAssertEqual(try JSON.parse(r.body)["error"]?["code"]?.stringValue, "NOT_FOUND", path)
         }
         for path in ["/metrics/", "//metrics", "/api/health/", "/api/pricing//", "/api/avatars/1/", "/api/avatars//references", "/", ""] {
-            XCTAssertEqual(a.get(path).status, 404, path)
+            XCTAssertEqual(try a.client.get(path).status, 404, path)
         }
         XCTAssertEqual(try c.query("SELECT count(*)::int AS n FROM webhook_logs")[0].requiredInt("n"), before, "no handler ran")
-        XCTAssertEqual(a.get("/metrics").status, 200)
-        XCTAssertEqual(a.get("/api/pricing").status, 200)
-        XCTAssertNotEqual(a.post("/api/payment/webhook", body: "{}").status, 404, "the exact path reaches the webhook")
+        XCTAssertEqual(try a.client.get("/metrics").status, 200)
+        XCTAssertEqual(try a.client.get("/api/pricing").status, 200)
+        XCTAssertNotEqual(try a.client.post("/api/payment/webhook", body: "{}").status, 404, "the exact path reaches the webhook")
         XCTAssertEqual(try c.query("SELECT count(*)::int AS n FROM webhook_logs")[0].requiredInt("n"), before + 1)
     }
 }

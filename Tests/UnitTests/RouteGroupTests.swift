@@ -62,6 +62,6 @@ final class RouteGroupTests: XCTestCase {
             app.app.handle(Request(method: route.method, path: route.pattern.replacingOccurrences(of: ":id", with: "1")
                 .replacingOccurrences(of: ":refId", with: "2"))).status == 401
         }.map { "\($0.method) \($0.pattern)" }).count, miniApp.count, "no other route asks for init data")
-        XCTAssertEqual(app.get("/api/pricing").status, 200)
+        XCTAssertEqual(try app.client.get("/api/pricing").status, 200)
     }
 }
