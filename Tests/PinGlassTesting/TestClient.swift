@@ -64,7 +64,7 @@ public struct TestClient {
             return Response(status: res.status, headers: res.headers, body: res.body)
         case .live(let stack):
             let url = stack.baseURL + path + (query.isEmpty ? "" : "?" + query)
-            let res = try stack.client.send(HTTPRequest(method: method, url: url, headers: headers, body: body))
+            let res = try stack.http.send(HTTPRequest(method: method, url: url, headers: headers, body: body))
             var fields = HTTPFields()
             for (name, value) in res.headers.sorted(by: { $0.key < $1.key }) { fields.append(name, value) }
             return Response(status: res.status, headers: fields, body: res.body)
