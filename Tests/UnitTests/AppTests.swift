@@ -117,7 +117,7 @@ final class AppTests: DatabaseTestCase {
         let na = try app.client.post("/api/pricing", body: "{}")
         XCTAssertEqual(na.status, 405)
         XCTAssertEqual(na.header("Allow"), "GET")
-        let head = app.app.handle(Request(method: "HEAD", path: "/api/pricing"))
+        let head = try app.client.execute("HEAD", "/api/pricing")
         XCTAssertEqual(head.status, 200)
         XCTAssertTrue(head.body.isEmpty)
     }

@@ -210,13 +210,12 @@ final class WebhookTests: DatabaseTestCase {
         XCTAssertEqual(try post(n).status, 400)
         var raw = Array(Fixtures.notification(paymentID: p.bankID, orderID: p.orderID, status: "CONFIRMED", amount: 49900).serialized.utf8)
         raw.insert(0, at: raw.count - 1)
-        XCTAssertEqual(app.app.handle(Request(method: "POST", path: "/api/payment/webhook", body: raw)).status, 400)
+        XCTAssertEqual(try app.client.execute("POST", "/api/payment/webhook", body: raw).status, 400)
         XCTAssertEqual(try Fixtures.paymentState(c, p.id).status, "pending")
-        let create = app.app.handle(Request(method: "POST", path: "/api/payment/create",
-                                            headers: ["Content-Type": "application/json", Fixtures.auth(telegramID: 5001).0: Fixtures.auth(telegramID: 5001).1],
-                                            body: Array(#"{"tierId":"start\u0000er"}"#.utf8)))
-        XCTAssertEqual(create.status, 400, create.bodyText)
-        XCTAssertTrue(create.bodyText.contains("NUL"), create.bodyText)
+        let create = try app.client.post("/api/payment/create", body: #"{"tierId":"start\u0000er"}"#,
+                                         headers: [Fixtures.auth(telegramID: 5001)])
+        XCTAssertEqual(create.status, 400, create.text)
+        XCTAssertTrue(create.text.contains("NUL"), create.text)
     }
 
     /// Money moves only on `Success: true` with `ErrorCode "0"`.
