@@ -16,9 +16,13 @@ import JSON
 ///     let res = try client.get("/api/pricing")
 ///     XCTAssertEqual(res.status, 200)
 /// }
-/// try scenario(.inProcess(try InProcessApp(database: db)))   // unit
-/// try scenario(.live(stack))                                 // end to end
+/// try scenario(.inProcess(try InProcessApp(database: db)))   // unit; also `app.client`
+/// try scenario(.live(stack))                                 // end to end; also `stack.client`
 /// ```
+///
+/// What it does not express stays on the transports themselves: a request from another
+/// remote address (`app.app.handle(Request(…))`), and nginx's own behaviour (bodies past its
+/// limits, concurrent batches, timeouts, `/media` links: `stack.http`).
 public struct TestClient {
     public enum Transport {
         case inProcess(InProcessApp)
