@@ -38,6 +38,7 @@ final class LayeringTests: XCTestCase {
         let targets = Self.targetDependencies(manifest)
         XCTAssertNotNil(targets["PinGlass"], "the domain's target was found")
         XCTAssertEqual(targets["Providers"]?.contains("HTTPClient"), true, "dependencies were read")
+        XCTAssertEqual(targets["CShims"], ["CCurl"], "a list on one line was read")
         let closure = Self.closure(of: "PinGlass", in: targets)
         XCTAssertTrue(closure.contains("ProviderWire") && closure.contains("Postgres"), "\(closure.sorted())")
         XCTAssertEqual(closure.intersection(["HTTPCore", "HTTPClient"]), [], "\(closure.sorted())")
@@ -114,7 +115,7 @@ final class LayeringTests: XCTestCase {
             let list = match.range(at: 2).location == NSNotFound ? "" : text.substring(with: match.range(at: 2))
             // Quoted names outside `.product(name: "…", package: "…")`.
             let withoutProducts = list.replacingOccurrences(of: #"\.product\([^)]*\)"#, with: "", options: .regularExpression)
-            out[name] = withoutProducts.split(separator: "\"").enumerated().filter { $0.offset % 2 == 1 }.map { String($0.element) }
+            out[name] = withoutProducts.split(separator: "\"", omittingEmptySubsequences: false).enumerated().filter { $0.offset % 2 == 1 }.map { String($0.element) }
         }
         return out
     }
