@@ -16,7 +16,7 @@ test-unit:      ## the unit tier: PostgreSQL at most, tests in parallel
 test-e2e:       ## the end-to-end tier: nginx, pools, the simulator, tests in parallel
 	@bash scripts/test.sh e2e
 
-test-disruptive: ## the tier that stops PostgreSQL or crashes processes, one test at a time
+test-disruptive: ## the tier that crashes processes (3 tests at a time) or stops PostgreSQL (alone)
 	@bash scripts/test.sh disruptive
 
 stop:           ## stop what `make run` started

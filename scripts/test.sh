@@ -75,7 +75,7 @@ fi
 # a new test target, or a suite whose class name is also a suite of another tier, fails here.
 check_tiers() {
     local list bad
-    list=$(swift test list --skip-build 2>/dev/null | grep -E '^[A-Za-z_]+\.[A-Za-z_]+/' | cut -d/ -f1 | sort -u)
+    list=$(swift test list --skip-build 2>/dev/null | grep -E '^[A-Za-z0-9_]+\.[A-Za-z0-9_]+/' | cut -d/ -f1 | sort -u)
     [ -n "$list" ] || { echo "swift test list named no suites" >&2; return 1; }
     bad=$(printf '%s\n' "$list" | awk -v tiers="$(for t in "${TIERS[@]}"; do printf '%s=%s ' "$t" "${TIER_TARGET[$t]}"; done)" '
         BEGIN { n = split(tiers, pairs, " "); for (i = 1; i <= n; i++) { split(pairs[i], kv, "="); target[kv[2]] = kv[1] } }

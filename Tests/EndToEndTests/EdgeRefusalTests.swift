@@ -123,7 +123,12 @@ final class EdgeRefusalTests: DatabaseTestCase {
     /// X-Real-IP; loopback gets every check (the audit duty too); once the caller's network
     /// is in HEALTH_DETAIL_NETWORKS it gets them as well.
     func testHealthShowsItsChecksOnlyToLoopbackAndTheConfiguredNetworks() throws {
-        guard let outsider = Self.nonLoopbackAddress() else { throw XCTSkip("this machine has no non-loopback IPv4 address") }
+        guard let outsider = Self.nonLoopbackAddress() else {
+            // CI (PINGLASS_TEST_NO_SKIP, set by .ci/run) counts a skip as a failure.
+            let why = "this machine has no non-loopback IPv4 address"
+            if ProcessInfo.processInfo.environment["PINGLASS_TEST_NO_SKIP"] != nil { return XCTFail(why) }
+            throw XCTSkip(why)
+        }
         let stack = try Stack(database: db, workers: 1)
         self.stack = stack
         let url = stack.baseURL + "/api/health"

@@ -64,7 +64,7 @@ public enum TestEnvironment {
 
     /// Every test process holds a shared lock on the cluster from its first database on; a
     /// test that stops the cluster needs it exclusively. So tests that stop or restart the
-    /// shared PostgreSQL (PoolTests, PaymentFlowTests) refuse at once, with a message, when
+    /// shared PostgreSQL (PostgresRestartTests, PoolOutageTests, PaymentOutageTests) refuse at once, with a message, when
     /// another test process runs beside them (`swift test --parallel`), instead of pulling
     /// the server from under it.
     nonisolated(unsafe) private static var clusterLockFD: Int32 = -1
