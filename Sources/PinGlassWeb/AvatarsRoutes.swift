@@ -28,15 +28,11 @@ enum AvatarsRoutes {
         var body = json(avatar)
         guard case .object(var fields) = body else { return .json(body) }
         fields.append(("references", .array(try References.list(db, userID: user.id, avatarID: avatar.id).map { reference($0, ctx) })))
-        let photos = try db.query("""
-            SELECT id, job_id, storage_key FROM generated_photos WHERE avatar_id = $1 AND released_at IS NOT NULL ORDER BY id
-            """, [avatar.id], retry: .idempotent)
-        fields.append(("photos", .array(photos.map { p in
-            ["id": .int(p.requiredInt("id")), "jobId": .int(p.requiredInt("job_id")), "url": .string(link(p.requiredString("storage_key"), ctx))]
+        fields.append(("photos", .array(try Avatars.releasedPhotos(db, avatarID: avatar.id).map { p in
+            ["id": .int(p.id), "jobId": .int(p.jobID), "url": .string(link(p.storageKey, ctx))]
         })))
-        let latest = try db.query("SELECT id FROM generation_jobs WHERE avatar_id = $1 ORDER BY created_at DESC, id DESC LIMIT 1",
-                                  [avatar.id], retry: .idempotent).first
-        fields.append(("latestJob", try latest.map { GenerationRoutes.json(try JobProgress.load(db, userID: user.id, jobID: $0.requiredInt("id")), ctx) } ?? .null))
+        let latest = try Avatars.latestJobID(db, avatarID: avatar.id)
+        fields.append(("latestJob", try latest.map { GenerationRoutes.json(try JobProgress.load(db, userID: user.id, jobID: $0), ctx) } ?? .null))
         body = .object(fields)
         return .json(body)
     }

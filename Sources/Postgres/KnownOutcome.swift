@@ -15,14 +15,16 @@ import Platform
 /// was lost). Any other error is thrown at once; unavailability at `heldUntil` too. Only a
 /// killed process still leaves its call unrecorded (the crash-point matrix).
 ///
-/// `heldUntil` is on the monotonic clock (`Dependencies.clock.monotonic`): take it before the claim or
-/// renewal that set the lease, so it never ends later than the database's.
+/// `heldUntil` is on the holder's monotonic `clock` (the domain passes its own clock,
+/// `KnownOutcome(clock: deps.clock)`): take it from that clock before the claim or renewal
+/// that set the lease, so it never ends later than the database's.
 ///
 /// ```swift
-/// let heldUntil = deps.clock.monotonic() + Double(config.leaseSeconds)
+/// let outcome = KnownOutcome()            // System.monotonic and System.sleep
+/// let heldUntil = outcome.clock() + Double(leaseSeconds)
 /// guard try renewLease(db, task) else { return }
 /// let id = try kie.createTask(request)
-/// try KnownOutcome.record(heldUntil: heldUntil, what: "task \(task.id) created as \(id)", log: log) {
+/// try outcome.record(heldUntil: heldUntil, what: "task \(task.id) created as \(id)", log: log) {
 ///     try recordSubmitted(db, task, kieTaskID: id)
 /// }
 /// ```
@@ -54,10 +56,5 @@ public struct KnownOutcome {
                 sleep(retryEvery)
             }
         }
-    }
-
-    /// The same with the defaults.
-    public static func record<T>(heldUntil: Double, what: @autoclosure () -> String, log: Logger, _ write: () throws -> T) throws -> T {
-        try KnownOutcome().record(heldUntil: heldUntil, what: what(), log: log, write)
     }
 }

@@ -19,7 +19,6 @@ extension CLITests {
             ("deliver", "--lease", "(default: 2m)", "90s", "1m", "--lease must be between 70s and 3600s (got 60)"),
             ("deliver", "--media-link-ttl", "--media-link-ttl <duration>", "1h", "1m", "--media-link-ttl must be between 600s and 604800s (got 60)"),
             ("refund", "--lease", "(default: 2m)", "5m", "2h", "--lease must be between"),
-            ("dispatch", "--task-deadline", "(default: 20m)", "30m", "2d", "--task-deadline must be between 60s and 86400s (got 172800)"),
             ("dispatch", "--reference-link-ttl", "--reference-link-ttl <duration>", "2h", "30m",
              "--reference-link-ttl must be between 3600s and 604800s (got 1800)"),
             ("reconcile", "--pending-after", "(default: 2m)", "5m", "2d", "--pending-after must be between 0s and 86400s (got 172800)"),

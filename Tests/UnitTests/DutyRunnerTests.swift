@@ -85,6 +85,15 @@ final class DutyRunnerTests: DatabaseTestCase {
         XCTAssertEqual(clock.sleeps, [10, 10, 10, 10, 10], "no sleep after the last pass")
     }
 
+    /// The wait between passes is the clock's at the time of the wait: a clock set after
+    /// `init` (as a caller replacing `deps.clock`) is the one that sleeps.
+    func testAClockSetAfterInitIsTheOneThatWaits() throws {
+        var r = DutyRunner(database: database, schedule: try DutySchedule(runFor: 25, every: 10), host: "vm-a", clock: .system)
+        r.clock = clock.clock
+        XCTAssertEqual(r.run(try duty()).passes, 3)
+        XCTAssertEqual(clock.sleeps, [10, 10], "the test clock waited, not the system's")
+    }
+
     func testWithoutForOnePassRunsWithTheSinglePassLimit() throws {
         let d = try duty()
         XCTAssertEqual(try runner(for: 0, every: 10).run(d).passes, 1)

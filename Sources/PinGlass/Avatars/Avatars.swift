@@ -27,6 +27,13 @@ public struct AvatarRecord: Equatable, Sendable {
     }
 }
 
+/// A photo made for an avatar and already released to its owner.
+public struct AvatarPhoto: Equatable, Sendable {
+    public let id: Int
+    public let jobID: Int
+    public let storageKey: String
+}
+
 /// Why an avatar operation did not happen (`Web/` maps these to answers).
 public enum AvatarError: Error, Equatable, CustomStringConvertible {
     case notFound
@@ -77,6 +84,21 @@ public enum Avatars {
             SELECT \(AvatarRecord.columns) FROM avatars a WHERE a.id = $1 AND a.user_id = $2 AND a.status <> 'deleted'
             """, [id, userID], retry: .idempotent).first else { throw AvatarError.notFound }
         return AvatarRecord(r)
+    }
+
+    /// The photos of an avatar (found with `find`, so the caller's) released to its owner, oldest first.
+    public static func releasedPhotos(_ db: some Queryable, avatarID: Int) throws -> [AvatarPhoto] {
+        try db.query("""
+            SELECT id, job_id, storage_key FROM generated_photos WHERE avatar_id = $1 AND released_at IS NOT NULL ORDER BY id
+            """, [avatarID], retry: .idempotent).map {
+            AvatarPhoto(id: $0.requiredInt("id"), jobID: $0.requiredInt("job_id"), storageKey: $0.requiredString("storage_key"))
+        }
+    }
+
+    /// The avatar's newest generation job, if it has one.
+    public static func latestJobID(_ db: some Queryable, avatarID: Int) throws -> Int? {
+        try db.query("SELECT id FROM generation_jobs WHERE avatar_id = $1 ORDER BY created_at DESC, id DESC LIMIT 1",
+                     [avatarID], retry: .idempotent).first?.requiredInt("id")
     }
 
     public static func rename(_ db: Connection, userID: Int, id: Int, name: String) throws -> AvatarRecord {

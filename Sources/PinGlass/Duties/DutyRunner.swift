@@ -55,16 +55,16 @@ public struct DutyRunner {
     public var host: String
     /// The same clock the duty compares with its deadline (`Dependencies.clock`). Tests move it.
     public var clock: Clock
-    /// Waits between passes: the clock's `sleep` unless replaced (the CLI waits on a
-    /// PostgreSQL channel instead, so a NOTIFY ends the wait early).
-    public var sleep: (Double) -> Void
+    /// Waits between passes instead of `clock.sleep` when set (the CLI waits on a
+    /// PostgreSQL channel, so a NOTIFY ends the wait early). Unset, the wait is the clock's,
+    /// read when the runner waits, so a clock replaced after `init` is the one used.
+    public var sleep: ((Double) -> Void)?
 
     public init(database: Database, schedule: DutySchedule, host: String = System.hostname(), clock: Clock = .system) {
         self.database = database
         self.schedule = schedule
         self.host = host
         self.clock = clock
-        self.sleep = clock.sleep
     }
 
     /// Every count in the report is zero.
@@ -92,7 +92,7 @@ public struct DutyRunner {
             let finished = clock()
             let next = max(passStart + schedule.every, finished)
             if next + (finished - passStart) >= end { break }
-            sleep(next - finished)
+            (sleep ?? clock.sleep)(next - finished)
             passStart = clock()
         }
         return outcome

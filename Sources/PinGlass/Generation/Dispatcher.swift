@@ -35,14 +35,16 @@ public struct Dispatcher: Duty {
         public init() {}
 
         public static var settings: [DutySetting<Self>] {
-            [.count("batch-size", \.batchSize, in: 1...200, "At most this many tasks claimed per round.")]
-            + GenerationPolicy.settings.map { $0.within(\.generation) }
-            + [
+            [
+                .count("batch-size", \.batchSize, in: 1...200, "At most this many tasks claimed per round."),
+                GenerationPolicy.setting("max-attempts", in: \.generation),
                 .seconds("reference-link-ttl", \.referenceLinkSeconds, in: 3600...(7 * 86_400),
                          "How long the reference-photo links given to Kie stay valid (at least 1h)."),
                 // At least twice a Kie call's timeout: a lease renewed before a call outlives it.
                 .seconds("lease", \.leaseSeconds, in: 60...3600, "How long a claimed task stays this process's.", onCommandLine: false),
                 .seconds("first-poll-after", \.firstPollAfterSeconds, in: 0...600, "The first poll of a submitted task.", onCommandLine: false),
+                // Recorded as each submitted task's deadline; set in code (poll-kie and sweep offer it).
+                GenerationPolicy.setting("task-deadline", in: \.generation).offered(onCommandLine: false),
             ]
         }
     }
@@ -305,12 +307,4 @@ public enum DispatcherDefaults {
     /// Expired submit leases taken back per statement before a pass (a backlog is taken
     /// back over several passes, each statement short).
     public static let rescueLimit = 500
-}
-
-/// Capped exponential backoff with jitter and a non-zero base (docs/reliability.md#R7).
-public enum Backoff {
-    public static func seconds(attempt: Int, base: Double = 5, cap: Double = 300) -> Double {
-        let raw = min(cap, base * Double(1 << min(max(attempt - 1, 0), 16)))
-        return raw * (0.75 + Double(UInt32.random(in: 0...1000)) / 4000)
-    }
 }

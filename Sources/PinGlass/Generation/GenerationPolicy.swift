@@ -2,8 +2,10 @@
 /// the three duties that act on tasks, so they cannot disagree. `dispatch` counts the
 /// attempts and records each submitted task's deadline; `poll-kie` fails a task past its
 /// deadline; `sweep` fails a task whose submit lease ran out on its last attempt and ends
-/// tasks and jobs past their deadlines. Each of the three commands takes the same flags
-/// (`--max-attempts`, `--task-deadline`); give them the same values.
+/// tasks and jobs past their deadlines. `settings` declares the policy's rows once; each duty
+/// takes the rows it uses (`setting(_:in:)`) and offers the flags it has always had:
+/// `dispatch --max-attempts`, `poll-kie --task-deadline`, `sweep --max-attempts --task-deadline`.
+/// Give the same flag the same value everywhere.
 ///
 /// ```swift
 /// var config = Sweeper.Config()
@@ -32,7 +34,13 @@ public struct GenerationPolicy: Equatable, Sendable {
             .count("max-attempts", \.maxAttempts, in: 1...50,
                    "Submit attempts a task gets: transient failures are retried, and a task whose submit lease runs out on the last one fails."),
             .seconds("task-deadline", \.taskDeadlineSeconds, in: 60...longestTaskDeadlineSeconds,
-                     "How long after submission a task that has not finished fails."),
+                     "How long after submission a task without a recorded deadline fails."),
         ]
+    }
+
+    /// The row of `settings` named `name`, kept in a duty's `part`.
+    public static func setting<Outer>(_ name: String, in part: WritableKeyPath<Outer, Self>) -> DutySetting<Outer> {
+        guard let row = settings.first(where: { $0.name == name }) else { preconditionFailure("no generation setting \(name)") }
+        return row.within(part)
     }
 }

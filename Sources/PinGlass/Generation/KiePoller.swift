@@ -54,9 +54,7 @@ public struct KiePoller: Duty {
             [
                 .count("batch-size", \.batchSize, in: 1...500, "Tasks claimed per round."),
                 .seconds("poll-interval", \.pollIntervalSeconds, in: 1...600, "Time until a task that is not finished is polled again."),
-            ]
-            + GenerationPolicy.settings.map { $0.within(\.generation) }
-            + [
+                GenerationPolicy.setting("task-deadline", in: \.generation),
                 .count("max-download-bytes", \.maxDownloadBytes, in: 1 << 20...100 << 20, "Largest result image accepted, in bytes."),
                 .seconds("download-timeout", \.downloadTimeout, in: 1...300, "How long one result download may take."),
                 .count("download-concurrency", \.downloadConcurrency, in: 1...64, "Result downloads of one round that run at once.",

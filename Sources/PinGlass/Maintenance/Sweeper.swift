@@ -61,11 +61,13 @@ public struct Sweeper: Duty {
         public init() {}
 
         public static var settings: [DutySetting<Self>] {
-            [.count("batch-size", \.batchSize, in: 1...5000, "Rows one statement changes at most.")]
-            + GenerationPolicy.settings.map { $0.within(\.generation) }
-            + [
+            [
+                .count("batch-size", \.batchSize, in: 1...5000, "Rows one statement changes at most."),
+                GenerationPolicy.setting("max-attempts", in: \.generation),
                 .seconds("deadline-grace", \.deadlineGraceSeconds, in: 120...3600,
                          "How long past its deadline a running task is left to poll-kie's last look (at least 2m)."),
+                GenerationPolicy.setting("task-deadline", in: \.generation)
+                    .offered(help: "End a running task without a recorded deadline this long after submission (as poll-kie)."),
                 .seconds("worker-silence", \.workerSilenceSeconds, in: 120...86_400, "Alert when a duty has had no successful pass for this long."),
                 .seconds("queue-alert", \.queueAlertSeconds, in: 60...86_400, "Alert when due work has waited this long."),
                 .count("5xx-alert", \.serverErrorAlertCount, in: 1...1_000_000, "Alert at this many 5xx answers within --5xx-window."),

@@ -8,6 +8,15 @@ import ProviderWire
 /// Creating a payment: the row first (status `new`, our own OrderId, the tier's price and
 /// photo count, the terminal in force), then T-Bank `Init` outside any transaction, then the
 /// bank's PaymentId and PaymentURL (status `pending`) or `init_failed` with the bank's error.
+///
+/// Residual risk (docs/reliability.md#R9): `Init` has no idempotency key and nothing asks
+/// the bank about it again, so a process that dies (or a database that cannot be reached)
+/// after the bank created the payment and before its answer is recorded leaves our row `new`
+/// without a PaymentId, and the client got no link: one bank payment nobody was shown. It is
+/// one call wide (the client's retry is a new row with a new OrderId), nobody can pay it
+/// without its link, and `reconcile` expires the row after its RedirectDueDate
+/// (`Reconciler.expireUnsentPayments`); should the bank report it paid after all, its
+/// notification finds the row by OrderId.
 public struct PaymentCreation {
     /// Per-user limit: at most this many payment creations per window (counted in PostgreSQL).
     public static let limitPerWindow = 10
@@ -89,6 +98,12 @@ public struct PaymentCreation {
         ]
         do {
             let r = try bank.initPayment(fields)
+            // Not guarded on `new`, and its row count decides nothing: the row is this
+            // request's own (inserted above, and payments are never deleted), so the count is
+            // always 1. A notification found by OrderId may have moved it on meanwhile; the
+            // CASE then leaves its state and bank status as they are, while the bank's ids
+            // are still filled in (COALESCE: the first recorded wins). A guard on `new` would
+            // drop the link of such a row. The statement is idempotent, so its retry is safe.
             try db.execute("""
                 UPDATE payments SET tbank_payment_id = COALESCE(tbank_payment_id, $2), payment_url = COALESCE(payment_url, $3),
                        status = CASE WHEN status = 'new' THEN 'pending' ELSE status END,

@@ -18,28 +18,28 @@ import Postgres
 /// let rescuer = LeaseRescuer(maxAttempts: 8, alertChat: config.adminTelegramChatID)
 /// for step in rescuer.steps(of: .deliveries) { _ = try step.run(db, 200) }
 /// ```
-public struct LeaseRescuer: Sendable {
+struct LeaseRescuer: Sendable {
     /// A task whose submit lease ran out on this attempt fails instead of going back.
-    public let maxAttempts: Int
+    let maxAttempts: Int
     /// The admin chat told of jobs whose finish failed (`JobFinish.isolate`).
-    public let alertChat: Int64?
+    let alertChat: Int64?
 
-    public init(maxAttempts: Int, alertChat: Int64?) {
+    init(maxAttempts: Int, alertChat: Int64?) {
         self.maxAttempts = maxAttempts
         self.alertChat = alertChat
     }
 
     /// What one statement did: the rows it moved, and for steps that end tasks the jobs
     /// that finished with them and those whose finish failed.
-    public struct Rescued: Equatable, Sendable {
-        public var rows = 0
-        public var finished: [FinishedJob] = []
-        public var failed: [Int] = []
+    struct Rescued: Equatable, Sendable {
+        var rows = 0
+        var finished: [FinishedJob] = []
+        var failed: [Int] = []
     }
 
     /// One registered statement of one queue.
-    public struct Step: Sendable {
-        public enum Kind: Sendable, CaseIterable {
+    struct Step: Sendable {
+        enum Kind: Sendable, CaseIterable {
             /// Submits whose lease ran out with attempts left: back to `queued`.
             case submitsBack
             /// Submits whose lease ran out on the last allowed attempt: failed, jobs finished.
@@ -49,14 +49,14 @@ public struct LeaseRescuer: Sendable {
             /// Refunds whose lease ran out: due again, their state kept.
             case refundsDue
         }
-        public let queue: LeasedQueue
-        public let kind: Kind
+        let queue: LeasedQueue
+        let kind: Kind
         /// Runs the statement once on at most `limit` rows.
-        public let run: @Sendable (Connection, _ limit: Int) throws -> Rescued
+        let run: @Sendable (Connection, _ limit: Int) throws -> Rescued
     }
 
     /// Every registered step, in the order a sweep runs them.
-    public var steps: [Step] {
+    var steps: [Step] {
         let maxAttempts = maxAttempts, alertChat = alertChat
         return [
             Step(queue: .taskSubmits, kind: .submitsBack) { db, limit in
@@ -72,7 +72,7 @@ public struct LeaseRescuer: Sendable {
     }
 
     /// The steps of one queue, in order.
-    public func steps(of queue: LeasedQueue) -> [Step] { steps.filter { $0.queue == queue } }
+    func steps(of queue: LeasedQueue) -> [Step] { steps.filter { $0.queue == queue } }
 
     /// A submit whose lease ran out (the dispatcher died, or hung past its lease, between its
     /// intent and its record) with attempts left goes back to the queue, due now. If the
@@ -108,9 +108,11 @@ public struct LeaseRescuer: Sendable {
     }
 
     /// The lease cleared and the refund due now; its state stays (`requested`: the Cancel
-    /// may have reached the bank, so the refund duty asks `GetState` or repeats `Cancel`
-    /// with the same `ExternalRequestId`, which the bank answers without refunding twice;
-    /// `pending`: nothing was sent yet). The refund state machine is the refund duty's.
+    /// may have reached the bank, so the refund duty asks `GetState` before anything else;
+    /// it repeats the Cancel with the same `ExternalRequestId` only where the bank honours
+    /// that key, and on SBP, where it does not, sends nothing again and holds the refund for
+    /// an operator after the settle period, docs/reliability.md#R15; `pending`: nothing was
+    /// sent yet). The refund state machine is the refund duty's.
     static func refundsDue(_ db: Connection, limit: Int) throws -> Int {
         try db.execute(LeasedQueue.refunds.rescueSQL(alias: "r", set: "run_at = now()", limit: "$1"), [limit], retry: .idempotent)
     }

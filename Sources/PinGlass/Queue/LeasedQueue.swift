@@ -27,24 +27,24 @@ import Postgres
 ///                               set: "state = 'sent', sent_at = now()", releasing: true)
 /// if outcome == .lost { report.leaseLost += 1 }
 /// ```
-public struct LeasedQueue: Sendable, Equatable {
+struct LeasedQueue: Sendable, Equatable {
     /// The table (`id bigint`, `state text`, `lease_token uuid`, `lease_until timestamptz`).
-    public let table: String
+    let table: String
     /// The state a held row is in: the claim sets it, every write under the lease repeats it.
-    public let heldState: String
+    let heldState: String
     /// The states in which a row whose lease ran out is handed back by the rescuer.
-    public let leasedStates: [String]
+    let leasedStates: [String]
 
     /// Generation tasks being submitted to Kie (`pinglass dispatch`).
-    public static let taskSubmits = LeasedQueue(table: "generation_tasks", heldState: "submitting", leasedStates: ["submitting"])
+    static let taskSubmits = LeasedQueue(table: "generation_tasks", heldState: "submitting", leasedStates: ["submitting"])
     /// Telegram deliveries being sent (`pinglass deliver`).
-    public static let deliveries = LeasedQueue(table: "telegram_deliveries", heldState: "sending", leasedStates: ["sending"])
+    static let deliveries = LeasedQueue(table: "telegram_deliveries", heldState: "sending", leasedStates: ["sending"])
     /// Refunds being asked of the bank (`pinglass refund`); a `pending` row may hold a
     /// lease too (claimed, nothing sent yet), so the rescuer takes both back.
-    public static let refunds = LeasedQueue(table: "refunds", heldState: "requested", leasedStates: ["pending", "requested"])
+    static let refunds = LeasedQueue(table: "refunds", heldState: "requested", leasedStates: ["pending", "requested"])
 
     /// How a write under the lease ended.
-    public enum Outcome: Equatable, Sendable {
+    enum Outcome: Equatable, Sendable {
         /// The row was still ours: the write is in.
         case recorded
         /// The lease was taken back (rescued, claimed by another worker, ended): nothing written.
@@ -54,31 +54,32 @@ public struct LeasedQueue: Sendable, Equatable {
     // MARK: SQL fragments, for the statements each queue writes itself
 
     /// `SET` part of a claim: a fresh token and a lease of `seconds` (a parameter such as `$2`).
-    public static func grant(seconds: String) -> String {
+    static func grant(seconds: String) -> String {
         "lease_token = gen_random_uuid(), lease_until = now() + make_interval(secs => \(seconds))"
     }
 
     /// `SET` part that ends the lease (a give back, an end, or a rescue).
-    public static let release = "lease_token = NULL, lease_until = NULL"
+    static let release = "lease_token = NULL, lease_until = NULL"
 
     /// A row no one holds: never leased, or its lease ran out.
-    public static let free = "(lease_until IS NULL OR lease_until < now())"
+    static let free = "(lease_until IS NULL OR lease_until < now())"
 
     /// True while someone holds the row (its lease has not run out), false otherwise.
-    public static func isHeld(_ alias: String? = nil) -> String { "coalesce(\(prefix(alias))lease_until > now(), false)" }
+    static func isHeld(_ alias: String? = nil) -> String { "coalesce(\(prefix(alias))lease_until > now(), false)" }
 
     /// The token in a claim's `RETURNING` list, as the column `lease`.
-    public static func token(_ alias: String? = nil) -> String { "\(prefix(alias))lease_token::text AS lease" }
+    static func token(_ alias: String? = nil) -> String { "\(prefix(alias))lease_token::text AS lease" }
 
     /// The guard of every write under the lease: this row, still in the held state, still
     /// with our token. `id` and `token` are SQL expressions (parameters by default).
-    public func held(_ alias: String? = nil, id: String = "$1", token: String = "$2::uuid") -> String {
+    func held(_ alias: String? = nil, id: String = "$1", token: String = "$2::uuid") -> String {
         let a = Self.prefix(alias)
         return "\(a)id = \(id) AND \(a)state = '\(heldState)' AND \(a)lease_token = \(token)"
     }
 
     /// A row in one of the leased states whose lease ran out.
-    public func expired(_ alias: String? = nil) -> String {
+    func expired(_ alias: String? = nil) -> String {
+        precondition(!leasedStates.isEmpty, "\(table): a leased queue names at least one leased state")
         let a = Self.prefix(alias)
         let states = leasedStates.count == 1 ? "\(a)state = '\(leasedStates[0])'"
             : "\(a)state IN (\(leasedStates.map { "'\($0)'" }.joined(separator: ", ")))"
@@ -87,7 +88,7 @@ public struct LeasedQueue: Sendable, Equatable {
 
     /// The renewal statement (`$1` id, `$2` token, `$3` seconds), for a caller that renews
     /// more than the row in the same statement (a `WITH renewed AS (…)`).
-    public func renewSQL(returning: String? = nil) -> String {
+    func renewSQL(returning: String? = nil) -> String {
         """
         UPDATE \(table) SET lease_until = now() + make_interval(secs => $3)
         WHERE \(held())\(returning.map { "\nRETURNING " + $0 } ?? "")
@@ -98,7 +99,7 @@ public struct LeasedQueue: Sendable, Equatable {
     /// `FOR UPDATE SKIP LOCKED` oldest lease first, at most `limit` (a parameter), and the
     /// outer `WHERE` repeats the pick's guard. `set` runs besides `release`; `filter`
     /// narrows the pick (for example on attempts).
-    public func rescueSQL(alias a: String, set: String, filter: String? = nil, limit: String, returning: String? = nil) -> String {
+    func rescueSQL(alias a: String, set: String, filter: String? = nil, limit: String, returning: String? = nil) -> String {
         """
         UPDATE \(table) \(a) SET \(set.isEmpty ? "" : set + ", ")\(Self.release)
         WHERE \(a).id IN (SELECT id FROM \(table)
@@ -112,7 +113,7 @@ public struct LeasedQueue: Sendable, Equatable {
 
     /// Extends a held row's lease right before an outside call: false when the row is no
     /// longer ours (its lease ran out and it was rescued or claimed again).
-    public func renew(_ db: some Queryable, id: Int, lease: String, seconds: Int, retry: Retry = .never) throws -> Bool {
+    func renew(_ db: some Queryable, id: Int, lease: String, seconds: Int, retry: Retry = .never) throws -> Bool {
         try db.execute(renewSQL(), [id, lease, seconds], retry: retry) == 1
     }
 
@@ -120,7 +121,7 @@ public struct LeasedQueue: Sendable, Equatable {
     /// parameters follow as `$3`…); `releasing` ends the lease in the same statement.
     /// The row count decides: `.lost` when the row was no longer ours.
     @discardableResult
-    public func write(_ db: some Queryable, id: Int, lease: String, set: String, _ params: [PostgresEncodable?] = [],
+    func write(_ db: some Queryable, id: Int, lease: String, set: String, _ params: [PostgresEncodable?] = [],
                       releasing: Bool, retry: Retry = .never) throws -> Outcome {
         try db.execute("""
             UPDATE \(table) SET \(set)\(releasing ? ", " + Self.release : "")

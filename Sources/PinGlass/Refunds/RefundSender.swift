@@ -306,39 +306,12 @@ public struct RefundSender: Duty {
         }
     }
 
-    /// `GetState` for a refund whose outcome is unknown and what it means for it
-    /// (`RefundLanding`); nil when the bank could not be asked (the refund is deferred).
-    func askBank(_ bank: any BankAPI, _ refund: ClaimedRefund, _ report: inout Report) throws -> (BankState, RefundLanding)? {
-        report.askedState += 1
-        let state: BankState
-        do { state = try bank.getState(paymentID: refund.bankPaymentID) } catch let e as ProviderCallInTransaction {
-            throw e
-        } catch {
-            try retryLater(refund, why: "GetState before retrying failed: \(error)", &report)
-            return nil
-        }
-        // Read after the bank answered: every refund that could have landed by then is
-        // `requested` or finished here (its intent committed before its call).
-        let landing = RefundLanding.judge(state, refund: refund.amount, known: try known(refund))
-        log.info("asked the bank about a refund whose outcome was unknown",
-                 metadata: Trace.payment(deps, refund.paymentID, [
-                     "refund_id": "\(refund.id)", "payment_id": "\(refund.paymentID)", "attempt": "\(refund.attempts)",
-                     "bank_status": "\(state.status)", "landing": "\(landing.summary)"]))
-        return (state, landing)
-    }
-
     /// Whether any refund is due now (the claim's condition, without claiming).
     func anyDue() throws -> Bool {
         try deps.db().query("""
             SELECT EXISTS (SELECT 1 FROM refunds WHERE state IN ('pending', 'requested') AND run_at <= now()
                                                    AND \(LeasedQueue.free)) AS due
             """, retry: .idempotent).first?.bool("due") ?? false
-    }
-
-    /// What our records say about the refund's payment (`RefundResolution.known`).
-    func known(_ refund: ClaimedRefund) throws -> RefundLanding.Known {
-        try RefundResolution.known(deps.db(), refundID: refund.id, paymentID: refund.paymentID, bankPaymentID: refund.bankPaymentID,
-                                   paid: refund.paid)
     }
 }
 
