@@ -37,7 +37,7 @@ let package = Package(
             "CLibPQ", "Platform", "LibCrypto", .product(name: "Logging", package: "swift-log"),
         ]),
         // Request/Response values (headers as swift-http-types' HTTPFields): no transport, no C library.
-        .target(name: "HTTPCore", dependencies: ["JSON", .product(name: "HTTPTypes", package: "swift-http-types")]),
+        .target(name: "HTTPCore", dependencies: ["JSON", "WebURL", .product(name: "HTTPTypes", package: "swift-http-types")]),
         .target(name: "FastCGI", dependencies: ["CFastCGI", "HTTPCore", .product(name: "HTTPTypes", package: "swift-http-types")]),
         .target(name: "WebURL"),  // http(s) URL parts and the one redaction rule for logs
         .target(name: "HTTPClient", dependencies: ["CCurl", "CShims", "WebURL"]),
@@ -46,7 +46,7 @@ let package = Package(
         // What the domain and the simulator share: the configuration, and the providers' wire
         // formats (signatures, request and answer types), without any payment or job logic.
         .target(name: "PinGlassConfig", dependencies: ["Platform", "WebURL"]),
-        .target(name: "ProviderWire", dependencies: ["JSON", "LibCrypto", "HTTPCore", "WebURL"]),
+        .target(name: "ProviderWire", dependencies: ["JSON", "LibCrypto", "WebURL"]),
 
         // The domain library, shared by the pool and the CLI. It reaches the providers only
         // through its own protocols (BankAPI, KieAPI, TelegramAPI, MediaStore, ResultDownloader).

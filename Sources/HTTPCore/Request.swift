@@ -1,4 +1,5 @@
 import HTTPTypes
+import WebURL
 
 /// An HTTP request as a server hands it to a handler. Transport-free (no libfcgi type), so
 /// handlers are plain functions that tests call in-process. Headers are swift-http-types'
@@ -72,31 +73,4 @@ extension HTTPFields {
 
     /// Every value of `name`, in order.
     public func values(_ name: String) -> [String] { HTTPField.Name(name).map { self[values: $0] } ?? [] }
-}
-
-/// Decodes `%XX` escapes and `+` (as in form encoding); nil for a malformed escape or bad UTF-8.
-public func percentDecode(_ s: String, plusAsSpace: Bool = true) -> String? {
-    var bytes: [UInt8] = []
-    bytes.reserveCapacity(s.utf8.count)
-    var it = Array(s.utf8)[...]
-    while let b = it.popFirst() {
-        if b == UInt8(ascii: "%") {
-            guard it.count >= 2, let hi = hexValue(it.popFirst()!), let lo = hexValue(it.popFirst()!) else { return nil }
-            bytes.append(hi << 4 | lo)
-        } else if b == UInt8(ascii: "+") && plusAsSpace {
-            bytes.append(UInt8(ascii: " "))
-        } else {
-            bytes.append(b)
-        }
-    }
-    return String(validating: bytes, as: UTF8.self)
-}
-
-private func hexValue(_ c: UInt8) -> UInt8? {
-    switch c {
-    case UInt8(ascii: "0")...UInt8(ascii: "9"): return c - UInt8(ascii: "0")
-    case UInt8(ascii: "a")...UInt8(ascii: "f"): return c - UInt8(ascii: "a") + 10
-    case UInt8(ascii: "A")...UInt8(ascii: "F"): return c - UInt8(ascii: "A") + 10
-    default: return nil
-    }
 }

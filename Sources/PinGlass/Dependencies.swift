@@ -26,9 +26,10 @@ public final class Dependencies {
     /// The wall clock, the monotonic clock and the wait (`deps.clock()` is the wall clock);
     /// tests hold it still or move it. PostgreSQL's `now()` stays the authority for leases.
     public var clock: Clock = .system
-    /// The providers as built or set, unguarded (tests look at what was built here). The
-    /// domain reaches them only through the guarded accessors below.
-    public private(set) var providers: ProviderPorts
+    /// The providers as built or set, unguarded (tests look at what was built here). Not
+    /// public: outside this package every provider is reached through the guarded accessors
+    /// below, and nothing in the other targets' sources reads these.
+    package private(set) var providers: ProviderPorts
     /// Where the migration files are (the health check reports pending ones).
     public var migrationsDirectory: String
     /// Answers that need no fresh database read (per process).
@@ -48,9 +49,10 @@ public final class Dependencies {
 
     var providerGuard: ProviderGuard { ProviderGuard(database: database) }
 
-    /// Makes the T-Bank client for a terminal and a per-call timeout (tests put a fake here).
-    /// Call `bank(_:_:)`, which adds the transaction guard.
-    public var bankFactory: (TBankTerminal, Double) -> any BankAPI {
+    /// Makes the T-Bank client for a terminal and a per-call timeout, unguarded (tests put a
+    /// fake here; not public, like `providers`). Call `bank(_:_:)`, which adds the
+    /// transaction guard.
+    package var bankFactory: (TBankTerminal, Double) -> any BankAPI {
         get { providers.bank }
         set { providers.bank = newValue }
     }

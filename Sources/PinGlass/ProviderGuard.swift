@@ -10,7 +10,9 @@ public struct ProviderCallInTransaction: Error, CustomStringConvertible {
 
 /// The one check every provider call passes (docs/reliability.md#R1: never a provider call
 /// inside a database transaction; a slow or hung provider would hold the transaction's locks
-/// for as long): refused while this process's connection has a transaction open.
+/// for as long): refused while this process's connection has a transaction open. Only an
+/// open transaction counts: a broken connection holds nothing on the server, so the calls
+/// after it (a cleanup after a lost connection) go through.
 /// `Dependencies` hands out each provider wrapped in one of the forwarders below, which run
 /// this check before every call and add nothing else.
 struct ProviderGuard {
@@ -52,6 +54,9 @@ final class GuardedKie: KieAPI {
         try check.callable("Kie recordInfo")
         return try inner.recordInfo(taskID: taskID)
     }
+    /// Checked once, at entry, which is enough: the batch runs within this one call on this
+    /// thread, and a transaction `each` opens to record an answer is a `withTransaction` scope
+    /// closed before `each` returns, so none is open when the batch's next request goes out.
     func recordInfo(taskIDs: [String], maxPerSecond: Int, each: (String, Result<KieTaskInfo, KieError>) -> Void) throws {
         try check.callable("Kie recordInfo")
         try inner.recordInfo(taskIDs: taskIDs, maxPerSecond: maxPerSecond, each: each)
@@ -109,6 +114,9 @@ final class GuardedResultDownloader: ResultDownloader {
     let check: ProviderGuard
     init(inner: any ResultDownloader, check: ProviderGuard) { self.inner = inner; self.check = check }
 
+    /// Checked once, at entry, which is enough: the downloads run within this one call on this
+    /// thread, and a transaction `each` opens to store a result is a `withTransaction` scope
+    /// closed before `each` returns, so none is open while a transfer is on the wire.
     func download(_ transfers: [ResultTransfer], maxConcurrent: Int,
                   each: (Int, Result<[UInt8], ResultDownloadError>) -> Void) throws {
         try check.callable("result download")

@@ -83,6 +83,12 @@ public final class Connection: Queryable {
         return PQtransactionStatus(conn) == PQTRANS_IDLE
     }
 
+    /// True while a transaction is open on this connection: `withTransaction` is running, or
+    /// libpq reports the session inside a transaction block (a BEGIN sent by hand, a failed
+    /// one not yet rolled back, a statement in flight). A broken or closed connection has
+    /// none (libpq reports UNKNOWN there: nothing is held on the server).
+    public var hasOpenTransaction: Bool { openTransaction != nil || sessionInTransaction }
+
     /// Rolls back anything a failed handler left open, so the next request starts clean.
     public func resetToIdle() {
         guard let conn, PQstatus(conn) == CONNECTION_OK, !isIdle else { return }

@@ -36,14 +36,15 @@ public final class Database {
         return c
     }
 
-    /// Ends a unit of work: rolls back anything left open so the next one starts idle.
-    /// True while this process's connection has a transaction open.
-    public var hasOpenTransaction: Bool { conn.map { !$0.isIdle } ?? false }
+    /// True while this process's connection has a transaction open (`Connection.hasOpenTransaction`);
+    /// false with no connection yet, and on a broken one outside `withTransaction`.
+    public var hasOpenTransaction: Bool { conn?.hasOpenTransaction ?? false }
 
     /// True when this process has a connection and libpq still believes it is up; false
     /// before the first connection and after the server was found gone.
     public var isConnected: Bool { conn?.isConnected ?? false }
 
+    /// Ends a unit of work: rolls back anything left open so the next one starts idle.
     public func finishRequest() {
         conn?.resetToIdle()
     }

@@ -102,6 +102,7 @@ struct Doctor: ParsableCommand {
     /// Bot API shows here rather than at the first delivery. The token is never printed.
     func telegram(_ config: Config, _ report: (Bool, String, Bool) -> Void) {
         guard let token = config.telegramBotToken else { return }
+        // Built here, not from `Dependencies` (unguarded): a one-off diagnostic call, no transaction open.
         let client = TelegramClient(apiURL: config.telegramAPIURL, botToken: token, timeout: 10)
         let api = client.location
         do {

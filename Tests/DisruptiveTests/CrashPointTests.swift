@@ -17,8 +17,7 @@ final class CrashPointTests: XCTestCase {
             var env = Fixtures.env(simURL: "http://127.0.0.1:9")
             env["CRASHPOINT"] = point
             let crashing = try Stack(database: db, workers: 1, env: env)
-            let http = HTTPClient()
-            let first = try http.send(.json("POST", crashing.baseURL + "/api/payment/webhook", body: body.bytes))
+            let first = try crashing.client.post("/api/payment/webhook", body: body.bytes)
             XCTAssertEqual(first.status, 502, point)
             XCTAssertEqual(try Fixtures.paymentState(c, p.id).status, "pending", "\(point): rolled back")
             XCTAssertEqual(try Fixtures.outcomes(c, paymentID: p.id), [], "\(point): no half-written log")
@@ -27,8 +26,8 @@ final class CrashPointTests: XCTestCase {
 
             let healthy = try Stack(database: db, workers: 1, env: Fixtures.env(simURL: "http://127.0.0.1:9"))
             defer { healthy.stop() }
-            XCTAssertEqual(try http.send(.json("POST", healthy.baseURL + "/api/payment/webhook", body: body.bytes)).text, "OK")
-            XCTAssertEqual(try http.send(.json("POST", healthy.baseURL + "/api/payment/webhook", body: body.bytes)).text, "OK")
+            XCTAssertEqual(try healthy.client.post("/api/payment/webhook", body: body.bytes).text, "OK")
+            XCTAssertEqual(try healthy.client.post("/api/payment/webhook", body: body.bytes).text, "OK")
             XCTAssertEqual(try Fixtures.paymentState(c, p.id).status, "succeeded")
             XCTAssertEqual(try Fixtures.outcomes(c, paymentID: p.id), ["applied", "duplicate"], point)
         }

@@ -9,7 +9,6 @@ import JSON
 /// flow: `PaymentFlowTests` (end-to-end tier).
 final class PaymentOutageTests: DatabaseTestCase {
     var stack: Stack!
-    let http = HTTPClient()
 
     override func setUpWithError() throws {
         try super.setUpWithError()
@@ -21,13 +20,13 @@ final class PaymentOutageTests: DatabaseTestCase {
         super.tearDown()
     }
 
-    func create(_ telegramID: Int64) throws -> HTTPResponse {
-        try stack.send("POST", "/api/payment/create", body: #"{"tierId":"starter"}"#,
-                       headers: [("Content-Type", "application/json"), Fixtures.auth(telegramID: telegramID)])
+    func create(_ telegramID: Int64) throws -> TestClient.Response {
+        try stack.client.post("/api/payment/create", body: #"{"tierId":"starter"}"#,
+                       headers: [Fixtures.auth(telegramID: telegramID)])
     }
 
-    func status(_ telegramID: Int64, _ paymentID: String) throws -> HTTPResponse {
-        try stack.get("/api/payment/status?payment_id=\(paymentID)", headers: [Fixtures.auth(telegramID: telegramID)])
+    func status(_ telegramID: Int64, _ paymentID: String) throws -> TestClient.Response {
+        try stack.client.get("/api/payment/status", query: "payment_id=\(paymentID)", headers: [Fixtures.auth(telegramID: telegramID)])
     }
 
     /// Database down: the webhook answers 503 (so the bank retries) and nothing is lost: the
@@ -39,11 +38,11 @@ final class PaymentOutageTests: DatabaseTestCase {
         try TestEnvironment.pgControl("stop")
         var up = false
         defer { if !up { try? TestEnvironment.pgControl("start") } }
-        let down = try http.send(.json("POST", stack.baseURL + "/api/payment/webhook", body: body.bytes))
+        let down = try stack.client.post("/api/payment/webhook", body: body.bytes)
         XCTAssertEqual(down.status, 503)
         try TestEnvironment.pgControl("start")
         up = true
-        let resent = try http.send(.json("POST", stack.baseURL + "/api/payment/webhook", body: body.bytes))
+        let resent = try stack.client.post("/api/payment/webhook", body: body.bytes)
         XCTAssertEqual(resent.text, "OK")
         XCTAssertEqual(try JSON.parse(try status(82, id).body)["status"]?.stringValue, "succeeded")
     }

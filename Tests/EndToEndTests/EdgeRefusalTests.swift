@@ -157,7 +157,7 @@ final class EdgeRefusalTests: DatabaseTestCase {
         let rows = try db.connect().query("SELECT ok, summary->>'violations' AS v FROM worker_runs WHERE name = 'audit'")
         XCTAssertEqual(rows.map { $0.bool("ok") }, [true])
         XCTAssertEqual(rows.first?.string("v"), "0")
-        let health = try JSON.parse(try InProcessApp(database: db).get("/api/health").body)
+        let health = try JSON.parse(try InProcessApp(database: db).client.get("/api/health").body)
         XCTAssertEqual(health["checks"]?["workers"]?["audit"]?["ok"], true)
         XCTAssertNotNil(health["checks"]?["workers"]?["audit"]?["lastRunAt"]?.stringValue)
 

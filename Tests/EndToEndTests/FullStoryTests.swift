@@ -141,7 +141,7 @@ final class FullStoryTests: DatabaseTestCase {
     }
 
     func customerAPI(_ method: String, _ path: String, _ body: String = "", as user: Int64) throws -> JSON {
-        let r = try stack.send(method, path, body: body, headers: [("Content-Type", "application/json"), Fixtures.auth(telegramID: user)])
+        let r = try stack.client.execute(method, path, headers: [("Content-Type", "application/json"), Fixtures.auth(telegramID: user)], body: Array(body.utf8))
         XCTAssertLessThan(r.status, 300, "\(method) \(path): \(r.text)")
         return try JSON.parse(r.body)
     }
@@ -151,9 +151,8 @@ final class FullStoryTests: DatabaseTestCase {
     /// webhook: the payment succeeded.
     func customerPays(_ user: Int64, tier: String) throws -> Paid {
         let avatarID = try XCTUnwrap(customerAPI("POST", "/api/avatars", #"{"name":"me"}"#, as: user)["avatar"]?["id"]?.intValue)
-        let upload = try http.send(HTTPRequest(method: "POST", url: stack.baseURL + "/api/avatars/\(avatarID)/references",
-                                               headers: [("Content-Type", "image/jpeg"), Fixtures.auth(telegramID: user)],
-                                               body: GenerationFixtures.jpeg(Int(user % 251), size: 4096)))
+        let upload = try stack.client.post("/api/avatars/\(avatarID)/references", body: GenerationFixtures.jpeg(Int(user % 251), size: 4096),
+                                           headers: [("Content-Type", "image/jpeg"), Fixtures.auth(telegramID: user)])
         XCTAssertEqual(upload.status, 201, upload.text)
         let created = try customerAPI("POST", "/api/payment/create", #"{"tierId":"\#(tier)","avatarId":\#(avatarID)}"#, as: user)
         let bankID = try XCTUnwrap(created["paymentId"]?.stringValue)
@@ -173,8 +172,8 @@ final class FullStoryTests: DatabaseTestCase {
     }
 
     func generate(_ paid: Paid) throws -> Int {
-        let started = try stack.send("POST", "/api/generate", body: #"{"avatarId":\#(paid.avatarID)}"#,
-                                     headers: [("Content-Type", "application/json"), Fixtures.auth(telegramID: paid.user)])
+        let started = try stack.client.post("/api/generate", body: #"{"avatarId":\#(paid.avatarID)}"#,
+                                     headers: [Fixtures.auth(telegramID: paid.user)])
         XCTAssertEqual(started.status, 202, started.text)
         return try XCTUnwrap(JSON.parse(started.body)["jobId"]?.intValue)
     }

@@ -34,9 +34,8 @@ final class GenerationFlowTests: DatabaseTestCase {
         try Subprocess.capture(TestEnvironment.binDir() + "/pinglass", args, environment: stack.environment)
     }
 
-    func send(_ method: String, _ path: String, _ body: [UInt8] = [], type: String = "application/json", tg: Int64 = 40_001) throws -> HTTPResponse {
-        try stack.send(method, path, body: String(decoding: body, as: UTF8.self),
-                       headers: [("Content-Type", type), Fixtures.auth(telegramID: tg)])
+    func send(_ method: String, _ path: String, _ body: [UInt8] = [], type: String = "application/json", tg: Int64 = 40_001) throws -> TestClient.Response {
+        try stack.client.execute(method, path, headers: [("Content-Type", type), Fixtures.auth(telegramID: tg)], body: body)
     }
 
     func testFromPaymentToStoredPhotos() throws {
@@ -44,8 +43,7 @@ final class GenerationFlowTests: DatabaseTestCase {
         let avatar = try JSON.parse(try send("POST", "/api/avatars", Array(#"{"name":"me"}"#.utf8)).body)["avatar"]?["id"]?.intValue
         let avatarID = try XCTUnwrap(avatar)
         let jpeg = GenerationFixtures.jpeg(42, size: 2048)
-        let up = try http.send(HTTPRequest(method: "POST", url: stack.baseURL + "/api/avatars/\(avatarID)/references",
-                                           headers: [("Content-Type", "image/jpeg"), Fixtures.auth(telegramID: 40_001)], body: jpeg))
+        let up = try send("POST", "/api/avatars/\(avatarID)/references", jpeg, type: "image/jpeg")
         XCTAssertEqual(up.status, 201, up.text)
         // Pay on the simulated bank.
         let created = try JSON.parse(try send("POST", "/api/payment/create", Array(#"{"tierId":"starter"}"#.utf8)).body)

@@ -20,9 +20,9 @@ final class MetricsPoolTests: DatabaseTestCase {
     static let webhook400 = #"pinglass_http_requests_total{method="POST",route="/api/payment/webhook",status="400"}"#
 
     func scrape(_ stack: Stack, file: StaticString = #filePath, line: UInt = #line) throws -> PrometheusScrape {
-        let res = try stack.get("/metrics")
+        let res = try stack.client.get("/metrics")
         XCTAssertEqual(res.status, 200, file: file, line: line)
-        XCTAssertEqual(res.headers["content-type"], "text/plain; version=0.0.4; charset=utf-8", file: file, line: line)
+        XCTAssertEqual(res.header("content-type"), "text/plain; version=0.0.4; charset=utf-8", file: file, line: line)
         let s = PrometheusScrape(String(decoding: res.body, as: UTF8.self))
         XCTAssertEqual(s.problems, [], file: file, line: line)
         return s
@@ -33,7 +33,7 @@ final class MetricsPoolTests: DatabaseTestCase {
     func testEachWorkerReportsTheSameCounts() throws {
         let stack = try Stack(database: db, workers: 2)
         self.stack = stack
-        for _ in 0..<7 { XCTAssertEqual(try stack.get("/api/pricing").status, 200) }
+        for _ in 0..<7 { XCTAssertEqual(try stack.client.get("/api/pricing").status, 200) }
         for _ in 0..<4 { XCTAssertEqual(try scrape(stack)[Self.pricing], 7) }
 
         let watcher = try db.connect()
@@ -46,7 +46,7 @@ final class MetricsPoolTests: DatabaseTestCase {
         let lockA = try db.connect()
         try lockA.execute("BEGIN")
         try lockA.execute("LOCK TABLE settings IN ACCESS EXCLUSIVE MODE")
-        let held = InFlight { try stack.get("/api/health") }
+        let held = InFlight { try stack.client.get("/api/health") }
         try waitForLockWaiters(1)
         let fromB = try scrape(stack)
         XCTAssertEqual(fromB[Self.pricing], 7)
@@ -57,7 +57,7 @@ final class MetricsPoolTests: DatabaseTestCase {
         let lockB = try db.connect()
         try lockB.execute("BEGIN")
         try lockB.execute("LOCK TABLE webhook_logs IN ACCESS EXCLUSIVE MODE")
-        let heldB = InFlight { try stack.send("POST", "/api/payment/webhook", body: "not json") }
+        let heldB = InFlight { try stack.client.post("/api/payment/webhook", body: "not json") }
         try waitForLockWaiters(2)
         try lockA.execute("COMMIT")
         XCTAssertEqual(try held.wait().status, 200)
@@ -80,7 +80,7 @@ final class MetricsPoolTests: DatabaseTestCase {
     func testCountsOutliveAWorkerAndStartOverWithANewPool() throws {
         let stack = try Stack(database: db, workers: 2)
         self.stack = stack
-        for _ in 0..<5 { XCTAssertEqual(try stack.get("/api/pricing").status, 200) }
+        for _ in 0..<5 { XCTAssertEqual(try stack.client.get("/api/pricing").status, 200) }
         let before = Set(stack.workerPIDs())
         for pid in before { kill(pid, SIGKILL) }
         try Subprocess.waitUntil("replacement workers") {

@@ -26,13 +26,13 @@ final class PaymentFlowTests: DatabaseTestCase {
         super.tearDown()
     }
 
-    func create(_ telegramID: Int64, tier: String = "starter", extra: String = "") throws -> HTTPResponse {
-        try stack.send("POST", "/api/payment/create", body: #"{"tierId":"\#(tier)"\#(extra)}"#,
-                       headers: [("Content-Type", "application/json"), Fixtures.auth(telegramID: telegramID)])
+    func create(_ telegramID: Int64, tier: String = "starter", extra: String = "") throws -> TestClient.Response {
+        try stack.client.post("/api/payment/create", body: #"{"tierId":"\#(tier)"\#(extra)}"#,
+                       headers: [Fixtures.auth(telegramID: telegramID)])
     }
 
-    func status(_ telegramID: Int64, _ paymentID: String? = nil) throws -> HTTPResponse {
-        try stack.get("/api/payment/status" + (paymentID.map { "?payment_id=\($0)" } ?? ""), headers: [Fixtures.auth(telegramID: telegramID)])
+    func status(_ telegramID: Int64, _ paymentID: String? = nil) throws -> TestClient.Response {
+        try stack.client.get("/api/payment/status", query: paymentID.map { "payment_id=\($0)" } ?? "", headers: [Fixtures.auth(telegramID: telegramID)])
     }
 
     func sim(_ path: String, _ body: JSON) throws -> JSON {
@@ -50,7 +50,7 @@ final class PaymentFlowTests: DatabaseTestCase {
     func testFullFlowWithoutABrowser() throws {
         let created = try create(77)
         XCTAssertEqual(created.status, 200, created.text)
-        let spec = OpenAPIValidator(document: try JSON.parse(try stack.get("/api/openapi.json").body))
+        let spec = OpenAPIValidator(document: try JSON.parse(try stack.client.get("/api/openapi.json").body))
         XCTAssertEqual(spec.problems(path: "/api/payment/create", method: "POST", status: 200, body: created.body), [])
         let c = try JSON.parse(created.body)
         XCTAssertEqual(c["amount"]?.intValue, 49900)
@@ -66,7 +66,7 @@ final class PaymentFlowTests: DatabaseTestCase {
                                              body: Array("action=pay".utf8)))
         XCTAssertEqual(paid.status, 303)
         XCTAssertEqual(paid.headers["location"], stack.baseURL + "/payment/success?order=" + (c["orderId"]?.stringValue ?? ""))
-        XCTAssertEqual(try stack.get("/payment/success").status, 200)
+        XCTAssertEqual(try stack.http.send(HTTPRequest(url: stack.baseURL + "/payment/success")).status, 200)
 
         let s = try JSON.parse(try status(77, paymentID).body)
         XCTAssertEqual(s["paid"], true)
@@ -117,12 +117,12 @@ final class PaymentFlowTests: DatabaseTestCase {
         XCTAssertEqual(try JSON.parse(try status(79, id).body)["status"]?.stringValue, "succeeded")
         // Later the payment is refunded; days after that the bank's archive re-sends an old
         // AUTHORIZED and CONFIRMED: the refunded payment stays refunded and is not paid.
-        let refunded = try http.send(.json("POST", stack.baseURL + "/api/payment/webhook",
-                                           body: Fixtures.notification(paymentID: id, orderID: order, status: "REFUNDED", amount: 0).bytes))
+        let refunded = try stack.client.post("/api/payment/webhook",
+                                             body: Fixtures.notification(paymentID: id, orderID: order, status: "REFUNDED", amount: 0).bytes)
         XCTAssertEqual(refunded.text, "OK")
         for old in ["AUTHORIZED", "CONFIRMED"] {
-            let late = try http.send(.json("POST", stack.baseURL + "/api/payment/webhook",
-                                           body: Fixtures.notification(paymentID: id, orderID: order, status: old, amount: 49900).bytes))
+            let late = try stack.client.post("/api/payment/webhook",
+                                             body: Fixtures.notification(paymentID: id, orderID: order, status: old, amount: 49900).bytes)
             XCTAssertEqual(late.text, "OK")
         }
         let after = try JSON.parse(try status(79, id).body)
@@ -186,21 +186,21 @@ final class PaymentFlowTests: DatabaseTestCase {
     }
 
     func testAuthenticationAndInputErrors() throws {
-        let noAuth = try stack.send("POST", "/api/payment/create", body: #"{"tierId":"starter"}"#)
+        let noAuth = try stack.client.post("/api/payment/create", body: #"{"tierId":"starter"}"#)
         XCTAssertEqual(noAuth.status, 401)
-        let stale = try stack.send("POST", "/api/payment/create", body: #"{"tierId":"starter"}"#,
-                                   headers: [("Content-Type", "application/json"), Fixtures.auth(telegramID: 85, authDate: Date().timeIntervalSince1970 - 90000)])
+        let stale = try stack.client.post("/api/payment/create", body: #"{"tierId":"starter"}"#,
+                                   headers: [Fixtures.auth(telegramID: 85, authDate: Date().timeIntervalSince1970 - 90000)])
         XCTAssertEqual(stale.status, 401)
         XCTAssertTrue(stale.text.contains("expired"))
-        let wrongBot = try stack.send("POST", "/api/payment/create", body: #"{"tierId":"starter"}"#,
-                                      headers: [("Content-Type", "application/json"), Fixtures.auth(telegramID: 85, token: "1:other")])
+        let wrongBot = try stack.client.post("/api/payment/create", body: #"{"tierId":"starter"}"#,
+                                      headers: [Fixtures.auth(telegramID: 85, token: "1:other")])
         XCTAssertEqual(wrongBot.status, 401)
         let badTier = try create(85, tier: "gold")
         XCTAssertEqual(badTier.status, 400)
         XCTAssertTrue(badTier.text.contains("starter, standard, premium"), badTier.text)
         XCTAssertEqual(try create(85, extra: #","email":"not-an-email""#).status, 400)
-        XCTAssertEqual(try stack.send("POST", "/api/payment/create", body: "{oops",
-                                      headers: [("Content-Type", "application/json"), Fixtures.auth(telegramID: 85)]).status, 400)
+        XCTAssertEqual(try stack.client.post("/api/payment/create", body: "{oops",
+                                      headers: [Fixtures.auth(telegramID: 85)]).status, 400)
         // Someone else's avatar.
         let conn = try db.connect()
         let owner = try Users.resolve(conn, TelegramUser(id: 86, username: nil, firstName: nil, lastName: nil, languageCode: nil))
@@ -218,7 +218,7 @@ final class PaymentFlowTests: DatabaseTestCase {
         let limited = try create(87)
         XCTAssertEqual(limited.status, 429)
         XCTAssertEqual(try JSON.parse(limited.body)["error"]?["code"]?.stringValue, "RATE_LIMIT_EXCEEDED")
-        let retry = try XCTUnwrap(Int(limited.headers["retry-after"] ?? ""))
+        let retry = try XCTUnwrap(Int(limited.header("retry-after") ?? ""))
         XCTAssertTrue((1...900).contains(retry), "\(retry)")
         XCTAssertEqual(try create(88).status, 200, "another user is not limited")
     }
@@ -310,7 +310,7 @@ final class PaymentFlowTests: DatabaseTestCase {
         _ = try sim("/sim/control/switches", ["notify_hold": nil])
         _ = try sim("/sim/control/customer", ["paymentId": .string(b), "action": "pay"])
         XCTAssertEqual(try Fixtures.paymentState(conn, bRow.requiredInt("id")).status, "succeeded")
-        let health = try JSON.parse(try stack.get("/api/health").body)
+        let health = try JSON.parse(try stack.client.get("/api/health").body)
         XCTAssertEqual(health["checks"]?["workers"]?["reconcile"]?["ok"], true)
     }
 

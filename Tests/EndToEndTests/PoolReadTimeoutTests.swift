@@ -127,7 +127,7 @@ extension PoolTests {
     /// The handler counts every request it answers in `/metrics` (shared by all workers):
     /// the dropped `/api/health` must not be there, the real requests must.
     func assertHealthNeverHandled(_ stack: Stack, pricingRequests: Double, file: StaticString = #filePath, line: UInt = #line) throws {
-        let res = try stack.get("/metrics")
+        let res = try stack.client.get("/metrics")
         XCTAssertEqual(res.status, 200, file: file, line: line)
         let scrape = PrometheusScrape(String(decoding: res.body, as: UTF8.self))
         XCTAssertEqual(scrape[MetricsPoolTests.pricing], pricingRequests, file: file, line: line)

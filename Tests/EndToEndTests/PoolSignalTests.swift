@@ -16,14 +16,14 @@ extension PoolTests {
         let workers = 3
         let stack = try Stack(database: db, workers: workers)
         self.stack = stack
-        XCTAssertEqual(try stack.get("/api/health").status, 200)
+        XCTAssertEqual(try stack.client.get("/api/health").status, 200)
         let before = Set(stack.workerPIDs())
         let watcher = PoolWatcher(master: stack.masterPID)
         let load = Load(stack: stack, path: "/api/pricing", concurrency: 2)
         let locker = try db.connect()
         try locker.execute("BEGIN")
         try locker.execute("LOCK TABLE worker_runs IN ACCESS EXCLUSIVE MODE")
-        let slow = InFlight { try stack.get("/api/health") }
+        let slow = InFlight { try stack.client.get("/api/health") }
         let observer = try db.connect()
         try Subprocess.waitUntil("health request waiting on the lock") {
             try observer.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()")[0].int("n") == 1
@@ -57,7 +57,7 @@ extension PoolTests {
         for round in 1...20 {
             try reload(stack, workers: workers, within: 2, "round \(round)")
         }
-        XCTAssertEqual(try stack.get("/api/pricing").status, 200)
+        XCTAssertEqual(try stack.client.get("/api/pricing").status, 200)
     }
 
     /// Fifty reloads under a steady load: no request fails and the pool never has fewer than
@@ -128,7 +128,7 @@ extension PoolTests {
         try cut.sendStdinRecord(Array("{}".utf8))
         cut.closeSending()
         XCTAssertEqual(try cut.readAnswer().status, 400, "connection half-closed mid-body")
-        XCTAssertEqual(try stack.get("/api/pricing").status, 200, "the worker goes on serving")
+        XCTAssertEqual(try stack.client.get("/api/pricing").status, 200, "the worker goes on serving")
     }
 
     /// A SIGHUP whose env file does not validate keeps the running workers and says so at
@@ -148,11 +148,11 @@ extension PoolTests {
         XCTAssertTrue(line.contains("INIT_DATA_MAX_AGE"), String(line))
         XCTAssertFalse(stack.log().contains("forty-two"), "values are never logged")
         XCTAssertEqual(Set(stack.workerPIDs()), before, "the old workers keep serving")
-        XCTAssertEqual(try stack.get("/api/pricing").status, 200)
+        XCTAssertEqual(try stack.client.get("/api/pricing").status, 200)
 
         try "INIT_DATA_MAX_AGE=3600\n".write(toFile: envFile, atomically: true, encoding: .utf8)
         try reload(stack, workers: workers, within: 5, "after the fix")
-        XCTAssertEqual(try stack.get("/api/pricing").status, 200)
+        XCTAssertEqual(try stack.client.get("/api/pricing").status, 200)
     }
 
     /// Forks that fail (injected with PINGLASS_TEST_FORK_FAIL) are retried with back-off until
@@ -165,7 +165,7 @@ extension PoolTests {
         XCTAssertTrue(stack.log().contains("retry in 0.8s"), stack.log())
         XCTAssertLessThan(PoolWatcher.cpuSeconds(stack.masterPID), 0.5,
                           "the master used its CPU for 1.5 s of back-off with no child: it spun")
-        XCTAssertEqual(try stack.get("/api/pricing").status, 200)
+        XCTAssertEqual(try stack.client.get("/api/pricing").status, 200)
         // The injection is spent: a killed worker is replaced at once.
         let victim = stack.workerPIDs()[0]
         kill(victim, SIGKILL)
@@ -206,7 +206,7 @@ extension PoolTests {
         let stack = try Stack(database: db, workers: 2)
         self.stack = stack
         let workers = stack.workerPIDs()
-        XCTAssertEqual(try stack.get("/api/pricing").status, 200)
+        XCTAssertEqual(try stack.client.get("/api/pricing").status, 200)
         kill(stack.masterPID, SIGKILL)
         try Subprocess.waitUntil(timeout: 5, "the workers gone") { !workers.contains(where: Subprocess.isAlive) }
     }

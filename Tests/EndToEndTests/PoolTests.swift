@@ -18,20 +18,20 @@ final class PoolTests: DatabaseTestCase {
     func testServesTheAPIThroughNginxWithRequestIDs() throws {
         let stack = try Stack(database: db)
         self.stack = stack
-        let res = try stack.get("/api/pricing")
+        let res = try stack.client.get("/api/pricing")
         XCTAssertEqual(res.status, 200)
-        XCTAssertEqual(res.headers["content-type"], "application/json; charset=utf-8")
+        XCTAssertEqual(res.header("content-type"), "application/json; charset=utf-8")
         XCTAssertEqual(try JSON.parse(res.body)["tiers"]?.arrayValue?.count, 3)
-        let id = try XCTUnwrap(res.headers["x-request-id"])
+        let id = try XCTUnwrap(res.header("x-request-id"))
         XCTAssertEqual(id.count, 32, "nginx's $request_id reaches the app and comes back")
-        XCTAssertEqual(try stack.get("/api/health").status, 200)
-        let nf = try stack.get("/api/unknown")
+        XCTAssertEqual(try stack.client.get("/api/health").status, 200)
+        let nf = try stack.client.get("/api/unknown")
         XCTAssertEqual(nf.status, 404)
         XCTAssertEqual(try JSON.parse(nf.body)["error"]?["code"]?.stringValue, "NOT_FOUND")
         // The request id is in the log line of that request.
-        let bad = try stack.send("DELETE", "/api/pricing", body: "")
+        let bad = try stack.client.execute("DELETE", "/api/pricing")
         XCTAssertEqual(bad.status, 405)
-        _ = try stack.get("/api/health")
+        _ = try stack.client.get("/api/health")
     }
 
     func testKilledWorkerIsReplacedAndRequestsKeepSucceeding() throws {
@@ -45,7 +45,7 @@ final class PoolTests: DatabaseTestCase {
             let now = Set(stack.workerPIDs())
             return now.count == 2 && !now.contains(victim)
         }
-        for _ in 0..<20 { XCTAssertEqual(try stack.get("/api/pricing").status, 200) }
+        for _ in 0..<20 { XCTAssertEqual(try stack.client.get("/api/pricing").status, 200) }
         XCTAssertTrue(stack.log().contains("worker \(victim) killed by signal 9"))
     }
 
@@ -53,7 +53,7 @@ final class PoolTests: DatabaseTestCase {
         let stack = try Stack(database: db, workers: 1, poolArgs: ["--max-requests", "3"])
         self.stack = stack
         let first = stack.workerPIDs()
-        for _ in 0..<7 { XCTAssertEqual(try stack.get("/api/pricing").status, 200) }
+        for _ in 0..<7 { XCTAssertEqual(try stack.client.get("/api/pricing").status, 200) }
         try Subprocess.waitUntil("recycled worker") { stack.workerPIDs().count == 1 && stack.workerPIDs() != first }
     }
 
@@ -62,11 +62,11 @@ final class PoolTests: DatabaseTestCase {
     func testGracefulStopFinishesInFlightRequests() throws {
         let stack = try Stack(database: db, workers: 2)
         self.stack = stack
-        XCTAssertEqual(try stack.get("/api/health").status, 200)  // warm the connection
+        XCTAssertEqual(try stack.client.get("/api/health").status, 200)  // warm the connection
         let locker = try db.connect()
         try locker.execute("BEGIN")
         try locker.execute("LOCK TABLE worker_runs IN ACCESS EXCLUSIVE MODE")
-        let result = InFlight { try stack.get("/api/health") }
+        let result = InFlight { try stack.client.get("/api/health") }
         // pg_stat_activity is snapshotted per transaction: watch from another connection.
         let watcher = try db.connect()
         try Subprocess.waitUntil("health request waiting on the lock") {
@@ -86,17 +86,17 @@ final class PoolTests: DatabaseTestCase {
     func testRequestTimeLimitEndsTheWorkerAndItIsReplaced() throws {
         let stack = try Stack(database: db, workers: 1, poolArgs: ["--request-timeout", "1"])
         self.stack = stack
-        XCTAssertEqual(try stack.get("/api/health").status, 200)
+        XCTAssertEqual(try stack.client.get("/api/health").status, 200)
         let before = stack.workerPIDs()
         let locker = try db.connect()
         try locker.execute("BEGIN")
         try locker.execute("LOCK TABLE worker_runs IN ACCESS EXCLUSIVE MODE")
-        let res = try stack.get("/api/health")
+        let res = try stack.client.get("/api/health")
         try locker.execute("ROLLBACK")
         XCTAssertEqual(res.status, 502, "nginx reports the worker that was stopped")
         try Subprocess.waitUntil("replacement") { stack.workerPIDs().count == 1 && stack.workerPIDs() != before }
         XCTAssertTrue(stack.log().contains("(request time limit)"))
-        XCTAssertEqual(try stack.get("/api/health").status, 200)
+        XCTAssertEqual(try stack.client.get("/api/health").status, 200)
     }
 
     /// Workers that die as they start are respawned with a growing delay, never in a tight
@@ -125,6 +125,6 @@ final class PoolTests: DatabaseTestCase {
         let stack = try Stack(database: db)
         self.stack = stack
         let big = String(repeating: "x", count: 13 << 20)
-        XCTAssertEqual(try stack.send("POST", "/api/pricing", body: big).status, 413)
+        XCTAssertEqual(try stack.http.send(.json("POST", stack.baseURL + "/api/pricing", body: Array(big.utf8))).status, 413)
     }
 }

@@ -270,8 +270,8 @@ final class RefundSimulatorTests: BankStackTestCase {
         XCTAssertTrue(manualHelp.contains("kopecks") && manualHelp.contains("₽"), manualHelp)
 
         let p = try paid(8601)
-        let unpaid = try JSON.parse(try stack.send("POST", "/api/payment/create", body: #"{"tierId":"starter"}"#,
-                                                   headers: [("Content-Type", "application/json"), Fixtures.auth(telegramID: 8602)]).body)
+        let unpaid = try JSON.parse(try stack.client.post("/api/payment/create", body: #"{"tierId":"starter"}"#,
+                                                   headers: [Fixtures.auth(telegramID: 8602)]).body)
         let (s0, _, e0) = try cli(["manual-refund", "--payment", p.bankID, "--amount", "12.5", "--reason", "x", "--ticket", "t0"])
         XCTAssertEqual(s0, 64, e0)
         XCTAssertTrue(e0.contains("--amount must be"), e0)

@@ -35,8 +35,8 @@ open class BankStackTestCase: DatabaseTestCase {
     /// A payment made through our API and paid on the simulated bank (its notifications
     /// reached our webhook): succeeded.
     public func paid(_ telegramID: Int64, sbp: Bool = false) throws -> (id: Int, bankID: String, orderID: String) {
-        let created = try JSON.parse(try stack.send("POST", "/api/payment/create", body: #"{"tierId":"starter"}"#,
-                                                    headers: [("Content-Type", "application/json"), Fixtures.auth(telegramID: telegramID)]).body)
+        let created = try JSON.parse(try stack.client.post("/api/payment/create", body: #"{"tierId":"starter"}"#,
+                                                    headers: [Fixtures.auth(telegramID: telegramID)]).body)
         let bankID = try XCTUnwrap(created["paymentId"]?.stringValue)
         try bank.pay(bankID, sbp: sbp)
         let row = try c.query("SELECT id, status, order_id FROM payments WHERE tbank_payment_id = $1", [bankID])[0]

@@ -6,11 +6,12 @@ import Postgres
 import Providers
 
 /// The HTTP application driven in-process (no nginx, no FastCGI): the same handlers,
-/// the same database, a fixed clock when a test needs one.
+/// the same database, a fixed clock when a test needs one. It is `TestClient`'s in-process
+/// transport; requests go through the client.
 ///
 /// ```swift
 /// let app = try InProcessApp(database: db)
-/// let res = app.get("/api/pricing")
+/// let res = try app.client.get("/api/pricing")   // TestClient.inProcess(app)
 /// ```
 public final class InProcessApp {
     public let app: App
@@ -28,13 +29,5 @@ public final class InProcessApp {
         deps = Dependencies.live(config: config, database: Database(url: config.databaseURL, applicationName: "test"),
                             migrationsDirectory: try TestDatabase.migrationsDir())
         app = App(deps: deps)
-    }
-
-    public func get(_ path: String, query: String = "", headers: [String: String] = [:]) -> Response {
-        app.handle(Request(method: "GET", path: path, queryString: query, headers: headers, requestID: "test-req"))
-    }
-
-    public func post(_ path: String, body: String, headers: [String: String] = ["Content-Type": "application/json"]) -> Response {
-        app.handle(Request(method: "POST", path: path, headers: headers, body: Array(body.utf8), requestID: "test-req"))
     }
 }

@@ -1,17 +1,17 @@
 import Foundation
 import HTTPClient
 
-/// One request on another thread, awaited later.
+/// One API request on another thread, awaited later.
 public final class InFlight: @unchecked Sendable {
     private let done = DispatchSemaphore(value: 0)
-    private var result: Result<HTTPResponse, Error>?
-    public init(_ body: @escaping @Sendable () throws -> HTTPResponse) {
+    private var result: Result<TestClient.Response, Error>?
+    public init(_ body: @escaping @Sendable () throws -> TestClient.Response) {
         Thread.detachNewThread { [self] in
             result = Result { try body() }
             done.signal()
         }
     }
-    public func wait() throws -> HTTPResponse {
+    public func wait() throws -> TestClient.Response {
         done.wait()
         return try result!.get()
     }

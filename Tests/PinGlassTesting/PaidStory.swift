@@ -31,7 +31,6 @@ public final class PaidStory {
     public private(set) var bankPaymentID = ""
     public private(set) var paymentID = 0
     public let db: Connection
-    let http = HTTPClient()
 
     /// Kie as fast as the simulator goes while keeping its stages: a task finishes half a
     /// second after it was created.
@@ -90,12 +89,11 @@ public final class PaidStory {
         public var description: String { "\(step): HTTP \(status) \(body.prefix(500))" }
     }
 
-    func send(_ method: String, _ path: String, _ body: [UInt8], type: String = "application/json") throws -> HTTPResponse {
-        try http.send(HTTPRequest(method: method, url: stack.baseURL + path,
-                                  headers: [("Content-Type", type), Fixtures.auth(telegramID: telegramID)], body: body))
+    func send(_ method: String, _ path: String, _ body: [UInt8], type: String = "application/json") throws -> TestClient.Response {
+        try stack.client.execute(method, path, headers: [("Content-Type", type), Fixtures.auth(telegramID: telegramID)], body: body)
     }
 
-    func expect(_ step: String, _ r: HTTPResponse, _ status: Int) throws -> JSON {
+    func expect(_ step: String, _ r: TestClient.Response, _ status: Int) throws -> JSON {
         guard r.status == status else { throw Unexpected(step: step, status: r.status, body: r.text) }
         return try JSON.parse(r.body)
     }
@@ -126,7 +124,7 @@ public final class PaidStory {
     }
 
     /// POST /api/generate for the avatar, as it answered.
-    public func generate() throws -> HTTPResponse {
+    public func generate() throws -> TestClient.Response {
         try send("POST", "/api/generate", Array(#"{"avatarId":\#(avatarID)}"#.utf8))
     }
 

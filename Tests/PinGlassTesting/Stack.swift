@@ -10,7 +10,7 @@ import Providers
 /// ```swift
 /// let stack = try Stack(database: db, workers: 2)
 /// defer { stack.stop() }
-/// let res = try stack.get("/api/health")
+/// let res = try stack.client.get("/api/health")   // TestClient.live(stack)
 /// ```
 public final class Stack: @unchecked Sendable {
     public let dir: String
@@ -21,7 +21,9 @@ public final class Stack: @unchecked Sendable {
     public var environment: [String: String]
     public private(set) var pool: ChildProcess?
     public private(set) var sim: ChildProcess?
-    let client = HTTPClient()
+    /// Plain HTTP to this stack, for what the API client does not cover: concurrent batches,
+    /// bodies past nginx's limits, timeouts, URLs outside the API.
+    public let http = HTTPClient()
     let workers: Int
     let poolArgs: [String]
 
@@ -110,13 +112,8 @@ public final class Stack: @unchecked Sendable {
     public var masterPID: Int32 { pool?.processIdentifier ?? 0 }
     public func workerPIDs() -> [Int32] { Subprocess.children(of: masterPID) }
 
-    public func get(_ path: String, headers: [(String, String)] = []) throws -> HTTPResponse {
-        try client.send(HTTPRequest(url: baseURL + path, headers: headers))
-    }
-
-    public func send(_ method: String, _ path: String, body: String, headers: [(String, String)] = [("Content-Type", "application/json")]) throws -> HTTPResponse {
-        try client.send(HTTPRequest(method: method, url: baseURL + path, headers: headers, body: Array(body.utf8)))
-    }
+    /// The API through nginx as a `TestClient` (`TestClient.live(self)`).
+    public var client: TestClient { .live(self) }
 
     /// Graceful stop of the pool (SIGTERM) and waits for the master to exit.
     public func stopPool() {

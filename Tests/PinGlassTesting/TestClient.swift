@@ -16,9 +16,13 @@ import JSON
 ///     let res = try client.get("/api/pricing")
 ///     XCTAssertEqual(res.status, 200)
 /// }
-/// try scenario(.inProcess(try InProcessApp(database: db)))   // unit
-/// try scenario(.live(stack))                                 // end to end
+/// try scenario(.inProcess(try InProcessApp(database: db)))   // unit; also `app.client`
+/// try scenario(.live(stack))                                 // end to end; also `stack.client`
 /// ```
+///
+/// What it does not express stays on the transports themselves: a request from another
+/// remote address (`app.app.handle(Request(…))`), and nginx's own behaviour (bodies past its
+/// limits, concurrent batches, timeouts, `/media` links: `stack.http`).
 public struct TestClient {
     public enum Transport {
         case inProcess(InProcessApp)
@@ -30,13 +34,17 @@ public struct TestClient {
     public static func inProcess(_ app: InProcessApp) -> TestClient { TestClient(transport: .inProcess(app)) }
     public static func live(_ stack: Stack) -> TestClient { TestClient(transport: .live(stack)) }
 
-    /// A response as either transport gives it: header names in lower case.
+    /// A response as either transport gives it. In process every value of a repeated header
+    /// is kept; live, the HTTP client keeps one value per name.
     public struct Response {
         public let status: Int
-        public let headers: [String: String]
+        public let headers: HTTPFields
         public let body: [UInt8]
         public var text: String { String(decoding: body, as: UTF8.self) }
-        public func header(_ name: String) -> String? { headers[name.lowercased()] }
+        /// The header's value, any case of `name`; repeated values combined. Nil when absent.
+        public func header(_ name: String) -> String? { headers.value(name) }
+        /// Every value of a repeated header, in order.
+        public func headerValues(_ name: String) -> [String] { headers.values(name) }
         public func json() throws -> JSON { try JSON.parse(body) }
     }
 
@@ -48,21 +56,22 @@ public struct TestClient {
         }
     }
 
+    /// Any request; `headers` in order, a name may repeat.
     public func execute(_ method: String, _ path: String, query: String = "", headers: [(String, String)] = [],
                         body: [UInt8] = []) throws -> Response {
         switch transport {
         case .inProcess(let app):
-            var fields: [String: String] = [:]
-            for (name, value) in headers { fields[name] = value }
+            var fields = HTTPFields()
+            for (name, value) in headers { fields.append(name, value) }
             let res = app.app.handle(HTTPCore.Request(method: method, path: path, queryString: query, headers: fields, body: body,
                                                       requestID: "test-req"))
-            var out: [String: String] = [:]
-            for field in res.headers { out[field.name.canonicalName] = field.value }
-            return Response(status: res.status, headers: out, body: res.body)
+            return Response(status: res.status, headers: res.headers, body: res.body)
         case .live(let stack):
             let url = stack.baseURL + path + (query.isEmpty ? "" : "?" + query)
-            let res = try stack.client.send(HTTPRequest(method: method, url: url, headers: headers, body: body))
-            return Response(status: res.status, headers: res.headers, body: res.body)
+            let res = try stack.http.send(HTTPRequest(method: method, url: url, headers: headers, body: body))
+            var fields = HTTPFields()
+            for (name, value) in res.headers.sorted(by: { $0.key < $1.key }) { fields.append(name, value) }
+            return Response(status: res.status, headers: fields, body: res.body)
         }
     }
 
@@ -72,7 +81,17 @@ public struct TestClient {
 
     /// A POST of a JSON (or any text) body; `Content-Type: application/json` unless `headers` names one.
     public func post(_ path: String, body: String, headers: [(String, String)] = []) throws -> Response {
-        let typed = headers.contains { $0.0.lowercased() == "content-type" } ? headers : [("Content-Type", "application/json")] + headers
-        return try execute("POST", path, headers: typed, body: Array(body.utf8))
+        try post(path, body: Array(body.utf8), headers: headers)
     }
+
+    /// A POST of raw bytes; `Content-Type: application/json` unless `headers` names one.
+    public func post(_ path: String, body: [UInt8], headers: [(String, String)] = []) throws -> Response {
+        let typed = headers.contains { $0.0.lowercased() == "content-type" } ? headers : [("Content-Type", "application/json")] + headers
+        return try execute("POST", path, headers: typed, body: body)
+    }
+}
+
+extension InProcessApp {
+    /// This application as a `TestClient` (`TestClient.inProcess(self)`).
+    public var client: TestClient { .inProcess(self) }
 }

@@ -15,7 +15,7 @@ final class AppTests: DatabaseTestCase {
     }
 
     func testPricingMatchesTheContract() throws {
-        let res = app.get("/api/pricing")
+        let res = try app.client.get("/api/pricing")
         XCTAssertEqual(res.status, 200)
         XCTAssertEqual(res.header("Content-Type"), "application/json; charset=utf-8")
         XCTAssertEqual(res.header("X-Request-Id"), "test-req")
@@ -29,15 +29,15 @@ final class AppTests: DatabaseTestCase {
     func testPricingIsCachedPerProcessThenRefreshed() throws {
         var now = 1000.0
         app.deps.cache.monotonic = { now }
-        XCTAssertEqual(app.get("/api/pricing").status, 200)
+        XCTAssertEqual(try app.client.get("/api/pricing").status, 200)
         try db.connect().execute("UPDATE tiers SET amount_kopecks = 55500 WHERE id = 'starter'")
-        XCTAssertTrue(app.get("/api/pricing").bodyText.contains("49900"), "served from the cache")
+        XCTAssertTrue(try app.client.get("/api/pricing").text.contains("49900"), "served from the cache")
         now += CatalogueRoutes.cacheSeconds + 1
-        XCTAssertTrue(app.get("/api/pricing").bodyText.contains("55500"), "refreshed after expiry")
+        XCTAssertTrue(try app.client.get("/api/pricing").text.contains("55500"), "refreshed after expiry")
     }
 
     func testStyles() throws {
-        let styles = try XCTUnwrap(try JSON.parse(app.get("/api/styles").body)["styles"]?.arrayValue)
+        let styles = try XCTUnwrap(try JSON.parse(try app.client.get("/api/styles").body)["styles"]?.arrayValue)
         let pinglass = try XCTUnwrap(styles.first { $0["id"]?.stringValue == "pinglass" })
         XCTAssertGreaterThanOrEqual(pinglass["prompts"]?.intValue ?? 0, 23)
         XCTAssertNotNil(pinglass["name"]?.stringValue)
@@ -47,7 +47,7 @@ final class AppTests: DatabaseTestCase {
     func testHealthReportsEachPartWithoutSecrets() throws {
         let a = try InProcessApp(database: db, env: ["TBANK_TEST_TERMINAL_KEY": "DEMO", "TBANK_TEST_PASSWORD": "s3cret-pw",
                                                      "KIE_API_KEY": "kie-secret", "MEDIA_KEY_SECRET": "media-secret-0123456789"])
-        let res = a.get("/api/health")
+        let res = try a.client.get("/api/health")
         XCTAssertEqual(res.status, 200)
         let v = try JSON.parse(res.body)
         XCTAssertEqual(v["status"]?.stringValue, "ok")
@@ -58,21 +58,21 @@ final class AppTests: DatabaseTestCase {
         XCTAssertEqual(v["checks"]?["kie"]?["configured"], true)
         XCTAssertEqual(v["checks"]?["telegram"], ["configured": false, "alertsChat": false])
         let telegram = try JSON.parse(try InProcessApp(database: db, env: ["TELEGRAM_BOT_TOKEN": "7000000001:tg-secret", "ADMIN_TELEGRAM_CHAT_ID": "42"])
-            .get("/api/health").body)
+            .client.get("/api/health").body)
         XCTAssertEqual(telegram["checks"]?["telegram"], ["configured": true, "alertsChat": true])
         XCTAssertNotNil(v["checks"]?["workers"]?["poll-kie"])
-        XCTAssertFalse(res.bodyText.contains("s3cret-pw"))
-        XCTAssertFalse(res.bodyText.contains("kie-secret"))
-        XCTAssertFalse(res.bodyText.contains("DEMO"))
+        XCTAssertFalse(res.text.contains("s3cret-pw"))
+        XCTAssertFalse(res.text.contains("kie-secret"))
+        XCTAssertFalse(res.text.contains("DEMO"))
         XCTAssertEqual(v["checks"]?["storage"], ["ok": true, "backend": "fs", "writable": true, "signingKey": true])
-        XCTAssertFalse(res.bodyText.contains("media-secret"))
+        XCTAssertFalse(res.text.contains("media-secret"))
     }
 
     /// Storage reports the configured backend honestly, without a network call: fs needs a
     /// writable folder, s3 complete settings, both MEDIA_KEY_SECRET (else links do not open).
     func testHealthReportsTheConfiguredStorage() throws {
         func storage(_ env: [String: String]) throws -> (String?, JSON?) {
-            let v = try JSON.parse(try InProcessApp(database: db, env: env).get("/api/health").body)
+            let v = try JSON.parse(try InProcessApp(database: db, env: env).client.get("/api/health").body)
             return (v["status"]?.stringValue, v["checks"]?["storage"])
         }
         let key = ["MEDIA_KEY_SECRET": "media-secret-0123456789"]
@@ -91,7 +91,7 @@ final class AppTests: DatabaseTestCase {
 
     func testHealthIsDegradedWithPendingMigrations() throws {
         try db.connect().execute("DELETE FROM schema_migrations WHERE version = '0002'")
-        let v = try JSON.parse(app.get("/api/health").body)
+        let v = try JSON.parse(try app.client.get("/api/health").body)
         XCTAssertEqual(v["status"]?.stringValue, "degraded")
         XCTAssertEqual(v["checks"]?["migrations"]?["pending"]?.intValue, 1)
     }
@@ -99,25 +99,25 @@ final class AppTests: DatabaseTestCase {
     func testHealthIsDownWhenTheDatabaseIsUnreachable() throws {
         let config = try Config(variables: ["DATABASE_URL": "host=/nonexistent port=1 dbname=x"])
         let down = try InProcessApp(config: config)
-        let res = down.get("/api/health")
+        let res = try down.client.get("/api/health")
         XCTAssertEqual(res.status, 503)
         XCTAssertEqual(try JSON.parse(res.body)["status"]?.stringValue, "down")
         // Endpoints needing the database answer 503 with the error envelope.
-        let pricing = down.get("/api/pricing")
+        let pricing = try down.client.get("/api/pricing")
         XCTAssertEqual(pricing.status, 503)
         XCTAssertEqual(try JSON.parse(pricing.body)["error"]?["code"]?.stringValue, "SERVICE_UNAVAILABLE")
         XCTAssertNotNil(pricing.header("Retry-After"))
     }
 
     func testUnknownPathIs404AndWrongMethodIs405() throws {
-        let nf = app.get("/api/nope")
+        let nf = try app.client.get("/api/nope")
         XCTAssertEqual(nf.status, 404)
         XCTAssertEqual(try JSON.parse(nf.body)["error"]?["code"]?.stringValue, "NOT_FOUND")
         XCTAssertEqual(try JSON.parse(nf.body)["success"], false)
-        let na = app.post("/api/pricing", body: "{}")
+        let na = try app.client.post("/api/pricing", body: "{}")
         XCTAssertEqual(na.status, 405)
         XCTAssertEqual(na.header("Allow"), "GET")
-        let head = app.app.handle(Request(method: "HEAD", path: "/api/pricing"))
+        let head = try app.client.execute("HEAD", "/api/pricing")
         XCTAssertEqual(head.status, 200)
         XCTAssertTrue(head.body.isEmpty)
     }
@@ -151,7 +151,7 @@ final class AppTests: DatabaseTestCase {
     func testEveryRequestEndsWithTheConnectionIdle() throws {
         let conn = try app.deps.database.connection()
         try conn.execute("BEGIN")
-        _ = app.get("/api/styles")
+        _ = try app.client.get("/api/styles")
         XCTAssertTrue(conn.isIdle)
     }
 }

@@ -23,91 +23,91 @@ final class AvatarsTests: DatabaseTestCase {
         app = try InProcessApp(database: db, env: env)
     }
 
-    func call(_ method: String, _ path: String, _ auth: (String, String), body: [UInt8] = [], type: String = "application/json") -> Response {
-        app.app.handle(Request(method: method, path: path, headers: [auth.0: auth.1, "Content-Type": type], body: body))
+    func call(_ method: String, _ path: String, _ auth: (String, String), body: [UInt8] = [], type: String = "application/json") throws -> TestClient.Response {
+        try app.client.execute(method, path, headers: [auth, ("Content-Type", type)], body: body)
     }
-    func json(_ r: Response) throws -> JSON { try JSON.parse(r.body) }
+    func json(_ r: TestClient.Response) throws -> JSON { try JSON.parse(r.body) }
 
     func makeAvatar(_ auth: (String, String), _ name: String = "me") throws -> Int {
-        let r = call("POST", "/api/avatars", auth, body: Array(#"{"name":"\#(name)"}"#.utf8))
-        XCTAssertEqual(r.status, 201, r.bodyText)
+        let r = try call("POST", "/api/avatars", auth, body: Array(#"{"name":"\#(name)"}"#.utf8))
+        XCTAssertEqual(r.status, 201, r.text)
         return try XCTUnwrap(json(r)["avatar"]?["id"]?.intValue)
     }
 
     func testAvatarsAreTheCallersOwnAndAtMostThree() throws {
         let id = try makeAvatar(me, "first")
-        XCTAssertEqual(try json(call("GET", "/api/avatars/\(id)", me))["name"]?.stringValue, "first")
-        XCTAssertEqual(call("GET", "/api/avatars/\(id)", other).status, 404, "someone else's avatar")
-        XCTAssertEqual(call("PATCH", "/api/avatars/\(id)", other, body: Array(#"{"name":"x"}"#.utf8)).status, 404)
-        XCTAssertEqual(call("DELETE", "/api/avatars/\(id)", other).status, 404)
-        let renamed = call("PATCH", "/api/avatars/\(id)", me, body: Array(#"{"name":"  renamed  "}"#.utf8))
+        XCTAssertEqual(try json(try call("GET", "/api/avatars/\(id)", me))["name"]?.stringValue, "first")
+        XCTAssertEqual(try call("GET", "/api/avatars/\(id)", other).status, 404, "someone else's avatar")
+        XCTAssertEqual(try call("PATCH", "/api/avatars/\(id)", other, body: Array(#"{"name":"x"}"#.utf8)).status, 404)
+        XCTAssertEqual(try call("DELETE", "/api/avatars/\(id)", other).status, 404)
+        let renamed = try call("PATCH", "/api/avatars/\(id)", me, body: Array(#"{"name":"  renamed  "}"#.utf8))
         XCTAssertEqual(try json(renamed)["avatar"]?["name"]?.stringValue, "renamed")
-        XCTAssertEqual(call("PATCH", "/api/avatars/\(id)", me, body: Array(#"{"name":""}"#.utf8)).status, 400)
+        XCTAssertEqual(try call("PATCH", "/api/avatars/\(id)", me, body: Array(#"{"name":""}"#.utf8)).status, 400)
         _ = try makeAvatar(me, "second")
         _ = try makeAvatar(me, "third")
-        let fourth = call("POST", "/api/avatars", me, body: Array(#"{"name":"fourth"}"#.utf8))
+        let fourth = try call("POST", "/api/avatars", me, body: Array(#"{"name":"fourth"}"#.utf8))
         XCTAssertEqual(fourth.status, 429)
         XCTAssertEqual(try json(fourth)["error"]?["code"]?.stringValue, "LIMIT_REACHED")
-        XCTAssertEqual(try json(call("GET", "/api/avatars", me))["avatars"]?.arrayValue?.count, 3)
-        XCTAssertEqual(try json(call("GET", "/api/avatars", other))["avatars"]?.arrayValue?.count, 0)
-        XCTAssertEqual(call("DELETE", "/api/avatars/\(id)", me).status, 204)
-        XCTAssertEqual(call("GET", "/api/avatars/\(id)", me).status, 404)
-        XCTAssertEqual(call("POST", "/api/avatars", me, body: Array(#"{"name":"again"}"#.utf8)).status, 201, "a deleted one frees a place")
+        XCTAssertEqual(try json(try call("GET", "/api/avatars", me))["avatars"]?.arrayValue?.count, 3)
+        XCTAssertEqual(try json(try call("GET", "/api/avatars", other))["avatars"]?.arrayValue?.count, 0)
+        XCTAssertEqual(try call("DELETE", "/api/avatars/\(id)", me).status, 204)
+        XCTAssertEqual(try call("GET", "/api/avatars/\(id)", me).status, 404)
+        XCTAssertEqual(try call("POST", "/api/avatars", me, body: Array(#"{"name":"again"}"#.utf8)).status, 201, "a deleted one frees a place")
     }
 
     func testReferencesByMagicBytesRawAndDataURLsWithDuplicatesCollapsed() throws {
         let id = try makeAvatar(me)
-        let raw = call("POST", "/api/avatars/\(id)/references", me, body: GenerationFixtures.jpeg(1), type: "image/jpeg")
-        XCTAssertEqual(raw.status, 201, raw.bodyText)
+        let raw = try call("POST", "/api/avatars/\(id)/references", me, body: GenerationFixtures.jpeg(1), type: "image/jpeg")
+        XCTAssertEqual(raw.status, 201, raw.text)
         let first = try XCTUnwrap(json(raw)["uploaded"]?.arrayValue?.first?["id"]?.intValue)
         let url = try XCTUnwrap(json(raw)["uploaded"]?.arrayValue?.first?["url"]?.stringValue)
         XCTAssertTrue(url.hasPrefix("http://127.0.0.1:8080/media/references/"), url)
         XCTAssertTrue(url.contains("md5=") && url.contains("expires="), "a signed, expiring link: \(url)")
         // The same bytes again: the same reference, not a second copy.
-        let again = call("POST", "/api/avatars/\(id)/references", me, body: GenerationFixtures.jpeg(1), type: "image/jpeg")
+        let again = try call("POST", "/api/avatars/\(id)/references", me, body: GenerationFixtures.jpeg(1), type: "image/jpeg")
         XCTAssertEqual(try json(again)["uploaded"]?.arrayValue?.first?["id"]?.intValue, first)
         // Declared PNG but JPEG bytes, and text: 415.
-        XCTAssertEqual(call("POST", "/api/avatars/\(id)/references", me, body: GenerationFixtures.jpeg(2), type: "image/png").status, 415)
-        XCTAssertEqual(call("POST", "/api/avatars/\(id)/references", me, body: Array("hello".utf8), type: "image/jpeg").status, 415)
-        XCTAssertEqual(call("POST", "/api/avatars/\(id)/references", me, body: Array("hello".utf8), type: "text/plain").status, 415)
-        XCTAssertEqual(call("POST", "/api/avatars/\(id)/references", me, body: GenerationFixtures.jpeg(3, size: (10 << 20) + 1),
+        XCTAssertEqual(try call("POST", "/api/avatars/\(id)/references", me, body: GenerationFixtures.jpeg(2), type: "image/png").status, 415)
+        XCTAssertEqual(try call("POST", "/api/avatars/\(id)/references", me, body: Array("hello".utf8), type: "image/jpeg").status, 415)
+        XCTAssertEqual(try call("POST", "/api/avatars/\(id)/references", me, body: Array("hello".utf8), type: "text/plain").status, 415)
+        XCTAssertEqual(try call("POST", "/api/avatars/\(id)/references", me, body: GenerationFixtures.jpeg(3, size: (10 << 20) + 1),
                             type: "image/jpeg").status, 413)
         // The original client's JSON form: one good PNG, one not an image, one not a data URL.
         let png = "data:image/png;base64," + Crypto.base64(GenerationFixtures.png(4))
         let text = "data:image/jpeg;base64," + Crypto.base64(Array("not an image".utf8))
         let body = JSON.object([("referenceImages", .array([.string(png), .string(text), "https://elsewhere/x.jpg"]))]).bytes
-        let mixed = try json(call("POST", "/api/avatars/\(id)/references", me, body: body))
+        let mixed = try json(try call("POST", "/api/avatars/\(id)/references", me, body: body))
         XCTAssertEqual(mixed["uploaded"]?.arrayValue?.count, 1)
         XCTAssertEqual(mixed["rejected"]?.arrayValue?.compactMap { $0["index"]?.intValue }, [1, 2])
-        let refs = try json(call("GET", "/api/avatars/\(id)/references", me))["references"]?.arrayValue ?? []
+        let refs = try json(try call("GET", "/api/avatars/\(id)/references", me))["references"]?.arrayValue ?? []
         XCTAssertEqual(refs.count, 2)
-        XCTAssertEqual(call("GET", "/api/avatars/\(id)/references", other).status, 404)
-        XCTAssertEqual(try json(call("GET", "/api/avatars/\(id)", me))["status"]?.stringValue, "ready")
+        XCTAssertEqual(try call("GET", "/api/avatars/\(id)/references", other).status, 404)
+        XCTAssertEqual(try json(try call("GET", "/api/avatars/\(id)", me))["status"]?.stringValue, "ready")
         // The stored object is the upload, under an unguessable name.
         let c = try db.connect()
         let key = try c.query("SELECT storage_key FROM reference_photos WHERE id = $1", [first])[0].requiredString("storage_key")
         XCTAssertTrue(key.range(of: #"^references/[0-9a-f]{32}\.jpg$"#, options: .regularExpression) != nil, key)
         XCTAssertEqual(try app.deps.media.get(key: key), GenerationFixtures.jpeg(1))
         // Deleting a reference removes its object.
-        XCTAssertEqual(call("DELETE", "/api/avatars/\(id)/references/\(first)", other).status, 404)
-        XCTAssertEqual(call("DELETE", "/api/avatars/\(id)/references/\(first)", me).status, 204)
+        XCTAssertEqual(try call("DELETE", "/api/avatars/\(id)/references/\(first)", other).status, 404)
+        XCTAssertEqual(try call("DELETE", "/api/avatars/\(id)/references/\(first)", me).status, 204)
         XCTAssertThrowsError(try app.deps.media.get(key: key))
     }
 
     func testAtMostTwentyReferences() throws {
         let id = try makeAvatar(me)
         let images = (0..<20).map { JSON.string("data:image/jpeg;base64," + Crypto.base64(GenerationFixtures.jpeg(100 + $0))) }
-        let r = try json(call("POST", "/api/avatars/\(id)/references", me, body: JSON.object([("referenceImages", .array(images))]).bytes))
+        let r = try json(try call("POST", "/api/avatars/\(id)/references", me, body: JSON.object([("referenceImages", .array(images))]).bytes))
         XCTAssertEqual(r["uploaded"]?.arrayValue?.count, 20)
-        let more = call("POST", "/api/avatars/\(id)/references", me, body: GenerationFixtures.jpeg(999), type: "image/jpeg")
+        let more = try call("POST", "/api/avatars/\(id)/references", me, body: GenerationFixtures.jpeg(999), type: "image/jpeg")
         XCTAssertEqual(more.status, 400)
-        XCTAssertTrue(try json(more)["rejected"]?.arrayValue?.first?["reason"]?.stringValue?.contains("20") ?? false, more.bodyText)
+        XCTAssertTrue(try json(more)["rejected"]?.arrayValue?.first?["reason"]?.stringValue?.contains("20") ?? false, more.text)
         XCTAssertEqual(try db.connect().query("SELECT count(*)::int AS n FROM reference_photos")[0].int("n"), 20)
     }
 
     func testDeletingAnAvatarRemovesItsObjectsAndIsRefusedWhileAJobRuns() throws {
         let id = try makeAvatar(me)
-        let up = try json(call("POST", "/api/avatars/\(id)/references", me, body: GenerationFixtures.jpeg(7), type: "image/jpeg"))
+        let up = try json(try call("POST", "/api/avatars/\(id)/references", me, body: GenerationFixtures.jpeg(7), type: "image/jpeg"))
         XCTAssertEqual(up["uploaded"]?.arrayValue?.count, 1)
         let c = try db.connect()
         let key = try c.query("SELECT storage_key FROM reference_photos WHERE avatar_id = $1", [id])[0].requiredString("storage_key")
@@ -121,13 +121,13 @@ final class AvatarsTests: DatabaseTestCase {
             VALUES ($1, $2, $3, 'pinglass', 7, now() + interval '1 hour') RETURNING id
             """, [userID, id, pay])[0].requiredInt("id")
         try c.execute("UPDATE payments SET consumed_by_job = $1 WHERE id = $2", [job, pay])
-        let refused = call("DELETE", "/api/avatars/\(id)", me)
-        XCTAssertEqual(refused.status, 409, refused.bodyText)
-        XCTAssertEqual(call("POST", "/api/avatars/\(id)/references", me, body: GenerationFixtures.jpeg(8), type: "image/jpeg").status, 409)
+        let refused = try call("DELETE", "/api/avatars/\(id)", me)
+        XCTAssertEqual(refused.status, 409, refused.text)
+        XCTAssertEqual(try call("POST", "/api/avatars/\(id)/references", me, body: GenerationFixtures.jpeg(8), type: "image/jpeg").status, 409)
         // The job is ended by hand (no tasks, no refund row): only the avatar's lock is under test.
         db.auditOnDrop = false
         try c.execute("UPDATE generation_jobs SET status = 'failed', finished_at = now() WHERE id = $1", [job])
-        XCTAssertEqual(call("DELETE", "/api/avatars/\(id)", me).status, 204)
+        XCTAssertEqual(try call("DELETE", "/api/avatars/\(id)", me).status, 204)
         XCTAssertThrowsError(try app.deps.media.get(key: key), "the reference's object is gone")
     }
 
@@ -135,7 +135,7 @@ final class AvatarsTests: DatabaseTestCase {
     /// no face behind in storage.
     func testARefusedUploadLeavesNoObject() throws {
         let id = try makeAvatar(me)
-        XCTAssertEqual(call("POST", "/api/avatars/\(id)/references", me, body: GenerationFixtures.jpeg(60), type: "image/jpeg").status, 201)
+        XCTAssertEqual(try call("POST", "/api/avatars/\(id)/references", me, body: GenerationFixtures.jpeg(60), type: "image/jpeg").status, 201)
         let c = try db.connect()
         let userID = try c.query("SELECT user_id FROM avatars WHERE id = $1", [id])[0].requiredInt("user_id")
         let pay = try c.query("""
@@ -149,7 +149,7 @@ final class AvatarsTests: DatabaseTestCase {
         try c.execute("UPDATE payments SET consumed_by_job = $1 WHERE id = $2", [job, pay])
         let folder = app.deps.config.storageDir + "/references"
         let before = try FileManager.default.contentsOfDirectory(atPath: folder).filter { !$0.hasPrefix(".") }
-        XCTAssertEqual(call("POST", "/api/avatars/\(id)/references", me, body: GenerationFixtures.jpeg(61), type: "image/jpeg").status, 409)
+        XCTAssertEqual(try call("POST", "/api/avatars/\(id)/references", me, body: GenerationFixtures.jpeg(61), type: "image/jpeg").status, 409)
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: folder).filter { !$0.hasPrefix(".") }, before)
     }
 }

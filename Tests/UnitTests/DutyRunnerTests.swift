@@ -152,7 +152,7 @@ final class DutyRunnerTests: DatabaseTestCase {
         try conn.execute("UPDATE worker_runs SET finished_at = '2026-01-01T10:00:00Z' WHERE host = 'vm-a'")
         try conn.execute("UPDATE worker_runs SET finished_at = '2026-01-01T09:00:00Z' WHERE host = 'vm-b'")
         let app = try InProcessApp(database: db)
-        let workers = try XCTUnwrap(try JSON.parse(app.get("/api/health").body)["checks"]?["workers"])
+        let workers = try XCTUnwrap(try JSON.parse(try app.client.get("/api/health").body)["checks"]?["workers"])
         XCTAssertEqual(workers.objectValue?.map(\.0), DutyName.allCases.map(\.rawValue), "the registry, in order")
         XCTAssertEqual(workers["prune"]?["lastRunAt"]?.stringValue, "2026-01-01T10:00:00Z")
         XCTAssertEqual(workers["prune"]?["ok"], true)

@@ -23,19 +23,17 @@ final class GenerateTests: DatabaseTestCase {
         c = try db.connect()
     }
 
-    func generate(_ tg: Int64, _ body: String) -> Response {
-        let auth = Fixtures.auth(telegramID: tg)
-        return app.app.handle(Request(method: "POST", path: "/api/generate", headers: [auth.0: auth.1, "Content-Type": "application/json"],
-                                      body: Array(body.utf8)))
+    func generate(_ tg: Int64, _ body: String) throws -> TestClient.Response {
+        try app.client.post("/api/generate", body: body, headers: [Fixtures.auth(telegramID: tg)])
     }
-    func code(_ r: Response) -> String? { (try? JSON.parse(r.body))?["error"]?["code"]?.stringValue }
+    func code(_ r: TestClient.Response) -> String? { (try? JSON.parse(r.body))?["error"]?["code"]?.stringValue }
     /// Lets the next generate call through the one-per-minute limit.
     func forwardAMinute() throws { try c.execute("UPDATE generation_jobs SET created_at = created_at - interval '2 minutes'") }
 
     func testOnePaymentOneJobWithThePaymentsPhotoCount() throws {
         let ready = try GenerationFixtures.readyToGenerate(c, telegramID: 9201, tier: "standard", photos: 15)
-        let r = generate(9201, #"{"avatarId":\#(ready.avatarID),"styleId":"pinglass","photos":99,"totalPhotos":99}"#)
-        XCTAssertEqual(r.status, 202, r.bodyText)
+        let r = try generate(9201, #"{"avatarId":\#(ready.avatarID),"styleId":"pinglass","photos":99,"totalPhotos":99}"#)
+        XCTAssertEqual(r.status, 202, r.text)
         let body = try JSON.parse(r.body)
         XCTAssertEqual(body["totalPhotos"]?.intValue, 15, "the payment decides, not the client")
         XCTAssertEqual(body["status"]?.stringValue, "queued")
@@ -43,26 +41,26 @@ final class GenerateTests: DatabaseTestCase {
         XCTAssertEqual(try c.query("SELECT count(*)::int AS n FROM generation_tasks WHERE job_id = $1 AND state = 'queued'", [jobID])[0].int("n"), 15)
         XCTAssertEqual(try c.query("SELECT consumed_by_job FROM payments WHERE id = $1", [ready.paymentID])[0].int("consumed_by_job"), jobID)
         try forwardAMinute()
-        let second = generate(9201, #"{"avatarId":\#(ready.avatarID)}"#)
+        let second = try generate(9201, #"{"avatarId":\#(ready.avatarID)}"#)
         XCTAssertEqual(second.status, 402)
         XCTAssertEqual(code(second), "PAYMENT_CONSUMED")
         XCTAssertEqual(try c.query("SELECT count(*)::int AS n FROM generation_jobs")[0].int("n"), 1)
     }
 
     func testRefusalsLeaveThePaymentUnconsumed() throws {
-        XCTAssertEqual(code(generate(9301, #"{"avatarId":1}"#)), "AVATAR_NOT_FOUND")
+        XCTAssertEqual(code(try generate(9301, #"{"avatarId":1}"#)), "AVATAR_NOT_FOUND")
         let ready = try GenerationFixtures.readyToGenerate(c, telegramID: 9302)
         try c.execute("DELETE FROM reference_photos WHERE avatar_id = $1", [ready.avatarID])
-        let noRefs = generate(9302, #"{"avatarId":\#(ready.avatarID)}"#)
+        let noRefs = try generate(9302, #"{"avatarId":\#(ready.avatarID)}"#)
         XCTAssertEqual(noRefs.status, 400)
         XCTAssertEqual(code(noRefs), "NO_REFERENCE_IMAGES")
         XCTAssertNil(try c.query("SELECT consumed_by_job FROM payments WHERE id = $1", [ready.paymentID])[0].int("consumed_by_job"))
-        XCTAssertEqual(code(generate(9302, #"{"avatarId":\#(ready.avatarID),"styleId":"nope"}"#)), "VALIDATION_ERROR")
+        XCTAssertEqual(code(try generate(9302, #"{"avatarId":\#(ready.avatarID),"styleId":"nope"}"#)), "VALIDATION_ERROR")
         // Someone else's avatar, and no payment at all.
         let stranger = try GenerationFixtures.readyToGenerate(c, telegramID: 9303)
-        XCTAssertEqual(code(generate(9302, #"{"avatarId":\#(stranger.avatarID)}"#)), "AVATAR_NOT_FOUND")
+        XCTAssertEqual(code(try generate(9302, #"{"avatarId":\#(stranger.avatarID)}"#)), "AVATAR_NOT_FOUND")
         try c.execute("UPDATE payments SET status = 'authorized' WHERE id = $1", [stranger.paymentID])
-        let unpaid = generate(9303, #"{"avatarId":\#(stranger.avatarID)}"#)
+        let unpaid = try generate(9303, #"{"avatarId":\#(stranger.avatarID)}"#)
         XCTAssertEqual(unpaid.status, 402)
         XCTAssertEqual(code(unpaid), "PAYMENT_REQUIRED", "a hold is not money")
         XCTAssertEqual(try c.query("SELECT count(*)::int AS n FROM generation_jobs")[0].int("n"), 0)
@@ -74,12 +72,12 @@ final class GenerateTests: DatabaseTestCase {
         var env = Fixtures.env(simURL: "http://127.0.0.1:9", production: true)
         env["STORAGE_DIR"] = try TestEnvironment.makeTempDir("media")
         app = try InProcessApp(database: db, env: env)
-        let r = generate(9401, #"{"avatarId":\#(ready.avatarID)}"#)
+        let r = try generate(9401, #"{"avatarId":\#(ready.avatarID)}"#)
         XCTAssertEqual(r.status, 402)
-        XCTAssertTrue(r.bodyText.contains("test payments"), r.bodyText)
+        XCTAssertTrue(r.text.contains("test payments"), r.text)
         env["TEST_TELEGRAM_IDS"] = "9401"
         app = try InProcessApp(database: db, env: env)
-        XCTAssertEqual(generate(9401, #"{"avatarId":\#(ready.avatarID)}"#).status, 202, "staff on TEST_TELEGRAM_IDS")
+        XCTAssertEqual(try generate(9401, #"{"avatarId":\#(ready.avatarID)}"#).status, 202, "staff on TEST_TELEGRAM_IDS")
     }
 
     /// The mode that lets a test payment through is the one in force when the payment is
@@ -121,19 +119,19 @@ final class GenerateTests: DatabaseTestCase {
         let ready = try GenerationFixtures.readyToGenerate(c, telegramID: 9351)
         let queued = try ManualRefunds.request(c, payment: ready.bankID, amount: Money(kopecks: 49_900), reason: "customer asked",
                                                ticket: "T-9351", actor: "test")
-        let refused = generate(9351, #"{"avatarId":\#(ready.avatarID)}"#)
-        XCTAssertEqual(refused.status, 402, refused.bodyText)
+        let refused = try generate(9351, #"{"avatarId":\#(ready.avatarID)}"#)
+        XCTAssertEqual(refused.status, 402, refused.text)
         XCTAssertEqual(code(refused), "PAYMENT_REQUIRED")
-        XCTAssertTrue(refused.bodyText.contains("being refunded"), refused.bodyText)
+        XCTAssertTrue(refused.text.contains("being refunded"), refused.text)
         XCTAssertNil(try c.query("SELECT consumed_by_job FROM payments WHERE id = $1", [ready.paymentID])[0].int("consumed_by_job"))
         let auth = Fixtures.auth(telegramID: 9351)
-        let status = try JSON.parse(app.get("/api/payment/status", query: "payment_id=\(ready.bankID)", headers: [auth.0: auth.1]).body)
+        let status = try JSON.parse(try app.client.get("/api/payment/status", query: "payment_id=\(ready.bankID)", headers: [auth]).body)
         XCTAssertEqual(status["usable"], false, "the status endpoint tells the same")
 
         // Failed (the bank refused it): still not consumable until an operator settles it.
         try c.execute("UPDATE refunds SET state = 'requested' WHERE id = $1", [queued.refundID])
         try c.execute("UPDATE refunds SET state = 'failed', finished_at = now() WHERE id = $1", [queued.refundID])
-        XCTAssertEqual(code(generate(9351, #"{"avatarId":\#(ready.avatarID)}"#)), "PAYMENT_REQUIRED")
+        XCTAssertEqual(code(try generate(9351, #"{"avatarId":\#(ready.avatarID)}"#)), "PAYMENT_REQUIRED")
 
         // A second, untouched payment of the same user is used, though the refunded one is older.
         let userID = try c.query("SELECT user_id FROM payments WHERE id = $1", [ready.paymentID])[0].requiredInt("user_id")
@@ -142,8 +140,8 @@ final class GenerateTests: DatabaseTestCase {
                                   paid_at, redirect_due_at)
             VALUES ($1, 'o9351', 'test', 'k', 'b9351', 'starter', 7, 49900, 'succeeded', now(), now() + interval '1 day') RETURNING id
             """, [userID])[0].requiredInt("id")
-        let r = generate(9351, #"{"avatarId":\#(ready.avatarID)}"#)
-        XCTAssertEqual(r.status, 202, r.bodyText)
+        let r = try generate(9351, #"{"avatarId":\#(ready.avatarID)}"#)
+        XCTAssertEqual(r.status, 202, r.text)
         XCTAssertNotNil(try c.query("SELECT consumed_by_job FROM payments WHERE id = $1", [fresh])[0].int("consumed_by_job"))
         XCTAssertNil(try c.query("SELECT consumed_by_job FROM payments WHERE id = $1", [ready.paymentID])[0].int("consumed_by_job"))
     }
@@ -152,17 +150,17 @@ final class GenerateTests: DatabaseTestCase {
         for i in 0..<4 { try GenerationFixtures.readyToGenerate(c, telegramID: 9501) ; _ = i }
         let avatars = try c.query("SELECT a.id FROM avatars a JOIN users u ON u.id = a.user_id WHERE u.telegram_user_id = 9501 ORDER BY a.id")
             .map { $0.requiredInt("id") }
-        XCTAssertEqual(generate(9501, #"{"avatarId":\#(avatars[0])}"#).status, 202)
-        let soon = generate(9501, #"{"avatarId":\#(avatars[1])}"#)
+        XCTAssertEqual(try generate(9501, #"{"avatarId":\#(avatars[0])}"#).status, 202)
+        let soon = try generate(9501, #"{"avatarId":\#(avatars[1])}"#)
         XCTAssertEqual(soon.status, 429)
         XCTAssertEqual(code(soon), "RATE_LIMIT_EXCEEDED")
         XCTAssertNotNil(soon.header("Retry-After"))
         try forwardAMinute()
-        XCTAssertEqual(generate(9501, #"{"avatarId":\#(avatars[1])}"#).status, 202)
+        XCTAssertEqual(try generate(9501, #"{"avatarId":\#(avatars[1])}"#).status, 202)
         try forwardAMinute()
-        XCTAssertEqual(generate(9501, #"{"avatarId":\#(avatars[2])}"#).status, 202)
+        XCTAssertEqual(try generate(9501, #"{"avatarId":\#(avatars[2])}"#).status, 202)
         try forwardAMinute()
-        let fourth = generate(9501, #"{"avatarId":\#(avatars[3])}"#)
+        let fourth = try generate(9501, #"{"avatarId":\#(avatars[3])}"#)
         XCTAssertEqual(fourth.status, 429, "three active jobs at most")
         XCTAssertEqual(try c.query("SELECT count(*)::int AS n FROM payments p JOIN users u ON u.id = p.user_id WHERE u.telegram_user_id = 9501 AND consumed_by_job IS NULL")[0].int("n"), 1)
     }
@@ -180,8 +178,8 @@ final class GenerateTests: DatabaseTestCase {
                     """, [userID])
                 try forwardAMinute()
             }
-            let r = generate(9601, #"{"avatarId":\#(ready.avatarID),"styleId":"pinglass"}"#)
-            XCTAssertEqual(r.status, 202, r.bodyText)
+            let r = try generate(9601, #"{"avatarId":\#(ready.avatarID),"styleId":"pinglass"}"#)
+            XCTAssertEqual(r.status, 202, r.text)
             let job = try XCTUnwrap(JSON.parse(r.body)["jobId"]?.intValue)
             let prompts = Set(try c.query("SELECT prompt_id FROM generation_tasks WHERE job_id = $1", [job]).map { $0.requiredInt("prompt_id") })
             XCTAssertEqual(prompts.count, 7, "seven different prompts")
@@ -195,11 +193,11 @@ final class GenerateTests: DatabaseTestCase {
 
     func testProgressShowsThisJobOnlyToItsOwner() throws {
         let ready = try GenerationFixtures.readyToGenerate(c, telegramID: 9701)
-        let job = try XCTUnwrap(JSON.parse(generate(9701, #"{"avatarId":\#(ready.avatarID)}"#).body)["jobId"]?.intValue)
+        let job = try XCTUnwrap(JSON.parse(try generate(9701, #"{"avatarId":\#(ready.avatarID)}"#).body)["jobId"]?.intValue)
         // Another job of the same user with a photo: it must not show up in this job's answer.
         let other = try GenerationFixtures.readyToGenerate(c, telegramID: 9701)
         try forwardAMinute()
-        let job2 = try XCTUnwrap(JSON.parse(generate(9701, #"{"avatarId":\#(other.avatarID)}"#).body)["jobId"]?.intValue)
+        let job2 = try XCTUnwrap(JSON.parse(try generate(9701, #"{"avatarId":\#(other.avatarID)}"#).body)["jobId"]?.intValue)
         let task2 = try c.query("SELECT id FROM generation_tasks WHERE job_id = $1 LIMIT 1", [job2])[0].requiredInt("id")
         try c.execute("UPDATE generation_tasks SET state = 'succeeded', kie_task_id = 'k1', finished_at = now() WHERE id = $1", [task2])
         try c.execute("""
@@ -207,20 +205,20 @@ final class GenerateTests: DatabaseTestCase {
             VALUES ($1, $2, $3, 'generated/x.png', 'image/png', 10, '\\x00')
             """, [job2, task2, other.avatarID])
         let auth = Fixtures.auth(telegramID: 9701)
-        let p = try JSON.parse(app.get("/api/jobs/\(job)", headers: [auth.0: auth.1]).body)
+        let p = try JSON.parse(try app.client.get("/api/jobs/\(job)", headers: [auth]).body)
         XCTAssertEqual(p["jobId"]?.intValue, job)
         XCTAssertEqual(p["photos"]?.arrayValue?.count, 0, "photos of this job only")
         XCTAssertEqual(p["progress"]?["total"]?.intValue, 7)
-        let stored = try JSON.parse(app.get("/api/generate", query: "job_id=\(job2)", headers: [auth.0: auth.1]).body)
+        let stored = try JSON.parse(try app.client.get("/api/generate", query: "job_id=\(job2)", headers: [auth]).body)
         XCTAssertEqual(stored["photos"]?.arrayValue?.count, 0, "stored but in no delivery batch yet: not released")
         try c.execute("UPDATE generated_photos SET released_at = now() WHERE task_id = $1", [task2])
-        let q = try JSON.parse(app.get("/api/generate", query: "job_id=\(job2)", headers: [auth.0: auth.1]).body)
+        let q = try JSON.parse(try app.client.get("/api/generate", query: "job_id=\(job2)", headers: [auth]).body)
         XCTAssertEqual(q["photos"]?.arrayValue?.count, 1)
         XCTAssertEqual(q["progress"]?["completed"]?.intValue, 1)
         XCTAssertEqual(q["progress"]?["percentage"]?.intValue, 14)
         let stranger = Fixtures.auth(telegramID: 9702)
-        XCTAssertEqual(app.get("/api/jobs/\(job)", headers: [stranger.0: stranger.1]).status, 404)
-        XCTAssertEqual(app.get("/api/generate", query: "job_id=abc", headers: [auth.0: auth.1]).status, 400)
+        XCTAssertEqual(try app.client.get("/api/jobs/\(job)", headers: [stranger]).status, 404)
+        XCTAssertEqual(try app.client.get("/api/generate", query: "job_id=abc", headers: [auth]).status, 400)
     }
 
     /// A client written for the original keeps working: its `telegramUserId` (checked
@@ -238,22 +236,22 @@ final class GenerateTests: DatabaseTestCase {
         let jpeg = "data:image/jpeg;base64," + Crypto.base64(GenerationFixtures.jpeg(9801))
         let pngAsJPEG = "data:image/jpeg;base64," + Crypto.base64(GenerationFixtures.png(9801))
         // Someone else's id next to valid init data: refused, nothing stored or consumed.
-        let forged = generate(9801, #"{"avatarId":\#(ready.avatarID),"telegramUserId":9802,"referenceImages":["\#(jpeg)"]}"#)
-        XCTAssertEqual(forged.status, 403, forged.bodyText)
+        let forged = try generate(9801, #"{"avatarId":\#(ready.avatarID),"telegramUserId":9802,"referenceImages":["\#(jpeg)"]}"#)
+        XCTAssertEqual(forged.status, 403, forged.text)
         XCTAssertEqual(code(forged), "FORBIDDEN")
-        XCTAssertEqual(code(generate(9801, #"{"avatarId":\#(ready.avatarID),"telegramUserId":"me"}"#)), "VALIDATION_ERROR")
-        XCTAssertEqual(code(generate(9801, #"{"avatarId":\#(ready.avatarID),"useStoredReferences":false}"#)), "VALIDATION_ERROR")
-        XCTAssertEqual(code(generate(9801, #"{"avatarId":\#(ready.avatarID),"useStoredReferences":"yes"}"#)), "VALIDATION_ERROR")
+        XCTAssertEqual(code(try generate(9801, #"{"avatarId":\#(ready.avatarID),"telegramUserId":"me"}"#)), "VALIDATION_ERROR")
+        XCTAssertEqual(code(try generate(9801, #"{"avatarId":\#(ready.avatarID),"useStoredReferences":false}"#)), "VALIDATION_ERROR")
+        XCTAssertEqual(code(try generate(9801, #"{"avatarId":\#(ready.avatarID),"useStoredReferences":"yes"}"#)), "VALIDATION_ERROR")
         XCTAssertEqual(try refs(ready.avatarID), 1)
         XCTAssertFalse(try consumed(ready.paymentID))
 
         // The original's shape: one new image stored (its duplicate once), a PNG declared as
         // JPEG and a link refused, the style "professional" is our "business".
-        let r = generate(9801, #"""
+        let r = try generate(9801, #"""
             {"avatarId":"\#(ready.avatarID)","styleId":"professional","telegramUserId":9801,"useStoredReferences":false,
              "photoCount":23,"referenceImages":["\#(jpeg)","\#(pngAsJPEG)","https://example.com/me.jpg","\#(jpeg)"]}
             """#)
-        XCTAssertEqual(r.status, 202, r.bodyText)
+        XCTAssertEqual(r.status, 202, r.text)
         let body = try JSON.parse(r.body)
         XCTAssertEqual(body["success"], true)
         let jobID = try XCTUnwrap(body["data"]?["jobId"]?.intValue)
@@ -270,8 +268,8 @@ final class GenerateTests: DatabaseTestCase {
         // Only unusable images and no stored ones: NO_REFERENCE_IMAGES with the reasons.
         let bare = try GenerationFixtures.readyToGenerate(c, telegramID: 9803)
         try c.execute("DELETE FROM reference_photos WHERE avatar_id = $1", [bare.avatarID])
-        let none = generate(9803, #"{"avatarId":\#(bare.avatarID),"referenceImages":["\#(pngAsJPEG)","data:text/plain;base64,aGk="]}"#)
-        XCTAssertEqual(none.status, 400, none.bodyText)
+        let none = try generate(9803, #"{"avatarId":\#(bare.avatarID),"referenceImages":["\#(pngAsJPEG)","data:text/plain;base64,aGk="]}"#)
+        XCTAssertEqual(none.status, 400, none.text)
         XCTAssertEqual(code(none), "NO_REFERENCE_IMAGES")
         XCTAssertEqual((try JSON.parse(none.body))["error"]?["details"]?["rejectedImages"]?.arrayValue?.count, 2)
         XCTAssertFalse(try consumed(bare.paymentID))
@@ -283,8 +281,8 @@ final class GenerateTests: DatabaseTestCase {
             INSERT INTO reference_photos (avatar_id, storage_key, content_type, byte_size, sha256)
             SELECT $1, 'references/full-' || g || '.jpg', 'image/jpeg', 100, sha256(g::text::bytea) FROM generate_series(1, 19) g
             """, [full.avatarID])
-        let limited = generate(9804, #"{"avatarId":\#(full.avatarID),"styleId":"lifestyle","referenceImages":["\#(jpeg)"]}"#)
-        XCTAssertEqual(limited.status, 202, limited.bodyText)
+        let limited = try generate(9804, #"{"avatarId":\#(full.avatarID),"styleId":"lifestyle","referenceImages":["\#(jpeg)"]}"#)
+        XCTAssertEqual(limited.status, 202, limited.text)
         XCTAssertEqual((try JSON.parse(limited.body))["referenceImagesRejected"]?.intValue, 1)
         XCTAssertEqual(try refs(full.avatarID), References.maxPerAvatar)
     }

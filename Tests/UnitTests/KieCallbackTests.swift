@@ -32,15 +32,15 @@ final class KieCallbackTests: DatabaseTestCase {
                        "/a4fi9mniPwp7AhX9fVZfDa9ctQTIBb3WW9+rqKeR9k=")
     }
 
-    func callback(_ taskID: String, timestamp: Double? = now, signature: String? = nil, body: String? = nil) -> Response {
-        var headers = ["Content-Type": "application/json"]
+    func callback(_ taskID: String, timestamp: Double? = now, signature: String? = nil, body: String? = nil) throws -> TestClient.Response {
+        var headers = [("Content-Type", "application/json")]
         if let timestamp {
             let ts = String(Int(timestamp))
-            headers[KieWebhookSignature.timestampHeader] = ts
-            headers[KieWebhookSignature.signatureHeader] = signature ?? KieWebhookSignature.sign(taskID: taskID, timestamp: ts, key: Self.key)
+            headers.append((KieWebhookSignature.timestampHeader, ts))
+            headers.append((KieWebhookSignature.signatureHeader, signature ?? KieWebhookSignature.sign(taskID: taskID, timestamp: ts, key: Self.key)))
         }
         let json = body ?? #"{"code":200,"msg":"success","data":{"taskId":"\#(taskID)","state":"success","resultJson":"{}"}}"#
-        return app.app.handle(Request(method: "POST", path: "/api/kie/callback", headers: headers, body: Array(json.utf8)))
+        return try app.client.post("/api/kie/callback", body: json, headers: headers)
     }
 
     func isDue(_ taskID: Int) throws -> Bool {
@@ -67,8 +67,8 @@ final class KieCallbackTests: DatabaseTestCase {
             try c.query("SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND query LIKE '%pg_sleep(1.5) AS listener%' AND state = 'active' AND pid <> pg_backend_pid()").count == 1
         }
 
-        let r = callback(task.kieID)
-        XCTAssertEqual(r.status, 200, r.bodyText)
+        let r = try callback(task.kieID)
+        XCTAssertEqual(r.status, 200, r.text)
         XCTAssertEqual(try JSON.parse(r.body)["received"], .bool(true))
         XCTAssertTrue(try isDue(task.id))
         XCTAssertEqual(try c.query("SELECT count(*)::int AS n FROM generation_tasks WHERE job_id = $1 AND run_at <= now()", [job.id])[0].int("n"), 1,
@@ -87,20 +87,20 @@ final class KieCallbackTests: DatabaseTestCase {
 
     func testAnUnknownOrFinishedTaskIsAnswered200AndChangesNothing() throws {
         db.auditOnDrop = false   // a task is marked succeeded by hand (no photo) to be a finished one
-        XCTAssertEqual(callback("task_unknown").status, 200)
+        XCTAssertEqual(try callback("task_unknown").status, 200)
         try c.execute("UPDATE generation_tasks SET state = 'succeeded', finished_at = now() WHERE id = $1", [job.tasks[0].id])
-        XCTAssertEqual(callback(job.tasks[0].kieID).status, 200)
+        XCTAssertEqual(try callback(job.tasks[0].kieID).status, 200)
         XCTAssertFalse(try isDue(job.tasks[0].id))
         XCTAssertEqual(try outcomes(), ["ignored", "ignored"])
     }
 
     func testMissingWrongOrStaleSignaturesAreRefused() throws {
         let task = job.tasks[0]
-        XCTAssertEqual(callback(task.kieID, timestamp: nil).status, 401, "no headers")
-        XCTAssertEqual(callback(task.kieID, signature: "/a4fi9mniPwp7AhX9fVZfDa9ctQTIBb3WW9+rqKeR9k=").status, 401, "another task's signature")
-        XCTAssertEqual(callback(task.kieID, timestamp: Self.now - 301).status, 401, "signed, but stale")
-        XCTAssertEqual(callback(task.kieID, timestamp: Self.now + 301).status, 401, "signed, from the future")
-        XCTAssertEqual(callback(task.kieID, timestamp: Self.now - 299).status, 200, "within 5 minutes")
+        XCTAssertEqual(try callback(task.kieID, timestamp: nil).status, 401, "no headers")
+        XCTAssertEqual(try callback(task.kieID, signature: "/a4fi9mniPwp7AhX9fVZfDa9ctQTIBb3WW9+rqKeR9k=").status, 401, "another task's signature")
+        XCTAssertEqual(try callback(task.kieID, timestamp: Self.now - 301).status, 401, "signed, but stale")
+        XCTAssertEqual(try callback(task.kieID, timestamp: Self.now + 301).status, 401, "signed, from the future")
+        XCTAssertEqual(try callback(task.kieID, timestamp: Self.now - 299).status, 200, "within 5 minutes")
         XCTAssertEqual(try outcomes(), ["bad_signature", "bad_signature", "bad_signature", "bad_signature", "applied"])
         // The refusals changed nothing; only the last callback made the task due.
         XCTAssertEqual(try c.query("SELECT count(*)::int AS n FROM generation_tasks WHERE run_at <= now()")[0].int("n"), 1)
@@ -116,8 +116,8 @@ final class KieCallbackTests: DatabaseTestCase {
             PinGlassLogHandler(component: "http", json: true, level: .trace, output: { line in lines.mutate { $0.append(line) } })
         })
         let task = job.tasks[1]
-        let signed = callback(task.kieID)
-        XCTAssertEqual(signed.status, 404, signed.bodyText)
+        let signed = try callback(task.kieID)
+        XCTAssertEqual(signed.status, 404, signed.text)
         XCTAssertEqual(try JSON.parse(signed.body)["error"]?["code"]?.stringValue, "NOT_FOUND")
         for body in [#"{"data":{"taskId":"\#(task.kieID)","state":"success"}}"#, "not json", ""] {
             let r = logged.handle(Request(method: "POST", path: "/api/kie/callback", headers: ["Content-Type": "application/json"],
@@ -130,16 +130,16 @@ final class KieCallbackTests: DatabaseTestCase {
     }
 
     func testMalformedCallbacksAre400AndAnswersMatchTheDocument() throws {
-        let spec = OpenAPIValidator(document: try JSON.parse(app.get("/api/openapi.json").body))
-        func check(_ r: Response, _ status: Int) {
-            XCTAssertEqual(r.status, status, r.bodyText)
+        let spec = OpenAPIValidator(document: try JSON.parse(try app.client.get("/api/openapi.json").body))
+        func check(_ r: TestClient.Response, _ status: Int) {
+            XCTAssertEqual(r.status, status, r.text)
             XCTAssertEqual(spec.problems(path: "/api/kie/callback", method: "POST", status: r.status, body: r.body), [])
         }
-        check(callback("x", body: #"{"code":200,"data":{}}"#), 400)
-        check(callback("x", body: "not json"), 400)
-        check(callback("x", body: #"{"data":{"taskId":"\#(String(repeating: "a", count: 129))"}}"#), 400)
-        check(callback(job.tasks[2].kieID, timestamp: nil), 401)
-        check(callback(job.tasks[2].kieID), 200)
-        check(callback("task_unknown"), 200)
+        check(try callback("x", body: #"{"code":200,"data":{}}"#), 400)
+        check(try callback("x", body: "not json"), 400)
+        check(try callback("x", body: #"{"data":{"taskId":"\#(String(repeating: "a", count: 129))"}}"#), 400)
+        check(try callback(job.tasks[2].kieID, timestamp: nil), 401)
+        check(try callback(job.tasks[2].kieID), 200)
+        check(try callback("task_unknown"), 200)
     }
 }

@@ -102,11 +102,11 @@ final class MetricsEndpointTests: DatabaseTestCase {
                 ('deliver', 'vm-1', to_timestamp(1700000200), NULL, NULL)
             """)
 
-        let res = app.get("/metrics")
+        let res = try app.client.get("/metrics")
         let t1 = try dbNow()
         XCTAssertEqual(res.status, 200)
         XCTAssertEqual(res.header("Content-Type"), "text/plain; version=0.0.4; charset=utf-8")
-        let scrape = PrometheusScrape(res.bodyText)
+        let scrape = PrometheusScrape(res.text)
         XCTAssertEqual(scrape.problems, [])
 
         let expected: [String: Double] = [
@@ -180,7 +180,7 @@ final class MetricsEndpointTests: DatabaseTestCase {
 
     /// A fresh database: every family is there, counters at zero, no sample invented.
     func testAnEmptyDatabaseGivesZerosNotGaps() throws {
-        let scrape = PrometheusScrape(app.get("/metrics").bodyText)
+        let scrape = PrometheusScrape(try app.client.get("/metrics").text)
         XCTAssertEqual(scrape.problems, [])
         XCTAssertEqual(scrape["pinglass_storage_upload_failures_total"], 0)
         XCTAssertEqual(scrape[#"pinglass_refunds_total{outcome="sent"}"#], 0)
@@ -195,10 +195,10 @@ final class MetricsEndpointTests: DatabaseTestCase {
         let config = try db.config(["DATABASE_URL": "host=/nonexistent-socket-dir dbname=x connect_timeout=1"])
         let down = try InProcessApp(config: config)
         down.deps.requestMetrics = try RequestMetrics.forApp()
-        XCTAssertEqual(down.get("/api/health").status, 503)
-        let res = down.get("/metrics")
+        XCTAssertEqual(try down.client.get("/api/health").status, 503)
+        let res = try down.client.get("/metrics")
         XCTAssertEqual(res.status, 200)
-        let scrape = PrometheusScrape(res.bodyText)
+        let scrape = PrometheusScrape(res.text)
         XCTAssertEqual(scrape.problems, [])
         XCTAssertEqual(scrape["pinglass_database_up"], 0)
         XCTAssertEqual(scrape[#"pinglass_http_requests_total{method="GET",route="/api/health",status="503"}"#], 1)
@@ -208,15 +208,15 @@ final class MetricsEndpointTests: DatabaseTestCase {
     /// nginx guards exactly `/metrics`; `/metrics/` would reach the app through the open
     /// location, so the app answers only the exact path.
     func testOnlyTheExactPathAnswers() {
-        XCTAssertEqual(app.get("/metrics/").status, 404)
-        XCTAssertEqual(app.get("//metrics").status, 404)
-        XCTAssertEqual(app.get("/metrics").status, 200)
+        XCTAssertEqual(try app.client.get("/metrics/").status, 404)
+        XCTAssertEqual(try app.client.get("//metrics").status, 404)
+        XCTAssertEqual(try app.client.get("/metrics").status, 200)
     }
 
     func testNoSecretInTheAnswer() throws {
         let a = try InProcessApp(database: db, env: ["TBANK_TEST_TERMINAL_KEY": "DEMO", "TBANK_TEST_PASSWORD": "s3cret-pw",
                                                      "KIE_API_KEY": "kie-secret", "MEDIA_KEY_SECRET": "media-secret-0123456789"])
-        let body = a.get("/metrics").bodyText
+        let body = try a.client.get("/metrics").text
         for secret in ["s3cret-pw", "kie-secret", "media-secret-0123456789", db.url] { XCTAssertFalse(body.contains(secret), secret) }
     }
 }

@@ -40,8 +40,9 @@ final class PaymentStatusTests: DatabaseTestCase {
             for a in apps {
                 let box = Locked(a)
                 Thread {
-                    let r = box.value.get("/api/payment/status", query: "payment_id=\(p.bankID)", headers: [auth.0: auth.1])
-                    statuses.mutate { $0.append(r.status) }
+                    // -1: the request threw, which fails the all-200 assertion below.
+                    let r = try? box.value.client.get("/api/payment/status", query: "payment_id=\(p.bankID)", headers: [auth])
+                    statuses.mutate { $0.append(r?.status ?? -1) }
                     done.signal()
                 }.start()
             }
@@ -65,7 +66,7 @@ final class PaymentStatusTests: DatabaseTestCase {
         try makeLate(c, prod.id)
         for (tg, p) in [(Int64(8201), test), (8202, prod)] {
             let auth = Fixtures.auth(telegramID: tg)
-            XCTAssertEqual(a.get("/api/payment/status", query: "payment_id=\(p.bankID)", headers: [auth.0: auth.1]).status, 200)
+            XCTAssertEqual(try a.client.get("/api/payment/status", query: "payment_id=\(p.bankID)", headers: [auth]).status, 200)
         }
         XCTAssertEqual(bank.calls.map(\.terminalKey), [Fixtures.testTerminal.key, Fixtures.productionTerminal.key])
     }
@@ -104,13 +105,13 @@ final class PaymentStatusTests: DatabaseTestCase {
         let p = try Fixtures.pendingPayment(c, telegramID: 8501)
         try makeLate(c, p.id)
         let auth = Fixtures.auth(telegramID: 8501)
-        XCTAssertEqual(a.get("/api/payment/status", query: "payment_id=\(p.bankID)", headers: [auth.0: auth.1]).status, 200)
+        XCTAssertEqual(try a.client.get("/api/payment/status", query: "payment_id=\(p.bankID)", headers: [auth]).status, 200)
         XCTAssertEqual(bank.calls.count, 1)
         XCTAssertEqual(try Fixtures.paymentState(c, p.id).status, "pending")
         XCTAssertEqual(try Counters.value(c, "payments.mismatched_notifications"), 1)
         // A NUL or anything but digits as payment_id is a 400, never a 500.
-        XCTAssertEqual(a.get("/api/payment/status", query: "payment_id=%00", headers: [auth.0: auth.1]).status, 400)
-        XCTAssertEqual(a.get("/api/payment/status", query: "payment_id=12a", headers: [auth.0: auth.1]).status, 400)
+        XCTAssertEqual(try a.client.get("/api/payment/status", query: "payment_id=%00", headers: [auth]).status, 400)
+        XCTAssertEqual(try a.client.get("/api/payment/status", query: "payment_id=12a", headers: [auth]).status, 400)
     }
 
     /// No bank call can go out while the process holds a transaction open (docs/reliability.md#R1).
@@ -139,7 +140,7 @@ final class PaymentStatusTests: DatabaseTestCase {
         a.deps.cache.monotonic = { elapsed }
         func usable(_ tg: Int64, _ bankID: String) throws -> JSON? {
             let auth = Fixtures.auth(telegramID: tg)
-            return try JSON.parse(a.get("/api/payment/status", query: "payment_id=\(bankID)", headers: [auth.0: auth.1]).body)["usable"]
+            return try JSON.parse(try a.client.get("/api/payment/status", query: "payment_id=\(bankID)", headers: [auth]).body)["usable"]
         }
         XCTAssertEqual(try usable(8301, p.bankID), true, "test mode in force")
         try c.execute("INSERT INTO settings (key, value) VALUES ('tbank_mode', 'production') ON CONFLICT (key) DO UPDATE SET value = 'production'")
@@ -158,18 +159,18 @@ final class PaymentStatusTests: DatabaseTestCase {
         let c = try db.connect()
         let a = try app(FakeBank(state: "NEW"))
         let auth = Fixtures.auth(telegramID: 8401)
-        XCTAssertEqual(a.get("/api/payment/status", headers: [auth.0: auth.1]).status, 200)
+        XCTAssertEqual(try a.client.get("/api/payment/status", headers: [auth]).status, 200)
         // xmin changes when the row is rewritten, xmax when it is locked (an upsert's
         // ON CONFLICT DO UPDATE … WHERE locks the row even when it changes nothing).
         let xmin = { try c.query("SELECT xmin::text || '/' || xmax::text AS x FROM users WHERE telegram_user_id = 8401")[0].requiredString("x") }
         let before = try xmin()
-        for _ in 0..<5 { XCTAssertEqual(a.get("/api/payment/status", headers: [auth.0: auth.1]).status, 200) }
+        for _ in 0..<5 { XCTAssertEqual(try a.client.get("/api/payment/status", headers: [auth]).status, 200) }
         XCTAssertEqual(try xmin(), before, "the row was neither rewritten nor locked")
         // A changed username is written once.
         let renamed = ("Authorization", "tma " + TelegramInitData.sign(
             fields: [("auth_date", String(Int(Date().timeIntervalSince1970))), ("user", #"{"id":8401,"first_name":"Test","username":"renamed"}"#)],
             botToken: Fixtures.botToken))
-        XCTAssertEqual(a.get("/api/payment/status", headers: [renamed.0: renamed.1]).status, 200)
+        XCTAssertEqual(try a.client.get("/api/payment/status", headers: [renamed]).status, 200)
         XCTAssertEqual(try c.query("SELECT username FROM users WHERE telegram_user_id = 8401")[0].string("username"), "renamed")
         XCTAssertNotEqual(try xmin(), before)
     }

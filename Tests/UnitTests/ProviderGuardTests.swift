@@ -1,3 +1,4 @@
+import JSON
 import PinGlassTesting
 import Postgres
 import ProviderWire
@@ -20,6 +21,9 @@ final class ProviderGuardTests: PipelineTestCase {
     func testTheBank() throws {
         let bank = FakeBank(state: "CONFIRMED")
         deps.bankFactory = bank.factory
+        try assertRefusedInTransaction("Init") {
+            _ = try deps.bank(Fixtures.testTerminal, 1).initPayment([("OrderId", .string("o-1")), ("Amount", .number("100"))])
+        }
         try assertRefusedInTransaction("GetState") { _ = try deps.bank(Fixtures.testTerminal, 1).getState(paymentID: "1") }
         try assertRefusedInTransaction("Cancel") {
             _ = try deps.bank(Fixtures.testTerminal, 1).cancel(paymentID: "1", amount: nil, externalRequestID: "r-1")
@@ -95,5 +99,25 @@ final class ProviderGuardTests: PipelineTestCase {
         XCTAssertEqual(image.contentType, "image/png", "outside: allowed")
         XCTAssertEqual(image.bytes, png)
         XCTAssertEqual(server.received.map(\.path), ["/results/1.png"])
+    }
+
+    /// Only an open transaction refuses a call: after the connection broke (its backend
+    /// terminated and reconnecting refused), a cleanup's provider call still goes through.
+    func testABrokenConnectionDoesNotBlockProviderCalls() throws {
+        let key = MediaKeys.reference(contentType: "image/jpeg")
+        try deps.media.put(key: key, bytes: GenerationFixtures.jpeg(5), contentType: "image/jpeg")
+        let pid = try deps.db().query("SELECT pg_backend_pid() AS pid")[0].requiredInt("pid")
+        let admin = try Connection(TestEnvironment.adminURL())
+        try admin.query("ALTER DATABASE \"\(db.name)\" ALLOW_CONNECTIONS false")
+        defer { _ = try? admin.query("ALTER DATABASE \"\(db.name)\" ALLOW_CONNECTIONS true") }
+        XCTAssertEqual(try admin.query("SELECT pg_terminate_backend($1::int, 5000) AS done", [pid])[0].bool("done"), true,
+                       "the backend is gone")
+        XCTAssertThrowsError(try deps.db().query("SELECT 1"), "the session is gone and cannot be re-opened")
+        XCTAssertFalse(deps.database.isConnected, "libpq knows the connection is broken")
+        XCTAssertFalse(deps.database.hasOpenTransaction)
+        try deps.media.delete(key: key)
+        XCTAssertThrowsError(try deps.media.get(key: key), "the delete went through") {
+            XCTAssertEqual($0 as? MediaStoreError, .notFound(key: key))
+        }
     }
 }

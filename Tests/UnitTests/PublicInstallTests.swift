@@ -30,15 +30,13 @@ final class PublicInstallTests: DatabaseTestCase {
         try c.execute("INSERT INTO settings (key, value) VALUES ('tbank_mode', $1) ON CONFLICT (key) DO UPDATE SET value = $1", [mode])
     }
 
-    func generate(_ app: InProcessApp, _ tg: Int64, avatar: Int) -> Response {
-        let auth = Fixtures.auth(telegramID: tg)
-        return app.app.handle(Request(method: "POST", path: "/api/generate", headers: [auth.0: auth.1, "Content-Type": "application/json"],
-                                      body: Array(#"{"avatarId":\#(avatar)}"#.utf8)))
+    func generate(_ app: InProcessApp, _ tg: Int64, avatar: Int) throws -> TestClient.Response {
+        try app.client.post("/api/generate", body: #"{"avatarId":\#(avatar)}"#, headers: [Fixtures.auth(telegramID: tg)])
     }
 
     func usable(_ app: InProcessApp, _ tg: Int64, _ bankID: String) throws -> JSON? {
         let auth = Fixtures.auth(telegramID: tg)
-        return try JSON.parse(app.get("/api/payment/status", query: "payment_id=\(bankID)", headers: [auth.0: auth.1]).body)["usable"]
+        return try JSON.parse(try app.client.get("/api/payment/status", query: "payment_id=\(bankID)", headers: [auth]).body)["usable"]
     }
 
     // MARK: test payments
@@ -53,14 +51,14 @@ final class PublicInstallTests: DatabaseTestCase {
         XCTAssertEqual(try PaymentSettings.terminalMode(c), .test)
 
         XCTAssertEqual(try usable(public_, 9801, stranger.bankID), false)
-        let refused = generate(public_, 9801, avatar: stranger.avatarID)
-        XCTAssertEqual(refused.status, 402, refused.bodyText)
+        let refused = try generate(public_, 9801, avatar: stranger.avatarID)
+        XCTAssertEqual(refused.status, 402, refused.text)
         XCTAssertEqual(try JSON.parse(refused.body)["error"]?["code"]?.stringValue, "PAYMENT_REQUIRED")
-        XCTAssertTrue(refused.bodyText.contains("test payments"), refused.bodyText)
+        XCTAssertTrue(refused.text.contains("test payments"), refused.text)
         XCTAssertNil(try c.query("SELECT consumed_by_job FROM payments WHERE id = $1", [stranger.paymentID])[0].int("consumed_by_job"))
 
         XCTAssertEqual(try usable(public_, 9802, staff.bankID), true)
-        XCTAssertEqual(generate(public_, 9802, avatar: staff.avatarID).status, 202, "staff on TEST_TELEGRAM_IDS")
+        XCTAssertEqual(try generate(public_, 9802, avatar: staff.avatarID).status, 202, "staff on TEST_TELEGRAM_IDS")
 
         // Production in force on the public install: still staff only.
         try setMode("production")
@@ -71,7 +69,7 @@ final class PublicInstallTests: DatabaseTestCase {
         // A local install in test mode: anyone's test payment is money there.
         let local = try app(["PUBLIC_BASE_URL": "http://127.0.0.1:8080"])
         XCTAssertEqual(try usable(local, 9801, stranger.bankID), true)
-        XCTAssertEqual(generate(local, 9801, avatar: stranger.avatarID).status, 202)
+        XCTAssertEqual(try generate(local, 9801, avatar: stranger.avatarID).status, 202)
     }
 
     /// The sweep alerts (at most hourly to the admin chat) while test mode is in force on a
@@ -155,17 +153,17 @@ final class PublicInstallTests: DatabaseTestCase {
         let before = try c.query("SELECT count(*)::int AS n FROM webhook_logs")[0].requiredInt("n")
         for path in ["/api/payment/webhook/", "//api/payment/webhook", "/api//payment/webhook", "/api/payment/%77ebhook",
                      "/api/kie/callback/", "/api/kie//callback", "/api/kie/callback//", "api/kie/callback"] {
-            let r = a.post(path, body: "{}")
+            let r = try a.client.post(path, body: "{}")
             XCTAssertEqual(r.status, 404, path)
             XCTAssertEqual(try JSON.parse(r.body)["error"]?["code"]?.stringValue, "NOT_FOUND", path)
         }
         for path in ["/metrics/", "//metrics", "/api/health/", "/api/pricing//", "/api/avatars/1/", "/api/avatars//references", "/", ""] {
-            XCTAssertEqual(a.get(path).status, 404, path)
+            XCTAssertEqual(try a.client.get(path).status, 404, path)
         }
         XCTAssertEqual(try c.query("SELECT count(*)::int AS n FROM webhook_logs")[0].requiredInt("n"), before, "no handler ran")
-        XCTAssertEqual(a.get("/metrics").status, 200)
-        XCTAssertEqual(a.get("/api/pricing").status, 200)
-        XCTAssertNotEqual(a.post("/api/payment/webhook", body: "{}").status, 404, "the exact path reaches the webhook")
+        XCTAssertEqual(try a.client.get("/metrics").status, 200)
+        XCTAssertEqual(try a.client.get("/api/pricing").status, 200)
+        XCTAssertNotEqual(try a.client.post("/api/payment/webhook", body: "{}").status, 404, "the exact path reaches the webhook")
         XCTAssertEqual(try c.query("SELECT count(*)::int AS n FROM webhook_logs")[0].requiredInt("n"), before + 1)
     }
 }

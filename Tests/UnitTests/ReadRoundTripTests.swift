@@ -23,9 +23,9 @@ final class ReadRoundTripTests: DatabaseTestCase {
         // A fixed clock: the cached terminal mode stays fresh between the calls.
         let app = try InProcessApp(database: db, env: env, now: Date().timeIntervalSince1970)
         let auth = Fixtures.auth(telegramID: 7301)
-        let headers = [auth.0: auth.1, "Content-Type": "application/json"]
-        let started = app.post("/api/generate", body: #"{"avatarId":\#(ready.avatarID)}"#, headers: headers)
-        XCTAssertEqual(started.status, 202, started.bodyText)
+        let headers = [auth, ("Content-Type", "application/json")]
+        let started = try app.client.post("/api/generate", body: #"{"avatarId":\#(ready.avatarID)}"#, headers: headers)
+        XCTAssertEqual(started.status, 202, started.text)
         let job = try XCTUnwrap(JSON.parse(started.body)["jobId"]?.intValue)
         // One released photo (the API lists released photos only), so the job's answer carries
         // photos from the same statement.
@@ -51,22 +51,22 @@ final class ReadRoundTripTests: DatabaseTestCase {
             ("/api/avatars", "", { XCTAssertEqual($0["avatars"]?.arrayValue?.map { $0["id"]?.intValue }, [ready.avatarID]) }),
         ]
         for (path, query, check) in reads {
-            XCTAssertEqual(app.get(path, query: query, headers: headers).status, 200, "warm-up \(path)")
+            XCTAssertEqual(try app.client.get(path, query: query, headers: headers).status, 200, "warm-up \(path)")
             let before = conn.roundTrips
-            let r = app.get(path, query: query, headers: headers)
-            XCTAssertEqual(r.status, 200, r.bodyText)
+            let r = try app.client.get(path, query: query, headers: headers)
+            XCTAssertEqual(r.status, 200, r.text)
             check(try JSON.parse(r.body))
             XCTAssertEqual(conn.roundTrips - before, 1, "\(path)?\(query): one statement for the user and the answer")
         }
         // Another user's job is still not found, in the same one statement.
         let stranger = Fixtures.auth(telegramID: 7302)
-        XCTAssertEqual(app.get("/api/jobs/\(job)", headers: [stranger.0: stranger.1]).status, 404)
+        XCTAssertEqual(try app.client.get("/api/jobs/\(job)", headers: [stranger]).status, 404)
         let before = conn.roundTrips
-        XCTAssertEqual(app.get("/api/jobs/\(job)", headers: [stranger.0: stranger.1]).status, 404)
+        XCTAssertEqual(try app.client.get("/api/jobs/\(job)", headers: [stranger]).status, 404)
         XCTAssertEqual(conn.roundTrips - before, 1)
         // A user seen for the first time is created (a second statement) and owns nothing.
         let newcomer = Fixtures.auth(telegramID: 7303)
-        let list = app.get("/api/avatars", headers: [newcomer.0: newcomer.1])
+        let list = try app.client.get("/api/avatars", headers: [newcomer])
         XCTAssertEqual(list.status, 200)
         XCTAssertEqual(try JSON.parse(list.body)["avatars"]?.arrayValue?.count, 0)
         XCTAssertEqual(try c.query("SELECT count(*)::int AS n FROM users WHERE telegram_user_id = 7303")[0].int("n"), 1)
@@ -74,7 +74,7 @@ final class ReadRoundTripTests: DatabaseTestCase {
         let renamed = ("Authorization", "tma " + TelegramInitData.sign(fields: [
             ("auth_date", String(Int(Date().timeIntervalSince1970))), ("user", #"{"id":7301,"first_name":"Renamed"}"#)],
             botToken: Fixtures.botToken))
-        let mine = app.get("/api/avatars", headers: [renamed.0: renamed.1])
+        let mine = try app.client.get("/api/avatars", headers: [renamed])
         XCTAssertEqual(try JSON.parse(mine.body)["avatars"]?.arrayValue?.count, 1)
         XCTAssertEqual(try c.query("SELECT first_name FROM users WHERE telegram_user_id = 7301")[0].string("first_name"), "Renamed")
     }

@@ -349,16 +349,16 @@ final class RefundSenderTests: FakeBankTestCase {
         let p = try Fixtures.pendingPayment(c, telegramID: 6208, status: "succeeded")
         let r = try refund(p.id, 49_900)
         let webhook = try InProcessApp(config: deps.config)
-        let early = webhook.post("/api/payment/webhook",
+        let early = try webhook.client.post("/api/payment/webhook",
                                  body: Fixtures.notification(paymentID: p.bankID, orderID: p.orderID, status: "REFUNDED", amount: 0).serialized)
-        XCTAssertEqual(early.bodyText, "OK")
+        XCTAssertEqual(early.text, "OK")
         XCTAssertEqual(try Fixtures.paymentState(c, p.id).status, "refunded")
         XCTAssertEqual(try pass().succeeded, 1)
         XCTAssertEqual(try row(r.id).string("state"), "succeeded")
         XCTAssertEqual(try Fixtures.paymentState(c, p.id).refunded, 49_900)
-        let late = webhook.post("/api/payment/webhook",
+        let late = try webhook.client.post("/api/payment/webhook",
                                 body: Fixtures.notification(paymentID: p.bankID, orderID: p.orderID, status: "PARTIAL_REFUNDED", amount: 100).serialized)
-        XCTAssertEqual(late.bodyText, "OK")
+        XCTAssertEqual(late.text, "OK")
         XCTAssertEqual(try Fixtures.paymentState(c, p.id).status, "refunded", "never lowered")
         XCTAssertEqual(try InvariantAudit.run(c), [])
     }

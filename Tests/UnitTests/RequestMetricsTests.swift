@@ -68,20 +68,20 @@ final class RequestMetricsTests: XCTestCase {
         let app = try InProcessApp(database: db)
         let metrics = try RequestMetrics.forApp()
         app.deps.requestMetrics = metrics
-        XCTAssertEqual(app.get("/api/pricing").status, 200)
-        XCTAssertEqual(app.app.handle(Request(method: "HEAD", path: "/api/pricing")).status, 200)
-        XCTAssertEqual(app.get("/api/jobs/12345").status, 401)
-        XCTAssertEqual(app.get("/api/jobs/777").status, 401)
-        XCTAssertEqual(app.get("/no/such/thing").status, 404)
-        XCTAssertEqual(app.app.handle(Request(method: "DELETE", path: "/api/pricing")).status, 405)
+        XCTAssertEqual(try app.client.get("/api/pricing").status, 200)
+        XCTAssertEqual(try app.client.execute("HEAD", "/api/pricing").status, 200)
+        XCTAssertEqual(try app.client.get("/api/jobs/12345").status, 401)
+        XCTAssertEqual(try app.client.get("/api/jobs/777").status, 401)
+        XCTAssertEqual(try app.client.get("/no/such/thing").status, 404)
+        XCTAssertEqual(try app.client.execute("DELETE", "/api/pricing").status, 405)
         let counts = Dictionary(uniqueKeysWithValues: metrics.samples().map { ("\($0.method) \($0.route) \($0.status)", $0.count) })
         XCTAssertEqual(counts, ["GET /api/pricing 200": 2, "GET /api/jobs/{id} 401": 2, "* unmatched 404": 1, "* unmatched 405": 1])
 
-        let scrape = PrometheusScrape(app.get("/metrics").bodyText)
+        let scrape = PrometheusScrape(try app.client.get("/metrics").text)
         XCTAssertEqual(scrape.problems, [])
         XCTAssertEqual(scrape[#"pinglass_http_requests_total{method="GET",route="/api/jobs/{id}",status="401"}"#], 2)
         XCTAssertEqual(scrape[#"pinglass_http_requests_total{method="GET",route="/metrics",status="200"}"#], nil,
                        "a scrape is counted after its own answer is made")
-        XCTAssertEqual(PrometheusScrape(app.get("/metrics").bodyText)[#"pinglass_http_requests_total{method="GET",route="/metrics",status="200"}"#], 1)
+        XCTAssertEqual(PrometheusScrape(try app.client.get("/metrics").text)[#"pinglass_http_requests_total{method="GET",route="/metrics",status="200"}"#], 1)
     }
 }

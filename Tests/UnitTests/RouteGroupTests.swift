@@ -53,15 +53,14 @@ final class RouteGroupTests: XCTestCase {
                        ("GET", "/api/avatars/1/references"), ("DELETE", "/api/avatars/1/references/2"),
                        ("POST", "/api/generate"), ("GET", "/api/generate"), ("GET", "/api/jobs/0")]
         for (method, path) in miniApp {
-            let res = app.app.handle(Request(method: method, path: path, headers: ["Content-Type": "application/json"],
-                                             body: Array("not json".utf8)))
-            XCTAssertEqual(res.status, 401, "\(method) \(path): \(res.bodyText)")
+            let res = try app.client.execute(method, path, headers: [("Content-Type", "application/json")], body: Array("not json".utf8))
+            XCTAssertEqual(res.status, 401, "\(method) \(path): \(res.text)")
             XCTAssertEqual(try JSON.parse(res.body)["error"]?["code"]?.stringValue, "UNAUTHORIZED", "\(method) \(path)")
         }
-        XCTAssertEqual(Set(RouteTable.router().table.filter { route in
-            app.app.handle(Request(method: route.method, path: route.pattern.replacingOccurrences(of: ":id", with: "1")
-                .replacingOccurrences(of: ":refId", with: "2"))).status == 401
+        XCTAssertEqual(Set(try RouteTable.router().table.filter { route in
+            try app.client.execute(route.method, route.pattern.replacingOccurrences(of: ":id", with: "1")
+                .replacingOccurrences(of: ":refId", with: "2")).status == 401
         }.map { "\($0.method) \($0.pattern)" }).count, miniApp.count, "no other route asks for init data")
-        XCTAssertEqual(app.get("/api/pricing").status, 200)
+        XCTAssertEqual(try app.client.get("/api/pricing").status, 200)
     }
 }

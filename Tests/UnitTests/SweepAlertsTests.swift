@@ -118,17 +118,17 @@ final class SweepAlertsTests: DatabaseTestCase {
     /// answer given because the database is down cannot be (and is not tried).
     func testServerErrorsAreCountedAndSustainedOnesAlert() throws {
         let app = try InProcessApp(database: db)
-        XCTAssertEqual(app.get("/api/styles").status, 200)
-        XCTAssertEqual(app.get("/api/nope").status, 404)
+        XCTAssertEqual(try app.client.get("/api/styles").status, 200)
+        XCTAssertEqual(try app.client.get("/api/nope").status, 404)
         try c.execute("ALTER TABLE tiers RENAME TO tiers_gone")
-        for _ in 0..<3 { XCTAssertEqual(app.get("/api/pricing").status, 500) }
+        for _ in 0..<3 { XCTAssertEqual(try app.client.get("/api/pricing").status, 500) }
         try c.execute("ALTER TABLE tiers_gone RENAME TO tiers")
         XCTAssertEqual(try ServerErrors.recent(c, seconds: 300), 3)
         let rows = try c.query("SELECT count(*)::int AS n FROM http_5xx_minutes")[0].requiredInt("n")
         XCTAssertTrue((1...2).contains(rows), "one row per minute, not per answer: \(rows)")
 
         let down = try InProcessApp(config: try Config(variables: ["DATABASE_URL": "host=/nonexistent port=1 dbname=x"]))
-        XCTAssertEqual(down.get("/api/pricing").status, 503)
+        XCTAssertEqual(try down.client.get("/api/pricing").status, 503)
         XCTAssertFalse(down.deps.database.isConnected, "no connection: the 503 is not counted anywhere")
 
         var config = Sweeper.Config()

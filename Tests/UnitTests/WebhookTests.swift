@@ -16,14 +16,14 @@ final class WebhookTests: DatabaseTestCase {
         app = try InProcessApp(database: db, env: Fixtures.env(simURL: "http://127.0.0.1:9"))
     }
 
-    func post(_ n: JSON) -> Response { app.post("/api/payment/webhook", body: n.serialized) }
+    func post(_ n: JSON) throws -> TestClient.Response { try app.client.post("/api/payment/webhook", body: n.serialized) }
 
     func testConfirmedMovesPendingToSucceededAndAnswersPlainOK() throws {
         let c = try db.connect()
         let p = try Fixtures.pendingPayment(c)
-        let res = post(Fixtures.notification(paymentID: p.bankID, orderID: p.orderID, status: "CONFIRMED", amount: 49900))
+        let res = try post(Fixtures.notification(paymentID: p.bankID, orderID: p.orderID, status: "CONFIRMED", amount: 49900))
         XCTAssertEqual(res.status, 200)
-        XCTAssertEqual(res.bodyText, "OK")
+        XCTAssertEqual(res.text, "OK")
         XCTAssertEqual(res.header("Content-Type"), "text/plain; charset=utf-8")
         XCTAssertEqual(try Fixtures.paymentState(c, p.id).status, "succeeded")
         XCTAssertEqual(try Fixtures.outcomes(c, paymentID: p.id), ["applied"])
@@ -37,13 +37,13 @@ final class WebhookTests: DatabaseTestCase {
         let c = try db.connect()
         let p = try Fixtures.pendingPayment(c)
         let forged = Fixtures.notification(paymentID: p.bankID, orderID: p.orderID, status: "CONFIRMED", amount: 49900, password: "guess")
-        XCTAssertEqual(post(forged).status, 403)
+        XCTAssertEqual(try post(forged).status, 403)
         XCTAssertEqual(try Fixtures.paymentState(c, p.id).status, "pending")
         XCTAssertEqual(try c.query("SELECT outcome, reason FROM webhook_logs")[0].string("outcome"), "bad_signature")
         // A notification signed with the other terminal's password, or naming an unknown terminal.
         let otherTerminal = Fixtures.notification(paymentID: p.bankID, orderID: p.orderID, status: "CONFIRMED", amount: 49900,
                                                   terminal: TBankTerminal(key: "Stranger", password: "x"))
-        XCTAssertEqual(post(otherTerminal).status, 403)
+        XCTAssertEqual(try post(otherTerminal).status, 403)
         XCTAssertEqual(try c.query("SELECT count(*)::int AS n FROM webhook_logs WHERE outcome = 'bad_signature'")[0].int("n"), 2)
     }
 
@@ -56,14 +56,14 @@ final class WebhookTests: DatabaseTestCase {
             .map { ($0.0, $0.1 == .bool(true) ? "True" : $0.1.scalarText!) } + [("Password", Fixtures.testTerminal.password)]
         let token = Crypto.sha256Hex(fields.sorted { $0.0 < $1.0 }.map(\.1).joined())
         n = .object(n.objectValue!.filter { $0.0 != "Token" } + [("Token", .string(token))])
-        XCTAssertEqual(post(n).status, 403)
+        XCTAssertEqual(try post(n).status, 403)
         XCTAssertEqual(try Fixtures.paymentState(c, p.id).status, "pending")
     }
 
     func testAmountMismatchIsNotAppliedAndLogged() throws {
         let c = try db.connect()
         let p = try Fixtures.pendingPayment(c)
-        let res = post(Fixtures.notification(paymentID: p.bankID, orderID: p.orderID, status: "CONFIRMED", amount: 100))
+        let res = try post(Fixtures.notification(paymentID: p.bankID, orderID: p.orderID, status: "CONFIRMED", amount: 100))
         XCTAssertEqual(res.status, 200, "signed by the bank: answered, so it is not re-sent forever")
         XCTAssertEqual(try Fixtures.paymentState(c, p.id).status, "pending")
         let log = try c.query("SELECT outcome, reason FROM webhook_logs")[0]
@@ -71,14 +71,14 @@ final class WebhookTests: DatabaseTestCase {
         XCTAssertTrue(log.requiredString("reason").contains("Amount 100"))
         // OrderId of another payment.
         let other = try Fixtures.pendingPayment(c, telegramID: 5002)
-        _ = post(Fixtures.notification(paymentID: p.bankID, orderID: other.orderID, status: "CONFIRMED", amount: 49900))
+        _ = try post(Fixtures.notification(paymentID: p.bankID, orderID: other.orderID, status: "CONFIRMED", amount: 49900))
         XCTAssertEqual(try Fixtures.paymentState(c, p.id).status, "pending")
         XCTAssertEqual(try Fixtures.outcomes(c, paymentID: p.id), ["mismatch", "mismatch"])
     }
 
     func testUnparsableIs400AndUnusedKindsAreAnsweredOK() throws {
         let c = try db.connect()
-        XCTAssertEqual(app.post("/api/payment/webhook", body: "{not json").status, 400)
+        XCTAssertEqual(try app.client.post("/api/payment/webhook", body: "{not json").status, 400)
         XCTAssertEqual(try c.query("SELECT outcome FROM webhook_logs")[0].string("outcome"), "malformed")
         let p = try Fixtures.pendingPayment(c)
         // Fiscalisation: nested Receipt, Status RECEIPT; card binding: Status COMPLETED, no Amount.
@@ -86,11 +86,11 @@ final class WebhookTests: DatabaseTestCase {
                                          "Success": true, "Status": "RECEIPT", "PaymentId": .number(p.bankID), "ErrorCode": "0",
                                          "Amount": 49900, "FiscalNumber": 1, "Receipt": ["Items": [["Name": "x", "Price": 49900]]]],
                                         password: Fixtures.testTerminal.password)
-        XCTAssertEqual(post(receipt).bodyText, "OK")
+        XCTAssertEqual(try post(receipt).text, "OK")
         let addCard = TBankToken.signed(["TerminalKey": .string(Fixtures.testTerminal.key), "CustomerKey": "c1", "RequestKey": "r1",
                                          "Success": true, "Status": "COMPLETED", "ErrorCode": "0", "CardId": 1, "Pan": "430000******0777"],
                                         password: Fixtures.testTerminal.password)
-        XCTAssertEqual(post(addCard).bodyText, "OK")
+        XCTAssertEqual(try post(addCard).text, "OK")
         XCTAssertEqual(try Fixtures.paymentState(c, p.id).status, "pending")
         XCTAssertEqual(try Fixtures.outcomes(c, paymentID: p.id), ["ignored"])
         XCTAssertEqual(try c.query("SELECT count(*)::int AS n FROM webhook_logs WHERE outcome = 'ignored'")[0].int("n"), 2)
@@ -98,7 +98,7 @@ final class WebhookTests: DatabaseTestCase {
 
     func testUnknownPaymentIsAnsweredOKAndLogged() throws {
         let c = try db.connect()
-        XCTAssertEqual(post(Fixtures.notification(paymentID: "42", orderID: "nope", status: "CONFIRMED", amount: 1)).bodyText, "OK")
+        XCTAssertEqual(try post(Fixtures.notification(paymentID: "42", orderID: "nope", status: "CONFIRMED", amount: 1)).text, "OK")
         XCTAssertEqual(try Fixtures.outcomes(c, paymentID: nil), ["unknown_payment"])
     }
 
@@ -110,8 +110,8 @@ final class WebhookTests: DatabaseTestCase {
             var events: [(String, Int)] = [("AUTHORIZED", 49900), ("CONFIRMED", 49900), ("PARTIAL_REFUNDED", 29900), ("REFUNDED", 0)]
             events = events.flatMap { e in Array(repeating: e, count: Int.random(in: 1...5)) }.shuffled()
             for (status, amount) in events {
-                let res = post(Fixtures.notification(paymentID: p.bankID, orderID: p.orderID, status: status, amount: amount))
-                XCTAssertEqual(res.bodyText, "OK")
+                let res = try post(Fixtures.notification(paymentID: p.bankID, orderID: p.orderID, status: status, amount: amount))
+                XCTAssertEqual(res.text, "OK")
             }
             let state = try Fixtures.paymentState(c, p.id)
             XCTAssertEqual(state.status, "refunded", "round \(round): \(events.map(\.0))")
@@ -124,7 +124,7 @@ final class WebhookTests: DatabaseTestCase {
         let c = try db.connect()
         let p = try Fixtures.pendingPayment(c)
         for status in ["CONFIRMED", "REJECTED", "CANCELED", "DEADLINE_EXPIRED", "AUTH_FAIL", "AUTHORIZED"] {
-            XCTAssertEqual(post(Fixtures.notification(paymentID: p.bankID, orderID: p.orderID, status: status, amount: 49900)).bodyText, "OK")
+            XCTAssertEqual(try post(Fixtures.notification(paymentID: p.bankID, orderID: p.orderID, status: status, amount: 49900)).text, "OK")
         }
         XCTAssertEqual(try Fixtures.paymentState(c, p.id).status, "succeeded")
         XCTAssertEqual(try Fixtures.outcomes(c, paymentID: p.id), ["applied", "refused", "refused", "refused", "refused", "stale"])
@@ -134,9 +134,9 @@ final class WebhookTests: DatabaseTestCase {
     func testLateConfirmedRevivesAnExpiredPayment() throws {
         let c = try db.connect()
         let p = try Fixtures.pendingPayment(c, status: "expired")
-        XCTAssertEqual(post(Fixtures.notification(paymentID: p.bankID, orderID: p.orderID, status: "REJECTED", amount: 49900)).bodyText, "OK")
+        XCTAssertEqual(try post(Fixtures.notification(paymentID: p.bankID, orderID: p.orderID, status: "REJECTED", amount: 49900)).text, "OK")
         XCTAssertEqual(try Fixtures.paymentState(c, p.id).status, "expired")
-        _ = post(Fixtures.notification(paymentID: p.bankID, orderID: p.orderID, status: "CONFIRMED", amount: 49900))
+        _ = try post(Fixtures.notification(paymentID: p.bankID, orderID: p.orderID, status: "CONFIRMED", amount: 49900))
         XCTAssertEqual(try Fixtures.paymentState(c, p.id).status, "succeeded")
     }
 
@@ -148,11 +148,11 @@ final class WebhookTests: DatabaseTestCase {
         let p = try Fixtures.pendingPayment(c, terminal: Fixtures.productionTerminal, mode: "production")
         let n = Fixtures.notification(paymentID: p.bankID, orderID: p.orderID, status: "CONFIRMED", amount: 49900,
                                       terminal: Fixtures.productionTerminal)
-        XCTAssertEqual(prodApp.post("/api/payment/webhook", body: n.serialized).bodyText, "OK")
+        XCTAssertEqual(try prodApp.client.post("/api/payment/webhook", body: n.serialized).text, "OK")
         XCTAssertEqual(try Fixtures.paymentState(c, p.id).status, "succeeded")
         // Signed by the test terminal but naming a production payment: a mismatch.
         let q = try Fixtures.pendingPayment(c, telegramID: 5009, terminal: Fixtures.productionTerminal, mode: "production")
-        _ = prodApp.post("/api/payment/webhook", body: Fixtures.notification(paymentID: q.bankID, orderID: q.orderID,
+        _ = try prodApp.client.post("/api/payment/webhook", body: Fixtures.notification(paymentID: q.bankID, orderID: q.orderID,
                                                                              status: "CONFIRMED", amount: 49900).serialized)
         XCTAssertEqual(try Fixtures.paymentState(c, q.id).status, "pending")
         XCTAssertEqual(try Fixtures.outcomes(c, paymentID: q.id), ["mismatch"])
@@ -163,7 +163,7 @@ final class WebhookTests: DatabaseTestCase {
         vars["DATABASE_URL"] = "host=/nonexistent port=1 dbname=x"
         let down = try InProcessApp(config: Config(variables: vars))
         let p = Fixtures.notification(paymentID: "1", orderID: "o", status: "CONFIRMED", amount: 1)
-        XCTAssertEqual(down.post("/api/payment/webhook", body: p.serialized).status, 503)
+        XCTAssertEqual(try down.client.post("/api/payment/webhook", body: p.serialized).status, 503)
     }
 
     /// Only allow-listed fields are stored, on every path; a refused request keeps only its
@@ -173,16 +173,16 @@ final class WebhookTests: DatabaseTestCase {
         let p = try Fixtures.pendingPayment(c)
         let valid = Fixtures.notification(paymentID: p.bankID, orderID: p.orderID, status: "CONFIRMED", amount: 49900,
                                           extra: [("RebillId", 145919), ("Receipt", ["Items": []])])
-        XCTAssertEqual(post(valid).bodyText, "OK")
+        XCTAssertEqual(try post(valid).text, "OK")
         let forged = Fixtures.notification(paymentID: p.bankID, orderID: p.orderID, status: "CONFIRMED", amount: 49900, password: "guess")
-        XCTAssertEqual(post(forged).status, 403)
+        XCTAssertEqual(try post(forged).status, 403)
         let stranger = Fixtures.notification(paymentID: p.bankID, orderID: p.orderID, status: "CONFIRMED", amount: 49900,
                                              terminal: TBankTerminal(key: "Stranger", password: "x"))
-        let forbidden = post(stranger)
+        let forbidden = try post(stranger)
         XCTAssertEqual(forbidden.status, 403)
-        XCTAssertEqual(forbidden.bodyText, post(forged).bodyText, "one answer for an unknown terminal and a bad Token")
+        XCTAssertEqual(forbidden.text, try post(forged).text, "one answer for an unknown terminal and a bad Token")
         let broken = #"{"TerminalKey":"PinGlassTestDEMO","Pan":"430000******0777","CardId":10452089,"#
-        XCTAssertEqual(app.post("/api/payment/webhook", body: broken).status, 400)
+        XCTAssertEqual(try app.client.post("/api/payment/webhook", body: broken).status, 400)
 
         let rows = try c.query("SELECT outcome, payload::text AS p FROM webhook_logs ORDER BY id")
         XCTAssertEqual(rows.map { $0.requiredString("outcome") }, ["applied", "bad_signature", "bad_signature", "bad_signature", "malformed"])
@@ -207,16 +207,15 @@ final class WebhookTests: DatabaseTestCase {
         let p = try Fixtures.pendingPayment(c)
         var n = Fixtures.notification(paymentID: p.bankID, orderID: p.orderID, status: "CONFIRMED", amount: 49900)
         n = .object(n.objectValue!.map { $0.0 == "Message" ? ($0.0, .string("a\u{0}b")) : $0 } + [("Message", .string("x\u{0}y"))])
-        XCTAssertEqual(post(n).status, 400)
+        XCTAssertEqual(try post(n).status, 400)
         var raw = Array(Fixtures.notification(paymentID: p.bankID, orderID: p.orderID, status: "CONFIRMED", amount: 49900).serialized.utf8)
         raw.insert(0, at: raw.count - 1)
-        XCTAssertEqual(app.app.handle(Request(method: "POST", path: "/api/payment/webhook", body: raw)).status, 400)
+        XCTAssertEqual(try app.client.execute("POST", "/api/payment/webhook", body: raw).status, 400)
         XCTAssertEqual(try Fixtures.paymentState(c, p.id).status, "pending")
-        let create = app.app.handle(Request(method: "POST", path: "/api/payment/create",
-                                            headers: ["Content-Type": "application/json", Fixtures.auth(telegramID: 5001).0: Fixtures.auth(telegramID: 5001).1],
-                                            body: Array(#"{"tierId":"start\u0000er"}"#.utf8)))
-        XCTAssertEqual(create.status, 400, create.bodyText)
-        XCTAssertTrue(create.bodyText.contains("NUL"), create.bodyText)
+        let create = try app.client.post("/api/payment/create", body: #"{"tierId":"start\u0000er"}"#,
+                                         headers: [Fixtures.auth(telegramID: 5001)])
+        XCTAssertEqual(create.status, 400, create.text)
+        XCTAssertTrue(create.text.contains("NUL"), create.text)
     }
 
     /// Money moves only on `Success: true` with `ErrorCode "0"`.
@@ -228,11 +227,11 @@ final class WebhookTests: DatabaseTestCase {
             TBankToken.signed(["TerminalKey": .string(Fixtures.testTerminal.key), "OrderId": .string(p.orderID), "Success": success,
                                "Status": "CONFIRMED", "PaymentId": .number(p.bankID), "ErrorCode": code, "Amount": 49900], password: pw)
         }
-        XCTAssertEqual(post(signed(success: false, code: "0")).bodyText, "OK")
-        XCTAssertEqual(post(signed(success: true, code: "1051")).bodyText, "OK")
+        XCTAssertEqual(try post(signed(success: false, code: "0")).text, "OK")
+        XCTAssertEqual(try post(signed(success: true, code: "1051")).text, "OK")
         XCTAssertEqual(try Fixtures.paymentState(c, p.id).status, "pending")
         XCTAssertEqual(try Fixtures.outcomes(c, paymentID: p.id), ["ignored", "ignored"])
-        XCTAssertEqual(post(signed(success: true, code: 0)).bodyText, "OK", "ErrorCode as a number is the same code")
+        XCTAssertEqual(try post(signed(success: true, code: 0)).text, "OK", "ErrorCode as a number is the same code")
         XCTAssertEqual(try Fixtures.paymentState(c, p.id).status, "succeeded")
     }
 
@@ -241,20 +240,20 @@ final class WebhookTests: DatabaseTestCase {
     func testAuthorizedIsNotMoneyAndRefusalsAreCounted() throws {
         let c = try db.connect()
         let p = try Fixtures.pendingPayment(c)
-        XCTAssertEqual(post(Fixtures.notification(paymentID: p.bankID, orderID: p.orderID, status: "AUTHORIZED", amount: 49900)).bodyText, "OK")
+        XCTAssertEqual(try post(Fixtures.notification(paymentID: p.bankID, orderID: p.orderID, status: "AUTHORIZED", amount: 49900)).text, "OK")
         XCTAssertEqual(try Fixtures.paymentState(c, p.id).status, "authorized")
         let auth = Fixtures.auth(telegramID: 5001)
-        let status = try JSON.parse(app.get("/api/payment/status", query: "payment_id=\(p.bankID)", headers: [auth.0: auth.1]).body)
+        let status = try JSON.parse(try app.client.get("/api/payment/status", query: "payment_id=\(p.bankID)", headers: [auth]).body)
         XCTAssertEqual(status["paid"], false)
         XCTAssertEqual(status["usable"], false)
         XCTAssertThrowsError(try c.execute("UPDATE payments SET consumed_by_job = 1 WHERE id = $1", [p.id])) { error in
             XCTAssertTrue("\(error)".contains("only a succeeded payment can be consumed"), "the database refuses consuming a hold: \(error)")
         }
         let r = try Fixtures.pendingPayment(c, telegramID: 5003)
-        _ = post(Fixtures.notification(paymentID: r.bankID, orderID: r.orderID, status: "REJECTED", amount: 49900))
-        XCTAssertEqual(post(Fixtures.notification(paymentID: r.bankID, orderID: r.orderID, status: "CONFIRMED", amount: 49900)).bodyText, "OK")
+        _ = try post(Fixtures.notification(paymentID: r.bankID, orderID: r.orderID, status: "REJECTED", amount: 49900))
+        XCTAssertEqual(try post(Fixtures.notification(paymentID: r.bankID, orderID: r.orderID, status: "CONFIRMED", amount: 49900)).text, "OK")
         XCTAssertEqual(try Fixtures.paymentState(c, r.id).status, "rejected")
-        XCTAssertEqual(post(Fixtures.notification(paymentID: r.bankID, orderID: r.orderID, status: "CONFIRMED", amount: 49900)).bodyText, "OK")
+        XCTAssertEqual(try post(Fixtures.notification(paymentID: r.bankID, orderID: r.orderID, status: "CONFIRMED", amount: 49900)).text, "OK")
         XCTAssertEqual(try Fixtures.outcomes(c, paymentID: r.id), ["applied", "refused", "refused"])
         XCTAssertEqual(try Counters.value(c, "payments.refused_transitions"), 1, "the bank repeating itself is one refusal")
     }
@@ -295,17 +294,17 @@ final class WebhookTests: DatabaseTestCase {
     func testAPartialRefundStatusMovesTheStatusOnlyAndRefundedSetsTheWholeSum() throws {
         let c = try db.connect()
         let p = try Fixtures.pendingPayment(c, status: "succeeded")
-        XCTAssertEqual(post(Fixtures.notification(paymentID: p.bankID, orderID: p.orderID, status: "PARTIAL_REFUNDED", amount: 29_900)).bodyText, "OK")
+        XCTAssertEqual(try post(Fixtures.notification(paymentID: p.bankID, orderID: p.orderID, status: "PARTIAL_REFUNDED", amount: 29_900)).text, "OK")
         XCTAssertEqual(try Fixtures.paymentState(c, p.id).status, "partially_refunded")
         XCTAssertEqual(try Fixtures.paymentState(c, p.id).refunded, 0, "the Amount is no refunded sum")
         XCTAssertEqual(try c.query("SELECT refund_headroom($1) AS h", [p.id])[0].int("h"), 49_900, "later refunds are not cut")
         for amount in [0, 100, 49_900] {
-            XCTAssertEqual(post(Fixtures.notification(paymentID: p.bankID, orderID: p.orderID, status: "PARTIAL_REFUNDED", amount: amount)).bodyText, "OK")
+            XCTAssertEqual(try post(Fixtures.notification(paymentID: p.bankID, orderID: p.orderID, status: "PARTIAL_REFUNDED", amount: amount)).text, "OK")
         }
         XCTAssertEqual(try Fixtures.paymentState(c, p.id).refunded, 0)
         XCTAssertEqual(try Fixtures.outcomes(c, paymentID: p.id), ["applied", "duplicate", "duplicate", "duplicate"])
         XCTAssertNotNil(try c.query("SELECT paid_at FROM payments WHERE id = $1", [p.id])[0].string("paid_at"))
-        _ = post(Fixtures.notification(paymentID: p.bankID, orderID: p.orderID, status: "REFUNDED", amount: 0))
+        _ = try post(Fixtures.notification(paymentID: p.bankID, orderID: p.orderID, status: "REFUNDED", amount: 0))
         XCTAssertEqual(try Fixtures.paymentState(c, p.id).status, "refunded")
         XCTAssertEqual(try Fixtures.paymentState(c, p.id).refunded, 49_900)
 
@@ -324,13 +323,13 @@ final class WebhookTests: DatabaseTestCase {
         let c = try db.connect()
         let p = try Fixtures.pendingPayment(c, status: "rejected")
         for _ in 0..<3 {
-            XCTAssertEqual(post(Fixtures.notification(paymentID: p.bankID, orderID: p.orderID, status: "CONFIRMED", amount: 49_900)).bodyText, "OK")
+            XCTAssertEqual(try post(Fixtures.notification(paymentID: p.bankID, orderID: p.orderID, status: "CONFIRMED", amount: 49_900)).text, "OK")
         }
         XCTAssertEqual(try Fixtures.paymentState(c, p.id).status, "rejected")
         XCTAssertEqual(try Fixtures.outcomes(c, paymentID: p.id), ["refused", "refused", "refused"])
         XCTAssertEqual(try Counters.value(c, "payments.refused_transitions"), 1)
         // A signed CONFIRMED for an order we never made is counted too.
-        _ = post(Fixtures.notification(paymentID: "777", orderID: "never-made", status: "CONFIRMED", amount: 100))
+        _ = try post(Fixtures.notification(paymentID: "777", orderID: "never-made", status: "CONFIRMED", amount: 100))
         XCTAssertEqual(try Counters.value(c, "payments.unknown_notifications"), 1)
     }
 }

@@ -199,7 +199,7 @@ extension Deliverer {
             heldUntil = renewing + Double(config.leaseSeconds)
             try budget.stamp(db, slots)
             calls += 1
-            switch try message.send(telegram, chat: chat) {
+            switch message.send(telegram, chat: chat) {
             case .success(let ids):
                 return .answered(.sent(ids), chat: chat, heldUntil: heldUntil)
             case .failure(.mediaURLRejected(let why)) where message.byLink:
@@ -231,9 +231,11 @@ extension Deliverer {
             return media.contains { if case .url = $0 { return true } else { return false } }
         }
 
-        /// An album, one photo, or a text: the message ids, or how Telegram refused. Any
-        /// other error (a call refused inside a transaction) is thrown.
-        func send(_ telegram: any TelegramAPI, chat: Int64) throws -> Result<[Int], TelegramError> {
+        /// An album, one photo, or a text: the message ids, or how Telegram refused. Every
+        /// error is an answer (the lease was renewed and the budget stamped before the call):
+        /// one that is not Telegram's (a call refused inside a transaction) counts as
+        /// Telegram unavailable.
+        func send(_ telegram: any TelegramAPI, chat: Int64) -> Result<[Int], TelegramError> {
             do {
                 switch self {
                 case .text(let text):
@@ -243,8 +245,8 @@ extension Deliverer {
                 case .photos(let media, let caption):
                     return .success(try telegram.sendMediaGroup(chatID: chat, photos: media, caption: caption))
                 }
-            } catch let error as TelegramError {
-                return .failure(error)
+            } catch {
+                return .failure(error as? TelegramError ?? .transient("\(error)"))
             }
         }
     }

@@ -1,6 +1,6 @@
-import HTTPCore
 import JSON
 import LibCrypto
+import WebURL
 
 /// A Telegram user as the validated Mini App init data describes them.
 public struct TelegramUser: Equatable, Sendable {
@@ -90,19 +90,5 @@ public enum TelegramInitData {
         let secret = Crypto.hmacSHA256(key: Array("WebAppData".utf8), message: Array(botToken.utf8))
         let hash = Crypto.hex(Crypto.hmacSHA256(key: secret, message: Array(check.utf8)))
         return (fields + [("hash", hash)]).map { "\($0.0)=\(percentEncode($0.1))" }.joined(separator: "&")
-    }
-
-    public static func percentEncode(_ s: String) -> String {
-        var out = ""
-        for b in s.utf8 {
-            switch b {
-            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
-                 UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: "~"):
-                out.unicodeScalars.append(Unicode.Scalar(b))
-            default:
-                out += "%" + (b < 16 ? "0" : "") + String(b, radix: 16, uppercase: true)
-            }
-        }
-        return out
     }
 }

@@ -2,6 +2,7 @@ import HTTPClient
 import JSON
 import PinGlass
 import ProviderWire
+import WebURL
 
 /// Kie.ai's Market API over libcurl: `POST /api/v1/jobs/createTask` and
 /// `GET /api/v1/jobs/recordInfo?taskId=` with `Authorization: Bearer <KIE_API_KEY>`
@@ -71,7 +72,7 @@ public final class KieClient: KieAPI {
     }
 
     func recordInfoRequest(_ taskID: String) -> HTTPRequest {
-        HTTPRequest(url: apiURL + "/api/v1/jobs/recordInfo?taskId=" + TelegramInitData.percentEncode(taskID),
+        HTTPRequest(url: apiURL + "/api/v1/jobs/recordInfo?taskId=" + percentEncode(taskID),
                     headers: headers, timeout: timeout, maxResponseBytes: 1 << 20)
     }
 

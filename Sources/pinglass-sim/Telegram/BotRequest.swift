@@ -1,5 +1,6 @@
 import HTTPCore
 import JSON
+import WebURL
 
 /// A Bot API call's parameters, however they came (https://core.telegram.org/bots/api#making-requests):
 /// the query string, then a JSON object, `application/x-www-form-urlencoded` or
