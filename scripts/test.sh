@@ -22,7 +22,7 @@ TIERS=(unit e2e disruptive)
 declare -A TIER_TARGET=([unit]=UnitTests [e2e]=EndToEndTests [disruptive]=DisruptiveTests)
 # Test processes at a time (the tests mostly wait on PostgreSQL, sockets and child processes,
 # so more than the core count pays).
-declare -A TIER_WORKERS=([unit]=${PINGLASS_TEST_WORKERS_UNIT:-6} [e2e]=${PINGLASS_TEST_WORKERS_E2E:-6})
+declare -A TIER_WORKERS=([unit]=${PINGLASS_TEST_WORKERS_UNIT:-8} [e2e]=${PINGLASS_TEST_WORKERS_E2E:-6})
 
 case ${1:-all} in
     all) RUN=("${TIERS[@]}"); shift $(( $# > 0 ? 1 : 0 )) ;;
