@@ -48,25 +48,7 @@ public final class LoopbackHTTPServer: @unchecked Sendable {
 
     public init(handler: @escaping @Sendable (Received) -> Reply) throws {
         self.handler = handler
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var on: Int32 = 1
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, socklen_t(MemoryLayout<Int32>.size))
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        // A port no other server of this run had (a client's kept-alive connection to a
-        // server stopped a moment ago must not reach this one); any free one if it is taken.
-        addr.sin_port = in_port_t(UInt16(Subprocess.freePort()).bigEndian)
-        let ok = withUnsafeMutablePointer(to: &addr) { p in
-            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in
-                (bind(fd, sa, len) == 0 || { p.pointee.sin_port = 0; return bind(fd, sa, len) == 0 }())
-                    && listen(fd, 128) == 0 && getsockname(fd, sa, &len) == 0
-            }
-        }
-        guard ok else { close(fd); throw Subprocess.Failed(command: "listen on loopback", status: errno) }
-        self.fd = fd
-        port = Int(UInt16(bigEndian: addr.sin_port))
+        (fd, port) = try LoopbackListener.open(backlog: 128, reuseAddress: true)
         Thread { [self] in acceptLoop() }.start()
     }
 

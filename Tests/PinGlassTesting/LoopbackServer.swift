@@ -24,29 +24,8 @@ public final class LoopbackServer: @unchecked Sendable {
     public var url: String { "http://127.0.0.1:\(port)" }
     public var requests: [String] { lock.withLock { recorded } }
 
-    public struct ListenFailed: Error, CustomStringConvertible {
-        public let errno: Int32
-        public var description: String { "cannot listen on 127.0.0.1 (errno \(errno))" }
-    }
-
     public init(answer: String?) throws {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        // A port no other server of this run had (a client's kept-alive connection to a
-        // server stopped a moment ago must not reach this one); any free one if it is taken.
-        addr.sin_port = in_port_t(UInt16(Subprocess.freePort()).bigEndian)
-        let ok = withUnsafeMutablePointer(to: &addr) { p in
-            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in
-                (bind(fd, sa, len) == 0 || { p.pointee.sin_port = 0; return bind(fd, sa, len) == 0 }())
-                    && listen(fd, 16) == 0 && getsockname(fd, sa, &len) == 0
-            }
-        }
-        guard ok else { let e = errno; close(fd); throw ListenFailed(errno: e) }
-        self.fd = fd
-        port = Int(UInt16(bigEndian: addr.sin_port))
+        (fd, port) = try LoopbackListener.open(backlog: 16)
         guard let answer else { return }   // listens, never accepts: requests time out
         serving = true
         Thread.detachNewThread { [self] in serve(Array(answer.utf8)) }
@@ -91,4 +70,36 @@ public final class LoopbackServer: @unchecked Sendable {
     }
 
     deinit { stop() }
+}
+
+/// A listening TCP socket on 127.0.0.1, for the tests' loopback servers: on a port no other
+/// server of this run had (a client's kept-alive connection to a server stopped a moment ago
+/// must not reach this one), or any free one if that port is taken.
+enum LoopbackListener {
+    struct ListenFailed: Error, CustomStringConvertible {
+        let errno: Int32
+        var description: String { "cannot listen on 127.0.0.1 (errno \(errno))" }
+    }
+
+    /// The listening descriptor and its port.
+    static func open(backlog: Int32, reuseAddress: Bool = false) throws -> (fd: Int32, port: Int) {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        if reuseAddress {
+            var on: Int32 = 1
+            setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, socklen_t(MemoryLayout<Int32>.size))
+        }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        addr.sin_port = in_port_t(UInt16(Subprocess.freePort()).bigEndian)
+        let ok = withUnsafeMutablePointer(to: &addr) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in
+                (bind(fd, sa, len) == 0 || { p.pointee.sin_port = 0; return bind(fd, sa, len) == 0 }())
+                    && listen(fd, backlog) == 0 && getsockname(fd, sa, &len) == 0
+            }
+        }
+        guard ok else { let e = errno; close(fd); throw ListenFailed(errno: e) }
+        return (fd, Int(UInt16(bigEndian: addr.sin_port)))
+    }
 }
