@@ -87,8 +87,10 @@ class Session:
 
     def watch(self, page):
         def console(msg):
-            if msg.type == "error":
-                self.errors.append(f"{page.url}: console: {msg.text}")
+            source = (msg.location or {}).get("url", "")
+            # The browser asks every site for /favicon.ico on its own; a page without one is no error.
+            if msg.type == "error" and not source.endswith("/favicon.ico"):
+                self.errors.append(f"{page.url}: console: {msg.text}" + (f" ({source})" if source else ""))
         page.on("console", console)
         page.on("pageerror", lambda exc: self.errors.append(f"{page.url}: uncaught: {exc}"))
         page.on("crash", lambda p: self.errors.append(f"{page.url}: the page crashed"))

@@ -103,7 +103,13 @@ class BrowserTestCase: DatabaseTestCase {
     /// The python3 that has Playwright (scripts/lib.sh install_browser sets it).
     static func python() throws -> String {
         if let p = ProcessInfo.processInfo.environment["PINGLASS_TEST_PYTHON"], !p.isEmpty { return p }
-        throw TestEnvironment.Missing(name: "PINGLASS_TEST_PYTHON")
+        throw NoPython()
+    }
+
+    struct NoPython: Error, CustomStringConvertible {
+        var description: String {
+            "PINGLASS_TEST_PYTHON is not set: run the browser tests with `make test-browser` (scripts/test.sh installs chromium and Playwright)"
+        }
     }
 
     // MARK: the database after the story
