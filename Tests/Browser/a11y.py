@@ -137,11 +137,15 @@ FOCUS_JS = """
 () => {
   const el = document.activeElement;
   if (!el || el === document.body) return null;
-  const cs = getComputedStyle(el);
-  const outline = cs.outlineStyle !== 'none' && parseFloat(cs.outlineWidth) > 0;
-  const ring = cs.boxShadow && cs.boxShadow !== 'none';
-  return {testid: el.dataset.testid || (el.control && el.control.dataset.testid) || null, tag: el.tagName.toLowerCase(),
-          visible: outline || ring, focusVisible: el.matches(':focus-visible')};
+  const label = el.labels && el.labels.length ? el.labels[0] : null;
+  // A visually hidden control (a file input behind its label) shows its focus on the label.
+  const r = el.getBoundingClientRect();
+  const shown = r.width > 2 && r.height > 2 ? [el] : [];
+  if (label) shown.push(label);
+  const ring = (e) => { const cs = getComputedStyle(e);
+    return (cs.outlineStyle !== 'none' && parseFloat(cs.outlineWidth) > 0) || (cs.boxShadow && cs.boxShadow !== 'none'); };
+  return {testid: el.dataset.testid || (label && label.dataset.testid) || null, tag: el.tagName.toLowerCase(),
+          visible: shown.some(ring), focusVisible: el.matches(':focus-visible')};
 }
 """
 

@@ -48,7 +48,15 @@ def add_selfies(s, page, n=3):
     s.shot(page, "selfies")
 
 
+def to_plan(page):
+    """From the avatar's selfies on to the set and the e-mail (its own screen, when the app has one)."""
+    page.locator("[data-testid=receipt-email], [data-testid=avatar-continue]").first.wait_for(state="visible")
+    if tid(page, "avatar-continue").is_visible():
+        tid(page, "avatar-continue").click()
+
+
 def choose_tier(s, page, tier, email):
+    to_plan(page)
     field = tid(page, "receipt-email")
     field.wait_for(state="visible")
     field.fill(email)

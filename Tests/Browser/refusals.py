@@ -8,35 +8,42 @@ for those refused requests (Failed to load resource … 415 / 402 / 409)."""
 import re
 
 from harness import USER, Session, expect, tid
-from journey import accept_consent_if_asked, add_selfies, choose_tier, new_avatar, pay, require
+from journey import add_selfies, choose_tier, new_avatar, pay, require
 
 REFUSED = r"console: Failed to load resource: the server responded with a status of (415|402|409)"
 
 
-def says_something(page, before):
-    """Waits for a visible alert or status message whose text is new; returns it."""
-    messages = page.locator("[role=alert], [role=status], [aria-live]").filter(has_text=re.compile(r"\S"))
-    for _ in range(100):
-        texts = [t.strip() for t in messages.all_inner_texts() if t.strip()]
-        new = [t for t in texts if t not in before]
+MESSAGES = "[role=alert], [role=status], [aria-live], li"
+
+
+def messages_now(page, pattern):
+    texts = page.locator(MESSAGES).filter(has_text=pattern).all_inner_texts()
+    return [t.strip() for t in texts if t.strip()]
+
+
+def says(page, pattern, before):
+    """Waits (15 s at most) for a visible message matching `pattern` that was not there
+    before (an alert, a status line, or the refused file's line in the list); returns it."""
+    for _ in range(150):
+        new = [t for t in messages_now(page, pattern) if t not in before]
         if new:
             return new[0]
         page.wait_for_timeout(100)
-    raise AssertionError(f"no message on the page (alerts before: {before})")
+    raise AssertionError(f"no new message matching {pattern.pattern!r} (before: {before})")
 
 
-def messages_now(page):
-    return [t.strip() for t in page.locator("[role=alert], [role=status], [aria-live]").all_inner_texts() if t.strip()]
+NOT_A_PHOTO = re.compile(r"JPEG|PNG|WebP|not a photo|image", re.I)
+USED = re.compile(r"already|used|pay|paid", re.I)
 
 
 with Session("refusals", allow=[REFUSED]) as s:
     page = s.open_app()
     new_avatar(s, page)
 
-    before = messages_now(page)
+    before = messages_now(page, NOT_A_PHOTO)
     tid(page, "reference-input").set_input_files(
         {"name": "selfie.jpg", "mimeType": "image/jpeg", "buffer": b"this is a text file, not a photo\n" * 20})
-    said = says_something(page, before)
+    said = says(page, NOT_A_PHOTO, before)
     s.log("the app said:", said)
     expect(tid(page, "reference-item")).to_have_count(0)
     s.shot(page, "not-an-image")
@@ -45,8 +52,12 @@ with Session("refusals", allow=[REFUSED]) as s:
     choose_tier(s, page, "starter", f"customer{USER}@example.com")
     pay(s, page)
 
+    # The second tab starts at home, which shows the paid set and the way on to generate.
     second = s.open_app()
-    accept_consent_if_asked(s, second)
+    second.locator("[data-testid=generate], [data-testid=payment-status]").first.wait_for(state="visible")
+    if not tid(second, "generate").is_visible():
+        expect(tid(second, "payment-status")).to_have_attribute("data-status", "succeeded")
+        second.locator("section:has([data-testid=payment-status]) button").first.click()
     expect(tid(second, "generate")).to_be_visible(timeout=30_000)
     s.shot(second, "second-tab")
 
@@ -56,11 +67,11 @@ with Session("refusals", allow=[REFUSED]) as s:
     s.shot(page, "generating")
 
     second.bring_to_front()
-    before = messages_now(second)
+    before = messages_now(second, USED)
     with second.expect_response(lambda r: r.url.endswith("/api/generate") and r.request.method == "POST") as answer:
         tid(second, "generate").click()
     require(answer.value.status in (402, 409), f"the second generate was answered {answer.value.status}")
-    said = says_something(second, before)
+    said = says(second, USED, before)
     s.log("the second tab said:", said)
     s.shot(second, "second-generate-refused")
     s.check_clean("the refusals")
