@@ -19,7 +19,9 @@ def check(s, page, screen, theme):
     low, texts = contrast(page)
     s.log(f"{theme} {screen}: {controls_count(page)} controls, {texts} texts checked")
     require(texts > 0, f"{theme} {screen}: no text to check")
-    problems.extend(f"{theme} {screen}: {p}" for p in names + low)
+    for p in names + low:
+        problems.append(f"{theme} {screen}: {p}")
+        s.log("PROBLEM", problems[-1])
 
 
 def themed_screens(s, theme, user):
@@ -53,7 +55,9 @@ def keyboard_journey(s, user):
         s.shot(page, f"keyboard-{screen}")
         bad, moving = motion(page)
         s.log(f"reduced motion, {screen}: {moving} elements declare motion, {len(bad)} move")
-        problems.extend(f"reduced motion, {screen}: {b}" for b in bad)
+        for b in bad:
+            problems.append(f"reduced motion, {screen}: {b}")
+            s.log("PROBLEM", problems[-1])
 
     still("home")
     if tid(page, "consent-accept").is_visible():
@@ -118,8 +122,6 @@ with Session("accessibility") as s:
     themed_screens(s, "light", USER)
     themed_screens(s, "dark", USER + 1)
     keyboard_journey(s, USER + 2)
-    for p in problems:
-        s.log("PROBLEM", p)
     require(not problems, f"{len(problems)} accessibility problems (listed above)")
     s.check_clean("accessibility")
     s.result(problems=len(problems))
