@@ -126,10 +126,17 @@ MOTION_JS = """
 """
 
 
-def motion(page):
+def motion(page, busy=False):
     """(problems, elements with motion declared): under reduced motion nothing may move for
-    longer than 10 ms."""
-    r = page.evaluate(MOTION_JS)
+    longer than 10 ms. With `busy`, every button is marked aria-busy while measuring (the
+    state in which the app shows its spinner), then restored."""
+    if busy:
+        page.evaluate("() => document.querySelectorAll('button:not([aria-busy])').forEach(b => { b.setAttribute('aria-busy', 'true'); b.dataset.a11yBusy = '1'; })")
+    try:
+        r = page.evaluate(MOTION_JS)
+    finally:
+        if busy:
+            page.evaluate("() => document.querySelectorAll('[data-a11y-busy]').forEach(b => { b.removeAttribute('aria-busy'); delete b.dataset.a11yBusy; })")
     return r["bad"], r["moving"]
 
 

@@ -17,7 +17,8 @@ def check(s, page, screen, theme):
     s.shot(page, f"{theme}-{screen}")
     names = unnamed_controls(page)
     low, texts = contrast(page)
-    s.log(f"{theme} {screen}: {controls_count(page)} controls, {texts} texts checked")
+    _, moving = motion(page, busy=True)
+    s.log(f"{theme} {screen}: {controls_count(page)} controls, {texts} texts checked, {moving} elements move with buttons busy")
     require(texts > 0, f"{theme} {screen}: no text to check")
     for p in names + low:
         problems.append(f"{theme} {screen}: {p}")
@@ -53,8 +54,8 @@ def keyboard_journey(s, user):
 
     def still(screen):
         s.shot(page, f"keyboard-{screen}")
-        bad, moving = motion(page)
-        s.log(f"reduced motion, {screen}: {moving} elements declare motion, {len(bad)} move")
+        bad, moving = motion(page, busy=True)
+        s.log(f"reduced motion, {screen} (buttons busy): {moving} elements declare motion, {len(bad)} move")
         for b in bad:
             problems.append(f"reduced motion, {screen}: {b}")
             s.log("PROBLEM", problems[-1])

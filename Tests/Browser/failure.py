@@ -7,10 +7,13 @@ each loaded. No console error, no CSP violation on the way.
   PINGLASS_EXPECT_STATUS  the job's final status (default failed)
   PINGLASS_EXPECT_PHOTOS  photos shown (default 0: none had gone out)
   PINGLASS_EXPECT_REFUND  text the refund notice holds (default 499: the whole starter price)
+
+The refund duty runs beside the story: the notice must come to say the money was returned
+(its data-status `succeeded`).
 """
 import os
 
-from harness import USER, Session, expect, images_loaded, tid
+from harness import USER, Session, expect, images_loaded, tid, wait_status
 from journey import add_selfies, choose_tier, generate, new_avatar, pay, require
 
 TIER = os.environ.get("PINGLASS_TIER", "starter")
@@ -30,9 +33,10 @@ with Session("failure") as s:
     notice = tid(page, "refund-notice")
     expect(notice).to_be_visible(timeout=30_000)
     expect(notice).to_contain_text(REFUND)
+    wait_status(notice, ["succeeded"], timeout=60_000)
     s.log("refund notice:", notice.inner_text())
     shown = page.locator("[data-testid=gallery] img")
-    expect(shown).to_have_count(PHOTOS, timeout=30_000)
+    expect(shown).to_have_count(PHOTOS, timeout=60_000)
     widths = images_loaded(page, "[data-testid=gallery]") if PHOTOS else []
     require(all(w > 0 for w in widths), f"images not all loaded: {widths}")
     s.shot(page, "refund")

@@ -148,11 +148,11 @@ class Session:
         page.wait_for_load_state("load")
         return page
 
-    def shot(self, page, screen):
-        """Writes OUT/NN-screen.png of the whole page."""
+    def shot(self, page, screen, full_page=True):
+        """Writes OUT/NN-screen.png of the whole page (or of the phone's screen: a dialog)."""
         self.shots += 1
         path = os.path.join(OUT, f"{self.shots:02d}-{screen}.png")
-        page.screenshot(path=path, full_page=True)
+        page.screenshot(path=path, full_page=full_page)
         return path
 
     def result(self, **values):

@@ -70,11 +70,12 @@ class BrowserTestCase: DatabaseTestCase {
     }
 
     /// Runs `Tests/Browser/<story>.py` against this stack as Telegram user `user`, with
-    /// `env` added; fails the test unless it exits 0 within `timeout`. Returns what it printed
+    /// `env` added, its screenshots in `browser/<output ?? story>/`; fails the test unless it
+    /// exits 0 within `timeout`. Returns what it printed
     /// (its `RESULT {json}` line parsed, when there is one).
     @discardableResult
-    func story(_ story: String, user: Int64, env extra: [String: String] = [:], timeout: Double = 240) throws -> JSON {
-        let out = try outputFolder(story)
+    func story(_ story: String, user: Int64, env extra: [String: String] = [:], output: String? = nil, timeout: Double = 240) throws -> JSON {
+        let out = try outputFolder(output ?? story)
         let log = out + "/story.log"
         var env = ProcessInfo.processInfo.environment
         env["PINGLASS_APP_URL"] = stack.baseURL

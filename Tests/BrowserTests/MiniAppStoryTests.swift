@@ -60,11 +60,40 @@ final class MiniAppStoryTests: BrowserTestCase {
         XCTAssertEqual(job.int("failed"), 5)
         XCTAssertEqual(job.int("made"), 2, "two made, and withheld")
         XCTAssertEqual(job.int("shown"), 0)
-        let refund = try XCTUnwrap(row("SELECT amount_kopecks, state FROM refunds WHERE job_id = $1", [job.requiredInt("id")]))
-        XCTAssertEqual(refund.int("amount_kopecks"), 49_900, "the whole price back")
-        XCTAssertEqual(try number("""
-            SELECT count(*)::int AS n FROM payments p JOIN users u ON u.id = p.user_id WHERE u.telegram_user_id = $1 AND p.paid_at IS NOT NULL
-            """, [Int(user)]), 1, "the customer had paid")
+        try refundReachedTheBank(user: user, job: job.requiredInt("id"), kopecks: 49_900, paymentStatus: "refunded")
+    }
+
+    /// The premium set of 23 with 5 failed at Kie: the job is partial, the gallery shows the 18
+    /// photos delivered, each loaded, and the notice says 325.86 ₽ (5/23 of 1 499 ₽) came back.
+    func testPartialStoryShowsTheDeliveredPhotosAndTheRefund() throws {
+        let user: Int64 = 72_004
+        try kie.set(["failNext": 5, "createLimit": 50])
+        try duties(["dispatch", "poll-kie", "deliver", "refund"])
+        let result = try story("failure", user: user, env: [
+            "PINGLASS_TIER": "premium", "PINGLASS_EXPECT_STATUS": "partial", "PINGLASS_EXPECT_PHOTOS": "18", "PINGLASS_EXPECT_REFUND": "325.86",
+        ], output: "partial")
+        XCTAssertEqual(result["photos"]?.intValue, 18)
+        let job = try XCTUnwrap(row("""
+            SELECT j.id, j.status, (SELECT count(*) FROM generated_photos g WHERE g.job_id = j.id AND g.released_at IS NOT NULL)::int AS shown
+            FROM generation_jobs j JOIN users u ON u.id = j.user_id WHERE u.telegram_user_id = $1
+            """, [Int(user)]))
+        XCTAssertEqual(job.string("status"), "partial")
+        XCTAssertEqual(job.int("shown"), 18, "the gallery showed what was delivered")
+        try refundReachedTheBank(user: user, job: job.requiredInt("id"), kopecks: 149_900 * 5 / 23, paymentStatus: "partially_refunded")
+    }
+
+    /// The job's one refund row succeeded for `kopecks`, the bank gave that much back, and the
+    /// payment says so.
+    func refundReachedTheBank(user: Int64, job: Int, kopecks: Int, paymentStatus: String) throws {
+        let refunds = try c.query("SELECT amount_kopecks, state FROM refunds WHERE job_id = $1", [job])
+        XCTAssertEqual(refunds.count, 1)
+        XCTAssertEqual(refunds.first?.int("amount_kopecks"), kopecks)
+        XCTAssertEqual(refunds.first?.string("state"), "succeeded", "the notice said returned: so does our refund row")
+        let payment = try XCTUnwrap(row("""
+            SELECT p.status, p.tbank_payment_id FROM payments p JOIN users u ON u.id = p.user_id WHERE u.telegram_user_id = $1
+            """, [Int(user)]))
+        XCTAssertEqual(payment.string("status"), paymentStatus)
+        XCTAssertEqual(try bank.payment(payment.requiredString("tbank_payment_id"))["refunded"]?.intValue, kopecks, "the bank gave it back")
     }
 
     /// A text file as a selfie is refused and added nowhere; a second generate for one payment
