@@ -8,6 +8,7 @@ A story is run by Tests/BrowserTests (a Swift test that starts the stack and the
   PINGLASS_USER     the Telegram user id the story plays
   PINGLASS_OUT      the folder for its screenshots (NN-screen.png)
   PINGLASS_CHROMIUM the browser (default /usr/bin/chromium)
+  PINGLASS_STORY_SECONDS  how long the story may take (default 200)
 
     with Session("success") as s:
         page = s.open_app()
@@ -21,6 +22,7 @@ Any exception, any console error and any CSP violation (beyond what the story al
 import json
 import os
 import re
+import signal
 import sys
 import time
 import traceback
@@ -35,6 +37,7 @@ SIM = os.environ.get("PINGLASS_SIM_URL", "")
 USER = int(os.environ.get("PINGLASS_USER", "0") or 0)
 OUT = os.environ.get("PINGLASS_OUT", ".")
 CHROMIUM = os.environ.get("PINGLASS_CHROMIUM", "/usr/bin/chromium")
+STORY_SECONDS = int(os.environ.get("PINGLASS_STORY_SECONDS", "200"))
 
 # Reported to Python from every page and frame of the context, whatever the page's CSP (init
 # scripts and bindings are not subject to it).
@@ -70,6 +73,12 @@ class Session:
     # -- lifecycle
 
     def __enter__(self):
+        # A story that hangs fails on its own (browser closed, screenshots taken) before the
+        # Swift test's deadline kills it.
+        def timed_out(signum, frame):
+            raise StoryFailed(f"the story took longer than {STORY_SECONDS} s")
+        signal.signal(signal.SIGALRM, timed_out)
+        signal.alarm(STORY_SECONDS)
         self.pw = sync_playwright().start()
         self.browser = self.pw.chromium.launch(executable_path=CHROMIUM, headless=True)
         self.context = self.new_context(self.theme, self.reduced_motion)
@@ -96,6 +105,7 @@ class Session:
         page.on("crash", lambda p: self.errors.append(f"{page.url}: the page crashed"))
 
     def __exit__(self, kind, exc, tb):
+        signal.alarm(0)
         failed = exc is not None
         if failed:
             traceback.print_exception(kind, exc, tb)

@@ -82,6 +82,7 @@ class BrowserTestCase: DatabaseTestCase {
         env["PINGLASS_SIM_URL"] = stack.simURL
         env["PINGLASS_USER"] = String(user)
         env["PINGLASS_OUT"] = out
+        env["PINGLASS_STORY_SECONDS"] = String(Int(timeout) - 30)
         env["PYTHONDONTWRITEBYTECODE"] = "1"
         env["PYTHONUNBUFFERED"] = "1"
         env.merge(extra) { $1 }
