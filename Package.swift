@@ -40,7 +40,7 @@ let package = Package(
         .target(name: "HTTPCore", dependencies: ["JSON", "WebURL", .product(name: "HTTPTypes", package: "swift-http-types")]),
         .target(name: "FastCGI", dependencies: ["CFastCGI", "HTTPCore", .product(name: "HTTPTypes", package: "swift-http-types")]),
         .target(name: "WebURL"),  // http(s) URL parts and the one redaction rule for logs
-        .target(name: "HTTPClient", dependencies: ["CCurl", "CShims", "WebURL"]),
+        .target(name: "HTTPClient", dependencies: ["CCurl", "CShims", "WebURL", .product(name: "HTTPTypes", package: "swift-http-types")]),
         .target(name: "SharedCounters", dependencies: ["CShims"]),  // counters shared across fork
 
         // What the domain and the simulator share: the configuration, and the providers' wire
