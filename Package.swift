@@ -84,6 +84,7 @@ let package = Package(
         .target(name: "PinGlassTesting", dependencies: [
             "PinGlass", "PinGlassWeb", "Providers", "PinGlassConfig", "ProviderWire", "Postgres", "HTTPClient", "HTTPCore",
             "WebURL", "JSON", "LibCrypto", "Platform", .product(name: "HTTPTypes", package: "swift-http-types"),
+            .product(name: "Logging", package: "swift-log"),
         ], path: "Tests/PinGlassTesting"),
         // PostgreSQL at most: no nginx, pool or simulator (Stack refuses to start in this tier).
         .testTarget(name: "UnitTests", dependencies: [
