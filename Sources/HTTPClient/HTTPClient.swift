@@ -2,7 +2,7 @@
 import Glibc
 #endif
 import CCurl
-import CShims
+import CCurlShims
 import HTTPTypes
 import WebURL
 
