@@ -24,7 +24,8 @@ public struct Dispatcher: Duty {
         /// queue (the next dispatch pass or `pinglass sweep` does that; the claim counted the
         /// attempt), or fails if that was its last attempt (`TaskSweep`).
         public var leaseSeconds = DispatcherDefaults.leaseSeconds
-        /// Attempts per task, and the deadline recorded on each submitted task.
+        /// Attempts per task, and the deadline recorded on each submitted task
+        /// (`--task-deadline` after its submission; poll-kie and sweep hold the task to it).
         public var generation = GenerationPolicy()
         /// The first poll of a submitted task (Kie takes several seconds at least).
         public var firstPollAfterSeconds = DispatcherDefaults.firstPollAfterSeconds
@@ -38,13 +39,12 @@ public struct Dispatcher: Duty {
             [
                 .count("batch-size", \.batchSize, in: 1...200, "At most this many tasks claimed per round."),
                 GenerationPolicy.setting("max-attempts", in: \.generation),
+                GenerationPolicy.setting("task-deadline", in: \.generation),
                 .seconds("reference-link-ttl", \.referenceLinkSeconds, in: 3600...(7 * 86_400),
                          "How long the reference-photo links given to Kie stay valid (at least 1h)."),
                 // At least twice a Kie call's timeout: a lease renewed before a call outlives it.
                 .seconds("lease", \.leaseSeconds, in: 60...3600, "How long a claimed task stays this process's.", onCommandLine: false),
                 .seconds("first-poll-after", \.firstPollAfterSeconds, in: 0...600, "The first poll of a submitted task.", onCommandLine: false),
-                // Recorded as each submitted task's deadline; set in code (poll-kie and sweep offer it).
-                GenerationPolicy.setting("task-deadline", in: \.generation).offered(onCommandLine: false),
             ]
         }
     }
