@@ -69,18 +69,22 @@ public struct Dispatcher: Duty {
 
     public let config: Config
     let deps: Dependencies
+    let kie: any KieAPI
     let budget: RateBudget
     let log = Logger(label: "dispatch")
 
+    /// Throws `ConfigError.missing` without `KIE_API_KEY`, as poll-kie does: the command
+    /// refuses to start (exit 78) instead of failing every pass.
     public init(deps: Dependencies, config: Config = Config()) throws {
         try config.validate()
+        guard let kie = deps.kie else { throw ConfigError.missing("KIE_API_KEY") }
         self.deps = deps
         self.config = config
+        self.kie = kie
         budget = RateBudget(name: "kie.create", limit: deps.config.kieRateLimit, window: DispatcherDefaults.windowSeconds)
     }
 
     public func runOnce(now: Double, deadline: Double) throws -> Report {
-        guard let kie = deps.kie else { throw DispatchError.kieNotConfigured }
         let db = try deps.db()
         var report = Report()
         try rescueExpiredLeases(db, &report)
@@ -289,11 +293,6 @@ public struct Dispatcher: Duty {
                                                        [code, message], releasing: true, retry: .idempotent)
         if failed == .recorded { _ = try JobFinish.finish(db, jobID: task.jobID, adminChatID: deps.config.adminTelegramChatID) }
     }
-}
-
-public enum DispatchError: Error, CustomStringConvertible {
-    case kieNotConfigured
-    public var description: String { "Kie is not configured (KIE_API_KEY)" }
 }
 
 public enum DispatcherDefaults {
