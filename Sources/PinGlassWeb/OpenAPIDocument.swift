@@ -33,7 +33,8 @@ enum OpenAPIDocument {
               "database": {"type": "object"}, "migrations": {"type": "object"}, "tbank": {"type": "object"},
               "kie": {"type": "object"}, "telegram": {"type": "object"}, "storage": {"type": "object"}, "workers": {"type": "object"}}}}},
           "PaymentCreateRequest": {"type": "object", "required": ["tierId"], "properties": {
-            "tierId": {"type": "string"}, "avatarId": {"type": "integer"}, "email": {"type": "string"}}},
+            "tierId": {"type": "string"}, "avatarId": {"type": "integer"},
+            "email": {"type": "string", "nullable": true, "description": "the fiscal receipt's address, checked as PATCH /api/me checks it and remembered; without it the remembered one is used"}}},
           "PaymentCreated": {"type": "object", "required": ["paymentId", "orderId", "confirmationUrl", "amount", "testMode"], "properties": {
             "paymentId": {"type": "string"}, "orderId": {"type": "string"}, "confirmationUrl": {"type": "string"},
             "amount": {"type": "integer"}, "amountRub": {"type": "number"}, "testMode": {"type": "boolean"}}},
@@ -188,7 +189,7 @@ enum OpenAPIDocument {
             "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/AvatarRename"}}}},
             "responses": {"200": {"description": "the avatar", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/AvatarEnvelope"}}}}, "400": {"description": "invalid input", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}, "401": {"description": "no or invalid init data", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}, "404": {"description": "not the caller's", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}}},
           "delete": {"summary": "Delete an avatar and its stored photos", "security": [{"tma": []}], "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "integer"}}],
-            "responses": {"204": {"description": "deleted"}, "401": {"description": "no or invalid init data", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}, "404": {"description": "not the caller's", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}, "409": {"description": "a generation is running", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}}}},
+            "responses": {"204": {"description": "deleted"}, "401": {"description": "no or invalid init data", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}, "404": {"description": "not the caller's", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}, "409": {"description": "a generation is running, or one of its photos is being sent this moment", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}}}},
         "/api/avatars/{id}/references": {
           "post": {"summary": "Upload reference photos (raw image bytes, or JSON data URLs)", "security": [{"tma": []}], "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "integer"}}],
             "requestBody": {"required": true, "content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}},
