@@ -147,9 +147,7 @@ public struct Sweeper: Duty {
             { try ended(TaskSweep.failUnsubmittedPastJobDeadline(db, limit: limit, alertChat: alertChat), \.tasksPastJobDeadline, &report) },
             { let batch = try JobFinish.finishStranded(db, limit: limit, after: strandedAfter, alertChat: alertChat)
               strandedAfter = batch.lastJobID
-              report.jobsFinished += batch.finished.count
-              report.jobFinishFailures += batch.failed.count
-              logFinished(batch.finished)
+              count(finished: batch.finished, failed: batch.failed, &report)
               return batch.examined },
         ]
         let leaseSteps = (rescuer.steps(of: .deliveries) + rescuer.steps(of: .refunds)).map(rescue)
@@ -177,22 +175,22 @@ public struct Sweeper: Duty {
         case .refundsDue: \.refundLeasesRescued
         }
         report[keyPath: counter] += done.rows
-        report.jobsFinished += done.finished.count
-        report.jobFinishFailures += done.failed.count
-        logFinished(done.finished)
+        count(finished: done.finished, failed: done.failed, &report)
         return done.rows
     }
 
     /// Counts what a task-ending statement did; its number of tasks decides whether to repeat.
     func ended(_ outcome: TaskSweep.Outcome, _ counter: WritableKeyPath<Report, Int>, _ report: inout Report) -> Int {
         report[keyPath: counter] += outcome.tasks
-        report.jobsFinished += outcome.finished.count
-        report.jobFinishFailures += outcome.failed.count
-        logFinished(outcome.finished)
+        count(finished: outcome.finished, failed: outcome.failed, &report)
         return outcome.tasks
     }
 
-    func logFinished(_ jobs: [FinishedJob]) {
+    /// Counts the jobs a step finished (each logged) and those whose finish failed (`failed`,
+    /// their ids: alerted by `JobFinish.isolate`, tried again next pass).
+    func count(finished jobs: [FinishedJob], failed: [Int], _ report: inout Report) {
+        report.jobsFinished += jobs.count
+        report.jobFinishFailures += failed.count
         for done in jobs {
             let meta: Logger.Metadata = ["job_id": "\(done.jobID)", "outcome": "\(done.outcome.rawValue)",
                                          "photos": "\(done.photos)/\(done.total)", "refund_kopecks": "\(done.refundKopecks ?? 0)"]
