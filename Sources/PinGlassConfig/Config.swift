@@ -98,6 +98,9 @@ public struct Config: Sendable {
     public var s3SecretAccessKey: String?
     /// `PAYMENT_REDIRECT_DUE`: seconds a payment link stays open (RedirectDueDate), default 24 h.
     public var paymentRedirectDue: Int
+    /// `MEDIA_RETENTION_DAYS`: days the customer's selfies (from their upload) and generated
+    /// photos (from their job's end) are kept before `pinglass prune` removes them (default 90).
+    public var mediaRetentionDays: Int
     /// `TEST_TELEGRAM_IDS`: Telegram ids whose test-terminal payments stay usable while the
     /// production terminal is in force (staff checking a live system).
     public var testTelegramIDs: Set<Int64>
@@ -212,6 +215,7 @@ public struct Config: Sendable {
             }
         }
         paymentRedirectDue = try int("PAYMENT_REDIRECT_DUE", default: 86400, range: 60...(90 * 86400))
+        mediaRetentionDays = try int("MEDIA_RETENTION_DAYS", default: 90, range: 1...3650)
         mediaKeySecret = value("MEDIA_KEY_SECRET")
         if let secret = mediaKeySecret {
             guard secret.count >= 16 else {

@@ -31,7 +31,11 @@ enum RouteTable {
             r.add("DELETE", "/api/avatars/:id/references/:refId", AvatarsRoutes.deleteReference)
             r.add("POST", "/api/generate", GenerationRoutes.start)
             r.add("GET", "/api/generate", GenerationRoutes.progressByQuery)
+            r.add("GET", "/api/jobs", GenerationRoutes.list)
             r.add("GET", "/api/jobs/:id", GenerationRoutes.progressByPath)
+            r.add("GET", "/api/me", AccountRoutes.show)
+            r.add("PATCH", "/api/me", AccountRoutes.update)
+            r.add("DELETE", "/api/me/data", AccountRoutes.deleteData)
         }
         // The bank's return pages (the browser, after paying).
         r.add("GET", "/payment/success", ReturnPageRoutes.success)
