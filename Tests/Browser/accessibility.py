@@ -6,9 +6,9 @@ typing: the file chooser and the bank's page included), in a browser that prefer
 motion, where nothing on any screen moves for longer than 10 ms. The Swift test runs no duty,
 so the job stays queued and the progress screen stays up to be checked; it then checks the
 keyboard customer's payment and job in the database."""
-from a11y import contrast, controls_count, focused, motion, tab_to, unnamed_controls
+from a11y import contrast, controls_count, motion, tab_to, unnamed_controls
 from harness import USER, Session, expect, selfies, tid, wait_status
-from journey import accept_consent_if_asked, add_selfies, choose_tier, new_avatar, require
+from journey import add_selfies, choose_tier, new_avatar, require
 
 problems = []
 

@@ -28,7 +28,6 @@ import time
 import traceback
 import urllib.parse
 
-from playwright.sync_api import Error as PlaywrightError  # noqa: F401  (for the stories)
 from playwright.sync_api import expect, sync_playwright
 
 PHONE = {"width": 390, "height": 844}

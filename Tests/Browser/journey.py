@@ -1,8 +1,6 @@
 """The customer's journey in the Mini App, step by step, as the stories share it. Every step
 goes through the page's data-testid hooks (the Mini App contract) and takes a screenshot of
 the screen it reached."""
-import re
-
 from harness import StoryFailed, expect, pay_on_bank_page, selfies, tid, wait_status
 
 ANY_START = "[data-testid=avatar-new], [data-testid=consent-accept]"
@@ -87,15 +85,6 @@ def generate(s, page, final=("completed",)):
     status = wait_status(job, list(final), timeout=150_000)
     s.shot(page, "finished")
     return status
-
-
-def job_id(page):
-    """The job id the app shows in its address (?job=) or on the status element, if any."""
-    m = re.search(r"[?&]job=(\d+)", page.url)
-    if m:
-        return int(m.group(1))
-    v = tid(page, "job-status").get_attribute("data-job-id")
-    return int(v) if v and v.isdigit() else None
 
 
 def require(cond, what):

@@ -27,6 +27,9 @@ final class MiniAppStoryTests: BrowserTestCase {
         XCTAssertEqual(payment.string("status"), "succeeded")
         XCTAssertEqual(payment.string("tier"), "starter")
         XCTAssertEqual(payment.string("email"), "customer\(user)@example.com", "the receipt goes to the e-mail typed")
+        let customer = try XCTUnwrap(row("SELECT receipt_email, consent_at IS NOT NULL AS consented FROM users WHERE telegram_user_id = $1", [Int(user)]))
+        XCTAssertEqual(customer.string("receipt_email"), "customer\(user)@example.com", "remembered for next time")
+        XCTAssertEqual(customer.bool("consented"), true, "the consent given on the page is recorded")
         let job = try XCTUnwrap(row("""
             SELECT j.id, j.status, j.succeeded,
                    (SELECT count(*) FROM generated_photos g WHERE g.job_id = j.id AND g.released_at IS NOT NULL)::int AS shown
