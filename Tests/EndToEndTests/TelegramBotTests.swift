@@ -7,6 +7,7 @@ import Platform
 import ProviderWire
 import WebURL
 @testable import PinGlass
+import Providers
 
 /// The bot end to end (docs/http-api.md#telegram-webhook): the webhook through the local
 /// nginx and a real pool, `pinglass telegram setup` against the simulated Telegram, a
@@ -163,5 +164,33 @@ final class TelegramBotTests: DatabaseTestCase {
         for bad in ["user=abc", "user=1&path=%2F%2Fevil.example", "user=1&path=evil", "user=1&lang=de", "user=1&theme=pink"] {
             XCTAssertEqual(try http.send(HTTPRequest(url: stack.simURL + "/sim/telegram/open?" + bad)).status, 400, bad)
         }
+    }
+
+    /// The simulated Telegram holds the bot to Telegram's rules for buttons: web apps only
+    /// over https (inline `web_app` buttons and the menu button) and `web_app` buttons only in
+    /// private chats; a refused message is not stored. A `url` button on http is taken.
+    func testTheSimulatorRefusesWebAppsTelegramWouldRefuse() throws {
+        let simPort = Subprocess.freePort()
+        stack = try Stack(database: db, workers: 1, env: Fixtures.env(simURL: "http://127.0.0.1:\(simPort)"),
+                          withSimulator: true, simPort: simPort, withPool: false)
+        let sim = TelegramSimulator(simURL: stack.simURL)
+        try sim.set(["floodControl": false])
+        let client = TelegramClient(apiURL: sim.apiURL, botToken: Fixtures.botToken, timeout: 10)
+        func refusal(_ body: () throws -> Void) -> String? {
+            do { try body(); return nil } catch let TelegramError.permanent(400, description) { return description } catch { return "\(error)" }
+        }
+        let http = refusal { _ = try client.sendMessage(chatID: 7, text: "x", html: false, keyboard: [[.init(text: "a", action: .webApp("http://127.0.0.1/"))]]) }
+        XCTAssertTrue(http?.contains("Only HTTPS links are allowed") == true, http ?? "accepted")
+        XCTAssertNotNil(refusal { _ = try client.sendMessage(chatID: -7, text: "x", html: false, keyboard: [[.init(text: "a", action: .webApp("https://x.example/"))]]) },
+                        "web_app buttons only in private chats")
+        XCTAssertNotNil(refusal { try client.setChatMenuButton(.webApp(text: "PinGlass", url: "http://127.0.0.1/")) })
+        XCTAssertEqual(try sim.messages().count, 0, "nothing refused was stored")
+        XCTAssertEqual(try client.sendMessage(chatID: 7, text: "x", html: false, keyboard: [[.init(text: "a", action: .url("http://127.0.0.1/"))]]), 1)
+        try client.setChatMenuButton(.webApp(text: "PinGlass", url: "https://x.example/"))
+        XCTAssertEqual(try client.getChatMenuButton(), .webApp(text: "PinGlass", url: "https://x.example/"))
+        try client.setWebhook(url: "https://x.example/hook", secretToken: "s", allowedUpdates: ["message"])
+        XCTAssertEqual(try client.getWebhookInfo(), TelegramWebhookInfo(url: "https://x.example/hook", allowedUpdates: ["message"]))
+        try client.deleteWebhook()
+        XCTAssertEqual(try client.getWebhookInfo().url, "")
     }
 }
