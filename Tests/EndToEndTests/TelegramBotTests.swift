@@ -121,6 +121,17 @@ final class TelegramBotTests: DatabaseTestCase {
         let page = try http.send(HTTPRequest(url: telegram.inboxURL(chat: 100_001))).text
         XCTAssertTrue(page.contains("href=\"/sim/telegram/open?user=100001&amp;path=%2F\""), page)
 
+        // A new secret for the workers: Telegram's next update gets 401, which getWebhookInfo
+        // then shows, so the next setup sends the secret again without --force.
+        stack.stopPool()
+        stack.environment["TELEGRAM_WEBHOOK_SECRET"] = secret + "-rotated"
+        try stack.startPool()
+        XCTAssertEqual(try telegram.send(chat: 100_001)["webhookStatus"]?.intValue, 401)
+        let (rotated, out4, err4) = try cli(["telegram", "setup"])
+        XCTAssertEqual(rotated, 0, out4 + err4)
+        XCTAssertTrue(out4.contains("webhook      set:") && out4.contains("401"), out4)
+        XCTAssertEqual(try telegram.send(chat: 100_001)["webhookStatus"]?.intValue, 200)
+
         // The same install on https (a loopback https base: the simulator still runs beside it).
         let https = ["PUBLIC_BASE_URL": "https://127.0.0.1:\(stack.port)"]
         let (third, out3, err3) = try cli(["telegram", "setup"], env: https)

@@ -18,13 +18,24 @@ extension TelegramSim {
         var url: String
         var secretToken: String?
         var allowedUpdates: [String]?
+        /// Why the last update was not taken (`getWebhookInfo`'s `last_error_message`).
+        var lastError: String?
     }
 
     static func webhook(_ db: some Queryable) throws -> Webhook? {
         guard let text = try db.query("SELECT value FROM sim.tg_bot WHERE name = 'webhook'", retry: .idempotent).first?.string("value"),
               let v = try? JSON.parse(text), let url = v["url"]?.stringValue, !url.isEmpty else { return nil }
         return Webhook(url: url, secretToken: v["secret_token"]?.stringValue,
-                       allowedUpdates: v["allowed_updates"]?.arrayValue?.compactMap(\.stringValue))
+                       allowedUpdates: v["allowed_updates"]?.arrayValue?.compactMap(\.stringValue),
+                       lastError: v["last_error_message"]?.stringValue)
+    }
+
+    /// Keeps why the webhook refused an update, as Telegram shows it (until the next setWebhook).
+    static func recordWebhookError(_ db: Connection, _ message: String) throws {
+        try db.execute("""
+            UPDATE sim.tg_bot SET value = jsonb_set(value::jsonb, '{last_error_message}', to_jsonb($1::text))::text
+            WHERE name = 'webhook'
+            """, [message], retry: .idempotent)
     }
 
     func botSetting(_ method: String, _ p: BotRequest) throws -> Outcome {
@@ -56,7 +67,7 @@ extension TelegramSim {
             return Outcome(response: Self.success(true, description: "Webhook was deleted"), outcome: "sent")
         case "getWebhookInfo":
             let hook = try Self.webhook(db)
-            let info = TelegramWebhookInfo(url: hook?.url ?? "", allowedUpdates: hook?.allowedUpdates)
+            let info = TelegramWebhookInfo(url: hook?.url ?? "", allowedUpdates: hook?.allowedUpdates, lastErrorMessage: hook?.lastError)
             return Outcome(response: Self.success(info.json), outcome: "sent")
         case "setChatMenuButton":
             var button = TelegramMenuButton.standard

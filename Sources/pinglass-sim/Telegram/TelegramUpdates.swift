@@ -54,7 +54,11 @@ struct TelegramUpdates {
         do {
             answer = try http.send(.json("POST", hook.url, body: update.bytes, headers: headers, timeout: 10))
         } catch {
+            try TelegramSim.recordWebhookError(db, "Connection failed")
             return .object(result + [("delivered", false), ("reason", .string("the webhook did not answer: \(error)"))])
+        }
+        if answer.status != 200 {
+            try TelegramSim.recordWebhookError(db, "Wrong response from the webhook: \(answer.status) \(Response.reason(answer.status))")
         }
         result += [("delivered", .bool(answer.status == 200)), ("webhookStatus", .int(answer.status))]
         let body = try? JSON.parse(answer.body)
