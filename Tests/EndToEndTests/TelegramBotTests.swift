@@ -150,7 +150,7 @@ final class TelegramBotTests: DatabaseTestCase {
         try startStack(secret: nil)
         let r = try http.send(HTTPRequest(url: stack.simURL + "/sim/telegram/open?user=100002&lang=ru&theme=dark&path=%2F%3Fjob%3D5"))
         XCTAssertEqual(r.status, 302, r.text)
-        let location = try XCTUnwrap(r.headers["location"])
+        let location = try XCTUnwrap(r.header("location"))
         XCTAssertTrue(location.hasPrefix(stack.baseURL + "/?job=5#"), location)
         var params: [String: String] = [:]
         for pair in location.split(separator: "#", maxSplits: 1)[1].split(separator: "&") {
@@ -171,7 +171,7 @@ final class TelegramBotTests: DatabaseTestCase {
         XCTAssertEqual(api.status, 200, api.text)
 
         let plain = try http.send(HTTPRequest(url: stack.simURL + "/sim/telegram/open?user=100003"))
-        XCTAssertTrue(plain.headers["location"]?.hasPrefix(stack.baseURL + "/#tgWebAppData=") == true, "\(plain.headers)")
+        XCTAssertTrue(plain.header("location")?.hasPrefix(stack.baseURL + "/#tgWebAppData=") == true, "\(plain.headers)")
         for bad in ["user=abc", "user=1&path=%2F%2Fevil.example", "user=1&path=evil", "user=1&lang=de", "user=1&theme=pink"] {
             XCTAssertEqual(try http.send(HTTPRequest(url: stack.simURL + "/sim/telegram/open?" + bad)).status, 400, bad)
         }
