@@ -1,6 +1,7 @@
 """Accessibility of the Mini App: every control has an accessible name and every text meets
-WCAG AA contrast on each screen up to the payment, in the light and the dark theme (the
-simulator's open page passes Telegram's theme; the browser prefers the same scheme); one
+WCAG AA contrast on each screen up to the payment, in the light theme in English and the
+dark theme in Russian (the simulator's open page passes Telegram's theme and the user's
+language; the browser prefers the same scheme); one
 customer goes from home to the live progress with the keyboard alone (Tab, Enter, Space,
 typing: the file chooser and the bank's page included), in a browser that prefers reduced
 motion, where nothing on any screen moves for longer than 10 ms. The Swift test runs no duty,
@@ -25,9 +26,9 @@ def check(s, page, screen, theme):
         s.log("PROBLEM", problems[-1])
 
 
-def themed_screens(s, theme, user):
+def themed_screens(s, theme, user, lang):
     context = s.new_context(theme=theme) if theme != s.theme else s.context
-    page = s.open_app(context=context, user=user, theme=theme)
+    page = s.open_app(context=context, user=user, theme=theme, lang=lang)
     page.locator("[data-testid=avatar-new], [data-testid=consent-accept]").first.wait_for(state="visible")
     check(s, page, "home", theme)
     if tid(page, "consent-accept").is_visible():
@@ -120,8 +121,8 @@ def keyboard_journey(s, user):
 
 
 with Session("accessibility") as s:
-    themed_screens(s, "light", USER)
-    themed_screens(s, "dark", USER + 1)
+    themed_screens(s, "light", USER, "en")
+    themed_screens(s, "dark", USER + 1, "ru")
     keyboard_journey(s, USER + 2)
     require(not problems, f"{len(problems)} accessibility problems (listed above)")
     s.check_clean("accessibility")
