@@ -1,0 +1,103 @@
+// An avatar: its selfies (3–20; add, delete), the upload queue, the way on to a set, and
+// deleting the avatar.
+
+import { h, fill, uid } from '../dom.js';
+import { t } from '../i18n.js';
+import { uploadQueue } from './uploads.js';
+import { statusBadge, failure, confirmButton } from './parts.js';
+
+const MIN = 3;
+const MAX = 20;
+
+/** Creates an avatar with a default name and opens it (home and the consent screen). */
+export async function createAvatar(app, count, { replace = false } = {}) {
+  try {
+    const { avatar } = await app.api.createAvatar(t('avatar.defaultName', { n: count + 1 }));
+    app.tg.haptic('success');
+    if (replace) app.replace('avatar', { id: avatar.id }); else app.go('avatar', { id: avatar.id });
+  } catch (err) {
+    app.fail(err, 'avatar');
+  }
+}
+
+export function show(view, params, app) {
+  let alive = true;
+  const title = h('h1', {}, t('loading'));
+  const body = h('div', { class: 'stack' });
+  view.append(h('section', { class: 'screen' }, title, body));
+
+  async function load() {
+    fill(body, h('p', { class: 'loading' }, t('loading')));
+    let avatar;
+    try { avatar = await app.api.avatar(params.id); } catch (err) {
+      if (alive) fill(body, failure(app, err, load));
+      return;
+    }
+    if (alive) render(avatar);
+  }
+
+  function render(avatar) {
+    title.textContent = avatar.name;
+    const refs = avatar.references || [];
+    const grid = h('ul', { class: 'refs', 'aria-label': t('avatar.selfies', { n: refs.length }) });
+    const count = h('p', { class: 'count', 'aria-live': 'polite' });
+    const update = () => {
+      const n = grid.children.length;
+      const missing = Math.max(0, MIN - n);
+      fill(count, t('avatar.count', { n }), missing ? ' ' + t('avatar.needMore', { n: missing }) : '');
+      grid.setAttribute('aria-label', t('avatar.selfies', { n }));
+      app.setMain(n >= MIN ? { text: t('avatar.continue'), testid: 'avatar-continue', onClick: () => app.go('plan', { avatarId: avatar.id }) } : null);
+    };
+    const addRef = (ref) => {
+      if (grid.querySelector(`[data-ref-id="${ref.id}"]`)) return;
+      grid.append(refItem(app, avatar.id, ref, grid.children.length + 1, update));
+      update();
+    };
+    refs.forEach(addRef);
+
+    const queue = uploadQueue({ avatarId: avatar.id, room: () => MAX - grid.children.length, onUploaded: addRef, onSettled: update });
+    const inputId = uid('selfies');
+    const input = h('input', { id: inputId, type: 'file', class: 'visually-hidden', multiple: true, accept: 'image/jpeg,image/png,image/webp,image/*',
+      'data-testid': 'reference-input', onchange: () => { queue.add([...input.files]); input.value = ''; } });
+    const latest = avatar.latestJob;
+
+    fill(body,
+      h('p', { class: 'row-sub' }, statusBadge(`avatar.status.${avatar.status}`, avatar.status)),
+      h('p', {}, t('avatar.hint')),
+      count,
+      grid,
+      h('div', { class: 'file-pick' }, input, h('label', { for: inputId, class: 'button secondary wide' }, t('avatar.add'))),
+      queue.el,
+      latest ? h('p', {}, h('button', { type: 'button', class: 'button link', onclick: () => app.go('job', { id: latest.jobId }) },
+        `${t('avatar.latestJob')}: ${t(`job.${latest.status}`)}`)) : null,
+      confirmButton({ label: t('avatar.delete'), question: t('avatar.deleteConfirm'), yes: t('avatar.deleteYes'), action: async () => {
+        try {
+          await app.api.deleteAvatar(avatar.id);
+          app.say(t('avatar.deleted'), 'success');
+          app.home();
+        } catch (err) { app.fail(err, 'avatar'); }
+      } }));
+    update();
+  }
+
+  load();
+  return () => { alive = false; };
+}
+
+function refItem(app, avatarId, ref, n, changed) {
+  const li = h('li', { class: 'ref', 'data-testid': 'reference-item', 'data-ref-id': ref.id },
+    h('img', { src: ref.url, alt: t('avatar.selfieAlt', { n }), loading: 'lazy', decoding: 'async', width: '160', height: '160' }));
+  li.append(h('button', { type: 'button', class: 'icon-button ref-delete', 'aria-label': t('avatar.deleteSelfie', { n }), onclick: async (e) => {
+    const button = e.currentTarget;
+    button.disabled = true;
+    try {
+      await app.api.deleteReference(avatarId, ref.id);
+      li.remove();
+      changed();
+    } catch (err) {
+      button.disabled = false;
+      app.fail(err, 'upload');
+    }
+  } }, h('span', { 'aria-hidden': 'true' }, '×')));
+  return li;
+}
