@@ -10,10 +10,9 @@ import { h, fill } from './dom.js';
 import * as home from './screens/home.js';
 import * as privacy from './screens/privacy.js';
 import * as avatar from './screens/avatar.js';
-import * as plan from './screens/plan.js';
 import * as job from './screens/job.js';
 
-const screens = { home, privacy, avatar, plan, job };
+const screens = { home, privacy, avatar, job };
 const stack = [];
 let cleanup = null;
 let toastTimer = 0;

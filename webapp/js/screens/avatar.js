@@ -5,6 +5,7 @@ import { h, fill, uid } from '../dom.js';
 import { t } from '../i18n.js';
 import { uploadQueue } from './uploads.js';
 import { statusBadge, failure, confirmButton } from './parts.js';
+import { planFlow } from './plan.js';
 
 const MIN = 3;
 const MAX = 20;
@@ -41,12 +42,19 @@ export function show(view, params, app) {
     const refs = avatar.references || [];
     const grid = h('ul', { class: 'refs', 'aria-label': t('avatar.selfies', { n: refs.length }) });
     const count = h('p', { class: 'count', 'aria-live': 'polite' });
+    const planSlot = h('div', {});
     const update = () => {
       const n = grid.children.length;
       const missing = Math.max(0, MIN - n);
       fill(count, t('avatar.count', { n }), missing ? ' ' + t('avatar.needMore', { n: missing }) : '');
       grid.setAttribute('aria-label', t('avatar.selfies', { n }));
-      app.setMain(n >= MIN ? { text: t('avatar.continue'), testid: 'avatar-continue', onClick: () => app.go('plan', { avatarId: avatar.id }) } : null);
+      [...grid.children].forEach((li, i) => {
+        li.querySelector('img').alt = t('avatar.selfieAlt', { n: i + 1 });
+        li.querySelector('button').setAttribute('aria-label', t('avatar.deleteSelfie', { n: i + 1 }));
+      });
+      // With enough selfies the set, the payment and the generate button follow on this screen.
+      if (n >= MIN && !plan) { plan = planFlow(app, { avatarId: avatar.id }); fill(planSlot, plan.el); }
+      if (n < MIN && plan) { plan.stop(); plan = null; planSlot.replaceChildren(); app.setMain(null); }
     };
     const addRef = (ref) => {
       if (grid.querySelector(`[data-ref-id="${ref.id}"]`)) return;
@@ -68,6 +76,7 @@ export function show(view, params, app) {
       grid,
       h('div', { class: 'file-pick' }, input, h('label', { for: inputId, class: 'button secondary wide' }, t('avatar.add'))),
       queue.el,
+      planSlot,
       latest ? h('p', {}, h('button', { type: 'button', class: 'button link', onclick: () => app.go('job', { id: latest.jobId }) },
         `${t('avatar.latestJob')}: ${t(`job.${latest.status}`)}`)) : null,
       confirmButton({ label: t('avatar.delete'), question: t('avatar.deleteConfirm'), yes: t('avatar.deleteYes'), action: async () => {
@@ -80,8 +89,9 @@ export function show(view, params, app) {
     update();
   }
 
+  let plan = null;
   load();
-  return () => { alive = false; };
+  return () => { alive = false; if (plan) plan.stop(); };
 }
 
 function refItem(app, avatarId, ref, n, changed) {

@@ -5,11 +5,11 @@ import { h, fill } from '../dom.js';
 import { t, money } from '../i18n.js';
 import { createAvatar } from './avatar.js';
 import { statusBadge, failure } from './parts.js';
-
-const ACTIVE_PAYMENT = new Set(['new', 'pending', 'authorized']);
+import { planFlow, usable, WAITING } from './plan.js';
 
 export function show(view, params, app) {
   let alive = true;
+  let flow = null;
   const body = h('div', { class: 'stack' }, h('p', { class: 'loading' }, t('loading')));
   const name = app.tg.user && app.tg.user.first_name;
   view.append(h('section', { class: 'screen' }, h('h1', {}, name ? t('home.hello', { name }) : t('home.title')), body));
@@ -29,7 +29,7 @@ export function show(view, params, app) {
     const jobList = jobs.status === 'fulfilled' ? jobs.value.jobs || [] : [];
     const latest = payment.status === 'fulfilled' ? payment.value : null;
     fill(body,
-      latest && latest.status !== 'no_payment' ? paymentCard(app, latest, list) : null,
+      latest && latest.status !== 'no_payment' ? paymentCard(latest, list) : null,
       list.length === 0 && jobList.length === 0 ? intro() : null,
       list.length ? section(t('home.avatars'), list.map((a) => avatarRow(app, a))) : null,
       jobList.length ? section(t('home.jobs'), jobList.map((j) => jobRow(app, j))) : null,
@@ -40,8 +40,23 @@ export function show(view, params, app) {
     });
   }
 
+  /** The latest payment: paid and unused, or still with the bank, it carries the flow on. */
+  function paymentCard(p, avatars) {
+    if (flow) flow.stop();
+    flow = null;
+    if (usable(p) || WAITING.has(p.status)) {
+      flow = planFlow(app, { avatars: avatars.filter((a) => a.referenceCount >= 3), payment: p, inline: true });
+      return h('div', { class: 'card payment' }, flow.el);
+    }
+    return h('section', { class: 'card payment', 'aria-labelledby': 'home-payment' },
+      h('h2', { id: 'home-payment' }, t('home.payment')),
+      h('p', { class: 'payment-line' },
+        h('span', { 'data-testid': 'payment-status', 'data-status': p.status, class: `badge status-${p.status}` }, t(`payment.${p.status}`)),
+        p.amountRub !== undefined ? h('span', { class: 'amount' }, money(p.amountRub)) : null));
+  }
+
   load();
-  return () => { alive = false; };
+  return () => { alive = false; if (flow) flow.stop(); };
 }
 
 async function newAvatar(app, count) {
@@ -61,7 +76,7 @@ function section(title, rows) {
 }
 
 function avatarRow(app, a) {
-  return h('button', { type: 'button', class: 'row', 'aria-label': t('avatar.open', { name: a.name }), onclick: () => app.go('avatar', { id: a.id }) },
+  return h('button', { type: 'button', class: 'row', onclick: () => app.go('avatar', { id: a.id }) },
     h('span', { class: 'row-main' }, h('span', { class: 'row-title' }, a.name),
       h('span', { class: 'row-sub' }, t('avatar.selfies', { n: a.referenceCount }))),
     statusBadge(`avatar.status.${a.status}`, a.status));
@@ -69,25 +84,8 @@ function avatarRow(app, a) {
 
 function jobRow(app, j) {
   const p = j.progress || {};
-  return h('button', { type: 'button', class: 'row', 'aria-label': t('job.open', { id: j.jobId }), onclick: () => app.go('job', { id: j.jobId }) },
+  return h('button', { type: 'button', class: 'row', onclick: () => app.go('job', { id: j.jobId }) },
     h('span', { class: 'row-main' }, h('span', { class: 'row-title' }, t('job.title', { id: j.jobId })),
       h('span', { class: 'row-sub' }, t('job.progress', { made: p.completed ?? 0, failed: p.failed ?? 0, total: p.total ?? 0 }))),
     statusBadge(`job.${j.status}`, j.status));
-}
-
-function paymentCard(app, p, avatars) {
-  const ready = p.paid && p.usable && !p.consumed;
-  const waiting = ACTIVE_PAYMENT.has(p.status);
-  const target = avatars.find((a) => a.referenceCount >= 3);
-  return h('section', { class: 'card payment', 'aria-labelledby': 'home-payment' },
-    h('h2', { id: 'home-payment' }, t('home.payment')),
-    h('p', { class: 'payment-line' },
-      h('span', { 'data-testid': 'payment-status', 'data-status': p.status, class: `badge status-${p.status}` }, t(`payment.${p.status}`)),
-      p.amountRub !== undefined ? h('span', { class: 'amount' }, money(p.amountRub)) : null),
-    ready ? h('p', {}, t('home.paidReady')) : null,
-    waiting ? h('p', {}, t('home.payPending')) : null,
-    waiting || (ready && target) ? h('button', {
-      type: 'button', class: 'button secondary',
-      onclick: () => app.go('plan', { avatarId: target ? target.id : null, paymentId: p.paymentId, watch: waiting }),
-    }, waiting ? t('pay.checkAgain') : t('avatar.generate')) : null);
 }

@@ -15,7 +15,7 @@ const FINAL = new Set(['completed', 'partial', 'failed', 'canceled']);
 export function show(view, params, app) {
   let alive = true;
   let timer = 0;
-  const status = h('span', { 'data-testid': 'job-status', class: 'badge' });
+  const status = h('span', { 'data-testid': 'job-status', 'data-job-id': params.id, class: 'badge' });
   const progress = h('progress', { max: '1', value: '0', 'aria-label': t('job.progressLabel') });
   const counts = h('p', { class: 'counts', 'aria-live': 'polite' });
   const note = h('p', {});

@@ -1,7 +1,8 @@
-// Choose a set and pay, follow the payment, then generate. The bank's page opens outside the
-// Mini App; this screen asks GET /api/payment/status every 2 s for at most a minute (and at
-// once when the user comes back), then offers to check again. A paid, unused payment skips
-// straight to the style and the generate button.
+// The way from selfies to a job, shown under an avatar's selfies and on home's payment card:
+// choose a set (tier, style, receipt e-mail) and pay; follow the payment; generate. The bank's
+// page opens outside the Mini App; the payment is asked about every 2 s for at most a minute
+// (and at once when the user comes back), then a button checks again. A paid, unused payment
+// goes straight to the generate button.
 
 import { h, fill, uid } from '../dom.js';
 import { t, money, errorText } from '../i18n.js';
@@ -10,38 +11,48 @@ import { choices } from './choices.js';
 
 const POLL_MS = 2000;
 const POLL_FOR_MS = 60000;
-const WAITING = new Set(['new', 'pending', 'authorized']);
+export const WAITING = new Set(['new', 'pending', 'authorized']);
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 
-export function show(view, params, app) {
+export const usable = (p) => !!(p && p.paid && p.usable && !p.consumed);
+
+/**
+ * planFlow(app, {avatarId, avatars, payment, inline}) → {el, stop()}. `payment` is the latest
+ * payment's status when the caller has it; `avatars` the ones to choose from (ready ones) when
+ * no avatarId is given. `inline` draws the flow's action in place instead of as the screen's
+ * main action (home keeps "New avatar" as its own).
+ */
+export function planFlow(app, { avatarId = null, avatars = [], payment = null, inline = false }) {
   let alive = true;
   let timer = 0;
   let pollUntil = 0;
-  const sel = { tier: null, style: null, avatarId: params.avatarId || null };
-  const title = h('h1', {}, t('plan.title'));
-  const body = h('div', { class: 'stack' }, h('p', { class: 'loading' }, t('loading')));
-  view.append(h('section', { class: 'screen' }, title, body));
-  let catalogue;
-  let avatars = [];
-  let payment = null;   // {paymentId, confirmationUrl?, status…}
+  let catalogue = null;
+  const sel = { tier: null, style: null, avatarId: avatarId || (avatars.length === 1 ? avatars[0].id : null) };
+  const body = h('div', { class: 'stack' });
+  const slot = h('div', { class: 'inline-action' });
+  const el = h('section', { class: 'plan' }, body, inline ? slot : null);
 
-  async function load() {
+  function action(a) {
+    if (!alive) return;
+    if (!inline) { app.setMain(a); return; }
+    fill(slot, a ? h('button', { type: 'button', class: 'button primary wide', 'data-testid': a.testid,
+      disabled: a.enabled === false || !!a.busy, 'aria-busy': a.busy ? 'true' : null, onclick: a.onClick }, a.text) : null);
+  }
+
+  async function start() {
     fill(body, h('p', { class: 'loading' }, t('loading')));
     try {
-      const [cat, latest, list] = await Promise.all([app.catalogue(), app.api.paymentStatus(params.paymentId),
-        sel.avatarId ? null : app.api.avatars()]);
-      catalogue = cat;
-      avatars = list ? (list.avatars || []).filter((a) => a.referenceCount >= 3) : [];
-      if (!sel.avatarId && avatars.length === 1) sel.avatarId = avatars[0].id;
-      sel.tier = sel.tier || (cat.tiers[0] && cat.tiers[0].id);
-      sel.style = sel.style || (cat.styles[0] && cat.styles[0].id);
-      if (!alive) return;
-      if (latest.paid && latest.usable && !latest.consumed) { payment = latest; paid(); return; }
-      if (params.watch && WAITING.has(latest.status)) { payment = latest; watch(); return; }
-      choose();
+      catalogue = await app.catalogue();
+      if (!payment) payment = await app.api.paymentStatus();
     } catch (err) {
-      if (alive) fill(body, failure(app, err, load));
+      if (alive) fill(body, failure(app, err, start));
+      return;
     }
+    if (!alive) return;
+    sel.style = sel.style || (catalogue.styles[0] && catalogue.styles[0].id);
+    if (usable(payment)) paid();
+    else if (inline && WAITING.has(payment.status)) watch();
+    else choose();
   }
 
   function styleChoice() {
@@ -50,13 +61,18 @@ export function show(view, params, app) {
   }
 
   function avatarChoice() {
-    if (params.avatarId || avatars.length < 2) return null;
-    return choices({ legend: t('home.avatars'), name: 'avatar', selected: sel.avatarId, onChange: (v) => { sel.avatarId = Number(v); },
-      items: avatars.map((a) => ({ value: String(a.id), testid: `avatar-${a.id}`, title: a.name, sub: t('avatar.selfies', { n: a.referenceCount }) })) });
+    if (avatarId || avatars.length < 2) return null;
+    return choices({ legend: t('home.avatars'), name: 'avatar', selected: sel.avatarId, onChange: (v) => { sel.avatarId = Number(v); action(generateAction(false)); },
+      items: avatars.map((a) => ({ value: String(a.id), title: a.name, sub: t('avatar.selfies', { n: a.referenceCount }) })) });
+  }
+
+  function statusLine() {
+    return h('p', { class: 'payment-line' },
+      h('span', { 'data-testid': 'payment-status', 'data-status': payment.status, class: `badge status-${payment.status}` }, t(`payment.${payment.status}`)),
+      payment.amountRub !== undefined ? h('span', { class: 'amount' }, money(payment.amountRub)) : null);
   }
 
   function choose() {
-    title.textContent = t('plan.title');
     const tierOf = (id) => catalogue.tiers.find((x) => x.id === id);
     const emailId = uid('email');
     const hintId = uid('email-hint');
@@ -64,27 +80,40 @@ export function show(view, params, app) {
     const email = h('input', { id: emailId, type: 'email', name: 'email', autocomplete: 'email', inputmode: 'email', required: true,
       'data-testid': 'receipt-email', 'aria-describedby': hintId, value: remembered || '' });
     const emailError = inlineError();
+    const tierError = inlineError();
     const payError = inlineError();
-    const mainFor = (busy) => ({ text: t('pay', { amount: money(tierOf(sel.tier).amountRub) }), testid: 'pay', busy, onClick: pay });
+    const payAction = (busy) => ({ text: sel.tier ? t('pay', { amount: money(tierOf(sel.tier).amountRub) }) : t('plan.choose'),
+      testid: 'pay', busy, onClick: pay });
+    const waiting = payment && WAITING.has(payment.status) && payment.paymentId;
     fill(body,
-      choices({ legend: t('plan.tiers'), name: 'tier', selected: sel.tier, onChange: (v) => { sel.tier = v; app.setMain(mainFor(false)); },
+      h('h2', {}, t('plan.title')),
+      waiting ? h('div', { class: 'card notice' }, h('p', {}, t('home.payPending')),
+        h('button', { type: 'button', class: 'button secondary', onclick: () => watch() }, t('pay.checkAgain'))) : null,
+      choices({ legend: t('plan.tiers'), name: 'tier', selected: sel.tier, onChange: (v) => { sel.tier = v; tierError.set(''); action(payAction(false)); },
         items: catalogue.tiers.map((x) => ({ value: x.id, testid: `tier-${x.id}`, title: tierTitle(x), sub: t('portraits', { n: x.photos }), aside: money(x.amountRub) })) }),
+      tierError.el,
       styleChoice(),
-      avatarChoice(),
       h('div', { class: 'field' },
         h('label', { for: emailId }, t('plan.email')), email,
         h('p', { id: hintId, class: 'hint' }, t('plan.emailHint')), emailError.el),
       payError.el);
-    app.setMain(mainFor(false));
+    action(payAction(false));
     app.me().then((me) => { if (alive && !email.value && me.user && me.user.email) email.value = me.user.email; }).catch(() => {});
 
     async function pay() {
       const address = email.value.trim();
-      if (!EMAIL.test(address)) { emailError.set(t('plan.emailInvalid')); email.setAttribute('aria-invalid', 'true'); email.focus(); app.tg.haptic('error'); return; }
+      if (!sel.tier) { tierError.set(t('plan.chooseFirst')); app.tg.haptic('error'); return; }
+      if (!EMAIL.test(address)) {
+        emailError.set(t('plan.emailInvalid'));
+        email.setAttribute('aria-invalid', 'true');
+        email.focus();
+        app.tg.haptic('error');
+        return;
+      }
       emailError.set('');
       email.removeAttribute('aria-invalid');
-      app.setMain(mainFor(true));
-      // The portraits are also sent to the chat: ask before the money moves, never block on it.
+      action(payAction(true));
+      // The portraits are also sent to the chat: asked before the money moves, never blocking.
       if (!(await app.tg.requestWriteAccess()) && app.tg.native) app.say(t('pay.writeAccess'));
       try {
         const created = await app.api.createPayment({ tierId: sel.tier, avatarId: sel.avatarId || undefined, email: address });
@@ -97,28 +126,23 @@ export function show(view, params, app) {
         payError.set(errorText(err));
         app.tg.haptic('error');
         if (err.code === 'VALIDATION_ERROR' && /mail/i.test(err.message)) emailError.set(t('plan.emailInvalid'));
-        app.setMain(mainFor(false));
+        action(payAction(false));
       }
     }
   }
 
-  function statusLine() {
-    return h('p', { class: 'payment-line' },
-      h('span', { 'data-testid': 'payment-status', 'data-status': payment.status, class: `badge status-${payment.status}` }, t(`payment.${payment.status}`)),
-      payment.amountRub !== undefined ? h('span', { class: 'amount' }, money(payment.amountRub)) : null);
-  }
-
   /** Follows the payment: every 2 s for a minute, then a button to check again. */
   function watch(note) {
-    title.textContent = t('plan.title');
+    clearTimeout(timer);
     pollUntil = Date.now() + POLL_FOR_MS;
-    const link = payment.confirmationUrl ? h('a', { href: payment.confirmationUrl, target: '_blank', rel: 'noopener noreferrer', class: 'button link',
-      onclick: (e) => { if (app.tg.native) { e.preventDefault(); app.tg.openLink(payment.confirmationUrl); } } }, t('pay.openAgain')) : null;
-    const message = h('p', { 'aria-live': 'polite' }, t('pay.waiting'));
-    const render = () => fill(body, statusLine(), note ? h('p', {}, note) : null, message,
+    const url = payment.confirmationUrl;
+    const link = url ? h('a', { href: url, target: '_blank', rel: 'noopener noreferrer', class: 'button link',
+      onclick: (e) => { if (app.tg.native) { e.preventDefault(); app.tg.openLink(url); } } }, t('pay.openAgain')) : null;
+    const message = h('p', {}, t('pay.waiting'));
+    const render = () => fill(body, h('h2', {}, t('home.payment')), statusLine(), note ? h('p', {}, note) : null, message,
       payment.testMode ? h('p', { class: 'hint' }, t('pay.testMode')) : null, link);
     render();
-    app.setMain(null);
+    action(null);
     const tick = async () => {
       timer = 0;
       try {
@@ -127,57 +151,63 @@ export function show(view, params, app) {
         payment = { ...payment, ...s };
       } catch (err) {
         if (!alive) return;
-        if (!err.network) { app.fail(err); }
+        if (!err.network) app.fail(err);
       }
-      if (payment.paid && payment.usable && !payment.consumed) { app.say(t('pay.paid'), 'success'); paid(); return; }
+      if (usable(payment)) { app.say(t('pay.paid'), 'success'); paid(); return; }
       if (!WAITING.has(payment.status)) { ended(); return; }
       render();
       if (Date.now() < pollUntil) { timer = setTimeout(tick, POLL_MS); return; }
       message.textContent = t('pay.stillWaiting');
-      app.setMain({ text: t('pay.checkAgain'), testid: 'payment-check', onClick: () => { note = ''; watch(); } });
+      action({ text: t('pay.checkAgain'), testid: 'payment-check', onClick: () => watch() });
     };
-    watch.now = () => { if (timer) { clearTimeout(timer); tick(); } };
+    checkNow = () => { if (timer) { clearTimeout(timer); tick(); } };
     timer = setTimeout(tick, POLL_MS);
   }
+  let checkNow = () => {};
 
   function ended() {
-    fill(body, statusLine(), h('p', {}, payment.consumed ? t('pay.consumed') : t('pay.failed')));
+    fill(body, h('h2', {}, t('home.payment')), statusLine(), h('p', {}, payment.consumed ? t('pay.consumed') : t('pay.failed')));
     app.tg.haptic('error');
-    app.setMain({ text: t('plan.title'), testid: 'payment-new', onClick: () => { payment = null; choose(); } });
+    action({ text: t('plan.title'), testid: 'payment-new', onClick: () => { payment = null; choose(); } });
+  }
+
+  function generateAction(busy) {
+    return { text: t('generate'), testid: 'generate', busy, enabled: !!sel.avatarId, onClick: generate };
   }
 
   function paid() {
-    title.textContent = t('plan.paidTitle');
     const error = inlineError();
-    fill(body, statusLine(), h('p', {}, t('pay.paid')), styleChoice(), avatarChoice(), error.el);
-    const main = (busy) => ({ text: t('generate'), testid: 'generate', busy, enabled: !!sel.avatarId, onClick: start });
-    app.setMain(main(false));
-    body.addEventListener('change', () => app.setMain(main(false)));
-    async function start() {
-      app.setMain(main(true));
-      try {
-        const job = await app.api.generate({ avatarId: sel.avatarId, styleId: sel.style, paymentId: payment.paymentId || undefined });
-        app.tg.haptic('success');
-        app.replace('job', { id: job.jobId });
-      } catch (err) {
-        if (!alive) return;
-        error.set(errorText(err, 'generate'));
-        app.tg.haptic('error');
-        if (err.code === 'PAYMENT_CONSUMED' || err.code === 'PAYMENT_REQUIRED') {
-          app.setMain({ text: t('plan.title'), testid: 'payment-new', onClick: () => { payment = null; choose(); } });
-        } else app.setMain(main(false));
-      }
+    fill(body, h('h2', {}, t('plan.paidTitle')), statusLine(), h('p', {}, t('pay.paid')),
+      avatarChoice(), !sel.avatarId && avatars.length === 0 ? h('p', { class: 'hint' }, t('plan.needAvatar')) : null,
+      styleChoice(), error.el);
+    action(generateAction(false));
+    paid.error = error;
+  }
+
+  async function generate() {
+    action(generateAction(true));
+    try {
+      const job = await app.api.generate({ avatarId: sel.avatarId, styleId: sel.style, paymentId: payment.paymentId || undefined });
+      app.tg.haptic('success');
+      app.go('job', { id: job.jobId });
+    } catch (err) {
+      if (!alive) return;
+      paid.error.set(errorText(err, 'generate'));
+      app.tg.haptic('error');
+      if (err.code === 'PAYMENT_CONSUMED' || err.code === 'PAYMENT_REQUIRED') {
+        payment = null;
+        action({ text: t('plan.title'), testid: 'payment-new', onClick: choose });
+      } else action(generateAction(false));
     }
   }
 
   // Back from the bank's page: ask at once instead of waiting for the next tick.
-  const onVisible = () => { if (document.visibilityState === 'visible' && watch.now) watch.now(); };
+  const onVisible = () => { if (document.visibilityState === 'visible') checkNow(); };
   document.addEventListener('visibilitychange', onVisible);
-  load();
-  return () => { alive = false; clearTimeout(timer); document.removeEventListener('visibilitychange', onVisible); };
+  start();
+  return { el, stop() { alive = false; clearTimeout(timer); document.removeEventListener('visibilitychange', onVisible); } };
 }
 
 function tierTitle(tier) {
-  const name = String(tier.title || tier.id).split(':')[0].trim();
-  return name || tier.id;
+  return String(tier.title || tier.id).split(':')[0].trim() || tier.id;
 }
