@@ -40,7 +40,7 @@ const en = {
   'privacy.deleted': 'Deleted: {avatars} avatars, {references} selfies, {photos} portraits.',
   days: { one: '{n} day', other: '{n} days' },
   portraits: { one: '{n} portrait', other: '{n} portraits' },
-  'plan.title': 'Choose a set', 'plan.tiers': 'Set', 'plan.styles': 'Style',
+  'plan.title': 'Choose a set', 'plan.styles': 'Style',
   'plan.choose': 'Choose a set to pay', 'plan.chooseFirst': 'Choose a set first.',
   'plan.needAvatar': 'Add at least 3 selfies to an avatar first, then start here.',
   'plan.email': 'E-mail for the receipt', 'plan.emailHint': 'The bank sends the fiscal receipt here; we remember it for next time.',
@@ -133,7 +133,10 @@ const ru = {
   'privacy.deleted': 'Удалено: аватаров — {avatars}, селфи — {references}, портретов — {photos}.',
   days: { one: '{n} день', few: '{n} дня', many: '{n} дней', other: '{n} дня' },
   portraits: { one: '{n} портрет', few: '{n} портрета', many: '{n} портретов', other: '{n} портрета' },
-  'plan.title': 'Выберите набор', 'plan.tiers': 'Набор', 'plan.styles': 'Стиль',
+  'plan.title': 'Выберите набор', 'plan.styles': 'Стиль',
+  // The catalogue's own descriptions are English; the styles shipped with it, in Russian.
+  'style.pinglass': 'Разнообразный набор: жизненные, студийные и художественные портреты',
+  'style.business': 'Деловые портреты для профилей и страниц компаний',
   'plan.choose': 'Выберите набор для оплаты', 'plan.chooseFirst': 'Сначала выберите набор.',
   'plan.needAvatar': 'Сначала добавьте в аватар хотя бы 3 селфи, затем запускайте здесь.',
   'plan.email': 'E-mail для чека', 'plan.emailHint': 'Сюда банк пришлёт чек; мы запомним адрес.',
@@ -203,7 +206,8 @@ export function t(key, params = {}) {
   return s.replace(/\{(\w+)\}/g, (m, k) => (k in params ? String(params[k]) : m));
 }
 
-export function has(key) { return key in dictionaries[lang] || key in en; }
+/** Whether the current language has the key itself (no English fallback). */
+export function has(key) { return key in dictionaries[lang]; }
 
 export function money(rub) {
   const n = Number(rub);

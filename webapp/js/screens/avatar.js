@@ -43,8 +43,11 @@ export function show(view, params, app) {
     const grid = h('ul', { class: 'refs', 'aria-label': t('avatar.selfies', { n: refs.length }) });
     const count = h('p', { class: 'count', 'aria-live': 'polite' });
     const planSlot = h('div', {});
+    const badge = h('p', {});
     const update = () => {
       const n = grid.children.length;
+      const status = avatar.status === 'processing' ? 'processing' : n >= MIN ? 'ready' : 'draft';
+      fill(badge, statusBadge(`avatar.status.${status}`, status));
       const missing = Math.max(0, MIN - n);
       fill(count, t('avatar.count', { n }), missing ? ' ' + t('avatar.needMore', { n: missing }) : '');
       grid.setAttribute('aria-label', t('avatar.selfies', { n }));
@@ -57,9 +60,10 @@ export function show(view, params, app) {
       if (n < MIN && plan) { plan.stop(); plan = null; planSlot.replaceChildren(); app.setMain(null); }
     };
     const addRef = (ref) => {
-      if (grid.querySelector(`[data-ref-id="${ref.id}"]`)) return;
+      if (grid.querySelector(`[data-ref-id="${ref.id}"]`)) return false;
       grid.append(refItem(app, avatar.id, ref, grid.children.length + 1, update));
       update();
+      return true;
     };
     refs.forEach(addRef);
 
@@ -70,7 +74,7 @@ export function show(view, params, app) {
     const latest = avatar.latestJob;
 
     fill(body,
-      h('p', { class: 'row-sub' }, statusBadge(`avatar.status.${avatar.status}`, avatar.status)),
+      badge,
       h('p', {}, t('avatar.hint')),
       count,
       grid,

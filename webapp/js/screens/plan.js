@@ -5,7 +5,7 @@
 // goes straight to the generate button.
 
 import { h, fill, uid } from '../dom.js';
-import { t, money, errorText } from '../i18n.js';
+import { t, has, money, errorText } from '../i18n.js';
 import { failure, inlineError } from './parts.js';
 import { choices } from './choices.js';
 
@@ -57,7 +57,8 @@ export function planFlow(app, { avatarId = null, avatars = [], payment = null, i
 
   function styleChoice() {
     return choices({ legend: t('plan.styles'), name: 'style', selected: sel.style, onChange: (v) => { sel.style = v; },
-      items: catalogue.styles.map((s) => ({ value: s.id, testid: `style-${s.id}`, title: s.name, sub: s.description })) });
+      items: catalogue.styles.map((s) => ({ value: s.id, testid: `style-${s.id}`, title: s.name,
+        sub: has(`style.${s.id}`) ? t(`style.${s.id}`) : s.description })) });
   }
 
   function avatarChoice() {
@@ -86,10 +87,9 @@ export function planFlow(app, { avatarId = null, avatars = [], payment = null, i
       testid: 'pay', busy, onClick: pay });
     const waiting = payment && WAITING.has(payment.status) && payment.paymentId;
     fill(body,
-      h('h2', {}, t('plan.title')),
       waiting ? h('div', { class: 'card notice' }, h('p', {}, t('home.payPending')),
         h('button', { type: 'button', class: 'button secondary', onclick: () => watch() }, t('pay.checkAgain'))) : null,
-      choices({ legend: t('plan.tiers'), name: 'tier', selected: sel.tier, onChange: (v) => { sel.tier = v; tierError.set(''); action(payAction(false)); },
+      choices({ legend: t('plan.title'), name: 'tier', selected: sel.tier, onChange: (v) => { sel.tier = v; tierError.set(''); action(payAction(false)); },
         items: catalogue.tiers.map((x) => ({ value: x.id, testid: `tier-${x.id}`, title: tierTitle(x), sub: t('portraits', { n: x.photos }), aside: money(x.amountRub) })) }),
       tierError.el,
       styleChoice(),

@@ -10,8 +10,9 @@ import { downscale } from '../image.js';
 const AT_ONCE = 2;
 
 /**
- * uploadQueue({avatarId, room, onUploaded}) → {el, add(files)}: `room()` says how many more
- * selfies the avatar may take; `onUploaded({id, url}, duplicate)` is told of each stored one.
+ * uploadQueue({avatarId, room, onUploaded, onSettled}) → {el, add(files)}: `room()` says how
+ * many more selfies the avatar may take; `onUploaded({id, url})` is told of each stored one and
+ * answers whether it was new there; `onSettled()` when the queue is empty.
  */
 export function uploadQueue({ avatarId, room, onUploaded, onSettled }) {
   const el = h('ul', { class: 'uploads', 'aria-label': t('upload.list') });
@@ -70,8 +71,9 @@ export function uploadQueue({ avatarId, room, onUploaded, onSettled }) {
         const stored = (answer.uploaded || [])[0];
         if (stored) {
           progress.value = 100;
-          onUploaded(stored, !!stored.duplicate);
-          if (stored.duplicate) { state('duplicate', t('upload.duplicate')); fill(actions, dismissButton()); } else li.remove();
+          // The server keeps an image once and answers with the id it has (`duplicate`).
+          const added = onUploaded(stored);
+          if (stored.duplicate || !added) { state('duplicate', t('upload.duplicate')); progress.hidden = true; fill(actions, dismissButton()); } else li.remove();
           return;
         }
         const no = (answer.rejected || [])[0] || {};
