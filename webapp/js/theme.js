@@ -28,8 +28,8 @@ function mix(a, b, t) { return a.map((v, i) => v + (b[i] - v) * t); }
 export function readable(fg, bgs, min = 4.5) {
   const darkBg = luminance(bgs[0]) < 0.4;
   const target = darkBg ? [255, 255, 255] : [0, 0, 0];
-  for (let t = 0; t <= 1.0001; t += 0.05) {
-    const c = mix(fg, target, t);
+  for (let t = 0; t <= 1.0001; t += 0.02) {
+    const c = mix(fg, target, t).map(Math.round);   // checked as it will be written (hex)
     if (bgs.every((bg) => contrast(c, bg) >= min)) return c;
   }
   return target;

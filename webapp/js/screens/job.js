@@ -63,7 +63,8 @@ export function show(view, params, app) {
     note.textContent = {
       queued: t('job.wait'), processing: t('job.wait'),
       partial: t('job.partialText', { made: p.completed || 0, total: p.total || 0 }),
-      failed: t('job.failedText'), canceled: t('job.canceledText'),
+      failed: p.completed ? t('job.withheldText', { made: p.completed, total: p.total || 0 }) : t('job.failedText'),
+      canceled: t('job.canceledText'),
     }[job.status] || '';
     fill(refund, job.refund ? refundNotice(job.refund) : null);
     kept.textContent = job.keptUntil ? t('job.keptUntil', { date: date(job.keptUntil) }) : '';
@@ -90,11 +91,11 @@ export function show(view, params, app) {
   return () => { alive = false; clearTimeout(timer); document.removeEventListener('visibilitychange', onVisible); };
 }
 
+/** What was refunded and when, in words: done (with its date), on its way, or stuck with us. */
 function refundNotice(r) {
   const amount = money(r.amountRub ?? (r.amount || 0) / 100);
-  let text;
-  if (r.refundedAt || r.status === 'succeeded') text = t('refund.done', { amount, date: date(r.refundedAt || r.requestedAt) });
-  else if (r.status === 'failed') text = t('refund.failed', { amount, date: date(r.requestedAt) });
-  else text = t('refund.pending', { amount, date: date(r.requestedAt) });
-  return h('p', { class: 'card notice', 'data-testid': 'refund-notice', 'data-status': r.status }, text);
+  const kind = r.refundedAt || r.status === 'succeeded' ? 'done' : r.status === 'failed' ? 'failed' : 'pending';
+  const day = date(kind === 'done' ? r.refundedAt || r.requestedAt : r.requestedAt);
+  const when = day ? t(`refund.when.${kind}`, { date: day }) : '';
+  return h('p', { class: 'card notice', 'data-testid': 'refund-notice', 'data-status': r.status }, t(`refund.${kind}`, { amount, when }));
 }
