@@ -21,9 +21,13 @@ export function hasInitData() { return initData !== ''; }
 
 const RETRIES = [600, 2000, 5000];
 
+// What an answer without our envelope means (nginx's own 413, 429 and 50x pages).
+const BY_STATUS = { 401: 'UNAUTHORIZED', 404: 'NOT_FOUND', 413: 'PAYLOAD_TOO_LARGE', 415: 'UNSUPPORTED_MEDIA_TYPE',
+  429: 'RATE_LIMIT_EXCEEDED', 502: 'SERVICE_UNAVAILABLE', 503: 'SERVICE_UNAVAILABLE', 504: 'SERVICE_UNAVAILABLE' };
+
 function errorFrom(status, body, retryAfter) {
   const e = (body && body.error) || {};
-  const err = new ApiError(status, e.code || `HTTP_${status}`, e.message, e.details);
+  const err = new ApiError(status, e.code || BY_STATUS[status] || `HTTP_${status}`, e.message, e.details);
   if (retryAfter && !err.details.retryAfter) err.details.retryAfter = Number(retryAfter);
   return err;
 }

@@ -1,5 +1,5 @@
 // One generation: live progress (made, failed, of N) every 2 s while the page is visible
-// and every 15 s while hidden, the gallery of its released photos (signed links; full-screen
+// and every 15 s while hidden (a refund still on its way: every 30 s), the gallery of its released photos (signed links; full-screen
 // viewer), and for a partial or failed job what was refunded and when, and until when the
 // photos are kept.
 
@@ -10,6 +10,7 @@ import { openViewer } from '../viewer.js';
 
 const VISIBLE_MS = 2000;
 const HIDDEN_MS = 15000;
+const REFUND_MS = 30000;   // a finished job whose refund is still on its way: it moves slowly
 const FINAL = new Set(['completed', 'partial', 'failed', 'canceled']);
 
 export function show(view, params, app) {
@@ -43,12 +44,13 @@ export function show(view, params, app) {
     const first = !loaded;
     loaded = true;
     render(job, first);
-    if (!FINAL.has(job.status) || (job.refund && !job.refund.refundedAt && job.refund.status !== 'failed')) schedule();
+    if (!FINAL.has(job.status)) schedule();
+    else if (job.refund && !job.refund.refundedAt && job.refund.status !== 'failed') schedule(REFUND_MS);
   }
 
-  function schedule() {
+  function schedule(slowest = 0) {
     clearTimeout(timer);
-    timer = setTimeout(poll, document.visibilityState === 'visible' ? VISIBLE_MS : HIDDEN_MS);
+    timer = setTimeout(poll, Math.max(slowest, document.visibilityState === 'visible' ? VISIBLE_MS : HIDDEN_MS));
   }
 
   function render(job, first) {

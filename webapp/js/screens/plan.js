@@ -175,13 +175,13 @@ export function planFlow(app, { avatarId = null, avatars = [], payment = null, i
     return { text: t('generate'), testid: 'generate', busy, enabled: !!sel.avatarId, onClick: generate };
   }
 
+  const generateError = inlineError();
   function paid() {
-    const error = inlineError();
+    generateError.set('');
     fill(body, h('h2', {}, t('plan.paidTitle')), statusLine(), h('p', {}, t('pay.paid')),
       avatarChoice(), !sel.avatarId && avatars.length === 0 ? h('p', { class: 'hint' }, t('plan.needAvatar')) : null,
-      styleChoice(), error.el);
+      styleChoice(), generateError.el);
     action(generateAction(false));
-    paid.error = error;
   }
 
   async function generate() {
@@ -192,7 +192,7 @@ export function planFlow(app, { avatarId = null, avatars = [], payment = null, i
       app.go('job', { id: job.jobId });
     } catch (err) {
       if (!alive) return;
-      paid.error.set(errorText(err, 'generate'));
+      generateError.set(errorText(err, 'generate'));
       app.tg.haptic('error');
       if (err.code === 'PAYMENT_CONSUMED' || err.code === 'PAYMENT_REQUIRED') {
         payment = null;
