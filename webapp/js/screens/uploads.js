@@ -52,6 +52,8 @@ export function uploadQueue({ avatarId, room, onUploaded, onSettled }) {
     function state(s, text) {
       li.dataset.state = s;
       status.textContent = text;
+      // A refusal or a cut connection is said at once; progress is not.
+      if (s === 'refused' || s === 'network' || s === 'duplicate') status.setAttribute('role', 'alert'); else status.removeAttribute('role');
     }
     function dismissButton() {
       return h('button', { type: 'button', class: 'icon-button', 'aria-label': t('upload.dismiss', { name }), onclick: () => li.remove() },
