@@ -101,6 +101,7 @@ function outside(message) {
 
 async function start() {
   await tg.start();
+  document.documentElement.dataset.mode = tg.native ? 'telegram' : tg.mode;
   setLanguage(tg.languageCode());
   applyTheme(tg.theme || {});
   tg.onThemeChanged(applyTheme);

@@ -79,7 +79,7 @@ export function planFlow(app, { avatarId = null, avatars = [], payment = null, i
     const hintId = uid('email-hint');
     const remembered = app.data.me && app.data.me.user && app.data.me.user.email;
     const email = h('input', { id: emailId, type: 'email', name: 'email', autocomplete: 'email', inputmode: 'email', required: true,
-      'data-testid': 'receipt-email', 'aria-describedby': hintId, value: remembered || '' });
+      'data-testid': 'receipt-email', 'aria-describedby': hintId, maxlength: '64', value: remembered || '' });
     const emailError = inlineError();
     const tierError = inlineError();
     const payError = inlineError();
