@@ -26,8 +26,10 @@ let package = Package(
         .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
-        // Typed wrappers for the variadic C calls Swift cannot make, and atomics on shared memory.
-        .target(name: "CShims", dependencies: ["CCurl"]),
+        // Typed wrappers for the variadic libcurl calls Swift cannot make (HTTPClient's).
+        .target(name: "CCurlShims", dependencies: ["CCurl"]),
+        // Atomics on a counter table in shared memory (SharedCounters'): libc only, no libcurl.
+        .target(name: "CSharedCounters"),
 
         // Generic layers: they know nothing of PinGlass.
         .target(name: "JSON"),  // a JSON value that keeps key order and numbers' text
@@ -40,8 +42,8 @@ let package = Package(
         .target(name: "HTTPCore", dependencies: ["JSON", "WebURL", .product(name: "HTTPTypes", package: "swift-http-types")]),
         .target(name: "FastCGI", dependencies: ["CFastCGI", "HTTPCore", .product(name: "HTTPTypes", package: "swift-http-types")]),
         .target(name: "WebURL"),  // http(s) URL parts and the one redaction rule for logs
-        .target(name: "HTTPClient", dependencies: ["CCurl", "CShims", "WebURL"]),
-        .target(name: "SharedCounters", dependencies: ["CShims"]),  // counters shared across fork
+        .target(name: "HTTPClient", dependencies: ["CCurl", "CCurlShims", "WebURL", .product(name: "HTTPTypes", package: "swift-http-types")]),
+        .target(name: "SharedCounters", dependencies: ["CSharedCounters"]),  // counters shared across fork
 
         // What the domain and the simulator share: the configuration, and the providers' wire
         // formats (signatures, request and answer types), without any payment or job logic.
@@ -84,6 +86,7 @@ let package = Package(
         .target(name: "PinGlassTesting", dependencies: [
             "PinGlass", "PinGlassWeb", "Providers", "PinGlassConfig", "ProviderWire", "Postgres", "HTTPClient", "HTTPCore",
             "WebURL", "JSON", "LibCrypto", "Platform", .product(name: "HTTPTypes", package: "swift-http-types"),
+            .product(name: "Logging", package: "swift-log"),
         ], path: "Tests/PinGlassTesting"),
         // PostgreSQL at most: no nginx, pool or simulator (Stack refuses to start in this tier).
         .testTarget(name: "UnitTests", dependencies: [

@@ -2,7 +2,6 @@
 import Glibc
 #endif
 import CCurl
-import CShims
 import WebURL
 
 /// Spaces the starts of transfers: at most `perSecond` per second to one host (scheme, host

@@ -2,7 +2,8 @@
 import Glibc
 #endif
 import CCurl
-import CShims
+import CCurlShims
+import HTTPTypes
 import WebURL
 
 /// An outbound HTTP request. Bodies are bytes, or form parts libcurl writes as
@@ -99,15 +100,30 @@ public enum HTTPAuthentication: Sendable, CustomStringConvertible {
     }
 }
 
+/// A response as the server sent it. Header fields are swift-http-types' `HTTPFields`, in
+/// the order received: a repeated field (two `Set-Cookie` lines) keeps every value, and a
+/// lookup by name ignores case.
+///
+/// ```swift
+/// let res = try client.send(HTTPRequest(url: url))
+/// res.header("content-type")        // "image/png"
+/// res.headerValues("Set-Cookie")    // ["a=1", "b=2"]
+/// ```
 public struct HTTPResponse: Sendable {
     public var status: Int
-    /// Header names in lower case.
-    public var headers: [String: String]
+    public var headers: HTTPFields
     public var body: [UInt8]
     public var text: String { String(decoding: body, as: UTF8.self) }
-    public init(status: Int, headers: [String: String] = [:], body: [UInt8] = []) {
+    public init(status: Int, headers: HTTPFields = HTTPFields(), body: [UInt8] = []) {
         self.status = status; self.headers = headers; self.body = body
     }
+
+    /// The field's value, any case of `name`; a repeated field's values combined as HTTP
+    /// combines them (`, `). Nil when absent or not a valid field name.
+    public func header(_ name: String) -> String? { HTTPField.Name(name).flatMap { headers[$0] } }
+
+    /// Every value of a repeated field, in the order received.
+    public func headerValues(_ name: String) -> [String] { HTTPField.Name(name).map { headers[values: $0] } ?? [] }
 }
 
 /// Why a request got no response. Errors end up in logs, so they carry a URL only in its
@@ -177,7 +193,7 @@ final class Transfer {
     private var mime: OpaquePointer?
     private var body: [UInt8]
     var received: [UInt8] = []
-    var responseHeaders: [String: String] = [:]
+    var responseHeaders = HTTPFields()
     var overflow = false
     /// Set by the C connect check when it refused an address (`refuseInternalAddresses`).
     private let refused = UnsafeMutablePointer<Int32>.allocate(capacity: 1)
@@ -252,11 +268,11 @@ final class Transfer {
             let line = ptr!.withMemoryRebound(to: UInt8.self, capacity: count) {
                 String(decoding: UnsafeBufferPointer(start: $0, count: count), as: UTF8.self)
             }
-            if line.hasPrefix("HTTP/") { t.responseHeaders = [:] }   // a new response (after 100-continue)
-            if let colon = line.firstIndex(of: ":") {
-                let name = line[..<colon].lowercased()
+            if line.hasPrefix("HTTP/") { t.responseHeaders = HTTPFields() }   // a new response (after 100-continue)
+            // A line whose name is no HTTP token (nothing a server may send) is dropped.
+            if let colon = line.firstIndex(of: ":"), let name = HTTPField.Name(String(line[..<colon])) {
                 let value = line[line.index(after: colon)...].trimmingCharacters(in: " \r\n\t")
-                t.responseHeaders[name] = value
+                t.responseHeaders.append(HTTPField(name: name, value: value))
             }
             return count
         }

@@ -1,4 +1,4 @@
-import CShims
+import CSharedCounters
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -11,9 +11,10 @@ struct Dispatch: ParsableCommand {
             every machine (a sliding window kept in PostgreSQL). A committed generate wakes a \
             waiting dispatcher at once (PostgreSQL NOTIFY); --every is the longest wait. \
             429 waits a full window; 5xx and timeouts retry with backoff; 401/402/422 fail the task. \
-            --max-attempts is the generation policy's, as sweep's: give both the same value. Each \
-            submitted task gets the policy's default deadline (20m); poll-kie's and sweep's \
-            --task-deadline apply only to tasks without one. \
+            --max-attempts and --task-deadline are the generation policy's, shared with sweep (both) \
+            and poll-kie (--task-deadline): give each the same value everywhere. Each submitted task \
+            records its deadline, --task-deadline after its submission; poll-kie and sweep hold the \
+            task to it. \
             Cron: * * * * * pinglass dispatch --for 55s --every 2s
             """
     )

@@ -14,7 +14,8 @@ struct PollKie: ParsableCommand {
             unless KIE_API_URL is loopback on a non-public install; at most --max-download-bytes), each stored under its MEDIA_KEY_SECRET-derived \
             name, and committed with its task; a job whose tasks all ended is finished (delivery rows, \
             refund row). Downloads and uploads that fail are retried at the next poll and counted. A \
-            task past its deadline fails. A Kie callback (or a new submission) wakes a waiting poller at \
+            task past its deadline fails: the one dispatch recorded when it submitted the task (its \
+            --task-deadline: give both the same), or --task-deadline after submission for a task without one. A Kie callback (or a new submission) wakes a waiting poller at \
             once (PostgreSQL NOTIFY); --every is the longest wait. Safe to run on several machines at once. \
             Cron: * * * * * pinglass poll-kie --for 55s --every 10s
             """

@@ -16,6 +16,7 @@ extension CLITests {
             ("poll-kie", "--poll-interval", "(default: 10s)", "30s", "1h", "--poll-interval must be between 1s and 600s (got 3600)"),
             ("poll-kie", "--download-timeout", "(default: 30s)", "1m", "10m", "--download-timeout must be between 1s and 300s (got 600)"),
             ("sweep", "--task-deadline", "(default: 20m)", "90s", "30s", "--task-deadline must be between 60s and 86400s (got 30)"),
+            ("dispatch", "--task-deadline", "(default: 20m)", "45m", "2d", "--task-deadline must be between 60s and 86400s (got 172800)"),
             ("deliver", "--lease", "(default: 2m)", "90s", "1m", "--lease must be between 70s and 3600s (got 60)"),
             ("deliver", "--media-link-ttl", "--media-link-ttl <duration>", "1h", "1m", "--media-link-ttl must be between 600s and 604800s (got 60)"),
             ("refund", "--lease", "(default: 2m)", "5m", "2h", "--lease must be between"),

@@ -13,7 +13,7 @@ extension CLITests {
 
     /// Each duty's own flags, in the order `--help` lists them.
     static let dutyFlags: [(command: String, flags: [String])] = [
-        ("dispatch", ["batch-size", "max-attempts", "reference-link-ttl"]),
+        ("dispatch", ["batch-size", "max-attempts", "task-deadline", "reference-link-ttl"]),
         ("poll-kie", ["batch-size", "poll-interval", "task-deadline", "max-download-bytes", "download-timeout"]),
         ("sweep", ["batch-size", "max-attempts", "deadline-grace", "task-deadline", "worker-silence", "queue-alert",
                    "5xx-alert", "5xx-window"]),

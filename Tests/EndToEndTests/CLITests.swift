@@ -95,6 +95,19 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(e4.contains("TELEGRAM_BOT_TOKEN is not set"), e4)
     }
 
+    /// The generation duties refuse to start without the Kie key they call with (exit 78,
+    /// naming it), rather than failing every pass.
+    func testGenerationDutiesRefuseToStartWithoutTheKieKey() throws {
+        let db = try makeDatabase()
+        for command in ["dispatch", "poll-kie"] {
+            let (status, out, err) = try cli([command, "--for", "2s", "--every", "1s"], env: ["DATABASE_URL": db.url])
+            XCTAssertEqual(status, 78, "\(command): \(out + err)")
+            XCTAssertTrue(err.contains("KIE_API_KEY is not set"), "\(command): \(err)")
+            XCTAssertFalse(err.contains("pass failed"), "\(command): no pass ran: \(err)")
+        }
+        XCTAssertEqual(try db.connect().query("SELECT count(*)::int AS n FROM worker_runs")[0].int("n"), 0, "no heartbeat: nothing ran")
+    }
+
     /// `requeue-delivery`: failed rows go back with an audit row; unknown and not-failed ids
     /// are named on stderr and make the exit code 1.
     func testRequeueDelivery() throws {

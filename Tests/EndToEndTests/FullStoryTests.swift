@@ -163,7 +163,7 @@ final class FullStoryTests: DatabaseTestCase {
         let pressed = try http.send(HTTPRequest(method: "POST", url: page, headers: [("Content-Type", "application/x-www-form-urlencoded")],
                                                 body: Array("action=pay".utf8)))
         XCTAssertEqual(pressed.status, 303, pressed.text)
-        XCTAssertEqual(pressed.headers["location"], stack.baseURL + "/payment/success?order=" + (created["orderId"]?.stringValue ?? ""))
+        XCTAssertEqual(pressed.header("location"), stack.baseURL + "/payment/success?order=" + (created["orderId"]?.stringValue ?? ""))
         try Subprocess.waitUntil(timeout: 20, "payment \(bankID) to succeed") {
             try self.customerAPI("GET", "/api/payment/status?payment_id=\(bankID)", as: user)["status"]?.stringValue == "succeeded"
         }

@@ -59,11 +59,16 @@ final class GenerationFlowTests: DatabaseTestCase {
         let jobID = try XCTUnwrap(JSON.parse(started.body)["jobId"]?.intValue)
         XCTAssertEqual(try JSON.parse(started.body)["totalPhotos"]?.intValue, 7)
 
-        // The cron duties, as cron runs them (one pass each, repeated until done).
-        let (ds, _, de) = try cli(["dispatch"])
+        // The cron duties, as cron runs them (one pass each, repeated until done). Dispatch's
+        // --task-deadline is the deadline it records on each task it submits.
+        let (ds, _, de) = try cli(["dispatch", "--task-deadline", "45m"])
         XCTAssertEqual(ds, 0, de)
         let c = try db.connect()
         XCTAssertEqual(try c.query("SELECT count(*)::int AS n FROM generation_tasks WHERE job_id = $1 AND state = 'running'", [jobID])[0].int("n"), 7)
+        XCTAssertEqual(try c.query("""
+            SELECT count(*)::int AS n FROM generation_tasks
+            WHERE job_id = $1 AND deadline_at = submitted_at + interval '45 minutes'
+            """, [jobID])[0].int("n"), 7, "each task records dispatch's --task-deadline")
         try Subprocess.waitUntil(timeout: 60, interval: 0.5, "the job to complete") {
             let (ps, _, pe) = try self.cli(["poll-kie"])
             XCTAssertEqual(ps, 0, pe)

@@ -62,7 +62,7 @@ final class KieSimulatorTests: DatabaseTestCase {
             XCTAssertEqual(info.resultURLs, [sim.apiURL + "/results/\(id).png"])
             let r = try http.send(HTTPRequest(url: info.resultURLs[0]))
             XCTAssertEqual(r.status, 200)
-            XCTAssertEqual(r.headers["content-type"], "image/png")
+            XCTAssertEqual(r.header("content-type"), "image/png")
             XCTAssertEqual(ImageType.sniff(r.body), "image/png")
             let png = try PNGCheck(r.body)
             XCTAssertEqual([png.width, png.height], [48, 64])

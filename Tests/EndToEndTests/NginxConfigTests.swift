@@ -28,6 +28,20 @@ final class NginxConfigTests: XCTestCase {
         XCTAssertEqual(try status(site.replacingOccurrences(of: "default           0;", with: "default           1;")), "502")
     }
 
+    /// The file's header tells an operator how to get the first certificate the way README's
+    /// install steps do: with certbot's own server while nginx is stopped (the HTTPS block
+    /// cannot start without the certificate, so a webroot nginx serves cannot answer yet).
+    func testTheHeaderGetsTheFirstCertificateAsTheReadmeDoes() throws {
+        let root = try TestEnvironment.root()
+        let header = try String(contentsOfFile: root + "/nginx/pinglass.conf", encoding: .utf8)
+            .split(separator: "\n").prefix { $0.hasPrefix("#") }.map { $0.dropFirst(2) }.joined(separator: " ")
+        let readme = try String(contentsOfFile: root + "/README.md", encoding: .utf8)
+        XCTAssertTrue(readme.contains("certbot certonly --standalone -d your.host"), "README's step")
+        XCTAssertTrue(header.contains("certbot certonly --standalone -d pinglass.example.com"), header)
+        XCTAssertTrue(header.contains("nginx stopped"), header)
+        XCTAssertFalse(header.contains("certonly --webroot"), "a first certificate cannot come through nginx: \(header)")
+    }
+
     /// Runs the production server block on a free loopback port with a fresh certificate and
     /// no backend; returns its prefix folder and port.
     static func startProductionBlock(_ site: String) throws -> (String, Int) {

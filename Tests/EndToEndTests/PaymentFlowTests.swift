@@ -65,7 +65,7 @@ final class PaymentFlowTests: DatabaseTestCase {
         let paid = try http.send(HTTPRequest(method: "POST", url: url, headers: [("Content-Type", "application/x-www-form-urlencoded")],
                                              body: Array("action=pay".utf8)))
         XCTAssertEqual(paid.status, 303)
-        XCTAssertEqual(paid.headers["location"], stack.baseURL + "/payment/success?order=" + (c["orderId"]?.stringValue ?? ""))
+        XCTAssertEqual(paid.header("location"), stack.baseURL + "/payment/success?order=" + (c["orderId"]?.stringValue ?? ""))
         XCTAssertEqual(try stack.http.send(HTTPRequest(url: stack.baseURL + "/payment/success")).status, 200)
 
         let s = try JSON.parse(try status(77, paymentID).body)

@@ -79,7 +79,7 @@ final class TelegramSimulatorTests: DatabaseTestCase {
         let src = try XCTUnwrap(page.text.firstRange(of: "<img src=\"").map { page.text[$0.upperBound...].prefix { $0 != "\"" } })
         let image = try http.send(HTTPRequest(url: stack.simURL + src))
         XCTAssertEqual(image.status, 200)
-        XCTAssertEqual(image.headers["content-type"], "image/png")
+        XCTAssertEqual(image.header("content-type"), "image/png")
         XCTAssertEqual(Array(image.body.prefix(8)), [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A])
         XCTAssertEqual(image.body, bytes)
         XCTAssertEqual(try PNGCheck(image.body).width, 24)

@@ -20,8 +20,10 @@ import JSON
 /// try scenario(.live(stack))                                 // end to end; also `stack.client`
 /// ```
 ///
-/// What it does not express stays on the transports themselves: a request from another
-/// remote address (`app.app.handle(Request(…))`), and nginx's own behaviour (bodies past its
+/// In process only: a request from another remote address (`client.from("203.0.113.7")`;
+/// live, nginx sees where the request really comes from), and what requests log (the
+/// logger the `InProcessApp` was made with, e.g. a `LogCapture`'s). What it does not
+/// express stays on the live transport itself: nginx's own behaviour (bodies past its
 /// limits, concurrent batches, timeouts, `/media` links: `stack.http`).
 public struct TestClient {
     public enum Transport {
@@ -30,12 +32,28 @@ public struct TestClient {
     }
 
     public let transport: Transport
+    /// The address requests come from, in process (nil: `Request`'s default, loopback).
+    public private(set) var remoteAddress: String?
 
     public static func inProcess(_ app: InProcessApp) -> TestClient { TestClient(transport: .inProcess(app)) }
     public static func live(_ stack: Stack) -> TestClient { TestClient(transport: .live(stack)) }
 
-    /// A response as either transport gives it. In process every value of a repeated header
-    /// is kept; live, the HTTP client keeps one value per name.
+    /// This client with requests from `address` (any text: the application judges it). In
+    /// process only: a live request with one set fails with `RemoteAddressNotLive`.
+    public func from(_ address: String) -> TestClient {
+        var client = self
+        client.remoteAddress = address
+        return client
+    }
+
+    /// A live request cannot choose its remote address: nginx passes the connection's own.
+    public struct RemoteAddressNotLive: Error, CustomStringConvertible {
+        public let address: String
+        public var description: String { "the live transport cannot send a request from \(address)" }
+    }
+
+    /// A response as either transport gives it; both keep every value of a repeated header,
+    /// in order.
     public struct Response {
         public let status: Int
         public let headers: HTTPFields
@@ -63,15 +81,16 @@ public struct TestClient {
         case .inProcess(let app):
             var fields = HTTPFields()
             for (name, value) in headers { fields.append(name, value) }
-            let res = app.app.handle(HTTPCore.Request(method: method, path: path, queryString: query, headers: fields, body: body,
-                                                      requestID: "test-req"))
+            var request = HTTPCore.Request(method: method, path: path, queryString: query, headers: fields, body: body,
+                                           requestID: "test-req")
+            if let remoteAddress { request.remoteAddress = remoteAddress }
+            let res = app.app.handle(request)
             return Response(status: res.status, headers: res.headers, body: res.body)
         case .live(let stack):
+            if let remoteAddress { throw RemoteAddressNotLive(address: remoteAddress) }
             let url = stack.baseURL + path + (query.isEmpty ? "" : "?" + query)
             let res = try stack.http.send(HTTPRequest(method: method, url: url, headers: headers, body: body))
-            var fields = HTTPFields()
-            for (name, value) in res.headers.sorted(by: { $0.key < $1.key }) { fields.append(name, value) }
-            return Response(status: res.status, headers: fields, body: res.body)
+            return Response(status: res.status, headers: res.headers, body: res.body)
         }
     }
 

@@ -1,5 +1,6 @@
 import XCTest
 import HTTPClient
+import HTTPTypes
 import PinGlass
 import PinGlassTesting
 import LibCrypto
@@ -78,5 +79,29 @@ final class HTTPClientTests: XCTestCase {
             + "Content-Disposition: form-data; name=\"caption\"\r\n\r\n\r\n--\(boundary)\r\n"
             + "Content-Disposition: form-data; name=\"photo0\"; filename=\"a.png\"\r\nContent-Type: image/png\r\n\r\n"
             + "not really a png\r\n--\(boundary)--\r\n"), sent)
+    }
+
+    /// A response keeps every field as the server sent it: a repeated field (two
+    /// `Set-Cookie`, a name in two cases) has all its values in order, and a lookup ignores
+    /// case; on the blocking and the concurrent path alike.
+    func testRepeatedResponseFieldsAreKept() throws {
+        let server = try LoopbackHTTPServer { _ in
+            .init(status: 200, headers: [("Set-Cookie", "a=1; Path=/"), ("X-Trace", "one"), ("Set-Cookie", "b=2"), ("x-trace", "two"),
+                                         ("Content-Type", "text/plain")], body: Array("ok".utf8))
+        }
+        defer { server.stop() }
+        let client = HTTPClient()
+        let blocking = try client.send(HTTPRequest(url: server.url + "/one"))
+        let concurrent = try client.sendAll([HTTPRequest(url: server.url + "/two")])[0].get()
+        for response in [blocking, concurrent] {
+            XCTAssertEqual(response.status, 200)
+            XCTAssertEqual(response.headerValues("set-cookie"), ["a=1; Path=/", "b=2"])
+            XCTAssertEqual(response.headerValues("X-TRACE"), ["one", "two"])
+            XCTAssertEqual(response.header("x-trace"), "one, two")
+            XCTAssertEqual(response.header("CONTENT-TYPE"), "text/plain")
+            XCTAssertEqual(response.headers.filter { $0.name.canonicalName == "set-cookie" }.count, 2)
+            XCTAssertNil(response.header("x-absent"))
+            XCTAssertEqual(response.text, "ok")
+        }
     }
 }

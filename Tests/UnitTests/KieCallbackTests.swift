@@ -1,6 +1,4 @@
 import Foundation
-import HTTPCore
-import Logging
 import PinGlassTesting
 import Postgres
 import XCTest
@@ -109,24 +107,19 @@ final class KieCallbackTests: DatabaseTestCase {
     /// Without KIE_WEBHOOK_HMAC_KEY the endpoint does not exist: 404 like an unknown path,
     /// whatever is sent (signed or not, JSON or not), nothing stored, nothing logged.
     func testWithoutAKeyTheEndpointAnswers404AndLogsNothing() throws {
-        let lines = Locked([String]())
-        let keyless = try InProcessApp(database: db, now: Self.now)
-        app = keyless
-        let logged = App(deps: keyless.deps, log: Logger(label: "http") { _ in
-            PinGlassLogHandler(component: "http", json: true, level: .trace, output: { line in lines.mutate { $0.append(line) } })
-        })
+        let capture = LogCapture()
+        app = try InProcessApp(database: db, now: Self.now, log: capture.logger(level: .trace))
         let task = job.tasks[1]
         let signed = try callback(task.kieID)
         XCTAssertEqual(signed.status, 404, signed.text)
         XCTAssertEqual(try JSON.parse(signed.body)["error"]?["code"]?.stringValue, "NOT_FOUND")
         for body in [#"{"data":{"taskId":"\#(task.kieID)","state":"success"}}"#, "not json", ""] {
-            let r = logged.handle(Request(method: "POST", path: "/api/kie/callback", headers: ["Content-Type": "application/json"],
-                                          body: Array(body.utf8)))
+            let r = try app.client.post("/api/kie/callback", body: body)
             XCTAssertEqual(r.status, 404, body)
         }
         XCTAssertFalse(try isDue(task.id))
         XCTAssertEqual(try outcomes(), [], "no webhook_logs row")
-        XCTAssertEqual(lines.value, [], "no log line")
+        XCTAssertEqual(capture.lines, [], "no log line")
     }
 
     func testMalformedCallbacksAre400AndAnswersMatchTheDocument() throws {

@@ -10,7 +10,7 @@ import XCTest
 final class LayeringTests: XCTestCase {
     /// What the domain and the targets it shares with the simulator never import: transports,
     /// HTTP values, the live providers and the web target.
-    static let httpAndAbove = ["HTTPClient", "CCurl", "CShims", "Providers", "HTTPCore", "HTTPTypes", "FastCGI", "PinGlassWeb"]
+    static let httpAndAbove = ["HTTPClient", "CCurl", "CCurlShims", "Providers", "HTTPCore", "HTTPTypes", "FastCGI", "PinGlassWeb"]
 
     func testTheDomainAndItsSharedTargetsImportNoHTTPNorProviders() throws {
         let imports = try Self.imports(in: ["PinGlass", "ProviderWire", "PinGlassConfig"])
@@ -38,10 +38,23 @@ final class LayeringTests: XCTestCase {
         let targets = Self.targetDependencies(manifest)
         XCTAssertNotNil(targets["PinGlass"], "the domain's target was found")
         XCTAssertEqual(targets["Providers"]?.contains("HTTPClient"), true, "dependencies were read")
-        XCTAssertEqual(targets["CShims"], ["CCurl"], "a list on one line was read")
+        XCTAssertEqual(targets["CCurlShims"], ["CCurl"], "a list on one line was read")
         let closure = Self.closure(of: "PinGlass", in: targets)
         XCTAssertTrue(closure.contains("ProviderWire") && closure.contains("Postgres"), "\(closure.sorted())")
         XCTAssertEqual(closure.intersection(["HTTPCore", "HTTPClient"]), [], "\(closure.sorted())")
+    }
+
+    /// libcurl stays with the HTTP client: the domain's closure reaches C targets (the
+    /// counters' shim through SharedCounters, libpq through Postgres) but neither libcurl nor
+    /// its shims; the HTTP client's closure, read the same way, does reach them.
+    func testThePackageLinksNoLibcurlIntoTheDomain() throws {
+        let manifest = try String(contentsOfFile: try TestEnvironment.root() + "/Package.swift", encoding: .utf8)
+        let targets = Self.targetDependencies(manifest)
+        let domain = Self.closure(of: "PinGlass", in: targets)
+        XCTAssertTrue(domain.isSuperset(of: ["SharedCounters", "CSharedCounters", "CLibPQ"]), "\(domain.sorted())")
+        XCTAssertEqual(domain.intersection(["CCurl", "CCurlShims"]), [], "\(domain.sorted())")
+        XCTAssertEqual(Self.closure(of: "SharedCounters", in: targets), ["SharedCounters", "CSharedCounters"])
+        XCTAssertTrue(Self.closure(of: "HTTPClient", in: targets).isSuperset(of: ["CCurl", "CCurlShims"]))
     }
 
     /// Targets that must not import the domain.

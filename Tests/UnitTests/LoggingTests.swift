@@ -1,14 +1,11 @@
 import XCTest
 import Logging
-import HTTPCore
 import HTTPClient
 import JSON
+import PinGlassTesting
 import PinGlassConfig
 import Platform
-import Postgres
 @testable import PinGlass
-@testable import PinGlassWeb
-import Providers
 import WebURL
 
 final class LoggingTests: XCTestCase {
@@ -149,29 +146,19 @@ final class LoggingTests: XCTestCase {
     /// The promise of App.handle: every log line of a request carries its request id, also
     /// the lines a handler writes through `ctx.log`.
     func testHandlerLogLinesCarryTheRequestID() throws {
-        let capture = LineCapture()
-        let log = Logger(label: "http") { PinGlassLogHandler(component: $0, json: true, level: .info, output: { capture.append($0) }) }
+        let capture = LogCapture()
         // No TELEGRAM_BOT_TOKEN: the auth step logs an error and answers 503, before any database work.
         let config = try Config(variables: ["DATABASE_URL": "host=/nonexistent dbname=x connect_timeout=1"])
-        let deps = Dependencies.live(config: config, database: Database(url: config.databaseURL, applicationName: "test"),
-                                migrationsDirectory: "migrations")
-        let app = App(deps: deps, log: log)
-        let response = app.handle(Request(method: "GET", path: "/api/payment/status",
-                                          headers: ["Authorization": "tma query_id=1"], requestID: "req-7f3a9c"))
+        let app = try InProcessApp(config: config, log: capture.logger(level: .info))
+        let response = try app.client.get("/api/payment/status", headers: [("Authorization", "tma query_id=1")])
         XCTAssertEqual(response.status, 503)
+        let requestID = try XCTUnwrap(response.header("X-Request-Id"))
+        XCTAssertFalse(requestID.isEmpty)
         let lines = try capture.lines.map { try JSON.parse(Array($0.utf8)) }
         let handlerLine = try XCTUnwrap(lines.first { $0["message"]?.stringValue?.hasPrefix("TELEGRAM_BOT_TOKEN is not set") == true },
                                         "\(capture.lines)")
-        XCTAssertEqual(handlerLine["request_id"]?.stringValue, "req-7f3a9c")
+        XCTAssertEqual(handlerLine["request_id"]?.stringValue, requestID)
         XCTAssertEqual(handlerLine["component"]?.stringValue, "http")
-        XCTAssertTrue(lines.allSatisfy { $0["request_id"]?.stringValue == "req-7f3a9c" })
+        XCTAssertTrue(lines.allSatisfy { $0["request_id"]?.stringValue == requestID })
     }
-}
-
-/// Log lines collected in memory (a log handler's output).
-final class LineCapture: @unchecked Sendable {
-    private let lock = NSLock()
-    private var collected: [String] = []
-    var lines: [String] { lock.withLock { collected } }
-    func append(_ line: String) { lock.withLock { collected.append(line) } }
 }

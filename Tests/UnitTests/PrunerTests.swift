@@ -157,7 +157,7 @@ final class PrunerTests: PipelineTestCase {
         config.rateEventSeconds = 10
         XCTAssertThrowsError(try config.validate()) { XCTAssertTrue("\($0)".contains("--rate-events"), "\($0)") }
 
-        // The orphan grace outlasts poll-kie's longest task deadline (a running task re-stores
+        // The orphan grace outlasts the longest task deadline (a running task re-stores
         // its result until then): 24 h is refused, 25 h accepted, 48 h the default.
         config = Pruner.Config()
         config.orphanGraceSeconds = 24 * 3600

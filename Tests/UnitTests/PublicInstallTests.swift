@@ -1,5 +1,4 @@
 import Foundation
-import HTTPCore
 import PinGlassTesting
 import Postgres
 import XCTest
@@ -92,7 +91,7 @@ final class PublicInstallTests: DatabaseTestCase {
     // MARK: health
 
     func health(_ app: InProcessApp, from address: String) throws -> (Int, JSON) {
-        let r = app.app.handle(Request(method: "GET", path: "/api/health", remoteAddress: address))
+        let r = try app.client.from(address).get("/api/health")
         return (r.status, try JSON.parse(r.body))
     }
 

@@ -50,7 +50,7 @@ final class S3MediaStoreTests: XCTestCase {
         try store.put(key: key, bytes: png, contentType: "image/png")
         let response = try moto.signed("GET", "/\(moto.bucket)/\(key)")
         XCTAssertEqual(response.status, 200)
-        XCTAssertEqual(response.headers["content-type"], "image/png")
+        XCTAssertEqual(response.header("content-type"), "image/png")
         XCTAssertEqual(response.body, png)
     }
 

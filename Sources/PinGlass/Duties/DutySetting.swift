@@ -101,12 +101,6 @@ public struct DutySetting<Config> {
         let check = self.check
         return DutySetting<Outer>(name: name, field: field, help: help, onCommandLine: onCommandLine) { try check($0[keyPath: part]) }
     }
-
-    /// The same setting as one duty offers it: its own `--help` line, or kept off its
-    /// command line (still checked).
-    public func offered(help: String? = nil, onCommandLine: Bool = true) -> Self {
-        Self(name: name, field: field, help: help ?? self.help, onCommandLine: onCommandLine, check: check)
-    }
 }
 
 /// A duty's settings: plain values with named defaults, declared once in `settings` and

@@ -24,7 +24,8 @@ public struct Dispatcher: Duty {
         /// queue (the next dispatch pass or `pinglass sweep` does that; the claim counted the
         /// attempt), or fails if that was its last attempt (`TaskSweep`).
         public var leaseSeconds = DispatcherDefaults.leaseSeconds
-        /// Attempts per task, and the deadline recorded on each submitted task.
+        /// Attempts per task, and the deadline recorded on each submitted task
+        /// (`--task-deadline` after its submission; poll-kie and sweep hold the task to it).
         public var generation = GenerationPolicy()
         /// The first poll of a submitted task (Kie takes several seconds at least).
         public var firstPollAfterSeconds = DispatcherDefaults.firstPollAfterSeconds
@@ -38,13 +39,12 @@ public struct Dispatcher: Duty {
             [
                 .count("batch-size", \.batchSize, in: 1...200, "At most this many tasks claimed per round."),
                 GenerationPolicy.setting("max-attempts", in: \.generation),
+                GenerationPolicy.setting("task-deadline", in: \.generation),
                 .seconds("reference-link-ttl", \.referenceLinkSeconds, in: 3600...(7 * 86_400),
                          "How long the reference-photo links given to Kie stay valid (at least 1h)."),
                 // At least twice a Kie call's timeout: a lease renewed before a call outlives it.
                 .seconds("lease", \.leaseSeconds, in: 60...3600, "How long a claimed task stays this process's.", onCommandLine: false),
                 .seconds("first-poll-after", \.firstPollAfterSeconds, in: 0...600, "The first poll of a submitted task.", onCommandLine: false),
-                // Recorded as each submitted task's deadline; set in code (poll-kie and sweep offer it).
-                GenerationPolicy.setting("task-deadline", in: \.generation).offered(onCommandLine: false),
             ]
         }
     }
@@ -69,18 +69,22 @@ public struct Dispatcher: Duty {
 
     public let config: Config
     let deps: Dependencies
+    let kie: any KieAPI
     let budget: RateBudget
     let log = Logger(label: "dispatch")
 
+    /// Throws `ConfigError.missing` without `KIE_API_KEY`, as poll-kie does: the command
+    /// refuses to start (exit 78) instead of failing every pass.
     public init(deps: Dependencies, config: Config = Config()) throws {
         try config.validate()
+        guard let kie = deps.kie else { throw ConfigError.missing("KIE_API_KEY") }
         self.deps = deps
         self.config = config
+        self.kie = kie
         budget = RateBudget(name: "kie.create", limit: deps.config.kieRateLimit, window: DispatcherDefaults.windowSeconds)
     }
 
     public func runOnce(now: Double, deadline: Double) throws -> Report {
-        guard let kie = deps.kie else { throw DispatchError.kieNotConfigured }
         let db = try deps.db()
         var report = Report()
         try rescueExpiredLeases(db, &report)
@@ -289,11 +293,6 @@ public struct Dispatcher: Duty {
                                                        [code, message], releasing: true, retry: .idempotent)
         if failed == .recorded { _ = try JobFinish.finish(db, jobID: task.jobID, adminChatID: deps.config.adminTelegramChatID) }
     }
-}
-
-public enum DispatchError: Error, CustomStringConvertible {
-    case kieNotConfigured
-    public var description: String { "Kie is not configured (KIE_API_KEY)" }
 }
 
 public enum DispatcherDefaults {

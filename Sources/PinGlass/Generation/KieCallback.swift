@@ -27,14 +27,7 @@ public enum KieCallback {
     }
 
     /// Where the callback came from, recorded with it.
-    public struct Source: Sendable {
-        public var remoteAddress: String
-        public var requestID: String
-        public init(remoteAddress: String, requestID: String) {
-            self.remoteAddress = remoteAddress
-            self.requestID = requestID
-        }
-    }
+    public typealias Source = WebhookLog.Source
 
     public enum Outcome: Equatable, Sendable {
         /// A running task with this id was made due now.
@@ -80,9 +73,6 @@ public enum KieCallback {
         var payload: [(String, JSON)] = []
         if let taskID { payload.append(("taskId", .string(taskID))) }
         if let state { payload.append(("state", .string(String(state.prefix(32))))) }
-        try db.execute("""
-            INSERT INTO webhook_logs (source, event_type, payload, outcome, reason, remote_addr, request_id)
-            VALUES ('kie', left($1, 64), $2::jsonb, $3, left($4, 500), NULLIF($5, '')::inet, left($6, 64))
-            """, [state, JSON.object(payload).serialized, outcome, reason, source.remoteAddress, source.requestID])
+        try WebhookLog.record(db, .kie, source, event: state, payload: .object(payload), outcome: outcome, reason: reason)
     }
 }

@@ -37,8 +37,9 @@ public struct KiePoller: Duty {
         /// A polled task that is not finished is due again after this many seconds (the
         /// original polled every 10 s; Kie suggests 2–5 s, and callbacks make a task due at once).
         public var pollIntervalSeconds = KiePollerDefaults.pollIntervalSeconds
-        /// A running task without a recorded `deadline_at` fails `taskDeadlineSeconds` after
-        /// it was submitted. Dispatch records the deadline; this covers rows that lack it.
+        /// A running task fails at the `deadline_at` dispatch recorded on it (its
+        /// `--task-deadline` after submission); one without fails `taskDeadlineSeconds` after
+        /// it was submitted. The same policy as dispatch and sweep.
         public var generation = GenerationPolicy()
         /// Results larger than this (bytes) fail their task (`result_too_large`): Kie's
         /// portraits are a few MB, and a download must not fill the disk or the memory.

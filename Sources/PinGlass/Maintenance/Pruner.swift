@@ -76,7 +76,7 @@ public struct Pruner: Duty {
                 // running task re-stores its result at every poll until its deadline).
                 .seconds("orphan-grace", \.orphanGraceSeconds, in: PrunerDefaults.minimumOrphanGraceSeconds...(30 * day),
                          "Delete a stored photo no row names only when it was last written longer ago than this "
-                         + "(at least 25h: longer than poll-kie's longest --task-deadline, 24h)."),
+                         + "(at least 25h: longer than the longest --task-deadline, 24h)."),
                 .count("batch-size", \.batchSize, in: 100...100_000, "Rows deleted per statement (and stored objects listed per request)."),
             ]
         }
@@ -232,7 +232,7 @@ public enum PrunerDefaults {
     public static let serverErrorDays = 7
     public static let batchSize = 1000
     public static let orphanGraceSeconds = 48 * 3600
-    /// An hour more than poll-kie's longest task deadline: an object re-stored by a task that
+    /// An hour more than the longest task deadline: an object re-stored by a task that
     /// is still running is never old enough to go between the row check and the delete.
     public static let minimumOrphanGraceSeconds = GenerationPolicy.longestTaskDeadlineSeconds + 3600
     /// Deliveries are kept at least this long: `pinglass audit` checks that every job

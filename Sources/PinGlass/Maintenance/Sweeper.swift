@@ -41,8 +41,9 @@ public struct Sweeper: Duty {
         /// (or until the pass's deadline), so each transaction stays short.
         public var batchSize = SweeperDefaults.batchSize
         /// A task whose submit lease ran out on its last attempt fails instead of going back
-        /// to the queue; a running task without a recorded deadline is due to end
-        /// `taskDeadlineSeconds` after its submission. The same policy as dispatch and poll-kie.
+        /// to the queue; a running task ends at the deadline dispatch recorded on it, one
+        /// without at `taskDeadlineSeconds` after its submission (the open-jobs alert counts it
+        /// in its slack). The same policy as dispatch and poll-kie.
         public var generation = GenerationPolicy()
         /// Seconds past a running task's deadline before the sweep ends it. Longer than a
         /// poll pass: the poller asks an overdue task one last time within one poll interval
@@ -66,8 +67,7 @@ public struct Sweeper: Duty {
                 GenerationPolicy.setting("max-attempts", in: \.generation),
                 .seconds("deadline-grace", \.deadlineGraceSeconds, in: 120...3600,
                          "How long past its deadline a running task is left to poll-kie's last look (at least 2m)."),
-                GenerationPolicy.setting("task-deadline", in: \.generation)
-                    .offered(help: "End a running task without a recorded deadline this long after submission (as poll-kie)."),
+                GenerationPolicy.setting("task-deadline", in: \.generation),
                 .seconds("worker-silence", \.workerSilenceSeconds, in: 120...86_400, "Alert when a duty has had no successful pass for this long."),
                 .seconds("queue-alert", \.queueAlertSeconds, in: 60...86_400, "Alert when due work has waited this long."),
                 .count("5xx-alert", \.serverErrorAlertCount, in: 1...1_000_000, "Alert at this many 5xx answers within --5xx-window."),
@@ -147,9 +147,7 @@ public struct Sweeper: Duty {
             { try ended(TaskSweep.failUnsubmittedPastJobDeadline(db, limit: limit, alertChat: alertChat), \.tasksPastJobDeadline, &report) },
             { let batch = try JobFinish.finishStranded(db, limit: limit, after: strandedAfter, alertChat: alertChat)
               strandedAfter = batch.lastJobID
-              report.jobsFinished += batch.finished.count
-              report.jobFinishFailures += batch.failed.count
-              logFinished(batch.finished)
+              count(finished: batch.finished, failed: batch.failed, &report)
               return batch.examined },
         ]
         let leaseSteps = (rescuer.steps(of: .deliveries) + rescuer.steps(of: .refunds)).map(rescue)
@@ -177,22 +175,22 @@ public struct Sweeper: Duty {
         case .refundsDue: \.refundLeasesRescued
         }
         report[keyPath: counter] += done.rows
-        report.jobsFinished += done.finished.count
-        report.jobFinishFailures += done.failed.count
-        logFinished(done.finished)
+        count(finished: done.finished, failed: done.failed, &report)
         return done.rows
     }
 
     /// Counts what a task-ending statement did; its number of tasks decides whether to repeat.
     func ended(_ outcome: TaskSweep.Outcome, _ counter: WritableKeyPath<Report, Int>, _ report: inout Report) -> Int {
         report[keyPath: counter] += outcome.tasks
-        report.jobsFinished += outcome.finished.count
-        report.jobFinishFailures += outcome.failed.count
-        logFinished(outcome.finished)
+        count(finished: outcome.finished, failed: outcome.failed, &report)
         return outcome.tasks
     }
 
-    func logFinished(_ jobs: [FinishedJob]) {
+    /// Counts the jobs a step finished (each logged) and those whose finish failed (`failed`,
+    /// their ids: alerted by `JobFinish.isolate`, tried again next pass).
+    func count(finished jobs: [FinishedJob], failed: [Int], _ report: inout Report) {
+        report.jobsFinished += jobs.count
+        report.jobFinishFailures += failed.count
         for done in jobs {
             let meta: Logger.Metadata = ["job_id": "\(done.jobID)", "outcome": "\(done.outcome.rawValue)",
                                          "photos": "\(done.photos)/\(done.total)", "refund_kopecks": "\(done.refundKopecks ?? 0)"]

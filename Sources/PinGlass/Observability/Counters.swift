@@ -4,10 +4,12 @@ import Postgres
 /// to the same number; health, `/metrics` and the alerts read them. Call inside the
 /// transaction that records the event, so the count commits with it.
 ///
-/// They count failures and anomalies (never successes). `/metrics` exports every row as
-/// `pinglass_events_total{name="…"}` with no code change, and some also as a named family
-/// (`DatabaseMetrics`): `kie.rate_limited`, `kie.poll_rate_limited`, `storage.upload_failures`,
-/// and every `telegram.<reason>` as `pinglass_telegram_failures_total{reason="<reason>"}`.
+/// Most count failures and anomalies; the deliver duty also counts its successes
+/// (`telegram.sent`, deliveries sent, and `telegram.messages`, the Telegram messages
+/// they took). `/metrics` exports every row as `pinglass_events_total{name="…"}` with no code
+/// change, and some also as a named family (`DatabaseMetrics`): `kie.rate_limited`,
+/// `kie.poll_rate_limited`, `storage.upload_failures`, and every other `telegram.<reason>` as
+/// `pinglass_telegram_failures_total{reason="<reason>"}` (the two successes are not failures).
 ///
 /// ```swift
 /// try Counters.increment(tx, "payments.refused_transitions")

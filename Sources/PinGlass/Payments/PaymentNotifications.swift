@@ -22,14 +22,7 @@ import ProviderWire
 /// ```
 public enum PaymentNotifications {
     /// Where a notification came from, for the log.
-    public struct Source: Sendable {
-        public var remoteAddress: String
-        public var requestID: String
-        public init(remoteAddress: String, requestID: String) {
-            self.remoteAddress = remoteAddress
-            self.requestID = requestID
-        }
-    }
+    public typealias Source = WebhookLog.Source
 
     public enum Verdict: Equatable, Sendable {
         case accepted(Outcome)
@@ -177,9 +170,6 @@ public enum PaymentNotifications {
 
     static func record(_ db: some Queryable, _ source: Source, payload: JSON, paymentID: Int?, event: String?, outcome: String,
                        reason: String?) throws {
-        try db.execute("""
-            INSERT INTO webhook_logs (source, payment_id, event_type, payload, outcome, reason, remote_addr, request_id)
-            VALUES ('tbank', $1, left($2, 64), $3::jsonb, $4, left($5, 500), NULLIF($6, '')::inet, left($7, 64))
-            """, [paymentID, event, payload.serialized, outcome, reason, source.remoteAddress, source.requestID])
+        try WebhookLog.record(db, .tbank, source, paymentID: paymentID, event: event, payload: payload, outcome: outcome, reason: reason)
     }
 }

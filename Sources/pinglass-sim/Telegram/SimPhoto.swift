@@ -72,7 +72,7 @@ struct SimPhoto {
         }
         for (fetch, result) in zip(fetches, http.sendAll(requests, maxConcurrent: 10)) {
             guard case .success(let r) = result, r.status == 200, !r.body.isEmpty else { throw .urlContent }
-            if let declared = r.headers["content-type"], !declared.lowercased().hasPrefix("image/") { throw .wrongWebPageType }
+            if let declared = r.header("content-type"), !declared.lowercased().hasPrefix("image/") { throw .wrongWebPageType }
             guard let type = ImageType.sniff(r.body) else { throw .wrongWebPageType }
             photos[fetch.index] = try checked(SimPhoto(bytes: r.body, contentType: type, width: 0, height: 0, source: "url", url: fetch.url))
         }

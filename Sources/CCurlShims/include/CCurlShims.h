@@ -1,11 +1,10 @@
-#ifndef PINGLASS_CSHIMS_H
-#define PINGLASS_CSHIMS_H
+#ifndef PINGLASS_CCURLSHIMS_H
+#define PINGLASS_CCURLSHIMS_H
 #include <curl/curl.h>
 #include <stddef.h>
-#include <stdint.h>
 
-/* Two groups, named by what they serve: `curlshim_` for libcurl (HTTPClient), and
-   `shared_counters_` for the counter table shared across fork (SharedCounters). */
+/* The libcurl shims HTTPClient needs (`curlshim_`). Only HTTPClient (and what links it)
+   pulls this target, and with it libcurl. */
 
 /* curl_easy_setopt / curl_easy_getinfo / curl_multi_setopt are variadic: Swift cannot call
    them, so each argument type gets a typed wrapper. */
@@ -32,11 +31,4 @@ int curlshim_ip_is_internal(int family, const unsigned char *bytes);
    connection (never one opened without this check). */
 CURLcode curlshim_refuse_internal_addresses(CURL *h, int *refused);
 
-/* A table of 64-bit counters in an anonymous MAP_SHARED mapping, zero-filled. Made by a
-   pre-fork master before it forks, it is the same memory in every worker, so a count added
-   by one worker is read by all. NULL when the mapping cannot be made (errno says why). */
-uint64_t *shared_counters_create(size_t count);
-/* Atomic add and load: workers count concurrently, readers never see a torn value. */
-void shared_counters_add(uint64_t *table, size_t index, uint64_t n);
-uint64_t shared_counters_load(const uint64_t *table, size_t index);
 #endif

@@ -1,5 +1,4 @@
-#include "CShims.h"
-#include <sys/mman.h>
+#include "CCurlShims.h"
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <string.h>
@@ -63,10 +62,3 @@ CURLcode curlshim_refuse_internal_addresses(CURL *h, int *refused) {
     if (rc == CURLE_OK) rc = curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, 1L);
     return rc;
 }
-
-uint64_t *shared_counters_create(size_t count) {
-    void *p = mmap(NULL, count * sizeof(uint64_t), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    return p == MAP_FAILED ? NULL : (uint64_t *)p;
-}
-void shared_counters_add(uint64_t *table, size_t index, uint64_t n) { __atomic_fetch_add(&table[index], n, __ATOMIC_RELAXED); }
-uint64_t shared_counters_load(const uint64_t *table, size_t index) { return __atomic_load_n(&table[index], __ATOMIC_RELAXED); }
