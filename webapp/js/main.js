@@ -15,6 +15,7 @@ import * as job from './screens/job.js';
 const screens = { home, privacy, avatar, job };
 const stack = [];
 let cleanup = null;
+let closed = false;   // the session is over (no or expired init data): nothing more is drawn
 let toastTimer = 0;
 
 const $ = (id) => document.getElementById(id);
@@ -33,6 +34,7 @@ export const app = {
 
   /** The screen's one main action ({text, testid, onClick, enabled, busy}) or null. */
   setMain(action) {
+    if (closed) action = null;
     tg.setMain(action);
     const bar = $('mainbar');
     if (!action || tg.native) { bar.hidden = true; bar.replaceChildren(); return; }
@@ -73,6 +75,7 @@ export const app = {
 };
 
 function render() {
+  if (closed) return;
   if (cleanup) { try { cleanup(); } catch { /* a screen's clean-up never blocks the next */ } }
   cleanup = null;
   const top = stack[stack.length - 1];
@@ -92,6 +95,7 @@ function render() {
 function outside(message) {
   if (cleanup) cleanup();
   cleanup = null;
+  closed = true;
   app.setMain(null);
   tg.setBack(null);
   $('back').hidden = true;
