@@ -220,7 +220,8 @@ export function money(rub) {
 export function date(iso) {
   const d = new Date(iso);
   if (Number.isNaN(d.getTime())) return '';
-  return new Intl.DateTimeFormat(lang, { day: 'numeric', month: 'long', year: 'numeric' }).format(d);
+  // Russian adds " г." after the year; the sentences put their own full stop.
+  return new Intl.DateTimeFormat(lang, { day: 'numeric', month: 'long', year: 'numeric' }).format(d).replace(/\s*г\.$/, '');
 }
 
 /** Words for an API error, by the context's own text first (`err.generate.429`), then its code. */
