@@ -86,8 +86,8 @@ export function show(view, params, app) {
       confirmButton({ label: t('avatar.delete'), question: t('avatar.deleteConfirm'), yes: t('avatar.deleteYes'), action: async () => {
         try {
           await app.api.deleteAvatar(avatar.id);
-          app.say(t('avatar.deleted'), 'success');
           app.home();
+          app.say(t('avatar.deleted'), 'success');
         } catch (err) { app.fail(err, 'avatar'); }
       } }));
     update();

@@ -35,7 +35,7 @@ export function show(view, params, app) {
       jobList.length ? section(t('home.jobs'), jobList.map((j) => jobRow(app, j))) : null,
       h('p', {}, h('button', { type: 'button', class: 'button link', onclick: () => app.go('privacy') }, t('home.privacy'))));
     app.setMain({
-      text: list.length ? t('avatar.new') : t('home.firstStep'), testid: 'avatar-new',
+      text: list.length || jobList.length ? t('avatar.new') : t('home.firstStep'), testid: 'avatar-new',
       onClick: () => newAvatar(app, list.length),
     });
   }
@@ -52,7 +52,8 @@ export function show(view, params, app) {
       h('h2', { id: 'home-payment' }, t('home.payment')),
       h('p', { class: 'payment-line' },
         h('span', { 'data-testid': 'payment-status', 'data-status': p.status, class: `badge status-${p.status}` }, t(`payment.${p.status}`)),
-        p.amountRub !== undefined ? h('span', { class: 'amount' }, money(p.amountRub)) : null));
+        p.amountRub !== undefined ? h('span', { class: 'amount' }, money(p.amountRub)) : null,
+        p.consumed ? h('span', { class: 'hint' }, t('payment.used')) : null));
   }
 
   load();

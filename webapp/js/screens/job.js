@@ -69,8 +69,10 @@ export function show(view, params, app) {
       canceled: t('job.canceledText'),
     }[job.status] || '';
     fill(refund, job.refund ? refundNotice(job.refund) : null);
-    kept.textContent = job.keptUntil ? t('job.keptUntil', { date: date(job.keptUntil) }) : '';
-    kept.hidden = !job.keptUntil;
+    // Released photos that are gone (deleted by the customer, or past the retention).
+    const removed = (job.status === 'completed' || job.status === 'partial') && (job.photos || []).length === 0 && p.completed > 0;
+    kept.textContent = removed ? t('job.removed') : job.keptUntil ? t('job.keptUntil', { date: date(job.keptUntil) }) : '';
+    kept.hidden = !kept.textContent;
     for (const photo of job.photos || []) {
       if (photos.some((x) => x.id === photo.id)) continue;
       photos.push({ id: photo.id, url: photo.url });

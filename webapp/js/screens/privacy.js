@@ -49,8 +49,8 @@ export function show(view, params, app) {
     try {
       const { deleted } = await app.api.deleteMyData();
       app.data.me = null;
-      app.say(t('privacy.deleted', { avatars: deleted.avatars ?? 0, references: deleted.references ?? 0, photos: deleted.photos ?? 0 }), 'success');
       app.home();
+      app.say(t('privacy.deleted', { avatars: deleted.avatars ?? 0, references: deleted.references ?? 0, photos: deleted.photos ?? 0 }), 'success');
     } catch (err) {
       app.fail(err);
     }
