@@ -32,7 +32,9 @@ enum AvatarsRoutes {
             ["id": .int(p.id), "jobId": .int(p.jobID), "url": .string(link(p.storageKey, ctx))]
         })))
         let latest = try Avatars.latestJobID(db, avatarID: avatar.id)
-        fields.append(("latestJob", try latest.map { GenerationRoutes.json(try JobProgress.load(db, userID: user.id, jobID: $0), ctx) } ?? .null))
+        fields.append(("latestJob", try latest.map {
+            GenerationRoutes.json(try JobProgress.load(db, userID: user.id, jobID: $0, retention: GenerationRoutes.retention(ctx)), ctx)
+        } ?? .null))
         body = .object(fields)
         return .json(body)
     }
@@ -45,8 +47,7 @@ enum AvatarsRoutes {
 
     static func delete(_ ctx: Context) throws -> Response {
         let user = try Authentication.user(ctx)
-        let failed = try Avatars.delete(ctx.deps, userID: user.id, id: try avatarID(ctx))
-        if !failed.isEmpty { ctx.log.error("avatar deleted but some stored objects were not", metadata: ["count": "\(failed.count)"]) }
+        try Avatars.delete(ctx.deps, userID: user.id, id: try avatarID(ctx), log: ctx.log)
         return Response(status: 204)
     }
 
@@ -70,7 +71,7 @@ enum AvatarsRoutes {
         if upload.bytes.count > References.maxBytes {
             throw APIError(status: 413, code: "PAYLOAD_TOO_LARGE", message: "an image may be 10 MB at most")
         }
-        if let why = References.problem(upload) { throw APIError.unsupportedMediaType(why) }
+        if let why = References.problem(upload) { throw APIError.unsupportedMediaType(why.reason) }
         return answer(try References.add(ctx.deps, userID: user.id, avatarID: id, [upload]), ctx)
     }
 
@@ -81,21 +82,34 @@ enum AvatarsRoutes {
             throw APIError.validation("at most \(References.maxPerAvatar) images per request")
         }
         var uploads: [ReferenceUpload] = []
-        var rejected: [(Int, String)] = []
+        var rejected: [References.Rejection] = []
         for (i, item) in items.enumerated() {
             guard let (type, bytes) = item.stringValue.flatMap(dataURL) else {
-                rejected.append((i, "not a base64 data URL (data:image/jpeg;base64,…)"))
+                rejected.append(References.Rejection(index: i, reason: "not a base64 data URL (data:image/jpeg;base64,…)", kind: .malformed))
                 continue
             }
             uploads.append(ReferenceUpload(index: i, bytes: bytes, declaredType: type))
         }
         var outcome = try References.add(ctx.deps, userID: userID, avatarID: avatarID, uploads)
-        outcome.rejected += rejected.map { (index: $0.0, reason: $0.1) }
+        outcome.rejected += rejected
         return outcome
     }
 
-    static func rejectedJSON(_ rejected: [(index: Int, reason: String)]) -> JSON {
-        .array(rejected.sorted { $0.index < $1.index }.map { ["index": .int($0.index), "reason": .string($0.reason)] })
+    /// Each refused image with its position, the reason in words and the error code a single
+    /// upload of it would have answered (the Mini App words it by the code).
+    static func rejectedJSON(_ rejected: [References.Rejection]) -> JSON {
+        .array(rejected.sorted { $0.index < $1.index }.map {
+            ["index": .int($0.index), "reason": .string($0.reason), "code": .string(code($0.kind))]
+        })
+    }
+
+    static func code(_ kind: References.Refusal) -> String {
+        switch kind {
+        case .unsupportedType: return "UNSUPPORTED_MEDIA_TYPE"
+        case .tooLarge: return "PAYLOAD_TOO_LARGE"
+        case .limitReached: return "LIMIT_REACHED"
+        case .malformed: return "VALIDATION_ERROR"
+        }
     }
 
     static func listReferences(_ ctx: Context) throws -> Response {
@@ -111,7 +125,9 @@ enum AvatarsRoutes {
     }
 
     static func answer(_ o: References.Outcome, _ ctx: Context) -> Response {
-        .json(["uploaded": .array(o.uploaded.map { ["id": .int($0.id), "url": .string(link($0.storageKey, ctx))] }),
+        .json(["uploaded": .array(o.uploaded.map {
+                   ["id": .int($0.record.id), "url": .string(link($0.record.storageKey, ctx)), "duplicate": .bool($0.duplicate)]
+               }),
                "rejected": rejectedJSON(o.rejected)],
               status: o.uploaded.isEmpty && !o.rejected.isEmpty ? 400 : 201)
     }

@@ -34,6 +34,12 @@ extension APIError {
             case .tooSoon(let s): self = .rateLimited(retryAfter: s, message: e.description)
             case .jobNotFound: self = .notFound(e.description)
             }
+        case let e as AccountError:
+            self.init(status: 409, code: "CONFLICT", message: e.description)
+        case is MediaRemoval.DeliveryInFlight:
+            self.init(status: 409, code: "CONFLICT", message: AccountError.deliveryInFlight.description)
+        case let e as ReceiptEmail.Invalid:
+            self = .validation(e.description)
         case let e as MediaStoreError:
             switch e {
             case .notFound: self = .notFound("stored photo not found")

@@ -86,16 +86,38 @@ enum GenerationRoutes {
 
     /// The user and the job in one statement: the Mini App polls this every second or two.
     static func progress(_ ctx: Context, _ jobID: Int) throws -> Response {
-        let (_, rows) = try Authentication.read(ctx, JobProgress.sql(job: "$6", user: "me.id"), [jobID])
+        let (_, rows) = try Authentication.read(ctx, JobProgress.sql(job: "$6", user: "me.id", retention: retention(ctx)), [jobID])
         guard let row = rows.first else { throw GenerationError.jobNotFound }
         return .json(json(try JobProgress.from(row), ctx))
     }
 
+    /// `GET /api/jobs`: the caller's newest jobs, each without its photos but with their count.
+    static func list(_ ctx: Context) throws -> Response {
+        let (_, rows) = try Authentication.read(ctx, JobProgress.listSQL(user: "me.id", retention: retention(ctx)),
+                                                orderBy: JobProgress.listOrder("x"))
+        return .json(["jobs": .array(try rows.map { json(try JobProgress.from($0, listed: true), ctx) })])
+    }
+
+    static func retention(_ ctx: Context) -> MediaRetention { MediaRetention(days: ctx.config.mediaRetentionDays) }
+
+    /// The job answer; without `photos` when they were not read (a list).
     static func json(_ j: JobProgress, _ ctx: Context) -> JSON {
-        ["jobId": .int(j.jobID), "avatarId": .int(j.avatarID), "status": .string(j.status),
-         "progress": ["completed": .int(j.completed), "failed": .int(j.failed), "total": .int(j.total), "percentage": .int(j.percentage)],
-         "photos": .array(j.photos.map { ["id": .int($0.id), "url": .string(AvatarsRoutes.link($0.storageKey, ctx))] }),
-         "refund": j.refund.map { ["amount": .int($0.amount), "amountRub": Money(kopecks: $0.amount).roublesJSON, "status": .string($0.status)] } ?? .null,
-         "createdAt": .string(j.createdAt), "updatedAt": .string(j.updatedAt)]
+        var fields: [(String, JSON)] = [
+            ("jobId", .int(j.jobID)), ("avatarId", .int(j.avatarID)), ("status", .string(j.status)),
+            ("progress", ["completed": .int(j.completed), "failed": .int(j.failed), "total": .int(j.total), "percentage": .int(j.percentage)]),
+        ]
+        if let photos = j.photos {
+            fields.append(("photos", .array(photos.map { ["id": .int($0.id), "url": .string(AvatarsRoutes.link($0.storageKey, ctx))] })))
+        }
+        fields += [
+            ("photoCount", .int(j.photoCount)),
+            ("refund", j.refund.map {
+                ["amount": .int($0.amount), "amountRub": Money(kopecks: $0.amount).roublesJSON, "status": .string($0.status),
+                 "requestedAt": .string($0.requestedAt), "refundedAt": $0.refundedAt.map { .string($0) } ?? .null]
+            } ?? .null),
+            ("keptUntil", j.keptUntil.map { .string($0) } ?? .null),
+            ("createdAt", .string(j.createdAt)), ("updatedAt", .string(j.updatedAt)),
+        ]
+        return .object(fields)
     }
 }

@@ -33,7 +33,8 @@ enum OpenAPIDocument {
               "database": {"type": "object"}, "migrations": {"type": "object"}, "tbank": {"type": "object"},
               "kie": {"type": "object"}, "telegram": {"type": "object"}, "storage": {"type": "object"}, "workers": {"type": "object"}}}}},
           "PaymentCreateRequest": {"type": "object", "required": ["tierId"], "properties": {
-            "tierId": {"type": "string"}, "avatarId": {"type": "integer"}, "email": {"type": "string"}}},
+            "tierId": {"type": "string"}, "avatarId": {"type": "integer"},
+            "email": {"type": "string", "nullable": true, "description": "the fiscal receipt's address, checked as PATCH /api/me checks it and remembered; without it the remembered one is used"}}},
           "PaymentCreated": {"type": "object", "required": ["paymentId", "orderId", "confirmationUrl", "amount", "testMode"], "properties": {
             "paymentId": {"type": "string"}, "orderId": {"type": "string"}, "confirmationUrl": {"type": "string"},
             "amount": {"type": "integer"}, "amountRub": {"type": "number"}, "testMode": {"type": "boolean"}}},
@@ -63,10 +64,13 @@ enum OpenAPIDocument {
           "ReferenceUpload": {"type": "object", "required": ["referenceImages"], "properties": {
             "referenceImages": {"type": "array", "items": {"type": "string", "description": "data:image/jpeg;base64,…"}}}},
           "Uploaded": {"type": "object", "required": ["uploaded", "rejected"], "properties": {
-            "uploaded": {"type": "array", "items": {"type": "object", "required": ["id", "url"], "properties": {
-              "id": {"type": "integer"}, "url": {"type": "string"}}}},
-            "rejected": {"type": "array", "items": {"type": "object", "required": ["index", "reason"], "properties": {
-              "index": {"type": "integer"}, "reason": {"type": "string"}}}}}},
+            "uploaded": {"type": "array", "items": {"type": "object", "required": ["id", "url", "duplicate"], "properties": {
+              "id": {"type": "integer"}, "url": {"type": "string"},
+              "duplicate": {"type": "boolean", "description": "the same image was stored already: its reference is returned, nothing is stored twice"}}}},
+            "rejected": {"type": "array", "items": {"type": "object", "required": ["index", "reason", "code"], "properties": {
+              "index": {"type": "integer"}, "reason": {"type": "string", "description": "for people"},
+              "code": {"type": "string", "enum": ["UNSUPPORTED_MEDIA_TYPE", "PAYLOAD_TOO_LARGE", "LIMIT_REACHED", "VALIDATION_ERROR"],
+                       "description": "the error a single upload of this image would answer (VALIDATION_ERROR: not a data URL)"}}}}}},
           "GenerateRequest": {"type": "object", "required": ["avatarId"], "properties": {
             "avatarId": {"type": "integer"},
             "styleId": {"type": "string", "description": "a style id of GET /api/styles (default pinglass); the original client's professional, lifestyle and creative stand for business, pinglass and pinglass"},
@@ -81,17 +85,47 @@ enum OpenAPIDocument {
             "referenceImagesRejected": {"type": "integer"},
             "success": {"type": "boolean", "enum": [true]},
             "data": {"type": "object", "description": "the same fields again, where the original client reads them"}}},
-          "Job": {"type": "object", "required": ["jobId", "avatarId", "status", "progress", "photos", "refund", "createdAt", "updatedAt"], "properties": {
+          "JobRefund": {"type": "object", "required": ["amount", "amountRub", "status", "requestedAt", "refundedAt"], "properties": {
+            "amount": {"type": "integer"}, "amountRub": {"type": "number"},
+            "status": {"type": "string", "enum": ["pending", "requested", "succeeded", "failed"]},
+            "requestedAt": {"type": "string", "description": "when the refund was decided"},
+            "refundedAt": {"type": "string", "nullable": true, "description": "when the bank confirmed it; null until then"}}},
+          "Job": {"type": "object", "required": ["jobId", "avatarId", "status", "progress", "photos", "photoCount", "refund", "keptUntil", "createdAt", "updatedAt"], "properties": {
             "jobId": {"type": "integer"}, "avatarId": {"type": "integer"},
             "status": {"type": "string", "enum": ["queued", "processing", "completed", "partial", "failed", "canceled"]},
             "progress": {"type": "object", "required": ["completed", "failed", "total", "percentage"], "properties": {
               "completed": {"type": "integer"}, "failed": {"type": "integer"}, "total": {"type": "integer"}, "percentage": {"type": "integer"}}},
-            "photos": {"type": "array", "description": "Released photos only: those in a delivery batch, sent or on their way to the chat (a batch goes out as soon as its photos are stored); a failed job's withheld photos are never listed, their price is refunded",
+            "photoCount": {"type": "integer", "description": "how many photos are shown (released and still stored)"},
+            "refund": {"nullable": true, "allOf": [{"$ref": "#/components/schemas/JobRefund"}]},
+            "keptUntil": {"type": "string", "nullable": true, "description": "when the job's photos are removed: MEDIA_RETENTION_DAYS after it ended; null while it runs"},
+            "createdAt": {"type": "string"}, "updatedAt": {"type": "string"},
+            "photos": {"type": "array", "description": "Released photos only: those in a delivery batch, sent or on their way to the chat (a batch goes out as soon as its photos are stored); a failed job's withheld photos are never listed, their price is refunded; removed photos (deleted by the customer, or past MEDIA_RETENTION_DAYS) are not listed",
               "items": {"type": "object", "required": ["id", "url"], "properties": {
-              "id": {"type": "integer"}, "url": {"type": "string"}}}},
-            "refund": {"type": "object", "nullable": true, "required": ["amount", "status"], "properties": {
-              "amount": {"type": "integer"}, "amountRub": {"type": "number"}, "status": {"type": "string"}}},
-            "createdAt": {"type": "string"}, "updatedAt": {"type": "string"}}}
+              "id": {"type": "integer"}, "url": {"type": "string"}}}}}},
+          "JobSummary": {"type": "object", "description": "a Job without its photos", "required": ["jobId", "avatarId", "status", "progress", "photoCount", "refund", "keptUntil", "createdAt", "updatedAt"], "properties": {
+            "jobId": {"type": "integer"}, "avatarId": {"type": "integer"},
+            "status": {"type": "string", "enum": ["queued", "processing", "completed", "partial", "failed", "canceled"]},
+            "progress": {"type": "object", "required": ["completed", "failed", "total", "percentage"], "properties": {
+              "completed": {"type": "integer"}, "failed": {"type": "integer"}, "total": {"type": "integer"}, "percentage": {"type": "integer"}}},
+            "photoCount": {"type": "integer", "description": "how many photos are shown (released and still stored)"},
+            "refund": {"nullable": true, "allOf": [{"$ref": "#/components/schemas/JobRefund"}]},
+            "keptUntil": {"type": "string", "nullable": true, "description": "when the job's photos are removed: MEDIA_RETENTION_DAYS after it ended; null while it runs"},
+            "createdAt": {"type": "string"}, "updatedAt": {"type": "string"}}},
+          "JobList": {"type": "object", "required": ["jobs"], "properties": {
+            "jobs": {"type": "array", "description": "the caller's jobs, newest first, at most 50", "items": {"$ref": "#/components/schemas/JobSummary"}}}},
+          "Me": {"type": "object", "required": ["user", "retentionDays"], "properties": {
+            "user": {"type": "object", "required": ["telegramId", "firstName", "languageCode", "email", "consentAt"], "properties": {
+              "telegramId": {"type": "integer"}, "firstName": {"type": "string", "nullable": true},
+              "languageCode": {"type": "string", "nullable": true},
+              "email": {"type": "string", "nullable": true, "description": "where fiscal receipts go"},
+              "consentAt": {"type": "string", "nullable": true, "description": "when the customer agreed to the processing of their photos"}}},
+            "retentionDays": {"type": "integer", "description": "MEDIA_RETENTION_DAYS: selfies are removed this many days after upload, photos after their job ended"}}},
+          "MeUpdate": {"type": "object", "properties": {
+            "email": {"type": "string", "nullable": true, "description": "at most 64 characters (the fiscal receipt's limit), one @, a dot in the domain, no spaces; null forgets it"},
+            "consent": {"type": "boolean", "enum": [true], "description": "records the time of consent once"}}},
+          "DataDeleted": {"type": "object", "required": ["deleted"], "properties": {
+            "deleted": {"type": "object", "required": ["avatars", "references", "photos"], "properties": {
+              "avatars": {"type": "integer"}, "references": {"type": "integer"}, "photos": {"type": "integer"}}}}}
         }
       },
       "paths": {
@@ -143,6 +177,18 @@ enum OpenAPIDocument {
             "404": {"description": "KIE_WEBHOOK_HMAC_KEY is not set: the endpoint does not exist", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
             "415": {"description": "not JSON", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
             "503": {"description": "database down", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}}}},
+        "/api/telegram/webhook": {"post": {"summary": "Telegram bot updates: /start in a private chat is answered with the Bot API method (sendMessage with a button to the Mini App) in the answer itself; other updates get {}",
+          "parameters": [{"name": "X-Telegram-Bot-Api-Secret-Token", "in": "header", "required": true, "schema": {"type": "string"}, "description": "the secret_token given to setWebhook: TELEGRAM_WEBHOOK_SECRET"}],
+          "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "description": "a Telegram Update", "properties": {"update_id": {"type": "integer"}, "message": {"type": "object"}}}}}},
+          "responses": {
+            "200": {"description": "the Bot API method to run, or {} when the update needs no answer", "content": {"application/json": {"schema": {"type": "object", "properties": {
+              "method": {"type": "string", "enum": ["sendMessage"]}, "chat_id": {"type": "integer"}, "text": {"type": "string"},
+              "reply_markup": {"type": "object", "properties": {"inline_keyboard": {"type": "array", "items": {"type": "array", "items": {"type": "object", "required": ["text"], "properties": {
+                "text": {"type": "string"}, "url": {"type": "string"}, "web_app": {"type": "object", "required": ["url"], "properties": {"url": {"type": "string"}}}}}}}}}}}}}},
+            "400": {"description": "the body is not a JSON object", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+            "401": {"description": "missing or wrong secret token", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+            "404": {"description": "TELEGRAM_WEBHOOK_SECRET is not set: the endpoint does not exist", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+            "503": {"description": "database down (Telegram sends the update again)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}}}},
         "/api/avatars": {
           "post": {"summary": "Create an avatar (at most 3)", "security": [{"tma": []}],
             "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/AvatarRename"}}}},
@@ -155,7 +201,7 @@ enum OpenAPIDocument {
             "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/AvatarRename"}}}},
             "responses": {"200": {"description": "the avatar", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/AvatarEnvelope"}}}}, "400": {"description": "invalid input", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}, "401": {"description": "no or invalid init data", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}, "404": {"description": "not the caller's", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}}},
           "delete": {"summary": "Delete an avatar and its stored photos", "security": [{"tma": []}], "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "integer"}}],
-            "responses": {"204": {"description": "deleted"}, "401": {"description": "no or invalid init data", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}, "404": {"description": "not the caller's", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}, "409": {"description": "a generation is running", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}}}},
+            "responses": {"204": {"description": "deleted"}, "401": {"description": "no or invalid init data", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}, "404": {"description": "not the caller's", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}, "409": {"description": "a generation is running, or one of its photos is being sent this moment", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}}}},
         "/api/avatars/{id}/references": {
           "post": {"summary": "Upload reference photos (raw image bytes, or JSON data URLs)", "security": [{"tma": []}], "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "integer"}}],
             "requestBody": {"required": true, "content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}},
@@ -173,6 +219,16 @@ enum OpenAPIDocument {
           "get": {"summary": "A job's progress", "security": [{"tma": []}],
             "parameters": [{"name": "job_id", "in": "query", "required": true, "schema": {"type": "integer"}}],
             "responses": {"200": {"description": "progress", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Job"}}}}, "400": {"description": "invalid input", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}, "401": {"description": "no or invalid init data", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}, "404": {"description": "not the caller's", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}}}},
+        "/api/jobs": {
+          "get": {"summary": "The caller's jobs, newest first (at most 50), without photos", "security": [{"tma": []}], "responses": {"200": {"description": "jobs", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/JobList"}}}}, "401": {"description": "no or invalid init data", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}}}},
+        "/api/me": {
+          "get": {"summary": "The caller's account", "security": [{"tma": []}], "responses": {"200": {"description": "the account", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Me"}}}}, "401": {"description": "no or invalid init data", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}}},
+          "patch": {"summary": "Set or forget the receipt e-mail, give consent", "security": [{"tma": []}],
+            "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/MeUpdate"}}}},
+            "responses": {"200": {"description": "the account", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Me"}}}}, "400": {"description": "invalid e-mail or consent", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}, "401": {"description": "no or invalid init data", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}}}},
+        "/api/me/data": {
+          "delete": {"summary": "Delete the caller's avatars, selfies and generated photos (stored objects included), the receipt e-mail and the consent; payments, refunds and jobs stay", "security": [{"tma": []}],
+            "responses": {"200": {"description": "what was deleted", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/DataDeleted"}}}}, "401": {"description": "no or invalid init data", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}, "409": {"description": "a generation of the caller is running, or one of its photos is being sent this moment", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}}}},
         "/api/jobs/{id}": {
           "get": {"summary": "A job's progress", "security": [{"tma": []}], "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "integer"}}], "responses": {"200": {"description": "progress", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Job"}}}}, "401": {"description": "no or invalid init data", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}, "404": {"description": "not the caller's", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}}}},
         "/payment/success": {"get": {"summary": "Where the bank returns the customer after paying", "responses": {"200": {"description": "HTML page"}}}},

@@ -19,12 +19,11 @@ enum PaymentsRoutes {
             }
             avatarID = id
         }
+        // Checked as PATCH /api/me checks it; remembered on the user by PaymentCreation.
         var email: String?
         if let e = body["email"], !e.isNull {
-            guard let s = e.stringValue?.trimmingSpaces(), Self.looksLikeEmail(s) else {
-                throw APIError.validation("email must be an address like name@example.com (64 characters at most)")
-            }
-            email = s
+            guard let s = e.stringValue else { throw ReceiptEmail.Invalid() }
+            email = try ReceiptEmail.checked(s)
         }
         let created = try PaymentCreation(deps: ctx.deps, log: ctx.log)
             .create(user: user, tierID: tierID, avatarID: avatarID, email: email, requestID: ctx.requestID)
@@ -32,12 +31,6 @@ enum PaymentsRoutes {
         return .json(["paymentId": .string(created.payment.tbankPaymentID ?? ""), "orderId": .string(created.payment.orderID),
                       "confirmationUrl": .string(created.paymentURL), "amount": .int(amount.kopecks),
                       "amountRub": amount.roublesJSON, "testMode": .bool(created.testMode)])
-    }
-
-    static func looksLikeEmail(_ s: String) -> Bool {
-        let parts = s.split(separator: "@", omittingEmptySubsequences: false)
-        return s.count <= 64 && parts.count == 2 && !parts[0].isEmpty && parts[1].contains(".")
-            && !s.contains(" ") && !parts[1].hasPrefix(".") && !parts[1].hasSuffix(".")
     }
 
     /// The named payment if it is the caller's, else (no id) the caller's latest one, as

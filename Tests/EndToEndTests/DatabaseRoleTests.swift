@@ -2,6 +2,7 @@ import XCTest
 import Foundation
 import PinGlassTesting
 import Postgres
+import JSON
 import PinGlassConfig
 @testable import PinGlass
 
@@ -183,5 +184,21 @@ final class DatabaseRoleTests: XCTestCase {
         XCTAssertEqual(try story.db.query("""
             SELECT DISTINCT usename::text AS u FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'pinglass-fcgi'
             """).map { $0.requiredString("u") }, [role.name], "the pool's connections are the runtime role's")
+
+        // The customer's photos end as the runtime role ends them: prune's retention pass (the
+        // job ended 91 days ago), then the customer's own deletion through nginx and the pool.
+        let photos = try story.db.query("SELECT storage_key FROM generated_photos WHERE job_id = $1", [job]).map { $0.requiredString("storage_key") }
+        XCTAssertFalse(photos.isEmpty)
+        try story.db.execute("UPDATE generation_jobs SET finished_at = now() - interval '91 days' WHERE id = $1", [job])
+        let pruned = try story.cli(["prune"])
+        XCTAssertEqual(pruned.status, 0, pruned.output)
+        XCTAssertEqual(try story.db.query("SELECT count(*)::int AS n FROM generated_photos WHERE media_removed_at IS NULL")[0].int("n"), 0,
+                       "the photos past MEDIA_RETENTION_DAYS are removed, their rows kept: \(pruned.output)")
+        let deleted = try story.stack.client.execute("DELETE", "/api/me/data", headers: [Fixtures.auth(telegramID: story.telegramID)])
+        XCTAssertEqual(deleted.status, 200, deleted.text)
+        XCTAssertEqual(try JSON.parse(deleted.body)["deleted"], ["avatars": 1, "references": 1, "photos": 0])
+        XCTAssertEqual(try story.db.query("SELECT count(*)::int AS n FROM reference_photos")[0].int("n"), 0)
+        let audit = try story.cli(["audit"])
+        XCTAssertEqual(audit.status, 0, audit.output)
     }
 }

@@ -92,7 +92,7 @@ final class OrphanedObjectsTests: DatabaseTestCase {
         let avatar = try c.query("SELECT user_id, avatar_id FROM generation_jobs WHERE id = $1", [done.id])[0]
         let uploaded = try References.add(deps, userID: avatar.requiredInt("user_id"), avatarID: avatar.requiredInt("avatar_id"),
                                           [ReferenceUpload(index: 0, bytes: GenerationFixtures.jpeg(99), declaredType: "image/jpeg")])
-        let referenceKey = try XCTUnwrap(uploaded.uploaded.first?.storageKey)
+        let referenceKey = try XCTUnwrap(uploaded.uploaded.first?.record.storageKey)
         // A result stored, then the poller killed before its commit: an object without a row.
         let crashed = try finishedAtKie(9961)
         XCTAssertEqual(try pollKie(crashAt: "poll.after-store"), 137)

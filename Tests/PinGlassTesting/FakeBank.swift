@@ -99,7 +99,7 @@ public final class FakeBank: BankAPI, @unchecked Sendable {
     }
 
     public func initPayment(_ fields: [(String, JSON)]) throws -> BankInit {
-        try record("Init", "")
+        try record("Init", "", amount: fields.first { $0.0 == "Amount" }?.1.intValue, receipt: fields.first { $0.0 == "Receipt" }?.1)
         return BankInit(paymentID: String(Int.random(in: 100_000_000...999_999_999)), paymentURL: "https://bank.invalid/pay", status: "NEW")
     }
 

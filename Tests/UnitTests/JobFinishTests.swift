@@ -101,7 +101,7 @@ final class JobFinishTests: PipelineTestCase {
         XCTAssertEqual(rows[0].payload["photoCount"]?.intValue, 4)
         XCTAssertEqual(rows[0].payload["released"]?.intValue, 0)
         XCTAssertEqual(try released(job.id), 0)
-        XCTAssertEqual(try userID(7301).map { try JobProgress.load(c, userID: $0, jobID: job.id).photos.count }, 0, "the API shows none")
+        XCTAssertEqual(try userID(7301).map { try JobProgress.load(c, userID: $0, jobID: job.id).photoCount }, 0, "the API shows none")
     }
 
     /// Below 70 % after an early batch went out: the 3 photos released while the job ran are
@@ -112,9 +112,9 @@ final class JobFinishTests: PipelineTestCase {
         for task in job.tasks.prefix(3) { _ = try DeliveryBatchesTests.store(c, job, task: task.id) }
         XCTAssertEqual(try released(job.id), 3, "the short batch of 23 (3) went out while the job ran")
         let user = try XCTUnwrap(try userID(7311))
-        XCTAssertEqual(try JobProgress.load(c, userID: user, jobID: job.id).photos.count, 3)
+        XCTAssertEqual(try JobProgress.load(c, userID: user, jobID: job.id).photoCount, 3)
         try JobFixtures.settle(c, job, succeeded: 15, failed: 8)   // 12 more photos, not batched yet
-        XCTAssertEqual(try JobProgress.load(c, userID: user, jobID: job.id).photos.count, 3, "stored is not released")
+        XCTAssertEqual(try JobProgress.load(c, userID: user, jobID: job.id).photoCount, 3, "stored is not released")
 
         let done = try XCTUnwrap(try JobFinish.finish(c, jobID: job.id))
         XCTAssertEqual(done.outcome, .failed, "15 of 23 is below 70 %")
@@ -131,7 +131,7 @@ final class JobFinishTests: PipelineTestCase {
         XCTAssertEqual(rows[1].payload["released"]?.intValue, 3)
         XCTAssertEqual(rows[1].payload["refundKopecks"]?.intValue, 43_391)
         XCTAssertEqual(try released(job.id), 3)
-        XCTAssertEqual(try JobProgress.load(c, userID: user, jobID: job.id).photos.count, 3)
+        XCTAssertEqual(try JobProgress.load(c, userID: user, jobID: job.id).photoCount, 3)
 
         XCTAssertThrowsError(try c.execute("""
             UPDATE generated_photos SET released_at = now() WHERE job_id = $1 AND released_at IS NULL

@@ -82,6 +82,17 @@ final class OpenAPITests: DatabaseTestCase {
         assertMatches("/api/generate", "GET", try app.client.get("/api/generate", query: "job_id=\(job)", headers: user))
         assertMatches("/api/avatars/{id}", "GET", try call("GET", "/api/avatars/\(id)"))
         assertMatches("/api/avatars/{id}", "DELETE", try call("DELETE", "/api/avatars/\(id)"))
+        // The account and the job list.
+        assertMatches("/api/jobs", "GET", try call("GET", "/api/jobs"))
+        assertMatches("/api/me", "GET", try call("GET", "/api/me"))
+        assertMatches("/api/me", "PATCH", try call("PATCH", "/api/me", #"{"email":"ann@example.com","consent":true}"#))
+        assertMatches("/api/me", "PATCH", try call("PATCH", "/api/me", #"{"email":"nope"}"#))
+        let running = try call("DELETE", "/api/me/data")
+        XCTAssertEqual(running.status, 409, "the job above is queued")
+        assertMatches("/api/me/data", "DELETE", running)
+        let fresh = [Fixtures.auth(telegramID: 4244)]
+        assertMatches("/api/me/data", "DELETE", try app.client.execute("DELETE", "/api/me/data", headers: fresh))
+        assertMatches("/api/jobs", "GET", try app.client.get("/api/jobs", headers: fresh))
         // And the validator does find problems.
         XCTAssertFalse(spec.problems(path: "/api/pricing", method: "GET", status: 200, body: Array(#"{"tiers":[{"id":1}]}"#.utf8)).isEmpty)
         XCTAssertFalse(spec.problems(path: "/api/nope", method: "GET", status: 200, body: []).isEmpty)

@@ -51,7 +51,8 @@ final class RouteGroupTests: XCTestCase {
                        ("GET", "/api/avatars"), ("GET", "/api/avatars/x"), ("PATCH", "/api/avatars/1"),
                        ("DELETE", "/api/avatars/1"), ("POST", "/api/avatars/1/references"),
                        ("GET", "/api/avatars/1/references"), ("DELETE", "/api/avatars/1/references/2"),
-                       ("POST", "/api/generate"), ("GET", "/api/generate"), ("GET", "/api/jobs/0")]
+                       ("POST", "/api/generate"), ("GET", "/api/generate"), ("GET", "/api/jobs/0"), ("GET", "/api/jobs"),
+                       ("GET", "/api/me"), ("PATCH", "/api/me"), ("DELETE", "/api/me/data")]
         for (method, path) in miniApp {
             let res = try app.client.execute(method, path, headers: [("Content-Type", "application/json")], body: Array("not json".utf8))
             XCTAssertEqual(res.status, 401, "\(method) \(path): \(res.text)")

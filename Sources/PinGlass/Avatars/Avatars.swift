@@ -1,3 +1,4 @@
+import Logging
 import Postgres
 import Platform
 
@@ -13,7 +14,8 @@ public struct AvatarRecord: Equatable, Sendable {
     static let columns = """
         a.id, a.name, a.status,
         (SELECT count(*) FROM reference_photos r WHERE r.avatar_id = a.id)::int AS refs,
-        (SELECT count(*) FROM generated_photos g WHERE g.avatar_id = a.id AND g.released_at IS NOT NULL)::int AS photos,
+        (SELECT count(*) FROM generated_photos g
+         WHERE g.avatar_id = a.id AND g.released_at IS NOT NULL AND g.media_removed_at IS NULL)::int AS photos,
         to_char(a.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS created
         """
 
@@ -86,10 +88,12 @@ public enum Avatars {
         return AvatarRecord(r)
     }
 
-    /// The photos of an avatar (found with `find`, so the caller's) released to its owner, oldest first.
+    /// The photos of an avatar (found with `find`, so the caller's) released to its owner and still
+    /// stored, oldest first.
     public static func releasedPhotos(_ db: some Queryable, avatarID: Int) throws -> [AvatarPhoto] {
         try db.query("""
-            SELECT id, job_id, storage_key FROM generated_photos WHERE avatar_id = $1 AND released_at IS NOT NULL ORDER BY id
+            SELECT id, job_id, storage_key FROM generated_photos
+            WHERE avatar_id = $1 AND released_at IS NOT NULL AND media_removed_at IS NULL ORDER BY id
             """, [avatarID], retry: .idempotent).map {
             AvatarPhoto(id: $0.requiredInt("id"), jobID: $0.requiredInt("job_id"), storageKey: $0.requiredString("storage_key"))
         }
@@ -110,25 +114,23 @@ public enum Avatars {
         return try find(db, userID: userID, id: id)
     }
 
-    /// Marks the avatar deleted and forgets its references in one transaction (refused while
-    /// a generation of it is queued or running), then removes its stored objects: references
-    /// and generated photos. Objects that fail to delete are logged by the caller's store
-    /// errors and left (a name nobody can guess, no link handed out any more).
-    public static func delete(_ deps: Dependencies, userID: Int, id: Int) throws -> [String] {
+    /// Marks the avatar deleted, forgets its references and marks its generated photos removed
+    /// in one transaction (refused while a generation of it is queued or running, and while
+    /// one of its photos is being sent: `MediaRemoval`), then removes its stored objects. An
+    /// object that fails to delete is logged and left for `pinglass prune` (a name nobody can
+    /// guess, no link handed out any more).
+    public static func delete(_ deps: Dependencies, userID: Int, id: Int, log: Logger) throws {
         let keys: [String] = try deps.db().withTransaction { tx in
             guard try tx.query("SELECT 1 FROM avatars WHERE id = $1 AND user_id = $2 AND status <> 'deleted' FOR UPDATE",
                                [id, userID]).first != nil else { throw AvatarError.notFound }
             try requireNoActiveJob(tx, avatarID: id)
             let refs = try tx.query("DELETE FROM reference_photos WHERE avatar_id = $1 RETURNING storage_key", [id])
-            let photos = try tx.query("SELECT storage_key FROM generated_photos WHERE avatar_id = $1", [id])
+            let photos = try MediaRemoval.removeGenerated(tx, photos: "SELECT id FROM generated_photos WHERE avatar_id = $1", [id],
+                                                          reason: "withdrawn: the customer deleted the avatar")
             try tx.execute("UPDATE avatars SET status = 'deleted', updated_at = now() WHERE id = $1", [id])
-            return (Array(refs) + Array(photos)).map { $0.requiredString("storage_key") }
+            return refs.map { $0.requiredString("storage_key") } + photos
         }
-        var failed: [String] = []
-        for key in keys {
-            do { try deps.media.delete(key: key) } catch { failed.append(key) }
-        }
-        return failed
+        MediaRemoval.deleteObjects(deps.media, keys, log: log)
     }
 
     /// Throws `jobRunning` while a generation of the avatar is queued or processing. Call with

@@ -30,17 +30,44 @@ public enum References {
     public static let maxBytes = 10 << 20
 
     public struct Outcome: Sendable {
-        public var uploaded: [ReferenceRecord] = []
-        public var rejected: [(index: Int, reason: String)] = []
+        /// The images stored, each with whether it was there already (the same bytes: the
+        /// stored reference is returned, nothing is stored twice).
+        public var uploaded: [(record: ReferenceRecord, duplicate: Bool)] = []
+        public var rejected: [Rejection] = []
+    }
+
+    /// What kind of refusal (`Web/` names each with an error code).
+    public enum Refusal: Equatable, Sendable {
+        /// Not a JPEG, PNG or WebP by its bytes, or not what it was declared to be; empty.
+        case unsupportedType
+        /// Larger than `maxBytes`.
+        case tooLarge
+        /// The avatar has `maxPerAvatar` references already.
+        case limitReached
+        /// Not an image at all in the request's form (a JSON item that is no data URL).
+        case malformed
+    }
+
+    /// An image of the request that was not stored: its position, why (for people) and what kind.
+    public struct Rejection: Equatable, Sendable {
+        public let index: Int
+        public let reason: String
+        public let kind: Refusal
+
+        public init(index: Int, reason: String, kind: Refusal) {
+            self.index = index
+            self.reason = reason
+            self.kind = kind
+        }
     }
 
     /// Why an image cannot be stored (nil: it can).
-    public static func problem(_ upload: ReferenceUpload) -> String? {
-        if upload.bytes.isEmpty { return "empty image" }
-        if upload.bytes.count > maxBytes { return "larger than 10 MB" }
-        guard let type = ImageType.sniff(upload.bytes) else { return "not a JPEG, PNG or WebP image" }
+    public static func problem(_ upload: ReferenceUpload) -> (kind: Refusal, reason: String)? {
+        if upload.bytes.isEmpty { return (.unsupportedType, "empty image") }
+        if upload.bytes.count > maxBytes { return (.tooLarge, "larger than 10 MB") }
+        guard let type = ImageType.sniff(upload.bytes) else { return (.unsupportedType, "not a JPEG, PNG or WebP image") }
         if let declared = upload.declaredType?.lowercased(), declared != type, !(declared == "image/jpg" && type == "image/jpeg") {
-            return "the bytes are \(type), not \(declared)"
+            return (.unsupportedType, "the bytes are \(type), not \(declared)")
         }
         return nil
     }
@@ -54,7 +81,7 @@ public enum References {
         var outcome = Outcome()
         for upload in uploads {
             if let why = problem(upload) {
-                outcome.rejected.append((upload.index, why))
+                outcome.rejected.append(Rejection(index: upload.index, reason: why.reason, kind: why.kind))
                 continue
             }
             let type = ImageType.sniff(upload.bytes)!
@@ -86,13 +113,14 @@ public enum References {
                 throw error
             }
             switch result {
-            case .success(let r): outcome.uploaded.append(r)
+            case .success(let r): outcome.uploaded.append((r, false))
             case .failure(.duplicate(let r)):
                 try? deps.media.delete(key: key)
-                outcome.uploaded.append(r)
+                outcome.uploaded.append((r, true))
             case .failure(.limit):
                 try? deps.media.delete(key: key)
-                outcome.rejected.append((upload.index, "the avatar already has \(maxPerAvatar) reference photos"))
+                outcome.rejected.append(Rejection(index: upload.index, reason: "the avatar already has \(maxPerAvatar) reference photos",
+                                                  kind: .limitReached))
             }
         }
         return outcome

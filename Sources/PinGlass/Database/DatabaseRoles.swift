@@ -59,7 +59,8 @@ public enum DatabaseRoles {
     /// The tables whose rows the application never deletes (the money, the jobs and what they
     /// made, the operators' audit trail: nothing at runtime deletes them, prune included), and
     /// the rights the runtime role does not get on them. An avatar's deletion marks it and
-    /// removes its reference photos (kept deletable), never its generated photos.
+    /// removes its reference photos (kept deletable); of its generated photos only the stored
+    /// objects go, the rows are marked `media_removed_at` (docs/architecture.md#media-retention).
     public static let keptForever: [(table: String, rights: String)] = [
         ("payments", "DELETE"), ("refunds", "DELETE"), ("generation_jobs", "DELETE"),
         ("generation_tasks", "DELETE"), ("generated_photos", "DELETE"), ("admin_audit", "UPDATE, DELETE"),

@@ -15,6 +15,8 @@ import PinGlassConfig
 /// | worker hosts | `worker_runs` of a host with no pass of any duty for that long | 7 days |
 /// | server errors | `http_5xx_minutes` (the sweep looks back minutes) | 7 days |
 /// | orphaned objects | stored photos (`references/`, `generated/`) no row names, by last write | 48 hours (at least 25) |
+/// | selfies | `reference_photos` rows and objects, by upload (`Pruner+Retention`) | `MEDIA_RETENTION_DAYS` (90) |
+/// | generated photos | objects only, by their job's end; rows kept, marked removed | `MEDIA_RETENTION_DAYS` (90) |
 ///
 /// An object without a row is what a crash between storing and committing leaves (a result
 /// stored before its task's commit, a reference upload whose row never came). It is deleted
@@ -22,7 +24,7 @@ import PinGlassConfig
 /// never touched; the grace must be longer than any store-to-commit window (a running
 /// task re-stores its result onto the same key at each poll, and ends by its deadline).
 ///
-/// Kept forever: payments, refunds, jobs, tasks, photos, users, avatars, references,
+/// Kept forever: payments, refunds, jobs, tasks, generated photos' rows, users, avatars,
 /// admin_audit, counters, settings. Only rows that nothing references are deleted: every
 /// pruned table is a leaf of the foreign-key graph (a test checks the catalogue, so a new
 /// reference to a pruned table fails it). Deliveries are kept at least
@@ -89,8 +91,12 @@ public struct Pruner: Duty {
         public var adminSessions = 0
         public var workerRuns = 0
         public var serverErrorMinutes = 0
-        /// Stored objects no row named, deleted.
+        /// Stored objects no row named (or only a row marked removed), deleted.
         public var orphanedObjects = 0
+        /// Selfies past `MEDIA_RETENTION_DAYS` removed (row and object).
+        public var expiredReferences = 0
+        /// Generated photos past `MEDIA_RETENTION_DAYS` removed (object; the row marked).
+        public var expiredPhotos = 0
         /// Stored objects left alone: a key that is not a media key, or a delete that failed.
         public var objectsSkipped = 0
         /// The pass's deadline came before every kind was done (the next run continues).
@@ -101,14 +107,15 @@ public struct Pruner: Duty {
         public var json: JSON {
             ["deliveries": .int(deliveries), "webhookLogs": .int(webhookLogs), "rateEvents": .int(rateEvents),
              "adminSessions": .int(adminSessions), "workerRuns": .int(workerRuns), "serverErrorMinutes": .int(serverErrorMinutes),
-             "orphanedObjects": .int(orphanedObjects), "objectsSkipped": .int(objectsSkipped),
+             "orphanedObjects": .int(orphanedObjects), "expiredReferences": .int(expiredReferences),
+             "expiredPhotos": .int(expiredPhotos), "objectsSkipped": .int(objectsSkipped),
              "stoppedAtDeadline": .bool(stoppedAtDeadline)]
         }
     }
 
     /// The tables this duty deletes from (the foreign-key check of the tests reads it).
     public static let prunedTables = ["telegram_deliveries", "webhook_logs", "rate_events", "admin_sessions", "worker_runs",
-                                      "http_5xx_minutes"]
+                                      "http_5xx_minutes", "reference_photos"]
 
     public let deps: Dependencies
     public let config: Config
@@ -177,13 +184,16 @@ public struct Pruner: Duty {
                 if n < config.batchSize { break }
             }
         }
+        try pruneExpiredMedia(db, deadline: deadline, &report)
+        if report.stoppedAtDeadline { return report }
         try pruneOrphanedObjects(db, now: now, deadline: deadline, &report)
         return report
     }
 
     /// Pages through each folder of the store; of the objects older than the grace period,
-    /// deletes those that neither a reference nor a generated photo row names. The rows are
-    /// read after the listing, so a row committed meanwhile keeps its object.
+    /// deletes those that neither a reference nor a generated photo row still stored names
+    /// (a photo row marked `media_removed_at` whose object survived its removal names nothing).
+    /// The rows are read after the listing, so a row committed meanwhile keeps its object.
     func pruneOrphanedObjects(_ db: Connection, now: Double, deadline: Double, _ report: inout Report) throws {
         for folder in MediaKeys.folders {
             var after: String?
@@ -202,7 +212,7 @@ public struct Pruner: Duty {
                     let orphans = try db.query("""
                         SELECT k FROM unnest($1::text[]) AS k
                         WHERE NOT EXISTS (SELECT 1 FROM reference_photos WHERE storage_key = k)
-                          AND NOT EXISTS (SELECT 1 FROM generated_photos WHERE storage_key = k)
+                          AND NOT EXISTS (SELECT 1 FROM generated_photos WHERE storage_key = k AND media_removed_at IS NULL)
                         """, [old], retry: .idempotent).map { $0.requiredString("k") }
                     for key in orphans {
                         // One object the store cannot delete must not end the pass for good

@@ -39,6 +39,8 @@ public struct PaymentCreation {
     }
 
     /// `requestID` (the HTTP request's) is kept on the payment for the duties' log lines.
+    /// `email` (checked: `ReceiptEmail`) is remembered on the user for the next payments;
+    /// without it the remembered one goes on the receipt (`Account.receiptEmail`).
     public func create(user: AuthenticatedUser, tierID: String, avatarID: Int?, email: String?, requestID: String? = nil) throws -> Created {
         let db = try deps.db()
         guard let base = deps.config.publicBaseURL else {
@@ -59,7 +61,7 @@ public struct PaymentCreation {
             throw PaymentError.notConfigured("the \(mode.rawValue) terminal")
         }
         let orderID = "pg" + Crypto.hex(Crypto.randomBytes(12))
-        let payment: PaymentRecord = try db.withTransaction { tx in
+        let (payment, receiptEmail) = try db.withTransaction { tx -> (PaymentRecord, String?) in
             // Serialise this user's creations so the limit cannot be raced past.
             try tx.execute("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", [user.id])
             let recent = try tx.query("""
@@ -70,19 +72,20 @@ public struct PaymentCreation {
             if recent.requiredInt("n") >= Self.limitPerWindow {
                 throw PaymentError.tooManyPayments(limit: Self.limitPerWindow, retryAfter: max(1, recent.int("retry") ?? 60))
             }
+            let receiptEmail = try Account.receiptEmail(tx, userID: user.id, given: email)
             let row = try tx.query("""
                 INSERT INTO payments (user_id, avatar_id, order_id, terminal, terminal_key, tier, photo_count,
                                       amount_kopecks, email, redirect_due_at, request_id)
                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now() + make_interval(secs => $10), left($11, 64))
                 RETURNING \(PaymentRecord.columns)
                 """, [user.id, avatarID, orderID, mode.rawValue, terminal.key, tier.id, tier.photos, tier.amount.kopecks,
-                      email, deps.config.paymentRedirectDue, requestID])
-            return try PaymentRecord(row[0])
+                      receiptEmail, deps.config.paymentRedirectDue, requestID])
+            return (try PaymentRecord(row[0]), receiptEmail)
         }
 
         // Outside any transaction (docs/reliability.md#R1).
         let bank = deps.bank(terminal, Self.initTimeout)
-        let receipt = PaymentReceipt(email: PaymentReceipt.email(stored: email, telegramID: user.telegramID, publicBaseURL: base),
+        let receipt = PaymentReceipt(email: PaymentReceipt.email(stored: receiptEmail, telegramID: user.telegramID, publicBaseURL: base),
                                      description: PaymentReceipt.description(photos: tier.photos, tier: tier.id))
         let description = receipt.description
         let fields: [(String, JSON)] = [

@@ -26,8 +26,9 @@ public struct PaymentReceipt: Equatable, Sendable {
     /// What the customer pays for: also the payment's `Description`.
     public static func description(photos: Int, tier: String) -> String { "PinGlass: \(photos) AI portraits (\(tier))" }
 
-    /// The payer's e-mail, or (none given) a per-user address on our own host: a receipt must
-    /// name an Email or a Phone.
+    /// The payer's e-mail (given with the payment or remembered on the user:
+    /// `Account.receiptEmail`), or, for a payer who never gave one, a per-user address on our
+    /// own host: a receipt must name an Email or a Phone.
     public static func email(stored: String?, telegramID: Int64, publicBaseURL: String?) -> String {
         if let stored, !stored.isEmpty { return stored }
         return "user\(telegramID)@\(host(of: publicBaseURL ?? ""))"

@@ -1,0 +1,118 @@
+import Foundation
+import PinGlassTesting
+import Postgres
+import XCTest
+@testable import PinGlass
+
+/// The retention pass of `pinglass prune` (`MEDIA_RETENTION_DAYS`, 90 by default): selfies
+/// older than that go with their rows, generated photos of jobs that ended longer ago lose
+/// their objects while their rows stay; what is younger, in use or on its way stays. The audit
+/// run when the database is dropped finds every rule kept.
+final class MediaRetentionTests: PipelineTestCase {
+    func prune(now: Double? = nil) throws -> Pruner.Report {
+        try Pruner(deps: deps, config: .init()).runOnce(now: now ?? deps.clock(), deadline: deps.clock() + 55)
+    }
+    func stored(_ key: String) -> Bool { (try? deps.media.get(key: key)) != nil }
+    func keys(_ sql: String, _ params: [PostgresEncodable?] = []) throws -> [String] {
+        try c.query(sql, params).map { $0.requiredString("storage_key") }
+    }
+
+    /// A stored selfie of `avatarID` uploaded `ageDays` ago; its key.
+    func selfie(_ avatarID: Int, ageDays: Int, seed: Int) throws -> String {
+        let key = MediaKeys.reference(contentType: "image/jpeg")
+        try deps.media.put(key: key, bytes: GenerationFixtures.jpeg(seed), contentType: "image/jpeg")
+        try c.execute("""
+            INSERT INTO reference_photos (avatar_id, storage_key, content_type, byte_size, sha256, created_at)
+            VALUES ($1, $2::text, 'image/jpeg', 64, sha256(convert_to($2::text, 'UTF8')), now() - make_interval(days => $3))
+            """, [avatarID, key, ageDays])
+        return key
+    }
+
+    /// A finished job whose photos were delivered, ended `ageDays` ago.
+    func finished(_ telegramID: Int64, endedDaysAgo ageDays: Int) throws -> JobFixtures.Job {
+        let job = try DeliveryFixtures.finishedJob(deps, telegramID: telegramID, photos: 3, succeeded: 3)
+        try c.execute("""
+            UPDATE telegram_deliveries SET state = 'sent', sent_at = now() - make_interval(days => $2) WHERE job_id = $1
+            """, [job.id, ageDays])
+        try c.execute("UPDATE generation_jobs SET finished_at = now() - make_interval(days => $2) WHERE id = $1", [job.id, ageDays])
+        return job
+    }
+
+    func testSelfiesAndPhotosPastTheRetentionGoTheirRowsAsTheDesignSays() throws {
+        let old = try finished(9501, endedDaysAgo: 91)
+        let recent = try finished(9502, endedDaysAgo: 89)
+        let oldPhotos = try keys("SELECT storage_key FROM generated_photos WHERE job_id = $1", [old.id])
+        let recentPhotos = try keys("SELECT storage_key FROM generated_photos WHERE job_id = $1", [recent.id])
+        let avatar = try c.query("SELECT avatar_id FROM generation_jobs WHERE id = $1", [old.id])[0].requiredInt("avatar_id")
+        let oldSelfie = try selfie(avatar, ageDays: 91, seed: 1)
+        let youngSelfie = try selfie(avatar, ageDays: 89, seed: 2)
+        // An old selfie of an avatar whose generation runs now: Kie may be fetching it.
+        let running = try JobFixtures.running(deps, telegramID: 9503, photos: 2)
+        let busyAvatar = try c.query("SELECT avatar_id FROM generation_jobs WHERE id = $1", [running.id])[0].requiredInt("avatar_id")
+        let busySelfie = try selfie(busyAvatar, ageDays: 200, seed: 3)
+        let fixtureSelfies = try c.query("SELECT count(*)::int AS n FROM reference_photos WHERE created_at > now() - interval '1 day'")[0]
+            .requiredInt("n")
+        let rowsBefore = try c.query("SELECT count(*)::int AS n FROM generated_photos")[0].requiredInt("n")
+
+        let report = try prune()
+        XCTAssertEqual(report.expiredReferences, 1)
+        XCTAssertEqual(report.expiredPhotos, 3)
+        XCTAssertEqual(report.objectsSkipped, 0)
+        XCTAssertFalse(stored(oldSelfie))
+        XCTAssertTrue(stored(youngSelfie))
+        XCTAssertTrue(stored(busySelfie), "in use by a running generation")
+        XCTAssertEqual(try keys("SELECT storage_key FROM reference_photos WHERE storage_key = ANY($1::text[])", [[oldSelfie, youngSelfie, busySelfie]]).sorted(),
+                       [youngSelfie, busySelfie].sorted(), "an expired selfie's row goes with it")
+        XCTAssertEqual(try c.query("SELECT count(*)::int AS n FROM reference_photos WHERE created_at > now() - interval '1 day'")[0]
+            .requiredInt("n"), fixtureSelfies)
+        XCTAssertEqual(oldPhotos.filter(stored), [], "photos of a job that ended 91 days ago are removed")
+        XCTAssertEqual(recentPhotos.filter(stored), recentPhotos, "89 days: kept")
+        XCTAssertEqual(try c.query("SELECT count(*)::int AS n FROM generated_photos")[0].requiredInt("n"), rowsBefore, "every photo row stays")
+        XCTAssertEqual(try c.query("SELECT count(*)::int AS n FROM generated_photos WHERE media_removed_at IS NOT NULL AND job_id = $1",
+                                   [old.id])[0].requiredInt("n"), 3)
+        XCTAssertEqual(try JobProgress.load(c, userID: try JobFixtures.user(c, telegramID: 9501), jobID: old.id).photoCount, 0)
+        XCTAssertEqual(try JobProgress.load(c, userID: try JobFixtures.user(c, telegramID: 9502), jobID: recent.id).photoCount, 3)
+        XCTAssertEqual(try InvariantAudit.run(c), [])
+
+        XCTAssertEqual(try prune(), Pruner.Report(), "a second run finds nothing")
+        try JobFixtures.settle(c, running, succeeded: 2, failed: 0)
+        try DeliveryFixtures.storePhotos(deps, jobID: running.id)
+        _ = try JobFinish.finish(c, jobID: running.id)
+        XCTAssertEqual(try prune().expiredReferences, 1, "once the generation ended, its old selfie goes too")
+        XCTAssertFalse(stored(busySelfie))
+    }
+
+    /// `keptUntil` and the prune read one rule: a job's photos stay exactly as long as its
+    /// answer says (with MEDIA_RETENTION_DAYS=7 here).
+    func testTheRetentionIsTheConfiguredOneForThePruneAndTheAnswer() throws {
+        deps = try PollFixtures.deps(db, env: ["MEDIA_RETENTION_DAYS": "7"])
+        let justIn = try finished(9511, endedDaysAgo: 6)
+        let justOut = try finished(9512, endedDaysAgo: 8)
+        let keptUntil = try JobProgress.load(c, userID: try JobFixtures.user(c, telegramID: 9511), jobID: justIn.id,
+                                             retention: MediaRetention(days: 7)).keptUntil
+        XCTAssertEqual(keptUntil, try c.query("""
+            SELECT to_char((finished_at + interval '7 days') AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS t
+            FROM generation_jobs WHERE id = $1
+            """, [justIn.id])[0].string("t"))
+        XCTAssertEqual(try prune().expiredPhotos, 3)
+        XCTAssertEqual(try c.query("SELECT job_id FROM generated_photos WHERE media_removed_at IS NOT NULL GROUP BY job_id").map { $0.requiredInt("job_id") },
+                       [justOut.id])
+    }
+
+    /// A photo whose delivery is still waiting is left for a later run; an object that survived
+    /// its photo's removal (a failed delete) is deleted by the orphan pass.
+    func testAWaitingDeliveryKeepsItsPhotosAndASurvivingObjectGoesLater() throws {
+        let job = try finished(9521, endedDaysAgo: 100)
+        try c.execute("UPDATE telegram_deliveries SET state = 'pending', sent_at = NULL WHERE job_id = $1 AND kind = 'album'", [job.id])
+        XCTAssertEqual(try prune().expiredPhotos, 0)
+        try c.execute("UPDATE telegram_deliveries SET state = 'sent', sent_at = now() WHERE job_id = $1", [job.id])
+
+        // As if a delete had failed: the rows say removed, the objects are still there.
+        let photos = try keys("UPDATE generated_photos SET media_removed_at = now() WHERE job_id = $1 RETURNING storage_key", [job.id])
+        XCTAssertEqual(photos.filter(stored).count, 3)
+        XCTAssertEqual(try prune().orphanedObjects, 0, "younger than the orphan grace")
+        let report = try prune(now: deps.clock() + Double(PrunerDefaults.orphanGraceSeconds) + 60)
+        XCTAssertEqual(report.orphanedObjects, 3, "a row marked removed names no object")
+        XCTAssertEqual(photos.filter(stored), [])
+    }
+}
