@@ -142,6 +142,7 @@ export function planFlow(app, { avatarId = null, avatars = [], payment = null, i
     const render = () => fill(body, h('h2', {}, t('home.payment')), statusLine(), note ? h('p', {}, note) : null, message,
       payment.testMode ? h('p', { class: 'hint' }, t('pay.testMode')) : null, link);
     render();
+    reveal();
     action(null);
     const tick = async () => {
       timer = 0;
@@ -153,7 +154,7 @@ export function planFlow(app, { avatarId = null, avatars = [], payment = null, i
         if (!alive) return;
         if (!err.network) app.fail(err);
       }
-      if (usable(payment)) { app.say(t('pay.paid'), 'success'); paid(); return; }
+      if (usable(payment)) { app.tg.haptic('success'); app.say(t('pay.paid')); paid(); return; }
       if (!WAITING.has(payment.status)) { ended(); return; }
       render();
       if (Date.now() < pollUntil) { timer = setTimeout(tick, POLL_MS); return; }
@@ -182,6 +183,12 @@ export function planFlow(app, { avatarId = null, avatars = [], payment = null, i
       avatarChoice(), !sel.avatarId && avatars.length === 0 ? h('p', { class: 'hint' }, t('plan.needAvatar')) : null,
       styleChoice(), generateError.el);
     action(generateAction(false));
+    reveal();
+  }
+
+  /** The payment's state in sight when it changes (it sits under the selfies on a phone). */
+  function reveal() {
+    if (el.isConnected && el.getBoundingClientRect().top > window.innerHeight * 0.6) el.scrollIntoView({ block: 'start' });
   }
 
   async function generate() {
