@@ -7,6 +7,7 @@ import Postgres
 ///   is queued or running (Kie fetches them by link): each batch locks its avatars
 ///   (`SKIP LOCKED`, as `GenerationStart` locks the avatar it starts a job for) and looks for
 ///   a running job again once it holds them, so a job starting this moment keeps its selfies.
+///   An avatar left without any is `draft` again (`Avatars.draftIfNoReferences`).
 /// - Generated photos of jobs that ended longer ago than that lose their object and are
 ///   marked `media_removed_at`; their rows stay (payments, refunds and `pinglass audit` count
 ///   a job's photos). A photo whose delivery is still waiting or being sent is left for a
@@ -62,6 +63,8 @@ extension Pruner {
                 WHERE a.id = r.avatar_id AND a.id = ANY($1::bigint[]) AND \(expired) AND NOT \(active)
                 RETURNING r.storage_key
                 """, [avatars]).map { $0.requiredString("storage_key") }
+            // An avatar left without selfies is `draft` again, in this transaction.
+            try Avatars.draftIfNoReferences(tx, avatarIDs: avatars.compactMap { Int($0) })
             return (avatars.count, keys)
         }
     }
