@@ -170,6 +170,15 @@ media_key_secret() {
     printf '%s' "$secret"
 }
 
+# telegram_webhook_secret DIR: the TELEGRAM_WEBHOOK_SECRET of local runs, generated once and
+# kept in DIR/telegram-webhook-secret (the simulated Telegram keeps the one setWebhook gave it).
+telegram_webhook_secret() {
+    if [ ! -s "$1/telegram-webhook-secret" ]; then
+        (umask 077; od -An -tx1 -N32 /dev/urandom | tr -d ' \n' > "$1/telegram-webhook-secret")
+    fi
+    cat "$1/telegram-webhook-secret"
+}
+
 build_release() {
     say "building (release)"
     (cd "$ROOT" && swift build -c release 2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\]' >&2)

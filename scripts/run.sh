@@ -56,6 +56,8 @@ KIE_RESULT_HOSTS=127.0.0.1
 KIE_WEBHOOK_HMAC_KEY=sim-kie-webhook-key
 TELEGRAM_API_URL=http://127.0.0.1:$SIM_PORT/telegram
 TELEGRAM_BOT_TOKEN=123456:sim-bot-token
+# Telegram sends it with every update; \`pinglass telegram setup\` gives it to the (simulated) Telegram.
+TELEGRAM_WEBHOOK_SECRET=$(telegram_webhook_secret "$RUN")
 # Operator alerts go to this simulated chat (see the simulator's Telegram inbox).
 ADMIN_TELEGRAM_CHAT_ID=1
 STORAGE=fs
@@ -93,6 +95,12 @@ render_nginx "$ROOT/nginx/local.conf.in" "$RUN/nginx/nginx.conf" \
     SOCKET="$RUN/fcgi.sock" SIM_SOCKET="$RUN/sim.sock" STORAGE_DIR="$RUN/media" MEDIA_KEY_SECRET="$MEDIA_KEY_SECRET"
 nginx -p "$RUN/nginx" -c "$RUN/nginx/nginx.conf"
 wait_for curl -sf "http://127.0.0.1:$PORT/api/health"
+wait_for curl -sf "http://127.0.0.1:$SIM_PORT/"
+# The bot's webhook and menu button at the (simulated) Telegram; changes nothing when set.
+say "telegram setup"
+"$BIN/pinglass" telegram setup || echo "pinglass telegram setup failed (above): the bot's webhook is not set" >&2
+# The Mini App as a Telegram client opens it: the simulator signs the test user's init data.
+MINI_APP="http://127.0.0.1:$SIM_PORT/sim/telegram/open?user=100001&lang=en"
 
 cat <<MSG
 
@@ -101,7 +109,8 @@ PinGlass is running (simulated providers: no real money moves).
   demo        bash scripts/demo-payment.sh      (creates a payment and prints the page to pay it)
               bash scripts/demo-generation.sh   (avatar → pay → generate → photo links)
   simulator   http://127.0.0.1:$SIM_PORT/
-  telegram    http://127.0.0.1:$SIM_PORT/sim/telegram/chats   (what each simulated chat received)
+  telegram    http://127.0.0.1:$SIM_PORT/sim/telegram/chats   (what each simulated chat received; send /start there)
+  Mini App    $MINI_APP
   database    psql "$OWNER_URL"   (the owner; the app runs as pinglass_app: rows only, no DDL)
   config      $ENV_FILE
   CLI         $BIN/pinglass doctor --env-file $ENV_FILE

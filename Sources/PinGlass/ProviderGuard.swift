@@ -76,9 +76,9 @@ final class GuardedTelegram: TelegramAPI {
         try check.callable("Telegram sendMediaGroup")
         return try inner.sendMediaGroup(chatID: chatID, photos: photos, caption: caption)
     }
-    func sendMessage(chatID: Int64, text: String, html: Bool) throws -> Int {
+    func sendMessage(chatID: Int64, text: String, html: Bool, keyboard: [[InlineButton]]) throws -> Int {
         try check.callable("Telegram sendMessage")
-        return try inner.sendMessage(chatID: chatID, text: text, html: html)
+        return try inner.sendMessage(chatID: chatID, text: text, html: html, keyboard: keyboard)
     }
 }
 

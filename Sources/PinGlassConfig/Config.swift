@@ -82,6 +82,10 @@ public struct Config: Sendable {
     public var initDataMaxAge: Int
     public var telegramAPIURL: String
     public var telegramBotToken: String?
+    /// `TELEGRAM_WEBHOOK_SECRET`: the `secret_token` Telegram sends with every update
+    /// (`X-Telegram-Bot-Api-Secret-Token`); unset, `POST /api/telegram/webhook` does not exist.
+    /// 1–256 characters of `A-Z a-z 0-9 _ -` (Telegram's rule).
+    public var telegramWebhookSecret: String?
     public var adminTelegramChatID: Int64?
     /// `STORAGE`: where stored photos live (`fs` by default).
     public var storage: StorageBackend
@@ -195,6 +199,13 @@ public struct Config: Sendable {
         initDataMaxAge = try int("INIT_DATA_MAX_AGE", default: 86400, range: 1...(366 * 86400))
         telegramAPIURL = try url("TELEGRAM_API_URL", default: "https://api.telegram.org")!
         telegramBotToken = value("TELEGRAM_BOT_TOKEN")
+        telegramWebhookSecret = value("TELEGRAM_WEBHOOK_SECRET")
+        if let secret = telegramWebhookSecret {
+            guard secret.count <= 256, secret.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == "-") }) else {
+                throw ConfigError.invalid("TELEGRAM_WEBHOOK_SECRET",
+                                          "must be 1-256 characters of A-Z, a-z, 0-9, _ and - (Telegram's rule; e.g. openssl rand -hex 32)")
+            }
+        }
         if let chat = value("ADMIN_TELEGRAM_CHAT_ID") {
             guard let id = Int64(chat) else { throw ConfigError.invalid("ADMIN_TELEGRAM_CHAT_ID", "must be a numeric chat id") }
             adminTelegramChatID = id

@@ -177,6 +177,18 @@ enum OpenAPIDocument {
             "404": {"description": "KIE_WEBHOOK_HMAC_KEY is not set: the endpoint does not exist", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
             "415": {"description": "not JSON", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
             "503": {"description": "database down", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}}}},
+        "/api/telegram/webhook": {"post": {"summary": "Telegram bot updates: /start in a private chat is answered with the Bot API method (sendMessage with a button to the Mini App) in the answer itself; other updates get {}",
+          "parameters": [{"name": "X-Telegram-Bot-Api-Secret-Token", "in": "header", "required": true, "schema": {"type": "string"}, "description": "the secret_token given to setWebhook: TELEGRAM_WEBHOOK_SECRET"}],
+          "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "description": "a Telegram Update", "properties": {"update_id": {"type": "integer"}, "message": {"type": "object"}}}}}},
+          "responses": {
+            "200": {"description": "the Bot API method to run, or {} when the update needs no answer", "content": {"application/json": {"schema": {"type": "object", "properties": {
+              "method": {"type": "string", "enum": ["sendMessage"]}, "chat_id": {"type": "integer"}, "text": {"type": "string"},
+              "reply_markup": {"type": "object", "properties": {"inline_keyboard": {"type": "array", "items": {"type": "array", "items": {"type": "object", "required": ["text"], "properties": {
+                "text": {"type": "string"}, "url": {"type": "string"}, "web_app": {"type": "object", "required": ["url"], "properties": {"url": {"type": "string"}}}}}}}}}}}}}},
+            "400": {"description": "the body is not a JSON object", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+            "401": {"description": "missing or wrong secret token", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+            "404": {"description": "TELEGRAM_WEBHOOK_SECRET is not set: the endpoint does not exist", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+            "503": {"description": "database down (Telegram sends the update again)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}}}},
         "/api/avatars": {
           "post": {"summary": "Create an avatar (at most 3)", "security": [{"tma": []}],
             "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/AvatarRename"}}}},

@@ -2,7 +2,8 @@ import HTTPCore
 import PinGlass
 
 /// Every endpoint of the HTTP API in one screen (contract: docs/http-api.md), by group:
-/// public reads, the providers' notifications (each verifies its own signature), and the
+/// public reads, the providers' notifications (each verifies its own signature), Telegram's
+/// bot webhook (its secret token), and the
 /// Mini App's routes behind `TelegramAuthentication`. An operator's group, when it comes,
 /// is one more `group` here with its own session middleware.
 enum RouteTable {
@@ -17,6 +18,10 @@ enum RouteTable {
         // Providers: T-Bank's Token, Kie's HMAC signature.
         r.add("POST", "/api/payment/webhook", PaymentsRoutes.webhook)
         r.add("POST", "/api/kie/callback", KieCallbackRoutes.callback)
+        // Telegram: the webhook's secret token (its own group: no Mini App init data).
+        r.group([]) { r in
+            r.add("POST", "/api/telegram/webhook", TelegramRoutes.webhook)
+        }
         // The Mini App: Telegram init data.
         r.group([TelegramAuthentication()]) { r in
             r.add("POST", "/api/payment/create", PaymentsRoutes.create)

@@ -23,16 +23,20 @@ final class SimApp {
     let kie: KieSimOptions
     /// `TELEGRAM_BOT_TOKEN`: the one token the simulated Bot API accepts (nil: any).
     let telegramToken: String?
+    /// `PUBLIC_BASE_URL`: the Mini App (`/sim/telegram/open` sends the browser there).
+    let publicBaseURL: String?
     let http = HTTPClientAdapter()
     /// Fetches photo URLs for the simulated Telegram.
     let fetcher = HTTPClient()
 
-    init(database: Database, terminals: [TBankTerminal], publicURL: String, kie: KieSimOptions? = nil, telegramToken: String? = nil) {
+    init(database: Database, terminals: [TBankTerminal], publicURL: String, kie: KieSimOptions? = nil, telegramToken: String? = nil,
+         publicBaseURL: String? = nil) {
         self.database = database
         self.terminals = terminals
         self.publicURL = publicURL
         self.kie = kie ?? KieSimOptions(apiKey: nil, resultsURL: publicURL + "/kie", webhookHmacKey: nil)
         self.telegramToken = telegramToken
+        self.publicBaseURL = publicBaseURL
     }
 
     func handle(_ request: Request) -> Response {
@@ -83,9 +87,23 @@ final class SimApp {
         case (_, let path) where path.hasPrefix("control/kie/"):
             return try KieControl(db: db).handle(request, String(path.dropFirst("control/kie/".count)), body)
         case (_, let path) where path.hasPrefix("control/telegram/"):
-            return try TelegramControl(db: db).handle(request, String(path.dropFirst("control/telegram/".count)), body)
+            return try TelegramControl(db: db, http: fetcher, botToken: telegramToken)
+                .handle(request, String(path.dropFirst("control/telegram/".count)), body)
+        case ("GET", "telegram/open"):
+            return TelegramOpen.handle(request.query, botToken: telegramToken, publicBaseURL: publicBaseURL)
         case ("GET", let path) where path.hasPrefix("telegram/"):
-            return try TelegramInbox(db: db).handle(Array(parts.dropFirst(2)))
+            return try TelegramInbox(db: db, miniApp: publicBaseURL).handle(Array(parts.dropFirst(2)))
+        case ("POST", let path) where path.hasPrefix("telegram/chats/") && path.hasSuffix("/send"):
+            // The chat page's form: the user writes to the bot, then the page again.
+            guard parts.count == 5, let chat = Int64(parts[3]) else { return .json(["error": "no such chat"], status: 404) }
+            let form = Request(method: "GET", path: "/", queryString: String(decoding: request.body, as: UTF8.self)).query
+            do {
+                _ = try TelegramUpdates(db: db, http: fetcher, botToken: telegramToken)
+                    .send(chat: chat, text: form["text"] ?? "/start", lang: form["lang"] ?? "en")
+            } catch let refusal as TelegramUpdates.Refusal {
+                return page("<p>\(escape(refusal.description))</p><p><a href=\"/sim/telegram/chats/\(chat)\">back to the chat</a></p>", status: 409)
+            }
+            return Response(status: 303, headers: [("Location", "/sim/telegram/chats/\(chat)")], body: [])
         case ("POST", "control/reset"):
             try db.execute("DELETE FROM sim.switches", retry: .idempotent)
             return .json(["ok": true])
@@ -162,7 +180,8 @@ final class SimApp {
             <li>T-Bank: <code>/v2/Init</code>, <code>GetState</code>, <code>Confirm</code>, <code>Cancel</code>; payment pages at <code>/pay/&lt;id&gt;</code>;
             <a href="/sim/bank">every payment and what the bank refunded</a></li>
             <li>Kie.ai: <code>/kie/api/v1/jobs/createTask</code>, <code>recordInfo</code>; results at <code>/kie/results/&lt;task&gt;.png</code></li>
-            <li>Telegram Bot API: <code>/telegram/bot&lt;token&gt;/sendPhoto</code>, <code>sendMediaGroup</code>, <code>sendMessage</code>, <code>getMe</code> (also at <code>/bot&lt;token&gt;/…</code>)</li>
+            <li>Telegram Bot API: <code>/telegram/bot&lt;token&gt;/sendPhoto</code>, <code>sendMediaGroup</code>, <code>sendMessage</code>, <code>getMe</code>, <code>setWebhook</code>, <code>getWebhookInfo</code>, <code>deleteWebhook</code>, <code>setChatMenuButton</code>, <code>getChatMenuButton</code> (also at <code>/bot&lt;token&gt;/…</code>)</li>
+            <li>Telegram Mini App: <a href="/sim/telegram/open?user=100001">open it as test user 100001</a> (<code>/sim/telegram/open?user=&lt;id&gt;&amp;lang=ru|en&amp;theme=light|dark&amp;path=/</code>)</li>
             <li>Control API for tests: <code>/sim/control/*</code>, <code>/sim/control/kie/*</code>, <code>/sim/control/telegram/*</code> (<a href="/sim/control/telegram/settings">Telegram settings</a>, <a href="/sim/control/kie/settings">Kie settings</a>)</li></ul>
             """)
     }

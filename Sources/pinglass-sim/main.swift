@@ -28,7 +28,12 @@ let usage = """
     each chat received and shows it at /sim/telegram/chats (photos visible), with Telegram's
     error envelope, flood control (429 + retry_after), per-chat faults (blocked, chat not found,
     migrated) and injected failures. Control API for tests: /sim/control/* (Kie:
-    /sim/control/kie/*, Telegram: /sim/control/telegram/*).
+    /sim/control/kie/*, Telegram: /sim/control/telegram/*). As Telegram it also keeps the bot's
+    webhook and menu button (setWebhook, getWebhookInfo, deleteWebhook, setChatMenuButton,
+    getChatMenuButton), lets a test user send /start to that webhook (the chat page's form,
+    POST /sim/control/telegram/send) and runs the method in the webhook's answer, and opens the
+    Mini App as a test user: /sim/telegram/open?user=<id>[&lang=ru|en][&theme=light|dark][&path=/]
+    redirects to PUBLIC_BASE_URL with init data signed with TELEGRAM_BOT_TOKEN.
 
     Its state lives in schema "sim" of MIGRATION_DATABASE_URL (else DATABASE_URL), the schema
     owner's connection, since it creates its own tables. It acts as the bank for the terminals in
@@ -97,7 +102,7 @@ poolConfig.maxBodyBytes = 110 << 20     // Bot API uploads: ten photos of up to 
 var pool = Pool(configuration: poolConfig) {
     KieCallbacks.startThread(databaseURL: config.migrationDatabaseURL, options: kieOptions)
     let app = SimApp(database: Database(url: config.migrationDatabaseURL, applicationName: "pinglass-sim"), terminals: terminals,
-                     publicURL: publicURL, kie: kieOptions, telegramToken: config.telegramBotToken)
+                     publicURL: publicURL, kie: kieOptions, telegramToken: config.telegramBotToken, publicBaseURL: config.publicBaseURL)
     return app.handle
 }
 pool.log = { level, message in writeLog("master: " + (level == .info ? "" : "\(level.rawValue): ") + message) }

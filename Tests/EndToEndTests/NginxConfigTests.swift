@@ -107,6 +107,30 @@ final class NginxConfigTests: XCTestCase {
         XCTAssertEqual(out, "502")
     }
 
+    /// Telegram's webhook has its own exact location in both configurations, rate-limited
+    /// like the other callbacks, with a 64 KB body limit: a small update reaches the backend
+    /// (502 here), a large one is refused by nginx itself (413), and a variant path
+    /// (`/api/telegram/webhook/`) goes to `location /`, where the router's exact match makes
+    /// it a 404.
+    func testTelegramWebhookHasItsOwnSmallRateLimitedLocation() throws {
+        for file in ["/nginx/pinglass.conf", "/nginx/local.conf.in"] {
+            let conf = try String(contentsOfFile: TestEnvironment.root() + file, encoding: .utf8)
+            let start = try XCTUnwrap(conf.range(of: "location = /api/telegram/webhook {"), file)
+            let block = conf[start.upperBound...].prefix { $0 != "}" }
+            XCTAssertTrue(block.contains("limit_req zone=pinglass_webhook"), "\(file): \(block)")
+            XCTAssertTrue(block.contains("client_max_body_size 64k"), "\(file): \(block)")
+        }
+        let site = try String(contentsOfFile: TestEnvironment.root() + "/nginx/pinglass.conf", encoding: .utf8)
+        let (dir, port) = try Self.startProductionBlock(site)
+        defer { _ = try? Subprocess.run("/usr/sbin/nginx", ["-p", dir, "-c", dir + "/nginx.conf", "-s", "stop"]) }
+        func status(_ body: String) throws -> String {
+            try Subprocess.capture("/usr/bin/curl", ["-sk", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST", "--data-binary", body,
+                                                     "https://127.0.0.1:\(port)/api/telegram/webhook"]).1
+        }
+        XCTAssertEqual(try status("{}"), "502")
+        XCTAssertEqual(try status(String(repeating: "x", count: 100_000)), "413")
+    }
+
     /// `/metrics` in the production block: loopback reaches the backend (502 here, there is
     /// none), any other address gets nginx's 403 before a worker is asked.
     func testProductionMetricsAreRestrictedToTheAllowList() throws {

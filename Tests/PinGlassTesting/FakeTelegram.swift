@@ -25,6 +25,8 @@ public final class FakeTelegram: TelegramAPI, @unchecked Sendable {
         public let media: [TelegramMedia]
         public let caption: String?
         public let text: String?
+        /// A message's inline keyboard (empty for none).
+        public let keyboard: [[InlineButton]]
         /// Seconds since the epoch (the database's clock is the same host's).
         public let at: Double
         public let messageIDs: [Int]
@@ -68,12 +70,12 @@ public final class FakeTelegram: TelegramAPI, @unchecked Sendable {
         try answer(.mediaGroup, chatID, photos, caption: caption, text: nil, count: photos.count)
     }
 
-    public func sendMessage(chatID: Int64, text: String, html: Bool) throws(TelegramError) -> Int {
-        try answer(.message, chatID, [], caption: nil, text: text, count: 1)[0]
+    public func sendMessage(chatID: Int64, text: String, html: Bool, keyboard: [[InlineButton]] = []) throws(TelegramError) -> Int {
+        try answer(.message, chatID, [], caption: nil, text: text, keyboard: keyboard, count: 1)[0]
     }
 
     private func answer(_ method: Method, _ chat: Int64, _ media: [TelegramMedia], caption: String?, text: String?,
-                        count: Int) throws(TelegramError) -> [Int] {
+                        keyboard: [[InlineButton]] = [], count: Int) throws(TelegramError) -> [Int] {
         onCall?(method, chat)
         lock.lock()
         defer { lock.unlock() }
@@ -81,12 +83,12 @@ public final class FakeTelegram: TelegramAPI, @unchecked Sendable {
         var error = _chatErrors[chat]
         if error == nil, !_errors.isEmpty { error = _errors.removeFirst() }
         if let error {
-            _calls.append(Call(method: method, chatID: chat, media: media, caption: caption, text: text, at: at, messageIDs: [], failed: true))
+            _calls.append(Call(method: method, chatID: chat, media: media, caption: caption, text: text, keyboard: keyboard, at: at, messageIDs: [], failed: true))
             throw error
         }
         let ids = (0..<count).map { nextID + $0 }
         nextID += count
-        _calls.append(Call(method: method, chatID: chat, media: media, caption: caption, text: text, at: at, messageIDs: ids, failed: false))
+        _calls.append(Call(method: method, chatID: chat, media: media, caption: caption, text: text, keyboard: keyboard, at: at, messageIDs: ids, failed: false))
         return ids
     }
 

@@ -72,6 +72,15 @@ public struct TelegramSimulator: Sendable {
         return (page.text, photos)
     }
 
+    /// The chat's user writes `text` to the bot (`POST /sim/control/telegram/send`): what the
+    /// webhook answered and what the method in its answer gave.
+    public func send(chat: Int64, text: String = "/start", lang: String = "en") throws -> JSON {
+        try call("POST", "send", .object([("chatId", .number(String(chat))), ("text", .string(text)), ("lang", .string(lang))]))
+    }
+
+    /// The bot's webhook (with its secret) and menu button as the simulated Telegram keeps them.
+    public func bot() throws -> JSON { try call("GET", "bot") }
+
     func call(_ method: String, _ path: String, _ body: JSON? = nil) throws -> JSON {
         let r = try http.send(HTTPRequest(method: method, url: simURL + "/sim/control/telegram/" + path,
                                           headers: [("Content-Type", "application/json")], body: body?.bytes ?? []))

@@ -48,6 +48,8 @@ final class ConfigTests: XCTestCase {
             ("LOG_FORMAT", "xml"), ("STORAGE", "floppy"), ("ADMIN_TELEGRAM_CHAT_ID", "abc"), ("TBANK_API_URL", "securepay"),
             ("MEDIA_KEY_SECRET", "short"), ("MEDIA_KEY_SECRET", "0123456789abcdef\"; return 200; #"),
             ("MEDIA_KEY_SECRET", "0123456789abcdef$host"), ("MEDIA_KEY_SECRET", "0123456789abcdef with spaces"),
+            ("TELEGRAM_WEBHOOK_SECRET", "has spaces in it"), ("TELEGRAM_WEBHOOK_SECRET", "dots.are.not.allowed"),
+            ("TELEGRAM_WEBHOOK_SECRET", String(repeating: "a", count: 257)),
         ]
         for (name, value) in cases {
             var vars = base
@@ -58,6 +60,14 @@ final class ConfigTests: XCTestCase {
                 XCTAssertFalse("\(error)".contains(value), "the message must not echo the value")
             }
         }
+    }
+
+    /// Telegram's `secret_token` alphabet and length; unset is nil (the webhook does not exist).
+    func testTelegramWebhookSecret() throws {
+        XCTAssertNil(try Config(variables: base).telegramWebhookSecret)
+        var vars = base
+        vars["TELEGRAM_WEBHOOK_SECRET"] = "Ab_9-" + String(repeating: "x", count: 251)
+        XCTAssertEqual(try Config(variables: vars).telegramWebhookSecret?.count, 256)
     }
 
     func testTerminalNeedsBothKeyAndPassword() {

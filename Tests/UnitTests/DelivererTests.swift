@@ -65,7 +65,9 @@ final class DelivererTests: DatabaseTestCase {
         let text = try XCTUnwrap(calls[2].text)
         XCTAssertTrue(text.contains("18 of 23"), text)
         XCTAssertTrue(text.contains("108.47 ₽"), "the refund, 49 900 × 5 / 23 kopecks: \(text)")
-        XCTAssertTrue(text.contains("https://pinglass.example/"), "the link to the web app: \(text)")
+        XCTAssertEqual(calls[2].keyboard, [[InlineButton(text: "Open the gallery", action: .webApp("https://pinglass.example/?job=\(job.id)"))]],
+                       "a web_app button to the job's gallery (PUBLIC_BASE_URL is https)")
+        XCTAssertTrue(calls.prefix(2).allSatisfy(\.keyboard.isEmpty), "albums carry no buttons")
         XCTAssertFalse(text.contains("could not be sent"), text)
 
         // Local media (no https link): the bytes are uploaded, this job's photos in prompt order.
@@ -99,6 +101,7 @@ final class DelivererTests: DatabaseTestCase {
         let text = try XCTUnwrap(calls[2].text)
         XCTAssertTrue(text.contains("готовы: 11 из 13"), text)
         XCTAssertTrue(text.contains("Возвращаем на вашу карту 76,76 ₽"), "2 of 13 back: \(text)")
+        XCTAssertEqual(calls[2].keyboard.first?.first?.text, "Открыть галерею")
         XCTAssertEqual(try rows(job.id).map(\.state), ["sent", "sent", "sent"])
     }
 

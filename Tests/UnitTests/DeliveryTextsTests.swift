@@ -1,4 +1,5 @@
 import XCTest
+import ProviderWire
 @testable import PinGlass
 
 /// What users read in the chat, in both languages.
@@ -20,24 +21,22 @@ final class DeliveryTextsTests: XCTestCase {
     }
 
     func testFinalMessages() {
-        let url = "https://pinglass.example/"
+        let url = "https://pinglass.example/?job=5"
         XCTAssertEqual(DeliveryTexts.final(.english, .init(outcome: .completed, made: 23, total: 23, released: 23, delivered: 23, refundKopecks: 0,
                                                            galleryURL: url)),
-                       "Your PinGlass portraits are ready: all 23.\nAll your photos: https://pinglass.example/")
+                       "Your PinGlass portraits are ready: all 23.")
         XCTAssertEqual(DeliveryTexts.final(.english, .init(outcome: .partial, made: 18, total: 23, released: 18, delivered: 8, refundKopecks: 10_847,
                                                            galleryURL: url)),
                        """
                        Your PinGlass portraits are ready: 18 of 23. 5 could not be made.
                        10 could not be sent to this chat.
                        We are refunding 108.47 ₽ to your card.
-                       All your photos: https://pinglass.example/
                        """)
         XCTAssertEqual(DeliveryTexts.final(.russian, .init(outcome: .partial, made: 18, total: 23, released: 18, delivered: 18, refundKopecks: 10_847,
                                                            galleryURL: url)),
                        """
                        Ваши портреты PinGlass готовы: 18 из 23. Не удалось сделать: 5.
                        Возвращаем на вашу карту 108,47 ₽.
-                       Все фото: https://pinglass.example/
                        """)
         XCTAssertEqual(DeliveryTexts.final(.russian, .init(outcome: .failed, made: 0, total: 7, released: 0, delivered: 0, refundKopecks: 49_900,
                                                            galleryURL: nil)),
@@ -50,14 +49,13 @@ final class DeliveryTextsTests: XCTestCase {
     /// A job below the threshold that made photos says plainly which ones the customer keeps
     /// (those already sent, paid for), that the others are not sent, and the refund.
     func testAFailedJobSaysWhichPhotosAreKeptAndWhichAreWithheld() {
-        let url = "https://pinglass.example/"
+        let url = "https://pinglass.example/?job=5"
         XCTAssertEqual(DeliveryTexts.final(.english, .init(outcome: .failed, made: 15, total: 23, released: 3, delivered: 3,
                                                            refundKopecks: 130_347, galleryURL: url)),
                        """
                        Sorry, we could make only 15 of your 23 PinGlass portraits: too few to count as a set.
                        You keep the 3 already sent and pay only for those; the other 12 will not be sent.
                        We are refunding 1303.47 ₽ to your card.
-                       All your photos: https://pinglass.example/
                        """)
         XCTAssertEqual(DeliveryTexts.final(.russian, .init(outcome: .failed, made: 15, total: 23, released: 3, delivered: 3,
                                                            refundKopecks: 130_347, galleryURL: nil)),
@@ -79,7 +77,7 @@ final class DeliveryTextsTests: XCTestCase {
                        Sorry, we could make only 4 of your 7 PinGlass portraits: too few to count as a set.
                        None of them will be sent, and you pay for none.
                        We are refunding 499 ₽ to your card.
-                       """, "no link to a web app with nothing to show")
+                       """)
         XCTAssertEqual(DeliveryTexts.final(.russian, .init(outcome: .failed, made: 4, total: 7, released: 0, delivered: 0,
                                                            refundKopecks: 49_900, galleryURL: nil)),
                        """
@@ -87,5 +85,24 @@ final class DeliveryTextsTests: XCTestCase {
                        Мы их не отправляем, и вы не платите ни за один.
                        Возвращаем на вашу карту 499 ₽.
                        """)
+    }
+
+    /// The gallery link is a button under the final message: `web_app` on https (Telegram opens
+    /// only https Mini Apps), `url` on a local http base; none when no photo is there to see.
+    func testTheFinalMessageCarriesAButtonToTheJobsGallery() {
+        func final(released: Int, url: String?) -> DeliveryTexts.Final {
+            .init(outcome: .partial, made: 18, total: 23, released: released, delivered: released, refundKopecks: 10_847, galleryURL: url)
+        }
+        let https = "https://pinglass.example/?job=5"
+        XCTAssertEqual(DeliveryTexts.finalKeyboard(.english, final(released: 18, url: https)),
+                       [[InlineButton(text: "Open the gallery", action: .webApp(https))]])
+        XCTAssertEqual(DeliveryTexts.finalKeyboard(.russian, final(released: 18, url: "http://127.0.0.1:8080/?job=5")),
+                       [[InlineButton(text: "Открыть галерею", action: .url("http://127.0.0.1:8080/?job=5"))]])
+        XCTAssertEqual(DeliveryTexts.finalKeyboard(.english, final(released: 0, url: https)), [], "no photo to show: no button")
+        XCTAssertEqual(DeliveryTexts.finalKeyboard(.english, final(released: 18, url: nil)), [], "no PUBLIC_BASE_URL: no button")
+        XCTAssertEqual(InlineButton.markup(DeliveryTexts.finalKeyboard(.english, final(released: 18, url: https))).serialized,
+                       #"{"inline_keyboard":[[{"text":"Open the gallery","web_app":{"url":"https://pinglass.example/?job=5"}}]]}"#)
+        XCTAssertEqual(MiniApp.gallery("https://pinglass.example", job: 5), https)
+        XCTAssertEqual(MiniApp.home("https://pinglass.example"), "https://pinglass.example/")
     }
 }

@@ -17,7 +17,8 @@ extension Deliverer {
     enum DeliveryContent: Equatable {
         /// An album (2–10) or a single photo, the caption on the first.
         case photos([DeliveryPhoto], caption: String)
-        case text(String)
+        /// A text, with buttons under it (the final message's gallery button) or none.
+        case text(String, keyboard: [[InlineButton]] = [])
     }
 
     /// A row that can never be sent as it stands (a malformed payload, photos that are not
@@ -82,7 +83,8 @@ extension Deliverer {
         case "album", "photo":
             return try loadPhotos(db, row)
         case "message":
-            return .text(try finalMessage(db, row))
+            let final = try finalMessage(db, row)
+            return .text(final.text, keyboard: final.keyboard)
         case "alert":
             guard let text = row.payload["text"]?.stringValue, !text.isEmpty else { throw DeliveryRefusal(reason: "alert without text") }
             return .text(String(DeliveryTexts.alert(text).prefix(4000)))
@@ -126,9 +128,9 @@ extension Deliverer {
 
     /// The final message: how the job ended (from the payload JobFinish wrote: photos made,
     /// photos the customer gets, the refund), how many of its photos reached the chat (its
-    /// rows sent by now: a message waits for its job's earlier batches), and the link to the
-    /// web app.
-    func finalMessage(_ db: Connection, _ row: ClaimedDelivery) throws -> String {
+    /// rows sent by now: a message waits for its job's earlier batches), and the button to
+    /// the job's gallery in the Mini App.
+    func finalMessage(_ db: Connection, _ row: ClaimedDelivery) throws -> (text: String, keyboard: [[InlineButton]]) {
         guard let jobID = row.jobID, let outcome = row.payload["outcome"]?.stringValue.flatMap(JobOutcome.init(rawValue:)),
               let made = row.payload["photoCount"]?.intValue, let total = row.payload["total"]?.intValue else {
             throw DeliveryRefusal(reason: "message without its job's outcome")
@@ -143,8 +145,9 @@ extension Deliverer {
         let final = DeliveryTexts.Final(outcome: outcome, made: made, total: total, released: released,
                                         delivered: info.requiredInt("delivered"),
                                         refundKopecks: row.payload["refundKopecks"]?.intValue ?? 0,
-                                        galleryURL: deps.config.publicBaseURL.map { $0 + "/" })
-        return DeliveryTexts.final(DeliveryLanguage(languageCode: info.string("lang")), final)
+                                        galleryURL: deps.config.publicBaseURL.map { MiniApp.gallery($0, job: jobID) })
+        let lang = DeliveryLanguage(languageCode: info.string("lang"))
+        return (DeliveryTexts.final(lang, final), DeliveryTexts.finalKeyboard(lang, final))
     }
 
     // MARK: sending
@@ -222,7 +225,7 @@ extension Deliverer {
 
     /// One Telegram call, ready to go: nothing slow is left to do before it.
     enum OutgoingMessage {
-        case text(String)
+        case text(String, keyboard: [[InlineButton]])
         case photos([TelegramMedia], caption: String)
 
         /// Some photo goes by link (Telegram may refuse to fetch it: then the bytes).
@@ -238,8 +241,8 @@ extension Deliverer {
         func send(_ telegram: any TelegramAPI, chat: Int64) -> Result<[Int], TelegramError> {
             do {
                 switch self {
-                case .text(let text):
-                    return .success([try telegram.sendMessage(chatID: chat, text: text, html: false)])
+                case .text(let text, let keyboard):
+                    return .success([try telegram.sendMessage(chatID: chat, text: text, html: false, keyboard: keyboard)])
                 case .photos(let media, let caption) where media.count == 1:
                     return .success([try telegram.sendPhoto(chatID: chat, photo: media[0], caption: caption)])
                 case .photos(let media, let caption):
@@ -255,8 +258,8 @@ extension Deliverer {
     /// else (or with `upload`) as the stored bytes, read here.
     func outgoing(_ content: DeliveryContent, upload: Bool) throws -> OutgoingMessage {
         switch content {
-        case .text(let text):
-            return .text(text)
+        case .text(let text, let keyboard):
+            return .text(text, keyboard: keyboard)
         case .photos(let photos, let caption):
             return .photos(try photos.map { try media($0, upload: upload) }, caption: caption)
         }

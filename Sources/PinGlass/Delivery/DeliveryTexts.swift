@@ -1,12 +1,13 @@
 /// Every text a user reads in the Telegram chat, in one place, in Russian for users whose
 /// Telegram language is Russian (`users.language_code` starting with `ru`) and in English
-/// otherwise. Plain text (no parse mode): nothing to escape, links are shown as links.
+/// otherwise. Plain text (no parse mode): nothing to escape; the final message's link to the
+/// job's gallery is a button under it (`finalKeyboard`), not text.
 ///
 /// ```swift
 /// let lang = DeliveryLanguage(languageCode: "ru-RU")
 /// DeliveryTexts.caption(lang, photos: 11...20)          // "PinGlass · портреты 11–20"
 /// DeliveryTexts.final(lang, .init(outcome: .partial, made: 18, total: 23, released: 18, delivered: 18,
-///                                 refundKopecks: 10_847, galleryURL: "https://pinglass.example/"))
+///                                 refundKopecks: 10_847, galleryURL: "https://pinglass.example/?job=5"))
 /// ```
 public enum DeliveryLanguage: String, Sendable, Equatable {
     case english, russian
@@ -15,6 +16,8 @@ public enum DeliveryLanguage: String, Sendable, Equatable {
         self = (languageCode ?? "").lowercased().hasPrefix("ru") ? .russian : .english
     }
 }
+
+import ProviderWire
 
 public enum DeliveryTexts {
     /// What the final message says.
@@ -31,7 +34,7 @@ public enum DeliveryTexts {
         public var delivered: Int
         /// Money going back (kopecks), 0 for none.
         public var refundKopecks: Int
-        /// The web app, nil when PUBLIC_BASE_URL is not set.
+        /// The job's gallery in the Mini App (`MiniApp.gallery`), nil when PUBLIC_BASE_URL is not set.
         public var galleryURL: String?
 
         public init(outcome: JobOutcome, made: Int, total: Int, released: Int, delivered: Int, refundKopecks: Int,
@@ -58,8 +61,8 @@ public enum DeliveryTexts {
         }
     }
 
-    /// The message after the job's photos: how it ended, what reached the chat, the refund,
-    /// and the link to the web app (when it has a photo to show). A failed job that made some photos says plainly that
+    /// The message after the job's photos: how it ended, what reached the chat, the refund
+    /// (the button to the gallery goes under it: `finalKeyboard`). A failed job that made some photos says plainly that
     /// only those already sent are kept (and paid for), the others are not sent, and what
     /// goes back.
     public static func final(_ lang: DeliveryLanguage, _ f: Final) -> String {
@@ -91,11 +94,15 @@ public enum DeliveryTexts {
             let amount = roubles(f.refundKopecks, lang)
             lines.append(lang == .russian ? "Возвращаем на вашу карту \(amount)." : "We are refunding \(amount) to your card.")
         }
-        // The web app shows released photos only: no link when there is none to see.
-        if let url = f.galleryURL, f.released > 0 {
-            lines.append(lang == .russian ? "Все фото: \(url)" : "All your photos: \(url)")
-        }
         return lines.joined(separator: "\n")
+    }
+
+    /// The final message's keyboard: one button to the job's gallery in the Mini App (a
+    /// `web_app` button on https, a `url` button otherwise: `InlineButton.miniApp`). The
+    /// gallery shows released photos only: no button when there is none to see.
+    public static func finalKeyboard(_ lang: DeliveryLanguage, _ f: Final) -> [[InlineButton]] {
+        guard let url = f.galleryURL, f.released > 0 else { return [] }
+        return [[.miniApp(lang == .russian ? "Открыть галерею" : "Open the gallery", url: url)]]
     }
 
     /// An operator alert (`Alerts.raise`) as the admin chat shows it.

@@ -76,9 +76,10 @@ public final class TelegramClient: TelegramAPI {
         return messages.map(TelegramAnswer.messageID)
     }
 
-    public func sendMessage(chatID: Int64, text: String, html: Bool) throws(TelegramError) -> Int {
+    public func sendMessage(chatID: Int64, text: String, html: Bool, keyboard: [[InlineButton]] = []) throws(TelegramError) -> Int {
         var fields: [(String, JSON)] = [("chat_id", .number(String(chatID))), ("text", .string(text))]
         if html { fields.append(("parse_mode", "HTML")) }
+        if !keyboard.isEmpty { fields.append(("reply_markup", InlineButton.markup(keyboard))) }
         return TelegramAnswer.messageID(try call("sendMessage", fields, uploads: []))
     }
 

@@ -1,3 +1,4 @@
+import HTTPClient
 import HTTPCore
 import Postgres
 import JSON
@@ -24,9 +25,18 @@ import JSON
 ///   answers (`sendPhoto.lost`), `messages`, `photos` (distinct stored images).
 /// - `POST advance` `{"seconds": S}`: moves flood control S seconds on (every chat's and the
 ///   bot's limit), so a test need not wait out a `retry_after`.
-/// - `POST reset`: forgets messages, photos, calls, limits, queued failures, chat faults and settings.
+/// - `POST send` `{"chatId": 100001, "text": "/start", "lang": "en", "firstName": "Ann"}`: the
+///   user of that private chat writes to the bot: the Update goes to the webhook registered by
+///   `setWebhook` (with its secret) and the method in its answer is run (`TelegramUpdates`);
+///   answers what happened (`delivered`, `webhookStatus`, `answer`, `method`, `result`), 409
+///   when no webhook is set.
+/// - `GET bot`: the webhook (with its secret, which `getWebhookInfo` never shows) and the menu button.
+/// - `POST reset`: forgets messages, photos, calls, limits, queued failures, chat faults,
+///   settings, the webhook and the menu button.
 struct TelegramControl {
     let db: Connection
+    let http: HTTPClient
+    let botToken: String?
 
     static let chatFaults = ["blocked", "deactivated", "kicked", "notFound"]
     static let failureKinds = ["429", "5xx", "drop", "hang", "urlFetch", "error", "lost"]
@@ -128,6 +138,20 @@ struct TelegramControl {
             }
             let n = try db.execute("UPDATE sim.tg_limits SET tat = tat - $1::float8", [seconds])
             return .json(["moved": .int(n)])
+        case ("POST", "send"):
+            guard let chat = body["chatId"]?.scalarText.flatMap({ Int64($0) }) else {
+                return .json(["error": "send needs {\"chatId\": <user id>, \"text\": \"/start\"}"], status: 400)
+            }
+            do {
+                return .json(try TelegramUpdates(db: db, http: http, botToken: botToken)
+                    .send(chat: chat, text: body["text"]?.stringValue ?? "/start", lang: body["lang"]?.stringValue ?? "en",
+                          firstName: body["firstName"]?.stringValue))
+            } catch let refusal as TelegramUpdates.Refusal {
+                return .json(["error": .string(refusal.description)], status: 409)
+            }
+        case ("GET", "bot"):
+            let rows = try db.query("SELECT name, value FROM sim.tg_bot ORDER BY name", retry: .idempotent)
+            return .json(.object(rows.map { ($0.requiredString("name"), (try? JSON.parse($0.requiredString("value"))) ?? .null) }))
         case ("POST", "reset"):
             try db.executeScript(TelegramStore.resetScript)
             return .json(["ok": true])

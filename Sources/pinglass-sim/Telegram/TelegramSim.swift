@@ -24,7 +24,7 @@ struct TelegramSim {
     /// `TELEGRAM_BOT_TOKEN` of the simulator's environment; nil accepts any token.
     let botToken: String?
 
-    static let methods = ["sendPhoto", "sendMediaGroup", "sendMessage", "getMe"]
+    static let methods = ["sendPhoto", "sendMediaGroup", "sendMessage", "getMe"] + botSettingMethods
     /// A status nginx turns into a closed connection without an answer (`nginx/local.conf.in`:
     /// `error_page 599 = @drop` → `return 444`).
     static let dropStatus = 599
@@ -77,6 +77,7 @@ struct TelegramSim {
             let params = try BotRequest(request)
             switch method {
             case "getMe": result = Outcome(response: Self.success(bot), outcome: "sent")
+            case let m where Self.botSettingMethods.contains(m): result = try botSetting(m, params)
             case "sendMessage": result = try sendMessage(params, s)
             case "sendPhoto": result = try sendPhoto(params, s)
             default: result = try sendMediaGroup(params, s)
@@ -102,10 +103,13 @@ struct TelegramSim {
         do { formatted = try Self.format(text, parseMode: p.string("parse_mode")) } catch { return refused(error, chatID: chat) }
         guard !formatted.plain.isEmpty else { return refused(.badRequest("message text is empty"), chatID: chat) }
         guard formatted.plain.utf16.count <= 4096 else { return refused(.badRequest("message is too long"), chatID: chat) }
+        let markup: JSON?
+        do { markup = try Self.replyMarkup(p, chat: chat) } catch { return refused(error, chatID: chat) }
         if let fault = try chatFault(chat) { return refused(fault, chatID: chat) }
-        let message = TelegramStore.NewMessage(kind: "text", text: text, parseMode: p.string("parse_mode"))
+        let message = TelegramStore.NewMessage(kind: "text", text: text, parseMode: p.string("parse_mode"), replyMarkup: markup?.serialized)
         return try store(chat, [message], group: nil, s) { stored in
-            .object(self.message(chat, stored[0]) + [("text", .string(formatted.plain))] + entities("entities", formatted))
+            .object(self.message(chat, stored[0]) + [("text", .string(formatted.plain))] + entities("entities", formatted)
+                    + (markup.map { [("reply_markup", $0)] } ?? []))
         }
     }
 

@@ -48,11 +48,18 @@ enum TelegramStore {
         CREATE TABLE IF NOT EXISTS sim.tg_limits (key text PRIMARY KEY, tat double precision NOT NULL);
         CREATE TABLE IF NOT EXISTS sim.tg_faults (id bigserial PRIMARY KEY, method text, spec text NOT NULL);
         CREATE TABLE IF NOT EXISTS sim.tg_chat_faults (chat_id bigint PRIMARY KEY, fault text NOT NULL, migrate_to bigint);
+        -- A message's inline keyboard as received (JSON), and whether the chat's user wrote it
+        -- (a command sent through the control API) rather than the bot.
+        ALTER TABLE sim.tg_messages ADD COLUMN IF NOT EXISTS reply_markup text;
+        ALTER TABLE sim.tg_messages ADD COLUMN IF NOT EXISTS from_user boolean NOT NULL DEFAULT false;
+        -- The bot's settings at Telegram: 'webhook' (url, secret_token, allowed_updates) and
+        -- 'menu_button', each as JSON.
+        CREATE TABLE IF NOT EXISTS sim.tg_bot (name text PRIMARY KEY, value text NOT NULL);
         """
 
     static let resetScript = """
         DELETE FROM sim.tg_messages; DELETE FROM sim.tg_photos; DELETE FROM sim.tg_chats; DELETE FROM sim.tg_calls;
-        DELETE FROM sim.tg_limits; DELETE FROM sim.tg_faults; DELETE FROM sim.tg_chat_faults;
+        DELETE FROM sim.tg_limits; DELETE FROM sim.tg_faults; DELETE FROM sim.tg_chat_faults; DELETE FROM sim.tg_bot;
         DELETE FROM sim.switches WHERE name LIKE 'tg.%';
         """
 
@@ -97,6 +104,10 @@ enum TelegramStore {
         var photoID: Int?
         var source: String?
         var sourceURL: String?
+        /// The inline keyboard as received (JSON text).
+        var replyMarkup: String? = nil
+        /// Written by the chat's user (a command the control API sent), not by the bot.
+        var fromUser = false
     }
 
     /// A stored message's id and date (Unix seconds).
@@ -124,9 +135,11 @@ enum TelegramStore {
             let date = last.requiredInt("date")
             for (i, m) in messages.enumerated() {
                 try tx.query("""
-                    INSERT INTO sim.tg_messages (chat_id, message_id, at, kind, text, parse_mode, media_group_id, photo_id, source, source_url)
-                    VALUES ($1, $2, clock_timestamp(), $3, $4, $5, $6, $7, $8, $9)
-                    """, [chatID, first + i, m.kind, m.text, m.parseMode, mediaGroupID, m.photoID, m.source, m.sourceURL])
+                    INSERT INTO sim.tg_messages (chat_id, message_id, at, kind, text, parse_mode, media_group_id, photo_id, source, source_url,
+                                                 reply_markup, from_user)
+                    VALUES ($1, $2, clock_timestamp(), $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                    """, [chatID, first + i, m.kind, m.text, m.parseMode, mediaGroupID, m.photoID, m.source, m.sourceURL,
+                          m.replyMarkup, m.fromUser])
             }
             return .success(messages.indices.map { Stored(messageID: first + $0, date: date) })
         }
@@ -146,6 +159,8 @@ enum TelegramStore {
         let photoSHA256: String?
         let photoSize: Int?
         let source: String?
+        let replyMarkup: JSON?
+        let fromUser: Bool
 
         init(_ r: Row) {
             chatID = Int64(r.requiredInt("chat_id"))
@@ -160,6 +175,8 @@ enum TelegramStore {
             photoSHA256 = r.string("sha256")
             photoSize = r.int("size")
             source = r.string("source")
+            replyMarkup = r.string("reply_markup").flatMap { try? JSON.parse(Array($0.utf8)) }
+            fromUser = r.bool("from_user") ?? false
         }
 
         var json: JSON {
@@ -167,14 +184,15 @@ enum TelegramStore {
              "kind": .string(kind), "text": text.map(JSON.string) ?? .null, "parseMode": parseMode.map(JSON.string) ?? .null,
              "mediaGroupId": mediaGroupID.map(JSON.string) ?? .null, "photoId": photoID.map(JSON.int) ?? .null,
              "photoSha256": photoSHA256.map(JSON.string) ?? .null, "photoBytes": photoSize.map(JSON.int) ?? .null,
-             "source": source.map(JSON.string) ?? .null]
+             "source": source.map(JSON.string) ?? .null, "replyMarkup": replyMarkup ?? .null,
+             "from": .string(fromUser ? "user" : "bot")]
         }
     }
 
     /// Messages in the order they were stored, of one chat or of all.
     static func messages(_ db: some Queryable, chatID: Int64?) throws -> [Message] {
         try db.query("""
-            SELECT m.chat_id, m.message_id, m.kind, m.text, m.parse_mode, m.media_group_id, m.photo_id, m.source,
+            SELECT m.chat_id, m.message_id, m.kind, m.text, m.parse_mode, m.media_group_id, m.photo_id, m.source, m.reply_markup, m.from_user,
                    p.sha256, p.size, (extract(epoch FROM m.at) * 1000)::bigint AS at_ms,
                    to_char(m.at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS at_text
             FROM sim.tg_messages m LEFT JOIN sim.tg_photos p ON p.id = m.photo_id

@@ -1,0 +1,67 @@
+import Foundation
+import HTTPCore
+import PinGlassTesting
+import Postgres
+import XCTest
+import JSON
+import ProviderWire
+@testable import PinGlass
+@testable import PinGlassWeb
+
+/// `POST /api/telegram/webhook` in-process (docs/http-api.md#telegram-webhook): the secret
+/// token, `/start` answered with the method in the webhook's answer, the sender stored.
+final class TelegramWebhookTests: DatabaseTestCase {
+    static let secret = "unit-webhook-secret"
+
+    func update(_ text: String, from: Int64 = 77, chatType: String = "private", lang: String = "en") -> String {
+        #"{"update_id":9,"message":{"message_id":1,"date":1,"text":"\#(text)","#
+            + #""from":{"id":\#(from),"is_bot":false,"first_name":"Bo","language_code":"\#(lang)"},"chat":{"id":\#(from),"type":"\#(chatType)"}}}"#
+    }
+
+    func post(_ app: InProcessApp, _ body: String, secret: String? = secret) throws -> TestClient.Response {
+        try app.client.post("/api/telegram/webhook", body: body,
+                            headers: [("Content-Type", "application/json")] + (secret.map { [(TelegramRoutes.secretHeader, $0)] } ?? []))
+    }
+
+    func testWithoutTheSecretTheEndpointDoesNotExist() throws {
+        let app = try InProcessApp(database: db)
+        XCTAssertEqual(try post(app, update("/start")).status, 404)
+    }
+
+    func testTheSecretTokenIsRequired() throws {
+        let app = try InProcessApp(database: db, env: ["TELEGRAM_WEBHOOK_SECRET": Self.secret])
+        XCTAssertEqual(try post(app, update("/start"), secret: nil).status, 401)
+        XCTAssertEqual(try post(app, update("/start"), secret: "wrong").status, 401)
+        XCTAssertEqual(try post(app, "[1,2]").status, 400)
+        XCTAssertEqual(try post(app, "nope").status, 400)
+        XCTAssertEqual(try db.connect().query("SELECT count(*)::int AS n FROM users")[0].requiredInt("n"), 0)
+    }
+
+    /// On an https base the button is a `web_app` button (English by the sender's language);
+    /// the sender's row is created; a group's `/start` and other texts are ignored.
+    func testStartIsAnsweredWithTheMiniAppButton() throws {
+        let app = try InProcessApp(database: db, env: ["TELEGRAM_WEBHOOK_SECRET": Self.secret, "PUBLIC_BASE_URL": "https://pinglass.example"])
+        let r = try post(app, update("/start@pinglass_bot", lang: "en-GB"))
+        XCTAssertEqual(r.status, 200, r.text)
+        let answer = try r.json()
+        XCTAssertEqual(answer["method"], "sendMessage")
+        XCTAssertEqual(answer["chat_id"]?.intValue, 77)
+        XCTAssertTrue(answer["text"]?.stringValue?.hasPrefix("Hi! PinGlass") == true)
+        XCTAssertEqual(answer["reply_markup"]?.serialized,
+                       #"{"inline_keyboard":[[{"text":"Open PinGlass","web_app":{"url":"https://pinglass.example/"}}]]}"#)
+        let row = try db.connect().query("SELECT first_name, language_code FROM users WHERE telegram_user_id = 77")
+        XCTAssertEqual(row.first?.string("first_name"), "Bo")
+        XCTAssertEqual(row.first?.string("language_code"), "en-GB")
+        for ignored in [update("/start", from: -100, chatType: "group"), update("/started"), update("hello /start")] {
+            XCTAssertEqual(try post(app, ignored).text, "{}", ignored)
+        }
+    }
+
+    func testStartCommandForms() {
+        XCTAssertTrue(BotWebhook.Start.isStart("/start"))
+        XCTAssertTrue(BotWebhook.Start.isStart("/start job_5"))
+        XCTAssertTrue(BotWebhook.Start.isStart("/start@pinglass_bot"))
+        XCTAssertFalse(BotWebhook.Start.isStart("/startx"))
+        XCTAssertFalse(BotWebhook.Start.isStart("start"))
+    }
+}
