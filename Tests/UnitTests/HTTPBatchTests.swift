@@ -57,7 +57,9 @@ final class HTTPBatchTests: XCTestCase {
         let arrivals = server.received.map(\.arrivedAt).sorted()
         assertPaced(arrivals, perSecond: 10)
         let rate = Double(arrivals.count - 1) / (arrivals.last! - arrivals.first!)
-        XCTAssertGreaterThan(rate, 8.5, "paced far below the allowed rate")
+        // A loose floor: a pacer that waits a whole extra slot per request (5/s) fails it, while a
+        // loaded machine's scheduling delays (8.4/s seen with every core busy) do not.
+        XCTAssertGreaterThan(rate, 6.5, "paced far below the allowed rate")
 
         let unpaced = try LoopbackHTTPServer(handler: Self.echo)
         defer { unpaced.stop() }
