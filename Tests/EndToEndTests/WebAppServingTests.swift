@@ -90,6 +90,7 @@ final class WebAppServingTests: DatabaseTestCase {
         XCTAssertEqual(css.status, 200)
         XCTAssertTrue(css.header("Content-Type").hasPrefix("text/css"))
 
+        XCTAssertEqual(try Self.fetch(base + "/favicon.ico").status, 204, "the return pages' favicon request: no error")
         // Unknown files, folders and the compressed copies themselves: nginx's 404.
         for path in ["/nope.js", "/js/", "/js", "/js/main.js.gz", "/index.htm", "/.git/config"] {
             XCTAssertEqual(try Self.fetch(base + path).status, 404, path)
