@@ -110,9 +110,6 @@ let package = Package(
         // (Tests/Browser/*.py) against a running stack and the duties (scripts/test.sh tier `browser`).
         .testTarget(name: "BrowserTests", dependencies: [
             "PinGlassTesting", "Postgres", "HTTPClient", "JSON", "Platform",
-        ], exclude: [
-            // The Mini App's stories join the tier when webapp/ and its API are on this branch.
-            "MiniAppStoryTests.swift",
         ]),
         // A pool whose handler echoes the request's header fields (FastCGIFieldsTests).
         .executableTarget(name: "fastcgi-echo", dependencies: ["FastCGI", "HTTPCore"], path: "Tests/FastCGIEcho"),
