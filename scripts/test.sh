@@ -14,7 +14,9 @@
 #   browser     BrowserTests     the Mini App in Debian's chromium (Playwright stories, Tests/Browser)
 # Unit and e2e run with `swift test --parallel` (one process per test, each on its own
 # database and ports); so do the disruptive suites that crash their own processes, and those
-# that stop PostgreSQL run last, one at a time. Tests check their tier at run time too: a
+# that stop PostgreSQL run last, one at a time; the browser tier runs 2 stories at a time (each a
+# stack, its duties and a chromium), keeping their screenshots in .run/test/browser/<story>/.
+# Tests check their tier at run time too: a
 # running stack refuses to start in the unit tier, pg_ctl outside the disruptive one. The
 # last line is the summary of every `swift test` run, in XCTest's words.
 source "$(dirname "$0")/lib.sh"
