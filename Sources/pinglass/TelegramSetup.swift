@@ -59,7 +59,7 @@ struct TelegramSetup: ParsableCommand {
         let telegram = TelegramClient(apiURL: config.telegramAPIURL, botToken: token, timeout: 15)
         do {
             var changed = 0
-            if try webhook(telegram, url: base + "/api/telegram/webhook", secret: secret) { changed += 1 }
+            if try webhook(telegram, url: BotWebhook.url(base), secret: secret) { changed += 1 }
             if try menuButton(telegram, base: base) { changed += 1 }
             print(changed == 0 ? "Nothing to change." : "Changed \(changed) setting\(changed == 1 ? "" : "s").")
         } catch {
@@ -71,7 +71,7 @@ struct TelegramSetup: ParsableCommand {
     func webhook(_ telegram: TelegramClient, url: String, secret: String) throws(TelegramError) -> Bool {
         let info = try telegram.getWebhookInfo()
         let sameURL = info.url == url, sameUpdates = info.allowedUpdates == Self.allowedUpdates
-        let refused = info.lastErrorMessage?.contains("401") == true
+        let refused = info.lastErrorIsUnauthorized
         if sameURL && sameUpdates && !force && !refused {
             print("webhook      unchanged: \(url) (updates: \(Self.allowedUpdates.joined(separator: ", ")); "
                 + "\(info.pendingUpdateCount) pending)")
