@@ -69,7 +69,7 @@ extension Doctor {
         if let error = info.lastErrorMessage {
             let age = info.lastErrorDate.map { " " + Self.age(now - Double($0)) + " ago" } ?? ""
             let hint = info.lastErrorIsUnauthorized
-                ? "the secret Telegram holds is not TELEGRAM_WEBHOOK_SECRET: \(setupHint) (it sends the secret again after a 401)"
+                ? "the secret Telegram holds is not TELEGRAM_WEBHOOK_SECRET: \(setupHint) --force (Telegram never shows the secret)"
                 : "see docs/runbook.md (the bot does not answer /start)"
             lines.append((false, "Telegram's last delivery to the webhook failed\(age): \(error) (\(pending)); \(hint)"))
         }

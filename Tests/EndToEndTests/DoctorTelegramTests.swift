@@ -62,7 +62,7 @@ final class DoctorTelegramTests: DatabaseTestCase {
         XCTAssertEqual(failed.count, 1, refused)
         XCTAssertTrue(failed.first?.hasPrefix("warn  Telegram's last delivery to the webhook failed ") == true, refused)
         XCTAssertTrue(failed.first?.contains(" s ago: Wrong response from the webhook: 401 Unauthorized (0 updates pending); "
-            + "the secret Telegram holds is not TELEGRAM_WEBHOOK_SECRET: run pinglass telegram setup") == true, refused)
+            + "the secret Telegram holds is not TELEGRAM_WEBHOOK_SECRET: run pinglass telegram setup --force") == true, refused)
         XCTAssertFalse(refused.contains(secret), refused)
         XCTAssertEqual(try pinglass(["telegram", "setup"]).0, 0)
         XCTAssertEqual(lines(try pinglass(["doctor"]).1, "Telegram's"), ["ok    Telegram's webhook is \(hook) (0 updates pending)"])
