@@ -6,7 +6,7 @@ import Providers
 
 /// `pinglass doctor`'s Telegram lines (docs/runbook.md#doctor): whether the Bot API takes
 /// the token, and the bot's front door: the webhook Telegram holds against the one this
-/// install serves (docs/runbook.md#telegram-setup). A front door that is off or wrong is a
+/// install serves (docs/runbook.md#bot-silent). A front door that is off or wrong is a
 /// warning with the command that fixes it, not a failure: deliveries still work.
 extension Doctor {
     /// With a bot token, one `getMe` at TELEGRAM_API_URL: a refused token or an unreachable
@@ -70,7 +70,7 @@ extension Doctor {
             let age = info.lastErrorDate.map { " " + Self.age(now - Double($0)) + " ago" } ?? ""
             let hint = info.lastErrorIsUnauthorized
                 ? "the secret Telegram holds is not TELEGRAM_WEBHOOK_SECRET: \(setupHint) --force (Telegram never shows the secret)"
-                : "see docs/runbook.md (the bot does not answer /start)"
+                : "see docs/runbook.md#bot-silent"
             lines.append((false, "Telegram's last delivery to the webhook failed\(age): \(error) (\(pending)); \(hint)"))
         }
         return lines

@@ -1,7 +1,7 @@
 import XCTest
 import PinGlassTesting
 
-/// `pinglass doctor` on the bot's front door (docs/runbook.md#doctor), against the
+/// `pinglass doctor` on the bot's front door (docs/runbook.md#bot-silent), against the
 /// simulated Telegram: whether TELEGRAM_WEBHOOK_SECRET is set (never its value), and the
 /// webhook Telegram holds (getWebhookInfo) against PUBLIC_BASE_URL/api/telegram/webhook,
 /// before and after `pinglass telegram setup`, with Telegram's last delivery error. All of
