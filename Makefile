@@ -1,19 +1,22 @@
 # The two commands of the README, and a few more. Each script says what it does.
-.PHONY: run demo test test-unit test-e2e test-disruptive stop bench bench-generation bench-refunds bench-delivery build clean
+.PHONY: run webapp demo test test-unit test-e2e test-disruptive stop bench bench-generation bench-refunds bench-delivery build clean
 
-run:            ## install, build, start PostgreSQL + pool + simulator + nginx on :8080
+run: webapp     ## install, build, start PostgreSQL + pool + simulator + nginx on :8080
 	@bash scripts/run.sh
+
+webapp:         ## the Mini App's gzip copies next to its files (nginx serves them with gzip_static)
+	@bash -c 'source scripts/lib.sh && build_webapp'
 
 demo:           ## the whole story on the simulator: photos in the simulated Telegram chat, a refund at the bank (starts `make run` if needed)
 	@bash scripts/demo.sh
 
-test:           ## install, build, run every test against throwaway services (the three tiers below), print each tier's time
+test: webapp    ## install, build, run every test against throwaway services (the three tiers below), print each tier's time
 	@bash scripts/test.sh
 
 test-unit:      ## the unit tier: PostgreSQL at most, tests in parallel
 	@bash scripts/test.sh unit
 
-test-e2e:       ## the end-to-end tier: nginx, pools, the simulator, tests in parallel
+test-e2e: webapp ## the end-to-end tier: nginx, pools, the simulator, tests in parallel
 	@bash scripts/test.sh e2e
 
 test-disruptive: ## the tier that crashes processes (3 tests at a time) or stops PostgreSQL (alone)
@@ -22,7 +25,7 @@ test-disruptive: ## the tier that crashes processes (3 tests at a time) or stops
 stop:           ## stop what `make run` started
 	@bash scripts/stop.sh
 
-bench:          ## measure the pool next to nginx and pgbench (see BENCHMARKS.md)
+bench: webapp   ## measure the pool next to nginx and pgbench (see BENCHMARKS.md)
 	@bash bench/run.sh
 
 bench-generation: ## the generation pipeline against the simulated Kie (see BENCHMARKS.md)

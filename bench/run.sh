@@ -3,9 +3,14 @@
 #   nginx `return 200`  vs  GET /api/pricing, GET /api/health   (wrk, loopback)
 #   pgbench of the webhook's own SQL transaction  vs  POST /api/payment/webhook (wrk)
 #   GET /metrics over 100k task rows, alone and under the /api/pricing read load
-# plus worker RSS and `pinglass --help` start time. Bounded: DURATION seconds per run.
+# plus worker RSS, `pinglass --help` start time and the Mini App's gzipped size
+# (bench/webapp-size.sh, which fails the run over its budget). Bounded: DURATION seconds per run.
 # Results: bench/results/<UTC time>.md (copy the table into BENCHMARKS.md).
 source "$(dirname "$0")/../scripts/lib.sh"
+
+# The Mini App's size first: over its budget, the whole run fails before anything starts.
+WEBAPP_REPORT=$(bash "$ROOT/bench/webapp-size.sh") || { printf '%s\n' "$WEBAPP_REPORT" >&2; exit 1; }
+printf '%s\n' "$WEBAPP_REPORT" >&2
 
 DURATION=${DURATION:-10}
 WORKERS=${WORKERS:-4}
@@ -154,5 +159,6 @@ ratio() { python3 -c "a, b = float('${1:-0}' or 0), float('${2:-0}' or 0); print
     echo "- /metrics database query with 100k tasks (pinglass_metrics_query_seconds): $QUERY"
     echo "- worker RSS after the runs: $RSS"
     echo "- \`pinglass --help\` wall time: $START"
+    echo "- Mini App, everything the page loads: ${WEBAPP_REPORT##*webapp: }"
 } | tee "$OUT"
 say "written to $OUT"

@@ -94,12 +94,13 @@ pg_createrole() {
         || "$PGBIN/createuser" -h "$1" -p 55432 -U pinglass --no-superuser --no-createdb --no-createrole "$2"
 }
 
-# render_nginx TEMPLATE OUT key=value...
+# render_nginx TEMPLATE OUT key=value...: the keys not given default to this checkout's Mini
+# App (WEBAPP_ROOT=webapp/) and no media origin besides the page's own (MEDIA_ORIGIN=).
 render_nginx() {
     local template=$1 out=$2; shift 2
     local text
     text=$(cat "$template")
-    for kv in "$@"; do text=${text//@${kv%%=*}@/${kv#*=}}; done
+    for kv in "$@" "WEBAPP_ROOT=$ROOT/webapp" "MEDIA_ORIGIN="; do text=${text//@${kv%%=*}@/${kv#*=}}; done
     (umask 077; printf '%s\n' "$text" > "$out")   # it holds MEDIA_KEY_SECRET
 }
 
@@ -168,6 +169,29 @@ media_key_secret() {
         secret=$(cat "$1/media-key-secret")
     fi
     printf '%s' "$secret"
+}
+
+# media_origin [ENV_FILE]: the origin (scheme://host[:port]) the Mini App loads photos from
+# when it is not the page's own: the bucket's with STORAGE=s3 (presigned links), else
+# PUBLIC_MEDIA_URL's. Empty when neither is set. Goes into the page's CSP (img-src).
+media_origin() {
+    local storage=${STORAGE:-} url
+    [ -n "$storage" ] || [ -z "${1:-}" ] || storage=$(env_file_value "$1" STORAGE)
+    if [ "$storage" = s3 ]; then
+        url=${S3_ENDPOINT:-}
+        [ -n "$url" ] || [ -z "${1:-}" ] || url=$(env_file_value "$1" S3_ENDPOINT)
+    else
+        url=${PUBLIC_MEDIA_URL:-}
+        [ -n "$url" ] || [ -z "${1:-}" ] || url=$(env_file_value "$1" PUBLIC_MEDIA_URL)
+    fi
+    printf '%s' "$url" | sed -nE 's#^(https?://[^/?#]+).*#\1#p'
+}
+
+# build_webapp: the gzip copies nginx sends with gzip_static (`make webapp`); -n keeps them
+# byte-identical across runs (no name or time inside), so their ETags change only with content.
+build_webapp() {
+    find "$ROOT/webapp" -type f \( -name '*.html' -o -name '*.css' -o -name '*.js' -o -name '*.svg' \) \
+        -exec gzip -9 -k -f -n {} +
 }
 
 # telegram_webhook_secret DIR: the TELEGRAM_WEBHOOK_SECRET of local runs, generated once and

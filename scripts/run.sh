@@ -12,6 +12,7 @@ chmod 755 "$RUN/media"
 
 install_deps
 build_release
+build_webapp
 
 # Ports first: a clash found after half the services started would leave them running.
 "$ROOT/scripts/stop.sh" --services-only >/dev/null 2>&1 || true
@@ -92,7 +93,8 @@ setsid "$ROOT/scripts/cron-loop.sh" "$ROOT/cron.d/pinglass" "$BIN" "$RUN/logs/cr
 echo $! > "$RUN/cron.pid"
 render_nginx "$ROOT/nginx/local.conf.in" "$RUN/nginx/nginx.conf" \
     PREFIX="$RUN/nginx" DAEMON=on ACCESS_LOG="$RUN/logs/access.log" PORT="$PORT" SIM_PORT="$SIM_PORT" \
-    SOCKET="$RUN/fcgi.sock" SIM_SOCKET="$RUN/sim.sock" STORAGE_DIR="$RUN/media" MEDIA_KEY_SECRET="$MEDIA_KEY_SECRET"
+    SOCKET="$RUN/fcgi.sock" SIM_SOCKET="$RUN/sim.sock" STORAGE_DIR="$RUN/media" MEDIA_KEY_SECRET="$MEDIA_KEY_SECRET" \
+    MEDIA_ORIGIN="$(media_origin "$ENV_FILE")"
 nginx -p "$RUN/nginx" -c "$RUN/nginx/nginx.conf"
 wait_for curl -sf "http://127.0.0.1:$PORT/api/health"
 wait_for curl -sf "http://127.0.0.1:$SIM_PORT/"

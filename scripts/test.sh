@@ -41,6 +41,7 @@ install_moto
 say "building (debug, with tests)"
 (cd "$ROOT" && swift build --build-tests 2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\]' >&2)
 BUILD_SECONDS=$(seconds_since "$T0")
+build_webapp   # the end-to-end and browser tests serve webapp/ through nginx, gzip copies included
 
 mkdir -p "$ROOT/.run"
 T=$(usable_dir "$ROOT/.run/test" "pinglass-test-$(id -u)")

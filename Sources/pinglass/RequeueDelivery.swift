@@ -12,8 +12,10 @@ struct RequeueDelivery: ParsableCommand {
         discussion: """
             Each named delivery (telegram_deliveries.id) that is failed becomes pending and due now; \
             it gives up 24 h from now at the earliest; its attempts are kept. Recorded in admin_audit \
-            as cli:<user>. A delivery that does not exist or is not failed is left alone and named \
-            on stderr; the exit code is then 1. A running `pinglass deliver` picks the rows up at once.
+            as cli:<user>. A delivery that does not exist, is not failed, or whose photos were removed \
+            (deleted by the customer, or past MEDIA_RETENTION_DAYS: nothing is left to send) is left \
+            alone and named on stderr; the exit code is then 1. A running `pinglass deliver` picks \
+            the rows up at once.
             """
     )
 
@@ -42,6 +44,10 @@ struct RequeueDelivery: ParsableCommand {
             case .notFailed(let state):
                 refused += 1
                 FileHandleStderr.write("pinglass: delivery \(id): is \(state), not failed; left alone\n")
+            case .photosRemoved(let n):
+                refused += 1
+                FileHandleStderr.write("pinglass: delivery \(id): \(n) of its photos were removed (deleted by the customer "
+                                       + "or past MEDIA_RETENTION_DAYS); nothing to send, left failed\n")
             }
         }
         if refused > 0 { throw ExitCode(1) }

@@ -138,6 +138,26 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(s2, 64, e2)
     }
 
+    /// `requeue-delivery` refuses a delivery whose photos were removed (the customer deleted
+    /// them, or the retention): exit 1, why on stderr, the row left failed, nothing recorded.
+    func testRequeueDeliveryRefusesOneWhosePhotosWereRemoved() throws {
+        let db = try makeDatabase()
+        let c = try db.connect()
+        let job = try DeliveryFixtures.finishedJob(try PollFixtures.deps(db), telegramID: 7851, photos: 3, succeeded: 3)
+        let album = try XCTUnwrap(try DeliveryFixtures.rows(c, jobID: job.id).first)
+        try c.execute("UPDATE telegram_deliveries SET state = 'failed', last_error = 'withdrawn: the customer deleted their data' WHERE id = $1",
+                      [album.id])
+        try c.execute("UPDATE generated_photos SET media_removed_at = now() WHERE job_id = $1", [job.id])
+        let (status, out, err) = try cli(["requeue-delivery", String(album.id)], env: ["DATABASE_URL": db.url, "USER": "operator7"])
+        XCTAssertEqual(status, 1, out + err)
+        XCTAssertEqual(out, "")
+        XCTAssertTrue(err.contains("delivery \(album.id): 3 of its photos were removed"), err)
+        XCTAssertTrue(err.contains("MEDIA_RETENTION_DAYS"), err)
+        XCTAssertTrue(err.contains("nothing to send, left failed"), err)
+        XCTAssertEqual(try DeliveryFixtures.rows(c, jobID: job.id).first?.state, "failed")
+        XCTAssertEqual(try c.query("SELECT count(*)::int AS n FROM admin_audit")[0].requiredInt("n"), 0)
+    }
+
     /// The audit's line of cron.d/pinglass, run as cron runs it (`/bin/sh -c`, no pipefail):
     /// a violation alerts the admin chat once per rule and hour, the report reaches both syslog
     /// (`logger`, recorded here by a stand-in on PATH) and the line's stdout (cron's mail), and

@@ -62,18 +62,21 @@ final class NginxConfigTests: XCTestCase {
     static let mediaSecret = "0123456789abcdef0123456789abcdef"
 
     /// Writes the server block into a fresh nginx prefix (certificate made on the spot, no
-    /// backend, media under `<folder>/media`); returns the folder holding nginx.conf.
+    /// backend, media under `<folder>/media`, the Mini App from this checkout's webapp/); returns
+    /// the folder holding nginx.conf.
     static func writeProductionBlock(_ site: String) throws -> String {
         let dir = try TestEnvironment.makeTempDir("nginx-prod")
         let (s1, _, e1) = try Subprocess.capture("/usr/bin/openssl", [
             "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1",
             "-subj", "/CN=localhost", "-keyout", dir + "/key.pem", "-out", dir + "/cert.pem"])
         XCTAssertEqual(s1, 0, e1)
+        let webapp = try TestEnvironment.root() + "/webapp"
         let conf = site.replacingOccurrences(of: "/etc/letsencrypt/live/pinglass.example.com/fullchain.pem", with: dir + "/cert.pem")
             .replacingOccurrences(of: "/etc/letsencrypt/live/pinglass.example.com/privkey.pem", with: dir + "/key.pem")
             .replacingOccurrences(of: "unix:/run/pinglass/fcgi.sock", with: "unix:\(dir)/no-backend.sock")
             .replacingOccurrences(of: "/etc/nginx/pinglass-media.conf", with: dir + "/pinglass-media.conf")
             .replacingOccurrences(of: "alias /var/lib/pinglass/media/;", with: "alias \(dir)/media/;")
+            .replacingOccurrences(of: "root /usr/local/share/pinglass/webapp;", with: "root \(webapp);")
         try conf.write(toFile: dir + "/site.conf", atomically: true, encoding: .utf8)
         // The secret include the README tells operators to write (same value as MEDIA_KEY_SECRET).
         try "set $pinglass_media_secret \"\(mediaSecret)\";\n".write(toFile: dir + "/pinglass-media.conf", atomically: true, encoding: .utf8)

@@ -75,11 +75,13 @@ public final class Stack: @unchecked Sendable {
     public var poolLog: String { dir + "/fcgi.log" }
 
     func startNginx() throws {
-        let template = try String(contentsOfFile: TestEnvironment.root() + "/nginx/local.conf.in", encoding: .utf8)
+        let root = try TestEnvironment.root()
+        let template = try String(contentsOfFile: root + "/nginx/local.conf.in", encoding: .utf8)
         var conf = template
         let vars = ["PREFIX": dir + "/nginx", "DAEMON": "on", "ACCESS_LOG": "off", "PORT": String(port),
                     "SIM_PORT": String(simPort), "SOCKET": socket, "SIM_SOCKET": simSocket, "STORAGE_DIR": environment["STORAGE_DIR"] ?? dir + "/media",
-                    "MEDIA_KEY_SECRET": environment["MEDIA_KEY_SECRET"] ?? ""]
+                    "MEDIA_KEY_SECRET": environment["MEDIA_KEY_SECRET"] ?? "",
+                    "WEBAPP_ROOT": root + "/webapp", "MEDIA_ORIGIN": mediaOrigin]
         for (k, v) in vars { conf = conf.replacingOccurrences(of: "@\(k)@", with: v) }
         try conf.write(toFile: dir + "/nginx/nginx.conf", atomically: true, encoding: .utf8)
         // nginx daemonizes: its output goes to a file (a pipe would stay open in the daemon).
@@ -90,6 +92,14 @@ public final class Stack: @unchecked Sendable {
             let err = (try? String(contentsOfFile: dir + "/nginx/start.log", encoding: .utf8)) ?? ""
             throw Subprocess.Failed(command: "nginx: \(err)", status: p.terminationStatus)
         }
+    }
+
+    /// Where the Mini App's photos come from besides its own origin, for its CSP (img-src):
+    /// the bucket with STORAGE=s3, else PUBLIC_MEDIA_URL's origin (as scripts/lib.sh's media_origin).
+    var mediaOrigin: String {
+        let url = environment["STORAGE"] == "s3" ? environment["S3_ENDPOINT"] : environment["PUBLIC_MEDIA_URL"]
+        guard let url, let c = URLComponents(string: url), let scheme = c.scheme, let host = c.host else { return "" }
+        return "\(scheme)://\(host)" + (c.port.map { ":\($0)" } ?? "")
     }
 
     public func startPool() throws {

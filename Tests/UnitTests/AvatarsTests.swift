@@ -131,6 +131,28 @@ final class AvatarsTests: DatabaseTestCase {
         XCTAssertThrowsError(try app.deps.media.get(key: key), "the reference's object is gone")
     }
 
+    /// The avatar's status follows its selfies: `ready` with one, `draft` again once the last
+    /// one is deleted (the Mini App then asks for selfies rather than offering a generation
+    /// that `POST /api/generate` refuses with NO_REFERENCE_IMAGES).
+    func testAnAvatarWithoutSelfiesIsADraftAgain() throws {
+        let id = try makeAvatar(me)
+        XCTAssertEqual(try json(try call("GET", "/api/avatars/\(id)", me))["status"]?.stringValue, "draft")
+        var refs: [Int] = []
+        for seed in [70, 71] {
+            let up = try json(try call("POST", "/api/avatars/\(id)/references", me, body: GenerationFixtures.jpeg(seed), type: "image/jpeg"))
+            refs.append(try XCTUnwrap(up["uploaded"]?.arrayValue?.first?["id"]?.intValue))
+        }
+        XCTAssertEqual(try json(try call("GET", "/api/avatars/\(id)", me))["status"]?.stringValue, "ready")
+        XCTAssertEqual(try call("DELETE", "/api/avatars/\(id)/references/\(refs[0])", me).status, 204)
+        XCTAssertEqual(try json(try call("GET", "/api/avatars/\(id)", me))["status"]?.stringValue, "ready", "one selfie is left")
+        XCTAssertEqual(try call("DELETE", "/api/avatars/\(id)/references/\(refs[1])", me).status, 204)
+        let bare = try json(try call("GET", "/api/avatars/\(id)", me))
+        XCTAssertEqual(bare["status"]?.stringValue, "draft")
+        XCTAssertEqual(bare["referenceCount"]?.intValue, 0)
+        XCTAssertEqual(try call("POST", "/api/avatars/\(id)/references", me, body: GenerationFixtures.jpeg(72), type: "image/jpeg").status, 201)
+        XCTAssertEqual(try json(try call("GET", "/api/avatars/\(id)", me))["status"]?.stringValue, "ready", "ready again")
+    }
+
     /// An upload refused after its object was stored (a generation started meanwhile) leaves
     /// no face behind in storage.
     func testARefusedUploadLeavesNoObject() throws {

@@ -3,7 +3,7 @@ import XCTest
 
 /// Comments cite the repository's own documentation by anchor (`docs/reliability.md#R3`),
 /// never a rule by bare number, an issue number, or a file outside the repository. This
-/// scans what the code ships (Sources, Tests, scripts, nginx, cron.d, the README) and fails
+/// scans what the code ships (Sources, Tests, scripts, nginx, cron.d, webapp, the README) and fails
 /// on a citation whose file or anchor does not exist in `docs/`, and on a citation of
 /// something a reader of the repository cannot open. Anchors are the explicit
 /// `<a id="…"></a>` tags of the docs, so renaming a heading never breaks one.
@@ -100,7 +100,7 @@ struct NoRepository: Error, CustomStringConvertible {
 /// Finding and checking the citations (no database, no network: file reading only).
 enum DocCitations {
     /// What is scanned: everything that ships or runs, and the README.
-    static let scannedRoots = ["Sources", "Tests", "scripts", "nginx", "cron.d"]
+    static let scannedRoots = ["Sources", "Tests", "scripts", "nginx", "cron.d", "webapp"]
     static let scannedTopFiles = ["README.md", "Makefile"]
 
     /// `docs/<name>.md` → its explicit anchors (`<a id="R3"></a>`).

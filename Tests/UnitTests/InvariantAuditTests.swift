@@ -51,6 +51,19 @@ final class InvariantAuditTests: PipelineTestCase {
         XCTAssertEqual(try rules()["refunds never exceed the payment (payment ids)"], [sound.paymentID])
     }
 
+    /// A delivery waiting to send a photo whose object was removed (what a re-queue of a
+    /// withdrawn delivery used to make) is found; the same delivery failed is not.
+    func testAWaitingDeliveryOfARemovedPhotoIsFound() throws {
+        let job = try DeliveryFixtures.finishedJob(deps, telegramID: 9811, photos: 3, succeeded: 3)
+        let album = try XCTUnwrap(try DeliveryFixtures.rows(c, jobID: job.id).first)
+        XCTAssertEqual(album.state, "pending")
+        XCTAssertEqual(try rules(), [:])
+        try c.execute("UPDATE generated_photos SET media_removed_at = now() WHERE job_id = $1", [job.id])
+        XCTAssertEqual(try rules()["a waiting delivery's photos are still stored (delivery ids)"], [album.id])
+        try c.execute("UPDATE telegram_deliveries SET state = 'failed', last_error = 'withdrawn' WHERE id = $1", [album.id])
+        XCTAssertEqual(try rules(), [:])
+    }
+
     /// Each broken rule alerts the admin chat, at most once per rule and hour, naming its ids;
     /// without an admin chat nothing is queued.
     func testViolationsAlertTheAdminChatOncePerRuleAndHour() throws {

@@ -82,6 +82,29 @@ final class MediaRetentionTests: PipelineTestCase {
         XCTAssertFalse(stored(busySelfie))
     }
 
+    /// An avatar whose every selfie passed the retention is `draft` again, in the prune's
+    /// transaction: it no longer offers a generation that would be refused with
+    /// NO_REFERENCE_IMAGES. One with a younger selfie left stays `ready`.
+    func testAnAvatarLeftWithoutSelfiesIsADraftAgain() throws {
+        let bare = try GenerationFixtures.readyToGenerate(c, telegramID: 9531)
+        let kept = try GenerationFixtures.readyToGenerate(c, telegramID: 9532)
+        try c.execute("UPDATE reference_photos SET created_at = now() - interval '91 days' WHERE avatar_id = ANY($1::bigint[])",
+                      [[String(bare.avatarID), String(kept.avatarID)]])
+        _ = try selfie(kept.avatarID, ageDays: 10, seed: 4)
+        XCTAssertEqual(try prune().expiredReferences, 2)
+        func avatar(_ id: Int) throws -> (status: String, refs: Int) {
+            let r = try c.query("""
+                SELECT status, (SELECT count(*) FROM reference_photos r WHERE r.avatar_id = a.id)::int AS n FROM avatars a WHERE id = $1
+                """, [id])[0]
+            return (r.requiredString("status"), r.requiredInt("n"))
+        }
+        XCTAssertEqual(try avatar(bare.avatarID).status, "draft")
+        XCTAssertEqual(try avatar(bare.avatarID).refs, 0)
+        XCTAssertEqual(try avatar(kept.avatarID).status, "ready")
+        XCTAssertEqual(try avatar(kept.avatarID).refs, 1)
+        XCTAssertEqual(try c.query("SELECT count(*)::int AS n FROM avatars a WHERE status = 'ready' AND NOT EXISTS (SELECT 1 FROM reference_photos r WHERE r.avatar_id = a.id)")[0].requiredInt("n"), 0)
+    }
+
     /// `keptUntil` and the prune read one rule: a job's photos stay exactly as long as its
     /// answer says (with MEDIA_RETENTION_DAYS=7 here).
     func testTheRetentionIsTheConfiguredOneForThePruneAndTheAnswer() throws {

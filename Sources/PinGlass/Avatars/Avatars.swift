@@ -133,6 +133,21 @@ public enum Avatars {
         MediaRemoval.deleteObjects(deps.media, keys, log: log)
     }
 
+    /// An avatar's status follows its selfies: `ready` once it has one (`References.add`),
+    /// `draft` again when its last one went (`References.delete`, the retention pass of
+    /// `pinglass prune`), so the Mini App asks for selfies instead of offering a generation
+    /// that would be refused. Call in the transaction that deleted them, the avatars locked;
+    /// guarded on `ready` and on no selfie being left. Returns how many became `draft`.
+    @discardableResult
+    static func draftIfNoReferences(_ tx: Transaction, avatarIDs: [Int]) throws -> Int {
+        guard !avatarIDs.isEmpty else { return 0 }
+        return try tx.execute("""
+            UPDATE avatars a SET status = 'draft', updated_at = now()
+            WHERE a.id = ANY($1::bigint[]) AND a.status = 'ready'
+              AND NOT EXISTS (SELECT 1 FROM reference_photos r WHERE r.avatar_id = a.id)
+            """, [avatarIDs.map(String.init)])
+    }
+
     /// Throws `jobRunning` while a generation of the avatar is queued or processing. Call with
     /// the avatar row locked, so no job can start in between.
     static func requireNoActiveJob(_ tx: Transaction, avatarID: Int) throws {

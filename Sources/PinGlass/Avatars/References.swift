@@ -135,7 +135,8 @@ public enum References {
             """, [avatarID], retry: .idempotent).map(record)
     }
 
-    /// Removes one reference (refused while a generation of the avatar runs), then its object.
+    /// Removes one reference (refused while a generation of the avatar runs), then its object;
+    /// the avatar is `draft` again when it was the last one.
     public static func delete(_ deps: Dependencies, userID: Int, avatarID: Int, referenceID: Int) throws {
         let key: String = try deps.db().withTransaction { tx in
             guard try tx.query("SELECT 1 FROM avatars WHERE id = $1 AND user_id = $2 AND status <> 'deleted' FOR UPDATE",
@@ -143,6 +144,7 @@ public enum References {
             try Avatars.requireNoActiveJob(tx, avatarID: avatarID)
             guard let row = try tx.query("DELETE FROM reference_photos WHERE id = $1 AND avatar_id = $2 RETURNING storage_key",
                                          [referenceID, avatarID]).first else { throw AvatarError.notFound }
+            try Avatars.draftIfNoReferences(tx, avatarIDs: [avatarID])
             return row.requiredString("storage_key")
         }
         try? deps.media.delete(key: key)

@@ -97,6 +97,13 @@ public enum InvariantAudit {
             SELECT t.id FROM generation_tasks t
             WHERE t.state = 'succeeded' AND NOT EXISTS (SELECT 1 FROM generated_photos g WHERE g.task_id = t.id)
             """),
+        // A removal marks a photo only with its deliveries locked and none of them waiting
+        // (`MediaRemoval`), and a re-queue refuses removed photos (`DeliveryRequeue`): a
+        // delivery that waits for a removed photo would fail "stored photo missing".
+        ("a waiting delivery's photos are still stored (delivery ids)", """
+            SELECT DISTINCT d.id FROM telegram_deliveries d JOIN generated_photos g ON g.delivery_id = d.id
+            WHERE d.state IN ('pending', 'sending') AND g.media_removed_at IS NOT NULL
+            """),
         ("no submit lease expired long ago is left behind (task ids)", """
             SELECT t.id FROM generation_tasks t WHERE t.state = 'submitting' AND t.lease_until < now() - interval '10 minutes'
             """),

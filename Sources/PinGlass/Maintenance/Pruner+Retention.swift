@@ -7,10 +7,13 @@ import Postgres
 ///   is queued or running (Kie fetches them by link): each batch locks its avatars
 ///   (`SKIP LOCKED`, as `GenerationStart` locks the avatar it starts a job for) and looks for
 ///   a running job again once it holds them, so a job starting this moment keeps its selfies.
+///   An avatar left without any is `draft` again (`Avatars.draftIfNoReferences`).
 /// - Generated photos of jobs that ended longer ago than that lose their object and are
 ///   marked `media_removed_at`; their rows stay (payments, refunds and `pinglass audit` count
 ///   a job's photos). A photo whose delivery is still waiting or being sent is left for a
-///   later run (a job that ended that long ago has none, unless an operator re-queued one).
+///   later run (a job that ended that long ago has none, unless an operator re-queued one),
+///   decided with the deliveries locked (`MediaRemoval`): a re-queue or a claim racing the
+///   pass either comes first and keeps the photo, or waits and finds it removed.
 ///
 /// Rows change first, objects go after the commit; an object that cannot be deleted is
 /// counted in `objectsSkipped`, and the orphan pass deletes it later (no row, or a row marked
@@ -35,7 +38,7 @@ extension Pruner {
                       AND NOT EXISTS (SELECT 1 FROM telegram_deliveries d
                                       WHERE d.id = g.delivery_id AND d.state IN ('pending', 'sending'))
                     ORDER BY g.id LIMIT $1
-                    """, [config.batchSize], reason: "withdrawn: the photo passed MEDIA_RETENTION_DAYS")
+                    """, [config.batchSize], reason: "withdrawn: the photo passed MEDIA_RETENTION_DAYS", inFlight: .skip)
             }
             report.expiredPhotos += keys.count
             report.objectsSkipped += MediaRemoval.deleteObjects(deps.media, keys, log: log)
@@ -62,6 +65,8 @@ extension Pruner {
                 WHERE a.id = r.avatar_id AND a.id = ANY($1::bigint[]) AND \(expired) AND NOT \(active)
                 RETURNING r.storage_key
                 """, [avatars]).map { $0.requiredString("storage_key") }
+            // An avatar left without selfies is `draft` again, in this transaction.
+            try Avatars.draftIfNoReferences(tx, avatarIDs: avatars.compactMap { Int($0) })
             return (avatars.count, keys)
         }
     }

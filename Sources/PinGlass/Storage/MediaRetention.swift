@@ -41,34 +41,56 @@ public enum MediaRemoval {
     /// Why a removal must wait: one of the photos is being sent to Telegram this moment.
     public struct DeliveryInFlight: Error, Equatable {}
 
+    /// What to do with a photo whose delivery is waiting (`pending`) or being sent (`sending`).
+    public enum InFlight: Equatable, Sendable {
+        /// The customer's deletion: a waiting delivery is withdrawn (`failed`, with the
+        /// reason: a photo that is gone cannot be sent, and a customer who deleted their
+        /// photos does not want them sent); one being sent this moment cannot be called back:
+        /// `DeliveryInFlight`, and the caller's transaction rolls back (the lease is short;
+        /// asking again a minute later works).
+        case withdrawOrRefuse
+        /// The retention pass: such a photo is left for a later run, the others are removed.
+        case skip
+    }
+
     /// Marks the generated photos `photos` selects (ids, as SQL with `$1`…) removed, in `tx`,
-    /// and returns their keys. Deliveries still waiting to send one of them are withdrawn
-    /// (`failed`, with the reason): a photo that is gone cannot be sent, and a customer who
-    /// deleted their photos does not want them sent. A delivery being sent right now
-    /// (`sending`) cannot be withdrawn: `DeliveryInFlight`, and the caller's transaction rolls
-    /// back (the lease is short; asking again a minute later works).
+    /// and returns their keys; their deliveries as `inFlight` says.
+    ///
+    /// Lock order, the same for every removal (docs/architecture.md#media-retention): the photos first
+    /// (`FOR UPDATE`: the set is chosen once, and a concurrent removal of the same photos
+    /// waits and then finds them removed), then their deliveries (`FOR UPDATE`). With both
+    /// held, no delivery of these photos can change state before this commits: a deliverer's
+    /// claim passes the locked rows over (`SKIP LOCKED`), its outcome waits, and a re-queue
+    /// (`DeliveryRequeue`, which share-locks the photos first) waits and then finds them
+    /// removed. So a photo is never marked removed while a delivery of it waits or is sent.
     public static func removeGenerated(_ tx: Transaction, photos: String, _ params: [PostgresEncodable?],
-                                       reason: String) throws -> [String] {
-        let n = params.count
-        // Guarded on `pending`: a row a deliverer claims meanwhile is `sending` and refused below.
-        try tx.execute("""
-            UPDATE telegram_deliveries d SET state = 'failed', last_error = left($\(n + 1), 500), \(LeasedQueue.release)
-            WHERE d.state = 'pending' AND d.id IN (
-                SELECT g.delivery_id FROM generated_photos g WHERE g.id IN (\(photos)) AND g.delivery_id IS NOT NULL)
-            """, params + [reason])
-        if try tx.query("""
-            SELECT 1 FROM telegram_deliveries d
-            WHERE d.state = 'sending' AND d.id IN (
-                SELECT g.delivery_id FROM generated_photos g WHERE g.id IN (\(photos)) AND g.delivery_id IS NOT NULL)
-            LIMIT 1
-            """, params).first != nil {
-            throw DeliveryInFlight()
+                                       reason: String, inFlight: InFlight = .withdrawOrRefuse) throws -> [String] {
+        let locked = try tx.query("""
+            SELECT id, delivery_id FROM generated_photos
+            WHERE id IN (\(photos)) AND media_removed_at IS NULL ORDER BY id FOR UPDATE
+            """, params).map { (id: $0.requiredInt("id"), delivery: $0.int("delivery_id")) }
+        let deliveryIDs = Set(locked.compactMap(\.delivery)).sorted().map(String.init)
+        let busy = try tx.query("""
+            SELECT id, state FROM telegram_deliveries WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE
+            """, [deliveryIDs]).filter { ["pending", "sending"].contains($0.requiredString("state")) }
+        var removable = locked
+        switch inFlight {
+        case .skip:
+            let held = Set(busy.map { $0.requiredInt("id") })
+            removable = locked.filter { $0.delivery.map { !held.contains($0) } ?? true }
+        case .withdrawOrRefuse:
+            if busy.contains(where: { $0.requiredString("state") == "sending" }) { throw DeliveryInFlight() }
+            // Guarded on `pending`, though the rows are locked: the row count is the truth.
+            try tx.execute("""
+                UPDATE telegram_deliveries SET state = 'failed', last_error = left($2, 500), \(LeasedQueue.release)
+                WHERE id = ANY($1::bigint[]) AND state = 'pending'
+                """, [busy.map { String($0.requiredInt("id")) }, reason])
         }
         return try tx.query("""
             UPDATE generated_photos SET media_removed_at = now()
-            WHERE id IN (\(photos)) AND media_removed_at IS NULL
+            WHERE id = ANY($1::bigint[]) AND media_removed_at IS NULL
             RETURNING storage_key
-            """, params).map { $0.requiredString("storage_key") }
+            """, [removable.map { String($0.id) }]).map { $0.requiredString("storage_key") }
     }
 
     /// Deletes the objects (no transaction may be open); returns how many could not be deleted

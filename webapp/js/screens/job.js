@@ -1,0 +1,105 @@
+// One generation: live progress (made, failed, of N) every 2 s while the page is visible
+// and every 15 s while hidden (a refund still on its way: every 30 s), the gallery of its released photos (signed links; full-screen
+// viewer), and for a partial or failed job what was refunded and when, and until when the
+// photos are kept.
+
+import { h, fill } from '../dom.js';
+import { t, money, date } from '../i18n.js';
+import { failure } from './parts.js';
+import { openViewer } from '../viewer.js';
+
+const VISIBLE_MS = 2000;
+const HIDDEN_MS = 15000;
+const REFUND_MS = 30000;   // a finished job whose refund is still on its way: it moves slowly
+const FINAL = new Set(['completed', 'partial', 'failed', 'canceled']);
+
+export function show(view, params, app) {
+  let alive = true;
+  let timer = 0;
+  const status = h('span', { 'data-testid': 'job-status', 'data-job-id': params.id, class: 'badge' });
+  const progress = h('progress', { max: '1', value: '0', 'aria-label': t('job.progressLabel') });
+  const counts = h('p', { class: 'counts', 'aria-live': 'polite' });
+  const note = h('p', {});
+  const refund = h('div', {});
+  const kept = h('p', { class: 'hint' });
+  const gallery = h('ul', { class: 'gallery', 'data-testid': 'gallery', 'aria-label': t('job.gallery') });
+  const photos = [];   // {id, url}: the first signed link of each photo is kept (no flicker)
+  const body = h('div', { class: 'stack' }, h('p', { class: 'payment-line' }, status), progress, counts, note, refund, kept, gallery);
+  view.append(h('section', { class: 'screen' }, h('h1', {}, t('job.title', { id: params.id })), body));
+  let loaded = false;
+
+  async function poll() {
+    timer = 0;
+    let job;
+    try {
+      job = await app.api.job(params.id);
+    } catch (err) {
+      if (!alive) return;
+      if (!loaded) { fill(body, failure(app, err, () => { fill(body, h('p', { class: 'loading' }, t('loading'))); poll(); })); return; }
+      if (!err.network) app.fail(err);
+      schedule();
+      return;
+    }
+    if (!alive) return;
+    const first = !loaded;
+    loaded = true;
+    render(job, first);
+    if (!FINAL.has(job.status)) schedule();
+    else if (job.refund && !job.refund.refundedAt && job.refund.status !== 'failed') schedule(REFUND_MS);
+  }
+
+  function schedule(slowest = 0) {
+    clearTimeout(timer);
+    timer = setTimeout(poll, Math.max(slowest, document.visibilityState === 'visible' ? VISIBLE_MS : HIDDEN_MS));
+  }
+
+  function render(job, first) {
+    const p = job.progress || {};
+    const was = status.dataset.status;
+    status.dataset.status = job.status;
+    status.className = `badge status-${job.status}`;
+    status.textContent = t(`job.${job.status}`);
+    progress.max = Math.max(1, p.total || 0);
+    progress.value = (p.completed || 0) + (p.failed || 0);
+    counts.textContent = t('job.progress', { made: p.completed || 0, failed: p.failed || 0, total: p.total || 0 });
+    note.textContent = {
+      queued: t('job.wait'), processing: t('job.wait'),
+      partial: t('job.partialText', { made: p.completed || 0, total: p.total || 0 }),
+      failed: p.completed ? t('job.withheldText', { made: p.completed, total: p.total || 0 }) : t('job.failedText'),
+      canceled: t('job.canceledText'),
+    }[job.status] || '';
+    fill(refund, job.refund ? refundNotice(job.refund) : null);
+    // Released photos that are gone (deleted by the customer, or past the retention).
+    const removed = (job.status === 'completed' || job.status === 'partial') && (job.photos || []).length === 0 && p.completed > 0;
+    kept.textContent = removed ? t('job.removed') : job.keptUntil ? t('job.keptUntil', { date: date(job.keptUntil) }) : '';
+    kept.hidden = !kept.textContent;
+    for (const photo of job.photos || []) {
+      if (photos.some((x) => x.id === photo.id)) continue;
+      photos.push({ id: photo.id, url: photo.url });
+      gallery.append(tile(photos.length - 1));
+    }
+    gallery.querySelectorAll('img').forEach((img, i) => { img.alt = t('job.photo', { n: i + 1, total: p.total || photos.length }); });
+    if (!first && was !== job.status && FINAL.has(job.status)) app.tg.haptic(job.status === 'completed' ? 'success' : 'warning');
+    if (FINAL.has(job.status)) app.setMain({ text: t('job.home'), testid: 'job-home', onClick: () => app.home() });
+  }
+
+  function tile(index) {
+    const photo = photos[index];
+    return h('li', {}, h('button', { type: 'button', class: 'tile', onclick: () => openViewer(app, photos, index) },
+      h('img', { src: photo.url, alt: '', loading: 'eager', decoding: 'async', width: '300', height: '400' })));
+  }
+
+  const onVisible = () => { if (document.visibilityState === 'visible' && timer) { clearTimeout(timer); poll(); } };
+  document.addEventListener('visibilitychange', onVisible);
+  poll();
+  return () => { alive = false; clearTimeout(timer); document.removeEventListener('visibilitychange', onVisible); };
+}
+
+/** What was refunded and when, in words: done (with its date), on its way, or stuck with us. */
+function refundNotice(r) {
+  const amount = money(r.amountRub ?? (r.amount || 0) / 100);
+  const kind = r.refundedAt || r.status === 'succeeded' ? 'done' : r.status === 'failed' ? 'failed' : 'pending';
+  const day = date(kind === 'done' ? r.refundedAt || r.requestedAt : r.requestedAt);
+  const when = day ? t(`refund.when.${kind}`, { date: day }) : '';
+  return h('p', { class: 'card notice', 'data-testid': 'refund-notice', 'data-status': r.status }, t(`refund.${kind}`, { amount, when }));
+}
