@@ -61,7 +61,7 @@ final class DoctorTelegramTests: DatabaseTestCase {
         let failed = lines(refused, "last delivery")
         XCTAssertEqual(failed.count, 1, refused)
         XCTAssertTrue(failed.first?.hasPrefix("warn  Telegram's last delivery to the webhook failed ") == true, refused)
-        XCTAssertTrue(failed.first?.contains(" s ago: Wrong response from the webhook: 401 Unauthorized (0 updates pending); "
+        XCTAssertTrue(failed.first?.contains(" s ago: Wrong response from the webhook: 401 Unauthorized (1 update pending); "
             + "the secret Telegram holds is not TELEGRAM_WEBHOOK_SECRET: run pinglass telegram setup --force") == true, refused)
         XCTAssertFalse(refused.contains(secret), refused)
         XCTAssertEqual(try pinglass(["telegram", "setup"]).0, 0)

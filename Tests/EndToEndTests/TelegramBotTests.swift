@@ -122,10 +122,22 @@ final class TelegramBotTests: DatabaseTestCase {
         XCTAssertTrue(page.contains("href=\"/sim/telegram/open?user=100001&amp;path=%2F\""), page)
 
         // A new secret for the workers: Telegram's next update gets 401, which getWebhookInfo
-        // then shows, so the next setup sends the secret again without --force.
-        stack.stopPool()
-        stack.environment["TELEGRAM_WEBHOOK_SECRET"] = secret + "-rotated"
-        try stack.startPool()
+        // then shows with the update pending, so the next setup sends the secret again
+        // without --force. A 401 that is only history (the workers' secret is back, the
+        // next update was taken, nothing waits) changes nothing.
+        func workers(secret value: String) throws {
+            stack.stopPool()
+            stack.environment["TELEGRAM_WEBHOOK_SECRET"] = value
+            try stack.startPool()
+        }
+        try workers(secret: secret + "-rotated")
+        XCTAssertEqual(try telegram.send(chat: 100_001)["webhookStatus"]?.intValue, 401)
+        try workers(secret: secret)
+        XCTAssertEqual(try telegram.send(chat: 100_001)["webhookStatus"]?.intValue, 200)
+        let (stale, out5, err5) = try cli(["telegram", "setup"])
+        XCTAssertEqual(stale, 0, out5 + err5)
+        XCTAssertTrue(out5.contains("Nothing to change."), out5)
+        try workers(secret: secret + "-rotated")
         XCTAssertEqual(try telegram.send(chat: 100_001)["webhookStatus"]?.intValue, 401)
         let (rotated, out4, err4) = try cli(["telegram", "setup"])
         XCTAssertEqual(rotated, 0, out4 + err4)

@@ -59,7 +59,9 @@ struct TelegramUpdates {
         }
         // Any 2xx takes the update, as at Telegram; anything else is kept as the last error.
         let taken = (200..<300).contains(answer.status)
-        if !taken {
+        if taken {
+            try TelegramSim.recordWebhookTaken(db)
+        } else {
             try TelegramSim.recordWebhookError(db, "Wrong response from the webhook: \(answer.status) \(Response.reason(answer.status))")
         }
         result += [("delivered", .bool(taken)), ("webhookStatus", .int(answer.status))]
