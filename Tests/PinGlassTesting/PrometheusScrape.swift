@@ -22,7 +22,7 @@ public struct PrometheusScrape {
                 guard parts.count == 2 else { problems.append("bad comment: \(line)"); continue }
                 if line.hasPrefix("# TYPE ") {
                     if types[parts[0]] != nil { problems.append("TYPE twice: \(parts[0])") }
-                    if !["counter", "gauge"].contains(parts[1]) { problems.append("unknown type: \(line)") }
+                    if !["counter", "gauge", "histogram"].contains(parts[1]) { problems.append("unknown type: \(line)") }
                     types[parts[0]] = parts[1]
                     current = parts[0]
                 } else {
@@ -38,7 +38,10 @@ public struct PrometheusScrape {
             }
             let series = String(line[..<space])
             let name = String(series.prefix { $0 != "{" })
-            if name != current { problems.append("sample outside its family: \(line)") }
+            if name != current && !(types[current ?? ""] == "histogram"
+                                    && ["_bucket", "_sum", "_count"].contains { name == current! + $0 }) {
+                problems.append("sample outside its family: \(line)")
+            }
             if samples[series] != nil { problems.append("series twice: \(series)") }
             samples[series] = value
         }
