@@ -152,6 +152,27 @@ final class AccountTests: DatabaseTestCase {
         XCTAssertEqual(try json(set)["user"]?["email"]?.stringValue?.unicodeScalars.count, 64)
     }
 
+    /// The bank's PaymentURL becomes the Mini App's `confirmationUrl`, opened and linked as it
+    /// is: an address that is not an http(s) page is never stored or handed out (the payment
+    /// is init_failed, 502 as for a broken Init answer).
+    func testAPaymentURLThatIsNoWebPageIsNeverHandedOut() throws {
+        for bad in ["javascript:alert(document.domain)", "javascript://bank.example/%0aalert(1)", "data:text/html,<script>1</script>",
+                    "https://bank.example/pay\njavascript:1", "/relative/pay"] {
+            bank.paymentURL = bad
+            let r = try call("POST", "/api/payment/create", me, #"{"tierId": "starter"}"#)
+            XCTAssertEqual(r.status, 502, "\(bad): \(r.text)")
+            XCTAssertFalse(r.text.contains("alert") || r.text.contains("script") || r.text.contains("relative"), r.text)
+        }
+        let rows = try db.connect().query("SELECT status, payment_url FROM payments ORDER BY id")
+        XCTAssertEqual(rows.map { $0.requiredString("status") }, Array(repeating: "init_failed", count: 5))
+        XCTAssertEqual(rows.compactMap { $0.string("payment_url") }, [], "nothing stored")
+
+        bank.paymentURL = "https://bank.example/new/pay?x=1"
+        let ok = try call("POST", "/api/payment/create", me, #"{"tierId": "starter"}"#)
+        XCTAssertEqual(ok.status, 200, ok.text)
+        XCTAssertEqual(try json(ok)["confirmationUrl"]?.stringValue, "https://bank.example/new/pay?x=1")
+    }
+
     func testTheRetentionComesFromTheConfiguration() throws {
         var env = Fixtures.env(simURL: "http://127.0.0.1:9")
         env["MEDIA_RETENTION_DAYS"] = "30"
