@@ -1,5 +1,5 @@
 # The two commands of the README, and a few more. Each script says what it does.
-.PHONY: run webapp demo test test-unit test-e2e test-disruptive stop bench bench-generation bench-refunds bench-delivery build clean
+.PHONY: run webapp demo test test-unit test-e2e test-disruptive test-browser stop bench bench-generation bench-refunds bench-delivery build clean
 
 run: webapp     ## install, build, start PostgreSQL + pool + simulator + nginx on :8080
 	@bash scripts/run.sh
@@ -10,7 +10,7 @@ webapp:         ## the Mini App's gzip copies next to its files (nginx serves th
 demo:           ## the whole story on the simulator: photos in the simulated Telegram chat, a refund at the bank (starts `make run` if needed)
 	@bash scripts/demo.sh
 
-test: webapp    ## install, build, run every test against throwaway services (the three tiers below), print each tier's time
+test: webapp    ## install, build, run every test against throwaway services (the four tiers below), print each tier's time
 	@bash scripts/test.sh
 
 test-unit:      ## the unit tier: PostgreSQL at most, tests in parallel
@@ -21,6 +21,9 @@ test-e2e: webapp ## the end-to-end tier: nginx, pools, the simulator, tests in p
 
 test-disruptive: ## the tier that crashes processes (3 tests at a time) or stops PostgreSQL (alone)
 	@bash scripts/test.sh disruptive
+
+test-browser: webapp ## the browser tier: the Mini App's stories in Debian's chromium (headless, Playwright), screenshots in .run/test/browser
+	@bash scripts/test.sh browser
 
 stop:           ## stop what `make run` started
 	@bash scripts/stop.sh

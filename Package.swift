@@ -81,8 +81,8 @@ let package = Package(
         ]),
 
         // Tests. One testing target (throwaway databases, running stacks, one client for both
-        // transports, fixtures) and one test target per tier; `make test-unit`, `test-e2e` and
-        // `test-disruptive` each run one of them (scripts/test.sh checks every suite is in exactly one).
+        // transports, fixtures) and one test target per tier; `make test-unit`, `test-e2e`,
+        // `test-disruptive` and `test-browser` each run one of them (scripts/test.sh checks every suite is in exactly one).
         .target(name: "PinGlassTesting", dependencies: [
             "PinGlass", "PinGlassWeb", "Providers", "PinGlassConfig", "ProviderWire", "Postgres", "HTTPClient", "HTTPCore",
             "WebURL", "JSON", "LibCrypto", "Platform", .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -105,6 +105,11 @@ let package = Package(
         .testTarget(name: "DisruptiveTests", dependencies: [
             "PinGlass", "PinGlassWeb", "Providers", "PinGlassTesting", "PinGlassConfig", "ProviderWire", "Postgres", "HTTPClient",
             "WebURL", "JSON", "LibCrypto", "Platform", "HTTPCore",
+        ]),
+        // The Mini App in a real browser: Debian's chromium driven headless by Playwright stories
+        // (Tests/Browser/*.py) against a running stack and the duties (scripts/test.sh tier `browser`).
+        .testTarget(name: "BrowserTests", dependencies: [
+            "PinGlassTesting", "Postgres", "HTTPClient", "JSON", "Platform",
         ]),
         // A pool whose handler echoes the request's header fields (FastCGIFieldsTests).
         .executableTarget(name: "fastcgi-echo", dependencies: ["FastCGI", "HTTPCore"], path: "Tests/FastCGIEcho"),

@@ -127,6 +127,36 @@ install_moto() {
     MOTO_PYTHON=$venv/bin/python
 }
 
+# install_browser: what the browser tier drives: Debian's chromium (apt) and Playwright for
+# Python (PyPI), pointed at that chromium; Playwright's own browser downloads are never used.
+# Uses the python3 on PATH when it already has Playwright, else a virtualenv in
+# .run/browser-venv. Sets BROWSER_PYTHON (an interpreter's absolute path) and CHROMIUM.
+install_browser() {
+    CHROMIUM=/usr/bin/chromium
+    if ! dpkg-query -W -f='${Status}' chromium 2>/dev/null | grep -q 'install ok installed'; then
+        say "installing chromium (the browser tier's browser)"
+        as_root apt-get update -qq
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    fi
+    if python3 -c 'import playwright.sync_api' >/dev/null 2>&1; then
+        BROWSER_PYTHON=$(python3 -c 'import sys; print(sys.executable)')
+        return
+    fi
+    local venv=$ROOT/.run/browser-venv
+    if [ ! -x "$venv/bin/python" ]; then
+        python3 -m venv "$venv" >/dev/null 2>&1 || {
+            as_root apt-get update -qq
+            as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv python3-pip >/dev/null
+            python3 -m venv "$venv"
+        }
+    fi
+    if ! "$venv/bin/python" -c 'import playwright.sync_api' >/dev/null 2>&1; then
+        say "installing playwright (Python, drives the system chromium) from PyPI"
+        "$venv/bin/python" -m pip install --quiet --disable-pip-version-check playwright >&2
+    fi
+    BROWSER_PYTHON=$venv/bin/python
+}
+
 # moto_start DIR: moto's server on a free loopback port (log and pid in DIR); sets MOTO_URL.
 moto_start() {
     local dir=$1 port

@@ -3,32 +3,37 @@
 # cluster and moto (S3-compatible server on loopback), checks that every suite sits in
 # exactly one tier, runs the tier(s) and prints each tier's time.
 #
-#   bash scripts/test.sh                 every tier: unit, e2e, disruptive (`make test`)
-#   bash scripts/test.sh unit            one tier (`make test-unit`, `test-e2e`, `test-disruptive`)
+#   bash scripts/test.sh                 every tier: unit, e2e, disruptive, browser (`make test`)
+#   bash scripts/test.sh unit            one tier (`make test-unit`, `test-e2e`, `test-disruptive`, `test-browser`)
 #   bash scripts/test.sh --filter 'RefundSenderTests|ManualRefund'   any `swift test` arguments, one process
 #
 # The tiers are the test targets (Package.swift):
 #   unit        UnitTests        PostgreSQL at most (and moto): no nginx, pool or simulator
 #   e2e         EndToEndTests    real nginx, pools, the simulator and the CLI on free ports
 #   disruptive  DisruptiveTests  stop the shared PostgreSQL or crash processes mid-work
+#   browser     BrowserTests     the Mini App in Debian's chromium (Playwright stories, Tests/Browser)
 # Unit and e2e run with `swift test --parallel` (one process per test, each on its own
 # database and ports); so do the disruptive suites that crash their own processes, and those
-# that stop PostgreSQL run last, one at a time. Tests check their tier at run time too: a
+# that stop PostgreSQL run last, one at a time; the browser tier runs 2 stories at a time (each a
+# stack, its duties and a chromium), keeping their screenshots in .run/test/browser/<story>/.
+# Tests check their tier at run time too: a
 # running stack refuses to start in the unit tier, pg_ctl outside the disruptive one. The
 # last line is the summary of every `swift test` run, in XCTest's words.
 source "$(dirname "$0")/lib.sh"
 
-TIERS=(unit e2e disruptive)
-declare -A TIER_TARGET=([unit]=UnitTests [e2e]=EndToEndTests [disruptive]=DisruptiveTests)
+TIERS=(unit e2e disruptive browser)
+declare -A TIER_TARGET=([unit]=UnitTests [e2e]=EndToEndTests [disruptive]=DisruptiveTests [browser]=BrowserTests)
 # Test processes at a time (the tests mostly wait on PostgreSQL, sockets and child processes,
 # so more than the core count pays).
-declare -A TIER_WORKERS=([unit]=${PINGLASS_TEST_WORKERS_UNIT:-8} [e2e]=${PINGLASS_TEST_WORKERS_E2E:-6})
+# A browser story holds a chromium, a stack and its duties: two at a time on two cores.
+declare -A TIER_WORKERS=([unit]=${PINGLASS_TEST_WORKERS_UNIT:-8} [e2e]=${PINGLASS_TEST_WORKERS_E2E:-6}
+                         [browser]=${PINGLASS_TEST_WORKERS_BROWSER:-2})
 
 case ${1:-all} in
     all) RUN=("${TIERS[@]}"); shift $(( $# > 0 ? 1 : 0 )) ;;
-    unit|e2e|disruptive) RUN=("$1"); shift ;;
+    unit|e2e|disruptive|browser) RUN=("$1"); shift ;;
     -*) RUN=() ;;   # plain `swift test` arguments (a --filter while working on a suite)
-    *) echo "usage: $0 [all|unit|e2e|disruptive] | [swift test arguments]" >&2; exit 64 ;;
+    *) echo "usage: $0 [all|unit|e2e|disruptive|browser] | [swift test arguments]" >&2; exit 64 ;;
 esac
 
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
@@ -38,6 +43,8 @@ seconds_since() { local d=$(( $(now_ms) - $1 )); printf '%d.%d' $(( d / 1000 )) 
 T0=$(now_ms)
 install_deps
 install_moto
+# chromium and Playwright only where browser tests may run (the browser tier, or a --filter run).
+case " ${RUN[*]} " in *" browser "*|"  ") install_browser ;; esac
 say "building (debug, with tests)"
 (cd "$ROOT" && swift build --build-tests 2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\]' >&2)
 BUILD_SECONDS=$(seconds_since "$T0")
@@ -64,6 +71,8 @@ export PINGLASS_BIN_DIR=$(cd "$ROOT" && swift build --show-bin-path)
 export PINGLASS_ROOT=$ROOT
 export PINGLASS_TEST_TMP=$T
 export PINGLASS_TEST_S3_URL=$MOTO_URL
+export PINGLASS_TEST_PYTHON=${BROWSER_PYTHON:-}
+export PINGLASS_CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
 cd "$ROOT"
 
 if [ ${#RUN[@]} -eq 0 ]; then
@@ -107,6 +116,7 @@ declare -A ALONE=(
     [unit]='SweepRaceTests'
     [e2e]='KieSimulatorTests|GenerationFlowTests/testLargeReferencePhotosThroughNginx|TelegramSimulatorTests/testAlbumCountsAsItsPhotosAndTheGlobalLimit'
     [disruptive]='PostgresRestartTests|PoolOutageTests|PaymentOutageTests'
+    [browser]=''
 )
 TIER_WORKERS[disruptive]=${PINGLASS_TEST_WORKERS_DISRUPTIVE:-3}
 
@@ -143,10 +153,15 @@ for tier in "${RUN[@]}"; do
     target=${TIER_TARGET[$tier]}
     start=$(now_ms) before=$TESTS ok=0
     export PINGLASS_TEST_TIER=$tier
-    alone="^$target\\.(${ALONE[$tier]})(/|\$)"
-    say "tier $tier: $target, ${TIER_WORKERS[$tier]} tests at a time, then ${ALONE[$tier]//|/, } alone"
-    run_tests "$T/$tier.log" "${TIER_WORKERS[$tier]}" --filter "^$target\\." --skip "$alone" "$@" || ok=1
-    run_tests "$T/$tier-alone.log" 1 --filter "$alone" "$@" || ok=1
+    if [ -n "${ALONE[$tier]}" ]; then
+        alone="^$target\\.(${ALONE[$tier]})(/|\$)"
+        say "tier $tier: $target, ${TIER_WORKERS[$tier]} tests at a time, then ${ALONE[$tier]//|/, } alone"
+        run_tests "$T/$tier.log" "${TIER_WORKERS[$tier]}" --filter "^$target\\." --skip "$alone" "$@" || ok=1
+        run_tests "$T/$tier-alone.log" 1 --filter "$alone" "$@" || ok=1
+    else
+        say "tier $tier: $target, ${TIER_WORKERS[$tier]} tests at a time"
+        run_tests "$T/$tier.log" "${TIER_WORKERS[$tier]}" --filter "^$target\\." "$@" || ok=1
+    fi
     unset PINGLASS_TEST_TIER
     TIER_SECONDS[$tier]=$(seconds_since "$start")
     TIER_STATUS[$tier]=$ok

@@ -45,6 +45,9 @@ struct Doctor: ParsableCommand {
         kieResultHosts(config, report)
         configured(config.telegramBotToken != nil, "TELEGRAM_BOT_TOKEN set",
                    missing: "TELEGRAM_BOT_TOKEN not set: users cannot sign in, nothing can be delivered")
+        configured(config.telegramWebhookSecret != nil, "TELEGRAM_WEBHOOK_SECRET set (the bot's webhook takes updates)",
+                   missing: "TELEGRAM_WEBHOOK_SECRET not set: /api/telegram/webhook answers 404 and the bot does not answer /start "
+                       + "(openssl rand -hex 32 for the workers, then pinglass telegram setup)")
         configured(config.adminTelegramChatID != nil, "ADMIN_TELEGRAM_CHAT_ID set (alerts go there)",
                    missing: "ADMIN_TELEGRAM_CHAT_ID not set: alerts are only logged")
         telegram(config, report)
@@ -95,23 +98,6 @@ struct Doctor: ParsableCommand {
         } else if ResultDownload.kieURLIsLoopback(config) {
             report(true, "KIE_API_URL is loopback on a public install (a local proxy): result downloads still refuse loopback "
                    + "and private addresses", false)
-        }
-    }
-
-    /// With a bot token, one `getMe` at TELEGRAM_API_URL: a refused token or an unreachable
-    /// Bot API shows here rather than at the first delivery. The token is never printed.
-    func telegram(_ config: Config, _ report: (Bool, String, Bool) -> Void) {
-        guard let token = config.telegramBotToken else { return }
-        // Built here, not from `Dependencies` (unguarded): a one-off diagnostic call, no transaction open.
-        let client = TelegramClient(apiURL: config.telegramAPIURL, botToken: token, timeout: 10)
-        let api = client.location
-        do {
-            let me = try client.getMe()
-            report(true, "Telegram at \(api): bot @\(me.username ?? "?") (id \(me.id)) answers", false)
-        } catch .unauthorized {
-            report(false, "Telegram at \(api) refuses TELEGRAM_BOT_TOKEN (401): nothing can be delivered", false)
-        } catch {
-            report(false, "Telegram at \(api): \(error)", false)
         }
     }
 

@@ -23,8 +23,8 @@ struct TelegramSetup: ParsableCommand {
             Reads getWebhookInfo first and calls setWebhook only when the registered URL or update \
             types differ from PUBLIC_BASE_URL/api/telegram/webhook and ["message"] (with \
             secret_token = TELEGRAM_WEBHOOK_SECRET), or when Telegram's last delivery error says the \
-            webhook answered 401 (the secret changed). Telegram never shows the secret it holds: \
-            after changing TELEGRAM_WEBHOOK_SECRET, run with --force. Then reads getChatMenuButton \
+            webhook answered 401 (the secret changed) and updates are waiting. Telegram never shows \
+            the secret it holds: after changing TELEGRAM_WEBHOOK_SECRET, run with --force. Then reads getChatMenuButton \
             and sets a web_app button opening PUBLIC_BASE_URL/ when it is not that already. \
             Telegram opens Mini Apps over https only: on a plain-http PUBLIC_BASE_URL (a local run) \
             the menu button stays Telegram's default (one left pointing at a Mini App is reset) and \
@@ -59,7 +59,7 @@ struct TelegramSetup: ParsableCommand {
         let telegram = TelegramClient(apiURL: config.telegramAPIURL, botToken: token, timeout: 15)
         do {
             var changed = 0
-            if try webhook(telegram, url: base + "/api/telegram/webhook", secret: secret) { changed += 1 }
+            if try webhook(telegram, url: BotWebhook.url(base), secret: secret) { changed += 1 }
             if try menuButton(telegram, base: base) { changed += 1 }
             print(changed == 0 ? "Nothing to change." : "Changed \(changed) setting\(changed == 1 ? "" : "s").")
         } catch {
@@ -71,7 +71,10 @@ struct TelegramSetup: ParsableCommand {
     func webhook(_ telegram: TelegramClient, url: String, secret: String) throws(TelegramError) -> Bool {
         let info = try telegram.getWebhookInfo()
         let sameURL = info.url == url, sameUpdates = info.allowedUpdates == Self.allowedUpdates
-        let refused = info.lastErrorMessage?.contains("401") == true
+        // A 401 counts while updates wait: a refused update stays pending until the secrets
+        // match, whereas the last error may outlive the fix (Telegram does not say when it
+        // forgets it), and re-sending on a stale one would change something on every run.
+        let refused = info.lastErrorIsUnauthorized && info.pendingUpdateCount > 0
         if sameURL && sameUpdates && !force && !refused {
             print("webhook      unchanged: \(url) (updates: \(Self.allowedUpdates.joined(separator: ", ")); "
                 + "\(info.pendingUpdateCount) pending)")

@@ -122,10 +122,22 @@ final class TelegramBotTests: DatabaseTestCase {
         XCTAssertTrue(page.contains("href=\"/sim/telegram/open?user=100001&amp;path=%2F\""), page)
 
         // A new secret for the workers: Telegram's next update gets 401, which getWebhookInfo
-        // then shows, so the next setup sends the secret again without --force.
-        stack.stopPool()
-        stack.environment["TELEGRAM_WEBHOOK_SECRET"] = secret + "-rotated"
-        try stack.startPool()
+        // then shows with the update pending, so the next setup sends the secret again
+        // without --force. A 401 that is only history (the workers' secret is back, the
+        // next update was taken, nothing waits) changes nothing.
+        func workers(secret value: String) throws {
+            stack.stopPool()
+            stack.environment["TELEGRAM_WEBHOOK_SECRET"] = value
+            try stack.startPool()
+        }
+        try workers(secret: secret + "-rotated")
+        XCTAssertEqual(try telegram.send(chat: 100_001)["webhookStatus"]?.intValue, 401)
+        try workers(secret: secret)
+        XCTAssertEqual(try telegram.send(chat: 100_001)["webhookStatus"]?.intValue, 200)
+        let (stale, out5, err5) = try cli(["telegram", "setup"])
+        XCTAssertEqual(stale, 0, out5 + err5)
+        XCTAssertTrue(out5.contains("Nothing to change."), out5)
+        try workers(secret: secret + "-rotated")
         XCTAssertEqual(try telegram.send(chat: 100_001)["webhookStatus"]?.intValue, 401)
         let (rotated, out4, err4) = try cli(["telegram", "setup"])
         XCTAssertEqual(rotated, 0, out4 + err4)
@@ -172,9 +184,44 @@ final class TelegramBotTests: DatabaseTestCase {
 
         let plain = try http.send(HTTPRequest(url: stack.simURL + "/sim/telegram/open?user=100003"))
         XCTAssertTrue(plain.header("location")?.hasPrefix(stack.baseURL + "/#tgWebAppData=") == true, "\(plain.headers)")
-        for bad in ["user=abc", "user=1&path=%2F%2Fevil.example", "user=1&path=evil", "user=1&lang=de", "user=1&theme=pink"] {
+        // A path of the Mini App's own site only: never a way to another host, a header or a hash.
+        for bad in ["user=abc", "user=1&path=%2F%2Fevil.example", "user=1&path=evil", "user=1&lang=de", "user=1&theme=pink",
+                    "user=1&path=%2F%5Cevil.example", "user=1&path=%40evil.example", "user=1&path=.evil.example%2F",
+                    "user=1&path=%2F%0D%0ASet-Cookie:%20a=b", "user=1&path=%2F%09%2Fevil.example", "user=1&path=%2F%23tgWebAppData=x",
+                    "user=1&path=https:%2F%2Fevil.example", "user=0", "user=-5"] {
             XCTAssertEqual(try http.send(HTTPRequest(url: stack.simURL + "/sim/telegram/open?" + bad)).status, 400, bad)
         }
+    }
+
+    /// The simulated Telegram takes an update the way Telegram does: any 2xx answer delivers
+    /// it (a method in a 200 answer is run), anything else is kept as the webhook's last error
+    /// with its time, and the secret token goes in its header.
+    func testTheSimulatorTakesAny2xxAnswer() throws {
+        let simPort = Subprocess.freePort()
+        stack = try Stack(database: db, workers: 1, env: Fixtures.env(simURL: "http://127.0.0.1:\(simPort)"),
+                          withSimulator: true, simPort: simPort, withPool: false)
+        let sim = TelegramSimulator(simURL: stack.simURL)
+        let webhook = try LoopbackHTTPServer { req in
+            switch req.path {
+            case "/accepted": return .init(status: 204)
+            case "/refused": return .init(status: 403, body: Array("no".utf8))
+            default: return .init(status: 200, headers: [("Content-Type", "application/json")],
+                                  body: Array(#"{"method":"sendMessage","chat_id":100004,"text":"hi"}"#.utf8))
+            }
+        }
+        defer { webhook.stop() }
+        let client = TelegramClient(apiURL: sim.apiURL, botToken: Fixtures.botToken, timeout: 10)
+        for (path, delivered, answered) in [("/accepted", true, false), ("/answered", true, true), ("/refused", false, false)] {
+            try client.setWebhook(url: webhook.url + path, secretToken: "s3cret", allowedUpdates: ["message"])
+            let sent = try sim.send(chat: 100_004)
+            XCTAssertEqual(sent["delivered"]?.boolValue, delivered, "\(path): \(sent)")
+            XCTAssertEqual(sent["method"]?.stringValue, answered ? "sendMessage" : nil, "\(path): \(sent)")
+            let info = try client.getWebhookInfo()
+            XCTAssertEqual(info.lastErrorMessage, delivered ? nil : "Wrong response from the webhook: 403 Forbidden", path)
+            XCTAssertEqual(info.lastErrorDate == nil, delivered, path)
+        }
+        XCTAssertEqual(webhook.received.map { $0.headers["x-telegram-bot-api-secret-token"] }, ["s3cret", "s3cret", "s3cret"])
+        XCTAssertEqual(try sim.messages(chat: 100_004).filter { $0["from"]?.stringValue == "bot" }.count, 1, "only the answer's method")
     }
 
     /// The simulated Telegram holds the bot to Telegram's rules for buttons: web apps only

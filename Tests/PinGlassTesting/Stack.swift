@@ -30,7 +30,7 @@ public final class Stack: @unchecked Sendable {
     /// `withPool: false` starts nginx (and the simulator) only, for tests of a provider client.
     public init(database: TestDatabase, workers: Int = 2, poolArgs: [String] = [], env: [String: String] = [:],
                 withSimulator: Bool = false, simPort: Int? = nil, withPool: Bool = true) throws {
-        try TestEnvironment.requireTier(["e2e", "disruptive"], for: "a running stack (nginx, pool, simulator)", belongs: "EndToEndTests")
+        try TestEnvironment.requireTier(["e2e", "disruptive", "browser"], for: "a running stack (nginx, pool, simulator)", belongs: "EndToEndTests")
         dir = try TestEnvironment.makeTempDir("stack")
         port = Subprocess.freePort()
         self.simPort = simPort ?? Subprocess.freePort()

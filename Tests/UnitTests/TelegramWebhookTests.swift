@@ -57,6 +57,40 @@ final class TelegramWebhookTests: DatabaseTestCase {
         }
     }
 
+    /// An update with odd fields (a future shape of Telegram's) is answered, never a 500
+    /// that Telegram would re-send for a day: fields of the wrong type are ignored, an id out
+    /// of range or not positive stores no user, overlong fields are cut to the columns. A NUL
+    /// in a string is refused by the JSON parser (400), before anything is stored.
+    func testOddFieldsAreAnsweredNeverAServerError() throws {
+        let app = try InProcessApp(database: db, env: ["TELEGRAM_WEBHOOK_SECRET": Self.secret])
+        func start(from: String) -> String {
+            #"{"update_id":10,"message":{"message_id":1,"date":1,"text":"/start","from":\#(from),"chat":{"id":81,"type":"private"}}}"#
+        }
+        let odd = [#""not an object""#, #"{"id":"81","first_name":5,"username":["x"],"is_bot":"no"}"#, #"{"id":1e400}"#,
+                   #"{"id":-3}"#, #"{"id":9223372036854775808}"#, #"{"id":81.5}"#, #"{"id":84,"is_bot":true}"#,
+                   #"{"id":81,"first_name":"\#(String(repeating: "й", count: 300))","language_code":"\#(String(repeating: "x", count: 300))"}"#]
+        for from in odd {
+            let r = try post(app, start(from: from))
+            XCTAssertEqual(r.status, 200, "\(from): \(r.text)")
+            XCTAssertEqual(try r.json()["method"], "sendMessage", from)
+        }
+        for other in [#"{"update_id":11,"message":[1]}"#, #"{"update_id":12,"message":{"text":"/start","chat":{"id":"x","type":"private"}}}"#,
+                      #"{"update_id":13,"message":{"text":7,"chat":{"id":81,"type":"private"}}}"#, #"{"update_id":14}"#] {
+            let r = try post(app, other)
+            XCTAssertEqual(r.status, 200, other)
+            XCTAssertEqual(r.text, "{}", other)
+        }
+        let c = try db.connect()
+        let rows = try c.query("SELECT telegram_user_id, first_name, username, language_code FROM users ORDER BY id")
+        XCTAssertEqual(rows.map { $0.int("telegram_user_id") }, [81], "only well-formed ids of people, once")
+        XCTAssertEqual(rows.first?.string("first_name"), String(repeating: "й", count: 256))
+        XCTAssertEqual(rows.first?.string("language_code"), String(repeating: "x", count: 16))
+
+        let nul = try post(app, start(from: #"{"id":83,"first_name":"A\u0000nn"}"#))
+        XCTAssertEqual(nul.status, 400, nul.text)
+        XCTAssertEqual(try c.query("SELECT count(*)::int AS n FROM users WHERE telegram_user_id = 83")[0].requiredInt("n"), 0)
+    }
+
     func testStartCommandForms() {
         XCTAssertTrue(BotWebhook.Start.isStart("/start"))
         XCTAssertTrue(BotWebhook.Start.isStart("/start job_5"))

@@ -15,6 +15,10 @@ import ProviderWire
 /// // {"method":"sendMessage","chat_id":42,"text":"Hi! …","reply_markup":{"inline_keyboard":[[{"text":"Open PinGlass","web_app":{"url":"https://pinglass.example/"}}]]}}
 /// ```
 public enum BotWebhook {
+    /// Where Telegram posts the updates: `PUBLIC_BASE_URL/api/telegram/webhook`, what
+    /// `pinglass telegram setup` registers and `pinglass doctor` compares with.
+    public static func url(_ publicBaseURL: String) -> String { publicBaseURL + "/api/telegram/webhook" }
+
     public static func answer(_ db: Connection, update: JSON, publicBaseURL: String?) throws -> JSON? {
         guard let start = Start(update) else { return nil }
         if let user = start.user { _ = try Users.resolve(db, user) }

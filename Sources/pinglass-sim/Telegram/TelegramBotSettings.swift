@@ -1,5 +1,6 @@
 import HTTPCore
 import JSON
+import Platform
 import Postgres
 import ProviderWire
 import WebURL
@@ -18,8 +19,13 @@ extension TelegramSim {
         var url: String
         var secretToken: String?
         var allowedUpdates: [String]?
-        /// Why the last update was not taken (`getWebhookInfo`'s `last_error_message`).
+        /// Why the last update was not taken, and when (`getWebhookInfo`'s `last_error_message`
+        /// and `last_error_date`).
         var lastError: String?
+        var lastErrorDate: Int?
+        /// Updates refused since the last one taken (Telegram holds them as pending; the
+        /// simulator only counts them, it does not send them again).
+        var pendingUpdateCount = 0
     }
 
     static func webhook(_ db: some Queryable) throws -> Webhook? {
@@ -27,15 +33,27 @@ extension TelegramSim {
               let v = try? JSON.parse(text), let url = v["url"]?.stringValue, !url.isEmpty else { return nil }
         return Webhook(url: url, secretToken: v["secret_token"]?.stringValue,
                        allowedUpdates: v["allowed_updates"]?.arrayValue?.compactMap(\.stringValue),
-                       lastError: v["last_error_message"]?.stringValue)
+                       lastError: v["last_error_message"]?.stringValue, lastErrorDate: v["last_error_date"]?.intValue,
+                       pendingUpdateCount: v["pending_update_count"]?.intValue ?? 0)
     }
 
-    /// Keeps why the webhook refused an update, as Telegram shows it (until the next setWebhook).
+    /// Keeps why the webhook refused an update, as Telegram shows it (until the next
+    /// setWebhook), and counts the update as pending.
     static func recordWebhookError(_ db: Connection, _ message: String) throws {
         try db.execute("""
-            UPDATE sim.tg_bot SET value = jsonb_set(value::jsonb, '{last_error_message}', to_jsonb($1::text))::text
+            UPDATE sim.tg_bot SET value = (value::jsonb || jsonb_build_object('last_error_message', $1::text,
+                'last_error_date', $2::bigint,
+                'pending_update_count', coalesce((value::jsonb ->> 'pending_update_count')::int, 0) + 1))::text
             WHERE name = 'webhook'
-            """, [message], retry: .idempotent)
+            """, [message, Int(System.now())], retry: .idempotent)
+    }
+
+    /// An update was taken: nothing is pending any more (Telegram would have sent the held
+    /// ones first). The last error stays, as Telegram may keep it.
+    static func recordWebhookTaken(_ db: Connection) throws {
+        try db.execute("""
+            UPDATE sim.tg_bot SET value = (value::jsonb || '{"pending_update_count": 0}'::jsonb)::text WHERE name = 'webhook'
+            """, retry: .idempotent)
     }
 
     func botSetting(_ method: String, _ p: BotRequest) throws -> Outcome {
@@ -67,7 +85,9 @@ extension TelegramSim {
             return Outcome(response: Self.success(true, description: "Webhook was deleted"), outcome: "sent")
         case "getWebhookInfo":
             let hook = try Self.webhook(db)
-            let info = TelegramWebhookInfo(url: hook?.url ?? "", allowedUpdates: hook?.allowedUpdates, lastErrorMessage: hook?.lastError)
+            let info = TelegramWebhookInfo(url: hook?.url ?? "", allowedUpdates: hook?.allowedUpdates,
+                                           pendingUpdateCount: hook?.pendingUpdateCount ?? 0,
+                                           lastErrorMessage: hook?.lastError, lastErrorDate: hook?.lastErrorDate)
             return Outcome(response: Self.success(info.json), outcome: "sent")
         case "setChatMenuButton":
             var button = TelegramMenuButton.standard

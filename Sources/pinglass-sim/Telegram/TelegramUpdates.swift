@@ -57,13 +57,17 @@ struct TelegramUpdates {
             try TelegramSim.recordWebhookError(db, "Connection failed")
             return .object(result + [("delivered", false), ("reason", .string("the webhook did not answer: \(error)"))])
         }
-        if answer.status != 200 {
+        // Any 2xx takes the update, as at Telegram; anything else is kept as the last error.
+        let taken = (200..<300).contains(answer.status)
+        if taken {
+            try TelegramSim.recordWebhookTaken(db)
+        } else {
             try TelegramSim.recordWebhookError(db, "Wrong response from the webhook: \(answer.status) \(Response.reason(answer.status))")
         }
-        result += [("delivered", .bool(answer.status == 200)), ("webhookStatus", .int(answer.status))]
+        result += [("delivered", .bool(taken)), ("webhookStatus", .int(answer.status))]
         let body = try? JSON.parse(answer.body)
         result.append(("answer", body ?? .string(String(answer.text.prefix(500)))))
-        guard answer.status == 200, let method = body?["method"]?.stringValue else { return .object(result) }
+        guard taken, let method = body?["method"]?.stringValue else { return .object(result) }
         // Telegram runs the method given in the answer (its result is not reported anywhere).
         let call = Request(method: "POST", path: "/telegram/bot\(botToken ?? "webhook")/\(method)",
                            headers: ["Content-Type": "application/json"], body: body!.bytes)

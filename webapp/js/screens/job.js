@@ -71,7 +71,9 @@ export function show(view, params, app) {
     fill(refund, job.refund ? refundNotice(job.refund) : null);
     // Released photos that are gone (deleted by the customer, or past the retention).
     const removed = (job.status === 'completed' || job.status === 'partial') && (job.photos || []).length === 0 && p.completed > 0;
-    kept.textContent = removed ? t('job.removed') : job.keptUntil ? t('job.keptUntil', { date: date(job.keptUntil) }) : '';
+    // "Kept until" only over photos there are to keep.
+    const shown = (job.photos || []).length > 0;
+    kept.textContent = removed ? t('job.removed') : job.keptUntil && shown ? t('job.keptUntil', { date: date(job.keptUntil) }) : '';
     kept.hidden = !kept.textContent;
     for (const photo of job.photos || []) {
       if (photos.some((x) => x.id === photo.id)) continue;

@@ -43,7 +43,9 @@ export function uploadQueue({ avatarId, room, onUploaded, onSettled }) {
     const name = file.name || 'photo';
     const progressId = uid('progress');
     const progress = h('progress', { id: progressId, max: '100', value: '0', 'aria-label': t('upload.progress', { name }) });
-    const status = h('span', { class: 'upload-status' }, t('upload.preparing'));
+    // A live region from the start (one made live later is not read out): what happens to the
+    // file is said; a refusal or a cut connection at once.
+    const status = h('span', { class: 'upload-status', 'aria-live': 'polite' }, t('upload.preparing'));
     const actions = h('span', { class: 'upload-actions' });
     const li = h('li', { class: 'upload', 'data-state': 'preparing' },
       h('span', { class: 'upload-name' }, name), progress, status, actions);
@@ -51,9 +53,8 @@ export function uploadQueue({ avatarId, room, onUploaded, onSettled }) {
 
     function state(s, text) {
       li.dataset.state = s;
+      status.setAttribute('aria-live', s === 'refused' || s === 'network' || s === 'duplicate' ? 'assertive' : 'polite');
       status.textContent = text;
-      // A refusal or a cut connection is said at once; progress is not.
-      if (s === 'refused' || s === 'network' || s === 'duplicate') status.setAttribute('role', 'alert'); else status.removeAttribute('role');
     }
     function dismissButton() {
       return h('button', { type: 'button', class: 'icon-button', 'aria-label': t('upload.dismiss', { name }), onclick: () => li.remove() },
