@@ -37,6 +37,7 @@ export function show(view, params, app) {
       if (!alive) return;
       if (!loaded) { fill(body, failure(app, err, () => { fill(body, h('p', { class: 'loading' }, t('loading'))); poll(); })); return; }
       if (!err.network) app.fail(err);
+      if (!alive) return;   // a 401 ended the session and ran this screen's clean-up: no next poll
       schedule();
       return;
     }

@@ -153,6 +153,7 @@ export function planFlow(app, { avatarId = null, avatars = [], payment = null, i
       } catch (err) {
         if (!alive) return;
         if (!err.network) app.fail(err);
+        if (!alive) return;   // a 401 ended the session and stopped this flow: no next tick
       }
       if (usable(payment)) { app.tg.haptic('success'); app.say(t('pay.paid')); paid(); return; }
       if (!WAITING.has(payment.status)) { ended(); return; }
