@@ -31,7 +31,8 @@ enum TelegramRoutes {
             throw APIError.validation("malformed JSON body: \(error)")
         }
         guard update.objectValue != nil else { throw APIError.validation("the body must be a JSON object (an Update)") }
-        let answer = try BotWebhook.answer(ctx.db(), update: update, publicBaseURL: ctx.config.publicBaseURL)
+        let answer = try BotWebhook.answer(ctx.db(), update: update, publicBaseURL: ctx.config.publicBaseURL,
+                                              simulatedTelegram: MiniApp.telegramIsSimulated(ctx.config.telegramAPIURL))
         return .json(answer ?? .object([]))
     }
 }

@@ -57,6 +57,22 @@ final class TelegramWebhookTests: DatabaseTestCase {
         }
     }
 
+    /// On a plain-http (local) base a button goes only to the simulator (Telegram on loopback): the real
+    /// Telegram would refuse the whole message, so there the address is the text's last line.
+    func testOnPlainHTTPTheRealTelegramGetsTheAddressAsALine() throws {
+        let base = ["TELEGRAM_WEBHOOK_SECRET": Self.secret, "PUBLIC_BASE_URL": "http://127.0.0.1:8080"]
+        let real = try InProcessApp(database: db, env: base.merging(["TELEGRAM_API_URL": "https://api.telegram.org"]) { $1 })
+        let answer = try post(real, update("/start", lang: "ru")).json()
+        XCTAssertNil(answer["reply_markup"], "\(answer)")
+        XCTAssertTrue(answer["text"]?.stringValue?.hasSuffix("\nПриложение: http://127.0.0.1:8080/") == true, "\(answer)")
+
+        let simulated = try InProcessApp(database: db, env: base.merging(["TELEGRAM_API_URL": "http://127.0.0.1:9/telegram"]) { $1 })
+        let sim = try post(simulated, update("/start")).json()
+        XCTAssertEqual(sim["reply_markup"]?.serialized,
+                       #"{"inline_keyboard":[[{"text":"Open PinGlass","url":"http://127.0.0.1:8080/"}]]}"#)
+        XCTAssertFalse(sim["text"]?.stringValue?.contains("http://") == true, "\(sim)")
+    }
+
     /// An update with odd fields (a future shape of Telegram's) is answered, never a 500
     /// that Telegram would re-send for a day: fields of the wrong type are ignored, an id out
     /// of range or not positive stores no user, overlong fields are cut to the columns. A NUL

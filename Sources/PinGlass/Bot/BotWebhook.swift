@@ -19,19 +19,24 @@ public enum BotWebhook {
     /// `pinglass telegram setup` registers and `pinglass doctor` compares with.
     public static func url(_ publicBaseURL: String) -> String { publicBaseURL + "/api/telegram/webhook" }
 
-    public static func answer(_ db: Connection, update: JSON, publicBaseURL: String?) throws -> JSON? {
+    /// `simulatedTelegram`: Telegram is our simulator (`MiniApp.telegramIsSimulated`), which
+    /// takes a button to a plain-http Mini App.
+    public static func answer(_ db: Connection, update: JSON, publicBaseURL: String?, simulatedTelegram: Bool = false) throws -> JSON? {
         guard let start = Start(update) else { return nil }
         if let user = start.user { _ = try Users.resolve(db, user) }
-        return reply(start, publicBaseURL: publicBaseURL)
+        return reply(start, publicBaseURL: publicBaseURL, simulatedTelegram: simulatedTelegram)
     }
 
-    /// The `sendMessage` answering a `/start` (no database needed).
-    static func reply(_ start: Start, publicBaseURL: String?) -> JSON {
+    /// The `sendMessage` answering a `/start` (no database needed); the Mini App is linked as
+    /// `MiniApp.link` says: a button, or its address as the text's last line.
+    static func reply(_ start: Start, publicBaseURL: String?, simulatedTelegram: Bool = false) -> JSON {
         let lang = DeliveryLanguage(languageCode: start.languageCode)
-        var fields: [(String, JSON)] = [("method", "sendMessage"), ("chat_id", .number(String(start.chatID))),
-                                        ("text", .string(BotTexts.welcome(lang, withButton: publicBaseURL != nil)))]
-        if let base = publicBaseURL {
-            fields.append(("reply_markup", InlineButton.markup([[.miniApp(BotTexts.openButton(lang), url: MiniApp.home(base))]])))
+        let link = publicBaseURL.map { MiniApp.link(MiniApp.home($0), simulatedTelegram: simulatedTelegram) }
+        var text = BotTexts.welcome(lang, withButton: link.map { if case .button = $0 { true } else { false } } ?? false)
+        if case .line(let url)? = link { text += "\n" + BotTexts.appLine(lang, url: url) }
+        var fields: [(String, JSON)] = [("method", "sendMessage"), ("chat_id", .number(String(start.chatID))), ("text", .string(text))]
+        if case .button(let url)? = link {
+            fields.append(("reply_markup", InlineButton.markup([[.miniApp(BotTexts.openButton(lang), url: url)]])))
         }
         return .object(fields)
     }
@@ -86,4 +91,7 @@ public enum BotTexts {
     }
 
     public static func openButton(_ lang: DeliveryLanguage) -> String { lang == .russian ? "Открыть PinGlass" : "Open PinGlass" }
+
+    /// The Mini App's address as a line, where a button cannot go (`MiniApp.link`).
+    public static func appLine(_ lang: DeliveryLanguage, url: String) -> String { (lang == .russian ? "Приложение: " : "The app: ") + url }
 }

@@ -146,7 +146,7 @@ extension Deliverer {
                                         delivered: info.requiredInt("delivered"),
                                         refundKopecks: row.payload["refundKopecks"]?.intValue ?? 0,
                                         galleryURL: deps.config.publicBaseURL.map { MiniApp.gallery($0, job: jobID) },
-                                        simulatedTelegram: HTTPURL(deps.config.telegramAPIURL)?.isLoopback == true)
+                                        simulatedTelegram: MiniApp.telegramIsSimulated(deps.config.telegramAPIURL))
         let lang = DeliveryLanguage(languageCode: info.string("lang"))
         return (DeliveryTexts.final(lang, final), DeliveryTexts.finalKeyboard(lang, final))
     }

@@ -60,7 +60,10 @@ public enum DeliveryTexts {
 
         var galleryLink: GalleryLink {
             guard let url = galleryURL, released > 0 else { return .none }
-            return HTTPURL(url)?.scheme == "https" || simulatedTelegram ? .button(url) : .line(url)
+            switch MiniApp.link(url, simulatedTelegram: simulatedTelegram) {
+            case .button(let u): return .button(u)
+            case .line(let u): return .line(u)
+            }
         }
     }
 
