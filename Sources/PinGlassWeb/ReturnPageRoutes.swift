@@ -5,11 +5,12 @@ import PinGlass
 /// learns the outcome from `GET /api/payment/status`; these pages only say what to do next.
 enum ReturnPageRoutes {
     static func success(_ ctx: Context) throws -> Response {
-        page("Payment received", "Thank you! Return to Telegram: your portraits are being prepared.")
+        // Nothing starts on its own: the customer starts the generation in the app.
+        page("Payment received", "Thank you! Go back to the PinGlass app in Telegram. Once it shows the set as paid, press “Generate portraits” to start.")
     }
 
     static func fail(_ ctx: Context) throws -> Response {
-        page("Payment not completed", "The payment did not go through and no money was taken. Return to Telegram to try again.")
+        page("Payment not completed", "The payment did not go through and no money was taken. Go back to the PinGlass app in Telegram to pay again.")
     }
 
     static func page(_ title: String, _ text: String) -> Response {

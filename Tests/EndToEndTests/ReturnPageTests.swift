@@ -1,0 +1,57 @@
+import XCTest
+import HTTPClient
+import PinGlassTesting
+import JSON
+
+/// The pages the bank sends the customer back to (docs/http-api.md#return-pages), through
+/// nginx, reached the way a browser reaches them: from the simulated bank's page, after paying
+/// or being declined. They tell the truthful next step: nothing starts until the customer
+/// presses Generate in the app.
+final class ReturnPageTests: DatabaseTestCase {
+    var stack: Stack!
+    let http = HTTPClient()
+
+    override func setUpWithError() throws {
+        try super.setUpWithError()
+        let simPort = Subprocess.freePort()
+        stack = try Stack(database: db, env: Fixtures.env(simURL: "http://127.0.0.1:\(simPort)"), withSimulator: true, simPort: simPort)
+    }
+
+    override func tearDown() {
+        stack?.stop()
+        super.tearDown()
+    }
+
+    /// Creates a payment for the user, presses `action` on the bank's page (a form POST, as
+    /// the browser does) and answers where the bank sent the customer back.
+    func bankSendsBack(_ telegramID: Int64, action: String) throws -> String {
+        let created = try stack.client.post("/api/payment/create", body: #"{"tierId":"starter"}"#,
+                                            headers: [Fixtures.auth(telegramID: telegramID)])
+        XCTAssertEqual(created.status, 200, created.text)
+        let url = try XCTUnwrap(try JSON.parse(created.body)["confirmationUrl"]?.stringValue)
+        let pressed = try http.send(HTTPRequest(method: "POST", url: url, headers: [("Content-Type", "application/x-www-form-urlencoded")],
+                                                body: Array("action=\(action)".utf8)))
+        XCTAssertEqual(pressed.status, 303, pressed.text)
+        let back = try XCTUnwrap(pressed.header("location"))
+        XCTAssertTrue(back.hasPrefix(stack.baseURL + "/payment/"), back)
+        return back
+    }
+
+    func page(_ url: String, headers: [(String, String)] = []) throws -> HTTPResponse {
+        let r = try http.send(HTTPRequest(url: url, headers: headers))
+        XCTAssertEqual(r.status, 200, url)
+        XCTAssertEqual(r.header("content-type"), "text/html; charset=utf-8")
+        return r
+    }
+
+    func testThePagesSayWhatToDoNext() throws {
+        let success = try page(try bankSendsBack(501, action: "pay")).text
+        XCTAssertTrue(success.contains("Payment received"), success)
+        XCTAssertTrue(success.contains("press “Generate portraits”"), success)
+        XCTAssertFalse(success.contains("being prepared"), "nothing starts until the customer presses Generate: \(success)")
+
+        let declined = try page(try bankSendsBack(502, action: "decline")).text
+        XCTAssertTrue(declined.contains("no money was taken"), declined)
+        XCTAssertTrue(declined.contains("pay again"), declined)
+    }
+}
