@@ -54,4 +54,28 @@ final class ReturnPageTests: DatabaseTestCase {
         XCTAssertTrue(declined.contains("no money was taken"), declined)
         XCTAssertTrue(declined.contains("pay again"), declined)
     }
+
+    /// Russian or English by `Accept-Language` (weights count; English when it names neither),
+    /// said in `Content-Language` and `<html lang>`, with `Vary` for caches.
+    func testThePagesSpeakTheBrowsersLanguage() throws {
+        let success = try bankSendsBack(503, action: "pay"), fail = try bankSendsBack(504, action: "3ds-fail")
+        let cases: [(String?, String)] = [(nil, "en"), ("ru", "ru"), ("ru-RU,ru;q=0.9,en-US;q=0.8,en;q=0.7", "ru"),
+                                          ("en-US,en;q=0.9,ru;q=0.8", "en"), ("de, ru;q=0.3", "ru"), ("ru;q=0, de", "en"), ("fr", "en")]
+        for (header, lang) in cases {
+            for url in [success, fail] {
+                let r = try page(url, headers: header.map { [("Accept-Language", $0)] } ?? [])
+                let what = "\(url) with \(header ?? "no Accept-Language")"
+                XCTAssertEqual(r.header("content-language"), lang, what)
+                XCTAssertEqual(r.header("vary"), "Accept-Language", what)
+                XCTAssertTrue(r.text.contains("<html lang=\"\(lang)\">"), what)
+            }
+        }
+        let ru = try page(success, headers: [("Accept-Language", "ru")]).text
+        XCTAssertTrue(ru.contains("Оплата получена") && ru.contains("нажмите «Создать портреты»"), ru)
+        XCTAssertFalse(ru.contains("Payment"), ru)
+        let ruFail = try page(fail, headers: [("Accept-Language", "ru-RU")]).text
+        XCTAssertTrue(ruFail.contains("Оплата не прошла") && ruFail.contains("деньги не списаны"), ruFail)
+        let en = try page(fail, headers: [("Accept-Language", "en-GB")]).text
+        XCTAssertTrue(en.contains("Payment not completed"), en)
+    }
 }
