@@ -104,6 +104,13 @@ final class SimApp {
                 return page("<p>\(escape(refusal.description))</p><p><a href=\"/sim/telegram/chats/\(chat)\">back to the chat</a></p>", status: 409)
             }
             return Response(status: 303, headers: [("Location", "/sim/telegram/chats/\(chat)")], body: [])
+        case ("POST", let path) where path.hasPrefix("telegram/chats/") && path.hasSuffix("/language"):
+            // The chat page's language form: the user's Telegram language, without writing to the bot.
+            guard parts.count == 5, let chat = Int64(parts[3]), chat > 0 else { return .json(["error": "no such chat"], status: 404) }
+            let form = Request(method: "GET", path: "/", queryString: String(decoding: request.body, as: UTF8.self)).query
+            guard let lang = form["lang"], ["en", "ru"].contains(lang) else { return .json(["error": "lang is en or ru"], status: 400) }
+            try TelegramStore.setLanguage(db, chatID: chat, lang)
+            return Response(status: 303, headers: [("Location", "/sim/telegram/chats/\(chat)")], body: [])
         case ("POST", "control/reset"):
             try db.execute("DELETE FROM sim.switches", retry: .idempotent)
             return .json(["ok": true])
