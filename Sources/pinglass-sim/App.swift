@@ -68,6 +68,8 @@ final class SimApp {
                 return try TelegramSim(db: db, http: fetcher, botToken: telegramToken).handle(request, parts)
             case ("GET", nil, _):
                 return homePage()
+            case ("GET", "favicon.ico", 1):       // browsers ask every site; no icon, and no error either
+                return Response(status: 204, headers: [("Cache-Control", "public, max-age=86400")], body: [])
             case ("GET", "sim", 2) where parts[1] == "bank":
                 return try bankPage(db)
             case (_, "sim", _):

@@ -78,4 +78,16 @@ final class ReturnPageTests: DatabaseTestCase {
         let en = try page(fail, headers: [("Accept-Language", "en-GB")]).text
         XCTAssertTrue(en.contains("Payment not completed"), en)
     }
+
+    /// A browser on the bank's page and then on ours asks both sites for `/favicon.ico`: an
+    /// empty 204 from each (nginx's on the app's port, the simulator's own), never a 404 that
+    /// the browser logs as an error.
+    func testFaviconRequestsAreQuietOnBothSites() throws {
+        for base in [stack.baseURL, stack.simURL] {
+            let r = try http.send(HTTPRequest(url: base + "/favicon.ico"))
+            XCTAssertEqual(r.status, 204, base)
+            XCTAssertEqual(r.body, [], base)
+        }
+        XCTAssertEqual(try http.send(HTTPRequest(url: stack.simURL + "/favicon.ico/x")).status, 404, "only the icon's path")
+    }
 }
