@@ -25,16 +25,21 @@ final class ReturnPageTests: DatabaseTestCase {
     /// Creates a payment for the user, presses `action` on the bank's page (a form POST, as
     /// the browser does) and answers where the bank sent the customer back.
     func bankSendsBack(_ telegramID: Int64, action: String) throws -> String {
-        let created = try stack.client.post("/api/payment/create", body: #"{"tierId":"starter"}"#,
-                                            headers: [Fixtures.auth(telegramID: telegramID)])
-        XCTAssertEqual(created.status, 200, created.text)
-        let url = try XCTUnwrap(try JSON.parse(created.body)["confirmationUrl"]?.stringValue)
+        let url = try bankPage(telegramID)
         let pressed = try http.send(HTTPRequest(method: "POST", url: url, headers: [("Content-Type", "application/x-www-form-urlencoded")],
                                                 body: Array("action=\(action)".utf8)))
         XCTAssertEqual(pressed.status, 303, pressed.text)
         let back = try XCTUnwrap(pressed.header("location"))
         XCTAssertTrue(back.hasPrefix(stack.baseURL + "/payment/"), back)
         return back
+    }
+
+    /// A new payment's page at the simulated bank.
+    func bankPage(_ telegramID: Int64) throws -> String {
+        let created = try stack.client.post("/api/payment/create", body: #"{"tierId":"starter"}"#,
+                                            headers: [Fixtures.auth(telegramID: telegramID)])
+        XCTAssertEqual(created.status, 200, created.text)
+        return try XCTUnwrap(try JSON.parse(created.body)["confirmationUrl"]?.stringValue)
     }
 
     func page(_ url: String, headers: [(String, String)] = []) throws -> HTTPResponse {
@@ -89,5 +94,18 @@ final class ReturnPageTests: DatabaseTestCase {
             XCTAssertEqual(r.body, [], base)
         }
         XCTAssertEqual(try http.send(HTTPRequest(url: stack.simURL + "/favicon.ico/x")).status, 404, "only the icon's path")
+    }
+
+    /// The simulated bank's page follows the same header (it is not ours, but the same
+    /// browser reads it first).
+    func testTheBanksPageSpeaksTheBrowsersLanguageToo() throws {
+        let url = try bankPage(505)
+        let ru = try page(url, headers: [("Accept-Language", "ru-RU,ru;q=0.9,en;q=0.8")])
+        XCTAssertEqual(ru.header("content-language"), "ru")
+        XCTAssertEqual(ru.header("vary"), "Accept-Language")
+        XCTAssertTrue(ru.text.contains("Оплатить через СБП") && ru.text.contains("<html lang=\"ru\">"), ru.text)
+        let en = try page(url)
+        XCTAssertEqual(en.header("content-language"), "en")
+        XCTAssertTrue(en.text.contains("Pay by SBP") && !en.text.contains("СБП"), en.text)
     }
 }
