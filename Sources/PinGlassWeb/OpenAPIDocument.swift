@@ -231,8 +231,8 @@ enum OpenAPIDocument {
             "responses": {"200": {"description": "what was deleted", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/DataDeleted"}}}}, "401": {"description": "no or invalid init data", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}, "409": {"description": "a generation of the caller is running, or one of its photos is being sent this moment", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}}}},
         "/api/jobs/{id}": {
           "get": {"summary": "A job's progress", "security": [{"tma": []}], "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "integer"}}], "responses": {"200": {"description": "progress", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Job"}}}}, "401": {"description": "no or invalid init data", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}, "404": {"description": "not the caller's", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}}}},
-        "/payment/success": {"get": {"summary": "Where the bank returns the customer after paying", "responses": {"200": {"description": "HTML page"}}}},
-        "/payment/fail": {"get": {"summary": "Where the bank returns the customer when paying failed", "responses": {"200": {"description": "HTML page"}}}}
+        "/payment/success": {"get": {"summary": "Where the bank returns the customer after paying", "responses": {"200": {"description": "HTML page in Russian or English by Accept-Language (Content-Language says which)"}}}},
+        "/payment/fail": {"get": {"summary": "Where the bank returns the customer when paying failed", "responses": {"200": {"description": "HTML page in Russian or English by Accept-Language (Content-Language says which)"}}}}
       }
     }
     """#

@@ -50,7 +50,7 @@ final class SimApp {
                 return try bank.handle(method: parts[1], body: request.body)
             case ("GET", "pay", 2):
                 guard let id = Int(parts[1]), let p = try BankStore.payment(db, id) else { return page("Payment not found", status: 404) }
-                return try payPage(p, db: db)
+                return try payPage(p, db: db, lang: AcceptLanguage.pick(request.header("Accept-Language"), from: ["en", "ru"], fallback: "en"))
             case ("POST", "pay", 2):
                 guard let id = Int(parts[1]), let p = try BankStore.payment(db, id) else { return page("Payment not found", status: 404) }
                 let form = Request(method: "GET", path: "/", queryString: String(decoding: request.body, as: UTF8.self)).query
@@ -68,6 +68,8 @@ final class SimApp {
                 return try TelegramSim(db: db, http: fetcher, botToken: telegramToken).handle(request, parts)
             case ("GET", nil, _):
                 return homePage()
+            case ("GET", "favicon.ico", 1):       // browsers ask every site; no icon, and no error either
+                return Response(status: 204, headers: [("Cache-Control", "public, max-age=86400")], body: [])
             case ("GET", "sim", 2) where parts[1] == "bank":
                 return try bankPage(db)
             case (_, "sim", _):
@@ -103,6 +105,13 @@ final class SimApp {
             } catch let refusal as TelegramUpdates.Refusal {
                 return page("<p>\(escape(refusal.description))</p><p><a href=\"/sim/telegram/chats/\(chat)\">back to the chat</a></p>", status: 409)
             }
+            return Response(status: 303, headers: [("Location", "/sim/telegram/chats/\(chat)")], body: [])
+        case ("POST", let path) where path.hasPrefix("telegram/chats/") && path.hasSuffix("/language"):
+            // The chat page's language form: the user's Telegram language, without writing to the bot.
+            guard parts.count == 5, let chat = Int64(parts[3]), chat > 0 else { return .json(["error": "no such chat"], status: 404) }
+            let form = Request(method: "GET", path: "/", queryString: String(decoding: request.body, as: UTF8.self)).query
+            guard let lang = form["lang"], ["en", "ru"].contains(lang) else { return .json(["error": "lang is en or ru"], status: 400) }
+            try TelegramStore.setLanguage(db, chatID: chat, lang)
             return Response(status: 303, headers: [("Location", "/sim/telegram/chats/\(chat)")], body: [])
         case ("POST", "control/reset"):
             try db.execute("DELETE FROM sim.switches", retry: .idempotent)
@@ -186,19 +195,28 @@ final class SimApp {
             """)
     }
 
-    func payPage(_ p: BankStore.Payment, db: Connection) throws -> Response {
+    /// The payment page's words, in the language the browser's `Accept-Language` prefers.
+    static let payWords: [String: [String: String]] = [
+        "en": ["title": "T-Bank (simulated)", "pay": "Pay", "sbp": "Pay by SBP", "decline": "Decline (card refused)",
+               "3ds": "Fail 3-D Secure", "order": "Order", "payment": "payment", "bySBP": "paid by SBP", "status": "Status"],
+        "ru": ["title": "Т-Банк (симулятор)", "pay": "Оплатить", "sbp": "Оплатить через СБП", "decline": "Отказ (карта отклонена)",
+               "3ds": "Ошибка 3-D Secure", "order": "Заказ", "payment": "платёж", "bySBP": "оплачен через СБП", "status": "Статус"],
+    ]
+
+    func payPage(_ p: BankStore.Payment, db: Connection, lang: String = "en") throws -> Response {
+        let w = Self.payWords[lang] ?? Self.payWords["en"]!
         let open = ["NEW", "FORM_SHOWED"].contains(p.status)
         let amount = roubles(p.amount)
         let buttons = open ? """
-            <form method="post"><button name="action" value="pay" class="pay">Pay \(amount)</button>
-            <button name="action" value="pay-sbp">Pay by SBP</button>
-            <button name="action" value="decline">Decline (card refused)</button>
-            <button name="action" value="3ds-fail">Fail 3-D Secure</button></form>
-            """ : "<p>Status: <b>\(escape(p.status))</b></p>"
+            <form method="post"><button name="action" value="pay" class="pay">\(w["pay"]!) \(amount)</button>
+            <button name="action" value="pay-sbp">\(w["sbp"]!)</button>
+            <button name="action" value="decline">\(w["decline"]!)</button>
+            <button name="action" value="3ds-fail">\(w["3ds"]!)</button></form>
+            """ : "<p>\(w["status"]!): <b>\(escape(p.status))</b></p>"
         return page("""
-            <h1>T-Bank (simulated)</h1><p>\(escape(p.description))</p><p class="amount">\(amount)</p>
-            <p>Order \(escape(p.orderID)) · payment \(p.id)\(p.isSBP ? " · paid by SBP" : "")</p>\(buttons)\(try refundsHTML(p, db))
-            """)
+            <h1>\(w["title"]!)</h1><p>\(escape(p.description))</p><p class="amount">\(amount)</p>
+            <p>\(w["order"]!) \(escape(p.orderID)) · \(w["payment"]!) \(p.id)\(p.isSBP ? " · " + w["bySBP"]! : "")</p>\(buttons)\(try refundsHTML(p, db))
+            """, negotiated: lang)
     }
 
     /// What the bank gave back for a payment: the total and each Cancel with its
@@ -235,15 +253,18 @@ final class SimApp {
             """)
     }
 
-    func page(_ html: String, status: Int = 200) -> Response {
+    /// A page; `negotiated`: the language `Accept-Language` chose (said in the headers).
+    func page(_ html: String, status: Int = 200, negotiated: String? = nil) -> Response {
         let doc = """
-            <!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
+            <!doctype html><html lang="\(negotiated ?? "en")"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
             <title>PinGlass simulator</title><style>body{font:16px system-ui;max-width:32rem;margin:2rem auto;padding:0 1rem}
             button{display:block;width:100%;margin:.5rem 0;padding:.8rem;font-size:1rem;border-radius:.5rem;border:1px solid #888;background:#fff}
             button.pay{background:#ffdd2d;border-color:#e5c100}.amount{font-size:2rem}
             table{border-collapse:collapse;font-size:.85rem}td,th{border-bottom:1px solid #ddd;padding:.3rem;text-align:left}</style></head><body>\(html)</body></html>
             """
-        return Response(status: status, contentType: "text/html; charset=utf-8", body: doc)
+        var headers = [("Content-Type", "text/html; charset=utf-8")]
+        if let negotiated { headers += [("Content-Language", negotiated), ("Vary", "Accept-Language")] }
+        return Response(status: status, headers: headers, body: Array(doc.utf8))
     }
 
     /// An amount as the payment page shows it: `192.00 RUB`.

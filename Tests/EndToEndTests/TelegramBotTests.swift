@@ -119,7 +119,7 @@ final class TelegramBotTests: DatabaseTestCase {
         XCTAssertEqual(chat.map { $0["from"]?.stringValue }, ["user", "bot"])
         XCTAssertEqual(chat.last?["replyMarkup"], InlineButton.markup([[.init(text: "Open PinGlass", action: .url(stack.baseURL + "/"))]]))
         let page = try http.send(HTTPRequest(url: telegram.inboxURL(chat: 100_001))).text
-        XCTAssertTrue(page.contains("href=\"/sim/telegram/open?user=100001&amp;path=%2F\""), page)
+        XCTAssertTrue(page.contains("href=\"/sim/telegram/open?user=100001&amp;path=%2F&amp;lang=en\""), page)
 
         // A new secret for the workers: Telegram's next update gets 401, which getWebhookInfo
         // then shows with the update pending, so the next setup sends the secret again
@@ -153,6 +153,62 @@ final class TelegramBotTests: DatabaseTestCase {
         XCTAssertEqual(try telegram.bot()["menu_button"],
                        TelegramMenuButton.webApp(text: "PinGlass", url: "https://127.0.0.1:\(stack.port)/").json)
         XCTAssertTrue(try cli(["telegram", "setup"], env: https).1.contains("Nothing to change."))
+    }
+
+    /// The chat page opens the Mini App in the chat's user's language: the one their `/start`
+    /// carried (`from.language_code`), or the one set on the page or through the control API;
+    /// English while unknown. The link signs init data in that language.
+    func testTheChatPageOpensTheMiniAppInTheUsersLanguage() throws {
+        try startStack(secret: secret)
+        let (status, out, err) = try cli(["telegram", "setup"])
+        XCTAssertEqual(status, 0, out + err)
+        let telegram = TelegramSimulator(simURL: stack.simURL)
+        func links(_ chat: Int64) throws -> [String] {
+            let page = try http.send(HTTPRequest(url: telegram.inboxURL(chat: chat))).text
+            return page.components(separatedBy: "href=\"").dropFirst().map { String($0.prefix { $0 != "\"" }) }
+                .filter { $0.hasPrefix("/sim/telegram/open?") }
+        }
+        func control(_ languages: JSON) throws -> JSON {
+            let r = try http.send(.json("POST", stack.simURL + "/sim/control/telegram/languages", body: languages.bytes))
+            XCTAssertEqual(r.status, 200, r.text)
+            return try JSON.parse(r.body)
+        }
+
+        XCTAssertEqual(try telegram.send(chat: 100_004, lang: "ru")["webhookStatus"]?.intValue, 200)
+        XCTAssertEqual(try links(100_004), ["/sim/telegram/open?user=100004&amp;path=%2F&amp;lang=ru"])
+        let opened = try http.send(HTTPRequest(url: stack.simURL + links(100_004)[0].replacingOccurrences(of: "&amp;", with: "&")))
+        XCTAssertEqual(opened.status, 302, opened.text)
+        let fragment = try XCTUnwrap(opened.header("location")?.split(separator: "#", maxSplits: 1).last)
+        let data = try XCTUnwrap(fragment.split(separator: "&").first { $0.hasPrefix("tgWebAppData=") })
+        let initData = try XCTUnwrap(percentDecode(String(data.dropFirst("tgWebAppData=".count)), plusAsSpace: false))
+        XCTAssertEqual(try TelegramInitData.validate(initData, botToken: Fixtures.botToken, now: System.now(), maxAge: 60).languageCode, "ru")
+
+        // Set without writing to the bot: through the control API (any language_code) …
+        XCTAssertEqual(try control(["100004": "ru-RU"])["languages"]?["100004"], "ru-RU")
+        XCTAssertEqual(try links(100_004), ["/sim/telegram/open?user=100004&amp;path=%2F&amp;lang=ru"])
+        XCTAssertEqual(try control(["100004": "de"])["languages"]?["100004"], "de")
+        XCTAssertEqual(try links(100_004), ["/sim/telegram/open?user=100004&amp;path=%2F&amp;lang=en"], "one the Mini App lacks: English")
+        XCTAssertEqual(try control(["100004": .null])["languages"]?["100004"], nil)
+        XCTAssertEqual(try links(100_004), ["/sim/telegram/open?user=100004&amp;path=%2F&amp;lang=en"], "unknown: English")
+        // … and with the chat page's form, which then shows it chosen.
+        let form = try http.send(HTTPRequest(method: "POST", url: telegram.inboxURL(chat: 100_004) + "/language",
+                                             headers: [("Content-Type", "application/x-www-form-urlencoded")], body: Array("lang=ru".utf8)))
+        XCTAssertEqual(form.status, 303, form.text)
+        XCTAssertEqual(try links(100_004), ["/sim/telegram/open?user=100004&amp;path=%2F&amp;lang=ru"])
+        XCTAssertTrue(try http.send(HTTPRequest(url: telegram.inboxURL(chat: 100_004))).text.contains("<option selected>ru</option>"))
+        let bad = try http.send(HTTPRequest(method: "POST", url: telegram.inboxURL(chat: 100_004) + "/language",
+                                            headers: [("Content-Type", "application/x-www-form-urlencoded")], body: Array("lang=xx".utf8)))
+        XCTAssertEqual(bad.status, 400)
+        XCTAssertEqual(try http.send(.json("POST", stack.simURL + "/sim/control/telegram/languages", body: Array(#"{"abc":"ru"}"#.utf8))).status, 400)
+
+        // A chat the bot wrote to before its user ever did (a gallery button): English, until set.
+        let button: JSON = ["inline_keyboard": [[["text": "Gallery", "url": .string(stack.baseURL + "/?job=7")]]]]
+        let sent = try http.send(.json("POST", telegram.apiURL + "/bot\(Fixtures.botToken)/sendMessage",
+                                       body: JSON.object([("chat_id", 100_006), ("text", "Done"), ("reply_markup", button)]).bytes))
+        XCTAssertEqual(sent.status, 200, sent.text)
+        XCTAssertEqual(try links(100_006), ["/sim/telegram/open?user=100006&amp;path=%2F%3Fjob%3D7&amp;lang=en"])
+        _ = try control(["100006": "ru"])
+        XCTAssertEqual(try links(100_006), ["/sim/telegram/open?user=100006&amp;path=%2F%3Fjob%3D7&amp;lang=ru"])
     }
 
     /// `/sim/telegram/open` redirects to the Mini App with init data that the domain's

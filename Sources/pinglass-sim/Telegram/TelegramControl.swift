@@ -30,6 +30,9 @@ import JSON
 ///   `setWebhook` (with its secret) and the method in its answer is run (`TelegramUpdates`);
 ///   answers what happened (`delivered`, `webhookStatus`, `answer`, `method`, `result`), 409
 ///   when no webhook is set.
+/// - `POST languages` `{"<chatId>": "ru" | "en" | … | null}` sets (null forgets) the chat's
+///   user's Telegram `language_code`, which `send` also records; the chat page's buttons open
+///   the Mini App in it. `GET languages` lists them.
 /// - `GET bot`: the webhook (with its secret, which `getWebhookInfo` never shows) and the menu button.
 /// - `POST reset`: forgets messages, photos, calls, limits, queued failures, chat faults,
 ///   settings, the webhook and the menu button.
@@ -149,6 +152,17 @@ struct TelegramControl {
             } catch let refusal as TelegramUpdates.Refusal {
                 return .json(["error": .string(refusal.description)], status: 409)
             }
+        case ("POST", "languages"):
+            for (key, value) in body.objectValue ?? [] {
+                guard let chat = Int64(key), chat > 0 else { return .json(["error": .string("a user's chat id is a positive number, not \(key)")], status: 400) }
+                guard value.isNull || value.stringValue.map({ !$0.isEmpty && $0.count <= 16 }) == true else {
+                    return .json(["error": "a language is a Telegram language_code (\"ru\", \"en\", …) or null"], status: 400)
+                }
+                try TelegramStore.setLanguage(db, chatID: chat, value.stringValue)
+            }
+            return try languages()
+        case ("GET", "languages"):
+            return try languages()
         case ("GET", "bot"):
             let rows = try db.query("SELECT name, value FROM sim.tg_bot ORDER BY name", retry: .idempotent)
             return .json(.object(rows.map { ($0.requiredString("name"), (try? JSON.parse($0.requiredString("value"))) ?? .null) }))
@@ -178,6 +192,10 @@ struct TelegramControl {
         return .json(["queued": .array(rows.map { r in
             ["method": r.string("method").map(JSON.string) ?? .null, "failure": (try? JSON.parse(r.requiredString("spec"))) ?? .null]
         })])
+    }
+
+    func languages() throws -> Response {
+        .json(["languages": .object(try TelegramStore.languages(db).map { (String($0.0), .string($0.1)) })])
     }
 
     func chats() throws -> Response {

@@ -8,8 +8,9 @@ import ProviderWire
 /// links, inline keyboards, timestamps), refreshing itself every few seconds, with a form to
 /// write to the bot as the chat's user (`/start`: `TelegramUpdates`); `GET
 /// /sim/telegram/files/<id>` serves a stored photo. A button opening a page of the Mini App
-/// (`PUBLIC_BASE_URL`) links through `/sim/telegram/open` as the chat's user, as a Telegram
-/// client opens it signed in; other buttons link to their address.
+/// (`PUBLIC_BASE_URL`) links through `/sim/telegram/open` as the chat's user, in the user's
+/// Telegram language, as a Telegram client opens it signed in; other buttons link to their
+/// address. `POST /sim/telegram/chats/<chatId>/language` (`lang`) sets that language.
 struct TelegramInbox {
     let db: Connection
     /// `PUBLIC_BASE_URL`: buttons to pages under it open the Mini App through `/sim/telegram/open`.
@@ -38,8 +39,9 @@ struct TelegramInbox {
                    to_char(max(at) AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') AS last
             FROM sim.tg_messages GROUP BY chat_id ORDER BY max(at) DESC
             """, retry: .idempotent)
+        let open = TelegramOpen.link(user: 100001, path: "/", languageCode: try TelegramStore.language(db, chatID: 100001))
         let list = "<p><a href=\"/sim/telegram/chats/100001\">Write to the bot as test user 100001</a> · "
-            + "<a href=\"\(TelegramOpen.link(user: 100001, path: "/"))\">open the Mini App as that user</a></p>" + (rows.isEmpty
+            + "<a href=\"\(TelegramHTML.escape(open))\">open the Mini App as that user</a></p>" + (rows.isEmpty
             ? "<p>No messages yet. Point TELEGRAM_API_URL at this simulator and run <code>pinglass deliver</code>.</p>"
             : "<table><tr><th>Chat</th><th>Messages</th><th>Photos</th><th>Last (UTC)</th></tr>" + rows.map { r in
                 let id = r.requiredString("chat_id")
@@ -51,6 +53,7 @@ struct TelegramInbox {
 
     func chatPage(_ chat: Int64) throws -> Response {
         let messages = try TelegramStore.messages(db, chatID: chat)
+        let language = try TelegramStore.language(db, chatID: chat)
         var html = "<p><a href=\"/sim/telegram/chats\">← all chats</a></p><h1>Chat \(chat)</h1>"
         if messages.isEmpty { html += "<p>Nothing received yet.</p>" }
         var i = 0
@@ -60,18 +63,25 @@ struct TelegramInbox {
             if let id = messages[i].mediaGroupID {
                 while i + group.count < messages.count, messages[i + group.count].mediaGroupID == id { group.append(messages[i + group.count]) }
             }
-            html += bubble(group, chat: chat)
+            html += bubble(group, chat: chat, languageCode: language)
             i += group.count
         }
         if chat > 0 {
+            // The user's language goes with what they send (the update's `from.language_code`);
+            // the second form changes it without writing to the bot.
+            let options = ["en", "ru"].map { "<option\(TelegramOpen.lang(language) == $0 ? " selected" : "")>\($0)</option>" }.joined()
             html += "<form class=\"send\" method=\"post\" action=\"/sim/telegram/chats/\(chat)/send\">"
                 + "<input name=\"text\" value=\"/start\" aria-label=\"message\"><select name=\"lang\" aria-label=\"language\">"
-                + "<option>en</option><option>ru</option></select><button>Send as the user</button></form>"
+                + options + "</select><button>Send as the user</button></form>"
+                + "<form class=\"send\" method=\"post\" action=\"/sim/telegram/chats/\(chat)/language\">"
+                + "<span>The user's Telegram language (buttons open the Mini App in it): <b class=\"lang\">"
+                + TelegramHTML.escape(language ?? "not known: en") + "</b></span><select name=\"lang\" aria-label=\"user's language\">"
+                + options + "</select><button>Set</button></form>"
         }
         return page("Simulated Telegram: chat \(chat)", html, refresh: true)
     }
 
-    func bubble(_ group: [TelegramStore.Message], chat: Int64) -> String {
+    func bubble(_ group: [TelegramStore.Message], chat: Int64, languageCode: String?) -> String {
         let first = group[0]
         let ids = group.count == 1 ? "#\(first.messageID)" : "#\(first.messageID)–\(group.last!.messageID) (album of \(group.count))"
         var html = "<div class=\"msg\(first.fromUser ? " user" : "")\" id=\"m\(first.messageID)\"><div class=\"meta\">\(ids) · \(TelegramHTML.escape(first.atText))</div>"
@@ -87,7 +97,7 @@ struct TelegramInbox {
             html += "<div class=\"text\">\(formatted.safeHTML)</div>"
         }
         for row in group.compactMap({ InlineButton.rows($0.replyMarkup) }).joined() {
-            html += "<div class=\"keys\">" + row.map { button(ButtonLink($0, miniApp: miniApp, chat: chat)) }.joined() + "</div>"
+            html += "<div class=\"keys\">" + row.map { button(ButtonLink($0, miniApp: miniApp, chat: chat, languageCode: languageCode)) }.joined() + "</div>"
         }
         return html + "</div>"
     }
@@ -118,20 +128,21 @@ struct TelegramInbox {
 }
 
 /// Where an inline keyboard button leads on the chat page: a page of the Mini App through
-/// the simulator's open link (signed in as the chat's user), anything else to its address.
+/// the simulator's open link (signed in as the chat's user, in the user's language), anything
+/// else to its address.
 struct ButtonLink: Equatable {
     let text: String
     let href: String
     let webApp: Bool
     let opensMiniApp: Bool
 
-    init(_ button: InlineButton, miniApp: String?, chat: Int64) {
+    init(_ button: InlineButton, miniApp: String?, chat: Int64, languageCode: String?) {
         text = button.text
         if case .webApp = button.action { webApp = true } else { webApp = false }
         let url = button.url
         if let base = miniApp, chat > 0, url == base || url.hasPrefix(base + "/") || url.hasPrefix(base + "?") {
             let rest = String(url.dropFirst(base.count))
-            href = TelegramOpen.link(user: chat, path: rest.hasPrefix("/") ? rest : "/" + rest)
+            href = TelegramOpen.link(user: chat, path: rest.hasPrefix("/") ? rest : "/" + rest, languageCode: languageCode)
             opensMiniApp = true
         } else {
             href = url

@@ -24,9 +24,15 @@ enum TelegramOpen {
                          ("button_color", "#5288c1"), ("button_text_color", "#ffffff"), ("secondary_bg_color", "#232e3c")]),
     ]
 
-    /// The path of the sim's open link for a user and a page of the Mini App.
-    static func link(user: Int64, path: String) -> String {
-        "/sim/telegram/open?user=\(user)&path=\(percentEncode(path))"
+    /// The path of the sim's open link for a user and a page of the Mini App, in the user's
+    /// Telegram language (`language_code`: Russian for `ru…`, English otherwise and when unknown).
+    static func link(user: Int64, path: String, languageCode: String?) -> String {
+        "/sim/telegram/open?user=\(user)&path=\(percentEncode(path))&lang=\(lang(languageCode))"
+    }
+
+    /// The Mini App's language for a Telegram `language_code`.
+    static func lang(_ languageCode: String?) -> String {
+        (languageCode ?? "").lowercased().hasPrefix("ru") ? "ru" : "en"
     }
 
     static func handle(_ query: [String: String], botToken: String?, publicBaseURL: String?) -> Response {

@@ -55,6 +55,9 @@ enum TelegramStore {
         -- The bot's settings at Telegram: 'webhook' (url, secret_token, allowed_updates) and
         -- 'menu_button', each as JSON.
         CREATE TABLE IF NOT EXISTS sim.tg_bot (name text PRIMARY KEY, value text NOT NULL);
+        -- The chat's user's Telegram language (`language_code`): the one of the last update the
+        -- user sent, or set through the control API; the chat page opens the Mini App in it.
+        ALTER TABLE sim.tg_chats ADD COLUMN IF NOT EXISTS language_code text;
         """
 
     static let resetScript = """
@@ -190,6 +193,27 @@ enum TelegramStore {
     }
 
     /// Messages in the order they were stored, of one chat or of all.
+    // MARK: the chat's user's language
+
+    /// The `language_code` of the chat's user (nil: never said).
+    static func language(_ db: some Queryable, chatID: Int64) throws -> String? {
+        try db.query("SELECT language_code FROM sim.tg_chats WHERE chat_id = $1", [chatID], retry: .idempotent).first?.string("language_code")
+    }
+
+    /// Remembers (or with nil forgets) the chat's user's `language_code`.
+    static func setLanguage(_ db: some Queryable, chatID: Int64, _ code: String?) throws {
+        try db.query("""
+            INSERT INTO sim.tg_chats (chat_id, language_code) VALUES ($1, $2)
+            ON CONFLICT (chat_id) DO UPDATE SET language_code = EXCLUDED.language_code
+            """, [chatID, code], retry: .idempotent)
+    }
+
+    /// Every chat whose user's language is known.
+    static func languages(_ db: some Queryable) throws -> [(Int64, String)] {
+        try db.query("SELECT chat_id, language_code FROM sim.tg_chats WHERE language_code IS NOT NULL ORDER BY chat_id", retry: .idempotent)
+            .map { (Int64($0.requiredInt("chat_id")), $0.requiredString("language_code")) }
+    }
+
     static func messages(_ db: some Queryable, chatID: Int64?) throws -> [Message] {
         try db.query("""
             SELECT m.chat_id, m.message_id, m.kind, m.text, m.parse_mode, m.media_group_id, m.photo_id, m.source, m.reply_markup, m.from_user,

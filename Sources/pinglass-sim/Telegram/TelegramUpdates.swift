@@ -33,6 +33,8 @@ struct TelegramUpdates {
         guard case .success(let stored) = try TelegramStore.insert(db, chatID: chat, [user], mediaGroupID: nil, quiet) else {
             throw Refusal(description: "the message could not be stored")
         }
+        // Telegram's clients open Mini Apps in the language the user's updates carry.
+        try TelegramStore.setLanguage(db, chatID: chat, lang)
         var result: [(String, JSON)] = [("messageId", .int(stored[0].messageID))]
         if let updates = hook.allowedUpdates, !updates.isEmpty, !updates.contains("message") {
             return .object(result + [("delivered", false), ("reason", "the webhook's allowed_updates leave out messages")])
