@@ -96,8 +96,8 @@ class Session:
     def watch(self, page):
         def console(msg):
             source = (msg.location or {}).get("url", "")
-            # The browser asks every site for /favicon.ico on its own; a page without one is no error.
-            if msg.type == "error" and not source.endswith("/favicon.ico"):
+            # Every error counts, a missing /favicon.ico too (both sites answer it with 204).
+            if msg.type == "error":
                 self.errors.append(f"{page.url}: console: {msg.text}" + (f" ({source})" if source else ""))
         page.on("console", console)
         page.on("pageerror", lambda exc: self.errors.append(f"{page.url}: uncaught: {exc}"))
