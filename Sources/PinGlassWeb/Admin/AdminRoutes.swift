@@ -53,7 +53,7 @@ enum AdminRoutes {
         case .locked:
             ctx.log.warning("admin login locked out", metadata: ["login": "\(username)"])
             let minutes = AdminSessions.lockoutWindowSeconds / 60
-            return self.form(ctx, status: 429, error: "Too many failed logins. Try again in \(minutes) minutes, or ask an admin (docs/runbook.md).",
+            return self.form(ctx, status: 429, error: "Too many failed logins. Try again in \(minutes) minutes, or ask an admin.",
                              username: username, headers: [("Retry-After", String(AdminSessions.lockoutWindowSeconds))])
         }
     }

@@ -47,7 +47,7 @@ enum AdminTemplates {
         <section><h2>Money in</h2>
         <div class="cards">
         {{#money}}<div class="card"><div class="label">{{name}}</div><div class="amount">{{paid}}</div>
-        <div class="small">{{payments}} payments · refunded {{refunded}}</div></div>{{/money}}
+        <div class="small">payments: {{payments}} · refunded {{refunded}}</div></div>{{/money}}
         </div></section>
         <section><h2>Jobs by status</h2>
         <div class="scroll"><table><thead><tr><th>Status</th><th class="n">Jobs</th></tr></thead><tbody>
@@ -64,9 +64,10 @@ enum AdminTemplates {
         <p class="small">Newest first; the latest {{limit}} entries.</p>
         <div class="scroll"><table class="audit"><thead><tr><th>When (UTC)</th><th>Who</th><th>What</th><th>Target</th>
         <th>Before → after</th><th>From</th><th>Request</th></tr></thead><tbody>
-        {{#entries}}<tr><td>{{at}}</td><td>{{actor}}</td><td>{{action}}</td><td>{{target}}</td>
-        <td><code>{{before}}</code> → <code>{{after}}</code>{{#details}}<br><code>{{details}}</code>{{/details}}</td>
-        <td>{{address}}</td><td>{{requestID}}</td></tr>{{/entries}}
+        {{#entries}}<tr><td data-label="When">{{at}}</td><td data-label="Who">{{actor}}</td><td data-label="What">{{action}}</td>
+        <td data-label="Target">{{target}}</td>
+        <td data-label="Change"><code>{{before}}</code> → <code>{{after}}</code>{{#details}}<br><code>{{details}}</code>{{/details}}</td>
+        <td data-label="From">{{address}}</td><td data-label="Request">{{requestID}}</td></tr>{{/entries}}
         {{^entries}}<tr><td colspan="7">Nothing recorded yet.</td></tr>{{/entries}}
         </tbody></table></div>
         """
@@ -98,5 +99,7 @@ enum AdminTemplates {
         button{font:inherit;padding:.45rem .9rem;border:1px solid var(--accent);border-radius:.35rem;background:var(--accent);color:var(--bg);cursor:pointer}
         .who button{background:transparent;color:var(--accent);padding:.25rem .6rem}
         .error{color:var(--err);font-weight:600}
+        @media (max-width:40rem){table.audit thead{display:none}table.audit tr{display:block;border-bottom:1px solid var(--line);padding:.4rem 0}
+        table.audit td{display:flex;gap:.5rem;border:0;padding:.1rem .25rem}table.audit td::before{content:attr(data-label);color:var(--muted);min-width:4.5rem;flex:none}}
         """
 }
