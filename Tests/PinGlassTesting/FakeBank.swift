@@ -44,6 +44,8 @@ public final class FakeBank: BankAPI, @unchecked Sendable {
     public var amount: Int?
     public var delay: Double
     public var failure: TBankError?
+    /// The `PaymentURL` Init answers.
+    public var paymentURL = "https://bank.invalid/pay"
     /// How the payment was paid, reported in GetState `Params`: `ACQ` (card) or `SBP`
     /// (Cancel ignores ExternalRequestId), or nil for no `Params` at all.
     public var route: String? {
@@ -75,6 +77,7 @@ public final class FakeBank: BankAPI, @unchecked Sendable {
         self.amount = other.amount
         self.delay = other.delay
         self.failure = other.failure
+        self.paymentURL = other.paymentURL
         self.terminalKey = terminalKey
         self.parent = other
     }
@@ -100,7 +103,7 @@ public final class FakeBank: BankAPI, @unchecked Sendable {
 
     public func initPayment(_ fields: [(String, JSON)]) throws -> BankInit {
         try record("Init", "", amount: fields.first { $0.0 == "Amount" }?.1.intValue, receipt: fields.first { $0.0 == "Receipt" }?.1)
-        return BankInit(paymentID: String(Int.random(in: 100_000_000...999_999_999)), paymentURL: "https://bank.invalid/pay", status: "NEW")
+        return BankInit(paymentID: String(Int.random(in: 100_000_000...999_999_999)), paymentURL: paymentURL, status: "NEW")
     }
 
     public func getState(paymentID: String) throws -> BankState {

@@ -127,6 +127,52 @@ final class AccountTests: DatabaseTestCase {
         XCTAssertEqual(lastReceiptEmail(), "user9202@pinglass.example")
     }
 
+    /// The 64-character limit is counted as PostgreSQL's `length` and the receipt count it:
+    /// in Unicode code points, not in what Swift calls characters. "é" written as "e" and a
+    /// combining accent is one Swift character and two code points; an address of 60 such
+    /// characters is 115 code points, refused here with 400, never left to the column's
+    /// CHECK (a 500 and, on a payment, a rolled-back creation).
+    func testTheEmailLimitCountsCodePointsAsTheDatabaseDoes() throws {
+        let decomposed = String(repeating: "e\u{301}", count: 55) + "@b.cc"
+        XCTAssertLessThanOrEqual(decomposed.count, ReceiptEmail.maxLength, "short in Swift characters")
+        XCTAssertGreaterThan(decomposed.unicodeScalars.count, ReceiptEmail.maxLength, "long in code points")
+        XCTAssertFalse(ReceiptEmail.isValid(decomposed))
+        let patch = try call("PATCH", "/api/me", me, JSON.object([("email", .string(decomposed))]).serialized)
+        XCTAssertEqual(patch.status, 400, patch.text)
+        XCTAssertEqual(try json(patch)["error"]?["code"]?.stringValue, "VALIDATION_ERROR")
+        let pay = try call("POST", "/api/payment/create", me, JSON.object([("tierId", "starter"), ("email", .string(decomposed))]).serialized)
+        XCTAssertEqual(pay.status, 400, pay.text)
+        XCTAssertEqual(try json(pay)["error"]?["code"]?.stringValue, "VALIDATION_ERROR")
+
+        // 64 code points, some of them accents, are taken and stored as given.
+        let longest = String(repeating: "e\u{301}", count: 26) + "@example.com"
+        XCTAssertEqual(longest.unicodeScalars.count, 64)
+        let set = try call("PATCH", "/api/me", me, JSON.object([("email", .string(longest))]).serialized)
+        XCTAssertEqual(set.status, 200, set.text)
+        XCTAssertEqual(try json(set)["user"]?["email"]?.stringValue?.unicodeScalars.count, 64)
+    }
+
+    /// The bank's PaymentURL becomes the Mini App's `confirmationUrl`, opened and linked as it
+    /// is: an address that is not an http(s) page is never stored or handed out (the payment
+    /// is init_failed, 502 as for a broken Init answer).
+    func testAPaymentURLThatIsNoWebPageIsNeverHandedOut() throws {
+        for bad in ["javascript:alert(document.domain)", "javascript://bank.example/%0aalert(1)", "data:text/html,<script>1</script>",
+                    "https://bank.example/pay\njavascript:1", "/relative/pay"] {
+            bank.paymentURL = bad
+            let r = try call("POST", "/api/payment/create", me, #"{"tierId": "starter"}"#)
+            XCTAssertEqual(r.status, 502, "\(bad): \(r.text)")
+            XCTAssertFalse(r.text.contains("alert") || r.text.contains("script") || r.text.contains("relative"), r.text)
+        }
+        let rows = try db.connect().query("SELECT status, payment_url FROM payments ORDER BY id")
+        XCTAssertEqual(rows.map { $0.requiredString("status") }, Array(repeating: "init_failed", count: 5))
+        XCTAssertEqual(rows.compactMap { $0.string("payment_url") }, [], "nothing stored")
+
+        bank.paymentURL = "https://bank.example/new/pay?x=1"
+        let ok = try call("POST", "/api/payment/create", me, #"{"tierId": "starter"}"#)
+        XCTAssertEqual(ok.status, 200, ok.text)
+        XCTAssertEqual(try json(ok)["confirmationUrl"]?.stringValue, "https://bank.example/new/pay?x=1")
+    }
+
     func testTheRetentionComesFromTheConfiguration() throws {
         var env = Fixtures.env(simURL: "http://127.0.0.1:9")
         env["MEDIA_RETENTION_DAYS"] = "30"

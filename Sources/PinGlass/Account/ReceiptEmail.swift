@@ -6,7 +6,9 @@ import Platform
 /// refuse the payment, so it is refused here, where the customer can fix it. One `@` with
 /// something before it, a domain with a dot inside it (not first, not last, not doubled), no
 /// spaces or control characters. Nothing more is guessed: whether the mailbox exists is the
-/// mail server's business.
+/// mail server's business. Characters are counted as PostgreSQL's `length` counts them (the
+/// columns' CHECKs): Unicode code points, not Swift's grapheme clusters ("e" and a combining
+/// accent are one `Character`, two code points).
 ///
 /// ```swift
 /// let email = try ReceiptEmail.checked("  ann@example.com ")   // "ann@example.com"
@@ -31,7 +33,7 @@ public enum ReceiptEmail {
     }
 
     public static func isValid(_ s: String) -> Bool {
-        guard !s.isEmpty, s.count <= maxLength,
+        guard !s.isEmpty, s.unicodeScalars.count <= maxLength,
               !s.unicodeScalars.contains(where: {
                   $0.properties.isWhitespace || [.control, .format, .lineSeparator, .paragraphSeparator].contains($0.properties.generalCategory)
               }) else { return false }

@@ -4,6 +4,7 @@ import JSON
 import LibCrypto
 import Platform
 import ProviderWire
+import WebURL
 
 /// Creating a payment: the row first (status `new`, our own OrderId, the tier's price and
 /// photo count, the terminal in force), then T-Bank `Init` outside any transaction, then the
@@ -101,6 +102,12 @@ public struct PaymentCreation {
         ]
         do {
             let r = try bank.initPayment(fields)
+            // The Mini App opens this address and links to it: an http(s) page only. A
+            // `javascript:` or `data:` address would run in the page that holds the init data;
+            // such an answer is treated as a broken one (init_failed, nothing stored or shown).
+            guard Self.isBankPage(r.paymentURL) else {
+                throw TBankError.unavailable("Init answer whose PaymentURL is not an http(s) address")
+            }
             // Not guarded on `new`, and its row count decides nothing: the row is this
             // request's own (inserted above, and payments are never deleted), so the count is
             // always 1. A notification found by OrderId may have moved it on meanwhile; the
@@ -127,6 +134,11 @@ public struct PaymentCreation {
             case .unavailable: throw PaymentError.bankUnavailable
             }
         }
+    }
+
+    /// An absolute http(s) address without spaces or control characters.
+    static func isBankPage(_ url: String) -> Bool {
+        url.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) && HTTPURL(url) != nil
     }
 
     /// `YYYY-MM-DDTHH:MM:SS+00:00`, the form RedirectDueDate takes.
