@@ -10,8 +10,11 @@ ALTER TABLE admin_sessions
     ADD COLUMN address text,
     ADD COLUMN user_agent text;
 UPDATE admin_sessions SET idle_expires_at = expires_at, last_seen_at = created_at;
+-- A login sets both; a row made without them is idle-expired at once (fails closed).
 ALTER TABLE admin_sessions
+    ALTER COLUMN idle_expires_at SET DEFAULT now(),
     ALTER COLUMN idle_expires_at SET NOT NULL,
+    ALTER COLUMN last_seen_at SET DEFAULT now(),
     ALTER COLUMN last_seen_at SET NOT NULL;
 CREATE INDEX admin_sessions_admin_idx ON admin_sessions (admin_id);
 
