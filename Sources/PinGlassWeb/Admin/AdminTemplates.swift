@@ -100,6 +100,6 @@ enum AdminTemplates {
         .who button{background:transparent;color:var(--accent);padding:.25rem .6rem}
         .error{color:var(--err);font-weight:600}
         @media (max-width:40rem){table.audit thead{display:none}table.audit tr{display:block;border-bottom:1px solid var(--line);padding:.4rem 0}
-        table.audit td{display:flex;gap:.5rem;border:0;padding:.1rem .25rem}table.audit td::before{content:attr(data-label);color:var(--muted);min-width:4.5rem;flex:none}}
+        table.audit td{display:flex;gap:.5rem;border:0;padding:.1rem .25rem;overflow-wrap:anywhere;min-width:0}table.audit td::before{content:attr(data-label);color:var(--muted);min-width:4.5rem;flex:none}}
         """
 }
