@@ -1,6 +1,6 @@
 """The operator's pages on a phone: /admin without a session lands on the login form; the
 account the Swift test made with `pinglass admin create-user` logs in and sees the dashboard
-(money in roubles, nothing wider than the screen); logging out ends the session, and /admin
+(money in roubles, nothing wider than the screen, light and dark); logging out ends the session, and /admin
 asks for the login again. Env: PINGLASS_ADMIN_NAME, PINGLASS_ADMIN_PASSWORD."""
 import os
 import re
@@ -36,6 +36,12 @@ with Session("admin") as s:
     expect(page.get_by_text(f"{NAME} (admin)")).to_be_visible()
     fits(page, "dashboard")
     s.shot(page, "dashboard")
+    page.emulate_media(color_scheme="dark")
+    dark = page.evaluate("getComputedStyle(document.body).backgroundColor")
+    if dark == "rgb(255, 255, 255)":
+        raise StoryFailed("the dark scheme left the page white")
+    s.shot(page, "dashboard-dark")
+    page.emulate_media(color_scheme="light")
 
     page.get_by_role("link", name="Audit").click()
     expect(page.locator("h1")).to_have_text("Audit log")

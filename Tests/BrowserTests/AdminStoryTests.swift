@@ -31,6 +31,6 @@ final class AdminStoryTests: BrowserTestCase {
         }
         XCTAssertEqual(try number("SELECT count(*)::int AS n FROM admin_sessions"), 0)
         let shots = try FileManager.default.contentsOfDirectory(atPath: TestEnvironment.tmp() + "/browser/admin")
-        XCTAssertEqual(shots.filter { $0.hasSuffix(".png") }.sorted(), ["01-login.png", "02-dashboard.png", "03-audit.png", "04-logged-out.png"])
+        XCTAssertEqual(shots.filter { $0.hasSuffix(".png") }.sorted(), ["01-login.png", "02-dashboard.png", "03-dashboard-dark.png", "04-audit.png", "05-logged-out.png"])
     }
 }
