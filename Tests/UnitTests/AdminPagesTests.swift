@@ -160,6 +160,23 @@ final class AdminPagesTests: XCTestCase {
         XCTAssertEqual(try v.post("/admin/logout").status, 303, "a viewer may log out")
     }
 
+    /// The admin routes are counted under their patterns like every route, the guard's own
+    /// answers (redirects, 403s) included.
+    func testRequestMetricsAreLabelledByTheAdminRoutesPattern() throws {
+        app.deps.requestMetrics = try RequestMetrics.forApp()
+        var b = browser()
+        XCTAssertEqual(try b.get("/admin").status, 303)
+        XCTAssertEqual(try b.login("ops", Self.password).status, 303)
+        XCTAssertEqual(try b.post("/admin/logout", csrf: "wrong").status, 403)
+        let scrape = PrometheusScrape(try app.client.get("/metrics").text)
+        XCTAssertEqual(scrape.problems, [])
+        for (series, n) in [(#"{method="GET",route="/admin",status="303"}"#, 1.0), (#"{method="GET",route="/admin",status="200"}"#, 1),
+                            (#"{method="GET",route="/admin/login",status="200"}"#, 1), (#"{method="POST",route="/admin/login",status="303"}"#, 1),
+                            (#"{method="POST",route="/admin/logout",status="403"}"#, 1)] {
+            XCTAssertEqual(scrape["pinglass_http_requests_total" + series], n, series)
+        }
+    }
+
     func testLockoutPerAccountAndPerAddressCountedInPostgres() throws {
         var b = browser("10.0.0.8")
         for _ in 0..<AdminSessions.maxFailuresPerAccount {
