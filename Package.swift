@@ -19,6 +19,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", .upToNextMinor(from: "1.8.2")),
         .package(url: "https://github.com/x-sheep/swift-property-based.git", .upToNextMinor(from: "2.0.1")),
         .package(url: "https://github.com/apple/swift-http-types", .upToNextMinor(from: "1.8.0")),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache", .upToNextMinor(from: "2.1.1")),
     ],
     targets: [
         // System libraries (Debian: libfcgi-dev, libpq-dev, libcurl4-openssl-dev, libssl-dev).
@@ -65,7 +66,7 @@ let package = Package(
         // The HTTP API over the domain: router, route groups, middleware, `*Routes` handlers.
         .target(name: "PinGlassWeb", dependencies: [
             "PinGlass", "HTTPCore", "Postgres", "WebURL", "JSON", "LibCrypto", "Platform", "PinGlassConfig", "ProviderWire",
-            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Logging", package: "swift-log"), .product(name: "Mustache", package: "swift-mustache"),
         ]),
 
         .executableTarget(name: "pinglass-fcgi", dependencies: [

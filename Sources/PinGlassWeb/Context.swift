@@ -20,6 +20,11 @@ public final class Context {
     /// The caller, once `TelegramAuthentication` has validated the init data (the Mini App's
     /// routes); nil elsewhere.
     public internal(set) var telegramUser: TelegramUser?
+    /// The operator, once `AdminGuard` found the session the cookie names (the admin pages);
+    /// nil elsewhere.
+    public internal(set) var admin: AdminSessions.Session?
+    /// That session's cookie value (logging out ends it).
+    var adminToken: String?
     /// The route the router matched, as `(method, pattern)` (`/api/avatars/:id`).
     public internal(set) var route: (method: String, pattern: String)?
     /// That route's index in the router's table (`RequestMetrics` rows follow it).

@@ -232,7 +232,16 @@ enum OpenAPIDocument {
         "/api/jobs/{id}": {
           "get": {"summary": "A job's progress", "security": [{"tma": []}], "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "integer"}}], "responses": {"200": {"description": "progress", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Job"}}}}, "401": {"description": "no or invalid init data", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}, "404": {"description": "not the caller's", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}}}},
         "/payment/success": {"get": {"summary": "Where the bank returns the customer after paying", "responses": {"200": {"description": "HTML page in Russian or English by Accept-Language (Content-Language says which)"}}}},
-        "/payment/fail": {"get": {"summary": "Where the bank returns the customer when paying failed", "responses": {"200": {"description": "HTML page in Russian or English by Accept-Language (Content-Language says which)"}}}}
+        "/payment/fail": {"get": {"summary": "Where the bank returns the customer when paying failed", "responses": {"200": {"description": "HTML page in Russian or English by Accept-Language (Content-Language says which)"}}}},
+        "/admin/login": {
+          "get": {"summary": "The operator's login form (HTML; sets the login CSRF cookie)", "responses": {"200": {"description": "HTML page"}, "303": {"description": "already logged in: to /admin"}}},
+          "post": {"summary": "Log in (form fields username, password, csrf)", "requestBody": {"required": true, "content": {"application/x-www-form-urlencoded": {"schema": {"type": "object", "properties": {"username": {"type": "string"}, "password": {"type": "string"}, "csrf": {"type": "string"}}}}}},
+            "responses": {"303": {"description": "logged in: session cookie set, to /admin"}, "401": {"description": "wrong name or password (HTML)"}, "403": {"description": "CSRF token missing or wrong (HTML)"}, "429": {"description": "locked out (HTML)"}}}},
+        "/admin/admin.css": {"get": {"summary": "The admin pages' style sheet", "responses": {"200": {"description": "CSS"}}}},
+        "/admin/logout": {"post": {"summary": "End this session (form field csrf)", "responses": {"303": {"description": "to /admin/login"}, "403": {"description": "CSRF token missing or wrong"}}}},
+        "/admin/logout-everywhere": {"post": {"summary": "End every session of this account (form field csrf)", "responses": {"303": {"description": "to /admin/login"}, "403": {"description": "CSRF token missing or wrong"}}}},
+        "/admin": {"get": {"summary": "The operator's dashboard (HTML)", "responses": {"200": {"description": "HTML page"}, "303": {"description": "no session: to /admin/login"}}}},
+        "/admin/audit": {"get": {"summary": "The audit trail, newest first (HTML)", "responses": {"200": {"description": "HTML page"}, "303": {"description": "no session: to /admin/login"}}}}
       }
     }
     """#

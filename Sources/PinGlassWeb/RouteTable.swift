@@ -4,8 +4,9 @@ import PinGlass
 /// Every endpoint of the HTTP API in one screen (contract: docs/http-api.md), by group:
 /// public reads, the providers' notifications (each verifies its own signature), Telegram's
 /// bot webhook (its secret token), and the
-/// Mini App's routes behind `TelegramAuthentication`. An operator's group, when it comes,
-/// is one more `group` here with its own session middleware.
+/// Mini App's routes behind `TelegramAuthentication`, and the operator's pages behind
+/// `AdminGuard` (docs/admin.md): every `/admin` route but the login form and its style sheet
+/// is added inside one of its groups, so none can miss the session, CSRF and role checks.
 enum RouteTable {
     static func router() -> Router {
         var r = Router()
@@ -41,6 +42,20 @@ enum RouteTable {
             r.add("GET", "/api/me", AccountRoutes.show)
             r.add("PATCH", "/api/me", AccountRoutes.update)
             r.add("DELETE", "/api/me/data", AccountRoutes.deleteData)
+        }
+        // The operator's pages: the login form (its own CSRF cookie) and the style sheet are
+        // open; everything else needs a session. Only admins send state-changing requests,
+        // except logging out, which every role may.
+        r.add("GET", "/admin/login", AdminRoutes.loginForm)
+        r.add("POST", "/admin/login", AdminRoutes.login)
+        r.add("GET", "/admin/admin.css", AdminPages.css)
+        r.group([AdminGuard(writers: .anyRole)]) { r in
+            r.add("POST", "/admin/logout", AdminRoutes.logout)
+            r.add("POST", "/admin/logout-everywhere", AdminRoutes.logoutEverywhere)
+        }
+        r.group([AdminGuard(writers: .admins)]) { r in
+            r.add("GET", "/admin", AdminRoutes.dashboard)
+            r.add("GET", "/admin/audit", AdminRoutes.audit)
         }
         // The bank's return pages (the browser, after paying).
         r.add("GET", "/payment/success", ReturnPageRoutes.success)

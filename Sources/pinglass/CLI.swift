@@ -35,7 +35,7 @@ struct PinGlassCLI: ParsableCommand {
             """,
         subcommands: [Migrate.self, Doctor.self, Settings.self, Reconcile.self, Dispatch.self, PollKie.self, Deliver.self,
                       Refund.self, Sweep.self, Prune.self, AuditCommand.self, RequeueDelivery.self, ManualRefund.self,
-                      RequeueRefund.self, ResolveRefund.self, AckAlert.self, SignInitData.self, TelegramCommand.self]
+                      RequeueRefund.self, ResolveRefund.self, AckAlert.self, SignInitData.self, TelegramCommand.self, AdminCommand.self]
     )
 }
 

@@ -8,7 +8,8 @@ struct Prune: ParsableCommand {
         discussion: """
             Deletes, in batches of --batch-size rows (each its own short statement): sent and failed \
             Telegram deliveries older than --deliveries (at least 7d), webhook logs older than \
-            --webhook-logs, rate-budget events older than --rate-events, expired admin sessions, the \
+            --webhook-logs, rate-budget events older than --rate-events, expired admin sessions, failed \
+            admin logins older than a day, the \
             heartbeat rows of hosts with no pass for --worker-hosts, 5xx counts older than \
             --server-errors, and stored photos (references/, generated/) that no row names and that were \
             last written longer than --orphan-grace ago (what a crash between storing and committing \

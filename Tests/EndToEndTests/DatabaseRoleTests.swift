@@ -145,7 +145,7 @@ final class DatabaseRoleTests: XCTestCase {
         XCTAssertFalse(try DatabaseRoles.schemaRights(runtime).createOnSchema)
 
         // What the application deletes, it still can.
-        for table in ["reference_photos", "telegram_deliveries", "webhook_logs", "rate_events", "admin_sessions",
+        for table in ["reference_photos", "telegram_deliveries", "webhook_logs", "rate_events", "admin_sessions", "admin_login_failures",
                       "worker_runs", "http_5xx_minutes", "users"] {
             XCTAssertNoThrow(try runtime.execute("DELETE FROM \(table) WHERE false"), table)
         }

@@ -134,6 +134,27 @@ final class NginxConfigTests: XCTestCase {
         XCTAssertEqual(try status(String(repeating: "x", count: 100_000)), "413")
     }
 
+    /// The operator's pages (docs/admin.md): `/admin` itself and every path under it reach
+    /// the pool (502 here, there is none) in the production block, and the login has its own
+    /// location with the strict login rate limit in both configurations.
+    func testAdminPathsReachThePoolAndTheLoginHasItsOwnRateLimit() throws {
+        for file in ["/nginx/pinglass.conf", "/nginx/local.conf.in"] {
+            let conf = try String(contentsOfFile: TestEnvironment.root() + file, encoding: .utf8)
+            let start = try XCTUnwrap(conf.range(of: "location = /admin/login {"), file)
+            let block = conf[start.upperBound...].prefix { $0 != "}" }
+            XCTAssertTrue(block.contains("limit_req zone=pinglass_login"), "\(file): \(block)")
+            XCTAssertTrue(block.contains("fastcgi_pass pinglass_fcgi"), "\(file): \(block)")
+            XCTAssertTrue(conf.contains("location = /admin {"), file)
+        }
+        let site = try String(contentsOfFile: TestEnvironment.root() + "/nginx/pinglass.conf", encoding: .utf8)
+        let (dir, port) = try Self.startProductionBlock(site)
+        defer { _ = try? Subprocess.run("/usr/sbin/nginx", ["-p", dir, "-c", dir + "/nginx.conf", "-s", "stop"]) }
+        for path in ["/admin", "/admin/audit", "/admin/login", "/admin/admin.css"] {
+            let (_, out, _) = try Subprocess.capture("/usr/bin/curl", ["-sk", "-o", "/dev/null", "-w", "%{http_code}", "https://127.0.0.1:\(port)\(path)"])
+            XCTAssertEqual(out, "502", path)
+        }
+    }
+
     /// `/metrics` in the production block: loopback reaches the backend (502 here, there is
     /// none), any other address gets nginx's 403 before a worker is asked.
     func testProductionMetricsAreRestrictedToTheAllowList() throws {

@@ -27,3 +27,29 @@ final class CryptoTests: XCTestCase {
         XCTAssertNotEqual(Crypto.uuid(), u)
     }
 }
+
+/// PBKDF2-HMAC-SHA256 and the stored password strings (docs/admin.md#accounts).
+final class PasswordHashTests: XCTestCase {
+    /// RFC 7914 §11's PBKDF2-HMAC-SHA256 vector: libcrypto is called the right way.
+    func testPBKDF2MatchesThePublishedVector() {
+        let out = PasswordHash.pbkdf2SHA256(password: Array("passwd".utf8), salt: Array("salt".utf8), iterations: 1, length: 64)
+        XCTAssertEqual(out.map(Crypto.hex), "55ac046e56e3089fec1691c22544b605f94185216dde0465e68b9d57c20dacbc49ca9cccf179b645991664b39d77ef317c71b845b1e30bd509112041d3a19783")
+    }
+
+    func testAStoredHashVerifiesItsPasswordOnly() {
+        let stored = PasswordHash.make("correct horse battery")
+        let parts = stored.split(separator: "$")
+        XCTAssertEqual(parts.count, 4)
+        XCTAssertEqual(parts[0], "pbkdf2-sha256")
+        XCTAssertEqual(parts[1], "600000")
+        XCTAssertTrue(PasswordHash.verify("correct horse battery", against: stored))
+        XCTAssertFalse(PasswordHash.verify("correct horse batterY", against: stored))
+        XCTAssertFalse(PasswordHash.verify("", against: stored))
+        XCTAssertNotEqual(PasswordHash.make("correct horse battery"), stored, "a fresh salt each time")
+        // Malformed or weakened strings never verify.
+        let weak = "pbkdf2-sha256$1$" + parts[2] + "$" + parts[3]
+        for bad in ["", "x", weak, "pbkdf2-sha1$600000$" + parts[2] + "$" + parts[3], stored + "$", "pbkdf2-sha256$600000$$" + parts[3]] {
+            XCTAssertFalse(PasswordHash.verify("correct horse battery", against: bad), bad)
+        }
+    }
+}

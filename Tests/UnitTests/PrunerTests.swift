@@ -73,6 +73,10 @@ final class PrunerTests: PipelineTestCase {
                 ('\\x01', $1, 'c1', now() - interval '1 second'), ('\\x02', $1, 'c2', now() + interval '1 hour')
             """, [admin])
         try c.execute("INSERT INTO admin_audit (actor, action, created_at) VALUES ('ops', 'refund', now() - interval '10 years')")
+        try c.execute("""
+            INSERT INTO admin_login_failures (login, address, at) VALUES
+                ('ops', '10.0.0.1', now() - interval '2 days'), ('ops', '10.0.0.2', now() - interval '1 minute')
+            """)
 
         // Host "gone": nothing for 8 days. Host "alive": one duty stopped 8 days ago, another ran now.
         try c.execute("""
@@ -97,6 +101,7 @@ final class PrunerTests: PipelineTestCase {
         expected.webhookLogs = 2
         expected.rateEvents = 2
         expected.adminSessions = 1
+        expected.loginFailures = 1
         expected.workerRuns = 2
         expected.serverErrorMinutes = 1
         XCTAssertEqual(report, expected)
@@ -108,6 +113,7 @@ final class PrunerTests: PipelineTestCase {
         XCTAssertTrue(Set(try ids("SELECT id FROM webhook_logs")).isDisjoint(with: goneLogs))
         XCTAssertEqual(try c.query("SELECT name FROM rate_events").map { $0.string("name") }, ["kie.create"])
         XCTAssertEqual(try c.query("SELECT csrf_token FROM admin_sessions").map { $0.string("csrf_token") }, ["c2"])
+        XCTAssertEqual(try c.query("SELECT address FROM admin_login_failures").map { $0.string("address") }, ["10.0.0.2"])
         XCTAssertEqual(try c.query("SELECT name || '@' || host AS r FROM worker_runs ORDER BY r").map { $0.string("r") },
                        ["dispatch@alive", "reconcile@alive"], "a live host keeps all its rows")
         XCTAssertEqual(try count("SELECT sum(answers)::int AS n FROM http_5xx_minutes"), 2)

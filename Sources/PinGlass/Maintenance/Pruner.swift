@@ -11,7 +11,8 @@ import PinGlassConfig
 /// | deliveries | `telegram_deliveries` sent or failed (photos, messages, alerts), by creation | 30 days |
 /// | webhook logs | `webhook_logs` (T-Bank and Kie notifications), by arrival | 90 days |
 /// | rate events | `rate_events` (the shared rate budgets look back seconds) | 1 hour |
-/// | admin sessions | `admin_sessions` past their expiry | at once |
+/// | admin sessions | `admin_sessions` past their absolute expiry | at once |
+/// | failed logins | `admin_login_failures` (the lockout looks back 15 minutes, docs/admin.md#lockout) | 1 day |
 /// | worker hosts | `worker_runs` of a host with no pass of any duty for that long | 7 days |
 /// | server errors | `http_5xx_minutes` (the sweep looks back minutes) | 7 days |
 /// | orphaned objects | stored photos (`references/`, `generated/`) no row names, by last write | 48 hours (at least 25) |
@@ -89,6 +90,7 @@ public struct Pruner: Duty {
         public var webhookLogs = 0
         public var rateEvents = 0
         public var adminSessions = 0
+        public var loginFailures = 0
         public var workerRuns = 0
         public var serverErrorMinutes = 0
         /// Stored objects no row named (or only a row marked removed), deleted.
@@ -106,7 +108,7 @@ public struct Pruner: Duty {
 
         public var json: JSON {
             ["deliveries": .int(deliveries), "webhookLogs": .int(webhookLogs), "rateEvents": .int(rateEvents),
-             "adminSessions": .int(adminSessions), "workerRuns": .int(workerRuns), "serverErrorMinutes": .int(serverErrorMinutes),
+             "adminSessions": .int(adminSessions), "loginFailures": .int(loginFailures), "workerRuns": .int(workerRuns), "serverErrorMinutes": .int(serverErrorMinutes),
              "orphanedObjects": .int(orphanedObjects), "expiredReferences": .int(expiredReferences),
              "expiredPhotos": .int(expiredPhotos), "objectsSkipped": .int(objectsSkipped),
              "stoppedAtDeadline": .bool(stoppedAtDeadline)]
@@ -114,8 +116,11 @@ public struct Pruner: Duty {
     }
 
     /// The tables this duty deletes from (the foreign-key check of the tests reads it).
-    public static let prunedTables = ["telegram_deliveries", "webhook_logs", "rate_events", "admin_sessions", "worker_runs",
-                                      "http_5xx_minutes", "reference_photos"]
+    public static let prunedTables = ["telegram_deliveries", "webhook_logs", "rate_events", "admin_sessions", "admin_login_failures",
+                                      "worker_runs", "http_5xx_minutes", "reference_photos"]
+
+    /// How long failed logins are kept: well past the lockout window, for an operator to look at.
+    public static let loginFailureSeconds = 86_400
 
     public let deps: Dependencies
     public let config: Config
@@ -158,6 +163,10 @@ public struct Pruner: Duty {
                     SELECT token_hash FROM admin_sessions WHERE expires_at < now() - make_interval(secs => $1::int) LIMIT $2)
                   AND expires_at < now() - make_interval(secs => $1::int)
                 """, retention: 0, count: \.adminSessions),
+            Kind(sql: """
+                DELETE FROM admin_login_failures WHERE id IN (
+                    SELECT id FROM admin_login_failures WHERE at < now() - make_interval(secs => $1::int) ORDER BY id LIMIT $2)
+                """, retention: Self.loginFailureSeconds, count: \.loginFailures),
             Kind(sql: """
                 DELETE FROM worker_runs WHERE (name, host) IN (
                     SELECT name, host FROM worker_runs WHERE host IN (
