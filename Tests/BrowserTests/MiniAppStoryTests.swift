@@ -112,6 +112,42 @@ final class MiniAppStoryTests: BrowserTestCase {
         XCTAssertEqual(try number("SELECT count(*)::int AS n FROM payments WHERE status = 'succeeded'"), 1)
     }
 
+    /// The session ends (the server answers 401) on home, during the payment poll, on a job's
+    /// progress and on a selfie upload: each time the expired-session screen, and no request
+    /// after it; a bank page that is not a web address is not followed (Tests/Browser/expired.py).
+    func testAnExpiredSessionStopsThePage() throws {
+        let user: Int64 = 72_020
+        let job = try JobFixtures.job(c, telegramID: user, tasks: .queued)
+        // Its avatar `me` without selfies (the fixture's reference has no object to show).
+        let avatar = try XCTUnwrap(row("SELECT avatar_id FROM generation_jobs WHERE id = $1", [job.id])).requiredInt("avatar_id")
+        try c.execute("DELETE FROM reference_photos WHERE avatar_id = $1", [avatar])
+        let created = try stack.client.post("/api/payment/create", body: #"{"tierId":"starter","avatarId":\#(avatar)}"#,
+                                            headers: [("Content-Type", "application/json"), Fixtures.auth(telegramID: user)])
+        XCTAssertEqual(created.status, 200, created.text)
+        try story("expired", user: user, env: ["PINGLASS_JOB": String(job.id)])
+        XCTAssertEqual(try number("SELECT count(*)::int AS n FROM reference_photos"), 0, "the refused upload stored nothing")
+        XCTAssertEqual(try number("""
+            SELECT count(*)::int AS n FROM payments p JOIN users u ON u.id = p.user_id WHERE u.telegram_user_id = $1
+            """, [Int(user + 1)]), 1, "the new customer's payment was made (its page was not followed)")
+    }
+
+    /// A queued job is asked every 2 s, after 10 minutes every 15 s, after an hour no more
+    /// until "check again"; a pending refund every 30 s for 10 minutes (Tests/Browser/backoff.py).
+    func testTheJobScreenBacksOffAndStops() throws {
+        let user: Int64 = 72_030
+        let queued = try JobFixtures.job(c, telegramID: user, tasks: .queued)
+        let failed = try JobFixtures.job(c, telegramID: user, tasks: .queued)
+        try c.execute("UPDATE generation_tasks SET state = 'failed', finished_at = now(), fail_code = '500', fail_message = 'fixture' WHERE job_id = $1",
+                      [failed.id])
+        try c.execute("UPDATE generation_jobs SET status = 'failed', failed = total_photos, finished_at = now() WHERE id = $1", [failed.id])
+        try c.execute("""
+            INSERT INTO refunds (payment_id, job_id, amount_kopecks, reason, requested_by) VALUES ($1, $2, 49900, 'fixture', 'system')
+            """, [failed.paymentID, failed.id])
+        try story("backoff", user: user, env: ["PINGLASS_JOB": String(queued.id), "PINGLASS_REFUND_JOB": String(failed.id)])
+        XCTAssertEqual(try row("SELECT status FROM generation_jobs WHERE id = $1", [queued.id])?.string("status"), "queued",
+                       "no duty ran: the job stayed queued all along")
+    }
+
     /// Names, contrast in both themes, the keyboard alone from home to the progress screen,
     /// reduced motion (Tests/Browser/accessibility.py). No duty runs: the job stays queued.
     func testAccessibility() throws {

@@ -36,6 +36,16 @@ final class WebAppServingTests: DatabaseTestCase {
         return Answer(status: Int(code) ?? 0, headers: fields, body: body)
     }
 
+    /// Runs `body` with two hidden files in this checkout's webapp/ (the folder both blocks
+    /// serve), one at its top and one in js/, given their URL paths; removes them after.
+    static func withHiddenFiles(_ body: ([String]) throws -> Void) throws {
+        let root = try TestEnvironment.root() + "/webapp"
+        let names = [".hidden-\(getpid())-\(UInt32.random(in: 0...UInt32.max))", "js/.hidden-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).js"]
+        defer { for n in names { try? FileManager.default.removeItem(atPath: root + "/" + n) } }
+        for n in names { try Data("SECRET=1\n".utf8).write(to: URL(fileURLWithPath: root + "/" + n)) }
+        try body(names.map { "/" + $0 })
+    }
+
     /// What every file of the page carries, whatever location served it.
     static func assertPageHeaders(_ a: Answer, file: StaticString = #filePath, line: UInt = #line) {
         let csp = a.header("Content-Security-Policy")
@@ -95,6 +105,10 @@ final class WebAppServingTests: DatabaseTestCase {
         for path in ["/nope.js", "/js/", "/js", "/js/main.js.gz", "/index.htm", "/.git/config"] {
             XCTAssertEqual(try Self.fetch(base + path).status, 404, path)
         }
+        // Hidden files that do sit in the served folder (a deploy's .env, an editor's leftovers): 404 too.
+        try Self.withHiddenFiles { paths in
+            for path in paths { XCTAssertEqual(try Self.fetch(base + path).status, 404, path) }
+        }
         // The API, the bank's return pages and the reserved admin paths still reach the app.
         let health = try Self.fetch(base + "/api/health")
         XCTAssertEqual(health.status, 200)
@@ -124,6 +138,9 @@ final class WebAppServingTests: DatabaseTestCase {
         let again = try Self.fetch(base + "/js/telegram.js", headers: ["Accept-Encoding: gzip", "If-None-Match: \(gz.header("ETag"))"], insecure: true)
         XCTAssertEqual(again.status, 304)
         XCTAssertEqual(try Self.fetch(base + "/nope", insecure: true).status, 404)
+        try Self.withHiddenFiles { paths in
+            for path in paths { XCTAssertEqual(try Self.fetch(base + path, insecure: true).status, 404, path) }
+        }
         XCTAssertEqual(try Self.fetch(base + "/api/health", insecure: true).status, 502, "the API goes to the (absent) pool")
         XCTAssertEqual(try Self.fetch(base + "/payment/success", insecure: true).status, 502)
     }

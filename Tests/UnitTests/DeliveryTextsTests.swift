@@ -88,16 +88,29 @@ final class DeliveryTextsTests: XCTestCase {
     }
 
     /// The gallery link is a button under the final message: `web_app` on https (Telegram opens
-    /// only https Mini Apps), `url` on a local http base; none when no photo is there to see.
+    /// only https Mini Apps), `url` on a local http base when Telegram is the simulator; with the
+    /// real Telegram an http base is a text line (a button to it would get the message refused);
+    /// none when no photo is there to see.
     func testTheFinalMessageCarriesAButtonToTheJobsGallery() {
-        func final(released: Int, url: String?) -> DeliveryTexts.Final {
-            .init(outcome: .partial, made: 18, total: 23, released: released, delivered: released, refundKopecks: 10_847, galleryURL: url)
+        func final(released: Int, url: String?, simulated: Bool = false) -> DeliveryTexts.Final {
+            .init(outcome: .partial, made: 18, total: 23, released: released, delivered: released, refundKopecks: 10_847, galleryURL: url,
+                  simulatedTelegram: simulated)
         }
         let https = "https://pinglass.example/?job=5"
+        let local = "http://127.0.0.1:8080/?job=5"
         XCTAssertEqual(DeliveryTexts.finalKeyboard(.english, final(released: 18, url: https)),
                        [[InlineButton(text: "Open the gallery", action: .webApp(https))]])
-        XCTAssertEqual(DeliveryTexts.finalKeyboard(.russian, final(released: 18, url: "http://127.0.0.1:8080/?job=5")),
-                       [[InlineButton(text: "Открыть галерею", action: .url("http://127.0.0.1:8080/?job=5"))]])
+        XCTAssertEqual(DeliveryTexts.finalKeyboard(.english, final(released: 18, url: https, simulated: true)),
+                       [[InlineButton(text: "Open the gallery", action: .webApp(https))]])
+        XCTAssertFalse(DeliveryTexts.final(.english, final(released: 18, url: https)).contains(https), "a button, not a line")
+        XCTAssertEqual(DeliveryTexts.finalKeyboard(.russian, final(released: 18, url: local, simulated: true)),
+                       [[InlineButton(text: "Открыть галерею", action: .url(local))]])
+        XCTAssertFalse(DeliveryTexts.final(.russian, final(released: 18, url: local, simulated: true)).contains(local))
+        // The real Telegram and an http base: no button, the address as the text's last line.
+        XCTAssertEqual(DeliveryTexts.finalKeyboard(.russian, final(released: 18, url: local)), [])
+        XCTAssertEqual(DeliveryTexts.final(.russian, final(released: 18, url: local)).split(separator: "\n").last, "Галерея: \(local)")
+        XCTAssertEqual(DeliveryTexts.final(.english, final(released: 18, url: local)).split(separator: "\n").last, "The gallery: \(local)")
+        XCTAssertFalse(DeliveryTexts.final(.english, final(released: 0, url: local)).contains(local), "no photo to show: no line")
         XCTAssertEqual(DeliveryTexts.finalKeyboard(.english, final(released: 0, url: https)), [], "no photo to show: no button")
         XCTAssertEqual(DeliveryTexts.finalKeyboard(.english, final(released: 18, url: nil)), [], "no PUBLIC_BASE_URL: no button")
         XCTAssertEqual(InlineButton.markup(DeliveryTexts.finalKeyboard(.english, final(released: 18, url: https))).serialized,

@@ -35,6 +35,18 @@ function loadScript(src) {
   });
 }
 
+/**
+ * `url` when it is an absolute http(s) address, else null: the page follows nothing else from
+ * an answer (javascript:, data:, relative). The server refuses such a bank page too; this is
+ * the second layer (docs/webapp.md#adapter).
+ */
+export function webURL(url) {
+  try {
+    const u = new URL(String(url));
+    return u.protocol === 'https:' || u.protocol === 'http:' ? u.href : null;
+  } catch { return null; }
+}
+
 /** The adapter: `await tg.start()` once, then the same calls in every mode. */
 export const tg = {
   mode: 'browser',
@@ -109,8 +121,11 @@ export const tg = {
     else h.impactOccurred('light');
   },
 
-  /** Opens the bank's page outside the Mini App; false when the browser blocked the window. */
-  openLink(url) {
+  /** Opens the bank's page outside the Mini App; false when the browser blocked the window
+   * or the address is not a web page (`webURL`). */
+  openLink(address) {
+    const url = webURL(address);
+    if (!url) return false;
     if (this.native) { this.webApp.openLink(url); return true; }
     const w = window.open(url, '_blank');
     if (w) { try { w.opener = null; } catch { /* cross-origin already */ } }

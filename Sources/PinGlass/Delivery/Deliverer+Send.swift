@@ -145,7 +145,8 @@ extension Deliverer {
         let final = DeliveryTexts.Final(outcome: outcome, made: made, total: total, released: released,
                                         delivered: info.requiredInt("delivered"),
                                         refundKopecks: row.payload["refundKopecks"]?.intValue ?? 0,
-                                        galleryURL: deps.config.publicBaseURL.map { MiniApp.gallery($0, job: jobID) })
+                                        galleryURL: deps.config.publicBaseURL.map { MiniApp.gallery($0, job: jobID) },
+                                        simulatedTelegram: HTTPURL(deps.config.telegramAPIURL)?.isLoopback == true)
         let lang = DeliveryLanguage(languageCode: info.string("lang"))
         return (DeliveryTexts.final(lang, final), DeliveryTexts.finalKeyboard(lang, final))
     }

@@ -1,7 +1,8 @@
 /// Every text a user reads in the Telegram chat, in one place, in Russian for users whose
 /// Telegram language is Russian (`users.language_code` starting with `ru`) and in English
 /// otherwise. Plain text (no parse mode): nothing to escape; the final message's link to the
-/// job's gallery is a button under it (`finalKeyboard`), not text.
+/// job's gallery is a button under it (`finalKeyboard`), or a text line where Telegram would
+/// refuse the button (a local http base with the real Telegram).
 ///
 /// ```swift
 /// let lang = DeliveryLanguage(languageCode: "ru-RU")
@@ -18,6 +19,7 @@ public enum DeliveryLanguage: String, Sendable, Equatable {
 }
 
 import ProviderWire
+import WebURL
 
 public enum DeliveryTexts {
     /// What the final message says.
@@ -36,9 +38,12 @@ public enum DeliveryTexts {
         public var refundKopecks: Int
         /// The job's gallery in the Mini App (`MiniApp.gallery`), nil when PUBLIC_BASE_URL is not set.
         public var galleryURL: String?
+        /// Telegram is the simulator (`TELEGRAM_API_URL` on loopback): it takes a `url` button to
+        /// a local http address, which the real Telegram refuses (with the whole message).
+        public var simulatedTelegram: Bool
 
         public init(outcome: JobOutcome, made: Int, total: Int, released: Int, delivered: Int, refundKopecks: Int,
-                    galleryURL: String?) {
+                    galleryURL: String?, simulatedTelegram: Bool = false) {
             self.outcome = outcome
             self.made = made
             self.total = total
@@ -46,6 +51,16 @@ public enum DeliveryTexts {
             self.delivered = delivered
             self.refundKopecks = refundKopecks
             self.galleryURL = galleryURL
+            self.simulatedTelegram = simulatedTelegram
+        }
+
+        /// How the gallery is linked: a button (`web_app` on https; `url` to the simulator), a
+        /// text line (http with the real Telegram), or nothing (no base, no photo to see).
+        enum GalleryLink: Equatable { case button(String), line(String), none }
+
+        var galleryLink: GalleryLink {
+            guard let url = galleryURL, released > 0 else { return .none }
+            return HTTPURL(url)?.scheme == "https" || simulatedTelegram ? .button(url) : .line(url)
         }
     }
 
@@ -94,14 +109,19 @@ public enum DeliveryTexts {
             let amount = roubles(f.refundKopecks, lang)
             lines.append(lang == .russian ? "Возвращаем на вашу карту \(amount)." : "We are refunding \(amount) to your card.")
         }
+        if case .line(let url) = f.galleryLink {
+            lines.append(lang == .russian ? "Галерея: \(url)" : "The gallery: \(url)")
+        }
         return lines.joined(separator: "\n")
     }
 
     /// The final message's keyboard: one button to the job's gallery in the Mini App (a
-    /// `web_app` button on https, a `url` button otherwise: `InlineButton.miniApp`). The
-    /// gallery shows released photos only: no button when there is none to see.
+    /// `web_app` button on https, a `url` button on http to the simulator: `InlineButton.miniApp`).
+    /// The real Telegram refuses a button to a non-public address, and with it the whole
+    /// message: on http with the real Telegram the link is a line of the text (`final`) and
+    /// there is no button. The gallery shows released photos only: none when there is none to see.
     public static func finalKeyboard(_ lang: DeliveryLanguage, _ f: Final) -> [[InlineButton]] {
-        guard let url = f.galleryURL, f.released > 0 else { return [] }
+        guard case .button(let url) = f.galleryLink else { return [] }
         return [[.miniApp(lang == .russian ? "Открыть галерею" : "Open the gallery", url: url)]]
     }
 

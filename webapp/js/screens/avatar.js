@@ -67,7 +67,8 @@ export function show(view, params, app) {
     };
     refs.forEach(addRef);
 
-    const queue = uploadQueue({ avatarId: avatar.id, room: () => MAX - grid.children.length, onUploaded: addRef, onSettled: update });
+    const queue = uploadQueue({ avatarId: avatar.id, room: () => MAX - grid.children.length, onUploaded: addRef, onSettled: update,
+      onUnauthorized: (err) => app.fail(err) });
     const inputId = uid('selfies');
     const input = h('input', { id: inputId, type: 'file', class: 'visually-hidden', multiple: true, accept: 'image/jpeg,image/png,image/webp,image/*',
       'data-testid': 'reference-input', onchange: () => { queue.add([...input.files]); input.value = ''; } });

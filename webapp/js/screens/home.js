@@ -25,6 +25,7 @@ export function show(view, params, app) {
       return;
     }
     if (failed) app.fail(failed.reason);
+    if (!alive) return;   // a 401 there ended the session and ran this screen's clean-up: nothing more starts
     const list = avatars.value.avatars || [];
     const jobList = jobs.status === 'fulfilled' ? jobs.value.jobs || [] : [];
     const latest = payment.status === 'fulfilled' ? payment.value : null;

@@ -1,5 +1,7 @@
-// One generation: live progress (made, failed, of N) every 2 s while the page is visible
-// and every 15 s while hidden (a refund still on its way: every 30 s), the gallery of its released photos (signed links; full-screen
+// One generation: live progress (made, failed, of N) every 2 s while the page is visible for
+// the first 10 minutes on the screen, then every 15 s (and every 15 s while hidden), stopping
+// after an hour with a button to check again; a refund still on its way every 30 s for 10
+// minutes, then the same button. The gallery of its released photos (signed links; full-screen
 // viewer), and for a partial or failed job what was refunded and when, and until when the
 // photos are kept.
 
@@ -9,8 +11,11 @@ import { failure } from './parts.js';
 import { openViewer } from '../viewer.js';
 
 const VISIBLE_MS = 2000;
-const HIDDEN_MS = 15000;
+const FAST_FOR_MS = 10 * 60000;    // 2 s polls for the first 10 minutes of watching
+const SLOW_MS = 15000;             // then, and whenever the page is hidden
+const STOP_AFTER_MS = 60 * 60000;  // then the page waits for "check again"
 const REFUND_MS = 30000;   // a finished job whose refund is still on its way: it moves slowly
+const REFUND_FOR_MS = 10 * 60000;
 const FINAL = new Set(['completed', 'partial', 'failed', 'canceled']);
 
 export function show(view, params, app) {
@@ -22,11 +27,16 @@ export function show(view, params, app) {
   const note = h('p', {});
   const refund = h('div', {});
   const kept = h('p', { class: 'hint' });
+  // Shown when the screen stopped asking by itself: the job (an hour) or its refund (10 minutes).
+  const again = h('div', { class: 'card notice', hidden: true }, h('p', {}, t('job.checkPaused')),
+    h('button', { type: 'button', class: 'button secondary', 'data-testid': 'job-check', onclick: () => checkAgain() }, t('pay.checkAgain')));
   const gallery = h('ul', { class: 'gallery', 'data-testid': 'gallery', 'aria-label': t('job.gallery') });
   const photos = [];   // {id, url}: the first signed link of each photo is kept (no flicker)
-  const body = h('div', { class: 'stack' }, h('p', { class: 'payment-line' }, status), progress, counts, note, refund, kept, gallery);
+  const body = h('div', { class: 'stack' }, h('p', { class: 'payment-line' }, status), progress, counts, note, refund, again, kept, gallery);
   view.append(h('section', { class: 'screen' }, h('h1', {}, t('job.title', { id: params.id })), body));
   let loaded = false;
+  let watching = null;   // 'job' (not final yet) or 'refund' (final, its refund on its way)
+  let since = Date.now();   // when the current kind of watching began (or "check again")
 
   async function poll() {
     timer = 0;
@@ -37,20 +47,35 @@ export function show(view, params, app) {
       if (!alive) return;
       if (!loaded) { fill(body, failure(app, err, () => { fill(body, h('p', { class: 'loading' }, t('loading'))); poll(); })); return; }
       if (!err.network) app.fail(err);
-      schedule();
+      if (!alive) return;   // a 401 ended the session and ran this screen's clean-up: no next poll
+      schedule(watching || 'job');
       return;
     }
     if (!alive) return;
     const first = !loaded;
     loaded = true;
     render(job, first);
-    if (!FINAL.has(job.status)) schedule();
-    else if (job.refund && !job.refund.refundedAt && job.refund.status !== 'failed') schedule(REFUND_MS);
+    if (!FINAL.has(job.status)) schedule('job');
+    else if (job.refund && !job.refund.refundedAt && job.refund.status !== 'failed') schedule('refund');
   }
 
-  function schedule(slowest = 0) {
+  /** The next poll for `kind`, backing off with the time spent watching; none past the limit. */
+  function schedule(kind) {
     clearTimeout(timer);
-    timer = setTimeout(poll, Math.max(slowest, document.visibilityState === 'visible' ? VISIBLE_MS : HIDDEN_MS));
+    timer = 0;
+    if (kind !== watching) { watching = kind; since = Date.now(); }
+    const age = Date.now() - since;
+    const visible = document.visibilityState === 'visible';
+    if (age >= (kind === 'refund' ? REFUND_FOR_MS : STOP_AFTER_MS)) { again.hidden = false; return; }
+    const wait = kind === 'refund' ? REFUND_MS : visible && age < FAST_FOR_MS ? VISIBLE_MS : SLOW_MS;
+    timer = setTimeout(poll, wait);
+  }
+
+  function checkAgain() {
+    again.hidden = true;
+    since = Date.now();
+    clearTimeout(timer);
+    poll();
   }
 
   function render(job, first) {

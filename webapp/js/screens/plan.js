@@ -8,6 +8,7 @@ import { h, fill, uid } from '../dom.js';
 import { t, has, money, errorText } from '../i18n.js';
 import { failure, inlineError } from './parts.js';
 import { choices } from './choices.js';
+import { webURL } from '../telegram.js';
 
 const POLL_MS = 2000;
 const POLL_FOR_MS = 60000;
@@ -119,8 +120,9 @@ export function planFlow(app, { avatarId = null, avatars = [], payment = null, i
         const created = await app.api.createPayment({ tierId: sel.tier, avatarId: sel.avatarId || undefined, email: address });
         if (app.data.me && app.data.me.user) app.data.me.user.email = address;
         payment = { ...created, status: 'new' };
-        const opened = app.tg.openLink(created.confirmationUrl);
-        watch(opened ? t('pay.opened') : t('pay.blocked'));
+        const page = webURL(created.confirmationUrl);
+        const opened = page && app.tg.openLink(page);
+        watch(!page ? t('pay.badLink') : opened ? t('pay.opened') : t('pay.blocked'));
       } catch (err) {
         if (!alive) return;
         payError.set(errorText(err));
@@ -135,7 +137,7 @@ export function planFlow(app, { avatarId = null, avatars = [], payment = null, i
   function watch(note) {
     clearTimeout(timer);
     pollUntil = Date.now() + POLL_FOR_MS;
-    const url = payment.confirmationUrl;
+    const url = webURL(payment.confirmationUrl);   // none at all rather than a link to anything else
     const link = url ? h('a', { href: url, target: '_blank', rel: 'noopener noreferrer', class: 'button link',
       onclick: (e) => { if (app.tg.native) { e.preventDefault(); app.tg.openLink(url); } } }, t('pay.openAgain')) : null;
     const message = h('p', {}, t('pay.waiting'));
@@ -153,6 +155,7 @@ export function planFlow(app, { avatarId = null, avatars = [], payment = null, i
       } catch (err) {
         if (!alive) return;
         if (!err.network) app.fail(err);
+        if (!alive) return;   // a 401 ended the session and stopped this flow: no next tick
       }
       if (usable(payment)) { app.tg.haptic('success'); app.say(t('pay.paid')); paid(); return; }
       if (!WAITING.has(payment.status)) { ended(); return; }

@@ -10,15 +10,17 @@ import { downscale } from '../image.js';
 const AT_ONCE = 2;
 
 /**
- * uploadQueue({avatarId, room, onUploaded, onSettled}) → {el, add(files)}: `room()` says how
- * many more selfies the avatar may take; `onUploaded({id, url})` is told of each stored one and
- * answers whether it was new there; `onSettled()` when the queue is empty.
+ * uploadQueue({avatarId, room, onUploaded, onSettled, onUnauthorized}) → {el, add(files)}:
+ * `room()` says how many more selfies the avatar may take; `onUploaded({id, url})` is told of
+ * each stored one and answers whether it was new there; `onSettled()` when the queue is empty;
+ * `onUnauthorized(err)` when the server refused the session (401): the queue drops the rest.
  */
-export function uploadQueue({ avatarId, room, onUploaded, onSettled }) {
+export function uploadQueue({ avatarId, room, onUploaded, onSettled, onUnauthorized }) {
   const el = h('ul', { class: 'uploads', 'aria-label': t('upload.list') });
   const waiting = [];
   let running = 0;
   let reserved = 0;
+  let ended = false;   // the session was refused: nothing more is sent
 
   function add(files) {
     for (const file of files) {
@@ -32,10 +34,10 @@ export function uploadQueue({ avatarId, room, onUploaded, onSettled }) {
   }
 
   function pump() {
-    while (running < AT_ONCE && waiting.length) {
+    while (!ended && running < AT_ONCE && waiting.length) {
       const item = waiting.shift();
       running += 1;
-      item.run().finally(() => { running -= 1; pump(); if (!running && !waiting.length && onSettled) onSettled(); });
+      item.run().finally(() => { running -= 1; pump(); if (!ended && !running && !waiting.length && onSettled) onSettled(); });
     }
   }
 
@@ -86,6 +88,13 @@ export function uploadQueue({ avatarId, room, onUploaded, onSettled }) {
           state('network', t('upload.network'));
           fill(actions, h('button', { type: 'button', class: 'button secondary small', 'aria-label': t('upload.retry', { name }),
             onclick: () => { fill(actions); state('sending', t('upload.sending')); waiting.push(item); pump(); } }, t('retry')));
+          return;
+        }
+        if (err.code === 'UNAUTHORIZED') {
+          // Not this file's fault: the session expired. The app says so (its own screen).
+          ended = true;
+          waiting.length = 0;
+          if (onUnauthorized) onUnauthorized(err);
           return;
         }
         refused(errorText(err, 'upload'));
