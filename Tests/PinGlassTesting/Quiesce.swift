@@ -52,7 +52,7 @@ public struct Quiesce {
     }
 
     /// What is left to do, by queue.
-    public struct OpenWork: Equatable, CustomStringConvertible {
+    public struct OpenWork: Equatable, Sendable, CustomStringConvertible {
         public var jobs = 0
         public var tasks = 0
         public var deliveries = 0

@@ -175,7 +175,7 @@ public enum Subprocess {
             var port = anyFreePort()
             while taken.contains(port) { port = anyFreePort() }
             if let handle = FileHandle(forWritingAtPath: used) ?? {
-                FileManager.default.createFile(atPath: used, contents: nil)
+                _ = FileManager.default.createFile(atPath: used, contents: nil)   // a race with another test: the open below decides
                 return FileHandle(forWritingAtPath: used)
             }() {
                 handle.seekToEndOfFile()
