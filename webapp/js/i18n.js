@@ -141,9 +141,11 @@ const ru = {
   days: { one: '{n} день', few: '{n} дня', many: '{n} дней', other: '{n} дня' },
   portraits: { one: '{n} портрет', few: '{n} портрета', many: '{n} портретов', other: '{n} портрета' },
   'plan.title': 'Выберите набор', 'plan.styles': 'Стиль',
-  // The catalogue's own descriptions are English; the styles shipped with it, in Russian.
-  'style.pinglass': 'Разнообразный набор: жизненные, студийные и художественные портреты',
-  'style.business': 'Деловые портреты для профилей и страниц компаний',
+  // The catalogue's own words are English: the tiers and styles shipped with it, in Russian
+  // (catalogueText falls back to the API's text for others).
+  'tier.starter': 'Стартовый', 'tier.standard': 'Стандартный', 'tier.premium': 'Премиум',
+  'style.pinglass.name': 'Фирменный PinGlass', 'style.pinglass.desc': 'Разные образы: повседневные, студийные и художественные портреты',
+  'style.business.name': 'Деловой', 'style.business.desc': 'Портреты в деловом стиле для профиля в соцсетях и на сайте компании',
   'plan.choose': 'Выберите набор для оплаты', 'plan.chooseFirst': 'Сначала выберите набор.',
   'plan.needAvatar': 'Сначала добавьте в аватар хотя бы 3 селфи, затем запускайте здесь.',
   'plan.email': 'E-mail для чека', 'plan.emailHint': 'Сюда банк пришлёт чек; мы запомним адрес.',
@@ -222,6 +224,9 @@ export function t(key, params = {}) {
 
 /** Whether the current language has the key itself (no English fallback). */
 export function has(key) { return key in dictionaries[lang]; }
+
+/** A catalogue word (`tier.starter`, `style.business.desc`) in the current language, else the API's own text. */
+export function catalogueText(key, apiText) { return has(key) ? t(key) : apiText; }
 
 export function money(rub) {
   const n = Number(rub);

@@ -5,7 +5,7 @@
 // goes straight to the generate button.
 
 import { h, fill, uid } from '../dom.js';
-import { t, has, money, errorText } from '../i18n.js';
+import { t, money, errorText, catalogueText } from '../i18n.js';
 import { failure, inlineError } from './parts.js';
 import { choices } from './choices.js';
 import { webURL } from '../telegram.js';
@@ -58,8 +58,8 @@ export function planFlow(app, { avatarId = null, avatars = [], payment = null, i
 
   function styleChoice() {
     return choices({ legend: t('plan.styles'), name: 'style', selected: sel.style, onChange: (v) => { sel.style = v; },
-      items: catalogue.styles.map((s) => ({ value: s.id, testid: `style-${s.id}`, title: s.name,
-        sub: has(`style.${s.id}`) ? t(`style.${s.id}`) : s.description })) });
+      items: catalogue.styles.map((s) => ({ value: s.id, testid: `style-${s.id}`, title: catalogueText(`style.${s.id}.name`, s.name),
+        sub: catalogueText(`style.${s.id}.desc`, s.description) })) });
   }
 
   function avatarChoice() {
@@ -219,5 +219,5 @@ export function planFlow(app, { avatarId = null, avatars = [], payment = null, i
 }
 
 function tierTitle(tier) {
-  return String(tier.title || tier.id).split(':')[0].trim() || tier.id;
+  return catalogueText(`tier.${tier.id}`, String(tier.title || tier.id).split(':')[0].trim() || tier.id);
 }
