@@ -84,6 +84,11 @@ export function planFlow(app, { avatarId = null, avatars = [], payment = null, i
     const emailError = inlineError();
     const tierError = inlineError();
     const payError = inlineError();
+    const emailField = h('div', { class: 'field' },
+      h('label', { for: emailId }, t('plan.email')), email,
+      h('p', { id: hintId, class: 'hint' }, t('plan.emailHint')), emailError.el);
+    // An error in sight above the fixed main bar: the field and its message (scroll-margin in app.css).
+    const inSight = (el) => { if (el.isConnected) el.scrollIntoView({ block: 'nearest' }); };
     const payAction = (busy) => ({ text: sel.tier ? t('pay', { amount: money(tierOf(sel.tier).amountRub) }) : t('plan.choose'),
       testid: 'pay', busy, onClick: pay });
     const waiting = payment && WAITING.has(payment.status) && payment.paymentId;
@@ -94,20 +99,19 @@ export function planFlow(app, { avatarId = null, avatars = [], payment = null, i
         items: catalogue.tiers.map((x) => ({ value: x.id, testid: `tier-${x.id}`, title: tierTitle(x), sub: t('portraits', { n: x.photos }), aside: money(x.amountRub) })) }),
       tierError.el,
       styleChoice(),
-      h('div', { class: 'field' },
-        h('label', { for: emailId }, t('plan.email')), email,
-        h('p', { id: hintId, class: 'hint' }, t('plan.emailHint')), emailError.el),
+      emailField,
       payError.el);
     action(payAction(false));
     app.me().then((me) => { if (alive && !email.value && me.user && me.user.email) email.value = me.user.email; }).catch(() => {});
 
     async function pay() {
       const address = email.value.trim();
-      if (!sel.tier) { tierError.set(t('plan.chooseFirst')); app.tg.haptic('error'); return; }
+      if (!sel.tier) { tierError.set(t('plan.chooseFirst')); inSight(tierError.el); app.tg.haptic('error'); return; }
       if (!EMAIL.test(address)) {
         emailError.set(t('plan.emailInvalid'));
         email.setAttribute('aria-invalid', 'true');
-        email.focus();
+        email.focus({ preventScroll: true });
+        inSight(emailField);
         app.tg.haptic('error');
         return;
       }
@@ -127,7 +131,7 @@ export function planFlow(app, { avatarId = null, avatars = [], payment = null, i
         if (!alive) return;
         payError.set(errorText(err));
         app.tg.haptic('error');
-        if (err.code === 'VALIDATION_ERROR' && /mail/i.test(err.message)) emailError.set(t('plan.emailInvalid'));
+        if (err.code === 'VALIDATION_ERROR' && /mail/i.test(err.message)) { emailError.set(t('plan.emailInvalid')); inSight(emailField); } else inSight(payError.el);
         action(payAction(false));
       }
     }
