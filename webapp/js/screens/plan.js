@@ -71,7 +71,13 @@ export function planFlow(app, { avatarId = null, avatars = [], payment = null, i
   function statusLine() {
     return h('p', { class: 'payment-line' },
       h('span', { 'data-testid': 'payment-status', 'data-status': payment.status, class: `badge status-${payment.status}` }, t(`payment.${payment.status}`)),
-      payment.amountRub !== undefined ? h('span', { class: 'amount' }, money(payment.amountRub)) : null);
+      payment.amountRub !== undefined ? h('span', { class: 'amount' }, setText(payment.amountRub)) : null);
+  }
+
+  /** "Starter · 7 portraits · 499 ₽": the set a payment bought (by its amount), else the amount. */
+  function setText(amountRub) {
+    const tier = catalogue && catalogue.tiers.find((x) => Number(x.amountRub) === Number(amountRub));
+    return tier ? `${tierTitle(tier)} · ${t('portraits', { n: tier.photos })} · ${money(amountRub)}` : money(amountRub);
   }
 
   function choose() {
@@ -186,7 +192,7 @@ export function planFlow(app, { avatarId = null, avatars = [], payment = null, i
   const generateError = inlineError();
   function paid() {
     generateError.set('');
-    fill(body, h('h2', {}, t('plan.paidTitle')), statusLine(), h('p', {}, t('pay.paid')),
+    fill(body, h('h2', {}, t('plan.paidTitle')), statusLine(), h('p', {}, t('pay.next')),
       avatarChoice(), !sel.avatarId && avatars.length === 0 ? h('p', { class: 'hint' }, t('plan.needAvatar')) : null,
       styleChoice(), generateError.el);
     action(generateAction(false));
