@@ -2,9 +2,9 @@
 // deleting the avatar.
 
 import { h, fill, uid } from '../dom.js';
-import { t } from '../i18n.js';
+import { t, errorText } from '../i18n.js';
 import { uploadQueue } from './uploads.js';
-import { statusBadge, failure, confirmButton } from './parts.js';
+import { statusBadge, failure, confirmButton, inlineError } from './parts.js';
 import { planFlow } from './plan.js';
 
 const MIN = 3;
@@ -88,6 +88,7 @@ export function show(view, params, app) {
       planSlot,
       latest ? h('p', {}, h('button', { type: 'button', class: 'button link', onclick: () => app.go('job', { id: latest.jobId }) },
         `${t('avatar.latestJob')}: ${t(`job.${latest.status}`)}`)) : null,
+      renameForm(app, avatar, (name) => { title.textContent = name; }),
       confirmButton({ label: t('avatar.delete'), question: t('avatar.deleteConfirm'), yes: t('avatar.deleteYes'), action: async () => {
         try {
           await app.api.deleteAvatar(avatar.id);
@@ -120,4 +121,32 @@ function refItem(app, avatarId, ref, n, changed) {
     }
   } }, t('avatar.deleteShort')));
   return li;
+}
+
+/** Rename (PATCH /api/avatars/{id}): a labelled field behind a "Rename" disclosure. */
+function renameForm(app, avatar, renamed) {
+  const id = uid('avatar-name');
+  const input = h('input', { id, type: 'text', name: 'name', required: true, maxlength: '100', autocomplete: 'off', value: avatar.name });
+  const error = inlineError();
+  const save = h('button', { type: 'submit', class: 'button secondary' }, t('avatar.renameSave'));
+  const box = h('details', { class: 'rename' }, h('summary', { class: 'button link' }, t('avatar.rename')),
+    h('form', { class: 'field', novalidate: true, onsubmit: async (e) => {
+      e.preventDefault();
+      const name = input.value.trim();
+      if (!name) { error.set(t('avatar.nameEmpty')); input.setAttribute('aria-invalid', 'true'); input.focus(); return; }
+      save.disabled = true;
+      try {
+        const { avatar: changed } = await app.api.renameAvatar(avatar.id, name);
+        avatar.name = (changed && changed.name) || name;
+        renamed(avatar.name);
+        error.set('');
+        input.removeAttribute('aria-invalid');
+        box.open = false;
+        app.say(t('avatar.renamed'), 'success');
+      } catch (err) {
+        error.set(errorText(err, 'avatar'));
+      } finally { save.disabled = false; }
+    } },
+    h('label', { for: id }, t('avatar.name')), h('div', { class: 'rename-row' }, input, save), error.el));
+  return box;
 }
