@@ -22,7 +22,7 @@ bank; PINGLASS_USER + 1 is a new customer.
 import os
 import re
 
-from harness import APP, USER, Session, expect, selfies, tid
+from harness import APP, USER, Session, StoryFailed, expect, selfies, tid
 from journey import add_selfies, choose_tier, new_avatar, require
 
 JOB = os.environ.get("PINGLASS_JOB", "")
@@ -84,73 +84,96 @@ def nothing_more(s, page, gate, where, seconds=70):
 
 
 with Session("expired", allow=[REFUSED]) as s:
+    failures = []
+
+    def check(name, steps):
+        """Runs one check; a failure is noted and the next check still runs (the story fails at the end)."""
+        try:
+            steps()
+        except (StoryFailed, AssertionError) as e:
+            failures.append(f"{name}: {e}")
+            s.log("FAILED", name, e)
+
     # home: /api/jobs refused among home's four requests.
-    ctx = s.new_context()
-    page, gate = app_with_clock(s, ctx, refuse=lambda url: "/api/jobs" in url, closed=True)
-    expired_screen(page)
-    s.shot(page, "home-expired")
-    require(not any("/api/pricing" in u for u in gate.requests), f"home went on to the payment flow: {gate.requests}")
-    nothing_more(s, page, gate, "home")
-    ctx.close()
+    def home():
+        ctx = s.new_context()
+        page, gate = app_with_clock(s, ctx, refuse=lambda url: "/api/jobs" in url, closed=True)
+        expired_screen(page)
+        s.shot(page, "home-expired")
+        require(not any("/api/pricing" in u for u in gate.requests), f"home went on to the payment flow: {gate.requests}")
+        nothing_more(s, page, gate, "home")
+        ctx.close()
+    check("home", home)
 
     # payment: home follows the payment still with the bank; then the session ends.
-    ctx = s.new_context()
-    page, gate = app_with_clock(s, ctx)
-    expect(tid(page, "payment-status")).to_have_attribute("data-status", re.compile("^(new|pending|authorized)$"))
-    run_page_time(page, 4)
-    require(sum("/api/payment/status?" in u for u in gate.requests) >= 1, f"home does not follow the payment: {gate.requests}")
-    gate.closed = True
-    run_page_time(page, 2)
-    expired_screen(page)
-    s.shot(page, "payment-expired")
-    nothing_more(s, page, gate, "payment poll")
-    ctx.close()
+    def payment():
+        ctx = s.new_context()
+        page, gate = app_with_clock(s, ctx)
+        expect(tid(page, "payment-status")).to_have_attribute("data-status", re.compile("^(new|pending|authorized)$"))
+        run_page_time(page, 4)
+        require(sum("/api/payment/status?" in u for u in gate.requests) >= 1, f"home does not follow the payment: {gate.requests}")
+        gate.closed = True
+        run_page_time(page, 2)
+        expired_screen(page)
+        s.shot(page, "payment-expired")
+        nothing_more(s, page, gate, "payment poll")
+        ctx.close()
+    check("payment", payment)
 
     # job: a queued job's progress; then the session ends.
-    ctx = s.new_context()
-    page, gate = app_with_clock(s, ctx, path=f"/?job={JOB}")
-    expect(tid(page, "job-status")).to_have_attribute("data-status", "queued")
-    gate.closed = True
-    run_page_time(page, 2)
-    expired_screen(page)
-    nothing_more(s, page, gate, "job progress")
-    ctx.close()
+    def job():
+        ctx = s.new_context()
+        page, gate = app_with_clock(s, ctx, path=f"/?job={JOB}")
+        expect(tid(page, "job-status")).to_have_attribute("data-status", "queued")
+        gate.closed = True
+        run_page_time(page, 2)
+        expired_screen(page)
+        nothing_more(s, page, gate, "job progress")
+        ctx.close()
+    check("job", job)
 
     # upload: the avatar `me`, a selfie sent with an expired session.
-    ctx = s.new_context()
-    page = ctx.new_page()
-    gate = Gate(page)
-    page.goto(s.open_url())
-    page.get_by_role("button", name=re.compile(r"^me\b")).click()
-    field = tid(page, "reference-input")
-    expect(field).to_be_attached()
-    gate.closed = True
-    field.set_input_files(selfies(page, 1))
-    expired_screen(page)
-    expect(page.locator("[data-state=refused]")).to_have_count(0)
-    s.shot(page, "upload-expired")
-    ctx.close()
+    def upload():
+        ctx = s.new_context()
+        page = ctx.new_page()
+        gate = Gate(page)
+        page.goto(s.open_url())
+        page.get_by_role("button", name=re.compile(r"^me\b")).click()
+        field = tid(page, "reference-input")
+        expect(field).to_be_attached()
+        gate.closed = True
+        field.set_input_files(selfies(page, 1))
+        expired_screen(page)
+        expect(page.locator("[data-state=refused]")).to_have_count(0)
+        s.shot(page, "upload-expired")
+        ctx.close()
+    check("upload", upload)
 
     # bad link: a new customer pays; the answer names a javascript: page.
-    page = s.open_app(user=USER + 1)
-    new_avatar(s, page)
-    add_selfies(s, page, 3)
-    choose_tier(s, page, "starter", f"customer{USER + 1}@example.com")
+    def bad_link():
+        page = s.open_app(user=USER + 1)
+        new_avatar(s, page)
+        add_selfies(s, page, 3)
+        choose_tier(s, page, "starter", f"customer{USER + 1}@example.com")
 
-    def altered(route):
-        answer = route.fetch()
-        body = answer.json()
-        require("confirmationUrl" in body, f"no confirmationUrl in {body}")
-        body["confirmationUrl"] = BAD
-        route.fulfill(response=answer, json=body)
-    page.route(re.compile(re.escape(APP) + r"/api/payment/create$"), altered)
-    pages = len(s.context.pages)
-    tid(page, "pay").click()
-    expect(page.locator("main")).to_contain_text("not a web page", timeout=15_000)
-    page.wait_for_timeout(1000)
-    require(len(s.context.pages) == pages, f"a window opened: {[p.url for p in s.context.pages]}")
-    require(page.title() != "followed", "the javascript: address ran")
-    expect(page.locator("a[href^='javascript:' i]")).to_have_count(0)
-    s.shot(page, "bad-link")
+        def altered(route):
+            answer = route.fetch()
+            body = answer.json()
+            require("confirmationUrl" in body, f"no confirmationUrl in {body}")
+            body["confirmationUrl"] = BAD
+            route.fulfill(response=answer, json=body)
+        page.route(re.compile(re.escape(APP) + r"/api/payment/create$"), altered)
+        pages = len(s.context.pages)
+        tid(page, "pay").click()
+        expect(tid(page, "payment-status")).to_be_visible()   # the payment is being followed
+        page.wait_for_timeout(1000)
+        require(len(s.context.pages) == pages, f"a window opened: {[p.url for p in s.context.pages]}")
+        require(page.title() != "followed", "the javascript: address ran")
+        expect(page.locator("a[href^='javascript:' i]")).to_have_count(0)
+        expect(page.locator("main")).to_contain_text("not a web page")
+        s.shot(page, "bad-link")
+    check("bad link", bad_link)
+
+    require(not failures, "; ".join(failures))
     s.check_clean("the expired session and the bad link")
     s.result(ok=True)

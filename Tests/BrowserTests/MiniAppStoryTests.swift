@@ -125,7 +125,8 @@ final class MiniAppStoryTests: BrowserTestCase {
                                             headers: [("Content-Type", "application/json"), Fixtures.auth(telegramID: user)])
         XCTAssertEqual(created.status, 200, created.text)
         try story("expired", user: user, env: ["PINGLASS_JOB": String(job.id)])
-        XCTAssertEqual(try number("SELECT count(*)::int AS n FROM reference_photos"), 0, "the refused upload stored nothing")
+        XCTAssertEqual(try number("SELECT count(*)::int AS n FROM reference_photos WHERE avatar_id = $1", [avatar]), 0,
+                       "the refused upload stored nothing")
         XCTAssertEqual(try number("""
             SELECT count(*)::int AS n FROM payments p JOIN users u ON u.id = p.user_id WHERE u.telegram_user_id = $1
             """, [Int(user + 1)]), 1, "the new customer's payment was made (its page was not followed)")

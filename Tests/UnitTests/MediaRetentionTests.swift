@@ -29,8 +29,8 @@ final class MediaRetentionTests: PipelineTestCase {
     }
 
     /// A finished job whose photos were delivered, ended `ageDays` ago.
-    func finished(_ telegramID: Int64, endedDaysAgo ageDays: Int) throws -> JobFixtures.Job {
-        let job = try DeliveryFixtures.finishedJob(deps, telegramID: telegramID, photos: 3, succeeded: 3)
+    func finished(_ telegramID: Int64, endedDaysAgo ageDays: Int, photos: Int = 3) throws -> JobFixtures.Job {
+        let job = try DeliveryFixtures.finishedJob(deps, telegramID: telegramID, photos: photos, succeeded: photos)
         try c.execute("""
             UPDATE telegram_deliveries SET state = 'sent', sent_at = now() - make_interval(days => $2) WHERE job_id = $1
             """, [job.id, ageDays])
@@ -120,6 +120,46 @@ final class MediaRetentionTests: PipelineTestCase {
         XCTAssertEqual(try prune().expiredPhotos, 3)
         XCTAssertEqual(try c.query("SELECT job_id FROM generated_photos WHERE media_removed_at IS NOT NULL GROUP BY job_id").map { $0.requiredInt("job_id") },
                        [justOut.id])
+    }
+
+    /// A batch whose photos are skipped because their delivery became active while the pass
+    /// waited for them does not end the pass: the next batch (which leaves them out) still
+    /// removes the other expired photos; the skipped ones stay for a later run.
+    func testPhotosSkippedInABatchDoNotEndThePass() throws {
+        let busy = try finished(9531, endedDaysAgo: 100)
+        // 100 photos: the first batch (100, the smallest) is the busy job's 3 and 97 of these.
+        let other = try finished(9532, endedDaysAgo: 100, photos: 100)
+        let busyPhotos = try c.query("SELECT id FROM generated_photos WHERE job_id = $1 ORDER BY id", [busy.id]).map { $0.requiredInt("id") }
+        XCTAssertEqual(busyPhotos.count, 3)
+        XCTAssertLessThan(busyPhotos.last!, try c.query("SELECT min(id)::int AS n FROM generated_photos WHERE job_id = $1", [other.id])[0]
+            .requiredInt("n"), "the busy job's photos come first")
+        var config = Pruner.Config()
+        config.batchSize = 100
+        nonisolated(unsafe) let pruner = try Pruner(deps: deps, config: config)
+        nonisolated(unsafe) let clock = deps.clock
+        let holder = try db.connect()
+        try holder.execute("BEGIN")
+        try holder.execute("SELECT 1 FROM generated_photos WHERE id = $1 FOR UPDATE", [busyPhotos[0]])
+        let done = DispatchSemaphore(value: 0)
+        nonisolated(unsafe) var outcome: Result<Pruner.Report, Error>?
+        DispatchQueue.global().async {
+            outcome = Result { try pruner.runOnce(now: clock(), deadline: clock() + 55) }
+            done.signal()
+        }
+        try Subprocess.waitUntil("the prune waiting for the held photo") {
+            try c.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'")[0]
+                .requiredInt("n") == 1
+        }
+        // Meanwhile an operator re-queues the busy job's album: its delivery is pending again.
+        try holder.execute("UPDATE telegram_deliveries SET state = 'pending', sent_at = NULL WHERE job_id = $1 AND kind = 'album'", [busy.id])
+        try holder.execute("COMMIT")
+        XCTAssertEqual(done.wait(timeout: .now() + 20), .success)
+        let report = try XCTUnwrap(try outcome?.get())
+        XCTAssertEqual(report.expiredPhotos, 100, "the other job's last 3 photos went in the next batch")
+        XCTAssertEqual(try c.query("SELECT count(*)::int AS n FROM generated_photos WHERE job_id = $1 AND media_removed_at IS NULL",
+                                   [other.id])[0].requiredInt("n"), 0)
+        XCTAssertEqual(try c.query("SELECT count(*)::int AS n FROM generated_photos WHERE job_id = $1 AND media_removed_at IS NULL",
+                                   [busy.id])[0].requiredInt("n"), 3, "the photos of the re-queued delivery stay")
     }
 
     /// A photo whose delivery is still waiting is left for a later run; an object that survived

@@ -31,8 +31,11 @@ extension Pruner {
         }
         while true {
             guard deps.clock() < deadline else { report.stoppedAtDeadline = true; return }
-            let keys = try db.withTransaction { tx in
-                try MediaRemoval.removeGenerated(tx, photos: """
+            // The batch's end is what it looked at, not what it removed: photos skipped because
+            // their delivery became active meanwhile would otherwise end the pass early. The
+            // next batch's selection leaves those out, so they are not looked at again.
+            let (keys, lookedAt) = try db.withTransaction { tx in
+                try MediaRemoval.removeGeneratedBatch(tx, photos: """
                     SELECT g.id FROM generated_photos g JOIN generation_jobs j ON j.id = g.job_id
                     WHERE g.media_removed_at IS NULL AND \(retention.photosExpiredSQL(job: "j"))
                       AND NOT EXISTS (SELECT 1 FROM telegram_deliveries d
@@ -42,7 +45,7 @@ extension Pruner {
             }
             report.expiredPhotos += keys.count
             report.objectsSkipped += MediaRemoval.deleteObjects(deps.media, keys, log: log)
-            if keys.count < config.batchSize { break }
+            if lookedAt < config.batchSize { break }
         }
     }
 

@@ -65,6 +65,14 @@ public enum MediaRemoval {
     /// removed. So a photo is never marked removed while a delivery of it waits or is sent.
     public static func removeGenerated(_ tx: Transaction, photos: String, _ params: [PostgresEncodable?],
                                        reason: String, inFlight: InFlight = .withdrawOrRefuse) throws -> [String] {
+        try removeGeneratedBatch(tx, photos: photos, params, reason: reason, inFlight: inFlight).keys
+    }
+
+    /// `removeGenerated`, also saying how many photos it looked at (locked, not yet removed):
+    /// with `.skip` some of them may stay, so a batch's end is told by this count, not by the
+    /// keys (`Pruner.pruneExpiredMedia`).
+    public static func removeGeneratedBatch(_ tx: Transaction, photos: String, _ params: [PostgresEncodable?],
+                                            reason: String, inFlight: InFlight = .withdrawOrRefuse) throws -> (keys: [String], lookedAt: Int) {
         let locked = try tx.query("""
             SELECT id, delivery_id FROM generated_photos
             WHERE id IN (\(photos)) AND media_removed_at IS NULL ORDER BY id FOR UPDATE
@@ -86,11 +94,12 @@ public enum MediaRemoval {
                 WHERE id = ANY($1::bigint[]) AND state = 'pending'
                 """, [busy.map { String($0.requiredInt("id")) }, reason])
         }
-        return try tx.query("""
+        let keys = try tx.query("""
             UPDATE generated_photos SET media_removed_at = now()
             WHERE id = ANY($1::bigint[]) AND media_removed_at IS NULL
             RETURNING storage_key
             """, [removable.map { String($0.id) }]).map { $0.requiredString("storage_key") }
+        return (keys, locked.count)
     }
 
     /// Deletes the objects (no transaction may be open); returns how many could not be deleted
