@@ -88,7 +88,7 @@ function avatarRow(app, a) {
 function jobRow(app, j, all) {
   const removed = photosRemoved(j);
   const done = j.status === 'completed' || j.status === 'partial';
-  const sub = [date(j.createdAt), removed || !done ? jobCounts(j) : t('portraits', { n: j.photoCount ?? 0 })].filter(Boolean).join(' · ');
+  const sub = [date(j.createdAt), done ? (removed ? '' : t('portraits', { n: j.photoCount ?? 0 })) : jobCounts(j)].filter(Boolean).join(' · ');
   return h('button', { type: 'button', class: 'row', onclick: () => app.go('job', { id: j.jobId }) },
     h('span', { class: 'row-main' }, h('span', { class: 'row-title' }, jobTitle(j, all)),
       sub ? h('span', { class: 'row-sub' }, sub) : null),

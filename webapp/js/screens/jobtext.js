@@ -25,7 +25,7 @@ export function jobCounts(job) {
   const made = p.completed || 0;
   const failed = p.failed || 0;
   const total = p.total || 0;
-  if (photosRemoved(job)) return t('job.photosRemoved');
+  if (photosRemoved(job)) return '';   // the badge and the note say it
   switch (job.status) {
     case 'completed': return made >= total && !failed ? t('job.allReady', { n: total }) : t('job.someReady', { made, total });
     case 'partial': return t('job.someReady', { made, total });
