@@ -127,6 +127,26 @@ install_moto() {
     MOTO_PYTHON=$venv/bin/python
 }
 
+# install_promtool: Prometheus's promtool, for the tests that check deploy/'s Prometheus files
+# (config and alert rules, and the rules' own unit tests). Debian's `prometheus` package is
+# large (about 96 MB installed, with web assets and a service); only its promtool binary is
+# needed, so the .deb is downloaded (about 19 MB, once) and promtool alone is taken out of it
+# into .run/promtool. Sets PROMTOOL.
+install_promtool() {
+    PROMTOOL=$ROOT/.run/promtool/promtool
+    [ -x "$PROMTOOL" ] && return
+    local dir=$ROOT/.run/promtool
+    mkdir -p "$dir"
+    say "fetching promtool (Debian's prometheus package, promtool only)"
+    (cd "$dir" && rm -f prometheus_*.deb && apt-get download -qq prometheus 2>/dev/null) || {
+        as_root apt-get update -qq
+        (cd "$dir" && apt-get download -qq prometheus 2>/dev/null)
+    }
+    dpkg-deb --fsys-tarfile "$dir"/prometheus_*.deb | tar -x -C "$dir" --strip-components=3 ./usr/bin/promtool
+    rm -f "$dir"/prometheus_*.deb
+    "$PROMTOOL" --version >/dev/null
+}
+
 # install_browser: what the browser tier drives: Debian's chromium (apt) and Playwright for
 # Python (PyPI), pointed at that chromium; Playwright's own browser downloads are never used.
 # Uses the python3 on PATH when it already has Playwright, else a virtualenv in

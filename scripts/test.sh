@@ -43,6 +43,7 @@ seconds_since() { local d=$(( $(now_ms) - $1 )); printf '%d.%d' $(( d / 1000 )) 
 T0=$(now_ms)
 install_deps
 install_moto
+install_promtool
 # chromium and Playwright only where browser tests may run (the browser tier, or a --filter run).
 case " ${RUN[*]} " in *" browser "*|"  ") install_browser ;; esac
 say "building (debug, with tests)"
@@ -72,6 +73,8 @@ export PINGLASS_ROOT=$ROOT
 export PINGLASS_TEST_TMP=$T
 export PINGLASS_TEST_S3_URL=$MOTO_URL
 export PINGLASS_TEST_PYTHON=${BROWSER_PYTHON:-}
+export PINGLASS_TEST_YAML_PYTHON=$MOTO_PYTHON     # moto[server] brings PyYAML
+export PINGLASS_TEST_PROMTOOL=$PROMTOOL
 export PINGLASS_CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
 cd "$ROOT"
 

@@ -45,5 +45,11 @@ enum MetricsRoutes {
         for s in metrics?.samples() ?? [] {
             text.add("pinglass_http_requests_total", ["method": s.method, "route": s.route, "status": s.status], Double(s.count))
         }
+        text.declare("pinglass_http_request_duration_seconds", .histogram,
+                     "Time from the application taking a request to its answer, by route template (nginx's own answers are not timed).")
+        for h in metrics?.latencies() ?? [] {
+            text.addHistogram("pinglass_http_request_duration_seconds", [("method", h.method), ("route", h.route)],
+                              buckets: h.buckets, sum: h.sum)
+        }
     }
 }

@@ -51,11 +51,15 @@ public struct TelegramAuthentication: Middleware {
 /// Counts every answer in the pool's shared table (`RequestMetrics`) under the route the
 /// router matched, labelled by its pattern (`/api/avatars/{id}`), never the raw path;
 /// requests no route matched count as `unmatched`. It wraps the whole application (`App`),
-/// and counts before the answer leaves: whoever has the answer sees it in `/metrics`.
+/// and counts before the answer leaves: whoever has the answer sees it in `/metrics`. The
+/// time from here to the answer (on the monotonic clock) goes into the route's latency
+/// histogram; an error thrown past every middleware is not an answer and is not timed.
 struct RequestCounting: Middleware {
     func handle(_ ctx: Context, next: Router.Handler) throws -> Response {
+        let started = ctx.deps.clock.monotonic()
         let response = try next(ctx)
-        ctx.deps.requestMetrics?.record(route: ctx.routeIndex, status: response.status)
+        ctx.deps.requestMetrics?.record(route: ctx.routeIndex, status: response.status,
+                                        seconds: ctx.deps.clock.monotonic() - started)
         return response
     }
 }

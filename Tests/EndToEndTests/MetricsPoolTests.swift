@@ -48,6 +48,7 @@ final class MetricsPoolTests: DatabaseTestCase {
         try lockA.execute("LOCK TABLE settings IN ACCESS EXCLUSIVE MODE")
         let held = InFlight { try stack.client.get("/api/health") }
         try waitForLockWaiters(1)
+        let heldSince = Date()   // the health check started before this and ends after the COMMIT below
         let fromB = try scrape(stack)
         XCTAssertEqual(fromB[Self.pricing], 7)
         XCTAssertNil(fromB[Self.health], "still in flight")
@@ -59,6 +60,7 @@ final class MetricsPoolTests: DatabaseTestCase {
         try lockB.execute("LOCK TABLE webhook_logs IN ACCESS EXCLUSIVE MODE")
         let heldB = InFlight { try stack.client.post("/api/payment/webhook", body: "not json") }
         try waitForLockWaiters(2)
+        let heldFor = Date().timeIntervalSince(heldSince)
         try lockA.execute("COMMIT")
         XCTAssertEqual(try held.wait().status, 200)
         let fromA = try scrape(stack)
@@ -73,6 +75,19 @@ final class MetricsPoolTests: DatabaseTestCase {
         XCTAssertEqual(after[Self.webhook400], 1)
         XCTAssertEqual(after[Self.scrapes], 6)
         XCTAssertEqual(after["pinglass_database_up"], 1)
+
+        // Latency: worker A timed the health check, worker B the webhook; one scrape has both.
+        XCTAssertEqual(after[#"pinglass_http_request_duration_seconds_count{method="GET",route="/api/health"}"#], 1)
+        XCTAssertEqual(after[#"pinglass_http_request_duration_seconds_count{method="POST",route="/api/payment/webhook"}"#], 1)
+        XCTAssertEqual(after[#"pinglass_http_request_duration_seconds_count{method="GET",route="/api/pricing"}"#], 7)
+        XCTAssertEqual(after[#"pinglass_http_request_duration_seconds_count{method="GET",route="/metrics"}"#], 6)
+        let healthSum = try XCTUnwrap(after[#"pinglass_http_request_duration_seconds_sum{method="GET",route="/api/health"}"#])
+        XCTAssertGreaterThanOrEqual(healthSum, heldFor, "the held check took at least as long as it was held")
+        // Every bound below the time it was held saw nothing of it.
+        for le in RequestMetrics.latencyBuckets where le < heldFor {
+            let key = #"pinglass_http_request_duration_seconds_bucket{method="GET",route="/api/health",le="\#(PrometheusText.format(le))"}"#
+            XCTAssertEqual(after[key], 0, key)
+        }
     }
 
     /// The counts live in the master's mapping: a worker killed and replaced loses none of

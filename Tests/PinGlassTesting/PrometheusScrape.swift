@@ -22,7 +22,7 @@ public struct PrometheusScrape {
                 guard parts.count == 2 else { problems.append("bad comment: \(line)"); continue }
                 if line.hasPrefix("# TYPE ") {
                     if types[parts[0]] != nil { problems.append("TYPE twice: \(parts[0])") }
-                    if !["counter", "gauge"].contains(parts[1]) { problems.append("unknown type: \(line)") }
+                    if !["counter", "gauge", "histogram"].contains(parts[1]) { problems.append("unknown type: \(line)") }
                     types[parts[0]] = parts[1]
                     current = parts[0]
                 } else {
@@ -38,13 +38,41 @@ public struct PrometheusScrape {
             }
             let series = String(line[..<space])
             let name = String(series.prefix { $0 != "{" })
-            if name != current { problems.append("sample outside its family: \(line)") }
+            if name != current && !(types[current ?? ""] == "histogram"
+                                    && ["_bucket", "_sum", "_count"].contains { name == current! + $0 }) {
+                problems.append("sample outside its family: \(line)")
+            }
             if samples[series] != nil { problems.append("series twice: \(series)") }
             samples[series] = value
         }
+        checkHistograms()
     }
 
     public subscript(series: String) -> Double? { samples[series] }
+
+    /// A histogram's buckets must be cumulative (non-decreasing as `le` grows), end in `+Inf`,
+    /// and that bucket must equal its `_count`.
+    mutating func checkHistograms() {
+        var buckets: [String: [(le: Double, value: Double)]] = [:]   // `name{other labels}` → buckets
+        for (series, value) in samples {
+            let name = String(series.prefix { $0 != "{" })
+            guard name.hasSuffix("_bucket"), types[String(name.dropLast(7))] == "histogram",
+                  let le = series.range(of: #"le="[^"]*""#, options: .regularExpression) else { continue }
+            let bound = String(series[le].dropFirst(4).dropLast())
+            guard let b = Double(bound) ?? Self.special(bound) else { problems.append("bad le: \(series)"); continue }
+            var rest = series
+            rest.removeSubrange(le)
+            rest = rest.replacingOccurrences(of: ",,", with: ",").replacingOccurrences(of: "{,", with: "{")
+                .replacingOccurrences(of: ",}", with: "}").replacingOccurrences(of: "{}", with: "")
+            buckets[String(name.dropLast(7)) + "_count" + rest.dropFirst(name.count), default: []].append((b, value))
+        }
+        for (count, list) in buckets {
+            let sorted = list.sorted { $0.le < $1.le }
+            if zip(sorted, sorted.dropFirst()).contains(where: { $0.value > $1.value }) { problems.append("buckets not cumulative: \(count)") }
+            if sorted.last?.le != .infinity { problems.append("no +Inf bucket: \(count)") }
+            if samples[count] != sorted.last?.value { problems.append("+Inf bucket is not the count: \(count)") }
+        }
+    }
 
     /// The series of one family.
     public func family(_ name: String) -> [String: Double] {

@@ -20,6 +20,10 @@ public enum TestEnvironment {
     public static func binDir() throws -> String { try value("PINGLASS_BIN_DIR") }
     public static func root() throws -> String { try value("PINGLASS_ROOT") }
     public static func tmp() throws -> String { try value("PINGLASS_TEST_TMP") }
+    /// A python3 with PyYAML (moto's), to read YAML files back.
+    public static func yamlPython() throws -> String { try value("PINGLASS_TEST_YAML_PYTHON") }
+    /// Prometheus's promtool (scripts/lib.sh `install_promtool`).
+    public static func promtool() throws -> String { try value("PINGLASS_TEST_PROMTOOL") }
 
     /// The tier scripts/test.sh runs (`unit`, `e2e`, `disruptive`), or nil when a run names
     /// its own `--filter` (every fixture is then allowed).

@@ -100,7 +100,7 @@ struct NoRepository: Error, CustomStringConvertible {
 /// Finding and checking the citations (no database, no network: file reading only).
 enum DocCitations {
     /// What is scanned: everything that ships or runs, and the README.
-    static let scannedRoots = ["Sources", "Tests", "scripts", "nginx", "cron.d", "webapp"]
+    static let scannedRoots = ["Sources", "Tests", "scripts", "nginx", "cron.d", "webapp", "deploy"]
     static let scannedTopFiles = ["README.md", "Makefile"]
 
     /// `docs/<name>.md` → its explicit anchors (`<a id="R3"></a>`).

@@ -85,4 +85,32 @@ final class PrometheusTextTests: XCTestCase {
         XCTAssertEqual(PrometheusScrape(broken).problems,
                        ["TYPE twice: a", "sample outside its family: b 2", #"bad sample: a{x="1"} nope"#])
     }
+
+    func testHistogramSeriesAndTheirChecks() {
+        var t = PrometheusText()
+        t.declare("d_seconds", .histogram, "Durations.")
+        t.addHistogram("d_seconds", [("route", "/a/{id}")], buckets: [(0.5, 1), (1, 3), (.infinity, 4)], sum: 2.25)
+        XCTAssertEqual(t.render(), """
+            # HELP d_seconds Durations.
+            # TYPE d_seconds histogram
+            d_seconds_bucket{route="/a/{id}",le="0.5"} 1
+            d_seconds_bucket{route="/a/{id}",le="1"} 3
+            d_seconds_bucket{route="/a/{id}",le="+Inf"} 4
+            d_seconds_sum{route="/a/{id}"} 2.25
+            d_seconds_count{route="/a/{id}"} 4
+
+            """)
+        XCTAssertEqual(PrometheusScrape(t.render()).problems, [])
+        let broken = """
+            # TYPE d_seconds histogram
+            d_seconds_bucket{le="0.5"} 3
+            d_seconds_bucket{le="1"} 2
+            d_seconds_bucket{le="+Inf"} 4
+            d_seconds_count 5
+            """
+        XCTAssertEqual(PrometheusScrape(broken).problems.sorted(),
+                       ["+Inf bucket is not the count: d_seconds_count", "buckets not cumulative: d_seconds_count"])
+        XCTAssertEqual(PrometheusScrape("# TYPE h histogram\nh_bucket{le=\"1\"} 1\nh_count 1\n").problems,
+                       ["no +Inf bucket: h_count"])
+    }
 }

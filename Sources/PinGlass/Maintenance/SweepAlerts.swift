@@ -31,6 +31,10 @@ import Platform
 /// - `http-5xx`: at least `serverErrorAlertCount` 5xx answers in the last
 ///   `serverErrorWindowSeconds` (`ServerErrors`; answers given because PostgreSQL itself
 ///   was down cannot be counted, and show as silent duties instead).
+/// - `webhook-signature-failures` and `payment-success-ratio`: `SweepAlerts+Money.swift`.
+///
+/// Each message ends with a link to the admin page that explains it (`Condition.page`
+/// under `adminBaseURL`, the install's `PUBLIC_BASE_URL`; no link without one).
 ///
 /// ```swift
 /// let found = try SweepAlerts(config: Sweeper.Config(), adminChatID: config.adminTelegramChatID).raise(db)
@@ -40,16 +44,26 @@ public struct SweepAlerts {
     public let adminChatID: Int64?
     /// `Config.isPublicInstall`: alert when T-Bank's test mode is in force there.
     public var publicInstall = false
+    /// `PUBLIC_BASE_URL`: where the admin pages an alert links to are.
+    public var adminBaseURL: String?
 
     public init(config: Sweeper.Config, adminChatID: Int64?) {
         self.config = config
         self.adminChatID = adminChatID
     }
 
-    /// One alert condition: its key (the hourly de-duplication key) and the message.
+    /// One alert condition: its key (the hourly de-duplication key), the message, and the
+    /// admin page (a path) that explains it.
     public struct Condition: Equatable, Sendable {
         public let key: String
         public let text: String
+        public var page: String? = nil
+    }
+
+    /// The message sent: the text, then the admin page's address when the install has one.
+    public func message(_ c: Condition) -> String {
+        guard let page = c.page, let base = adminBaseURL, !base.isEmpty else { return c.text }
+        return c.text + "\n" + (base.hasSuffix("/") ? String(base.dropLast()) : base) + page
     }
 
     /// Raises every condition found: how many were found and how many new messages queued.
@@ -57,13 +71,14 @@ public struct SweepAlerts {
         let found = try conditions(db)
         var queued = 0
         for c in found {
-            if try Alerts.raise(db, chatID: adminChatID, key: c.key, text: c.text) { queued += 1 }
+            if try Alerts.raise(db, chatID: adminChatID, key: c.key, text: message(c)) { queued += 1 }
         }
         return (found.count, queued)
     }
 
     public func conditions(_ db: Connection) throws -> [Condition] {
         try silentDuties(db) + staleQueues(db) + refundsOwed(db) + testModeInPublic(db) + serverErrors(db)
+            + webhookSignatureFailures(db) + paymentSuccessRatio(db)
     }
 
     func testModeInPublic(_ db: Connection) throws -> [Condition] {
@@ -72,7 +87,7 @@ public struct SweepAlerts {
             T-Bank is in test mode on a public install (PUBLIC_BASE_URL is not loopback): new payments go to the \
             test terminal, and test payments buy nothing here except for TEST_TELEGRAM_IDS. Switch with \
             pinglass settings tbank-mode production; this repeats hourly until then.
-            """)]
+            """, page: "/admin/settings")]
     }
 
     func silentDuties(_ db: Connection) throws -> [Condition] {
@@ -92,7 +107,8 @@ public struct SweepAlerts {
             retry: .idempotent).map { row in
             let name = row.requiredString("name")
             let last = row.string("last_ok").map { "its last successful pass ended \($0) UTC" } ?? "it has never finished a pass successfully"
-            return Condition(key: "worker-silent:\(name)", text: "pinglass \(name) has not run successfully on any host lately: \(last). Check cron and its log.")
+            return Condition(key: "worker-silent:\(name)", text: "pinglass \(name) has not run successfully on any host lately: \(last). Check cron and its log.",
+                             page: "/admin")
         }
     }
 
@@ -123,7 +139,12 @@ public struct SweepAlerts {
             let text = queue == "jobs"
                 ? "\(n) generation job(s) still open long after their deadline; docs/runbook.md#queue-stale has the query that lists them."
                 : "Queue \(queue): \(n) due item(s) waiting longer than \(config.queueAlertSeconds / 60) min. Is pinglass \(queue) running?"
-            return Condition(key: "queue-stale:\(queue)", text: text)
+            let page = switch queue {
+            case "dispatch", "jobs": "/admin/jobs?status=queued"
+            case "poll-kie": "/admin/jobs?status=processing"
+            default: "/admin"
+            }
+            return Condition(key: "queue-stale:\(queue)", text: text, page: page)
         }
     }
 
@@ -157,7 +178,7 @@ public struct SweepAlerts {
             (refund ids \(r.string("ids") ?? "")\(total > 20 ? ", …" : "")). Fix each cause, then pinglass requeue-refund <id> \
             for a failed one, or pinglass resolve-refund <id> for a held one; this repeats hourly until none is left \
             (pinglass ack-alert refunds-owed --reason "…" quiets it until another refund is owed).
-            """)]
+            """, page: "/admin")]
     }
 
     /// An operator acknowledges the refunds owed now (`pinglass ack-alert refunds-owed`):
@@ -187,6 +208,6 @@ public struct SweepAlerts {
     func serverErrors(_ db: Connection) throws -> [Condition] {
         let n = try ServerErrors.recent(db, seconds: config.serverErrorWindowSeconds)
         guard n >= config.serverErrorAlertCount else { return [] }
-        return [Condition(key: "http-5xx", text: "The API answered 5xx \(n) times in the last \(config.serverErrorWindowSeconds / 60) min. See the pinglass-fcgi log.")]
+        return [Condition(key: "http-5xx", text: "The API answered 5xx \(n) times in the last \(config.serverErrorWindowSeconds / 60) min. See the pinglass-fcgi log.", page: "/admin")]
     }
 }

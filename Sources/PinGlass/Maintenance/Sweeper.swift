@@ -58,6 +58,17 @@ public struct Sweeper: Duty {
         /// Alert when at least this many 5xx answers were given within `serverErrorWindowSeconds`.
         public var serverErrorAlertCount = SweeperDefaults.serverErrorAlertCount
         public var serverErrorWindowSeconds = SweeperDefaults.serverErrorWindowSeconds
+        /// Alert when at least this many T-Bank notifications were refused for their signature
+        /// within `signatureFailureWindowSeconds` (`webhook-signature-failures`).
+        public var signatureFailureAlertCount = SweeperDefaults.signatureFailureAlertCount
+        public var signatureFailureWindowSeconds = SweeperDefaults.signatureFailureWindowSeconds
+        /// Alert when under this percentage of at least `paymentSuccessMinCount` payments,
+        /// created within `paymentSuccessWindowSeconds` ending `paymentSuccessGraceSeconds`
+        /// ago, succeeded (`payment-success-ratio`).
+        public var paymentSuccessMinPercent = SweeperDefaults.paymentSuccessMinPercent
+        public var paymentSuccessMinCount = SweeperDefaults.paymentSuccessMinCount
+        public var paymentSuccessWindowSeconds = SweeperDefaults.paymentSuccessWindowSeconds
+        public var paymentSuccessGraceSeconds = SweeperDefaults.paymentSuccessGraceSeconds
 
         public init() {}
 
@@ -160,6 +171,7 @@ public struct Sweeper: Duty {
         }
         var sweepAlerts = SweepAlerts(config: config, adminChatID: deps.config.adminTelegramChatID)
         sweepAlerts.publicInstall = deps.config.isPublicInstall
+        sweepAlerts.adminBaseURL = deps.config.publicBaseURL
         let alerts = try sweepAlerts.raise(db)
         report.alerts = alerts.found
         report.alertsQueued = alerts.queued
@@ -214,4 +226,11 @@ public enum SweeperDefaults {
     public static let refundOwedSeconds = 24 * 3600
     public static let serverErrorAlertCount = 25
     public static let serverErrorWindowSeconds = 5 * 60
+    public static let signatureFailureAlertCount = 10
+    public static let signatureFailureWindowSeconds = 15 * 60
+    public static let paymentSuccessMinPercent = 30
+    public static let paymentSuccessMinCount = 10
+    public static let paymentSuccessWindowSeconds = 3600
+    /// T-Bank's payment form stays open this long; a payment younger than that may still be paid.
+    public static let paymentSuccessGraceSeconds = 15 * 60
 }

@@ -15,7 +15,7 @@ public struct PrometheusText: Sendable {
     public static let contentType = "text/plain; version=0.0.4; charset=utf-8"
 
     public enum Kind: String, Sendable {
-        case counter, gauge
+        case counter, gauge, histogram
     }
 
     struct Family: Sendable {
@@ -56,6 +56,24 @@ public struct PrometheusText: Sendable {
             }.joined(separator: ",") + "}"
         }
         families[i].samples.append(line + " " + Self.format(value))
+    }
+
+    /// One histogram series of a declared `.histogram` family: `name_bucket{…,le="…"}` per
+    /// cumulative bucket (the last bound `+Inf`), then `name_sum` and `name_count`.
+    public mutating func addHistogram(_ name: String, _ labels: [(String, String)], buckets: [(le: Double, count: UInt64)],
+                                      sum: Double) {
+        guard let i = index[name] else { preconditionFailure("sample of undeclared family \(name)") }
+        precondition(families[i].kind == .histogram, "\(name) is not a histogram")
+        precondition(buckets.last?.le == .infinity, "a histogram's last bucket is +Inf")
+        func line(_ suffix: String, _ extra: [(String, String)], _ value: Double) -> String {
+            let all = labels + extra
+            precondition(all.allSatisfy { Self.isValidName($0.0, colons: false) && !$0.0.hasPrefix("__") }, "invalid label name")
+            let body = all.isEmpty ? "" : "{" + all.map { $0.0 + "=\"" + Self.escapeLabelValue($0.1) + "\"" }.joined(separator: ",") + "}"
+            return name + suffix + body + " " + Self.format(value)
+        }
+        for b in buckets { families[i].samples.append(line("_bucket", [("le", Self.format(b.le))], Double(b.count))) }
+        families[i].samples.append(line("_sum", [], sum))
+        families[i].samples.append(line("_count", [], Double(buckets.last?.count ?? 0)))
     }
 
     public func render() -> String {
