@@ -10,6 +10,8 @@ def accept_consent_if_asked(s, page):
     consent = tid(page, "consent-accept")
     if consent.is_visible():
         s.shot(page, "consent")
+        # Asked for consent, the customer has nothing to delete: no "delete my data" beside "I agree".
+        expect(page.locator(".danger-zone")).to_have_count(0)
         consent.click()
         expect(consent).to_be_hidden()
 

@@ -101,6 +101,7 @@ export const api = {
   avatars: () => request('GET', '/api/avatars'),
   avatar: (id) => request('GET', `/api/avatars/${q(id)}`),
   createAvatar: (name) => request('POST', '/api/avatars', { name }),
+  renameAvatar: (id, name) => request('PATCH', `/api/avatars/${q(id)}`, { name }),
   deleteAvatar: (id) => request('DELETE', `/api/avatars/${q(id)}`),
   deleteReference: (id, refId) => request('DELETE', `/api/avatars/${q(id)}/references/${q(refId)}`),
   jobs: () => request('GET', '/api/jobs'),

@@ -6,9 +6,10 @@ import { t } from './i18n.js';
 
 const SWIPE_PX = 40;
 
-function fileName(photo) {
+/** "pinglass-2.png" for the photo shown as "2 / 7": its place in the gallery, not its id. */
+function fileName(photo, index) {
   const ext = (/\.(jpe?g|png|webp)(?:$|\?)/i.exec(photo.url) || [, 'jpg'])[1];
-  return `pinglass-${photo.id}.${ext}`;
+  return `pinglass-${index + 1}.${ext}`;
 }
 
 export function openViewer(app, photos, start) {
@@ -30,7 +31,7 @@ export function openViewer(app, photos, start) {
     img.alt = t('job.photo', { n: index + 1, total: photos.length });
     counter.textContent = `${index + 1} / ${photos.length}`;
     download.href = photo.url;
-    download.setAttribute('download', fileName(photo));
+    download.setAttribute('download', fileName(photo, index));
     prev.disabled = index === 0;
     next.disabled = index === photos.length - 1;
   }
@@ -41,7 +42,7 @@ export function openViewer(app, photos, start) {
 
   download.addEventListener('click', (e) => {
     const photo = photos[index];
-    if (app.tg.download(photo.url, fileName(photo))) e.preventDefault();
+    if (app.tg.download(photo.url, fileName(photo, index))) e.preventDefault();
     else if (app.tg.native) { e.preventDefault(); app.tg.openLink(photo.url); }
   });
 

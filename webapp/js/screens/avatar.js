@@ -2,9 +2,9 @@
 // deleting the avatar.
 
 import { h, fill, uid } from '../dom.js';
-import { t } from '../i18n.js';
+import { t, errorText } from '../i18n.js';
 import { uploadQueue } from './uploads.js';
-import { statusBadge, failure, confirmButton } from './parts.js';
+import { statusBadge, failure, confirmButton, inlineError } from './parts.js';
 import { planFlow } from './plan.js';
 
 const MIN = 3;
@@ -39,9 +39,11 @@ export function show(view, params, app) {
 
   function render(avatar) {
     title.textContent = avatar.name;
-    const refs = avatar.references || [];
+    // In upload order: oldest first (the API's order is not that).
+    const refs = [...(avatar.references || [])].sort((a, b) =>
+      String(a.createdAt || '').localeCompare(String(b.createdAt || '')) || Number(a.id) - Number(b.id));
     const grid = h('ul', { class: 'refs', 'aria-label': t('avatar.selfies', { n: refs.length }) });
-    const count = h('p', { class: 'count', 'aria-live': 'polite' });
+    const count = h('div', { class: 'count', 'aria-live': 'polite' });
     const planSlot = h('div', {});
     const badge = h('p', {});
     const update = () => {
@@ -49,7 +51,9 @@ export function show(view, params, app) {
       const status = avatar.status === 'processing' ? 'processing' : n >= MIN ? 'ready' : 'draft';
       fill(badge, statusBadge(`avatar.status.${status}`, status));
       const missing = Math.max(0, MIN - n);
-      fill(count, t('avatar.count', { n }), missing ? ' ' + t('avatar.needMore', { n: missing }) : '');
+      // Two sentences, two lines: the count, then what is missing.
+      fill(count, h('p', { class: 'count-total' }, t('avatar.count', { n })),
+        missing ? h('p', { class: 'count-need' }, t('avatar.needMore', { n: missing })) : null);
       grid.setAttribute('aria-label', t('avatar.selfies', { n }));
       [...grid.children].forEach((li, i) => {
         li.querySelector('img').alt = t('avatar.selfieAlt', { n: i + 1 });
@@ -84,6 +88,7 @@ export function show(view, params, app) {
       planSlot,
       latest ? h('p', {}, h('button', { type: 'button', class: 'button link', onclick: () => app.go('job', { id: latest.jobId }) },
         `${t('avatar.latestJob')}: ${t(`job.${latest.status}`)}`)) : null,
+      renameForm(app, avatar, (name) => { title.textContent = name; }),
       confirmButton({ label: t('avatar.delete'), question: t('avatar.deleteConfirm'), yes: t('avatar.deleteYes'), action: async () => {
         try {
           await app.api.deleteAvatar(avatar.id);
@@ -100,9 +105,10 @@ export function show(view, params, app) {
 }
 
 function refItem(app, avatarId, ref, n, changed) {
+  // The whole photo shows (no crop), its delete button under it: never over the face.
   const li = h('li', { class: 'ref', 'data-testid': 'reference-item', 'data-ref-id': ref.id },
-    h('img', { src: ref.url, alt: t('avatar.selfieAlt', { n }), loading: 'lazy', decoding: 'async', width: '160', height: '160' }));
-  li.append(h('button', { type: 'button', class: 'icon-button ref-delete', 'aria-label': t('avatar.deleteSelfie', { n }), onclick: async (e) => {
+    h('img', { src: ref.url, alt: t('avatar.selfieAlt', { n }), loading: 'lazy', decoding: 'async', width: '150', height: '200' }));
+  li.append(h('button', { type: 'button', class: 'button small ref-delete', 'aria-label': t('avatar.deleteSelfie', { n }), onclick: async (e) => {
     const button = e.currentTarget;
     button.disabled = true;
     try {
@@ -113,6 +119,34 @@ function refItem(app, avatarId, ref, n, changed) {
       button.disabled = false;
       app.fail(err, 'upload');
     }
-  } }, h('span', { 'aria-hidden': 'true' }, '×')));
+  } }, t('avatar.deleteShort')));
   return li;
+}
+
+/** Rename (PATCH /api/avatars/{id}): a labelled field behind a "Rename" disclosure. */
+function renameForm(app, avatar, renamed) {
+  const id = uid('avatar-name');
+  const input = h('input', { id, type: 'text', name: 'name', required: true, maxlength: '100', autocomplete: 'off', value: avatar.name });
+  const error = inlineError();
+  const save = h('button', { type: 'submit', class: 'button secondary' }, t('avatar.renameSave'));
+  const box = h('details', { class: 'rename' }, h('summary', { class: 'button link' }, t('avatar.rename')),
+    h('form', { class: 'field', novalidate: true, onsubmit: async (e) => {
+      e.preventDefault();
+      const name = input.value.trim();
+      if (!name) { error.set(t('avatar.nameEmpty')); input.setAttribute('aria-invalid', 'true'); input.focus(); return; }
+      save.disabled = true;
+      try {
+        const { avatar: changed } = await app.api.renameAvatar(avatar.id, name);
+        avatar.name = (changed && changed.name) || name;
+        renamed(avatar.name);
+        error.set('');
+        input.removeAttribute('aria-invalid');
+        box.open = false;
+        app.say(t('avatar.renamed'), 'success');
+      } catch (err) {
+        error.set(errorText(err, 'avatar'));
+      } finally { save.disabled = false; }
+    } },
+    h('label', { for: id }, t('avatar.name')), h('div', { class: 'rename-row' }, input, save), error.el));
+  return box;
 }

@@ -2,10 +2,11 @@
 // and for a new user the three steps with one clear first action.
 
 import { h, fill } from '../dom.js';
-import { t, money } from '../i18n.js';
+import { t, money, date } from '../i18n.js';
 import { createAvatar } from './avatar.js';
 import { statusBadge, failure } from './parts.js';
 import { planFlow, usable, WAITING } from './plan.js';
+import { jobTitle, jobCounts, photosRemoved } from './jobtext.js';
 
 export function show(view, params, app) {
   let alive = true;
@@ -33,7 +34,7 @@ export function show(view, params, app) {
       latest && latest.status !== 'no_payment' ? paymentCard(latest, list) : null,
       list.length === 0 && jobList.length === 0 ? intro() : null,
       list.length ? section(t('home.avatars'), list.map((a) => avatarRow(app, a))) : null,
-      jobList.length ? section(t('home.jobs'), jobList.map((j) => jobRow(app, j))) : null,
+      jobList.length ? section(t('home.jobs'), jobList.map((j) => jobRow(app, j, jobList))) : null,
       h('p', {}, h('button', { type: 'button', class: 'button link', onclick: () => app.go('privacy') }, t('home.privacy'))));
     app.setMain({
       text: list.length || jobList.length ? t('avatar.new') : t('home.firstStep'), testid: 'avatar-new',
@@ -84,10 +85,12 @@ function avatarRow(app, a) {
     statusBadge(`avatar.status.${a.status}`, a.status));
 }
 
-function jobRow(app, j) {
-  const p = j.progress || {};
+function jobRow(app, j, all) {
+  const removed = photosRemoved(j);
+  const done = j.status === 'completed' || j.status === 'partial';
+  const sub = [date(j.createdAt), done ? (removed ? '' : t('portraits', { n: j.photoCount ?? 0 })) : jobCounts(j)].filter(Boolean).join(' · ');
   return h('button', { type: 'button', class: 'row', onclick: () => app.go('job', { id: j.jobId }) },
-    h('span', { class: 'row-main' }, h('span', { class: 'row-title' }, t('job.title', { id: j.jobId })),
-      h('span', { class: 'row-sub' }, t('job.progress', { made: p.completed ?? 0, failed: p.failed ?? 0, total: p.total ?? 0 }))),
-    statusBadge(`job.${j.status}`, j.status));
+    h('span', { class: 'row-main' }, h('span', { class: 'row-title' }, jobTitle(j, all)),
+      sub ? h('span', { class: 'row-sub' }, sub) : null),
+    removed ? statusBadge('job.photosRemoved', 'removed') : statusBadge(`job.${j.status}`, j.status));
 }

@@ -8,6 +8,7 @@
 import { h, fill } from '../dom.js';
 import { t, money, date } from '../i18n.js';
 import { failure } from './parts.js';
+import { jobTitle, jobCounts, jobNote, photosRemoved } from './jobtext.js';
 import { openViewer } from '../viewer.js';
 
 const VISIBLE_MS = 2000;
@@ -33,7 +34,8 @@ export function show(view, params, app) {
   const gallery = h('ul', { class: 'gallery', 'data-testid': 'gallery', 'aria-label': t('job.gallery') });
   const photos = [];   // {id, url}: the first signed link of each photo is kept (no flicker)
   const body = h('div', { class: 'stack' }, h('p', { class: 'payment-line' }, status), progress, counts, note, refund, again, kept, gallery);
-  view.append(h('section', { class: 'screen' }, h('h1', {}, t('job.title', { id: params.id })), body));
+  const heading = h('h1', {}, t('job.titleBare'));
+  view.append(h('section', { class: 'screen' }, heading, body));
   let loaded = false;
   let watching = null;   // 'job' (not final yet) or 'refund' (final, its refund on its way)
   let since = Date.now();   // when the current kind of watching began (or "check again")
@@ -86,16 +88,15 @@ export function show(view, params, app) {
     status.textContent = t(`job.${job.status}`);
     progress.max = Math.max(1, p.total || 0);
     progress.value = (p.completed || 0) + (p.failed || 0);
-    counts.textContent = t('job.progress', { made: p.completed || 0, failed: p.failed || 0, total: p.total || 0 });
-    note.textContent = {
-      queued: t('job.wait'), processing: t('job.wait'),
-      partial: t('job.partialText', { made: p.completed || 0, total: p.total || 0 }),
-      failed: p.completed ? t('job.withheldText', { made: p.completed, total: p.total || 0 }) : t('job.failedText'),
-      canceled: t('job.canceledText'),
-    }[job.status] || '';
-    fill(refund, job.refund ? refundNotice(job.refund) : null);
+    if (first) app.api.jobs().then((r) => { if (alive) heading.textContent = jobTitle(job, r.jobs); }, () => { if (alive) heading.textContent = jobTitle(job); });
     // Released photos that are gone (deleted by the customer, or past the retention).
-    const removed = (job.status === 'completed' || job.status === 'partial') && (job.photos || []).length === 0 && p.completed > 0;
+    const removed = photosRemoved(job);
+    if (removed) { status.textContent = t('job.photosRemoved'); status.className = 'badge status-removed'; }
+    counts.textContent = jobCounts(job);
+    counts.hidden = !counts.textContent;
+    note.textContent = jobNote(job);
+    note.hidden = !note.textContent;
+    fill(refund, job.refund ? refundNotice(job.refund) : null);
     // "Kept until" only over photos there are to keep.
     const shown = (job.photos || []).length > 0;
     kept.textContent = removed ? t('job.removed') : job.keptUntil && shown ? t('job.keptUntil', { date: date(job.keptUntil) }) : '';

@@ -5,7 +5,7 @@
 // goes straight to the generate button.
 
 import { h, fill, uid } from '../dom.js';
-import { t, has, money, errorText } from '../i18n.js';
+import { t, money, errorText, catalogueText } from '../i18n.js';
 import { failure, inlineError } from './parts.js';
 import { choices } from './choices.js';
 import { webURL } from '../telegram.js';
@@ -58,8 +58,8 @@ export function planFlow(app, { avatarId = null, avatars = [], payment = null, i
 
   function styleChoice() {
     return choices({ legend: t('plan.styles'), name: 'style', selected: sel.style, onChange: (v) => { sel.style = v; },
-      items: catalogue.styles.map((s) => ({ value: s.id, testid: `style-${s.id}`, title: s.name,
-        sub: has(`style.${s.id}`) ? t(`style.${s.id}`) : s.description })) });
+      items: catalogue.styles.map((s) => ({ value: s.id, testid: `style-${s.id}`, title: catalogueText(`style.${s.id}.name`, s.name),
+        sub: catalogueText(`style.${s.id}.desc`, s.description) })) });
   }
 
   function avatarChoice() {
@@ -71,7 +71,13 @@ export function planFlow(app, { avatarId = null, avatars = [], payment = null, i
   function statusLine() {
     return h('p', { class: 'payment-line' },
       h('span', { 'data-testid': 'payment-status', 'data-status': payment.status, class: `badge status-${payment.status}` }, t(`payment.${payment.status}`)),
-      payment.amountRub !== undefined ? h('span', { class: 'amount' }, money(payment.amountRub)) : null);
+      payment.amountRub !== undefined ? h('span', { class: 'amount' }, setText(payment.amountRub)) : null);
+  }
+
+  /** "Starter · 7 portraits · 499 ₽": the set a payment bought (by its amount), else the amount. */
+  function setText(amountRub) {
+    const tier = catalogue && catalogue.tiers.find((x) => Number(x.amountRub) === Number(amountRub));
+    return tier ? `${tierTitle(tier)} · ${t('portraits', { n: tier.photos })} · ${money(amountRub)}` : money(amountRub);
   }
 
   function choose() {
@@ -84,6 +90,11 @@ export function planFlow(app, { avatarId = null, avatars = [], payment = null, i
     const emailError = inlineError();
     const tierError = inlineError();
     const payError = inlineError();
+    const emailField = h('div', { class: 'field' },
+      h('label', { for: emailId }, t('plan.email')), email,
+      h('p', { id: hintId, class: 'hint' }, t('plan.emailHint')), emailError.el);
+    // An error in sight above the fixed main bar: the field and its message (scroll-margin in app.css).
+    const inSight = (el) => { if (el.isConnected) el.scrollIntoView({ block: 'nearest' }); };
     const payAction = (busy) => ({ text: sel.tier ? t('pay', { amount: money(tierOf(sel.tier).amountRub) }) : t('plan.choose'),
       testid: 'pay', busy, onClick: pay });
     const waiting = payment && WAITING.has(payment.status) && payment.paymentId;
@@ -94,20 +105,19 @@ export function planFlow(app, { avatarId = null, avatars = [], payment = null, i
         items: catalogue.tiers.map((x) => ({ value: x.id, testid: `tier-${x.id}`, title: tierTitle(x), sub: t('portraits', { n: x.photos }), aside: money(x.amountRub) })) }),
       tierError.el,
       styleChoice(),
-      h('div', { class: 'field' },
-        h('label', { for: emailId }, t('plan.email')), email,
-        h('p', { id: hintId, class: 'hint' }, t('plan.emailHint')), emailError.el),
+      emailField,
       payError.el);
     action(payAction(false));
     app.me().then((me) => { if (alive && !email.value && me.user && me.user.email) email.value = me.user.email; }).catch(() => {});
 
     async function pay() {
       const address = email.value.trim();
-      if (!sel.tier) { tierError.set(t('plan.chooseFirst')); app.tg.haptic('error'); return; }
+      if (!sel.tier) { tierError.set(t('plan.chooseFirst')); inSight(tierError.el); app.tg.haptic('error'); return; }
       if (!EMAIL.test(address)) {
         emailError.set(t('plan.emailInvalid'));
         email.setAttribute('aria-invalid', 'true');
-        email.focus();
+        email.focus({ preventScroll: true });
+        inSight(emailField);
         app.tg.haptic('error');
         return;
       }
@@ -127,7 +137,7 @@ export function planFlow(app, { avatarId = null, avatars = [], payment = null, i
         if (!alive) return;
         payError.set(errorText(err));
         app.tg.haptic('error');
-        if (err.code === 'VALIDATION_ERROR' && /mail/i.test(err.message)) emailError.set(t('plan.emailInvalid'));
+        if (err.code === 'VALIDATION_ERROR' && /mail/i.test(err.message)) { emailError.set(t('plan.emailInvalid')); inSight(emailField); } else inSight(payError.el);
         action(payAction(false));
       }
     }
@@ -182,7 +192,7 @@ export function planFlow(app, { avatarId = null, avatars = [], payment = null, i
   const generateError = inlineError();
   function paid() {
     generateError.set('');
-    fill(body, h('h2', {}, t('plan.paidTitle')), statusLine(), h('p', {}, t('pay.paid')),
+    fill(body, h('h2', {}, t('plan.paidTitle')), statusLine(), h('p', {}, t('pay.next')),
       avatarChoice(), !sel.avatarId && avatars.length === 0 ? h('p', { class: 'hint' }, t('plan.needAvatar')) : null,
       styleChoice(), generateError.el);
     action(generateAction(false));
@@ -219,5 +229,5 @@ export function planFlow(app, { avatarId = null, avatars = [], payment = null, i
 }
 
 function tierTitle(tier) {
-  return String(tier.title || tier.id).split(':')[0].trim() || tier.id;
+  return catalogueText(`tier.${tier.id}`, String(tier.title || tier.id).split(':')[0].trim() || tier.id);
 }

@@ -12,13 +12,18 @@ export function show(view, params, app) {
   view.append(h('section', { class: 'screen' }, h('h1', {}, t('privacy.title')), body));
 
   async function load() {
-    let me;
-    try { me = await app.me(); } catch (err) {
+    let me, avatars, jobs;
+    try {
+      // What there is to delete decides whether "delete" is offered at all.
+      [me, avatars, jobs] = await Promise.all([app.me(), app.api.avatars().catch(() => null), app.api.jobs().catch(() => null)]);
+    } catch (err) {
       if (alive) fill(body, failure(app, err, load));
       return;
     }
     if (!alive) return;
     const consentAt = me.user && me.user.consentAt;
+    const holds = !!consentAt || !!(me.user && me.user.email) || !avatars || !jobs
+      || (avatars.avatars || []).length > 0 || (jobs.jobs || []).some((j) => j.photoCount > 0);
     const days = t('days', { n: me.retentionDays ?? 90 });
     fill(body,
       h('div', { class: 'card' },
@@ -26,8 +31,11 @@ export function show(view, params, app) {
         h('p', {}, t('privacy.use')),
         h('p', {}, t('privacy.howLong', { days })),
         h('p', {}, t('privacy.howDelete'))),
-      h('p', { class: consentAt ? 'ok' : '' }, consentAt ? t('privacy.consentGiven', { date: date(consentAt) }) : t('privacy.consentAsk')),
-      confirmButton({ label: t('privacy.delete'), question: t('privacy.confirm'), yes: t('privacy.confirmYes'), action: erase }));
+      // Delete sits apart, above the consent line, never next to "I agree" (the main bar).
+      holds ? h('section', { class: 'group danger-zone', 'aria-labelledby': 'privacy-delete' },
+        h('h2', { id: 'privacy-delete' }, t('privacy.deleteTitle')),
+        confirmButton({ label: t('privacy.delete'), question: t('privacy.confirm'), yes: t('privacy.confirmYes'), action: erase })) : null,
+      h('p', { class: consentAt ? 'ok consent-line' : 'consent-line' }, consentAt ? t('privacy.consentGiven', { date: date(consentAt) }) : t('privacy.consentAsk')));
     if (!consentAt || params.then) app.setMain({ text: t('consent.accept'), testid: 'consent-accept', onClick: accept });
   }
 
