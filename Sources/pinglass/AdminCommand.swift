@@ -45,7 +45,7 @@ struct AdminCommand: ParsableCommand {
         return line.hasSuffix("\r") ? String(line.dropLast()) : line
     }
 
-    static func run<T>(_ body: () throws -> T) throws -> T {
+    @discardableResult static func run<T>(_ body: () throws -> T) throws -> T {
         do { return try body() } catch let f as AdminAccounts.Failure { throw Refusal.refused(f.description) }
     }
 
