@@ -245,7 +245,7 @@ final class KiePollerTests: DatabaseTestCase {
 
         // A store that refuses: counted, still running, and nothing committed.
         let blocker = try TestEnvironment.makeTempDir("blocked") + "/file"
-        FileManager.default.createFile(atPath: blocker, contents: Data())
+        XCTAssertTrue(FileManager.default.createFile(atPath: blocker, contents: Data()))
         let broken = try makeDeps(["STORAGE_DIR": blocker + "/media"])
         _ = try serveImage(job.tasks[0])
         try makeAllDue()
