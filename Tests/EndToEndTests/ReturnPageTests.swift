@@ -7,20 +7,8 @@ import JSON
 /// nginx, reached the way a browser reaches them: from the simulated bank's page, after paying
 /// or being declined. They tell the truthful next step: nothing starts until the customer
 /// presses Generate in the app.
-final class ReturnPageTests: DatabaseTestCase {
-    var stack: Stack!
+final class ReturnPageTests: BankStackTestCase {
     let http = HTTPClient()
-
-    override func setUpWithError() throws {
-        try super.setUpWithError()
-        let simPort = Subprocess.freePort()
-        stack = try Stack(database: db, env: Fixtures.env(simURL: "http://127.0.0.1:\(simPort)"), withSimulator: true, simPort: simPort)
-    }
-
-    override func tearDown() {
-        stack?.stop()
-        super.tearDown()
-    }
 
     /// Creates a payment for the user, presses `action` on the bank's page (a form POST, as
     /// the browser does) and answers where the bank sent the customer back.
