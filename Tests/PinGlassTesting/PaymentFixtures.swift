@@ -13,6 +13,16 @@ public enum Fixtures {
     public static let testTerminal = TBankTerminal(key: "PinGlassTestDEMO", password: "test-terminal-password")
     public static let productionTerminal = TBankTerminal(key: "PinGlassProd", password: "production-password")
 
+    /// `env(simURL:)` for an in-process app with no simulator behind it, storing media in the
+    /// fs store under a fresh temp folder and signing its links (the Mini App's API tests).
+    public static func inProcessMediaEnv() throws -> [String: String] {
+        var env = Fixtures.env(simURL: "http://127.0.0.1:9")
+        env["MEDIA_KEY_SECRET"] = GenerationFixtures.mediaSecret
+        env["PUBLIC_MEDIA_URL"] = "http://127.0.0.1:8080/media"
+        env["STORAGE_DIR"] = try TestEnvironment.makeTempDir("media")
+        return env
+    }
+
     /// Variables for a PinGlass talking to the simulator at `simURL` (as T-Bank and Telegram).
     public static func env(simURL: String, production: Bool = false) -> [String: String] {
         var e = ["TBANK_API_URL": simURL + "/v2", "TBANK_TEST_TERMINAL_KEY": testTerminal.key,

@@ -16,10 +16,7 @@ final class AvatarsTests: DatabaseTestCase {
 
     override func setUpWithError() throws {
         try super.setUpWithError()
-        var env = Fixtures.env(simURL: "http://127.0.0.1:9")
-        env["MEDIA_KEY_SECRET"] = GenerationFixtures.mediaSecret
-        env["PUBLIC_MEDIA_URL"] = "http://127.0.0.1:8080/media"
-        env["STORAGE_DIR"] = try TestEnvironment.makeTempDir("media")
+        let env = try Fixtures.inProcessMediaEnv()
         app = try InProcessApp(database: db, env: env)
     }
 

@@ -19,10 +19,7 @@ final class JobListTests: DatabaseTestCase {
 
     override func setUpWithError() throws {
         try super.setUpWithError()
-        var env = Fixtures.env(simURL: "http://127.0.0.1:9")
-        env["MEDIA_KEY_SECRET"] = GenerationFixtures.mediaSecret
-        env["PUBLIC_MEDIA_URL"] = "http://127.0.0.1:8080/media"
-        env["STORAGE_DIR"] = try TestEnvironment.makeTempDir("media")
+        var env = try Fixtures.inProcessMediaEnv()
         env["MEDIA_RETENTION_DAYS"] = "30"
         app = try InProcessApp(database: db, env: env)
         c = try db.connect()
